@@ -1,0 +1,45 @@
+// Type-aware lint: strictTypeChecked, aimed at async correctness and exhaustive switches,
+// plus the architectural rule that the core never does I/O.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+const ioModules = [
+  { group: ["node:*", "fs", "fs/*", "net", "http", "https", "child_process", "os", "path", "process"], message: "core/ is pure: no I/O. Pass data in from a driver, the CLI or the server." },
+  { group: ["better-sqlite3", "pg", "kysely", "hono", "hono/*", "@hono/*"], message: "core/ is pure: databases and HTTP belong to the store and the server." },
+  { group: ["**/cli/**", "**/server/**", "**/agent/**", "**/drivers/**", "**/web/**"], message: "Dependencies point inward: core/ imports nothing outside core/." },
+];
+
+export default tseslint.config(
+  { ignores: ["node_modules/**", "dist/**", "web/dist/**", "**/*.js"] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/switch-exhaustiveness-check": ["error", { considerDefaultExhaustiveForUnions: false }],
+      "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true }],
+      "@typescript-eslint/consistent-type-imports": "error",
+      "no-restricted-syntax": [
+        "error",
+        { selector: "TSEnumDeclaration", message: "Use an `as const` object and a derived union, not enum." },
+        { selector: "TSModuleDeclaration", message: "No namespaces." },
+      ],
+    },
+  },
+  {
+    files: ["src/core/**/*.ts"],
+    ignores: ["src/core/**/*.test.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: ioModules }], "no-restricted-globals": ["error", "process", "Buffer", "fetch", "setTimeout", "setInterval"] },
+  },
+  {
+    files: ["**/*.test.ts", "test/**/*.ts", "bench/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-non-null-assertion": "off",
+      "@typescript-eslint/no-floating-promises": ["error", { allowForKnownSafeCalls: [{ from: "package", name: ["test", "it", "describe", "suite"], package: "node:test" }] }],
+    },
+  },
+);
