@@ -1,0 +1,51 @@
+// Ferry's closed catalogue of error codes. Errors carry a stable string code, a message in
+// one sentence, optional details, whether retrying may help, and a cause. Callers compare
+// codes, never classes; the CLI maps them to exit statuses and the server to HTTP at the edge.
+
+export const ErrorCode = {
+  /** Input that does not parse or validate: bad YAML, a schema violation, a dangling reference. */
+  invalidInput: "INVALID_INPUT",
+  /** A named object (VM, host, pool, cluster, file) that does not exist. */
+  notFound: "NOT_FOUND",
+  /** A usage error: missing or conflicting options. */
+  usage: "USAGE",
+  /** The operation was refused: the checker found errors, or a precondition failed. */
+  refused: "REFUSED",
+  /** Something outside Ferry failed (a file could not be read or written). */
+  io: "IO",
+  /** A bug: an invariant of Ferry's own was broken. */
+  internal: "INTERNAL",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface FerryErrorOptions {
+  readonly details?: unknown;
+  readonly retryable?: boolean;
+  readonly cause?: unknown;
+}
+
+export class FerryError extends Error {
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: FerryErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "FerryError";
+    this.code = code;
+    this.details = options.details;
+    this.retryable = options.retryable ?? false;
+  }
+
+  /** The JSON body every edge (CLI --json, HTTP) uses: `{ code, message, details }`. */
+  toJSON(): { code: ErrorCode; message: string; details: unknown } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** Whether `value` is a FerryError, by shape (codes cross module and realm boundaries). */
+export function isFerryError(value: unknown): value is FerryError {
+  if (typeof value !== "object" || value === null) return false;
+  const code = (value as { code?: unknown }).code;
+  return typeof code === "string" && (Object.values(ErrorCode) as string[]).includes(code) && value instanceof Error;
+}

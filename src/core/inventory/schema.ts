@@ -1,0 +1,337 @@
+// The inventory file's schema: one zod definition gives validation, the TypeScript types
+// and (scripts/generate-schema.ts) the committed JSON Schema in docs/inventory.schema.json.
+// Names follow the seed's words: datastores, vSwitches, port groups, VMkernel ports.
+import { z } from "zod";
+
+const name = z.string().min(1, "must not be empty").max(200);
+
+/** Power states a VM or template can be in. */
+export const PowerState = { on: "on", off: "off", suspended: "suspended" } as const;
+export type PowerState = (typeof PowerState)[keyof typeof PowerState];
+
+/** Device kinds the seed names as possibly host-bound. */
+export const DeviceKind = {
+  cdrom: "cdrom",
+  floppy: "floppy",
+  serial: "serial",
+  parallel: "parallel",
+  usb: "usb",
+} as const;
+export type DeviceKind = (typeof DeviceKind)[keyof typeof DeviceKind];
+
+/**
+ * What a device is connected to: `host` a physical device of the current host, `file` an
+ * image file on a datastore, `client` the console client's device, `none` nothing.
+ */
+export const DeviceBacking = { host: "host", file: "file", client: "client", none: "none" } as const;
+export type DeviceBacking = (typeof DeviceBacking)[keyof typeof DeviceBacking];
+
+export const Shares = { low: "low", normal: "normal", high: "high" } as const;
+export type Shares = (typeof Shares)[keyof typeof Shares];
+
+const shares = z.union([z.enum(["low", "normal", "high"]), z.number().int().positive()]);
+
+export const DatastoreSchema = z
+  .object({
+    name,
+    /** A shared datastore (SAN/NAS: VMFS, NFS) can be mounted by many hosts; a local one by its host only. */
+    shared: z.boolean().default(true),
+    capacityGB: z.number().positive().optional(),
+  })
+  .strict();
+
+/** A CPU baseline (EVC-like): either a named model from Ferry's catalogue or an explicit feature set. */
+export const CpuBaselineSchema = z
+  .object({
+    /** A named model, e.g. `Nehalem`, `Haswell`, `Opteron_G3` (see docs/cpu.md). */
+    model: z.string().min(1).optional(),
+    vendor: z.enum(["GenuineIntel", "AuthenticAMD"]).optional(),
+    /** Feature flags named as in Linux /proc/cpuinfo. */
+    flags: z.array(z.string().min(1)).optional(),
+  })
+  .strict()
+  .refine((b) => b.model !== undefined || (b.vendor !== undefined && b.flags !== undefined), {
+    message: "a baseline needs either `model` or both `vendor` and `flags`",
+  });
+
+export const ClusterSchema = z
+  .object({
+    name,
+    /** The CPU baseline every host of the cluster presents to its VMs (vSphere's EVC). */
+    baseline: CpuBaselineSchema.optional(),
+  })
+  .strict();
+
+const allocation = z
+  .object({
+    reservation: z.number().nonnegative().default(0),
+    /** -1 or absent: unlimited. */
+    limit: z.number().min(-1).optional(),
+    shares: shares.default("normal"),
+    /** An expandable reservation may borrow unreserved capacity from its parent. */
+    expandable: z.boolean().default(true),
+  })
+  .strict();
+
+export const ResourcePoolSchema = z
+  .object({
+    name,
+    /** The cluster (or standalone host) whose resources this pool divides. */
+    cluster: name.optional(),
+    host: name.optional(),
+    parent: name.optional(),
+    /** CPU in MHz. */
+    cpu: allocation.default({ reservation: 0, shares: "normal", expandable: true }),
+    /** Memory in MB. */
+    memory: allocation.default({ reservation: 0, shares: "normal", expandable: true }),
+  })
+  .strict()
+  .refine((p) => (p.cluster === undefined) !== (p.host === undefined), {
+    message: "a resource pool belongs to exactly one `cluster` or one standalone `host`",
+  });
+
+export const CpuSchema = z
+  .object({
+    /** The vendor string as CPUID reports it. */
+    vendor: z.string().min(1),
+    family: z.number().int().nonnegative(),
+    model: z.number().int().nonnegative(),
+    modelName: z.string().optional(),
+    /** Feature flags named as in Linux /proc/cpuinfo (`sse2 pni ssse3 sse4_1 sse4_2 nx lm vmx`). */
+    flags: z.array(z.string().min(1)),
+    /** Intel VT / AMD-V enabled in the BIOS. */
+    virtualization: z.boolean().default(true),
+    cores: z.number().int().positive().default(8),
+    mhz: z.number().positive().default(2400),
+  })
+  .strict();
+
+export const PhysicalNicSchema = z
+  .object({
+    name,
+    /** Link speed in Mb/s; 0 when the link is down. */
+    speedMbps: z.number().int().nonnegative(),
+  })
+  .strict();
+
+export const PortGroupSchema = z
+  .object({
+    name,
+    vlan: z.number().int().min(0).max(4095).default(0),
+  })
+  .strict();
+
+/** An IPv4 address with prefix length, `198.19.0.11/24`. */
+const ipv4Cidr = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, "must be an IPv4 address with a prefix, like 198.19.0.11/24")
+  .refine((s) => {
+    const [addr = "", prefix = ""] = s.split("/");
+    return addr.split(".").every((o) => Number(o) <= 255) && Number(prefix) <= 32;
+  }, "has an octet above 255 or a prefix above 32");
+
+const ipv4 = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, "must be an IPv4 address, like 198.19.0.1")
+  .refine((s) => s.split(".").every((o) => Number(o) <= 255), "has an octet above 255");
+
+export const VmkernelPortSchema = z
+  .object({
+    name,
+    portGroup: name,
+    ip: ipv4Cidr,
+    /** Optional: a non-routed VMotion network needs none (the seed's Figure 9.31). */
+    gateway: ipv4.optional(),
+    mtu: z.number().int().min(576).max(9216).default(1500),
+    /** The seed's "Use this port group for VMotion" switch. */
+    vmotion: z.boolean().default(false),
+  })
+  .strict();
+
+export const VSwitchSchema = z
+  .object({
+    name,
+    /** Physical NICs; a vSwitch without uplinks is internal-only. */
+    uplinks: z.array(name).default([]),
+    mtu: z.number().int().min(576).max(9216).default(1500),
+    portGroups: z.array(PortGroupSchema).default([]),
+    vmkernelPorts: z.array(VmkernelPortSchema).default([]),
+  })
+  .strict();
+
+export const HostSchema = z
+  .object({
+    name,
+    cluster: name.optional(),
+    connected: z.boolean().default(true),
+    maintenance: z.boolean().default(false),
+    cpu: CpuSchema,
+    memoryMB: z.number().int().positive(),
+    nics: z.array(PhysicalNicSchema).default([]),
+    vswitches: z.array(VSwitchSchema).default([]),
+    /** Names of the datastores this host mounts. */
+    datastores: z.array(name).default([]),
+  })
+  .strict();
+
+/**
+ * What the VM hides from its guest's CPUID (the seed's Figure 9.33/9.34). Hiding a feature
+ * also hides the features that depend on it (masking SSE3 hides SSSE3 and SSE4.x too).
+ */
+export const CpuidMaskSchema = z
+  .object({
+    /** Hide the NX/XD bit: the greatest VMotion compatibility, per the seed. */
+    nx: z.boolean().default(false),
+    /** Mask SSE3 (`pni`). */
+    sse3: z.boolean().default(false),
+    /** Mask SSE4.1 and SSE4.2. */
+    sse4: z.boolean().default(false),
+    /** Any other flags to hide, named as in /proc/cpuinfo. */
+    custom: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+export const VmFileSchema = z
+  .object({
+    datastore: name,
+    path: z.string().optional(),
+  })
+  .strict();
+
+export const RdmSchema = z
+  .object({
+    lun: z.string().min(1),
+    mode: z.enum(["physical", "virtual"]).default("virtual"),
+    /** Member of a Microsoft Cluster Services (MSCS) cluster. */
+    mscs: z.boolean().default(false),
+  })
+  .strict();
+
+export const DiskSchema = z
+  .object({
+    name,
+    datastore: name,
+    sizeGB: z.number().positive().default(16),
+    /** A raw device mapping; its mapping file still lives on `datastore`. */
+    rdm: RdmSchema.optional(),
+  })
+  .strict();
+
+export const VmNicSchema = z
+  .object({
+    name,
+    portGroup: name,
+    mac: z
+      .string()
+      .regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, "must be a MAC address like 00:50:56:01:02:03"),
+    /** The guest's IPv4 address, when known (it keeps it across a migration). */
+    ip: ipv4.optional(),
+    connected: z.boolean().default(true),
+  })
+  .strict();
+
+export const DeviceSchema = z
+  .object({
+    name,
+    kind: z.enum(["cdrom", "floppy", "serial", "parallel", "usb"]),
+    backing: z.enum(["host", "file", "client", "none"]),
+    /** For `host`: the host device (`/dev/sr0`); for `file`: the image path. */
+    path: z.string().optional(),
+    /** For `file`: the datastore holding the image. */
+    datastore: name.optional(),
+    /** The seed's "Connected" check box. */
+    connected: z.boolean().default(true),
+  })
+  .strict()
+  .refine((d) => d.backing !== "file" || d.datastore !== undefined, {
+    message: "a file-backed device needs the `datastore` holding its image",
+    path: ["datastore"],
+  });
+
+const guest = z
+  .object({
+    os: z.string().default("other"),
+    bits: z.union([z.literal(32), z.literal(64)]).default(64),
+  })
+  .strict();
+
+const reservation = z
+  .object({
+    cpuMhz: z.number().nonnegative().default(0),
+    memoryMB: z.number().nonnegative().default(0),
+  })
+  .strict();
+
+const vmShape = {
+  name,
+  guest: guest.default({ os: "other", bits: 64 }),
+  vcpus: z.number().int().positive().default(1),
+  memoryMB: z.number().int().positive().default(1024),
+  reservation: reservation.default({ cpuMhz: 0, memoryMB: 0 }),
+  /** Physical CPUs the VM is pinned to; any affinity blocks VMotion. */
+  cpuAffinity: z.array(z.number().int().nonnegative()).default([]),
+  cpuidMask: CpuidMaskSchema.optional(),
+  /** The VM's own CPU baseline (EVC per VM); a cluster baseline applies when absent. */
+  baseline: CpuBaselineSchema.optional(),
+  files: z
+    .object({ config: VmFileSchema, log: VmFileSchema.optional(), nvram: VmFileSchema.optional() })
+    .strict(),
+  disks: z.array(DiskSchema).default([]),
+  nics: z.array(VmNicSchema).default([]),
+  devices: z.array(DeviceSchema).default([]),
+};
+
+export const TemplateSchema = z.object({ ...vmShape, host: name.optional() }).strict();
+
+export const VmSchema = z
+  .object({
+    ...vmShape,
+    host: name,
+    pool: name.optional(),
+    power: z.enum(["on", "off", "suspended"]).default("on"),
+    /** The template the VM was deployed from: it takes the template's CPUID mask unless it has its own. */
+    template: name.optional(),
+    /**
+     * The CPU features the guest saw when it powered on (it detected its CPU at boot and a
+     * migration does not reboot it). Absent: the current host's features.
+     */
+    bootFlags: z.array(z.string().min(1)).optional(),
+    /** A migration of this VM is in progress. */
+    migrating: z.boolean().default(false),
+  })
+  .strict();
+
+export const InventorySchema = z
+  .object({
+    /** Format version of this file. */
+    version: z.literal(1).default(1),
+    datacenter: name.default("Datacenter"),
+    datastores: z.array(DatastoreSchema).default([]),
+    clusters: z.array(ClusterSchema).default([]),
+    resourcePools: z.array(ResourcePoolSchema).default([]),
+    hosts: z.array(HostSchema).default([]),
+    templates: z.array(TemplateSchema).default([]),
+    vms: z.array(VmSchema).default([]),
+  })
+  .strict();
+
+export type Datastore = z.output<typeof DatastoreSchema>;
+export type CpuBaseline = z.output<typeof CpuBaselineSchema>;
+export type Cluster = z.output<typeof ClusterSchema>;
+export type ResourcePool = z.output<typeof ResourcePoolSchema>;
+export type Cpu = z.output<typeof CpuSchema>;
+export type PhysicalNic = z.output<typeof PhysicalNicSchema>;
+export type PortGroup = z.output<typeof PortGroupSchema>;
+export type VmkernelPort = z.output<typeof VmkernelPortSchema>;
+export type VSwitch = z.output<typeof VSwitchSchema>;
+export type Host = z.output<typeof HostSchema>;
+export type CpuidMask = z.output<typeof CpuidMaskSchema>;
+export type VmFile = z.output<typeof VmFileSchema>;
+export type Disk = z.output<typeof DiskSchema>;
+export type VmNic = z.output<typeof VmNicSchema>;
+export type Device = z.output<typeof DeviceSchema>;
+export type Template = z.output<typeof TemplateSchema>;
+export type Vm = z.output<typeof VmSchema>;
+export type Inventory = z.output<typeof InventorySchema>;
+/** What a file may contain before defaults are applied. */
+export type InventoryInput = z.input<typeof InventorySchema>;
