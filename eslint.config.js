@@ -3,8 +3,11 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+const builtins = ["fs", "fs/promises", "net", "http", "https", "child_process", "os", "path", "process", "dgram", "dns", "readline", "worker_threads"];
+const pureMessage = "core/ is pure: no I/O. Pass data in from a driver, the CLI or the server.";
+const ioPaths = builtins.map((name) => ({ name, message: pureMessage }));
 const ioModules = [
-  { group: ["node:*", "fs", "fs/*", "net", "http", "https", "child_process", "os", "path", "process"], message: "core/ is pure: no I/O. Pass data in from a driver, the CLI or the server." },
+  { group: ["node:*"], message: pureMessage },
   { group: ["better-sqlite3", "pg", "kysely", "hono", "hono/*", "@hono/*"], message: "core/ is pure: databases and HTTP belong to the store and the server." },
   { group: ["**/cli/**", "**/server/**", "**/agent/**", "**/drivers/**", "**/web/**"], message: "Dependencies point inward: core/ imports nothing outside core/." },
 ];
@@ -33,7 +36,7 @@ export default tseslint.config(
   {
     files: ["src/core/**/*.ts"],
     ignores: ["src/core/**/*.test.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: ioModules }], "no-restricted-globals": ["error", "process", "Buffer", "fetch", "setTimeout", "setInterval"] },
+    rules: { "no-restricted-imports": ["error", { paths: ioPaths, patterns: ioModules }], "no-restricted-globals": ["error", "process", "Buffer", "fetch", "setTimeout", "setInterval"] },
   },
   {
     files: ["**/*.test.ts", "test/**/*.ts", "bench/**/*.ts"],

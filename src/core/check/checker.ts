@@ -1,0 +1,308 @@
+// The VMotion compatibility checker: a pure function of (inventory, VM, target host, target
+// pool, priority) → findings. Rules are split by what they depend on, so the parts that do
+// not depend on the pair (the VM alone, a host alone, a pair of hosts' VMotion ports) are
+// computed once and shared; that, and grouping VMs with equal placement needs, is what
+// makes a full 1,000 × 10,000 matrix affordable.
+import { ErrorCode, FerryError } from "../errors.ts";
+import type { HostView, InventoryIndex } from "../inventory/index.ts";
+import type { ResourcePool } from "../inventory/schema.ts";
+import { collect, codeBit, FINDING_CODES, FindingCode, Severity, SubjectKind, toResult, type CheckResult, type Emit, type Finding } from "./findings.ts";
+import { vmProfile, type VmProfile } from "./profile.ts";
+import { cpuRules, cpuVerdict, type CpuVerdict } from "./rules/cpu.ts";
+import { Priority, defaultPool, resourceRules, resourceState, storageRules, vmNetworkRules, type ResourceState } from "./rules/placement.ts";
+import { hostVmotionRules, vmotionPairRules } from "./rules/vmotion.ts";
+import { hostStateRules, vmRules } from "./rules/vm.ts";
+
+export { Priority } from "./rules/placement.ts";
+
+export interface CheckOptions {
+  /** Target resource pool; default: the VM's pool when it belongs to the destination, else the destination's root pool. */
+  readonly pool?: string | undefined;
+  readonly priority?: Priority | undefined;
+}
+
+export interface WhereResult {
+  readonly vm: string;
+  /** The host the VM runs on now (not a destination). */
+  readonly current: string;
+  readonly hosts: readonly CheckResult[];
+}
+
+export interface CompatibilityMatrix {
+  readonly vms: readonly string[];
+  readonly hosts: readonly string[];
+  /** Per pair (vm * hosts.length + host): bit i set when FINDING_CODES[i] fired as an error. */
+  readonly errors: Uint32Array;
+  /** Same, for warnings. */
+  readonly warnings: Uint32Array;
+  /** How many distinct placement classes the VMs fell into. */
+  readonly vmClasses: number;
+}
+
+export interface Checker {
+  check(vm: string, host: string, options?: CheckOptions): CheckResult;
+  where(vm: string, options?: CheckOptions): WhereResult;
+  matrix(options?: CheckOptions): CompatibilityMatrix;
+}
+
+/** Decodes a matrix cell's bit mask into codes. */
+export function codesOf(mask: number): FindingCode[] {
+  const out: FindingCode[] = [];
+  for (let i = 0; i < FINDING_CODES.length; i++) if ((mask & (1 << i)) !== 0) out.push(FINDING_CODES[i] as FindingCode);
+  return out;
+}
+
+function bitsCollector(): { emit: Emit; errors: number; warnings: number } {
+  const acc = {
+    errors: 0,
+    warnings: 0,
+    emit: ((code, severity) => {
+      const bit = 1 << (codeBit.get(code) ?? 31);
+      if (severity === Severity.error) acc.errors |= bit;
+      else acc.warnings |= bit;
+    }) as Emit,
+  };
+  return acc;
+}
+
+function replay(findings: readonly Finding[], emit: Emit): void {
+  for (const f of findings) emit(f.code, f.severity, () => f);
+}
+
+export function createChecker(index: InventoryIndex): Checker {
+  const profiles = new Map<string, VmProfile>();
+  const vmFindings = new Map<string, Finding[]>();
+  const hostFindings = new Map<string, Finding[]>();
+  const pairFindings = new Map<string, Finding[]>();
+  const hostFlags = new Map<string, ReadonlySet<string>>();
+  const hostCpuKeys = new Map<string, string>();
+  const cpuMemo = new Map<string, CpuVerdict>();
+  let resources: ResourceState | undefined;
+
+  const profileOf = (vmName: string): VmProfile => {
+    let profile = profiles.get(vmName);
+    if (profile === undefined) {
+      const vm = index.vms.get(vmName);
+      if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${vmName}" in the inventory`);
+      profile = vmProfile(index, vm);
+      profiles.set(vmName, profile);
+    }
+    return profile;
+  };
+
+  const hostOf = (hostName: string): HostView => {
+    const view = index.hosts.get(hostName);
+    if (view === undefined) throw new FerryError(ErrorCode.notFound, `no host named "${hostName}" in the inventory`);
+    return view;
+  };
+
+  const poolOption = (options: CheckOptions): ResourcePool | undefined => {
+    if (options.pool === undefined) return undefined;
+    const pool = index.pools.get(options.pool);
+    if (pool === undefined) throw new FerryError(ErrorCode.notFound, `no resource pool named "${options.pool}" in the inventory`);
+    return pool;
+  };
+
+  const memo = (map: Map<string, Finding[]>, key: string, run: (emit: Emit) => void): Finding[] => {
+    let findings = map.get(key);
+    if (findings === undefined) {
+      const c = collect();
+      run(c.emit);
+      findings = c.findings;
+      map.set(key, findings);
+    }
+    return findings;
+  };
+
+  const vmOnly = (profile: VmProfile): Finding[] => memo(vmFindings, profile.vm.name, (emit) => { vmRules(profile.vm, profile.source, emit); });
+
+  const hostOnly = (view: HostView, role: "source" | "destination", live: boolean): Finding[] =>
+    memo(hostFindings, `${role}\0${live ? 1 : 0}\0${view.host.name}`, (emit) => {
+      hostStateRules(view, role, emit);
+      if (live) hostVmotionRules(view, role, emit);
+    });
+
+  const pairOnly = (source: HostView, dest: HostView): Finding[] =>
+    memo(pairFindings, `${source.host.name}\0${dest.host.name}`, (emit) => { vmotionPairRules(source, dest, emit); });
+
+  const flagsOf = (view: HostView): ReadonlySet<string> => {
+    let flags = hostFlags.get(view.host.name);
+    if (flags === undefined) {
+      flags = new Set(view.host.cpu.flags);
+      hostFlags.set(view.host.name, flags);
+    }
+    return flags;
+  };
+
+  const cpuKeyOf = (view: HostView): string => {
+    let key = hostCpuKeys.get(view.host.name);
+    if (key === undefined) {
+      const cpu = view.host.cpu;
+      key = [cpu.vendor, cpu.family, cpu.virtualization, view.host.cluster ?? "", [...cpu.flags].sort().join(" ")].join("|");
+      hostCpuKeys.set(view.host.name, key);
+    }
+    return key;
+  };
+
+  const verdictFor = (profile: VmProfile, dest: HostView): CpuVerdict | undefined => {
+    const guest = profile.needs.guest;
+    if (!guest.ok || profile.needs.power === "off") return undefined;
+    const key = `${profile.key}\0${cpuKeyOf(dest)}`;
+    let verdict = cpuMemo.get(key);
+    if (verdict === undefined) {
+      verdict = cpuVerdict(guest.cpu, profile.needs.is64, dest, flagsOf(dest));
+      cpuMemo.set(key, verdict);
+    }
+    return verdict;
+  };
+
+  /** Everything that depends on the VM's needs and the destination, not on the VM's name or host. */
+  const placement = (profile: VmProfile, dest: HostView, options: CheckOptions, emit: Emit): void => {
+    const name = profile.vm.name;
+    const needs = profile.needs;
+    storageRules(name, needs, dest, index, emit);
+    vmNetworkRules(name, needs, dest, emit);
+    cpuRules(name, needs, dest, verdictFor(profile, dest), emit);
+    resources ??= resourceState(index);
+    const pool = poolOption(options) ?? defaultPool(needs, dest, index);
+    resourceRules(name, needs, dest, pool, options.priority ?? Priority.high, index, resources, emit);
+  };
+
+  const pairRules = (profile: VmProfile, dest: HostView, emit: Emit): void => {
+    const vm = profile.vm;
+    const live = vm.power !== "off";
+    replay(vmOnly(profile), emit);
+    if (vm.host === dest.host.name) {
+      emit(FindingCode.sameHost, Severity.error, () => ({
+        subject: { kind: SubjectKind.host, name: dest.host.name },
+        message: `${vm.name} already runs on ${dest.host.name}.`,
+        fix: "Choose another host.",
+      }));
+    }
+    if (profile.source !== undefined) replay(hostOnly(profile.source, "source", live), emit);
+    replay(hostOnly(dest, "destination", live), emit);
+    if (live && profile.source !== undefined && vm.host !== dest.host.name) replay(pairOnly(profile.source, dest), emit);
+  };
+
+  const check = (vmName: string, hostName: string, options: CheckOptions = {}): CheckResult => {
+    const profile = profileOf(vmName);
+    const dest = hostOf(hostName);
+    poolOption(options);
+    const c = collect();
+    pairRules(profile, dest, c.emit);
+    placement(profile, dest, options, c.emit);
+    return toResult(vmName, hostName, c.findings);
+  };
+
+  return {
+    check,
+
+    where(vmName, options = {}) {
+      const profile = profileOf(vmName);
+      poolOption(options);
+      const hosts: CheckResult[] = [];
+      for (const view of index.hosts.values()) {
+        if (view.host.name === profile.vm.host) continue;
+        hosts.push(check(vmName, view.host.name, options));
+      }
+      return { vm: vmName, current: profile.vm.host, hosts };
+    },
+
+    matrix(options = {}) {
+      poolOption(options);
+      const hostViews = [...index.hosts.values()];
+      const vms = index.inventory.vms;
+      const nHosts = hostViews.length;
+      const errors = new Uint32Array(vms.length * nHosts);
+      const warnings = new Uint32Array(vms.length * nHosts);
+      const classes = new Map<string, { errors: Uint32Array; warnings: Uint32Array }>();
+      const hostBits = new Map<string, { errors: number; warnings: number }>();
+      const bitsOf = (findings: readonly Finding[]): { errors: number; warnings: number } => {
+        const b = bitsCollector();
+        replay(findings, b.emit);
+        return { errors: b.errors, warnings: b.warnings };
+      };
+      const cachedBits = (key: string, findings: () => readonly Finding[]): { errors: number; warnings: number } => {
+        let bits = hostBits.get(key);
+        if (bits === undefined) {
+          bits = bitsOf(findings());
+          hostBits.set(key, bits);
+        }
+        return bits;
+      };
+
+      // VMotion-port pairs depend on the two hosts only: compute them per source host, for
+      // all destinations at once, and reuse them for every VM on that source.
+      const pairCache = new Map<string, { errors: Uint32Array; warnings: Uint32Array }>();
+      const pairsFrom = (source: HostView): { errors: Uint32Array; warnings: Uint32Array } => {
+        let pairs = pairCache.get(source.host.name);
+        if (pairs === undefined) {
+          const p = { errors: new Uint32Array(nHosts), warnings: new Uint32Array(nHosts) };
+          hostViews.forEach((dest, h) => {
+            if (dest === source) return;
+            const b = bitsCollector();
+            vmotionPairRules(source, dest, b.emit);
+            p.errors[h] = b.errors >>> 0;
+            p.warnings[h] = b.warnings >>> 0;
+          });
+          pairs = p;
+          // Only the current source's row is kept: VMs are visited grouped by host.
+          pairCache.clear();
+          pairCache.set(source.host.name, pairs);
+        }
+        return pairs;
+      };
+      const order = vms.map((_, v) => v).sort((a, b) => {
+        const ha = vms[a]?.host ?? "";
+        const hb = vms[b]?.host ?? "";
+        return ha < hb ? -1 : ha > hb ? 1 : a - b;
+      });
+      const sameHostBit = 1 << (codeBit.get(FindingCode.sameHost) ?? 31);
+      const destBits = (live: boolean): { errors: Uint32Array; warnings: Uint32Array } => {
+        const out = { errors: new Uint32Array(nHosts), warnings: new Uint32Array(nHosts) };
+        hostViews.forEach((dest, h) => {
+          const b = bitsOf(hostOnly(dest, "destination", live));
+          out.errors[h] = b.errors >>> 0;
+          out.warnings[h] = b.warnings >>> 0;
+        });
+        return out;
+      };
+      const destLive = destBits(true);
+      const destCold = destBits(false);
+
+      for (const v of order) {
+        const vm = vms[v];
+        if (vm === undefined) continue;
+        const profile = profileOf(vm.name);
+        const live = vm.power !== "off";
+        // Placement is equal for equal keys: compute it once per class and host.
+        let cls = classes.get(profile.key);
+        if (cls === undefined) {
+          const c = { errors: new Uint32Array(nHosts), warnings: new Uint32Array(nHosts) };
+          hostViews.forEach((dest, h) => {
+            const b = bitsCollector();
+            placement(profile, dest, options, b.emit);
+            c.errors[h] = b.errors >>> 0;
+            c.warnings[h] = b.warnings >>> 0;
+          });
+          cls = c;
+          classes.set(profile.key, cls);
+        }
+        const own = bitsOf(vmOnly(profile));
+        const source = profile.source;
+        const src = source === undefined ? { errors: 0, warnings: 0 } : cachedBits(`s${live ? 1 : 0}\0${vm.host}`, () => hostOnly(source, "source", live));
+        const pairs = live && source !== undefined ? pairsFrom(source) : undefined;
+        const base = v * nHosts;
+        const dst = live ? destLive : destCold;
+        for (let h = 0; h < nHosts; h++) {
+          let e = own.errors | src.errors | (dst.errors[h] ?? 0) | (cls.errors[h] ?? 0) | (pairs?.errors[h] ?? 0);
+          const w = own.warnings | src.warnings | (dst.warnings[h] ?? 0) | (cls.warnings[h] ?? 0) | (pairs?.warnings[h] ?? 0);
+          if (hostViews[h] === source) e |= sameHostBit;
+          errors[base + h] = e >>> 0;
+          warnings[base + h] = w >>> 0;
+        }
+      }
+      return { vms: vms.map((vm) => vm.name), hosts: hostViews.map((view) => view.host.name), errors, warnings, vmClasses: classes.size };
+    },
+  };
+}

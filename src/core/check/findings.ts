@@ -1,0 +1,297 @@
+// Findings: what the checker says about a proposed VMotion. Codes are stable API: the CLI,
+// the REST API and scripts match on them, and docs/findings.md documents each one (a test
+// keeps the two in step). Never rename a code; add a new one and retire the old in the docs.
+
+export const Severity = { error: "error", warning: "warning" } as const;
+export type Severity = (typeof Severity)[keyof typeof Severity];
+
+export const FindingCode = {
+  // Storage
+  storageNotVisible: "STORAGE_NOT_VISIBLE",
+  rdmMscs: "RDM_MSCS",
+  // VMotion network (VMkernel ports)
+  vmotionPortMissing: "VMOTION_PORT_MISSING",
+  vmotionNotEnabled: "VMOTION_NOT_ENABLED",
+  vmotionNoUplink: "VMOTION_NO_UPLINK",
+  vmotionLinkDown: "VMOTION_LINK_DOWN",
+  vmotionLinkSlow: "VMOTION_LINK_SLOW",
+  vmotionVswitchMismatch: "VMOTION_VSWITCH_MISMATCH",
+  vmotionUnreachable: "VMOTION_UNREACHABLE",
+  vmotionIpConflict: "VMOTION_IP_CONFLICT",
+  vmotionMtuMismatch: "VMOTION_MTU_MISMATCH",
+  // VM networks
+  portGroupMissing: "PORTGROUP_MISSING",
+  portGroupVlanMismatch: "PORTGROUP_VLAN_MISMATCH",
+  internalSwitch: "INTERNAL_SWITCH",
+  // CPU
+  cpuVendorMismatch: "CPU_VENDOR_MISMATCH",
+  cpuFamilyMismatch: "CPU_FAMILY_MISMATCH",
+  cpuFeatureMissing: "CPU_FEATURE_MISSING",
+  cpuBaselineUnsupported: "CPU_BASELINE_UNSUPPORTED",
+  cpuBaselineUnknown: "CPU_BASELINE_UNKNOWN",
+  cpuVirtualizationDisabled: "CPU_VIRTUALIZATION_DISABLED",
+  // Devices
+  deviceHostOnly: "DEVICE_HOST_ONLY",
+  // VM and host state
+  cpuAffinity: "CPU_AFFINITY",
+  vmPoweredOff: "VM_POWERED_OFF",
+  vmSuspended: "VM_SUSPENDED",
+  vmMigrating: "VM_MIGRATING",
+  sameHost: "SAME_HOST",
+  hostDisconnected: "HOST_DISCONNECTED",
+  hostMaintenance: "HOST_MAINTENANCE",
+  // Resources
+  hostResourcesShort: "HOST_RESOURCES_SHORT",
+  poolResourcesShort: "POOL_RESOURCES_SHORT",
+  poolNotOnHost: "POOL_NOT_ON_HOST",
+} as const;
+export type FindingCode = (typeof FindingCode)[keyof typeof FindingCode];
+
+/** Every code in catalogue order; its index is the code's bit in the compatibility matrix. */
+export const FINDING_CODES: readonly FindingCode[] = Object.values(FindingCode);
+export const codeBit: ReadonlyMap<FindingCode, number> = new Map(FINDING_CODES.map((code, i) => [code, i]));
+
+export const SubjectKind = {
+  vm: "vm",
+  host: "host",
+  cluster: "cluster",
+  pool: "pool",
+  datastore: "datastore",
+  file: "file",
+  disk: "disk",
+  device: "device",
+  nic: "nic",
+  portGroup: "portGroup",
+  vswitch: "vswitch",
+  vmkernelPort: "vmkernelPort",
+  cpuFeature: "cpuFeature",
+} as const;
+export type SubjectKind = (typeof SubjectKind)[keyof typeof SubjectKind];
+
+/** The exact object a finding is about; `host` and `vm` place it when the name alone is ambiguous. */
+export interface Subject {
+  readonly kind: SubjectKind;
+  readonly name: string;
+  readonly host?: string;
+  readonly vm?: string;
+}
+
+export interface Finding {
+  readonly code: FindingCode;
+  readonly severity: Severity;
+  readonly subject: Subject;
+  /** One or two sentences naming the exact objects. */
+  readonly message: string;
+  /** What the operator does about it. */
+  readonly fix: string;
+}
+
+/** A finding's words, built only when someone reads them (the matrix never does). */
+export interface FindingBody {
+  readonly subject: Subject;
+  readonly message: string;
+  readonly fix: string;
+}
+
+/**
+ * Where rules report. The full checker builds findings; the matrix only records which
+ * codes fired at which severity, so it never pays for the words.
+ */
+export type Emit = (code: FindingCode, severity: Severity, body: () => FindingBody) => void;
+
+export interface CheckResult {
+  readonly vm: string;
+  readonly host: string;
+  /** True when there is no error: warnings still need the caller's confirmation. */
+  readonly ok: boolean;
+  readonly errors: readonly Finding[];
+  readonly warnings: readonly Finding[];
+}
+
+export function collect(): { emit: Emit; findings: Finding[] } {
+  const findings: Finding[] = [];
+  return {
+    findings,
+    emit: (code, severity, body) => {
+      findings.push({ code, severity, ...body() });
+    },
+  };
+}
+
+export function toResult(vm: string, host: string, findings: readonly Finding[]): CheckResult {
+  const errors = findings.filter((f) => f.severity === Severity.error);
+  const warnings = findings.filter((f) => f.severity === Severity.warning);
+  return { vm, host, ok: errors.length === 0, errors, warnings };
+}
+
+/** Human list: "a", "a and b", "a, b and c". */
+export function listOf(items: readonly string[]): string {
+  if (items.length <= 1) return items.join("");
+  return `${items.slice(0, -1).join(", ")} and ${items[items.length - 1] ?? ""}`;
+}
+
+export interface CatalogueEntry {
+  readonly title: string;
+  /** When it is an error and when a warning. */
+  readonly severity: string;
+  readonly fix: string;
+}
+
+/** The catalogue documented in docs/findings.md; a test keeps the two in step. */
+export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
+  STORAGE_NOT_VISIBLE: {
+    title: "A VM file is on a datastore the destination does not mount",
+    severity: "error",
+    fix: "Move the file (Storage VMotion) to a datastore both hosts mount, or mount its datastore on the destination.",
+  },
+  RDM_MSCS: {
+    title: "A raw disk mapping is part of an MSCS cluster",
+    severity: "error",
+    fix: "VMotion cannot move MSCS cluster nodes; fail the cluster service over instead, or remove the VM from the MSCS cluster.",
+  },
+  VMOTION_PORT_MISSING: {
+    title: "A host has no VMkernel port for VMotion",
+    severity: "error",
+    fix: "Add a vSwitch with a VMkernel port on a gigabit NIC, tick \"Use this port group for VMotion\" and give it an IP (`ferry host network add`).",
+  },
+  VMOTION_NOT_ENABLED: {
+    title: "A host has VMkernel ports, but none is enabled for VMotion",
+    severity: "error",
+    fix: "Tick \"Use this port group for VMotion\" on the VMkernel port of the VMotion network.",
+  },
+  VMOTION_NO_UPLINK: {
+    title: "The VMotion VMkernel port sits on a vSwitch with no physical NIC",
+    severity: "error",
+    fix: "Add a physical adapter connected to the VMotion network as an uplink of that vSwitch.",
+  },
+  VMOTION_LINK_DOWN: {
+    title: "Every uplink of the VMotion vSwitch has no link",
+    severity: "error",
+    fix: "Check the cable and switch port of the VMotion NIC.",
+  },
+  VMOTION_LINK_SLOW: {
+    title: "The VMotion NIC is slower than 1 Gb/s",
+    severity: "warning (vSphere's link-capacity warning): the migration works but takes longer",
+    fix: "Use a gigabit or faster NIC for VMotion, preferably dedicated to it.",
+  },
+  VMOTION_VSWITCH_MISMATCH: {
+    title: "The vSwitches holding the VMotion ports have different names on the two hosts",
+    severity: "error: the seed requires identically named VMotion switches (names are case-sensitive)",
+    fix: "Rename one vSwitch so both hosts use the same name.",
+  },
+  VMOTION_UNREACHABLE: {
+    title: "The two VMotion IPs are on different subnets and no gateway joins them",
+    severity: "error",
+    fix: "Put both VMkernel ports on one subnet (a non-routed VMotion network needs no gateway), or set a default gateway on both.",
+  },
+  VMOTION_IP_CONFLICT: {
+    title: "Both hosts' VMotion ports have the same IP address",
+    severity: "error",
+    fix: "Give each host's VMotion VMkernel port its own address.",
+  },
+  VMOTION_MTU_MISMATCH: {
+    title: "The VMotion ports of the two hosts have different MTUs",
+    severity: "warning: large frames will be fragmented or dropped",
+    fix: "Set the same MTU on both VMkernel ports (and their vSwitches).",
+  },
+  PORTGROUP_MISSING: {
+    title: "A port group the VM uses does not exist on the destination",
+    severity: "error; the message says when a port group exists with a name differing only in case",
+    fix: "Create the port group on the destination with the exact, case-sensitive name, on the same subnet or VLAN.",
+  },
+  PORTGROUP_VLAN_MISMATCH: {
+    title: "The destination's port group of the same name is on another VLAN",
+    severity: "warning: the VM keeps its IP, which may not be valid on the other VLAN",
+    fix: "Give the port group the same VLAN ID on both hosts.",
+  },
+  INTERNAL_SWITCH: {
+    title: "A VM NIC is on an internal-only vSwitch (no physical uplink)",
+    severity: "error when the NIC is connected; warning when it is not",
+    fix: "Disconnect the NIC, or move it to a port group on a vSwitch with a physical uplink.",
+  },
+  CPU_VENDOR_MISMATCH: {
+    title: "The CPUs are from different vendors (Intel vs AMD)",
+    severity: "error: no mask or baseline crosses vendors",
+    fix: "Choose a destination with a CPU from the same vendor.",
+  },
+  CPU_FAMILY_MISMATCH: {
+    title: "The CPUs are from different families",
+    severity: "error, unless a CPU baseline (EVC) both hosts support applies",
+    fix: "Choose a host of the same CPU family, or set a baseline on the cluster both hosts support.",
+  },
+  CPU_FEATURE_MISSING: {
+    title: "The guest uses CPU features the destination lacks",
+    severity: "error; the message says whether masking the features would make the move legal",
+    fix: "Mask the features on the VM (NX/XD, SSE3, SSE4 or custom) and power-cycle it, or use a cluster baseline.",
+  },
+  CPU_BASELINE_UNSUPPORTED: {
+    title: "The destination cannot present the VM's CPU baseline",
+    severity: "error",
+    fix: "Choose a host that supports the baseline, or lower the baseline.",
+  },
+  CPU_BASELINE_UNKNOWN: {
+    title: "The VM's or cluster's baseline names a CPU model Ferry does not know",
+    severity: "error",
+    fix: "Use a model from `ferry baseline --models`, or give the baseline's vendor and flags.",
+  },
+  CPU_VIRTUALIZATION_DISABLED: {
+    title: "A 64-bit guest, and the destination has Intel VT / AMD-V disabled",
+    severity: "error",
+    fix: "Enable Intel VT or AMD-V in the destination's BIOS.",
+  },
+  DEVICE_HOST_ONLY: {
+    title: "A device is backed by something only the source host has (host device, client device, local file)",
+    severity: "error when connected; warning (\"mapping to a host-only device that is not active\") when mapped but not connected",
+    fix: "Clear the device's Connected box (`ferry vm set VM --disconnect DEVICE`), or back it with a file on a shared datastore.",
+  },
+  CPU_AFFINITY: {
+    title: "The VM has CPU affinity set",
+    severity: "error",
+    fix: "Clear the VM's CPU affinity.",
+  },
+  VM_POWERED_OFF: {
+    title: "The VM is powered off: this would be a cold migration",
+    severity: "warning: no live migration is needed; CPU checks do not apply as the guest boots on the destination",
+    fix: "Proceed as a cold migration, or power the VM on first for a live one.",
+  },
+  VM_SUSPENDED: {
+    title: "The VM is suspended: its suspended state moves, not a running guest",
+    severity: "warning",
+    fix: "Proceed, or resume the VM first for a live migration.",
+  },
+  VM_MIGRATING: {
+    title: "The VM is already being migrated",
+    severity: "error",
+    fix: "Wait for the running migration to finish, or abort it.",
+  },
+  SAME_HOST: {
+    title: "The destination is the VM's current host",
+    severity: "error",
+    fix: "Choose another host.",
+  },
+  HOST_DISCONNECTED: {
+    title: "The source or destination host is not connected",
+    severity: "error",
+    fix: "Reconnect the host (check its agent).",
+  },
+  HOST_MAINTENANCE: {
+    title: "The destination host is in maintenance mode",
+    severity: "error",
+    fix: "Exit maintenance mode on the destination, or choose another host.",
+  },
+  HOST_RESOURCES_SHORT: {
+    title: "The destination host cannot hold the VM's CPU or memory reservation",
+    severity: "error with high priority (it reserves or refuses); warning with low priority (proceeds, maybe slower)",
+    fix: "Free reservations on the destination, lower the VM's reservation, or migrate with low priority.",
+  },
+  POOL_RESOURCES_SHORT: {
+    title: "The target resource pool cannot hold the VM's reservation",
+    severity: "error with high priority; warning with low priority",
+    fix: "Choose another pool, raise the pool's reservation or make it expandable.",
+  },
+  POOL_NOT_ON_HOST: {
+    title: "The target resource pool belongs to another cluster or host than the destination",
+    severity: "error",
+    fix: "Choose a resource pool of the destination's cluster (or the destination host).",
+  },
+};

@@ -1,0 +1,94 @@
+// What a VM asks of any destination, computed once per VM: the datastores its files live
+// on, the port groups its NICs use, the CPU its guest sees. The rules read this, never the
+// raw inventory, so a profile's `key` captures everything placement depends on and VMs with
+// equal keys get equal verdicts (the compatibility matrix relies on that).
+import type { HostView, InventoryIndex, PortGroupRef } from "../inventory/index.ts";
+import type { Device, PowerState, Vm, VmNic } from "../inventory/schema.ts";
+import { guestCpu, type GuestCpuResult } from "../cpu/guest.ts";
+
+export interface StoredFile {
+  /** What the file is, in words: "configuration file", "disk \"web01.vmdk\"". */
+  readonly what: string;
+  readonly kind: "file" | "disk";
+  readonly name: string;
+  readonly datastore: string;
+}
+
+export interface NicNeed {
+  readonly nic: VmNic;
+  /** The port group on the current host, if it exists there. */
+  readonly source: PortGroupRef | undefined;
+}
+
+/** The parts of a VM placement depends on; the VM's name is only for messages. */
+export interface PlacementNeeds {
+  readonly power: PowerState;
+  readonly is64: boolean;
+  readonly guest: GuestCpuResult;
+  readonly files: readonly StoredFile[];
+  /** File-backed devices: their image must be on a datastore the destination mounts. */
+  readonly fileDevices: readonly Device[];
+  readonly nics: readonly NicNeed[];
+  readonly reservation: Vm["reservation"];
+  /** The VM's current resource pool. */
+  readonly pool: string | undefined;
+  /** Whether its reservation counts against its current host and pool (powered on). */
+  readonly holdsReservation: boolean;
+}
+
+export interface VmProfile {
+  readonly vm: Vm;
+  readonly source: HostView | undefined;
+  readonly needs: PlacementNeeds;
+  /** Equal keys ⇒ equal placement verdicts on every host. */
+  readonly key: string;
+}
+
+function storedFiles(vm: Vm): StoredFile[] {
+  const files: StoredFile[] = [
+    { what: "configuration file", kind: "file", name: vm.files.config.path ?? `${vm.name}.vmx`, datastore: vm.files.config.datastore },
+  ];
+  if (vm.files.log !== undefined) files.push({ what: "log file", kind: "file", name: vm.files.log.path ?? "vmware.log", datastore: vm.files.log.datastore });
+  if (vm.files.nvram !== undefined) files.push({ what: "NVRAM file", kind: "file", name: vm.files.nvram.path ?? `${vm.name}.nvram`, datastore: vm.files.nvram.datastore });
+  for (const disk of vm.disks) {
+    files.push({ what: disk.rdm === undefined ? `disk "${disk.name}"` : `RDM mapping file of disk "${disk.name}"`, kind: "disk", name: disk.name, datastore: disk.datastore });
+  }
+  return files;
+}
+
+function guestKey(guest: GuestCpuResult): string {
+  if (!guest.ok) return `?${guest.unknownModel}`;
+  const cpu = guest.cpu;
+  return [cpu.vendor, cpu.family ?? "", cpu.baseline?.name ?? "", cpu.source, [...cpu.flags].sort().join(" "), [...cpu.maskPending].sort().join(" ")].join("|");
+}
+
+export function vmProfile(index: InventoryIndex, vm: Vm): VmProfile {
+  const source = index.hosts.get(vm.host);
+  const needs: PlacementNeeds = {
+    power: vm.power,
+    is64: vm.guest.bits === 64,
+    guest: guestCpu(vm, source?.host, source?.cluster, index.templates),
+    files: storedFiles(vm),
+    fileDevices: vm.devices.filter((d) => d.backing === "file"),
+    nics: vm.nics.map((nic) => ({ nic, source: source?.portGroups.get(nic.portGroup) })),
+    reservation: vm.reservation,
+    pool: vm.pool,
+    holdsReservation: vm.power !== "off",
+  };
+  const key = JSON.stringify([
+    needs.power,
+    needs.is64,
+    guestKey(needs.guest),
+    [...new Set(needs.files.map((f) => f.datastore))].sort(),
+    // Files on a datastore the destination lacks each get a finding; their number matters
+    // only to the words, but keep the multiset so equal keys mean equal finding lists.
+    needs.files.length,
+    needs.fileDevices.map((d) => [d.datastore, d.connected]),
+    needs.nics.map((n) => [n.nic.portGroup, n.nic.connected, n.source?.portGroup.vlan ?? -1]),
+    needs.reservation.cpuMhz,
+    needs.reservation.memoryMB,
+    needs.pool ?? "",
+    needs.holdsReservation,
+  ]);
+  return { vm, source, needs, key };
+}

@@ -1,0 +1,157 @@
+// CPU compatibility, the seed's "Processors in both hosts must be compatible": same vendor,
+// same family, every feature the guest sees present on the destination, and hardware
+// virtualization for 64-bit guests. A baseline (EVC) both hosts support replaces the family
+// check. QEMU itself checks none of this: a guest moved to a CPU without a feature it uses
+// migrates "successfully" and then crashes, so Ferry must refuse before a byte moves.
+import type { HostView } from "../../inventory/index.ts";
+import type { GuestCpu } from "../../cpu/guest.ts";
+import { featureLabel, maskFor, withDependents } from "../../cpu/features.ts";
+import { resolveBaseline } from "../../cpu/models.ts";
+import { FindingCode, Severity, SubjectKind, listOf, type Emit } from "../findings.ts";
+import type { PlacementNeeds } from "../profile.ts";
+
+/**
+ * Features a 64-bit guest cannot run without (the x86-64 architectural minimum): hiding
+ * them is not an option, so no mask can make a move legal that needs them.
+ */
+const X86_64_BASE = new Set(["lm", "fpu", "tsc", "msr", "pae", "cx8", "apic", "cmov", "fxsr", "mmx", "sse", "sse2", "syscall"]);
+
+/** The pure facts behind the CPU findings for one guest on one host CPU; memoised by the checker. */
+export interface CpuVerdict {
+  readonly vendorMismatch: boolean;
+  readonly familyMismatch: boolean;
+  /** Guest features the destination CPU lacks. */
+  readonly missing: readonly string[];
+  /** Guest features outside the destination cluster's baseline. */
+  readonly outsideDestBaseline: readonly string[];
+  readonly destBaselineName: string | undefined;
+  readonly virtualizationMissing: boolean;
+}
+
+export function cpuVerdict(guest: GuestCpu, is64: boolean, dest: HostView, hostFlags: ReadonlySet<string>): CpuVerdict {
+  const cpu = dest.host.cpu;
+  const vendorMismatch = guest.vendor !== cpu.vendor;
+  const familyMismatch = !vendorMismatch && guest.family !== undefined && guest.family !== cpu.family;
+  const missing: string[] = [];
+  for (const flag of guest.flags) if (!hostFlags.has(flag)) missing.push(flag);
+  missing.sort();
+  // Entering a cluster with a baseline: its hosts present only the baseline to guests
+  // (vSphere refuses VMs that use features outside the cluster's EVC mode).
+  const destBaseline = dest.cluster?.baseline === undefined ? undefined : resolveBaseline(dest.cluster.baseline);
+  const outsideDestBaseline: string[] = [];
+  if (destBaseline !== undefined && destBaseline.name !== guest.baseline?.name) {
+    for (const flag of guest.flags) if (!destBaseline.flags.has(flag) && hostFlags.has(flag)) outsideDestBaseline.push(flag);
+    outsideDestBaseline.sort();
+  }
+  return {
+    vendorMismatch,
+    familyMismatch,
+    missing,
+    outsideDestBaseline,
+    destBaselineName: destBaseline?.name,
+    virtualizationMissing: is64 && !cpu.virtualization,
+  };
+}
+
+function labelled(flags: readonly string[]): string {
+  return listOf(flags.map((flag) => {
+    const label = featureLabel(flag);
+    return label === flag ? flag : `${label} (${flag})`;
+  }));
+}
+
+/** How masking could fix `missing`, in the VM settings' words; undefined when no mask can. */
+export function maskAdvice(missing: readonly string[], guest: GuestCpu, is64: boolean): { settings: string; loses: string[] } | undefined {
+  if (is64 && missing.some((flag) => X86_64_BASE.has(flag))) return undefined;
+  const presets = new Set<string>();
+  const custom: string[] = [];
+  for (const flag of missing) {
+    const preset = maskFor(flag);
+    if (preset === "custom") custom.push(flag);
+    else presets.add(preset);
+  }
+  const words: string[] = [];
+  if (presets.has("nx")) words.push("hide the NX/XD flag");
+  if (presets.has("sse3")) words.push("mask SSE3");
+  if (presets.has("sse4")) words.push("mask SSE4");
+  if (custom.length > 0) words.push(`mask ${custom.join(", ")} (custom)`);
+  const loses = [...withDependents(missing)].filter((flag) => guest.flags.has(flag) && !missing.includes(flag)).sort();
+  return { settings: listOf(words), loses };
+}
+
+export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, verdict: CpuVerdict | undefined, emit: Emit): void {
+  const host = dest.host.name;
+  const cpu = dest.host.cpu;
+  if (needs.power === "off") return; // a cold migration: the guest detects its CPU anew at boot
+  if (!needs.guest.ok) {
+    const { unknownModel, owner } = needs.guest;
+    emit(FindingCode.cpuBaselineUnknown, Severity.error, () => ({
+      subject: { kind: owner.kind === "vm" ? SubjectKind.vm : SubjectKind.cluster, name: owner.name },
+      message: `The CPU baseline of ${owner.kind} ${owner.name} names the model "${unknownModel}", which Ferry does not know, so the CPU ${vmName}'s guest sees is unknown.`,
+      fix: `Use a model listed in docs/cpu.md, or give the baseline's vendor and flags.`,
+    }));
+    return;
+  }
+  if (verdict === undefined) return;
+  const guest = needs.guest.cpu;
+  const onDest = `${host} (${cpu.vendor} family ${cpu.family} model ${cpu.model})`;
+
+  if (verdict.vendorMismatch) {
+    emit(FindingCode.cpuVendorMismatch, Severity.error, () => ({
+      subject: { kind: SubjectKind.host, name: host },
+      message: `${vmName}'s guest runs on a ${guest.vendor} CPU${guest.baseline === undefined ? "" : ` (baseline ${guest.baseline.name})`} but ${onDest} is ${cpu.vendor}: CPUs must be from the same vendor, and no mask or baseline crosses vendors.`,
+      fix: `Choose a destination with a ${guest.vendor} CPU.`,
+    }));
+    return;
+  }
+  if (verdict.familyMismatch) {
+    emit(FindingCode.cpuFamilyMismatch, Severity.error, () => ({
+      subject: { kind: SubjectKind.host, name: host },
+      message: `${vmName}'s guest detected CPU family ${guest.family ?? "?"} at boot but ${onDest} is family ${cpu.family}: CPUs must be from the same family.`,
+      fix: `Choose a host of family ${guest.family ?? "?"}, or put ${vmName}'s cluster on a CPU baseline both hosts support (see ferry baseline).`,
+    }));
+  }
+  if (verdict.missing.length > 0) {
+    const missing = verdict.missing;
+    const pending = missing.filter((flag) => guest.maskPending.has(flag));
+    const advice = maskAdvice(missing, guest, needs.is64);
+    const { baseline, baselineOwner } = guest;
+    const onBaseline = baseline !== undefined && baselineOwner !== undefined;
+    emit(onBaseline ? FindingCode.cpuBaselineUnsupported : FindingCode.cpuFeatureMissing, Severity.error, () => {
+      const what = onBaseline
+        ? `${host} cannot present the ${baseline.name} baseline of ${baselineOwner.kind} ${baselineOwner.name}: ${vmName}'s guest uses ${labelled(missing)}, which ${onDest} lacks.`
+        : `${vmName}'s guest uses ${labelled(missing)}, which ${onDest} lacks.`;
+      const how = pending.length === missing.length
+        ? ` ${vmName}'s mask already hides ${listOf(pending)}, but the guest booted before the mask was set: a new mask reaches the guest only after a power cycle.`
+        : advice === undefined
+          ? " No mask can make this move legal: a 64-bit guest cannot run without them."
+          : ` Masking would make the move legal: ${advice.settings} on ${vmName}${advice.loses.length > 0 ? ` (the guest also loses ${listOf(advice.loses)}, which depend on them)` : ""}; a new mask reaches the guest only after a power cycle.`;
+      return {
+        subject: { kind: SubjectKind.cpuFeature, name: missing.join(" "), host, vm: vmName },
+        message: what + how,
+        fix: pending.length === missing.length
+          ? `Power-cycle ${vmName} so its CPUID mask takes effect, then migrate.`
+          : advice === undefined
+            ? `Choose a destination whose CPU has ${listOf(missing)}.`
+            : `${advice.settings.charAt(0).toUpperCase()}${advice.settings.slice(1)} on ${vmName} (ferry vm set ${vmName} --mask ...) and power-cycle it, or choose a host that has ${listOf(missing)}.`,
+      };
+    });
+  }
+  if (verdict.outsideDestBaseline.length > 0 && verdict.destBaselineName !== undefined && dest.cluster !== undefined) {
+    const outside = verdict.outsideDestBaseline;
+    const cluster = dest.cluster.name;
+    const baselineName = verdict.destBaselineName;
+    emit(FindingCode.cpuFeatureMissing, Severity.error, () => ({
+      subject: { kind: SubjectKind.cluster, name: cluster, vm: vmName },
+      message: `${vmName}'s guest uses ${labelled(outside)}, outside the ${baselineName} baseline that cluster ${cluster} presents to its VMs (${host} hides them).`,
+      fix: `Mask ${listOf(outside)} on ${vmName} and power-cycle it, or raise the baseline of cluster ${cluster}.`,
+    }));
+  }
+  if (verdict.virtualizationMissing) {
+    emit(FindingCode.cpuVirtualizationDisabled, Severity.error, () => ({
+      subject: { kind: SubjectKind.host, name: host },
+      message: `${vmName} is a 64-bit guest and ${host} has hardware virtualization (Intel VT / AMD-V) disabled.`,
+      fix: `Enable Intel VT or AMD-V in the BIOS of ${host}.`,
+    }));
+  }
+}

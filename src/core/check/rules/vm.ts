@@ -1,0 +1,128 @@
+// Rules about the VM alone, whatever the destination: the seed's list of what a VM must
+// not have (host-only devices, CPU affinity, an MSCS raw disk mapping, an internal-only
+// switch) and its state (powered on, not already migrating). Computed once per VM.
+import type { HostView } from "../../inventory/index.ts";
+import type { Device, Vm } from "../../inventory/schema.ts";
+import { FindingCode, Severity, SubjectKind, type Emit } from "../findings.ts";
+
+const deviceWords: Record<Device["kind"], string> = {
+  cdrom: "CD-ROM",
+  floppy: "floppy drive",
+  serial: "serial port",
+  parallel: "parallel port",
+  usb: "USB device",
+};
+
+/** Why a device's backing exists only where the VM runs now; undefined when it moves with the VM. */
+function hostOnlyBacking(device: Device, host: string): string | undefined {
+  switch (device.backing) {
+    case "host":
+      return device.path === undefined ? `a physical device of ${host}` : `the host device ${device.path} of ${host}`;
+    case "client":
+      return "a device of the console client connected to this host";
+    case "file":
+    case "none":
+      return undefined;
+  }
+}
+
+export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void {
+  const name = vm.name;
+  const here = vm.host;
+
+  if (vm.migrating) {
+    emit(FindingCode.vmMigrating, Severity.error, () => ({
+      subject: { kind: SubjectKind.vm, name },
+      message: `${name} is already being migrated.`,
+      fix: `Wait for the running migration of ${name} to finish, or abort it.`,
+    }));
+  }
+  switch (vm.power) {
+    case "on":
+      break;
+    case "off":
+      emit(FindingCode.vmPoweredOff, Severity.warning, () => ({
+        subject: { kind: SubjectKind.vm, name },
+        message: `${name} is powered off: this would be a cold migration, not a VMotion. Its guest boots on the destination, so CPU and VMotion-network checks do not apply.`,
+        fix: `Proceed as a cold migration, or power ${name} on first for a live one.`,
+      }));
+      break;
+    case "suspended":
+      emit(FindingCode.vmSuspended, Severity.warning, () => ({
+        subject: { kind: SubjectKind.vm, name },
+        message: `${name} is suspended: its suspended state moves, and it resumes on the destination with the CPU it was suspended on.`,
+        fix: `Proceed, or resume ${name} first for a live migration.`,
+      }));
+      break;
+  }
+  if (vm.cpuAffinity.length > 0) {
+    emit(FindingCode.cpuAffinity, Severity.error, () => ({
+      subject: { kind: SubjectKind.vm, name },
+      message: `${name} has CPU affinity set to physical CPU${vm.cpuAffinity.length > 1 ? "s" : ""} ${vm.cpuAffinity.join(", ")} of ${here}; those CPUs mean nothing on another host.`,
+      fix: `Clear the CPU affinity of ${name} (Edit Settings > Resources > Advanced CPU).`,
+    }));
+  }
+  for (const disk of vm.disks) {
+    if (disk.rdm?.mscs === true) {
+      const lun = disk.rdm.lun;
+      emit(FindingCode.rdmMscs, Severity.error, () => ({
+        subject: { kind: SubjectKind.disk, name: disk.name, vm: name },
+        message: `Disk "${disk.name}" of ${name} is a raw device mapping of LUN ${lun} in a Microsoft Cluster Services (MSCS) configuration; VMotion cannot move MSCS nodes.`,
+        fix: `Fail the MSCS service over to another node instead of migrating ${name}, or remove it from the MSCS cluster.`,
+      }));
+    }
+  }
+  for (const device of vm.devices) {
+    const backing = hostOnlyBacking(device, here);
+    if (backing === undefined) continue;
+    const kind = deviceWords[device.kind];
+    if (device.connected) {
+      emit(FindingCode.deviceHostOnly, Severity.error, () => ({
+        subject: { kind: SubjectKind.device, name: device.name, vm: name },
+        message: `${kind} "${device.name}" of ${name} is connected to ${backing}, which only the current host has.`,
+        fix: `Clear the Connected box of "${device.name}" on ${name} (ferry vm set ${name} --disconnect "${device.name}").`,
+      }));
+    } else {
+      emit(FindingCode.deviceHostOnly, Severity.warning, () => ({
+        subject: { kind: SubjectKind.device, name: device.name, vm: name },
+        message: `${kind} "${device.name}" of ${name} has a mapping to a host-only device that is not active (${backing}).`,
+        fix: `Proceed (the mapping will not follow ${name}), or remove the device.`,
+      }));
+    }
+  }
+  // The seed: "The virtual machine must not be connected to an internal-only switch."
+  if (source !== undefined) {
+    for (const nic of vm.nics) {
+      const ref = source.portGroups.get(nic.portGroup);
+      if (ref === undefined || ref.vswitch.uplinks.length > 0) continue;
+      emit(FindingCode.internalSwitch, nic.connected ? Severity.error : Severity.warning, () => ({
+        subject: { kind: SubjectKind.nic, name: nic.name, vm: name },
+        message: nic.connected
+          ? `NIC "${nic.name}" of ${name} is connected to port group "${nic.portGroup}" on ${ref.vswitch.name} of ${here}, an internal-only switch (no physical uplink): the VM's peers on it stay behind.`
+          : `NIC "${nic.name}" of ${name} is on port group "${nic.portGroup}" of the internal-only switch ${ref.vswitch.name}, but not connected.`,
+        fix: nic.connected
+          ? `Disconnect NIC "${nic.name}" of ${name}, or move it to a port group on a vSwitch with a physical uplink.`
+          : `Proceed, or move NIC "${nic.name}" to a port group on a vSwitch with a physical uplink.`,
+      }));
+    }
+  }
+}
+
+/** A host's state as a migration end: connected, and (as a destination) not in maintenance mode. */
+export function hostStateRules(view: HostView, role: "source" | "destination", emit: Emit): void {
+  const host = view.host.name;
+  if (!view.host.connected) {
+    emit(FindingCode.hostDisconnected, Severity.error, () => ({
+      subject: { kind: SubjectKind.host, name: host },
+      message: `The ${role} host ${host} is not connected.`,
+      fix: `Reconnect ${host} (check that its agent runs and can reach the controller).`,
+    }));
+  }
+  if (role === "destination" && view.host.maintenance) {
+    emit(FindingCode.hostMaintenance, Severity.error, () => ({
+      subject: { kind: SubjectKind.host, name: host },
+      message: `The destination host ${host} is in maintenance mode and accepts no VMs.`,
+      fix: `Exit maintenance mode on ${host}, or choose another host.`,
+    }));
+  }
+}
