@@ -196,7 +196,7 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
   },
   PORTGROUP_MISSING: {
     title: "A port group the VM uses does not exist on the destination",
-    severity: "error; the message says when a port group exists with a name differing only in case",
+    severity: "error when the NIC is connected, warning when it is not; the message says when a port group exists with a name differing only in case",
     fix: "Create the port group on the destination with the exact, case-sensitive name, on the same subnet or VLAN.",
   },
   PORTGROUP_VLAN_MISMATCH: {
@@ -205,7 +205,7 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
     fix: "Give the port group the same VLAN ID on both hosts.",
   },
   INTERNAL_SWITCH: {
-    title: "A VM NIC is on an internal-only vSwitch (no physical uplink)",
+    title: "A VM NIC is on an internal-only vSwitch (no physical uplink), on the source or on the destination",
     severity: "error when the NIC is connected; warning when it is not",
     fix: "Disconnect the NIC, or move it to a port group on a vSwitch with a physical uplink.",
   },

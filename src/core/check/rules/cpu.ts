@@ -56,7 +56,7 @@ export function cpuVerdict(guest: GuestCpu, is64: boolean, dest: HostView, hostF
 function labelled(flags: readonly string[]): string {
   return listOf(flags.map((flag) => {
     const label = featureLabel(flag);
-    return label === flag ? flag : `${label} (${flag})`;
+    return label === flag ? flag : label.includes("(") ? `${flag}: ${label}` : `${label} (${flag})`;
   }));
 }
 
@@ -64,12 +64,15 @@ function labelled(flags: readonly string[]): string {
 export function maskAdvice(missing: readonly string[], guest: GuestCpu, is64: boolean): { settings: string; loses: string[] } | undefined {
   if (is64 && missing.some((flag) => X86_64_BASE.has(flag))) return undefined;
   const presets = new Set<string>();
-  const custom: string[] = [];
   for (const flag of missing) {
     const preset = maskFor(flag);
-    if (preset === "custom") custom.push(flag);
-    else presets.add(preset);
+    if (preset !== "custom") presets.add(preset);
   }
+  // Presets first, then the fewest custom flags: a flag already hidden as a dependent of
+  // another (AVX2 when AVX is masked) needs no entry of its own.
+  const byPresets = withDependents([...presets].flatMap((p) => (p === "nx" ? ["nx"] : p === "sse3" ? ["pni"] : ["sse4_1", "sse4_2"])));
+  let custom = missing.filter((flag) => !byPresets.has(flag));
+  custom = custom.filter((flag) => !withDependents([...byPresets, ...custom.filter((other) => other !== flag)]).has(flag));
   const words: string[] = [];
   if (presets.has("nx")) words.push("hide the NX/XD flag");
   if (presets.has("sse3")) words.push("mask SSE3");
