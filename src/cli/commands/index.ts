@@ -1,12 +1,15 @@
 // Every command of `ferry`, registered in one place.
 import type { Command } from "@commander-js/extra-typings";
 import type { CliIo } from "../io.ts";
+import { registerCheckCommands } from "./check.ts";
+import { registerCpuidCommands } from "./cpuid.ts";
+import { registerDemoCommand } from "./demo.ts";
 
 /** Commands report their exit status through `setStatus`; thrown FerryErrors map to 1 or 2. */
 export type SetStatus = (status: number) => void;
 
 export function registerCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
-  void program;
-  void io;
-  void setStatus;
+  registerCheckCommands(program, io, setStatus);
+  registerCpuidCommands(program, io, setStatus);
+  registerDemoCommand(program, io, setStatus);
 }

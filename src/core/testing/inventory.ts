@@ -18,7 +18,8 @@ export const PENRYN_FLAGS = [
   "cx16", "sse4_1", "lahf_lm", "vmx",
 ];
 
-export type Bend = (inventory: InventoryInput & Required<Pick<InventoryInput, "hosts" | "vms">>) => void;
+export type BendableInventory = InventoryInput & { hosts: NonNullable<InventoryInput["hosts"]>; vms: NonNullable<InventoryInput["vms"]> };
+export type Bend = (inventory: BendableInventory) => void;
 
 function host(name: string, ip: string): NonNullable<InventoryInput["hosts"]>[number] {
   return {
@@ -45,7 +46,7 @@ function host(name: string, ip: string): NonNullable<InventoryInput["hosts"]>[nu
   };
 }
 
-export function baseInventory(): InventoryInput & Required<Pick<InventoryInput, "hosts" | "vms">> {
+export function baseInventory(): BendableInventory {
   return {
     datacenter: "DC",
     datastores: [{ name: "shared-ds" }, { name: "esx01-local", shared: false }, { name: "esx02-local", shared: false }],
