@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import type { Cpu } from "../inventory/schema.ts";
 import { CPU_FEATURES, isGuestFeature } from "./features.ts";
 import { CPU_MODELS, findCpuModel, highestModelFor, hostSupportsBaseline, modelsOfVendor, resolveBaseline } from "./models.ts";
@@ -137,5 +138,17 @@ describe("hostSupportsBaseline and highestModelFor", () => {
     // A host without NX (disabled in the BIOS) cannot present even Conroe.
     const noNx = { ...nehalemHost, flags: nehalemHost.flags.filter((f) => f !== "nx") };
     assert.equal(highestModelFor(noNx), undefined);
+  });
+});
+
+describe("docs/cpu.md", () => {
+  it("lists every model with its vendor, family and flag count, in catalogue order", () => {
+    const doc = readFileSync(new URL("../../../docs/cpu.md", import.meta.url), "utf8");
+    const rows = doc
+      .split("\n")
+      .map((line) => /^\| ([\w-]+) \| (GenuineIntel|AuthenticAMD) \| (\d+) \| (\d+) \|/.exec(line))
+      .filter((m) => m !== null)
+      .map((m) => [m[1], m[2], Number(m[3]), Number(m[4])]);
+    assert.deepEqual(rows, CPU_MODELS.map((m) => [m.name, m.vendor, m.family, m.flags.length]));
   });
 });
