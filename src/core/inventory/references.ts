@@ -1,0 +1,267 @@
+// Cross-references of an inventory that the schema cannot see: names that must be unique,
+// names that must point at something, and the topology rules of the seed (a local
+// datastore belongs to one host, a VM's port groups must exist on its host, its files must
+// be on datastores its host mounts). Every problem is reported, not only the first, each
+// with the path of the offending field so the file reader can add its line.
+import type { Host, Inventory, ResourcePool, Template, Vm } from "./schema.ts";
+
+export interface ReferenceIssue {
+  /** Where the problem is, in the file's own structure: `vms[3].nics[0].portGroup`. */
+  readonly path: string;
+  /** One sentence naming the objects involved. */
+  readonly message: string;
+}
+
+type Kind = "VM" | "template";
+
+/** Index of the first object with each name; duplicates are reported as they are met. */
+function indexByName(
+  items: readonly { readonly name: string }[],
+  collection: string,
+  noun: string,
+  issues: ReferenceIssue[],
+  owner = "",
+): Map<string, number> {
+  const first = new Map<string, number>();
+  items.forEach((item, i) => {
+    const seen = first.get(item.name);
+    if (seen === undefined) first.set(item.name, i);
+    else issues.push({ path: `${collection}[${i}].name`, message: `${owner}${noun} "${item.name}" is defined twice (also at ${collection}[${seen}])` });
+  });
+  return first;
+}
+
+/** Names that differ from `wanted` only by case: port group names are case-sensitive (seed: "Production is not PRODUCTION"). */
+function caseHint(wanted: string, names: Iterable<string>): string {
+  const lower = wanted.toLowerCase();
+  for (const name of names) {
+    if (name !== wanted && name.toLowerCase() === lower) return ` (it has "${name}"; names are case-sensitive)`;
+  }
+  return "";
+}
+
+interface HostFacts {
+  readonly host: Host;
+  readonly index: number;
+  readonly datastores: ReadonlySet<string>;
+  readonly portGroups: ReadonlySet<string>;
+}
+
+export function checkReferences(inv: Inventory): ReferenceIssue[] {
+  const issues: ReferenceIssue[] = [];
+  const datastores = indexByName(inv.datastores, "datastores", "datastore", issues);
+  const clusters = indexByName(inv.clusters, "clusters", "cluster", issues);
+  const pools = indexByName(inv.resourcePools, "resourcePools", "resource pool", issues);
+  const hostIndex = indexByName(inv.hosts, "hosts", "host", issues);
+  const templates = indexByName(inv.templates, "templates", "template", issues);
+  indexByName(inv.vms, "vms", "VM", issues);
+
+  const hostByName = new Map<string, Host>();
+  for (const [name, i] of hostIndex) {
+    const host = inv.hosts[i];
+    if (host !== undefined) hostByName.set(name, host);
+  }
+
+  checkPools(inv, clusters, hostByName, pools, issues);
+
+  // Hosts: cluster, mounts, physical NICs, vSwitches, port groups, VMkernel ports.
+  const localMounts = new Map<string, string>();
+  const facts = new Map<string, HostFacts>();
+  inv.hosts.forEach((host, h) => {
+    const at = `hosts[${h}]`;
+    if (host.cluster !== undefined && !clusters.has(host.cluster)) {
+      issues.push({ path: `${at}.cluster`, message: `host ${host.name} is in cluster "${host.cluster}", which does not exist` });
+    }
+    const mounted = new Set<string>();
+    host.datastores.forEach((ds, d) => {
+      const path = `${at}.datastores[${d}]`;
+      if (mounted.has(ds)) {
+        issues.push({ path, message: `host ${host.name} mounts datastore "${ds}" twice` });
+        return;
+      }
+      mounted.add(ds);
+      const dsIndex = datastores.get(ds);
+      const datastore = dsIndex === undefined ? undefined : inv.datastores[dsIndex];
+      if (datastore === undefined) {
+        issues.push({ path, message: `host ${host.name} mounts datastore "${ds}", which does not exist` });
+        return;
+      }
+      if (!datastore.shared) {
+        const owner = localMounts.get(ds);
+        if (owner === undefined) localMounts.set(ds, host.name);
+        else if (owner !== host.name) {
+          issues.push({ path, message: `local datastore "${ds}" is mounted by ${owner} and ${host.name}; a local datastore (shared: false) belongs to one host` });
+        }
+      }
+    });
+
+    const nicNames = new Set(indexByName(host.nics, `${at}.nics`, "physical NIC", issues, `host ${host.name}: `).keys());
+    indexByName(host.vswitches, `${at}.vswitches`, "vSwitch", issues, `host ${host.name}: `);
+    const uplinkOwner = new Map<string, string>();
+    const portGroupOwner = new Map<string, string>();
+    const vmkOwner = new Map<string, string>();
+    host.vswitches.forEach((vs, s) => {
+      const vsAt = `${at}.vswitches[${s}]`;
+      vs.uplinks.forEach((nic, u) => {
+        const path = `${vsAt}.uplinks[${u}]`;
+        if (!nicNames.has(nic)) {
+          issues.push({ path, message: `host ${host.name}: vSwitch "${vs.name}" has uplink "${nic}", which is not one of the host's NICs` });
+          return;
+        }
+        const owner = uplinkOwner.get(nic);
+        if (owner === undefined) uplinkOwner.set(nic, vs.name);
+        else if (owner === vs.name) issues.push({ path, message: `host ${host.name}: vSwitch "${vs.name}" lists uplink "${nic}" twice` });
+        else issues.push({ path, message: `host ${host.name}: NIC "${nic}" is an uplink of both vSwitch "${owner}" and vSwitch "${vs.name}"` });
+      });
+      const own = new Set<string>();
+      vs.portGroups.forEach((pg, p) => {
+        own.add(pg.name);
+        const owner = portGroupOwner.get(pg.name);
+        if (owner === undefined) portGroupOwner.set(pg.name, vs.name);
+        else issues.push({ path: `${vsAt}.portGroups[${p}].name`, message: `host ${host.name}: port group "${pg.name}" is defined twice (on vSwitch "${owner}" and vSwitch "${vs.name}")` });
+      });
+      vs.vmkernelPorts.forEach((vmk, k) => {
+        const owner = vmkOwner.get(vmk.name);
+        if (owner === undefined) vmkOwner.set(vmk.name, vs.name);
+        else issues.push({ path: `${vsAt}.vmkernelPorts[${k}].name`, message: `host ${host.name}: VMkernel port "${vmk.name}" is defined twice (on vSwitch "${owner}" and vSwitch "${vs.name}")` });
+        if (!own.has(vmk.portGroup)) {
+          const elsewhere = host.vswitches.find((other) => other !== vs && other.portGroups.some((pg) => pg.name === vmk.portGroup));
+          const hint = elsewhere === undefined ? caseHint(vmk.portGroup, own) : ` (vSwitch "${elsewhere.name}" has it; a VMkernel port uses a port group of its own vSwitch)`;
+          issues.push({ path: `${vsAt}.vmkernelPorts[${k}].portGroup`, message: `host ${host.name}: VMkernel port "${vmk.name}" is on port group "${vmk.portGroup}", which vSwitch "${vs.name}" does not have${hint}` });
+        }
+      });
+    });
+    if (hostByName.get(host.name) === host) {
+      facts.set(host.name, { host, index: h, datastores: mounted, portGroups: new Set(portGroupOwner.keys()) });
+    }
+  });
+
+  // VMs and templates share the MAC namespace: a MAC belongs to one virtual NIC in the datacenter.
+  const macOwner = new Map<string, string>();
+  const checkMachine = (machine: Vm | Template, kind: Kind, at: string, hostName: string | undefined): void => {
+    const who = `${kind} ${machine.name}`;
+    let host: HostFacts | undefined;
+    if (hostName !== undefined) {
+      host = facts.get(hostName);
+      if (host === undefined) issues.push({ path: `${at}.host`, message: `${who} is on host "${hostName}", which does not exist` });
+    }
+
+    const storage = (path: string, what: string, ds: string): void => {
+      if (!datastores.has(ds)) {
+        issues.push({ path, message: `${who}: ${what} is on datastore "${ds}", which does not exist` });
+      } else if (host !== undefined && !host.datastores.has(ds)) {
+        issues.push({ path, message: `${who}: ${what} is on datastore "${ds}", which ${host.host.name} does not mount` });
+      }
+    };
+    storage(`${at}.files.config.datastore`, "its configuration file", machine.files.config.datastore);
+    if (machine.files.log !== undefined) storage(`${at}.files.log.datastore`, "its log file", machine.files.log.datastore);
+    if (machine.files.nvram !== undefined) storage(`${at}.files.nvram.datastore`, "its NVRAM file", machine.files.nvram.datastore);
+
+    indexByName(machine.disks, `${at}.disks`, "disk", issues, `${who}: `);
+    machine.disks.forEach((disk, d) => {
+      storage(`${at}.disks[${d}].datastore`, `disk "${disk.name}"`, disk.datastore);
+    });
+    indexByName(machine.devices, `${at}.devices`, "device", issues, `${who}: `);
+    machine.devices.forEach((device, d) => {
+      if (device.datastore !== undefined) storage(`${at}.devices[${d}].datastore`, `the image of ${device.kind} "${device.name}"`, device.datastore);
+    });
+
+    indexByName(machine.nics, `${at}.nics`, "NIC", issues, `${who}: `);
+    machine.nics.forEach((nic, n) => {
+      if (host !== undefined && !host.portGroups.has(nic.portGroup)) {
+        issues.push({
+          path: `${at}.nics[${n}].portGroup`,
+          message: `${who}: NIC "${nic.name}" is on port group "${nic.portGroup}", which no vSwitch of ${host.host.name} has${caseHint(nic.portGroup, host.portGroups)}`,
+        });
+      }
+      const mac = nic.mac.toLowerCase();
+      const owner = macOwner.get(mac);
+      const self = `${who} (NIC "${nic.name}")`;
+      if (owner === undefined) macOwner.set(mac, self);
+      else issues.push({ path: `${at}.nics[${n}].mac`, message: `${who}: MAC ${nic.mac} of NIC "${nic.name}" is also used by ${owner}` });
+    });
+  };
+
+  inv.templates.forEach((template, t) => {
+    checkMachine(template, "template", `templates[${t}]`, template.host);
+  });
+  inv.vms.forEach((vm, v) => {
+    const at = `vms[${v}]`;
+    checkMachine(vm, "VM", at, vm.host);
+    if (vm.template !== undefined && !templates.has(vm.template)) {
+      issues.push({ path: `${at}.template`, message: `VM ${vm.name} was deployed from template "${vm.template}", which does not exist` });
+    }
+    if (vm.pool !== undefined) {
+      const p = pools.get(vm.pool);
+      const pool = p === undefined ? undefined : inv.resourcePools[p];
+      const host = hostByName.get(vm.host);
+      if (pool === undefined) {
+        issues.push({ path: `${at}.pool`, message: `VM ${vm.name} is in resource pool "${vm.pool}", which does not exist` });
+      } else if (host !== undefined) {
+        // A pool divides one cluster's (or one standalone host's) resources: its VMs run there.
+        const mismatch =
+          pool.cluster !== undefined
+            ? host.cluster !== pool.cluster
+              ? `cluster ${pool.cluster}, but ${host.name} is ${host.cluster === undefined ? "a standalone host" : `in cluster ${host.cluster}`}`
+              : undefined
+            : pool.host !== undefined && pool.host !== host.name
+              ? `host ${pool.host}, but the VM is on ${host.name}`
+              : undefined;
+        if (mismatch !== undefined) issues.push({ path: `${at}.pool`, message: `VM ${vm.name} is in resource pool "${vm.pool}" of ${mismatch}` });
+      }
+    }
+  });
+  return issues;
+}
+
+function checkPools(
+  inv: Inventory,
+  clusters: ReadonlyMap<string, number>,
+  hosts: ReadonlyMap<string, Host>,
+  pools: ReadonlyMap<string, number>,
+  issues: ReferenceIssue[],
+): void {
+  const poolByName = (name: string): ResourcePool | undefined => {
+    const i = pools.get(name);
+    return i === undefined ? undefined : inv.resourcePools[i];
+  };
+  const owner = (p: ResourcePool): string => (p.cluster !== undefined ? `cluster ${p.cluster}` : `host ${p.host ?? "?"}`);
+
+  inv.resourcePools.forEach((pool, i) => {
+    const at = `resourcePools[${i}]`;
+    if (pool.cluster !== undefined && !clusters.has(pool.cluster)) {
+      issues.push({ path: `${at}.cluster`, message: `resource pool "${pool.name}" belongs to cluster "${pool.cluster}", which does not exist` });
+    }
+    if (pool.host !== undefined) {
+      const host = hosts.get(pool.host);
+      if (host === undefined) {
+        issues.push({ path: `${at}.host`, message: `resource pool "${pool.name}" belongs to host "${pool.host}", which does not exist` });
+      } else if (host.cluster !== undefined) {
+        // vSphere: a clustered host's resources are divided by its cluster's pools only.
+        issues.push({ path: `${at}.host`, message: `resource pool "${pool.name}" belongs to host ${pool.host}, which is in cluster ${host.cluster}; give the pool \`cluster: ${host.cluster}\` instead` });
+      }
+    }
+    if (pool.parent === undefined) return;
+    const parent = poolByName(pool.parent);
+    if (parent === undefined) {
+      issues.push({ path: `${at}.parent`, message: `resource pool "${pool.name}" has parent "${pool.parent}", which does not exist` });
+      return;
+    }
+    if (parent.cluster !== pool.cluster || parent.host !== pool.host) {
+      issues.push({ path: `${at}.parent`, message: `resource pool "${pool.name}" belongs to ${owner(pool)}, but its parent "${parent.name}" belongs to ${owner(parent)}` });
+    }
+    // A parent chain that comes back to this pool: report it once, at the pool with the lowest index.
+    const chain = [pool.name];
+    for (let p: ResourcePool | undefined = parent; p !== undefined; p = p.parent === undefined ? undefined : poolByName(p.parent)) {
+      if (p.name === pool.name) {
+        const members = chain.map((n) => pools.get(n) ?? 0);
+        if (Math.min(...members) === i) {
+          issues.push({ path: `${at}.parent`, message: `resource pool "${pool.name}" is its own ancestor (${[...chain, pool.name].join(" → ")})` });
+        }
+        break;
+      }
+      if (chain.includes(p.name)) break;
+      chain.push(p.name);
+    }
+  });
+}
