@@ -4,6 +4,7 @@ import type { CliIo } from "../io.ts";
 import { registerCheckCommands } from "./check.ts";
 import { registerCpuidCommands } from "./cpuid.ts";
 import { registerDemoCommand } from "./demo.ts";
+import { registerLabCommands } from "./lab.ts";
 
 /** Commands report their exit status through `setStatus`; thrown FerryErrors map to 1 or 2. */
 export type SetStatus = (status: number) => void;
@@ -12,4 +13,5 @@ export function registerCommands(program: Command, io: CliIo, setStatus: SetStat
   registerCheckCommands(program, io, setStatus);
   registerCpuidCommands(program, io, setStatus);
   registerDemoCommand(program, io, setStatus);
+  registerLabCommands(program, io, setStatus);
 }

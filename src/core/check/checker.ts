@@ -9,7 +9,7 @@ import type { ResourcePool } from "../inventory/schema.ts";
 import { collect, codeBit, FINDING_CODES, FindingCode, Severity, SubjectKind, toResult, type CheckResult, type Emit, type Finding } from "./findings.ts";
 import { vmProfile, type VmProfile } from "./profile.ts";
 import { cpuRules, cpuVerdict, type CpuVerdict } from "./rules/cpu.ts";
-import { Priority, defaultPool, resourceRules, resourceState, storageRules, vmNetworkRules, type ResourceState } from "./rules/placement.ts";
+import { Priority, poolBelongsTo, resourceRules, resourceState, storageRules, vmNetworkRules, type ResourceState } from "./rules/placement.ts";
 import { hostVmotionRules, vmotionPairRules } from "./rules/vmotion.ts";
 import { hostStateRules, vmRules } from "./rules/vm.ts";
 
@@ -35,8 +35,8 @@ export interface CompatibilityMatrix {
   readonly errors: Uint32Array;
   /** Same, for warnings. */
   readonly warnings: Uint32Array;
-  /** How many distinct placement classes the VMs fell into. */
-  readonly vmClasses: number;
+  /** Rows computed for the rule groups (storage, network, CPU): VMs with equal needs share one. */
+  readonly groupRows: number;
 }
 
 export interface Checker {
@@ -52,17 +52,21 @@ export function codesOf(mask: number): FindingCode[] {
   return out;
 }
 
-function bitsCollector(): { emit: Emit; errors: number; warnings: number } {
-  const acc = {
-    errors: 0,
-    warnings: 0,
-    emit: ((code, severity) => {
-      const bit = 1 << (codeBit.get(code) ?? 31);
-      if (severity === Severity.error) acc.errors |= bit;
-      else acc.warnings |= bit;
-    }) as Emit,
+/** Collects which codes fired, as bit masks, without building any words. Reused across calls. */
+class BitSink {
+  errors = 0;
+  warnings = 0;
+  readonly emit: Emit = (code, severity) => {
+    const bit = 1 << (codeBit.get(code) ?? 31);
+    if (severity === Severity.error) this.errors |= bit;
+    else this.warnings |= bit;
   };
-  return acc;
+
+  reset(): this {
+    this.errors = 0;
+    this.warnings = 0;
+    return this;
+  }
 }
 
 function replay(findings: readonly Finding[], emit: Emit): void {
@@ -75,8 +79,10 @@ export function createChecker(index: InventoryIndex): Checker {
   const hostFindings = new Map<string, Finding[]>();
   const pairFindings = new Map<string, Finding[]>();
   const hostFlags = new Map<string, ReadonlySet<string>>();
-  const hostCpuKeys = new Map<string, string>();
-  const cpuMemo = new Map<string, CpuVerdict>();
+  const hostCpuKeys = new Map<string, number>();
+  const hostCpuIds = new Map<string, number>();
+  const guestKeys = new Map<string, number>();
+  const cpuMemo = new Map<number, CpuVerdict>();
   let resources: ResourceState | undefined;
 
   const profileOf = (vmName: string): VmProfile => {
@@ -134,20 +140,29 @@ export function createChecker(index: InventoryIndex): Checker {
     return flags;
   };
 
-  const cpuKeyOf = (view: HostView): string => {
-    let key = hostCpuKeys.get(view.host.name);
-    if (key === undefined) {
-      const cpu = view.host.cpu;
-      key = [cpu.vendor, cpu.family, cpu.virtualization, view.host.cluster ?? "", [...cpu.flags].sort().join(" ")].join("|");
-      hostCpuKeys.set(view.host.name, key);
+  // CPU verdicts are memoised per (guest CPU, host CPU) pair, both interned to small numbers.
+  const intern = (ids: Map<string, number>, key: string): number => {
+    let id = ids.get(key);
+    if (id === undefined) {
+      id = ids.size;
+      ids.set(key, id);
     }
-    return key;
+    return id;
+  };
+  const cpuIdOf = (view: HostView): number => {
+    let id = hostCpuIds.get(view.host.name);
+    if (id === undefined) {
+      const cpu = view.host.cpu;
+      id = intern(hostCpuKeys, [cpu.vendor, cpu.family, cpu.model, cpu.virtualization, view.host.cluster ?? "", [...cpu.flags].sort().join(" ")].join("|"));
+      hostCpuIds.set(view.host.name, id);
+    }
+    return id;
   };
 
   const verdictFor = (profile: VmProfile, dest: HostView): CpuVerdict | undefined => {
     const guest = profile.needs.guest;
     if (!guest.ok || profile.needs.power === "off") return undefined;
-    const key = `${profile.key}\0${cpuKeyOf(dest)}`;
+    const key = intern(guestKeys, profile.keys.cpu) * 1_048_576 + cpuIdOf(dest);
     let verdict = cpuMemo.get(key);
     if (verdict === undefined) {
       verdict = cpuVerdict(guest.cpu, profile.needs.is64, dest, flagsOf(dest));
@@ -156,16 +171,62 @@ export function createChecker(index: InventoryIndex): Checker {
     return verdict;
   };
 
-  /** Everything that depends on the VM's needs and the destination, not on the VM's name or host. */
-  const placement = (profile: VmProfile, dest: HostView, options: CheckOptions, emit: Emit): void => {
-    const name = profile.vm.name;
-    const needs = profile.needs;
-    storageRules(name, needs, dest, index, emit);
-    vmNetworkRules(name, needs, dest, emit);
-    cpuRules(name, needs, dest, verdictFor(profile, dest), emit);
+  // The rules that depend on the VM's needs and the destination, in three groups, each a
+  // function of one of the profile's keys (see profile.ts) and the destination only.
+  const storageGroup = (profile: VmProfile, dest: HostView, emit: Emit): void => {
+    storageRules(profile.vm.name, profile.needs, dest, index, emit);
+  };
+  const networkGroup = (profile: VmProfile, dest: HostView, emit: Emit): void => {
+    vmNetworkRules(profile.vm.name, profile.needs, dest, emit);
+  };
+  const cpuGroup = (profile: VmProfile, dest: HostView, emit: Emit): void => {
+    cpuRules(profile.vm.name, profile.needs, dest, verdictFor(profile, dest), emit);
+  };
+  /** The datastores the storage group reads (files and device images); at most 30, else no grouping. */
+  const storageDatastores = (profile: VmProfile): string[] | undefined => {
+    const names = [...new Set([...profile.needs.files.map((f) => f.datastore), ...profile.needs.fileDevices.flatMap((d) => (d.datastore === undefined ? [] : [d.datastore]))])];
+    return names.length <= 30 ? names : undefined;
+  };
+  const groups = [
+    { key: (p: VmProfile) => p.keys.storage, rules: storageGroup },
+    { key: (p: VmProfile) => p.keys.network, rules: networkGroup },
+    { key: (p: VmProfile) => p.keys.cpu, rules: cpuGroup },
+  ] as const;
+
+  let rootPools: Map<string, ResourcePool> | undefined;
+  const ownerKey = (cluster: string | undefined, host: string): string => (cluster === undefined ? `host\0${host}` : `cluster\0${cluster}`);
+  /**
+   * The pool a VM lands in when none is asked for: its current pool when that pool belongs
+   * to the destination (as vCenter's wizard proposes: "Most of the time the same resource
+   * pool will suffice"), else the destination's root pool.
+   */
+  const landingPool = (profile: VmProfile, dest: HostView): ResourcePool | undefined => {
+    const current = profile.needs.pool === undefined ? undefined : index.pools.get(profile.needs.pool);
+    if (current !== undefined && poolBelongsTo(current, dest)) return current;
+    if (rootPools === undefined) {
+      rootPools = new Map();
+      for (const pool of index.inventory.resourcePools) {
+        const key = ownerKey(pool.cluster, pool.host ?? "");
+        if (pool.parent === undefined && !rootPools.has(key)) rootPools.set(key, pool);
+      }
+    }
+    return rootPools.get(ownerKey(dest.host.cluster, dest.host.name));
+  };
+
+  /** Whether resource rules can say anything for this VM: a pool was asked for, or it holds a reservation. */
+  const resourcesMatter = (profile: VmProfile, options: CheckOptions): boolean =>
+    options.pool !== undefined || (profile.needs.holdsReservation && (profile.needs.reservation.cpuMhz > 0 || profile.needs.reservation.memoryMB > 0));
+
+  const resourceGroup = (profile: VmProfile, dest: HostView, options: CheckOptions, emit: Emit): void => {
+    if (!resourcesMatter(profile, options)) return;
     resources ??= resourceState(index);
-    const pool = poolOption(options) ?? defaultPool(needs, dest, index);
-    resourceRules(name, needs, dest, pool, options.priority ?? Priority.high, index, resources, emit);
+    const pool = poolOption(options) ?? landingPool(profile, dest);
+    resourceRules(profile.vm.name, profile.needs, dest, pool, options.priority ?? Priority.high, index, resources, emit);
+  };
+
+  const placement = (profile: VmProfile, dest: HostView, options: CheckOptions, emit: Emit): void => {
+    for (const group of groups) group.rules(profile, dest, emit);
+    resourceGroup(profile, dest, options, emit);
   };
 
   const pairRules = (profile: VmProfile, dest: HostView, emit: Emit): void => {
@@ -215,10 +276,11 @@ export function createChecker(index: InventoryIndex): Checker {
       const nHosts = hostViews.length;
       const errors = new Uint32Array(vms.length * nHosts);
       const warnings = new Uint32Array(vms.length * nHosts);
-      const classes = new Map<string, { errors: Uint32Array; warnings: Uint32Array }>();
+      const groupRows = new Map<unknown, Map<string, { errors: Uint32Array; warnings: Uint32Array }>>();
       const hostBits = new Map<string, { errors: number; warnings: number }>();
+      const sink = new BitSink();
       const bitsOf = (findings: readonly Finding[]): { errors: number; warnings: number } => {
-        const b = bitsCollector();
+        const b = sink.reset();
         replay(findings, b.emit);
         return { errors: b.errors, warnings: b.warnings };
       };
@@ -240,7 +302,7 @@ export function createChecker(index: InventoryIndex): Checker {
           const p = { errors: new Uint32Array(nHosts), warnings: new Uint32Array(nHosts) };
           hostViews.forEach((dest, h) => {
             if (dest === source) return;
-            const b = bitsCollector();
+            const b = sink.reset();
             vmotionPairRules(source, dest, b.emit);
             p.errors[h] = b.errors >>> 0;
             p.warnings[h] = b.warnings >>> 0;
@@ -275,19 +337,44 @@ export function createChecker(index: InventoryIndex): Checker {
         if (vm === undefined) continue;
         const profile = profileOf(vm.name);
         const live = vm.power !== "off";
-        // Placement is equal for equal keys: compute it once per class and host.
-        let cls = classes.get(profile.key);
-        if (cls === undefined) {
-          const c = { errors: new Uint32Array(nHosts), warnings: new Uint32Array(nHosts) };
-          hostViews.forEach((dest, h) => {
-            const b = bitsCollector();
-            placement(profile, dest, options, b.emit);
-            c.errors[h] = b.errors >>> 0;
-            c.warnings[h] = b.warnings >>> 0;
-          });
-          cls = c;
-          classes.set(profile.key, cls);
-        }
+        // Each rule group's verdict is equal for equal keys: compute a row over all hosts once per key.
+        const rows = groups.map((group) => {
+          const key = group.key(profile);
+          const cache = groupRows.get(group.rules) ?? new Map<string, { errors: Uint32Array; warnings: Uint32Array }>();
+          groupRows.set(group.rules, cache);
+          let row = cache.get(key);
+          if (row === undefined) {
+            const r = { errors: new Uint32Array(nHosts), warnings: new Uint32Array(nHosts) };
+            // Storage verdicts depend on a host only through which of the VM's datastores it
+            // mounts: evaluate the rules once per mount pattern, not once per host.
+            const datastores = group.rules === storageGroup ? storageDatastores(profile) : undefined;
+            const byPattern = new Map<number, { errors: number; warnings: number }>();
+            hostViews.forEach((dest, h) => {
+              let pattern = -1;
+              if (datastores !== undefined) {
+                pattern = 0;
+                for (let d = 0; d < datastores.length; d++) if (dest.mounts.has(datastores[d] ?? "")) pattern |= 1 << d;
+                const known = byPattern.get(pattern);
+                if (known !== undefined) {
+                  r.errors[h] = known.errors;
+                  r.warnings[h] = known.warnings;
+                  return;
+                }
+              }
+              const b = sink.reset();
+              group.rules(profile, dest, b.emit);
+              r.errors[h] = b.errors >>> 0;
+              r.warnings[h] = b.warnings >>> 0;
+              if (pattern >= 0) byPattern.set(pattern, { errors: b.errors >>> 0, warnings: b.warnings >>> 0 });
+            });
+            row = r;
+            cache.set(key, row);
+          }
+          return row;
+        });
+        const [storage, network, cpu] = rows;
+        if (storage === undefined || network === undefined || cpu === undefined) continue;
+        const withResources = resourcesMatter(profile, options);
         const own = bitsOf(vmOnly(profile));
         const source = profile.source;
         const src = source === undefined ? { errors: 0, warnings: 0 } : cachedBits(`s${live ? 1 : 0}\0${vm.host}`, () => hostOnly(source, "source", live));
@@ -295,14 +382,21 @@ export function createChecker(index: InventoryIndex): Checker {
         const base = v * nHosts;
         const dst = live ? destLive : destCold;
         for (let h = 0; h < nHosts; h++) {
-          let e = own.errors | src.errors | (dst.errors[h] ?? 0) | (cls.errors[h] ?? 0) | (pairs?.errors[h] ?? 0);
-          const w = own.warnings | src.warnings | (dst.warnings[h] ?? 0) | (cls.warnings[h] ?? 0) | (pairs?.warnings[h] ?? 0);
-          if (hostViews[h] === source) e |= sameHostBit;
+          let e = own.errors | src.errors | (dst.errors[h] ?? 0) | (pairs?.errors[h] ?? 0) | (storage.errors[h] ?? 0) | (network.errors[h] ?? 0) | (cpu.errors[h] ?? 0);
+          let w = own.warnings | src.warnings | (dst.warnings[h] ?? 0) | (pairs?.warnings[h] ?? 0) | (storage.warnings[h] ?? 0) | (network.warnings[h] ?? 0) | (cpu.warnings[h] ?? 0);
+          const dest = hostViews[h];
+          if (dest === source) e |= sameHostBit;
+          if (withResources && dest !== undefined) {
+            const b = sink.reset();
+            resourceGroup(profile, dest, options, b.emit);
+            e |= b.errors;
+            w |= b.warnings;
+          }
           errors[base + h] = e >>> 0;
           warnings[base + h] = w >>> 0;
         }
       }
-      return { vms: vms.map((vm) => vm.name), hosts: hostViews.map((view) => view.host.name), errors, warnings, vmClasses: classes.size };
+      return { vms: vms.map((vm) => vm.name), hosts: hostViews.map((view) => view.host.name), errors, warnings, groupRows: [...groupRows.values()].reduce((n, rows) => n + rows.size, 0) };
     },
   };
 }

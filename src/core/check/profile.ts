@@ -40,8 +40,11 @@ export interface VmProfile {
   readonly vm: Vm;
   readonly source: HostView | undefined;
   readonly needs: PlacementNeeds;
-  /** Equal keys ⇒ equal placement verdicts on every host. */
-  readonly key: string;
+  /**
+   * Equal keys ⇒ equal verdicts of that group of rules on every host: storage (files and
+   * device images vs mounts), VM networks (port groups), CPU (the guest's CPU vs the host's).
+   */
+  readonly keys: { readonly storage: string; readonly network: string; readonly cpu: string };
 }
 
 function storedFiles(vm: Vm): StoredFile[] {
@@ -75,20 +78,14 @@ export function vmProfile(index: InventoryIndex, vm: Vm): VmProfile {
     pool: vm.pool,
     holdsReservation: vm.power !== "off",
   };
-  const key = JSON.stringify([
-    needs.power,
-    needs.is64,
-    guestKey(needs.guest),
-    [...new Set(needs.files.map((f) => f.datastore))].sort(),
-    // Files on a datastore the destination lacks each get a finding; their number matters
-    // only to the words, but keep the multiset so equal keys mean equal finding lists.
-    needs.files.length,
+  // Each key holds exactly what its rules read (besides the VM's name, used only in words).
+  const storageKey = JSON.stringify([
+    needs.files.map((f) => f.datastore).sort(),
     needs.fileDevices.map((d) => [d.datastore, d.connected]),
-    needs.nics.map((n) => [n.nic.portGroup, n.nic.connected, n.source?.portGroup.vlan ?? -1]),
-    needs.reservation.cpuMhz,
-    needs.reservation.memoryMB,
-    needs.pool ?? "",
-    needs.holdsReservation,
   ]);
-  return { vm, source, needs, key };
+  const networkKey = JSON.stringify(
+    needs.nics.map((n) => [n.nic.portGroup, n.nic.connected, n.source?.portGroup.vlan ?? -1, n.source === undefined ? -1 : n.source.vswitch.uplinks.length > 0]),
+  );
+  const cpuKey = `${needs.power}|${String(needs.is64)}|${guestKey(needs.guest)}`;
+  return { vm, source, needs, keys: { storage: storageKey, network: networkKey, cpu: cpuKey } };
 }

@@ -32,9 +32,8 @@ export function parseCidr(text: string): Ipv4Interface | undefined {
 
 function network(address: number, prefix: number): number {
   if (prefix === 0) return 0;
-  // Division keeps the arithmetic in unsigned doubles; bit operators would go signed at /1.
-  const size = 2 ** (32 - prefix);
-  return Math.floor(address / size) * size;
+  // `>>> 0` keeps the 32-bit results unsigned (plain `&` goes signed above 2^31).
+  return (address & (~0 << (32 - prefix))) >>> 0;
 }
 
 /** Whether `b` lies in `a`'s subnet (as `a` sees it). */

@@ -82,6 +82,9 @@ export function maskAdvice(missing: readonly string[], guest: GuestCpu, is64: bo
   return { settings: listOf(words), loses };
 }
 
+// Verdicts are memoised per (guest CPU, host CPU); so is the advice derived from them.
+const adviceMemo = new WeakMap<CpuVerdict, { settings: string; loses: string[] } | null>();
+
 export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, verdict: CpuVerdict | undefined, emit: Emit): void {
   const host = dest.host.name;
   const cpu = dest.host.cpu;
@@ -117,16 +120,20 @@ export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, 
   if (verdict.missing.length > 0) {
     const missing = verdict.missing;
     const pending = missing.filter((flag) => guest.maskPending.has(flag));
-    const advice = maskAdvice(missing, guest, needs.is64);
     const { baseline, baselineOwner } = guest;
     const onBaseline = baseline !== undefined && baselineOwner !== undefined;
     emit(onBaseline ? FindingCode.cpuBaselineUnsupported : FindingCode.cpuFeatureMissing, Severity.error, () => {
+      let advice = adviceMemo.get(verdict);
+      if (advice === undefined) {
+        advice = maskAdvice(missing, guest, needs.is64) ?? null;
+        adviceMemo.set(verdict, advice);
+      }
       const what = onBaseline
         ? `${host} cannot present the ${baseline.name} baseline of ${baselineOwner.kind} ${baselineOwner.name}: ${vmName}'s guest uses ${labelled(missing)}, which ${onDest} lacks.`
         : `${vmName}'s guest uses ${labelled(missing)}, which ${onDest} lacks.`;
       const how = pending.length === missing.length
         ? ` ${vmName}'s mask already hides ${listOf(pending)}, but the guest booted before the mask was set: a new mask reaches the guest only after a power cycle.`
-        : advice === undefined
+        : advice === null
           ? " No mask can make this move legal: a 64-bit guest cannot run without them."
           : ` Masking would make the move legal: ${advice.settings} on ${vmName}${advice.loses.length > 0 ? ` (the guest also loses ${listOf(advice.loses)}, which depend on them)` : ""}; a new mask reaches the guest only after a power cycle.`;
       return {
@@ -134,7 +141,7 @@ export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, 
         message: what + how,
         fix: pending.length === missing.length
           ? `Power-cycle ${vmName} so its CPUID mask takes effect, then migrate.`
-          : advice === undefined
+          : advice === null
             ? `Choose a destination whose CPU has ${listOf(missing)}.`
             : `${advice.settings.charAt(0).toUpperCase()}${advice.settings.slice(1)} on ${vmName} (ferry vm set ${vmName} --mask ...) and power-cycle it, or choose a host that has ${listOf(missing)}.`,
       };

@@ -118,17 +118,6 @@ export function poolBelongsTo(pool: ResourcePool, dest: HostView): boolean {
   return pool.host === dest.host.name || (pool.cluster !== undefined && pool.cluster === dest.host.cluster);
 }
 
-/**
- * The pool a VM lands in when none is asked for: its current pool when that pool belongs to
- * the destination (as vCenter's wizard proposes: "Most of the time the same resource pool
- * will suffice"), else the destination's root pool.
- */
-export function defaultPool(needs: PlacementNeeds, dest: HostView, index: InventoryIndex): ResourcePool | undefined {
-  const current = needs.pool === undefined ? undefined : index.pools.get(needs.pool);
-  if (current !== undefined && poolBelongsTo(current, dest)) return current;
-  return index.inventory.resourcePools.find((p) => p.parent === undefined && poolBelongsTo(p, dest));
-}
-
 type Resource = "cpu" | "memory";
 const unit: Record<Resource, string> = { cpu: "MHz", memory: "MB" };
 
