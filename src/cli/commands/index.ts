@@ -1,6 +1,7 @@
 // Every command of `ferry`, registered in one place.
 import type { Command } from "@commander-js/extra-typings";
 import type { CliIo } from "../io.ts";
+import { registerBaselineCommand } from "./baseline.ts";
 import { registerCheckCommands } from "./check.ts";
 import { registerCpuidCommands } from "./cpuid.ts";
 import { registerDemoCommand } from "./demo.ts";
@@ -12,6 +13,7 @@ export type SetStatus = (status: number) => void;
 export function registerCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
   registerCheckCommands(program, io, setStatus);
   registerCpuidCommands(program, io, setStatus);
+  registerBaselineCommand(program, io, setStatus);
   registerDemoCommand(program, io, setStatus);
   registerLabCommands(program, io, setStatus);
 }
