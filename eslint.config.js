@@ -13,7 +13,7 @@ const ioModules = [
 ];
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "dist/**", "web/dist/**", "**/*.js"] },
+  { ignores: ["node_modules/**", "dist/**", "web/dist/**", "**/*.js", "**/*.mjs"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

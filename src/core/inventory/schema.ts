@@ -51,7 +51,7 @@ export const CpuBaselineSchema = z
   })
   .strict()
   .refine((b) => b.model !== undefined || (b.vendor !== undefined && b.flags !== undefined), {
-    message: "a baseline needs either `model` or both `vendor` and `flags`",
+    error: "a baseline needs either `model` or both `vendor` and `flags`",
   });
 
 export const ClusterSchema = z
@@ -87,7 +87,7 @@ export const ResourcePoolSchema = z
   })
   .strict()
   .refine((p) => (p.cluster === undefined) !== (p.host === undefined), {
-    message: "a resource pool belongs to exactly one `cluster` or one standalone `host`",
+    error: "a resource pool belongs to exactly one `cluster` or one standalone `host`",
   });
 
 export const CpuSchema = z
@@ -244,7 +244,7 @@ export const DeviceSchema = z
   })
   .strict()
   .refine((d) => d.backing !== "file" || d.datastore !== undefined, {
-    message: "a file-backed device needs the `datastore` holding its image",
+    error: "a file-backed device needs the `datastore` holding its image",
     path: ["datastore"],
   });
 
