@@ -5,10 +5,10 @@
 import type { Command, CommandUnknownOpts } from "@commander-js/extra-typings";
 import Table from "cli-table3";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
-import { CpuSchema, type Cpu, type CpuidMask } from "../../core/inventory/schema.ts";
+import { CpuSchema, type Cpu } from "../../core/inventory/schema.ts";
 import { featureLabel } from "../../core/cpu/features.ts";
 import { parseCpuinfo } from "../../core/cpu/cpuinfo.ts";
-import { CpuBlockerKind, compareCpus, guestFeatures, sortFeatures, type CpuMove } from "../../core/cpu/compare.ts";
+import { CpuBlockerKind, compareCpus, describeMask, guestFeatures, sortFeatures, type CpuMove } from "../../core/cpu/compare.ts";
 import { clusterBaseline } from "../../core/cpu/baseline.ts";
 import { CPU_MODELS, highestModelFor, hostSupportsBaseline, modelBaseline } from "../../core/cpu/models.ts";
 import { ExitStatus, printJson, type CliIo } from "../io.ts";
@@ -73,15 +73,6 @@ function printCpuid(io: CliIo, report: CpuidReport): void {
 }
 
 /** The mask in the words of the VM's settings (the seed's Figure 9.33/9.34). */
-export function describeMask(mask: CpuidMask): string {
-  const parts: string[] = [];
-  if (mask.nx) parts.push("hide NX/XD (nx)");
-  if (mask.sse3) parts.push("mask SSE3 (sse3)");
-  if (mask.sse4) parts.push("mask SSE4.1/4.2 (sse4)");
-  if (mask.custom.length > 0) parts.push(`hide ${mask.custom.join(" ")} (custom)`);
-  return parts.join(", ");
-}
-
 function printMove(io: CliIo, title: string, move: CpuMove): void {
   io.out(`${title}: ${move.ok ? "a running guest can move" : "a running guest cannot move"}`);
   for (const blocker of move.blockers) io.out(`  - ${blocker.message}`);

@@ -152,7 +152,7 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
   VMOTION_PORT_MISSING: {
     title: "A host has no VMkernel port for VMotion",
     severity: "error",
-    fix: "Add a vSwitch with a VMkernel port on a gigabit NIC, tick \"Use this port group for VMotion\" and give it an IP (`ferry host network add`).",
+    fix: "Add a vSwitch with a VMkernel port on a gigabit NIC, tick \"Use this port group for VMotion\" and give it an IP on the VMotion network.",
   },
   VMOTION_NOT_ENABLED: {
     title: "A host has VMkernel ports, but none is enabled for VMotion",
@@ -232,7 +232,7 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
   CPU_BASELINE_UNKNOWN: {
     title: "The VM's or cluster's baseline names a CPU model Ferry does not know",
     severity: "error",
-    fix: "Use a model from `ferry baseline --models`, or give the baseline's vendor and flags.",
+    fix: "Use a model listed in docs/cpu.md, or give the baseline's vendor and flags.",
   },
   CPU_VIRTUALIZATION_DISABLED: {
     title: "A 64-bit guest, and the destination has Intel VT / AMD-V disabled",
@@ -242,7 +242,7 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
   DEVICE_HOST_ONLY: {
     title: "A device is backed by something only the source host has (host device, client device, local file)",
     severity: "error when connected; warning (\"mapping to a host-only device that is not active\") when mapped but not connected",
-    fix: "Clear the device's Connected box (`ferry vm set VM --disconnect DEVICE`), or back it with a file on a shared datastore.",
+    fix: "Clear the device's Connected box (`connected: false` in the inventory), or back it with a file on a shared datastore.",
   },
   CPU_AFFINITY: {
     title: "The VM has CPU affinity set",

@@ -113,6 +113,16 @@ export function maskHiding(missing: Iterable<string>, offered: ReadonlySet<strin
   return mask;
 }
 
+/** A mask in the words of the VM's settings: "hide NX/XD (nx), mask SSE3 (sse3)". */
+export function describeMask(mask: CpuidMask): string {
+  const parts: string[] = [];
+  if (mask.nx) parts.push("hide NX/XD (nx)");
+  if (mask.sse3) parts.push("mask SSE3 (sse3)");
+  if (mask.sse4) parts.push("mask SSE4.1/4.2 (sse4)");
+  if (mask.custom.length > 0) parts.push(`hide ${mask.custom.join(" ")} (custom)`);
+  return parts.join(", ");
+}
+
 /** Whether a mask hides nothing. */
 export function isEmptyMask(mask: CpuidMask | undefined): boolean {
   return mask === undefined || (!mask.nx && !mask.sse3 && !mask.sse4 && mask.custom.length === 0);

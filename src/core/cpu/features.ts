@@ -75,11 +75,11 @@ for (const feature of CPU_FEATURES) {
 /** `flags` plus every feature that (transitively) requires one of them. */
 export function withDependents(flags: Iterable<string>): Set<string> {
   const out = new Set<string>();
-  const todo = [...flags];
-  for (let flag = todo.pop(); flag !== undefined; flag = todo.pop()) {
+  const queue = [...flags];
+  for (let flag = queue.pop(); flag !== undefined; flag = queue.pop()) {
     if (out.has(flag)) continue;
     out.add(flag);
-    for (const d of dependents.get(flag) ?? []) todo.push(d);
+    for (const d of dependents.get(flag) ?? []) queue.push(d);
   }
   return out;
 }

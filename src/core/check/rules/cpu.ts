@@ -5,7 +5,8 @@
 // migrates "successfully" and then crashes, so Ferry must refuse before a byte moves.
 import type { HostView } from "../../inventory/index.ts";
 import type { GuestCpu } from "../../cpu/guest.ts";
-import { featureLabel, maskFor, withDependents } from "../../cpu/features.ts";
+import { featureLabel, maskedFlags } from "../../cpu/features.ts";
+import { describeMask, maskHiding } from "../../cpu/compare.ts";
 import { resolveBaseline } from "../../cpu/models.ts";
 import { FindingCode, Severity, SubjectKind, listOf, type Emit } from "../findings.ts";
 import type { PlacementNeeds } from "../profile.ts";
@@ -60,26 +61,15 @@ function labelled(flags: readonly string[]): string {
   }));
 }
 
-/** How masking could fix `missing`, in the VM settings' words; undefined when no mask can. */
-export function maskAdvice(missing: readonly string[], guest: GuestCpu, is64: boolean): { settings: string; loses: string[] } | undefined {
+/**
+ * How masking could fix `missing`, in the VM settings' words (the same suggestion as
+ * `ferry host cpuid --compare`); undefined when no mask can.
+ */
+export function maskAdvice(missing: readonly string[], guest: GuestCpu, is64: boolean, hostFlags: ReadonlySet<string>): { settings: string; loses: string[] } | undefined {
   if (is64 && missing.some((flag) => X86_64_BASE.has(flag))) return undefined;
-  const presets = new Set<string>();
-  for (const flag of missing) {
-    const preset = maskFor(flag);
-    if (preset !== "custom") presets.add(preset);
-  }
-  // Presets first, then the fewest custom flags: a flag already hidden as a dependent of
-  // another (AVX2 when AVX is masked) needs no entry of its own.
-  const byPresets = withDependents([...presets].flatMap((p) => (p === "nx" ? ["nx"] : p === "sse3" ? ["pni"] : ["sse4_1", "sse4_2"])));
-  let custom = missing.filter((flag) => !byPresets.has(flag));
-  custom = custom.filter((flag) => !withDependents([...byPresets, ...custom.filter((other) => other !== flag)]).has(flag));
-  const words: string[] = [];
-  if (presets.has("nx")) words.push("hide the NX/XD flag");
-  if (presets.has("sse3")) words.push("mask SSE3");
-  if (presets.has("sse4")) words.push("mask SSE4");
-  if (custom.length > 0) words.push(`mask ${custom.join(", ")} (custom)`);
-  const loses = [...withDependents(missing)].filter((flag) => guest.flags.has(flag) && !missing.includes(flag)).sort();
-  return { settings: listOf(words), loses };
+  const mask = maskHiding(missing, hostFlags);
+  const loses = [...maskedFlags(mask)].filter((flag) => guest.flags.has(flag) && !missing.includes(flag)).sort();
+  return { settings: describeMask(mask), loses };
 }
 
 // Verdicts are memoised per (guest CPU, host CPU); so is the advice derived from them.
@@ -125,7 +115,7 @@ export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, 
     emit(onBaseline ? FindingCode.cpuBaselineUnsupported : FindingCode.cpuFeatureMissing, Severity.error, () => {
       let advice = adviceMemo.get(verdict);
       if (advice === undefined) {
-        advice = maskAdvice(missing, guest, needs.is64) ?? null;
+        advice = maskAdvice(missing, guest, needs.is64, new Set(cpu.flags)) ?? null;
         adviceMemo.set(verdict, advice);
       }
       const what = onBaseline
@@ -143,7 +133,7 @@ export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, 
           ? `Power-cycle ${vmName} so its CPUID mask takes effect, then migrate.`
           : advice === null
             ? `Choose a destination whose CPU has ${listOf(missing)}.`
-            : `${advice.settings.charAt(0).toUpperCase()}${advice.settings.slice(1)} on ${vmName} (ferry vm set ${vmName} --mask ...) and power-cycle it, or choose a host that has ${listOf(missing)}.`,
+            : `Set the CPUID mask of ${vmName}: ${advice.settings}, and power-cycle it; or choose a host that has ${listOf(missing)}.`,
       };
     });
   }

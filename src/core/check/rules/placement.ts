@@ -31,7 +31,7 @@ export function storageRules(vmName: string, needs: PlacementNeeds, dest: HostVi
       emit(FindingCode.deviceHostOnly, Severity.error, () => ({
         subject,
         message: `Device "${device.name}" of ${vmName} is connected to the image ${device.path ?? "file"} on datastore "${datastore}", which ${host} does not mount.`,
-        fix: `Clear the Connected box of "${device.name}" (ferry vm set ${vmName} --disconnect "${device.name}"), or move the image to a datastore ${host} mounts.`,
+        fix: `Clear the Connected box of "${device.name}" (\`connected: false\` in the inventory), or move the image to a datastore ${host} mounts.`,
       }));
     } else {
       emit(FindingCode.deviceHostOnly, Severity.warning, () => ({

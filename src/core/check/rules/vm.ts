@@ -80,7 +80,7 @@ export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void 
       emit(FindingCode.deviceHostOnly, Severity.error, () => ({
         subject: { kind: SubjectKind.device, name: device.name, vm: name },
         message: `${kind} "${device.name}" of ${name} is connected to ${backing}, which only the current host has.`,
-        fix: `Clear the Connected box of "${device.name}" on ${name} (ferry vm set ${name} --disconnect "${device.name}").`,
+        fix: `Clear the Connected box of "${device.name}" on ${name} (\`connected: false\` in the inventory).`,
       }));
     } else {
       emit(FindingCode.deviceHostOnly, Severity.warning, () => ({
