@@ -1,6 +1,7 @@
 // The CPUID features a guest can see, named as Linux names them in /proc/cpuinfo.
 // Only these take part in compatibility: /proc/cpuinfo also lists flags Linux synthesises
-// (constant_tsc, rep_good, ...) or that describe the host alone (vmx, svm, hypervisor),
+// (constant_tsc, rep_good, ...) or that describe the host alone (vmx, svm, hypervisor: KVM
+// exposes VT/AMD-V to a guest only with nested virtualization),
 // which a guest never relies on.
 import type { CpuidMask } from "../inventory/schema.ts";
 
@@ -32,7 +33,7 @@ export const CPU_FEATURES: readonly CpuFeature[] = [
   f("movbe", "MOVBE"), f("popcnt", "POPCNT"), f("tsc_deadline_timer", "TSC deadline"),
   f("aes", "AES-NI", ["sse2"]), f("xsave", "XSAVE"), f("avx", "AVX", ["xsave", "sse4_2"]),
   f("f16c", "F16C", ["avx"]), f("rdrand", "RDRAND"), f("lahf_lm", "LAHF/SAHF in long mode"),
-  f("cmp_legacy", "CMP legacy"), f("svm", "AMD-V"), f("extapic", "extended APIC"),
+  f("cmp_legacy", "CMP legacy"), f("extapic", "extended APIC"),
   f("cr8_legacy", "CR8 legacy"), f("abm", "ABM/LZCNT"), f("sse4a", "SSE4a", ["pni"]),
   f("misalignsse", "misaligned SSE"), f("3dnowprefetch", "PREFETCHW"), f("osvw", "OSVW"),
   f("xop", "XOP", ["avx"]), f("fma4", "FMA4", ["avx"]), f("tbm", "TBM"), f("topoext", "topology extensions"),
