@@ -25,8 +25,9 @@ const vmotionPort = (inv: Parameters<Bend>[0], i: number) => must(must(esx(inv, 
 const cases: Record<string, readonly Case[]> = {
   "the base case": [{ name: "a VM on shared storage between twin hosts passes with no findings" }],
   storage: [
-    { name: "disk on a datastore the destination does not mount is an error", bend: (i) => { must(web01(i).disks, "disks")[0]!.datastore = "esx01-local"; }, errors: [C.storageNotVisible], says: ['disk "web01.vmdk" of web01', '"esx01-local" (local to its host)', "esx02 does not mount"] },
-    { name: "config, log and NVRAM files each count", bend: (i) => { web01(i).files = { config: { datastore: "esx01-local" }, log: { datastore: "esx01-local" }, nvram: { datastore: "esx01-local" } }; }, errors: [C.storageNotVisible, C.storageNotVisible, C.storageNotVisible], says: ["configuration file of web01"] },
+    { name: "disk on a datastore the destination does not mount is an error", bend: (i) => { must(web01(i).disks, "disks")[0]!.datastore = "esx01-local"; }, errors: [C.storageNotVisible], says: ['disk "web01.vmdk" of web01 is on', '"esx01-local" (local to its host)', "esx02 does not mount"] },
+    { name: "config, log and NVRAM files on one datastore make one finding naming each", bend: (i) => { web01(i).files = { config: { datastore: "esx01-local" }, log: { datastore: "esx01-local" }, nvram: { datastore: "esx01-local" } }; }, errors: [C.storageNotVisible], says: ["configuration file, log file and NVRAM file of web01 are on datastore \"esx01-local\""] },
+    { name: "files on two datastores the destination lacks make two findings", bend: (i) => { web01(i).files = { config: { datastore: "esx01-local" } }; i.datastores!.push({ name: "san2" }); i.hosts[0]!.datastores!.push("san2"); web01(i).disks![0]!.datastore = "san2"; }, errors: [C.storageNotVisible, C.storageNotVisible] },
     { name: "an RDM in an MSCS cluster blocks", bend: (i) => { must(web01(i).disks, "disks")[0]!.rdm = { lun: "naa.600a", mscs: true }; }, errors: [C.rdmMscs], says: ["MSCS", "naa.600a"] },
     { name: "an RDM outside MSCS on shared storage passes", bend: (i) => { must(web01(i).disks, "disks")[0]!.rdm = { lun: "naa.600a", mscs: false }; } },
   ],

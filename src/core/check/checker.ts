@@ -77,7 +77,6 @@ export function createChecker(index: InventoryIndex): Checker {
   const profiles = new Map<string, VmProfile>();
   const vmFindings = new Map<string, Finding[]>();
   const hostFindings = new Map<string, Finding[]>();
-  const pairFindings = new Map<string, Finding[]>();
   const hostFlags = new Map<string, ReadonlySet<string>>();
   const hostCpuKeys = new Map<string, number>();
   const hostCpuIds = new Map<string, number>();
@@ -128,8 +127,6 @@ export function createChecker(index: InventoryIndex): Checker {
       if (live) hostVmotionRules(view, role, emit);
     });
 
-  const pairOnly = (source: HostView, dest: HostView): Finding[] =>
-    memo(pairFindings, `${source.host.name}\0${dest.host.name}`, (emit) => { vmotionPairRules(source, dest, emit); });
 
   const flagsOf = (view: HostView): ReadonlySet<string> => {
     let flags = hostFlags.get(view.host.name);
@@ -242,7 +239,13 @@ export function createChecker(index: InventoryIndex): Checker {
     }
     if (profile.source !== undefined) replay(hostOnly(profile.source, "source", live), emit);
     replay(hostOnly(dest, "destination", live), emit);
-    if (live && profile.source !== undefined && vm.host !== dest.host.name) replay(pairOnly(profile.source, dest), emit);
+    // Not memoised: there are hosts² pairs, and most yield nothing, which is cheap to find out.
+    if (live && profile.source !== undefined && vm.host !== dest.host.name) vmotionPairRules(profile.source, dest, emit);
+  };
+
+  const checkInto = (profile: VmProfile, dest: HostView, options: CheckOptions, emit: Emit): void => {
+    pairRules(profile, dest, emit);
+    placement(profile, dest, options, emit);
   };
 
   const check = (vmName: string, hostName: string, options: CheckOptions = {}): CheckResult => {
@@ -250,8 +253,7 @@ export function createChecker(index: InventoryIndex): Checker {
     const dest = hostOf(hostName);
     poolOption(options);
     const c = collect();
-    pairRules(profile, dest, c.emit);
-    placement(profile, dest, options, c.emit);
+    checkInto(profile, dest, options, c.emit);
     return toResult(vmName, hostName, c.findings);
   };
 
@@ -262,9 +264,13 @@ export function createChecker(index: InventoryIndex): Checker {
       const profile = profileOf(vmName);
       poolOption(options);
       const hosts: CheckResult[] = [];
+      // One collector for every host; each host's findings are the slice it added.
+      const c = collect();
       for (const view of index.hosts.values()) {
         if (view.host.name === profile.vm.host) continue;
-        hosts.push(check(vmName, view.host.name, options));
+        const start = c.findings.length;
+        checkInto(profile, view, options, c.emit);
+        hosts.push(toResult(vmName, view.host.name, c.findings.slice(start)));
       }
       return { vm: vmName, current: profile.vm.host, hosts };
     },

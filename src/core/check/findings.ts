@@ -95,9 +95,10 @@ export interface FindingBody {
 
 /**
  * Where rules report. The full checker builds findings; the matrix only records which
- * codes fired at which severity, so it never pays for the words.
+ * codes fired at which severity, so it never pays for the words. `body` may return a whole
+ * Finding (one computed earlier and shared), which is then used as it is.
  */
-export type Emit = (code: FindingCode, severity: Severity, body: () => FindingBody) => void;
+export type Emit = (code: FindingCode, severity: Severity, body: () => FindingBody | Finding) => void;
 
 export interface CheckResult {
   readonly vm: string;
@@ -108,14 +109,17 @@ export interface CheckResult {
   readonly warnings: readonly Finding[];
 }
 
-export function collect(): { emit: Emit; findings: Finding[] } {
-  const findings: Finding[] = [];
-  return {
-    findings,
-    emit: (code, severity, body) => {
-      findings.push({ code, severity, ...body() });
-    },
+/** Collects whole findings, words and all. */
+export class FindingCollector {
+  readonly findings: Finding[] = [];
+  readonly emit: Emit = (code, severity, body) => {
+    const built = body();
+    this.findings.push("code" in built ? built : { code, severity, subject: built.subject, message: built.message, fix: built.fix });
   };
+}
+
+export function collect(): FindingCollector {
+  return new FindingCollector();
 }
 
 export function toResult(vm: string, host: string, findings: readonly Finding[]): CheckResult {

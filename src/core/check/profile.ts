@@ -5,6 +5,7 @@
 import type { HostView, InventoryIndex, PortGroupRef } from "../inventory/index.ts";
 import type { Device, PowerState, Vm, VmNic } from "../inventory/schema.ts";
 import { guestCpu, type GuestCpuResult } from "../cpu/guest.ts";
+import { listOf } from "./findings.ts";
 
 export interface StoredFile {
   /** What the file is, in words: "configuration file", "disk \"web01.vmdk\"". */
@@ -18,6 +19,8 @@ export interface NicNeed {
   readonly nic: VmNic;
   /** The port group on the current host, if it exists there. */
   readonly source: PortGroupRef | undefined;
+  /** The port group's name in lower case, to spot names that differ only in case. */
+  readonly folded: string;
 }
 
 /** The parts of a VM placement depends on; the VM's name is only for messages. */
@@ -26,6 +29,8 @@ export interface PlacementNeeds {
   readonly is64: boolean;
   readonly guest: GuestCpuResult;
   readonly files: readonly StoredFile[];
+  /** The files grouped by datastore, worded once: "configuration file, log file and disk \"a.vmdk\"". */
+  readonly filesByDatastore: readonly { readonly datastore: string; readonly files: readonly StoredFile[]; readonly words: string }[];
   /** File-backed devices: their image must be on a datastore the destination mounts. */
   readonly fileDevices: readonly Device[];
   readonly nics: readonly NicNeed[];
@@ -67,13 +72,21 @@ function guestKey(guest: GuestCpuResult): string {
 
 export function vmProfile(index: InventoryIndex, vm: Vm): VmProfile {
   const source = index.hosts.get(vm.host);
+  const files = storedFiles(vm);
+  const grouped = new Map<string, StoredFile[]>();
+  for (const file of files) {
+    const list = grouped.get(file.datastore);
+    if (list === undefined) grouped.set(file.datastore, [file]);
+    else list.push(file);
+  }
   const needs: PlacementNeeds = {
     power: vm.power,
     is64: vm.guest.bits === 64,
     guest: guestCpu(vm, source?.host, source?.cluster, index.templates),
-    files: storedFiles(vm),
+    files,
+    filesByDatastore: [...grouped].map(([datastore, list]) => ({ datastore, files: list, words: listOf(list.map((f) => f.what)) })),
     fileDevices: vm.devices.filter((d) => d.backing === "file"),
-    nics: vm.nics.map((nic) => ({ nic, source: source?.portGroups.get(nic.portGroup) })),
+    nics: vm.nics.map((nic) => ({ nic, source: source?.portGroups.get(nic.portGroup), folded: nic.portGroup.toLowerCase() })),
     reservation: vm.reservation,
     pool: vm.pool,
     holdsReservation: vm.power !== "off",

@@ -54,7 +54,18 @@ export function cpuVerdict(guest: GuestCpu, is64: boolean, dest: HostView, hostF
   };
 }
 
+// Feature lists are shared by every pair with the same verdict: word them once.
+const labelMemo = new WeakMap<readonly string[], string>();
+
 function labelled(flags: readonly string[]): string {
+  const known = labelMemo.get(flags);
+  if (known !== undefined) return known;
+  const text = wordFlags(flags);
+  labelMemo.set(flags, text);
+  return text;
+}
+
+function wordFlags(flags: readonly string[]): string {
   return listOf(flags.map((flag) => {
     const label = featureLabel(flag);
     return label === flag ? flag : label.includes("(") ? `${flag}: ${label}` : `${label} (${flag})`;

@@ -12,15 +12,17 @@ export type Priority = (typeof Priority)[keyof typeof Priority];
 
 export function storageRules(vmName: string, needs: PlacementNeeds, dest: HostView, index: InventoryIndex, emit: Emit): void {
   const host = dest.host.name;
-  for (const file of needs.files) {
-    if (dest.mounts.has(file.datastore)) continue;
-    const local = index.datastores.get(file.datastore)?.shared === false;
+  // One finding per datastore, naming every file of the VM on it.
+  for (const group of needs.filesByDatastore) {
+    if (dest.mounts.has(group.datastore)) continue;
+    const local = index.datastores.get(group.datastore)?.shared === false;
+    const many = group.files.length > 1;
     emit(FindingCode.storageNotVisible, Severity.error, () => ({
-      subject: { kind: file.kind === "disk" ? SubjectKind.disk : SubjectKind.file, name: file.name, vm: vmName },
-      message: `The ${file.what} of ${vmName} is on datastore "${file.datastore}"${local ? " (local to its host)" : ""}, which ${host} does not mount.`,
+      subject: { kind: SubjectKind.datastore, name: group.datastore, vm: vmName },
+      message: `The ${group.words} of ${vmName} ${many ? "are" : "is"} on datastore "${group.datastore}"${local ? " (local to its host)" : ""}, which ${host} does not mount.`,
       fix: local
-        ? `Move it to a shared datastore ${host} also mounts (Storage VMotion), then migrate.`
-        : `Mount datastore "${file.datastore}" on ${host}, or move the file to a datastore both hosts mount.`,
+        ? `Move ${many ? "them" : "it"} to a shared datastore ${host} also mounts (Storage VMotion), then migrate.`
+        : `Mount datastore "${group.datastore}" on ${host}, or move ${many ? "the files" : "the file"} to a datastore both hosts mount.`,
     }));
   }
   for (const device of needs.fileDevices) {
@@ -45,11 +47,11 @@ export function storageRules(vmName: string, needs: PlacementNeeds, dest: HostVi
 
 export function vmNetworkRules(vmName: string, needs: PlacementNeeds, dest: HostView, emit: Emit): void {
   const host = dest.host.name;
-  for (const { nic, source } of needs.nics) {
+  for (const { nic, source, folded } of needs.nics) {
     const ref = dest.portGroups.get(nic.portGroup);
     const subject = { kind: SubjectKind.portGroup, name: nic.portGroup, host };
     if (ref === undefined) {
-      const near = dest.portGroupsFolded.get(nic.portGroup.toLowerCase());
+      const near = dest.portGroupsFolded.get(folded);
       emit(FindingCode.portGroupMissing, nic.connected ? Severity.error : Severity.warning, () => ({
         subject,
         message:
