@@ -1,0 +1,166 @@
+// The vocabulary of a live migration, shared by the engine, the drivers, the agents, the
+// controller and every client: phases, options, progress events, predictions, reports and
+// the closed catalogue of failure codes. Pure data, no behaviour.
+import type { Priority } from "../check/rules/placement.ts";
+
+export { Priority } from "../check/rules/placement.ts";
+
+/**
+ * Phases of a migration (DESIGN.md). The seed's progress pauses map onto them: preparing is
+ * 0–10% (hosts establish communications, gather the page map), precopy 10–90%, switchover
+ * 90–100% (the VM is quiesced and the last dirty pages fetched).
+ */
+export const Phase = {
+  queued: "queued",
+  validating: "validating",
+  preparing: "preparing",
+  precopy: "precopy",
+  switchover: "switchover",
+  completed: "completed",
+  failed: "failed",
+  cancelled: "cancelled",
+} as const;
+export type Phase = (typeof Phase)[keyof typeof Phase];
+
+export const TERMINAL_PHASES: ReadonlySet<Phase> = new Set([Phase.completed, Phase.failed, Phase.cancelled]);
+
+/** Why a migration failed; stable codes, as findings' are. */
+export const MigrationFailureCode = {
+  /** The checker found errors (or unaccepted warnings). */
+  incompatible: "INCOMPATIBLE",
+  /** High priority could not reserve CPU/memory on a host. */
+  reservationRefused: "RESERVATION_REFUSED",
+  /** The destination cannot hold the VM's memory. */
+  destinationOutOfMemory: "DESTINATION_OUT_OF_MEMORY",
+  /** The destination's VMotion endpoint could not be reached. */
+  destinationUnreachable: "DESTINATION_UNREACHABLE",
+  /** The destination agent or its VM went away during the migration. */
+  destinationLost: "DESTINATION_LOST",
+  /** The migration stream broke (connection reset, cut link). */
+  streamBroken: "STREAM_BROKEN",
+  /** No progress for longer than the watchdog allows. */
+  stalled: "STALLED",
+  /** Dirty rate stays above what the link carries within the caps, and auto-converge is off or maxed out. */
+  notConverging: "NOT_CONVERGING",
+  /** The destination's copy did not match the source's at switchover. */
+  checksumMismatch: "CHECKSUM_MISMATCH",
+  /** The destination rejected the stream (QEMU: its stderr says why). */
+  rejectedByDestination: "REJECTED_BY_DESTINATION",
+  /** The VM is not on the source, or not running there. */
+  vmNotFound: "VM_NOT_FOUND",
+  vmNotRunning: "VM_NOT_RUNNING",
+  /** Migrated, but the guest is not reachable on the VM network afterwards (qemu driver). */
+  unreachableAfterMigration: "UNREACHABLE_AFTER_MIGRATION",
+  /** A peer spoke something else than Ferry's protocol. */
+  protocolError: "PROTOCOL_ERROR",
+  /** Someone asked to abort. */
+  aborted: "ABORTED",
+  /** The agent that ran the source side went away and the outcome had to be reconciled. */
+  sourceLost: "SOURCE_LOST",
+  internal: "INTERNAL",
+} as const;
+export type MigrationFailureCode = (typeof MigrationFailureCode)[keyof typeof MigrationFailureCode];
+
+export interface MigrateOptions {
+  /** The longest pause the VM may see at switchover. Default 300 ms. */
+  readonly downtimeLimitMs: number;
+  readonly priority: Priority;
+  /** Throttle the guest when pre-copy does not converge (20%, then +10% steps up to 99%). */
+  readonly autoConverge: boolean;
+  /** Caps before auto-converge steps in or the migration fails: 30 passes, 3x memory sent. */
+  readonly maxPasses: number;
+  readonly maxTrafficFactor: number;
+  /** Cap on the stream's rate in bytes/s; undefined: as fast as the link goes. Low priority gets a smaller share when migrations compete. */
+  readonly bandwidthLimitBytesPerSec?: number | undefined;
+  /** Cancel when no byte moves for this long (QEMU has no stall timeout of its own). */
+  readonly stallTimeoutMs: number;
+}
+
+export const DEFAULT_MIGRATE_OPTIONS: MigrateOptions = {
+  downtimeLimitMs: 300,
+  priority: "high",
+  autoConverge: true,
+  maxPasses: 30,
+  maxTrafficFactor: 3,
+  stallTimeoutMs: 10_000,
+};
+
+/** Inputs of the pre-copy model: what is known before a migration starts. */
+export interface PrecopyInputs {
+  readonly memoryBytes: number;
+  /** Bytes of memory that are not zero pages (zero pages travel as markers). */
+  readonly touchedBytes: number;
+  readonly pageSize: number;
+  /** Bytes per second the guest dirties. */
+  readonly dirtyRateBytesPerSec: number;
+  /** The region the guest writes to; a pass never has more than this to resend. */
+  readonly workingSetBytes: number;
+  readonly linkRateBytesPerSec: number;
+  readonly downtimeLimitMs: number;
+  readonly maxPasses: number;
+  readonly maxTrafficFactor: number;
+  readonly autoConverge: boolean;
+}
+
+export interface Prediction {
+  readonly passes: number;
+  readonly bytes: number;
+  readonly totalMs: number;
+  readonly downtimeMs: number;
+  readonly converges: boolean;
+  /** Why it does not converge, or how (e.g. "auto-converge throttles the guest to 40%"). */
+  readonly note: string;
+  /** The highest throttle auto-converge would need, in percent (0 when none). */
+  readonly throttlePercent: number;
+}
+
+/** One progress event; `percent` never goes backwards within a migration. */
+export interface MigrationProgress {
+  readonly migrationId: string;
+  readonly vm: string;
+  readonly phase: Phase;
+  readonly percent: number;
+  /** Pre-copy pass number, 0 before the first. */
+  readonly pass: number;
+  readonly bytesSent: number;
+  readonly bytesRemaining: number;
+  readonly dirtyRateBytesPerSec: number;
+  readonly linkRateBytesPerSec: number;
+  readonly etaMs: number | undefined;
+  readonly expectedDowntimeMs: number | undefined;
+  /** Auto-converge's current throttle of the guest, percent. */
+  readonly throttlePercent: number;
+  /** What is happening in words: "waiting: esx01 runs 4 migrations (limit 4 on a 1 Gb/s VMotion NIC)". */
+  readonly message: string;
+  /** Milliseconds since the epoch, from the injected clock. */
+  readonly at: number;
+}
+
+export interface MigrationFailure {
+  readonly code: MigrationFailureCode;
+  readonly message: string;
+  /** The phase the migration was in when it failed. */
+  readonly phase: Phase;
+}
+
+/** What a finished migration measured, beside what was predicted. */
+export interface MigrationReport {
+  readonly migrationId: string;
+  readonly vm: string;
+  readonly source: string;
+  readonly destination: string;
+  readonly outcome: typeof Phase.completed | typeof Phase.failed | typeof Phase.cancelled;
+  readonly failure: MigrationFailure | undefined;
+  /** Where the VM runs now: always exactly one host. */
+  readonly runningOn: string;
+  readonly downtimeMs: number;
+  readonly totalMs: number;
+  readonly bytesSent: number;
+  readonly passes: number;
+  readonly pagesSent: number;
+  readonly zeroPages: number;
+  readonly throttlePercentMax: number;
+  readonly prediction: Prediction | undefined;
+  /** The destination verified a checksum of memory and device state before resuming. */
+  readonly verified: boolean;
+}

@@ -1,0 +1,119 @@
+// The hypervisor driver: the one interface between Ferry and whatever runs VMs on a host.
+// Two implementations: `sim` (src/drivers/sim, the embedded default, Ferry's own pre-copy
+// protocol over TCP) and `qemu` (real VMs, QEMU's migration stream). Both pass the shared
+// contract suite in src/drivers/contract.ts. Only composition roots choose one.
+import type { Clock } from "../core/clock.ts";
+import type { Cpu, PhysicalNic, VSwitch } from "../core/inventory/schema.ts";
+import type { MigrateOptions, MigrationProgress, MigrationReport } from "../core/migration/types.ts";
+
+/** A simulated guest's workload (sim driver); the qemu driver passes it on the kernel command line. */
+export interface WorkloadSpec {
+  readonly kind: "idle" | "steady" | "bursty" | "hot";
+  /** Bytes per second the guest writes. */
+  readonly dirtyRateBytesPerSec: number;
+  /** Bytes of memory the writes fall into. */
+  readonly workingSetBytes: number;
+  readonly seed: number;
+}
+
+/** Everything needed to create a VM, on its first host or as a migration's destination shell. */
+export interface VmSpec {
+  readonly name: string;
+  readonly memoryMB: number;
+  readonly vcpus: number;
+  readonly nics: readonly { readonly name: string; readonly mac: string; readonly ip?: string | undefined; readonly portGroup: string }[];
+  /** Guest-visible CPU features (after masks/baseline); the qemu driver builds `-cpu` from them. */
+  readonly cpuFlags?: readonly string[] | undefined;
+  readonly workload?: WorkloadSpec | undefined;
+  /** Bytes of memory the guest has touched at creation (the rest stays zero pages). */
+  readonly touchedBytes?: number | undefined;
+}
+
+export const PowerStatus = { running: "running", paused: "paused", off: "off" } as const;
+export type PowerStatus = (typeof PowerStatus)[keyof typeof PowerStatus];
+
+export interface VmStatus {
+  readonly name: string;
+  readonly power: PowerStatus;
+  readonly memoryMB: number;
+  readonly nics: VmSpec["nics"];
+  /** A digest of memory and device state (sim); equal on both ends after a migration. */
+  readonly stateDigest?: string | undefined;
+  /** Set while the VM is migrating out, with the migration's id. */
+  readonly migratingOut?: string | undefined;
+}
+
+export interface HostFacts {
+  readonly name: string;
+  readonly cpu: Cpu;
+  readonly memoryMB: number;
+  /** Memory not held by VMs or reservations. */
+  readonly freeMemoryMB: number;
+  readonly nics: readonly PhysicalNic[];
+  readonly vswitches: readonly VSwitch[];
+  readonly datastores: readonly string[];
+  /** The IP of the VMotion-enabled VMkernel port: where migration streams go. */
+  readonly vmotionIp: string | undefined;
+  readonly driver: "sim" | "qemu";
+}
+
+/** What the destination hands the source: where to stream, and the one-time key to do it. */
+export interface IncomingMigration {
+  readonly migrationId: string;
+  readonly host: string;
+  readonly port: number;
+  /** A one-time secret the source presents on connect; a stream without it is refused. */
+  readonly token: string;
+}
+
+export const IncomingState = {
+  /** Listening, nobody connected yet. */
+  waiting: "waiting",
+  receiving: "receiving",
+  /** The full state arrived and its checksum matched; waiting for the source's commit. */
+  verified: "verified",
+  /** The VM runs here now. */
+  running: "running",
+  failed: "failed",
+  aborted: "aborted",
+  unknown: "unknown",
+} as const;
+export type IncomingState = (typeof IncomingState)[keyof typeof IncomingState];
+
+export interface MigrationHooks {
+  readonly signal: AbortSignal;
+  readonly onProgress: (progress: MigrationProgress) => void;
+  readonly clock: Clock;
+}
+
+export interface HypervisorDriver {
+  readonly kind: "sim" | "qemu";
+  facts(): Promise<HostFacts>;
+  list(): Promise<VmStatus[]>;
+  get(name: string): Promise<VmStatus | undefined>;
+  /** Creates a powered-off VM. */
+  create(spec: VmSpec): Promise<VmStatus>;
+  powerOn(name: string): Promise<VmStatus>;
+  powerOff(name: string): Promise<VmStatus>;
+  destroy(name: string): Promise<void>;
+
+  /**
+   * Destination side: reserve the VM's memory, create its shell (paused, not running) and
+   * listen on `listenHost` (the VMotion IP). Refuses with DESTINATION_OUT_OF_MEMORY when the
+   * memory is not there. The VM resumes here only when the source commits.
+   */
+  prepareIncoming(spec: VmSpec, options: { readonly migrationId: string; readonly listenHost: string }): Promise<IncomingMigration>;
+  incomingState(migrationId: string): Promise<IncomingState>;
+  /** Ends an incoming migration that has not committed: the shell is destroyed. */
+  abortIncoming(migrationId: string): Promise<void>;
+
+  /**
+   * Source side: pre-copy `name` to `target`, switch over, and release the source copy once
+   * the destination confirms the VM runs there. Never rejects: every failure is a report
+   * with outcome failed/cancelled, and then the VM runs on the source, untouched.
+   */
+  migrateOut(name: string, target: IncomingMigration, options: MigrateOptions, hooks: MigrationHooks): Promise<MigrationReport>;
+
+  /** Ends every VM and listener (agent shutdown). */
+  close(): Promise<void>;
+}
