@@ -40,6 +40,9 @@ export function exitStatusFor(code: ErrorCode): ExitStatus {
     case ErrorCode.io:
       return ExitStatus.badInput;
     case ErrorCode.refused:
+    case ErrorCode.unauthorized:
+    case ErrorCode.conflict:
+    case ErrorCode.unavailable:
     case ErrorCode.internal:
       return ExitStatus.refused;
   }

@@ -13,6 +13,12 @@ export const ErrorCode = {
   refused: "REFUSED",
   /** Something outside Ferry failed (a file could not be read or written). */
   io: "IO",
+  /** The caller did not present valid credentials (an agent's or the controller's token). */
+  unauthorized: "UNAUTHORIZED",
+  /** The request clashes with the current state: a name or migration id already in use, a VM already migrating. */
+  conflict: "CONFLICT",
+  /** A peer (agent, controller) could not be reached or did not answer in time; retrying may help. */
+  unavailable: "UNAVAILABLE",
   /** A bug: an invariant of Ferry's own was broken. */
   internal: "INTERNAL",
 } as const;
