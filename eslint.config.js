@@ -39,7 +39,7 @@ export default tseslint.config(
     rules: { "no-restricted-imports": ["error", { paths: ioPaths, patterns: ioModules }], "no-restricted-globals": ["error", "process", "Buffer", "fetch", "setTimeout", "setInterval"] },
   },
   {
-    files: ["**/*.test.ts", "test/**/*.ts", "bench/**/*.ts"],
+    files: ["**/*.test.ts", "test/**/*.ts", "bench/**/*.ts", "src/**/contract.ts", "src/**/testing/**/*.ts"],
     rules: {
       "@typescript-eslint/no-non-null-assertion": "off",
       "@typescript-eslint/no-floating-promises": ["error", { allowForKnownSafeCalls: [{ from: "package", name: ["test", "it", "describe", "suite"], package: "node:test" }] }],

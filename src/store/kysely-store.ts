@@ -1,0 +1,234 @@
+// The one Store implementation, over Kysely: SQLite and PostgreSQL differ only in the
+// dialect handed in (sqlite.ts, postgres.ts) and a column type in the first migration.
+import { Migrator, type Generated, type Kysely, type Selectable } from "kysely";
+import { ErrorCode, FerryError } from "../core/errors.ts";
+import { migrationProvider, type Dialect } from "./migrations.ts";
+import type { ApiToken, ObjectKind, Role, Store, StoredObject, TaskEvent, TaskPatch, TaskQuery, TaskRecord } from "./store.ts";
+
+export interface Database {
+  inventory_object: { kind: string; name: string; body: string; version: number; updated_at: number | string };
+  task: {
+    id: string;
+    kind: string;
+    vm: string;
+    source: string;
+    destination: string;
+    state: string;
+    percent: number;
+    created_at: number | string;
+    updated_at: number | string;
+    created_by: string;
+    body: string;
+    version: number;
+  };
+  task_event: { seq: Generated<number | string>; task_id: string; at: number | string; body: string };
+  api_token: { id: string; name: string; role: string; hash: string; created_at: number | string; revoked_at: number | string | null };
+}
+
+// pg returns BIGINT as a string (it may exceed 2^53); Ferry's are milliseconds and sequence
+// numbers, well inside it.
+const num = (value: number | string): number => (typeof value === "string" ? Number(value) : value);
+
+function parseJson(text: string, what: string): Record<string, unknown> {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (cause) {
+    throw new FerryError(ErrorCode.internal, `the store holds a damaged ${what}`, { cause });
+  }
+}
+
+function toTask(row: Selectable<Database["task"]>): TaskRecord {
+  return {
+    id: row.id,
+    kind: "migration",
+    vm: row.vm,
+    source: row.source,
+    destination: row.destination,
+    state: row.state,
+    percent: row.percent,
+    createdAt: num(row.created_at),
+    updatedAt: num(row.updated_at),
+    createdBy: row.created_by,
+    body: parseJson(row.body, `task ${row.id}`),
+    version: row.version,
+  };
+}
+
+function toToken(row: Selectable<Database["api_token"]>): ApiToken {
+  return { id: row.id, name: row.name, role: row.role as Role, createdAt: num(row.created_at), revokedAt: row.revoked_at === null ? undefined : num(row.revoked_at) };
+}
+
+export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => number): Store {
+  const toObject = <T>(row: Selectable<Database["inventory_object"]>): StoredObject<T> => ({
+    kind: row.kind as ObjectKind,
+    name: row.name,
+    body: JSON.parse(row.body) as T,
+    version: row.version,
+    updatedAt: num(row.updated_at),
+  });
+
+  return {
+    dialect,
+
+    async migrateToLatest() {
+      const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error !== undefined) {
+        const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "a migration";
+        throw new FerryError(ErrorCode.internal, `cannot bring the ${dialect} store up to date: ${failed} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`, { cause: error });
+      }
+    },
+
+    async close() {
+      await db.destroy();
+    },
+
+    async putObject<T>(kind: ObjectKind, name: string, body: T, expectedVersion?: number): Promise<StoredObject<T>> {
+      const text = JSON.stringify(body);
+      const at = now();
+      return db.transaction().execute(async (trx) => {
+        const current = await trx.selectFrom("inventory_object").select(["version"]).where("kind", "=", kind).where("name", "=", name).executeTakeFirst();
+        if (expectedVersion !== undefined && (current?.version ?? 0) !== expectedVersion) {
+          throw new FerryError(ErrorCode.conflict, `${kind} ${name} changed meanwhile (version ${current?.version ?? 0}, expected ${expectedVersion}); read it again and retry`);
+        }
+        const version = (current?.version ?? 0) + 1;
+        if (current === undefined) {
+          await trx.insertInto("inventory_object").values({ kind, name, body: text, version, updated_at: at }).execute();
+        } else {
+          await trx.updateTable("inventory_object").set({ body: text, version, updated_at: at }).where("kind", "=", kind).where("name", "=", name).execute();
+        }
+        return { kind, name, body, version, updatedAt: at };
+      });
+    },
+
+    async replaceObjects(objects) {
+      const at = now();
+      const kinds = [...new Set(objects.map((o) => o.kind))];
+      await db.transaction().execute(async (trx) => {
+        if (kinds.length > 0) await trx.deleteFrom("inventory_object").where("kind", "in", kinds).execute();
+        // Chunks keep each statement under SQLite's bound-parameter limit.
+        for (let i = 0; i < objects.length; i += 500) {
+          const chunk = objects.slice(i, i + 500).map((o) => ({ kind: o.kind, name: o.name, body: JSON.stringify(o.body), version: 1, updated_at: at }));
+          if (chunk.length > 0) await trx.insertInto("inventory_object").values(chunk).execute();
+        }
+      });
+    },
+
+    async getObject<T>(kind: ObjectKind, name: string) {
+      const row = await db.selectFrom("inventory_object").selectAll().where("kind", "=", kind).where("name", "=", name).executeTakeFirst();
+      return row === undefined ? undefined : toObject<T>(row);
+    },
+
+    async listObjects<T>(kind: ObjectKind) {
+      const rows = await db.selectFrom("inventory_object").selectAll().where("kind", "=", kind).orderBy("name").execute();
+      return rows.map((row) => toObject<T>(row));
+    },
+
+    async deleteObject(kind, name) {
+      const result = await db.deleteFrom("inventory_object").where("kind", "=", kind).where("name", "=", name).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    },
+
+    async createTask(task) {
+      const row = {
+        id: task.id,
+        kind: task.kind,
+        vm: task.vm,
+        source: task.source,
+        destination: task.destination,
+        state: task.state,
+        percent: task.percent,
+        created_at: task.createdAt,
+        updated_at: task.createdAt,
+        created_by: task.createdBy,
+        body: JSON.stringify(task.body),
+        version: 1,
+      };
+      try {
+        await db.insertInto("task").values(row).execute();
+      } catch (cause) {
+        const existing = await db.selectFrom("task").select(["id"]).where("id", "=", task.id).executeTakeFirst();
+        if (existing !== undefined) throw new FerryError(ErrorCode.conflict, `a task with id ${task.id} already exists`, { cause });
+        throw cause;
+      }
+      return { ...task, updatedAt: task.createdAt, version: 1 };
+    },
+
+    async updateTask(id: string, patch: TaskPatch, expectedVersion?: number) {
+      return db.transaction().execute(async (trx) => {
+        const row = await trx.selectFrom("task").selectAll().where("id", "=", id).executeTakeFirst();
+        if (row === undefined) throw new FerryError(ErrorCode.notFound, `no task with id ${id}`);
+        if (expectedVersion !== undefined && row.version !== expectedVersion) {
+          throw new FerryError(ErrorCode.conflict, `task ${id} changed meanwhile (version ${row.version}, expected ${expectedVersion})`);
+        }
+        const next = {
+          state: patch.state ?? row.state,
+          percent: patch.percent ?? row.percent,
+          body: patch.body === undefined ? row.body : JSON.stringify(patch.body),
+          updated_at: now(),
+          version: row.version + 1,
+        };
+        // The version in the WHERE makes the write itself refuse a concurrent writer (PostgreSQL, several controllers).
+        const result = await trx.updateTable("task").set(next).where("id", "=", id).where("version", "=", row.version).executeTakeFirst();
+        if (Number(result.numUpdatedRows) !== 1) throw new FerryError(ErrorCode.conflict, `task ${id} changed meanwhile; retry`);
+        return toTask({ ...row, ...next });
+      });
+    },
+
+    async getTask(id) {
+      const row = await db.selectFrom("task").selectAll().where("id", "=", id).executeTakeFirst();
+      return row === undefined ? undefined : toTask(row);
+    },
+
+    async listTasks(query: TaskQuery = {}) {
+      let q = db.selectFrom("task").selectAll();
+      if (query.states !== undefined && query.states.length > 0) q = q.where("state", "in", [...query.states]);
+      if (query.vm !== undefined) q = q.where("vm", "=", query.vm);
+      if (query.before !== undefined) {
+        const pivot = await db.selectFrom("task").select(["created_at", "id"]).where("id", "=", query.before).executeTakeFirst();
+        if (pivot !== undefined) {
+          const at = num(pivot.created_at);
+          q = q.where((eb) => eb.or([eb("created_at", "<", at), eb.and([eb("created_at", "=", at), eb("id", "<", pivot.id)])]));
+        }
+      }
+      const rows = await q.orderBy("created_at", "desc").orderBy("id", "desc").limit(query.limit ?? 100).execute();
+      return rows.map(toTask);
+    },
+
+    async appendEvent(taskId, at, body) {
+      const row = await db.insertInto("task_event").values({ task_id: taskId, at, body: JSON.stringify(body) }).returning(["seq"]).executeTakeFirstOrThrow();
+      return { seq: num(row.seq), taskId, at, body };
+    },
+
+    async eventsAfter(seq, options = {}) {
+      let q = db.selectFrom("task_event").selectAll().where("seq", ">", seq);
+      if (options.taskId !== undefined) q = q.where("task_id", "=", options.taskId);
+      const rows = await q.orderBy("seq").limit(options.limit ?? 1000).execute();
+      return rows.map((row): TaskEvent => ({ seq: num(row.seq), taskId: row.task_id, at: num(row.at), body: parseJson(row.body, `event ${String(row.seq)}`) }));
+    },
+
+    async addToken(token) {
+      try {
+        await db.insertInto("api_token").values({ id: token.id, name: token.name, role: token.role, hash: token.hash, created_at: token.createdAt, revoked_at: null }).execute();
+      } catch (cause) {
+        throw new FerryError(ErrorCode.conflict, `a token named ${token.name} already exists`, { cause });
+      }
+      return { id: token.id, name: token.name, role: token.role, createdAt: token.createdAt, revokedAt: undefined };
+    },
+
+    async findTokenByHash(hash) {
+      const row = await db.selectFrom("api_token").selectAll().where("hash", "=", hash).where("revoked_at", "is", null).executeTakeFirst();
+      return row === undefined ? undefined : toToken(row);
+    },
+
+    async listTokens() {
+      const rows = await db.selectFrom("api_token").selectAll().orderBy("name").execute();
+      return rows.map(toToken);
+    },
+
+    async revokeToken(name, at) {
+      const result = await db.updateTable("api_token").set({ revoked_at: at }).where("name", "=", name).where("revoked_at", "is", null).executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+  };
+}

@@ -1,0 +1,69 @@
+// Schema migrations, in code (no migration folder to ship). Each migration is append-only:
+// never edit one that has shipped; add the next. JSON documents are TEXT in both databases
+// so that one query API serves both.
+import { type Kysely, type Migration, type MigrationProvider } from "kysely";
+
+export type Dialect = "sqlite" | "postgres";
+
+function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    "0001-initial": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable("inventory_object")
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("body", "text", (c) => c.notNull())
+          .addColumn("version", "integer", (c) => c.notNull())
+          .addColumn("updated_at", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("inventory_object_pk", ["kind", "name"])
+          .execute();
+
+        await db.schema
+          .createTable("task")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("vm", "text", (c) => c.notNull())
+          .addColumn("source", "text", (c) => c.notNull())
+          .addColumn("destination", "text", (c) => c.notNull())
+          .addColumn("state", "text", (c) => c.notNull())
+          .addColumn("percent", "real", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("updated_at", "bigint", (c) => c.notNull())
+          .addColumn("created_by", "text", (c) => c.notNull())
+          .addColumn("body", "text", (c) => c.notNull())
+          .addColumn("version", "integer", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("task_state_idx").on("task").columns(["state"]).execute();
+        await db.schema.createIndex("task_vm_idx").on("task").columns(["vm", "created_at"]).execute();
+        await db.schema.createIndex("task_created_idx").on("task").columns(["created_at", "id"]).execute();
+
+        // The event sequence is the SSE id: strictly increasing across the store.
+        await db.schema
+          .createTable("task_event")
+          .addColumn("seq", dialect === "postgres" ? "bigserial" : "integer", (c) => (dialect === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn("task_id", "text", (c) => c.notNull())
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .addColumn("body", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("task_event_task_idx").on("task_event").columns(["task_id", "seq"]).execute();
+
+        await db.schema
+          .createTable("api_token")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("name", "text", (c) => c.notNull().unique())
+          .addColumn("role", "text", (c) => c.notNull())
+          .addColumn("hash", "text", (c) => c.notNull().unique())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("revoked_at", "bigint")
+          .execute();
+      },
+    },
+  };
+}
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return {
+    getMigrations: () => Promise.resolve(migrations(dialect)),
+  };
+}

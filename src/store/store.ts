@@ -1,0 +1,107 @@
+// The controller's store: one interface, two databases. SQLite (better-sqlite3, one file,
+// the embedded default) and PostgreSQL (pg, for big sites and several controllers) share
+// one implementation over Kysely (kysely-store.ts) and one contract suite (contract.ts).
+// Only the composition root chooses which (openStore in index.ts).
+
+/** Kinds of inventory object the controller keeps, each a JSON document by name. */
+export const ObjectKind = {
+  datacenter: "datacenter",
+  datastore: "datastore",
+  cluster: "cluster",
+  resourcePool: "resourcePool",
+  host: "host",
+  template: "template",
+  vm: "vm",
+} as const;
+export type ObjectKind = (typeof ObjectKind)[keyof typeof ObjectKind];
+
+export interface StoredObject<T = unknown> {
+  readonly kind: ObjectKind;
+  readonly name: string;
+  readonly body: T;
+  /** Bumped on every write; a write that names an older version is refused (optimistic locking). */
+  readonly version: number;
+  readonly updatedAt: number;
+}
+
+export interface TaskRecord {
+  readonly id: string;
+  readonly kind: "migration";
+  readonly vm: string;
+  readonly source: string;
+  readonly destination: string;
+  /** The task's phase (a migration Phase). */
+  readonly state: string;
+  readonly percent: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** Who asked (the API token's name). */
+  readonly createdBy: string;
+  /** Everything else, as JSON: options, accepted warnings, prediction, timeline, report. */
+  readonly body: Readonly<Record<string, unknown>>;
+  readonly version: number;
+}
+
+export interface TaskPatch {
+  readonly state?: string;
+  readonly percent?: number;
+  readonly body?: Readonly<Record<string, unknown>>;
+}
+
+export interface TaskQuery {
+  readonly states?: readonly string[];
+  readonly vm?: string;
+  readonly limit?: number;
+  /** Tasks created before this id's creation (paging, newest first). */
+  readonly before?: string;
+}
+
+export interface TaskEvent {
+  /** Increasing across the whole store: the SSE event id, for Last-Event-ID. */
+  readonly seq: number;
+  readonly taskId: string;
+  readonly at: number;
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+export const Role = { admin: "admin", operator: "operator", readOnly: "read-only" } as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+export interface ApiToken {
+  readonly id: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly createdAt: number;
+  readonly revokedAt: number | undefined;
+}
+
+export interface Store {
+  readonly dialect: "sqlite" | "postgres";
+  /** Brings the schema up to date (Kysely's Migrator); idempotent. */
+  migrateToLatest(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Writes objects; with `expectedVersion`, refuses (CONFLICT) when the stored one moved on. */
+  putObject<T>(kind: ObjectKind, name: string, body: T, expectedVersion?: number): Promise<StoredObject<T>>;
+  /** Replaces every object of the given kinds at once: all written, or none. */
+  replaceObjects(objects: readonly { readonly kind: ObjectKind; readonly name: string; readonly body: unknown }[]): Promise<void>;
+  getObject<T>(kind: ObjectKind, name: string): Promise<StoredObject<T> | undefined>;
+  listObjects<T>(kind: ObjectKind): Promise<StoredObject<T>[]>;
+  deleteObject(kind: ObjectKind, name: string): Promise<boolean>;
+
+  createTask(task: Omit<TaskRecord, "version" | "updatedAt">): Promise<TaskRecord>;
+  /** Applies a patch; with `expectedVersion`, refuses (CONFLICT) when the task moved on. */
+  updateTask(id: string, patch: TaskPatch, expectedVersion?: number): Promise<TaskRecord>;
+  getTask(id: string): Promise<TaskRecord | undefined>;
+  listTasks(query?: TaskQuery): Promise<TaskRecord[]>;
+
+  appendEvent(taskId: string, at: number, body: Readonly<Record<string, unknown>>): Promise<TaskEvent>;
+  /** Events after `seq` (exclusive), oldest first, optionally of one task. */
+  eventsAfter(seq: number, options?: { readonly taskId?: string; readonly limit?: number }): Promise<TaskEvent[]>;
+
+  /** Stores a token's hash (never the secret itself). */
+  addToken(token: { readonly id: string; readonly name: string; readonly role: Role; readonly hash: string; readonly createdAt: number }): Promise<ApiToken>;
+  findTokenByHash(hash: string): Promise<ApiToken | undefined>;
+  listTokens(): Promise<ApiToken[]>;
+  revokeToken(name: string, at: number): Promise<boolean>;
+}
