@@ -40,6 +40,27 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.deepEqual((await store.listObjects(ObjectKind.vm)).map((o) => o.name), ["only"]);
     });
 
+    test("applyObjects writes and deletes in one transaction, or not at all", async () => {
+      await store.applyObjects([
+        { kind: ObjectKind.cluster, name: "Prod", body: { baseline: null } },
+        { kind: ObjectKind.cluster, name: "Dev", body: {} },
+      ]);
+      const prod = await store.getObject(ObjectKind.cluster, "Prod");
+      await store.applyObjects([
+        { kind: ObjectKind.cluster, name: "Prod", body: { baseline: "Nehalem" }, expectedVersion: prod?.version },
+        { kind: ObjectKind.cluster, name: "Dev", body: null },
+      ]);
+      assert.deepEqual((await store.listObjects(ObjectKind.cluster)).map((o) => [o.name, o.body]), [["Prod", { baseline: "Nehalem" }]]);
+      await assert.rejects(
+        store.applyObjects([
+          { kind: ObjectKind.cluster, name: "Test", body: {} },
+          { kind: ObjectKind.cluster, name: "Prod", body: { baseline: "stale" }, expectedVersion: 1 },
+        ]),
+        { code: "CONFLICT" },
+      );
+      assert.deepEqual((await store.listObjects(ObjectKind.cluster)).map((o) => o.name), ["Prod"], "the batch left nothing behind");
+    });
+
     test("tasks: create, patch with versions, list newest first with filters and paging", async () => {
       const base = { kind: "migration" as const, vm: "web01", source: "esx01", destination: "esx02", state: "queued", percent: 0, createdBy: "admin", body: { priority: "high" } };
       await store.createTask({ ...base, id: "t1", createdAt: 1000 });

@@ -3,7 +3,7 @@
 import { Migrator, type Generated, type Kysely, type Selectable } from "kysely";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { migrationProvider, type Dialect } from "./migrations.ts";
-import type { ApiToken, ObjectKind, Role, Store, StoredObject, TaskEvent, TaskPatch, TaskQuery, TaskRecord } from "./store.ts";
+import type { ApiToken, ObjectChange, ObjectKind, Role, Store, StoredObject, TaskEvent, TaskPatch, TaskQuery, TaskRecord } from "./store.ts";
 
 export interface Database {
   inventory_object: { kind: string; name: string; body: string; version: number; updated_at: number | string };
@@ -110,6 +110,25 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
         for (let i = 0; i < objects.length; i += 500) {
           const chunk = objects.slice(i, i + 500).map((o) => ({ kind: o.kind, name: o.name, body: JSON.stringify(o.body), version: 1, updated_at: at }));
           if (chunk.length > 0) await trx.insertInto("inventory_object").values(chunk).execute();
+        }
+      });
+    },
+
+    async applyObjects(changes: readonly ObjectChange[]) {
+      const at = now();
+      await db.transaction().execute(async (trx) => {
+        for (const change of changes) {
+          const current = await trx.selectFrom("inventory_object").select(["version"]).where("kind", "=", change.kind).where("name", "=", change.name).executeTakeFirst();
+          if (change.expectedVersion !== undefined && (current?.version ?? 0) !== change.expectedVersion) {
+            throw new FerryError(ErrorCode.conflict, `${change.kind} ${change.name} changed meanwhile (version ${current?.version ?? 0}, expected ${change.expectedVersion}); read it again and retry`);
+          }
+          if (change.body === null) {
+            await trx.deleteFrom("inventory_object").where("kind", "=", change.kind).where("name", "=", change.name).execute();
+          } else if (current === undefined) {
+            await trx.insertInto("inventory_object").values({ kind: change.kind, name: change.name, body: JSON.stringify(change.body), version: 1, updated_at: at }).execute();
+          } else {
+            await trx.updateTable("inventory_object").set({ body: JSON.stringify(change.body), version: current.version + 1, updated_at: at }).where("kind", "=", change.kind).where("name", "=", change.name).execute();
+          }
         }
       });
     },

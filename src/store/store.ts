@@ -24,6 +24,14 @@ export interface StoredObject<T = unknown> {
   readonly updatedAt: number;
 }
 
+export interface ObjectChange {
+  readonly kind: ObjectKind;
+  readonly name: string;
+  /** The new document, or null to delete. */
+  readonly body: unknown;
+  readonly expectedVersion?: number | undefined;
+}
+
 export interface TaskRecord {
   readonly id: string;
   readonly kind: "migration";
@@ -85,6 +93,11 @@ export interface Store {
   putObject<T>(kind: ObjectKind, name: string, body: T, expectedVersion?: number): Promise<StoredObject<T>>;
   /** Replaces every object of the given kinds at once: all written, or none. */
   replaceObjects(objects: readonly { readonly kind: ObjectKind; readonly name: string; readonly body: unknown }[]): Promise<void>;
+  /**
+   * Writes and deletes (body null) objects in one transaction: all or none. An entry with
+   * `expectedVersion` refuses the whole batch (CONFLICT) when that object moved on.
+   */
+  applyObjects(changes: readonly ObjectChange[]): Promise<void>;
   getObject<T>(kind: ObjectKind, name: string): Promise<StoredObject<T> | undefined>;
   listObjects<T>(kind: ObjectKind): Promise<StoredObject<T>[]>;
   deleteObject(kind: ObjectKind, name: string): Promise<boolean>;

@@ -2,10 +2,8 @@
 // realistic inventory from counts and a seed; `lab up`/`lab down` (hosts running on this
 // machine) will sit next to it under the same parent command.
 import type { Command } from "@commander-js/extra-typings";
-import { Document, isScalar, visit } from "yaml";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
-import { omitDefaults } from "../../core/inventory/parse.ts";
-import type { Inventory, InventoryInput } from "../../core/inventory/schema.ts";
+import { inventoryJson, inventoryYaml } from "../../core/inventory/serialize.ts";
 import { GENERATE_LIMITS, generateInventory } from "../../core/lab/generate.ts";
 import { writeFileAtomic } from "../inventory-file.ts";
 import { ExitStatus, printJson, type CliIo } from "../io.ts";
@@ -34,37 +32,6 @@ function count(option: string, value: string | undefined, min: number, max: numb
     throw new FerryError(ErrorCode.usage, `${option} must be a whole number from ${min} to ${max}, got "${value}"`);
   }
   return n;
-}
-
-/**
- * The inventory as YAML a person can read: defaults left out, short lists and small
- * mappings on one line (`flags: [ fpu, vme, ... ]`, `- { name: vmnic0, speedMbps: 1000 }`).
- */
-export function inventoryYaml(inventory: Inventory, header?: string): string {
-  const doc = new Document(omitDefaults(inventory));
-  visit(doc, {
-    Seq(_, node) {
-      if (node.items.every((item) => isScalar(item))) node.flow = true;
-    },
-    Map(_, node) {
-      if (node.items.length <= 5 && node.items.every((pair) => isScalar(pair.value))) node.flow = true;
-    },
-  });
-  if (header !== undefined) doc.commentBefore = header;
-  return doc.toString({ lineWidth: 0 });
-}
-
-/**
- * The inventory as JSON with one object per line inside each section: small enough to load
- * fast (JSON takes Ferry's fast path), still diffable object by object.
- */
-export function inventoryJson(inventory: Inventory): string {
-  const input: InventoryInput = omitDefaults(inventory);
-  const lines = Object.entries(input).map(([key, value]) => {
-    if (!Array.isArray(value) || value.length === 0) return `  ${JSON.stringify(key)}: ${JSON.stringify(value)}`;
-    return `  ${JSON.stringify(key)}: [\n${value.map((item) => `    ${JSON.stringify(item)}`).join(",\n")}\n  ]`;
-  });
-  return `{\n${lines.join(",\n")}\n}\n`;
 }
 
 export function registerLabCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
