@@ -1,0 +1,167 @@
+// The pre-copy model: what a migration will cost, predicted before it starts from what is
+// known then (memory, touched memory, dirty rate and working set, link rate, limits).
+//
+// It replays the protocol pass by pass instead of using a closed form, because the stopping
+// rule is not a formula: after every modelled pass it asks decideAfterPass, the same function
+// the engine asks after every real pass, so the model and the engine cannot disagree about
+// when to switch over, when to throttle and when to give up.
+//
+//  - Pass 1 sends every touched page in full and every zero page as a small marker (QEMU's
+//    ram_save_page sends a zero page as a header and one byte; Ferry's protocol a marker).
+//  - Pass k+1 sends what the guest dirtied while pass k was on the wire. Writes land on
+//    random pages of the working set W, so the distinct bytes dirtied in t seconds at rate r
+//    are W·(1 − e^(−r·t/W)): a page written twice is sent once. For small r·t this is r·t;
+//    it never exceeds W.
+//  - The link rate sets every pass's duration; switchover sends the last remainder while the
+//    VM is paused, which is the downtime.
+//  - Auto-converge throttles the guest as QEMU's cpu-throttle does: at p% the vCPUs sleep p%
+//    of the time, so the dirty rate falls to r·(1 − p/100).
+import { decideAfterPass, transferMs, type ConvergenceDecision, type PassStats } from "./convergence.ts";
+import { DEFAULT_MIGRATE_OPTIONS, type MigrateOptions, type PrecopyInputs, type Prediction } from "./types.ts";
+
+/** Per-page framing of the stream: what a page costs on the wire beyond its bytes. */
+export interface StreamFraming {
+  /** Header bytes in front of every page sent in full. */
+  readonly pageHeaderBytes: number;
+  /** Bytes of a zero page's marker (header included). */
+  readonly zeroPageBytes: number;
+  /** Device state (vCPU registers, counters) sent at switchover. */
+  readonly deviceStateBytes: number;
+  /** Fixed time outside the passes: connect, page-map exchange, verify and commit. */
+  readonly fixedMs: number;
+}
+
+/**
+ * QEMU's RAM stream framing (migration/ram.c in 7.2): an 8-byte offset|flags word before
+ * every page, and RAM_SAVE_FLAG_ZERO pages as that word plus one fill byte.
+ */
+export const QEMU_FRAMING: StreamFraming = { pageHeaderBytes: 8, zeroPageBytes: 9, deviceStateBytes: 0, fixedMs: 0 };
+
+/** Distinct bytes dirtied in `ms` by writes at `rateBytesPerSec` falling uniformly on `workingSetBytes`. */
+export function distinctDirtyBytes(workingSetBytes: number, rateBytesPerSec: number, ms: number): number {
+  if (workingSetBytes <= 0 || rateBytesPerSec <= 0 || ms <= 0) return 0;
+  if (!Number.isFinite(ms)) return workingSetBytes;
+  // -expm1(-x) = 1 − e^(−x), exact for tiny x where 1 − Math.exp(−x) would round to 0.
+  return -workingSetBytes * Math.expm1(-(rateBytesPerSec * ms) / 1000 / workingSetBytes);
+}
+
+/** A modelled run stops after this many passes even if the caps would allow more. */
+export const MODEL_PASS_LIMIT = 10_000;
+
+function nonNegative(x: number): number {
+  return Number.isFinite(x) && x > 0 ? x : 0;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+function mbps(bytesPerSec: number): string {
+  return `${((bytesPerSec * 8) / 1e6).toFixed(0)} Mb/s`;
+}
+
+/** The options decideAfterPass sees for these inputs. */
+export function optionsFor(inputs: PrecopyInputs): MigrateOptions {
+  return { ...DEFAULT_MIGRATE_OPTIONS, downtimeLimitMs: inputs.downtimeLimitMs, maxPasses: inputs.maxPasses, maxTrafficFactor: inputs.maxTrafficFactor, autoConverge: inputs.autoConverge };
+}
+
+/** One modelled pre-copy pass, for callers that want the whole schedule. */
+export interface ModelledPass {
+  readonly pass: number;
+  readonly bytes: number;
+  readonly ms: number;
+  readonly throttlePercent: number;
+  /** Page bytes dirtied while this pass was on the wire. */
+  readonly dirtiedBytes: number;
+  readonly decision: ConvergenceDecision;
+}
+
+export interface PrecopySchedule extends Prediction {
+  readonly schedule: readonly ModelledPass[];
+}
+
+/** predictPrecopy with the pass-by-pass schedule that led to it. */
+export function schedulePrecopy(inputs: PrecopyInputs, framing: StreamFraming = QEMU_FRAMING): PrecopySchedule {
+  const pageSize = inputs.pageSize > 0 ? inputs.pageSize : 4096;
+  const memory = nonNegative(inputs.memoryBytes);
+  const touched = Math.min(memory, nonNegative(inputs.touchedBytes));
+  const workingSet = Math.min(memory, nonNegative(inputs.workingSetBytes));
+  const dirtyRate = nonNegative(inputs.dirtyRateBytesPerSec);
+  const link = nonNegative(inputs.linkRateBytesPerSec);
+  const options = optionsFor(inputs);
+  const wire = (pageBytes: number): number => pageBytes + (pageBytes / pageSize) * framing.pageHeaderBytes;
+
+  const touchedPages = Math.ceil(touched / pageSize);
+  const zeroPages = Math.max(0, Math.floor(memory / pageSize) - touchedPages);
+  const schedule: ModelledPass[] = [];
+  let passBytes = wire(touchedPages * pageSize) + zeroPages * framing.zeroPageBytes;
+  let sent = 0;
+  let elapsedMs = framing.fixedMs;
+  let throttle = 0;
+
+  for (let pass = 1; pass <= MODEL_PASS_LIMIT; pass++) {
+    const ms = transferMs(passBytes, link);
+    sent += passBytes;
+    elapsedMs += ms;
+    const effectiveRate = dirtyRate * (1 - throttle / 100);
+    const dirtied = distinctDirtyBytes(workingSet, effectiveRate, ms);
+    const stats: PassStats = { pass, memoryBytes: memory, bytesSentTotal: sent, remainingBytes: dirtied, linkRateBytesPerSec: link, dirtyRateBytesPerSec: effectiveRate, throttlePercent: throttle };
+    const decision = decideAfterPass(stats, options);
+    schedule.push({ pass, bytes: passBytes, ms, throttlePercent: throttle, dirtiedBytes: dirtied, decision });
+    switch (decision.action) {
+      case "switchover": {
+        const finalBytes = wire(dirtied) + framing.deviceStateBytes;
+        const downtimeMs = transferMs(finalBytes, link);
+        const throttled = throttle > 0 ? `auto-converge throttles the guest to ${throttle}%; ` : "";
+        return {
+          passes: pass,
+          bytes: sent + finalBytes,
+          totalMs: elapsedMs + downtimeMs,
+          downtimeMs,
+          converges: true,
+          note: `${throttled}converges after ${pass} pass${pass === 1 ? "" : "es"}: the last ${mib(dirtied)} goes in ${downtimeMs.toFixed(0)} ms of downtime (limit ${inputs.downtimeLimitMs} ms)`,
+          throttlePercent: throttle,
+          schedule,
+        };
+      }
+      case "continue":
+        break;
+      case "throttle":
+        throttle = decision.throttlePercent;
+        break;
+      case "fail":
+        return { passes: pass, bytes: sent, totalMs: elapsedMs, downtimeMs: decision.expectedDowntimeMs, converges: false, note: whyNot(decision.message, stats, workingSet, inputs), throttlePercent: throttle, schedule };
+    }
+    passBytes = wire(dirtied);
+  }
+  const last = schedule[schedule.length - 1];
+  return {
+    passes: MODEL_PASS_LIMIT,
+    bytes: sent,
+    totalMs: elapsedMs,
+    downtimeMs: last?.decision.expectedDowntimeMs ?? Number.POSITIVE_INFINITY,
+    converges: false,
+    note: `not converging: still ${mib(last?.dirtiedBytes ?? 0)} dirty after ${MODEL_PASS_LIMIT} modelled passes`,
+    throttlePercent: throttle,
+    schedule,
+  };
+}
+
+/**
+ * decideAfterPass explains a failure as "dirty rate X > link rate Y", which is the usual cause.
+ * When the dirty rate is below the link rate the cause is different (the working set keeps
+ * more dirty than the downtime limit allows, or the caps are too tight), and the note says so.
+ */
+function whyNot(message: string, stats: PassStats, workingSet: number, inputs: PrecopyInputs): string {
+  if (stats.linkRateBytesPerSec <= 0) return "not converging: the link carries nothing (link rate 0)";
+  if (stats.dirtyRateBytesPerSec > stats.linkRateBytesPerSec) return message;
+  const limitBytes = (stats.linkRateBytesPerSec * inputs.downtimeLimitMs) / 1000;
+  const throttled = stats.throttlePercent > 0 ? ` (the guest throttled to ${stats.throttlePercent}%)` : "";
+  return `not converging: dirty rate ${mbps(stats.dirtyRateBytesPerSec)}${throttled} is under the link rate ${mbps(stats.linkRateBytesPerSec)}, but each pass still leaves ${mib(stats.remainingBytes)} of the ${mib(workingSet)} working set dirty, more than the ${mib(limitBytes)} the ${inputs.downtimeLimitMs} ms downtime limit lets switchover send, when the caps (${inputs.maxPasses} passes, ${inputs.maxTrafficFactor}x memory) run out`;
+}
+
+/** The pure pre-copy model: passes, bytes, time, downtime, and whether (and how) it converges. */
+export function predictPrecopy(inputs: PrecopyInputs, framing: StreamFraming = QEMU_FRAMING): Prediction {
+  const s = schedulePrecopy(inputs, framing);
+  return { passes: s.passes, bytes: s.bytes, totalMs: s.totalMs, downtimeMs: s.downtimeMs, converges: s.converges, note: s.note, throttlePercent: s.throttlePercent };
+}
