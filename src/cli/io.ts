@@ -41,6 +41,7 @@ export function exitStatusFor(code: ErrorCode): ExitStatus {
       return ExitStatus.badInput;
     case ErrorCode.refused:
     case ErrorCode.unauthorized:
+    case ErrorCode.forbidden:
     case ErrorCode.conflict:
     case ErrorCode.unavailable:
     case ErrorCode.internal:

@@ -15,6 +15,8 @@ export const ErrorCode = {
   io: "IO",
   /** The caller did not present valid credentials (an agent's or the controller's token). */
   unauthorized: "UNAUTHORIZED",
+  /** The caller is known but its role does not allow this (a read-only token asking to migrate). */
+  forbidden: "FORBIDDEN",
   /** The request clashes with the current state: a name or migration id already in use, a VM already migrating. */
   conflict: "CONFLICT",
   /** A peer (agent, controller) could not be reached or did not answer in time; retrying may help. */
