@@ -1,0 +1,134 @@
+// The controller's REST API contract: every request and response body as a zod schema.
+// The server validates with them and generates its OpenAPI 3.1 document from them; the CLI
+// and the web UI import them (never server internals) to type what they send and receive.
+import { z } from "@hono/zod-openapi";
+import { CpuidMaskSchema, InventorySchema, VmkernelPortSchema } from "../core/inventory/schema.ts";
+import { FINDING_CODES, SubjectKind } from "../core/check/findings.ts";
+
+export const API_BASE = "/api";
+
+export const ErrorBodySchema = z
+  .object({
+    code: z.string().openapi({ example: "NOT_FOUND" }),
+    message: z.string().openapi({ example: 'no VM named "web9" in the inventory' }),
+    details: z.unknown().optional(),
+  })
+  .openapi("Error");
+
+const name = z.string().min(1).max(200);
+
+export const FindingSchema = z
+  .object({
+    code: z.enum(FINDING_CODES as [string, ...string[]]),
+    severity: z.enum(["error", "warning"]),
+    subject: z.object({
+      kind: z.enum(Object.values(SubjectKind) as [string, ...string[]]),
+      name: z.string(),
+      host: z.string().optional(),
+      vm: z.string().optional(),
+    }),
+    message: z.string(),
+    fix: z.string(),
+  })
+  .openapi("Finding");
+
+export const CheckResultSchema = z
+  .object({ vm: z.string(), host: z.string(), ok: z.boolean(), errors: z.array(FindingSchema), warnings: z.array(FindingSchema) })
+  .openapi("CheckResult");
+
+export const PrioritySchema = z.enum(["high", "low"]).openapi({ description: "high reserves CPU and memory on both hosts or refuses; low reserves nothing and always proceeds, maybe slower" });
+
+export const CheckRequestSchema = z
+  .object({ vm: name, host: name, pool: name.optional(), priority: PrioritySchema.default("high") })
+  .strict()
+  .openapi("CheckRequest");
+
+export const WhereResultSchema = z
+  .object({ vm: z.string(), current: z.string(), hosts: z.array(CheckResultSchema) })
+  .openapi("WhereResult");
+
+export const HostSummarySchema = z
+  .object({
+    name: z.string(),
+    cluster: z.string().nullable(),
+    connected: z.boolean(),
+    maintenance: z.boolean(),
+    cpu: z.object({ vendor: z.string(), family: z.number(), model: z.number(), modelName: z.string().nullable() }),
+    memoryMB: z.number(),
+    vmotionIp: z.string().nullable(),
+    vms: z.number().int(),
+  })
+  .openapi("HostSummary");
+
+export const VmSummarySchema = z
+  .object({
+    name: z.string(),
+    host: z.string(),
+    pool: z.string().nullable(),
+    power: z.enum(["on", "off", "suspended"]),
+    migrating: z.boolean(),
+    memoryMB: z.number(),
+    template: z.string().nullable(),
+  })
+  .openapi("VmSummary");
+
+// Core schemas are plain zod (the core knows nothing of HTTP): used as they are, inline.
+export const InventoryDocumentSchema = InventorySchema;
+
+export const AddNetworkRequestSchema = z
+  .object({
+    vswitch: name.openapi({ description: "Step 1: the new vSwitch (or an existing one)", example: "vSwitch1" }),
+    nic: name.optional().openapi({ description: "Step 2: the physical adapter connected to the VMotion network", example: "vmnic1" }),
+    portGroup: name.default("VMotion"),
+    vlan: z.number().int().min(0).max(4095).optional(),
+    port: name.default("vmk1"),
+    vmotion: z.boolean().default(true).openapi({ description: 'Step 3: "Use this port group for VMotion"' }),
+    ip: VmkernelPortSchema.shape.ip,
+    gateway: VmkernelPortSchema.shape.gateway.describe("Step 4, optional: a non-routed VMotion network needs no default gateway"),
+    mtu: z.number().int().min(576).max(9216).optional(),
+  })
+  .strict()
+  .openapi("AddNetworkRequest");
+
+export const EditVmkernelPortSchema = z
+  .object({
+    vmotion: z.boolean().optional(),
+    ip: VmkernelPortSchema.shape.ip.optional(),
+    gateway: VmkernelPortSchema.shape.gateway.unwrap().nullable().optional(),
+    mtu: z.number().int().min(576).max(9216).optional(),
+  })
+  .strict()
+  .openapi("EditVmkernelPort");
+
+export const VmSettingsPatchSchema = z
+  .object({
+    devices: z.array(z.object({ name, connected: z.boolean() }).strict()).optional(),
+    nics: z.array(z.object({ name, connected: z.boolean() }).strict()).optional(),
+    cpuidMask: CpuidMaskSchema.nullable().optional().describe("null clears the VM's own mask (a template's mask then applies); reaches the guest after a power cycle"),
+  })
+  .strict()
+  .openapi("VmSettingsPatch");
+
+export const MaskRequestSchema = z.object({ cpuidMask: CpuidMaskSchema.nullable() }).strict().openapi("MaskRequest");
+
+export const DeployRequestSchema = z
+  .object({ name, host: name, pool: name.optional(), macs: z.array(z.string()).optional(), powerOn: z.boolean().optional() })
+  .strict()
+  .openapi("DeployRequest");
+
+export const ChangedSchema = z.object({ changed: z.array(z.string()), generation: z.number().int() }).openapi("Changed");
+
+export const RoleSchema = z.enum(["admin", "operator", "read-only"]);
+
+export const TokenRequestSchema = z.object({ name, role: RoleSchema }).strict().openapi("TokenRequest");
+export const TokenCreatedSchema = z
+  .object({ name: z.string(), role: RoleSchema, token: z.string().openapi({ description: "Shown once; Ferry keeps only its hash" }) })
+  .openapi("TokenCreated");
+export const TokenSchema = z.object({ name: z.string(), role: RoleSchema, createdAt: z.number(), revokedAt: z.number().nullable() }).openapi("Token");
+
+export type CheckRequest = z.infer<typeof CheckRequestSchema>;
+export type HostSummary = z.infer<typeof HostSummarySchema>;
+export type VmSummary = z.infer<typeof VmSummarySchema>;
+export type AddNetworkRequest = z.infer<typeof AddNetworkRequestSchema>;
+export type VmSettingsPatch = z.infer<typeof VmSettingsPatchSchema>;
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;

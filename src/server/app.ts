@@ -1,0 +1,326 @@
+// The controller's REST API: inventory reads, check and where, host networking, VM settings,
+// tokens — and migrations (routes/migrations.ts). Every route is declared with its zod schemas
+// (src/api/schemas.ts), which validate requests and make the OpenAPI document served at
+// /api/openapi.json. Errors leave as `{ code, message, details }` with a fitting status.
+import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import {
+  AddNetworkRequestSchema,
+  API_BASE,
+  ChangedSchema,
+  CheckRequestSchema,
+  CheckResultSchema,
+  DeployRequestSchema,
+  EditVmkernelPortSchema,
+  ErrorBodySchema,
+  HostSummarySchema,
+  InventoryDocumentSchema,
+  MaskRequestSchema,
+  PrioritySchema,
+  TokenCreatedSchema,
+  TokenRequestSchema,
+  TokenSchema,
+  VmSettingsPatchSchema,
+  VmSummarySchema,
+  WhereResultSchema,
+} from "../api/schemas.ts";
+import type { Clock } from "../core/clock.ts";
+import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import { addVmkernelNetworking, deployFromTemplate, editVmkernelPort, removeVmkernelPort, setCpuidMask, setDeviceConnected, setNicConnected } from "../core/inventory/edits.ts";
+import { formatIssue, parseInventory } from "../core/inventory/parse.ts";
+import { inventoryYaml } from "../core/inventory/serialize.ts";
+import { statusFor } from "../agent/http-errors.ts";
+import type { ApiToken, Store } from "../store/store.ts";
+import { authenticate, createToken, requireRole, Role } from "./auth.ts";
+import type { InventoryService } from "./inventory-service.ts";
+
+export interface ControllerDeps {
+  readonly store: Store;
+  readonly inventory: InventoryService;
+  readonly clock: Clock;
+}
+
+export type ControllerEnv = { Variables: { token: ApiToken } };
+export type ControllerApp = OpenAPIHono<ControllerEnv>;
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
+const errors = {
+  400: json(ErrorBodySchema, "Malformed request"),
+  401: json(ErrorBodySchema, "No valid token"),
+  403: json(ErrorBodySchema, "The token's role does not allow this"),
+  404: json(ErrorBodySchema, "Unknown name"),
+  409: json(ErrorBodySchema, "Clashes with the current state"),
+};
+const security = [{ bearer: [] }];
+const NameParam = z.object({ name: z.string().min(1).openapi({ param: { name: "name", in: "path" } }) });
+
+export function errorResponse(c: Context, error: unknown): Response {
+  if (isFerryError(error)) return c.json({ code: error.code, message: error.message, details: error.details ?? null }, statusFor(error.code));
+  if (error instanceof HTTPException && error.status < 500) {
+    return c.json({ code: ErrorCode.invalidInput, message: error.message || "malformed request", details: null }, 400);
+  }
+  return c.json({ code: ErrorCode.internal, message: "internal error: the controller hit a bug; see its log", details: null }, 500);
+}
+
+export function createControllerApp(deps: ControllerDeps): ControllerApp {
+  const { store, inventory, clock } = deps;
+  const app = new OpenAPIHono<ControllerEnv>({
+    // Validation failures leave in the API's error shape, naming the field.
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        const where = issue === undefined || issue.path.length === 0 ? "" : `${issue.path.join(".")}: `;
+        return c.json({ code: ErrorCode.invalidInput, message: `${where}${issue?.message ?? "invalid request"}`, details: { issues: result.error.issues } }, 400);
+      }
+      return undefined;
+    },
+  });
+  app.onError((error, c) => errorResponse(c, error));
+  app.notFound((c) => c.json({ code: ErrorCode.notFound, message: `no such API route: ${c.req.method} ${c.req.path}`, details: null }, 404));
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+
+  // Every /api route but the document itself needs a token.
+  app.use(`${API_BASE}/*`, async (c, next) => {
+    if (c.req.path === `${API_BASE}/openapi.json`) return next();
+    c.set("token", await authenticate(store, c.req.header("authorization")));
+    return next();
+  });
+  const need = (c: Context<ControllerEnv>, role: Role): void => {
+    requireRole(c.get("token"), role);
+  };
+
+  app.openapi(
+    createRoute({ method: "get", path: `${API_BASE}/inventory`, security, summary: "The whole inventory", request: { query: z.object({ format: z.enum(["json", "yaml"]).default("json") }) }, responses: { 200: json(InventoryDocumentSchema, "The inventory"), ...errors } }),
+    (c) => {
+      const snapshot = inventory.current;
+      if (c.req.valid("query").format === "yaml") return c.body(inventoryYaml(snapshot.inventory), 200, { "content-type": "application/yaml; charset=utf-8" }) as never;
+      return c.json(snapshot.inventory, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: `${API_BASE}/inventory`,
+      security,
+      summary: "Import an inventory (YAML or JSON text): replaces everything, or changes nothing",
+      request: { body: { content: { "application/yaml": { schema: z.string() }, "application/json": { schema: z.unknown() } }, required: true } },
+      responses: { 200: json(ChangedSchema, "Imported"), ...errors },
+    }),
+    async (c) => {
+      need(c, Role.admin);
+      const text = await c.req.text();
+      const result = parseInventory(text, "request body");
+      if (!result.ok) {
+        const message = result.issues.length === 1 && result.issues[0] !== undefined ? formatIssue(result.issues[0]) : `${result.issues.length} problems: ${result.issues.slice(0, 5).map(formatIssue).join("; ")}`;
+        throw new FerryError(ErrorCode.invalidInput, message, { details: { issues: result.issues } });
+      }
+      const snapshot = await inventory.replace(result.inventory);
+      return c.json({ changed: [`${snapshot.inventory.hosts.length} hosts`, `${snapshot.inventory.vms.length} VMs`], generation: snapshot.generation }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: `${API_BASE}/hosts`, security, summary: "Hosts", responses: { 200: json(z.array(HostSummarySchema), "Hosts"), ...errors } }),
+    (c) => {
+      const { index } = inventory.current;
+      return c.json(
+        [...index.hosts.values()].map((view) => ({
+          name: view.host.name,
+          cluster: view.host.cluster ?? null,
+          connected: view.host.connected,
+          maintenance: view.host.maintenance,
+          cpu: { vendor: view.host.cpu.vendor, family: view.host.cpu.family, model: view.host.cpu.model, modelName: view.host.cpu.modelName ?? null },
+          memoryMB: view.host.memoryMB,
+          vmotionIp: view.vmotionPorts[0]?.port.ip.split("/")[0] ?? null,
+          vms: index.vmsByHost.get(view.host.name)?.length ?? 0,
+        })),
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: `${API_BASE}/hosts/{name}`, security, summary: "One host, in full", request: { params: NameParam }, responses: { 200: json(InventoryDocumentSchema.shape.hosts.unwrap().element, "The host"), ...errors } }),
+    (c) => {
+      const name = c.req.valid("param").name;
+      const view = inventory.current.index.hosts.get(name);
+      if (view === undefined) throw new FerryError(ErrorCode.notFound, `no host named "${name}"`);
+      return c.json(view.host, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: `${API_BASE}/vms`, security, summary: "VMs", responses: { 200: json(z.array(VmSummarySchema), "VMs"), ...errors } }),
+    (c) =>
+      c.json(
+        inventory.current.inventory.vms.map((vm) => ({ name: vm.name, host: vm.host, pool: vm.pool ?? null, power: vm.power, migrating: vm.migrating, memoryMB: vm.memoryMB, template: vm.template ?? null })),
+        200,
+      ),
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: `${API_BASE}/vms/{name}`, security, summary: "One VM, in full", request: { params: NameParam }, responses: { 200: json(InventoryDocumentSchema.shape.vms.unwrap().element, "The VM"), ...errors } }),
+    (c) => {
+      const name = c.req.valid("param").name;
+      const vm = inventory.current.index.vms.get(name);
+      if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${name}"`);
+      return c.json(vm, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "post", path: `${API_BASE}/check`, security, summary: "Can this VM move to that host? Every reason and fix", request: { body: json(CheckRequestSchema, "What to check") }, responses: { 200: json(CheckResultSchema, "Findings"), ...errors } }),
+    (c) => {
+      const body = c.req.valid("json");
+      return c.json(inventory.current.checker.check(body.vm, body.host, { pool: body.pool, priority: body.priority }) as z.infer<typeof CheckResultSchema>, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: `${API_BASE}/vms/{name}/where`,
+      security,
+      summary: "Every host the VM could move to, and why not for the others",
+      request: { params: NameParam, query: z.object({ pool: z.string().min(1).optional(), priority: PrioritySchema.default("high") }) },
+      responses: { 200: json(WhereResultSchema, "Hosts with findings"), ...errors },
+    }),
+    (c) => {
+      const query = c.req.valid("query");
+      return c.json(inventory.current.checker.where(c.req.valid("param").name, { pool: query.pool, priority: query.priority }) as z.infer<typeof WhereResultSchema>, 200);
+    },
+  );
+
+  const changed = (names: readonly string[], generation: number) => ({ changed: [...names], generation });
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${API_BASE}/hosts/{name}/network`,
+      security,
+      summary: "Add networking: a vSwitch with a VMkernel port on a chosen NIC, VMotion, IP, optional gateway (the seed's steps 1–4)",
+      request: { params: NameParam, body: json(AddNetworkRequestSchema, "The VMkernel port") },
+      responses: { 200: json(ChangedSchema, "Added"), ...errors },
+    }),
+    async (c) => {
+      need(c, Role.operator);
+      const host = c.req.valid("param").name;
+      const body = c.req.valid("json");
+      const { snapshot } = await inventory.change((draft) => {
+        addVmkernelNetworking(draft, host, body);
+      });
+      return c.json(changed([host], snapshot.generation), 200);
+    },
+  );
+
+  const PortParams = z.object({ name: z.string().min(1).openapi({ param: { name: "name", in: "path" } }), port: z.string().min(1).openapi({ param: { name: "port", in: "path" } }) });
+
+  app.openapi(
+    createRoute({ method: "patch", path: `${API_BASE}/hosts/{name}/network/{port}`, security, summary: "Edit a VMkernel port: VMotion on/off, IP, gateway, MTU", request: { params: PortParams, body: json(EditVmkernelPortSchema, "Changes") }, responses: { 200: json(ChangedSchema, "Changed"), ...errors } }),
+    async (c) => {
+      need(c, Role.operator);
+      const { name, port } = c.req.valid("param");
+      const body = c.req.valid("json");
+      const { snapshot } = await inventory.change((draft) => {
+        editVmkernelPort(draft, name, port, body);
+      });
+      return c.json(changed([name], snapshot.generation), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "delete", path: `${API_BASE}/hosts/{name}/network/{port}`, security, summary: "Remove a VMkernel port (and its vSwitch when nothing else is on it)", request: { params: PortParams }, responses: { 200: json(ChangedSchema, "Removed"), ...errors } }),
+    async (c) => {
+      need(c, Role.operator);
+      const { name, port } = c.req.valid("param");
+      const { snapshot } = await inventory.change((draft) => {
+        removeVmkernelPort(draft, name, port);
+      });
+      return c.json(changed([name], snapshot.generation), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "patch", path: `${API_BASE}/vms/{name}`, security, summary: "Edit settings: device and NIC Connected boxes, the CPUID mask", request: { params: NameParam, body: json(VmSettingsPatchSchema, "Changes") }, responses: { 200: json(ChangedSchema, "Changed"), ...errors } }),
+    async (c) => {
+      need(c, Role.operator);
+      const vm = c.req.valid("param").name;
+      const body = c.req.valid("json");
+      const { snapshot } = await inventory.change((draft) => {
+        for (const d of body.devices ?? []) setDeviceConnected(draft, vm, d.name, d.connected);
+        for (const n of body.nics ?? []) setNicConnected(draft, vm, n.name, n.connected);
+        if (body.cpuidMask !== undefined) setCpuidMask(draft, { vm }, body.cpuidMask);
+      });
+      return c.json(changed([vm], snapshot.generation), 200);
+    },
+  );
+
+  for (const kind of ["templates", "clusters"] as const) {
+    app.openapi(
+      createRoute({
+        method: "put",
+        path: `${API_BASE}/${kind}/{name}/mask`,
+        security,
+        summary: kind === "clusters" ? "Set the CPUID mask on every VM of a cluster at once" : "Set a template's CPUID mask (VMs deployed from it inherit it)",
+        request: { params: NameParam, body: json(MaskRequestSchema, "The mask, or null to clear") },
+        responses: { 200: json(ChangedSchema, "The VMs or template changed"), ...errors },
+      }),
+      async (c) => {
+        need(c, Role.operator);
+        const name = c.req.valid("param").name;
+        const mask = c.req.valid("json").cpuidMask;
+        const { result, snapshot } = await inventory.change((draft) => setCpuidMask(draft, kind === "clusters" ? { cluster: name } : { template: name }, mask));
+        return c.json(changed(result, snapshot.generation), 200);
+      },
+    );
+  }
+
+  app.openapi(
+    createRoute({ method: "post", path: `${API_BASE}/templates/{name}/deploy`, security, summary: "Deploy a VM from a template (it takes the template's CPUID mask)", request: { params: NameParam, body: json(DeployRequestSchema, "The new VM") }, responses: { 200: json(ChangedSchema, "Deployed"), ...errors } }),
+    async (c) => {
+      need(c, Role.operator);
+      const template = c.req.valid("param").name;
+      const body = c.req.valid("json");
+      const { result, snapshot } = await inventory.change((draft) => deployFromTemplate(draft, { template, ...body }));
+      return c.json(changed([result.name], snapshot.generation), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: `${API_BASE}/tokens`, security, summary: "API tokens (names and roles; never secrets)", responses: { 200: json(z.array(TokenSchema), "Tokens"), ...errors } }),
+    async (c) => {
+      need(c, Role.admin);
+      const tokens = await store.listTokens();
+      return c.json(tokens.map((t) => ({ name: t.name, role: t.role, createdAt: t.createdAt, revokedAt: t.revokedAt ?? null })), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "post", path: `${API_BASE}/tokens`, security, summary: "Create a token; its secret is shown once", request: { body: json(TokenRequestSchema, "Name and role") }, responses: { 201: json(TokenCreatedSchema, "Created"), ...errors } }),
+    async (c) => {
+      need(c, Role.admin);
+      const body = c.req.valid("json");
+      const { token, secret } = await createToken(store, body.name, body.role, clock.now());
+      return c.json({ name: token.name, role: token.role, token: secret }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "delete", path: `${API_BASE}/tokens/{name}`, security, summary: "Revoke a token", request: { params: NameParam }, responses: { 200: json(ChangedSchema, "Revoked"), ...errors } }),
+    async (c) => {
+      need(c, Role.admin);
+      const name = c.req.valid("param").name;
+      if (!(await store.revokeToken(name, clock.now()))) throw new FerryError(ErrorCode.notFound, `no active token named "${name}"`);
+      return c.json(changed([name], inventory.current.generation), 200);
+    },
+  );
+
+  return app;
+}
+
+/** Adds the OpenAPI document route; call after every route is registered. */
+export function serveOpenApi(app: ControllerApp): void {
+  app.doc31(`${API_BASE}/openapi.json`, { openapi: "3.1.0", info: { title: "Ferry controller API", version: "1", description: "Live migration of VMs between QEMU/KVM hosts, VMotion-style." } });
+}
