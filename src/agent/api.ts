@@ -1,0 +1,188 @@
+// The host agent's HTTP contract: request bodies as zod schemas (validated by the agent,
+// the same shapes typed for the client) and the response and stream shapes. Everything a
+// controller or the engine sends an agent is defined here, once.
+import { z } from "zod";
+import type { HostFacts, IncomingMigration, IncomingState, VmSpec, VmStatus } from "../drivers/driver.ts";
+import { MigrationFailureCode, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
+
+/** The API's version prefix; a breaking change gets a new one. */
+export const API_PREFIX = "/v1";
+
+const name = z.string().min(1, "must not be empty").max(200);
+
+/** Migration ids travel in URLs and logs: a conservative alphabet, no escaping needed. */
+export const MigrationIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, "must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit");
+
+const ipv4 = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, "must be an IPv4 address, like 127.0.1.2")
+  .refine((s) => s.split(".").every((o) => Number(o) <= 255), "has an octet above 255");
+
+export const WorkloadSpecSchema = z
+  .object({
+    kind: z.enum(["idle", "steady", "bursty", "hot"]),
+    dirtyRateBytesPerSec: z.number().nonnegative(),
+    workingSetBytes: z.number().int().nonnegative(),
+    seed: z.number().int(),
+  })
+  .strict();
+
+export const VmSpecSchema = z
+  .object({
+    name,
+    memoryMB: z.number().int().positive(),
+    vcpus: z.number().int().positive(),
+    nics: z.array(
+      z
+        .object({
+          name,
+          mac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, "must be a MAC address like 00:50:56:01:02:03"),
+          ip: ipv4.optional(),
+          portGroup: name,
+        })
+        .strict(),
+    ),
+    cpuFlags: z.array(z.string().min(1)).optional(),
+    workload: WorkloadSpecSchema.optional(),
+    touchedBytes: z.number().int().nonnegative().optional(),
+  })
+  .strict()
+  .refine((s) => s.touchedBytes === undefined || s.touchedBytes <= s.memoryMB * 1048576, {
+    error: "touchedBytes must not exceed the VM's memory",
+    path: ["touchedBytes"],
+  });
+
+/** Migration options as sent: any subset, the rest from DEFAULT_MIGRATE_OPTIONS. */
+export const MigrateOptionsSchema = z
+  .object({
+    downtimeLimitMs: z.number().positive().max(600_000),
+    priority: z.enum(["high", "low"]),
+    autoConverge: z.boolean(),
+    maxPasses: z.number().int().positive().max(1000),
+    maxTrafficFactor: z.number().positive().max(100),
+    bandwidthLimitBytesPerSec: z.number().positive().optional(),
+    stallTimeoutMs: z.number().int().positive().max(3_600_000),
+  })
+  .partial()
+  .strict();
+
+export const IncomingMigrationSchema = z
+  .object({
+    migrationId: MigrationIdSchema,
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+    token: z.string().min(1),
+  })
+  .strict();
+
+export const ReservationRequestSchema = z
+  .object({
+    cpuMhz: z.number().nonnegative().max(10_000_000),
+    memoryMB: z.number().int().nonnegative().max(1 << 30),
+  })
+  .strict();
+export type ReservationRequest = z.output<typeof ReservationRequestSchema>;
+
+export const IncomingRequestSchema = z.object({ migrationId: MigrationIdSchema, spec: VmSpecSchema }).strict();
+export type IncomingRequest = z.output<typeof IncomingRequestSchema>;
+
+export const OutgoingRequestSchema = z
+  .object({
+    migrationId: MigrationIdSchema,
+    vm: name,
+    target: IncomingMigrationSchema,
+    options: MigrateOptionsSchema.default({}),
+    /** The destination host's name, for the report (the target's address is only an IP). */
+    destination: name.optional(),
+  })
+  .strict();
+export interface OutgoingRequest {
+  readonly migrationId: string;
+  readonly vm: string;
+  readonly target: IncomingMigration;
+  readonly options?: Partial<MigrateOptions>;
+  readonly destination?: string;
+}
+
+/** Fault rules are the driver's vocabulary; the agent only checks they are a list of objects. */
+export const FaultsRequestSchema = z.object({ rules: z.array(z.record(z.string(), z.unknown())) }).strict();
+
+// ---- responses ----
+
+/** The driver's facts, as this agent sees them: reservations already taken out of free memory. */
+export interface AgentFacts extends HostFacts {
+  /** Memory and CPU held by reservations of high-priority migrations. */
+  readonly reservedMemoryMB: number;
+  readonly reservedCpuMhz: number;
+  /** CPU capacity reservations may take: cores × MHz. */
+  readonly cpuCapacityMhz: number;
+  readonly migrations: { readonly incoming: number; readonly outgoing: number };
+  /** Whether POST /v1/faults is served (test agents only). */
+  readonly faultsEnabled: boolean;
+}
+
+/** A VM as the agent reports it: the driver's status and, when known, the spec it was created from. */
+export interface AgentVm extends VmStatus {
+  readonly spec?: VmSpec | undefined;
+}
+
+export interface ReservationView extends ReservationRequest {
+  readonly migrationId: string;
+  /** When it was taken, from the agent's clock (ms since the epoch). */
+  readonly at: number;
+  /** Its memory now belongs to the incoming VM's shell, so it no longer counts twice. */
+  readonly memoryInUse: boolean;
+}
+
+export interface IncomingStateView {
+  readonly migrationId: string;
+  readonly state: IncomingState;
+}
+
+export const OutgoingState = { running: "running", finished: "finished" } as const;
+export type OutgoingState = (typeof OutgoingState)[keyof typeof OutgoingState];
+
+export interface OutgoingView {
+  readonly migrationId: string;
+  readonly vm: string;
+  readonly state: OutgoingState;
+  /** Whether someone asked to abort it. */
+  readonly aborting: boolean;
+  readonly progress: MigrationProgress | undefined;
+  readonly report: MigrationReport | undefined;
+}
+
+/** One line of the outgoing stream (newline-delimited JSON). The last line is a `report`. */
+export type OutgoingEvent =
+  | { readonly type: "progress"; readonly progress: MigrationProgress }
+  | { readonly type: "report"; readonly report: MigrationReport }
+  /** Sent while nothing else is, so a reader can tell a quiet agent from a dead one. */
+  | { readonly type: "heartbeat"; readonly at: number };
+
+/** The body of every error response (STYLE.md lesson 4). */
+export interface ErrorBody {
+  readonly code: string;
+  readonly message: string;
+  readonly details: unknown;
+}
+
+/**
+ * Errors about a migration carry the migration failure code in `details.failureCode`, so
+ * the engine can report DESTINATION_OUT_OF_MEMORY rather than a bare REFUSED.
+ */
+export interface MigrationErrorDetails {
+  readonly failureCode: MigrationFailureCode;
+  readonly [key: string]: unknown;
+}
+
+export function failureCodeOf(details: unknown): MigrationFailureCode | undefined {
+  if (typeof details !== "object" || details === null) return undefined;
+  const code = (details as { failureCode?: unknown; code?: unknown }).failureCode ?? (details as { code?: unknown }).code;
+  return typeof code === "string" && MIGRATION_FAILURE_CODES.has(code) ? (code as MigrationFailureCode) : undefined;
+}
+
+const MIGRATION_FAILURE_CODES: ReadonlySet<string> = new Set(Object.values(MigrationFailureCode));
+
+export type { HostFacts, IncomingMigration, IncomingState, VmSpec, VmStatus };

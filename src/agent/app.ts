@@ -1,0 +1,476 @@
+// The host agent's HTTP API, as a Hono app over one hypervisor driver. The composition root
+// (`ferry agent`) serves it; tests call `app.request()` with no socket. Every route needs the
+// bearer token; errors leave as `{ code, message, details }` with the status chosen in
+// http-errors.ts and nowhere else.
+import { Hono, type Context } from "hono";
+import { stream } from "hono/streaming";
+import type { z } from "zod";
+import type { Clock } from "../core/clock.ts";
+import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import { MigrationFailureCode, Phase, DEFAULT_MIGRATE_OPTIONS, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
+import { IncomingState, PowerStatus, type HypervisorDriver, type VmSpec } from "../drivers/driver.ts";
+import {
+  API_PREFIX,
+  FaultsRequestSchema,
+  IncomingRequestSchema,
+  MigrationIdSchema,
+  OutgoingRequestSchema,
+  ReservationRequestSchema,
+  VmSpecSchema,
+  type AgentFacts,
+  type AgentVm,
+  type IncomingStateView,
+  type OutgoingEvent,
+} from "./api.ts";
+import { bearerTokenCheck } from "./auth.ts";
+import { errorBody, statusFor } from "./http-errors.ts";
+import { createOutgoingRegistry, type OutgoingRun } from "./outgoing.ts";
+import { createReservationBook } from "./reservations.ts";
+
+/** Where test agents take fault rules; the sim driver's `setFaults` fits it. */
+export interface FaultControl {
+  setFaults(rules: readonly Record<string, unknown>[]): void | Promise<void>;
+}
+
+export const LogLevel = { info: "info", warn: "warn", error: "error" } as const;
+export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
+/** A logger small enough to pass anywhere; fields must never hold secrets. */
+export type AgentLog = (level: LogLevel, message: string, fields?: Readonly<Record<string, unknown>>) => void;
+
+export interface AgentAppOptions {
+  readonly driver: HypervisorDriver;
+  /** The bearer token every caller presents. */
+  readonly token: string;
+  readonly clock: Clock;
+  readonly hostName: string;
+  /** The VMotion VMkernel port's IP: incoming migrations listen there and nowhere else. */
+  readonly vmotionIp: string | undefined;
+  /** Present only on agents started with faults enabled (tests, labs): serves POST /v1/faults. */
+  readonly faults?: FaultControl | undefined;
+  readonly log?: AgentLog | undefined;
+  /** How often a quiet outgoing stream sends a heartbeat line. Default 1000 ms. */
+  readonly heartbeatMs?: number | undefined;
+}
+
+/** The app and the handles its composition root needs to stop it. */
+export interface AgentApp {
+  readonly app: Hono;
+  /** Aborts outgoing migrations and waits for their reports (before the driver closes). */
+  shutdown(): Promise<void>;
+}
+
+function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
+  const first = issues[0];
+  const where = first === undefined ? "" : `${first.path === "" ? "" : `${first.path}: `}${first.message}`;
+  throw new FerryError(ErrorCode.invalidInput, `invalid ${what}: ${where}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ""}`, { details: { issues } });
+}
+
+async function jsonBody(c: Context): Promise<unknown> {
+  try {
+    return await c.req.json();
+  } catch (cause) {
+    throw new FerryError(ErrorCode.invalidInput, "the request body is not valid JSON", { cause });
+  }
+}
+
+/** Runs capacity-changing operations one at a time, so two requests cannot both take the last free megabytes. */
+function createSerializer(): <T>(op: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(op: () => Promise<T>): Promise<T> => {
+    const next = tail.then(op, op);
+    tail = next.catch(() => undefined);
+    return next;
+  };
+}
+
+export function createAgent(options: AgentAppOptions): AgentApp {
+  const { driver, clock, hostName, vmotionIp, faults } = options;
+  const log: AgentLog = options.log ?? (() => undefined);
+  const heartbeatMs = options.heartbeatMs ?? 1000;
+  const authorized = bearerTokenCheck(options.token);
+  const reservations = createReservationBook();
+  const outgoing = createOutgoingRegistry(clock);
+  const serialize = createSerializer();
+  /** Specs of VMs this agent created or received, so a controller can move them again. */
+  const specs = new Map<string, VmSpec>();
+  /** Incoming migrations this agent prepared: their VM's spec, until they end. */
+  const incoming = new Map<string, VmSpec>();
+
+  const capacity = async (): Promise<{ freeMemoryMB: number; cpuCapacityMhz: number; facts: Awaited<ReturnType<HypervisorDriver["facts"]>> }> => {
+    const facts = await driver.facts();
+    return { facts, freeMemoryMB: facts.freeMemoryMB, cpuCapacityMhz: facts.cpu.cores * facts.cpu.mhz };
+  };
+
+  const vmOrThrow = async (name: string): Promise<AgentVm> => {
+    const status = await driver.get(name);
+    if (status === undefined) {
+      throw new FerryError(ErrorCode.notFound, `no VM named "${name}" on ${hostName}`, { details: { failureCode: MigrationFailureCode.vmNotFound, vm: name, host: hostName } });
+    }
+    return { ...status, spec: specs.get(name) };
+  };
+
+  const notWhileMigrating = (name: string, action: string): void => {
+    const run = outgoing.activeFor(name);
+    if (run !== undefined) {
+      throw new FerryError(ErrorCode.conflict, `cannot ${action} ${name} on ${hostName}: it is migrating out (migration ${run.migrationId})`, {
+        details: { vm: name, migrationId: run.migrationId },
+      });
+    }
+  };
+
+  /** Forgets incoming migrations that ended, keeping the spec of those whose VM now runs here. */
+  const settleIncoming = async (): Promise<void> => {
+    for (const [migrationId, spec] of incoming) {
+      const state = await driver.incomingState(migrationId);
+      switch (state) {
+        case IncomingState.running:
+          specs.set(spec.name, spec);
+          incoming.delete(migrationId);
+          break;
+        case IncomingState.failed:
+        case IncomingState.aborted:
+        case IncomingState.unknown:
+          incoming.delete(migrationId);
+          break;
+        case IncomingState.waiting:
+        case IncomingState.receiving:
+        case IncomingState.verified:
+          break;
+      }
+    }
+  };
+
+  const failureReport = (migrationId: string, vm: string, destination: string, error: unknown, last: MigrationProgress | undefined): MigrationReport => ({
+    migrationId,
+    vm,
+    source: hostName,
+    destination,
+    outcome: Phase.failed,
+    failure: {
+      code: MigrationFailureCode.internal,
+      message: `the ${driver.kind} driver failed instead of reporting: ${error instanceof Error ? error.message : String(error)}`,
+      phase: last?.phase ?? Phase.preparing,
+    },
+    runningOn: hostName,
+    downtimeMs: 0,
+    totalMs: 0,
+    bytesSent: last?.bytesSent ?? 0,
+    passes: last?.pass ?? 0,
+    pagesSent: 0,
+    zeroPages: 0,
+    throttlePercentMax: 0,
+    prediction: undefined,
+    verified: false,
+  });
+
+  /** The NDJSON response of a run: its events as they come, heartbeats while quiet, the report last. */
+  const ndjson = (c: Context, run: OutgoingRun): Response => {
+    c.header("Content-Type", "application/x-ndjson; charset=utf-8");
+    c.header("Cache-Control", "no-store");
+    return stream(c, async (s) => {
+      const queue: OutgoingEvent[] = [];
+      let wake: (() => void) | undefined;
+      let closed = false;
+      const isClosed = (): boolean => closed;
+      s.onAbort(() => {
+        closed = true;
+        wake?.();
+      });
+      const unsubscribe = run.subscribe((event) => {
+        // Only the latest progress matters to a reader that fell behind.
+        const last = queue[queue.length - 1];
+        if (event.type === "progress" && last?.type === "progress") queue[queue.length - 1] = event;
+        else queue.push(event);
+        wake?.();
+      });
+      try {
+        for (;;) {
+          for (let event = queue.shift(); event !== undefined; event = queue.shift()) {
+            await s.writeln(JSON.stringify(event));
+            if (event.type === "report") return;
+          }
+          if (isClosed()) return;
+          const nap = new AbortController();
+          const woken = new Promise<boolean>((resolve) => {
+            wake = () => {
+              resolve(true);
+            };
+          });
+          const slept = clock.sleep(heartbeatMs, nap.signal).then(
+            () => false,
+            () => true,
+          );
+          const byEvent = await Promise.race([woken, slept]);
+          wake = undefined;
+          nap.abort();
+          if (!byEvent && !isClosed() && queue.length === 0) await s.writeln(JSON.stringify({ type: "heartbeat", at: clock.now() } satisfies OutgoingEvent));
+        }
+      } finally {
+        unsubscribe();
+      }
+    });
+  };
+
+  const app = new Hono();
+
+  app.onError((error, c) => {
+    if (isFerryError(error)) {
+      if (error.code === ErrorCode.internal) log(LogLevel.error, error.message, { path: c.req.path });
+      return c.json(errorBody(error), statusFor(error.code));
+    }
+    log(LogLevel.error, `unexpected error: ${error.message}`, { path: c.req.path, method: c.req.method });
+    return c.json({ code: ErrorCode.internal, message: `internal error on ${hostName}: ${error.message}`, details: null }, 500);
+  });
+  app.notFound((c) => c.json({ code: ErrorCode.notFound, message: `no such route: ${c.req.method} ${c.req.path}`, details: null }, 404));
+
+  // Authentication first, for every path (unknown ones too): a wrong token learns nothing.
+  app.use("*", async (c, next) => {
+    if (!authorized(c.req.header("Authorization"))) {
+      c.header("WWW-Authenticate", 'Bearer realm="ferry-agent"');
+      return c.json({ code: ErrorCode.unauthorized, message: "missing or wrong bearer token", details: null }, 401);
+    }
+    await next();
+    return undefined;
+  });
+
+  const api = new Hono();
+
+  api.get("/facts", async (c) => {
+    await settleIncoming();
+    const { facts, freeMemoryMB, cpuCapacityMhz } = await capacity();
+    const held = reservations.held();
+    const body: AgentFacts = {
+      ...facts,
+      name: hostName,
+      vmotionIp,
+      freeMemoryMB: Math.max(0, freeMemoryMB - held.memoryMB),
+      reservedMemoryMB: held.memoryMB,
+      reservedCpuMhz: held.cpuMhz,
+      cpuCapacityMhz,
+      migrations: { incoming: incoming.size, outgoing: outgoing.activeCount() },
+      faultsEnabled: faults !== undefined,
+    };
+    return c.json(body);
+  });
+
+  // ---- VMs ----
+
+  api.get("/vms", async (c) => {
+    await settleIncoming();
+    const list = await driver.list();
+    return c.json(list.map((status): AgentVm => ({ ...status, spec: specs.get(status.name) })));
+  });
+
+  api.get("/vms/:name", async (c) => {
+    await settleIncoming();
+    return c.json(await vmOrThrow(c.req.param("name")));
+  });
+
+  api.post("/vms", async (c) => {
+    const spec: VmSpec = parse(VmSpecSchema, await jsonBody(c), "VM spec");
+    const status = await serialize(async () => {
+      if ((await driver.get(spec.name)) !== undefined) throw new FerryError(ErrorCode.conflict, `${hostName} already has a VM named "${spec.name}"`, { details: { vm: spec.name } });
+      const { freeMemoryMB } = await capacity();
+      const held = reservations.held();
+      if (spec.memoryMB > freeMemoryMB - held.memoryMB) {
+        throw new FerryError(
+          ErrorCode.refused,
+          `${hostName} cannot hold ${spec.name}'s ${spec.memoryMB} MB: ${Math.max(0, freeMemoryMB - held.memoryMB)} MB free${held.memoryMB > 0 ? ` (${held.memoryMB} MB reserved for migrations)` : ""}`,
+          { details: { vm: spec.name, memoryMB: spec.memoryMB, freeMemoryMB: Math.max(0, freeMemoryMB - held.memoryMB) } },
+        );
+      }
+      return driver.create(spec);
+    });
+    specs.set(spec.name, spec);
+    log(LogLevel.info, `created VM ${spec.name}`, { vm: spec.name, memoryMB: spec.memoryMB });
+    return c.json({ ...status, spec } satisfies AgentVm, 201);
+  });
+
+  api.post("/vms/:name/power-on", async (c) => {
+    const name = c.req.param("name");
+    await vmOrThrow(name);
+    return c.json({ ...(await driver.powerOn(name)), spec: specs.get(name) } satisfies AgentVm);
+  });
+
+  api.post("/vms/:name/power-off", async (c) => {
+    const name = c.req.param("name");
+    await vmOrThrow(name);
+    notWhileMigrating(name, "power off");
+    return c.json({ ...(await driver.powerOff(name)), spec: specs.get(name) } satisfies AgentVm);
+  });
+
+  api.delete("/vms/:name", async (c) => {
+    const name = c.req.param("name");
+    await vmOrThrow(name);
+    notWhileMigrating(name, "destroy");
+    if ([...incoming.values()].some((s) => s.name === name)) {
+      throw new FerryError(ErrorCode.conflict, `cannot destroy ${name} on ${hostName}: it is an incoming migration's shell; abort the migration instead`, { details: { vm: name } });
+    }
+    await driver.destroy(name);
+    specs.delete(name);
+    log(LogLevel.info, `destroyed VM ${name}`, { vm: name });
+    return c.json({ name, destroyed: true });
+  });
+
+  // ---- reservations (high-priority migrations) ----
+
+  api.get("/reservations", (c) => c.json(reservations.list()));
+
+  api.post("/reservations/:migrationId", async (c) => {
+    const migrationId = parse(MigrationIdSchema, c.req.param("migrationId"), "migration id");
+    const request = parse(ReservationRequestSchema, await jsonBody(c), "reservation");
+    const view = await serialize(async () => {
+      const { freeMemoryMB, cpuCapacityMhz } = await capacity();
+      return reservations.hold(migrationId, request, { hostName, freeMemoryMB, cpuCapacityMhz }, clock.now());
+    });
+    log(LogLevel.info, `reserved ${request.cpuMhz} MHz and ${request.memoryMB} MB`, { migrationId });
+    return c.json(view, 201);
+  });
+
+  api.delete("/reservations/:migrationId", (c) => {
+    const migrationId = c.req.param("migrationId");
+    const released = reservations.release(migrationId);
+    // Releasing twice is fine: the engine releases in every ending, and an ending may repeat.
+    return c.json({ migrationId, released: released !== undefined });
+  });
+
+  // ---- incoming migrations (this host is the destination) ----
+
+  api.post("/migrations/incoming", async (c) => {
+    const { migrationId, spec } = parse(IncomingRequestSchema, await jsonBody(c), "incoming migration");
+    if (vmotionIp === undefined) {
+      throw new FerryError(ErrorCode.refused, `${hostName} has no VMkernel port enabled for VMotion, so it cannot receive ${spec.name}`, {
+        details: { failureCode: MigrationFailureCode.destinationUnreachable, migrationId },
+      });
+    }
+    const target = await serialize(async () => {
+      if (incoming.has(migrationId)) throw new FerryError(ErrorCode.conflict, `${hostName} already prepared migration ${migrationId}`, { details: { migrationId } });
+      if ((await driver.get(spec.name)) !== undefined) {
+        throw new FerryError(ErrorCode.conflict, `${hostName} already has a VM named "${spec.name}"`, { details: { failureCode: MigrationFailureCode.rejectedByDestination, migrationId, vm: spec.name } });
+      }
+      // This migration's own reservation (if any) is exactly what it may use now.
+      const { freeMemoryMB } = await capacity();
+      const available = freeMemoryMB - reservations.held(migrationId).memoryMB;
+      if (spec.memoryMB > available) {
+        throw new FerryError(ErrorCode.refused, `${hostName} cannot hold ${spec.name}'s ${spec.memoryMB} MB of memory: ${Math.max(0, available)} MB free`, {
+          details: { failureCode: MigrationFailureCode.destinationOutOfMemory, migrationId, memoryMB: spec.memoryMB, freeMemoryMB: Math.max(0, available) },
+        });
+      }
+      const prepared = await driver.prepareIncoming(spec, { migrationId, listenHost: vmotionIp });
+      incoming.set(migrationId, spec);
+      reservations.markMemoryInUse(migrationId);
+      return prepared;
+    });
+    log(LogLevel.info, `prepared incoming migration of ${spec.name}`, { migrationId, listen: `${target.host}:${target.port}` });
+    return c.json(target, 201);
+  });
+
+  api.get("/migrations/incoming/:migrationId", async (c) => {
+    const migrationId = c.req.param("migrationId");
+    const state = await driver.incomingState(migrationId);
+    await settleIncoming();
+    return c.json({ migrationId, state } satisfies IncomingStateView);
+  });
+
+  api.delete("/migrations/incoming/:migrationId", async (c) => {
+    const migrationId = c.req.param("migrationId");
+    await driver.abortIncoming(migrationId);
+    const state = await driver.incomingState(migrationId);
+    await settleIncoming();
+    log(LogLevel.info, "aborted incoming migration", { migrationId, state });
+    return c.json({ migrationId, state } satisfies IncomingStateView);
+  });
+
+  // ---- outgoing migrations (this host is the source) ----
+
+  api.post("/migrations/outgoing", async (c) => {
+    const request = parse(OutgoingRequestSchema, await jsonBody(c), "outgoing migration");
+    const { migrationId, vm, target } = request;
+    const destination = request.destination ?? target.host;
+    const run = await serialize(async () => {
+      if (outgoing.get(migrationId) !== undefined) throw new FerryError(ErrorCode.conflict, `${hostName} already ran migration ${migrationId}`, { details: { migrationId } });
+      const status = await vmOrThrow(vm);
+      notWhileMigrating(vm, "migrate");
+      if (status.power !== PowerStatus.running) {
+        throw new FerryError(ErrorCode.refused, `${vm} is ${status.power} on ${hostName}, not running: only a running VM migrates live`, {
+          details: { failureCode: MigrationFailureCode.vmNotRunning, migrationId, vm, power: status.power },
+        });
+      }
+      const migrateOptions = migrateOptionsFrom(request.options);
+      log(LogLevel.info, `migrating ${vm} to ${destination}`, { migrationId, target: `${target.host}:${target.port}` });
+      return outgoing.start(
+        migrationId,
+        vm,
+        async (hooks) => {
+          const report = await driver.migrateOut(vm, target, migrateOptions, hooks);
+          return { ...report, source: hostName, destination: request.destination ?? report.destination };
+        },
+        (error, last) => failureReport(migrationId, vm, destination, error, last),
+      );
+    });
+    void run.done.then((report) => {
+      if (report.outcome === Phase.completed) specs.delete(vm);
+      log(report.outcome === Phase.completed ? LogLevel.info : LogLevel.warn, `migration of ${vm} ${report.outcome}${report.failure === undefined ? "" : `: ${report.failure.code} ${report.failure.message}`}`, { migrationId });
+    });
+    return ndjson(c, run);
+  });
+
+  const runOrThrow = (migrationId: string): OutgoingRun => {
+    const run = outgoing.get(migrationId);
+    if (run === undefined) throw new FerryError(ErrorCode.notFound, `${hostName} has no outgoing migration ${migrationId}`, { details: { migrationId } });
+    return run;
+  };
+
+  api.get("/migrations/outgoing/:migrationId", (c) => c.json(runOrThrow(c.req.param("migrationId")).view()));
+
+  /** Subscribes again to a running migration's events (a controller that lost its stream). */
+  api.get("/migrations/outgoing/:migrationId/stream", (c) => ndjson(c, runOrThrow(c.req.param("migrationId"))));
+
+  api.delete("/migrations/outgoing/:migrationId", (c) => {
+    const run = runOrThrow(c.req.param("migrationId"));
+    run.abort("aborted by request");
+    log(LogLevel.info, "abort requested", { migrationId: run.migrationId });
+    // The answer is immediate; the outcome arrives on the stream (or GET) as the report.
+    return c.json(run.view(), 202);
+  });
+
+  // ---- faults (test agents only) ----
+
+  api.post("/faults", async (c) => {
+    if (faults === undefined) throw new FerryError(ErrorCode.notFound, `${hostName} was not started with faults enabled`, { details: null });
+    const { rules } = parse(FaultsRequestSchema, await jsonBody(c), "fault rules");
+    await faults.setFaults(rules);
+    log(LogLevel.warn, `fault rules set: ${rules.length}`);
+    return c.json({ rules: rules.length });
+  });
+
+  app.route(API_PREFIX, api);
+
+  return {
+    app,
+    shutdown: () => outgoing.abortAll(`${hostName} is shutting down`),
+  };
+}
+
+/** The agent's Hono app (see createAgent for the shutdown handle). */
+export function createAgentApp(options: AgentAppOptions): Hono {
+  return createAgent(options).app;
+}
+
+/** Options as sent, completed from the defaults. */
+export function migrateOptionsFrom(sent: { readonly [K in keyof MigrateOptions]?: MigrateOptions[K] | undefined } | undefined): MigrateOptions {
+  const d = DEFAULT_MIGRATE_OPTIONS;
+  const bandwidth = sent?.bandwidthLimitBytesPerSec ?? d.bandwidthLimitBytesPerSec;
+  return {
+    downtimeLimitMs: sent?.downtimeLimitMs ?? d.downtimeLimitMs,
+    priority: sent?.priority ?? d.priority,
+    autoConverge: sent?.autoConverge ?? d.autoConverge,
+    maxPasses: sent?.maxPasses ?? d.maxPasses,
+    maxTrafficFactor: sent?.maxTrafficFactor ?? d.maxTrafficFactor,
+    stallTimeoutMs: sent?.stallTimeoutMs ?? d.stallTimeoutMs,
+    ...(bandwidth === undefined ? {} : { bandwidthLimitBytesPerSec: bandwidth }),
+  };
+}

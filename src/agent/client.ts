@@ -1,0 +1,246 @@
+// A typed client for a host agent's API: what the engine and the controller use to reach
+// agents. Errors come back as FerryErrors with the agent's own code (read from the JSON
+// body, not guessed from the status); an agent that cannot be reached, or answers too late,
+// is UNAVAILABLE and retryable. The outgoing migration stream is an async iterator of events.
+import { ErrorCode, FerryError } from "../core/errors.ts";
+import type { MigrationReport } from "../core/migration/types.ts";
+import {
+  API_PREFIX,
+  type AgentFacts,
+  type AgentVm,
+  type IncomingMigration,
+  type IncomingStateView,
+  type OutgoingEvent,
+  type OutgoingRequest,
+  type OutgoingView,
+  type ReservationRequest,
+  type ReservationView,
+  type VmSpec,
+} from "./api.ts";
+
+export interface AgentClientOptions {
+  readonly baseUrl: string;
+  readonly token: string;
+  /** The host's name, for messages and reports; default: the URL's host. */
+  readonly name?: string | undefined;
+  /** How long a request may take before it counts as unanswered. Default 10 s. */
+  readonly timeoutMs?: number | undefined;
+  /** How long an outgoing stream may stay silent (agents send heartbeats every second). Default 5 s. */
+  readonly streamIdleMs?: number | undefined;
+  /** The fetch to use; tests pass one that calls a Hono app in-process. */
+  readonly fetch?: ((input: string, init: RequestInit) => Promise<Response>) | undefined;
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface AgentClient {
+  readonly name: string;
+  readonly baseUrl: string;
+  facts(options?: CallOptions): Promise<AgentFacts>;
+  listVms(options?: CallOptions): Promise<AgentVm[]>;
+  getVm(name: string, options?: CallOptions): Promise<AgentVm>;
+  createVm(spec: VmSpec, options?: CallOptions): Promise<AgentVm>;
+  powerOn(name: string, options?: CallOptions): Promise<AgentVm>;
+  powerOff(name: string, options?: CallOptions): Promise<AgentVm>;
+  destroyVm(name: string, options?: CallOptions): Promise<void>;
+  listReservations(options?: CallOptions): Promise<ReservationView[]>;
+  reserve(migrationId: string, request: ReservationRequest, options?: CallOptions): Promise<ReservationView>;
+  /** Resolves whether a reservation was held; releasing twice is not an error. */
+  release(migrationId: string, options?: CallOptions): Promise<boolean>;
+  prepareIncoming(migrationId: string, spec: VmSpec, options?: CallOptions): Promise<IncomingMigration>;
+  incomingState(migrationId: string, options?: CallOptions): Promise<IncomingStateView>;
+  abortIncoming(migrationId: string, options?: CallOptions): Promise<IncomingStateView>;
+  /**
+   * Starts an outgoing migration and yields its events; the last is the report. Throws
+   * UNAVAILABLE when the stream breaks or stays silent past `streamIdleMs` before the report.
+   * Aborting `signal` only stops reading: the migration goes on (abort it with abortOutgoing).
+   */
+  migrateOut(request: OutgoingRequest, options?: CallOptions): AsyncIterable<OutgoingEvent>;
+  /** Follows an outgoing migration already running (after a lost stream). */
+  followOutgoing(migrationId: string, options?: CallOptions): AsyncIterable<OutgoingEvent>;
+  outgoing(migrationId: string, options?: CallOptions): Promise<OutgoingView>;
+  abortOutgoing(migrationId: string, options?: CallOptions): Promise<OutgoingView>;
+  setFaults(rules: readonly Record<string, unknown>[], options?: CallOptions): Promise<void>;
+}
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** The reason of a failed fetch, as short words: "ECONNREFUSED", "socket hang up". */
+function networkReason(error: unknown): string {
+  const cause = (error as { cause?: unknown }).cause;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  if (typeof code === "string") return code;
+  if (cause instanceof Error) return cause.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function errorFrom(response: Response, what: string, host: string): Promise<FerryError> {
+  const text = await response.text().catch(() => "");
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const code = (body as { code?: unknown } | undefined)?.code;
+  const message = (body as { message?: unknown } | undefined)?.message;
+  if (typeof code === "string" && KNOWN_CODES.has(code) && typeof message === "string") {
+    return new FerryError(code as ErrorCode, message, { details: (body as { details?: unknown }).details ?? null, retryable: code === ErrorCode.unavailable });
+  }
+  // Not an agent's error body: a proxy or a crash answered.
+  const unavailable = response.status === 502 || response.status === 503 || response.status === 504;
+  return new FerryError(unavailable ? ErrorCode.unavailable : ErrorCode.internal, `${host} answered ${what} with HTTP ${response.status}${text === "" ? "" : `: ${text.slice(0, 200)}`}`, {
+    details: { status: response.status },
+    retryable: unavailable,
+  });
+}
+
+export function createAgentClient(options: AgentClientOptions): AgentClient {
+  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const name = options.name ?? new URL(baseUrl).host;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const streamIdleMs = options.streamIdleMs ?? 5_000;
+  const doFetch = options.fetch ?? ((input: string, init: RequestInit) => fetch(input, init));
+  const authorization = `Bearer ${options.token}`;
+
+  /** Sends one request; `timeout` covers everything up to the response headers. */
+  const send = async (method: string, path: string, body: unknown, call: CallOptions | undefined, timeout: number | undefined): Promise<Response> => {
+    const what = `${method} ${path}`;
+    call?.signal?.throwIfAborted();
+    const timer = new AbortController();
+    const signals = [timer.signal, ...(call?.signal === undefined ? [] : [call.signal])];
+    const handle = timeout === undefined ? undefined : setTimeout(() => { timer.abort(); }, timeout);
+    try {
+      const headers: Record<string, string> = { Authorization: authorization, Accept: "application/json, application/x-ndjson" };
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      return await doFetch(`${baseUrl}${API_PREFIX}${path}`, {
+        method,
+        headers,
+        signal: AbortSignal.any(signals),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      if (call?.signal?.aborted === true) throw call.signal.reason;
+      if (timer.signal.aborted) {
+        throw new FerryError(ErrorCode.unavailable, `${name} did not answer ${what} within ${timeout ?? 0} ms`, { retryable: true, details: { host: name, timeoutMs: timeout }, cause: error });
+      }
+      throw new FerryError(ErrorCode.unavailable, `cannot reach the agent of ${name} at ${baseUrl}: ${networkReason(error)}`, { retryable: true, details: { host: name }, cause: error });
+    } finally {
+      if (handle !== undefined) clearTimeout(handle);
+    }
+  };
+
+  const json = async <T>(method: string, path: string, body?: unknown, call?: CallOptions): Promise<T> => {
+    const response = await send(method, path, body, call, timeoutMs);
+    if (!response.ok) throw await errorFrom(response, `${method} ${path}`, name);
+    try {
+      return (await response.json()) as T;
+    } catch (cause) {
+      if (call?.signal?.aborted === true) throw call.signal.reason;
+      throw new FerryError(ErrorCode.unavailable, `${name} broke off its answer to ${method} ${path}`, { retryable: true, cause });
+    }
+  };
+
+  async function* events(method: string, path: string, body: unknown, call: CallOptions | undefined): AsyncGenerator<OutgoingEvent> {
+    const reading = new AbortController();
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    const stop = (): void => {
+      reading.abort();
+      // Cancelling the reader too: not every fetch ends a body's read when its signal aborts.
+      reader?.cancel().catch(() => undefined);
+    };
+    call?.signal?.addEventListener("abort", stop, { once: true });
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const watch = { silent: false };
+    const arm = (): void => {
+      if (idle !== undefined) clearTimeout(idle);
+      idle = setTimeout(() => {
+        watch.silent = true;
+        stop();
+      }, streamIdleMs);
+    };
+    const broken = (why: string, cause?: unknown): FerryError => {
+      if (call?.signal?.aborted === true) throw call.signal.reason;
+      if (watch.silent) return new FerryError(ErrorCode.unavailable, `the migration stream from ${name} went silent for ${streamIdleMs} ms`, { retryable: true, details: { host: name }, cause });
+      return new FerryError(ErrorCode.unavailable, `the migration stream from ${name} ${why}`, { retryable: true, details: { host: name }, cause });
+    };
+    try {
+      call?.signal?.throwIfAborted();
+      const response = await send(method, path, body, { signal: reading.signal }, timeoutMs);
+      if (!response.ok) throw await errorFrom(response, `${method} ${path}`, name);
+      if (response.body === null) throw new FerryError(ErrorCode.unavailable, `${name} answered ${method} ${path} without a stream`, { retryable: true });
+      reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let buffered = "";
+      arm();
+      for (;;) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (cause) {
+          throw broken(`broke: ${networkReason(cause)}`, cause);
+        }
+        if (chunk.done || reading.signal.aborted) break;
+        arm();
+        buffered += decoder.decode(chunk.value, { stream: true });
+        for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          if (line === "") continue;
+          let event: OutgoingEvent;
+          try {
+            event = JSON.parse(line) as OutgoingEvent;
+          } catch (cause) {
+            throw new FerryError(ErrorCode.internal, `${name} sent a line that is not JSON on the migration stream`, { cause, details: { line: line.slice(0, 200) } });
+          }
+          yield event;
+          if (event.type === "report") return;
+        }
+      }
+      throw broken("ended before its report");
+    } finally {
+      if (idle !== undefined) clearTimeout(idle);
+      call?.signal?.removeEventListener("abort", stop);
+      stop();
+    }
+  }
+
+  const enc = encodeURIComponent;
+  return {
+    name,
+    baseUrl,
+    facts: (call) => json<AgentFacts>("GET", "/facts", undefined, call),
+    listVms: (call) => json<AgentVm[]>("GET", "/vms", undefined, call),
+    getVm: (vm, call) => json<AgentVm>("GET", `/vms/${enc(vm)}`, undefined, call),
+    createVm: (spec, call) => json<AgentVm>("POST", "/vms", spec, call),
+    powerOn: (vm, call) => json<AgentVm>("POST", `/vms/${enc(vm)}/power-on`, {}, call),
+    powerOff: (vm, call) => json<AgentVm>("POST", `/vms/${enc(vm)}/power-off`, {}, call),
+    destroyVm: async (vm, call) => {
+      await json<unknown>("DELETE", `/vms/${enc(vm)}`, undefined, call);
+    },
+    listReservations: (call) => json<ReservationView[]>("GET", "/reservations", undefined, call),
+    reserve: (id, request, call) => json<ReservationView>("POST", `/reservations/${enc(id)}`, request, call),
+    release: async (id, call) => (await json<{ released: boolean }>("DELETE", `/reservations/${enc(id)}`, undefined, call)).released,
+    prepareIncoming: (migrationId, spec, call) => json<IncomingMigration>("POST", "/migrations/incoming", { migrationId, spec }, call),
+    incomingState: (id, call) => json<IncomingStateView>("GET", `/migrations/incoming/${enc(id)}`, undefined, call),
+    abortIncoming: (id, call) => json<IncomingStateView>("DELETE", `/migrations/incoming/${enc(id)}`, undefined, call),
+    migrateOut: (request, call) => events("POST", "/migrations/outgoing", request, call),
+    followOutgoing: (id, call) => events("GET", `/migrations/outgoing/${enc(id)}/stream`, undefined, call),
+    outgoing: (id, call) => json<OutgoingView>("GET", `/migrations/outgoing/${enc(id)}`, undefined, call),
+    abortOutgoing: (id, call) => json<OutgoingView>("DELETE", `/migrations/outgoing/${enc(id)}`, undefined, call),
+    setFaults: async (rules, call) => {
+      await json<unknown>("POST", "/faults", { rules }, call);
+    },
+  };
+}
+
+/** Reads a whole outgoing stream, handing progress to `onEvent`, and returns the report. */
+export async function reportOf(events: AsyncIterable<OutgoingEvent>, onEvent?: (event: OutgoingEvent) => void): Promise<MigrationReport> {
+  for await (const event of events) {
+    onEvent?.(event);
+    if (event.type === "report") return event.report;
+  }
+  throw new FerryError(ErrorCode.unavailable, "the migration stream ended before its report", { retryable: true });
+}
