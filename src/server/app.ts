@@ -34,10 +34,13 @@ import { statusFor } from "../agent/http-errors.ts";
 import type { ApiToken, Store } from "../store/store.ts";
 import { authenticate, createToken, requireRole, Role } from "./auth.ts";
 import type { InventoryService } from "./inventory-service.ts";
+import type { EventHub } from "./events.ts";
+import { streamSSE } from "hono/streaming";
 
 export interface ControllerDeps {
   readonly store: Store;
   readonly inventory: InventoryService;
+  readonly events: EventHub;
   readonly clock: Clock;
 }
 
@@ -64,7 +67,7 @@ export function errorResponse(c: Context, error: unknown): Response {
 }
 
 export function createControllerApp(deps: ControllerDeps): ControllerApp {
-  const { store, inventory, clock } = deps;
+  const { store, inventory, events, clock } = deps;
   const app = new OpenAPIHono<ControllerEnv>({
     // Validation failures leave in the API's error shape, naming the field.
     defaultHook: (result, c) => {
@@ -285,6 +288,37 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       const body = c.req.valid("json");
       const { result, snapshot } = await inventory.change((draft) => deployFromTemplate(draft, { template, ...body }));
       return c.json(changed([result.name], snapshot.generation), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: `${API_BASE}/events`,
+      security,
+      summary: "Live task events as server-sent events; resumable with Last-Event-ID (or ?after=SEQ)",
+      request: { query: z.object({ task: z.string().min(1).optional(), after: z.coerce.number().int().nonnegative().optional() }) },
+      responses: { 200: { content: { "text/event-stream": { schema: z.string() } }, description: "event: progress, id: the event's sequence number, data: the event as JSON" }, ...errors },
+    }),
+    (c) => {
+      const query = c.req.valid("query");
+      const header = c.req.header("last-event-id");
+      const resumeFrom = header !== undefined && /^\d+$/.test(header) ? Number(header) : (query.after ?? 0);
+      return streamSSE(c, async (stream) => {
+        const done = new AbortController();
+        stream.onAbort(() => {
+          done.abort();
+        });
+        // A comment every 15 s keeps proxies from closing an idle stream.
+        const keepAlive = setInterval(() => {
+          void stream.write(": keep-alive\n\n");
+        }, 15_000);
+        try {
+          await events.subscribe(resumeFrom, query.task, (event) => stream.writeSSE({ id: String(event.seq), event: "task", data: JSON.stringify({ seq: event.seq, taskId: event.taskId, at: event.at, ...event.body }) }), done.signal);
+        } finally {
+          clearInterval(keepAlive);
+        }
+      }) as never;
     },
   );
 

@@ -8,11 +8,13 @@ import type { Store } from "../../store/store.ts";
 import { createToken, Role } from "../auth.ts";
 import { createControllerApp, serveOpenApi, type ControllerApp } from "../app.ts";
 import { InventoryService } from "../inventory-service.ts";
+import { EventHub } from "../events.ts";
 
 export interface TestController {
   readonly app: ControllerApp;
   readonly store: Store;
   readonly inventory: InventoryService;
+  readonly events: EventHub;
   readonly tokens: Record<"admin" | "operator" | "readOnly", string>;
   call(method: string, path: string, options?: { token?: string | null; body?: unknown; text?: string; contentType?: string }): Promise<{ status: number; body: unknown; text: string }>;
 }
@@ -30,12 +32,14 @@ export async function testController(inventoryFile = new URL("../../../examples/
     operator: (await createToken(store, "ops", Role.operator, now)).secret,
     readOnly: (await createToken(store, "viewer", Role.readOnly, now)).secret,
   };
-  const app = createControllerApp({ store, inventory, clock: systemClock });
+  const events = new EventHub(store);
+  const app = createControllerApp({ store, inventory, events, clock: systemClock });
   serveOpenApi(app);
   return {
     app,
     store,
     inventory,
+    events,
     tokens,
     async call(method, path, options = {}) {
       const headers: Record<string, string> = {};
