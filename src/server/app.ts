@@ -318,7 +318,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
         } finally {
           clearInterval(keepAlive);
         }
-      }) as never;
+      });
     },
   );
 

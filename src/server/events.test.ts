@@ -12,12 +12,12 @@ async function readEvents(count: number, headers: Record<string, string> = {}, q
   const response = await ctl.app.request(`/api/events${query}`, { headers: { authorization: `Bearer ${ctl.tokens.readOnly}`, ...headers }, signal: controller.signal });
   assert.equal(response.status, 200);
   assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
-  const reader = response.body!.getReader();
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let buffer = "";
   const out: { id: string; data: Record<string, unknown> }[] = [];
   while (out.length < count) {
-    const { value, done } = await reader.read();
+    const { value, done }: ReadableStreamReadResult<Uint8Array> = await reader.read();
     if (done) break;
     buffer += decoder.decode(value, { stream: true });
     let end = buffer.indexOf("\n\n");
