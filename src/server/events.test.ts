@@ -12,14 +12,11 @@ async function readEvents(count: number, headers: Record<string, string> = {}, q
   const response = await ctl.app.request(`/api/events${query}`, { headers: { authorization: `Bearer ${ctl.tokens.readOnly}`, ...headers }, signal: controller.signal });
   assert.equal(response.status, 200);
   assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const out: { id: string; data: Record<string, unknown> }[] = [];
   const decoder = new TextDecoder();
   let buffer = "";
-  const out: { id: string; data: Record<string, unknown> }[] = [];
-  while (out.length < count) {
-    const { value, done }: ReadableStreamReadResult<Uint8Array> = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
     let end = buffer.indexOf("\n\n");
     while (end >= 0) {
       const block = buffer.slice(0, end);
@@ -29,8 +26,8 @@ async function readEvents(count: number, headers: Record<string, string> = {}, q
       if (id !== undefined && data !== undefined) out.push({ id, data: JSON.parse(data) as Record<string, unknown> });
       end = buffer.indexOf("\n\n");
     }
+    if (out.length >= count) break;
   }
-  await reader.cancel();
   controller.abort();
   return out;
 }
