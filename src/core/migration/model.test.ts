@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { THROTTLE_INITIAL, THROTTLE_INCREMENT, THROTTLE_MAX } from "./convergence.ts";
-import { QEMU_FRAMING, distinctDirtyBytes, predictPrecopy, schedulePrecopy, type StreamFraming } from "./model.ts";
+import { QEMU_COSTS, distinctDirtyBytes, predictPrecopy, schedulePrecopy, type StreamCosts } from "./model.ts";
 import type { PrecopyInputs } from "./types.ts";
 
 const MiB = 1048576;
@@ -18,7 +18,7 @@ const BASE: PrecopyInputs = {
   maxTrafficFactor: 3,
   autoConverge: true,
 };
-const BARE: StreamFraming = { pageHeaderBytes: 0, zeroPageBytes: 0, deviceStateBytes: 0, fixedMs: 0 };
+const BARE: StreamCosts = { pageHeaderBytes: 0, zeroPageBytes: 0, deviceStateBytes: 0, fixedMs: 0, switchoverFixedMs: 0, switchoverMsPerByte: 0 };
 
 test("distinct dirty bytes: r·t while small, never more than the working set, W(1 − e^(−rt/W))", () => {
   assert.equal(distinctDirtyBytes(16 * MiB, 0, 1000), 0);
@@ -35,7 +35,7 @@ test("an idle VM: one pass of the touched bytes plus zero-page markers, nothing 
   const touchedPages = (32 * MiB) / 4096;
   const zeroPages = (32 * MiB) / 4096;
   assert.equal(p.passes, 1);
-  assert.equal(p.bytes, 32 * MiB + touchedPages * QEMU_FRAMING.pageHeaderBytes + zeroPages * QEMU_FRAMING.zeroPageBytes);
+  assert.equal(p.bytes, 32 * MiB + touchedPages * QEMU_COSTS.pageHeaderBytes + zeroPages * QEMU_COSTS.zeroPageBytes);
   assert.equal(p.downtimeMs, 0);
   assert.equal(p.converges, true);
   assert.equal(p.throttlePercent, 0);
@@ -102,11 +102,22 @@ test("a dead link does not converge and does not loop", () => {
 });
 
 test("the fixed cost and device state are added where they belong", () => {
-  const framing: StreamFraming = { pageHeaderBytes: 0, zeroPageBytes: 0, deviceStateBytes: 4096, fixedMs: 50 };
+  const framing: StreamCosts = { ...BARE, deviceStateBytes: 4096, fixedMs: 50 };
   const bare = predictPrecopy({ ...BASE, dirtyRateBytesPerSec: 0 }, BARE);
   const framed = predictPrecopy({ ...BASE, dirtyRateBytesPerSec: 0 }, framing);
   assert.equal(framed.bytes, bare.bytes + 4096);
   assert.ok(Math.abs(framed.totalMs - bare.totalMs - 50 - (4096 / (32 * MiB)) * 1000) < 1e-6);
+});
+
+test("switchover overhead is reserved out of the downtime limit, as the sim's source does", () => {
+  const i = { ...BASE, dirtyRateBytesPerSec: 24 * MiB };
+  const plain = schedulePrecopy(i, BARE);
+  const heavy = schedulePrecopy(i, { ...BARE, switchoverFixedMs: 150, switchoverMsPerByte: 1 / (1024 * 1024) });
+  assert.ok(heavy.passes > plain.passes, "a smaller budget for bytes takes more passes");
+  const last = heavy.schedule.at(-1)!;
+  const overhead = 150 + last.dirtiedBytes / (1024 * 1024);
+  assert.ok(Math.abs(heavy.downtimeMs - ((last.dirtiedBytes / (32 * MiB)) * 1000 + overhead)) < 1e-6);
+  assert.ok(heavy.downtimeMs <= i.downtimeLimitMs);
 });
 
 // Inputs over the ranges Ferry meets: 1 MiB .. 4 GiB VMs, links 1 MiB/s .. 2 GiB/s, writers
@@ -158,8 +169,8 @@ test("property: a zero dirty rate is one pass and the touched bytes plus markers
       assert.equal(p.passes, 1);
       assert.equal(p.converges, true);
       assert.equal(p.downtimeMs, 0);
-      assert.ok(Math.abs(p.bytes - (touchedPages * (i.pageSize + QEMU_FRAMING.pageHeaderBytes) + zeroPages * QEMU_FRAMING.zeroPageBytes)) < 1e-6);
-      const overhead = i.pageSize + (touchedPages + 1) * QEMU_FRAMING.pageHeaderBytes + zeroPages * QEMU_FRAMING.zeroPageBytes;
+      assert.ok(Math.abs(p.bytes - (touchedPages * (i.pageSize + QEMU_COSTS.pageHeaderBytes) + zeroPages * QEMU_COSTS.zeroPageBytes)) < 1e-6);
+      const overhead = i.pageSize + (touchedPages + 1) * QEMU_COSTS.pageHeaderBytes + zeroPages * QEMU_COSTS.zeroPageBytes;
       assert.ok(p.bytes >= i.touchedBytes && p.bytes - i.touchedBytes <= overhead, "bytes ≈ touched bytes");
     }),
     { numRuns: 500 },
@@ -183,9 +194,9 @@ test("property: without auto-converge, a writer far past the link over a working
 
 test("property: deterministic, finite, and within the caps the engine enforces", () => {
   fc.assert(
-    fc.property(inputs, (i) => {
-      const a = schedulePrecopy(i);
-      assert.deepEqual(schedulePrecopy(i), a);
+    fc.property(inputs, fc.constantFrom(QEMU_COSTS, { ...BARE, pageHeaderBytes: 4, switchoverFixedMs: 2, switchoverMsPerByte: 2 / 1.5e6 }), (i, costs) => {
+      const a = schedulePrecopy(i, costs);
+      assert.deepEqual(schedulePrecopy(i, costs), a);
       for (const x of [a.passes, a.bytes, a.totalMs, a.throttlePercent]) assert.ok(Number.isFinite(x) && x >= 0);
       assert.ok(a.throttlePercent <= THROTTLE_MAX);
       if (!i.autoConverge) assert.equal(a.throttlePercent, 0);

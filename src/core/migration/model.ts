@@ -19,23 +19,32 @@
 import { decideAfterPass, transferMs, type ConvergenceDecision, type PassStats } from "./convergence.ts";
 import { DEFAULT_MIGRATE_OPTIONS, type MigrateOptions, type PrecopyInputs, type Prediction } from "./types.ts";
 
-/** Per-page framing of the stream: what a page costs on the wire beyond its bytes. */
-export interface StreamFraming {
-  /** Header bytes in front of every page sent in full. */
+/** What a migration stream costs beyond the pages' bytes: framing on the wire, and fixed times. */
+export interface StreamCosts {
+  /** Header bytes per page sent in full (a frame's header spread over its pages). */
   readonly pageHeaderBytes: number;
-  /** Bytes of a zero page's marker (header included). */
+  /** Bytes of a zero page's marker (header included; spread over a run when one marker covers it). */
   readonly zeroPageBytes: number;
-  /** Device state (vCPU registers, counters) sent at switchover. */
+  /** Device state (vCPU registers, counters) and the like, sent at switchover. */
   readonly deviceStateBytes: number;
-  /** Fixed time outside the passes: connect, page-map exchange, verify and commit. */
+  /** Fixed time outside the passes and the switchover: connect, handshake, page map, teardown. */
   readonly fixedMs: number;
+  /**
+   * What a switchover costs beyond moving its bytes: a fixed part (pause, frames, resume) and
+   * a part per byte of the final copy (Ferry's sim hashes it on both ends for the digest).
+   * The stopping rule leaves room for it: decideAfterPass is asked with the downtime limit
+   * less this overhead, as the sim's source does, so what it predicts still fits the limit.
+   */
+  readonly switchoverFixedMs: number;
+  readonly switchoverMsPerByte: number;
 }
 
 /**
- * QEMU's RAM stream framing (migration/ram.c in 7.2): an 8-byte offset|flags word before
- * every page, and RAM_SAVE_FLAG_ZERO pages as that word plus one fill byte.
+ * QEMU's RAM stream (migration/ram.c in 7.2): an 8-byte offset|flags word before every page,
+ * and RAM_SAVE_FLAG_ZERO pages as that word plus one fill byte. QEMU decides switchover on
+ * bandwidth alone (expected-downtime = remaining / bandwidth), so no overhead is reserved.
  */
-export const QEMU_FRAMING: StreamFraming = { pageHeaderBytes: 8, zeroPageBytes: 9, deviceStateBytes: 0, fixedMs: 0 };
+export const QEMU_COSTS: StreamCosts = { pageHeaderBytes: 8, zeroPageBytes: 9, deviceStateBytes: 0, fixedMs: 0, switchoverFixedMs: 0, switchoverMsPerByte: 0 };
 
 /** Distinct bytes dirtied in `ms` by writes at `rateBytesPerSec` falling uniformly on `workingSetBytes`. */
 export function distinctDirtyBytes(workingSetBytes: number, rateBytesPerSec: number, ms: number): number {
@@ -81,7 +90,7 @@ export interface PrecopySchedule extends Prediction {
 }
 
 /** predictPrecopy with the pass-by-pass schedule that led to it. */
-export function schedulePrecopy(inputs: PrecopyInputs, framing: StreamFraming = QEMU_FRAMING): PrecopySchedule {
+export function schedulePrecopy(inputs: PrecopyInputs, costs: StreamCosts = QEMU_COSTS): PrecopySchedule {
   const pageSize = inputs.pageSize > 0 ? inputs.pageSize : 4096;
   const memory = nonNegative(inputs.memoryBytes);
   const touched = Math.min(memory, nonNegative(inputs.touchedBytes));
@@ -89,14 +98,14 @@ export function schedulePrecopy(inputs: PrecopyInputs, framing: StreamFraming = 
   const dirtyRate = nonNegative(inputs.dirtyRateBytesPerSec);
   const link = nonNegative(inputs.linkRateBytesPerSec);
   const options = optionsFor(inputs);
-  const wire = (pageBytes: number): number => pageBytes + (pageBytes / pageSize) * framing.pageHeaderBytes;
+  const wire = (pageBytes: number): number => pageBytes + (pageBytes / pageSize) * costs.pageHeaderBytes;
 
   const touchedPages = Math.ceil(touched / pageSize);
   const zeroPages = Math.max(0, Math.floor(memory / pageSize) - touchedPages);
   const schedule: ModelledPass[] = [];
-  let passBytes = wire(touchedPages * pageSize) + zeroPages * framing.zeroPageBytes;
+  let passBytes = wire(touchedPages * pageSize) + zeroPages * costs.zeroPageBytes;
   let sent = 0;
-  let elapsedMs = framing.fixedMs;
+  let elapsedMs = costs.fixedMs;
   let throttle = 0;
 
   for (let pass = 1; pass <= MODEL_PASS_LIMIT; pass++) {
@@ -106,12 +115,13 @@ export function schedulePrecopy(inputs: PrecopyInputs, framing: StreamFraming = 
     const effectiveRate = dirtyRate * (1 - throttle / 100);
     const dirtied = distinctDirtyBytes(workingSet, effectiveRate, ms);
     const stats: PassStats = { pass, memoryBytes: memory, bytesSentTotal: sent, remainingBytes: dirtied, linkRateBytesPerSec: link, dirtyRateBytesPerSec: effectiveRate, throttlePercent: throttle };
-    const decision = decideAfterPass(stats, options);
+    const overheadMs = costs.switchoverFixedMs + dirtied * costs.switchoverMsPerByte;
+    const decision = decideAfterPass(stats, { ...options, downtimeLimitMs: Math.max(0, options.downtimeLimitMs - overheadMs) });
     schedule.push({ pass, bytes: passBytes, ms, throttlePercent: throttle, dirtiedBytes: dirtied, decision });
     switch (decision.action) {
       case "switchover": {
-        const finalBytes = wire(dirtied) + framing.deviceStateBytes;
-        const downtimeMs = transferMs(finalBytes, link);
+        const finalBytes = wire(dirtied) + costs.deviceStateBytes;
+        const downtimeMs = transferMs(finalBytes, link) + overheadMs;
         const throttled = throttle > 0 ? `auto-converge throttles the guest to ${throttle}%; ` : "";
         return {
           passes: pass,
@@ -130,7 +140,7 @@ export function schedulePrecopy(inputs: PrecopyInputs, framing: StreamFraming = 
         throttle = decision.throttlePercent;
         break;
       case "fail":
-        return { passes: pass, bytes: sent, totalMs: elapsedMs, downtimeMs: decision.expectedDowntimeMs, converges: false, note: whyNot(decision.message, stats, workingSet, inputs), throttlePercent: throttle, schedule };
+        return { passes: pass, bytes: sent, totalMs: elapsedMs, downtimeMs: decision.expectedDowntimeMs + overheadMs, converges: false, note: whyNot(decision.message, stats, workingSet, inputs), throttlePercent: throttle, schedule };
     }
     passBytes = wire(dirtied);
   }
@@ -161,7 +171,7 @@ function whyNot(message: string, stats: PassStats, workingSet: number, inputs: P
 }
 
 /** The pure pre-copy model: passes, bytes, time, downtime, and whether (and how) it converges. */
-export function predictPrecopy(inputs: PrecopyInputs, framing: StreamFraming = QEMU_FRAMING): Prediction {
-  const s = schedulePrecopy(inputs, framing);
+export function predictPrecopy(inputs: PrecopyInputs, costs: StreamCosts = QEMU_COSTS): Prediction {
+  const s = schedulePrecopy(inputs, costs);
   return { passes: s.passes, bytes: s.bytes, totalMs: s.totalMs, downtimeMs: s.downtimeMs, converges: s.converges, note: s.note, throttlePercent: s.throttlePercent };
 }
