@@ -7,6 +7,8 @@ import { createChecker, Priority, type CheckOptions } from "../../core/check/che
 import type { CheckResult, Finding } from "../../core/check/findings.ts";
 import { indexInventory } from "../../core/inventory/index.ts";
 import { loadInventoryFile } from "../inventory-file.ts";
+import { controllerClient } from "../controller.ts";
+import type { WhereResult } from "../../core/check/checker.ts";
 import { ExitStatus, printJson, type CliIo } from "../io.ts";
 import type { SetStatus } from "./index.ts";
 
@@ -51,16 +53,20 @@ export function registerCheckCommands(program: Command, io: CliIo, setStatus: Se
   program
     .command("check")
     .description("check whether a VM can move to a host, with every reason and fix")
-    .requiredOption("-i, --inventory <file>", "inventory YAML file")
+    .option("-i, --inventory <file>", "inventory YAML file (default: ask the controller)")
     .requiredOption("--vm <name>", "the VM to migrate")
     .requiredOption("--to <host>", "the destination host")
     .option("--pool <pool>", "target resource pool (default: the VM's pool when it belongs to the destination)")
     .addOption(priorityOption())
     .option("--json", "print {vm, host, ok, errors, warnings} as JSON")
+    .option("--controller <url>", "the controller (default: FERRY_URL, or the one `ferry up` started)")
+    .option("--token <token>", "API token (default: FERRY_TOKEN, or the one `ferry up` saved)")
     .action(async (opts) => {
-      const index = indexInventory(await loadInventoryFile(opts.inventory, io));
       const options: CheckOptions = { pool: opts.pool, priority: opts.priority === "low" ? Priority.low : Priority.high };
-      const result = createChecker(index).check(opts.vm, opts.to, options);
+      const result =
+        opts.inventory === undefined
+          ? await controllerClient(opts).post<CheckResult>("/check", { vm: opts.vm, host: opts.to, pool: opts.pool, priority: opts.priority })
+          : createChecker(indexInventory(await loadInventoryFile(opts.inventory, io))).check(opts.vm, opts.to, options);
       if (opts.json === true) printJson(io, result);
       else io.out(renderCheck(io, result));
       setStatus(result.ok ? ExitStatus.ok : ExitStatus.refused);
@@ -69,15 +75,29 @@ export function registerCheckCommands(program: Command, io: CliIo, setStatus: Se
   program
     .command("where")
     .description("every host a VM could move to, and why not for the others")
-    .requiredOption("-i, --inventory <file>", "inventory YAML file")
+    .option("-i, --inventory <file>", "inventory YAML file (default: ask the controller)")
     .requiredOption("--vm <name>", "the VM to place")
     .option("--pool <pool>", "target resource pool for every host")
     .addOption(priorityOption())
     .option("--json", "print {vm, current, hosts: [{host, ok, errors, warnings}]} as JSON")
+    .option("--controller <url>", "the controller (default: FERRY_URL, or the one `ferry up` started)")
+    .option("--token <token>", "API token (default: FERRY_TOKEN, or the one `ferry up` saved)")
     .action(async (opts) => {
-      const index = indexInventory(await loadInventoryFile(opts.inventory, io));
       const options: CheckOptions = { pool: opts.pool, priority: opts.priority === "low" ? Priority.low : Priority.high };
-      const where = createChecker(index).where(opts.vm, options);
+      let where: WhereResult;
+      let clusterOf: (host: string) => string;
+      if (opts.inventory === undefined) {
+        const client = controllerClient(opts);
+        const query = new URLSearchParams({ priority: opts.priority, ...(opts.pool === undefined ? {} : { pool: opts.pool }) });
+        where = await client.get<WhereResult>(`/vms/${encodeURIComponent(opts.vm)}/where?${query.toString()}`);
+        const hosts = await client.get<{ name: string; cluster: string | null }[]>("/hosts");
+        const clusters = new Map(hosts.map((h) => [h.name, h.cluster ?? "-"]));
+        clusterOf = (host) => clusters.get(host) ?? "-";
+      } else {
+        const index = indexInventory(await loadInventoryFile(opts.inventory, io));
+        where = createChecker(index).where(opts.vm, options);
+        clusterOf = (host) => index.hosts.get(host)?.host.cluster ?? "-";
+      }
       const movable = where.hosts.filter((h) => h.ok);
       if (opts.json === true) printJson(io, where);
       else {
@@ -92,11 +112,11 @@ export function registerCheckCommands(program: Command, io: CliIo, setStatus: Se
         });
         for (const h of rows) {
           const verdict = !h.ok ? `blocked (${h.errors.length})` : h.warnings.length > 0 ? `warnings (${h.warnings.length})` : "compatible";
-          table.push([h.host, index.hosts.get(h.host)?.host.cluster ?? "-", verdict, summary(h)]);
+          table.push([h.host, clusterOf(h.host), verdict, summary(h)]);
         }
         io.out(`${where.vm} (on ${where.current}): ${movable.length} of ${where.hosts.length} other hosts can take it`);
         io.out(table.toString());
-        if (movable.length < where.hosts.length) io.out(`Details and fixes: ferry check -i ${opts.inventory} --vm ${where.vm} --to HOST`);
+        if (movable.length < where.hosts.length) io.out(`Details and fixes: ferry check${opts.inventory === undefined ? "" : ` -i ${opts.inventory}`} --vm ${where.vm} --to HOST`);
       }
       setStatus(movable.length > 0 ? ExitStatus.ok : ExitStatus.refused);
     });

@@ -3,9 +3,11 @@ import type { Command } from "@commander-js/extra-typings";
 import type { CliIo } from "../io.ts";
 import { registerBaselineCommand } from "./baseline.ts";
 import { registerCheckCommands } from "./check.ts";
+import { registerControllerCommand } from "./controller.ts";
 import { registerCpuidCommands } from "./cpuid.ts";
 import { registerDemoCommand } from "./demo.ts";
 import { registerLabCommands } from "./lab.ts";
+import { registerManageCommands } from "./manage.ts";
 
 /** Commands report their exit status through `setStatus`; thrown FerryErrors map to 1 or 2. */
 export type SetStatus = (status: number) => void;
@@ -16,4 +18,6 @@ export function registerCommands(program: Command, io: CliIo, setStatus: SetStat
   registerBaselineCommand(program, io, setStatus);
   registerDemoCommand(program, io, setStatus);
   registerLabCommands(program, io, setStatus);
+  registerManageCommands(program, io, setStatus);
+  registerControllerCommand(program, io, setStatus);
 }

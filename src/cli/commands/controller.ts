@@ -1,0 +1,78 @@
+// `ferry controller`: runs the controller (Ferry's VirtualCenter) in the foreground until
+// Ctrl-C. `ferry up` runs it together with a lab of simulated hosts.
+import type { Command } from "@commander-js/extra-typings";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ErrorCode, FerryError } from "../../core/errors.ts";
+import type { Inventory } from "../../core/inventory/schema.ts";
+import { systemClock } from "../../drivers/clock.ts";
+import { startController, type RunningController } from "../../server/main.ts";
+import { controllerFile, ferryHome } from "../controller.ts";
+import { loadInventoryFile } from "../inventory-file.ts";
+import { ExitStatus, type CliIo } from "../io.ts";
+import type { SetStatus } from "./index.ts";
+
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^([^:]+):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (match?.[1] === undefined || !Number.isInteger(port) || port > 65535) throw new FerryError(ErrorCode.usage, `--listen takes HOST:PORT, like 127.0.0.1:8080 (port 0 picks a free one), got "${text}"`);
+  return { host: match[1], port };
+}
+
+/** Saves where the controller is, so `ferry hosts`, `ferry migrate`... find it (mode 0600: it holds a token). */
+export function saveControllerAddress(url: string, token: string): string {
+  const file = controllerFile();
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(file, `${JSON.stringify({ url, token })}\n`, { mode: 0o600 });
+  return file;
+}
+
+/** Waits for SIGINT/SIGTERM, then stops `stop` once; resolves when stopped. */
+export function untilSignal(stop: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (): void => {
+      if (stopping) return;
+      stopping = true;
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      void stop().finally(resolve);
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
+
+export interface ControllerCommandOptions {
+  readonly dataDir?: string;
+  readonly postgres?: string;
+  readonly listen: string;
+  readonly inventory?: string;
+  readonly save: boolean;
+}
+
+export async function startControllerFromOptions(opts: ControllerCommandOptions, io: CliIo, extend?: Parameters<typeof startController>[0]["extend"]): Promise<RunningController> {
+  const { host, port } = parseListen(opts.listen);
+  let initialInventory: Inventory | undefined;
+  if (opts.inventory !== undefined) initialInventory = await loadInventoryFile(opts.inventory, io);
+  return startController({ dataDir: opts.dataDir ?? join(ferryHome(), "data"), postgresUrl: opts.postgres, host, port, initialInventory, clock: systemClock, extend });
+}
+
+export function registerControllerCommand(program: Command, io: CliIo, setStatus: SetStatus): void {
+  program
+    .command("controller")
+    .description("run the controller: the REST API, tasks and events, on SQLite (default) or PostgreSQL")
+    .option("--data-dir <dir>", "where the SQLite store and the admin token live (default ~/.ferry/data)")
+    .option("--postgres <url>", "use PostgreSQL at this URL instead of SQLite")
+    .option("--listen <host:port>", "address of the API", "127.0.0.1:8080")
+    .option("-i, --inventory <file>", "import this inventory when the store has none yet")
+    .option("--no-save", "do not save the address and admin token for other `ferry` commands")
+    .action(async (opts) => {
+      const controller = await startControllerFromOptions(opts, io);
+      const saved = opts.save ? saveControllerAddress(controller.url, controller.adminToken) : undefined;
+      // One JSON line a parent process can wait for; the token is in the saved file, never printed here.
+      io.out(JSON.stringify({ ready: true, api: controller.url, store: controller.store.dialect, saved: saved ?? null }));
+      await untilSignal(() => controller.close());
+      setStatus(ExitStatus.ok);
+    });
+}

@@ -1,0 +1,202 @@
+// Commands that read and change the controller's inventory through its REST API:
+// `ferry hosts`, `ferry vms`, `ferry host network ...` (the seed's steps 1–4), `ferry vm set`,
+// `ferry cluster mask`, `ferry template mask|deploy`, `ferry inventory import|export`,
+// `ferry tokens ...`.
+import type { Command, CommandUnknownOpts } from "@commander-js/extra-typings";
+import Table from "cli-table3";
+import type { HostSummary, VmSummary } from "../../api/schemas.ts";
+import type { ApiClient } from "../../api/client.ts";
+import { ErrorCode, FerryError } from "../../core/errors.ts";
+import type { CpuidMask } from "../../core/inventory/schema.ts";
+import { controllerClient, type ControllerOptions } from "../controller.ts";
+import { writeFileAtomic } from "../inventory-file.ts";
+import { ExitStatus, printJson, type CliIo } from "../io.ts";
+import type { SetStatus } from "./index.ts";
+
+interface Changed {
+  readonly changed: readonly string[];
+  readonly generation: number;
+}
+
+/** Adds --controller/--token/--json to a command. */
+function api<C extends CommandUnknownOpts>(command: C): C {
+  command.option("--controller <url>", "the controller (default: FERRY_URL, or the one `ferry up` started)");
+  command.option("--token <token>", "API token (default: FERRY_TOKEN, or the one `ferry up` saved)");
+  command.option("--json", "print the answer as JSON");
+  return command;
+}
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const row of rows) t.push(row.map(String));
+  return t.toString();
+}
+
+/**
+ * A CPUID mask from `--mask nx,sse3,sse4,custom:avx2+aes` (presets by name, custom flags
+ * after "custom:" joined with "+"), or null for `--mask none`.
+ */
+export function parseMask(text: string): CpuidMask | null {
+  if (text.trim() === "none") return null;
+  const mask: CpuidMask = { nx: false, sse3: false, sse4: false, custom: [] };
+  for (const part of text.split(",").map((p) => p.trim()).filter((p) => p.length > 0)) {
+    if (part === "nx" || part === "sse3" || part === "sse4") mask[part] = true;
+    else if (part.startsWith("custom:")) mask.custom.push(...part.slice(7).split("+").filter((f) => f.length > 0));
+    else throw new FerryError(ErrorCode.usage, `unknown mask "${part}": use nx, sse3, sse4, custom:FLAG+FLAG, or none`);
+  }
+  return mask;
+}
+
+export function registerManageCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
+  const done = (_client: ApiClient, json: boolean | undefined, answer: Changed, words: string): void => {
+    if (json === true) printJson(io, answer);
+    else io.out(words);
+    setStatus(ExitStatus.ok);
+  };
+
+  api(program.command("hosts").description("hosts the controller knows, with their VMotion IPs")).action(async (opts: ControllerOptions & { json?: boolean }) => {
+    const hosts = await controllerClient(opts).get<HostSummary[]>("/hosts");
+    if (opts.json === true) printJson(io, hosts);
+    else {
+      io.out(
+        table(
+          ["host", "cluster", "state", "CPU", "memory", "VMotion IP", "VMs"],
+          hosts.map((h) => [h.name, h.cluster ?? "-", !h.connected ? "disconnected" : h.maintenance ? "maintenance" : "connected", `${h.cpu.vendor} ${h.cpu.family}/${h.cpu.model}`, `${Math.round(h.memoryMB / 1024)} GiB`, h.vmotionIp ?? "none", h.vms]),
+        ),
+      );
+    }
+    setStatus(ExitStatus.ok);
+  });
+
+  api(program.command("vms").description("VMs the controller knows, where they run")).action(async (opts: ControllerOptions & { json?: boolean }) => {
+    const vms = await controllerClient(opts).get<VmSummary[]>("/vms");
+    if (opts.json === true) printJson(io, vms);
+    else io.out(table(["VM", "host", "pool", "power", "memory", "state"], vms.map((v) => [v.name, v.host, v.pool ?? "-", v.power, `${v.memoryMB} MB`, v.migrating ? "migrating" : "-"])));
+    setStatus(ExitStatus.ok);
+  });
+
+  // `ferry host network ...` sits beside `ferry host cpuid`.
+  const host: CommandUnknownOpts = program.commands.find((c) => c.name() === "host") ?? program.command("host").description("host facts and checks");
+  const network = host.command("network").description("a host's VMkernel networking (the seed's steps 1–4)");
+  api(
+    network
+      .command("add")
+      .description("add a vSwitch with a VMkernel port on a chosen NIC, for VMotion, with its IP and optional gateway")
+      .argument("<host>", "the host")
+      .requiredOption("--ip <cidr>", "the VMkernel port's IP with prefix, like 198.19.0.21/24")
+      .option("--vswitch <name>", "the new vSwitch (or an existing one)", "vSwitch1")
+      .option("--nic <name>", "the physical adapter connected to the VMotion network (for a new vSwitch)")
+      .option("--port-group <name>", "the port group", "VMotion")
+      .option("--port <name>", "the VMkernel port", "vmk1")
+      .option("--no-vmotion", "do not use this port group for VMotion")
+      .option("--gateway <ip>", "a default gateway (a non-routed VMotion network needs none)")
+      .option("--mtu <n>", "MTU", (v) => Number(v))
+      .option("--vlan <n>", "VLAN ID", (v) => Number(v)),
+  ).action(async (hostName: string, opts: ControllerOptions & { json?: boolean; ip: string; vswitch: string; nic?: string; portGroup: string; port: string; vmotion: boolean; gateway?: string; mtu?: number; vlan?: number }) => {
+    const client = controllerClient(opts);
+    const body = { vswitch: opts.vswitch, nic: opts.nic, portGroup: opts.portGroup, port: opts.port, vmotion: opts.vmotion, ip: opts.ip, gateway: opts.gateway, mtu: opts.mtu, vlan: opts.vlan };
+    const answer = await client.post<Changed>(`/hosts/${encodeURIComponent(hostName)}/network`, body);
+    done(client, opts.json, answer, `${hostName}: ${opts.port} on ${opts.portGroup}/${opts.vswitch}, ${opts.ip}${opts.gateway === undefined ? "" : ` via ${opts.gateway}`}, VMotion ${opts.vmotion ? "enabled" : "off"}`);
+  });
+  api(
+    network
+      .command("edit")
+      .description("change a VMkernel port: VMotion on/off, IP, gateway, MTU")
+      .argument("<host>", "the host")
+      .argument("<port>", "the VMkernel port, like vmk1")
+      .option("--vmotion <on|off>", "use this port group for VMotion")
+      .option("--ip <cidr>", "new IP with prefix")
+      .option("--gateway <ip|none>", "new default gateway, or none")
+      .option("--mtu <n>", "MTU", (v) => Number(v)),
+  ).action(async (hostName: string, port: string, opts: ControllerOptions & { json?: boolean; vmotion?: string; ip?: string; gateway?: string; mtu?: number }) => {
+    if (opts.vmotion !== undefined && opts.vmotion !== "on" && opts.vmotion !== "off") throw new FerryError(ErrorCode.usage, `--vmotion takes on or off, got "${opts.vmotion}"`);
+    const client = controllerClient(opts);
+    const body = { vmotion: opts.vmotion === undefined ? undefined : opts.vmotion === "on", ip: opts.ip, gateway: opts.gateway === "none" ? null : opts.gateway, mtu: opts.mtu };
+    const answer = await client.patch<Changed>(`/hosts/${encodeURIComponent(hostName)}/network/${encodeURIComponent(port)}`, body);
+    done(client, opts.json, answer, `${hostName}: ${port} changed`);
+  });
+  api(network.command("remove").description("remove a VMkernel port").argument("<host>", "the host").argument("<port>", "the VMkernel port")).action(async (hostName: string, port: string, opts: ControllerOptions & { json?: boolean }) => {
+    const client = controllerClient(opts);
+    const answer = await client.delete<Changed>(`/hosts/${encodeURIComponent(hostName)}/network/${encodeURIComponent(port)}`);
+    done(client, opts.json, answer, `${hostName}: ${port} removed`);
+  });
+
+  const vm = program.command("vm").description("a VM's settings");
+  api(
+    vm
+      .command("set")
+      .description("edit a VM's settings: device and NIC Connected boxes, its CPUID mask")
+      .argument("<vm>", "the VM")
+      .option("--disconnect <device...>", "clear the Connected box of these devices (CD-ROM, floppy, serial, parallel, USB)")
+      .option("--connect <device...>", "tick the Connected box of these devices")
+      .option("--disconnect-nic <nic...>", "disconnect these NICs")
+      .option("--connect-nic <nic...>", "connect these NICs")
+      .option("--mask <mask>", "CPUID mask: nx, sse3, sse4, custom:FLAG+FLAG, comma-separated, or none (reaches the guest after a power cycle)"),
+  ).action(async (vmName: string, opts: ControllerOptions & { json?: boolean; disconnect?: string[]; connect?: string[]; disconnectNic?: string[]; connectNic?: string[]; mask?: string }) => {
+    const devices = [...(opts.disconnect ?? []).map((name) => ({ name, connected: false })), ...(opts.connect ?? []).map((name) => ({ name, connected: true }))];
+    const nics = [...(opts.disconnectNic ?? []).map((name) => ({ name, connected: false })), ...(opts.connectNic ?? []).map((name) => ({ name, connected: true }))];
+    if (devices.length === 0 && nics.length === 0 && opts.mask === undefined) throw new FerryError(ErrorCode.usage, "nothing to set: give --disconnect, --connect, --disconnect-nic, --connect-nic or --mask");
+    const client = controllerClient(opts);
+    const body = { ...(devices.length > 0 ? { devices } : {}), ...(nics.length > 0 ? { nics } : {}), ...(opts.mask === undefined ? {} : { cpuidMask: parseMask(opts.mask) }) };
+    const answer = await client.patch<Changed>(`/vms/${encodeURIComponent(vmName)}`, body);
+    done(client, opts.json, answer, `${vmName}: settings changed${opts.mask === undefined ? "" : "; the new CPUID mask reaches the guest after a power cycle"}`);
+  });
+
+  const cluster: CommandUnknownOpts = program.commands.find((c) => c.name() === "cluster") ?? program.command("cluster").description("cluster-wide settings");
+  api(cluster.command("mask").description("set the CPUID mask on every VM of a cluster at once").argument("<cluster>", "the cluster").requiredOption("--mask <mask>", "nx, sse3, sse4, custom:FLAG+FLAG, or none")).action(async (name: string, opts: ControllerOptions & { json?: boolean; mask: string }) => {
+    const client = controllerClient(opts);
+    const answer = await client.put<Changed>(`/clusters/${encodeURIComponent(name)}/mask`, { cpuidMask: parseMask(opts.mask) });
+    done(client, opts.json, answer, `${answer.changed.length} VM(s) of ${name} masked: ${answer.changed.join(", ")}`);
+  });
+
+  const template = program.command("template").description("templates: masks and deployment");
+  api(template.command("mask").description("set a template's CPUID mask (VMs deployed from it inherit it)").argument("<template>", "the template").requiredOption("--mask <mask>", "nx, sse3, sse4, custom:FLAG+FLAG, or none")).action(async (name: string, opts: ControllerOptions & { json?: boolean; mask: string }) => {
+    const client = controllerClient(opts);
+    done(client, opts.json, await client.put<Changed>(`/templates/${encodeURIComponent(name)}/mask`, { cpuidMask: parseMask(opts.mask) }), `template ${name} masked`);
+  });
+  api(
+    template
+      .command("deploy")
+      .description("deploy a VM from a template")
+      .argument("<template>", "the template")
+      .requiredOption("--name <vm>", "the new VM's name")
+      .requiredOption("--host <host>", "where it runs")
+      .option("--pool <pool>", "its resource pool")
+      .option("--power-on", "power it on"),
+  ).action(async (name: string, opts: ControllerOptions & { json?: boolean; name: string; host: string; pool?: string; powerOn?: boolean }) => {
+    const client = controllerClient(opts);
+    done(client, opts.json, await client.post<Changed>(`/templates/${encodeURIComponent(name)}/deploy`, { name: opts.name, host: opts.host, pool: opts.pool, powerOn: opts.powerOn }), `${opts.name} deployed from ${name} on ${opts.host}`);
+  });
+
+  const inventory = program.command("inventory").description("the controller's whole inventory");
+  api(inventory.command("export").description("write the inventory as YAML").option("--out <file>", "write to this file instead of standard output")).action(async (opts: ControllerOptions & { json?: boolean; out?: string }) => {
+    const client = controllerClient(opts);
+    const text = opts.json === true ? JSON.stringify(await client.get<unknown>("/inventory"), null, 2) : await client.text("/inventory?format=yaml");
+    if (opts.out === undefined) io.out(text);
+    else await writeFileAtomic(opts.out, text);
+    setStatus(ExitStatus.ok);
+  });
+  api(inventory.command("import").description("replace the inventory with a YAML or JSON file (all or nothing)").argument("<file>", "the inventory file")).action(async (file: string, opts: ControllerOptions & { json?: boolean }) => {
+    const client = controllerClient(opts);
+    const text = await io.readText(file);
+    done(client, opts.json, await client.put<Changed>("/inventory", text), `imported ${file}`);
+  });
+
+  const tokens = program.command("tokens").description("API tokens (admin)");
+  api(tokens.command("list").description("list tokens (names and roles; never secrets)")).action(async (opts: ControllerOptions & { json?: boolean }) => {
+    const list = await controllerClient(opts).get<{ name: string; role: string; revokedAt: number | null }[]>("/tokens");
+    if (opts.json === true) printJson(io, list);
+    else io.out(table(["name", "role", "state"], list.map((t) => [t.name, t.role, t.revokedAt === null ? "active" : "revoked"])));
+    setStatus(ExitStatus.ok);
+  });
+  api(tokens.command("create").description("create a token; its secret is printed once").argument("<name>", "a name for it").requiredOption("--role <role>", "admin, operator or read-only")).action(async (name: string, opts: ControllerOptions & { json?: boolean; role: string }) => {
+    const created = await controllerClient(opts).post<{ name: string; role: string; token: string }>("/tokens", { name, role: opts.role });
+    if (opts.json === true) printJson(io, created);
+    else io.out(`${created.token}\n(token "${created.name}", ${created.role}: shown only now)`);
+    setStatus(ExitStatus.ok);
+  });
+  api(tokens.command("revoke").description("revoke a token").argument("<name>", "its name")).action(async (name: string, opts: ControllerOptions & { json?: boolean }) => {
+    const client = controllerClient(opts);
+    done(client, opts.json, await client.delete<Changed>(`/tokens/${encodeURIComponent(name)}`), `token ${name} revoked`);
+  });
+}

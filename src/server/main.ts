@@ -1,0 +1,108 @@
+// The controller as a running server: the composition root that picks the store (SQLite in
+// a data directory by default, PostgreSQL when given a URL), opens the inventory, makes sure
+// an admin token exists, and serves the API over HTTP.
+import { serve, type ServerType } from "@hono/node-server";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Clock } from "../core/clock.ts";
+import { ErrorCode, FerryError } from "../core/errors.ts";
+import type { Inventory } from "../core/inventory/schema.ts";
+import { openPostgresStore } from "../store/postgres.ts";
+import { openSqliteStore } from "../store/sqlite.ts";
+import type { Store } from "../store/store.ts";
+import { createToken, hashToken, Role } from "./auth.ts";
+import { createControllerApp, serveOpenApi, type ControllerApp } from "./app.ts";
+import { EventHub } from "./events.ts";
+import { InventoryService } from "./inventory-service.ts";
+
+export interface ControllerConfig {
+  /** SQLite: the directory holding ferry.db (and the admin token file). */
+  readonly dataDir: string;
+  /** PostgreSQL instead of SQLite. */
+  readonly postgresUrl?: string | undefined;
+  readonly host: string;
+  /** 0: any free port. */
+  readonly port: number;
+  /** Imported when the store has no inventory yet. */
+  readonly initialInventory?: Inventory | undefined;
+  readonly clock: Clock;
+  /** Extra routes (migrations) added before the OpenAPI document is built. */
+  readonly extend?: ((app: ControllerApp, parts: ControllerParts) => void | Promise<void>) | undefined;
+}
+
+export interface ControllerParts {
+  readonly store: Store;
+  readonly inventory: InventoryService;
+  readonly events: EventHub;
+}
+
+export interface RunningController extends ControllerParts {
+  readonly url: string;
+  /** The admin token: created on first start and kept (mode 0600) in the data directory. */
+  readonly adminToken: string;
+  readonly app: ControllerApp;
+  close(): Promise<void>;
+}
+
+/** The admin token lives in a file only its owner can read; its hash is in the store. */
+async function ensureAdminToken(store: Store, dataDir: string, now: number): Promise<string> {
+  const file = join(dataDir, "admin.token");
+  try {
+    const secret = readFileSync(file, "utf8").trim();
+    if (secret.length > 0 && (await store.findTokenByHash(hashToken(secret))) !== undefined) return secret;
+  } catch {
+    // none yet
+  }
+  const name = (await store.listTokens()).some((t) => t.name === "admin") ? `admin-${now}` : "admin";
+  const { secret } = await createToken(store, name, Role.admin, now);
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+export async function startController(config: ControllerConfig): Promise<RunningController> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = config.postgresUrl === undefined ? openSqliteStore(join(config.dataDir, "ferry.db"), () => config.clock.now()) : openPostgresStore(config.postgresUrl, () => config.clock.now());
+  try {
+    await store.migrateToLatest();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  const inventory = await InventoryService.open(store);
+  if (config.initialInventory !== undefined && inventory.current.inventory.hosts.length === 0) await inventory.replace(config.initialInventory);
+  const events = new EventHub(store);
+  const adminToken = await ensureAdminToken(store, config.dataDir, config.clock.now());
+  const app = createControllerApp({ store, inventory, events, clock: config.clock });
+  await config.extend?.(app, { store, inventory, events });
+  serveOpenApi(app);
+
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => {
+      resolve(s);
+    });
+    s.once("error", (error: NodeJS.ErrnoException) => {
+      reject(new FerryError(error.code === "EADDRINUSE" ? ErrorCode.conflict : ErrorCode.io, `cannot listen on ${config.host}:${config.port}: ${error.code === "EADDRINUSE" ? "the port is in use" : error.message}`, { cause: error }));
+    });
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
+  return {
+    url: `http://${config.host}:${port}`,
+    adminToken,
+    app,
+    store,
+    inventory,
+    events,
+    async close() {
+      await new Promise<void>((resolve) => {
+        // SSE streams stay open until their clients go; close them rather than wait.
+        if ("closeAllConnections" in server) server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      });
+      await store.close();
+    },
+  };
+}
