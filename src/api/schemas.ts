@@ -132,3 +132,43 @@ export type VmSummary = z.infer<typeof VmSummarySchema>;
 export type AddNetworkRequest = z.infer<typeof AddNetworkRequestSchema>;
 export type VmSettingsPatch = z.infer<typeof VmSettingsPatchSchema>;
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+export const MigrationRequestSchema = z
+  .object({
+    vm: name,
+    to: name.openapi({ description: "The target host" }),
+    pool: name.optional().openapi({ description: "Target resource pool; default: the VM's own when it belongs to the target" }),
+    priority: PrioritySchema.default("high"),
+    downtimeMs: z.number().int().min(1).max(600_000).optional().openapi({ description: "Downtime limit at switchover; default 300" }),
+    autoConverge: z.boolean().optional(),
+    bandwidthMbps: z.number().positive().max(1_000_000).optional().openapi({ description: "Cap on the migration stream" }),
+    acceptWarnings: z.union([z.array(z.string()), z.literal("all")]).optional().openapi({ description: "Warning codes accepted, or \"all\": warnings refuse the migration otherwise" }),
+  })
+  .strict()
+  .openapi("MigrationRequest");
+
+export const TaskSchema = z
+  .object({
+    id: z.string(),
+    kind: z.literal("migration"),
+    vm: z.string(),
+    source: z.string(),
+    destination: z.string(),
+    state: z.string().openapi({ description: "queued, validating, preparing, precopy, switchover, completed, failed or cancelled" }),
+    percent: z.number(),
+    createdAt: z.number(),
+    updatedAt: z.number(),
+    createdBy: z.string(),
+    body: z.record(z.string(), z.unknown()).openapi({ description: "request, pool, acceptedWarnings, requestedBy, prediction, timeline, progress, report, waitingReason" }),
+  })
+  .openapi("Task");
+
+export const AgentRegisterSchema = z
+  .object({ host: name, url: z.url(), token: z.string().min(16) })
+  .strict()
+  .openapi("AgentRegister");
+
+export const AgentSchema = z.object({ host: z.string(), url: z.string() }).openapi("Agent");
+
+export type MigrationRequestBody = z.infer<typeof MigrationRequestSchema>;
+export type Task = z.infer<typeof TaskSchema>;

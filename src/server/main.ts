@@ -14,6 +14,8 @@ import { createToken, hashToken, Role } from "./auth.ts";
 import { createControllerApp, serveOpenApi, type ControllerApp } from "./app.ts";
 import { EventHub } from "./events.ts";
 import { InventoryService } from "./inventory-service.ts";
+import { AgentDirectory, MigrationService, type Log } from "./migrations.ts";
+import { registerMigrationRoutes } from "./routes-migrations.ts";
 
 export interface ControllerConfig {
   /** SQLite: the directory holding ferry.db (and the admin token file). */
@@ -26,14 +28,33 @@ export interface ControllerConfig {
   /** Imported when the store has no inventory yet. */
   readonly initialInventory?: Inventory | undefined;
   readonly clock: Clock;
-  /** Extra routes (migrations) added before the OpenAPI document is built. */
-  readonly extend?: ((app: ControllerApp, parts: ControllerParts) => void | Promise<void>) | undefined;
+  readonly log?: Log | undefined;
 }
 
 export interface ControllerParts {
   readonly store: Store;
   readonly inventory: InventoryService;
   readonly events: EventHub;
+  readonly agents: AgentDirectory;
+  readonly migrations: MigrationService;
+}
+
+/** Every route of the controller on one app, and the OpenAPI document built from them. */
+export function buildControllerApp(parts: ControllerParts, clock: Clock): ControllerApp {
+  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock });
+  registerMigrationRoutes(app, parts);
+  serveOpenApi(app);
+  return app;
+}
+
+/** The controller's parts over an open store; `reconcile` settles tasks a previous run left open. */
+export async function assembleController(store: Store, clock: Clock, log?: Log): Promise<ControllerParts> {
+  const inventory = await InventoryService.open(store);
+  const events = new EventHub(store);
+  const agents = new AgentDirectory(store);
+  await agents.load();
+  const migrations = new MigrationService({ store, inventory, events, agents, clock, log });
+  return { store, inventory, events, agents, migrations };
 }
 
 export interface RunningController extends ControllerParts {
@@ -69,13 +90,13 @@ export async function startController(config: ControllerConfig): Promise<Running
     await store.close().catch(() => undefined);
     throw error;
   }
-  const inventory = await InventoryService.open(store);
+  const parts = await assembleController(store, config.clock, config.log);
+  const { inventory, events, agents, migrations } = parts;
   if (config.initialInventory !== undefined && inventory.current.inventory.hosts.length === 0) await inventory.replace(config.initialInventory);
-  const events = new EventHub(store);
   const adminToken = await ensureAdminToken(store, config.dataDir, config.clock.now());
-  const app = createControllerApp({ store, inventory, events, clock: config.clock });
-  await config.extend?.(app, { store, inventory, events });
-  serveOpenApi(app);
+  const app = buildControllerApp(parts, config.clock);
+  // Tasks a previous run left open are settled with the agents, in the background.
+  await migrations.reconcile();
 
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => {
@@ -94,6 +115,8 @@ export async function startController(config: ControllerConfig): Promise<Running
     store,
     inventory,
     events,
+    agents,
+    migrations,
     async close() {
       await new Promise<void>((resolve) => {
         // SSE streams stay open until their clients go; close them rather than wait.
@@ -102,6 +125,7 @@ export async function startController(config: ControllerConfig): Promise<Running
           resolve();
         });
       });
+      await migrations.drain();
       await store.close();
     },
   };

@@ -12,6 +12,8 @@ export const ObjectKind = {
   host: "host",
   template: "template",
   vm: "vm",
+  /** A host's agent: its URL and the token the controller presents (never served by the API). */
+  agent: "agent",
 } as const;
 export type ObjectKind = (typeof ObjectKind)[keyof typeof ObjectKind];
 

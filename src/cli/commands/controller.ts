@@ -12,6 +12,11 @@ import { loadInventoryFile } from "../inventory-file.ts";
 import { ExitStatus, type CliIo } from "../io.ts";
 import type { SetStatus } from "./index.ts";
 
+/** Log lines as JSON on stderr; never a token (none is ever passed in). */
+export const jsonLog = (level: "info" | "warn" | "error", message: string, fields?: Readonly<Record<string, unknown>>): void => {
+  process.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), level, message, ...fields })}\n`);
+};
+
 export function parseListen(text: string): { host: string; port: number } {
   const match = /^([^:]+):(\d{1,5})$/.exec(text);
   const port = Number(match?.[2]);
@@ -51,11 +56,11 @@ export interface ControllerCommandOptions {
   readonly save: boolean;
 }
 
-export async function startControllerFromOptions(opts: ControllerCommandOptions, io: CliIo, extend?: Parameters<typeof startController>[0]["extend"]): Promise<RunningController> {
+export async function startControllerFromOptions(opts: ControllerCommandOptions, io: CliIo): Promise<RunningController> {
   const { host, port } = parseListen(opts.listen);
   let initialInventory: Inventory | undefined;
   if (opts.inventory !== undefined) initialInventory = await loadInventoryFile(opts.inventory, io);
-  return startController({ dataDir: opts.dataDir ?? join(ferryHome(), "data"), postgresUrl: opts.postgres, host, port, initialInventory, clock: systemClock, extend });
+  return startController({ dataDir: opts.dataDir ?? join(ferryHome(), "data"), postgresUrl: opts.postgres, host, port, initialInventory, clock: systemClock, log: jsonLog });
 }
 
 export function registerControllerCommand(program: Command, io: CliIo, setStatus: SetStatus): void {

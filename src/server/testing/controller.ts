@@ -6,15 +6,17 @@ import { systemClock } from "../../drivers/clock.ts";
 import { openSqliteStore } from "../../store/sqlite.ts";
 import type { Store } from "../../store/store.ts";
 import { createToken, Role } from "../auth.ts";
-import { createControllerApp, serveOpenApi, type ControllerApp } from "../app.ts";
-import { InventoryService } from "../inventory-service.ts";
-import { EventHub } from "../events.ts";
+import type { ControllerApp } from "../app.ts";
+import type { InventoryService } from "../inventory-service.ts";
+import type { EventHub } from "../events.ts";
+import { assembleController, buildControllerApp, type ControllerParts } from "../main.ts";
 
 export interface TestController {
   readonly app: ControllerApp;
   readonly store: Store;
   readonly inventory: InventoryService;
   readonly events: EventHub;
+  readonly parts: ControllerParts;
   readonly tokens: Record<"admin" | "operator" | "readOnly", string>;
   call(method: string, path: string, options?: { token?: string | null; body?: unknown; text?: string; contentType?: string }): Promise<{ status: number; body: unknown; text: string }>;
 }
@@ -22,7 +24,8 @@ export interface TestController {
 export async function testController(inventoryFile = new URL("../../../examples/lab.yaml", import.meta.url).pathname): Promise<TestController> {
   const store = openSqliteStore(":memory:");
   await store.migrateToLatest();
-  const inventory = await InventoryService.open(store);
+  const parts = await assembleController(store, systemClock);
+  const { inventory, events } = parts;
   const parsed = parseInventory(readFileSync(inventoryFile, "utf8"), inventoryFile);
   if (!parsed.ok) throw new Error(`bad test inventory ${inventoryFile}`);
   await inventory.replace(parsed.inventory);
@@ -32,14 +35,13 @@ export async function testController(inventoryFile = new URL("../../../examples/
     operator: (await createToken(store, "ops", Role.operator, now)).secret,
     readOnly: (await createToken(store, "viewer", Role.readOnly, now)).secret,
   };
-  const events = new EventHub(store);
-  const app = createControllerApp({ store, inventory, events, clock: systemClock });
-  serveOpenApi(app);
+  const app = buildControllerApp(parts, systemClock);
   return {
     app,
     store,
     inventory,
     events,
+    parts,
     tokens,
     async call(method, path, options = {}) {
       const headers: Record<string, string> = {};

@@ -1,0 +1,427 @@
+// Migrations as persisted tasks. The controller checks the request (the checker's errors
+// refuse it; its warnings must be accepted by name), stores a task, marks the VM migrating,
+// and hands the migration to the engine's scheduler (per-host and per-datastore limits, a
+// queue that says why). Every progress event is stored and streamed; the task records the
+// prediction, the phase timeline, the report and who accepted which warnings. After a
+// controller restart, `reconcile` finds the tasks that were running and settles each with
+// the agents, so every one ends completed or cleanly failed with the VM on exactly one host.
+import { randomBytes } from "node:crypto";
+import type { CheckResult, Finding } from "../core/check/findings.ts";
+import type { Clock } from "../core/clock.ts";
+import { guestCpu } from "../core/cpu/guest.ts";
+import { moveVm, setMigrating } from "../core/inventory/edits.ts";
+import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import { predictPrecopy } from "../core/migration/model.ts";
+import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type Prediction, type Priority } from "../core/migration/types.ts";
+import type { VmSpec } from "../drivers/driver.ts";
+import { createAgentClient, reportOf, type AgentClient } from "../agent/client.ts";
+import { migrate } from "../engine/migrate.ts";
+import { createScheduler, type MigrationScheduler } from "../engine/scheduler.ts";
+import { ObjectKind, type Store, type TaskRecord } from "../store/store.ts";
+import type { EventHub } from "./events.ts";
+import type { InventoryService, InventorySnapshot } from "./inventory-service.ts";
+
+export interface MigrationRequest {
+  readonly vm: string;
+  readonly to: string;
+  readonly pool?: string | undefined;
+  readonly priority: Priority;
+  readonly downtimeMs?: number | undefined;
+  readonly autoConverge?: boolean | undefined;
+  readonly bandwidthMbps?: number | undefined;
+  /** Warning codes the caller accepts, or "all" (the CLI's --yes). */
+  readonly acceptWarnings?: readonly string[] | "all" | undefined;
+}
+
+/** Where a host's agent is, and the token the controller presents to it. */
+export interface AgentEntry {
+  readonly host: string;
+  readonly url: string;
+  readonly token: string;
+}
+
+export type Log = (level: "info" | "warn" | "error", message: string, fields?: Readonly<Record<string, unknown>>) => void;
+
+/** The agents the controller talks to, kept in the store (their tokens never leave it through the API). */
+export class AgentDirectory {
+  readonly #store: Store;
+  readonly #clients = new Map<string, AgentClient>();
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  async load(): Promise<void> {
+    for (const row of await this.#store.listObjects<AgentEntry>(ObjectKind.agent)) this.#connect(row.body);
+  }
+
+  #connect(entry: AgentEntry): void {
+    this.#clients.set(entry.host, createAgentClient({ baseUrl: entry.url, token: entry.token, name: entry.host }));
+  }
+
+  async register(entry: AgentEntry): Promise<void> {
+    await this.#store.putObject(ObjectKind.agent, entry.host, entry);
+    this.#connect(entry);
+  }
+
+  get(host: string): AgentClient | undefined {
+    return this.#clients.get(host);
+  }
+
+  hosts(): string[] {
+    return [...this.#clients.keys()];
+  }
+}
+
+/** What a task's JSON body holds. */
+export interface MigrationTaskBody {
+  readonly request: MigrationRequest;
+  readonly pool: string | undefined;
+  readonly acceptedWarnings: readonly string[];
+  readonly requestedBy: string;
+  readonly prediction: Prediction | undefined;
+  readonly timeline: readonly { readonly phase: string; readonly at: number }[];
+  readonly progress: MigrationProgress | undefined;
+  readonly report: MigrationReport | undefined;
+  readonly waitingReason: string | undefined;
+}
+
+const MiB = 1048576;
+
+function bodyOf(task: TaskRecord): MigrationTaskBody {
+  return task.body as unknown as MigrationTaskBody;
+}
+
+function newMigrationId(now: number): string {
+  return `m-${now.toString(36)}-${randomBytes(4).toString("hex")}`;
+}
+
+function refusal(vm: string, to: string, check: CheckResult, accepted: readonly string[] | "all" | undefined): FerryError | undefined {
+  if (check.errors.length > 0) {
+    return new FerryError(ErrorCode.refused, `${vm} cannot move to ${to}: ${check.errors.map((f) => `${f.code}: ${f.message}`).join(" ")}`, { details: { errors: check.errors, warnings: check.warnings } });
+  }
+  const open: Finding[] = accepted === "all" ? [] : check.warnings.filter((w) => !(accepted ?? []).includes(w.code));
+  if (open.length > 0) {
+    return new FerryError(ErrorCode.refused, `${vm} to ${to} needs its warnings accepted (--yes, or acceptWarnings: [${[...new Set(open.map((w) => `"${w.code}"`))].join(", ")}]): ${open.map((w) => w.message).join(" ")}`, {
+      details: { warnings: open },
+    });
+  }
+  return undefined;
+}
+
+export interface MigrationServiceDeps {
+  readonly store: Store;
+  readonly inventory: InventoryService;
+  readonly events: EventHub;
+  readonly agents: AgentDirectory;
+  readonly clock: Clock;
+  readonly log?: Log | undefined;
+}
+
+export class MigrationService {
+  readonly #deps: MigrationServiceDeps;
+  readonly #scheduler: MigrationScheduler;
+  readonly #running = new Map<string, { abort: AbortController; done: Promise<void> }>();
+
+  constructor(deps: MigrationServiceDeps) {
+    this.#deps = deps;
+    this.#scheduler = createScheduler({
+      clock: deps.clock,
+      vmotionNicMbps: (host) => {
+        const view = deps.inventory.current.index.hosts.get(host);
+        const ref = view?.vmotionPorts[0];
+        if (view === undefined || ref === undefined) return undefined;
+        return Math.max(0, ...ref.vswitch.uplinks.map((nic) => view.nicSpeed.get(nic) ?? 0));
+      },
+    });
+  }
+
+  #log(level: "info" | "warn" | "error", message: string, fields?: Readonly<Record<string, unknown>>): void {
+    this.#deps.log?.(level, message, fields);
+  }
+
+  /** Validates and queues a migration; resolves with its task as soon as it is stored. */
+  async start(request: MigrationRequest, requestedBy: string): Promise<TaskRecord> {
+    const { inventory, agents, store, clock } = this.#deps;
+    const snapshot = inventory.current;
+    const vm = snapshot.index.vms.get(request.vm);
+    if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${request.vm}"`);
+    const dest = snapshot.index.hosts.get(request.to);
+    if (dest === undefined) throw new FerryError(ErrorCode.notFound, `no host named "${request.to}"`);
+    if (request.pool !== undefined && !snapshot.index.pools.has(request.pool)) throw new FerryError(ErrorCode.notFound, `no resource pool named "${request.pool}"`);
+    if (vm.migrating) {
+      const running = (await store.listTasks({ vm: vm.name, states: [...Object.values(Phase)].filter((p) => !TERMINAL_PHASES.has(p)), limit: 1 }))[0];
+      throw new FerryError(ErrorCode.conflict, `${vm.name} is already migrating${running === undefined ? "" : ` (task ${running.id}, ${running.state} ${Math.round(running.percent)}%)`}`);
+    }
+    if (!dest.host.connected) throw new FerryError(ErrorCode.conflict, `the target host ${dest.host.name} is down (not connected)`);
+    const sourceAgent = agents.get(vm.host);
+    const destAgent = agents.get(dest.host.name);
+    if (sourceAgent === undefined) throw new FerryError(ErrorCode.conflict, `the source host ${vm.host} has no agent connected to the controller`);
+    if (destAgent === undefined) throw new FerryError(ErrorCode.conflict, `the target host ${dest.host.name} has no agent connected to the controller`);
+
+    const check = snapshot.checker.check(vm.name, dest.host.name, { pool: request.pool, priority: request.priority });
+    const refused = refusal(vm.name, dest.host.name, check, request.acceptWarnings);
+    if (refused !== undefined) throw refused;
+
+    const options: MigrateOptions = {
+      ...DEFAULT_MIGRATE_OPTIONS,
+      priority: request.priority,
+      downtimeLimitMs: request.downtimeMs ?? DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs,
+      autoConverge: request.autoConverge ?? DEFAULT_MIGRATE_OPTIONS.autoConverge,
+      bandwidthLimitBytesPerSec: request.bandwidthMbps === undefined ? undefined : (request.bandwidthMbps * 1e6) / 8,
+    };
+    // The VM as its source agent knows it (its memory size and workload), else as the inventory says.
+    const spec = await this.#specOf(snapshot, vm.name, sourceAgent);
+    const prediction = this.#predict(snapshot, spec, options);
+    const now = clock.now();
+    const id = newMigrationId(now);
+    const acceptedWarnings = request.acceptWarnings === "all" ? check.warnings.map((w) => w.code) : check.warnings.map((w) => w.code).filter((c) => request.acceptWarnings?.includes(c) === true);
+    const poolName = request.pool ?? vm.pool;
+    const body: MigrationTaskBody = { request, pool: poolName, acceptedWarnings, requestedBy, prediction, timeline: [{ phase: Phase.queued, at: now }], progress: undefined, report: undefined, waitingReason: undefined };
+    const task = await store.createTask({ id, kind: "migration", vm: vm.name, source: vm.host, destination: dest.host.name, state: Phase.queued, percent: 0, createdAt: now, createdBy: requestedBy, body: body as unknown as Record<string, unknown> });
+    await inventory.change((draft) => {
+      setMigrating(draft, vm.name, true);
+    });
+    await this.#deps.events.publish(id, now, { type: "task", state: Phase.queued, percent: 0, vm: vm.name, source: vm.host, destination: dest.host.name, prediction });
+    this.#log("info", "migration queued", { migrationId: id, vm: vm.name, from: vm.host, to: dest.host.name, requestedBy, acceptedWarnings });
+
+    const abort = new AbortController();
+    const done = this.#run(task, spec, options, check, sourceAgent, destAgent, abort.signal).finally(() => {
+      this.#running.delete(id);
+    });
+    this.#running.set(id, { abort, done });
+    return task;
+  }
+
+  async #specOf(snapshot: InventorySnapshot, vmName: string, source: AgentClient): Promise<VmSpec> {
+    try {
+      const onAgent = await source.getVm(vmName);
+      if (onAgent.spec !== undefined) return onAgent.spec;
+    } catch (error) {
+      if (isFerryError(error) && error.code === ErrorCode.notFound) throw new FerryError(ErrorCode.conflict, `${vmName} is not on its source host's agent (${source.name}): the inventory and the host disagree`);
+      if (isFerryError(error) && error.code === ErrorCode.unavailable) throw new FerryError(ErrorCode.unavailable, `the source host ${source.name} does not answer: ${error.message}`);
+      throw error;
+    }
+    const vm = snapshot.index.vms.get(vmName);
+    if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${vmName}"`);
+    const view = snapshot.index.hosts.get(vm.host);
+    const guest = guestCpu(vm, view?.host, view?.cluster, snapshot.index.templates);
+    return {
+      name: vm.name,
+      memoryMB: vm.memoryMB,
+      vcpus: vm.vcpus,
+      nics: vm.nics.map((n) => ({ name: n.name, mac: n.mac, ip: n.ip, portGroup: n.portGroup })),
+      cpuFlags: guest.ok ? [...guest.cpu.flags] : undefined,
+    };
+  }
+
+  #predict(snapshot: InventorySnapshot, spec: VmSpec, options: MigrateOptions): Prediction | undefined {
+    const view = snapshot.index.hosts.get(snapshot.index.vms.get(spec.name)?.host ?? "");
+    const ref = view?.vmotionPorts[0];
+    const nicMbps = view === undefined || ref === undefined ? 1000 : Math.max(0, ...ref.vswitch.uplinks.map((nic) => view.nicSpeed.get(nic) ?? 0));
+    const linkRate = options.bandwidthLimitBytesPerSec ?? (nicMbps * 1e6) / 8;
+    if (linkRate <= 0) return undefined;
+    return predictPrecopy({
+      memoryBytes: spec.memoryMB * MiB,
+      touchedBytes: spec.touchedBytes ?? spec.memoryMB * MiB,
+      pageSize: 4096,
+      dirtyRateBytesPerSec: spec.workload?.dirtyRateBytesPerSec ?? 0,
+      workingSetBytes: spec.workload?.workingSetBytes ?? 0,
+      linkRateBytesPerSec: linkRate,
+      downtimeLimitMs: options.downtimeLimitMs,
+      maxPasses: options.maxPasses,
+      maxTrafficFactor: options.maxTrafficFactor,
+      autoConverge: options.autoConverge,
+    });
+  }
+
+  /** Records a progress event: always as an event; on the task row when the phase or a whole percent changes. */
+  #progressWriter(taskId: string): { write: (p: MigrationProgress) => void; flush: () => Promise<void> } {
+    const { store, events } = this.#deps;
+    let last: MigrationProgress | undefined;
+    let stored: { phase: string; percent: number } = { phase: Phase.queued, percent: 0 };
+    let chain: Promise<void> = Promise.resolve();
+    const timeline: { phase: string; at: number }[] = [];
+    return {
+      write: (p) => {
+        last = p;
+        const phaseChanged = p.phase !== stored.phase;
+        if (phaseChanged) timeline.push({ phase: p.phase, at: p.at });
+        chain = chain
+          .then(async () => {
+            await events.publish(taskId, p.at, { type: "progress", ...p });
+            if (phaseChanged || Math.floor(p.percent) !== Math.floor(stored.percent)) {
+              const task = await store.getTask(taskId);
+              if (task === undefined) return;
+              const body = bodyOf(task);
+              stored = { phase: p.phase, percent: p.percent };
+              await store.updateTask(taskId, {
+                state: p.phase,
+                percent: p.percent,
+                body: { ...body, progress: last, timeline: [...body.timeline, ...timeline.splice(0)], waitingReason: p.phase === Phase.queued ? p.message : undefined },
+              });
+            }
+          })
+          .catch((error: unknown) => {
+            this.#log("warn", "could not record progress", { migrationId: taskId, error: String(error) });
+          });
+      },
+      flush: () => chain,
+    };
+  }
+
+  async #run(task: TaskRecord, spec: VmSpec, options: MigrateOptions, check: CheckResult, source: AgentClient, destination: AgentClient, signal: AbortSignal): Promise<void> {
+    const { clock } = this.#deps;
+    const body = bodyOf(task);
+    const progress = this.#progressWriter(task.id);
+    let report: MigrationReport;
+    try {
+      report = await this.#scheduler.submit({
+        migrationId: task.id,
+        vm: task.vm,
+        source: task.source,
+        destination: task.destination,
+        datastores: [...new Set(this.#deps.inventory.current.index.vms.get(task.vm)?.disks.map((d) => d.datastore) ?? [])],
+        priority: options.priority,
+        signal,
+        onProgress: progress.write,
+        run: () =>
+          migrate({
+            migrationId: task.id,
+            vm: spec,
+            source,
+            destination,
+            options,
+            check: { errors: check.errors, warnings: check.warnings },
+            acceptedWarnings: body.acceptedWarnings,
+            prediction: body.prediction,
+            signal,
+            onProgress: progress.write,
+            clock,
+            log: this.#deps.log,
+          }),
+      });
+    } catch (error) {
+      report = this.#failedReport(task, MigrationFailureCode.internal, `the engine failed: ${error instanceof Error ? error.message : String(error)}`, task.source, body.prediction);
+    }
+    await progress.flush();
+    await this.#finish(task.id, report);
+  }
+
+  #failedReport(task: TaskRecord, code: MigrationFailureCode, message: string, runningOn: string, prediction: Prediction | undefined): MigrationReport {
+    return {
+      migrationId: task.id,
+      vm: task.vm,
+      source: task.source,
+      destination: task.destination,
+      outcome: Phase.failed,
+      failure: { code, message, phase: (task.state as Phase | undefined) ?? Phase.queued },
+      runningOn,
+      downtimeMs: 0,
+      totalMs: 0,
+      bytesSent: 0,
+      passes: 0,
+      pagesSent: 0,
+      zeroPages: 0,
+      throttlePercentMax: 0,
+      prediction,
+      verified: false,
+    };
+  }
+
+  /** Stores the outcome on the task and in the inventory: the VM is where the report says it runs. */
+  async #finish(taskId: string, report: MigrationReport): Promise<void> {
+    const { store, inventory, events, clock } = this.#deps;
+    const task = await store.getTask(taskId);
+    if (task === undefined) return;
+    const body = bodyOf(task);
+    const now = clock.now();
+    await store.updateTask(taskId, {
+      state: report.outcome,
+      percent: report.outcome === Phase.completed ? 100 : task.percent,
+      body: { ...body, report, timeline: [...body.timeline, { phase: report.outcome, at: now }] },
+    });
+    try {
+      await inventory.change((draft) => {
+        if (report.runningOn === task.destination) moveVm(draft, task.vm, task.destination, body.pool !== undefined && inventory.current.index.pools.get(body.pool)?.cluster === inventory.current.index.hosts.get(task.destination)?.host.cluster ? body.pool : undefined);
+        else setMigrating(draft, task.vm, false);
+      });
+    } catch (error) {
+      this.#log("error", "could not record where the VM runs", { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, error: String(error) });
+    }
+    await events.publish(taskId, now, { type: "report", state: report.outcome, report });
+    this.#log(report.outcome === Phase.completed ? "info" : "warn", `migration ${report.outcome}`, { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, failure: report.failure?.code });
+  }
+
+  async abort(id: string): Promise<TaskRecord> {
+    const task = await this.#deps.store.getTask(id);
+    if (task === undefined) throw new FerryError(ErrorCode.notFound, `no migration with id ${id}`);
+    if (TERMINAL_PHASES.has(task.state as Phase)) throw new FerryError(ErrorCode.conflict, `migration ${id} already ended (${task.state})`);
+    const running = this.#running.get(id);
+    if (running === undefined) throw new FerryError(ErrorCode.conflict, `migration ${id} is being settled after a restart; try again in a moment`);
+    running.abort.abort(new FerryError(ErrorCode.refused, "aborted by request"));
+    return task;
+  }
+
+  /**
+   * After a restart: every task not yet ended is settled with its agents. A migration the
+   * source agent still runs is followed to its end; one it finished gives its report; one no
+   * agent knows leaves the VM where it runs (asked of both hosts) and ends failed.
+   */
+  async reconcile(): Promise<number> {
+    const { store } = this.#deps;
+    const open = await store.listTasks({ states: Object.values(Phase).filter((p) => !TERMINAL_PHASES.has(p)), limit: 10_000 });
+    for (const task of open) {
+      const abort = new AbortController();
+      const done = this.#settleAfterRestart(task).finally(() => {
+        this.#running.delete(task.id);
+      });
+      this.#running.set(task.id, { abort, done });
+    }
+    return open.length;
+  }
+
+  async #settleAfterRestart(task: TaskRecord): Promise<void> {
+    const { agents } = this.#deps;
+    const body = bodyOf(task);
+    const source = agents.get(task.source);
+    const destination = agents.get(task.destination);
+    const progress = this.#progressWriter(task.id);
+    let report: MigrationReport | undefined;
+    try {
+      if (source !== undefined) {
+        const view = await source.outgoing(task.id).catch(() => undefined);
+        if (view?.report !== undefined) report = view.report;
+        else if (view !== undefined) report = await reportOf(source.followOutgoing(task.id), (event) => {
+          if (event.type === "progress") progress.write(event.progress);
+        });
+      }
+    } catch (error) {
+      this.#log("warn", "lost the source while settling after a restart", { migrationId: task.id, error: String(error) });
+    }
+    if (report === undefined) {
+      // No agent runs it any more: find where the VM is, and clean up the destination's shell.
+      const destState = await destination?.incomingState(task.id).catch(() => undefined);
+      const onDestination = destState?.state === "running";
+      if (!onDestination) await destination?.abortIncoming(task.id).catch(() => undefined);
+      for (const agent of [source, destination]) await agent?.release(task.id).catch(() => undefined);
+      report = this.#failedReport(
+        task,
+        onDestination ? MigrationFailureCode.sourceLost : MigrationFailureCode.aborted,
+        onDestination
+          ? `the controller restarted during the migration; the destination had taken the VM over, so it runs on ${task.destination}`
+          : `the controller restarted before the migration got under way; the VM stays on ${task.source}`,
+        onDestination ? task.destination : task.source,
+        body.prediction,
+      );
+      if (onDestination) report = { ...report, outcome: Phase.completed, failure: undefined };
+    }
+    await progress.flush();
+    await this.#finish(task.id, report);
+  }
+
+  /** Waits for every migration this controller runs (shutdown). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.#running.values()].map((r) => r.done.catch(() => undefined)));
+  }
+}

@@ -1,0 +1,124 @@
+// Migration and agent routes of the controller's API.
+import { createRoute, z } from "@hono/zod-openapi";
+import { AgentRegisterSchema, AgentSchema, API_BASE, ErrorBodySchema, MigrationRequestSchema, TaskSchema } from "../api/schemas.ts";
+import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import type { Host } from "../core/inventory/schema.ts";
+import { createAgentClient } from "../agent/client.ts";
+import type { Store } from "../store/store.ts";
+import { requireRole, Role } from "./auth.ts";
+import type { ControllerApp } from "./app.ts";
+import type { InventoryService } from "./inventory-service.ts";
+import type { AgentDirectory, MigrationService } from "./migrations.ts";
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
+const errors = {
+  400: json(ErrorBodySchema, "Malformed request"),
+  401: json(ErrorBodySchema, "No valid token"),
+  403: json(ErrorBodySchema, "The token's role does not allow this"),
+  404: json(ErrorBodySchema, "Unknown name"),
+  409: json(ErrorBodySchema, "Clashes with the current state (already migrating, host down)"),
+  422: json(ErrorBodySchema, "Refused: the checker found errors, or warnings were not accepted (details lists them)"),
+};
+const security = [{ bearer: [] }];
+const IdParam = z.object({ id: z.string().min(1).openapi({ param: { name: "id", in: "path" } }) });
+
+export interface MigrationRouteDeps {
+  readonly store: Store;
+  readonly inventory: InventoryService;
+  readonly migrations: MigrationService;
+  readonly agents: AgentDirectory;
+}
+
+export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRouteDeps): void {
+  const { store, inventory, migrations, agents } = deps;
+
+  app.openapi(
+    createRoute({ method: "post", path: `${API_BASE}/migrations`, security, summary: "Migrate a VM: validated, then queued; follow it with GET /api/events?task=ID", request: { body: json(MigrationRequestSchema, "VM, target host, pool, priority, downtime limit, accepted warnings") }, responses: { 202: json(TaskSchema, "Queued"), ...errors } }),
+    async (c) => {
+      requireRole(c.get("token"), Role.operator);
+      const task = await migrations.start(c.req.valid("json"), c.get("token").name);
+      return c.json(task as z.infer<typeof TaskSchema>, 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: `${API_BASE}/migrations`,
+      security,
+      summary: "Migration tasks, newest first",
+      request: { query: z.object({ vm: z.string().optional(), state: z.string().optional().openapi({ description: "comma-separated phases" }), limit: z.coerce.number().int().min(1).max(1000).default(50), before: z.string().optional() }) },
+      responses: { 200: json(z.array(TaskSchema), "Tasks"), ...errors },
+    }),
+    async (c) => {
+      const q = c.req.valid("query");
+      const tasks = await store.listTasks({ vm: q.vm, states: q.state?.split(",").filter((s) => s.length > 0), limit: q.limit, before: q.before } as Parameters<Store["listTasks"]>[0]);
+      return c.json(tasks as z.infer<typeof TaskSchema>[], 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: `${API_BASE}/migrations/{id}`, security, summary: "One migration task: prediction, timeline, progress, report", request: { params: IdParam }, responses: { 200: json(TaskSchema, "The task"), ...errors } }),
+    async (c) => {
+      const id = c.req.valid("param").id;
+      const task = await store.getTask(id);
+      if (task === undefined) throw new FerryError(ErrorCode.notFound, `no migration with id ${id}`);
+      return c.json(task as z.infer<typeof TaskSchema>, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "delete", path: `${API_BASE}/migrations/{id}`, security, summary: "Abort a migration: the VM keeps running on its source", request: { params: IdParam }, responses: { 202: json(TaskSchema, "Aborting"), ...errors } }),
+    async (c) => {
+      requireRole(c.get("token"), Role.operator);
+      return c.json((await migrations.abort(c.req.valid("param").id)) as z.infer<typeof TaskSchema>, 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: `${API_BASE}/agents`, security, summary: "Hosts with an agent (URLs only; never tokens)", responses: { 200: json(z.array(AgentSchema), "Agents"), ...errors } }),
+    async (c) => {
+      const rows = await store.listObjects<{ host: string; url: string }>("agent");
+      return c.json(rows.map((r) => ({ host: r.body.host, url: r.body.url })), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${API_BASE}/agents`,
+      security,
+      summary: "A host joins through its agent: its CPU, memory, NICs, vSwitches and datastores come from the agent's facts",
+      request: { body: json(AgentRegisterSchema, "The agent's URL and the token the controller presents to it") },
+      responses: { 200: json(AgentSchema, "Joined"), ...errors },
+    }),
+    async (c) => {
+      requireRole(c.get("token"), Role.admin);
+      const body = c.req.valid("json");
+      const client = createAgentClient({ baseUrl: body.url, token: body.token, name: body.host });
+      let facts;
+      try {
+        facts = await client.facts();
+      } catch (error) {
+        if (isFerryError(error) && error.code === ErrorCode.unauthorized) throw new FerryError(ErrorCode.invalidInput, `the agent at ${body.url} refused the token`);
+        throw new FerryError(ErrorCode.unavailable, `cannot reach the agent at ${body.url}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      if (facts.name !== body.host) throw new FerryError(ErrorCode.invalidInput, `the agent at ${body.url} is host "${facts.name}", not "${body.host}"`);
+      await inventory.change((draft) => {
+        const existing = draft.hosts.find((h) => h.name === body.host);
+        const fromFacts: Pick<Host, "cpu" | "memoryMB" | "nics" | "vswitches" | "datastores" | "connected"> = {
+          cpu: facts.cpu,
+          memoryMB: facts.memoryMB,
+          nics: [...facts.nics],
+          vswitches: structuredClone([...facts.vswitches]),
+          datastores: [...facts.datastores],
+          connected: true,
+        };
+        if (existing === undefined) draft.hosts.push({ name: body.host, maintenance: false, ...fromFacts });
+        else Object.assign(existing, fromFacts);
+      });
+      await agents.register(body);
+      return c.json({ host: body.host, url: body.url }, 200);
+    },
+  );
+}
