@@ -8,6 +8,7 @@ import { registerCpuidCommands } from "./cpuid.ts";
 import { registerDemoCommand } from "./demo.ts";
 import { registerLabCommands } from "./lab.ts";
 import { registerManageCommands } from "./manage.ts";
+import { registerMigrateCommands } from "./migrate.ts";
 
 /** Commands report their exit status through `setStatus`; thrown FerryErrors map to 1 or 2. */
 export type SetStatus = (status: number) => void;
@@ -20,4 +21,5 @@ export function registerCommands(program: Command, io: CliIo, setStatus: SetStat
   registerLabCommands(program, io, setStatus);
   registerManageCommands(program, io, setStatus);
   registerControllerCommand(program, io, setStatus);
+  registerMigrateCommands(program, io, setStatus);
 }

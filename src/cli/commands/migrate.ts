@@ -1,0 +1,231 @@
+// `ferry migrate`, `ferry tasks`, `ferry abort`: the seed's Migrate wizard on the command
+// line — VM, target host, resource pool, priority, the review of warnings, Finish — and a
+// live view of the progress dialog, pausing where the seed says it pauses (~10%, ~90%).
+import type { Command } from "@commander-js/extra-typings";
+import { Option } from "@commander-js/extra-typings";
+import { createInterface } from "node:readline/promises";
+import { styleText } from "node:util";
+import Table from "cli-table3";
+import type { ApiClient } from "../../api/client.ts";
+import type { Task } from "../../api/schemas.ts";
+import type { Finding } from "../../core/check/findings.ts";
+import { ErrorCode, FerryError, isFerryError } from "../../core/errors.ts";
+import { TERMINAL_PHASES, type MigrationProgress, type MigrationReport, type Phase, type Prediction } from "../../core/migration/types.ts";
+import { controllerClient, type ControllerOptions } from "../controller.ts";
+import { ExitStatus, printJson, type CliIo } from "../io.ts";
+import type { SetStatus } from "./index.ts";
+
+const MiB = 1048576;
+
+function mb(bytes: number): string {
+  return bytes >= 1024 * MiB ? `${(bytes / 1024 / MiB).toFixed(2)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+function rate(bytesPerSec: number): string {
+  return `${((bytesPerSec * 8) / 1e6).toFixed(0)} Mb/s`;
+}
+
+function ms(value: number | undefined): string {
+  if (value === undefined || !Number.isFinite(value)) return "?";
+  return value >= 10_000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
+}
+
+/** One line of the progress dialog: bar, phase, %, rate, ETA, expected downtime. */
+export function progressLine(p: MigrationProgress, width = 30): string {
+  const filled = Math.round((Math.min(100, Math.max(0, p.percent)) / 100) * width);
+  const bar = `${"█".repeat(filled)}${"░".repeat(width - filled)}`;
+  const parts = [`${bar} ${p.percent.toFixed(0).padStart(3)}%`, p.phase.padEnd(10)];
+  if (p.pass > 0) parts.push(`pass ${p.pass}`);
+  if (p.linkRateBytesPerSec > 0) parts.push(rate(p.linkRateBytesPerSec));
+  if (p.bytesRemaining > 0) parts.push(`${mb(p.bytesRemaining)} left`);
+  if (p.dirtyRateBytesPerSec > 0) parts.push(`dirtying ${rate(p.dirtyRateBytesPerSec)}`);
+  if (p.etaMs !== undefined) parts.push(`ETA ${ms(p.etaMs)}`);
+  if (p.expectedDowntimeMs !== undefined) parts.push(`downtime ~${ms(p.expectedDowntimeMs)}`);
+  if (p.throttlePercent > 0) parts.push(`guest throttled ${p.throttlePercent}%`);
+  return parts.join("  ");
+}
+
+/** The closing report: downtime, time, bytes, passes, predicted beside measured. */
+export function reportText(report: MigrationReport): string {
+  const lines: string[] = [];
+  if (report.outcome === "completed") lines.push(`${report.vm} now runs on ${report.runningOn}: migrated from ${report.source} in ${ms(report.totalMs)} with ${ms(report.downtimeMs)} of downtime${report.verified ? ", state verified" : ""}.`);
+  else lines.push(`${report.vm} was not migrated (${report.outcome}): ${report.failure?.code ?? "?"}: ${report.failure?.message ?? ""}`, `${report.vm} runs on ${report.runningOn}.`);
+  const p: Prediction | undefined = report.prediction;
+  const table = new Table({ head: ["", "measured", "predicted"], style: { head: [], border: [] } });
+  table.push(["total time", ms(report.totalMs), p === undefined ? "-" : ms(p.totalMs)]);
+  table.push(["downtime", ms(report.downtimeMs), p === undefined ? "-" : ms(p.downtimeMs)]);
+  table.push(["bytes sent", mb(report.bytesSent), p === undefined ? "-" : mb(p.bytes)]);
+  table.push(["passes", String(report.passes), p === undefined ? "-" : String(p.passes)]);
+  if (report.throttlePercentMax > 0 || (p?.throttlePercent ?? 0) > 0) table.push(["guest throttle", `${report.throttlePercentMax}%`, `${p?.throttlePercent ?? 0}%`]);
+  lines.push(table.toString());
+  return lines.join("\n");
+}
+
+async function confirm(io: CliIo, question: string): Promise<boolean> {
+  if (!io.isTty || !process.stdin.isTTY) return false;
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+/** Follows a task's events until it ends; returns its report. */
+export async function watchTask(client: ApiClient, io: CliIo, taskId: string, json: boolean): Promise<MigrationReport | undefined> {
+  const signal = new AbortController();
+  let report: MigrationReport | undefined;
+  let lastPrinted = "";
+  let lastPhase: Phase | undefined;
+  const onInterrupt = (): void => {
+    signal.abort();
+  };
+  process.once("SIGINT", onInterrupt);
+  try {
+    await client.follow(
+      `/events?task=${encodeURIComponent(taskId)}`,
+      (event) => {
+        const data = JSON.parse(event.data) as Record<string, unknown>;
+        if (json) io.out(JSON.stringify(data));
+        if (data["type"] === "progress") {
+          const p = data as unknown as MigrationProgress;
+          if (!json) {
+            if (io.isTty) {
+              process.stdout.write(`\r\x1b[2K${progressLine(p)}`);
+            } else {
+              // On a pipe: a line per phase and per 10%, not a flood.
+              const line = `${p.phase} ${Math.floor(p.percent / 10) * 10}%`;
+              if (line !== lastPrinted) io.out(`${progressLine(p)}${p.phase !== lastPhase && p.message.length > 0 ? `  (${p.message})` : ""}`);
+              lastPrinted = line;
+            }
+          }
+          lastPhase = p.phase;
+        }
+        if (data["type"] === "report") {
+          report = data["report"] as MigrationReport;
+          return "stop";
+        }
+        return undefined;
+      },
+      signal.signal,
+    );
+  } finally {
+    process.off("SIGINT", onInterrupt);
+    if (io.isTty && !json) process.stdout.write("\n");
+  }
+  return report;
+}
+
+export function registerMigrateCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
+  program
+    .command("migrate")
+    .description("migrate a running VM to another host, live (the seed's Migrate wizard)")
+    .argument("<vm>", "the VM")
+    .requiredOption("--to <host>", "the target host")
+    .option("--pool <pool>", "target resource pool (default: the VM's own when it belongs to the target)")
+    .addOption(new Option("--priority <priority>", "high reserves CPU and memory on both hosts or refuses; low always proceeds, maybe slower").choices(["high", "low"] as const).default("high" as const))
+    .option("--downtime-ms <n>", "the longest pause the VM may see at switchover (default 300)", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 600_000) throw new FerryError(ErrorCode.usage, `--downtime-ms takes a whole number of milliseconds from 1 to 600000, got "${v}"`);
+      return n;
+    })
+    .option("--no-auto-converge", "fail instead of throttling a guest that dirties memory faster than the link")
+    .option("-y, --yes", "accept the warnings the check finds (otherwise they stop the migration, or are asked about)")
+    .option("-w, --watch", "follow the migration to its end with a live progress line and a closing report")
+    .option("--json", "print the task (and, with --watch, each event and the report) as JSON")
+    .option("--controller <url>", "the controller (default: FERRY_URL, or the one `ferry up` started)")
+    .option("--token <token>", "API token (default: FERRY_TOKEN, or the one `ferry up` saved)")
+    .action(async (vm, opts) => {
+      const client = controllerClient(opts);
+      const request = { vm, to: opts.to, pool: opts.pool, priority: opts.priority, downtimeMs: opts.downtimeMs, autoConverge: opts.autoConverge, acceptWarnings: opts.yes === true ? ("all" as const) : undefined };
+      let task: Task;
+      try {
+        task = await client.post<Task>("/migrations", request);
+      } catch (error) {
+        const warnings = isFerryError(error) && error.code === ErrorCode.refused ? (error.details as { warnings?: Finding[]; errors?: Finding[] } | undefined) : undefined;
+        if (warnings?.warnings !== undefined && (warnings.errors ?? []).length === 0 && warnings.warnings.length > 0) {
+          const list = warnings.warnings.map((w) => `  WARNING ${w.code}: ${w.message}`).join("\n");
+          if (!(await confirm(io, `${vm} → ${opts.to} has warnings:\n${list}\nMigrate anyway?`))) {
+            io.err(`ferry: ${vm} → ${opts.to} stopped on ${warnings.warnings.length} warning(s); review them and rerun with --yes to accept:\n${list}`);
+            setStatus(ExitStatus.refused);
+            return;
+          }
+          task = await client.post<Task>("/migrations", { ...request, acceptWarnings: warnings.warnings.map((w) => w.code) });
+        } else throw error;
+      }
+      if (opts.json === true && opts.watch !== true) printJson(io, task);
+      else if (opts.json !== true) io.out(`migration ${task.id}: ${task.vm} ${task.source} → ${task.destination} queued${opts.watch === true ? "" : ` (follow it: ferry tasks ${task.id} --watch)`}`);
+      if (opts.watch !== true) {
+        setStatus(ExitStatus.ok);
+        return;
+      }
+      const report = await watchTask(client, io, task.id, opts.json === true);
+      if (report === undefined) {
+        io.err(`ferry: stopped watching; migration ${task.id} goes on (ferry tasks ${task.id} --watch)`);
+        setStatus(ExitStatus.ok);
+        return;
+      }
+      if (opts.json !== true) io.out(reportText(report));
+      setStatus(report.outcome === "completed" ? ExitStatus.ok : ExitStatus.refused);
+    });
+
+  program
+    .command("tasks")
+    .description("migration tasks, newest first; or one task, optionally followed live")
+    .argument("[id]", "one task's id")
+    .option("--vm <vm>", "only this VM's")
+    .option("--state <states>", "only these phases, comma-separated")
+    .option("--limit <n>", "at most this many", "20")
+    .option("-w, --watch", "follow the task to its end")
+    .option("--json", "print as JSON")
+    .option("--controller <url>", "the controller")
+    .option("--token <token>", "API token")
+    .action(async (id, opts) => {
+      const client = controllerClient(opts);
+      if (id !== undefined) {
+        const task = await client.get<Task>(`/migrations/${encodeURIComponent(id)}`);
+        if (opts.watch === true && !TERMINAL_PHASES.has(task.state as Phase)) {
+          const report = await watchTask(client, io, id, opts.json === true);
+          if (report !== undefined && opts.json !== true) io.out(reportText(report));
+          setStatus(report === undefined || report.outcome === "completed" ? ExitStatus.ok : ExitStatus.refused);
+          return;
+        }
+        if (opts.json === true) printJson(io, task);
+        else {
+          const body = task.body as { report?: MigrationReport; waitingReason?: string; timeline?: { phase: string; at: number }[]; acceptedWarnings?: string[]; requestedBy?: string };
+          io.out(`${task.id}: ${task.vm} ${task.source} → ${task.destination}, ${task.state} ${task.percent.toFixed(0)}%, asked by ${body.requestedBy ?? task.createdBy}${(body.acceptedWarnings ?? []).length > 0 ? `, accepted ${body.acceptedWarnings?.join(", ") ?? ""}` : ""}`);
+          if (body.waitingReason !== undefined && task.state === "queued") io.out(`  ${body.waitingReason}`);
+          if (body.timeline !== undefined) io.out(`  timeline: ${body.timeline.map((t) => `${t.phase} ${new Date(t.at).toISOString().slice(11, 23)}`).join(" → ")}`);
+          if (body.report !== undefined) io.out(reportText(body.report));
+        }
+        setStatus(ExitStatus.ok);
+        return;
+      }
+      const query = new URLSearchParams({ limit: opts.limit, ...(opts.vm === undefined ? {} : { vm: opts.vm }), ...(opts.state === undefined ? {} : { state: opts.state }) });
+      const tasks = await client.get<Task[]>(`/migrations?${query.toString()}`);
+      if (opts.json === true) printJson(io, tasks);
+      else {
+        const table = new Table({ head: ["id", "VM", "from → to", "state", "%", "by", "note"], style: { head: [], border: [] } });
+        for (const t of tasks) {
+          const body = t.body as { report?: MigrationReport; waitingReason?: string };
+          const note = body.report?.failure !== undefined ? body.report.failure.code : body.report !== undefined ? `downtime ${ms(body.report.downtimeMs)}` : (body.waitingReason ?? "");
+          table.push([t.id, t.vm, `${t.source} → ${t.destination}`, io.isTty && t.state === "failed" ? styleText("red", t.state) : t.state, t.percent.toFixed(0), t.createdBy, note]);
+        }
+        io.out(tasks.length === 0 ? "no migration tasks yet" : table.toString());
+      }
+      setStatus(ExitStatus.ok);
+    });
+
+  program
+    .command("abort")
+    .description("abort a migration: the VM keeps running on its source")
+    .argument("<id>", "the task's id")
+    .option("--controller <url>", "the controller")
+    .option("--token <token>", "API token")
+    .action(async (id, opts) => {
+      const task = await controllerClient(opts).delete<Task>(`/migrations/${encodeURIComponent(id)}`);
+      io.out(`aborting ${task.id} (${task.vm}); it keeps running on ${task.source}`);
+      setStatus(ExitStatus.ok);
+    });
+}
