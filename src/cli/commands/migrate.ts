@@ -11,7 +11,7 @@ import type { Task } from "../../api/schemas.ts";
 import type { Finding } from "../../core/check/findings.ts";
 import { ErrorCode, FerryError, isFerryError } from "../../core/errors.ts";
 import { TERMINAL_PHASES, type MigrationProgress, type MigrationReport, type Phase, type Prediction } from "../../core/migration/types.ts";
-import { controllerClient, type ControllerOptions } from "../controller.ts";
+import { controllerClient } from "../controller.ts";
 import { ExitStatus, printJson, type CliIo } from "../io.ts";
 import type { SetStatus } from "./index.ts";
 
