@@ -80,6 +80,9 @@ export const IncomingState = {
 } as const;
 export type IncomingState = (typeof IncomingState)[keyof typeof IncomingState];
 
+/** Where a VM runs after `settle`. */
+export type SettledOn = "source" | "destination";
+
 export interface MigrationHooks {
   readonly signal: AbortSignal;
   readonly onProgress: (progress: MigrationProgress) => void;
@@ -113,6 +116,20 @@ export interface HypervisorDriver {
    * with outcome failed/cancelled, and then the VM runs on the source, untouched.
    */
   migrateOut(name: string, target: IncomingMigration, options: MigrateOptions, hooks: MigrationHooks): Promise<MigrationReport>;
+
+  /**
+   * Source side, after a migrateOut whose outcome was uncertain: COMMIT went out but the
+   * destination's RUNNING never came back (the stream broke in between). That report is
+   * failed with DESTINATION_LOST and an empty `runningOn`, and the VM waits here paused,
+   * holding its full state, because resuming it blindly could run it on two hosts. The
+   * caller asks the destination's `incomingState(migrationId)` and passes it here:
+   * `running` releases the paused copy (the VM lives on the destination); `failed`,
+   * `aborted` or `unknown` resume it here (a destination resumes only on COMMIT over a live
+   * stream, so it never ran there). `waiting`, `receiving` or `verified` are refused
+   * (CONFLICT, retryable): call the destination's abortIncoming first. Repeating a settled
+   * call returns the same answer.
+   */
+  settle(name: string, migrationId: string, destination: IncomingState): Promise<SettledOn>;
 
   /** Ends every VM and listener (agent shutdown). */
   close(): Promise<void>;

@@ -1,0 +1,320 @@
+// The `sim` hypervisor driver: VMs with real memory and a seeded workload, living in the
+// agent's process, migrated with Ferry's own pre-copy protocol over real TCP between agents.
+// Nothing above the hypervisor line is faked: bytes move, dirty pages are re-sent, downtime
+// is measured. Faults can be injected by rule (faults.ts), at creation or at runtime.
+import type { Clock } from "../../core/clock.ts";
+import { ErrorCode, FerryError } from "../../core/errors.ts";
+import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
+import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationReport } from "../../core/migration/types.ts";
+import {
+  IncomingState,
+  PowerStatus,
+  type HostFacts,
+  type HypervisorDriver,
+  type IncomingMigration,
+  type MigrationHooks,
+  type SettledOn,
+  type VmSpec,
+} from "../driver.ts";
+import { NO_FAULTS, type SimFaults } from "./faults.ts";
+import { HostLink } from "./link.ts";
+import { IncomingSession } from "./precopy-dest.ts";
+import { runPrecopySource } from "./precopy-source.ts";
+import { SimVm } from "./vm.ts";
+
+/** A sim host as its config describes it: HostFacts without what the driver computes. */
+export interface SimHostDescription {
+  readonly name: string;
+  readonly cpu: Cpu;
+  readonly memoryMB: number;
+  readonly nics: readonly PhysicalNic[];
+  readonly vswitches: readonly VSwitch[];
+  readonly datastores: readonly string[];
+  readonly vmotionIp: string | undefined;
+  /** The VMotion link's rate, shared by outgoing migrations by priority; default: as fast as loopback goes. */
+  readonly vmotionLinkBytesPerSec?: number | undefined;
+}
+
+export interface SimDriverOptions {
+  readonly host: SimHostDescription;
+  readonly clock: Clock;
+  readonly faults?: SimFaults | undefined;
+}
+
+export interface SimDriver extends HypervisorDriver {
+  readonly kind: "sim";
+  /** Replaces the fault rules; streams already open read the new rules at their next step. */
+  setFaults(faults: SimFaults): void;
+  faults(): SimFaults;
+  /** The VM itself (memory, workload, digest), for tests and benchmarks. */
+  vm(name: string): SimVm | undefined;
+}
+
+const MiB = 1024 * 1024;
+/** Finished incoming migrations stay queryable (a settlement asks after them); the oldest go first. */
+const KEEP_FINISHED_INCOMING = 1024;
+
+export function createSimDriver(options: SimDriverOptions): SimDriver {
+  const { host, clock } = options;
+  let faults: SimFaults = options.faults ?? NO_FAULTS;
+  const vms = new Map<string, SimVm>();
+  const incoming = new Map<string, IncomingSession>();
+  /** Migrations whose report was uncertain: the VM waits paused here for `settle`. */
+  const awaitingSettlement = new Map<string, string>();
+  const settled = new Map<string, SettledOn>();
+  const outgoing = new Set<Promise<MigrationReport>>();
+  const closing = new AbortController();
+  const link = new HostLink(clock, host.vmotionLinkBytesPerSec);
+
+  const usedMB = (): number => {
+    let used = 0;
+    for (const vm of vms.values()) if (vm.power !== PowerStatus.off) used += vm.spec.memoryMB;
+    return used;
+  };
+  const freeMB = (): number => host.memoryMB - usedMB();
+
+  const mustGet = (name: string): SimVm => {
+    const vm = vms.get(name);
+    if (vm === undefined) throw new FerryError(ErrorCode.notFound, `${host.name} has no VM named "${name}"`, { details: { vm: name } });
+    return vm;
+  };
+  const mustBeIdle = (vm: SimVm, action: string): void => {
+    if (vm.migratingOut !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${vm.name}: it is migrating out (${vm.migratingOut})`, { details: { vm: vm.name, migrationId: vm.migratingOut } });
+    if (vm.incoming !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${vm.name}: it is the shell of incoming migration ${vm.incoming}; abort that instead`, { details: { vm: vm.name, migrationId: vm.incoming } });
+  };
+  const notClosed = (): void => {
+    if (closing.signal.aborted) throw new FerryError(ErrorCode.unavailable, `the sim driver of ${host.name} is closed`);
+  };
+  const remember = (id: string, session: IncomingSession): void => {
+    incoming.set(id, session);
+    if (incoming.size <= KEEP_FINISHED_INCOMING) return;
+    for (const [key, s] of incoming) {
+      if (incoming.size <= KEEP_FINISHED_INCOMING) break;
+      if (s.state !== IncomingState.waiting && s.state !== IncomingState.receiving && s.state !== IncomingState.verified) incoming.delete(key);
+    }
+  };
+
+  const refusedReport = (name: string, target: IncomingMigration, code: MigrationFailureCode, message: string): MigrationReport => ({
+    migrationId: target.migrationId,
+    vm: name,
+    source: host.name,
+    destination: target.host,
+    outcome: Phase.failed,
+    failure: { code, message, phase: Phase.preparing },
+    runningOn: vms.get(name)?.power === PowerStatus.running ? host.name : "",
+    downtimeMs: 0,
+    totalMs: 0,
+    bytesSent: 0,
+    passes: 0,
+    pagesSent: 0,
+    zeroPages: 0,
+    throttlePercentMax: 0,
+    prediction: undefined,
+    verified: false,
+  });
+
+  const driver: SimDriver = {
+    kind: "sim",
+
+    setFaults(next) {
+      faults = next;
+    },
+    faults: () => faults,
+    vm: (name) => vms.get(name),
+
+    facts() {
+      return Promise.resolve<HostFacts>({
+        name: host.name,
+        cpu: host.cpu,
+        memoryMB: host.memoryMB,
+        freeMemoryMB: freeMB(),
+        nics: host.nics,
+        vswitches: host.vswitches,
+        datastores: host.datastores,
+        vmotionIp: host.vmotionIp,
+        driver: "sim",
+      });
+    },
+
+    list() {
+      return Promise.resolve([...vms.values()].map((vm) => vm.status()));
+    },
+
+    get(name) {
+      return Promise.resolve(vms.get(name)?.status());
+    },
+
+    create: (spec) => later(() => {
+      notClosed();
+      if (spec.name === "") throw new FerryError(ErrorCode.invalidInput, "a VM needs a name");
+      if (!Number.isInteger(spec.memoryMB) || spec.memoryMB <= 0) throw new FerryError(ErrorCode.invalidInput, `${spec.name}: memoryMB must be a positive integer, not ${spec.memoryMB}`);
+      if (vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name } });
+      const vm = new SimVm(spec);
+      vms.set(spec.name, vm);
+      return vm.status();
+    }),
+
+    powerOn: (name) => later(() => {
+      notClosed();
+      const vm = mustGet(name);
+      mustBeIdle(vm, "power on");
+      if (vm.power === PowerStatus.running) return vm.status();
+      if (vm.spec.memoryMB > freeMB()) {
+        throw new FerryError(ErrorCode.refused, `${host.name} has ${freeMB()} MB free; ${name} needs ${vm.spec.memoryMB} MB to power on`, { details: { vm: name, requiredMB: vm.spec.memoryMB, freeMB: freeMB() } });
+      }
+      vm.boot(clock);
+      return vm.status();
+    }),
+
+    powerOff: (name) => later(() => {
+      const vm = mustGet(name);
+      mustBeIdle(vm, "power off");
+      vm.shutdown();
+      return vm.status();
+    }),
+
+    destroy: (name) => later((): void => {
+      const vm = mustGet(name);
+      mustBeIdle(vm, "destroy");
+      vm.shutdown();
+      vms.delete(name);
+    }),
+
+    async prepareIncoming(spec: VmSpec, { migrationId, listenHost }) {
+      notClosed();
+      const existing = incoming.get(migrationId);
+      if (existing !== undefined) throw new FerryError(ErrorCode.conflict, `${host.name} already has incoming migration ${migrationId} (${existing.state})`, { details: { migrationId } });
+      if (vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name, migrationId } });
+      const free = freeMB();
+      if (faults.failPrepare === "out-of-memory" || spec.memoryMB > free) {
+        const freeReported = faults.failPrepare === "out-of-memory" ? Math.min(free, spec.memoryMB - 1) : free;
+        throw new FerryError(ErrorCode.refused, `${host.name} has ${freeReported} MB of memory free; ${spec.name} needs ${spec.memoryMB} MB`, {
+          details: { failureCode: MigrationFailureCode.destinationOutOfMemory, vm: spec.name, requiredMB: spec.memoryMB, freeMB: freeReported },
+        });
+      }
+      const shell = new SimVm(spec);
+      shell.makeShell(migrationId);
+      vms.set(spec.name, shell);
+      const session = new IncomingSession({
+        hostName: host.name,
+        migrationId,
+        shell,
+        clock,
+        faults: () => faults,
+        onResumed: () => undefined,
+        onShellDestroyed: () => {
+          if (vms.get(spec.name) === shell) vms.delete(spec.name);
+        },
+      });
+      let port: number;
+      try {
+        port = await session.listen(listenHost);
+      } catch (error) {
+        session.abort("could not listen");
+        throw new FerryError(ErrorCode.unavailable, `${host.name} cannot listen on ${listenHost}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, details: { listenHost } });
+      }
+      remember(migrationId, session);
+      return { migrationId, host: listenHost, port, token: session.token };
+    },
+
+    incomingState(migrationId) {
+      return Promise.resolve(incoming.get(migrationId)?.state ?? IncomingState.unknown);
+    },
+
+    abortIncoming(migrationId) {
+      incoming.get(migrationId)?.abort(`${host.name} was asked to abort incoming migration ${migrationId}`);
+      return Promise.resolve();
+    },
+
+    async migrateOut(name: string, target: IncomingMigration, migrateOptions: MigrateOptions, hooks: MigrationHooks) {
+      const vm = vms.get(name);
+      if (closing.signal.aborted) return refusedReport(name, target, MigrationFailureCode.internal, `the sim driver of ${host.name} is closed`);
+      if (vm === undefined) return refusedReport(name, target, MigrationFailureCode.vmNotFound, `${host.name} has no VM named "${name}"`);
+      if (vm.incoming !== undefined) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} on ${host.name} is the shell of incoming migration ${vm.incoming}`);
+      if (vm.migratingOut !== undefined) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} is already migrating out of ${host.name} (${vm.migratingOut})`);
+      if (vm.power !== PowerStatus.running) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} is ${vm.power} on ${host.name}; only a running VM migrates live`);
+      vm.migratingOut = target.migrationId;
+      // Closing the driver aborts its migrations too (each resumes its VM here).
+      const signal = AbortSignal.any([hooks.signal, closing.signal]);
+      const run = runPrecopySource({
+        hostName: host.name,
+        vm,
+        target,
+        options: migrateOptions,
+        hooks: { ...hooks, signal },
+        flow: link.open(migrateOptions.priority, migrateOptions.bandwidthLimitBytesPerSec),
+        faults: () => faults,
+        release: () => {
+          vm.shutdown();
+          vm.migratingOut = undefined;
+          if (vms.get(name) === vm) vms.delete(name);
+        },
+      });
+      outgoing.add(run);
+      try {
+        const report = await run;
+        if (report.outcome === Phase.failed && report.runningOn === "") awaitingSettlement.set(target.migrationId, name);
+        return report;
+      } finally {
+        outgoing.delete(run);
+      }
+    },
+
+    settle: (name, migrationId, destination) => later((): SettledOn => {
+      const done = settled.get(migrationId);
+      if (done !== undefined) return done;
+      if (awaitingSettlement.get(migrationId) !== name) {
+        throw new FerryError(ErrorCode.conflict, `${host.name} holds no paused copy of ${name} awaiting the outcome of migration ${migrationId}`, { details: { vm: name, migrationId } });
+      }
+      const vm = mustGet(name);
+      let where: SettledOn;
+      switch (destination) {
+        case IncomingState.running:
+          // The destination runs it: the paused copy here is released, never resumed.
+          vm.shutdown();
+          vms.delete(name);
+          where = "destination";
+          break;
+        case IncomingState.failed:
+        case IncomingState.aborted:
+        case IncomingState.unknown:
+          // The destination never resumes without COMMIT on a live stream: it never ran there.
+          vm.migratingOut = undefined;
+          vm.resume(clock);
+          where = "source";
+          break;
+        case IncomingState.waiting:
+        case IncomingState.receiving:
+        case IncomingState.verified:
+          throw new FerryError(ErrorCode.conflict, `the destination of migration ${migrationId} has not settled (${destination}); abort it there (abortIncoming), then settle`, {
+            retryable: true,
+            details: { vm: name, migrationId, destination },
+          });
+      }
+      awaitingSettlement.delete(migrationId);
+      settled.set(migrationId, where);
+      return where;
+    }),
+
+    async close() {
+      closing.abort(new Error(`the sim driver of ${host.name} is closing`));
+      await Promise.all([...outgoing]);
+      for (const session of incoming.values()) session.abort(`${host.name} is shutting down`);
+      for (const vm of vms.values()) vm.shutdown();
+      vms.clear();
+    },
+  };
+  return driver;
+}
+
+/** Runs `fn` as a promise: a throw becomes a rejection, as in an async function. */
+function later<T>(fn: () => T): Promise<T> {
+  return new Promise<T>((resolve) => {
+    resolve(fn());
+  });
+}
+
+/** Bytes of memory a spec asks for. */
+export function specBytes(spec: Pick<VmSpec, "memoryMB">): number {
+  return spec.memoryMB * MiB;
+}
