@@ -152,6 +152,21 @@ export interface OutgoingView {
   readonly aborting: boolean;
   readonly progress: MigrationProgress | undefined;
   readonly report: MigrationReport | undefined;
+  /** Set once an uncertain outcome (report failed, `runningOn` empty) was settled. */
+  readonly settledOn: SettledOn | undefined;
+}
+
+/** Where a VM runs after a settlement: the driver's answer. */
+export type SettledOn = "source" | "destination";
+
+export const SettleRequestSchema = z
+  .object({ destination: z.enum(["waiting", "receiving", "verified", "running", "failed", "aborted", "unknown"]) })
+  .strict();
+
+export interface SettleView {
+  readonly migrationId: string;
+  readonly vm: string;
+  readonly settledOn: SettledOn;
 }
 
 /** One line of the outgoing stream (newline-delimited JSON). The last line is a `report`. */

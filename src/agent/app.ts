@@ -16,16 +16,27 @@ import {
   MigrationIdSchema,
   OutgoingRequestSchema,
   ReservationRequestSchema,
+  SettleRequestSchema,
   VmSpecSchema,
   type AgentFacts,
   type AgentVm,
   type IncomingStateView,
   type OutgoingEvent,
+  type SettleView,
 } from "./api.ts";
 import { bearerTokenCheck } from "./auth.ts";
 import { errorBody, statusFor } from "./http-errors.ts";
 import { createOutgoingRegistry, type OutgoingRun } from "./outgoing.ts";
 import { createReservationBook } from "./reservations.ts";
+
+/** A driver that settles uncertain outcomes (HypervisorDriver.settle, added with the sim driver). */
+interface SettlingDriver {
+  settle(name: string, migrationId: string, destination: IncomingState): Promise<"source" | "destination">;
+}
+
+function canSettle(driver: HypervisorDriver): driver is HypervisorDriver & SettlingDriver {
+  return typeof (driver as unknown as Partial<SettlingDriver>).settle === "function";
+}
 
 /** Where test agents take fault rules; the sim driver's `setFaults` fits it. */
 export interface FaultControl {
@@ -406,7 +417,9 @@ export function createAgent(options: AgentAppOptions): AgentApp {
         vm,
         async (hooks) => {
           const report = await driver.migrateOut(vm, target, migrateOptions, hooks);
-          return { ...report, source: hostName, destination: request.destination ?? report.destination };
+          // Drivers know the target by its VMotion IP; the report speaks of hosts by name.
+          // An empty runningOn is the driver saying the outcome is uncertain (see settle): kept as is.
+          return { ...report, source: hostName, destination, runningOn: report.outcome === Phase.completed ? destination : report.runningOn === "" ? "" : hostName };
         },
         (error, last) => failureReport(migrationId, vm, destination, error, last),
       );
@@ -428,6 +441,22 @@ export function createAgent(options: AgentAppOptions): AgentApp {
 
   /** Subscribes again to a running migration's events (a controller that lost its stream). */
   api.get("/migrations/outgoing/:migrationId/stream", (c) => ndjson(c, runOrThrow(c.req.param("migrationId"))));
+
+  /**
+   * Settles an uncertain outcome (the report failed with an empty runningOn: COMMIT went out,
+   * the confirmation never came back). The caller asked the destination's incoming state and
+   * passes it; the driver releases the paused copy or resumes it.
+   */
+  api.post("/migrations/outgoing/:migrationId/settle", async (c) => {
+    const run = runOrThrow(c.req.param("migrationId"));
+    const { destination } = parse(SettleRequestSchema, await jsonBody(c), "settlement");
+    if (!canSettle(driver)) throw new FerryError(ErrorCode.notFound, `the driver of ${hostName} cannot settle migrations`, { details: { migrationId: run.migrationId } });
+    const settledOn = await driver.settle(run.vm, run.migrationId, destination);
+    run.settled(settledOn);
+    if (settledOn === "destination") specs.delete(run.vm);
+    log(LogLevel.warn, `settled: ${run.vm} runs on the ${settledOn}`, { migrationId: run.migrationId, destinationState: destination });
+    return c.json({ migrationId: run.migrationId, vm: run.vm, settledOn } satisfies SettleView);
+  });
 
   api.delete("/migrations/outgoing/:migrationId", (c) => {
     const run = runOrThrow(c.req.param("migrationId"));

@@ -15,6 +15,8 @@ import {
   type OutgoingView,
   type ReservationRequest,
   type ReservationView,
+  type IncomingState,
+  type SettleView,
   type VmSpec,
 } from "./api.ts";
 
@@ -62,6 +64,8 @@ export interface AgentClient {
   followOutgoing(migrationId: string, options?: CallOptions): AsyncIterable<OutgoingEvent>;
   outgoing(migrationId: string, options?: CallOptions): Promise<OutgoingView>;
   abortOutgoing(migrationId: string, options?: CallOptions): Promise<OutgoingView>;
+  /** Settles an uncertain outcome with the destination's incoming state (see HypervisorDriver.settle). */
+  settleOutgoing(migrationId: string, destination: IncomingState, options?: CallOptions): Promise<SettleView>;
   setFaults(rules: readonly Record<string, unknown>[], options?: CallOptions): Promise<void>;
 }
 
@@ -230,6 +234,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     followOutgoing: (id, call) => events("GET", `/migrations/outgoing/${enc(id)}/stream`, undefined, call),
     outgoing: (id, call) => json<OutgoingView>("GET", `/migrations/outgoing/${enc(id)}`, undefined, call),
     abortOutgoing: (id, call) => json<OutgoingView>("DELETE", `/migrations/outgoing/${enc(id)}`, undefined, call),
+    settleOutgoing: (id, destination, call) => json<SettleView>("POST", `/migrations/outgoing/${enc(id)}/settle`, { destination }, call),
     setFaults: async (rules, call) => {
       await json<unknown>("POST", "/faults", { rules }, call);
     },

@@ -5,7 +5,7 @@
 import type { Clock } from "../core/clock.ts";
 import type { MigrationProgress, MigrationReport } from "../core/migration/types.ts";
 import type { MigrationHooks } from "../drivers/driver.ts";
-import { OutgoingState, type OutgoingEvent, type OutgoingView } from "./api.ts";
+import { OutgoingState, type OutgoingEvent, type OutgoingView, type SettledOn } from "./api.ts";
 
 export type OutgoingListener = (event: OutgoingEvent) => void;
 
@@ -18,6 +18,8 @@ export interface OutgoingRun {
   /** Delivers the latest progress (if any) and, once finished, the report; returns the unsubscribe. */
   subscribe(listener: OutgoingListener): () => void;
   abort(reason: string): void;
+  /** Records how an uncertain outcome was settled. */
+  settled(where: SettledOn): void;
 }
 
 export interface OutgoingRegistry {
@@ -61,6 +63,7 @@ export function createOutgoingRegistry(clock: Clock, options: { readonly keepFin
       const listeners = new Set<OutgoingListener>();
       let progress: MigrationProgress | undefined;
       let report: MigrationReport | undefined;
+      let settledOn: SettledOn | undefined;
       const emit = (event: OutgoingEvent): void => {
         for (const listener of listeners) {
           try {
@@ -103,6 +106,7 @@ export function createOutgoingRegistry(clock: Clock, options: { readonly keepFin
           aborting: controller.signal.aborted,
           progress,
           report,
+          settledOn,
         }),
         subscribe(listener) {
           if (progress !== undefined) listener({ type: "progress", progress });
@@ -115,6 +119,9 @@ export function createOutgoingRegistry(clock: Clock, options: { readonly keepFin
         },
         abort(reason) {
           if (!controller.signal.aborted) controller.abort(new Error(reason));
+        },
+        settled(where) {
+          settledOn = where;
         },
       };
       runs.set(migrationId, entry);

@@ -53,6 +53,11 @@ export interface FakeFaults {
   passMs?: number | undefined;
   /** prepareIncoming refuses for lack of memory. */
   prepareOutOfMemory?: boolean | undefined;
+  /**
+   * The link breaks right after COMMIT: the destination has resumed ("running") or destroyed
+   * its shell ("not-running"); the source cannot tell and keeps the VM paused for settle().
+   */
+  dropAfterCommit?: "running" | "not-running" | undefined;
 }
 
 export interface FakeDriver extends HypervisorDriver {
@@ -63,6 +68,7 @@ export interface FakeDriver extends HypervisorDriver {
   readonly dead: boolean;
   /** The state digest of a VM here (as VmStatus.stateDigest). */
   digest(name: string): string | undefined;
+  settle(name: string, migrationId: string, destination: IncomingState): Promise<"source" | "destination">;
 }
 
 const digestOf = (vm: FakeVm): string => createHash("sha256").update(`${vm.spec.name}|${vm.spec.memoryMB}|${vm.ticks}`).digest("hex").slice(0, 16);
@@ -70,6 +76,9 @@ const digestOf = (vm: FakeVm): string => createHash("sha256").update(`${vm.spec.
 export function createFakeDriver(network: FakeNetwork, host: HostFacts): FakeDriver {
   const vms = new Map<string, FakeVm>();
   const incoming = new Map<string, FakeIncoming>();
+  /** Migrations whose outcome is uncertain: the paused VM waits for settle(). */
+  const awaiting = new Map<string, string>();
+  const settled = new Map<string, "source" | "destination">();
   let dead = false;
 
   const status = (vm: FakeVm): VmStatus => ({
@@ -180,6 +189,34 @@ export function createFakeDriver(network: FakeNetwork, host: HostFacts): FakeDri
       return Promise.resolve();
     },
     migrateOut: (name, target, options, hooks) => migrateOut(name, target, options, hooks),
+    settle: (name, migrationId, destination) => {
+      alive();
+      const done = settled.get(migrationId);
+      if (done !== undefined) return Promise.resolve(done);
+      if (awaiting.get(migrationId) !== name) return Promise.reject(new FerryError(ErrorCode.conflict, `${host.name} holds no paused copy of ${name} for ${migrationId}`));
+      const vm = vmOrThrow(name);
+      let where: "source" | "destination";
+      switch (destination) {
+        case IncomingState.running:
+          vms.delete(name);
+          where = "destination";
+          break;
+        case IncomingState.failed:
+        case IncomingState.aborted:
+        case IncomingState.unknown:
+          vm.migratingOut = undefined;
+          vm.power = PowerStatus.running;
+          where = "source";
+          break;
+        case IncomingState.waiting:
+        case IncomingState.receiving:
+        case IncomingState.verified:
+          return Promise.reject(new FerryError(ErrorCode.conflict, `the destination has not settled (${destination})`, { retryable: true }));
+      }
+      awaiting.delete(migrationId);
+      settled.set(migrationId, where);
+      return Promise.resolve(where);
+    },
     close: () => {
       vms.clear();
       incoming.clear();
@@ -231,6 +268,8 @@ export function createFakeDriver(network: FakeNetwork, host: HostFacts): FakeDri
       first.state = IncomingState.receiving;
       for (pass = 1; pass <= 3; pass++) {
         await hooks.clock.sleep(driver.faults.passMs ?? 5, hooks.signal);
+        // A killed process migrates nothing more.
+        if (dead) return fail(MigrationFailureCode.internal, "killed");
         vm.ticks++;
         bytesSent += memoryBytes / pass;
         emit(Phase.precopy, 10 + 25 * pass, `pass ${pass}`);
@@ -242,13 +281,24 @@ export function createFakeDriver(network: FakeNetwork, host: HostFacts): FakeDri
       vm.power = PowerStatus.paused;
       emit(Phase.switchover, 90, "quiesced");
       await hooks.clock.sleep(1, hooks.signal);
+      if (dead) return fail(MigrationFailureCode.internal, "killed");
       const f2 = faultIn(Phase.switchover);
       if (f2 !== undefined) return fail(f2.code, `injected ${f2.code}`);
       const last = inc();
       if (last === undefined) return fail(MigrationFailureCode.streamBroken, "connection reset by peer at switchover");
       // COMMIT: from here the destination owns the VM.
-      last.state = IncomingState.running;
-      peerResume(peer, name, vm.ticks);
+      const drop = driver.faults.dropAfterCommit;
+      if (drop === "not-running") {
+        last.state = IncomingState.failed;
+        peerDestroyShell(peer, name);
+      } else {
+        last.state = IncomingState.running;
+        peerResume(peer, name, vm.ticks);
+      }
+      if (drop !== undefined) {
+        awaiting.set(target.migrationId, name);
+        return report(Phase.failed, { code: MigrationFailureCode.destinationLost, message: "COMMIT sent, confirmation lost: uncertain", phase: Phase.switchover }, "");
+      }
     } catch (error) {
       if (hooks.signal.aborted) return fail(MigrationFailureCode.aborted, "aborted");
       throw error;
@@ -262,6 +312,9 @@ export function createFakeDriver(network: FakeNetwork, host: HostFacts): FakeDri
 
   (driver as FakeDriver & { [INTERNAL]: Internals })[INTERNAL] = {
     incoming: (id) => incoming.get(id),
+    destroyShell: (vmName) => {
+      vms.delete(vmName);
+    },
     resume: (vmName, ticks) => {
       const vm = vms.get(vmName);
       if (vm !== undefined) {
@@ -277,12 +330,16 @@ const INTERNAL = Symbol("fake-driver-internals");
 interface Internals {
   incoming(id: string): FakeIncoming | undefined;
   resume(vm: string, ticks: number): void;
+  destroyShell(vm: string): void;
 }
 function internals(peer: FakeDriver): Internals {
   return (peer as FakeDriver & { [INTERNAL]: Internals })[INTERNAL];
 }
 function peerIncoming(peer: FakeDriver, migrationId: string): FakeIncoming | undefined {
   return internals(peer).incoming(migrationId);
+}
+function peerDestroyShell(peer: FakeDriver | undefined, vm: string): void {
+  if (peer !== undefined) internals(peer).destroyShell(vm);
 }
 function peerResume(peer: FakeDriver | undefined, vm: string, ticks: number): void {
   if (peer !== undefined) internals(peer).resume(vm, ticks);

@@ -18,6 +18,8 @@ export interface TestAgent {
   readonly client: AgentClient;
   /** Kills the agent: its driver dies and every request, open streams included, fails as a refused connection would. */
   kill(): void;
+  /** Breaks the streams open now (a network glitch): the agent and its migrations live on. */
+  breakStreams(): void;
 }
 
 export interface TestAgentOptions {
@@ -39,6 +41,7 @@ export function startTestAgent(network: FakeNetwork, name: string, vmotionIp: st
     faults: options.faults === true ? { setFaults: (rules) => { driver.faults = Object.assign({}, ...rules) as FakeDriver["faults"]; } } : undefined,
   });
   const dead = new AbortController();
+  let glitch = new AbortController();
   const refused = (): FerryError => new FerryError(ErrorCode.unavailable, `connect ECONNREFUSED (${name} is dead)`);
   const client = createAgentClient({
     baseUrl: `http://${name}.test`,
@@ -52,13 +55,14 @@ export function startTestAgent(network: FakeNetwork, name: string, vmotionIp: st
       if (response.body === null) return response;
       // A killed process's open connections end with an error, not a clean end of stream.
       const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const cut = AbortSignal.any([dead.signal, glitch.signal]);
       const body = new ReadableStream<Uint8Array>({
         async pull(controller) {
           let onDeath: (() => void) | undefined;
           const death = new Promise<never>((_, reject) => {
             onDeath = () => { reject(new TypeError("terminated", { cause: refused() })); };
-            if (dead.signal.aborted) onDeath();
-            else dead.signal.addEventListener("abort", onDeath, { once: true });
+            if (cut.aborted) onDeath();
+            else cut.addEventListener("abort", onDeath, { once: true });
           });
           try {
             const chunk = await Promise.race([reader.read(), death]);
@@ -67,7 +71,7 @@ export function startTestAgent(network: FakeNetwork, name: string, vmotionIp: st
           } catch (error) {
             controller.error(error);
           } finally {
-            if (onDeath !== undefined) dead.signal.removeEventListener("abort", onDeath);
+            if (onDeath !== undefined) cut.removeEventListener("abort", onDeath);
           }
         },
         cancel: (reason) => reader.cancel(reason),
@@ -83,6 +87,10 @@ export function startTestAgent(network: FakeNetwork, name: string, vmotionIp: st
     kill() {
       dead.abort();
       driver.kill();
+    },
+    breakStreams() {
+      glitch.abort();
+      glitch = new AbortController();
     },
   };
 }

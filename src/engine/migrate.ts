@@ -1,0 +1,517 @@
+// The migration engine: one live migration of a VM from one agent to another, from the
+// checker's verdict to the VM running on exactly one host. The phases are DESIGN.md's:
+//   validating → preparing (reserve when high priority, destination shell) → precopy →
+//   switchover → completed | failed | cancelled
+// The source agent's driver runs pre-copy and switchover; the engine relays its progress
+// stream and then settles. Settling keeps the one rule: until the destination has confirmed
+// it runs the VM, the source owns it. So:
+//   - a report from the source is the truth: completed means the destination runs the VM;
+//     failed or cancelled means the source does, and the engine aborts the incoming side
+//     (the destination's shell is destroyed) and makes sure the source copy runs;
+//   - when the stream to the source breaks, the engine first tries to reach the source
+//     again and follow the same migration; when the source agent stays gone, it asks the
+//     destination: a destination that runs the VM means the migration completed (the
+//     source committed before it went away), anything else means the VM stays with the
+//     source, and the incoming side is aborted;
+//   - reservations are released whatever happens.
+import type { AgentClient } from "../agent/client.ts";
+import { failureCodeOf, type IncomingMigration, type OutgoingEvent, type VmSpec } from "../agent/api.ts";
+import type { Clock } from "../core/clock.ts";
+import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import type { Finding } from "../core/check/findings.ts";
+import {
+  MigrationFailureCode,
+  Phase,
+  type MigrateOptions,
+  type MigrationFailure,
+  type MigrationFailureCode as FailureCode,
+  type MigrationProgress,
+  type MigrationReport,
+  type Prediction,
+} from "../core/migration/types.ts";
+import { IncomingState, PowerStatus } from "../drivers/driver.ts";
+import { destinationReservation, sourceReservation } from "./reservation.ts";
+
+/** The checker's verdict on (VM, destination), as the caller computed it. */
+export interface CheckVerdict {
+  readonly errors: readonly Finding[];
+  readonly warnings: readonly Finding[];
+}
+
+export type EngineLog = (level: "info" | "warn" | "error", message: string, fields?: Readonly<Record<string, unknown>>) => void;
+
+export interface SettleTimings {
+  /** How long the engine keeps trying to reach a source agent whose stream broke. Default 3 s. */
+  readonly reattachMs: number;
+  /** How long to wait for the source's report after asking it to abort. Default 30 s. */
+  readonly abortGraceMs: number;
+  /** Pause between attempts to reach an agent while settling. Default 200 ms. */
+  readonly retryMs: number;
+}
+
+export const DEFAULT_SETTLE_TIMINGS: SettleTimings = { reattachMs: 3000, abortGraceMs: 30_000, retryMs: 200 };
+
+export interface MigrateRequest {
+  readonly migrationId: string;
+  /** The VM as its destination shell must be created: memory, vCPUs, NICs (MACs and IPs kept), CPU flags. */
+  readonly vm: VmSpec;
+  readonly source: AgentClient;
+  readonly destination: AgentClient;
+  readonly options: MigrateOptions;
+  /** The checker's result for this VM and destination; errors end the migration before any host is contacted. */
+  readonly check?: CheckVerdict | undefined;
+  /** Warning codes the caller accepted (the seed: warnings need an explicit confirmation), or "all". */
+  readonly acceptedWarnings?: readonly string[] | "all" | undefined;
+  /** The model's prediction, stored beside the measurement in the report. */
+  readonly prediction?: Prediction | undefined;
+  readonly signal: AbortSignal;
+  readonly onProgress: (progress: MigrationProgress) => void;
+  readonly clock: Clock;
+  readonly log?: EngineLog | undefined;
+  readonly timings?: Partial<SettleTimings> | undefined;
+}
+
+const MiB = 1048576;
+
+/** Codes a source reports when its link to the destination failed; the engine checks whether the destination agent itself went away. */
+const LINK_FAILURES: ReadonlySet<FailureCode> = new Set([
+  MigrationFailureCode.streamBroken,
+  MigrationFailureCode.stalled,
+  MigrationFailureCode.destinationUnreachable,
+  MigrationFailureCode.protocolError,
+]);
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function isUnavailable(error: unknown): boolean {
+  return isFerryError(error) && error.code === ErrorCode.unavailable;
+}
+
+/** What failed, when the engine (not the source's report) decides it. */
+class Failure extends Error {
+  constructor(
+    readonly code: FailureCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "MigrationFailure";
+  }
+}
+
+/** Words and code of an agent's refusal during preparing. */
+function preparingFailure(error: unknown, agent: AgentClient, role: "source" | "destination"): Failure {
+  if (error instanceof Failure) return error;
+  if (isFerryError(error)) {
+    const code = failureCodeOf(error.details);
+    if (code !== undefined) return new Failure(code, error.message);
+    if (error.code === ErrorCode.unavailable) {
+      return role === "destination"
+        ? new Failure(MigrationFailureCode.destinationUnreachable, `the destination agent ${agent.name} cannot be reached: ${error.message}`)
+        : new Failure(MigrationFailureCode.sourceLost, `the source agent ${agent.name} cannot be reached: ${error.message}`);
+    }
+    if (error.code === ErrorCode.notFound && role === "source") return new Failure(MigrationFailureCode.vmNotFound, error.message);
+  }
+  return new Failure(MigrationFailureCode.internal, `${role} ${agent.name}: ${reason(error)}`);
+}
+
+/** Why the checker's verdict refuses the migration, or undefined when it may go. */
+export function validationFailure(vm: string, destination: string, check: CheckVerdict | undefined, accepted: readonly string[] | "all" | undefined): string | undefined {
+  if (check === undefined) return undefined;
+  if (check.errors.length > 0) {
+    const words = check.errors.map((f) => f.message).join(" ");
+    return `${vm} cannot move to ${destination}: ${check.errors.length} error${check.errors.length === 1 ? "" : "s"} found by the compatibility check. ${words}`;
+  }
+  const open = accepted === "all" ? [] : check.warnings.filter((w) => !(accepted ?? []).includes(w.code));
+  if (open.length > 0) {
+    return `${vm} to ${destination} has ${open.length} warning${open.length === 1 ? "" : "s"} not accepted: ${[...new Set(open.map((w) => w.code))].join(", ")}. ${open.map((w) => w.message).join(" ")}`;
+  }
+  return undefined;
+}
+
+export async function migrate(request: MigrateRequest): Promise<MigrationReport> {
+  const { migrationId, vm, source, destination, options, clock, signal } = request;
+  const timings: SettleTimings = { ...DEFAULT_SETTLE_TIMINGS, ...request.timings };
+  const log: EngineLog = request.log ?? (() => undefined);
+  const started = clock.monotonic();
+
+  // ---- progress: the engine's own events and the source's, one stream, percent never back ----
+  const now = { phase: Phase.validating as Phase };
+  let last: MigrationProgress = {
+    migrationId,
+    vm: vm.name,
+    phase: Phase.validating,
+    percent: 0,
+    pass: 0,
+    bytesSent: 0,
+    bytesRemaining: vm.memoryMB * MiB,
+    dirtyRateBytesPerSec: 0,
+    linkRateBytesPerSec: 0,
+    etaMs: undefined,
+    expectedDowntimeMs: undefined,
+    throttlePercent: 0,
+    message: "",
+    at: clock.now(),
+  };
+  const publish = (progress: MigrationProgress): void => {
+    last = { ...progress, migrationId, vm: vm.name, percent: Math.max(last.percent, progress.percent) };
+    now.phase = last.phase;
+    try {
+      request.onProgress(last);
+    } catch (error) {
+      // A listener that throws (a closed UI stream) must not change the migration's course.
+      log("warn", `progress listener failed: ${reason(error)}`, { migrationId });
+    }
+  };
+  const say = (p: Phase, percent: number, message: string): void => {
+    publish({ ...last, phase: p, percent, message, at: clock.now() });
+  };
+
+  // ---- the report, from the source's or built here ----
+  const built = (outcome: MigrationReport["outcome"], failure: MigrationFailure | undefined, runningOn: string): MigrationReport => ({
+    migrationId,
+    vm: vm.name,
+    source: source.name,
+    destination: destination.name,
+    outcome,
+    failure,
+    runningOn,
+    downtimeMs: 0,
+    totalMs: clock.monotonic() - started,
+    bytesSent: last.bytesSent,
+    passes: last.pass,
+    pagesSent: 0,
+    zeroPages: 0,
+    throttlePercentMax: 0,
+    prediction: request.prediction,
+    verified: false,
+  });
+  const failed = (f: Failure, at: Phase = now.phase): MigrationReport =>
+    f.code === MigrationFailureCode.aborted
+      ? built(Phase.cancelled, { code: f.code, message: f.message, phase: at }, source.name)
+      : built(Phase.failed, { code: f.code, message: f.message, phase: at }, source.name);
+  const finish = (report: MigrationReport): MigrationReport => {
+    const final: MigrationReport = { ...report, prediction: report.prediction ?? request.prediction, failure: withAbortReason(report.failure) };
+    const words =
+      final.outcome === Phase.completed
+        ? `completed: ${vm.name} runs on ${final.runningOn}${final.failure === undefined ? "" : ` (${final.failure.message})`}`
+        : `${final.outcome}: ${final.failure?.code ?? ""} ${final.failure?.message ?? ""}; ${vm.name} runs on ${final.runningOn}`;
+    say(final.outcome, final.outcome === Phase.completed ? 100 : last.percent, words);
+    log(final.outcome === Phase.completed ? "info" : "warn", `migration ${words}`, { migrationId });
+    return final;
+  };
+
+  /** An abort's report names who asked and why, when the caller's signal says so. */
+  const withAbortReason = (failure: MigrationFailure | undefined): MigrationFailure | undefined => {
+    if (failure?.code !== MigrationFailureCode.aborted || !(signal.reason instanceof Error) || failure.message.includes(signal.reason.message)) return failure;
+    return { ...failure, message: `${failure.message}: ${signal.reason.message}` };
+  };
+  const abortedFailure = (): Failure => new Failure(MigrationFailureCode.aborted, `aborted during ${now.phase}${signal.reason instanceof Error ? `: ${signal.reason.message}` : ""}`);
+
+  // ---- validating: the caller's checker verdict; nothing is contacted ----
+  say(Phase.validating, 0, `validating ${vm.name} → ${destination.name}`);
+  const refused = validationFailure(vm.name, destination.name, request.check, request.acceptedWarnings);
+  if (refused !== undefined) return finish(failed(new Failure(MigrationFailureCode.incompatible, refused), Phase.validating));
+  const aborted = (): boolean => signal.aborted;
+  if (aborted()) return finish(failed(abortedFailure(), Phase.validating));
+
+  // ---- preparing: reservations (high priority), the destination's shell ----
+  const reserved: AgentClient[] = [];
+  /** Set once the destination was asked to prepare: from then on settling aborts the incoming side (a no-op when none was made). */
+  let incomingAsked = false;
+  const release = async (): Promise<void> => {
+    await Promise.all(
+      reserved.map((agent) =>
+        agent.release(migrationId).catch((error: unknown) => {
+          log("warn", `could not release the reservation on ${agent.name}: ${reason(error)}`, { migrationId });
+        }),
+      ),
+    );
+  };
+
+  let report: MigrationReport | undefined;
+  try {
+    say(Phase.preparing, 0, `preparing ${destination.name} to receive ${vm.name}`);
+    const step = async <T>(agent: AgentClient, role: "source" | "destination", op: () => Promise<T>): Promise<T> => {
+      if (aborted()) throw abortedFailure();
+      try {
+        return await op();
+      } catch (error) {
+        throw preparingFailure(error, agent, role);
+      }
+    };
+    if (options.priority === "high") {
+      const [sourceFacts, destinationFacts] = await Promise.all([step(source, "source", () => source.facts()), step(destination, "destination", () => destination.facts())]);
+      const onSource = sourceReservation(sourceFacts);
+      const onDestination = destinationReservation(destinationFacts, vm.memoryMB);
+      say(Phase.preparing, 1, `high priority: reserving ${onSource.cpuMhz} MHz on ${source.name}, ${onDestination.cpuMhz} MHz and ${onDestination.memoryMB} MB on ${destination.name}`);
+      const reserveOn = async (agent: AgentClient, role: "source" | "destination", what: typeof onSource): Promise<void> => {
+        await step(agent, role, async () => {
+          try {
+            await agent.reserve(migrationId, what);
+          } catch (error) {
+            if (isFerryError(error) && (error.code === ErrorCode.refused || failureCodeOf(error.details) === MigrationFailureCode.reservationRefused)) {
+              throw new Failure(MigrationFailureCode.reservationRefused, error.message);
+            }
+            throw error;
+          }
+          reserved.push(agent);
+        });
+      };
+      await reserveOn(source, "source", onSource);
+      await reserveOn(destination, "destination", onDestination);
+    }
+    incomingAsked = true;
+    const prepared = await step(destination, "destination", () => destination.prepareIncoming(migrationId, vm));
+    say(Phase.preparing, 3, `${destination.name} listens on ${prepared.host}:${prepared.port} for ${vm.name}`);
+    if (aborted()) throw abortedFailure();
+    report = await runOutgoing(prepared);
+  } catch (error) {
+    if (error instanceof Failure) {
+      report = failed(error);
+    } else {
+      log("error", `unexpected: ${reason(error)}`, { migrationId });
+      report = failed(new Failure(MigrationFailureCode.internal, reason(error)));
+    }
+  }
+
+  try {
+    report = await settle(report, incomingAsked);
+  } finally {
+    await release();
+  }
+  return finish(report);
+
+  // ---- precopy and switchover: the source's stream ----
+
+  /** Relays the source's stream; on abort asks the source to stop and waits for its report. */
+  async function runOutgoing(prepared: IncomingMigration): Promise<MigrationReport> {
+    try {
+      return named(await relay((reading) => source.migrateOut({ migrationId, vm: vm.name, target: prepared, options, destination: destination.name }, { signal: reading })));
+    } catch (error) {
+      if (isFerryError(error) && !isUnavailable(error)) throw preparingFailure(error, source, "source");
+      // The stream broke (or never started): find out from the source, else the destination.
+      log("warn", `stream from ${source.name} lost: ${reason(error)}`, { migrationId });
+      const recovered = await followAgain();
+      if (recovered !== undefined) return named(recovered);
+      return reconcile(reason(error));
+    }
+  }
+
+  /** A source's report with the hosts named as this engine knows them. */
+  function named(report: MigrationReport): MigrationReport {
+    const runningOn = report.outcome === Phase.completed ? destination.name : report.runningOn === "" ? "" : source.name;
+    return { ...report, source: source.name, destination: destination.name, runningOn };
+  }
+
+  /**
+   * Reads a source's event stream to its report, publishing progress. The caller's abort is
+   * passed on to the source (DELETE), and the stream is read on: the source's report says
+   * how the abort ended. Throws UNAVAILABLE when the stream is lost.
+   */
+  async function relay(open: (reading: AbortSignal) => AsyncIterable<OutgoingEvent>): Promise<MigrationReport> {
+    const reading = new AbortController();
+    const grace = new AbortController();
+    let abortSent = false;
+    const onAbort = (): void => {
+      if (abortSent) return;
+      abortSent = true;
+      log("info", `aborting on ${source.name}`, { migrationId });
+      source.abortOutgoing(migrationId).catch((error: unknown) => {
+        log("warn", `abort request to ${source.name} failed: ${reason(error)}`, { migrationId });
+      });
+      // A source that never reports after an abort is treated as lost.
+      clock.sleep(timings.abortGraceMs, grace.signal).then(
+        () => { reading.abort(new FerryError(ErrorCode.unavailable, `${source.name} did not report within ${timings.abortGraceMs} ms of the abort`)); },
+        () => undefined,
+      );
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const event of open(reading.signal)) {
+        switch (event.type) {
+          case "progress":
+            publish(event.progress);
+            break;
+          case "heartbeat":
+            break;
+          case "report":
+            return event.report;
+        }
+      }
+      throw new FerryError(ErrorCode.unavailable, `the stream from ${source.name} ended before its report`);
+    } catch (error) {
+      // Anything but the source's own refusal counts as a lost stream.
+      if (isFerryError(error)) throw error;
+      throw new FerryError(ErrorCode.unavailable, reason(error), { cause: error });
+    } finally {
+      grace.abort();
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Tries to reach the source again and follow the same migration to its report. */
+  async function followAgain(): Promise<MigrationReport | undefined> {
+    let deadline = clock.monotonic() + timings.reattachMs;
+    while (clock.monotonic() < deadline) {
+      try {
+        const view = await source.outgoing(migrationId);
+        if (view.report !== undefined) return view.report;
+        // An answering source gets more time, unless it was asked to abort and has not
+        // reported within the grace: then it only gets what is left.
+        if (!aborted()) deadline = clock.monotonic() + timings.reattachMs;
+        say(now.phase, last.percent, `stream from ${source.name} lost; following migration ${migrationId} again`);
+        return await relay((reading) => source.followOutgoing(migrationId, { signal: reading }));
+      } catch (error) {
+        // The source answered but no longer knows the migration (restarted): it is lost.
+        if (isFerryError(error) && error.code === ErrorCode.notFound) return undefined;
+        await clock.sleep(timings.retryMs).catch(() => undefined);
+      }
+    }
+    return undefined;
+  }
+
+  /** The source agent is gone: the destination's state decides where the VM runs. */
+  async function reconcile(why: string): Promise<MigrationReport> {
+    const state = await destinationState();
+    const lostPhase = now.phase;
+    if (state === IncomingState.running) return sourceLostButCompleted(why, lostPhase);
+    if (state !== undefined) {
+      try {
+        await destination.abortIncoming(migrationId);
+      } catch (error) {
+        log("warn", `abort of the incoming side on ${destination.name} failed: ${reason(error)}`, { migrationId });
+      }
+      // The source may have committed between the two questions: ask once more.
+      if ((await destinationState()) === IncomingState.running) return sourceLostButCompleted(why, lostPhase);
+    }
+    const destinationWords = state === undefined ? `; ${destination.name} cannot be reached either` : `; ${destination.name} had not resumed it (${state}), so it stays with ${source.name}`;
+    return failed(new Failure(MigrationFailureCode.sourceLost, `the source agent ${source.name} went away during ${lostPhase} (${why})${destinationWords}`), lostPhase);
+  }
+
+  function sourceLostButCompleted(why: string, lostPhase: Phase): MigrationReport {
+    // The destination verified the full state and runs the VM: the migration happened. The
+    // failure says the source agent did not live to release its copy or send its report.
+    return {
+      ...built(Phase.completed, {
+        code: MigrationFailureCode.sourceLost,
+        message: `the source agent ${source.name} went away during ${lostPhase} (${why}) after ${destination.name} confirmed it runs ${vm.name}; outcome taken from ${destination.name}`,
+        phase: lostPhase,
+      }, destination.name),
+      verified: true,
+    };
+  }
+
+  async function destinationState(): Promise<IncomingState | undefined> {
+    const deadline = clock.monotonic() + timings.reattachMs;
+    for (;;) {
+      try {
+        return (await destination.incomingState(migrationId)).state;
+      } catch (error) {
+        if (!isUnavailable(error) || clock.monotonic() >= deadline) return undefined;
+        await clock.sleep(timings.retryMs).catch(() => undefined);
+      }
+    }
+  }
+
+  // ---- settle: exactly one host runs the VM ----
+
+  async function settle(outcome: MigrationReport, prepared: boolean): Promise<MigrationReport> {
+    // Completed is the source's word that the destination runs the VM; SOURCE_LOST was
+    // settled by reconcile() (or happened before the destination was asked for anything).
+    if (outcome.outcome === Phase.completed || outcome.failure?.code === MigrationFailureCode.sourceLost) return outcome;
+    if (outcome.runningOn === "") return settleUncertain(outcome);
+    let result = outcome;
+    if (prepared) {
+      const state = await destinationState();
+      if (state === IncomingState.running) {
+        // The destination runs the VM although the source reported a failure (the link broke
+        // after COMMIT): the destination owns it now; the source copy must not run too.
+        log("error", `${destination.name} runs ${vm.name} although ${source.name} reported ${outcome.failure?.code ?? outcome.outcome}`, { migrationId });
+        await stopSourceCopy();
+        return {
+          ...result,
+          outcome: Phase.completed,
+          runningOn: destination.name,
+          verified: true,
+          failure: result.failure === undefined ? undefined : { ...result.failure, message: `${result.failure.message}; but ${destination.name} had confirmed and runs ${vm.name}, so the source copy was stopped` },
+        };
+      }
+      if (state === undefined && result.failure !== undefined && LINK_FAILURES.has(result.failure.code)) {
+        result = {
+          ...result,
+          failure: { ...result.failure, code: MigrationFailureCode.destinationLost, message: `the destination agent ${destination.name} went away during ${result.failure.phase}: ${result.failure.message}` },
+        };
+      }
+      if (state !== undefined && state !== IncomingState.aborted && state !== IncomingState.unknown) {
+        try {
+          await destination.abortIncoming(migrationId);
+        } catch (error) {
+          log("warn", `abort of the incoming side on ${destination.name} failed: ${reason(error)}`, { migrationId });
+        }
+      }
+    }
+    if (result.runningOn === source.name) await ensureSourceRuns();
+    return result;
+  }
+
+  /**
+   * The source sent COMMIT and lost the link before the destination confirmed: its VM waits
+   * paused, and only the destination knows whether it resumed. A destination still between
+   * states is aborted first (it resumes only on COMMIT over a live stream, so after an abort
+   * it never will). A destination that cannot be reached within the reattach window is
+   * taken as "unknown": its agent is gone, and a sim VM dies with its agent's process (a
+   * qemu driver must likewise stop its guests when its agent dies, or this guess is unsafe).
+   */
+  async function settleUncertain(outcome: MigrationReport): Promise<MigrationReport> {
+    let state = await destinationState();
+    if (state === IncomingState.waiting || state === IncomingState.receiving || state === IncomingState.verified) {
+      try {
+        await destination.abortIncoming(migrationId);
+      } catch (error) {
+        log("warn", `abort of the incoming side on ${destination.name} failed: ${reason(error)}`, { migrationId });
+      }
+      state = await destinationState();
+    }
+    const told = state ?? IncomingState.unknown;
+    const failure = outcome.failure ?? { code: MigrationFailureCode.destinationLost, message: "the outcome was uncertain", phase: Phase.switchover };
+    let where: "source" | "destination";
+    try {
+      where = (await source.settleOutgoing(migrationId, told)).settledOn;
+    } catch (error) {
+      // The source went away while it held the paused copy: the destination's word is all there is.
+      log("error", `settling with ${source.name} failed: ${reason(error)}`, { migrationId });
+      if (told === IncomingState.running) return sourceLostButCompleted(`${failure.message}; then settling failed: ${reason(error)}`, Phase.switchover);
+      return failed(new Failure(MigrationFailureCode.sourceLost, `${failure.message}; settling with ${source.name} failed (${reason(error)}) and ${destination.name} does not run ${vm.name} (${told})`), Phase.switchover);
+    }
+    const settledWords = `settled with ${destination.name}'s state "${told}"${state === undefined ? ` (${destination.name} could not be reached)` : ""}: ${vm.name} runs on ${where === "destination" ? destination.name : source.name}`;
+    if (where === "destination") {
+      return { ...outcome, outcome: Phase.completed, runningOn: destination.name, verified: true, failure: { ...failure, message: `${failure.message}; ${settledWords}` } };
+    }
+    return { ...outcome, outcome: Phase.failed, runningOn: source.name, failure: { ...failure, message: `${failure.message}; ${settledWords}` } };
+  }
+
+  /** After a failure the source owns the VM: it must be running there (not left paused). */
+  async function ensureSourceRuns(): Promise<void> {
+    try {
+      const status = await source.getVm(vm.name);
+      if (status.power !== PowerStatus.running) {
+        log("warn", `${vm.name} is ${status.power} on ${source.name} after the failure; powering it on`, { migrationId });
+        await source.powerOn(vm.name);
+      }
+    } catch (error) {
+      log("error", `could not check ${vm.name} on ${source.name}: ${reason(error)}`, { migrationId });
+    }
+  }
+
+  async function stopSourceCopy(): Promise<void> {
+    try {
+      await source.powerOff(vm.name);
+      await source.destroyVm(vm.name);
+    } catch (error) {
+      log("error", `could not stop the source copy of ${vm.name} on ${source.name}: ${reason(error)}`, { migrationId });
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { ErrorCode } from "../core/errors.ts";
+import { MigrationFailureCode, Phase, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
+import { systemClock } from "../drivers/clock.ts";
+import { createScheduler, type QueuedMigration } from "./scheduler.ts";
+
+const nics: Record<string, number> = { esx01: 1000, esx02: 1000, esx03: 10_000, esx04: 10_000 };
+
+function report(id: string, source: string, destination: string): MigrationReport {
+  return {
+    migrationId: id, vm: `vm-${id}`, source, destination, outcome: Phase.completed, failure: undefined, runningOn: destination, downtimeMs: 1, totalMs: 1,
+    bytesSent: 0, passes: 1, pagesSent: 0, zeroPages: 0, throttlePercentMax: 0, prediction: undefined, verified: true,
+  };
+}
+
+/** Migrations that run until the test finishes them. */
+function harness() {
+  const scheduler = createScheduler({ clock: systemClock, vmotionNicMbps: (h) => nics[h] });
+  const started: string[] = [];
+  const finishers = new Map<string, () => void>();
+  const events = new Map<string, MigrationProgress[]>();
+  const submit = (id: string, source: string, destination: string, signal = new AbortController().signal): Promise<MigrationReport> => {
+    events.set(id, []);
+    const migration: QueuedMigration = {
+      migrationId: id, vm: `vm-${id}`, source, destination, signal,
+      onProgress: (p) => events.get(id)?.push(p),
+      run: () => {
+        started.push(id);
+        return new Promise((resolve) => finishers.set(id, () => { resolve(report(id, source, destination)); }));
+      },
+    };
+    return scheduler.submit(migration);
+  };
+  const finish = async (id: string): Promise<void> => {
+    const done = finishers.get(id);
+    assert.ok(done !== undefined, `${id} is running`);
+    done();
+    await new Promise((r) => setImmediate(r));
+  };
+  return { scheduler, started, submit, finish, events };
+}
+
+describe("engine scheduler", () => {
+  test("a 1 Gb/s host runs 4 at a time; the rest wait, say why once, and start as slots free", async () => {
+    const h = harness();
+    const reports = ["a", "b", "c", "d", "e", "f"].map((id) => h.submit(id, "esx01", "esx03"));
+    assert.deepEqual(h.started, ["a", "b", "c", "d"]);
+    for (const id of ["e", "f"]) {
+      const queued = h.events.get(id) ?? [];
+      assert.equal(queued.length, 1);
+      assert.equal(queued[0]?.phase, Phase.queued);
+      assert.equal(queued[0].message, "waiting: esx01 runs 4 migrations, the limit on a 1 Gb/s VMotion NIC");
+    }
+    assert.deepEqual(h.scheduler.state().waiting.map((w) => w.migrationId), ["e", "f"]);
+    await h.finish("b");
+    assert.deepEqual(h.started, ["a", "b", "c", "d", "e"], "the first in line takes the free slot");
+    await h.finish("a");
+    assert.deepEqual(h.started, ["a", "b", "c", "d", "e", "f"]);
+    for (const id of ["c", "d", "e", "f"]) await h.finish(id);
+    assert.deepEqual((await Promise.all(reports)).map((r) => r.outcome), Array(6).fill(Phase.completed));
+    assert.deepEqual(h.scheduler.state(), { running: [], waiting: [] });
+  });
+
+  test("10 Gb/s hosts run 8 at a time", async () => {
+    const h = harness();
+    const reports = Array.from({ length: 9 }, (_, i) => h.submit(`m${i}`, "esx03", "esx04"));
+    assert.equal(h.started.length, 8);
+    assert.equal(h.events.get("m8")?.[0]?.message, "waiting: esx03 runs 8 migrations, the limit on a 10 Gb/s VMotion NIC");
+    for (const id of [...h.started]) await h.finish(id);
+    await h.finish("m8");
+    await Promise.all(reports);
+  });
+
+  test("a migration waits for the busier of its two hosts; others go ahead on free hosts", async () => {
+    const h = harness();
+    for (const id of ["a", "b", "c", "d"]) void h.submit(id, "esx01", "esx03");
+    void h.submit("to-esx01", "esx04", "esx01");
+    void h.submit("free", "esx04", "esx02");
+    assert.deepEqual(h.started, ["a", "b", "c", "d", "free"]);
+    assert.equal(h.events.get("to-esx01")?.[0]?.message, "waiting: esx01 runs 4 migrations, the limit on a 1 Gb/s VMotion NIC");
+    for (const id of ["a", "b", "c", "d", "free"]) await h.finish(id);
+    await h.finish("to-esx01");
+  });
+
+  test("aborting a queued migration takes it out of the queue: cancelled in phase queued, nothing run", async () => {
+    const h = harness();
+    for (const id of ["a", "b", "c", "d"]) void h.submit(id, "esx01", "esx02");
+    const stop = new AbortController();
+    const waiting = h.submit("e", "esx01", "esx02", stop.signal);
+    stop.abort();
+    const r = await waiting;
+    assert.equal(r.outcome, Phase.cancelled);
+    assert.equal(r.failure?.code, MigrationFailureCode.aborted);
+    assert.equal(r.failure.phase, Phase.queued);
+    assert.match(r.failure.message, /aborted while queued \(esx01 runs 4 migrations/);
+    assert.equal(r.runningOn, "esx01");
+    await h.finish("a");
+    assert.ok(!h.started.includes("e"));
+  });
+
+  test("the same migration id twice is a CONFLICT", async () => {
+    const h = harness();
+    void h.submit("a", "esx01", "esx02");
+    await assert.rejects(h.submit("a", "esx01", "esx02"), (e: unknown) => (e as { code?: string }).code === ErrorCode.conflict);
+  });
+});

@@ -1,0 +1,168 @@
+// The engine's migration queue: migrations start when admission (core/migration/admission)
+// says their hosts and datastores have room, in arrival order; the others wait with a
+// `queued` progress event saying why, and start as running ones end. Nothing is rejected for
+// being one too many. Aborting a waiting migration takes it out of the queue: it ends
+// cancelled in phase queued, having touched no host.
+import type { Clock } from "../core/clock.ts";
+import { ErrorCode, FerryError } from "../core/errors.ts";
+import { admit, VCENTER_LIMITS, type AdmissionLimits, type AdmissionRequest, type WaitingMigration } from "../core/migration/admission.ts";
+import { MigrationFailureCode, Phase, type MigrationProgress, type MigrationReport, type Priority } from "../core/migration/types.ts";
+
+export interface SchedulerOptions {
+  readonly clock: Clock;
+  /** The speed of a host's VMotion NIC in Mb/s (from its agent's facts or the inventory). */
+  readonly vmotionNicMbps: (host: string) => number | undefined;
+  readonly limits?: AdmissionLimits | undefined;
+}
+
+export interface QueuedMigration {
+  readonly migrationId: string;
+  readonly vm: string;
+  readonly source: string;
+  readonly destination: string;
+  readonly datastores?: readonly string[] | undefined;
+  readonly priority?: Priority | undefined;
+  readonly signal: AbortSignal;
+  readonly onProgress: (progress: MigrationProgress) => void;
+  /** Runs the migration once admitted, typically `migrate({...})` with the same signal and onProgress. */
+  readonly run: () => Promise<MigrationReport>;
+}
+
+export interface SchedulerState {
+  readonly running: readonly AdmissionRequest[];
+  readonly waiting: readonly WaitingMigration[];
+}
+
+export interface MigrationScheduler {
+  /** Queues `migration`; resolves with its report once it ran (or was cancelled while waiting). */
+  submit(migration: QueuedMigration): Promise<MigrationReport>;
+  state(): SchedulerState;
+}
+
+interface Entry {
+  readonly migration: QueuedMigration;
+  readonly resolve: (report: MigrationReport) => void;
+  readonly reject: (error: unknown) => void;
+  reason: string | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+function admissionOf(m: QueuedMigration): AdmissionRequest {
+  return { migrationId: m.migrationId, source: m.source, destination: m.destination, datastores: m.datastores, priority: m.priority };
+}
+
+export function createScheduler(options: SchedulerOptions): MigrationScheduler {
+  const { clock } = options;
+  const limits = options.limits ?? VCENTER_LIMITS;
+  const running = new Map<string, Entry>();
+  let waiting: Entry[] = [];
+  let lastDecision: readonly WaitingMigration[] = [];
+
+  const queuedEvent = (m: QueuedMigration, reason: string): MigrationProgress => ({
+    migrationId: m.migrationId,
+    vm: m.vm,
+    phase: Phase.queued,
+    percent: 0,
+    pass: 0,
+    bytesSent: 0,
+    bytesRemaining: 0,
+    dirtyRateBytesPerSec: 0,
+    linkRateBytesPerSec: 0,
+    etaMs: undefined,
+    expectedDowntimeMs: undefined,
+    throttlePercent: 0,
+    message: `waiting: ${reason}`,
+    at: clock.now(),
+  });
+
+  const tell = (m: QueuedMigration, progress: MigrationProgress): void => {
+    try {
+      m.onProgress(progress);
+    } catch {
+      // A listener's failure must not stall the queue.
+    }
+  };
+
+  const cancelledWhileQueued = (m: QueuedMigration, reason: string | undefined): MigrationReport => ({
+    migrationId: m.migrationId,
+    vm: m.vm,
+    source: m.source,
+    destination: m.destination,
+    outcome: Phase.cancelled,
+    failure: { code: MigrationFailureCode.aborted, message: `aborted while queued${reason === undefined ? "" : ` (${reason})`}`, phase: Phase.queued },
+    runningOn: m.source,
+    downtimeMs: 0,
+    totalMs: 0,
+    bytesSent: 0,
+    passes: 0,
+    pagesSent: 0,
+    zeroPages: 0,
+    throttlePercentMax: 0,
+    prediction: undefined,
+    verified: false,
+  });
+
+  const start = (entry: Entry): void => {
+    const m = entry.migration;
+    if (entry.onAbort !== undefined) m.signal.removeEventListener("abort", entry.onAbort);
+    running.set(m.migrationId, entry);
+    m.run().then(
+      (report) => {
+        running.delete(m.migrationId);
+        entry.resolve(report);
+        pump();
+      },
+      (error: unknown) => {
+        running.delete(m.migrationId);
+        entry.reject(error);
+        pump();
+      },
+    );
+  };
+
+  function pump(): void {
+    const decision = admit({
+      running: [...running.values()].map((e) => admissionOf(e.migration)),
+      waiting: waiting.map((e) => admissionOf(e.migration)),
+      vmotionNicMbps: options.vmotionNicMbps,
+      limits,
+    });
+    lastDecision = decision.waiting;
+    const starting = new Set(decision.start);
+    const toStart = waiting.filter((e) => starting.has(e.migration.migrationId));
+    waiting = waiting.filter((e) => !starting.has(e.migration.migrationId));
+    const reasons = new Map(decision.waiting.map((w) => [w.migrationId, w.reason]));
+    for (const entry of waiting) {
+      const reason = reasons.get(entry.migration.migrationId);
+      // Said once per reason: a migration's queue position changes often, its reason rarely.
+      if (reason !== undefined && reason !== entry.reason) {
+        entry.reason = reason;
+        tell(entry.migration, queuedEvent(entry.migration, reason));
+      }
+    }
+    for (const entry of toStart) start(entry);
+  }
+
+  return {
+    submit(migration) {
+      const id = migration.migrationId;
+      if (running.has(id) || waiting.some((e) => e.migration.migrationId === id)) {
+        return Promise.reject(new FerryError(ErrorCode.conflict, `migration ${id} is already ${running.has(id) ? "running" : "queued"}`, { details: { migrationId: id } }));
+      }
+      if (migration.signal.aborted) return Promise.resolve(cancelledWhileQueued(migration, undefined));
+      return new Promise<MigrationReport>((resolve, reject) => {
+        const entry: Entry = { migration, resolve, reject, reason: undefined, onAbort: undefined };
+        entry.onAbort = () => {
+          if (!waiting.includes(entry)) return;
+          waiting = waiting.filter((e) => e !== entry);
+          resolve(cancelledWhileQueued(migration, entry.reason));
+          pump();
+        };
+        migration.signal.addEventListener("abort", entry.onAbort, { once: true });
+        waiting.push(entry);
+        pump();
+      });
+    },
+    state: () => ({ running: [...running.values()].map((e) => admissionOf(e.migration)), waiting: lastDecision }),
+  };
+}
