@@ -6,6 +6,7 @@ import { Bench } from "tinybench";
 import { generateInventory } from "../src/core/lab/generate.ts";
 import { indexInventory } from "../src/core/inventory/index.ts";
 import { createChecker } from "../src/core/check/checker.ts";
+import { benchmarks as controllerBenchmarks } from "./controller.ts";
 
 interface Benchmark {
   readonly name: string;
@@ -75,7 +76,7 @@ const checkerMatrix: Benchmark = {
   },
 };
 
-const benchmarks: readonly Benchmark[] = [checkerMatrix];
+const benchmarks: readonly Benchmark[] = [checkerMatrix, ...controllerBenchmarks];
 
 const filters = process.argv.slice(2);
 for (const b of benchmarks.filter((x) => filters.length === 0 || filters.some((f) => x.name.includes(f)))) {
