@@ -150,9 +150,10 @@ describe("agent API: facts and VMs", () => {
     assert.equal(res.status, 404);
   });
 
-  test("a VM bigger than free memory is refused with both figures", async () => {
+  test("a VM bigger than free memory does not power on, and says both figures", async () => {
     const { esx01 } = twoAgents({ memoryMB: 1024 });
-    await rejectsWith(esx01.client.createVm(testVmSpec("big", 2048)), ErrorCode.refused, /cannot hold big's 2048 MB: 1024 MB free/);
+    await esx01.client.createVm(testVmSpec("big", 2048));
+    await rejectsWith(esx01.client.powerOn("big"), ErrorCode.refused, /cannot power on big: it needs 2048 MB, 1024 MB are free/);
   });
 });
 
@@ -165,14 +166,15 @@ describe("agent API: reservations", () => {
     assert.equal(facts.freeMemoryMB, 424);
     assert.equal(facts.reservedMemoryMB, 600);
     assert.equal(facts.reservedCpuMhz, 720);
-    await rejectsWith(esx01.client.createVm(testVmSpec("app", 512)), ErrorCode.refused, /424 MB free \(600 MB reserved for migrations\)/);
+    await esx01.client.createVm(testVmSpec("app", 512));
+    await rejectsWith(esx01.client.powerOn("app"), ErrorCode.refused, /424 MB are free \(600 MB reserved for migrations\)/);
     // The same reservation again is idempotent; a different one under the same id is a clash.
     await esx01.client.reserve("m1", { cpuMhz: 720, memoryMB: 600 });
     await rejectsWith(esx01.client.reserve("m1", { cpuMhz: 1, memoryMB: 1 }), ErrorCode.conflict);
     assert.equal(await esx01.client.release("m1"), true);
     assert.equal(await esx01.client.release("m1"), false);
     assert.equal((await esx01.client.facts()).freeMemoryMB, 1024);
-    await esx01.client.createVm(testVmSpec("app", 512));
+    await esx01.client.powerOn("app");
   });
 
   test("refused with the reason when the host cannot hold it", async () => {

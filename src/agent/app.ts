@@ -282,17 +282,9 @@ export function createAgent(options: AgentAppOptions): AgentApp {
 
   api.post("/vms", async (c) => {
     const spec: VmSpec = parse(VmSpecSchema, await jsonBody(c), "VM spec");
+    // A powered-off VM holds no memory: the check against free memory is at power-on.
     const status = await serialize(async () => {
       if ((await driver.get(spec.name)) !== undefined) throw new FerryError(ErrorCode.conflict, `${hostName} already has a VM named "${spec.name}"`, { details: { vm: spec.name } });
-      const { freeMemoryMB } = await capacity();
-      const held = reservations.held();
-      if (spec.memoryMB > freeMemoryMB - held.memoryMB) {
-        throw new FerryError(
-          ErrorCode.refused,
-          `${hostName} cannot hold ${spec.name}'s ${spec.memoryMB} MB: ${Math.max(0, freeMemoryMB - held.memoryMB)} MB free${held.memoryMB > 0 ? ` (${held.memoryMB} MB reserved for migrations)` : ""}`,
-          { details: { vm: spec.name, memoryMB: spec.memoryMB, freeMemoryMB: Math.max(0, freeMemoryMB - held.memoryMB) } },
-        );
-      }
       return driver.create(spec);
     });
     specs.set(spec.name, spec);
@@ -302,8 +294,23 @@ export function createAgent(options: AgentAppOptions): AgentApp {
 
   api.post("/vms/:name/power-on", async (c) => {
     const name = c.req.param("name");
-    await vmOrThrow(name);
-    return c.json({ ...(await driver.powerOn(name)), spec: specs.get(name) } satisfies AgentVm);
+    const status = await serialize(async () => {
+      const vm = await vmOrThrow(name);
+      if (vm.power === PowerStatus.off) {
+        // The driver knows its own free memory; reservations of migrations are the agent's to count.
+        const { freeMemoryMB } = await capacity();
+        const held = reservations.held();
+        if (vm.memoryMB > freeMemoryMB - held.memoryMB) {
+          throw new FerryError(
+            ErrorCode.refused,
+            `${hostName} cannot power on ${name}: it needs ${vm.memoryMB} MB, ${Math.max(0, freeMemoryMB - held.memoryMB)} MB are free${held.memoryMB > 0 ? ` (${held.memoryMB} MB reserved for migrations)` : ""}`,
+            { details: { vm: name, memoryMB: vm.memoryMB, freeMemoryMB: Math.max(0, freeMemoryMB - held.memoryMB) } },
+          );
+        }
+      }
+      return driver.powerOn(name);
+    });
+    return c.json({ ...status, spec: specs.get(name) } satisfies AgentVm);
   });
 
   api.post("/vms/:name/power-off", async (c) => {

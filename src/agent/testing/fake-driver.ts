@@ -89,7 +89,8 @@ export function createFakeDriver(network: FakeNetwork, host: HostFacts): FakeDri
     stateDigest: digestOf(vm),
     ...(vm.migratingOut === undefined ? {} : { migratingOut: vm.migratingOut }),
   });
-  const usedMB = (): number => [...vms.values()].reduce((sum, vm) => sum + vm.spec.memoryMB, 0);
+  // As the sim driver: a powered-off VM holds no memory.
+  const usedMB = (): number => [...vms.values()].reduce((sum, vm) => sum + (vm.power === PowerStatus.off ? 0 : vm.spec.memoryMB), 0);
   const alive = (): void => {
     if (dead) throw new FerryError(ErrorCode.unavailable, `${host.name} is dead`);
   };
