@@ -8,7 +8,7 @@ import type { Store } from "../store/store.ts";
 import { requireRole, Role } from "./auth.ts";
 import type { ControllerApp } from "./app.ts";
 import type { InventoryService } from "./inventory-service.ts";
-import type { AgentDirectory, MigrationService } from "./migrations.ts";
+import type { AgentDirectory, AgentEntry, MigrationService } from "./migrations.ts";
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
 const errors = {
@@ -27,6 +27,37 @@ export interface MigrationRouteDeps {
   readonly inventory: InventoryService;
   readonly migrations: MigrationService;
   readonly agents: AgentDirectory;
+}
+
+/**
+ * A host joins through its agent: the controller asks the agent for its facts (CPU, memory,
+ * NICs, vSwitches, datastores) and writes them into the host's inventory entry (creating it
+ * when new; cluster and maintenance mode stay the controller's), then keeps the agent.
+ */
+export async function joinAgent(inventory: InventoryService, agents: AgentDirectory, entry: AgentEntry): Promise<void> {
+  const client = createAgentClient({ baseUrl: entry.url, token: entry.token, name: entry.host });
+  let facts;
+  try {
+    facts = await client.facts();
+  } catch (error) {
+    if (isFerryError(error) && error.code === ErrorCode.unauthorized) throw new FerryError(ErrorCode.invalidInput, `the agent at ${entry.url} refused the token`);
+    throw new FerryError(ErrorCode.unavailable, `cannot reach the agent at ${entry.url}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (facts.name !== entry.host) throw new FerryError(ErrorCode.invalidInput, `the agent at ${entry.url} is host "${facts.name}", not "${entry.host}"`);
+  await inventory.change((draft) => {
+    const existing = draft.hosts.find((h) => h.name === entry.host);
+    const fromFacts: Pick<Host, "cpu" | "memoryMB" | "nics" | "vswitches" | "datastores" | "connected"> = {
+      cpu: facts.cpu,
+      memoryMB: facts.memoryMB,
+      nics: [...facts.nics],
+      vswitches: structuredClone([...facts.vswitches]),
+      datastores: [...facts.datastores],
+      connected: true,
+    };
+    if (existing === undefined) draft.hosts.push({ name: entry.host, maintenance: false, ...fromFacts });
+    else Object.assign(existing, fromFacts);
+  });
+  await agents.register(entry);
 }
 
 export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRouteDeps): void {
@@ -95,29 +126,7 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
     async (c) => {
       requireRole(c.get("token"), Role.admin);
       const body = c.req.valid("json");
-      const client = createAgentClient({ baseUrl: body.url, token: body.token, name: body.host });
-      let facts;
-      try {
-        facts = await client.facts();
-      } catch (error) {
-        if (isFerryError(error) && error.code === ErrorCode.unauthorized) throw new FerryError(ErrorCode.invalidInput, `the agent at ${body.url} refused the token`);
-        throw new FerryError(ErrorCode.unavailable, `cannot reach the agent at ${body.url}: ${error instanceof Error ? error.message : String(error)}`);
-      }
-      if (facts.name !== body.host) throw new FerryError(ErrorCode.invalidInput, `the agent at ${body.url} is host "${facts.name}", not "${body.host}"`);
-      await inventory.change((draft) => {
-        const existing = draft.hosts.find((h) => h.name === body.host);
-        const fromFacts: Pick<Host, "cpu" | "memoryMB" | "nics" | "vswitches" | "datastores" | "connected"> = {
-          cpu: facts.cpu,
-          memoryMB: facts.memoryMB,
-          nics: [...facts.nics],
-          vswitches: structuredClone([...facts.vswitches]),
-          datastores: [...facts.datastores],
-          connected: true,
-        };
-        if (existing === undefined) draft.hosts.push({ name: body.host, maintenance: false, ...fromFacts });
-        else Object.assign(existing, fromFacts);
-      });
-      await agents.register(body);
+      await joinAgent(inventory, agents, body);
       return c.json({ host: body.host, url: body.url }, 200);
     },
   );

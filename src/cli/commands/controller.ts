@@ -49,10 +49,10 @@ export function untilSignal(stop: () => Promise<void>): Promise<void> {
 }
 
 export interface ControllerCommandOptions {
-  readonly dataDir?: string;
-  readonly postgres?: string;
+  readonly dataDir?: string | undefined;
+  readonly postgres?: string | undefined;
   readonly listen: string;
-  readonly inventory?: string;
+  readonly inventory?: string | undefined;
   readonly save: boolean;
 }
 

@@ -1,0 +1,210 @@
+// `ferry up` (what `npm start` runs): a whole datacenter on one machine. The controller on
+// SQLite (or PostgreSQL), and one simulated host per inventory host — a real agent process
+// each, its VMotion port on its own loopback address (esx01 = 127.0.1.1, ...), its link as
+// fast as the inventory's VMotion NIC — with the inventory's running VMs started on them.
+// Ctrl-C stops everything it started.
+import type { Command } from "@commander-js/extra-typings";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import { createAgentClient } from "../../agent/client.ts";
+import { guestCpu } from "../../core/cpu/guest.ts";
+import { ErrorCode, FerryError, isFerryError } from "../../core/errors.ts";
+import { inventoryYaml } from "../../core/inventory/serialize.ts";
+import type { Vm } from "../../core/inventory/schema.ts";
+import type { VmSpec, WorkloadSpec } from "../../drivers/driver.ts";
+import type { RunningController } from "../../server/main.ts";
+import { joinAgent } from "../../server/routes-migrations.ts";
+import { ferryHome } from "../controller.ts";
+import { ExitStatus, type CliIo } from "../io.ts";
+import { saveControllerAddress, startControllerFromOptions, untilSignal } from "./controller.ts";
+import type { SetStatus } from "./index.ts";
+
+const BIN = new URL("../../../bin/ferry.js", import.meta.url).pathname;
+const DEFAULT_LAB = new URL("../../../examples/lab.yaml", import.meta.url).pathname;
+const MiB = 1048576;
+
+interface LabAgent {
+  readonly host: string;
+  readonly api: string;
+  readonly vmotionIp: string;
+  readonly child: ChildProcessByStdio<null, Readable, Readable>;
+}
+
+/**
+ * The simulated VM for an inventory VM. Its memory is the inventory's scaled down (1/16,
+ * 16–256 MiB) so a laptop holds a whole lab; half of it touched, and a workload by role:
+ * web and app servers dirty steadily, databases in bursts, the rest idle.
+ */
+export function labVmSpec(vm: Vm, cpuFlags: readonly string[] | undefined, seed: number): VmSpec {
+  const memoryMB = Math.min(256, Math.max(16, Math.round(vm.memoryMB / 16)));
+  const workload: WorkloadSpec = /^(web|app)/.test(vm.name)
+    ? { kind: "steady", dirtyRateBytesPerSec: 2 * MiB, workingSetBytes: 8 * MiB, seed }
+    : /^db/.test(vm.name)
+      ? { kind: "bursty", dirtyRateBytesPerSec: 6 * MiB, workingSetBytes: 16 * MiB, seed }
+      : { kind: "idle", dirtyRateBytesPerSec: 0, workingSetBytes: 0, seed };
+  return {
+    name: vm.name,
+    memoryMB,
+    vcpus: vm.vcpus,
+    nics: vm.nics.map((n) => ({ name: n.name, mac: n.mac, ip: n.ip, portGroup: n.portGroup })),
+    cpuFlags,
+    workload,
+    touchedBytes: Math.floor((memoryMB * MiB) / 2),
+  };
+}
+
+async function startAgentProcess(inventoryFile: string, host: string, vmotionIp: string, tokenFile: string, linkMbps: number | undefined): Promise<LabAgent> {
+  const args = [BIN, "agent", "-i", inventoryFile, "--name", host, "--vmotion-ip", vmotionIp, "--token-file", tokenFile, "--listen", "127.0.0.1:0", "--driver", "sim"];
+  if (linkMbps !== undefined && linkMbps > 0) args.push("--vmotion-link-mbps", String(linkMbps));
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const ready = await new Promise<{ api: string }>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new FerryError(ErrorCode.unavailable, `the agent of ${host} did not start within 30 s: ${stderr.trim().split("\n").pop() ?? ""}`));
+    }, 30_000);
+    const lines = createInterface({ input: child.stdout });
+    lines.on("line", (line) => {
+      try {
+        const parsed = JSON.parse(line) as { ready?: boolean; api?: string };
+        if (parsed.ready === true && typeof parsed.api === "string") {
+          clearTimeout(timer);
+          resolve({ api: parsed.api });
+        }
+      } catch {
+        // not the ready line
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new FerryError(ErrorCode.unavailable, `the agent of ${host} exited (${String(code)}) while starting: ${stderr.trim().split("\n").pop() ?? ""}`));
+    });
+  });
+  return { host, api: ready.api, vmotionIp, child };
+}
+
+async function stopAgent(agent: LabAgent): Promise<void> {
+  if (agent.child.exitCode !== null || agent.child.pid === undefined) return;
+  const exited = new Promise((resolve) => agent.child.once("exit", resolve));
+  agent.child.kill("SIGTERM");
+  const timer = setTimeout(() => agent.child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export interface UpOptions {
+  readonly inventory: string;
+  readonly dataDir?: string | undefined;
+  readonly postgres?: string | undefined;
+  readonly listen: string;
+}
+
+export interface RunningLab {
+  readonly controller: RunningController;
+  readonly agents: readonly LabAgent[];
+  stop(): Promise<void>;
+}
+
+/** Starts the controller and one agent per host, joins them, and starts the running VMs. */
+export async function startLab(opts: UpOptions, io: CliIo, say: (line: string) => void): Promise<RunningLab> {
+  const dataDir = opts.dataDir ?? join(ferryHome(), "up");
+  mkdirSync(dataDir, { recursive: true });
+  const controller = await startControllerFromOptions({ dataDir, postgres: opts.postgres, listen: opts.listen, inventory: opts.inventory, save: false }, io);
+  const agents: LabAgent[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(agents.map(stopAgent));
+    await controller.close();
+  };
+  try {
+    // The agents take their hosts from the controller's inventory (which a previous run may have changed).
+    const snapshot = controller.inventory.current;
+    const labFile = join(dataDir, "lab-inventory.yaml");
+    writeFileSync(labFile, inventoryYaml(snapshot.inventory));
+    const tokenFile = join(dataDir, "agent.token");
+    writeFileSync(tokenFile, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
+    const token = (await io.readText(tokenFile)).trim();
+    const hosts = snapshot.inventory.hosts;
+    if (hosts.length > 250) throw new FerryError(ErrorCode.usage, `the sim lab runs one process per host; ${hosts.length} hosts is too many for one machine (at most 250)`);
+    say(`starting ${hosts.length} simulated hosts...`);
+    const started = await Promise.allSettled(
+      hosts.map((host, i) => {
+        const view = snapshot.index.hosts.get(host.name);
+        const ref = view?.vmotionPorts[0];
+        const linkMbps = view === undefined || ref === undefined ? undefined : Math.max(0, ...ref.vswitch.uplinks.map((nic) => view.nicSpeed.get(nic) ?? 0));
+        return startAgentProcess(labFile, host.name, `127.0.1.${i + 1}`, tokenFile, linkMbps);
+      }),
+    );
+    for (const result of started) if (result.status === "fulfilled") agents.push(result.value);
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+    for (const agent of agents) await joinAgent(controller.inventory, controller.agents, { host: agent.host, url: agent.api, token });
+
+    // Start the inventory's running VMs on their hosts.
+    const now = controller.inventory.current;
+    let seed = 1;
+    for (const vm of now.inventory.vms) {
+      if (vm.power === "off") continue;
+      const agent = agents.find((a) => a.host === vm.host);
+      if (agent === undefined) continue;
+      const client = createAgentClient({ baseUrl: agent.api, token, name: agent.host });
+      const view = now.index.hosts.get(vm.host);
+      const guest = guestCpu(vm, view?.host, view?.cluster, now.index.templates);
+      try {
+        await client.createVm(labVmSpec(vm, guest.ok ? [...guest.cpu.flags] : undefined, seed++));
+        if (vm.power === "on") await client.powerOn(vm.name);
+      } catch (error) {
+        if (!(isFerryError(error) && error.code === ErrorCode.conflict)) throw error;
+      }
+    }
+    // A VM marked migrating by a run that was stopped mid-way is not migrating now.
+    await controller.migrations.drain();
+    return { controller, agents, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+export function registerUpCommand(program: Command, io: CliIo, setStatus: SetStatus): void {
+  program
+    .command("up")
+    .description("run a whole datacenter here: the controller and a simulated host per inventory host (agent processes on loopback)")
+    .option("-i, --inventory <file>", "the lab's inventory", DEFAULT_LAB)
+    .option("--data-dir <dir>", "where the controller keeps its store (default ~/.ferry/up)")
+    .option("--postgres <url>", "use PostgreSQL at this URL instead of SQLite")
+    .option("--listen <host:port>", "the controller's API and UI address", "127.0.0.1:8080")
+    .action(async (opts) => {
+      const t0 = performance.now();
+      const lab = await startLab({ inventory: opts.inventory, dataDir: opts.dataDir, postgres: opts.postgres, listen: opts.listen }, io, (line) => {
+        io.err(line);
+      });
+      const saved = saveControllerAddress(lab.controller.url, lab.controller.adminToken);
+      const { inventory } = lab.controller.inventory.current;
+      io.out(
+        [
+          `Ferry is up in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${inventory.hosts.length} simulated hosts, ${inventory.vms.filter((v) => v.power === "on").length} running VMs, store ${lab.controller.store.dialect}.`,
+          `  API:          ${lab.controller.url}/api  (OpenAPI: ${lab.controller.url}/api/openapi.json)`,
+          `  UI:           ${lab.controller.url}/`,
+          `  admin token:  ${lab.controller.adminToken}`,
+          `  hosts:        ${lab.agents.map((a) => `${a.host} (VMotion ${a.vmotionIp})`).join(", ")}`,
+          `  saved for other ferry commands in ${saved}`,
+          "",
+          "In another terminal:",
+          "  npx ferry vms",
+          "  npx ferry where --vm web01",
+          "  npx ferry migrate web01 --to esx02 --watch",
+          "",
+          "Ctrl-C stops everything.",
+        ].join("\n"),
+      );
+      await untilSignal(() => lab.stop());
+      io.err("stopped: controller and hosts");
+      setStatus(ExitStatus.ok);
+    });
+}
