@@ -151,8 +151,8 @@ export class GuestMemory {
 
   /** Makes pages [first, first + count) zero (a zero-page marker). Untouched pages already are. */
   zeroPages(first: number, count: number): void {
-    const end = Math.min(this.pageCount, first + count);
-    if (first < 0 || end < first) throw new RangeError(`zero pages ${first}+${count} are outside ${this.pageCount} pages`);
+    const end = first + count;
+    if (first < 0 || count < 0 || end > this.pageCount) throw new RangeError(`zero pages ${first}+${count} are outside ${this.pageCount} pages`);
     for (let page = first; page < end; page++) {
       if (!this.touched.has(page)) continue;
       this.bytes.fill(0, page * PAGE_SIZE, (page + 1) * PAGE_SIZE);

@@ -100,6 +100,8 @@ class PrecopySource {
   private dirtyRate = 0;
   private expectedDowntimeMs: number | undefined;
   private downtimeMs = 0;
+  /** The pass under way: the link rate shown while it runs includes it. */
+  private passStart: { readonly at: number; readonly bytes: number } | undefined;
   private lastProgressEmit = -Infinity;
   private pendingBytes = 0;
   private readonly watchdog = new AbortController();
@@ -206,8 +208,10 @@ class PrecopySource {
       this.pass++;
       const passStart = this.clock.monotonic();
       const bytesBefore = stream.bytesWritten;
+      this.passStart = { at: passStart, bytes: bytesBefore };
       const count = pages instanceof Uint32Array ? pages.length : pages.count;
       this.pendingBytes = count * PAGE_SIZE;
+      this.progressPrecopy(true);
       if (pages instanceof Uint32Array) await this.sendPageList(pages);
       else await this.sendPass1(pages);
       await stream.write([encodeFrame({ type: "passEnd", pass: this.pass, pages: count })]);
@@ -216,6 +220,7 @@ class PrecopySource {
       this.linkBytes += stream.bytesWritten - bytesBefore;
       this.linkMs += passMs;
       this.linkRate = (this.linkBytes / this.linkMs) * 1000;
+      this.passStart = undefined;
 
       // Hash while the guest runs, so the digest at switchover only hashes the last dirty pages.
       memory.hashStale();
@@ -522,6 +527,7 @@ class PrecopySource {
     this.percent = Math.max(this.percent, Math.min(100, percent));
     this.lastProgressEmit = this.clock.monotonic();
     const remaining = this.phase === Phase.completed || phase !== this.phase ? 0 : this.safeRemaining();
+    const linkRate = this.liveLinkRate();
     const event: MigrationProgress = {
       migrationId: this.ctx.target.migrationId,
       vm: this.ctx.vm.name,
@@ -531,8 +537,8 @@ class PrecopySource {
       bytesSent: this.stream?.bytesWritten ?? 0,
       bytesRemaining: remaining,
       dirtyRateBytesPerSec: this.dirtyRate,
-      linkRateBytesPerSec: this.linkRate,
-      etaMs: this.linkRate > 0 ? (remaining / this.linkRate) * 1000 + (this.expectedDowntimeMs ?? 0) : undefined,
+      linkRateBytesPerSec: linkRate,
+      etaMs: linkRate > 0 ? (remaining / linkRate) * 1000 + (this.expectedDowntimeMs ?? 0) : undefined,
       expectedDowntimeMs: this.expectedDowntimeMs,
       throttlePercent: this.safeThrottle(),
       message,
@@ -543,6 +549,16 @@ class PrecopySource {
     } catch {
       // A listener's failure must not change the migration's course.
     }
+  }
+
+  /** The measured link rate, counting the pass under way once it has moved enough to say. */
+  private liveLinkRate(): number {
+    const pass = this.passStart;
+    if (pass === undefined) return this.linkRate;
+    const ms = this.clock.monotonic() - pass.at;
+    const bytes = (this.stream?.bytesWritten ?? pass.bytes) - pass.bytes;
+    if (ms < 20) return this.linkRate;
+    return ((this.linkBytes + bytes) / (this.linkMs + ms)) * 1000;
   }
 
   private emitFinal(phase: Phase, message: string): void {

@@ -101,7 +101,11 @@ export class FrameStream {
 
   /** Waits for `promise` unless the stream fails first. */
   async until<T>(promise: Promise<T>): Promise<T> {
-    this.check();
+    if (this.failure !== undefined) {
+      // Nobody will wait for it now; its own rejection (a cancelled sleep) must not go unheard.
+      promise.catch(() => undefined);
+      throw this.failure;
+    }
     return Promise.race([promise, this.failedPromise]);
   }
 

@@ -1,0 +1,251 @@
+// The hypervisor driver contract: one suite of node:test cases that every driver runs (sim in
+// src/drivers/sim/sim.contract.test.ts, qemu in its own), as Hono runs one router suite
+// against every router. A driver that cannot do a case skips it with a written reason.
+// Each case gets a fresh pair of drivers from `setup` and cleans them up, pass or fail.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { isFerryError } from "../core/errors.ts";
+import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
+import { systemClock } from "./clock.ts";
+import { IncomingState, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type VmSpec } from "./driver.ts";
+
+export interface ContractEnvironment {
+  readonly source: HypervisorDriver;
+  readonly destination: HypervisorDriver;
+  /** A small VM both hosts can run; cases derive their variants from it. */
+  readonly spec: VmSpec;
+  cleanup(): Promise<void>;
+}
+
+/** The cases, by key; a skip names the key and says why. */
+export const ContractCase = {
+  lifecycle: "create, power on, list, get, power off, destroy",
+  migrate: "migrates a running VM: it runs on the destination, is gone from the source, state equal",
+  migrateDirty: "migrates while the guest dirties memory",
+  progress: "progress: percent never goes backwards, phases come in order",
+  abort: "abort mid-migration: the VM runs on the source, the destination shell is gone",
+  outOfMemory: "a destination without the memory refuses with DESTINATION_OUT_OF_MEMORY; the VM runs on the source",
+  wrongToken: "a stream with the wrong token is refused; the VM runs on the source",
+  unreachable: "an unreachable destination fails with DESTINATION_UNREACHABLE; the VM runs on the source",
+  prepareAbort: "prepareIncoming then abortIncoming leaves nothing behind",
+} as const;
+export type ContractCase = keyof typeof ContractCase;
+
+export type ContractSkips = Readonly<Partial<Record<ContractCase, string>>>;
+
+const MiB = 1024 * 1024;
+const PHASE_ORDER: readonly Phase[] = [Phase.preparing, Phase.precopy, Phase.switchover, Phase.completed];
+
+export function driverContract(name: string, setup: () => Promise<ContractEnvironment>, skips: ContractSkips = {}): void {
+  const contractCase = (key: ContractCase, body: (env: ContractEnvironment) => Promise<void>): void => {
+    const reason = skips[key];
+    if (reason !== undefined) {
+      void test(ContractCase[key], { skip: reason }, () => undefined);
+      return;
+    }
+    void test(ContractCase[key], async () => {
+      const env = await setup();
+      try {
+        await body(env);
+      } finally {
+        await env.cleanup();
+      }
+    });
+  };
+
+  void describe(`driver contract: ${name}`, () => {
+    contractCase("lifecycle", async ({ source, spec }) => {
+      const created = await source.create(spec);
+      assert.equal(created.name, spec.name);
+      assert.equal(created.power, PowerStatus.off);
+      assert.deepEqual(
+        (await source.list()).map((v) => v.name),
+        [spec.name],
+      );
+      await assert.rejects(source.create(spec), (e: unknown) => isFerryError(e) && e.code === "CONFLICT", "a second VM of the same name is refused");
+      assert.equal((await source.powerOn(spec.name)).power, PowerStatus.running);
+      const running = await source.get(spec.name);
+      assert.equal(running?.power, PowerStatus.running);
+      assert.equal(running.memoryMB, spec.memoryMB);
+      assert.deepEqual(
+        running.nics.map((n) => n.mac),
+        spec.nics.map((n) => n.mac),
+      );
+      assert.equal((await source.powerOff(spec.name)).power, PowerStatus.off);
+      await source.destroy(spec.name);
+      assert.equal(await source.get(spec.name), undefined);
+      assert.deepEqual(await source.list(), []);
+      await assert.rejects(source.powerOn(spec.name), (e: unknown) => isFerryError(e) && e.code === "NOT_FOUND");
+    });
+
+    contractCase("migrate", async ({ source, destination, spec }) => {
+      const idle: VmSpec = { ...spec, workload: undefined };
+      await running(source, idle);
+      const before = (await source.get(idle.name))?.stateDigest;
+      const target = await prepare(destination, idle, "contract-migrate");
+      const report = await source.migrateOut(idle.name, target, options(), hooks().hooks);
+      assertCompleted(report);
+      const destinationName = (await destination.facts()).name;
+      assert.equal(report.runningOn, destinationName);
+      assert.equal(await source.get(idle.name), undefined, "the source copy is released");
+      const after = await destination.get(idle.name);
+      assert.equal(after?.power, PowerStatus.running);
+      assert.deepEqual(
+        after.nics.map((n) => [n.mac, n.ip]),
+        idle.nics.map((n) => [n.mac, n.ip]),
+        "the VM keeps its MAC and IP",
+      );
+      if (before !== undefined && after.stateDigest !== undefined) assert.equal(after.stateDigest, before, "memory and device state arrived intact");
+      assert.equal(await destination.incomingState(target.migrationId), IncomingState.running);
+    });
+
+    contractCase("migrateDirty", async ({ source, destination, spec }) => {
+      const busy: VmSpec = { ...spec, workload: { kind: "steady", dirtyRateBytesPerSec: 4 * MiB, workingSetBytes: 4 * MiB, seed: 11 } };
+      await running(source, busy);
+      const target = await prepare(destination, busy, "contract-dirty");
+      const report = await source.migrateOut(busy.name, target, options(), hooks().hooks);
+      assertCompleted(report);
+      assert.ok(report.passes >= 1);
+      assert.equal(await source.get(busy.name), undefined);
+      assert.equal((await destination.get(busy.name))?.power, PowerStatus.running);
+    });
+
+    contractCase("progress", async ({ source, destination, spec }) => {
+      await running(source, spec);
+      const target = await prepare(destination, spec, "contract-progress");
+      const { hooks: h, events } = hooks();
+      assertCompleted(await source.migrateOut(spec.name, target, options(), h));
+      assert.ok(events.length >= 3, `only ${events.length} progress events`);
+      let percent = 0;
+      let rank = 0;
+      for (const e of events) {
+        assert.ok(e.percent >= percent, `percent went back from ${percent} to ${e.percent}`);
+        percent = e.percent;
+        const r = PHASE_ORDER.indexOf(e.phase);
+        assert.ok(r >= rank, `phase ${e.phase} came after ${PHASE_ORDER[rank] ?? "?"}`);
+        rank = r;
+        assert.equal(e.migrationId, target.migrationId);
+      }
+      const last = events.at(-1);
+      assert.equal(last?.phase, Phase.completed);
+      assert.equal(last.percent, 100);
+      assert.ok(events.some((e) => e.phase === Phase.precopy) && events.some((e) => e.phase === Phase.switchover));
+    });
+
+    contractCase("abort", async ({ source, destination, spec }) => {
+      // A slow link, so that the abort lands in pre-copy.
+      const big: VmSpec = { ...spec, touchedBytes: spec.memoryMB * MiB };
+      await running(source, big);
+      const target = await prepare(destination, big, "contract-abort");
+      const controller = new AbortController();
+      const { hooks: h } = hooks(controller.signal, (p) => {
+        if (p.phase === Phase.precopy && p.percent > 10) controller.abort(new Error("operator asked"));
+      });
+      const report = await source.migrateOut(big.name, target, options({ bandwidthLimitBytesPerSec: (big.memoryMB * MiB) / 4 }), h);
+      assert.equal(report.outcome, Phase.cancelled, JSON.stringify(report.failure));
+      assert.equal(report.failure?.code, MigrationFailureCode.aborted);
+      assert.equal(report.failure.phase, Phase.precopy);
+      await assertRunsOnSource(source, big.name, report);
+      await eventually("the destination shell is destroyed", async () => (await destination.get(big.name)) === undefined);
+      const state = await destination.incomingState(target.migrationId);
+      assert.ok(state === IncomingState.aborted || state === IncomingState.failed, state);
+    });
+
+    contractCase("outOfMemory", async ({ source, destination, spec }) => {
+      await running(source, spec);
+      const free = (await destination.facts()).freeMemoryMB;
+      await assert.rejects(
+        destination.prepareIncoming({ ...spec, memoryMB: free + 1 }, { migrationId: "contract-oom", listenHost: await listenHost(destination) }),
+        (e: unknown) => isFerryError(e) && (e.details as { failureCode?: unknown } | undefined)?.failureCode === MigrationFailureCode.destinationOutOfMemory,
+      );
+      assert.equal((await source.get(spec.name))?.power, PowerStatus.running);
+      assert.equal(await destination.get(spec.name), undefined);
+    });
+
+    contractCase("wrongToken", async ({ source, destination, spec }) => {
+      await running(source, spec);
+      const target = await prepare(destination, spec, "contract-token");
+      const report = await source.migrateOut(spec.name, { ...target, token: `${target.token}-forged` }, options(), hooks().hooks);
+      assert.equal(report.outcome, Phase.failed);
+      assert.equal(report.failure?.code, MigrationFailureCode.rejectedByDestination, report.failure?.message);
+      await assertRunsOnSource(source, spec.name, report);
+      await destination.abortIncoming(target.migrationId);
+      await eventually("the destination shell is destroyed", async () => (await destination.get(spec.name)) === undefined);
+    });
+
+    contractCase("unreachable", async ({ source, destination, spec }) => {
+      await running(source, spec);
+      const target = await prepare(destination, spec, "contract-unreachable");
+      await destination.abortIncoming(target.migrationId);
+      const report = await source.migrateOut(spec.name, target, options({ stallTimeoutMs: 2000 }), hooks().hooks);
+      assert.equal(report.outcome, Phase.failed);
+      assert.equal(report.failure?.code, MigrationFailureCode.destinationUnreachable, report.failure?.message);
+      await assertRunsOnSource(source, spec.name, report);
+    });
+
+    contractCase("prepareAbort", async ({ destination, spec }) => {
+      const before = await destination.list();
+      const free = (await destination.facts()).freeMemoryMB;
+      const target = await prepare(destination, spec, "contract-prepare-abort");
+      assert.ok((await destination.facts()).freeMemoryMB <= free - spec.memoryMB, "the shell holds its memory");
+      await destination.abortIncoming(target.migrationId);
+      await eventually("the shell is gone", async () => (await destination.list()).length === before.length);
+      assert.deepEqual(await destination.list(), before);
+      assert.equal((await destination.facts()).freeMemoryMB, free);
+      assert.equal(await destination.incomingState(target.migrationId), IncomingState.aborted);
+    });
+  });
+}
+
+function options(overrides: Partial<MigrateOptions> = {}): MigrateOptions {
+  return { ...DEFAULT_MIGRATE_OPTIONS, stallTimeoutMs: 5000, ...overrides };
+}
+
+function hooks(signal: AbortSignal = new AbortController().signal, onEvent?: (p: MigrationProgress) => void): { hooks: MigrationHooks; events: MigrationProgress[] } {
+  const events: MigrationProgress[] = [];
+  return {
+    events,
+    hooks: {
+      signal,
+      clock: systemClock,
+      onProgress: (p) => {
+        events.push(p);
+        onEvent?.(p);
+      },
+    },
+  };
+}
+
+async function running(driver: HypervisorDriver, spec: VmSpec): Promise<void> {
+  await driver.create(spec);
+  await driver.powerOn(spec.name);
+}
+
+async function listenHost(driver: HypervisorDriver): Promise<string> {
+  return (await driver.facts()).vmotionIp ?? "127.0.0.1";
+}
+
+async function prepare(destination: HypervisorDriver, spec: VmSpec, migrationId: string): Promise<IncomingMigration> {
+  return destination.prepareIncoming(spec, { migrationId, listenHost: await listenHost(destination) });
+}
+
+function assertCompleted(report: MigrationReport): void {
+  assert.equal(report.outcome, Phase.completed, `${report.failure?.code ?? ""}: ${report.failure?.message ?? ""}`);
+  assert.equal(report.failure, undefined);
+  assert.ok(report.downtimeMs >= 0 && report.totalMs >= report.downtimeMs);
+}
+
+async function assertRunsOnSource(source: HypervisorDriver, name: string, report: MigrationReport): Promise<void> {
+  assert.equal(report.runningOn, (await source.facts()).name);
+  const vm = await source.get(name);
+  assert.equal(vm?.power, PowerStatus.running, "the VM runs on the source again");
+  assert.equal(vm.migratingOut, undefined);
+}
+
+async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
+    await systemClock.sleep(20);
+  }
+}
