@@ -29,15 +29,6 @@ import { errorBody, statusFor } from "./http-errors.ts";
 import { createOutgoingRegistry, type OutgoingRun } from "./outgoing.ts";
 import { createReservationBook } from "./reservations.ts";
 
-/** A driver that settles uncertain outcomes (HypervisorDriver.settle, added with the sim driver). */
-interface SettlingDriver {
-  settle(name: string, migrationId: string, destination: IncomingState): Promise<"source" | "destination">;
-}
-
-function canSettle(driver: HypervisorDriver): driver is HypervisorDriver & SettlingDriver {
-  return typeof (driver as unknown as Partial<SettlingDriver>).settle === "function";
-}
-
 /** Where test agents take fault rules; the sim driver's `setFaults` fits it. */
 export interface FaultControl {
   setFaults(rules: readonly Record<string, unknown>[]): void | Promise<void>;
@@ -457,7 +448,6 @@ export function createAgent(options: AgentAppOptions): AgentApp {
   api.post("/migrations/outgoing/:migrationId/settle", async (c) => {
     const run = runOrThrow(c.req.param("migrationId"));
     const { destination } = parse(SettleRequestSchema, await jsonBody(c), "settlement");
-    if (!canSettle(driver)) throw new FerryError(ErrorCode.notFound, `the driver of ${hostName} cannot settle migrations`, { details: { migrationId: run.migrationId } });
     const settledOn = await driver.settle(run.vm, run.migrationId, destination);
     run.settled(settledOn);
     if (settledOn === "destination") specs.delete(run.vm);

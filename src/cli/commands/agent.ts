@@ -1,0 +1,213 @@
+// `ferry agent`: one host's agent as a process. Its host comes from an inventory (a file and
+// a host name) or from a host entry in its config file; its token from a file, the
+// environment or the config (never printed). When it listens it prints one JSON line,
+// `{"ready":true,"name":..,"api":..,"vmotionIp":..}`, for a parent process to wait on; it
+// stops cleanly on SIGTERM or SIGINT.
+import type { Command } from "@commander-js/extra-typings";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { startAgent, AgentDriverKind, type AgentConfig, type RunningAgent } from "../../agent/main.ts";
+import type { AgentLog } from "../../agent/app.ts";
+import { ErrorCode, FerryError } from "../../core/errors.ts";
+import { HostSchema, type Host } from "../../core/inventory/schema.ts";
+import { systemClock } from "../../drivers/clock.ts";
+import { loadInventoryFile } from "../inventory-file.ts";
+import { ExitStatus, type CliIo } from "../io.ts";
+import type { SetStatus } from "./index.ts";
+
+const ipv4 = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, "must be an IPv4 address, like 127.0.1.1")
+  .refine((s) => s.split(".").every((o) => Number(o) <= 255), "has an octet above 255");
+
+/** The config file (YAML or JSON). Paths in it are relative to the file. */
+export const AgentConfigFileSchema = z
+  .object({
+    /** The host's name: which host of `inventory` this agent serves. */
+    name: z.string().min(1).optional(),
+    /** An inventory file to take the host from (CPU, memory, NICs, vSwitches, datastores). */
+    inventory: z.string().min(1).optional(),
+    /** Or the host entry itself, as in an inventory's `hosts:`. */
+    host: HostSchema.optional(),
+    /** The API's address, HOST:PORT; port 0 picks a free one. Default 127.0.0.1:0. */
+    listen: z.string().min(1).optional(),
+    /** The VMotion VMkernel port's IP; default: the inventory's. The sim lab uses 127.0.1.N. */
+    vmotionIp: ipv4.optional(),
+    token: z.string().min(1).optional(),
+    tokenFile: z.string().min(1).optional(),
+    driver: z.enum(["sim"]).optional(),
+    /** Serve POST /v1/faults for tests. */
+    faults: z.boolean().optional(),
+    /** The sim's VMotion link rate in Mb/s; default: as fast as loopback goes. */
+    vmotionLinkMbps: z.number().positive().optional(),
+  })
+  .strict();
+export type AgentConfigFile = z.output<typeof AgentConfigFileSchema>;
+
+/** What the command line gave; each flag overrides the config file's field. */
+export interface AgentFlags {
+  readonly config?: string | undefined;
+  readonly name?: string | undefined;
+  readonly inventory?: string | undefined;
+  readonly listen?: string | undefined;
+  readonly vmotionIp?: string | undefined;
+  readonly tokenFile?: string | undefined;
+  readonly driver?: string | undefined;
+  readonly faults?: boolean | undefined;
+  readonly vmotionLinkMbps?: string | undefined;
+}
+
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (match?.[1] === undefined || !Number.isInteger(port) || port > 65535) {
+    throw new FerryError(ErrorCode.usage, `--listen takes HOST:PORT, like 127.0.0.1:7001 (port 0 picks a free one), got "${text}"`);
+  }
+  return { host: match[1].replace(/^\[|\]$/g, ""), port };
+}
+
+/** The IP (without prefix) of the host's first VMotion-enabled VMkernel port. */
+export function inventoryVmotionIp(host: Host): string | undefined {
+  for (const vswitch of host.vswitches) for (const port of vswitch.vmkernelPorts) if (port.vmotion) return port.ip.split("/")[0];
+  return undefined;
+}
+
+/**
+ * The host with its VMotion port moved to `ip`, keeping the prefix: the lab runs inventory
+ * hosts whose VMotion network is 198.19.0.0/24 on loopback addresses, and the facts the
+ * agent reports must say where it really listens.
+ */
+export function withVmotionIp(host: Host, ip: string): Host {
+  let moved = false;
+  const vswitches = host.vswitches.map((vswitch) => ({
+    ...vswitch,
+    vmkernelPorts: vswitch.vmkernelPorts.map((port) => {
+      if (!port.vmotion || moved) return port;
+      moved = true;
+      return { ...port, ip: `${ip}/${port.ip.split("/")[1] ?? "32"}` };
+    }),
+  }));
+  return { ...host, vswitches };
+}
+
+export interface AgentFiles {
+  readonly readText: (path: string) => Promise<string>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+function fromConfigDir(configPath: string | undefined, path: string): string {
+  return configPath === undefined || isAbsolute(path) ? path : resolve(dirname(configPath), path);
+}
+
+/** Flags, config file and environment → the agent's config. Every mistake is one USAGE or INVALID_INPUT sentence. */
+export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, io: CliIo): Promise<Omit<AgentConfig, "clock" | "log">> {
+  let file: AgentConfigFile = {};
+  if (flags.config !== undefined) {
+    const text = await files.readText(flags.config);
+    let raw: unknown;
+    try {
+      raw = parseYaml(text);
+    } catch (cause) {
+      throw new FerryError(ErrorCode.invalidInput, `${flags.config} is not valid YAML: ${cause instanceof Error ? cause.message.split("\n")[0] ?? "" : String(cause)}`, { cause });
+    }
+    const parsed = AgentConfigFileSchema.safeParse(raw ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue === undefined ? "" : `${issue.path.map(String).join(".")}${issue.path.length > 0 ? ": " : ""}${issue.message}`;
+      throw new FerryError(ErrorCode.invalidInput, `${flags.config}: ${where}`, { details: { issues: parsed.error.issues } });
+    }
+    file = parsed.data;
+  }
+
+  const name = flags.name ?? file.name ?? file.host?.name;
+  const inventoryPath = flags.inventory ?? (file.inventory === undefined ? undefined : fromConfigDir(flags.config, file.inventory));
+  let host: Host;
+  if (inventoryPath !== undefined) {
+    if (name === undefined) throw new FerryError(ErrorCode.usage, "which host of the inventory is this? give --name HOST (or `name:` in the config)");
+    const inventory = await loadInventoryFile(inventoryPath, io);
+    const found = inventory.hosts.find((h) => h.name === name);
+    if (found === undefined) {
+      throw new FerryError(ErrorCode.notFound, `no host named "${name}" in ${inventoryPath} (it has ${inventory.hosts.map((h) => h.name).join(", ") || "no hosts"})`);
+    }
+    host = found;
+  } else if (file.host !== undefined) {
+    host = name === undefined ? file.host : { ...file.host, name };
+  } else {
+    throw new FerryError(ErrorCode.usage, "the agent needs its host: --inventory FILE --name HOST, or `host:` (an inventory host entry) in --config");
+  }
+
+  const vmotionIp = flags.vmotionIp ?? file.vmotionIp;
+  if (flags.vmotionIp !== undefined && !ipv4.safeParse(flags.vmotionIp).success) throw new FerryError(ErrorCode.usage, `--vmotion-ip takes an IPv4 address, like 127.0.1.1, got "${flags.vmotionIp}"`);
+  if (vmotionIp !== undefined) host = withVmotionIp(host, vmotionIp);
+
+  const tokenFile = flags.tokenFile ?? (file.tokenFile === undefined ? undefined : fromConfigDir(flags.config, file.tokenFile));
+  const token = tokenFile !== undefined ? (await files.readText(tokenFile)).trim() : (files.env["FERRY_AGENT_TOKEN"] ?? file.token);
+  if (token === undefined || token === "") {
+    throw new FerryError(ErrorCode.usage, `the agent needs an API token: --token-file FILE, FERRY_AGENT_TOKEN, or token/tokenFile in the config${tokenFile === undefined ? "" : ` (${tokenFile} is empty)`}`);
+  }
+
+  const driver = flags.driver ?? file.driver ?? AgentDriverKind.sim;
+  if (driver !== AgentDriverKind.sim) throw new FerryError(ErrorCode.usage, `--driver takes sim (the qemu driver is not built yet), got "${driver}"`);
+
+  let linkMbps = file.vmotionLinkMbps;
+  if (flags.vmotionLinkMbps !== undefined) {
+    linkMbps = Number(flags.vmotionLinkMbps);
+    if (!Number.isFinite(linkMbps) || linkMbps <= 0) throw new FerryError(ErrorCode.usage, `--vmotion-link-mbps takes a positive number, got "${flags.vmotionLinkMbps}"`);
+  }
+
+  return {
+    host,
+    vmotionIp: vmotionIp ?? inventoryVmotionIp(host),
+    listen: parseListen(flags.listen ?? file.listen ?? "127.0.0.1:0"),
+    token,
+    driver,
+    faults: flags.faults ?? file.faults ?? false,
+    vmotionLinkBytesPerSec: linkMbps === undefined ? undefined : (linkMbps * 1e6) / 8,
+  };
+}
+
+/** Log lines as JSON on stderr. Fields never carry the token: nothing that logs is given it. */
+function stderrLog(io: CliIo, name: string): AgentLog {
+  return (level, message, fields) => {
+    io.err(JSON.stringify({ at: new Date().toISOString(), host: name, level, message, ...fields }));
+  };
+}
+
+/** Resolves on the first SIGTERM or SIGINT, after `stop` finished. */
+function untilSignal(stop: () => Promise<void>): Promise<void> {
+  return new Promise((done) => {
+    const onSignal = (): void => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      void stop().finally(done);
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
+
+export function registerAgentCommand(program: Command, io: CliIo, setStatus: SetStatus): void {
+  program
+    .command("agent")
+    .description("run a host's agent: its VMs through a driver, and the API the controller migrates them with")
+    .option("--config <file>", "YAML config: name, inventory or host, listen, vmotionIp, tokenFile, driver, faults")
+    .option("-i, --inventory <file>", "inventory to take the host from (with --name)")
+    .option("--name <host>", "the host this agent serves")
+    .option("--listen <host:port>", "address of the agent's API (default 127.0.0.1:0: a free port, printed when ready)")
+    .option("--vmotion-ip <ip>", "IP of the VMotion VMkernel port, where migration streams are accepted (lab: 127.0.1.N)")
+    .option("--token-file <file>", "file holding the API token (or set FERRY_AGENT_TOKEN)")
+    .option("--driver <kind>", "hypervisor driver: sim")
+    .option("--faults", "serve POST /v1/faults, for tests")
+    .option("--vmotion-link-mbps <n>", "sim only: the VMotion link's rate in Mb/s")
+    .action(async (opts) => {
+      const config = await resolveAgentConfig(opts, { readText: io.readText, env: process.env }, io);
+      const running: RunningAgent = await startAgent({ ...config, clock: systemClock, log: stderrLog(io, config.host.name) });
+      io.out(JSON.stringify({ ready: true, name: running.name, api: running.api, vmotionIp: running.vmotionIp ?? null }));
+      await untilSignal(async () => {
+        io.err(JSON.stringify({ at: new Date().toISOString(), host: running.name, level: "info", message: "stopping" }));
+        await running.close();
+      });
+      setStatus(ExitStatus.ok);
+    });
+}
