@@ -250,6 +250,8 @@ export class MigrationService {
         chain = chain
           .then(async () => {
             await events.publish(taskId, p.at, { type: "progress", ...p });
+            // The end of a task (its state and report) is written by #finish, once, with the report.
+            if (TERMINAL_PHASES.has(p.phase)) return;
             if (phaseChanged || Math.floor(p.percent) !== Math.floor(stored.percent)) {
               const task = await store.getTask(taskId);
               if (task === undefined) return;

@@ -1,6 +1,7 @@
 // Every command of `ferry`, registered in one place.
 import type { Command } from "@commander-js/extra-typings";
 import type { CliIo } from "../io.ts";
+import { registerAgentCommand } from "./agent.ts";
 import { registerBaselineCommand } from "./baseline.ts";
 import { registerCheckCommands } from "./check.ts";
 import { registerControllerCommand } from "./controller.ts";
@@ -9,6 +10,7 @@ import { registerDemoCommand } from "./demo.ts";
 import { registerLabCommands } from "./lab.ts";
 import { registerManageCommands } from "./manage.ts";
 import { registerMigrateCommands } from "./migrate.ts";
+import { registerUpCommand } from "./up.ts";
 
 /** Commands report their exit status through `setStatus`; thrown FerryErrors map to 1 or 2. */
 export type SetStatus = (status: number) => void;
@@ -22,4 +24,6 @@ export function registerCommands(program: Command, io: CliIo, setStatus: SetStat
   registerManageCommands(program, io, setStatus);
   registerControllerCommand(program, io, setStatus);
   registerMigrateCommands(program, io, setStatus);
+  registerUpCommand(program, io, setStatus);
+  registerAgentCommand(program, io, setStatus);
 }

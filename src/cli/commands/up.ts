@@ -27,7 +27,7 @@ const BIN = new URL("../../../bin/ferry.js", import.meta.url).pathname;
 const DEFAULT_LAB = new URL("../../../examples/lab.yaml", import.meta.url).pathname;
 const MiB = 1048576;
 
-interface LabAgent {
+export interface LabAgent {
   readonly host: string;
   readonly api: string;
   readonly vmotionIp: string;
@@ -57,7 +57,7 @@ export function labVmSpec(vm: Vm, cpuFlags: readonly string[] | undefined, seed:
   };
 }
 
-async function startAgentProcess(inventoryFile: string, host: string, vmotionIp: string, tokenFile: string, linkMbps: number | undefined): Promise<LabAgent> {
+export async function startAgentProcess(inventoryFile: string, host: string, vmotionIp: string, tokenFile: string, linkMbps: number | undefined): Promise<LabAgent> {
   const args = [BIN, "agent", "-i", inventoryFile, "--name", host, "--vmotion-ip", vmotionIp, "--token-file", tokenFile, "--listen", "127.0.0.1:0", "--driver", "sim"];
   if (linkMbps !== undefined && linkMbps > 0) args.push("--vmotion-link-mbps", String(linkMbps));
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -89,7 +89,7 @@ async function startAgentProcess(inventoryFile: string, host: string, vmotionIp:
   return { host, api: ready.api, vmotionIp, child };
 }
 
-async function stopAgent(agent: LabAgent): Promise<void> {
+export async function stopAgent(agent: LabAgent): Promise<void> {
   if (agent.child.exitCode !== null || agent.child.pid === undefined) return;
   const exited = new Promise((resolve) => agent.child.once("exit", resolve));
   agent.child.kill("SIGTERM");

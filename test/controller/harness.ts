@@ -1,0 +1,115 @@
+// Real processes for controller tests: a controller, sim agents on 127.0.1.N, joined and
+// with VMs; every process started here is stopped by PID in `stop()`.
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import { createAgentClient, type AgentClient } from "../../src/agent/client.ts";
+import type { VmSpec } from "../../src/drivers/driver.ts";
+import { startAgentProcess, stopAgent, type LabAgent } from "../../src/cli/commands/up.ts";
+
+const BIN = new URL("../../bin/ferry.js", import.meta.url).pathname;
+
+export interface ControllerProcess {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  readonly url: string;
+  readonly token: string;
+  stderr(): string;
+}
+
+export async function startControllerProcess(dataDir: string, extra: string[] = []): Promise<ControllerProcess> {
+  const child = spawn(process.execPath, [BIN, "controller", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--no-save", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
+  const ready = await new Promise<{ api: string }>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.once("line", (line) => { resolve(JSON.parse(line) as { api: string }); });
+    child.once("exit", (code) => { reject(new Error(`controller exited ${String(code)}: ${stderr}`)); });
+  });
+  return { child, url: ready.api, token: readFileSync(join(dataDir, "admin.token"), "utf8").trim(), stderr: () => stderr };
+}
+
+export async function stopProcess(child: ChildProcessByStdio<null, Readable, Readable> | undefined, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  process.kill(child.pid, signal);
+  await exited;
+}
+
+export interface Lab {
+  readonly dir: string;
+  controller: ControllerProcess;
+  readonly agents: Map<string, LabAgent>;
+  readonly agentToken: string;
+  agent(host: string): AgentClient;
+  // The caller names the response shape it expects; its assertions check it.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+  api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  restartController(signal?: NodeJS.Signals): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A controller and one agent per host of `inventory` (YAML text), the VMs of `vms` created and running. */
+export async function startLab(inventory: string, hosts: readonly { name: string; linkMbps?: number }[], vms: readonly { host: string; spec: VmSpec }[]): Promise<Lab> {
+  const dir = mkdtempSync(join(tmpdir(), "ferry-lab-"));
+  const inventoryFile = join(dir, "inventory.yaml");
+  writeFileSync(inventoryFile, inventory);
+  const tokenFile = join(dir, "agent.token");
+  const agentToken = "agent-token-for-tests-0123456789";
+  writeFileSync(tokenFile, agentToken, { mode: 0o600 });
+  const agents = new Map<string, LabAgent>();
+  let controller: ControllerProcess | undefined;
+  const lab: Lab = {
+    dir,
+    get controller() {
+      if (controller === undefined) throw new Error("no controller");
+      return controller;
+    },
+    set controller(value) {
+      controller = value;
+    },
+    agents,
+    agentToken,
+    agent: (host) => {
+      const agent = agents.get(host);
+      if (agent === undefined) throw new Error(`no agent ${host}`);
+      return createAgentClient({ baseUrl: agent.api, token: agentToken, name: host });
+    },
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+    async api<T>(method: string, path: string, body?: unknown) {
+      const response = await fetch(`${lab.controller.url}/api${path}`, { method, headers: { authorization: `Bearer ${lab.controller.token}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      return { status: response.status, body: (await response.json()) as T };
+    },
+    async restartController(signal = "SIGTERM") {
+      await stopProcess(controller?.child, signal);
+      controller = await startControllerProcess(join(dir, "data"));
+    },
+    async stop() {
+      await stopProcess(controller?.child);
+      await Promise.all([...agents.values()].map(stopAgent));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    controller = await startControllerProcess(join(dir, "data"), ["-i", inventoryFile]);
+    let i = 0;
+    for (const host of hosts) {
+      i += 1;
+      agents.set(host.name, await startAgentProcess(inventoryFile, host.name, `127.0.1.${200 + i}`, tokenFile, host.linkMbps));
+    }
+    for (const [host, agent] of agents) {
+      const joined = await lab.api("POST", "/agents", { host, url: agent.api, token: agentToken });
+      if (joined.status !== 200) throw new Error(`join ${host}: ${JSON.stringify(joined.body)}`);
+    }
+    for (const vm of vms) {
+      await lab.agent(vm.host).createVm(vm.spec);
+      await lab.agent(vm.host).powerOn(vm.spec.name);
+    }
+    return lab;
+  } catch (error) {
+    await lab.stop();
+    throw error;
+  }
+}
