@@ -142,7 +142,8 @@ export async function startAgentProcess(options: AgentOptions): Promise<AgentPro
     log: () => stderr,
     exited,
     kill() {
-      process.kill(pid, "SIGKILL");
+      // Once: a process already gone (killed by the test itself) is not an error.
+      if (running.has(pid)) process.kill(pid, "SIGKILL");
     },
     async stop() {
       if (running.has(pid)) process.kill(pid, "SIGTERM");
