@@ -190,7 +190,6 @@ export function registerUpCommand(program: Command, io: CliIo, setStatus: SetSta
         [
           `Ferry is up in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${inventory.hosts.length} simulated hosts, ${inventory.vms.filter((v) => v.power === "on").length} running VMs, store ${lab.controller.store.dialect}.`,
           `  API:          ${lab.controller.url}/api  (OpenAPI: ${lab.controller.url}/api/openapi.json)`,
-          `  UI:           ${lab.controller.url}/`,
           `  admin token:  ${lab.controller.adminToken}`,
           `  hosts:        ${lab.agents.map((a) => `${a.host} (VMotion ${a.vmotionIp})`).join(", ")}`,
           `  saved for other ferry commands in ${saved}`,
