@@ -201,6 +201,19 @@ export class GuestMemory {
     return hashed;
   }
 
+  /**
+   * Hashes what is stale now in slices of `sliceMs`, yielding to the event loop between
+   * them, so a stream's frames (a PASS_ACK, the next pass) keep moving meanwhile. Leaves
+   * that go stale while it runs (a guest still writing) are left for later.
+   */
+  async hashInSlices(now: () => number, sliceMs: number, keepGoing: () => boolean = () => true): Promise<void> {
+    let left = this.stale.count;
+    while (left > 0 && this.stale.count > 0 && keepGoing()) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      left -= this.hashStale(now, now() + sliceMs);
+    }
+  }
+
   /** A hash of all of memory: equal on two memories exactly when their bytes are equal. */
   contentDigest(): Buffer {
     this.hashStale();

@@ -40,6 +40,8 @@ const HELLO_TIMEOUT_MS = 10_000;
  */
 const IDLE_QUIET_MS = 8;
 const IDLE_HASH_SLICE_MS = 4;
+/** After a pass, hash in slices of this length. */
+const HASH_SLICE_MS = 10;
 
 export class IncomingSession {
   readonly migrationId: string;
@@ -188,10 +190,9 @@ export class IncomingSession {
       case "passEnd":
         this.send([encodeFrame({ type: "passAck", pass: frame.pass, receivedBytes: this.stream?.bytesRead ?? 0 })]);
         // Hash what arrived while the source measures and decides: at switchover only the
-        // last dirty pages are left to hash.
-        setImmediate(() => {
-          if (this.currentState === IncomingState.receiving) shell.memory.hashStale();
-        });
+        // last dirty pages are left to hash. In slices, so the acknowledgement is not held up
+        // (it measures the link) and the next pass is read meanwhile.
+        void this.hashPass(frame.pass);
         return;
       case "deviceState": {
         const device = parseDeviceState(frame.state);
@@ -212,11 +213,18 @@ export class IncomingSession {
       case "hello":
       case "accepted":
       case "passAck":
+      case "passHashed":
       case "ready":
       case "running":
       case "error":
         fail(`unexpected ${frame.type} from the source`);
     }
+  }
+
+  private async hashPass(pass: number): Promise<void> {
+    const receiving = (): boolean => this.currentState === IncomingState.receiving;
+    await this.ctx.shell.memory.hashInSlices(() => this.ctx.clock.monotonic(), HASH_SLICE_MS, receiving);
+    if (receiving()) this.send([encodeFrame({ type: "passHashed", pass })]);
   }
 
   private verify(expected: string): void {

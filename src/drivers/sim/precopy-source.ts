@@ -69,6 +69,8 @@ const MAX_BATCH_PAGES = 256;
 const PROGRESS_EVERY_MS = 100;
 /** Fixed cost of a switchover beyond moving bytes and hashing: frames, pause, resume. */
 const SWITCHOVER_FIXED_MS = 2;
+/** Hashing between passes goes in slices of this length. */
+const HASH_SLICE_MS = 10;
 
 type Outcome = MigrationReport["outcome"];
 
@@ -222,9 +224,19 @@ class PrecopySource {
       this.linkRate = (this.linkBytes / this.linkMs) * 1000;
       this.passStart = undefined;
 
-      // Hash while the guest runs, so the digest at switchover only hashes the last dirty pages.
-      memory.hashStale();
-      stream.lastProgressAt = this.clock.monotonic();
+      // Both ends hash what this pass moved while the guest runs, so the digest at switchover
+      // only hashes the last dirty pages. In slices: in one process the two take turns.
+      await stream.until(
+        memory.hashInSlices(
+          () => this.clock.monotonic(),
+          HASH_SLICE_MS,
+          () => {
+            stream.lastProgressAt = this.clock.monotonic();
+            return stream.failed === undefined;
+          },
+        ),
+      );
+      await this.expect("passHashed");
 
       const now = this.clock.monotonic();
       const dirtyPages = memory.dirtyCount;

@@ -63,6 +63,7 @@ function sampleStream(): { bytes: Buffer; expectedMemory: Buffer } {
     encodePageList(scattered, (p) => page(p)),
     encodeFrame({ type: "passEnd", pass: 1, pages: 6 }),
     encodeFrame({ type: "passAck", pass: 1, receivedBytes: 123 }),
+    encodeFrame({ type: "passHashed", pass: 1 }),
     encodeFrame({ type: "deviceState", state: { vcpus: 1 } }),
     encodeFrame({ type: "digest", digest: "abc" }),
     encodeFrame({ type: "ready" }),
@@ -74,7 +75,7 @@ function sampleStream(): { bytes: Buffer; expectedMemory: Buffer } {
   return { bytes, expectedMemory };
 }
 
-const expectedTypes = ["hello", "accepted", "pageMap", "pages", "zeroPages", "pages", "passEnd", "passAck", "deviceState", "digest", "ready", "commit", "running", "error", "abort"];
+const expectedTypes = ["hello", "accepted", "pageMap", "pages", "zeroPages", "pages", "passEnd", "passAck", "passHashed", "deviceState", "digest", "ready", "commit", "running", "error", "abort"];
 
 describe("pre-copy protocol codec", () => {
   test("every frame type round-trips; page bytes land where they belong", () => {

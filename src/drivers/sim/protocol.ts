@@ -9,7 +9,8 @@
 // batched), ZERO_PAGES (a range of pages that are zero: a marker, not 4 KiB of zeros),
 // PASS_END, DEVICE_STATE, DIGEST, COMMIT, ABORT.
 // Destination → source: ACCEPTED (token good, shell ready), PASS_ACK (the pass arrived: the
-// source measures the link with it), READY (full state received, digest verified), RUNNING
+// source measures the link with it), PASS_HASHED (the pass is hashed for the digest, so the
+// switchover will only hash what comes after it), READY (full state received, digest verified), RUNNING
 // (resumed), ERROR {code, message}.
 //
 // Control frames carry JSON; page frames are binary. The decoder takes chunks as the socket
@@ -37,6 +38,7 @@ export const FrameType = {
   running: 13,
   error: 14,
   abort: 15,
+  passHashed: 16,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -70,6 +72,7 @@ export type Frame =
   | { readonly type: "zeroPages"; readonly first: number; readonly count: number }
   | { readonly type: "passEnd"; readonly pass: number; readonly pages: number }
   | { readonly type: "passAck"; readonly pass: number; readonly receivedBytes: number }
+  | { readonly type: "passHashed"; readonly pass: number }
   | { readonly type: "deviceState"; readonly state: unknown }
   | { readonly type: "digest"; readonly digest: string }
   | { readonly type: "ready" }
@@ -120,6 +123,8 @@ export function encodeFrame(frame: Exclude<Frame, { type: "pages" }>): Buffer {
       return json(FrameType.passEnd, { pass: frame.pass, pages: frame.pages });
     case "passAck":
       return json(FrameType.passAck, { pass: frame.pass, receivedBytes: frame.receivedBytes });
+    case "passHashed":
+      return json(FrameType.passHashed, { pass: frame.pass });
     case "deviceState":
       return json(FrameType.deviceState, { state: frame.state });
     case "digest":
@@ -372,6 +377,8 @@ export class FrameDecoder {
         return { type: "passEnd", pass: num("pass"), pages: num("pages") };
       case FrameType.passAck:
         return { type: "passAck", pass: num("pass"), receivedBytes: num("receivedBytes") };
+      case FrameType.passHashed:
+        return { type: "passHashed", pass: num("pass") };
       case FrameType.deviceState:
         return { type: "deviceState", state: o["state"] };
       case FrameType.digest:

@@ -19,6 +19,8 @@ export interface DeviceState {
 const MiB = 1024 * 1024;
 /** Boot images repeat a seeded block of this size, page index stamped on each page. */
 const BOOT_BLOCK_BYTES = 64 * 1024;
+/** A status reports the digest when at most this much is left to hash (a few ms). */
+const CHEAP_DIGEST_BYTES = 16 * MiB;
 
 export class SimVm {
   readonly spec: VmSpec;
@@ -119,14 +121,16 @@ export class SimVm {
 
   status(): VmStatus {
     // A running guest that writes changes its digest every few ms: a digest of it would be
-    // stale before anyone read it, and hashing it on every status call would cost the agent.
+    // stale before anyone read it. And a status call must stay cheap: the digest is only
+    // given when its tree is (nearly) up to date, not after hashing a gigabyte first.
     const writing = this.powerState === PowerStatus.running && this.guest !== undefined && this.guest.rateAt(0) > 0;
+    const cheap = this.mem !== undefined && this.mem.pendingHashBytes() <= CHEAP_DIGEST_BYTES;
     return {
       name: this.name,
       power: this.powerState,
       memoryMB: this.spec.memoryMB,
       nics: this.spec.nics,
-      stateDigest: writing ? undefined : this.digest(),
+      stateDigest: writing || !cheap ? undefined : this.digest(),
       migratingOut: this.migratingOut,
     };
   }
