@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { FindingCode, Severity, SubjectKind, type Finding } from "../core/check/findings.ts";
-import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailureCode as FailureCode, type MigrationProgress } from "../core/migration/types.ts";
+import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationFailureCode as FailureCode, type MigrationProgress } from "../core/migration/types.ts";
 import { systemClock } from "../drivers/clock.ts";
 import { createFakeNetwork } from "../agent/testing/fake-driver.ts";
 import { runningVm, startTestAgent, testVmSpec, type TestAgent } from "../agent/testing/harness.ts";
@@ -207,6 +207,7 @@ describe("engine: migrate, fault by fault", () => {
       const percents = l.progress.map((p) => p.percent);
       assert.deepEqual(percents, [...percents].sort((a, b) => a - b));
       assert.equal(l.progress[l.progress.length - 1]?.phase, expected.outcome);
+      assert.deepEqual(l.progress.filter((p) => TERMINAL_PHASES.has(p.phase)).map((p) => p.phase), [expected.outcome], "one outcome, announced once");
       if (expected.code === MigrationFailureCode.incompatible) assert.deepEqual(calls, [], "nothing was contacted");
       if (row.options?.priority === "low") assert.ok(!calls.some((c) => c.endsWith(".reserve")), "low priority reserves nothing");
     });

@@ -22,6 +22,7 @@ import type { Finding } from "../core/check/findings.ts";
 import {
   MigrationFailureCode,
   Phase,
+  TERMINAL_PHASES,
   type MigrateOptions,
   type MigrationFailure,
   type MigrationFailureCode as FailureCode,
@@ -333,7 +334,9 @@ export async function migrate(request: MigrateRequest): Promise<MigrationReport>
       for await (const event of open(reading.signal)) {
         switch (event.type) {
           case "progress":
-            publish(event.progress);
+            // The outcome is the engine's to announce, after settling: a source's "failed"
+            // may still become completed (an uncertain switchover the destination ran).
+            if (!TERMINAL_PHASES.has(event.progress.phase)) publish(event.progress);
             break;
           case "heartbeat":
             break;

@@ -6,7 +6,7 @@
 // failure that carries a code, the phase and a reason.
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailureCode as FailureCode, type MigrationProgress } from "../../src/core/migration/types.ts";
+import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationFailureCode as FailureCode, type MigrationProgress } from "../../src/core/migration/types.ts";
 import type { VmSpec } from "../../src/drivers/driver.ts";
 import { systemClock } from "../../src/drivers/clock.ts";
 import { migrate } from "../../src/engine/migrate.ts";
@@ -175,6 +175,7 @@ describe("migration faults between agent processes", () => {
         await row.arrange?.(lab);
 
         let fired = false;
+        const outcomes: Phase[] = [];
         const report = await migrate({
           migrationId: "m1",
           vm: spec,
@@ -185,6 +186,7 @@ describe("migration faults between agent processes", () => {
           clock: systemClock,
           timings: { reattachMs: 1000, retryMs: 100 },
           onProgress: (p) => {
+            if (TERMINAL_PHASES.has(p.phase)) outcomes.push(p.phase);
             if (!fired && row.trigger !== undefined) fired = row.trigger(p, lab);
           },
         });
@@ -197,6 +199,7 @@ describe("migration faults between agent processes", () => {
         if (expected.code !== undefined) assert.ok((report.failure?.message.length ?? 0) > 20, `a reason: "${report.failure?.message ?? ""}"`);
         if (expected.message !== undefined) assert.match(report.failure?.message ?? "", expected.message);
         assert.equal(report.runningOn, expected.runningOn);
+        assert.deepEqual(outcomes, [expected.outcome], "the outcome is announced once, after settling");
 
         // The one rule: running on exactly one host, state intact, nothing left behind.
         for (const agent of [esx01, esx02]) {
