@@ -136,6 +136,27 @@ export class GuestMemory {
 
   // ---- loading (destination side) ----
 
+  /**
+   * Commits host memory for `pages` before they arrive: each page is written once (with the
+   * zeros it holds anyway), so the kernel maps it now rather than in the middle of the
+   * stream. The destination's shell "reserves memory" in the prepare phase, as the seed has
+   * it (QEMU's -mem-prealloc does the same for a whole guest); only pages the page map says
+   * will come are committed, so untouched memory still costs nothing.
+   */
+  commit(pages: PageBitmap): void {
+    let page = 0;
+    while (page < this.pageCount) {
+      if (!pages.has(page)) {
+        page++;
+        continue;
+      }
+      let end = page;
+      while (end < this.pageCount && pages.has(end)) end++;
+      if (!this.touched.has(page)) this.bytes.fill(0, page * PAGE_SIZE, end * PAGE_SIZE);
+      page = end;
+    }
+  }
+
   /** Copies received bytes to `offset`; the leaves they cover must be hashed again. */
   load(offset: number, data: Uint8Array): void {
     if (data.length === 0) return;

@@ -13,6 +13,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Clock } from "../../core/clock.ts";
 import { MigrationFailureCode } from "../../core/migration/types.ts";
 import { IncomingState } from "../driver.ts";
+import { PageBitmap } from "./bitmap.ts";
 import type { SimFaults } from "./faults.ts";
 import { PAGE_SIZE } from "./memory.ts";
 import { PROTOCOL_VERSION, encodeFrame, type Frame, type Hello } from "./protocol.ts";
@@ -179,6 +180,9 @@ export class IncomingSession {
     switch (frame.type) {
       case "pageMap":
         if (frame.pageCount !== shell.memory.pageCount) fail(`a page map of ${frame.pageCount} pages for ${shell.memory.pageCount}`);
+        // Reserve the memory the pages will need, then say so: pass 0 is the page map.
+        shell.memory.commit(PageBitmap.fromBytes(frame.pageCount, frame.bitmap));
+        this.send([encodeFrame({ type: "passAck", pass: 0, receivedBytes: this.stream?.bytesRead ?? 0 })]);
         return;
       case "pages":
         this.pagesReceived += frame.pages;

@@ -202,7 +202,9 @@ class PrecopySource {
     let harvestedAt = this.clock.monotonic();
     const map = memory.nonZeroPages();
     await stream.write([encodeFrame({ type: "pageMap", pageCount: map.size, bitmap: map.toBytes() })]);
-    this.progress(10, `page map sent: ${map.count} of ${memory.pageCount} pages hold data`);
+    this.progress(8, `page map sent: ${map.count} of ${memory.pageCount} pages hold data; ${this.destinationName} reserves memory for them`);
+    await this.expect("passAck");
+    this.progress(10, `${this.destinationName} holds memory for ${map.count} pages; pre-copy starts`);
     this.phase = Phase.precopy;
 
     let pages: Uint32Array | PageBitmap = map;
