@@ -239,30 +239,38 @@ export class MigrationService {
   #progressWriter(taskId: string): { write: (p: MigrationProgress) => void; flush: () => Promise<void> } {
     const { store, events } = this.#deps;
     let last: MigrationProgress | undefined;
-    let stored: { phase: string; percent: number } = { phase: Phase.queued, percent: 0 };
     let chain: Promise<void> = Promise.resolve();
+    // Phases entered since the task row was last written; `phase` is the latest seen.
     const timeline: { phase: string; at: number }[] = [];
+    let phase: string = Phase.queued;
+    // Drivers report per batch of pages; clients need a few updates a second. Events are kept
+    // at phase changes, at each whole percent, and at most every 200 ms otherwise; the task
+    // row is written at phase changes and whole percents.
+    let published: { phase: string; percent: number; at: number } = { phase: "", percent: -1, at: 0 };
     return {
       write: (p) => {
         last = p;
-        const phaseChanged = p.phase !== stored.phase;
-        if (phaseChanged) timeline.push({ phase: p.phase, at: p.at });
+        const phaseChanged = p.phase !== phase;
+        if (phaseChanged) {
+          timeline.push({ phase: p.phase, at: p.at });
+          phase = p.phase;
+        }
+        const percentChanged = Math.floor(p.percent) !== Math.floor(published.percent);
+        if (!phaseChanged && !percentChanged && p.at - published.at < 200) return;
+        published = { phase: p.phase, percent: p.percent, at: p.at };
         chain = chain
           .then(async () => {
             await events.publish(taskId, p.at, { type: "progress", ...p });
             // The end of a task (its state and report) is written by #finish, once, with the report.
-            if (TERMINAL_PHASES.has(p.phase)) return;
-            if (phaseChanged || Math.floor(p.percent) !== Math.floor(stored.percent)) {
-              const task = await store.getTask(taskId);
-              if (task === undefined) return;
-              const body = bodyOf(task);
-              stored = { phase: p.phase, percent: p.percent };
-              await store.updateTask(taskId, {
-                state: p.phase,
-                percent: p.percent,
-                body: { ...body, progress: last, timeline: [...body.timeline, ...timeline.splice(0)], waitingReason: p.phase === Phase.queued ? p.message : undefined },
-              });
-            }
+            if (TERMINAL_PHASES.has(p.phase) || (!phaseChanged && !percentChanged)) return;
+            const task = await store.getTask(taskId);
+            if (task === undefined) return;
+            const body = bodyOf(task);
+            await store.updateTask(taskId, {
+              state: p.phase,
+              percent: p.percent,
+              body: { ...body, progress: last, timeline: [...body.timeline, ...timeline.splice(0)], waitingReason: p.phase === Phase.queued ? p.message : undefined },
+            });
           })
           .catch((error: unknown) => {
             this.#log("warn", "could not record progress", { migrationId: taskId, error: String(error) });
