@@ -52,7 +52,7 @@ export interface Lab {
 }
 
 /** A controller and one agent per host of `inventory` (YAML text), the VMs of `vms` created and running. */
-export async function startLab(inventory: string, hosts: readonly { name: string; linkMbps?: number }[], vms: readonly { host: string; spec: VmSpec }[]): Promise<Lab> {
+export async function startLab(inventory: string, hosts: readonly { name: string; linkMbps?: number }[], vms: readonly { host: string; spec: VmSpec }[], controllerArgs: readonly string[] = []): Promise<Lab> {
   const dir = mkdtempSync(join(tmpdir(), "ferry-lab-"));
   const inventoryFile = join(dir, "inventory.yaml");
   writeFileSync(inventoryFile, inventory);
@@ -84,7 +84,7 @@ export async function startLab(inventory: string, hosts: readonly { name: string
     },
     async restartController(signal = "SIGTERM") {
       await stopProcess(controller?.child, signal);
-      controller = await startControllerProcess(join(dir, "data"));
+      controller = await startControllerProcess(join(dir, "data"), [...controllerArgs]);
     },
     async stop() {
       await stopProcess(controller?.child);
@@ -93,7 +93,7 @@ export async function startLab(inventory: string, hosts: readonly { name: string
     },
   };
   try {
-    controller = await startControllerProcess(join(dir, "data"), ["-i", inventoryFile]);
+    controller = await startControllerProcess(join(dir, "data"), ["-i", inventoryFile, ...controllerArgs]);
     let i = 0;
     for (const host of hosts) {
       i += 1;

@@ -8,6 +8,7 @@ import { parseInventory } from "../../src/core/inventory/parse.ts";
 import { labVmSpec } from "../../src/cli/commands/up.ts";
 import { runFerry } from "../../src/cli/testing/io.ts";
 import { startLab, type Lab } from "./harness.ts";
+import { startThrowawayPostgres, type ThrowawayPostgres } from "../../src/store/testing/postgres.ts";
 
 const LAB_FILE = new URL("../../examples/lab.yaml", import.meta.url).pathname;
 const LAB_TEXT = readFileSync(LAB_FILE, "utf8");
@@ -116,5 +117,26 @@ describe("migrations through the controller", () => {
     const vm = await lab.api<{ host: string; migrating: boolean }>("GET", "/vms/app01");
     assert.deepEqual([vm.body.host, vm.body.migrating], [hosts[0], false], "the inventory says where the VM really runs");
     assert.equal(done.body.report?.runningOn, hosts[0]);
+  });
+});
+
+describe("the same on PostgreSQL", () => {
+  let lab: Lab;
+  let pg: ThrowawayPostgres;
+  before(async () => {
+    pg = await startThrowawayPostgres();
+    lab = await startLab(LAB_TEXT, [{ name: "esx01" }, { name: "esx02" }], [{ host: "esx01", spec: spec("web01", 32) }], ["--postgres", pg.url]);
+  });
+  after(async () => {
+    await lab.stop();
+    pg.stop();
+  });
+
+  test("a live migration through a controller whose store is PostgreSQL", async () => {
+    const r = await runFerry(["migrate", "web01", "--to", "esx02", "--watch", "--json", "--controller", lab.controller.url, "--token", lab.controller.token]);
+    assert.equal(r.status, 0, r.err);
+    const last = JSON.parse(r.out.trim().split("\n").pop()!) as { type: string; report: { outcome: string; runningOn: string } };
+    assert.deepEqual([last.type, last.report.outcome, last.report.runningOn], ["report", "completed", "esx02"]);
+    assert.deepEqual(await runningOn(lab, "web01"), ["esx02"]);
   });
 });
