@@ -299,7 +299,7 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
     async close() {
       closing.abort(new Error(`the sim driver of ${host.name} is closing`));
       await Promise.all([...outgoing]);
-      for (const session of incoming.values()) session.abort(`${host.name} is shutting down`);
+      for (const session of incoming.values()) session.close(`${host.name} is shutting down`);
       for (const vm of vms.values()) vm.shutdown();
       vms.clear();
     },

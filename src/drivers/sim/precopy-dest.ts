@@ -55,6 +55,8 @@ export class IncomingSession {
   private pagesReceived = 0;
   /** Why it failed, when it did. */
   failure: MigrationError | undefined;
+  /** Aborted when the session ends, so its waits (fault delays) do not outlive it. */
+  private readonly lifetime = new AbortController();
 
   constructor(ctx: IncomingContext) {
     this.ctx = ctx;
@@ -89,6 +91,14 @@ export class IncomingSession {
     this.currentState = IncomingState.aborted;
     this.failure = new MigrationError(MigrationFailureCode.aborted, reason);
     this.destroyShell();
+    this.stream?.destroy();
+  }
+
+  /** The host shuts down: ends whatever is left (a shell is destroyed; a VM that runs here is the driver's to stop). */
+  close(reason: string): void {
+    this.abort(reason);
+    this.lifetime.abort();
+    this.server?.close();
     this.stream?.destroy();
   }
 
@@ -251,7 +261,7 @@ export class IncomingSession {
 
   private async answerReady(): Promise<void> {
     const delay = this.ctx.faults().delayBeforeReadyMs ?? 0;
-    if (delay > 0) await this.ctx.clock.sleep(delay).catch(() => undefined);
+    if (delay > 0) await this.ctx.clock.sleep(delay, this.lifetime.signal).catch(() => undefined);
     if (this.currentState === IncomingState.verified) this.send([encodeFrame({ type: "ready" })]);
   }
 
@@ -274,13 +284,14 @@ export class IncomingSession {
       return;
     }
     const hold = faults.holdAfterCommitMs ?? 0;
-    if (hold > 0) await this.ctx.clock.sleep(hold).catch(() => undefined);
+    if (hold > 0) await this.ctx.clock.sleep(hold, this.lifetime.signal).catch(() => undefined);
     if (stream === undefined || stream.failed !== undefined) return;
     this.send([encodeFrame({ type: "running", host: this.ctx.hostName })]);
     await stream.end(1000);
   }
 
   private onStreamFailed(error: MigrationError): void {
+    this.lifetime.abort();
     if (!this.active()) return;
     this.currentState = IncomingState.failed;
     this.failure = error;
@@ -295,6 +306,7 @@ export class IncomingSession {
   }
 
   private destroyShell(): void {
+    this.lifetime.abort();
     this.server?.close();
     this.ctx.shell.shutdown();
     this.ctx.onShellDestroyed();
@@ -305,7 +317,7 @@ export class IncomingSession {
     const clock = this.ctx.clock;
     const receiving = (): boolean => this.currentState === IncomingState.receiving && stream.failed === undefined;
     while (receiving()) {
-      await clock.sleep(IDLE_HASH_SLICE_MS).catch(() => undefined);
+      await clock.sleep(IDLE_HASH_SLICE_MS, this.lifetime.signal).catch(() => undefined);
       if (!receiving()) return;
       const memory = this.ctx.shell.memory;
       const now = clock.monotonic();

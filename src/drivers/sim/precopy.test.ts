@@ -3,6 +3,7 @@
 // breaks, and the code and phase the report must carry; every row ends with the VM running
 // on the source with its memory and state intact, and the destination clean.
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { afterEach, describe, test } from "node:test";
 import { isFerryError } from "../../core/errors.ts";
 import {
@@ -18,6 +19,7 @@ import { IncomingState, PowerStatus, type VmSpec } from "../driver.ts";
 import { createSimDriver, type SimDriver } from "./driver.ts";
 import type { SimFaults } from "./faults.ts";
 import { HostLink } from "./link.ts";
+import { FrameDecoder, type Frame } from "./protocol.ts";
 import { simHost, smallSpec } from "./testing.ts";
 
 const MiB = 1024 * 1024;
@@ -90,8 +92,8 @@ interface FaultCase {
 const faultCases: readonly FaultCase[] = [
   { name: "the source's side of the stream is cut in pre-copy", sourceFaults: { cutStreamAfterBytes: MiB }, code: MigrationFailureCode.streamBroken, phase: Phase.precopy },
   { name: "the destination's side of the stream is cut in pre-copy", destinationFaults: { cutStreamAfterBytes: MiB }, code: MigrationFailureCode.streamBroken, phase: Phase.precopy },
-  { name: "the destination stops reading: the stall watchdog fires", destinationFaults: { stallAfterBytes: MiB }, options: { stallTimeoutMs: 300 }, code: MigrationFailureCode.stalled, phase: Phase.precopy },
-  { name: "the destination never answers READY", destinationFaults: { delayBeforeReadyMs: 3000 }, options: { stallTimeoutMs: 300 }, code: MigrationFailureCode.stalled, phase: Phase.switchover },
+  { name: "the destination stops reading: the stall watchdog fires", destinationFaults: { stallAfterBytes: MiB }, options: { stallTimeoutMs: 1000 }, code: MigrationFailureCode.stalled, phase: Phase.precopy },
+  { name: "the destination never answers READY", destinationFaults: { delayBeforeReadyMs: 5000 }, options: { stallTimeoutMs: 1000 }, code: MigrationFailureCode.stalled, phase: Phase.switchover },
   { name: "the destination's copy does not match", destinationFaults: { corruptMemory: true }, code: MigrationFailureCode.checksumMismatch, phase: Phase.switchover },
   {
     name: "the destination goes away in pre-copy",
@@ -147,6 +149,43 @@ describe("sim pre-copy under faults", () => {
   }
 });
 
+describe("the destination's listener", () => {
+  test("garbage on the VMotion port is refused and does not disturb the migration", async () => {
+    const { source, destination } = pair();
+    const spec = smallSpec("web01");
+    await boot(source, spec);
+    const target = await destination.prepareIncoming(spec, { migrationId: "g-1", listenHost: "127.0.1.2" });
+    const answer = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      const socket = connect({ host: target.host, port: target.port }, () => socket.write("GET / HTTP/1.1\r\nHost: esx02\r\n\r\n"));
+      socket.on("data", (c: Buffer) => chunks.push(c));
+      socket.on("close", () => {
+        resolve(Buffer.concat(chunks));
+      });
+    });
+    const frames: Frame[] = [];
+    new FrameDecoder().push(answer, { frame: (f) => frames.push(f), pageData: () => undefined });
+    assert.deepEqual(
+      frames.map((f) => (f.type === "error" ? f.code : f.type)),
+      [MigrationFailureCode.protocolError],
+    );
+    assert.equal(await destination.incomingState("g-1"), IncomingState.waiting);
+    const report = await source.migrateOut(spec.name, target, DEFAULT_MIGRATE_OPTIONS, { signal: new AbortController().signal, clock: systemClock, onProgress: () => undefined });
+    assert.equal(report.outcome, Phase.completed, report.failure?.message);
+  });
+
+  test("a shell of another size refuses the stream; both ends clean up", async () => {
+    const { source, destination } = pair();
+    await boot(source, smallSpec("web01"));
+    const target = await destination.prepareIncoming(smallSpec("web01", { memoryMB: 64 }), { migrationId: "s-1", listenHost: "127.0.1.2" });
+    const report = await source.migrateOut("web01", target, DEFAULT_MIGRATE_OPTIONS, { signal: new AbortController().signal, clock: systemClock, onProgress: () => undefined });
+    assert.equal(report.failure?.code, MigrationFailureCode.rejectedByDestination);
+    assert.equal((await source.get("web01"))?.power, PowerStatus.running);
+    await eventually("the shell is gone", async () => (await destination.get("web01")) === undefined);
+    assert.equal(await destination.incomingState("s-1"), IncomingState.failed);
+  });
+});
+
 describe("the commit window: COMMIT sent, RUNNING lost", () => {
   test("the destination resumed: the report is uncertain, the VM waits paused, settle releases the source copy", async () => {
     const { source, destination } = pair();
@@ -197,8 +236,8 @@ describe("the commit window: COMMIT sent, RUNNING lost", () => {
     const { source, destination } = pair();
     const spec = smallSpec("web01");
     await boot(source, spec);
-    destination.setFaults({ holdAfterCommitMs: 1500 });
-    const { report, migrationId } = await migrate(source, destination, spec, { stallTimeoutMs: 300 });
+    destination.setFaults({ holdAfterCommitMs: 5000 });
+    const { report, migrationId } = await migrate(source, destination, spec, { stallTimeoutMs: 1000 });
     assert.equal(report.failure?.code, MigrationFailureCode.destinationLost);
     assert.match(report.failure.message, /STALLED|no progress/);
     assert.equal((await source.get(spec.name))?.power, PowerStatus.paused);
