@@ -1,5 +1,5 @@
 // The engine's public entry: one migration (migrate), the queue that admits them
 // (createScheduler), and what a high-priority migration reserves.
-export { migrate, validationFailure, DEFAULT_SETTLE_TIMINGS, type CheckVerdict, type EngineLog, type MigrateRequest, type SettleTimings } from "./migrate.ts";
+export { migrate, reconcileMigration, validationFailure, DEFAULT_SETTLE_TIMINGS, type CheckVerdict, type EngineLog, type MigrateRequest, type ReconcileRequest, type SettleTimings } from "./migrate.ts";
 export { createScheduler, type MigrationScheduler, type QueuedMigration, type SchedulerOptions, type SchedulerState } from "./scheduler.ts";
 export { destinationReservation, sourceReservation, vmotionCpuMhz } from "./reservation.ts";

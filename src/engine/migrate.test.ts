@@ -9,7 +9,7 @@ import { systemClock } from "../drivers/clock.ts";
 import { createFakeNetwork } from "../agent/testing/fake-driver.ts";
 import { runningVm, startTestAgent, testVmSpec, type TestAgent } from "../agent/testing/harness.ts";
 import type { AgentClient } from "../agent/client.ts";
-import { migrate, type CheckVerdict } from "./migrate.ts";
+import { migrate, reconcileMigration, type CheckVerdict } from "./migrate.ts";
 
 interface Lab {
   readonly esx01: TestAgent;
@@ -244,5 +244,77 @@ describe("engine: migrate, fault by fault", () => {
     const prediction = { passes: 3, bytes: 1, totalMs: 10, downtimeMs: 1, converges: true, note: "idle", throttlePercent: 0 };
     const report = await migrate({ migrationId: "m1", vm: spec, source: l.esx01.client, destination: l.esx02.client, options: DEFAULT_MIGRATE_OPTIONS, prediction, signal: new AbortController().signal, clock: systemClock, onProgress: () => undefined });
     assert.deepEqual(report.prediction, prediction);
+  });
+});
+
+describe("engine: reconcileMigration, after a controller restart", () => {
+  /** Starts the migration as a controller would, then "dies": reads `events` events and stops. */
+  async function startThenDie(l: Lab, spec: ReturnType<typeof testVmSpec>, events: number): Promise<void> {
+    const target = await l.esx02.client.prepareIncoming("m1", spec);
+    const stop = new AbortController();
+    let seen = 0;
+    try {
+      for await (const e of l.esx01.client.migrateOut({ migrationId: "m1", vm: spec.name, target, destination: "esx02" }, { signal: stop.signal })) {
+        if (++seen >= events || e.type === "report") stop.abort(new Error("controller died"));
+      }
+    } catch {
+      // The reader went away, as a dead controller's does.
+    }
+  }
+
+  const reconcileM1 = (l: Lab, spec: ReturnType<typeof testVmSpec>) =>
+    reconcileMigration({ migrationId: "m1", vm: spec, source: l.esx01.client, destination: l.esx02.client, signal: new AbortController().signal, clock: systemClock, timings: { reattachMs: 300, retryMs: 20 }, onProgress: (p) => l.progress.push(p) });
+
+  test("a migration the source still runs is followed to its end", async () => {
+    const l = lab();
+    const spec = testVmSpec("web01");
+    await runningVm(l.esx01, spec);
+    l.esx01.driver.faults = { passMs: 60 };
+    await startThenDie(l, spec, 1);
+    assert.equal((await l.esx01.client.outgoing("m1")).state, "running");
+    const report = await reconcileM1(l, spec);
+    assert.equal(report.outcome, Phase.completed);
+    assert.equal(report.runningOn, "esx02");
+    assert.equal((await l.esx02.client.getVm("web01")).power, "running");
+    assert.deepEqual(await l.esx01.client.listVms(), []);
+  });
+
+  test("a finished migration gives its report, and reservations are released", async () => {
+    const l = lab();
+    const spec = testVmSpec("web01");
+    await runningVm(l.esx01, spec);
+    await l.esx01.client.reserve("m1", { cpuMhz: 720, memoryMB: 0 });
+    await l.esx02.client.reserve("m1", { cpuMhz: 720, memoryMB: 64 });
+    await startThenDie(l, spec, 1000);
+    const report = await reconcileM1(l, spec);
+    assert.equal(report.outcome, Phase.completed);
+    assert.deepEqual(await l.esx01.client.listReservations(), []);
+    assert.deepEqual(await l.esx02.client.listReservations(), []);
+  });
+
+  test("a migration that never got under way is cancelled; the shell goes, the VM stays", async () => {
+    const l = lab();
+    const spec = testVmSpec("web01");
+    await runningVm(l.esx01, spec);
+    await l.esx02.client.prepareIncoming("m1", spec);
+    const report = await reconcileM1(l, spec);
+    assert.equal(report.outcome, Phase.cancelled);
+    assert.equal(report.failure?.code, MigrationFailureCode.aborted);
+    assert.match(report.failure.message, /the controller restarted before migration m1 got under way on esx01/);
+    assert.deepEqual(await l.esx02.client.listVms(), []);
+    assert.equal((await l.esx01.client.getVm("web01")).power, "running");
+  });
+
+  test("an uncertain switchover the old controller never settled is settled", async () => {
+    const l = lab();
+    const spec = testVmSpec("web01");
+    await runningVm(l.esx01, spec);
+    l.esx01.driver.faults = { dropAfterCommit: "running" };
+    await startThenDie(l, spec, 1000);
+    assert.equal((await l.esx01.client.getVm("web01")).power, "paused", "the source holds its paused copy");
+    const report = await reconcileM1(l, spec);
+    assert.equal(report.outcome, Phase.completed);
+    assert.equal(report.runningOn, "esx02");
+    assert.deepEqual(await l.esx01.client.listVms(), []);
   });
 });

@@ -20,6 +20,7 @@ import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import type { Finding } from "../core/check/findings.ts";
 import {
+  DEFAULT_MIGRATE_OPTIONS,
   MigrationFailureCode,
   Phase,
   TERMINAL_PHASES,
@@ -131,7 +132,29 @@ export function validationFailure(vm: string, destination: string, check: CheckV
   return undefined;
 }
 
-export async function migrate(request: MigrateRequest): Promise<MigrationReport> {
+/** One live migration, from the checker's verdict to the VM running on exactly one host. */
+export function migrate(request: MigrateRequest): Promise<MigrationReport> {
+  return run(request, undefined);
+}
+
+/**
+ * What a controller that restarted in the middle of a migration needs: the same migration
+ * (same id, VM, agents), picked up where it is. It follows the source's migration to its
+ * report when the source still runs it, takes its report when it ended, and otherwise asks
+ * the destination; then it settles exactly as migrate() does (uncertain switchovers
+ * included) and releases both hosts' reservations.
+ */
+export interface ReconcileRequest extends Omit<MigrateRequest, "options" | "check" | "acceptedWarnings"> {
+  /** The phase the migration was last known in, for the words of the outcome. Default precopy. */
+  readonly lastPhase?: Phase | undefined;
+}
+
+export function reconcileMigration(request: ReconcileRequest): Promise<MigrationReport> {
+  return run({ ...request, options: { ...DEFAULT_MIGRATE_OPTIONS, priority: "low" } }, request.lastPhase ?? Phase.precopy);
+}
+
+/** `resumeIn` undefined: a new migration; a phase: reconcile one already under way, last seen there. */
+async function run(request: MigrateRequest, resumeIn: Phase | undefined): Promise<MigrationReport> {
   const { migrationId, vm, source, destination, options, clock, signal } = request;
   const timings: SettleTimings = { ...DEFAULT_SETTLE_TIMINGS, ...request.timings };
   const log: EngineLog = request.log ?? (() => undefined);
@@ -210,11 +233,13 @@ export async function migrate(request: MigrateRequest): Promise<MigrationReport>
   };
   const abortedFailure = (): Failure => new Failure(MigrationFailureCode.aborted, `aborted during ${now.phase}${signal.reason instanceof Error ? `: ${signal.reason.message}` : ""}`);
 
+  const aborted = (): boolean => signal.aborted;
+  if (resumeIn !== undefined) return finish(await reconcileExisting(resumeIn));
+
   // ---- validating: the caller's checker verdict; nothing is contacted ----
   say(Phase.validating, 0, `validating ${vm.name} → ${destination.name}`);
   const refused = validationFailure(vm.name, destination.name, request.check, request.acceptedWarnings);
   if (refused !== undefined) return finish(failed(new Failure(MigrationFailureCode.incompatible, refused), Phase.validating));
-  const aborted = (): boolean => signal.aborted;
   if (aborted()) return finish(failed(abortedFailure(), Phase.validating));
 
   // ---- preparing: reservations (high priority), the destination's shell ----
@@ -295,8 +320,8 @@ export async function migrate(request: MigrateRequest): Promise<MigrationReport>
       // The stream broke (or never started): find out from the source, else the destination.
       log("warn", `stream from ${source.name} lost: ${reason(error)}`, { migrationId });
       const recovered = await followAgain();
-      if (recovered !== undefined) return named(recovered);
-      return reconcile(reason(error));
+      if (recovered.report !== undefined) return named(recovered.report);
+      return reconcile(reason(error), "source-lost");
     }
   }
 
@@ -355,29 +380,61 @@ export async function migrate(request: MigrateRequest): Promise<MigrationReport>
     }
   }
 
-  /** Tries to reach the source again and follow the same migration to its report. */
-  async function followAgain(): Promise<MigrationReport | undefined> {
+  /**
+   * Picks up a migration already under way (reconcileMigration): every host may hold a piece
+   * of it, so settling aborts the destination's side and releases both hosts' reservations.
+   */
+  async function reconcileExisting(lastPhase: Phase): Promise<MigrationReport> {
+    publish({ ...last, phase: lastPhase, message: `reconciling migration ${migrationId} with ${source.name} and ${destination.name}`, at: clock.now() });
+    let report: MigrationReport;
+    const found = await followAgain();
+    if (found.report !== undefined) report = named(found.report);
+    else if (found.lost === "unknown") report = await reconcile("the controller restarted", "never-started");
+    else report = await reconcile(`the controller restarted and ${source.name} cannot be reached`, "source-lost");
+    try {
+      return await settle(report, true);
+    } finally {
+      await Promise.all(
+        [source, destination].map((agent) =>
+          agent.release(migrationId).catch((error: unknown) => {
+            log("warn", `could not release the reservation on ${agent.name}: ${reason(error)}`, { migrationId });
+          }),
+        ),
+      );
+    }
+  }
+
+  /**
+   * Tries to reach the source again and follow the same migration to its report. Without a
+   * report, says whether the source stayed unreachable or answered that it has no such
+   * migration (its agent restarted, or the migration never started there).
+   */
+  async function followAgain(): Promise<{ readonly report: MigrationReport; readonly lost?: undefined } | { readonly report?: undefined; readonly lost: "unreachable" | "unknown" }> {
     let deadline = clock.monotonic() + timings.reattachMs;
     while (clock.monotonic() < deadline) {
       try {
         const view = await source.outgoing(migrationId);
-        if (view.report !== undefined) return view.report;
+        if (view.report !== undefined) return { report: view.report };
         // An answering source gets more time, unless it was asked to abort and has not
         // reported within the grace: then it only gets what is left.
         if (!aborted()) deadline = clock.monotonic() + timings.reattachMs;
         say(now.phase, last.percent, `stream from ${source.name} lost; following migration ${migrationId} again`);
-        return await relay((reading) => source.followOutgoing(migrationId, { signal: reading }));
+        return { report: await relay((reading) => source.followOutgoing(migrationId, { signal: reading })) };
       } catch (error) {
-        // The source answered but no longer knows the migration (restarted): it is lost.
-        if (isFerryError(error) && error.code === ErrorCode.notFound) return undefined;
+        // The source answered but does not know the migration.
+        if (isFerryError(error) && error.code === ErrorCode.notFound) return { lost: "unknown" };
         await clock.sleep(timings.retryMs).catch(() => undefined);
       }
     }
-    return undefined;
+    return { lost: "unreachable" };
   }
 
-  /** The source agent is gone: the destination's state decides where the VM runs. */
-  async function reconcile(why: string): Promise<MigrationReport> {
+  /**
+   * No report from the source: the destination's state decides where the VM runs. "source-lost":
+   * the source agent went away (or restarted) mid-migration; "never-started": the source,
+   * asked after a controller restart, never heard of the migration.
+   */
+  async function reconcile(why: string, kind: "source-lost" | "never-started"): Promise<MigrationReport> {
     const state = await destinationState();
     const lostPhase = now.phase;
     if (state === IncomingState.running) return sourceLostButCompleted(why, lostPhase);
@@ -391,6 +448,9 @@ export async function migrate(request: MigrateRequest): Promise<MigrationReport>
       if ((await destinationState()) === IncomingState.running) return sourceLostButCompleted(why, lostPhase);
     }
     const destinationWords = state === undefined ? `; ${destination.name} cannot be reached either` : `; ${destination.name} had not resumed it (${state}), so it stays with ${source.name}`;
+    if (kind === "never-started") {
+      return failed(new Failure(MigrationFailureCode.aborted, `${why} before migration ${migrationId} got under way on ${source.name}${destinationWords}`), lostPhase);
+    }
     return failed(new Failure(MigrationFailureCode.sourceLost, `the source agent ${source.name} went away during ${lostPhase} (${why})${destinationWords}`), lostPhase);
   }
 
