@@ -15,6 +15,7 @@ import { systemClock } from "../src/drivers/clock.ts";
 import type { VmSpec, WorkloadSpec } from "../src/drivers/driver.ts";
 import { createSimDriver, type SimDriver } from "../src/drivers/sim/driver.ts";
 import { GuestMemory, PAGE_SIZE } from "../src/drivers/sim/memory.ts";
+import { SWITCHOVER_FIXED_MS } from "../src/drivers/sim/precopy-source.ts";
 import { simHost } from "../src/drivers/sim/testing.ts";
 import { simCosts } from "./precopy.ts";
 
@@ -270,7 +271,7 @@ const traffic: Benchmark = {
       const random = mulberry32(11);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] ?? (xs[0] as T);
       // Dirty leaves are hashed whole (4 pages) on both ends, so a scattered dirty byte costs up to 4 leaf bytes there.
-      const costs = simCosts(0, leafHashBytesPerMs() / 4);
+      const costs = { ...simCosts(0, leafHashBytesPerMs() / 4), switchoverFixedMs: SWITCHOVER_FIXED_MS };
       const ratios: number[] = [];
       const worst: string[] = [];
       let failed = 0;
