@@ -8,6 +8,7 @@ import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { Host } from "../core/inventory/schema.ts";
 import { createSimDriver } from "../drivers/sim/driver.ts";
 import type { SimFaults } from "../drivers/sim/faults.ts";
+import { z } from "zod";
 import { createAgent, type AgentLog } from "./app.ts";
 
 export const AgentDriverKind = { sim: "sim" } as const;
@@ -37,6 +38,30 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
+/** The sim's fault rules as the API accepts them: known fields only, each of its type. */
+const SimFaultsSchema = z
+  .object({
+    cutStreamAfterBytes: z.number().int().nonnegative(),
+    stallAfterBytes: z.number().int().nonnegative(),
+    delayBeforeReadyMs: z.number().nonnegative(),
+    holdAfterCommitMs: z.number().nonnegative(),
+    dropAfterCommit: z.enum(["running", "not-running"]),
+    failPrepare: z.enum(["out-of-memory"]),
+    corruptMemory: z.boolean(),
+  })
+  .partial()
+  .strict();
+
+/** Merges a list of rules (later ones win) into the sim's fault set; an unknown rule is INVALID_INPUT. */
+export function simFaultsFrom(rules: readonly Record<string, unknown>[]): SimFaults {
+  const parsed = SimFaultsSchema.safeParse(Object.assign({}, ...rules));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new FerryError(ErrorCode.invalidInput, `invalid fault rule: ${issue === undefined ? "" : `${issue.path.map(String).join(".") || "(rule)"}: ${issue.message}`}`, { details: { issues: parsed.error.issues } });
+  }
+  return parsed.data;
+}
+
 export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const { host, clock } = config;
   const driver = createSimDriver({
@@ -59,7 +84,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     hostName: host.name,
     vmotionIp: config.vmotionIp,
     log: config.log,
-    faults: config.faults ? { setFaults: (rules) => { driver.setFaults(Object.assign({}, ...rules) as SimFaults); } } : undefined,
+    faults: config.faults ? { setFaults: (rules) => { driver.setFaults(simFaultsFrom(rules)); } } : undefined,
   });
 
   let server: ServerType;

@@ -92,6 +92,15 @@ describe("agent process: the VMotion network", () => {
   });
 });
 
+describe("agent process: fault rules", () => {
+  test("known rules are taken; an unknown or mistyped one is INVALID_INPUT", async () => {
+    await esx02.client.setFaults([{ delayBeforeReadyMs: 10 }, { corruptMemory: false }]);
+    await assert.rejects(esx02.client.setFaults([{ cutStreamAfterBites: 10 }]), (e: unknown) => isFerryError(e) && e.code === ErrorCode.invalidInput && /cutStreamAfterBites/.test(e.message));
+    await assert.rejects(esx02.client.setFaults([{ dropAfterCommit: "maybe" }]), (e: unknown) => isFerryError(e) && e.code === ErrorCode.invalidInput && /dropAfterCommit/.test(e.message));
+    await esx02.client.setFaults([]);
+  });
+});
+
 describe("agent process: lifecycle", () => {
   test("SIGTERM stops the agent cleanly (exit 0); a bad config exits 2 with one sentence", async () => {
     const agent = await startAgentProcess({ name: "esx09", index: 9 });
