@@ -80,6 +80,8 @@ async function rawLoopback(bytes: number, intoFreshMemory: boolean): Promise<num
   const server = createServer();
   const received = new Promise<void>((resolve) => {
     server.once("connection", (socket) => {
+      // The same socket options as the migration stream's (src/drivers/sim/stream.ts).
+      socket.setNoDelay(true);
       let got = 0;
       socket.on("data", (data: Buffer) => {
         // The same copy the destination makes: into memory the guest never touched (page faults included).
@@ -97,6 +99,7 @@ async function rawLoopback(bytes: number, intoFreshMemory: boolean): Promise<num
   const { port } = server.address() as AddressInfo;
   const socket = connect({ host: DESTINATION_IP, port, localAddress: SOURCE_IP });
   await new Promise<void>((resolve) => socket.once("connect", resolve));
+  socket.setNoDelay(true);
   const started = performance.now();
   for (let sent = 0; sent < bytes; sent += chunk.length) {
     if (!socket.write(chunk)) await new Promise<void>((resolve) => socket.once("drain", resolve));
