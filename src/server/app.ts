@@ -31,7 +31,7 @@ import { addVmkernelNetworking, deployFromTemplate, editVmkernelPort, removeVmke
 import { formatIssue, parseInventory } from "../core/inventory/parse.ts";
 import { inventoryYaml } from "../core/inventory/serialize.ts";
 import { statusFor } from "../agent/http-errors.ts";
-import type { ApiToken, Store } from "../store/store.ts";
+import type { ApiToken, Store, TaskEvent } from "../store/store.ts";
 import { authenticate, createToken, requireRole, Role } from "./auth.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { EventHub } from "./events.ts";
@@ -57,6 +57,17 @@ const errors = {
 };
 const security = [{ bearer: [] }];
 const NameParam = z.object({ name: z.string().min(1).openapi({ param: { name: "name", in: "path" } }) });
+
+// One event goes to every subscriber: serialise it once, not once per client.
+const serialised = new WeakMap<TaskEvent, string>();
+function sseData(event: TaskEvent): string {
+  let data = serialised.get(event);
+  if (data === undefined) {
+    data = JSON.stringify({ seq: event.seq, taskId: event.taskId, at: event.at, ...event.body });
+    serialised.set(event, data);
+  }
+  return data;
+}
 
 export function errorResponse(c: Context, error: unknown): Response {
   if (isFerryError(error)) return c.json({ code: error.code, message: error.message, details: error.details ?? null }, statusFor(error.code));
@@ -314,7 +325,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
           void stream.write(": keep-alive\n\n");
         }, 15_000);
         try {
-          await events.subscribe(resumeFrom, query.task, (event) => stream.writeSSE({ id: String(event.seq), event: "task", data: JSON.stringify({ seq: event.seq, taskId: event.taskId, at: event.at, ...event.body }) }), done.signal);
+          await events.subscribe(resumeFrom, query.task, (event) => stream.writeSSE({ id: String(event.seq), event: "task", data: sseData(event) }), done.signal);
         } finally {
           clearInterval(keepAlive);
         }

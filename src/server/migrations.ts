@@ -14,8 +14,8 @@ import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { predictPrecopy } from "../core/migration/model.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type Prediction, type Priority } from "../core/migration/types.ts";
 import type { VmSpec } from "../drivers/driver.ts";
-import { createAgentClient, reportOf, type AgentClient } from "../agent/client.ts";
-import { migrate } from "../engine/migrate.ts";
+import { createAgentClient, type AgentClient } from "../agent/client.ts";
+import { migrate, reconcileMigration } from "../engine/migrate.ts";
 import { createScheduler, type MigrationScheduler } from "../engine/scheduler.ts";
 import { ObjectKind, type Store, type TaskRecord } from "../store/store.ts";
 import type { EventHub } from "./events.ts";
@@ -202,6 +202,11 @@ export class MigrationService {
       if (isFerryError(error) && error.code === ErrorCode.unavailable) throw new FerryError(ErrorCode.unavailable, `the source host ${source.name} does not answer: ${error.message}`);
       throw error;
     }
+    return this.#inventorySpec(snapshot, vmName);
+  }
+
+  /** The VM as the inventory describes it, for when its agent cannot say. */
+  #inventorySpec(snapshot: InventorySnapshot, vmName: string): VmSpec {
     const vm = snapshot.index.vms.get(vmName);
     if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${vmName}"`);
     const view = snapshot.index.hosts.get(vm.host);
@@ -383,7 +388,7 @@ export class MigrationService {
     const open = await store.listTasks({ states: Object.values(Phase).filter((p) => !TERMINAL_PHASES.has(p)), limit: 10_000 });
     for (const task of open) {
       const abort = new AbortController();
-      const done = this.#settleAfterRestart(task).finally(() => {
+      const done = this.#settleAfterRestart(task, abort.signal).finally(() => {
         this.#running.delete(task.id);
       });
       this.#running.set(task.id, { abort, done });
@@ -391,40 +396,24 @@ export class MigrationService {
     return open.length;
   }
 
-  async #settleAfterRestart(task: TaskRecord): Promise<void> {
-    const { agents } = this.#deps;
+  async #settleAfterRestart(task: TaskRecord, signal: AbortSignal): Promise<void> {
+    const { agents, clock } = this.#deps;
     const body = bodyOf(task);
     const source = agents.get(task.source);
     const destination = agents.get(task.destination);
     const progress = this.#progressWriter(task.id);
-    let report: MigrationReport | undefined;
-    try {
-      if (source !== undefined) {
-        const view = await source.outgoing(task.id).catch(() => undefined);
-        if (view?.report !== undefined) report = view.report;
-        else if (view !== undefined) report = await reportOf(source.followOutgoing(task.id), (event) => {
-          if (event.type === "progress") progress.write(event.progress);
-        });
+    let report: MigrationReport;
+    if (source === undefined || destination === undefined) {
+      report = this.#failedReport(task, MigrationFailureCode.sourceLost, `the controller restarted and has no agent for ${source === undefined ? task.source : task.destination} any more; the VM is left where its hosts have it`, task.source, body.prediction);
+    } else {
+      // The engine picks the migration up where it is: follows the source's run to its report,
+      // or takes its report, or asks the destination; then settles as a new migration would.
+      const spec = await this.#specOf(this.#deps.inventory.current, task.vm, source).catch(() => this.#inventorySpec(this.#deps.inventory.current, task.vm));
+      try {
+        report = await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: task.state as Phase });
+      } catch (error) {
+        report = this.#failedReport(task, MigrationFailureCode.internal, `settling after a restart failed: ${error instanceof Error ? error.message : String(error)}`, task.source, body.prediction);
       }
-    } catch (error) {
-      this.#log("warn", "lost the source while settling after a restart", { migrationId: task.id, error: String(error) });
-    }
-    if (report === undefined) {
-      // No agent runs it any more: find where the VM is, and clean up the destination's shell.
-      const destState = await destination?.incomingState(task.id).catch(() => undefined);
-      const onDestination = destState?.state === "running";
-      if (!onDestination) await destination?.abortIncoming(task.id).catch(() => undefined);
-      for (const agent of [source, destination]) await agent?.release(task.id).catch(() => undefined);
-      report = this.#failedReport(
-        task,
-        onDestination ? MigrationFailureCode.sourceLost : MigrationFailureCode.aborted,
-        onDestination
-          ? `the controller restarted during the migration; the destination had taken the VM over, so it runs on ${task.destination}`
-          : `the controller restarted before the migration got under way; the VM stays on ${task.source}`,
-        onDestination ? task.destination : task.source,
-        body.prediction,
-      );
-      if (onDestination) report = { ...report, outcome: Phase.completed, failure: undefined };
     }
     await progress.flush();
     await this.#finish(task.id, report);
