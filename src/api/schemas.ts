@@ -118,7 +118,7 @@ export const DeployRequestSchema = z
 
 export const ChangedSchema = z.object({ changed: z.array(z.string()), generation: z.number().int() }).openapi("Changed");
 
-export const RoleSchema = z.enum(["admin", "operator", "read-only"]);
+export const RoleSchema = z.enum(["admin", "operator", "read-only", "agent"]).openapi({ description: "admin, operator, read-only; agent: a host agent's token, which may only join" });
 
 export const TokenRequestSchema = z.object({ name, role: RoleSchema }).strict().openapi("TokenRequest");
 export const TokenCreatedSchema = z

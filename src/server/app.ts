@@ -32,7 +32,7 @@ import { formatIssue, parseInventory } from "../core/inventory/parse.ts";
 import { inventoryYaml } from "../core/inventory/serialize.ts";
 import { statusFor } from "../agent/http-errors.ts";
 import type { ApiToken, Store, TaskEvent } from "../store/store.ts";
-import { authenticate, createToken, requireRole, Role } from "./auth.ts";
+import { agentMayCall, authenticate, createToken, requireRole, Role } from "./auth.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { EventHub } from "./events.ts";
 import { streamSSE } from "hono/streaming";
@@ -97,7 +97,11 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
   // Every /api route but the document itself needs a token.
   app.use(`${API_BASE}/*`, async (c, next) => {
     if (c.req.path === `${API_BASE}/openapi.json`) return next();
-    c.set("token", await authenticate(store, c.req.header("authorization")));
+    const token = await authenticate(store, c.req.header("authorization"));
+    if (token.role === Role.agent && !agentMayCall(c.req.method, c.req.path)) {
+      throw new FerryError(ErrorCode.forbidden, `token "${token.name}" is an agent's: it may only join (POST ${API_BASE}/agents)`);
+    }
+    c.set("token", token);
     return next();
   });
   const need = (c: Context<ControllerEnv>, role: Role): void => {

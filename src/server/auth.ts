@@ -7,7 +7,7 @@ import { Role, type ApiToken, type Store } from "../store/store.ts";
 export { Role } from "../store/store.ts";
 
 /** What each role may do; a role includes everything of the roles below it. */
-const RANK: Record<Role, number> = { "read-only": 0, operator: 1, admin: 2 };
+const RANK: Record<Role, number> = { agent: -1, "read-only": 0, operator: 1, admin: 2 };
 
 export function hashToken(secret: string): string {
   return createHash("sha256").update(secret).digest("hex");
@@ -33,8 +33,13 @@ export async function authenticate(store: Store, header: string | undefined): Pr
   return token;
 }
 
+/** An agent's token opens one door: joining (POST /api/agents). */
+export function agentMayCall(method: string, path: string): boolean {
+  return method === "POST" && path === "/api/agents";
+}
+
 export function requireRole(token: ApiToken, needed: Role): void {
   if (RANK[token.role] < RANK[needed]) {
-    throw new FerryError(ErrorCode.forbidden, `token "${token.name}" is ${token.role}; this needs ${needed === Role.admin ? "an admin" : "an operator or admin"} token`);
+    throw new FerryError(ErrorCode.forbidden, `token "${token.name}" is ${token.role}; this needs ${needed === Role.admin ? "an admin" : needed === Role.operator ? "an operator or admin" : "a read-only, operator or admin"} token`);
   }
 }

@@ -124,7 +124,8 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
       responses: { 200: json(AgentSchema, "Joined"), ...errors },
     }),
     async (c) => {
-      requireRole(c.get("token"), Role.admin);
+      // An admin registers an agent, or the agent joins with an agent token of its own.
+      if (c.get("token").role !== Role.agent) requireRole(c.get("token"), Role.admin);
       const body = c.req.valid("json");
       await joinAgent(inventory, agents, body);
       return c.json({ host: body.host, url: body.url }, 200);

@@ -74,7 +74,8 @@ export interface TaskEvent {
   readonly body: Readonly<Record<string, unknown>>;
 }
 
-export const Role = { admin: "admin", operator: "operator", readOnly: "read-only" } as const;
+/** admin, operator and read-only are people's; `agent` is a host agent's, and may only join. */
+export const Role = { admin: "admin", operator: "operator", readOnly: "read-only", agent: "agent" } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
 export interface ApiToken {

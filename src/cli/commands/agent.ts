@@ -187,6 +187,36 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
   });
 }
 
+/**
+ * The agent authenticates to the controller with its agent-role token and hands over where
+ * it listens and the token the controller must present back. Retries for 30 s (the
+ * controller may be starting too); a refusal is logged, and the agent keeps serving.
+ */
+async function joinController(io: CliIo, controller: string, joinToken: string, entry: { host: string; url: string; token: string }): Promise<void> {
+  const log = (level: string, message: string): void => {
+    io.err(JSON.stringify({ at: new Date().toISOString(), host: entry.host, level, message }));
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const response = await fetch(`${controller.replace(/\/+$/, "")}/api/agents`, { method: "POST", headers: { authorization: `Bearer ${joinToken}`, "content-type": "application/json" }, body: JSON.stringify(entry), signal: AbortSignal.timeout(10_000) });
+      if (response.ok) {
+        log("info", `joined the controller at ${controller}`);
+        return;
+      }
+      const body = (await response.json().catch(() => ({}))) as { message?: string };
+      log("error", `the controller refused to let ${entry.host} join: ${body.message ?? String(response.status)}`);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) {
+        log("error", `cannot reach the controller at ${controller}: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
 export function registerAgentCommand(program: Command, io: CliIo, setStatus: SetStatus): void {
   program
     .command("agent")
@@ -200,10 +230,15 @@ export function registerAgentCommand(program: Command, io: CliIo, setStatus: Set
     .option("--driver <kind>", "hypervisor driver: sim")
     .option("--faults", "serve POST /v1/faults, for tests")
     .option("--vmotion-link-mbps <n>", "sim only: the VMotion link's rate in Mb/s")
+    .option("--controller <url>", "join this controller when ready (needs --join-token-file)")
+    .option("--join-token-file <file>", "file holding an agent-role token of the controller (`ferry tokens create NAME --role agent`)")
     .action(async (opts) => {
+      if ((opts.controller === undefined) !== (opts.joinTokenFile === undefined)) throw new FerryError(ErrorCode.usage, "--controller and --join-token-file go together");
       const config = await resolveAgentConfig(opts, { readText: io.readText, env: process.env }, io);
+      const joinToken = opts.joinTokenFile === undefined ? undefined : (await io.readText(opts.joinTokenFile)).trim();
       const running: RunningAgent = await startAgent({ ...config, clock: systemClock, log: stderrLog(io, config.host.name) });
       io.out(JSON.stringify({ ready: true, name: running.name, api: running.api, vmotionIp: running.vmotionIp ?? null }));
+      if (opts.controller !== undefined && joinToken !== undefined) await joinController(io, opts.controller, joinToken, { host: running.name, url: running.api, token: config.token });
       await untilSignal(async () => {
         io.err(JSON.stringify({ at: new Date().toISOString(), host: running.name, level: "info", message: "stopping" }));
         await running.close();
