@@ -11,6 +11,9 @@
 import type { Clock } from "../../core/clock.ts";
 import { Priority } from "../../core/migration/types.ts";
 
+/** How far behind its schedule a flow may be and still catch up: about one batch. */
+const CATCH_UP_MS = 20;
+
 export const PRIORITY_WEIGHT: Readonly<Record<Priority, number>> = { [Priority.high]: 3, [Priority.low]: 1 };
 
 export interface LinkFlow {
@@ -55,7 +58,9 @@ export class HostLink {
         const r = rate();
         if (r === undefined || r <= 0) return;
         const now = this.clock.monotonic();
-        entry.next = Math.max(entry.next, now) + (bytes / r) * 1000;
+        // A timer that fired late is made up for (up to CATCH_UP_MS), so the rate over a pass
+        // is the rate given, not the rate less every wake-up's lateness.
+        entry.next = Math.max(entry.next, now - CATCH_UP_MS) + (bytes / r) * 1000;
         const deadline = entry.next;
         if (idle !== undefined && deadline - now > 1) idle(deadline - 0.5);
         const left = deadline - this.clock.monotonic();
