@@ -1,12 +1,15 @@
 // Ferry's benchmarks: `npm run bench` (never part of `npm test`). Each prints a table and
 // one JSON line. Timings vary with this shared machine's load; compare within one run.
 //   npm run bench                 every benchmark
-//   npm run bench -- checker      only those whose name contains "checker"
+//   npm run bench -- checker      only those whose name contains "checker" (engine, precopy,
+//                                 controller: the others)
 import { Bench } from "tinybench";
 import { generateInventory } from "../src/core/lab/generate.ts";
 import { indexInventory } from "../src/core/inventory/index.ts";
 import { createChecker } from "../src/core/check/checker.ts";
 import { benchmarks as controllerBenchmarks } from "./controller.ts";
+import { benchmarks as engineBenchmarks } from "./engine.ts";
+import { benchmarks as precopyBenchmarks } from "./precopy.ts";
 
 interface Benchmark {
   readonly name: string;
@@ -76,7 +79,7 @@ const checkerMatrix: Benchmark = {
   },
 };
 
-const benchmarks: readonly Benchmark[] = [checkerMatrix, ...controllerBenchmarks];
+const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks];
 
 const filters = process.argv.slice(2);
 for (const b of benchmarks.filter((x) => filters.length === 0 || filters.some((f) => x.name.includes(f)))) {
