@@ -134,7 +134,7 @@ const throughput: Benchmark = {
       const endToEnd: number[] = [];
       const touchedDowntime: number[] = [];
       // Interleaved rounds, so a slow minute of the machine hits both sides alike.
-      for (let round = 0; round < 3; round++) {
+      for (let round = 0; round < 5; round++) {
         raw.push(await rawLoopback(GiB, false));
         rawIntoMemory.push(await rawLoopback(GiB, true));
         const { report, events } = await migrateOnce(p, spec(`full-${round}`, 1024, GiB), DEFAULT_MIGRATE_OPTIONS);
