@@ -50,7 +50,6 @@ export interface SimDriver extends HypervisorDriver {
   vm(name: string): SimVm | undefined;
 }
 
-const MiB = 1024 * 1024;
 /** Finished incoming migrations stay queryable (a settlement asks after them); the oldest go first. */
 const KEEP_FINISHED_INCOMING = 1024;
 
@@ -312,9 +311,4 @@ function later<T>(fn: () => T): Promise<T> {
   return new Promise<T>((resolve) => {
     resolve(fn());
   });
-}
-
-/** Bytes of memory a spec asks for. */
-export function specBytes(spec: Pick<VmSpec, "memoryMB">): number {
-  return spec.memoryMB * MiB;
 }
