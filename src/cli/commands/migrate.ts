@@ -155,7 +155,13 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
         } else throw error;
       }
       if (opts.json === true && opts.watch !== true) printJson(io, task);
-      else if (opts.json !== true) io.out(`migration ${task.id}: ${task.vm} ${task.source} → ${task.destination} queued${opts.watch === true ? "" : ` (follow it: ferry tasks ${task.id} --watch)`}`);
+      else if (opts.json !== true) {
+        io.out(`migration ${task.id}: ${task.vm} ${task.source} → ${task.destination} queued${opts.watch === true ? "" : ` (follow it: ferry tasks ${task.id} --watch)`}`);
+        const prediction = (task.body as { prediction?: Prediction }).prediction;
+        if (prediction !== undefined) {
+          io.out(`predicted: ${ms(prediction.totalMs)}, ${prediction.passes} pass${prediction.passes === 1 ? "" : "es"}, ${mb(prediction.bytes)}, downtime ~${ms(prediction.downtimeMs)}${prediction.converges ? "" : ` — ${prediction.note}`}`);
+        }
+      }
       if (opts.watch !== true) {
         setStatus(ExitStatus.ok);
         return;
