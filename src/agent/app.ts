@@ -7,6 +7,7 @@ import { stream } from "hono/streaming";
 import type { z } from "zod";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import { unmovedReport } from "../core/migration/report.ts";
 import { MigrationFailureCode, Phase, DEFAULT_MIGRATE_OPTIONS, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
 import { IncomingState, PowerStatus, type HypervisorDriver, type VmSpec } from "../drivers/driver.ts";
 import {
@@ -145,28 +146,22 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     }
   };
 
-  const failureReport = (migrationId: string, vm: string, destination: string, error: unknown, last: MigrationProgress | undefined): MigrationReport => ({
-    migrationId,
-    vm,
-    source: hostName,
-    destination,
-    outcome: Phase.failed,
-    failure: {
-      code: MigrationFailureCode.internal,
-      message: `the ${driver.kind} driver failed instead of reporting: ${error instanceof Error ? error.message : String(error)}`,
-      phase: last?.phase ?? Phase.preparing,
-    },
-    runningOn: hostName,
-    downtimeMs: 0,
-    totalMs: 0,
-    bytesSent: last?.bytesSent ?? 0,
-    passes: last?.pass ?? 0,
-    pagesSent: 0,
-    zeroPages: 0,
-    throttlePercentMax: 0,
-    prediction: undefined,
-    verified: false,
-  });
+  const failureReport = (migrationId: string, vm: string, destination: string, error: unknown, last: MigrationProgress | undefined): MigrationReport =>
+    unmovedReport({
+      migrationId,
+      vm,
+      source: hostName,
+      destination,
+      outcome: Phase.failed,
+      failure: {
+        code: MigrationFailureCode.internal,
+        message: `the ${driver.kind} driver failed instead of reporting: ${error instanceof Error ? error.message : String(error)}`,
+        phase: last?.phase ?? Phase.preparing,
+      },
+      runningOn: hostName,
+      bytesSent: last?.bytesSent,
+      passes: last?.pass,
+    });
 
   /** The NDJSON response of a run: its events as they come, heartbeats while quiet, the report last. */
   const ndjson = (c: Context, run: OutgoingRun): Response => {

@@ -6,6 +6,7 @@
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { admit, VCENTER_LIMITS, type AdmissionLimits, type AdmissionRequest, type WaitingMigration } from "../core/migration/admission.ts";
+import { unmovedReport } from "../core/migration/report.ts";
 import { MigrationFailureCode, Phase, type MigrationProgress, type MigrationReport, type Priority } from "../core/migration/types.ts";
 
 export interface SchedulerOptions {
@@ -83,24 +84,16 @@ export function createScheduler(options: SchedulerOptions): MigrationScheduler {
     }
   };
 
-  const cancelledWhileQueued = (m: QueuedMigration, reason: string | undefined): MigrationReport => ({
-    migrationId: m.migrationId,
-    vm: m.vm,
-    source: m.source,
-    destination: m.destination,
-    outcome: Phase.cancelled,
-    failure: { code: MigrationFailureCode.aborted, message: `aborted while queued${reason === undefined ? "" : ` (${reason})`}`, phase: Phase.queued },
-    runningOn: m.source,
-    downtimeMs: 0,
-    totalMs: 0,
-    bytesSent: 0,
-    passes: 0,
-    pagesSent: 0,
-    zeroPages: 0,
-    throttlePercentMax: 0,
-    prediction: undefined,
-    verified: false,
-  });
+  const cancelledWhileQueued = (m: QueuedMigration, reason: string | undefined): MigrationReport =>
+    unmovedReport({
+      migrationId: m.migrationId,
+      vm: m.vm,
+      source: m.source,
+      destination: m.destination,
+      outcome: Phase.cancelled,
+      failure: { code: MigrationFailureCode.aborted, message: `aborted while queued${reason === undefined ? "" : ` (${reason})`}`, phase: Phase.queued },
+      runningOn: m.source,
+    });
 
   const start = (entry: Entry): void => {
     const m = entry.migration;

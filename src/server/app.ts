@@ -13,7 +13,6 @@ import {
   CheckResultSchema,
   DeployRequestSchema,
   EditVmkernelPortSchema,
-  ErrorBodySchema,
   HostSummarySchema,
   InventoryDocumentSchema,
   MaskRequestSchema,
@@ -35,6 +34,7 @@ import type { ApiToken, Store, TaskEvent } from "../store/store.ts";
 import { agentMayCall, authenticate, createToken, requireRole, Role } from "./auth.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { EventHub } from "./events.ts";
+import { errors, json, NameParam, security } from "./openapi.ts";
 import { streamSSE } from "hono/streaming";
 
 export interface ControllerDeps {
@@ -47,16 +47,6 @@ export interface ControllerDeps {
 export type ControllerEnv = { Variables: { token: ApiToken } };
 export type ControllerApp = OpenAPIHono<ControllerEnv>;
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
-const errors = {
-  400: json(ErrorBodySchema, "Malformed request"),
-  401: json(ErrorBodySchema, "No valid token"),
-  403: json(ErrorBodySchema, "The token's role does not allow this"),
-  404: json(ErrorBodySchema, "Unknown name"),
-  409: json(ErrorBodySchema, "Clashes with the current state"),
-};
-const security = [{ bearer: [] }];
-const NameParam = z.object({ name: z.string().min(1).openapi({ param: { name: "name", in: "path" } }) });
 
 // One event goes to every subscriber: serialise it once, not once per client.
 const serialised = new WeakMap<TaskEvent, string>();

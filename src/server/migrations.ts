@@ -12,6 +12,7 @@ import { guestCpu } from "../core/cpu/guest.ts";
 import { moveVm, setMigrating } from "../core/inventory/edits.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { predictPrecopy } from "../core/migration/model.ts";
+import { unmovedReport } from "../core/migration/report.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type Prediction, type Priority } from "../core/migration/types.ts";
 import type { VmSpec } from "../drivers/driver.ts";
 import { createAgentClient, type AgentClient } from "../agent/client.ts";
@@ -324,7 +325,7 @@ export class MigrationService {
   }
 
   #failedReport(task: TaskRecord, code: MigrationFailureCode, message: string, runningOn: string, prediction: Prediction | undefined): MigrationReport {
-    return {
+    return unmovedReport({
       migrationId: task.id,
       vm: task.vm,
       source: task.source,
@@ -332,16 +333,8 @@ export class MigrationService {
       outcome: Phase.failed,
       failure: { code, message, phase: (task.state as Phase | undefined) ?? Phase.queued },
       runningOn,
-      downtimeMs: 0,
-      totalMs: 0,
-      bytesSent: 0,
-      passes: 0,
-      pagesSent: 0,
-      zeroPages: 0,
-      throttlePercentMax: 0,
       prediction,
-      verified: false,
-    };
+    });
   }
 
   /** Stores the outcome on the task and in the inventory: the VM is where the report says it runs. */

@@ -1,6 +1,6 @@
 // Migration and agent routes of the controller's API.
 import { createRoute, z } from "@hono/zod-openapi";
-import { AgentRegisterSchema, AgentSchema, API_BASE, ErrorBodySchema, MigrationRequestSchema, TaskSchema } from "../api/schemas.ts";
+import { AgentRegisterSchema, AgentSchema, API_BASE, MigrationRequestSchema, TaskSchema } from "../api/schemas.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import type { Host } from "../core/inventory/schema.ts";
 import { createAgentClient } from "../agent/client.ts";
@@ -9,17 +9,8 @@ import { requireRole, Role } from "./auth.ts";
 import type { ControllerApp } from "./app.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory, AgentEntry, MigrationService } from "./migrations.ts";
+import { errors, json, security } from "./openapi.ts";
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
-const errors = {
-  400: json(ErrorBodySchema, "Malformed request"),
-  401: json(ErrorBodySchema, "No valid token"),
-  403: json(ErrorBodySchema, "The token's role does not allow this"),
-  404: json(ErrorBodySchema, "Unknown name"),
-  409: json(ErrorBodySchema, "Clashes with the current state (already migrating, host down)"),
-  422: json(ErrorBodySchema, "Refused: the checker found errors, or warnings were not accepted (details lists them)"),
-};
-const security = [{ bearer: [] }];
 const IdParam = z.object({ id: z.string().min(1).openapi({ param: { name: "id", in: "path" } }) });
 
 export interface MigrationRouteDeps {

@@ -5,6 +5,7 @@
 import type { Clock } from "../../core/clock.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
+import { unmovedReport } from "../../core/migration/report.ts";
 import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationReport } from "../../core/migration/types.ts";
 import {
   IncomingState,
@@ -93,24 +94,16 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
     }
   };
 
-  const refusedReport = (name: string, target: IncomingMigration, code: MigrationFailureCode, message: string): MigrationReport => ({
-    migrationId: target.migrationId,
-    vm: name,
-    source: host.name,
-    destination: target.host,
-    outcome: Phase.failed,
-    failure: { code, message, phase: Phase.preparing },
-    runningOn: vms.get(name)?.power === PowerStatus.running ? host.name : "",
-    downtimeMs: 0,
-    totalMs: 0,
-    bytesSent: 0,
-    passes: 0,
-    pagesSent: 0,
-    zeroPages: 0,
-    throttlePercentMax: 0,
-    prediction: undefined,
-    verified: false,
-  });
+  const refusedReport = (name: string, target: IncomingMigration, code: MigrationFailureCode, message: string): MigrationReport =>
+    unmovedReport({
+      migrationId: target.migrationId,
+      vm: name,
+      source: host.name,
+      destination: target.host,
+      outcome: Phase.failed,
+      failure: { code, message, phase: Phase.preparing },
+      runningOn: vms.get(name)?.power === PowerStatus.running ? host.name : "",
+    });
 
   const driver: SimDriver = {
     kind: "sim",
