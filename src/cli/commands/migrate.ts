@@ -31,12 +31,14 @@ function ms(value: number | undefined): string {
 }
 
 /** One line of the progress dialog: bar, phase, %, rate, ETA, expected downtime. */
-export function progressLine(p: MigrationProgress, width = 30): string {
+export function progressLine(p: MigrationProgress, width = 30, observedRate?: number): string {
   const filled = Math.round((Math.min(100, Math.max(0, p.percent)) / 100) * width);
   const bar = `${"█".repeat(filled)}${"░".repeat(width - filled)}`;
   const parts = [`${bar} ${p.percent.toFixed(0).padStart(3)}%`, p.phase.padEnd(10)];
   if (p.pass > 0) parts.push(`pass ${p.pass}`);
-  if (p.linkRateBytesPerSec > 0) parts.push(rate(p.linkRateBytesPerSec));
+  // Drivers measure the link at the end of a pass; until then show the rate seen between events.
+  const linkRate = p.linkRateBytesPerSec > 0 ? p.linkRateBytesPerSec : (observedRate ?? 0);
+  if (linkRate > 0) parts.push(rate(linkRate));
   if (p.bytesRemaining > 0) parts.push(`${mb(p.bytesRemaining)} left`);
   if (p.dirtyRateBytesPerSec > 0) parts.push(`dirtying ${rate(p.dirtyRateBytesPerSec)}`);
   if (p.etaMs !== undefined) parts.push(`ETA ${ms(p.etaMs)}`);
@@ -78,6 +80,8 @@ export async function watchTask(client: ApiClient, io: CliIo, taskId: string, js
   let report: MigrationReport | undefined;
   let lastPrinted = "";
   let lastPhase: Phase | undefined;
+  let lastSample: { bytes: number; at: number } | undefined;
+  let observedRate: number | undefined;
   const onInterrupt = (): void => {
     signal.abort();
   };
@@ -90,13 +94,17 @@ export async function watchTask(client: ApiClient, io: CliIo, taskId: string, js
         if (json) io.out(JSON.stringify(data));
         if (data["type"] === "progress") {
           const p = data as unknown as MigrationProgress;
+          if (lastSample !== undefined && p.at > lastSample.at && p.bytesSent >= lastSample.bytes) {
+            observedRate = ((p.bytesSent - lastSample.bytes) * 1000) / (p.at - lastSample.at);
+          }
+          lastSample = { bytes: p.bytesSent, at: p.at };
           if (!json) {
             if (io.isTty) {
-              process.stdout.write(`\r\x1b[2K${progressLine(p)}`);
+              process.stdout.write(`\r\x1b[2K${progressLine(p, 30, observedRate)}`);
             } else {
               // On a pipe: a line per phase and per 10%, not a flood.
               const line = `${p.phase} ${Math.floor(p.percent / 10) * 10}%`;
-              if (line !== lastPrinted) io.out(`${progressLine(p)}${p.phase !== lastPhase && p.message.length > 0 ? `  (${p.message})` : ""}`);
+              if (line !== lastPrinted) io.out(`${progressLine(p, 30, observedRate)}${p.phase !== lastPhase && p.message.length > 0 ? `  (${p.message})` : ""}`);
               lastPrinted = line;
             }
           }

@@ -1,0 +1,34 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { progressLine, reportText } from "./migrate.ts";
+import type { MigrationProgress, MigrationReport } from "../../core/migration/types.ts";
+
+const progress: MigrationProgress = {
+  migrationId: "m1", vm: "web01", phase: "precopy", percent: 42.4, pass: 2, bytesSent: 10 << 20, bytesRemaining: 24 << 20,
+  dirtyRateBytesPerSec: 0, linkRateBytesPerSec: 0, etaMs: 1500, expectedDowntimeMs: 40, throttlePercent: 0, message: "", at: 1000,
+};
+
+test("the progress line shows the bar, phase, pass, rate, data left, ETA and expected downtime", () => {
+  const line = progressLine(progress, 10, 125e6 / 8);
+  assert.match(line, /^████░░░░░░ {2}42% {2}precopy/);
+  assert.match(line, /pass 2/);
+  assert.match(line, /125 Mb\/s/, "the observed rate stands in until the driver measures the link");
+  assert.match(line, /24\.0 MiB left/);
+  assert.match(line, /ETA 1500 ms/);
+  assert.match(line, /downtime ~40 ms/);
+  assert.match(progressLine({ ...progress, linkRateBytesPerSec: 1e9 / 8, throttlePercent: 30 }, 10, 1), /1000 Mb\/s.*guest throttled 30%/);
+});
+
+test("the closing report puts measured beside predicted, and says where a failed VM runs", () => {
+  const report: MigrationReport = {
+    migrationId: "m1", vm: "web01", source: "esx01", destination: "esx02", outcome: "completed", failure: undefined, runningOn: "esx02",
+    downtimeMs: 68, totalMs: 1051, bytesSent: 65 << 20, passes: 1, pagesSent: 1, zeroPages: 0, throttlePercentMax: 0,
+    prediction: { passes: 1, bytes: 64 << 20, totalMs: 548, downtimeMs: 8, converges: true, note: "", throttlePercent: 0 }, verified: true,
+  };
+  const text = reportText(report);
+  assert.match(text, /web01 now runs on esx02: migrated from esx01 in 1051 ms with 68 ms of downtime, state verified\./);
+  assert.match(text, /total time\s*│ 1051 ms\s*│ 548 ms/);
+  const failed = reportText({ ...report, outcome: "failed", runningOn: "esx01", failure: { code: "NOT_CONVERGING", message: "not converging: dirty rate 900 Mb/s > link rate 100 Mb/s", phase: "precopy" } });
+  assert.match(failed, /web01 was not migrated \(failed\): NOT_CONVERGING: not converging/);
+  assert.match(failed, /web01 runs on esx01\./);
+});
