@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { test } from "node:test";
 import { qemuCommandLine, type QemuProcess, type QemuVm } from "./command-line.ts";
+import { capabilityArguments, isFinal, parameterArguments, parseMigrationInfo } from "./migration-info.ts";
 import { connectQmp, type QmpClient } from "./qmp.ts";
 
 const QEMU = "qemu-system-x86_64";
@@ -75,15 +76,23 @@ test("a source and an -incoming defer destination from one VM record migrate und
 
     assert.deepEqual(await dst.execute("query-status"), { status: "inmigrate", singlestep: false, running: false });
     const uri = `unix:${join(dir, "migration.sock")}`;
-    for (const client of [src, dst]) {
-      await client.execute("migrate-set-capabilities", { capabilities: [{ capability: "events", state: true }] });
-    }
+    const settings = { downtimeLimitMs: 300, maxBandwidthBytesPerSec: 1024 * 1024 * 1024, autoConverge: false, pauseBeforeSwitchover: false };
+    for (const client of [src, dst]) await client.execute("migrate-set-capabilities", capabilityArguments(settings));
+    await src.execute("migrate-set-parameters", parameterArguments(settings));
     await dst.execute("migrate-incoming", { uri });
     const resumed = dst.waitForEvent("RESUME", { timeoutMs: 15_000 });
     const completed = src.waitForEvent("MIGRATION", { match: (e) => e.data["status"] === "completed", timeoutMs: 15_000 });
     await src.execute("migrate", { uri });
     await completed;
     await resumed;
+    let sample = parseMigrationInfo(await src.execute("query-migrate"));
+    for (let i = 0; i < 50 && !isFinal(sample); i++) {
+      await delay(20);
+      sample = parseMigrationInfo(await src.execute("query-migrate"));
+    }
+    assert.equal(sample.status, "completed");
+    assert.ok((sample.totalTimeMs ?? 0) > 0 && (sample.transferredBytes ?? 0) > 0, JSON.stringify(sample));
+    assert.equal(sample.error, undefined);
     assert.equal((await dst.execute("query-status") as { status: string }).status, "running");
     assert.equal((await src.execute("query-status") as { status: string }).status, "postmigrate");
 
