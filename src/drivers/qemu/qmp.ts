@@ -59,7 +59,7 @@ export type QmpFailure = (typeof QmpFailure)[keyof typeof QmpFailure];
 
 /** How the connection ended; `closed` resolves with it and never rejects. */
 export interface QmpClosed {
-  /** `local`: this client's close(); `eof`: the peer closed (QEMU exited); `error`: a socket error. */
+  /** `local`: this client's close(); `eof`: the peer closed or reset it (QEMU exited); `error`: another socket error. */
   readonly reason: "local" | "eof" | "error";
   readonly error?: Error;
 }
@@ -93,6 +93,15 @@ interface Pending {
 
 function unavailable(failure: QmpFailure, message: string, details: Json = {}, cause?: unknown): FerryError {
   return new FerryError(ErrorCode.unavailable, message, { details: { failure, ...details }, retryable: failure !== QmpFailure.closed, cause });
+}
+
+/**
+ * A reset is QEMU going away too: after `quit`, QEMU 7.2 sometimes closes the socket with
+ * unread input, and the kernel answers with RST (ECONNRESET) rather than FIN.
+ */
+function peerGone(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === "ECONNRESET" || code === "EPIPE";
 }
 
 function isObject(value: unknown): value is Json {
@@ -186,7 +195,7 @@ export class QmpClient {
     let socketError: Error | undefined;
     socket.on("error", (error) => (socketError = error));
     socket.on("close", () => {
-      this.#onClose(this.#closing ? { reason: "local" } : socketError === undefined ? { reason: "eof" } : { reason: "error", error: socketError });
+      this.#onClose(this.#closing ? { reason: "local" } : socketError === undefined ? { reason: "eof" } : peerGone(socketError) ? { reason: "eof", error: socketError } : { reason: "error", error: socketError });
     });
   }
 

@@ -70,6 +70,8 @@ export interface FakeQmpOptions {
   readonly handlers?: Readonly<Record<string, FakeQmpHandler>>;
   /** Send no greeting (a socket that is not QEMU's monitor). */
   readonly silent?: boolean;
+  /** Listen here instead of a fresh temp dir (the caller removes it). */
+  readonly path?: string;
 }
 
 export class FakeQmpServer {
@@ -78,15 +80,15 @@ export class FakeQmpServer {
   readonly received: FakeQmpRequest[] = [];
   readonly sessions: FakeQmpSession[] = [];
   readonly #server: Server;
-  readonly #dir: string;
+  readonly #dir: string | undefined;
   readonly #handlers = new Map<string, FakeQmpHandler>();
   readonly #sockets = new Set<Socket>();
   readonly #connected: ((session: FakeQmpSession) => void)[] = [];
 
-  private constructor(server: Server, dir: string, options: FakeQmpOptions) {
+  private constructor(server: Server, dir: string | undefined, options: FakeQmpOptions) {
     this.#server = server;
     this.#dir = dir;
-    this.path = join(dir, "qmp.sock");
+    this.path = options.path ?? join(dir ?? "", "qmp.sock");
     for (const [name, handler] of Object.entries(options.handlers ?? {})) this.#handlers.set(name, handler);
     server.on("connection", (socket) => {
       this.#accept(socket, options);
@@ -94,7 +96,7 @@ export class FakeQmpServer {
   }
 
   static async start(options: FakeQmpOptions = {}): Promise<FakeQmpServer> {
-    const dir = await mkdtemp(join(tmpdir(), "ferry-qmp-"));
+    const dir = options.path === undefined ? await mkdtemp(join(tmpdir(), "ferry-qmp-")) : undefined;
     const server = createServer();
     const fake = new FakeQmpServer(server, dir, options);
     await new Promise<void>((resolve, reject) => {
@@ -134,7 +136,7 @@ export class FakeQmpServer {
     await new Promise<void>((resolve) => this.#server.close(() => {
       resolve();
     }));
-    await rm(this.#dir, { recursive: true, force: true });
+    if (this.#dir !== undefined) await rm(this.#dir, { recursive: true, force: true });
   }
 
   #accept(socket: Socket, options: FakeQmpOptions): void {
