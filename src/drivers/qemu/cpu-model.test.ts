@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { CPU_FEATURES, maskedFlags } from "../../core/cpu/features.ts";
 import { CPU_MODELS, findCpuModel } from "../../core/cpu/models.ts";
 import { isFerryError } from "../../core/errors.ts";
-import { openFeatures, qemuCpu, qemuFeatureName } from "./cpu-model.ts";
+import { openFeatures, qemuCpu, qemuFeatureName, tcgUnsupported } from "./cpu-model.ts";
 
 function flagsOf(name: string): string[] {
   const model = findCpuModel(name);
@@ -137,5 +137,14 @@ describe("qemuCpu", () => {
         assert.deepEqual(seen(pinned.arg), new Set(wanted));
       }
     }
+  });
+});
+
+describe("tcgUnsupported", () => {
+  test("the lab's TCG models: Nehalem, Westmere and Opteron_G2 need nothing TCG lacks besides vme; SandyBridge does", () => {
+    for (const name of ["Conroe", "Penryn", "Nehalem", "Westmere", "Opteron_G1", "Opteron_G2"]) {
+      assert.deepEqual(tcgUnsupported(flagsOf(name)), ["vme"], name);
+    }
+    assert.deepEqual(tcgUnsupported(flagsOf("SandyBridge")), ["vme", "x2apic", "tsc_deadline_timer"]);
   });
 });

@@ -10,7 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { test } from "node:test";
-import { qemuCommandLine, type QemuCommand, type QemuVm } from "./command-line.ts";
+import { CPU_MODELS } from "../../core/cpu/models.ts";
+import { DEFAULT_MACHINE, qemuCommandLine, type QemuCommand, type QemuVm } from "./command-line.ts";
+import { tcgUnsupported } from "./cpu-model.ts";
 import { capabilityArguments, isFinal, parameterArguments, parseMigrationInfo, type MigrationSample } from "./migration-info.ts";
 import { connectChild, qemuErrorReason, startQemu, type QemuChild } from "./process.ts";
 import type { QmpClient } from "./qmp.ts";
@@ -119,3 +121,22 @@ test("a destination built from another record rejects the stream, exits, and say
     assert.equal(await status(src), "running");
   });
 });
+
+test("QEMU 7.2 under TCG starts exactly the catalogue models that need nothing in TCG_UNSUPPORTED (vme aside)", { skip, timeout: 30_000 }, () => {
+  for (const model of CPU_MODELS) {
+    const { args } = qemuCommandLine({ ...vm, cpu: { vendor: model.vendor, model: model.name } }, { accelerator: "tcg", qmpSocket: "unused", serial: { kind: "stdio" }, taps: {} }, false);
+    const cpu = option(args, "-cpu");
+    const result = spawnSync(QEMU, ["-machine", DEFAULT_MACHINE, "-accel", "tcg", "-cpu", cpu, "-nodefaults", "-display", "none", "-S", "-qmp", "stdio"], {
+      input: '{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n',
+      encoding: "utf8",
+      timeout: 10_000,
+    });
+    const expected = tcgUnsupported(model.flags).filter((flag) => flag !== "vme").length === 0;
+    assert.equal(result.status === 0, expected, `${cpu}: ${result.stderr}`);
+  }
+});
+
+function option(args: readonly string[], name: string): string {
+  const index = args.indexOf(name);
+  return args[index + 1] ?? "";
+}
