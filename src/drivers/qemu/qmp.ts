@@ -195,7 +195,11 @@ export class QmpClient {
     let socketError: Error | undefined;
     socket.on("error", (error) => (socketError = error));
     socket.on("close", () => {
-      this.#onClose(this.#closing ? { reason: "local" } : socketError === undefined ? { reason: "eof" } : peerGone(socketError) ? { reason: "eof", error: socketError } : { reason: "error", error: socketError });
+      let closed: QmpClosed;
+      if (this.#closing) closed = { reason: "local" };
+      else if (socketError === undefined) closed = { reason: "eof" };
+      else closed = { reason: peerGone(socketError) ? "eof" : "error", error: socketError };
+      this.#onClose(closed);
     });
   }
 
