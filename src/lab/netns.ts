@@ -155,6 +155,18 @@ export class LabNetwork {
     await this.setUp(b.namespace, b.name);
   }
 
+  /**
+   * Creates a persistent tap `name` in `namespace`, attached to `bridge` and up: a VM's NIC on
+   * its port group. QEMU opens it with `-netdev tap,ifname=NAME,script=no,downscript=no`.
+   */
+  async addTap(namespace: string, name: string, bridge: string): Promise<void> {
+    checkLinkName(name);
+    this.checkOwnNamespace(namespace);
+    await this.run("ip", ["-n", namespace, "tuntap", "add", "dev", name, "mode", "tap"]);
+    await this.run("ip", ["-n", namespace, "link", "set", name, "master", bridge]);
+    await this.setUp(namespace, name);
+  }
+
   /** Attaches `link` to `bridge` in the same namespace. */
   async attach(namespace: string, link: string, bridge: string): Promise<void> {
     this.checkOwnNamespace(namespace);
