@@ -1,0 +1,674 @@
+// The `qemu` hypervisor driver: each VM is a qemu-system-x86_64 child process of the agent,
+// driven over its QMP socket; a live migration is QEMU's own stream from the source process to
+// an `-incoming defer` destination process built from the same VM record (command-line.ts).
+// QEMU-NOTES.md lists the QEMU behaviours handled here; the comments name them as "trap N".
+//
+// The one-time token: QEMU's migration stream carries no token, so the destination QEMU cannot
+// check one. The agent checks the token before it hands out the endpoint (the source's agent
+// asks for it with the token), and QEMU listens only on the VMotion IP, for one stream.
+import { createServer } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { Clock } from "../../core/clock.ts";
+import { ErrorCode, FerryError } from "../../core/errors.ts";
+import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
+import { unmovedReport } from "../../core/migration/report.ts";
+import { percentFor } from "../../core/migration/convergence.ts";
+import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailure, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
+import { systemClock } from "../clock.ts";
+import { IncomingState, PowerStatus, type HostFacts, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type SettledOn, type VmSpec, type VmStatus } from "../driver.ts";
+import { Accelerator, qemuCommandLine, type GuestBoot, type QemuVm } from "./command-line.ts";
+import type { GuestCpuDefinition } from "./cpu-model.ts";
+import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, parseMigrationInfo, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
+import { connectChild, qemuErrorReason, startQemu, type QemuChild } from "./process.ts";
+import type { QmpClient } from "./qmp.ts";
+
+/** A host as its config describes it: HostFacts without what the driver computes. */
+export interface QemuHostDescription {
+  readonly name: string;
+  readonly cpu: Cpu;
+  readonly memoryMB: number;
+  readonly nics: readonly PhysicalNic[];
+  readonly vswitches: readonly VSwitch[];
+  readonly datastores: readonly string[];
+  readonly vmotionIp: string | undefined;
+}
+
+export interface QemuDriverOptions {
+  readonly host: QemuHostDescription;
+  /** The guest's kernel and initramfs, on a datastore both hosts mount. */
+  readonly boot: GuestBoot;
+  /** The guest CPU's vendor and baseline model; its features are each spec's `cpuFlags`. Default GenuineIntel Nehalem. */
+  readonly cpu?: Omit<GuestCpuDefinition, "flags">;
+  /**
+   * Default "tcg". KVM is not probed: on these machines /dev/kvm exists but aborts or hangs
+   * (QEMU-NOTES), so KVM is used only when the caller has checked it works.
+   */
+  readonly accelerator?: Accelerator;
+  /** The tap device of a NIC on this host's port-group bridge. Required for VMs with NICs. */
+  readonly tapFor?: (vm: string, nic: VmSpec["nics"][number]) => string;
+  /** Where QMP sockets and serial logs go; default a fresh directory under the system's tmp. */
+  readonly runDir?: string;
+  readonly binary?: string;
+  readonly clock?: Clock;
+  /** `query-migrate` polling period during a migration; default 150 ms. */
+  readonly pollMs?: number;
+  /**
+   * The destination's reason for a failed stream (its QEMU's stderr, trap 2), when the source
+   * can ask for it (the agent asks the destination's agent; tests wire two drivers directly).
+   */
+  readonly destinationReason?: (target: IncomingMigration) => Promise<string | undefined>;
+  /** The destination's host name for a report's `runningOn`; default the endpoint's host. */
+  readonly destinationName?: (target: IncomingMigration) => string | undefined;
+}
+
+export interface QemuDriver extends HypervisorDriver {
+  readonly kind: "qemu";
+  /** Why an incoming migration failed, from the destination QEMU's stderr (trap 2). */
+  incomingFailure(migrationId: string): string | undefined;
+  /** PIDs of the QEMU processes this driver runs, for tests and the lab's teardown. */
+  pids(): number[];
+}
+
+interface Vm {
+  readonly spec: VmSpec;
+  power: PowerStatus;
+  child: QemuChild | undefined;
+  qmp: QmpClient | undefined;
+  /** Set while it is the shell of an incoming migration. */
+  incoming: string | undefined;
+  migratingOut: string | undefined;
+}
+
+interface Incoming {
+  readonly vm: Vm;
+  state: IncomingState;
+  reason: string | undefined;
+}
+
+const MiB = 1024 * 1024;
+const UNCAPPED_BYTES_PER_SEC = 64 * 1024 * MiB;
+const KEEP_FINISHED_INCOMING = 1024;
+
+export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
+  const { host } = options;
+  const clock = options.clock ?? systemClock;
+  const pollMs = options.pollMs ?? 150;
+  const vms = new Map<string, Vm>();
+  const incoming = new Map<string, Incoming>();
+  const settled = new Map<string, SettledOn>();
+  const outgoing = new Set<Promise<MigrationReport>>();
+  const closing = new AbortController();
+  let runDir: Promise<string> | undefined;
+  let ownRunDir = false;
+
+  const dir = (): Promise<string> => {
+    if (runDir === undefined) {
+      if (options.runDir !== undefined) runDir = Promise.resolve(options.runDir);
+      else {
+        ownRunDir = true;
+        runDir = mkdtemp(join(tmpdir(), `ferry-qemu-${host.name}-`));
+      }
+    }
+    return runDir;
+  };
+
+  const usedMB = (): number => {
+    let used = 0;
+    for (const vm of vms.values()) if (vm.power !== PowerStatus.off) used += vm.spec.memoryMB;
+    return used;
+  };
+  const freeMB = (): number => host.memoryMB - usedMB();
+
+  const status = (vm: Vm): VmStatus => ({
+    name: vm.spec.name,
+    power: vm.power,
+    memoryMB: vm.spec.memoryMB,
+    nics: vm.spec.nics,
+    migratingOut: vm.migratingOut,
+  });
+  const mustGet = (name: string): Vm => {
+    const vm = vms.get(name);
+    if (vm === undefined) throw new FerryError(ErrorCode.notFound, `${host.name} has no VM named "${name}"`, { details: { vm: name } });
+    return vm;
+  };
+  const mustBeIdle = (vm: Vm, action: string): void => {
+    if (vm.migratingOut !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${vm.spec.name}: it is migrating out (${vm.migratingOut})`, { details: { vm: vm.spec.name } });
+    if (vm.incoming !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${vm.spec.name}: it is the shell of incoming migration ${vm.incoming}; abort that instead`, { details: { vm: vm.spec.name } });
+  };
+  const notClosed = (): void => {
+    if (closing.signal.aborted) throw new FerryError(ErrorCode.unavailable, `the qemu driver of ${host.name} is closed`);
+  };
+
+  const record = (spec: VmSpec): QemuVm => ({ spec, cpu: options.cpu ?? { vendor: "GenuineIntel", model: "Nehalem" }, boot: options.boot });
+
+  /** Starts QEMU for `vm` and connects QMP; on any failure the process is gone. */
+  const start = async (vm: Vm, incomingMode: boolean, tag: string): Promise<void> => {
+    const base = await dir();
+    const stem = join(base, `${vm.spec.name.replace(/[^\w.-]/g, "_")}-${tag}-${randomBytes(3).toString("hex")}`);
+    const taps: Record<string, string> = {};
+    for (const nic of vm.spec.nics) {
+      if (options.tapFor === undefined) throw new FerryError(ErrorCode.invalidInput, `${host.name} has no tap for NIC ${nic.name} of ${vm.spec.name}`, { details: { vm: vm.spec.name, nic: nic.name } });
+      taps[nic.name] = options.tapFor(vm.spec.name, nic);
+    }
+    const command = qemuCommandLine(
+      record(vm.spec),
+      { accelerator: options.accelerator ?? Accelerator.tcg, qmpSocket: `${stem}.qmp`, serial: { kind: "file", path: `${stem}.serial` }, taps, ...(options.binary === undefined ? {} : { binary: options.binary }) },
+      incomingMode,
+    );
+    const child = startQemu(command);
+    try {
+      const qmp = await connectChild(child, `${stem}.qmp`, { clock });
+      vm.child = child;
+      vm.qmp = qmp;
+      void child.exited.then(() => {
+        if (vm.child !== child) return;
+        vm.child = undefined;
+        vm.qmp = undefined;
+        void qmp.close();
+        onExit(vm);
+      });
+    } catch (error) {
+      await child.kill();
+      throw error;
+    }
+  };
+
+  /** A QEMU ended by itself (failed incoming stream, guest panic, or killed). */
+  const onExit = (vm: Vm): void => {
+    vm.power = PowerStatus.off;
+    if (vm.incoming !== undefined) {
+      const session = incoming.get(vm.incoming);
+      if (session !== undefined && (session.state === IncomingState.waiting || session.state === IncomingState.receiving)) session.state = IncomingState.failed;
+      vm.incoming = undefined;
+      if (vms.get(vm.spec.name) === vm) vms.delete(vm.spec.name);
+    }
+  };
+
+  /** Ends `vm`'s QEMU: `quit`, then SIGKILL if it does not go; awaits the exit (trap 12). */
+  const stop = async (vm: Vm): Promise<void> => {
+    const { child, qmp } = vm;
+    vm.child = undefined;
+    vm.qmp = undefined;
+    vm.power = PowerStatus.off;
+    if (child === undefined) return;
+    try {
+      await qmp?.execute("quit", undefined, { timeoutMs: 2000 });
+    } catch {
+      // The exit is what matters; a closed socket mid-reply is normal for `quit`.
+    }
+    const timer = setTimeout(() => void child.kill(), 3000);
+    await child.exited;
+    clearTimeout(timer);
+    await qmp?.close();
+  };
+
+  const queryStatus = async (qmp: QmpClient): Promise<string> => ((await qmp.execute("query-status", undefined, { timeoutMs: 5000 })) as { status: string }).status;
+
+  const remember = (id: string, session: Incoming): void => {
+    incoming.set(id, session);
+    if (incoming.size <= KEEP_FINISHED_INCOMING) return;
+    for (const [key, s] of incoming) {
+      if (incoming.size <= KEEP_FINISHED_INCOMING) break;
+      if (s.state !== IncomingState.waiting && s.state !== IncomingState.receiving) incoming.delete(key);
+    }
+  };
+
+  const refusedReport = (name: string, target: IncomingMigration, code: MigrationFailureCode, message: string): MigrationReport =>
+    unmovedReport({
+      migrationId: target.migrationId,
+      vm: name,
+      source: host.name,
+      destination: target.host,
+      outcome: Phase.failed,
+      failure: { code, message, phase: Phase.preparing },
+      runningOn: vms.get(name)?.power === PowerStatus.running ? host.name : "",
+    });
+
+  const runMigration = async (vm: Vm, target: IncomingMigration, migrateOptions: MigrateOptions, hooks: MigrationHooks, signal: AbortSignal): Promise<MigrationReport> => {
+    const qmp = vm.qmp;
+    const name = vm.spec.name;
+    const startedAt = clock.monotonic();
+    let phase = Phase.preparing as Phase;
+    let percent = 0;
+    let last: MigrationSample | undefined;
+    let lastAt = startedAt;
+    let sawActive = false;
+    let throttleMax = 0;
+    const emit = (next: Phase, fraction: number, sample: MigrationSample | undefined, message: string, rates?: { sent: number; dirtied: number }): void => {
+      phase = next;
+      percent = Math.max(percent, percentFor(next, fraction));
+      const sent = rates?.sent ?? 0;
+      const remaining = sample?.remainingBytes ?? 0;
+      hooks.onProgress({
+        migrationId: target.migrationId,
+        vm: name,
+        phase: next,
+        percent,
+        pass: sample?.dirtySyncCount ?? 0,
+        bytesSent: sample?.transferredBytes ?? 0,
+        bytesRemaining: remaining,
+        dirtyRateBytesPerSec: rates?.dirtied ?? 0,
+        linkRateBytesPerSec: sent,
+        etaMs: sent > 0 ? (remaining / sent) * 1000 : undefined,
+        expectedDowntimeMs: sample?.expectedDowntimeMs,
+        throttlePercent: sample?.cpuThrottlePercent ?? 0,
+        message,
+        at: clock.now(),
+      } satisfies MigrationProgress);
+    };
+    const failed = async (failure: MigrationFailure, outcome: typeof Phase.failed | typeof Phase.cancelled): Promise<MigrationReport> => {
+      // QEMU returns the source to running after a failed or cancelled migration; make sure.
+      let runningOn = "";
+      try {
+        if (qmp !== undefined && !qmp.isClosed) {
+          let state = await queryStatus(qmp);
+          for (let i = 0; i < 50 && state === "finish-migrate"; i++) {
+            await clock.sleep(20);
+            state = await queryStatus(qmp);
+          }
+          if (state === "paused" || state === "postmigrate") await qmp.execute("cont", undefined, { timeoutMs: 5000 });
+          state = await queryStatus(qmp);
+          if (state === "running") runningOn = host.name;
+        }
+      } catch {
+        runningOn = "";
+      }
+      vm.power = runningOn === "" ? (vm.child === undefined ? PowerStatus.off : PowerStatus.paused) : PowerStatus.running;
+      return {
+        ...unmovedReport({ migrationId: target.migrationId, vm: name, source: host.name, destination: target.host, outcome, failure, runningOn, bytesSent: last?.transferredBytes, passes: last?.dirtySyncCount }),
+        totalMs: Math.round(clock.monotonic() - startedAt),
+        throttlePercentMax: throttleMax,
+      };
+    };
+    if (qmp === undefined) return failed({ code: MigrationFailureCode.vmNotRunning, message: `${name} has no QEMU on ${host.name}`, phase }, Phase.failed);
+
+    const settings: MigrationSettings = {
+      downtimeLimitMs: migrateOptions.downtimeLimitMs,
+      maxBandwidthBytesPerSec: migrateOptions.bandwidthLimitBytesPerSec ?? UNCAPPED_BYTES_PER_SEC,
+      autoConverge: migrateOptions.autoConverge,
+      pauseBeforeSwitchover: false,
+    };
+    // Trap 9: STOP may come before a poll sees `device`; it marks the stop-and-copy.
+    const seen = { stopped: false };
+    const unsubscribe = qmp.onEvent(() => (seen.stopped = true), ["STOP"]);
+    try {
+      emit(Phase.preparing, 0, undefined, `setting up the QEMU stream to ${target.host}:${target.port}`);
+      // Trap 5: every capability and parameter, every time.
+      await qmp.execute("migrate-set-capabilities", capabilityArguments(settings));
+      await qmp.execute("migrate-set-parameters", parameterArguments(settings));
+      await qmp.execute("migrate", { uri: `tcp:${target.host}:${target.port}` });
+
+      let lastProgressAt = clock.monotonic();
+      let lastTransferred = -1;
+      let cancelledFor: MigrationFailure | undefined;
+      let sample: MigrationSample;
+      for (;;) {
+        sample = parseMigrationInfo(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
+        const now = clock.monotonic();
+        throttleMax = Math.max(throttleMax, sample.cpuThrottlePercent ?? 0);
+        const rates = last === undefined ? undefined : migrationRates(last, sample, now - lastAt);
+        const r = rates === undefined ? undefined : { sent: rates.sentBytesPerSec, dirtied: rates.dirtiedBytesPerSec };
+        if (isFinal(sample)) break;
+        const transferred = sample.transferredBytes ?? 0;
+        if (transferred !== lastTransferred) {
+          lastTransferred = transferred;
+          lastProgressAt = now;
+        }
+        switch (sample.status) {
+          case MigrationStatus.setup:
+          case MigrationStatus.none:
+            emit(Phase.preparing, 0.5, sample, "QEMU is setting up the stream");
+            break;
+          case MigrationStatus.active: {
+            sawActive = true;
+            if (seen.stopped) {
+              emit(Phase.switchover, 0.1, sample, "the VM is stopped for the final copy", r);
+              break;
+            }
+            const remaining = sample.remainingBytes ?? 0;
+            emit(Phase.precopy, transferred + remaining > 0 ? transferred / (transferred + remaining) : 0, sample, `pre-copy pass ${sample.dirtySyncCount ?? 0}`, r);
+            break;
+          }
+          case MigrationStatus.device:
+          case MigrationStatus.preSwitchover:
+          case MigrationStatus.completed:
+            sawActive = true;
+            emit(Phase.switchover, 0.2, sample, "the VM is stopped for the final copy", r);
+            break;
+          case MigrationStatus.cancelled:
+          case MigrationStatus.cancelling:
+          case MigrationStatus.colo:
+          case MigrationStatus.failed:
+          case MigrationStatus.postcopyActive:
+          case MigrationStatus.postcopyPaused:
+          case MigrationStatus.postcopyRecover:
+          case MigrationStatus.waitUnplug:
+            break;
+        }
+        last = sample;
+        lastAt = now;
+        if (cancelledFor === undefined) {
+          if (signal.aborted) {
+            cancelledFor = { code: MigrationFailureCode.aborted, message: `aborted: ${reasonOf(signal.reason)}`, phase };
+          } else if (now - lastProgressAt > migrateOptions.stallTimeoutMs) {
+            // Trap 4: QEMU has no stall timeout; a stream that stopped moving stays active.
+            cancelledFor = sawActive && transferred > 0
+              ? { code: MigrationFailureCode.stalled, message: `no byte moved for ${migrateOptions.stallTimeoutMs} ms; migration cancelled`, phase }
+              : { code: MigrationFailureCode.destinationUnreachable, message: `${target.host}:${target.port} did not take the stream within ${migrateOptions.stallTimeoutMs} ms`, phase };
+          }
+          if (cancelledFor !== undefined) await qmp.execute("migrate_cancel", undefined, { timeoutMs: 5000 });
+        }
+        await clock.sleep(pollMs);
+      }
+
+      if (sample.status === MigrationStatus.completed) {
+        if (phase !== Phase.precopy && phase !== Phase.switchover) emit(Phase.precopy, 1, sample, "pre-copy done");
+        emit(Phase.switchover, 1, sample, "the VM resumed on the destination");
+        // Trap 10: the source waits in postmigrate, holding its taps: end it.
+        vm.migratingOut = undefined;
+        await stop(vm);
+        if (vms.get(name) === vm) vms.delete(name);
+        emit(Phase.completed, 1, sample, `${name} runs on ${target.host}`);
+        return {
+          migrationId: target.migrationId,
+          vm: name,
+          source: host.name,
+          destination: target.host,
+          outcome: Phase.completed,
+          failure: undefined,
+          runningOn: destinationName(target),
+          downtimeMs: sample.downtimeMs ?? 0,
+          totalMs: Math.max(sample.totalTimeMs ?? 0, sample.downtimeMs ?? 0),
+          bytesSent: sample.transferredBytes ?? 0,
+          passes: Math.max(1, sample.dirtySyncCount ?? 1),
+          pagesSent: 0,
+          zeroPages: 0,
+          throttlePercentMax: throttleMax,
+          prediction: undefined,
+          verified: false,
+        };
+      }
+      if (cancelledFor !== undefined) return await failed(cancelledFor, cancelledFor.code === MigrationFailureCode.aborted ? Phase.cancelled : Phase.failed);
+      // Failed: the source only sees "Broken pipe" or a refused connection; the reason is on the destination's stderr (trap 2).
+      const own = sample.error ?? "the stream failed";
+      if (!sawActive && (sample.transferredBytes ?? 0) === 0 && /connect|refused|unreachable|no route/i.test(own)) {
+        return await failed({ code: MigrationFailureCode.destinationUnreachable, message: `${target.host}:${target.port}: ${own}`, phase }, Phase.failed);
+      }
+      const theirs = await options.destinationReason?.(target).catch(() => undefined);
+      return await failed({ code: MigrationFailureCode.rejectedByDestination, message: theirs === undefined ? `the destination ended the stream (source QEMU: ${own})` : `the destination rejected the stream: ${theirs}`, phase }, Phase.failed);
+    } catch (error) {
+      try {
+        await qmp.execute("migrate_cancel", undefined, { timeoutMs: 2000 });
+      } catch {
+        // The failure below says what happened.
+      }
+      return await failed({ code: MigrationFailureCode.internal, message: `QMP on ${host.name}: ${reasonOf(error)}`, phase }, Phase.failed);
+    } finally {
+      unsubscribe();
+    }
+  };
+
+  /** The contract wants the destination's host name; the endpoint only knows its IP. */
+  const destinationName = (target: IncomingMigration): string => options.destinationName?.(target) ?? target.host;
+
+  const driver: QemuDriver = {
+    kind: "qemu",
+
+    incomingFailure: (migrationId) => incoming.get(migrationId)?.reason,
+    pids() {
+      const pids: number[] = [];
+      for (const vm of vms.values()) if (vm.child?.pid !== undefined) pids.push(vm.child.pid);
+      return pids;
+    },
+
+    facts() {
+      return Promise.resolve<HostFacts>({
+        name: host.name,
+        cpu: host.cpu,
+        memoryMB: host.memoryMB,
+        freeMemoryMB: freeMB(),
+        nics: host.nics,
+        vswitches: host.vswitches,
+        datastores: host.datastores,
+        vmotionIp: host.vmotionIp,
+        driver: "qemu",
+      });
+    },
+
+    list: () => Promise.resolve([...vms.values()].map(status)),
+    get: (name) => Promise.resolve(((vm) => (vm === undefined ? undefined : status(vm)))(vms.get(name))),
+
+    create(spec) {
+      return later(() => {
+        notClosed();
+        if (spec.name === "") throw new FerryError(ErrorCode.invalidInput, "a VM needs a name");
+        if (!Number.isInteger(spec.memoryMB) || spec.memoryMB <= 0) throw new FerryError(ErrorCode.invalidInput, `${spec.name}: memoryMB must be a positive integer, not ${spec.memoryMB}`);
+        if (vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name } });
+        const vm: Vm = { spec, power: PowerStatus.off, child: undefined, qmp: undefined, incoming: undefined, migratingOut: undefined };
+        vms.set(spec.name, vm);
+        return status(vm);
+      });
+    },
+
+    async powerOn(name) {
+      notClosed();
+      const vm = mustGet(name);
+      mustBeIdle(vm, "power on");
+      if (vm.power !== PowerStatus.off) return status(vm);
+      if (vm.spec.memoryMB > freeMB()) {
+        throw new FerryError(ErrorCode.refused, `${host.name} has ${freeMB()} MB free; ${name} needs ${vm.spec.memoryMB} MB to power on`, { details: { vm: name, requiredMB: vm.spec.memoryMB, freeMB: freeMB() } });
+      }
+      vm.power = PowerStatus.running;
+      try {
+        await start(vm, false, "run");
+        if (vm.qmp === undefined) throw new FerryError(ErrorCode.unavailable, `QEMU of ${name} exited at start`);
+        await vm.qmp.execute("migrate-set-capabilities", capabilityArguments({ downtimeLimitMs: 300, maxBandwidthBytesPerSec: UNCAPPED_BYTES_PER_SEC, autoConverge: false, pauseBeforeSwitchover: false }));
+      } catch (error) {
+        await stop(vm);
+        throw error;
+      }
+      return status(vm);
+    },
+
+    async powerOff(name) {
+      const vm = mustGet(name);
+      mustBeIdle(vm, "power off");
+      await stop(vm);
+      return status(vm);
+    },
+
+    async destroy(name) {
+      const vm = mustGet(name);
+      mustBeIdle(vm, "destroy");
+      await stop(vm);
+      vms.delete(name);
+    },
+
+    async prepareIncoming(spec, { migrationId, listenHost }) {
+      notClosed();
+      const existing = incoming.get(migrationId);
+      if (existing !== undefined) throw new FerryError(ErrorCode.conflict, `${host.name} already has incoming migration ${migrationId} (${existing.state})`, { details: { migrationId } });
+      if (vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name, migrationId } });
+      const free = freeMB();
+      if (spec.memoryMB > free) {
+        throw new FerryError(ErrorCode.refused, `${host.name} has ${free} MB of memory free; ${spec.name} needs ${spec.memoryMB} MB`, {
+          details: { failureCode: MigrationFailureCode.destinationOutOfMemory, vm: spec.name, requiredMB: spec.memoryMB, freeMB: free },
+        });
+      }
+      const vm: Vm = { spec, power: PowerStatus.paused, child: undefined, qmp: undefined, incoming: migrationId, migratingOut: undefined };
+      const session: Incoming = { vm, state: IncomingState.waiting, reason: undefined };
+      vms.set(spec.name, vm);
+      remember(migrationId, session);
+      try {
+        await start(vm, true, "in");
+        const qmp = vm.qmp;
+        const child = vm.child;
+        if (qmp === undefined || child === undefined) throw new FerryError(ErrorCode.unavailable, `the destination QEMU of ${spec.name} exited at start`);
+        void child.exited.then((exit) => {
+          if (session.state === IncomingState.failed) session.reason = qemuErrorReason(exit.stderr) ?? `QEMU exited (code ${String(exit.code)}, signal ${String(exit.signal)})`;
+        });
+        qmp.onEvent(() => {
+          if (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving) return;
+          session.state = IncomingState.running;
+          vm.incoming = undefined;
+          vm.power = PowerStatus.running;
+          // The switch learns the VM's MAC on this host's port (QEMU-NOTES, "what works").
+          if (spec.nics.length > 0) void qmp.execute("announce-self", { initial: 50, max: 550, rounds: 5, step: 100 }).catch(() => undefined);
+        }, ["RESUME"]);
+        // Trap 9: events only with the capability, on each side.
+        await qmp.execute("migrate-set-capabilities", capabilityArguments({ downtimeLimitMs: 300, maxBandwidthBytesPerSec: UNCAPPED_BYTES_PER_SEC, autoConverge: false, pauseBeforeSwitchover: false }));
+        const port = await freePort(listenHost);
+        await qmp.execute("migrate-incoming", { uri: `tcp:${listenHost}:${port}` });
+        return { migrationId, host: listenHost, port, token: randomBytes(16).toString("hex") };
+      } catch (error) {
+        session.state = IncomingState.failed;
+        await stop(vm);
+        if (vms.get(spec.name) === vm) vms.delete(spec.name);
+        if (error instanceof FerryError) throw error;
+        throw new FerryError(ErrorCode.unavailable, `${host.name} cannot receive ${spec.name} on ${listenHost}: ${reasonOf(error)}`, { cause: error, details: { listenHost, migrationId } });
+      }
+    },
+
+    async incomingState(migrationId) {
+      const session = incoming.get(migrationId);
+      if (session === undefined) return IncomingState.unknown;
+      const qmp = session.vm.qmp;
+      if ((session.state === IncomingState.waiting || session.state === IncomingState.receiving) && qmp !== undefined) {
+        try {
+          const runState = await queryStatus(qmp);
+          if (runState === "running") {
+            session.state = IncomingState.running;
+            session.vm.incoming = undefined;
+            session.vm.power = PowerStatus.running;
+          } else {
+            const sample = parseMigrationInfo(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
+            if (sample.status === MigrationStatus.active || sample.status === MigrationStatus.completed) session.state = IncomingState.receiving;
+          }
+        } catch {
+          // QEMU going away is seen through its exit.
+        }
+      }
+      return session.state;
+    },
+
+    async abortIncoming(migrationId) {
+      const session = incoming.get(migrationId);
+      if (session === undefined || (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving)) return;
+      session.state = IncomingState.aborted;
+      const vm = session.vm;
+      vm.incoming = undefined;
+      // Trap 3: after a partition the destination waits in inmigrate forever: kill it by PID.
+      const child = vm.child;
+      vm.child = undefined;
+      const qmp = vm.qmp;
+      vm.qmp = undefined;
+      vm.power = PowerStatus.off;
+      if (vms.get(vm.spec.name) === vm) vms.delete(vm.spec.name);
+      await qmp?.close();
+      await child?.kill();
+    },
+
+    async migrateOut(name, target, migrateOptions, hooks) {
+      const vm = vms.get(name);
+      if (closing.signal.aborted) return refusedReport(name, target, MigrationFailureCode.internal, `the qemu driver of ${host.name} is closed`);
+      if (vm === undefined) return refusedReport(name, target, MigrationFailureCode.vmNotFound, `${host.name} has no VM named "${name}"`);
+      if (vm.incoming !== undefined) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} on ${host.name} is the shell of incoming migration ${vm.incoming}`);
+      if (vm.migratingOut !== undefined) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} is already migrating out of ${host.name} (${vm.migratingOut})`);
+      if (vm.power !== PowerStatus.running) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} is ${vm.power} on ${host.name}; only a running VM migrates live`);
+      vm.migratingOut = target.migrationId;
+      const run = runMigration(vm, target, migrateOptions, hooks, AbortSignal.any([hooks.signal, closing.signal]));
+      outgoing.add(run);
+      try {
+        return await run;
+      } finally {
+        vm.migratingOut = undefined;
+        outgoing.delete(run);
+      }
+    },
+
+    // QEMU has no separate commit: after `completed` the destination runs, so a migrateOut never
+    // leaves a paused copy awaiting settlement. Settle answers from the destination's state for
+    // a VM that is still here (source) or gone (destination), as the interface documents.
+    settle(name, migrationId, destination) {
+      return later((): SettledOn => {
+        const done = settled.get(migrationId);
+        if (done !== undefined) return done;
+        let where: SettledOn;
+        switch (destination) {
+          case IncomingState.running:
+            where = "destination";
+            break;
+          case IncomingState.failed:
+          case IncomingState.aborted:
+          case IncomingState.unknown: {
+            const vm = vms.get(name);
+            if (vm === undefined || vm.power === PowerStatus.off) throw new FerryError(ErrorCode.conflict, `${host.name} holds no copy of ${name} for migration ${migrationId}`, { details: { vm: name, migrationId } });
+            if (vm.power === PowerStatus.paused && vm.qmp !== undefined) {
+              void vm.qmp.execute("cont").catch(() => undefined);
+              vm.power = PowerStatus.running;
+            }
+            where = "source";
+            break;
+          }
+          case IncomingState.waiting:
+          case IncomingState.receiving:
+          case IncomingState.verified:
+            throw new FerryError(ErrorCode.conflict, `the destination of migration ${migrationId} has not settled (${destination}); abort it there (abortIncoming), then settle`, {
+              retryable: true,
+              details: { vm: name, migrationId, destination },
+            });
+        }
+        settled.set(migrationId, where);
+        return where;
+      });
+    },
+
+    async close() {
+      closing.abort(new Error(`the qemu driver of ${host.name} is closing`));
+      await Promise.all([...outgoing]);
+      const all = [...vms.values()];
+      vms.clear();
+      await Promise.all(
+        all.map(async (vm) => {
+          if (vm.incoming !== undefined) {
+            const child = vm.child;
+            vm.child = undefined;
+            await vm.qmp?.close();
+            vm.qmp = undefined;
+            await child?.kill();
+          } else await stop(vm);
+        }),
+      );
+      if (ownRunDir && runDir !== undefined) await rm(await runDir, { recursive: true, force: true });
+    },
+  };
+  return driver;
+}
+
+/** A free TCP port on `host`: bound and released, then handed to QEMU (a race the agent accepts). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+function reasonOf(value: unknown): string {
+  return value instanceof Error ? value.message : String(value);
+}
+
+function later<T>(fn: () => T): Promise<T> {
+  return new Promise<T>((resolve) => {
+    resolve(fn());
+  });
+}
