@@ -60,6 +60,14 @@ export interface QemuDriverOptions {
    * can ask for it (the agent asks the destination's agent; tests wire two drivers directly).
    */
   readonly destinationReason?: (target: IncomingMigration) => Promise<string | undefined>;
+  /**
+   * The destination's `incomingState`, asked after QEMU reports `completed`: the source copy is
+   * released only once the destination runs the VM. Without it, QEMU's `completed` is taken as
+   * that confirmation (the destination resumes on its own at the end of the stream).
+   */
+  readonly destinationState?: (target: IncomingMigration) => Promise<IncomingState>;
+  /** How long to wait for that confirmation; default 10 s. */
+  readonly confirmTimeoutMs?: number;
   /** The destination's host name for a report's `runningOn`; default the endpoint's host. */
   readonly destinationName?: (target: IncomingMigration) => string | undefined;
 }
@@ -99,6 +107,8 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
   const vms = new Map<string, Vm>();
   const incoming = new Map<string, Incoming>();
   const settled = new Map<string, SettledOn>();
+  /** Migrations whose stream completed but whose destination did not confirm: the VM waits paused. */
+  const awaitingSettlement = new Map<string, string>();
   const outgoing = new Set<Promise<MigrationReport>>();
   const closing = new AbortController();
   let runDir: Promise<string> | undefined;
@@ -259,6 +269,10 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         at: clock.now(),
       } satisfies MigrationProgress);
     };
+    /** A migration faster than one poll still shows its pre-copy, before any switchover event. */
+    const precopyOnce = (sample: MigrationSample): void => {
+      if (phase === Phase.preparing) emit(Phase.precopy, 1, sample, "pre-copy done");
+    };
     const failed = async (failure: MigrationFailure, outcome: typeof Phase.failed | typeof Phase.cancelled): Promise<MigrationReport> => {
       // QEMU returns the source to running after a failed or cancelled migration; make sure.
       let runningOn = "";
@@ -325,6 +339,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
           case MigrationStatus.active: {
             sawActive = true;
             if (seen.stopped) {
+              precopyOnce(sample);
               emit(Phase.switchover, 0.1, sample, "the VM is stopped for the final copy", r);
               break;
             }
@@ -336,6 +351,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
           case MigrationStatus.preSwitchover:
           case MigrationStatus.completed:
             sawActive = true;
+            precopyOnce(sample);
             emit(Phase.switchover, 0.2, sample, "the VM is stopped for the final copy", r);
             break;
           case MigrationStatus.cancelled:
@@ -365,7 +381,23 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       }
 
       if (sample.status === MigrationStatus.completed) {
-        if (phase !== Phase.precopy && phase !== Phase.switchover) emit(Phase.precopy, 1, sample, "pre-copy done");
+        precopyOnce(sample);
+        emit(Phase.switchover, 0.5, sample, "the stream is complete; waiting for the destination to run the VM");
+        const confirmed = await confirm(target);
+        if (confirmed !== IncomingState.running) {
+          const message = `QEMU completed the stream but the destination ${confirmed === IncomingState.unknown ? "did not confirm" : `is ${confirmed}`}`;
+          if (confirmed === IncomingState.failed || confirmed === IncomingState.aborted) {
+            return await failed({ code: MigrationFailureCode.destinationLost, message: `${message}; ${name} resumed on ${host.name}`, phase: Phase.switchover }, Phase.failed);
+          }
+          // It may run there: resuming here could run it twice. It waits paused for settle().
+          vm.power = PowerStatus.paused;
+          awaitingSettlement.set(target.migrationId, name);
+          return {
+            ...unmovedReport({ migrationId: target.migrationId, vm: name, source: host.name, destination: target.host, outcome: Phase.failed, failure: { code: MigrationFailureCode.destinationLost, message, phase: Phase.switchover }, runningOn: "", bytesSent: sample.transferredBytes, passes: sample.dirtySyncCount }),
+            totalMs: sample.totalTimeMs ?? 0,
+            downtimeMs: sample.downtimeMs ?? 0,
+          };
+        }
         emit(Phase.switchover, 1, sample, "the VM resumed on the destination");
         // Trap 10: the source waits in postmigrate, holding its taps: end it.
         vm.migratingOut = undefined;
@@ -394,7 +426,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       if (cancelledFor !== undefined) return await failed(cancelledFor, cancelledFor.code === MigrationFailureCode.aborted ? Phase.cancelled : Phase.failed);
       // Failed: the source only sees "Broken pipe" or a refused connection; the reason is on the destination's stderr (trap 2).
       const own = sample.error ?? "the stream failed";
-      if (!sawActive && (sample.transferredBytes ?? 0) === 0 && /connect|refused|unreachable|no route/i.test(own)) {
+      if (!sawActive && (sample.transferredBytes ?? 0) === 0 && /refused|unreachable|no route|failed to connect|timed out/i.test(own)) {
         return await failed({ code: MigrationFailureCode.destinationUnreachable, message: `${target.host}:${target.port}: ${own}`, phase }, Phase.failed);
       }
       const theirs = await options.destinationReason?.(target).catch(() => undefined);
@@ -408,6 +440,24 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       return await failed({ code: MigrationFailureCode.internal, message: `QMP on ${host.name}: ${reasonOf(error)}`, phase }, Phase.failed);
     } finally {
       unsubscribe();
+    }
+  };
+
+  /** Waits for the destination to say it runs the VM (or that it never will). */
+  const confirm = async (target: IncomingMigration): Promise<IncomingState> => {
+    const ask = options.destinationState;
+    if (ask === undefined) return IncomingState.running;
+    const deadline = clock.monotonic() + (options.confirmTimeoutMs ?? 10_000);
+    for (;;) {
+      let state: IncomingState;
+      try {
+        state = await ask(target);
+      } catch {
+        state = IncomingState.unknown;
+      }
+      if (state === IncomingState.running || state === IncomingState.failed || state === IncomingState.aborted) return state;
+      if (clock.monotonic() >= deadline) return IncomingState.unknown;
+      await clock.sleep(25);
     }
   };
 
@@ -589,41 +639,41 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       }
     },
 
-    // QEMU has no separate commit: after `completed` the destination runs, so a migrateOut never
-    // leaves a paused copy awaiting settlement. Settle answers from the destination's state for
-    // a VM that is still here (source) or gone (destination), as the interface documents.
-    settle(name, migrationId, destination) {
-      return later((): SettledOn => {
-        const done = settled.get(migrationId);
-        if (done !== undefined) return done;
-        let where: SettledOn;
-        switch (destination) {
-          case IncomingState.running:
-            where = "destination";
-            break;
-          case IncomingState.failed:
-          case IncomingState.aborted:
-          case IncomingState.unknown: {
-            const vm = vms.get(name);
-            if (vm === undefined || vm.power === PowerStatus.off) throw new FerryError(ErrorCode.conflict, `${host.name} holds no copy of ${name} for migration ${migrationId}`, { details: { vm: name, migrationId } });
-            if (vm.power === PowerStatus.paused && vm.qmp !== undefined) {
-              void vm.qmp.execute("cont").catch(() => undefined);
-              vm.power = PowerStatus.running;
-            }
-            where = "source";
-            break;
-          }
-          case IncomingState.waiting:
-          case IncomingState.receiving:
-          case IncomingState.verified:
-            throw new FerryError(ErrorCode.conflict, `the destination of migration ${migrationId} has not settled (${destination}); abort it there (abortIncoming), then settle`, {
-              retryable: true,
-              details: { vm: name, migrationId, destination },
-            });
-        }
-        settled.set(migrationId, where);
-        return where;
-      });
+    // QEMU has no separate commit: the destination resumes by itself once the stream is
+    // complete. A migrateOut that could not confirm that leaves the VM paused here (postmigrate)
+    // and reports DESTINATION_LOST with no `runningOn`; settle ends or resumes that copy.
+    async settle(name, migrationId, destination) {
+      const done = settled.get(migrationId);
+      if (done !== undefined) return done;
+      if (awaitingSettlement.get(migrationId) !== name) {
+        throw new FerryError(ErrorCode.conflict, `${host.name} holds no paused copy of ${name} awaiting the outcome of migration ${migrationId}`, { details: { vm: name, migrationId } });
+      }
+      const vm = mustGet(name);
+      let where: SettledOn;
+      switch (destination) {
+        case IncomingState.running:
+          await stop(vm);
+          if (vms.get(name) === vm) vms.delete(name);
+          where = "destination";
+          break;
+        case IncomingState.failed:
+        case IncomingState.aborted:
+        case IncomingState.unknown:
+          await vm.qmp?.execute("cont", undefined, { timeoutMs: 5000 });
+          vm.power = PowerStatus.running;
+          where = "source";
+          break;
+        case IncomingState.waiting:
+        case IncomingState.receiving:
+        case IncomingState.verified:
+          throw new FerryError(ErrorCode.conflict, `the destination of migration ${migrationId} has not settled (${destination}); abort it there (abortIncoming), then settle`, {
+            retryable: true,
+            details: { vm: name, migrationId, destination },
+          });
+      }
+      awaitingSettlement.delete(migrationId);
+      settled.set(migrationId, where);
+      return where;
     },
 
     async close() {

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { guestImages } from "../../lab/guest.ts";
 import { driverContract } from "../contract.ts";
 import { systemClock } from "../clock.ts";
-import type { IncomingMigration } from "../driver.ts";
+import { IncomingState, type IncomingMigration } from "../driver.ts";
 import { simHost } from "../sim/testing.ts";
 import { createQemuDriver, type QemuDriver } from "./driver.ts";
 
@@ -49,6 +49,7 @@ driverContract(
         pollMs: 100,
         destinationName: (target) => (byIp(target) === undefined ? undefined : name === "esx01" ? "esx02" : "esx01"),
         destinationReason: (target) => Promise.resolve(byIp(target)?.incomingFailure(target.migrationId)),
+        destinationState: async (target) => (await byIp(target)?.incomingState(target.migrationId)) ?? IncomingState.unknown,
       });
     const source = make("esx01", "127.0.1.1");
     const destination = make("esx02", "127.0.1.2");
