@@ -13,7 +13,7 @@ import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrationPro
 import { systemClock } from "../clock.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks, type VmSpec } from "../driver.ts";
 import { simHost } from "../sim/testing.ts";
-import { createQemuDriver, type QemuDriver } from "./driver.ts";
+import { createQemuDriver, probeAccelerator, type QemuDriver } from "./driver.ts";
 
 const QEMU = "qemu-system-x86_64";
 const images = guestImages(process.env["FERRY_GUEST_DIR"]);
@@ -134,4 +134,11 @@ test("a completed migration reports QEMU's total time and downtime, and the dest
     assert.equal((await source.get(spec.name))?.power, PowerStatus.running);
     assert.equal(await destination.get(spec.name), undefined);
   });
+});
+
+test("probeAccelerator answers kvm only when a KVM guest really boots, else tcg, within its timeout", { skip, timeout: 30_000 }, async () => {
+  const started = Date.now();
+  const accelerator = await probeAccelerator({ boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 }, timeoutMs: 3000 });
+  assert.ok((["kvm", "tcg"] as string[]).includes(accelerator), accelerator);
+  assert.ok(Date.now() - started < 20_000, "the probe ends with its timeout");
 });

@@ -7,7 +7,8 @@
 // check one. The agent checks the token before it hands out the endpoint (the source's agent
 // asks for it with the token), and QEMU listens only on the VMotion IP, for one stream.
 import { createServer } from "node:net";
-import { mkdtemp, rm } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -43,8 +44,8 @@ export interface QemuDriverOptions {
   /** The guest CPU's vendor and baseline model; its features are each spec's `cpuFlags`. Default GenuineIntel Nehalem. */
   readonly cpu?: Omit<GuestCpuDefinition, "flags">;
   /**
-   * Default "tcg". KVM is not probed: on these machines /dev/kvm exists but aborts or hangs
-   * (QEMU-NOTES), so KVM is used only when the caller has checked it works.
+   * Default "tcg". The driver does not probe: the agent calls `probeAccelerator` once at start
+   * (on these machines /dev/kvm exists but aborts or hangs, QEMU-NOTES) and passes the answer.
    */
   readonly accelerator?: Accelerator;
   /** The tap device of a NIC on this host's port-group bridge. Required for VMs with NICs. */
@@ -696,6 +697,50 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     },
   };
   return driver;
+}
+
+export interface ProbeAcceleratorOptions {
+  readonly boot: GuestBoot;
+  readonly binary?: string;
+  /** How long a KVM guest gets to print its ready line; default 8 s (a working KVM takes ~1 s). */
+  readonly timeoutMs?: number;
+  readonly clock?: Clock;
+}
+
+/**
+ * KVM when it really runs a guest here, else TCG. The existence of /dev/kvm proves nothing:
+ * on these machines `-accel kvm -cpu host` aborts and `-cpu qemu64` hangs in the kernel's
+ * decompressor while SeaBIOS runs fine (QEMU-NOTES). So the probe boots the guest kernel under
+ * KVM and waits for its "ferry-guest: ready" line on the serial console, within a timeout.
+ */
+export async function probeAccelerator(options: ProbeAcceleratorOptions): Promise<Accelerator> {
+  try {
+    await access("/dev/kvm", constants.R_OK | constants.W_OK);
+  } catch {
+    return Accelerator.tcg;
+  }
+  const clock = options.clock ?? systemClock;
+  const base = await mkdtemp(join(tmpdir(), "ferry-kvm-probe-"));
+  const serial = join(base, "serial");
+  let child: QemuChild | undefined;
+  try {
+    const command = qemuCommandLine(
+      { spec: { name: "kvm-probe", memoryMB: 128, vcpus: 1, nics: [] }, cpu: { vendor: "GenuineIntel", model: "Nehalem" }, boot: options.boot },
+      { accelerator: Accelerator.kvm, qmpSocket: join(base, "qmp"), serial: { kind: "file", path: serial }, taps: {}, ...(options.binary === undefined ? {} : { binary: options.binary }) },
+      false,
+    );
+    child = startQemu(command);
+    const deadline = clock.monotonic() + (options.timeoutMs ?? 8000);
+    while (clock.monotonic() < deadline && !child.hasExited) {
+      const text = await readFile(serial, "utf8").catch(() => "");
+      if (text.includes("ferry-guest: ready")) return Accelerator.kvm;
+      await clock.sleep(100);
+    }
+    return Accelerator.tcg;
+  } finally {
+    await child?.kill();
+    await rm(base, { recursive: true, force: true });
+  }
 }
 
 /** A free TCP port on `host`: bound and released, then handed to QEMU (a race the agent accepts). */
