@@ -11,7 +11,7 @@ describe("test guest", () => {
   });
 
   test("refuses addresses outside the lab and values the init cannot read", () => {
-    for (const config of [{ ip: "10.0.0.2/8" }, { ip: "198.18.0.2/16", port: 0 }, { ip: "198.18.0.2/16", dirtyMiBPerSecond: 1.5 }, { ip: "198.18.0.2/16", dirtyWorkingSetMiB: 0 }]) {
+    for (const config of [{ ip: "203.0.113.2/24" }, { ip: "198.18.0.2/16", port: 0 }, { ip: "198.18.0.2/16", dirtyMiBPerSecond: 1.5 }, { ip: "198.18.0.2/16", dirtyWorkingSetMiB: 0 }]) {
       assert.throws(() => guestKernelCommandLine(config), (e) => isFerryError(e) && e.code === "INVALID_INPUT", JSON.stringify(config));
     }
   });

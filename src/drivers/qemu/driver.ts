@@ -20,6 +20,7 @@ import { percentFor } from "../../core/migration/convergence.ts";
 import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailure, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
 import { systemClock } from "../clock.ts";
 import { IncomingState, PowerStatus, type HostFacts, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type SettledOn, type VmSpec, type VmStatus } from "../driver.ts";
+import { settlementFor } from "../settle.ts";
 import { Accelerator, qemuCommandLine, type GuestBoot, type QemuVm } from "./command-line.ts";
 import type { GuestCpuDefinition } from "./cpu-model.ts";
 import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, parseMigrationInfo, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
@@ -650,27 +651,13 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         throw new FerryError(ErrorCode.conflict, `${host.name} holds no paused copy of ${name} awaiting the outcome of migration ${migrationId}`, { details: { vm: name, migrationId } });
       }
       const vm = mustGet(name);
-      let where: SettledOn;
-      switch (destination) {
-        case IncomingState.running:
-          await stop(vm);
-          if (vms.get(name) === vm) vms.delete(name);
-          where = "destination";
-          break;
-        case IncomingState.failed:
-        case IncomingState.aborted:
-        case IncomingState.unknown:
-          await vm.qmp?.execute("cont", undefined, { timeoutMs: 5000 });
-          vm.power = PowerStatus.running;
-          where = "source";
-          break;
-        case IncomingState.waiting:
-        case IncomingState.receiving:
-        case IncomingState.verified:
-          throw new FerryError(ErrorCode.conflict, `the destination of migration ${migrationId} has not settled (${destination}); abort it there (abortIncoming), then settle`, {
-            retryable: true,
-            details: { vm: name, migrationId, destination },
-          });
+      const where = settlementFor(destination, name, migrationId);
+      if (where === "destination") {
+        await stop(vm);
+        if (vms.get(name) === vm) vms.delete(name);
+      } else {
+        await vm.qmp?.execute("cont", undefined, { timeoutMs: 5000 });
+        vm.power = PowerStatus.running;
       }
       awaitingSettlement.delete(migrationId);
       settled.set(migrationId, where);

@@ -17,6 +17,7 @@ import {
   type SettledOn,
   type VmSpec,
 } from "../driver.ts";
+import { settlementFor } from "../settle.ts";
 import { NO_FAULTS, type SimFaults } from "./faults.ts";
 import { HostLink } from "./link.ts";
 import { IncomingSession } from "./precopy-dest.ts";
@@ -259,29 +260,15 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
         throw new FerryError(ErrorCode.conflict, `${host.name} holds no paused copy of ${name} awaiting the outcome of migration ${migrationId}`, { details: { vm: name, migrationId } });
       }
       const vm = mustGet(name);
-      let where: SettledOn;
-      switch (destination) {
-        case IncomingState.running:
-          // The destination runs it: the paused copy here is released, never resumed.
-          vm.shutdown();
-          vms.delete(name);
-          where = "destination";
-          break;
-        case IncomingState.failed:
-        case IncomingState.aborted:
-        case IncomingState.unknown:
-          // The destination never resumes without COMMIT on a live stream: it never ran there.
-          vm.migratingOut = undefined;
-          vm.resume(clock);
-          where = "source";
-          break;
-        case IncomingState.waiting:
-        case IncomingState.receiving:
-        case IncomingState.verified:
-          throw new FerryError(ErrorCode.conflict, `the destination of migration ${migrationId} has not settled (${destination}); abort it there (abortIncoming), then settle`, {
-            retryable: true,
-            details: { vm: name, migrationId, destination },
-          });
+      const where = settlementFor(destination, name, migrationId);
+      if (where === "destination") {
+        // The destination runs it: the paused copy here is released, never resumed.
+        vm.shutdown();
+        vms.delete(name);
+      } else {
+        // The destination never resumes without COMMIT on a live stream: it never ran there.
+        vm.migratingOut = undefined;
+        vm.resume(clock);
       }
       awaitingSettlement.delete(migrationId);
       settled.set(migrationId, where);
