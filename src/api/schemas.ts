@@ -172,3 +172,34 @@ export const AgentSchema = z.object({ host: z.string(), url: z.string() }).opena
 
 export type MigrationRequestBody = z.infer<typeof MigrationRequestSchema>;
 export type Task = z.infer<typeof TaskSchema>;
+
+export const PredictionSchema = z
+  .object({
+    passes: z.number().int(),
+    bytes: z.number(),
+    totalMs: z.number(),
+    downtimeMs: z.number(),
+    converges: z.boolean(),
+    note: z.string(),
+    throttlePercent: z.number(),
+  })
+  .openapi("Prediction");
+
+export const MigrationPreviewSchema = z
+  .object({
+    vm: z.string(),
+    source: z.string(),
+    to: z.string(),
+    pool: z.string().nullable().openapi({ description: "The pool the VM will join: the requested one, or its own when it belongs to the target's cluster" }),
+    priority: PrioritySchema,
+    ok: z.boolean().openapi({ description: "No error findings (warnings may still need accepting)" }),
+    errors: z.array(FindingSchema),
+    warnings: z.array(FindingSchema),
+    refusal: z.string().nullable().openapi({ description: "Why POST /migrations would refuse this request now (errors, unaccepted warnings, a host down or without agent, already migrating); null when it would start" }),
+    prediction: PredictionSchema.nullable(),
+    predictedFrom: z.enum(["agent", "inventory"]).openapi({ description: "Where the VM's memory and workload came from" }),
+  })
+  .openapi("MigrationPreview");
+
+export type Prediction = z.infer<typeof PredictionSchema>;
+export type MigrationPreview = z.infer<typeof MigrationPreviewSchema>;

@@ -16,6 +16,7 @@ import { EventHub } from "./events.ts";
 import { InventoryService } from "./inventory-service.ts";
 import { AgentDirectory, MigrationService, type Log } from "./migrations.ts";
 import { registerMigrationRoutes } from "./routes-migrations.ts";
+import { registerPreviewRoutes } from "./routes-preview.ts";
 
 export interface ControllerConfig {
   /** SQLite: the directory holding ferry.db (and the admin token file). */
@@ -43,6 +44,7 @@ export interface ControllerParts {
 export function buildControllerApp(parts: ControllerParts, clock: Clock): ControllerApp {
   const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock });
   registerMigrationRoutes(app, parts);
+  registerPreviewRoutes(app, parts);
   serveOpenApi(app);
   return app;
 }

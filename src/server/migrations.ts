@@ -85,6 +85,36 @@ export interface MigrationTaskBody {
   readonly progress: MigrationProgress | undefined;
   readonly report: MigrationReport | undefined;
   readonly waitingReason: string | undefined;
+  /** One sample per pre-copy pass (the pass's last progress event): the detail page's chart. */
+  readonly passes?: readonly PassSample[] | undefined;
+}
+
+/** Where a pre-copy pass ended: what was left, how fast the guest dirtied and the link carried. */
+export interface PassSample {
+  readonly pass: number;
+  readonly at: number;
+  readonly bytesSent: number;
+  readonly bytesRemaining: number;
+  readonly dirtyRateBytesPerSec: number;
+  readonly linkRateBytesPerSec: number;
+  readonly throttlePercent: number;
+}
+
+/** What POST /migrations would do with a request, found without starting anything. */
+export interface MigrationPreview {
+  readonly vm: string;
+  readonly source: string;
+  readonly to: string;
+  readonly pool: string | null;
+  readonly priority: Priority;
+  readonly ok: boolean;
+  readonly errors: readonly Finding[];
+  readonly warnings: readonly Finding[];
+  /** Why POST /migrations would refuse this request now, in the words it would use; null when it would start. */
+  readonly refusal: string | null;
+  readonly prediction: Prediction | null;
+  /** Where the VM's memory size and workload came from: its source agent, or the inventory when the agent cannot say. */
+  readonly predictedFrom: "agent" | "inventory";
 }
 
 const MiB = 1048576;
@@ -108,6 +138,16 @@ function refusal(vm: string, to: string, check: CheckResult, accepted: readonly 
     });
   }
   return undefined;
+}
+
+function optionsOf(request: MigrationRequest): MigrateOptions {
+  return {
+    ...DEFAULT_MIGRATE_OPTIONS,
+    priority: request.priority,
+    downtimeLimitMs: request.downtimeMs ?? DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs,
+    autoConverge: request.autoConverge ?? DEFAULT_MIGRATE_OPTIONS.autoConverge,
+    bandwidthLimitBytesPerSec: request.bandwidthMbps === undefined ? undefined : (request.bandwidthMbps * 1e6) / 8,
+  };
 }
 
 export interface MigrationServiceDeps {
@@ -164,13 +204,7 @@ export class MigrationService {
     const refused = refusal(vm.name, dest.host.name, check, request.acceptWarnings);
     if (refused !== undefined) throw refused;
 
-    const options: MigrateOptions = {
-      ...DEFAULT_MIGRATE_OPTIONS,
-      priority: request.priority,
-      downtimeLimitMs: request.downtimeMs ?? DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs,
-      autoConverge: request.autoConverge ?? DEFAULT_MIGRATE_OPTIONS.autoConverge,
-      bandwidthLimitBytesPerSec: request.bandwidthMbps === undefined ? undefined : (request.bandwidthMbps * 1e6) / 8,
-    };
+    const options = optionsOf(request);
     // The VM as its source agent knows it (its memory size and workload), else as the inventory says.
     const spec = await this.#specOf(snapshot, vm.name, sourceAgent);
     const prediction = this.#predict(snapshot, spec, options);
@@ -192,6 +226,50 @@ export class MigrationService {
     });
     this.#running.set(id, { abort, done });
     return task;
+  }
+
+  /**
+   * The checks and the prediction `start` would make, and the refusal it would give, without
+   * queueing anything: the migrate wizard's summary. Unknown names are errors, as in `start`;
+   * every other reason to refuse is returned as `refusal`.
+   */
+  async preview(request: MigrationRequest): Promise<MigrationPreview> {
+    const { inventory, agents } = this.#deps;
+    const snapshot = inventory.current;
+    const vm = snapshot.index.vms.get(request.vm);
+    if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${request.vm}"`);
+    const dest = snapshot.index.hosts.get(request.to);
+    if (dest === undefined) throw new FerryError(ErrorCode.notFound, `no host named "${request.to}"`);
+    if (request.pool !== undefined && !snapshot.index.pools.has(request.pool)) throw new FerryError(ErrorCode.notFound, `no resource pool named "${request.pool}"`);
+    const check = snapshot.checker.check(vm.name, dest.host.name, { pool: request.pool, priority: request.priority });
+    const sourceAgent = agents.get(vm.host);
+    let spec: VmSpec | undefined;
+    if (sourceAgent !== undefined) spec = await this.#specOf(snapshot, vm.name, sourceAgent).catch(() => undefined);
+    const predictedFrom = spec === undefined ? "inventory" : "agent";
+    spec ??= this.#inventorySpec(snapshot, vm.name);
+    const refused = vm.migrating
+      ? `${vm.name} is already migrating`
+      : !dest.host.connected
+        ? `the target host ${dest.host.name} is down (not connected)`
+        : sourceAgent === undefined
+          ? `the source host ${vm.host} has no agent connected to the controller`
+          : agents.get(dest.host.name) === undefined
+            ? `the target host ${dest.host.name} has no agent connected to the controller`
+            : (refusal(vm.name, dest.host.name, check, request.acceptWarnings)?.message ?? null);
+    const ownPool = vm.pool !== undefined && snapshot.index.pools.get(vm.pool)?.cluster === dest.host.cluster ? vm.pool : undefined;
+    return {
+      vm: vm.name,
+      source: vm.host,
+      to: dest.host.name,
+      pool: request.pool ?? ownPool ?? null,
+      priority: request.priority,
+      ok: check.ok,
+      errors: check.errors,
+      warnings: check.warnings,
+      refusal: refused,
+      prediction: this.#predict(snapshot, spec, optionsOf(request)) ?? null,
+      predictedFrom,
+    };
   }
 
   async #specOf(snapshot: InventorySnapshot, vmName: string, source: AgentClient): Promise<VmSpec> {
@@ -242,7 +320,7 @@ export class MigrationService {
   }
 
   /** Records a progress event: always as an event; on the task row when the phase or a whole percent changes. */
-  #progressWriter(taskId: string): { write: (p: MigrationProgress) => void; flush: () => Promise<void> } {
+  #progressWriter(taskId: string): { write: (p: MigrationProgress) => void; flush: () => Promise<void>; passes: () => PassSample[] } {
     const { store, events } = this.#deps;
     let last: MigrationProgress | undefined;
     let chain: Promise<void> = Promise.resolve();
@@ -253,29 +331,43 @@ export class MigrationService {
     // at phase changes, at each whole percent, and at most every 200 ms otherwise; the task
     // row is written at phase changes and whole percents.
     let published: { phase: string; percent: number; at: number } = { phase: "", percent: -1, at: 0 };
+    // Per pass, its latest event stands for the pass's end; a new pass also writes the task row,
+    // so GET /migrations/{id} can draw the chart from the task alone.
+    const passes: PassSample[] = [];
     return {
+      passes: () => [...passes],
       write: (p) => {
         last = p;
+        let newPass = false;
+        if (p.phase === Phase.precopy && p.pass > 0) {
+          const sample: PassSample = { pass: p.pass, at: p.at, bytesSent: p.bytesSent, bytesRemaining: p.bytesRemaining, dirtyRateBytesPerSec: p.dirtyRateBytesPerSec, linkRateBytesPerSec: p.linkRateBytesPerSec, throttlePercent: p.throttlePercent };
+          const lastSample = passes[passes.length - 1];
+          if (lastSample?.pass === p.pass) passes[passes.length - 1] = sample;
+          else if (lastSample === undefined || p.pass > lastSample.pass) {
+            passes.push(sample);
+            newPass = true;
+          }
+        }
         const phaseChanged = p.phase !== phase;
         if (phaseChanged) {
           timeline.push({ phase: p.phase, at: p.at });
           phase = p.phase;
         }
         const percentChanged = Math.floor(p.percent) !== Math.floor(published.percent);
-        if (!phaseChanged && !percentChanged && p.at - published.at < 200) return;
+        if (!phaseChanged && !percentChanged && !newPass && p.at - published.at < 200) return;
         published = { phase: p.phase, percent: p.percent, at: p.at };
         chain = chain
           .then(async () => {
             await events.publish(taskId, p.at, { type: "progress", ...p });
             // The end of a task (its state and report) is written by #finish, once, with the report.
-            if (TERMINAL_PHASES.has(p.phase) || (!phaseChanged && !percentChanged)) return;
+            if (TERMINAL_PHASES.has(p.phase) || (!phaseChanged && !percentChanged && !newPass)) return;
             const task = await store.getTask(taskId);
             if (task === undefined) return;
             const body = bodyOf(task);
             await store.updateTask(taskId, {
               state: p.phase,
               percent: p.percent,
-              body: { ...body, progress: last, timeline: [...body.timeline, ...timeline.splice(0)], waitingReason: p.phase === Phase.queued ? p.message : undefined },
+              body: { ...body, progress: last, timeline: [...body.timeline, ...timeline.splice(0)], waitingReason: p.phase === Phase.queued ? p.message : undefined, passes: [...passes] },
             });
           })
           .catch((error: unknown) => {
@@ -321,7 +413,7 @@ export class MigrationService {
       report = this.#failedReport(task, MigrationFailureCode.internal, `the engine failed: ${error instanceof Error ? error.message : String(error)}`, task.source, body.prediction);
     }
     await progress.flush();
-    await this.#finish(task.id, report);
+    await this.#finish(task.id, report, progress.passes());
   }
 
   #failedReport(task: TaskRecord, code: MigrationFailureCode, message: string, runningOn: string, prediction: Prediction | undefined): MigrationReport {
@@ -338,7 +430,7 @@ export class MigrationService {
   }
 
   /** Stores the outcome on the task and in the inventory: the VM is where the report says it runs. */
-  async #finish(taskId: string, report: MigrationReport): Promise<void> {
+  async #finish(taskId: string, report: MigrationReport, passes: readonly PassSample[]): Promise<void> {
     const { store, inventory, events, clock } = this.#deps;
     const task = await store.getTask(taskId);
     if (task === undefined) return;
@@ -347,7 +439,7 @@ export class MigrationService {
     await store.updateTask(taskId, {
       state: report.outcome,
       percent: report.outcome === Phase.completed ? 100 : task.percent,
-      body: { ...body, report, timeline: [...body.timeline, { phase: report.outcome, at: now }] },
+      body: { ...body, report, timeline: [...body.timeline, { phase: report.outcome, at: now }], passes: passes.length > 0 ? passes : body.passes },
     });
     try {
       await inventory.change((draft) => {
@@ -409,7 +501,7 @@ export class MigrationService {
       }
     }
     await progress.flush();
-    await this.#finish(task.id, report);
+    await this.#finish(task.id, report, progress.passes());
   }
 
   /** Waits for every migration this controller runs (shutdown). */
