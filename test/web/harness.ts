@@ -1,0 +1,205 @@
+// Browser tests' setup: the web UI built, a real `ferry up` (controller on SQLite and one
+// simulated host per host of examples/lab.yaml, agent processes on loopback) in a fresh
+// temp dir, and Debian's Chromium driven by playwright-core with a fresh profile. One lab
+// and one browser per test file; `stop()` ends the processes it started by PID and removes
+// the temp dir, also when a test failed.
+import { spawn, spawnSync, type ChildProcessByStdio } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const BIN = join(ROOT, "bin/ferry.js");
+export const CHROMIUM = "/usr/bin/chromium";
+export const SCREENSHOTS = join(ROOT, "docs/screenshots");
+
+// Flags that work on these machines: no sandbox (containers), no GPU, nothing that phones out.
+const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+/** Builds web/dist unless its stamp says it is up to date (scripts/build-web.mjs decides). */
+export function buildWebUi(): void {
+  const script = join(ROOT, "scripts/build-web.mjs");
+  const result = existsSync(script)
+    ? spawnSync(process.execPath, [script], { cwd: ROOT, encoding: "utf8" })
+    : spawnSync(process.execPath, [join(ROOT, "node_modules/vite/bin/vite.js"), "build", "--config", join(ROOT, "web/vite.config.mjs"), "--logLevel", "error"], { cwd: ROOT, encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`building the web UI failed (exit ${String(result.status)}): ${(result.stderr || result.stdout).trim().split("\n").slice(-5).join("\n")}`);
+}
+
+export interface WebLab {
+  /** The controller's address, e.g. http://127.0.0.1:41234 (the UI is served at /). */
+  readonly url: string;
+  readonly adminToken: string;
+  /** A JSON call to the API (`/vms` → `/api/vms`), with the admin token unless another is given. */
+  // The caller names the response shape it expects; its assertions check it.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+  api<T>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>;
+  /** A new token with this role (e.g. "read-only"): its secret. */
+  createToken(name: string, role: "admin" | "operator" | "read-only"): Promise<string>;
+  /** The last lines `ferry up` wrote to stderr, for failure messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+async function stopChild(child: ChildProcessByStdio<null, Readable, Readable>): Promise<void> {
+  const pid = child.pid;
+  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  // SIGTERM lets `ferry up` stop its agents; the process group (its own, by its PID) catches
+  // any agent left behind if it has to be killed.
+  process.kill(pid, "SIGTERM");
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, 15_000);
+  await exited;
+  clearTimeout(timer);
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // the group is empty: every agent stopped with it
+  }
+}
+
+/** `ferry up` on a free loopback port with FERRY_HOME and the data dir in a fresh temp dir. */
+export async function startWebLab(options: { inventory?: string } = {}): Promise<WebLab> {
+  buildWebUi();
+  const dir = mkdtempSync(join(tmpdir(), "ferry-web-"));
+  const args = [BIN, "up", "--data-dir", join(dir, "data"), "--listen", "127.0.0.1:0"];
+  if (options.inventory !== undefined) args.push("-i", options.inventory);
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, FERRY_HOME: join(dir, "home") }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-8000);
+  });
+  const cleanup = async (): Promise<void> => {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  let ready: { url: string; token: string };
+  try {
+    ready = await new Promise<{ url: string; token: string }>((resolve, reject) => {
+      let url: string | undefined;
+      const timer = setTimeout(() => {
+        reject(new Error(`ferry up did not print its address within 60 s: ${stderr.trim().split("\n").slice(-3).join(" | ")}`));
+      }, 60_000);
+      const lines = createInterface({ input: child.stdout });
+      lines.on("line", (line) => {
+        const api = /^\s*API:\s+(http:\/\/\S+?)\/api\b/.exec(line);
+        if (api?.[1] !== undefined) url = api[1];
+        const token = /^\s*admin token:\s+(\S+)/.exec(line);
+        if (token?.[1] !== undefined && url !== undefined) {
+          clearTimeout(timer);
+          resolve({ url, token: token[1] });
+        }
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`ferry up exited (${String(code)}) while starting: ${stderr.trim().split("\n").slice(-3).join(" | ")}`));
+      });
+    });
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+  const api = async <T>(method: string, path: string, body?: unknown, token = ready.token): Promise<{ status: number; body: T }> => {
+    const response = await fetch(`${ready.url}/api${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const text = await response.text();
+    return { status: response.status, body: (text.length === 0 ? undefined : JSON.parse(text)) as T };
+  };
+  return {
+    url: ready.url,
+    adminToken: ready.token,
+    api,
+    async createToken(name, role) {
+      const created = await api<{ token: string; message?: string }>("POST", "/tokens", { name, role });
+      if (created.status !== 201) throw new Error(`creating token ${name}: ${String(created.status)} ${JSON.stringify(created.body)}`);
+      return created.body.token;
+    },
+    log: () => stderr,
+    stop: cleanup,
+  };
+}
+
+export interface WebBrowser {
+  readonly context: BrowserContext;
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+
+/** Debian's Chromium with a fresh, empty profile. Fails, naming the package, when it is missing. */
+export async function launchBrowser(): Promise<WebBrowser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: the browser tests drive Debian's Chromium; install it with \`apt-get install -y chromium\``);
+  const profile = mkdtempSync(join(tmpdir(), "ferry-chromium-"));
+  let context: BrowserContext;
+  try {
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 900 }, timeout: 60_000 });
+  } catch (error) {
+    rmSync(profile, { recursive: true, force: true });
+    throw new Error(`Chromium at ${CHROMIUM} did not start: ${error instanceof Error ? error.message.split("\n")[0] ?? "" : String(error)}`, { cause: error });
+  }
+  context.setDefaultTimeout(15_000);
+  return {
+    context,
+    newPage: () => context.newPage(),
+    async close() {
+      await context.close().catch(() => undefined);
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Opens the UI and logs in with the token through the login form, as a person would. */
+export async function login(page: Page, url: string, token: string): Promise<void> {
+  await page.goto(`${url}/#/`);
+  await page.getByLabel("API token").fill(token);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("button", { name: "Log out" }).waitFor();
+}
+
+/** Writes docs/screenshots/<name>.png (the README links them). */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const path = join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+export interface WebSuite {
+  readonly lab: WebLab;
+  readonly browser: WebBrowser;
+  /** A page logged in as admin. */
+  readonly page: Page;
+  stop(): Promise<void>;
+}
+
+/** A lab, a browser and a page logged in as admin: call in `before`, `stop()` in `after`. */
+export async function startWebSuite(): Promise<WebSuite> {
+  const lab = await startWebLab();
+  let browser: WebBrowser | undefined;
+  try {
+    browser = await launchBrowser();
+    const page = await browser.newPage();
+    await login(page, lab.url, lab.adminToken);
+    const opened = browser;
+    return {
+      lab,
+      browser,
+      page,
+      async stop() {
+        await opened.close();
+        await lab.stop();
+      },
+    };
+  } catch (error) {
+    await browser?.close();
+    await lab.stop();
+    throw error;
+  }
+}
