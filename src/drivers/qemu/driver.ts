@@ -16,13 +16,14 @@ import type { Clock } from "../../core/clock.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
 import { unmovedReport } from "../../core/migration/report.ts";
-import { percentFor } from "../../core/migration/convergence.ts";
+import { decideAfterPass, percentFor } from "../../core/migration/convergence.ts";
 import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailure, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
 import { systemClock } from "../clock.ts";
 import { IncomingState, PowerStatus, type HostFacts, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type SettledOn, type VmSpec, type VmStatus } from "../driver.ts";
 import { settlementFor } from "../settle.ts";
 import { Accelerator, qemuCommandLine, type GuestBoot, type QemuVm } from "./command-line.ts";
 import type { GuestCpuDefinition } from "./cpu-model.ts";
+import { GuestCheckState, type GuestCheck, type QemuHostNetwork } from "./host-network.ts";
 import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, parseMigrationInfo, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
 import { connectChild, qemuErrorReason, startQemu, type QemuChild } from "./process.ts";
 import type { QmpClient } from "./qmp.ts";
@@ -49,8 +50,11 @@ export interface QemuDriverOptions {
    * (on these machines /dev/kvm exists but aborts or hangs, QEMU-NOTES) and passes the answer.
    */
   readonly accelerator?: Accelerator;
-  /** The tap device of a NIC on this host's port-group bridge. Required for VMs with NICs. */
-  readonly tapFor?: (vm: string, nic: VmSpec["nics"][number]) => string;
+  /**
+   * The host's network: taps on port-group bridges, the namespace QEMU runs in, the guest
+   * probe after a migration. Required for VMs with NICs.
+   */
+  readonly network?: QemuHostNetwork;
   /** Where QMP sockets and serial logs go; default a fresh directory under the system's tmp. */
   readonly runDir?: string;
   readonly binary?: string;
@@ -70,6 +74,13 @@ export interface QemuDriverOptions {
   readonly destinationState?: (target: IncomingMigration) => Promise<IncomingState>;
   /** How long to wait for that confirmation; default 10 s. */
   readonly confirmTimeoutMs?: number;
+  /**
+   * The destination's check of the migrated guest on the VM network (its `guestCheck`), asked
+   * once the destination runs the VM. Without it the guest is not checked.
+   */
+  readonly destinationGuest?: (target: IncomingMigration) => Promise<GuestCheck>;
+  /** How long the guest check may take; default 10 s. */
+  readonly guestCheckTimeoutMs?: number;
   /** The destination's host name for a report's `runningOn`; default the endpoint's host. */
   readonly destinationName?: (target: IncomingMigration) => string | undefined;
 }
@@ -78,6 +89,17 @@ export interface QemuDriver extends HypervisorDriver {
   readonly kind: "qemu";
   /** Why an incoming migration failed, from the destination QEMU's stderr (trap 2). */
   incomingFailure(migrationId: string): string | undefined;
+  /**
+   * Destination side: whether the guest of incoming migration `migrationId` answers on the VM
+   * network, seen from this host's port-group bridges, once it runs here (same MAC, same IP).
+   */
+  guestCheck(migrationId: string): Promise<GuestCheck>;
+  /**
+   * The guest's dirty rate in bytes/s, sampled by QEMU over `seconds` (QMP `calc-dirty-rate`,
+   * page-sampling: dirty-bitmap mode crashes QEMU 7.2 under TCG, trap 8). Page sampling sees
+   * changed contents only, so a guest rewriting identical bytes reads as ~0.
+   */
+  measureDirtyRate(name: string, seconds: number): Promise<number>;
   /** PIDs of the QEMU processes this driver runs, for tests and the lab's teardown. */
   pids(): number[];
 }
@@ -87,6 +109,8 @@ interface Vm {
   power: PowerStatus;
   child: QemuChild | undefined;
   qmp: QmpClient | undefined;
+  /** Taps plugged for the running QEMU, unplugged when it ends. */
+  taps: string[];
   /** Set while it is the shell of an incoming migration. */
   incoming: string | undefined;
   migratingOut: string | undefined;
@@ -96,6 +120,8 @@ interface Incoming {
   readonly vm: Vm;
   state: IncomingState;
   reason: string | undefined;
+  /** The guest check, started when the VM resumes here. */
+  guest: Promise<GuestCheck> | undefined;
 }
 
 const MiB = 1024 * 1024;
@@ -161,21 +187,33 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     const base = await dir();
     const stem = join(base, `${vm.spec.name.replace(/[^\w.-]/g, "_")}-${tag}-${randomBytes(3).toString("hex")}`);
     const taps: Record<string, string> = {};
+    const network = options.network;
     for (const nic of vm.spec.nics) {
-      if (options.tapFor === undefined) throw new FerryError(ErrorCode.invalidInput, `${host.name} has no tap for NIC ${nic.name} of ${vm.spec.name}`, { details: { vm: vm.spec.name, nic: nic.name } });
-      taps[nic.name] = options.tapFor(vm.spec.name, nic);
+      if (network === undefined) throw new FerryError(ErrorCode.invalidInput, `${host.name} has no network for NIC ${nic.name} of ${vm.spec.name} (port group "${nic.portGroup}")`, { details: { vm: vm.spec.name, nic: nic.name } });
+      try {
+        const tap = await network.plug(vm.spec.name, nic, tag);
+        vm.taps.push(tap);
+        taps[nic.name] = tap;
+      } catch (error) {
+        await unplug(vm);
+        throw error;
+      }
     }
     const command = qemuCommandLine(
       record(vm.spec),
       { accelerator: options.accelerator ?? Accelerator.tcg, qmpSocket: `${stem}.qmp`, serial: { kind: "file", path: `${stem}.serial` }, taps, ...(options.binary === undefined ? {} : { binary: options.binary }) },
       incomingMode,
     );
-    const child = startQemu(command);
+    // `ip netns exec` execs QEMU, so the PID the driver kills is QEMU's own.
+    const wrap = network?.wrap ?? [];
+    const [first, ...rest] = wrap;
+    const child = startQemu(first === undefined ? command : { ...command, command: first, args: [...rest, command.command, ...command.args] });
     try {
       const qmp = await connectChild(child, `${stem}.qmp`, { clock });
       vm.child = child;
       vm.qmp = qmp;
       void child.exited.then(() => {
+        void unplug(vm);
         if (vm.child !== child) return;
         vm.child = undefined;
         vm.qmp = undefined;
@@ -184,8 +222,17 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       });
     } catch (error) {
       await child.kill();
+      await unplug(vm);
       throw error;
     }
+  };
+
+  /** Removes the taps of `vm`'s last QEMU (after it exited: QEMU holds them open). */
+  const unplug = async (vm: Vm): Promise<void> => {
+    const taps = vm.taps.splice(0);
+    const network = options.network;
+    if (network === undefined) return;
+    await Promise.all(taps.map((tap) => network.unplug(tap).catch(() => undefined)));
   };
 
   /** A QEMU ended by itself (failed incoming stream, guest panic, or killed). */
@@ -215,6 +262,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     await child.exited;
     clearTimeout(timer);
     await qmp?.close();
+    await unplug(vm);
   };
 
   const queryStatus = async (qmp: QmpClient): Promise<string> => ((await qmp.execute("query-status", undefined, { timeoutMs: 5000 })) as { status: string }).status;
@@ -317,6 +365,11 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       await qmp.execute("migrate-set-parameters", parameterArguments(settings));
       await qmp.execute("migrate", { uri: `tcp:${target.host}:${target.port}` });
 
+      // Ferry's convergence rule, judged at each of QEMU's dirty syncs (a pass): QEMU itself
+      // would go on forever (it has no pass or traffic cap). With auto-converge QEMU throttles
+      // the guest by Ferry's steps (parameterArguments); the rule fails only at full throttle.
+      let passStart: { sample: MigrationSample; at: number } | undefined;
+      const memoryBytes = vm.spec.memoryMB * MiB;
       let lastProgressAt = clock.monotonic();
       let lastTransferred = -1;
       let cancelledFor: MigrationFailure | undefined;
@@ -377,6 +430,29 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
               ? { code: MigrationFailureCode.stalled, message: `no byte moved for ${migrateOptions.stallTimeoutMs} ms; migration cancelled`, phase }
               : { code: MigrationFailureCode.destinationUnreachable, message: `${target.host}:${target.port} did not take the stream within ${migrateOptions.stallTimeoutMs} ms`, phase };
           }
+          const pass = sample.dirtySyncCount ?? 0;
+          if (sample.status !== MigrationStatus.active || seen.stopped) passStart = undefined;
+          else if (passStart === undefined) passStart = { sample, at: now };
+          else if (pass > (passStart.sample.dirtySyncCount ?? 0) && cancelledFor === undefined) {
+            const passRates = migrationRates(passStart.sample, sample, now - passStart.at);
+            passStart = { sample, at: now };
+            if (passRates !== undefined) {
+              const decision = decideAfterPass(
+                {
+                  pass,
+                  memoryBytes,
+                  bytesSentTotal: transferred,
+                  remainingBytes: sample.remainingBytes ?? 0,
+                  linkRateBytesPerSec: passRates.sentBytesPerSec,
+                  dirtyRateBytesPerSec: passRates.dirtiedBytesPerSec,
+                  // QEMU stops at max-cpu-throttle (99); the rule then fails at the caps.
+                  throttlePercent: sample.cpuThrottlePercent ?? 0,
+                },
+                migrateOptions,
+              );
+              if (decision.action === "fail") cancelledFor = { code: MigrationFailureCode.notConverging, message: decision.message, phase: Phase.precopy };
+            }
+          }
           if (cancelledFor !== undefined) await qmp.execute("migrate_cancel", undefined, { timeoutMs: 5000 });
         }
         await clock.sleep(pollMs);
@@ -405,14 +481,18 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         vm.migratingOut = undefined;
         await stop(vm);
         if (vms.get(name) === vm) vms.delete(name);
-        emit(Phase.completed, 1, sample, `${name} runs on ${target.host}`);
+        // The VM runs there now, whatever the check says: "migrated but unreachable" is its
+        // own outcome (completed, with a failure that says so), never plain success.
+        const guest = await verifyGuest(target);
+        const unreachable = guest?.state === GuestCheckState.unreachable;
+        emit(Phase.completed, 1, sample, unreachable ? `${name} runs on ${target.host} but is unreachable: ${guest.message}` : `${name} runs on ${target.host}`);
         return {
           migrationId: target.migrationId,
           vm: name,
           source: host.name,
           destination: target.host,
           outcome: Phase.completed,
-          failure: undefined,
+          failure: unreachable ? { code: MigrationFailureCode.unreachableAfterMigration, message: `migrated, but unreachable: ${guest.message}`, phase: Phase.switchover } : undefined,
           runningOn: destinationName(target),
           downtimeMs: sample.downtimeMs ?? 0,
           totalMs: Math.max(sample.totalTimeMs ?? 0, sample.downtimeMs ?? 0),
@@ -463,6 +543,51 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     }
   };
 
+  /**
+   * Destination side: probes each NIC of a VM that just resumed here, from this host's bridge
+   * of its port group. The guest's ARP cache and the switch need a moment after the resume
+   * (announce-self rounds, the guest's own gratuitous ARP), so it retries until the timeout.
+   */
+  const checkGuest = async (spec: VmSpec): Promise<GuestCheck> => {
+    const network = options.network;
+    const probed = spec.nics.filter((nic) => nic.ip !== undefined && nic.ip !== "");
+    if (network === undefined || probed.length === 0) {
+      return { state: GuestCheckState.notApplicable, message: `${spec.name} has ${network === undefined ? "no host network to probe from" : "no NIC with a known IP"} on ${host.name}` };
+    }
+    const timeoutMs = options.guestCheckTimeoutMs ?? 10_000;
+    const deadline = clock.monotonic() + timeoutMs;
+    const seen: string[] = [];
+    for (const nic of probed) {
+      const ip = (nic.ip ?? "").split("/")[0] ?? "";
+      let ok = await network.reachable(nic.portGroup, ip, 1000).catch(() => false);
+      while (!ok && clock.monotonic() < deadline) {
+        await clock.sleep(100);
+        ok = await network.reachable(nic.portGroup, ip, Math.min(1000, Math.max(100, deadline - clock.monotonic()))).catch(() => false);
+      }
+      if (!ok) {
+        return {
+          state: GuestCheckState.unreachable,
+          message: `${spec.name} runs on ${host.name} but ${ip} (NIC ${nic.name}, MAC ${nic.mac}) does not answer from port group "${nic.portGroup}" within ${timeoutMs} ms`,
+        };
+      }
+      seen.push(`${ip} (${nic.mac}) on "${nic.portGroup}"`);
+    }
+    return { state: GuestCheckState.reachable, message: `${spec.name} answers on ${host.name}: ${seen.join(", ")}` };
+  };
+
+  /** Source side: the destination's word on the migrated guest; pending until it has one. */
+  const verifyGuest = async (target: IncomingMigration): Promise<GuestCheck | undefined> => {
+    const ask = options.destinationGuest;
+    if (ask === undefined) return undefined;
+    const deadline = clock.monotonic() + (options.guestCheckTimeoutMs ?? 10_000) + 5000;
+    for (;;) {
+      const check = await ask(target).catch((error: unknown): GuestCheck => ({ state: GuestCheckState.pending, message: reasonOf(error) }));
+      if (check.state !== GuestCheckState.pending) return check;
+      if (clock.monotonic() >= deadline) return { state: GuestCheckState.unreachable, message: `the destination did not report on the guest in time (${check.message})` };
+      await clock.sleep(100);
+    }
+  };
+
   /** The contract wants the destination's host name; the endpoint only knows its IP. */
   const destinationName = (target: IncomingMigration): string => options.destinationName?.(target) ?? target.host;
 
@@ -470,6 +595,32 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     kind: "qemu",
 
     incomingFailure: (migrationId) => incoming.get(migrationId)?.reason,
+
+    async guestCheck(migrationId) {
+      const session = incoming.get(migrationId);
+      if (session === undefined) return { state: GuestCheckState.notApplicable, message: `${host.name} has no incoming migration ${migrationId}` };
+      if (session.guest === undefined) await driver.incomingState(migrationId);
+      if (session.guest === undefined) return { state: GuestCheckState.pending, message: `${session.vm.spec.name} is ${session.state} on ${host.name}` };
+      const settledCheck = await Promise.race([session.guest, clock.sleep(0).then(() => undefined)]);
+      return settledCheck ?? { state: GuestCheckState.pending, message: `probing ${session.vm.spec.name} on ${host.name}` };
+    },
+
+    async measureDirtyRate(name, seconds) {
+      const vm = mustGet(name);
+      const qmp = vm.qmp;
+      if (qmp === undefined || vm.power !== PowerStatus.running) throw new FerryError(ErrorCode.conflict, `${name} is ${vm.power} on ${host.name}; only a running VM has a dirty rate`, { details: { vm: name } });
+      const calcTime = Math.min(60, Math.max(1, Math.round(seconds)));
+      // Trap 8: page-sampling (the default mode); dirty-bitmap crashes QEMU 7.2 under TCG.
+      await qmp.execute("calc-dirty-rate", { "calc-time": calcTime });
+      const deadline = clock.monotonic() + calcTime * 1000 + 5000;
+      for (;;) {
+        await clock.sleep(Math.min(250, calcTime * 250));
+        const result = (await qmp.execute("query-dirty-rate", undefined, { timeoutMs: 5000 })) as { status?: string; "dirty-rate"?: number };
+        // `dirty-rate` is in MiB/s.
+        if (result.status === "measured") return Math.max(0, result["dirty-rate"] ?? 0) * MiB;
+        if (clock.monotonic() >= deadline) throw new FerryError(ErrorCode.unavailable, `QEMU did not finish measuring ${name}'s dirty rate within ${calcTime + 5} s (status ${result.status ?? "unknown"})`, { details: { vm: name } });
+      }
+    },
     pids() {
       const pids: number[] = [];
       for (const vm of vms.values()) if (vm.child?.pid !== undefined) pids.push(vm.child.pid);
@@ -499,7 +650,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         if (spec.name === "") throw new FerryError(ErrorCode.invalidInput, "a VM needs a name");
         if (!Number.isInteger(spec.memoryMB) || spec.memoryMB <= 0) throw new FerryError(ErrorCode.invalidInput, `${spec.name}: memoryMB must be a positive integer, not ${spec.memoryMB}`);
         if (vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name } });
-        const vm: Vm = { spec, power: PowerStatus.off, child: undefined, qmp: undefined, incoming: undefined, migratingOut: undefined };
+        const vm: Vm = { spec, power: PowerStatus.off, child: undefined, qmp: undefined, taps: [], incoming: undefined, migratingOut: undefined };
         vms.set(spec.name, vm);
         return status(vm);
       });
@@ -550,8 +701,8 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
           details: { failureCode: MigrationFailureCode.destinationOutOfMemory, vm: spec.name, requiredMB: spec.memoryMB, freeMB: free },
         });
       }
-      const vm: Vm = { spec, power: PowerStatus.paused, child: undefined, qmp: undefined, incoming: migrationId, migratingOut: undefined };
-      const session: Incoming = { vm, state: IncomingState.waiting, reason: undefined };
+      const vm: Vm = { spec, power: PowerStatus.paused, child: undefined, qmp: undefined, taps: [], incoming: migrationId, migratingOut: undefined };
+      const session: Incoming = { vm, state: IncomingState.waiting, reason: undefined, guest: undefined };
       vms.set(spec.name, vm);
       remember(migrationId, session);
       try {
@@ -569,6 +720,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
           vm.power = PowerStatus.running;
           // The switch learns the VM's MAC on this host's port (QEMU-NOTES, "what works").
           if (spec.nics.length > 0) void qmp.execute("announce-self", { initial: 50, max: 550, rounds: 5, step: 100 }).catch(() => undefined);
+          session.guest = checkGuest(spec);
         }, ["RESUME"]);
         // Trap 9: events only with the capability, on each side.
         await qmp.execute("migrate-set-capabilities", capabilityArguments({ downtimeLimitMs: 300, maxBandwidthBytesPerSec: UNCAPPED_BYTES_PER_SEC, autoConverge: false, pauseBeforeSwitchover: false }));
@@ -595,6 +747,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
             session.state = IncomingState.running;
             session.vm.incoming = undefined;
             session.vm.power = PowerStatus.running;
+            session.guest ??= checkGuest(session.vm.spec);
           } else {
             const sample = parseMigrationInfo(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
             if (sample.status === MigrationStatus.active || sample.status === MigrationStatus.completed) session.state = IncomingState.receiving;

@@ -92,6 +92,6 @@ describe("migration settings", () => {
         { capability: "pause-before-switchover", state: false },
       ],
     });
-    assert.deepEqual(parameterArguments(settings), { "downtime-limit": 300, "max-bandwidth": 128 * MiB });
+    assert.deepEqual(parameterArguments(settings), { "downtime-limit": 300, "max-bandwidth": 128 * MiB, "cpu-throttle-initial": 20, "cpu-throttle-increment": 10, "max-cpu-throttle": 99 });
   });
 });

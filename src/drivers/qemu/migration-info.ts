@@ -2,6 +2,8 @@
 // MigrationStats, QEMU 7.2), in Ferry's units, plus the arguments of the commands that
 // configure a migration. Pure: the driver feeds it what QMP returned.
 
+import { THROTTLE_INCREMENT, THROTTLE_INITIAL, THROTTLE_MAX } from "../../core/migration/convergence.ts";
+
 /** qapi/migration.json MigrationStatus, QEMU 7.2. */
 export const MigrationStatus = {
   none: "none",
@@ -163,10 +165,23 @@ export function capabilityArguments(settings: MigrationSettings): { capabilities
   };
 }
 
-/** The `migrate-set-parameters` arguments: set every time, for the same reason. */
-export function parameterArguments(settings: MigrationSettings): { "downtime-limit": number; "max-bandwidth": number } {
+/**
+ * The `migrate-set-parameters` arguments: set every time, for the same reason. auto-converge's
+ * steps are Ferry's (src/core/migration/convergence.ts: 20%, then +10% up to 99%), so the
+ * model's prediction and QEMU's throttle follow one rule.
+ */
+export function parameterArguments(settings: MigrationSettings): {
+  "downtime-limit": number;
+  "max-bandwidth": number;
+  "cpu-throttle-initial": number;
+  "cpu-throttle-increment": number;
+  "max-cpu-throttle": number;
+} {
   return {
     "downtime-limit": Math.max(1, Math.round(settings.downtimeLimitMs)),
     "max-bandwidth": Math.max(1, Math.round(settings.maxBandwidthBytesPerSec)),
+    "cpu-throttle-initial": THROTTLE_INITIAL,
+    "cpu-throttle-increment": THROTTLE_INCREMENT,
+    "max-cpu-throttle": THROTTLE_MAX,
   };
 }
