@@ -126,6 +126,29 @@ export const TokenCreatedSchema = z
   .openapi("TokenCreated");
 export const TokenSchema = z.object({ name: z.string(), role: RoleSchema, createdAt: z.number(), revokedAt: z.number().nullable() }).openapi("Token");
 
+export const SessionSchema = z
+  .object({ name: z.string(), role: RoleSchema })
+  .openapi("Session", { description: "The caller's token: its name and role (the web UI hides migrate and edit actions from read-only tokens)" });
+
+export const CompatibilityCellSchema = z
+  .object({
+    host: z.string(),
+    status: z.enum(["current", "compatible", "warnings", "errors"]).openapi({ description: "current: the VM runs there; warnings need a confirmation; errors block" }),
+    errors: z.array(FindingSchema),
+    warnings: z.array(FindingSchema),
+  })
+  .openapi("CompatibilityCell");
+
+export const CompatibilitySchema = z
+  .object({
+    cluster: z.string(),
+    hosts: z.array(z.string()).openapi({ description: "The cluster's hosts: the grid's columns" }),
+    vms: z.array(z.object({ name: z.string(), host: z.string(), cells: z.array(CompatibilityCellSchema).openapi({ description: "One per host, in the order of `hosts`" }) })),
+  })
+  .openapi("Compatibility");
+
+export type Finding = z.infer<typeof FindingSchema>;
+export type Compatibility = z.infer<typeof CompatibilitySchema>;
 export type CheckRequest = z.infer<typeof CheckRequestSchema>;
 export type HostSummary = z.infer<typeof HostSummarySchema>;
 export type VmSummary = z.infer<typeof VmSummarySchema>;

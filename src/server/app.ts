@@ -36,6 +36,8 @@ import type { InventoryService } from "./inventory-service.ts";
 import type { EventHub } from "./events.ts";
 import { errors, json, NameParam, security } from "./openapi.ts";
 import { streamSSE } from "hono/streaming";
+import { registerUiRoutes } from "./routes-ui.ts";
+import { serveWebUi } from "./ui.ts";
 
 export interface ControllerDeps {
   readonly store: Store;
@@ -94,6 +96,9 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
     c.set("token", token);
     return next();
   });
+  // The web UI at / (outside /api, no token: the login form asks for one).
+  serveWebUi(app);
+  registerUiRoutes(app, { inventory });
   const need = (c: Context<ControllerEnv>, role: Role): void => {
     requireRole(c.get("token"), role);
   };

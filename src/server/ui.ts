@@ -1,0 +1,69 @@
+// The web UI, served by the controller at `/`: the files Vite built into web/dist, with
+// index.html for every other page address (the UI routes after `#`, but a reload of any
+// path still gets the app). Hashed assets are cached for good; index.html never, so a new
+// build is picked up on the next load. The API stays under /api, untouched by this.
+import { readFile, stat } from "node:fs/promises";
+import { extname, join, normalize, sep } from "node:path";
+import { API_BASE } from "../api/schemas.ts";
+import type { ControllerApp } from "./app.ts";
+
+export const DEFAULT_WEB_DIST = new URL("../../web/dist/", import.meta.url).pathname;
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json; charset=utf-8",
+  ".map": "application/json; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".ico": "image/x-icon",
+  ".woff": "font/woff",
+  ".woff2": "font/woff2",
+  ".ttf": "font/ttf",
+  ".txt": "text/plain; charset=utf-8",
+};
+
+const NOT_BUILT = '<!doctype html><title>Ferry</title><p>The web UI is not built: run <code>npm run build:web</code> (or <code>npm start</code>), then reload.</p>\n';
+
+/** Vite names built assets `name-HASH.ext` under assets/: their content never changes. */
+const HASHED = /^\/assets\/.+-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$/;
+
+async function fileIn(dir: string, urlPath: string): Promise<string | undefined> {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return undefined;
+  }
+  const full = normalize(join(dir, decoded));
+  // Nothing outside the build directory, whatever the path says.
+  if (!full.startsWith(normalize(dir).replace(/[/\\]?$/, sep))) return undefined;
+  try {
+    return (await stat(full)).isFile() ? full : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Serves `dir` (web/dist) for every GET or HEAD outside /api. */
+export function serveWebUi(app: ControllerApp, dir: string = DEFAULT_WEB_DIST): void {
+  app.use("*", async (c, next) => {
+    const path = c.req.path;
+    if ((c.req.method !== "GET" && c.req.method !== "HEAD") || path === API_BASE || path.startsWith(`${API_BASE}/`)) return next();
+    const index = await fileIn(dir, "/index.html");
+    if (index === undefined) return c.html(NOT_BUILT, path === "/" || extname(path) === "" ? 200 : 404);
+    const file = path === "/" ? index : await fileIn(dir, path);
+    if (file === undefined) {
+      // An asset that is not there is a 404 (an old page asking for a replaced bundle);
+      // any other address is a page of the app.
+      if (extname(path) !== "" && path.startsWith("/assets/")) return c.text("not found\n", 404);
+      return c.body(await readFile(index), 200, { "content-type": CONTENT_TYPES[".html"] ?? "text/html", "cache-control": "no-cache" });
+    }
+    const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
+    const cache = HASHED.test(path) ? "public, max-age=31536000, immutable" : "no-cache";
+    return c.body(await readFile(file), 200, { "content-type": type, "cache-control": cache, "x-content-type-options": "nosniff" });
+  });
+}

@@ -1,0 +1,125 @@
+// The web UI's only way to the controller: typed fetches of the REST API with the session's
+// bearer token. Every failure becomes an ApiError carrying the server's `{ code, message,
+// details }`, so each screen can show the server's own words where the call was made.
+// This module holds no UI state: the session registers the token and a 401 listener here.
+
+const TOKEN_KEY = "ferry.token";
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+
+  constructor(status: number, code: string, message: string, details: unknown = null) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** The token lives in sessionStorage: it survives a reload, not the closing of the tab. */
+export function storedToken(): string | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function storeToken(token: string | null): void {
+  try {
+    if (token === null) sessionStorage.removeItem(TOKEN_KEY);
+    else sessionStorage.setItem(TOKEN_KEY, token);
+  } catch {
+    // Storage disabled: the token lasts as long as the page.
+  }
+  memoryToken = token;
+}
+
+let memoryToken: string | null = null;
+function currentToken(): string | null {
+  return storedToken() ?? memoryToken;
+}
+
+type UnauthorizedListener = (error: ApiError) => void;
+const unauthorizedListeners = new Set<UnauthorizedListener>();
+
+/** Called when the server says the token is no longer valid (revoked): the session logs out. */
+export function onUnauthorized(listener: UnauthorizedListener): () => void {
+  unauthorizedListeners.add(listener);
+  return () => {
+    unauthorizedListeners.delete(listener);
+  };
+}
+
+/** `/vms/web01` → `/api/vms/web01`; a path already under /api is kept. */
+export function apiUrl(path: string): string {
+  return path.startsWith("/api/") || path === "/api" ? path : `/api${path.startsWith("/") ? "" : "/"}${path}`;
+}
+
+/** Encodes one path segment (a VM, host or port name). */
+export const seg = encodeURIComponent;
+
+export function authHeaders(token: string | null = currentToken()): Record<string, string> {
+  return token === null ? {} : { authorization: `Bearer ${token}` };
+}
+
+async function errorFrom(response: Response): Promise<ApiError> {
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch {
+    body = undefined;
+  }
+  const parsed = typeof body === "object" && body !== null ? (body as { code?: unknown; message?: unknown; details?: unknown }) : {};
+  const code = typeof parsed.code === "string" ? parsed.code : response.status >= 500 ? "UNAVAILABLE" : "HTTP_" + String(response.status);
+  const message = typeof parsed.message === "string" ? parsed.message : `the controller answered ${String(response.status)} ${response.statusText}`.trim();
+  return new ApiError(response.status, code, message, parsed.details ?? null);
+}
+
+/** One request; `token` overrides the session's (the login form checks a token before keeping it). */
+export async function apiFetch(method: string, path: string, body?: unknown, options: { token?: string | null; signal?: AbortSignal } = {}): Promise<Response> {
+  const headers: Record<string, string> = { accept: "application/json", ...authHeaders(options.token === undefined ? currentToken() : options.token) };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let response: Response;
+  try {
+    response = await fetch(apiUrl(path), { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }), ...(options.signal === undefined ? {} : { signal: options.signal }) });
+  } catch (cause) {
+    if (options.signal?.aborted === true) throw cause;
+    throw new ApiError(0, "UNAVAILABLE", "cannot reach the Ferry controller: is it running? (network error)");
+  }
+  if (!response.ok) {
+    const error = await errorFrom(response);
+    // Only the session's own token going bad logs out; a token being tried at login does not.
+    if (response.status === 401 && options.token === undefined) for (const listener of unauthorizedListeners) listener(error);
+    throw error;
+  }
+  return response;
+}
+
+async function parse<T>(response: Response): Promise<T> {
+  const text = await response.text();
+  if (text.length === 0) return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(response.status, "BAD_RESPONSE", "the controller answered something that is not JSON");
+  }
+}
+
+export async function apiGet<T>(path: string, options: { token?: string | null; signal?: AbortSignal } = {}): Promise<T> {
+  return parse<T>(await apiFetch("GET", path, undefined, options));
+}
+
+export async function apiSend<T>(method: "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<T> {
+  return parse<T>(await apiFetch(method, path, body));
+}
+
+/** A caught value in plain words: the API's message, or the error's. */
+export function messageOf(error: unknown): string {
+  if (error instanceof ApiError) return error.message;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

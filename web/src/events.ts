@@ -1,0 +1,221 @@
+// Live task events from GET /api/events. EventSource cannot send an Authorization header,
+// so the stream is read with fetch and parsed here (the SSE wire format: `id:`, `event:`,
+// `data:` lines, a blank line ends a frame, `:` lines are comments). One connection per
+// filter is shared by every component that listens; when it drops, it reconnects with
+// backoff and resumes after the last sequence number seen (`?after=SEQ`, which the server
+// replays from its store), so nothing is missed and nothing is shown twice.
+import { useEffect, useRef, useState } from "react";
+import { apiUrl, authHeaders, storedToken } from "./api.ts";
+
+export const ConnectionState = { connecting: "connecting", open: "open", reconnecting: "reconnecting", closed: "closed" } as const;
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+
+/** One task event as the server sends it: `{ seq, taskId, at, type, ...body }`. */
+export interface FerryEvent {
+  readonly seq: number;
+  readonly taskId: string;
+  readonly at: number;
+  /** "task" (queued), "progress" or "report" (the end, with the migration's report). */
+  readonly type: string;
+  readonly [field: string]: unknown;
+}
+
+export interface EventFilter {
+  /** Only this task's events. */
+  readonly task?: string | undefined;
+  /** Start after this sequence number (default 0: every stored event is replayed first). */
+  readonly after?: number | undefined;
+}
+
+type Handler = (event: FerryEvent) => void;
+
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000] as const;
+
+/** Parses SSE text into frames; returns the frames and the unfinished rest. */
+export function parseSseFrames(buffer: string): { frames: { id: string | null; event: string; data: string }[]; rest: string } {
+  const frames: { id: string | null; event: string; data: string }[] = [];
+  const normalised = buffer.replace(/\r\n?/g, "\n");
+  const parts = normalised.split("\n\n");
+  const rest = parts.pop() ?? "";
+  for (const part of parts) {
+    let id: string | null = null;
+    let event = "message";
+    const data: string[] = [];
+    for (const line of part.split("\n")) {
+      if (line === "" || line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "id") id = value;
+      else if (field === "event") event = value;
+      else if (field === "data") data.push(value);
+    }
+    if (data.length > 0) frames.push({ id, event, data: data.join("\n") });
+  }
+  return { frames, rest };
+}
+
+/** One shared stream: its subscribers, its state, its position. */
+class EventStream {
+  readonly #task: string | undefined;
+  readonly #handlers = new Set<Handler>();
+  readonly #stateListeners = new Set<(state: ConnectionState) => void>();
+  #state: ConnectionState = ConnectionState.connecting;
+  #lastSeq: number;
+  #abort: AbortController | null = null;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #failures = 0;
+
+  constructor(task: string | undefined, after: number) {
+    this.#task = task;
+    this.#lastSeq = after;
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  get idle(): boolean {
+    return this.#handlers.size === 0 && this.#stateListeners.size === 0;
+  }
+
+  add(handler: Handler, onState: (state: ConnectionState) => void): void {
+    this.#handlers.add(handler);
+    this.#stateListeners.add(onState);
+    if (this.#abort === null && this.#timer === null) this.#connect();
+  }
+
+  remove(handler: Handler, onState: (state: ConnectionState) => void): void {
+    this.#handlers.delete(handler);
+    this.#stateListeners.delete(onState);
+    if (this.idle) this.close();
+  }
+
+  close(): void {
+    this.#abort?.abort();
+    this.#abort = null;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #setState(state: ConnectionState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    for (const listener of this.#stateListeners) listener(state);
+  }
+
+  #connect(): void {
+    this.#timer = null;
+    const abort = new AbortController();
+    this.#abort = abort;
+    this.#read(abort.signal).then(
+      () => {
+        this.#retry(abort);
+      },
+      () => {
+        this.#retry(abort);
+      },
+    );
+  }
+
+  #retry(abort: AbortController): void {
+    if (abort.signal.aborted || this.#abort !== abort) return;
+    this.#abort = null;
+    this.#setState(ConnectionState.reconnecting);
+    const delay = BACKOFF_MS[Math.min(this.#failures, BACKOFF_MS.length - 1)] ?? 8000;
+    this.#failures++;
+    this.#timer = setTimeout(() => {
+      this.#connect();
+    }, delay);
+  }
+
+  async #read(signal: AbortSignal): Promise<void> {
+    const query = new URLSearchParams({ after: String(this.#lastSeq) });
+    if (this.#task !== undefined) query.set("task", this.#task);
+    const headers: Record<string, string> = { accept: "text/event-stream", ...authHeaders(storedToken()) };
+    if (this.#lastSeq > 0) headers["last-event-id"] = String(this.#lastSeq);
+    const response = await fetch(`${apiUrl("/events")}?${query.toString()}`, { headers, signal, cache: "no-store" });
+    if (!response.ok || response.body === null) throw new Error(`events: HTTP ${String(response.status)}`);
+    this.#setState(ConnectionState.open);
+    this.#failures = 0;
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      buffer += value;
+      const { frames, rest } = parseSseFrames(buffer);
+      buffer = rest;
+      for (const frame of frames) this.#deliver(frame);
+    }
+  }
+
+  #deliver(frame: { id: string | null; event: string; data: string }): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(frame.data);
+    } catch {
+      return;
+    }
+    if (typeof parsed !== "object" || parsed === null) return;
+    const event = parsed as FerryEvent;
+    const seq = typeof event.seq === "number" ? event.seq : Number(frame.id);
+    if (Number.isFinite(seq)) {
+      // A replay after reconnecting may repeat what was already delivered.
+      if (seq <= this.#lastSeq) return;
+      this.#lastSeq = seq;
+    }
+    for (const handler of this.#handlers) {
+      try {
+        handler(event);
+      } catch (error) {
+        // One listener's bug must not stop the others from hearing the event.
+        console.error("event handler failed", error);
+      }
+    }
+  }
+}
+
+const streams = new Map<string, EventStream>();
+
+function streamFor(filter: EventFilter | undefined): EventStream {
+  const key = `${filter?.task ?? ""}\0${String(filter?.after ?? 0)}`;
+  let stream = streams.get(key);
+  if (stream === undefined) {
+    stream = new EventStream(filter?.task, filter?.after ?? 0);
+    streams.set(key, stream);
+  }
+  return stream;
+}
+
+/** Closes every stream (logout). */
+export function closeAllEventStreams(): void {
+  for (const stream of streams.values()) stream.close();
+  streams.clear();
+}
+
+/**
+ * Calls `handler` for every task event (of one task when `filter.task` is set) and returns
+ * the connection's state, so a screen can say "reconnecting". The latest handler is always
+ * used; the connection is opened once per filter and closed when nobody listens.
+ */
+export function useFerryEvents(handler: (event: FerryEvent) => void, filter?: EventFilter): ConnectionState {
+  const latest = useRef(handler);
+  latest.current = handler;
+  const task = filter?.task;
+  const after = filter?.after;
+  const [state, setState] = useState<ConnectionState>(ConnectionState.connecting);
+  useEffect(() => {
+    const stream = streamFor({ task, after });
+    const onEvent: Handler = (event) => {
+      latest.current(event);
+    };
+    stream.add(onEvent, setState);
+    setState(stream.state);
+    return () => {
+      stream.remove(onEvent, setState);
+      if (stream.idle) streams.delete(`${task ?? ""}\0${String(after ?? 0)}`);
+    };
+  }, [task, after]);
+  return state;
+}

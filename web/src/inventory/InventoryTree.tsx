@@ -1,0 +1,159 @@
+// The inventory tree (left nav): datacenter → clusters → hosts → VMs, then standalone hosts
+// and templates. Each VM shows its power state and, while it moves, "migrating"; both follow
+// the controller live. The search box keeps the objects whose name contains the text, with
+// the path to them.
+import { Dropdown, DropdownItem, DropdownList, Label, MenuToggle, SearchInput } from "@patternfly/react-core";
+import EllipsisVIcon from "@patternfly/react-icons/dist/esm/icons/ellipsis-v-icon";
+import { useState } from "react";
+import { hrefs, navigate, type Route } from "../router.ts";
+import { useSession } from "../session.tsx";
+import type { Host, Vm } from "../types.ts";
+import { useInventory } from "./inventory.tsx";
+
+export function PowerBadge({ power }: { power: Vm["power"] }) {
+  const color = power === "on" ? "green" : power === "suspended" ? "orange" : "grey";
+  return (
+    <Label isCompact color={color} className="ferry-badge">
+      {power}
+    </Label>
+  );
+}
+
+export function MigratingBadge() {
+  return (
+    <Label isCompact color="blue" className="ferry-badge">
+      migrating
+    </Label>
+  );
+}
+
+function VmActions({ vm, onMigrate }: { vm: Vm; onMigrate: (vm: string) => void }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <Dropdown
+      isOpen={open}
+      onOpenChange={setOpen}
+      popperProps={{ position: "right" }}
+      toggle={(ref) => (
+        <MenuToggle ref={ref} variant="plain" isExpanded={open} aria-label={`Actions for ${vm.name}`} onClick={() => { setOpen(!open); }} size="sm">
+          <EllipsisVIcon />
+        </MenuToggle>
+      )}
+    >
+      <DropdownList>
+        <DropdownItem key="migrate" isDisabled={vm.migrating} onClick={() => { setOpen(false); onMigrate(vm.name); }}>
+          Migrate…
+        </DropdownItem>
+        <DropdownItem key="edit" onClick={() => { setOpen(false); navigate(hrefs.vm(vm.name)); }}>
+          Edit settings…
+        </DropdownItem>
+      </DropdownList>
+    </Dropdown>
+  );
+}
+
+function isCurrent(route: Route, kind: Route["kind"], name: string): boolean {
+  return route.kind === kind && "name" in route && route.name === name;
+}
+
+export function InventoryTree({ route, onMigrate }: { route: Route; onMigrate: (vm: string) => void }) {
+  const { inventory, error } = useInventory();
+  const { canEdit } = useSession();
+  const [search, setSearch] = useState("");
+  if (inventory === null) return <p className="ferry-muted">{error ?? "Loading the inventory…"}</p>;
+
+  const needle = search.trim().toLowerCase();
+  const matches = (name: string): boolean => needle === "" || name.toLowerCase().includes(needle);
+  const vmsOf = (host: string): Vm[] => inventory.vms.filter((vm) => vm.host === host);
+  const hostShown = (host: Host): boolean => matches(host.name) || vmsOf(host.name).some((vm) => matches(vm.name));
+  const link = (kind: Route["kind"], name: string, href: string) => (
+    <a href={href} aria-current={isCurrent(route, kind, name) ? "page" : undefined} className={isCurrent(route, kind, name) ? "ferry-tree-current" : undefined}>
+      {name}
+    </a>
+  );
+
+  const hostNode = (host: Host) => {
+    if (!hostShown(host)) return null;
+    const vms = matches(host.name) ? vmsOf(host.name) : vmsOf(host.name).filter((vm) => matches(vm.name));
+    return (
+      <li key={host.name}>
+        <span className="ferry-tree-row">
+          <span className="ferry-tree-kind">host</span>
+          {link("host", host.name, hrefs.host(host.name))}
+          {!host.connected && <Label isCompact color="red">disconnected</Label>}
+          {host.maintenance && <Label isCompact color="orange">maintenance</Label>}
+        </span>
+        {vms.length > 0 && (
+          <ul>
+            {vms.map((vm) => (
+              <li key={vm.name}>
+                <span className="ferry-tree-row">
+                  <span className="ferry-tree-kind">VM</span>
+                  {link("vm", vm.name, hrefs.vm(vm.name))}
+                  <PowerBadge power={vm.power} />
+                  {vm.migrating && <MigratingBadge />}
+                  {canEdit && <VmActions vm={vm} onMigrate={onMigrate} />}
+                </span>
+              </li>
+            ))}
+          </ul>
+        )}
+      </li>
+    );
+  };
+
+  const clusters = inventory.clusters.filter((c) => matches(c.name) || inventory.hosts.some((h) => h.cluster === c.name && hostShown(h)));
+  const standalone = inventory.hosts.filter((h) => h.cluster === undefined);
+  const templates = inventory.templates.filter((t) => matches(t.name));
+
+  return (
+    <nav aria-label="Inventory" className="ferry-tree">
+      <SearchInput
+        aria-label="Search inventory"
+        placeholder="Search inventory"
+        value={search}
+        onChange={(_e, value) => { setSearch(value); }}
+        onClear={() => { setSearch(""); }}
+      />
+      {error !== null && <p className="ferry-error-text">{error}</p>}
+      <ul>
+        <li>
+          <span className="ferry-tree-row">
+            <span className="ferry-tree-kind">datacenter</span>
+            <a href={hrefs.home()}>{inventory.datacenter}</a>
+          </span>
+          <ul>
+            {clusters.map((cluster) => (
+              <li key={cluster.name}>
+                <span className="ferry-tree-row">
+                  <span className="ferry-tree-kind">cluster</span>
+                  {link("cluster", cluster.name, hrefs.cluster(cluster.name))}
+                </span>
+                <ul>{inventory.hosts.filter((h) => h.cluster === cluster.name).map(hostNode)}</ul>
+              </li>
+            ))}
+            {standalone.map(hostNode)}
+            {templates.length > 0 && (
+              <li>
+                <span className="ferry-tree-row">
+                  <span className="ferry-tree-kind">templates</span>
+                </span>
+                <ul>
+                  {templates.map((t) => (
+                    <li key={t.name}>
+                      <span className="ferry-tree-row">
+                        <span className="ferry-tree-kind">template</span>
+                        {link("template", t.name, hrefs.template(t.name))}
+                      </span>
+                    </li>
+                  ))}
+                </ul>
+              </li>
+            )}
+          </ul>
+        </li>
+      </ul>
+      {needle !== "" && clusters.length === 0 && standalone.every((h) => !hostShown(h)) && templates.length === 0 && <p className="ferry-muted">Nothing named like “{search}”.</p>}
+    </nav>
+  );
+}

@@ -1,0 +1,69 @@
+// The inventory as the screens see it: GET /api/inventory, loaded once and again after every
+// edit the UI makes and whenever a migration starts or ends (task events from SSE), so power
+// and "migrating" badges and a VM's host follow the controller without a reload.
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { apiGet, messageOf } from "../api.ts";
+import { useFerryEvents, type ConnectionState, type FerryEvent } from "../events.ts";
+import type { Inventory } from "../types.ts";
+
+export interface InventoryState {
+  readonly inventory: Inventory | null;
+  /** The last load's failure, in plain words; the previous inventory stays shown. */
+  readonly error: string | null;
+  /** The live event stream's state (the shell shows "reconnecting"). */
+  readonly connection: ConnectionState;
+  reload(): Promise<void>;
+}
+
+const InventoryContext = createContext<InventoryState | null>(null);
+
+export function useInventory(): InventoryState {
+  const state = useContext(InventoryContext);
+  if (state === null) throw new Error("useInventory outside <InventoryProvider>");
+  return state;
+}
+
+/** Events that change what the tree shows: a migration queued (VM migrating) or ended (VM moved). */
+function changesInventory(event: FerryEvent): boolean {
+  return event.type === "task" || event.type === "report";
+}
+
+export function InventoryProvider({ children }: { children: ReactNode }) {
+  const [inventory, setInventory] = useState<Inventory | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+
+  const reload = useCallback(async (): Promise<void> => {
+    try {
+      setInventory(await apiGet<Inventory>("/inventory"));
+      setError(null);
+    } catch (e) {
+      setError(`Cannot load the inventory: ${messageOf(e)}`);
+    }
+  }, []);
+
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+
+  // Bursts of events (a replay after reconnecting) make one reload, not one each.
+  const connection = useFerryEvents((event) => {
+    if (!changesInventory(event)) return;
+    if (timer.current !== null) clearTimeout(timer.current);
+    timer.current = setTimeout(() => {
+      timer.current = null;
+      void reload();
+    }, 250);
+  });
+
+  // After a reconnect, events missed meanwhile are replayed, but reload anyway: edits made
+  // by others (another browser, the CLI) do not come as task events.
+  const previous = useRef(connection);
+  useEffect(() => {
+    if (previous.current === "reconnecting" && connection === "open") void reload();
+    previous.current = connection;
+  }, [connection, reload]);
+
+  const value = useMemo<InventoryState>(() => ({ inventory, error, connection, reload }), [inventory, error, connection, reload]);
+  return <InventoryContext.Provider value={value}>{children}</InventoryContext.Provider>;
+}
