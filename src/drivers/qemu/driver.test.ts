@@ -1,25 +1,18 @@
 // The qemu driver's own cases beyond the shared contract, against real QEMU and the test guest:
 // a destination that rejects the stream says why (trap 2), a stream that stops moving is
 // cancelled by the watchdog (trap 4), and a completed report carries QEMU's own times (trap 6).
-// Each leaves the VM running on the source where it should. Skips when QEMU or the guest is
-// missing; every QEMU is ended by the drivers' close, pass or fail.
+// Each leaves the VM running on the source where it should. Fails, saying what to install, when
+// QEMU or the guest is missing; every QEMU is ended by the drivers' close, pass or fail.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { createConnection, createServer, type Socket } from "node:net";
 import { test } from "node:test";
-import { guestImages } from "../../lab/guest.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrationProgress } from "../../core/migration/types.ts";
 import { systemClock } from "../clock.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks, type VmSpec } from "../driver.ts";
 import { simHost } from "../sim/testing.ts";
 import { createQemuDriver, probeAccelerator, type QemuDriver } from "./driver.ts";
 
-const QEMU = "qemu-system-x86_64";
-const images = guestImages(process.env["FERRY_GUEST_DIR"]);
-const installed = spawnSync(QEMU, ["--version"], { stdio: "ignore" }).status === 0;
-const built = existsSync(images.kernel) && existsSync(images.initrd);
-const skip = !installed ? `needs ${QEMU} (Debian: apt-get install qemu-system-x86)` : !built ? "needs the test guest: run `bash scripts/build-guest.sh`" : false;
+import { requireQemu } from "./testing/requirements.ts";
 
 const spec: VmSpec = { name: "db01", memoryMB: 128, vcpus: 1, nics: [], workload: undefined };
 
@@ -29,6 +22,7 @@ interface Pair {
 }
 
 async function withPair(body: (pair: Pair) => Promise<void>): Promise<void> {
+  const images = requireQemu();
   const drivers: QemuDriver[] = [];
   const make = (name: string, ip: string, peer: () => QemuDriver | undefined): QemuDriver =>
     createQemuDriver({
@@ -52,7 +46,7 @@ function hooks(events: MigrationProgress[] = []): MigrationHooks {
   return { signal: new AbortController().signal, clock: systemClock, onProgress: (p) => events.push(p) };
 }
 
-test("a destination built with other RAM rejects the stream: REJECTED_BY_DESTINATION with QEMU's reason, the VM runs on the source", { skip, timeout: 30_000 }, async () => {
+test("a destination built with other RAM rejects the stream: REJECTED_BY_DESTINATION with QEMU's reason, the VM runs on the source", { timeout: 30_000 }, async () => {
   await withPair(async ({ source, destination }) => {
     await source.create(spec);
     await source.powerOn(spec.name);
@@ -69,7 +63,7 @@ test("a destination built with other RAM rejects the stream: REJECTED_BY_DESTINA
   });
 });
 
-test("a stream that stops moving is cancelled by the watchdog: STALLED, the VM runs on the source", { skip, timeout: 30_000 }, async () => {
+test("a stream that stops moving is cancelled by the watchdog: STALLED, the VM runs on the source", { timeout: 30_000 }, async () => {
   await withPair(async ({ source, destination }) => {
     await source.create({ ...spec, workload: { kind: "steady", dirtyRateBytesPerSec: 8 * 1024 * 1024, workingSetBytes: 16 * 1024 * 1024, seed: 1 } });
     await source.powerOn(spec.name);
@@ -112,7 +106,7 @@ test("a stream that stops moving is cancelled by the watchdog: STALLED, the VM r
   });
 });
 
-test("a completed migration reports QEMU's total time and downtime, and the destination runs the VM", { skip, timeout: 30_000 }, async () => {
+test("a completed migration reports QEMU's total time and downtime, and the destination runs the VM", { timeout: 30_000 }, async () => {
   await withPair(async ({ source, destination }) => {
     await source.create(spec);
     await source.powerOn(spec.name);
@@ -136,7 +130,8 @@ test("a completed migration reports QEMU's total time and downtime, and the dest
   });
 });
 
-test("probeAccelerator answers kvm only when a KVM guest really boots, else tcg, within its timeout", { skip, timeout: 30_000 }, async () => {
+test("probeAccelerator answers kvm only when a KVM guest really boots, else tcg, within its timeout", { timeout: 30_000 }, async () => {
+  const images = requireQemu();
   const started = Date.now();
   const accelerator = await probeAccelerator({ boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 }, timeoutMs: 3000 });
   assert.ok((["kvm", "tcg"] as string[]).includes(accelerator), accelerator);

@@ -1,44 +1,24 @@
 // The driver contract against two qemu drivers in one process: esx01 on 127.0.1.1 and esx02 on
 // 127.0.1.2, real QEMU processes and QEMU's own migration stream over loopback. The VM has no
 // NIC: taps need root and a bridge (the lab's tests cover them); without one, QEMU needs
-// nothing but the test guest's kernel and initramfs. Skips, with the reason, when QEMU or the
-// guest is missing (CI's plain `npm test` has neither).
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { guestImages } from "../../lab/guest.ts";
+// nothing but the test guest's kernel and initramfs. Fails, saying what to install, when QEMU
+// or the guest is missing.
 import { driverContract } from "../contract.ts";
 import { systemClock } from "../clock.ts";
 import { IncomingState, type IncomingMigration } from "../driver.ts";
 import { simHost } from "../sim/testing.ts";
 import { createQemuDriver, type QemuDriver } from "./driver.ts";
+import { requireQemu } from "./testing/requirements.ts";
 
-const QEMU = "qemu-system-x86_64";
-const images = guestImages(process.env["FERRY_GUEST_DIR"]);
-const installed = spawnSync(QEMU, ["--version"], { stdio: "ignore" }).status === 0;
-const built = existsSync(images.kernel) && existsSync(images.initrd);
-const missing = !installed
-  ? `needs ${QEMU} (Debian: apt-get install qemu-system-x86)`
-  : !built
-    ? "needs the test guest: run `bash scripts/build-guest.sh`"
-    : undefined;
-
-const all = {
-  lifecycle: missing,
-  migrate: missing,
-  migrateDirty: missing,
-  progress: missing,
-  abort: missing,
-  outOfMemory: missing,
-  unreachable: missing,
-  prepareAbort: missing,
+const skips = {
   wrongToken:
     "QEMU's migration stream carries no token: the agent checks the token before it hands out the endpoint, and QEMU listens only on the VMotion IP (the agent's tests cover the token)",
 };
-const skips = Object.fromEntries(Object.entries(all).filter((entry): entry is [string, string] => entry[1] !== undefined));
 
 driverContract(
   "qemu",
   () => {
+    const images = requireQemu();
     const drivers = new Map<string, QemuDriver>();
     const byIp = (target: IncomingMigration): QemuDriver | undefined => drivers.get(target.host);
     const make = (name: string, ip: string): QemuDriver =>
