@@ -1,12 +1,379 @@
-// The migrate wizard (the seed's steps: target host, resource pool, priority, summary, Finish).
-// A first compiling version so the app shell can mount it; the steps follow.
-import { Modal, ModalBody, ModalHeader } from "@patternfly/react-core";
+// The migrate wizard, the seed's steps (figures 9.36–9.40): 1 the target host, every host with
+// its compatibility (errors block Next; warnings are listed and must be acknowledged); 2 the
+// resource pool; 3 the priority; 4 a summary with the validation results and the engine's
+// prediction from POST /api/migrations/preview; Finish starts it with POST /api/migrations.
+// Whatever the API refuses is shown in its own words where the user is, never swallowed.
+import {
+  Alert,
+  Checkbox,
+  DescriptionList,
+  DescriptionListDescription,
+  DescriptionListGroup,
+  DescriptionListTerm,
+  Label,
+  List,
+  ListItem,
+  Modal,
+  Radio,
+  Spinner,
+  Title,
+  Wizard,
+  WizardHeader,
+  WizardStep,
+  type WizardStepType,
+} from "@patternfly/react-core";
+import { useEffect, useMemo, useState } from "react";
+import type { MigrationPreview } from "../../../src/api/schemas.ts";
+import { apiGet, apiSend, messageOf, seg } from "../api.ts";
+import { useInventory } from "../inventory/inventory.tsx";
+import type { CheckResult, Finding, Task, WhereResult } from "../types.ts";
+import { formatBytes, formatDuration } from "../tasks/format.ts";
+
+type Priority = "high" | "low";
+
+const STEP = { host: "migrate-host", pool: "migrate-pool", priority: "migrate-priority", summary: "migrate-summary" } as const;
+
+/** The host's compatibility in a few words: the radio's accessible name carries it. */
+function verdict(result: CheckResult): string {
+  if (result.errors.length > 0) return `incompatible: ${result.errors.length} error${result.errors.length === 1 ? "" : "s"}`;
+  if (result.warnings.length > 0) return `compatible, ${result.warnings.length} warning${result.warnings.length === 1 ? "" : "s"} to acknowledge`;
+  return "compatible";
+}
+
+export function FindingList({ findings, label }: { findings: readonly Finding[]; label: string }) {
+  if (findings.length === 0) return null;
+  return (
+    <List aria-label={label} className="ferry-findings">
+      {findings.map((f, i) => (
+        <ListItem key={`${f.code}-${String(i)}`}>
+          <Label color={f.severity === "error" ? "red" : "orange"} isCompact>
+            {f.severity === "error" ? "Error" : "Warning"}
+          </Label>{" "}
+          <span className="ferry-finding-message">{f.message}</span>
+          <div className="ferry-finding-fix">Fix: {f.fix}</div>
+        </ListItem>
+      ))}
+    </List>
+  );
+}
+
+function HostStep({ vm, where, error, host, onHost, acknowledged, onAcknowledge }: { vm: string; where: WhereResult | null; error: string | null; host: string | null; onHost: (h: string) => void; acknowledged: boolean; onAcknowledge: (v: boolean) => void }) {
+  if (error !== null) return <Alert variant="danger" isInline title="Cannot check the hosts">{error}</Alert>;
+  if (where === null) return <Spinner size="lg" aria-label="Checking every host" />;
+  const selected = where.hosts.find((h) => h.host === host);
+  return (
+    <>
+      <p>
+        {vm} runs on <strong>{where.current}</strong>. Every other host, checked for this VM (CPU, networks, storage, devices, resources):
+      </p>
+      {where.hosts.length === 0 && <Alert variant="info" isInline title="There is no other host to move to" />}
+      <div role="radiogroup" aria-label="Target host">
+        {where.hosts.map((h) => (
+          <div key={h.host} className="ferry-host-choice">
+            <Radio
+              id={`migrate-target-${h.host}`}
+              name="migrate-target"
+              label={`${h.host} — ${verdict(h)}`}
+              isChecked={host === h.host}
+              onChange={() => {
+                onHost(h.host);
+              }}
+            />
+            <FindingList findings={[...h.errors, ...h.warnings]} label={`Reasons for ${h.host}`} />
+          </div>
+        ))}
+      </div>
+      {selected !== undefined && selected.errors.length > 0 && (
+        <Alert variant="danger" isInline title={`${vm} cannot move to ${selected.host}`}>
+          Fix the errors listed under {selected.host} first, or choose another host.
+        </Alert>
+      )}
+      {selected !== undefined && selected.errors.length === 0 && selected.warnings.length > 0 && (
+        <Checkbox
+          id="migrate-ack-warnings"
+          label={`I have read the warnings for ${selected.host} and want to migrate anyway`}
+          isChecked={acknowledged}
+          onChange={(_e, checked) => {
+            onAcknowledge(checked);
+          }}
+        />
+      )}
+    </>
+  );
+}
+
+function PoolStep({ host, pools, pool, onPool, ownPool }: { host: string | null; pools: readonly string[]; pool: string | null; onPool: (p: string) => void; ownPool: string | null }) {
+  if (host === null) return null;
+  if (pools.length === 0) return <Alert variant="info" isInline title={`${host} has no resource pools`}>The VM joins the host's own resources.</Alert>;
+  return (
+    <>
+      <p>Most of the time the pool the VM is in now will do. Choosing a different pool may change the VM's access to CPU and memory.</p>
+      <div role="radiogroup" aria-label="Resource pool">
+        {pools.map((p) => (
+          <Radio
+            key={p}
+            id={`migrate-pool-${p}`}
+            name="migrate-pool"
+            label={p === ownPool ? `${p} (the VM's pool now)` : p}
+            isChecked={pool === p}
+            onChange={() => {
+              onPool(p);
+            }}
+          />
+        ))}
+      </div>
+    </>
+  );
+}
+
+function PriorityStep({ priority, onPriority }: { priority: Priority; onPriority: (p: Priority) => void }) {
+  return (
+    <div role="radiogroup" aria-label="Priority">
+      <Radio
+        id="migrate-priority-high"
+        name="migrate-priority"
+        label="High priority"
+        description="Reserves CPU and memory on both hosts; refused if they are not available. It may cause CPU stress on both hosts while it runs."
+        isChecked={priority === "high"}
+        onChange={() => {
+          onPriority("high");
+        }}
+      />
+      <Radio
+        id="migrate-priority-low"
+        name="migrate-priority"
+        label="Low priority"
+        description="Always proceeds, may take longer: it reserves nothing and yields when resources are short."
+        isChecked={priority === "low"}
+        onChange={() => {
+          onPriority("low");
+        }}
+      />
+    </div>
+  );
+}
+
+function SummaryStep({ preview, error, finishError, newWarningsAck, onNewWarningsAck, acknowledgedCodes }: { preview: MigrationPreview | null; error: string | null; finishError: string | null; newWarningsAck: boolean; onNewWarningsAck: (v: boolean) => void; acknowledgedCodes: readonly string[] }) {
+  if (error !== null) return <Alert variant="danger" isInline title="Cannot validate this migration">{error}</Alert>;
+  if (preview === null) return <Spinner size="lg" aria-label="Validating" />;
+  const unseen = preview.warnings.filter((w) => !acknowledgedCodes.includes(w.code));
+  const p = preview.prediction;
+  return (
+    <>
+      {finishError !== null && (
+        <Alert variant="danger" isInline title="The controller refused to start the migration">
+          {finishError}
+        </Alert>
+      )}
+      <DescriptionList isHorizontal aria-label="Migration summary">
+        <DescriptionListGroup>
+          <DescriptionListTerm>Virtual machine</DescriptionListTerm>
+          <DescriptionListDescription>{preview.vm}</DescriptionListDescription>
+        </DescriptionListGroup>
+        <DescriptionListGroup>
+          <DescriptionListTerm>From → to</DescriptionListTerm>
+          <DescriptionListDescription>
+            {preview.source} → {preview.to}
+          </DescriptionListDescription>
+        </DescriptionListGroup>
+        <DescriptionListGroup>
+          <DescriptionListTerm>Resource pool</DescriptionListTerm>
+          <DescriptionListDescription>{preview.pool ?? "none (the host's own resources)"}</DescriptionListDescription>
+        </DescriptionListGroup>
+        <DescriptionListGroup>
+          <DescriptionListTerm>Priority</DescriptionListTerm>
+          <DescriptionListDescription>{preview.priority === "high" ? "High" : "Low"}</DescriptionListDescription>
+        </DescriptionListGroup>
+        <DescriptionListGroup>
+          <DescriptionListTerm>Validation</DescriptionListTerm>
+          <DescriptionListDescription>
+            {preview.errors.length === 0 && preview.warnings.length === 0 && "Passed: no errors, no warnings"}
+            {preview.errors.length === 0 && preview.warnings.length > 0 && `Passed with ${String(preview.warnings.length)} warning${preview.warnings.length === 1 ? "" : "s"}`}
+            {preview.errors.length > 0 && `Failed: ${String(preview.errors.length)} error${preview.errors.length === 1 ? "" : "s"}`}
+            <FindingList findings={[...preview.errors, ...preview.warnings]} label="Validation results" />
+          </DescriptionListDescription>
+        </DescriptionListGroup>
+        {p !== null && (
+          <>
+            <DescriptionListGroup>
+              <DescriptionListTerm>Predicted time</DescriptionListTerm>
+              <DescriptionListDescription aria-label="Predicted time">{formatDuration(p.totalMs)}</DescriptionListDescription>
+            </DescriptionListGroup>
+            <DescriptionListGroup>
+              <DescriptionListTerm>Predicted passes</DescriptionListTerm>
+              <DescriptionListDescription aria-label="Predicted passes">{p.passes}</DescriptionListDescription>
+            </DescriptionListGroup>
+            <DescriptionListGroup>
+              <DescriptionListTerm>Predicted data</DescriptionListTerm>
+              <DescriptionListDescription>{formatBytes(p.bytes)}</DescriptionListDescription>
+            </DescriptionListGroup>
+            <DescriptionListGroup>
+              <DescriptionListTerm>Predicted downtime</DescriptionListTerm>
+              <DescriptionListDescription aria-label="Predicted downtime">{formatDuration(p.downtimeMs)}</DescriptionListDescription>
+            </DescriptionListGroup>
+            <DescriptionListGroup>
+              <DescriptionListTerm>How</DescriptionListTerm>
+              <DescriptionListDescription>{p.note}</DescriptionListDescription>
+            </DescriptionListGroup>
+          </>
+        )}
+      </DescriptionList>
+      {p === null && <Alert variant="info" isInline title="No prediction: the source's VMotion link speed is unknown" />}
+      {p !== null && !p.converges && (
+        <Alert variant="warning" isInline title="Predicted not to converge">
+          {p.note}
+        </Alert>
+      )}
+      {unseen.length > 0 && (
+        <Checkbox
+          id="migrate-ack-new-warnings"
+          label="I have read these warnings too and want to migrate anyway"
+          isChecked={newWarningsAck}
+          onChange={(_e, checked) => {
+            onNewWarningsAck(checked);
+          }}
+        />
+      )}
+      {preview.refusal !== null && unseen.length === 0 && (
+        <Alert variant="danger" isInline title="Ferry would refuse this migration">
+          {preview.refusal}
+        </Alert>
+      )}
+    </>
+  );
+}
 
 export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void }) {
+  const inventoryState = useInventory();
+  const { inventory } = inventoryState;
+  const [where, setWhere] = useState<WhereResult | null>(null);
+  const [whereError, setWhereError] = useState<string | null>(null);
+  const [host, setHost] = useState<string | null>(null);
+  const [acknowledged, setAcknowledged] = useState(false);
+  const [pool, setPool] = useState<string | null>(null);
+  const [priority, setPriority] = useState<Priority>("high");
+  const [onSummary, setOnSummary] = useState(false);
+  const [preview, setPreview] = useState<MigrationPreview | null>(null);
+  const [previewError, setPreviewError] = useState<string | null>(null);
+  const [newWarningsAck, setNewWarningsAck] = useState(false);
+  const [finishing, setFinishing] = useState(false);
+  const [finishError, setFinishError] = useState<string | null>(null);
+
+  useEffect(() => {
+    const abort = new AbortController();
+    apiGet<WhereResult>(`/vms/${seg(vm)}/where`, { signal: abort.signal }).then(setWhere, (e: unknown) => {
+      if (!abort.signal.aborted) setWhereError(messageOf(e));
+    });
+    return () => {
+      abort.abort();
+    };
+  }, [vm]);
+
+  const selected = where?.hosts.find((h) => h.host === host);
+  const vmRecord = inventory?.vms.find((v) => v.name === vm);
+  const ownPool = vmRecord?.pool ?? null;
+  const pools = useMemo(() => {
+    if (inventory === null || host === null) return [];
+    const cluster = inventory.hosts.find((h) => h.name === host)?.cluster;
+    return inventory.resourcePools.filter((p) => (cluster !== undefined && p.cluster === cluster) || p.host === host).map((p) => p.name);
+  }, [inventory, host]);
+  // The VM's own pool when the target's cluster has it (the seed: "most of the time the same
+  // resource pool will suffice"), else the cluster's first.
+  useEffect(() => {
+    setPool((current) => (current !== null && pools.includes(current) ? current : ownPool !== null && pools.includes(ownPool) ? ownPool : (pools[0] ?? null)));
+  }, [pools, ownPool]);
+
+  const acknowledgedCodes = useMemo(() => (acknowledged && selected !== undefined ? selected.warnings.map((w) => w.code) : []), [acknowledged, selected]);
+  const acceptWarnings = (p: MigrationPreview | null): string[] => {
+    const codes = new Set(acknowledgedCodes);
+    if (newWarningsAck && p !== null) for (const w of p.warnings) codes.add(w.code);
+    return [...codes];
+  };
+
+  const request = useMemo(() => (host === null ? null : { vm, to: host, priority, ...(pool === null ? {} : { pool }) }), [vm, host, priority, pool]);
+
+  // The summary validates again with every choice made (pool and priority change findings).
+  useEffect(() => {
+    if (!onSummary || request === null) return;
+    let current = true;
+    setPreview(null);
+    setPreviewError(null);
+    setFinishError(null);
+    setNewWarningsAck(false);
+    apiSend<MigrationPreview>("POST", "/migrations/preview", { ...request, acceptWarnings: acknowledgedCodes }).then(
+      (p) => {
+        if (current) setPreview(p);
+      },
+      (e: unknown) => {
+        if (current) setPreviewError(messageOf(e));
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [onSummary, request, acknowledgedCodes]);
+
+  const hostBlocked = selected === undefined || selected.errors.length > 0 || (selected.warnings.length > 0 && !acknowledged);
+  const unseenWarnings = preview === null ? [] : preview.warnings.filter((w) => !acknowledgedCodes.includes(w.code));
+  const finishBlocked = preview === null || finishing || !preview.ok || (unseenWarnings.length > 0 ? !newWarningsAck : preview.refusal !== null);
+
+  const finish = async (): Promise<void> => {
+    if (request === null || finishBlocked) return;
+    setFinishing(true);
+    setFinishError(null);
+    try {
+      await apiSend<Task>("POST", "/migrations", { ...request, acceptWarnings: acceptWarnings(preview) });
+      void inventoryState.reload();
+      onClose();
+    } catch (e) {
+      setFinishError(messageOf(e));
+      setFinishing(false);
+    }
+  };
+
+  const onStepChange = (_e: unknown, step: WizardStepType): void => {
+    setOnSummary(step.id === STEP.summary);
+  };
+
   return (
-    <Modal isOpen variant="large" onClose={onClose} aria-label={`Migrate ${vm}`}>
-      <ModalHeader title={`Migrate ${vm}`} />
-      <ModalBody>Loading hosts…</ModalBody>
+    <Modal isOpen variant="large" aria-label={`Migrate ${vm}`} onEscapePress={onClose} className="ferry-migrate-modal">
+      <Wizard
+        height={620}
+        isVisitRequired
+        onClose={onClose}
+        onSave={finish}
+        onStepChange={onStepChange}
+        header={<WizardHeader title={`Migrate ${vm}`} description="Move the running VM to another host, live." onClose={onClose} closeButtonAriaLabel="Close the migrate wizard" />}
+        navAriaLabel="Migrate steps"
+      >
+        <WizardStep name="Select target host" id={STEP.host} footer={{ isNextDisabled: hostBlocked }}>
+          <Title headingLevel="h2">Select target host</Title>
+          <HostStep
+            vm={vm}
+            where={where}
+            error={whereError}
+            host={host}
+            onHost={(h) => {
+              setHost(h);
+              setAcknowledged(false);
+            }}
+            acknowledged={acknowledged}
+            onAcknowledge={setAcknowledged}
+          />
+        </WizardStep>
+        <WizardStep name="Resource pool" id={STEP.pool} isDisabled={hostBlocked} footer={{ isNextDisabled: pools.length > 0 && pool === null }}>
+          <Title headingLevel="h2">Resource pool</Title>
+          <PoolStep host={host} pools={pools} pool={pool} onPool={setPool} ownPool={ownPool} />
+        </WizardStep>
+        <WizardStep name="Priority" id={STEP.priority} isDisabled={hostBlocked}>
+          <Title headingLevel="h2">Priority</Title>
+          <PriorityStep priority={priority} onPriority={setPriority} />
+        </WizardStep>
+        <WizardStep name="Summary" id={STEP.summary} isDisabled={hostBlocked} footer={{ nextButtonText: finishing ? "Starting…" : "Finish", isNextDisabled: finishBlocked }}>
+          <Title headingLevel="h2">Summary</Title>
+          <SummaryStep preview={preview} error={previewError} finishError={finishError} newWarningsAck={newWarningsAck} onNewWarningsAck={setNewWarningsAck} acknowledgedCodes={acknowledgedCodes} />
+        </WizardStep>
+      </Wizard>
     </Modal>
   );
 }
