@@ -137,3 +137,11 @@ test("probeAccelerator answers kvm only when a KVM guest really boots, else tcg,
   assert.ok((["kvm", "tcg"] as string[]).includes(accelerator), accelerator);
   assert.ok(Date.now() - started < 20_000, "the probe ends with its timeout");
 });
+
+test("listeningPort reads the port QEMU chose from query-migrate's socket-address, and nothing else", async () => {
+  const { listeningPort } = await import("./driver.ts");
+  assert.equal(listeningPort({ status: "setup", "socket-address": [{ type: "inet", host: "198.19.0.2", port: "36351" }] }), 36351);
+  assert.equal(listeningPort({ status: "setup" }), undefined);
+  assert.equal(listeningPort({ "socket-address": [{ type: "inet", host: "x", port: "0" }] }), undefined);
+  assert.equal(listeningPort(null), undefined);
+});

@@ -6,7 +6,6 @@
 // The one-time token: QEMU's migration stream carries no token, so the destination QEMU cannot
 // check one. The agent checks the token before it hands out the endpoint (the source's agent
 // asks for it with the token), and QEMU listens only on the VMotion IP, for one stream.
-import { createServer } from "node:net";
 import { constants } from "node:fs";
 import { access, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -724,8 +723,12 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         }, ["RESUME"]);
         // Trap 9: events only with the capability, on each side.
         await qmp.execute("migrate-set-capabilities", capabilityArguments({ downtimeLimitMs: 300, maxBandwidthBytesPerSec: UNCAPPED_BYTES_PER_SEC, autoConverge: false, pauseBeforeSwitchover: false }));
-        const port = await freePort(listenHost);
-        await qmp.execute("migrate-incoming", { uri: `tcp:${listenHost}:${port}` });
+        // QEMU picks the port itself (`:0`) and says which in query-migrate's socket-address
+        // (QEMU 7.2): the VMotion IP may exist only in the host's namespace, where QEMU runs
+        // and the agent does not, so the agent cannot probe for a free port there.
+        await qmp.execute("migrate-incoming", { uri: `tcp:${listenHost}:0` });
+        const port = listeningPort(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
+        if (port === undefined) throw new FerryError(ErrorCode.unavailable, `the destination QEMU of ${spec.name} did not say which port it listens on for ${listenHost}`);
         return { migrationId, host: listenHost, port, token: randomBytes(16).toString("hex") };
       } catch (error) {
         session.state = IncomingState.failed;
@@ -884,18 +887,17 @@ export async function probeAccelerator(options: ProbeAcceleratorOptions): Promis
 }
 
 /** A free TCP port on `host`: bound and released, then handed to QEMU (a race the agent accepts). */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
+/** The port of an `-incoming` QEMU's listener, from query-migrate's `socket-address`. */
+export function listeningPort(info: unknown): number | undefined {
+  if (typeof info !== "object" || info === null) return undefined;
+  const addresses = (info as { "socket-address"?: unknown })["socket-address"];
+  if (!Array.isArray(addresses)) return undefined;
+  for (const address of addresses as unknown[]) {
+    if (typeof address !== "object" || address === null) continue;
+    const port = Number((address as { port?: unknown }).port);
+    if (Number.isInteger(port) && port > 0 && port < 65536) return port;
+  }
+  return undefined;
 }
 
 function reasonOf(value: unknown): string {
