@@ -2,7 +2,8 @@
 // the address names in the middle, and the "Recent tasks" panel docked at the bottom of
 // every page. A lost event stream shows a notice until it is back.
 import { Alert, Button, Masthead, MastheadBrand, MastheadContent, MastheadLogo, MastheadMain, Page, PageSection, PageSidebar, PageSidebarBody, Title, Toolbar, ToolbarContent, ToolbarItem } from "@patternfly/react-core";
-import { createContext, useContext, useState } from "react";
+import { useState } from "react";
+import { MigrateContext } from "./actions.ts";
 import { closeAllEventStreams } from "./events.ts";
 import { ClusterPage } from "./clusters/ClusterPage.tsx";
 import { CompatibilityView } from "./clusters/CompatibilityView.tsx";
@@ -17,12 +18,6 @@ import { MigrationDetail } from "./tasks/MigrationDetail.tsx";
 import { TasksPanel } from "./tasks/TasksPanel.tsx";
 import { TemplatePage } from "./templates/TemplatePage.tsx";
 import { VmPage } from "./vms/VmPage.tsx";
-
-/** Opens the migrate wizard for a VM (only offered to tokens that may migrate). */
-const MigrateContext = createContext<(vm: string) => void>(() => undefined);
-export function useMigrate(): (vm: string) => void {
-  return useContext(MigrateContext);
-}
 
 function Screen({ route }: { route: Route }) {
   switch (route.kind) {

@@ -12,7 +12,7 @@ export interface Session {
   readonly role: SessionInfo["role"];
   /** Operators and admins may migrate and edit; read-only tokens see no such actions. */
   readonly canEdit: boolean;
-  logout(): void;
+  readonly logout: () => void;
 }
 
 const SessionContext = createContext<Session | null>(null);

@@ -12,7 +12,7 @@ export interface InventoryState {
   readonly error: string | null;
   /** The live event stream's state (the shell shows "reconnecting"). */
   readonly connection: ConnectionState;
-  reload(): Promise<void>;
+  readonly reload: () => Promise<void>;
 }
 
 const InventoryContext = createContext<InventoryState | null>(null);
