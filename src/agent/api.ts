@@ -4,6 +4,7 @@
 import { z } from "zod";
 import type { HostFacts, IncomingMigration, IncomingState, VmSpec, VmStatus } from "../drivers/driver.ts";
 import { MigrationFailureCode, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
+import type { GuestCheck } from "../drivers/qemu/host-network.ts";
 
 /** The API's version prefix; a breaking change gets a new one. */
 export const API_PREFIX = "/v1";
@@ -106,6 +107,21 @@ export interface OutgoingRequest {
   readonly destination?: string;
 }
 
+/**
+ * A VMkernel port as the host should have it (PUT /v1/network/vmkernel/:port): the whole
+ * port, not a change, so repeating it is harmless. `vmotion` marks the port VMotion uses.
+ */
+export const VmkernelRequestSchema = z
+  .object({
+    ip: ipv4,
+    prefix: z.number().int().min(1).max(32),
+    vmotion: z.boolean(),
+    gateway: ipv4.optional(),
+    mtu: z.number().int().min(576).max(9216).default(1500),
+  })
+  .strict();
+export type VmkernelRequest = z.output<typeof VmkernelRequestSchema>;
+
 /** Fault rules are the driver's vocabulary; the agent only checks they are a list of objects. */
 export const FaultsRequestSchema = z.object({ rules: z.array(z.record(z.string(), z.unknown())) }).strict();
 
@@ -121,6 +137,17 @@ export interface AgentFacts extends HostFacts {
   readonly migrations: { readonly incoming: number; readonly outgoing: number };
   /** Whether POST /v1/faults is served (test agents only). */
   readonly faultsEnabled: boolean;
+  /** Whether this agent applies VMkernel port changes to its host (PUT /v1/network/vmkernel/:port). */
+  readonly vmkernelControl?: boolean;
+}
+
+/** A VMkernel port as the agent applied it, with the commands' effects in words. */
+export interface VmkernelView extends VmkernelRequest {
+  readonly port: string;
+  /** The IP incoming migrations now listen on (undefined: this host takes none). */
+  readonly vmotionIp: string | undefined;
+  /** What was done, e.g. `198.19.0.21/16 on vmk1`, for the caller's log. */
+  readonly applied: readonly string[];
 }
 
 /** A VM as the agent reports it: the driver's status and, when known, the spec it was created from. */
@@ -139,6 +166,10 @@ export interface ReservationView extends ReservationRequest {
 export interface IncomingStateView {
   readonly migrationId: string;
   readonly state: IncomingState;
+  /** Why the incoming stream failed, in the hypervisor's words (the qemu driver: QEMU's stderr). */
+  readonly reason?: string | undefined;
+  /** The destination's check of the migrated guest on the VM network (qemu driver). */
+  readonly guest?: GuestCheck | undefined;
 }
 
 export const OutgoingState = { running: "running", finished: "finished" } as const;

@@ -18,17 +18,38 @@ import {
   OutgoingRequestSchema,
   ReservationRequestSchema,
   SettleRequestSchema,
+  VmkernelRequestSchema,
   VmSpecSchema,
   type AgentFacts,
   type AgentVm,
   type IncomingStateView,
   type OutgoingEvent,
   type SettleView,
+  type VmkernelRequest,
+  type VmkernelView,
 } from "./api.ts";
+import type { GuestCheck } from "../drivers/qemu/host-network.ts";
 import { bearerTokenCheck } from "./auth.ts";
 import { errorBody, statusFor } from "./http-errors.ts";
 import { createOutgoingRegistry, type OutgoingRun } from "./outgoing.ts";
 import { createReservationBook } from "./reservations.ts";
+
+/**
+ * How an agent changes its host's VMkernel ports for real (the qemu lab: links and addresses
+ * inside the host's namespace). Agents without it only report what their host has.
+ */
+export interface VmkernelControl {
+  /** Makes port `port` exist with exactly `request`'s address and MTU; returns what was done. */
+  apply(port: string, request: VmkernelRequest): Promise<readonly string[]>;
+  /** Removes port `port`; nothing when it is already gone. */
+  remove(port: string): Promise<readonly string[]>;
+}
+
+/** What the driver knows of an incoming migration beyond its state (the qemu driver's reason and guest check). */
+export interface IncomingDetails {
+  readonly reason?: string | undefined;
+  readonly guest?: GuestCheck | undefined;
+}
 
 /** Where test agents take fault rules; the sim driver's `setFaults` fits it. */
 export interface FaultControl {
@@ -48,6 +69,12 @@ export interface AgentAppOptions {
   readonly hostName: string;
   /** The VMotion VMkernel port's IP: incoming migrations listen there and nowhere else. */
   readonly vmotionIp: string | undefined;
+  /** The name of that VMkernel port (e.g. vmk1), so a change to it moves where migrations listen. */
+  readonly vmotionPort?: string | undefined;
+  /** Present on agents that can change their host's network (the qemu lab's). */
+  readonly vmkernel?: VmkernelControl | undefined;
+  /** The driver's details of an incoming migration, served with its state. */
+  readonly incomingDetails?: ((migrationId: string) => Promise<IncomingDetails>) | undefined;
   /** Present only on agents started with faults enabled (tests, labs): serves POST /v1/faults. */
   readonly faults?: FaultControl | undefined;
   readonly log?: AgentLog | undefined;
@@ -90,7 +117,10 @@ function createSerializer(): <T>(op: () => Promise<T>) => Promise<T> {
 }
 
 export function createAgent(options: AgentAppOptions): AgentApp {
-  const { driver, clock, hostName, vmotionIp, faults } = options;
+  const { driver, clock, hostName, faults } = options;
+  // Where incoming migrations listen: moves when a VMkernel port change says so (PUT /network/vmkernel).
+  let vmotionIp = options.vmotionIp;
+  let vmotionPort = options.vmotionPort;
   const log: AgentLog = options.log ?? (() => undefined);
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const authorized = bearerTokenCheck(options.token);
@@ -249,6 +279,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
       cpuCapacityMhz,
       migrations: { incoming: incoming.size, outgoing: outgoing.activeCount() },
       faultsEnabled: faults !== undefined,
+      vmkernelControl: options.vmkernel !== undefined,
     };
     return c.json(body);
   });
@@ -345,7 +376,8 @@ export function createAgent(options: AgentAppOptions): AgentApp {
 
   api.post("/migrations/incoming", async (c) => {
     const { migrationId, spec } = parse(IncomingRequestSchema, await jsonBody(c), "incoming migration");
-    if (vmotionIp === undefined) {
+    const listenHost = vmotionIp;
+    if (listenHost === undefined) {
       throw new FerryError(ErrorCode.refused, `${hostName} has no VMkernel port enabled for VMotion, so it cannot receive ${spec.name}`, {
         details: { failureCode: MigrationFailureCode.destinationUnreachable, migrationId },
       });
@@ -363,7 +395,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
           details: { failureCode: MigrationFailureCode.destinationOutOfMemory, migrationId, memoryMB: spec.memoryMB, freeMemoryMB: Math.max(0, available) },
         });
       }
-      const prepared = await driver.prepareIncoming(spec, { migrationId, listenHost: vmotionIp });
+      const prepared = await driver.prepareIncoming(spec, { migrationId, listenHost });
       incoming.set(migrationId, spec);
       reservations.markMemoryInUse(migrationId);
       return prepared;
@@ -376,7 +408,8 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     const migrationId = c.req.param("migrationId");
     const state = await driver.incomingState(migrationId);
     await settleIncoming();
-    return c.json({ migrationId, state } satisfies IncomingStateView);
+    const details = options.incomingDetails === undefined || state === IncomingState.unknown ? {} : await options.incomingDetails(migrationId);
+    return c.json({ migrationId, state, ...details } satisfies IncomingStateView);
   });
 
   api.delete("/migrations/incoming/:migrationId", async (c) => {
@@ -456,6 +489,50 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     log(LogLevel.info, "abort requested", { migrationId: run.migrationId });
     // The answer is immediate; the outcome arrives on the stream (or GET) as the report.
     return c.json(run.view(), 202);
+  });
+
+  // ---- the host's VMkernel ports (agents that can change their host's network) ----
+
+  const vmkernelOrThrow = (): VmkernelControl => {
+    if (options.vmkernel === undefined) {
+      throw new FerryError(ErrorCode.notFound, `the agent of ${hostName} does not manage its host's network (only qemu lab agents do)`, { details: { host: hostName } });
+    }
+    return options.vmkernel;
+  };
+
+  api.put("/network/vmkernel/:port", async (c) => {
+    const control = vmkernelOrThrow();
+    const port = c.req.param("port");
+    const request = parse(VmkernelRequestSchema, await jsonBody(c), "VMkernel port");
+    const applied = await serialize(async () => {
+      const done = await control.apply(port, request);
+      // vSphere's "Use this port group for VMotion": the port's IP is where migrations arrive.
+      if (request.vmotion) {
+        vmotionIp = request.ip;
+        vmotionPort = port;
+      } else if (vmotionPort === port) {
+        vmotionIp = undefined;
+        vmotionPort = undefined;
+      }
+      return done;
+    });
+    log(LogLevel.info, `VMkernel port ${port} set: ${applied.join("; ")}`, { port, vmotion: request.vmotion });
+    return c.json({ ...request, port, vmotionIp, applied } satisfies VmkernelView);
+  });
+
+  api.delete("/network/vmkernel/:port", async (c) => {
+    const control = vmkernelOrThrow();
+    const port = c.req.param("port");
+    const applied = await serialize(async () => {
+      const done = await control.remove(port);
+      if (vmotionPort === port) {
+        vmotionIp = undefined;
+        vmotionPort = undefined;
+      }
+      return done;
+    });
+    log(LogLevel.info, `VMkernel port ${port} removed`, { port });
+    return c.json({ port, vmotionIp, applied });
   });
 
   // ---- faults (test agents only) ----

@@ -1,18 +1,64 @@
-// The host agent as a running server: the composition root that picks the driver (sim,
-// for now; qemu will sit beside it), builds the app, listens, and stops everything in order
-// (outgoing migrations first, so their VMs settle on this host, then the driver's VMs and
-// listeners, then the API).
+// The host agent as a running server: the composition root that picks the driver (sim, or
+// qemu with its accelerator probed once here), builds the app, listens, and stops everything
+// in order (outgoing migrations first, so their VMs settle on this host, then the driver's VMs
+// and listeners, then the API).
+//
+// A qemu lab agent serves its API on loopback in the root namespace, while QEMU, its taps and
+// its VMotion listener live in the host's network namespace (the driver runs QEMU through the
+// host network's `wrap`, `ip netns exec <ns>`): the controller reaches every agent on
+// loopback, and migration streams stay on the lab's VMotion network.
 import { serve, type ServerType } from "@hono/node-server";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { Host } from "../core/inventory/schema.ts";
+import { IncomingState, type HypervisorDriver } from "../drivers/driver.ts";
+import type { Accelerator } from "../drivers/qemu/command-line.ts";
+import { createQemuDriver, probeAccelerator } from "../drivers/qemu/driver.ts";
+import { GuestCheckState } from "../drivers/qemu/host-network.ts";
 import { createSimDriver } from "../drivers/sim/driver.ts";
 import type { SimFaults } from "../drivers/sim/faults.ts";
+import { labHostNetwork } from "../lab/host-network.ts";
+import { LabNetwork } from "../lab/netns.ts";
+import { labVmkernelControl } from "../lab/vmkernel.ts";
 import { z } from "zod";
-import { createAgent, type AgentLog } from "./app.ts";
+import { createAgent, type AgentLog, type FaultControl, type IncomingDetails, type VmkernelControl } from "./app.ts";
+import { createPeerDirectory, peersFromFile } from "./peers.ts";
 
-export const AgentDriverKind = { sim: "sim" } as const;
+export const AgentDriverKind = { sim: "sim", qemu: "qemu" } as const;
 export type AgentDriverKind = (typeof AgentDriverKind)[keyof typeof AgentDriverKind];
+
+/** A qemu lab host's network: its namespace, its port groups' bridges, the VMotion bridge. */
+export interface AgentLabNetworkConfig {
+  readonly labId: string;
+  /** Full namespace name, `ferry-<labId>-<host>`. */
+  readonly namespace: string;
+  /** Port group → bridge in the namespace. */
+  readonly bridges: Readonly<Record<string, string>>;
+  /** Port group → the host's own address on that bridge, the guest probe's source. */
+  readonly probeFrom?: Readonly<Record<string, string>> | undefined;
+  /** Where new VMkernel ports are cabled: the phys namespace and its VMotion bridge. */
+  readonly vmotion?: { readonly physNamespace: string; readonly bridge: string } | undefined;
+}
+
+/** What the qemu driver needs from the agent's config. */
+export interface AgentQemuConfig {
+  /** The guest's ELF vmlinux and initramfs (scripts/build-guest.sh), on a datastore every host mounts. */
+  readonly kernel: string;
+  readonly initrd: string;
+  /** Prefix length of the guests' VM-network addresses (the lab: 16). */
+  readonly prefixLength: number;
+  /** Where QMP sockets and serial logs go; default a fresh temp directory. */
+  readonly runDir?: string | undefined;
+  readonly binary?: string | undefined;
+  /** The guest CPU's baseline model (default Nehalem); each VM's features come with its spec. */
+  readonly cpuModel?: string | undefined;
+  /** "auto" (default) probes KVM once at start and falls back to TCG. */
+  readonly accelerator?: Accelerator | "auto" | undefined;
+  /** The lab host's network; without it VMs with NICs are refused. */
+  readonly lab?: AgentLabNetworkConfig | undefined;
+  /** The other agents (JSON: [{host, api, token, vmotionIp}]), asked about incoming migrations this host sends. */
+  readonly peersFile?: string | undefined;
+}
 
 export interface AgentConfig {
   /** The host as the inventory describes it (CPU, memory, NICs, vSwitches, datastores). */
@@ -26,6 +72,8 @@ export interface AgentConfig {
   readonly faults: boolean;
   /** The sim's VMotion link rate in bytes/s; default: as fast as loopback goes. */
   readonly vmotionLinkBytesPerSec?: number | undefined;
+  /** Required with driver qemu. */
+  readonly qemu?: AgentQemuConfig | undefined;
   readonly clock: Clock;
   readonly log?: AgentLog | undefined;
 }
@@ -35,7 +83,86 @@ export interface RunningAgent {
   /** The API's base URL, with the port actually chosen. */
   readonly api: string;
   readonly vmotionIp: string | undefined;
+  readonly driver: AgentDriverKind;
+  /** The qemu driver's accelerator after the probe; undefined for sim. */
+  readonly accelerator: Accelerator | undefined;
   close(): Promise<void>;
+}
+
+/** The driver and what the app gets from it besides. */
+interface DriverParts {
+  readonly driver: HypervisorDriver;
+  readonly faults: FaultControl | undefined;
+  readonly vmkernel: VmkernelControl | undefined;
+  readonly incomingDetails: ((migrationId: string) => Promise<IncomingDetails>) | undefined;
+  readonly accelerator: Accelerator | undefined;
+}
+
+/** The first VMotion-enabled VMkernel port of the host. */
+function vmotionPortOf(host: Host): string | undefined {
+  for (const vswitch of host.vswitches) for (const port of vswitch.vmkernelPorts) if (port.vmotion) return port.name;
+  return undefined;
+}
+
+async function qemuParts(config: AgentConfig): Promise<DriverParts> {
+  const { host, clock } = config;
+  const qemu = config.qemu;
+  if (qemu === undefined) throw new FerryError(ErrorCode.usage, `the qemu driver needs the guest's kernel and initrd (qemu.kernel, qemu.initrd in the agent's config)`);
+  const boot = { kernel: qemu.kernel, initrd: qemu.initrd, prefixLength: qemu.prefixLength };
+  const binary = qemu.binary === undefined ? {} : { binary: qemu.binary };
+  // /dev/kvm existing proves nothing on these machines (QEMU-NOTES): probe once, here.
+  const accelerator = qemu.accelerator === undefined || qemu.accelerator === "auto" ? await probeAccelerator({ boot, clock, ...binary }) : qemu.accelerator;
+  const lab = qemu.lab === undefined ? undefined : new LabNetwork(qemu.lab.labId);
+  const network = lab === undefined || qemu.lab === undefined ? undefined : labHostNetwork(lab, qemu.lab.namespace, qemu.lab.bridges, { probeFrom: qemu.lab.probeFrom ?? {} });
+  const vmotion = qemu.lab?.vmotion;
+  const vmkernel = lab === undefined || qemu.lab === undefined || vmotion === undefined ? undefined : labVmkernelControl(lab, qemu.lab.namespace, { physNamespace: vmotion.physNamespace, vmotionBridge: vmotion.bridge });
+  const peers = createPeerDirectory({ self: host.name, load: qemu.peersFile === undefined ? () => Promise.resolve([]) : peersFromFile(qemu.peersFile) });
+  const driver = createQemuDriver({
+    host: { name: host.name, cpu: host.cpu, memoryMB: host.memoryMB, nics: host.nics, vswitches: host.vswitches, datastores: host.datastores, vmotionIp: config.vmotionIp },
+    boot,
+    cpu: { vendor: host.cpu.vendor, model: qemu.cpuModel ?? "Nehalem" },
+    accelerator,
+    ...(network === undefined ? {} : { network }),
+    ...(qemu.runDir === undefined ? {} : { runDir: qemu.runDir }),
+    ...binary,
+    clock,
+    // The source asks the destination's agent (QEMU's stream carries nothing back).
+    destinationReason: async (target) => (await peers.incoming(target))?.reason,
+    destinationState: async (target) => (await peers.incoming(target))?.state ?? IncomingState.unknown,
+    destinationGuest: async (target) => (await peers.incoming(target))?.guest ?? { state: GuestCheckState.pending, message: `no answer yet from the destination of migration ${target.migrationId}` },
+    destinationName: (target) => peers.nameOf(target),
+  });
+  return {
+    driver,
+    faults: undefined,
+    vmkernel,
+    incomingDetails: async (migrationId) => ({ reason: driver.incomingFailure(migrationId), guest: await driver.guestCheck(migrationId) }),
+    accelerator,
+  };
+}
+
+function simParts(config: AgentConfig): DriverParts {
+  const { host, clock } = config;
+  const driver = createSimDriver({
+    host: {
+      name: host.name,
+      cpu: host.cpu,
+      memoryMB: host.memoryMB,
+      nics: host.nics,
+      vswitches: host.vswitches,
+      datastores: host.datastores,
+      vmotionIp: config.vmotionIp,
+      vmotionLinkBytesPerSec: config.vmotionLinkBytesPerSec,
+    },
+    clock,
+  });
+  return {
+    driver,
+    faults: config.faults ? { setFaults: (rules) => { driver.setFaults(simFaultsFrom(rules)); } } : undefined,
+    vmkernel: undefined,
+    incomingDetails: undefined,
+    accelerator: undefined,
+  };
 }
 
 /** The sim's fault rules as the API accepts them: known fields only, each of its type. */
@@ -64,27 +191,27 @@ export function simFaultsFrom(rules: readonly Record<string, unknown>[]): SimFau
 
 export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const { host, clock } = config;
-  const driver = createSimDriver({
-    host: {
-      name: host.name,
-      cpu: host.cpu,
-      memoryMB: host.memoryMB,
-      nics: host.nics,
-      vswitches: host.vswitches,
-      datastores: host.datastores,
-      vmotionIp: config.vmotionIp,
-      vmotionLinkBytesPerSec: config.vmotionLinkBytesPerSec,
-    },
-    clock,
-  });
+  let parts: DriverParts;
+  switch (config.driver) {
+    case AgentDriverKind.sim:
+      parts = simParts(config);
+      break;
+    case AgentDriverKind.qemu:
+      parts = await qemuParts(config);
+      break;
+  }
+  const { driver } = parts;
   const agent = createAgent({
     driver,
     token: config.token,
     clock,
     hostName: host.name,
     vmotionIp: config.vmotionIp,
+    vmotionPort: vmotionPortOf(host),
     log: config.log,
-    faults: config.faults ? { setFaults: (rules) => { driver.setFaults(simFaultsFrom(rules)); } } : undefined,
+    faults: parts.faults,
+    vmkernel: parts.vmkernel,
+    incomingDetails: parts.incomingDetails,
   });
 
   let server: ServerType;
@@ -109,6 +236,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     name: host.name,
     api: `http://${config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host}:${port}`,
     vmotionIp: config.vmotionIp,
+    driver: config.driver,
+    accelerator: parts.accelerator,
     close() {
       closing ??= (async () => {
         await agent.shutdown();

@@ -69,6 +69,43 @@ vmotionLinkMbps: 800
     assert.equal(resolved.vmotionIp, undefined, "no VMotion port: the agent runs but receives no migrations");
   });
 
+  test("the qemu driver: boot files, run dir, lab network and peers from the config, paths relative to it", async () => {
+    const config = `
+name: esx01
+inventory: /lab/inventory.yaml
+driver: qemu
+tokenFile: agent.token
+qemu:
+  guestDir: guest
+  runDir: run/esx01
+  peersFile: peers.json
+  accelerator: tcg
+  lab:
+    labId: ab1
+    namespace: ferry-ab1-esx01
+    bridges: { "VM Network": br-vm }
+    probeFrom: { "VM Network": 198.18.255.1 }
+    vmotion: { physNamespace: ferry-ab1-phys, bridge: vmotion }
+`;
+    const { files: f, io } = files({ "/lab/agent-esx01.yaml": config, "/lab/agent.token": "t0k\n" });
+    const resolved = await resolveAgentConfig({ config: "/lab/agent-esx01.yaml", inventory: LAB, name: "esx01" }, f, io);
+    assert.equal(resolved.driver, "qemu");
+    assert.deepEqual(resolved.qemu, {
+      kernel: "/lab/guest/vmlinux",
+      initrd: "/lab/guest/initrd.gz",
+      prefixLength: 16,
+      runDir: "/lab/run/esx01",
+      binary: undefined,
+      cpuModel: undefined,
+      accelerator: "tcg",
+      lab: { labId: "ab1", namespace: "ferry-ab1-esx01", bridges: { "VM Network": "br-vm" }, probeFrom: { "VM Network": "198.18.255.1" }, vmotion: { physNamespace: "ferry-ab1-phys", bridge: "vmotion" } },
+      peersFile: "/lab/peers.json",
+    });
+    const flagged = await resolveAgentConfig({ inventory: LAB, name: "esx01", tokenFile: "/lab/agent.token", driver: "qemu", guestDir: "/g", runDir: "/r" }, f, io);
+    const { kernel, runDir, accelerator } = flagged.qemu ?? {};
+    assert.deepEqual({ kernel, runDir, accelerator }, { kernel: "/g/vmlinux", runDir: "/r", accelerator: "auto" });
+  });
+
   test("mistakes are one sentence each", async () => {
     await refused({ inventory: LAB, tokenFile: "/t" }, { "/t": "x" }, ErrorCode.usage, /give --name HOST/);
     await refused({ inventory: LAB, name: "esx09", tokenFile: "/t" }, { "/t": "x" }, ErrorCode.notFound, /no host named "esx09" in .*lab\.yaml \(it has esx01, esx02, esx03\)/);
@@ -76,7 +113,8 @@ vmotionLinkMbps: 800
     await refused({ inventory: LAB, name: "esx01" }, {}, ErrorCode.usage, /needs an API token/);
     await refused({ inventory: LAB, name: "esx01", tokenFile: "/t" }, { "/t": "  \n" }, ErrorCode.usage, /\/t is empty/);
     await refused({ inventory: LAB, name: "esx01", tokenFile: "/t", vmotionIp: "127.0.1.300" }, { "/t": "x" }, ErrorCode.usage, /--vmotion-ip takes an IPv4 address/);
-    await refused({ inventory: LAB, name: "esx01", tokenFile: "/t", driver: "qemu" }, { "/t": "x" }, ErrorCode.usage, /--driver takes sim/);
+    await refused({ inventory: LAB, name: "esx01", tokenFile: "/t", driver: "xen" }, { "/t": "x" }, ErrorCode.usage, /--driver takes sim or qemu, got "xen"/);
+    await refused({ inventory: LAB, name: "esx01", tokenFile: "/t", guestDir: "/g" }, { "/t": "x" }, ErrorCode.usage, /need --driver qemu/);
     await refused({ config: "/c.yaml" }, { "/c.yaml": "nmae: esx01\n" }, ErrorCode.invalidInput, /\/c\.yaml: .*nmae/);
     await refused({ config: "/c.yaml" }, { "/c.yaml": "a: [\n" }, ErrorCode.invalidInput, /is not valid YAML/);
   });

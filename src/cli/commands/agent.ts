@@ -7,7 +7,8 @@ import type { Command } from "@commander-js/extra-typings";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { startAgent, AgentDriverKind, type AgentConfig, type RunningAgent } from "../../agent/main.ts";
+import { startAgent, AgentDriverKind, type AgentConfig, type AgentQemuConfig, type RunningAgent } from "../../agent/main.ts";
+import { guestImages } from "../../lab/guest.ts";
 import type { AgentLog } from "../../agent/app.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { HostSchema, type Host } from "../../core/inventory/schema.ts";
@@ -20,6 +21,36 @@ const ipv4 = z
   .string()
   .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, "must be an IPv4 address, like 127.0.1.1")
   .refine((s) => s.split(".").every((o) => Number(o) <= 255), "has an octet above 255");
+
+/** The qemu driver's section of the config file. */
+export const AgentQemuConfigSchema = z
+  .object({
+    /** The guest's ELF vmlinux and initramfs; or `guestDir` holding both (scripts/build-guest.sh's output). */
+    kernel: z.string().min(1).optional(),
+    initrd: z.string().min(1).optional(),
+    guestDir: z.string().min(1).optional(),
+    /** Prefix length of the guests' VM-network addresses; default 16 (the lab's 198.18.0.0/16). */
+    prefixLength: z.number().int().min(8).max(30).default(16),
+    runDir: z.string().min(1).optional(),
+    binary: z.string().min(1).optional(),
+    /** The guest CPU's baseline model; default Nehalem. */
+    cpuModel: z.string().min(1).optional(),
+    accelerator: z.enum(["auto", "tcg", "kvm"]).default("auto"),
+    /** A qemu lab host's network (what `ferry lab up --driver qemu` writes). */
+    lab: z
+      .object({
+        labId: z.string().min(1),
+        namespace: z.string().min(1),
+        bridges: z.record(z.string(), z.string().min(1)),
+        probeFrom: z.record(z.string(), ipv4).optional(),
+        vmotion: z.object({ physNamespace: z.string().min(1), bridge: z.string().min(1) }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    /** JSON list of the other agents ([{host, api, token, vmotionIp}]): asked about this host's outgoing migrations. */
+    peersFile: z.string().min(1).optional(),
+  })
+  .strict();
 
 /** The config file (YAML or JSON). Paths in it are relative to the file. */
 export const AgentConfigFileSchema = z
@@ -36,7 +67,9 @@ export const AgentConfigFileSchema = z
     vmotionIp: ipv4.optional(),
     token: z.string().min(1).optional(),
     tokenFile: z.string().min(1).optional(),
-    driver: z.enum(["sim"]).optional(),
+    driver: z.enum(["sim", "qemu"]).optional(),
+    /** The qemu driver's settings (driver: qemu). */
+    qemu: AgentQemuConfigSchema.optional(),
     /** Serve POST /v1/faults for tests. */
     faults: z.boolean().optional(),
     /** The sim's VMotion link rate in Mb/s; default: as fast as loopback goes. */
@@ -56,6 +89,8 @@ export interface AgentFlags {
   readonly driver?: string | undefined;
   readonly faults?: boolean | undefined;
   readonly vmotionLinkMbps?: string | undefined;
+  readonly guestDir?: string | undefined;
+  readonly runDir?: string | undefined;
 }
 
 export function parseListen(text: string): { host: string; port: number } {
@@ -148,7 +183,26 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
   }
 
   const driver = flags.driver ?? file.driver ?? AgentDriverKind.sim;
-  if (driver !== AgentDriverKind.sim) throw new FerryError(ErrorCode.usage, `--driver takes sim (the qemu driver is not built yet), got "${driver}"`);
+  if (driver !== AgentDriverKind.sim && driver !== AgentDriverKind.qemu) throw new FerryError(ErrorCode.usage, `--driver takes sim or qemu, got "${driver}"`);
+  let qemu: AgentQemuConfig | undefined;
+  if (driver === AgentDriverKind.qemu) {
+    const section = file.qemu ?? AgentQemuConfigSchema.parse({});
+    const path = (p: string | undefined): string | undefined => (p === undefined ? undefined : fromConfigDir(flags.config, p));
+    const images = guestImages(flags.guestDir ?? path(section.guestDir));
+    qemu = {
+      kernel: path(section.kernel) ?? images.kernel,
+      initrd: path(section.initrd) ?? images.initrd,
+      prefixLength: section.prefixLength,
+      runDir: flags.runDir ?? path(section.runDir),
+      binary: section.binary,
+      cpuModel: section.cpuModel,
+      accelerator: section.accelerator,
+      lab: section.lab,
+      peersFile: path(section.peersFile),
+    };
+  } else if (file.qemu !== undefined || flags.guestDir !== undefined) {
+    throw new FerryError(ErrorCode.usage, "qemu settings (qemu: in the config, --guest-dir) need --driver qemu");
+  }
 
   let linkMbps = file.vmotionLinkMbps;
   if (flags.vmotionLinkMbps !== undefined) {
@@ -164,6 +218,7 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
     driver,
     faults: flags.faults ?? file.faults ?? false,
     vmotionLinkBytesPerSec: linkMbps === undefined ? undefined : (linkMbps * 1e6) / 8,
+    qemu,
   };
 }
 
@@ -221,13 +276,15 @@ export function registerAgentCommand(program: Command, io: CliIo, setStatus: Set
   program
     .command("agent")
     .description("run a host's agent: its VMs through a driver, and the API the controller migrates them with")
-    .option("--config <file>", "YAML config: name, inventory or host, listen, vmotionIp, tokenFile, driver, faults")
+    .option("--config <file>", "YAML config: name, inventory or host, listen, vmotionIp, tokenFile, driver, faults, qemu (see docs/qemu-lab.md)")
     .option("-i, --inventory <file>", "inventory to take the host from (with --name)")
     .option("--name <host>", "the host this agent serves")
     .option("--listen <host:port>", "address of the agent's API (default 127.0.0.1:0: a free port, printed when ready)")
     .option("--vmotion-ip <ip>", "IP of the VMotion VMkernel port, where migration streams are accepted (lab: 127.0.1.N)")
     .option("--token-file <file>", "file holding the API token (or set FERRY_AGENT_TOKEN)")
-    .option("--driver <kind>", "hypervisor driver: sim")
+    .option("--driver <kind>", "hypervisor driver: sim (default) or qemu")
+    .option("--guest-dir <dir>", "qemu: directory holding the guest's vmlinux and initrd.gz (default .cache/guest)")
+    .option("--run-dir <dir>", "qemu: where QMP sockets and serial logs go (default a temp directory)")
     .option("--faults", "serve POST /v1/faults, for tests")
     .option("--vmotion-link-mbps <n>", "sim only: the VMotion link's rate in Mb/s")
     .option("--controller <url>", "join this controller when ready (needs --join-token-file)")
@@ -237,7 +294,7 @@ export function registerAgentCommand(program: Command, io: CliIo, setStatus: Set
       const config = await resolveAgentConfig(opts, { readText: io.readText, env: process.env }, io);
       const joinToken = opts.joinTokenFile === undefined ? undefined : (await io.readText(opts.joinTokenFile)).trim();
       const running: RunningAgent = await startAgent({ ...config, clock: systemClock, log: stderrLog(io, config.host.name) });
-      io.out(JSON.stringify({ ready: true, name: running.name, api: running.api, vmotionIp: running.vmotionIp ?? null }));
+      io.out(JSON.stringify({ ready: true, name: running.name, api: running.api, vmotionIp: running.vmotionIp ?? null, driver: running.driver, ...(running.accelerator === undefined ? {} : { accelerator: running.accelerator }) }));
       if (opts.controller !== undefined && joinToken !== undefined) await joinController(io, opts.controller, joinToken, { host: running.name, url: running.api, token: config.token });
       await untilSignal(async () => {
         io.err(JSON.stringify({ at: new Date().toISOString(), host: running.name, level: "info", message: "stopping" }));
