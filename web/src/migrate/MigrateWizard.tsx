@@ -28,6 +28,7 @@ import { apiGet, apiSend, messageOf, seg } from "../api.ts";
 import { useInventory } from "../inventory/inventory.tsx";
 import type { CheckResult, Finding, Task, WhereResult } from "../types.ts";
 import { formatBytes, formatDuration } from "../tasks/format.ts";
+import "../tasks/tasks.css";
 
 type Priority = "high" | "low";
 

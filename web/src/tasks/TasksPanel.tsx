@@ -1,10 +1,194 @@
-// The docked "Recent tasks" panel: every running and past migration. First compiling version.
-import { Title } from "@patternfly/react-core";
+// The docked "Recent tasks" panel on every page: each running and past migration, kept live by
+// SSE task events. The bar moves by phase as the seed's progress dialog does — setup up to
+// about 10%, pre-copy to about 90%, then the quiesced final copy — with the rate, the time
+// left, and plain words when a migration is not converging or has failed. Running ones can be
+// aborted by users who may migrate.
+import { Alert, Button, Progress, ProgressMeasureLocation, ProgressVariant, Title } from "@patternfly/react-core";
+import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { apiGet, apiSend, messageOf, seg } from "../api.ts";
+import { useFerryEvents, type FerryEvent } from "../events.ts";
+import { hrefs } from "../router.ts";
+import { useSession } from "../session.tsx";
+import type { Task } from "../types.ts";
+import { failureWords, formatDuration, formatRate, phaseWords, TERMINAL } from "./format.ts";
+import { applyEvent, convergenceWarning, fromTask, type LiveTask } from "./live.ts";
+import "./tasks.css";
+
+const SHOWN = 10;
+
+/** The tasks, kept newest first and updated by every event. */
+export function useLiveTasks(limit: number): { tasks: LiveTask[]; error: string | null } {
+  const [tasks, setTasks] = useState<ReadonlyMap<string, LiveTask>>(new Map());
+  const [error, setError] = useState<string | null>(null);
+  const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  // The latest map, read and written synchronously by the loader and the event handler, so
+  // neither overwrites the other with a stale copy (state updaters run later).
+  const latest = useRef(tasks);
+
+  const load = useCallback(async (): Promise<void> => {
+    try {
+      const list = await apiGet<Task[]>(`/migrations?limit=${String(limit)}`);
+      const next = new Map(latest.current);
+      for (const task of list) {
+        const fresh = fromTask(task);
+        const known = next.get(task.id);
+        // Events may have moved a task past its stored row: keep the furthest.
+        next.set(task.id, known !== undefined && known.percent > fresh.percent && fresh.report === null ? known : fresh);
+      }
+      latest.current = next;
+      setTasks(next);
+      setError(null);
+    } catch (e) {
+      setError(`Cannot load the recent tasks: ${messageOf(e)}`);
+    }
+  }, [limit]);
+
+  useEffect(() => {
+    void load();
+    return () => {
+      if (refetchTimer.current !== null) clearTimeout(refetchTimer.current);
+    };
+  }, [load]);
+
+  useFerryEvents((event: FerryEvent) => {
+    const known = latest.current.get(event.taskId);
+    const updated = applyEvent(known, event);
+    if (updated === undefined) {
+      // An event of a task this page has not seen (it started before the list was loaded).
+      if (refetchTimer.current === null) {
+        refetchTimer.current = setTimeout(() => {
+          refetchTimer.current = null;
+          void load();
+        }, 300);
+      }
+      return;
+    }
+    if (updated === known) return;
+    const next = new Map(latest.current);
+    next.set(event.taskId, updated);
+    latest.current = next;
+    setTasks(next);
+  });
+
+  const sorted = [...tasks.values()].sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id));
+  return { tasks: sorted, error };
+}
+
+/** What the row says beside the bar: waiting, not converging, failed, or how it went. */
+function statusMessage(task: LiveTask): { text: string; tone: "danger" | "warning" | "info" | "success" } | null {
+  if (task.report !== null && task.report.failure !== null && task.state !== "completed") {
+    return { text: `${failureWords(task.report.failure.code)}. ${task.report.failure.message}. ${task.vm} still runs on ${task.report.runningOn}.`, tone: task.state === "cancelled" ? "warning" : "danger" };
+  }
+  if (task.state === "completed" && task.report !== null) return { text: `Moved in ${formatDuration(task.report.totalMs)}, ${String(task.report.passes)} pass${task.report.passes === 1 ? "" : "es"}, downtime ${formatDuration(task.report.downtimeMs)}`, tone: "success" };
+  const converging = convergenceWarning(task);
+  if (converging !== null) return { text: converging, tone: "warning" };
+  if (task.state === "queued" && task.waitingReason !== null && task.waitingReason !== "") return { text: task.waitingReason, tone: "info" };
+  if (task.prediction !== null && !task.prediction.converges && !TERMINAL.has(task.state)) return { text: `Predicted not to converge: ${task.prediction.note}`, tone: "warning" };
+  return null;
+}
+
+function variantOf(state: string): ProgressVariant | undefined {
+  if (state === "completed") return ProgressVariant.success;
+  if (state === "failed") return ProgressVariant.danger;
+  if (state === "cancelled") return ProgressVariant.warning;
+  return undefined;
+}
+
+export function TaskProgress({ task }: { task: LiveTask }) {
+  const running = !TERMINAL.has(task.state);
+  const variant = variantOf(task.state);
+  return (
+    <Progress
+      value={Math.round(task.percent)}
+      title={phaseWords(task.state, task.progress?.pass)}
+      size="sm"
+      measureLocation={ProgressMeasureLocation.outside}
+      aria-label={`Progress of ${task.vm}`}
+      {...(variant === undefined ? {} : { variant })}
+      className={running ? "ferry-task-progress ferry-task-running" : "ferry-task-progress"}
+    />
+  );
+}
+
+function TaskRow({ task, canAbort, onError }: { task: LiveTask; canAbort: boolean; onError: (message: string | null) => void }) {
+  const [aborting, setAborting] = useState(false);
+  const running = !TERMINAL.has(task.state);
+  const message = statusMessage(task);
+  const p = task.progress;
+  const rate = running && p !== null && p.linkRateBytesPerSec > 0 && (task.state === "precopy" || task.state === "switchover") ? formatRate(p.linkRateBytesPerSec) : "—";
+  const eta = running && p?.etaMs !== null && p?.etaMs !== undefined ? formatDuration(p.etaMs) : "—";
+  const abort = (): void => {
+    setAborting(true);
+    onError(null);
+    apiSend<Task>("DELETE", `/migrations/${seg(task.id)}`).catch((e: unknown) => {
+      onError(`Cannot abort the migration of ${task.vm}: ${messageOf(e)}`);
+      setAborting(false);
+    });
+  };
+  return (
+    <Tr aria-label={`Migration of ${task.vm} to ${task.destination}`} data-task-id={task.id} data-state={task.state}>
+      <Td dataLabel="VM">{task.vm}</Td>
+      <Td dataLabel="Source → target">
+        {task.source} → {task.destination}
+      </Td>
+      <Td dataLabel="Progress" className="ferry-task-progress-cell">
+        <TaskProgress task={task} />
+        {message !== null && <div className={`ferry-task-message ferry-task-message-${message.tone}`}>{message.text}</div>}
+      </Td>
+      <Td dataLabel="Rate">{rate}</Td>
+      <Td dataLabel="Time left">{eta}</Td>
+      <Td dataLabel="Actions" isActionCell>
+        <div className="ferry-task-actions">
+          <Button component="a" variant="link" isInline href={hrefs.task(task.id)} aria-label={`Details of the migration of ${task.vm}`}>
+            Details
+          </Button>
+          {running && canAbort && (
+            <Button variant="secondary" isDanger size="sm" onClick={abort} isDisabled={aborting} aria-label={`Abort the migration of ${task.vm}`}>
+              {aborting ? "Aborting…" : "Abort"}
+            </Button>
+          )}
+        </div>
+      </Td>
+    </Tr>
+  );
+}
 
 export function TasksPanel() {
+  const session = useSession();
+  const { tasks, error } = useLiveTasks(25);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const shown = tasks.slice(0, SHOWN);
+  const running = tasks.filter((t) => !TERMINAL.has(t.state)).length;
   return (
-    <section aria-label="Recent tasks">
-      <Title headingLevel="h2">Recent tasks</Title>
+    <section aria-labelledby="ferry-recent-tasks-title" className="ferry-tasks">
+      <Title headingLevel="h2" id="ferry-recent-tasks-title" size="lg">
+        Recent tasks{running > 0 ? ` (${String(running)} running)` : ""}
+      </Title>
+      {error !== null && <Alert variant="danger" isInline isPlain title={error} />}
+      {actionError !== null && (
+        <Alert variant="danger" isInline title={actionError} actionClose={<Button variant="plain" aria-label="Dismiss" onClick={() => { setActionError(null); }}>×</Button>} />
+      )}
+      {shown.length === 0 && error === null && <p className="ferry-muted">No migrations yet. Choose a VM and “Migrate…” to start one.</p>}
+      {shown.length > 0 && (
+        <Table aria-label="Recent tasks" variant="compact">
+          <Thead>
+            <Tr>
+              <Th>VM</Th>
+              <Th>Source → target</Th>
+              <Th width={40}>Progress</Th>
+              <Th>Rate</Th>
+              <Th>Time left</Th>
+              <Th screenReaderText="Actions" />
+            </Tr>
+          </Thead>
+          <Tbody>
+            {shown.map((task) => (
+              <TaskRow key={task.id} task={task} canAbort={session.canEdit} onError={setActionError} />
+            ))}
+          </Tbody>
+        </Table>
+      )}
     </section>
   );
 }
