@@ -189,6 +189,9 @@ export function registerUpCommand(program: Command, io: CliIo, setStatus: SetSta
       io.out(
         [
           `Ferry is up in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${inventory.hosts.length} simulated hosts, ${inventory.vms.filter((v) => v.power === "on").length} running VMs, store ${lab.controller.store.dialect}.`,
+          `  UI:           ${lab.controller.url}/`,
+          // The token rides in the fragment: browsers never send it to the server; the UI keeps it for the tab and clears the address bar.
+          `  log in:       ${lab.controller.url}/#token=${encodeURIComponent(lab.controller.adminToken)}`,
           `  API:          ${lab.controller.url}/api  (OpenAPI: ${lab.controller.url}/api/openapi.json)`,
           `  admin token:  ${lab.controller.adminToken}`,
           `  hosts:        ${lab.agents.map((a) => `${a.host} (VMotion ${a.vmotionIp})`).join(", ")}`,
