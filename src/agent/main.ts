@@ -8,6 +8,7 @@
 // host network's `wrap`, `ip netns exec <ns>`): the controller reaches every agent on
 // loopback, and migration streams stay on the lab's VMotion network.
 import { serve, type ServerType } from "@hono/node-server";
+import { mkdir } from "node:fs/promises";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { Host } from "../core/inventory/schema.ts";
@@ -116,6 +117,8 @@ async function qemuParts(config: AgentConfig): Promise<DriverParts> {
   const network = lab === undefined || qemu.lab === undefined ? undefined : labHostNetwork(lab, qemu.lab.namespace, qemu.lab.bridges, { probeFrom: qemu.lab.probeFrom ?? {} });
   const vmotion = qemu.lab?.vmotion;
   const vmkernel = lab === undefined || qemu.lab === undefined || vmotion === undefined ? undefined : labVmkernelControl(lab, qemu.lab.namespace, { physNamespace: vmotion.physNamespace, vmotionBridge: vmotion.bridge });
+  // The driver puts QMP sockets and serial logs there and expects it to exist.
+  if (qemu.runDir !== undefined) await mkdir(qemu.runDir, { recursive: true, mode: 0o700 });
   const peers = createPeerDirectory({ self: host.name, load: qemu.peersFile === undefined ? () => Promise.resolve([]) : peersFromFile(qemu.peersFile) });
   const driver = createQemuDriver({
     host: { name: host.name, cpu: host.cpu, memoryMB: host.memoryMB, nics: host.nics, vswitches: host.vswitches, datastores: host.datastores, vmotionIp: config.vmotionIp },

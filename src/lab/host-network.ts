@@ -8,12 +8,6 @@
 // one namespace in tests. The probe is a TCP connection attempt made by a node process entered
 // with `ip netns exec`: `ping` is not part of the base system here, and a TCP answer (accepted
 // or refused) proves the guest's stack runs, which an ARP reply alone would not.
-// TODO(qemu driver, for the lab): `prepareIncoming` picks the destination's port with
-// `freePort(listenHost)`, which binds in the agent's namespace; a lab agent's VMotion IP
-// (198.19.0.N) exists only inside its host namespace, where QEMU runs, so that bind fails with
-// EADDRNOTAVAIL. QEMU 7.2 can choose the port itself: `migrate-incoming` with
-// `tcp:<ip>:0`, then `query-migrate` answers `{"socket-address":[{"host":..,"port":"36351",..}]}`
-// (checked by hand on Debian's 7.2). The lab's agents need that before a real move works.
 import { createHash } from "node:crypto";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { QemuHostNetwork, VmNic } from "../drivers/qemu/host-network.ts";
