@@ -2,7 +2,7 @@
 // one JSON line. Timings vary with this shared machine's load; compare within one run.
 //   npm run bench                 every benchmark
 //   npm run bench -- checker      only those whose name contains "checker" (engine, precopy,
-//                                 controller: the others)
+//                                 controller, qemu: the others; qemu needs root and QEMU)
 import { Bench } from "tinybench";
 import { generateInventory } from "../src/core/lab/generate.ts";
 import { indexInventory } from "../src/core/inventory/index.ts";
@@ -10,6 +10,7 @@ import { createChecker } from "../src/core/check/checker.ts";
 import { benchmarks as controllerBenchmarks } from "./controller.ts";
 import { benchmarks as engineBenchmarks } from "./engine.ts";
 import { benchmarks as precopyBenchmarks } from "./precopy.ts";
+import { benchmarks as qemuBenchmarks } from "./qemu.ts";
 
 interface Benchmark {
   readonly name: string;
@@ -79,7 +80,7 @@ const checkerMatrix: Benchmark = {
   },
 };
 
-const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks];
+const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks, ...qemuBenchmarks];
 
 const filters = process.argv.slice(2);
 for (const b of benchmarks.filter((x) => filters.length === 0 || filters.some((f) => x.name.includes(f)))) {

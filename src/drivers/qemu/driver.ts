@@ -80,8 +80,24 @@ export interface QemuDriverOptions {
   readonly destinationGuest?: (target: IncomingMigration) => Promise<GuestCheck>;
   /** How long the guest check may take; default 10 s. */
   readonly guestCheckTimeoutMs?: number;
+  /** Where Ferry's own time went in a completed migration, for the benchmark. */
+  readonly onControlTiming?: (timing: ControlTiming) => void;
   /** The destination's host name for a report's `runningOn`; default the endpoint's host. */
   readonly destinationName?: (target: IncomingMigration) => string | undefined;
+}
+
+/** Ferry's control cost around QEMU's stream, for one completed migration. */
+export interface ControlTiming {
+  readonly migrationId: string;
+  /** From migrateOut's call to QEMU accepting `migrate` (capabilities, parameters, migrate). */
+  readonly requestToMigrateMs: number;
+  /** `query-migrate` calls made, and the time spent waiting for their replies. */
+  readonly polls: number;
+  readonly pollMs: number;
+  /** QEMU's own `total-time`. */
+  readonly qemuTotalMs: number;
+  /** From migrateOut's call to Ferry seeing the final status. */
+  readonly wallMs: number;
 }
 
 export interface QemuDriver extends HypervisorDriver {
@@ -356,13 +372,29 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     };
     // Trap 9: STOP may come before a poll sees `device`; it marks the stop-and-copy.
     const seen = { stopped: false };
-    const unsubscribe = qmp.onEvent(() => (seen.stopped = true), ["STOP"]);
+    // A MIGRATION event (status change: completed, failed...) wakes the poll at once, so
+    // Ferry learns the end within a QMP round trip rather than a polling period.
+    let wake: (() => void) | undefined;
+    const offStop = qmp.onEvent(() => (seen.stopped = true), ["STOP"]);
+    const offMigration = qmp.onEvent(() => wake?.(), ["MIGRATION"]);
+    const unsubscribe = (): void => {
+      offStop();
+      offMigration();
+    };
+    const nap = (ms: number): Promise<void> =>
+      new Promise<void>((resolve) => {
+        wake = resolve;
+        void clock.sleep(ms).then(resolve);
+      }).finally(() => (wake = undefined));
+    const requestedAt = clock.monotonic();
+    const timing = { requestToMigrateMs: 0, polls: 0, pollMs: 0, finalStatusAt: 0 };
     try {
       emit(Phase.preparing, 0, undefined, `setting up the QEMU stream to ${target.host}:${target.port}`);
       // Trap 5: every capability and parameter, every time.
       await qmp.execute("migrate-set-capabilities", capabilityArguments(settings));
       await qmp.execute("migrate-set-parameters", parameterArguments(settings));
       await qmp.execute("migrate", { uri: `tcp:${target.host}:${target.port}` });
+      timing.requestToMigrateMs = clock.monotonic() - requestedAt;
 
       // Ferry's convergence rule, judged at each of QEMU's dirty syncs (a pass): QEMU itself
       // would go on forever (it has no pass or traffic cap). With auto-converge QEMU throttles
@@ -374,8 +406,11 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       let cancelledFor: MigrationFailure | undefined;
       let sample: MigrationSample;
       for (;;) {
+        const askedAt = clock.monotonic();
         sample = parseMigrationInfo(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
         const now = clock.monotonic();
+        timing.polls++;
+        timing.pollMs += now - askedAt;
         throttleMax = Math.max(throttleMax, sample.cpuThrottlePercent ?? 0);
         const rates = last === undefined ? undefined : migrationRates(last, sample, now - lastAt);
         const r = rates === undefined ? undefined : { sent: rates.sentBytesPerSec, dirtied: rates.dirtiedBytesPerSec };
@@ -454,8 +489,9 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
           }
           if (cancelledFor !== undefined) await qmp.execute("migrate_cancel", undefined, { timeoutMs: 5000 });
         }
-        await clock.sleep(pollMs);
+        await nap(pollMs);
       }
+      timing.finalStatusAt = clock.monotonic();
 
       if (sample.status === MigrationStatus.completed) {
         precopyOnce(sample);
@@ -483,6 +519,14 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         // The VM runs there now, whatever the check says: "migrated but unreachable" is its
         // own outcome (completed, with a failure that says so), never plain success.
         const guest = await verifyGuest(target);
+        options.onControlTiming?.({
+          migrationId: target.migrationId,
+          requestToMigrateMs: timing.requestToMigrateMs,
+          polls: timing.polls,
+          pollMs: timing.pollMs,
+          qemuTotalMs: sample.totalTimeMs ?? 0,
+          wallMs: timing.finalStatusAt - requestedAt,
+        });
         const unreachable = guest?.state === GuestCheckState.unreachable;
         emit(Phase.completed, 1, sample, unreachable ? `${name} runs on ${target.host} but is unreachable: ${guest.message}` : `${name} runs on ${target.host}`);
         return {

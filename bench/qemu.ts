@@ -1,0 +1,177 @@
+// The qemu driver's benchmark (`npm run bench -- qemu`, root only): a real guest migrated live
+// between two lab hosts (network namespaces) over the VMotion veth, against raw TCP over the
+// same veth in the same run, and Ferry's control cost around QEMU's stream (capabilities,
+// parameters and `migrate`; `query-migrate` polling; noticing the end) as a share of the
+// migration's time. Imported by bench/run.ts.
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { DEFAULT_MIGRATE_OPTIONS, Phase } from "../src/core/migration/types.ts";
+import { systemClock } from "../src/drivers/clock.ts";
+import { IncomingState, type IncomingMigration, type VmSpec } from "../src/drivers/driver.ts";
+import { createQemuDriver, type ControlTiming, type QemuDriver } from "../src/drivers/qemu/driver.ts";
+import { GuestCheckState } from "../src/drivers/qemu/host-network.ts";
+import { qemuTestsBlocked } from "../src/drivers/qemu/testing/requirements.ts";
+import { simHost } from "../src/drivers/sim/testing.ts";
+import { guestImages } from "../src/lab/guest.ts";
+import { labHostNetwork } from "../src/lab/host-network.ts";
+import { LabNetwork, teardown } from "../src/lab/netns.ts";
+import { buildQemuLabNetwork, LAB_PORT_GROUP, qemuLabLayout, type QemuLabLayout } from "../src/lab/qemu-lab.ts";
+
+const MiB = 1024 * 1024;
+const RAW_BYTES = 1024 * MiB;
+const ROUNDS = 3;
+
+/** Runs node code inside a namespace; resolves with its stdout lines as they come. */
+function inNamespace(namespace: string, code: string, args: readonly string[], onLine: (line: string) => void): Promise<number> {
+  const child = spawn("ip", ["netns", "exec", namespace, process.execPath, "-e", code, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  createInterface({ input: child.stdout }).on("line", onLine);
+  return new Promise((resolve) => {
+    child.once("exit", (code) => {
+      resolve(code ?? 1);
+    });
+  });
+}
+
+const RAW_SERVER = `
+const net = require("net");
+const [host, port, total] = process.argv.slice(1);
+const server = net.createServer((s) => {
+  let n = 0;
+  s.on("data", (d) => { n += d.length; if (n >= Number(total)) { s.end("done\\n"); server.close(); } });
+});
+server.listen(Number(port), host, () => console.log("ready"));
+`;
+
+const RAW_CLIENT = `
+const net = require("net");
+const [host, port, total] = process.argv.slice(1);
+const chunk = Buffer.alloc(1 << 20, 7);
+const s = net.connect({ host, port: Number(port) }, () => {
+  const t0 = process.hrtime.bigint();
+  let sent = 0;
+  const pump = () => { while (sent < Number(total)) { sent += chunk.length; if (!s.write(chunk)) return s.once("drain", pump); } };
+  s.on("data", () => { console.log(String(Number(process.hrtime.bigint() - t0) / 1e6)); s.destroy(); });
+  pump();
+});
+`;
+
+/** Raw TCP from esx01's namespace to esx02's VMotion IP, over the VMotion veth: ms for RAW_BYTES. */
+async function rawTcpMs(layout: QemuLabLayout, port: number): Promise<number> {
+  const [a, b] = layout.hosts;
+  if (a === undefined || b === undefined) throw new Error("two hosts needed");
+  let ready!: () => void;
+  const listening = new Promise<void>((resolve) => (ready = resolve));
+  const server = inNamespace(b.namespace, RAW_SERVER, [b.vmk.ip, String(port), String(RAW_BYTES)], (line) => {
+    if (line === "ready") ready();
+  });
+  await listening;
+  let ms = Number.NaN;
+  await inNamespace(a.namespace, RAW_CLIENT, [b.vmk.ip, String(port), String(RAW_BYTES)], (line) => (ms = Number(line)));
+  await server;
+  return ms;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+async function qemuMigration(): Promise<Record<string, number | string | boolean>> {
+  const blocked = process.getuid?.() !== 0 ? "needs root (network namespaces)" : qemuTestsBlocked();
+  if (blocked !== undefined) return { skipped: true, reason: blocked };
+  const images = guestImages();
+  const labId = `b${(process.pid % 46656).toString(36)}`;
+  const net = new LabNetwork(labId);
+  await teardown(labId);
+  const layout = qemuLabLayout(net, 2);
+  const drivers = new Map<string, QemuDriver>();
+  const timings: ControlTiming[] = [];
+  try {
+    await buildQemuLabNetwork(net, layout);
+    const byIp = (target: IncomingMigration): QemuDriver | undefined => drivers.get(layout.hosts.find((h) => h.vmk.ip === target.host)?.name ?? "");
+    for (const h of layout.hosts) {
+      drivers.set(
+        h.name,
+        createQemuDriver({
+          host: { ...simHost(h.name, h.vmk.ip, 4096), datastores: ["lab-ds"] },
+          boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 },
+          network: labHostNetwork(net, h.namespace, h.bridges, { probeFrom: h.probeFrom }),
+          pollMs: 150,
+          destinationName: (target) => layout.hosts.find((x) => x.vmk.ip === target.host)?.name,
+          destinationState: async (target) => (await byIp(target)?.incomingState(target.migrationId)) ?? IncomingState.unknown,
+          destinationReason: (target) => Promise.resolve(byIp(target)?.incomingFailure(target.migrationId)),
+          destinationGuest: async (target) => (await byIp(target)?.guestCheck(target.migrationId)) ?? { state: GuestCheckState.notApplicable, message: "" },
+          onControlTiming: (t) => timings.push(t),
+        }),
+      );
+    }
+    const rawMs: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) rawMs.push(await rawTcpMs(layout, 9100 + r));
+
+    // A 512 MiB guest whose writer keeps 192 MiB of it changing at 64 MiB/s: real pages to send.
+    const spec: VmSpec = {
+      name: "bench01",
+      memoryMB: 512,
+      vcpus: 1,
+      nics: [{ name: "nic0", mac: "52:54:00:12:00:31", ip: "198.18.0.31", portGroup: LAB_PORT_GROUP }],
+      workload: { kind: "steady", dirtyRateBytesPerSec: 64 * MiB, workingSetBytes: 192 * MiB, seed: 1 },
+    };
+    const first = drivers.get("esx01");
+    if (first === undefined) throw new Error("no esx01");
+    await first.create(spec);
+    await first.powerOn(spec.name);
+    await systemClock.sleep(8000); // boot (3-5 s under TCG), then the writer fills its working set
+    const rates: number[] = [];
+    const downtimes: number[] = [];
+    const totals: number[] = [];
+    const sent: number[] = [];
+    let from = "esx01";
+    for (let r = 0; r < ROUNDS; r++) {
+      const to = from === "esx01" ? "esx02" : "esx01";
+      const source = drivers.get(from);
+      const destination = drivers.get(to);
+      const toHost = layout.hosts.find((h) => h.name === to);
+      if (source === undefined || destination === undefined || toHost === undefined) throw new Error("lab hosts missing");
+      const target = await destination.prepareIncoming(spec, { migrationId: `bench-${r}`, listenHost: toHost.vmk.ip });
+      const report = await source.migrateOut(spec.name, target, { ...DEFAULT_MIGRATE_OPTIONS, autoConverge: true }, { signal: new AbortController().signal, clock: systemClock, onProgress: () => undefined });
+      if (report.outcome !== Phase.completed) throw new Error(`migration ${r} ${report.outcome}: ${report.failure?.message ?? ""}`);
+      rates.push(report.bytesSent / MiB / (report.totalMs / 1000));
+      downtimes.push(report.downtimeMs);
+      totals.push(report.totalMs);
+      sent.push(report.bytesSent / MiB);
+      from = to;
+      await systemClock.sleep(1000);
+    }
+    const rawMiBs = median(rawMs.map((ms) => RAW_BYTES / MiB / (ms / 1000)));
+    const qemuMiBs = median(rates);
+    const setup = median(timings.map((t) => t.requestToMigrateMs));
+    const notice = median(timings.map((t) => Math.max(0, t.wallMs - t.requestToMigrateMs - t.qemuTotalMs)));
+    const polling = median(timings.map((t) => t.pollMs));
+    // On the migration's critical path Ferry adds the setup before `migrate` and the delay to
+    // notice the end (a MIGRATION event wakes the poll). Polling runs beside QEMU's migration
+    // thread: the time spent waiting for its replies is shown apart, as a share too.
+    const share = median(timings.map((t) => (t.requestToMigrateMs + Math.max(0, t.wallMs - t.requestToMigrateMs - t.qemuTotalMs)) / Math.max(1, t.wallMs)));
+    const pollShare = median(timings.map((t) => t.pollMs / Math.max(1, t.wallMs)));
+    return {
+      raw_tcp_veth_mib_s: Math.round(rawMiBs),
+      qemu_stream_mib_s_median: Math.round(qemuMiBs),
+      throughput_ratio: Number((qemuMiBs / rawMiBs).toFixed(2)),
+      qemu_total_ms_median: median(totals),
+      qemu_downtime_ms_median: median(downtimes),
+      mib_sent_median: Number(median(sent).toFixed(1)),
+      control_setup_ms_median: Number(setup.toFixed(1)),
+      control_poll_ms_median: Number(polling.toFixed(1)),
+      control_notice_ms_median: Number(notice.toFixed(1)),
+      control_share_of_migration: Number(share.toFixed(4)),
+      control_share_goal: 0.01,
+      poll_wait_share: Number(pollShare.toFixed(4)),
+      polls_median: median(timings.map((t) => t.polls)),
+      rounds: ROUNDS,
+    };
+  } finally {
+    await Promise.all([...drivers.values()].map((d) => d.close()));
+    await teardown(labId);
+  }
+}
+
+export const benchmarks = [{ name: "qemu: live migration of a real guest over the VMotion veth vs raw TCP, and Ferry's control cost", run: qemuMigration }] as const;
