@@ -1,0 +1,192 @@
+// The qemu lab end to end, as a user drives it: `ferry lab up --driver qemu --hosts 2` as a
+// child process (controller, two agents with the qemu driver, guest01 booted on esx01), then
+// `ferry migrate guest01 --to esx02` and back through the CLI while a client in the client
+// namespace holds ONE TCP connection to the guest's sequence-echo service; then the
+// controller's host-networking API changes a VMkernel port and the change shows inside the
+// host's namespace (and a refused change writes nothing); then `ferry lab down` leaves no
+// namespace, link or process. Needs root, QEMU and the test guest: without them it FAILS
+// saying what to install.
+import assert from "node:assert/strict";
+import { execFile, spawn, type ChildProcessByStdio } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable, Writable } from "node:stream";
+import { after, test } from "node:test";
+import type { MigrationReport } from "../../src/core/migration/types.ts";
+import { requireQemu, requireRoot } from "../../src/drivers/qemu/testing/requirements.ts";
+import { stillRunning, type QemuLabState, type QemuLabSummary } from "../../src/cli/commands/lab-qemu.ts";
+import { execRunner, listLab, teardown } from "../../src/lab/netns.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const BIN = join(ROOT, "bin/ferry.js");
+const labId = `e${(process.pid % 46656).toString(36)}`;
+const home = mkdtempSync(join(tmpdir(), "ferry-lab-e2e-"));
+const env = { ...process.env, FERRY_HOME: home };
+
+/** Runs `ferry ARGS` to its end; resolves with its exit code and output. */
+function ferry(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env, encoding: "utf8", timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+// One connection, a numbered line every 20 ms, each answer checked against what the guest's
+// service must say ("<n> <line>", n counting from 1 on this connection). It never reconnects;
+// on "stop" from stdin it stops sending, waits for the last answers, prints one JSON line.
+const CLIENT = `
+const net = require("net");
+const [ip, port] = process.argv.slice(1);
+const s = net.connect({ host: ip, port: Number(port) });
+let sent = 0, replies = 0, bad = 0, closed = false, error = "", maxGapMs = 0, last = 0, buf = "", timer;
+const report = () => { console.log(JSON.stringify({ sent, replies, bad, closed, error, maxGapMs })); process.exit(0); };
+s.setEncoding("utf8");
+s.on("connect", () => { last = Date.now(); console.log("connected"); timer = setInterval(() => { if (!closed) s.write("line " + String(++sent) + "\\n"); }, 20); });
+s.on("data", (d) => {
+  buf += d; let i;
+  while ((i = buf.indexOf("\\n")) >= 0) {
+    const line = buf.slice(0, i); buf = buf.slice(i + 1);
+    const want = replies + 1;
+    if (line.trim() !== want + " line " + want) bad++;
+    replies++; const now = Date.now(); maxGapMs = Math.max(maxGapMs, now - last); last = now;
+  }
+});
+s.on("error", (e) => { closed = true; error = e.message; });
+s.on("close", () => { closed = true; });
+process.stdin.on("data", () => { clearInterval(timer); const t0 = Date.now(); const wait = setInterval(() => { if (replies >= sent || Date.now() - t0 > 3000) { clearInterval(wait); report(); } }, 20); });
+`;
+
+interface ClientReport {
+  readonly sent: number;
+  readonly replies: number;
+  readonly bad: number;
+  readonly closed: boolean;
+  readonly error: string;
+  readonly maxGapMs: number;
+}
+
+let up: ChildProcessByStdio<null, Readable, Readable> | undefined;
+let client: ChildProcessByStdio<Writable, Readable, null> | undefined;
+
+after(async () => {
+  client?.kill("SIGKILL");
+  if (up !== undefined && up.exitCode === null && up.signalCode === null) {
+    const exited = once(up, "exit");
+    up.kill("SIGTERM");
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+  }
+  // Whatever a failure left: the recorded agents and the lab's namespaces, found by prefix.
+  if (process.getuid?.() === 0) {
+    await ferry("lab", "down", "--id", labId);
+    await teardown(labId).catch(() => undefined);
+  }
+  rmSync(home, { recursive: true, force: true });
+});
+
+/** The MAC the client namespace has learned for `ip` (its neighbour entry after talking to it). */
+async function neighbourMac(clientNs: string, ip: string): Promise<string | undefined> {
+  const out = await execRunner("ip", ["-n", clientNs, "neigh", "show", ip]);
+  return /lladdr ([0-9a-f:]{17})/.exec(out)?.[1];
+}
+
+async function migrate(vm: string, to: string): Promise<MigrationReport> {
+  const run = await ferry("migrate", vm, "--to", to, "--watch", "--json");
+  const lines = run.stdout.trim().split("\n");
+  const last = JSON.parse(lines[lines.length - 1] ?? "{}") as { type?: string; report?: MigrationReport };
+  assert.equal(run.code, 0, `ferry migrate ${vm} --to ${to} failed: ${run.stderr.trim()} ${JSON.stringify(last)}`);
+  assert.equal(last.type, "report");
+  const report = last.report;
+  assert.ok(report !== undefined);
+  return report;
+}
+
+test("ferry lab up --driver qemu: a real guest moves live there and back, one client connection throughout, host networking acts on the namespaces, lab down leaves nothing", { timeout: 120_000 }, async (t) => {
+  requireRoot();
+  requireQemu();
+  const t0 = performance.now();
+
+  // ---- lab up ----
+  up = spawn(process.execPath, [BIN, "lab", "up", "--driver", "qemu", "--hosts", "2", "--id", labId, "--listen", "127.0.0.1:0", "--json"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let upErr = "";
+  up.stderr.on("data", (chunk: Buffer) => {
+    upErr = (upErr + chunk.toString()).slice(-4000);
+  });
+  const lab = await new Promise<QemuLabSummary>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`ferry lab up did not report ready within 60 s: ${upErr}`));
+    }, 60_000);
+    const proc = up;
+    if (proc === undefined) return;
+    createInterface({ input: proc.stdout }).on("line", (line) => {
+      clearTimeout(timer);
+      resolve(JSON.parse(line) as QemuLabSummary);
+    });
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`ferry lab up exited (${String(code)}): ${upErr}`));
+    });
+  });
+  t.diagnostic(`lab up: ${lab.startedInMs} ms (accelerator ${lab.accelerator})`);
+  assert.deepEqual(lab.hosts.map((h) => h.name), ["esx01", "esx02"]);
+  const guest = lab.guests[0];
+  assert.ok(guest !== undefined);
+  assert.deepEqual({ name: guest.name, host: guest.host, ip: guest.ip }, { name: "guest01", host: "esx01", ip: "198.18.0.11" });
+  // A second `lab up` with the same id is refused in one sentence, and touches nothing.
+  const again = await ferry("lab", "up", "--driver", "qemu", "--id", labId, "--listen", "127.0.0.1:0");
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, new RegExp(`lab ${labId} is already up`));
+  assert.equal(again.stderr.trim().split("\n").length, 1, again.stderr);
+
+  // ---- one client connection, held across both moves ----
+  client = spawn("ip", ["netns", "exec", lab.client.namespace, process.execPath, "-e", CLIENT, guest.ip, "7000"], { stdio: ["pipe", "pipe", "inherit"] });
+  const clientLines = createInterface({ input: client.stdout });
+  const clientOut: string[] = [];
+  clientLines.on("line", (line) => clientOut.push(line));
+  await once(clientLines, "line");
+  assert.deepEqual(clientOut, ["connected"]);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const macBefore = await neighbourMac(lab.client.namespace, guest.ip);
+  assert.equal(macBefore, guest.mac);
+
+  const there = await migrate("guest01", "esx02");
+  assert.equal(there.outcome, "completed", JSON.stringify(there.failure));
+  assert.equal(there.runningOn, "esx02");
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const back = await migrate("guest01", "esx01");
+  assert.equal(back.outcome, "completed", JSON.stringify(back.failure));
+  assert.equal(back.runningOn, "esx01");
+  await new Promise((resolve) => setTimeout(resolve, 300));
+
+  client.stdin.write("stop\n");
+  await once(client, "exit");
+  const result = JSON.parse(clientOut[clientOut.length - 1] ?? "{}") as ClientReport;
+  t.diagnostic(`client: ${JSON.stringify(result)}`);
+  t.diagnostic(`esx01→esx02: total ${there.totalMs} ms, downtime ${there.downtimeMs} ms, ${(there.bytesSent / 1048576).toFixed(1)} MiB, ${there.passes} passes; report ${JSON.stringify(there)}`);
+  t.diagnostic(`esx02→esx01: total ${back.totalMs} ms, downtime ${back.downtimeMs} ms, ${(back.bytesSent / 1048576).toFixed(1)} MiB, ${back.passes} passes`);
+  assert.equal(result.closed, false, `the connection broke: ${result.error}`);
+  assert.equal(result.bad, 0, "every answer carried the next number: nothing lost, nothing repeated");
+  assert.ok(result.sent > 50, `the client kept sending (${result.sent} lines)`);
+  assert.equal(result.replies, result.sent, "every line got its answer");
+  assert.ok(result.maxGapMs < 2000, `longest silence ${result.maxGapMs} ms`);
+  // Same MAC and IP after the moves, as the client's namespace sees the guest.
+  assert.equal(await neighbourMac(lab.client.namespace, guest.ip), guest.mac);
+
+  // ---- lab down: nothing left ----
+  const state = JSON.parse(readFileSync(join(lab.dir, "state.json"), "utf8")) as QemuLabState;
+  const qemuPids = (await Promise.all(lab.hosts.map(async (h) => (await execRunner("ip", ["netns", "pids", h.namespace])).split(/\s+/).filter((p) => p !== "")))).flat().map(Number);
+  assert.ok(qemuPids.length >= 1, "the guest's QEMU runs inside a host namespace");
+  const upExited = once(up, "exit");
+  const down = await ferry("lab", "down", "--id", labId, "--json");
+  assert.equal(down.code, 0, down.stderr);
+  await upExited;
+  assert.deepEqual(await listLab(labId), { namespaces: [], links: [] });
+  for (const pid of [state.owner.pid, ...state.agents.map((a) => a.pid), ...qemuPids]) {
+    assert.equal(stillRunning({ role: "", pid, startTime: undefined }), false, `process ${pid} is gone`);
+  }
+  t.diagnostic(`whole test: ${Math.round(performance.now() - t0)} ms`);
+});
