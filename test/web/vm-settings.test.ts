@@ -1,0 +1,142 @@
+// VM settings in a real Chromium against a real `ferry up`: a VM that a connected host- or
+// client-backed device blocks (found through the API, not named here) becomes migratable
+// once its Connected box is cleared in Edit settings — the compatibility view and the VM's
+// "where" list say so. And a read-only token sees no edit or migrate control anywhere.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { login, screenshot, startWebSuite, type WebSuite } from "./harness.ts";
+
+interface Finding { code: string; severity: string; subject: { kind: string; name: string }; message: string; fix: string }
+interface HostCheck { host: string; ok: boolean; errors: Finding[]; warnings: Finding[] }
+interface Where { vm: string; current: string; hosts: HostCheck[] }
+interface Device { name: string; kind: string; backing: string; connected: boolean }
+interface Vm { name: string; host: string; power: string; migrating: boolean; devices: Device[] }
+interface HostEntry { name: string; cluster?: string }
+
+let started: WebSuite | undefined;
+let page: Page;
+const suite = (): WebSuite => {
+  assert.ok(started !== undefined, "the lab and browser did not start");
+  return started;
+};
+
+before(async () => {
+  started = await startWebSuite();
+  page = started.page;
+});
+
+after(async () => {
+  await started?.stop();
+});
+
+const KIND_WORDS: Readonly<Record<string, string>> = { cdrom: "CD-ROM", floppy: "Floppy", serial: "Serial port", parallel: "Parallel port", usb: "USB" };
+
+/** A VM, one of its connected host/client devices, and a host in its cluster that only that device blocks. */
+async function findBlockedVm(): Promise<{ vm: Vm; device: Device; host: string; cluster: string }> {
+  const lab = suite().lab;
+  const hosts = (await lab.api<HostEntry[]>("GET", "/hosts")).body;
+  const vms = (await lab.api<{ name: string }[]>("GET", "/vms")).body;
+  for (const { name } of vms) {
+    const vm = (await lab.api<Vm>("GET", `/vms/${encodeURIComponent(name)}`)).body;
+    if (vm.migrating) continue;
+    const devices = vm.devices.filter((d) => d.connected && (d.backing === "host" || d.backing === "client"));
+    if (devices.length !== 1) continue;
+    const device = devices[0]!;
+    const cluster = hosts.find((h) => h.name === vm.host)?.cluster;
+    if (cluster === undefined) continue;
+    const where = (await lab.api<Where>("GET", `/vms/${encodeURIComponent(name)}/where`)).body;
+    const target = where.hosts.find((h) => hosts.find((x) => x.name === h.host)?.cluster === cluster && h.errors.length > 0 && h.errors.every((f) => f.subject.kind === "device" && f.subject.name === device.name));
+    if (target !== undefined) return { vm, device, host: target.host, cluster };
+  }
+  assert.fail("examples/lab.yaml has no VM that only a connected host or client device keeps from a host of its cluster");
+}
+
+describe("VM settings", () => {
+  test("clearing a host-backed device's Connected box in Edit settings makes the blocked VM migratable", async () => {
+    const { lab } = suite();
+    const { vm, device, host, cluster } = await findBlockedVm();
+
+    // Before: the compatibility view shows errors for that pair, and why.
+    await page.goto(`${lab.url}/#/clusters/${encodeURIComponent(cluster)}/compatibility`);
+    const blocked = page.getByRole("button", { name: new RegExp(`^${vm.name} to ${host}: errors`) });
+    await blocked.click();
+    const reasons = page.getByRole("complementary", { name: "Reasons" });
+    await reasons.getByText(`${vm.name} → ${host}`).waitFor();
+    assert.match((await reasons.textContent()) ?? "", new RegExp(`${device.name}[\\s\\S]*Fix:`));
+    await screenshot(page, "compatibility-blocked");
+
+    // Edit settings: the device with its backing, its Connected box cleared, saved.
+    await page.goto(`${lab.url}/#/vms/${encodeURIComponent(vm.name)}`);
+    await page.getByRole("button", { name: "Edit settings" }).click();
+    const dialog = page.getByRole("dialog", { name: `Edit settings: ${vm.name}` });
+    const group = dialog.getByRole("group", { name: `${device.name} (${KIND_WORDS[device.kind] ?? device.kind})` });
+    assert.match((await group.textContent()) ?? "", new RegExp(`Backing: ${device.backing === "host" ? "host device" : "client device"}`));
+    const connected = group.getByRole("checkbox", { name: "Connected" });
+    assert.equal(await connected.isChecked(), true);
+    await connected.uncheck();
+    await screenshot(page, "vm-edit-settings");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await page.getByText(`${vm.name}: ${device.name} disconnected.`).waitFor();
+
+    // The controller has it, and its checker now lets the VM go there.
+    const saved = (await lab.api<Vm>("GET", `/vms/${encodeURIComponent(vm.name)}`)).body;
+    assert.equal(saved.devices.find((d) => d.name === device.name)?.connected, false);
+    const where = (await lab.api<Where>("GET", `/vms/${encodeURIComponent(vm.name)}/where`)).body;
+    assert.equal(where.hosts.find((h) => h.host === host)?.ok, true);
+
+    // The VM page's "where" list shows the host as migratable (compatible or warnings only).
+    const whereRow = page.getByRole("grid", { name: `Hosts for ${vm.name}` }).getByRole("row").filter({ hasText: host });
+    await whereRow.filter({ hasText: /compatible|warnings/ }).waitFor();
+    assert.doesNotMatch((await whereRow.textContent()) ?? "", /errors/);
+
+    // And so does the compatibility view.
+    await page.goto(`${lab.url}/#/clusters/${encodeURIComponent(cluster)}/compatibility`);
+    const cell = page.getByRole("button", { name: new RegExp(`^${vm.name} to ${host}: (compatible|warnings)`) });
+    await cell.click();
+    await reasons.getByText(`${vm.name} → ${host}`).waitFor();
+    assert.doesNotMatch((await reasons.textContent()) ?? "", /Error \(/);
+    await screenshot(page, "compatibility");
+  });
+
+  test("a read-only token sees no edit or migrate control, and a bad token the server's message", async () => {
+    const { lab, browser } = suite();
+    const viewer = await lab.createToken("viewer", "read-only");
+    const ro = await browser.newPage();
+    try {
+      await ro.goto(`${lab.url}/#/`);
+      await ro.getByLabel("API token").fill("ferry_not-a-token");
+      await ro.getByRole("button", { name: "Log in" }).click();
+      await ro.getByText("the token is not valid").waitFor();
+
+      await login(ro, lab.url, viewer);
+      await ro.getByText("viewer (read-only)").waitFor();
+      await ro.getByRole("navigation", { name: "Inventory" }).getByRole("link", { name: "web01" }).waitFor();
+      await screenshot(ro, "inventory");
+      assert.equal(await ro.getByRole("button", { name: /^Actions for / }).count(), 0, "no VM actions menu in the tree");
+
+      await ro.goto(`${lab.url}/#/vms/web01`);
+      await ro.getByRole("heading", { name: /^VM web01/ }).waitFor();
+      assert.equal(await ro.getByRole("button", { name: "Migrate…" }).count(), 0);
+      assert.equal(await ro.getByRole("button", { name: "Edit settings" }).count(), 0);
+
+      await ro.goto(`${lab.url}/#/hosts/esx01`);
+      await ro.getByRole("tab", { name: "Networking" }).click();
+      await ro.getByRole("grid", { name: /^VMkernel ports of / }).first().waitFor();
+      assert.equal(await ro.getByRole("button", { name: "Add networking…" }).count(), 0);
+      assert.equal(await ro.getByRole("button", { name: /^(Edit|Remove) vmk/ }).count(), 0);
+
+      const cluster = (await lab.api<HostEntry>("GET", "/hosts/esx01")).body.cluster ?? "";
+      await ro.goto(`${lab.url}/#/clusters/${encodeURIComponent(cluster)}`);
+      await ro.getByRole("heading", { name: `Cluster ${cluster}` }).waitFor();
+      assert.equal(await ro.getByRole("button", { name: "Set CPUID mask for all VMs" }).count(), 0);
+
+      // The server agrees: the token cannot edit even if a control were there.
+      const denied = await lab.api<{ code: string }>("PATCH", "/vms/web01", { nics: [{ name: "nic0", connected: false }] }, viewer);
+      assert.equal(denied.status, 403);
+    } finally {
+      await ro.close();
+    }
+  });
+});
