@@ -3,7 +3,7 @@
 // is up to date: `npm start` runs this first, and a start without changes should not wait
 // for a build. Prints one line either way. `--force` builds regardless.
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -30,20 +30,59 @@ function stamp() {
 }
 
 const force = process.argv.includes("--force");
-const want = stamp();
-const have = existsSync(stampFile) ? readFileSync(stampFile, "utf8").trim() : "";
-if (!force && have === want && existsSync(join(dist, "index.html"))) {
+const upToDate = () => existsSync(stampFile) && readFileSync(stampFile, "utf8").trim() === stamp() && existsSync(join(dist, "index.html"));
+
+// Test files run in parallel and each may ask for a build: one builds, the others wait
+// for it and then find the stamp up to date. The lock is a directory (mkdir is atomic);
+// one older than two minutes was left by a build that died.
+const lock = join(web, ".build-lock");
+const waitStart = Date.now();
+for (;;) {
+  try {
+    mkdirSync(lock);
+    break;
+  } catch (error) {
+    if (error?.code !== "EEXIST") throw error;
+    let age = 0;
+    try {
+      age = Date.now() - statSync(lock).mtimeMs;
+    } catch {
+      continue;
+    }
+    if (age > 120_000) {
+      rmSync(lock, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() - waitStart > 180_000) {
+      console.error(`web UI: another build holds ${lock}; remove it if no build is running`);
+      process.exit(1);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+const release = () => rmSync(lock, { recursive: true, force: true });
+
+if (!force && upToDate()) {
+  release();
   console.log("web UI: up to date (web/dist)");
   process.exit(0);
 }
 
+// Built beside web/dist and swapped in, so a running controller never serves half a build.
 const t0 = performance.now();
+const want = stamp();
+const staging = join(web, `.dist-${process.pid}`);
 try {
   const { build } = await import("vite");
-  await build({ configFile: join(web, "vite.config.mjs"), logLevel: "error" });
+  await build({ configFile: join(web, "vite.config.mjs"), logLevel: "error", build: { outDir: staging, emptyOutDir: true } });
+  writeFileSync(join(staging, ".build-stamp"), `${want}\n`);
+  rmSync(dist, { recursive: true, force: true });
+  renameSync(staging, dist);
 } catch (error) {
+  rmSync(staging, { recursive: true, force: true });
+  release();
   console.error(`web UI: build failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 }
-writeFileSync(stampFile, `${want}\n`);
+release();
 console.log(`web UI: built web/dist in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
