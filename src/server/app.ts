@@ -28,12 +28,14 @@ import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { addVmkernelNetworking, deployFromTemplate, editVmkernelPort, removeVmkernelPort, setCpuidMask, setDeviceConnected, setNicConnected } from "../core/inventory/edits.ts";
 import { formatIssue, parseInventory } from "../core/inventory/parse.ts";
+import type { Inventory } from "../core/inventory/schema.ts";
 import { inventoryYaml } from "../core/inventory/serialize.ts";
 import { statusFor } from "../agent/http-errors.ts";
 import type { ApiToken, Store, TaskEvent } from "../store/store.ts";
 import { agentMayCall, authenticate, createToken, requireRole, Role } from "./auth.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { EventHub } from "./events.ts";
+import type { HostNetworkActuator } from "./host-network.ts";
 import { errors, json, NameParam, security } from "./openapi.ts";
 import { streamSSE } from "hono/streaming";
 import { registerUiRoutes } from "./routes-ui.ts";
@@ -44,6 +46,8 @@ export interface ControllerDeps {
   readonly inventory: InventoryService;
   readonly events: EventHub;
   readonly clock: Clock;
+  /** Applies host-networking edits on the hosts whose agents manage their network, before they are written. */
+  readonly hostNetwork?: HostNetworkActuator | undefined;
 }
 
 export type ControllerEnv = { Variables: { token: ApiToken } };
@@ -71,6 +75,8 @@ export function errorResponse(c: Context, error: unknown): Response {
 
 export function createControllerApp(deps: ControllerDeps): ControllerApp {
   const { store, inventory, events, clock } = deps;
+  // The host's agent acts first (inside its namespace, in the qemu lab); its refusal writes nothing.
+  const onHost = (host: string) => ({ beforeWrite: deps.hostNetwork === undefined ? undefined : (before: Inventory, after: Inventory) => deps.hostNetwork?.apply(host, before, after) ?? Promise.resolve() });
   const app = new OpenAPIHono<ControllerEnv>({
     // Validation failures leave in the API's error shape, naming the field.
     defaultHook: (result, c) => {
@@ -223,7 +229,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       const body = c.req.valid("json");
       const { snapshot } = await inventory.change((draft) => {
         addVmkernelNetworking(draft, host, body);
-      });
+      }, onHost(host));
       return c.json(changed([host], snapshot.generation), 200);
     },
   );
@@ -238,7 +244,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       const body = c.req.valid("json");
       const { snapshot } = await inventory.change((draft) => {
         editVmkernelPort(draft, name, port, body);
-      });
+      }, onHost(name));
       return c.json(changed([name], snapshot.generation), 200);
     },
   );
@@ -250,7 +256,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       const { name, port } = c.req.valid("param");
       const { snapshot } = await inventory.change((draft) => {
         removeVmkernelPort(draft, name, port);
-      });
+      }, onHost(name));
       return c.json(changed([name], snapshot.generation), 200);
     },
   );

@@ -113,12 +113,15 @@ export class InventoryService {
   /**
    * Applies `edit` to a copy of the inventory; writes the objects that changed, each
    * guarded by the version it was read at, so two controllers cannot overwrite each other.
+   * `beforeWrite` sees the validated result first and may refuse it (a host's agent applying a
+   * network change for real): then nothing is written.
    */
-  async change<T>(edit: (draft: Draft) => T): Promise<{ result: T; snapshot: InventorySnapshot }> {
+  async change<T>(edit: (draft: Draft) => T, options: { readonly beforeWrite?: ((before: Inventory, after: Inventory) => Promise<void>) | undefined } = {}): Promise<{ result: T; snapshot: InventorySnapshot }> {
     return this.#serial(async () => {
       const draft = structuredClone(this.#snapshot.inventory);
       const result = edit(draft);
       const valid = validate(draft);
+      await options.beforeWrite?.(this.#snapshot.inventory, valid);
       const before = objectsOf(this.#snapshot.inventory);
       const after = objectsOf(valid);
       const changes: ObjectChange[] = [];

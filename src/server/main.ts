@@ -13,6 +13,7 @@ import type { Store } from "../store/store.ts";
 import { createToken, hashToken, Role } from "./auth.ts";
 import { createControllerApp, serveOpenApi, type ControllerApp } from "./app.ts";
 import { EventHub } from "./events.ts";
+import { agentHostNetwork } from "./host-network.ts";
 import { InventoryService } from "./inventory-service.ts";
 import { AgentDirectory, MigrationService, type Log } from "./migrations.ts";
 import { registerMigrationRoutes } from "./routes-migrations.ts";
@@ -42,7 +43,7 @@ export interface ControllerParts {
 
 /** Every route of the controller on one app, and the OpenAPI document built from them. */
 export function buildControllerApp(parts: ControllerParts, clock: Clock): ControllerApp {
-  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock });
+  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork: agentHostNetwork((host) => parts.agents.get(host)) });
   registerMigrationRoutes(app, parts);
   registerPreviewRoutes(app, parts);
   serveOpenApi(app);
