@@ -176,6 +176,46 @@ test("ferry lab up --driver qemu: a real guest moves live there and back, one cl
   // Same MAC and IP after the moves, as the client's namespace sees the guest.
   assert.equal(await neighbourMac(lab.client.namespace, guest.ip), guest.mac);
 
+  // ---- host networking through the controller acts inside the namespaces ----
+  const saved = JSON.parse(readFileSync(join(home, "controller.json"), "utf8")) as { url: string; token: string };
+  assert.equal(saved.url, lab.controller);
+  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: { message?: string; vswitches?: { vmkernelPorts: { name: string; ip: string }[] }[] } }> => {
+    const response = await fetch(`${saved.url}/api${path}`, { method, headers: { authorization: `Bearer ${saved.token}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    return { status: response.status, body: (await response.json()) as { message?: string } };
+  };
+  const esx01 = lab.hosts[0];
+  const esx02 = lab.hosts[1];
+  assert.ok(esx01 !== undefined && esx02 !== undefined);
+  const addr = (ns: string, link: string): Promise<string> => execRunner("ip", ["-n", ns, "addr", "show", "dev", link]);
+  const linkInfo = (ns: string, link: string): Promise<string> => execRunner("ip", ["-n", ns, "link", "show", "dev", link]);
+  // Set esx02's VMotion IP: the address moves on vmk1 inside its namespace ...
+  const moved = await api("PATCH", "/hosts/esx02/network/vmk1", { ip: "198.19.0.22/16" });
+  assert.equal(moved.status, 200, moved.body.message);
+  assert.match(await addr(esx02.namespace, "vmk1"), /inet 198\.19\.0\.22\/16 /);
+  assert.doesNotMatch(await addr(esx02.namespace, "vmk1"), /198\.19\.0\.2\//);
+  assert.match(await linkInfo(esx02.namespace, "vmk1"), /alias vmotion/);
+  // ... and the next migration streams to it.
+  const third = await migrate("guest01", "esx02");
+  assert.equal(third.outcome, "completed", JSON.stringify(third.failure));
+  const esx02Log = readFileSync(join(lab.dir, "agent-esx02.log"), "utf8");
+  assert.match(esx02Log, /"listen":"198\.19\.0\.22:\d+"/, "esx02 took the stream on its new VMotion IP");
+  // Add a VMkernel port without VMotion on esx01: a new link cabled to the VMotion bridge, its address, its alias.
+  const added = await api("POST", "/hosts/esx01/network", { vswitch: "vSwitch1", portGroup: "VMotion-2", port: "vmk2", vmotion: false, ip: "198.19.1.1/16" });
+  assert.equal(added.status, 200, added.body.message);
+  assert.match(await addr(esx01.namespace, "vmk2"), /inet 198\.19\.1\.1\/16 /);
+  assert.match(await linkInfo(esx01.namespace, "vmk2"), /state UP[\s\S]*alias vmkernel/);
+  // An address outside the lab's range is refused by the agent before any command runs: nothing is written.
+  const refused = await api("PATCH", "/hosts/esx02/network/vmk1", { ip: "203.0.113.5/24" });
+  assert.equal(refused.status, 422, refused.body.message);
+  assert.match(refused.body.message ?? "", /esx02 refused the network change: .*outside 198\.18\.0\.0\/15/);
+  assert.doesNotMatch(await addr(esx02.namespace, "vmk1"), /203\.0\.113/);
+  const host02 = await api("GET", "/hosts/esx02");
+  assert.deepEqual(host02.body.vswitches?.flatMap((v) => v.vmkernelPorts).map((p) => `${p.name} ${p.ip}`), ["vmk1 198.19.0.22/16"]);
+  // Removing the port deletes its link.
+  const removed = await api("DELETE", "/hosts/esx01/network/vmk2");
+  assert.equal(removed.status, 200, removed.body.message);
+  await assert.rejects(linkInfo(esx01.namespace, "vmk2"), /does not exist|Cannot find device/);
+
   // ---- lab down: nothing left ----
   const state = JSON.parse(readFileSync(join(lab.dir, "state.json"), "utf8")) as QemuLabState;
   const qemuPids = (await Promise.all(lab.hosts.map(async (h) => (await execRunner("ip", ["netns", "pids", h.namespace])).split(/\s+/).filter((p) => p !== "")))).flat().map(Number);
