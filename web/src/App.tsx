@@ -24,15 +24,15 @@ function Screen({ route }: { route: Route }) {
     case "home":
       return <HomePage />;
     case "host":
-      return <HostPage name={route.name} />;
+      return <HostPage key={route.name} name={route.name} />;
     case "vm":
-      return <VmPage name={route.name} />;
+      return <VmPage key={route.name} name={route.name} />;
     case "template":
-      return <TemplatePage name={route.name} />;
+      return <TemplatePage key={route.name} name={route.name} />;
     case "cluster":
-      return <ClusterPage name={route.name} />;
+      return <ClusterPage key={route.name} name={route.name} />;
     case "compatibility":
-      return <CompatibilityView cluster={route.name} />;
+      return <CompatibilityView key={route.name} cluster={route.name} />;
     case "task":
       return <MigrationDetail id={route.id} />;
     case "unknown":

@@ -5,6 +5,7 @@
 import { Dropdown, DropdownItem, DropdownList, Label, MenuToggle, SearchInput } from "@patternfly/react-core";
 import EllipsisVIcon from "@patternfly/react-icons/dist/esm/icons/ellipsis-v-icon";
 import { useState } from "react";
+import { requestEditSettings } from "../actions.ts";
 import { hrefs, navigate, type Route } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { Host, Vm } from "../types.ts";
@@ -44,7 +45,7 @@ function VmActions({ vm, onMigrate }: { vm: Vm; onMigrate: (vm: string) => void 
         <DropdownItem key="migrate" isDisabled={vm.migrating} onClick={() => { setOpen(false); onMigrate(vm.name); }}>
           Migrate…
         </DropdownItem>
-        <DropdownItem key="edit" onClick={() => { setOpen(false); navigate(hrefs.vm(vm.name)); }}>
+        <DropdownItem key="edit" onClick={() => { setOpen(false); requestEditSettings(vm.name, () => { navigate(hrefs.vm(vm.name)); }); }}>
           Edit settings…
         </DropdownItem>
       </DropdownList>

@@ -3,9 +3,9 @@
 // actions "Migrate…" and "Edit settings" for tokens that may use them.
 import { Alert, Button, DescriptionList, DescriptionListDescription, DescriptionListGroup, DescriptionListTerm, Label, Title } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { seg } from "../api.ts";
-import { useMigrate } from "../actions.ts";
+import { onEditRequest, takeEditRequest, useMigrate } from "../actions.ts";
 import { describeMask, effectiveMask, maskedFlagNames } from "../cpu/MaskEditor.tsx";
 import { ErrorAlert, useApiGet } from "../feedback.tsx";
 import { FindingList, StatusText } from "../clusters/findings.tsx";
@@ -72,6 +72,12 @@ export function VmPage({ name }: { name: string }) {
   const migrate = useMigrate();
   const [editing, setEditing] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  useEffect(() => {
+    if (canEdit && takeEditRequest(name)) setEditing(true);
+    return onEditRequest((vm) => {
+      if (canEdit && vm === name && takeEditRequest(name)) setEditing(true);
+    });
+  }, [name, canEdit]);
   if (inventory === null) return error === null ? <p className="ferry-loading">Loading…</p> : <ErrorAlert title="Cannot load the inventory" error={new Error(error)} />;
   const vm = inventory.vms.find((v) => v.name === name);
   if (vm === undefined)
