@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type BrowserContext, type Locator, type Page } from "playwright-core";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const BIN = join(ROOT, "bin/ferry.js");
@@ -163,11 +163,12 @@ export async function login(page: Page, url: string, token: string): Promise<voi
   await page.getByRole("button", { name: "Log out" }).waitFor();
 }
 
-/** Writes docs/screenshots/<name>.png (the README links them). */
-export async function screenshot(page: Page, name: string): Promise<string> {
+/** Writes docs/screenshots/<name>.png (the README links them): the page as seen, or one element in full. */
+export async function screenshot(page: Page, name: string, element?: Locator): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path });
+  if (element === undefined) await page.screenshot({ path });
+  else await element.screenshot({ path });
   return path;
 }
 

@@ -166,7 +166,7 @@ function SummaryStep({ preview, error, finishError, newWarningsAck, onNewWarning
           {finishError}
         </Alert>
       )}
-      <DescriptionList isHorizontal aria-label="Migration summary">
+      <DescriptionList isHorizontal isCompact aria-label="Migration summary">
         <DescriptionListGroup>
           <DescriptionListTerm>Virtual machine</DescriptionListTerm>
           <DescriptionListDescription>{preview.vm}</DescriptionListDescription>

@@ -121,7 +121,7 @@ function PredictedVsMeasured({ task }: { task: LiveTask }) {
       <Table aria-label="Predicted vs measured" variant="compact">
         <Thead>
           <Tr>
-            <Th />
+            <Th screenReaderText="Measure" />
             <Th>Predicted</Th>
             <Th>Measured</Th>
           </Tr>

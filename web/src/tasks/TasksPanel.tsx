@@ -98,16 +98,25 @@ function variantOf(state: string): ProgressVariant | undefined {
 export function TaskProgress({ task }: { task: LiveTask }) {
   const running = !TERMINAL.has(task.state);
   const variant = variantOf(task.state);
+  const words = phaseWords(task.state, task.progress?.pass);
+  const wordsId = `ferry-task-phase-${task.id}`;
+  // The phase in words sits above the bar and describes it; the bar's own name says whose it
+  // is (PatternFly's title would become the bar's name instead).
   return (
-    <Progress
-      value={Math.round(task.percent)}
-      title={phaseWords(task.state, task.progress?.pass)}
-      size="sm"
-      measureLocation={ProgressMeasureLocation.outside}
-      aria-label={`Progress of ${task.vm}`}
-      {...(variant === undefined ? {} : { variant })}
-      className={running ? "ferry-task-progress ferry-task-running" : "ferry-task-progress"}
-    />
+    <div className={running ? "ferry-task-progress ferry-task-running" : "ferry-task-progress"}>
+      <div id={wordsId} className="ferry-task-phase">
+        {words}
+      </div>
+      <Progress
+        value={Math.round(task.percent)}
+        size="sm"
+        measureLocation={ProgressMeasureLocation.outside}
+        aria-label={`Progress of ${task.vm}`}
+        aria-describedby={wordsId}
+        valueText={`${String(Math.round(task.percent))}%: ${words}`}
+        {...(variant === undefined ? {} : { variant })}
+      />
+    </div>
   );
 }
 

@@ -1,0 +1,289 @@
+// The migrate wizard, the Recent tasks panel and the migration detail page in a real Chromium
+// against a real `ferry up` (controller + simulated hosts of examples/lab.yaml). The VM/host
+// pairs are found through the API at the start (GET /vms/{name}/where), not guessed: a clean
+// compatible pair, an incompatible one, and one with warnings only.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Locator, Page } from "playwright-core";
+import { login, screenshot, startWebSuite, type WebSuite } from "./harness.ts";
+
+interface Finding { code: string; severity: string; message: string; fix: string }
+interface HostCheck { host: string; ok: boolean; errors: Finding[]; warnings: Finding[] }
+interface Where { vm: string; current: string; hosts: HostCheck[] }
+interface VmSummary { name: string; host: string; power: string; migrating: boolean; memoryMB: number }
+interface Preview { ok: boolean; refusal: string | null; warnings: Finding[]; prediction: { passes: number; totalMs: number; bytes: number; downtimeMs: number } | null }
+interface TaskRow { id: string; state: string; percent: number; vm: string; destination: string; body: { report?: { outcome: string; runningOn: string; passes: number } } }
+
+interface Pair { vm: string; from: string; host: HostCheck }
+
+let suite: WebSuite;
+let page: Page;
+let stopSuite: (() => Promise<void>) | undefined;
+const where = new Map<string, Where>();
+const taken = new Set<string>();
+
+/** Every running VM that is not migrating, with its where answer as of now. */
+async function refreshWhere(): Promise<void> {
+  where.clear();
+  const vms = (await suite.lab.api<VmSummary[]>("GET", "/vms")).body;
+  for (const vm of vms.filter((v) => v.power === "on" && !v.migrating)) {
+    const res = await suite.lab.api<Where>("GET", `/vms/${encodeURIComponent(vm.name)}/where`);
+    assert.equal(res.status, 200);
+    where.set(vm.name, res.body);
+  }
+}
+
+/** A running VM and a host whose check (as of now) matches `want`; VMs no other test used first. */
+async function findPair(want: (h: HostCheck) => boolean, prefer: (vm: string) => boolean = () => true): Promise<Pair> {
+  await refreshWhere();
+  const candidates: Pair[] = [];
+  for (const w of where.values()) {
+    for (const h of w.hosts) if (want(h)) candidates.push({ vm: w.vm, from: w.current, host: h });
+  }
+  const fresh = candidates.filter((c) => !taken.has(c.vm));
+  const pair = fresh.find((c) => prefer(c.vm)) ?? fresh[0] ?? candidates.find((c) => prefer(c.vm)) ?? candidates[0];
+  assert.ok(pair !== undefined, `examples/lab.yaml has no VM/host pair for this test (checked ${[...where.keys()].join(", ")})`);
+  taken.add(pair.vm);
+  return pair;
+}
+
+/** Polls `check` every 100 ms until it holds; fails naming `what`. */
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, `${what}: not within ${String(timeoutMs)} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const clean = (h: HostCheck): boolean => h.ok && h.warnings.length === 0;
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+async function openWizard(vm: string): Promise<Locator> {
+  await page.goto(`${suite.lab.url}/#/vms/${encodeURIComponent(vm)}`);
+  await page.getByRole("button", { name: "Migrate…" }).click();
+  const dialog = page.getByRole("dialog", { name: `Migrate ${vm}` });
+  await dialog.getByRole("heading", { name: "Select target host" }).waitFor();
+  // Every host has been checked once the radios are there.
+  await dialog.getByRole("radiogroup", { name: "Target host" }).getByRole("radio").first().waitFor();
+  return dialog;
+}
+
+const hostRadio = (dialog: Locator, host: string): Locator => dialog.getByRole("radio", { name: new RegExp(`^${escape(host)} — `) });
+
+/** Polls the task's bar in the Recent tasks panel until it ends; every value seen, in order. */
+async function watchTaskBar(vm: string, destination: string, timeoutMs: number): Promise<number[]> {
+  const row = page.getByRole("region", { name: /^Recent tasks/ }).getByRole("row", { name: `Migration of ${vm} to ${destination}` }).first();
+  const bar = row.getByRole("progressbar", { name: `Progress of ${vm}` });
+  const seen: number[] = [];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = Number(await bar.getAttribute("aria-valuenow"));
+    if (seen[seen.length - 1] !== value) seen.push(value);
+    const state = await row.getAttribute("data-state");
+    if (state === "completed" || state === "failed" || state === "cancelled") return seen;
+    assert.ok(Date.now() < deadline, `the migration of ${vm} did not end in ${String(timeoutMs)} ms; bar values ${seen.join(", ")}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+before(async () => {
+  suite = await startWebSuite();
+  stopSuite = () => suite.stop();
+  page = suite.page;
+});
+
+after(async () => {
+  await stopSuite?.();
+});
+
+describe("migrate wizard", () => {
+  test("a full migration: host, pool, priority, summary with the prediction, Finish; the task reaches 100% and the VM shows on its new host", async () => {
+    // A VM that dirties memory (web/app servers in the lab) makes a pre-copy with several passes.
+    const pair = await findPair(clean, (vm) => /^(web|app)/.test(vm));
+    const dialog = await openWizard(pair.vm);
+    await screenshot(page, "migrate-1-target-host");
+
+    const next = dialog.getByRole("button", { name: "Next" });
+    assert.equal(await next.isDisabled(), true, "Next waits for a host");
+    await hostRadio(dialog, pair.host.host).check();
+    await next.click();
+
+    await dialog.getByRole("heading", { name: "Resource pool" }).waitFor();
+    const pools = dialog.getByRole("radiogroup", { name: "Resource pool" }).getByRole("radio");
+    assert.ok((await pools.count()) >= 1);
+    const own = dialog.getByRole("radio", { name: /the VM's pool now/ });
+    if ((await own.count()) > 0) assert.equal(await own.isChecked(), true, "the VM's own pool is the default");
+    const pool = ((await dialog.getByRole("radio", { checked: true }).getAttribute("id")) ?? "").replace(/^migrate-pool-/, "");
+    await screenshot(page, "migrate-2-resource-pool");
+    await next.click();
+
+    await dialog.getByRole("heading", { name: "Priority" }).waitFor();
+    await dialog.getByRole("radio", { name: "High priority" }).check();
+    assert.ok(await dialog.getByText("refused if they are not available").isVisible());
+    assert.ok(await dialog.getByText("Always proceeds, may take longer").isVisible());
+    await screenshot(page, "migrate-3-priority");
+    await next.click();
+
+    await dialog.getByRole("heading", { name: "Summary" }).waitFor();
+    const predictedPasses = dialog.getByLabel("Predicted passes");
+    await predictedPasses.waitFor();
+    // What the summary shows is what the controller predicts for these choices.
+    const preview = await suite.lab.api<Preview>("POST", "/migrations/preview", { vm: pair.vm, to: pair.host.host, pool, priority: "high" });
+    assert.equal(preview.status, 200);
+    assert.ok(preview.body.prediction !== null && preview.body.refusal === null, JSON.stringify(preview.body));
+    assert.equal(Number(await predictedPasses.textContent()), preview.body.prediction.passes);
+    assert.match((await dialog.getByLabel("Predicted time").textContent()) ?? "", /\d/);
+    assert.match((await dialog.getByLabel("Predicted downtime").textContent()) ?? "", /\d+ ms|\d s/);
+    assert.ok(await dialog.getByText("Passed: no errors, no warnings").isVisible());
+    await screenshot(page, "migrate-4-summary");
+
+    await dialog.getByRole("button", { name: "Finish" }).click();
+    await dialog.waitFor({ state: "detached" });
+
+    const seen = await watchTaskBar(pair.vm, pair.host.host, 120_000);
+    assert.equal(seen[seen.length - 1], 100, `bar values ${seen.join(", ")}`);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `the bar went backwards: ${seen.join(", ")}`);
+    const task = (await suite.lab.api<TaskRow[]>("GET", `/migrations?vm=${pair.vm}`)).body[0];
+    assert.equal(task?.state, "completed");
+    assert.equal(task.body.report?.runningOn, pair.host.host);
+
+    // The tree and the VM's page follow without a reload.
+    const tree = page.getByRole("navigation", { name: "Inventory" });
+    await tree.locator(`xpath=//li[./span/a[normalize-space()="${pair.host.host}"]]//a[normalize-space()="${pair.vm}"]`).waitFor();
+    assert.equal(await tree.locator(`xpath=//li[./span/a[normalize-space()="${pair.from}"]]//a[normalize-space()="${pair.vm}"]`).count(), 0);
+    await page.goto(`${suite.lab.url}/#/vms/${encodeURIComponent(pair.vm)}`);
+    await page.getByRole("region", { name: "Summary" }).getByRole("link", { name: pair.host.host, exact: true }).waitFor();
+  });
+
+  test("a blocked migration: the incompatible host shows its reasons and Next stays disabled", async () => {
+    const pair = await findPair((h) => h.errors.length > 0);
+    const dialog = await openWizard(pair.vm);
+    const radio = dialog.getByRole("radio", { name: new RegExp(`^${escape(pair.host.host)} — incompatible: ${String(pair.host.errors.length)} error`) });
+    const reasons = dialog.getByRole("list", { name: `Reasons for ${pair.host.host}` });
+    for (const f of pair.host.errors) {
+      assert.ok(await reasons.getByText(f.message, { exact: true }).first().isVisible(), `reason shown: ${f.message}`);
+      assert.ok(await reasons.getByText(`Fix: ${f.fix}`, { exact: true }).first().isVisible(), `fix shown: ${f.fix}`);
+    }
+    await radio.check();
+    await dialog.getByText(`${pair.vm} cannot move to ${pair.host.host}`).waitFor();
+    assert.equal(await dialog.getByRole("button", { name: "Next" }).isDisabled(), true);
+    await screenshot(page, "migrate-blocked");
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "detached" });
+    assert.equal((await suite.lab.api<TaskRow[]>("GET", `/migrations?vm=${pair.vm}`)).body.length, 0, "nothing started");
+  });
+
+  test("a warning must be acknowledged before Next enables, and the migration then starts", async () => {
+    const pair = await findPair((h) => h.ok && h.warnings.length > 0);
+    const dialog = await openWizard(pair.vm);
+    await hostRadio(dialog, pair.host.host).check();
+    const reasons = dialog.getByRole("list", { name: `Reasons for ${pair.host.host}` });
+    for (const w of pair.host.warnings) assert.ok(await reasons.getByText(w.message, { exact: true }).first().isVisible(), `warning shown: ${w.message}`);
+    const next = dialog.getByRole("button", { name: "Next" });
+    assert.equal(await next.isDisabled(), true, "Next waits for the acknowledgement");
+    const ack = dialog.getByRole("checkbox", { name: new RegExp(`read the warnings for ${escape(pair.host.host)}`) });
+    await screenshot(page, "migrate-warnings");
+    await ack.check();
+    assert.equal(await next.isDisabled(), false);
+    await ack.uncheck();
+    assert.equal(await next.isDisabled(), true);
+    await ack.check();
+    await next.click();
+    await next.click();
+    await next.click();
+    await dialog.getByRole("heading", { name: "Summary" }).waitFor();
+    await dialog.getByLabel("Predicted passes").waitFor();
+    const finish = dialog.getByRole("button", { name: "Finish" });
+    // Pool and priority may raise warnings of their own: those need a second acknowledgement.
+    const more = dialog.getByRole("checkbox", { name: /read these warnings too/ });
+    if ((await more.count()) > 0) await more.check();
+    await finish.click();
+    await dialog.waitFor({ state: "detached" });
+    const tasks = (await suite.lab.api<TaskRow[]>("GET", `/migrations?vm=${pair.vm}`)).body;
+    assert.equal(tasks.length, 1, "the acknowledged warnings were accepted: the task exists");
+    const seen = await watchTaskBar(pair.vm, pair.host.host, 120_000);
+    assert.ok(seen.length > 0);
+  });
+});
+
+describe("recent tasks and the migration detail page", () => {
+  test("a running migration: the panel's bar moves by phase, the detail page charts each pass, then predicted vs measured", async () => {
+    const pair = await findPair(clean, (vm) => /^(web|app|db)/.test(vm));
+    // A bandwidth cap that makes the migration last ~8 s, from the controller's own prediction.
+    const probe = await suite.lab.api<Preview>("POST", "/migrations/preview", { vm: pair.vm, to: pair.host.host, bandwidthMbps: 1000 });
+    assert.ok(probe.body.prediction !== null);
+    const bandwidthMbps = Math.max(8, Math.round((probe.body.prediction.bytes * 8) / 1e6 / 8));
+    const started = await suite.lab.api<TaskRow>("POST", "/migrations", { vm: pair.vm, to: pair.host.host, bandwidthMbps });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+
+    await page.goto(`${suite.lab.url}/#/`);
+    const panel = page.getByRole("region", { name: /^Recent tasks/ });
+    const row = panel.getByRole("row", { name: `Migration of ${pair.vm} to ${pair.host.host}` }).first();
+    // Pre-copy is 10–90%: wait until the bar is inside it, with a rate shown.
+    const bar = row.getByRole("progressbar", { name: `Progress of ${pair.vm}` });
+    await until("the bar inside pre-copy (10–90%)", async () => {
+      const v = Number(await bar.getAttribute("aria-valuenow"));
+      return v > 10 && v < 90;
+    }, 30_000);
+    assert.match((await row.textContent()) ?? "", /Pre-copy/);
+    assert.match((await row.textContent()) ?? "", /Mb\/s/);
+    assert.equal(await row.getByRole("button", { name: `Abort the migration of ${pair.vm}` }).isVisible(), true);
+    await screenshot(page, "tasks-running");
+
+    await row.getByRole("link", { name: `Details of the migration of ${pair.vm}` }).click();
+    await page.getByRole("heading", { name: `Migration of ${pair.vm}: ${pair.from} → ${pair.host.host}` }).waitFor();
+    await page.getByRole("list", { name: "Phase timeline" }).waitFor();
+    // uPlot draws into a canvas; its legend carries the series names.
+    await page.locator(".ferry-chart canvas").first().waitFor();
+    assert.ok(await page.getByText("bytes remaining (MiB)").first().isVisible());
+    await page.getByText(/pass(es)?; after the last one/).waitFor({ timeout: 30_000 });
+    await screenshot(page, "migration-detail-running", page.getByRole("region", { name: /^Migration of / }));
+
+    // PatternFly tables have the grid role.
+    await page.getByRole("grid", { name: "Predicted vs measured" }).waitFor({ timeout: 60_000 });
+    const task = (await suite.lab.api<TaskRow>("GET", `/migrations/${started.body.id}`)).body;
+    assert.equal(task.state, "completed");
+    const measuredPasses = page.getByRole("grid", { name: "Predicted vs measured" }).getByRole("row", { name: /^Passes/ });
+    assert.match((await measuredPasses.textContent()) ?? "", new RegExp(`${String(task.body.report?.passes)}$`));
+    await page.getByText(`${pair.vm} now runs on ${pair.host.host}`).waitFor();
+    await screenshot(page, "migration-detail", page.getByRole("region", { name: /^Migration of / }));
+  });
+
+  test("Abort from the panel: the migration ends cancelled, its failure in plain words, the VM still on its source", async () => {
+    const pair = await findPair(clean);
+    // Slow enough (8 Mb/s) that it is still copying when Abort is clicked.
+    const started = await suite.lab.api<TaskRow>("POST", "/migrations", { vm: pair.vm, to: pair.host.host, bandwidthMbps: 8 });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    await page.goto(`${suite.lab.url}/#/`);
+    const row = page.getByRole("region", { name: /^Recent tasks/ }).getByRole("row", { name: `Migration of ${pair.vm} to ${pair.host.host}` }).first();
+    await until("the migration in pre-copy", async () => (await row.getAttribute("data-state")) === "precopy", 30_000);
+    await row.getByRole("button", { name: `Abort the migration of ${pair.vm}` }).click();
+    await until("the migration ended", async () => ["cancelled", "failed"].includes((await row.getAttribute("data-state")) ?? ""), 30_000);
+    const task = (await suite.lab.api<TaskRow>("GET", `/migrations/${started.body.id}`)).body;
+    assert.equal(task.body.report?.runningOn, pair.from);
+    await row.getByText(`Aborted on request`).waitFor();
+    await row.getByText(`${pair.vm} still runs on ${pair.from}`).waitFor();
+    assert.equal(await row.getByRole("button", { name: /^Abort/ }).count(), 0, "no Abort on an ended task");
+    const vm = (await suite.lab.api<VmSummary>("GET", `/vms/${pair.vm}`)).body;
+    assert.deepEqual([vm.host, vm.migrating], [pair.from, false]);
+  });
+
+  test("a read-only user sees the tasks but no Abort and no Migrate…", async () => {
+    const token = await suite.lab.createToken("web-viewer", "read-only");
+    const viewer = await suite.browser.newPage();
+    try {
+      await login(viewer, suite.lab.url, token);
+      const panel = viewer.getByRole("region", { name: /^Recent tasks/ });
+      await panel.getByRole("row", { name: /^Migration of / }).first().waitFor();
+      assert.equal(await panel.getByRole("button", { name: /^Abort/ }).count(), 0);
+      await panel.getByRole("link", { name: /^Details of the migration/ }).first().waitFor();
+      const vm = [...where.keys()][0]!;
+      await viewer.goto(`${suite.lab.url}/#/vms/${vm}`);
+      await viewer.getByRole("heading", { name: new RegExp(`^VM ${escape(vm)}`) }).waitFor();
+      assert.equal(await viewer.getByRole("button", { name: "Migrate…" }).count(), 0);
+    } finally {
+      await viewer.close();
+    }
+  });
+});
