@@ -8,7 +8,8 @@ import { isFerryError } from "../../core/errors.ts";
 import { parseInventory } from "../../core/inventory/parse.ts";
 import { generateInventory } from "../../core/lab/generate.ts";
 import type { CliIo } from "../io.ts";
-import { registerLabCommands, type LabGenerateSummary } from "./lab.ts";
+import { qemuLabText, registerLabCommands, type LabGenerateSummary } from "./lab.ts";
+import { preflight } from "./lab-qemu.ts";
 
 interface Run {
   readonly out: string;
@@ -123,4 +124,69 @@ test("lab generate --out into a missing directory is an I/O error naming the fil
   assert.ok(isFerryError(r.error));
   assert.equal(r.error.code, "IO");
   assert.equal(r.error.message, "cannot write /nonexistent-dir/lab.yaml: no such directory");
+});
+
+async function runLab(...args: string[]): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = { out: (text) => out.push(text), err: (text) => err.push(text), readText: (path) => Promise.reject(new Error(`no ${path}`)), isTty: false };
+  let status: number | undefined;
+  const program = new Command().exitOverride().configureOutput({ writeOut: (s) => out.push(s), writeErr: (s) => err.push(s) });
+  registerLabCommands(program, io, (s) => {
+    status = s;
+  });
+  let error: unknown;
+  try {
+    await program.parseAsync(["node", "ferry", "lab", ...args]);
+  } catch (e) {
+    error = e;
+  }
+  return { out: out.join(""), err: err.join(""), status, error };
+}
+
+// Checked before anything is created, so these need neither root nor QEMU.
+const labRefusals: { args: string[]; code: string; message: RegExp }[] = [
+  { args: ["up", "--driver", "sim"], code: "USAGE", message: /^lab up --driver takes qemu, got "sim" \(for simulated hosts use `ferry up`\)$/ },
+  { args: ["up", "--id", "Lab-1"], code: "USAGE", message: /^--id takes 1 to 6 lowercase letters or digits .*got "Lab-1"$/ },
+  { args: ["up", "--hosts", "9"], code: "USAGE", message: /^--hosts must be a whole number from 1 to 8, got "9"$/ },
+  { args: ["up", "--guests", "x"], code: "USAGE", message: /^--guests must be a whole number from 0 to 8/ },
+  { args: ["down", "--id", "toolong7"], code: "USAGE", message: /^--id takes 1 to 6 lowercase letters or digits/ },
+];
+
+for (const { args, code, message } of labRefusals) {
+  test(`lab ${args.join(" ")} is a one-line error before anything is created`, async () => {
+    const r = await runLab(...args);
+    assert.ok(isFerryError(r.error), `expected a FerryError, got ${String(r.error)}`);
+    assert.equal(r.error.code, code);
+    assert.match(r.error.message, message);
+    assert.equal(r.out, "");
+    assert.equal(r.err, "");
+  });
+}
+
+test("lab up refuses without root, in one sentence, before touching anything", async () => {
+  await assert.rejects(preflight("x1", false), (e) => isFerryError(e) && e.code === "REFUSED" && /needs root .* run it with sudo$/.test(e.message));
+});
+
+test("what lab up prints for a person: the hosts, the guest, the migrate command and how to reach the guest", () => {
+  const text = qemuLabText(
+    {
+      labId: "qlab",
+      controller: "http://127.0.0.1:8080",
+      accelerator: "tcg",
+      hosts: [
+        { name: "esx01", namespace: "ferry-qlab-esx01", api: "http://127.0.0.1:4001", vmotionIp: "198.19.0.1", cpu: "Westmere" },
+        { name: "esx02", namespace: "ferry-qlab-esx02", api: "http://127.0.0.1:4002", vmotionIp: "198.19.0.2", cpu: "Nehalem" },
+      ],
+      guests: [{ name: "guest01", host: "esx01", ip: "198.18.0.11", mac: "52:54:00:12:00:0b" }],
+      client: { namespace: "ferry-qlab-client", ip: "198.18.0.100" },
+      dir: "/root/.ferry/labs/qlab",
+      startedInMs: 9400,
+    },
+    "/root/.ferry/controller.json",
+  );
+  assert.match(text, /^Lab qlab is up in 9\.4 s: 2 QEMU hosts \(tcg\), 1 guest\./);
+  assert.match(text, /npx ferry migrate guest01 --to esx02 --watch/);
+  assert.match(text, /sudo ip netns exec ferry-qlab-client busybox nc 198\.18\.0\.11 7000/);
+  assert.match(text, /esx01: +namespace ferry-qlab-esx01, VMotion 198\.19\.0\.1, CPU Westmere/);
 });

@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { ErrorCode, FerryError } from "../core/errors.ts";
+import { systemClock } from "../drivers/clock.ts";
+import { createAgent, type VmkernelControl } from "./app.ts";
+import type { IncomingStateView } from "./api.ts";
+import { createAgentClient } from "./client.ts";
+import { createPeerDirectory, peersFromFile, type AgentPeer } from "./peers.ts";
+import { createFakeDriver, createFakeNetwork, fakeHostFacts } from "./testing/fake-driver.ts";
+
+const TOKEN = "peer-token";
+const target = (host: string) => ({ migrationId: "m1", host, port: 9000, token: "t" });
+
+/** A fetch that answers GET /v1/migrations/incoming/m1 per host from a table, and counts calls. */
+function fakeFetch(answers: Record<string, IncomingStateView | "down">): { fetch: (input: string, init: RequestInit) => Promise<Response>; asked: string[] } {
+  const asked: string[] = [];
+  return {
+    asked,
+    fetch: (input) => {
+      const host = new URL(input).hostname;
+      asked.push(host);
+      const answer = answers[host];
+      if (answer === undefined || answer === "down") return Promise.reject(new TypeError("fetch failed"));
+      return Promise.resolve(Response.json(answer));
+    },
+  };
+}
+
+describe("peer agents", () => {
+  const peers: AgentPeer[] = [
+    { host: "esx01", api: "http://esx01.test", token: TOKEN, vmotionIp: "198.19.0.1" },
+    { host: "esx02", api: "http://esx02.test", token: TOKEN, vmotionIp: "198.19.0.2" },
+    { host: "esx03", api: "http://esx03.test", token: TOKEN, vmotionIp: "198.19.0.3" },
+  ];
+
+  test("asks the peer whose VMotion IP the stream went to, and names it", async () => {
+    const { fetch, asked } = fakeFetch({ "esx02.test": { migrationId: "m1", state: "running", guest: { state: "reachable", message: "ok" } } });
+    const directory = createPeerDirectory({ self: "esx01", load: () => Promise.resolve(peers), fetch });
+    const view = await directory.incoming(target("198.19.0.2"));
+    assert.equal(view?.state, "running");
+    assert.equal(view.guest?.state, "reachable");
+    assert.deepEqual(asked, ["esx02.test"]);
+    assert.equal(directory.nameOf(target("198.19.0.2")), "esx02");
+  });
+
+  test("a VMotion IP that moved since the file was written: the peer that knows the migration answers", async () => {
+    const { fetch, asked } = fakeFetch({ "esx02.test": { migrationId: "m1", state: "unknown" }, "esx03.test": { migrationId: "m1", state: "failed", reason: "Unknown ramblock" } });
+    const directory = createPeerDirectory({ self: "esx01", load: () => Promise.resolve(peers), fetch });
+    const view = await directory.incoming(target("198.19.0.33"));
+    assert.deepEqual(view, { migrationId: "m1", state: "failed", reason: "Unknown ramblock" });
+    assert.ok(!asked.includes("esx01.test"), "never asks itself");
+  });
+
+  test("no peer can say: undefined, never a rejection", async () => {
+    const { fetch } = fakeFetch({ "esx02.test": "down" });
+    const directory = createPeerDirectory({ self: "esx01", load: () => Promise.resolve(peers), fetch });
+    assert.equal(await directory.incoming(target("198.19.0.2")), undefined);
+  });
+
+  test("the peers file is read when written; a missing or malformed one is no peers", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ferry-peers-"));
+    try {
+      const file = join(dir, "peers.json");
+      const load = peersFromFile(file);
+      assert.deepEqual(await load(), []);
+      await writeFile(file, JSON.stringify([{ host: "esx02" }]));
+      assert.deepEqual(await load(), []);
+      await writeFile(file, JSON.stringify(peers));
+      assert.deepEqual(await load(), peers);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("agent API: incoming details and VMkernel ports", () => {
+  const agentWith = (vmkernel: VmkernelControl | undefined) => {
+    const driver = createFakeDriver(createFakeNetwork(), fakeHostFacts("esx02", "198.19.0.2"));
+    const agent = createAgent({
+      driver,
+      token: TOKEN,
+      clock: systemClock,
+      hostName: "esx02",
+      vmotionIp: "198.19.0.2",
+      vmotionPort: "vmk1",
+      vmkernel,
+      incomingDetails: () => Promise.resolve({ reason: "Size mismatch: pc.ram", guest: { state: "unreachable", message: "198.18.0.11 silent" } }),
+    });
+    return createAgentClient({ baseUrl: "http://esx02.test", token: TOKEN, name: "esx02", fetch: (input, init) => Promise.resolve(agent.app.request(input, init)) });
+  };
+
+  test("GET incoming keeps its shape and adds the driver's reason and guest check for a migration it knows", async () => {
+    const client = agentWith(undefined);
+    assert.deepEqual(await client.incomingState("m-none"), { migrationId: "m-none", state: "unknown" });
+    await client.prepareIncoming("m1", { name: "guest01", memoryMB: 128, vcpus: 1, nics: [] });
+    const view = await client.incomingState("m1");
+    assert.deepEqual({ ...view, state: undefined }, { migrationId: "m1", state: undefined, reason: "Size mismatch: pc.ram", guest: { state: "unreachable", message: "198.18.0.11 silent" } });
+  });
+
+  test("an agent that does not manage its network says so; one that does moves its VMotion IP with the port", async () => {
+    const plain = agentWith(undefined);
+    assert.equal((await plain.facts()).vmkernelControl, false);
+    await assert.rejects(plain.setVmkernelPort("vmk1", { ip: "198.19.0.22", prefix: 16, vmotion: true, mtu: 1500 }), (e) => e instanceof FerryError && e.code === ErrorCode.notFound && /does not manage its host's network/.test(e.message));
+
+    const seen: string[] = [];
+    const managed = agentWith({
+      apply: (port, request) => {
+        seen.push(`${port} ${request.ip}`);
+        return Promise.resolve([`${request.ip}/${request.prefix} on ${port}`]);
+      },
+      remove: (port) => {
+        seen.push(`remove ${port}`);
+        return Promise.resolve([]);
+      },
+    });
+    const view = await managed.setVmkernelPort("vmk1", { ip: "198.19.0.22", prefix: 16, vmotion: true, mtu: 1500 });
+    assert.deepEqual({ vmotionIp: view.vmotionIp, applied: view.applied }, { vmotionIp: "198.19.0.22", applied: ["198.19.0.22/16 on vmk1"] });
+    assert.equal((await managed.facts()).vmotionIp, "198.19.0.22");
+    await managed.setVmkernelPort("vmk2", { ip: "198.19.1.2", prefix: 16, vmotion: false, mtu: 1500 });
+    assert.equal((await managed.facts()).vmotionIp, "198.19.0.22", "another port without VMotion changes nothing");
+    await managed.removeVmkernelPort("vmk1");
+    assert.equal((await managed.facts()).vmotionIp, undefined, "the VMotion port gone: no incoming migrations");
+    await assert.rejects(managed.prepareIncoming("m2", { name: "guest02", memoryMB: 128, vcpus: 1, nics: [] }), (e) => e instanceof FerryError && e.code === ErrorCode.refused && /no VMkernel port enabled for VMotion/.test(e.message));
+    await assert.rejects(managed.setVmkernelPort("vmk1", { ip: "198.19.0.300", prefix: 16, vmotion: true, mtu: 1500 }), (e) => e instanceof FerryError && e.code === ErrorCode.invalidInput);
+    assert.deepEqual(seen, ["vmk1 198.19.0.22", "vmk2 198.19.1.2", "remove vmk1"]);
+  });
+});
