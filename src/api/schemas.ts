@@ -226,3 +226,15 @@ export const MigrationPreviewSchema = z
 
 export type Prediction = z.infer<typeof PredictionSchema>;
 export type MigrationPreview = z.infer<typeof MigrationPreviewSchema>;
+
+export const PowerActionSchema = z.enum(["on", "off", "cycle"]).openapi({ description: "on, off, or cycle (off then on: what a new CPUID mask needs to reach the guest)" });
+export const PowerRequestSchema = z.object({ action: PowerActionSchema }).strict().openapi("PowerRequest");
+export const PowerResultSchema = z
+  .object({
+    vm: z.string(),
+    host: z.string(),
+    power: z.enum(["on", "off", "suspended"]),
+    bootFlags: z.array(z.string()).nullable().openapi({ description: "The CPU features the guest saw at this power-on (null when off)" }),
+    onAgent: z.boolean().openapi({ description: "Whether the host's agent powered the VM (false: the host has no agent; only the inventory changed)" }),
+  })
+  .openapi("PowerResult");

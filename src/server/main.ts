@@ -17,6 +17,7 @@ import { agentHostNetwork } from "./host-network.ts";
 import { InventoryService } from "./inventory-service.ts";
 import { AgentDirectory, MigrationService, type Log } from "./migrations.ts";
 import { registerMigrationRoutes } from "./routes-migrations.ts";
+import { registerPowerRoutes } from "./routes-power.ts";
 import { registerPreviewRoutes } from "./routes-preview.ts";
 
 export interface ControllerConfig {
@@ -46,6 +47,7 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
   const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork: agentHostNetwork((host) => parts.agents.get(host)) });
   registerMigrationRoutes(app, parts);
   registerPreviewRoutes(app, parts);
+  registerPowerRoutes(app, parts);
   serveOpenApi(app);
   return app;
 }

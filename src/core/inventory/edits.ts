@@ -219,3 +219,17 @@ export function moveVm(draft: Draft, vmName: string, hostName: string, pool: str
 export function setMigrating(draft: Draft, vmName: string, migrating: boolean): void {
   findVm(draft, vmName).migrating = migrating;
 }
+
+/**
+ * Records a power change. At power-on the guest sees its CPU as it is configured now (its
+ * host's or baseline's features minus its CPUID mask): `bootFlags` keeps exactly that, so a
+ * mask set later is pending until the next power cycle, as on a real host (the seed: a new
+ * mask reaches the guest only after it is powered off and on). Power-off forgets them.
+ */
+export function recordPower(draft: Draft, vmName: string, power: "on" | "off", bootFlags: readonly string[] | undefined): void {
+  const vm = findVm(draft, vmName);
+  if (vm.migrating) throw new FerryError(ErrorCode.conflict, `${vmName} is migrating; power it ${power} once the migration ends`, { details: { vm: vmName } });
+  vm.power = power;
+  if (power === "on" && bootFlags !== undefined) vm.bootFlags = [...bootFlags];
+  else delete vm.bootFlags;
+}

@@ -1,0 +1,104 @@
+// POST /vms/{name}/power: power a VM off, on, or through a cycle, on its host's agent and in
+// the inventory. A power-on is when the guest takes its CPU: the agent's VM is created again
+// with the CPU features configured now (host or baseline minus the CPUID mask), because QEMU
+// fixes a guest's CPU when it starts; the inventory keeps them as the VM's bootFlags, so the
+// checker knows what the running guest really uses (a mask set later stays pending).
+import { createRoute, type z } from "@hono/zod-openapi";
+import { API_BASE, PowerRequestSchema, PowerResultSchema } from "../api/schemas.ts";
+import { guestCpu } from "../core/cpu/guest.ts";
+import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import { recordPower } from "../core/inventory/edits.ts";
+import type { VmSpec } from "../drivers/driver.ts";
+import type { AgentVm } from "../agent/api.ts";
+import type { ControllerApp } from "./app.ts";
+import { requireRole, Role } from "./auth.ts";
+import type { InventoryService } from "./inventory-service.ts";
+import type { AgentDirectory } from "./migrations.ts";
+import { errors, json, NameParam, security } from "./openapi.ts";
+
+type PowerResult = z.infer<typeof PowerResultSchema>;
+
+export function registerPowerRoutes(app: ControllerApp, deps: { readonly inventory: InventoryService; readonly agents: AgentDirectory }): void {
+  const { inventory, agents } = deps;
+
+  const vmOrThrow = (name: string) => {
+    const vm = inventory.current.index.vms.get(name);
+    if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${name}"`);
+    if (vm.migrating) throw new FerryError(ErrorCode.conflict, `${name} is migrating; power it once the migration ends`, { details: { vm: name } });
+    return vm;
+  };
+
+  const onAgent = async (host: string, name: string): Promise<AgentVm | undefined> => {
+    const agent = agents.get(host);
+    if (agent === undefined) return undefined;
+    try {
+      return await agent.getVm(name);
+    } catch (error) {
+      if (isFerryError(error) && error.code === ErrorCode.notFound) return undefined;
+      throw error;
+    }
+  };
+
+  const powerOff = async (name: string): Promise<void> => {
+    const vm = vmOrThrow(name);
+    const agent = agents.get(vm.host);
+    if (agent !== undefined && (await onAgent(vm.host, name))?.power !== undefined) await agent.powerOff(name);
+    await inventory.change((draft) => {
+      recordPower(draft, name, "off", undefined);
+    });
+  };
+
+  const powerOn = async (name: string): Promise<readonly string[] | undefined> => {
+    const vm = vmOrThrow(name);
+    const { index } = inventory.current;
+    const view = index.hosts.get(vm.host);
+    // What the guest will see from this power-on: what is configured now, not what it saw last time.
+    const guest = guestCpu({ ...vm, bootFlags: undefined }, view?.host, view?.cluster, index.templates);
+    const flags = guest.ok ? [...guest.cpu.flags].sort() : undefined;
+    const agent = agents.get(vm.host);
+    if (agent !== undefined) {
+      const current = await onAgent(vm.host, name);
+      if (current !== undefined && current.power !== "off") {
+        throw new FerryError(ErrorCode.conflict, `${name} is ${current.power} on ${vm.host}'s agent while the inventory says ${vm.power}: power it off first`, { details: { vm: name } });
+      }
+      const spec: VmSpec = current?.spec !== undefined
+        ? { ...current.spec, cpuFlags: flags }
+        : { name, memoryMB: vm.memoryMB, vcpus: vm.vcpus, nics: vm.nics.map((n) => ({ name: n.name, mac: n.mac, ip: n.ip, portGroup: n.portGroup })), cpuFlags: flags };
+      // QEMU fixes the guest's CPU when it starts: a new CPU (a new mask) means a new VM process.
+      if (current !== undefined) await agent.destroyVm(name);
+      await agent.createVm(spec);
+      await agent.powerOn(name);
+    }
+    await inventory.change((draft) => {
+      recordPower(draft, name, "on", flags);
+    });
+    return flags;
+  };
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${API_BASE}/vms/{name}/power`,
+      security,
+      summary: "Power a VM on, off, or through a cycle (a new CPUID mask reaches the guest only after one)",
+      request: { params: NameParam, body: json(PowerRequestSchema, "The action") },
+      responses: { 200: json(PowerResultSchema, "The VM's power and the CPU features its guest booted with"), ...errors },
+    }),
+    async (c) => {
+      requireRole(c.get("token"), Role.operator);
+      const name = c.req.valid("param").name;
+      const { action } = c.req.valid("json");
+      const host = vmOrThrow(name).host;
+      if (action === "off" || action === "cycle") await powerOff(name);
+      if (action === "on" || action === "cycle") {
+        if (action === "on" && inventory.current.index.vms.get(name)?.power === "on") {
+          throw new FerryError(ErrorCode.conflict, `${name} is already on; use "cycle" to power it off and on`, { details: { vm: name } });
+        }
+        await powerOn(name);
+      }
+      const vm = vmOrThrow(name);
+      const result: PowerResult = { vm: name, host, power: vm.power, bootFlags: vm.bootFlags === undefined ? null : [...vm.bootFlags], onAgent: agents.get(host) !== undefined };
+      return c.json(result, 200);
+    },
+  );
+}
