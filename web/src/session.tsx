@@ -67,6 +67,22 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     });
   }, [logIn]);
 
+  // A login link opened in a tab that already shows Ferry changes only the fragment: no reload.
+  useEffect(() => {
+    const onHash = (): void => {
+      const token = takeTokenFromFragment();
+      if (token === null) return;
+      logIn(token).catch((error: unknown) => {
+        storeToken(null);
+        setState({ kind: "out", message: messageOf(error) });
+      });
+    };
+    window.addEventListener("hashchange", onHash);
+    return () => {
+      window.removeEventListener("hashchange", onHash);
+    };
+  }, [logIn]);
+
   useEffect(
     () =>
       onUnauthorized((error) => {
