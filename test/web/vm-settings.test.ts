@@ -142,4 +142,43 @@ describe("VM settings", () => {
       await ro.close();
     }
   });
+
+  test("the CPUID mask for a whole cluster, after a confirmation, and on a template behind the advanced warning", async () => {
+    const { lab } = suite();
+    interface Inv { clusters: { name: string }[]; hosts: HostEntry[]; vms: (Vm & { cpuidMask?: { nx: boolean; sse3: boolean; sse4: boolean; custom: string[] } })[]; templates: { name: string; cpuidMask?: { nx: boolean; sse4: boolean } }[] }
+    const inv = (await lab.api<Inv>("GET", "/inventory")).body;
+    // The cluster with the fewest VMs: the mask changes what the other tests see least.
+    const sizes = inv.clusters.map((c) => ({ name: c.name, vms: inv.vms.filter((vm) => inv.hosts.find((h) => h.name === vm.host)?.cluster === c.name) })).filter((c) => c.vms.length > 0).sort((a, b) => a.vms.length - b.vms.length);
+    const cluster = sizes[0];
+    assert.ok(cluster !== undefined);
+    assert.ok(cluster.vms.some((vm) => vm.cpuidMask?.nx !== true), "some VM of the cluster exposes NX/XD before");
+
+    await page.goto(`${lab.url}/#/clusters/${encodeURIComponent(cluster.name)}`);
+    await page.getByRole("button", { name: "Set CPUID mask for all VMs" }).click();
+    const dialog = page.getByRole("dialog", { name: `Set CPUID mask for all VMs of ${cluster.name}` });
+    await dialog.getByRole("radio", { name: "Hide the NX/XD flag from guest" }).check();
+    const n = String(cluster.vms.length);
+    await dialog.getByRole("button", { name: `Apply to ${n} VMs…` }).click();
+    // Nothing is sent before the confirmation.
+    await dialog.getByText(`Set this mask on ${n} VMs?`).waitFor();
+    assert.ok((await lab.api<Inv>("GET", "/inventory")).body.vms.some((vm) => cluster.vms.some((c) => c.name === vm.name) && vm.cpuidMask?.nx !== true));
+    await dialog.getByRole("button", { name: `Yes, set it on ${n} VMs` }).click();
+    await dialog.waitFor({ state: "detached" });
+    await page.getByText(new RegExp(`on ${n} VMs of ${cluster.name}`)).waitFor();
+    const masked = (await lab.api<Inv>("GET", "/inventory")).body.vms.filter((vm) => cluster.vms.some((c) => c.name === vm.name));
+    assert.deepEqual(masked.map((vm) => [vm.name, vm.cpuidMask?.nx]), cluster.vms.map((vm) => [vm.name, true]));
+
+    const template = inv.templates[0];
+    assert.ok(template !== undefined, "examples/lab.yaml has a template");
+    await page.goto(`${lab.url}/#/templates/${encodeURIComponent(template.name)}`);
+    await page.getByRole("button", { name: "Advanced: SSE3, SSE4 and custom flags" }).click();
+    await page.getByText("Do not change these masks without cause").waitFor();
+    const sse4 = page.getByRole("checkbox", { name: "Mask SSE4.1 and SSE4.2" });
+    await sse4.check();
+    await page.getByRole("button", { name: "Save mask" }).click();
+    await page.getByText(`Set the CPUID mask of ${template.name}`).waitFor();
+    const saved = (await lab.api<Inv>("GET", "/inventory")).body.templates.find((t) => t.name === template.name);
+    assert.equal(saved?.cpuidMask?.sse4, true);
+    assert.equal(saved.cpuidMask.nx, template.cpuidMask?.nx ?? false, "the NX/XD choice is kept");
+  });
 });
