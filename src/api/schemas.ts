@@ -238,3 +238,4 @@ export const PowerResultSchema = z
     onAgent: z.boolean().openapi({ description: "Whether the host's agent powered the VM (false: the host has no agent; only the inventory changed)" }),
   })
   .openapi("PowerResult");
+export type PowerResult = z.infer<typeof PowerResultSchema>;

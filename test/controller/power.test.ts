@@ -80,3 +80,18 @@ test("bad input and roles: an unknown VM, an unknown action, a read-only token",
   const response = await fetch(`${mustLab().controller.url}/api/vms/web01/power`, { method: "POST", headers: { authorization: `Bearer ${created.body.token}`, "content-type": "application/json" }, body: JSON.stringify({ action: "off" }) });
   assert.equal(response.status, 403);
 });
+
+test("ferry vm power: the CLI says what the guest booted with; a bad action is a one-line usage error, exit 2", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const bin = new URL("../../bin/ferry.js", import.meta.url).pathname;
+  const env = { ...process.env, FERRY_URL: mustLab().controller.url, FERRY_TOKEN: mustLab().controller.token };
+  const ok = spawnSync(process.execPath, [bin, "vm", "power", "web01", "cycle", "--json"], { env, encoding: "utf8" });
+  assert.equal(ok.status, 0, ok.stderr);
+  const answer = JSON.parse(ok.stdout) as PowerResult;
+  assert.equal(answer.power, "on");
+  assert.equal(answer.onAgent, true);
+  const bad = spawnSync(process.execPath, [bin, "vm", "power", "web01", "reboot"], { env, encoding: "utf8" });
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+  assert.match(bad.stderr, /unknown power action "reboot": use on, off or cycle/);
+});

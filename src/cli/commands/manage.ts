@@ -4,7 +4,7 @@
 // `ferry tokens ...`.
 import type { Command, CommandUnknownOpts } from "@commander-js/extra-typings";
 import Table from "cli-table3";
-import type { HostSummary, VmSummary } from "../../api/schemas.ts";
+import type { HostSummary, PowerResult, VmSummary } from "../../api/schemas.ts";
 import type { ApiClient } from "../../api/client.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import type { CpuidMask } from "../../core/inventory/schema.ts";
@@ -140,6 +140,21 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
     const body = { ...(devices.length > 0 ? { devices } : {}), ...(nics.length > 0 ? { nics } : {}), ...(opts.mask === undefined ? {} : { cpuidMask: parseMask(opts.mask) }) };
     const answer = await client.patch<Changed>(`/vms/${encodeURIComponent(vmName)}`, body);
     done(client, opts.json, answer, `${vmName}: settings changed${opts.mask === undefined ? "" : "; the new CPUID mask reaches the guest after a power cycle"}`);
+  });
+
+  api(
+    vm
+      .command("power")
+      .description("power a VM on, off, or through a cycle (a new CPUID mask reaches the guest only after one)")
+      .argument("<vm>", "the VM")
+      .argument("<action>", "on, off or cycle"),
+  ).action(async (vmName: string, action: string, opts: ControllerOptions & { json?: boolean }) => {
+    if (action !== "on" && action !== "off" && action !== "cycle") throw new FerryError(ErrorCode.usage, `unknown power action "${action}": use on, off or cycle`);
+    const client = controllerClient(opts);
+    const answer = await client.post<PowerResult>(`/vms/${encodeURIComponent(vmName)}/power`, { action });
+    if (opts.json === true) printJson(io, answer);
+    else io.out(`${vmName} is ${answer.power} on ${answer.host}${answer.bootFlags === null ? "" : `; its guest booted with: ${answer.bootFlags.join(" ")}`}${answer.onAgent ? "" : " (no agent on that host: only the inventory changed)"}`);
+    setStatus(ExitStatus.ok);
   });
 
   const cluster: CommandUnknownOpts = program.commands.find((c) => c.name() === "cluster") ?? program.command("cluster").description("cluster-wide settings");
