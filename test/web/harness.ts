@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import { chromium, type BrowserContext, type Locator, type Page } from "playwright-core";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const BIN = join(ROOT, "bin/ferry.js");
@@ -163,12 +163,20 @@ export async function login(page: Page, url: string, token: string): Promise<voi
   await page.getByRole("button", { name: "Log out" }).waitFor();
 }
 
-/** Writes docs/screenshots/<name>.png (the README links them): the page as seen, or one element in full. */
-export async function screenshot(page: Page, name: string, element?: Locator): Promise<string> {
+/**
+ * Writes docs/screenshots/<name>.png (the README links them). `height` takes it with a taller
+ * viewport (then restores it), for pages longer than a screen: the shell scrolls inside.
+ */
+export async function screenshot(page: Page, name: string, options: { height?: number } = {}): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, `${name}.png`);
-  if (element === undefined) await page.screenshot({ path });
-  else await element.screenshot({ path });
+  const size = page.viewportSize();
+  if (options.height !== undefined && size !== null) await page.setViewportSize({ width: size.width, height: options.height });
+  try {
+    await page.screenshot({ path });
+  } finally {
+    if (options.height !== undefined && size !== null) await page.setViewportSize(size);
+  }
   return path;
 }
 

@@ -238,7 +238,7 @@ describe("recent tasks and the migration detail page", () => {
     await page.locator(".ferry-chart canvas").first().waitFor();
     assert.ok(await page.getByText("bytes remaining (MiB)").first().isVisible());
     await page.getByText(/pass(es)?; after the last one/).waitFor({ timeout: 30_000 });
-    await screenshot(page, "migration-detail-running", page.getByRole("region", { name: /^Migration of / }));
+    await screenshot(page, "migration-detail-running", { height: 1500 });
 
     // PatternFly tables have the grid role.
     await page.getByRole("grid", { name: "Predicted vs measured" }).waitFor({ timeout: 60_000 });
@@ -247,7 +247,7 @@ describe("recent tasks and the migration detail page", () => {
     const measuredPasses = page.getByRole("grid", { name: "Predicted vs measured" }).getByRole("row", { name: /^Passes/ });
     assert.match((await measuredPasses.textContent()) ?? "", new RegExp(`${String(task.body.report?.passes)}$`));
     await page.getByText(`${pair.vm} now runs on ${pair.host.host}`).waitFor();
-    await screenshot(page, "migration-detail", page.getByRole("region", { name: /^Migration of / }));
+    await screenshot(page, "migration-detail", { height: 1700 });
   });
 
   test("Abort from the panel: the migration ends cancelled, its failure in plain words, the VM still on its source", async () => {
