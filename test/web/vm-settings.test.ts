@@ -118,6 +118,14 @@ describe("VM settings", () => {
       await ro.getByRole("navigation", { name: "Inventory" }).getByRole("link", { name: "web01" }).waitFor();
       await screenshot(ro, "inventory");
       assert.equal(await ro.getByRole("button", { name: /^Actions for / }).count(), 0, "no VM actions menu in the tree");
+      // The search keeps what matches, with the path to it.
+      const tree = ro.getByRole("navigation", { name: "Inventory" });
+      await tree.getByLabel("Search inventory").fill("web0");
+      await tree.getByRole("link", { name: "app01", exact: true }).waitFor({ state: "detached" });
+      assert.ok((await tree.getByRole("link", { name: /^web0/ }).count()) >= 1);
+      assert.equal(await tree.getByRole("link", { name: "esx01", exact: true }).count(), 1, "the host on the way to a match stays");
+      await tree.getByLabel("Search inventory").fill("");
+      await tree.getByRole("link", { name: "app01", exact: true }).waitFor();
 
       await ro.goto(`${lab.url}/#/vms/web01`);
       await ro.getByRole("heading", { name: /^VM web01/ }).waitFor();
