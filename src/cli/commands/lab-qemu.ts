@@ -70,6 +70,8 @@ export interface QemuLabOptions {
   readonly guests: number;
   /** The controller's API address. */
   readonly listen: string;
+  /** Ctrl-C while the lab comes up: what was started so far is stopped and removed. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface RunningQemuLab {
@@ -273,7 +275,7 @@ function guestSpec(guest: LabGuest, cpuFlags: readonly string[] | undefined): Vm
  * Brings the lab up: guest images, network, controller, agents, guests. On any failure
  * everything started so far is stopped and the network removed before the error propagates.
  */
-export async function startQemuLab(opts: QemuLabOptions, say: (line: string) => void, io: CliIo): Promise<RunningQemuLab> {
+export async function startQemuLab(opts: QemuLabOptions, tell: (line: string) => void, io: CliIo): Promise<RunningQemuLab> {
   const t0 = performance.now();
   const { labId } = opts;
   await preflight(labId);
@@ -304,6 +306,14 @@ export async function startQemuLab(opts: QemuLabOptions, say: (line: string) => 
     return stopping;
   };
 
+  // Checked between steps: each step is short, and a half-built lab is removed by the catch below.
+  const checkInterrupted = (): void => {
+    if (opts.signal?.aborted === true) throw new FerryError(ErrorCode.refused, `lab ${labId} was interrupted while coming up; everything it had started was removed`);
+  };
+  const say = (line: string): void => {
+    checkInterrupted();
+    tell(line);
+  };
   try {
     say(`building the guest (scripts/build-guest.sh; a no-op when up to date)...`);
     let images: GuestImages;
@@ -363,6 +373,7 @@ export async function startQemuLab(opts: QemuLabOptions, say: (line: string) => 
       }),
     );
     await controller.migrations.drain();
+    checkInterrupted();
 
     const summary: QemuLabSummary = {
       labId,

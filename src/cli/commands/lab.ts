@@ -118,9 +118,22 @@ export function registerLabCommands(program: Command, io: CliIo, setStatus: SetS
       const labId = labIdOf(opts.id);
       const hosts = count("--hosts", opts.hosts, 1, 8);
       const guests = count("--guests", opts.guests, 0, 8);
-      const running = await startQemuLab({ labId, hosts, guests, listen: opts.listen }, (line) => {
-        io.err(line);
-      }, io);
+      // Ctrl-C while coming up removes what was started (startQemuLab checks between steps).
+      const interrupted = new AbortController();
+      const onSignal = (): void => {
+        interrupted.abort();
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      let running;
+      try {
+        running = await startQemuLab({ labId, hosts, guests, listen: opts.listen, signal: interrupted.signal }, (line) => {
+          io.err(line);
+        }, io);
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
       const saved = saveControllerAddress(running.controller.url, running.controller.adminToken);
       if (opts.json === true) io.out(JSON.stringify(running.summary));
       else io.out(qemuLabText(running.summary, saved));
