@@ -8,7 +8,7 @@ import type { Locator, Page } from "playwright-core";
 import { login, screenshot, startWebSuite, type WebSuite } from "./harness.ts";
 
 interface Finding { code: string; severity: string; message: string; fix: string }
-interface HostCheck { host: string; ok: boolean; errors: Finding[]; warnings: Finding[] }
+interface HostCheck { host: string; ok: boolean; errors: Finding[]; warnings: Finding[]; low?: HostCheck }
 interface Where { vm: string; current: string; hosts: HostCheck[] }
 interface VmSummary { name: string; host: string; power: string; migrating: boolean; memoryMB: number }
 interface Preview { ok: boolean; refusal: string | null; warnings: Finding[]; prediction: { passes: number; totalMs: number; bytes: number; downtimeMs: number } | null }
@@ -27,9 +27,12 @@ async function refreshWhere(): Promise<void> {
   where.clear();
   const vms = (await suite.lab.api<VmSummary[]>("GET", "/vms")).body;
   for (const vm of vms.filter((v) => v.power === "on" && !v.migrating)) {
-    const res = await suite.lab.api<Where>("GET", `/vms/${encodeURIComponent(vm.name)}/where`);
-    assert.equal(res.status, 200);
-    where.set(vm.name, res.body);
+    const high = await suite.lab.api<Where>("GET", `/vms/${encodeURIComponent(vm.name)}/where?priority=high`);
+    const low = await suite.lab.api<Where>("GET", `/vms/${encodeURIComponent(vm.name)}/where?priority=low`);
+    assert.equal(high.status, 200);
+    assert.equal(low.status, 200);
+    // Each host's check at high priority (the default), with its check at low priority beside it.
+    where.set(vm.name, { ...high.body, hosts: high.body.hosts.map((h) => ({ ...h, ...(low.body.hosts.find((l) => l.host === h.host) === undefined ? {} : { low: low.body.hosts.find((l) => l.host === h.host)! }) })) });
   }
 }
 
@@ -57,6 +60,8 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
 }
 
 const clean = (h: HostCheck): boolean => h.ok && h.warnings.length === 0;
+/** Refused at both priorities: nothing but a fix makes this move possible. */
+const blocked = (h: HostCheck): boolean => h.errors.length > 0 && (h.low?.errors.length ?? 1) > 0;
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 async function openWizard(vm: string): Promise<Locator> {
@@ -157,7 +162,7 @@ describe("migrate wizard", () => {
   });
 
   test("a blocked migration: the incompatible host shows its reasons and Next stays disabled", async () => {
-    const pair = await findPair((h) => h.errors.length > 0);
+    const pair = await findPair(blocked);
     const dialog = await openWizard(pair.vm);
     const radio = dialog.getByRole("radio", { name: new RegExp(`^${escape(pair.host.host)} — incompatible: ${String(pair.host.errors.length)} error`) });
     const reasons = dialog.getByRole("list", { name: `Reasons for ${pair.host.host}` });
@@ -204,6 +209,32 @@ describe("migrate wizard", () => {
     assert.equal(tasks.length, 1, "the acknowledged warnings were accepted: the task exists");
     const seen = await watchTaskBar(pair.vm, pair.host.host, 120_000);
     assert.ok(seen.length > 0);
+  });
+  test("a host that only low priority can use: chosen at low priority, High disabled with the reason", async () => {
+    const pair = await findPair((h) => h.errors.length > 0 && h.low !== undefined && h.low.errors.length === 0);
+    const dialog = await openWizard(pair.vm);
+    const radio = dialog.getByRole("radio", { name: new RegExp(`^${escape(pair.host.host)} — compatible with low priority only`) });
+    await radio.check();
+    await dialog.getByText(`${pair.host.host} takes ${pair.vm} at low priority`).waitFor();
+    const ack = dialog.getByRole("checkbox", { name: new RegExp(`read the warnings for ${escape(pair.host.host)}`) });
+    if ((pair.host.low?.warnings.length ?? 0) > 0) await ack.check();
+    const next = dialog.getByRole("button", { name: "Next" });
+    await next.click();
+    await next.click();
+    await dialog.getByRole("heading", { name: "Priority" }).waitFor();
+    assert.equal(await dialog.getByRole("radio", { name: "Low priority" }).isChecked(), true);
+    assert.equal(await dialog.getByRole("radio", { name: "High priority" }).isDisabled(), true);
+    assert.ok(await dialog.getByText(pair.host.errors[0]!.message, { exact: false }).first().isVisible());
+    await next.click();
+    await dialog.getByLabel("Predicted passes").waitFor();
+    const more = dialog.getByRole("checkbox", { name: /read these warnings too/ });
+    if ((await more.count()) > 0) await more.check();
+    await dialog.getByRole("button", { name: "Finish" }).click();
+    await dialog.waitFor({ state: "detached" });
+    const task = (await suite.lab.api<(TaskRow & { body: { request?: { priority?: string } } })[]>("GET", `/migrations?vm=${pair.vm}`)).body[0];
+    assert.equal(task?.body.request?.priority, "low");
+    const seen = await watchTaskBar(pair.vm, pair.host.host, 120_000);
+    assert.equal(seen[seen.length - 1], 100, `bar values ${seen.join(", ")}`);
   });
 });
 

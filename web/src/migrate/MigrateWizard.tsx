@@ -2,6 +2,9 @@
 // its compatibility (errors block Next; warnings are listed and must be acknowledged); 2 the
 // resource pool; 3 the priority; 4 a summary with the validation results and the engine's
 // prediction from POST /api/migrations/preview; Finish starts it with POST /api/migrations.
+// Every host is checked for both priorities: a host that only a high-priority reservation
+// refuses (not enough unreserved memory or CPU) can still be chosen, at low priority, as the
+// checker's fix says.
 // Whatever the API refuses is shown in its own words where the user is, never swallowed.
 import {
   Alert,
@@ -58,38 +61,67 @@ export function FindingList({ findings, label }: { findings: readonly Finding[];
   );
 }
 
-function HostStep({ vm, where, error, host, onHost, acknowledged, onAcknowledge }: { vm: string; where: WhereResult | null; error: string | null; host: string | null; onHost: (h: string) => void; acknowledged: boolean; onAcknowledge: (v: boolean) => void }) {
+/** One host checked for both priorities. */
+interface HostChecks {
+  readonly host: string;
+  readonly high: CheckResult;
+  readonly low: CheckResult | undefined;
+}
+
+/** Only low priority can move the VM there: high's reservation is refused, nothing else is wrong. */
+export function lowOnly(h: HostChecks): boolean {
+  return h.high.errors.length > 0 && h.low !== undefined && h.low.errors.length === 0;
+}
+
+function hostLabel(h: HostChecks): string {
+  if (lowOnly(h) && h.low !== undefined) {
+    const w = h.low.warnings.length;
+    return `${h.host} — compatible with low priority only${w > 0 ? `, ${String(w)} warning${w === 1 ? "" : "s"} to acknowledge` : ""}`;
+  }
+  return `${h.host} — ${verdict(h.high)}`;
+}
+
+function HostStep({ vm, current, hosts, error, host, check, onHost, acknowledged, onAcknowledge }: { vm: string; current: string | null; hosts: readonly HostChecks[] | null; error: string | null; host: string | null; check: CheckResult | undefined; onHost: (h: HostChecks) => void; acknowledged: boolean; onAcknowledge: (v: boolean) => void }) {
   if (error !== null) return <Alert variant="danger" isInline title="Cannot check the hosts">{error}</Alert>;
-  if (where === null) return <Spinner size="lg" aria-label="Checking every host" />;
-  const selected = where.hosts.find((h) => h.host === host);
+  if (hosts === null) return <Spinner size="lg" aria-label="Checking every host" />;
+  const selected = hosts.find((h) => h.host === host);
   return (
     <>
       <p>
-        {vm} runs on <strong>{where.current}</strong>. Every other host, checked for this VM (CPU, networks, storage, devices, resources):
+        {vm} runs on <strong>{current}</strong>. Every other host, checked for this VM (CPU, networks, storage, devices, resources):
       </p>
-      {where.hosts.length === 0 && <Alert variant="info" isInline title="There is no other host to move to" />}
+      {hosts.length === 0 && <Alert variant="info" isInline title="There is no other host to move to" />}
       <div role="radiogroup" aria-label="Target host">
-        {where.hosts.map((h) => (
-          <div key={h.host} className="ferry-host-choice">
-            <Radio
-              id={`migrate-target-${h.host}`}
-              name="migrate-target"
-              label={`${h.host} — ${verdict(h)}`}
-              isChecked={host === h.host}
-              onChange={() => {
-                onHost(h.host);
-              }}
-            />
-            <FindingList findings={[...h.errors, ...h.warnings]} label={`Reasons for ${h.host}`} />
-          </div>
-        ))}
+        {hosts.map((h) => {
+          const shown = lowOnly(h) && h.low !== undefined ? h.low : h.high;
+          return (
+            <div key={h.host} className="ferry-host-choice">
+              <Radio
+                id={`migrate-target-${h.host}`}
+                name="migrate-target"
+                label={hostLabel(h)}
+                isChecked={host === h.host}
+                onChange={() => {
+                  onHost(h);
+                }}
+              />
+              {lowOnly(h) && <p className="ferry-low-only">High priority would be refused: {h.high.errors.map((f) => f.message).join(" ")}</p>}
+              <FindingList findings={[...shown.errors, ...shown.warnings]} label={`Reasons for ${h.host}`} />
+            </div>
+          );
+        })}
       </div>
-      {selected !== undefined && selected.errors.length > 0 && (
+      {selected !== undefined && check !== undefined && check.errors.length > 0 && (
         <Alert variant="danger" isInline title={`${vm} cannot move to ${selected.host}`}>
           Fix the errors listed under {selected.host} first, or choose another host.
         </Alert>
       )}
-      {selected !== undefined && selected.errors.length === 0 && selected.warnings.length > 0 && (
+      {selected !== undefined && lowOnly(selected) && (
+        <Alert variant="info" isInline title={`${selected.host} takes ${vm} at low priority`}>
+          Low priority is chosen for you: it reserves nothing, always proceeds and may take longer.
+        </Alert>
+      )}
+      {selected !== undefined && check !== undefined && check.errors.length === 0 && check.warnings.length > 0 && (
         <Checkbox
           id="migrate-ack-warnings"
           label={`I have read the warnings for ${selected.host} and want to migrate anyway`}
@@ -127,14 +159,15 @@ function PoolStep({ host, pools, pool, onPool, ownPool }: { host: string | null;
   );
 }
 
-function PriorityStep({ priority, onPriority }: { priority: Priority; onPriority: (p: Priority) => void }) {
+function PriorityStep({ priority, onPriority, highRefused }: { priority: Priority; onPriority: (p: Priority) => void; highRefused: string | null }) {
   return (
     <div role="radiogroup" aria-label="Priority">
       <Radio
         id="migrate-priority-high"
         name="migrate-priority"
         label="High priority"
-        description="Reserves CPU and memory on both hosts; refused if they are not available. It may cause CPU stress on both hosts while it runs."
+        description={`Reserves CPU and memory on both hosts; refused if they are not available. It may cause CPU stress on both hosts while it runs.${highRefused === null ? "" : ` Not available for this move: ${highRefused}`}`}
+        isDisabled={highRefused !== null}
         isChecked={priority === "high"}
         onChange={() => {
           onPriority("high");
@@ -247,10 +280,13 @@ function SummaryStep({ preview, error, finishError, newWarningsAck, onNewWarning
 export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void }) {
   const inventoryState = useInventory();
   const { inventory } = inventoryState;
-  const [where, setWhere] = useState<WhereResult | null>(null);
+  const [where, setWhere] = useState<{ current: string; hosts: HostChecks[] } | null>(null);
   const [whereError, setWhereError] = useState<string | null>(null);
   const [host, setHost] = useState<string | null>(null);
-  const [acknowledged, setAcknowledged] = useState(false);
+  // The warning codes the user acknowledged, as they were shown then (a later change of
+  // priority may raise others, which the summary asks about again).
+  const [acknowledgedCodes, setAcknowledgedCodes] = useState<readonly string[] | null>(null);
+  const acknowledged = acknowledgedCodes !== null;
   const [pool, setPool] = useState<string | null>(null);
   const [priority, setPriority] = useState<Priority>("high");
   const [onSummary, setOnSummary] = useState(false);
@@ -262,15 +298,24 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
 
   useEffect(() => {
     const abort = new AbortController();
-    apiGet<WhereResult>(`/vms/${seg(vm)}/where`, { signal: abort.signal }).then(setWhere, (e: unknown) => {
-      if (!abort.signal.aborted) setWhereError(messageOf(e));
-    });
+    const get = (priority: Priority): Promise<WhereResult> => apiGet<WhereResult>(`/vms/${seg(vm)}/where?priority=${priority}`, { signal: abort.signal });
+    Promise.all([get("high"), get("low")]).then(
+      ([high, low]) => {
+        setWhere({ current: high.current, hosts: high.hosts.map((h) => ({ host: h.host, high: h, low: low.hosts.find((l) => l.host === h.host) })) });
+      },
+      (e: unknown) => {
+        if (!abort.signal.aborted) setWhereError(messageOf(e));
+      },
+    );
     return () => {
       abort.abort();
     };
   }, [vm]);
 
-  const selected = where?.hosts.find((h) => h.host === host);
+  const selectedHost = where?.hosts.find((h) => h.host === host);
+  // The selected host's findings for the chosen priority.
+  const selected = selectedHost === undefined ? undefined : priority === "low" ? (selectedHost.low ?? selectedHost.high) : selectedHost.high;
+  const highRefused = selectedHost !== undefined && lowOnly(selectedHost) ? selectedHost.high.errors.map((f) => f.message).join(" ") : null;
   const vmRecord = inventory?.vms.find((v) => v.name === vm);
   const ownPool = vmRecord?.pool ?? null;
   const pools = useMemo(() => {
@@ -284,9 +329,9 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
     setPool((current) => (current !== null && pools.includes(current) ? current : ownPool !== null && pools.includes(ownPool) ? ownPool : (pools[0] ?? null)));
   }, [pools, ownPool]);
 
-  const acknowledgedCodes = useMemo(() => (acknowledged && selected !== undefined ? selected.warnings.map((w) => w.code) : []), [acknowledged, selected]);
+  const ackedCodes = useMemo(() => acknowledgedCodes ?? [], [acknowledgedCodes]);
   const acceptWarnings = (p: MigrationPreview | null): string[] => {
-    const codes = new Set(acknowledgedCodes);
+    const codes = new Set(ackedCodes);
     if (newWarningsAck && p !== null) for (const w of p.warnings) codes.add(w.code);
     return [...codes];
   };
@@ -301,7 +346,7 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
     setPreviewError(null);
     setFinishError(null);
     setNewWarningsAck(false);
-    apiSend<MigrationPreview>("POST", "/migrations/preview", { ...request, acceptWarnings: acknowledgedCodes }).then(
+    apiSend<MigrationPreview>("POST", "/migrations/preview", { ...request, acceptWarnings: ackedCodes }).then(
       (p) => {
         if (current) setPreview(p);
       },
@@ -312,10 +357,13 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
     return () => {
       current = false;
     };
-  }, [onSummary, request, acknowledgedCodes]);
+  }, [onSummary, request, ackedCodes]);
 
   const hostBlocked = selected === undefined || selected.errors.length > 0 || (selected.warnings.length > 0 && !acknowledged);
-  const unseenWarnings = preview === null ? [] : preview.warnings.filter((w) => !acknowledgedCodes.includes(w.code));
+  const onAcknowledge = (checked: boolean): void => {
+    setAcknowledgedCodes(checked && selected !== undefined ? selected.warnings.map((w) => w.code) : null);
+  };
+  const unseenWarnings = preview === null ? [] : preview.warnings.filter((w) => !ackedCodes.includes(w.code));
   const finishBlocked = preview === null || finishing || !preview.ok || (unseenWarnings.length > 0 ? !newWarningsAck : preview.refusal !== null);
 
   const finish = async (): Promise<void> => {
@@ -351,15 +399,18 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
           <Title headingLevel="h2">Select target host</Title>
           <HostStep
             vm={vm}
-            where={where}
+            current={where?.current ?? null}
+            hosts={where?.hosts ?? null}
             error={whereError}
             host={host}
+            check={selected}
             onHost={(h) => {
-              setHost(h);
-              setAcknowledged(false);
+              setHost(h.host);
+              setAcknowledgedCodes(null);
+              setPriority(lowOnly(h) ? "low" : "high");
             }}
             acknowledged={acknowledged}
-            onAcknowledge={setAcknowledged}
+            onAcknowledge={onAcknowledge}
           />
         </WizardStep>
         <WizardStep name="Resource pool" id={STEP.pool} isDisabled={hostBlocked} footer={{ isNextDisabled: pools.length > 0 && pool === null }}>
@@ -368,11 +419,17 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
         </WizardStep>
         <WizardStep name="Priority" id={STEP.priority} isDisabled={hostBlocked}>
           <Title headingLevel="h2">Priority</Title>
-          <PriorityStep priority={priority} onPriority={setPriority} />
+          <PriorityStep
+            priority={priority}
+            highRefused={highRefused}
+            onPriority={(p) => {
+              setPriority(p);
+            }}
+          />
         </WizardStep>
         <WizardStep name="Summary" id={STEP.summary} isDisabled={hostBlocked} footer={{ nextButtonText: finishing ? "Starting…" : "Finish", isNextDisabled: finishBlocked }}>
           <Title headingLevel="h2">Summary</Title>
-          <SummaryStep preview={preview} error={previewError} finishError={finishError} newWarningsAck={newWarningsAck} onNewWarningsAck={setNewWarningsAck} acknowledgedCodes={acknowledgedCodes} />
+          <SummaryStep preview={preview} error={previewError} finishError={finishError} newWarningsAck={newWarningsAck} onNewWarningsAck={setNewWarningsAck} acknowledgedCodes={ackedCodes} />
         </WizardStep>
       </Wizard>
     </Modal>
