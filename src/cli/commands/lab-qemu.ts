@@ -68,6 +68,8 @@ export interface QemuLabOptions {
   readonly labId: string;
   readonly hosts: number;
   readonly guests: number;
+  /** MiB per second each guest rewrites, over a 32 MiB working set; 0: idle. */
+  readonly dirtyMiBPerSecond?: number | undefined;
   /** The controller's API address. */
   readonly listen: string;
   /** Ctrl-C while the lab comes up: what was started so far is stopped and removed. */
@@ -261,13 +263,19 @@ function agentConfig(layout: QemuLabLayout, hostIndex: number, dir: string, imag
   )}\n`;
 }
 
-function guestSpec(guest: LabGuest, cpuFlags: readonly string[] | undefined): VmSpec {
+const MiB = 1024 * 1024;
+/** The writer's working set: what fits beside the kernel in a 128 MiB guest (docs/qemu-lab.md). */
+const DIRTY_WORKING_SET_MIB = 32;
+
+function guestSpec(guest: LabGuest, cpuFlags: readonly string[] | undefined, dirtyMiBPerSecond: number): VmSpec {
   return {
     name: guest.name,
     memoryMB: guest.memoryMB,
     vcpus: 1,
     nics: [{ name: "nic0", mac: guest.mac, ip: guest.ip, portGroup: "VM Network" }],
     cpuFlags,
+    // The qemu driver passes it on the kernel command line (ferry.dirty_mib_s, ferry.dirty_ws_mib).
+    ...(dirtyMiBPerSecond > 0 ? { workload: { kind: "steady" as const, dirtyRateBytesPerSec: dirtyMiBPerSecond * MiB, workingSetBytes: DIRTY_WORKING_SET_MIB * MiB, seed: 1 } } : {}),
   };
 }
 
@@ -367,7 +375,7 @@ export async function startQemuLab(opts: QemuLabOptions, tell: (line: string) =>
         const view = snapshot.index.hosts.get(g.host);
         const cpu = guestCpu(vm, view?.host, view?.cluster, snapshot.index.templates);
         const client = createAgentClient({ baseUrl: agent.api, token, name: agent.host, timeoutMs: 30_000 });
-        await client.createVm(guestSpec(g, cpu.ok ? [...cpu.cpu.flags] : undefined));
+        await client.createVm(guestSpec(g, cpu.ok ? [...cpu.cpu.flags] : undefined, opts.dirtyMiBPerSecond ?? 0));
         await client.powerOn(g.name);
         await waitForGuest(layout.client.namespace, g.ip, 60_000);
       }),

@@ -110,6 +110,7 @@ export function registerLabCommands(program: Command, io: CliIo, setStatus: SetS
     .option("--driver <kind>", "hypervisor driver: qemu (for simulated hosts use `ferry up`)", "qemu")
     .option("--hosts <n>", "number of hosts, 1 to 8", "2")
     .option("--guests <n>", "number of guests, booted round-robin from esx01, 0 to 8", "1")
+    .option("--dirty-mib-s <n>", "MiB per second each guest rewrites (over 32 MiB), 0 to 64; default 0: idle", "0")
     .option("--id <labid>", `lab id, 1 to 6 lowercase letters or digits (default ${DEFAULT_LAB_ID})`)
     .option("--listen <host:port>", "the controller's API and UI address", "127.0.0.1:8080")
     .option("--json", "print one JSON line with the lab's hosts, guests and addresses when it is ready")
@@ -118,6 +119,7 @@ export function registerLabCommands(program: Command, io: CliIo, setStatus: SetS
       const labId = labIdOf(opts.id);
       const hosts = count("--hosts", opts.hosts, 1, 8);
       const guests = count("--guests", opts.guests, 0, 8);
+      const dirtyMiBPerSecond = count("--dirty-mib-s", opts.dirtyMibS, 0, 64);
       // Ctrl-C while coming up removes what was started (startQemuLab checks between steps).
       const interrupted = new AbortController();
       const onSignal = (): void => {
@@ -127,7 +129,7 @@ export function registerLabCommands(program: Command, io: CliIo, setStatus: SetS
       process.on("SIGTERM", onSignal);
       let running;
       try {
-        running = await startQemuLab({ labId, hosts, guests, listen: opts.listen, signal: interrupted.signal }, (line) => {
+        running = await startQemuLab({ labId, hosts, guests, dirtyMiBPerSecond, listen: opts.listen, signal: interrupted.signal }, (line) => {
           io.err(line);
         }, io);
       } finally {
