@@ -7,15 +7,13 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { DEFAULT_MIGRATE_OPTIONS, Phase } from "../src/core/migration/types.ts";
 import { systemClock } from "../src/drivers/clock.ts";
-import { IncomingState, type IncomingMigration, type VmSpec } from "../src/drivers/driver.ts";
-import { createQemuDriver, type ControlTiming, type QemuDriver } from "../src/drivers/qemu/driver.ts";
-import { GuestCheckState } from "../src/drivers/qemu/host-network.ts";
+import type { VmSpec } from "../src/drivers/driver.ts";
+import type { ControlTiming, QemuDriver } from "../src/drivers/qemu/driver.ts";
 import { qemuTestsBlocked } from "../src/drivers/qemu/testing/requirements.ts";
-import { simHost } from "../src/drivers/sim/testing.ts";
 import { guestImages } from "../src/lab/guest.ts";
-import { labHostNetwork } from "../src/lab/host-network.ts";
 import { LabNetwork, teardown } from "../src/lab/netns.ts";
 import { buildQemuLabNetwork, LAB_PORT_GROUP, qemuLabLayout, type QemuLabLayout } from "../src/lab/qemu-lab.ts";
+import { labDrivers } from "../src/lab/testing/lab-drivers.ts";
 
 const MiB = 1024 * 1024;
 const RAW_BYTES = 1024 * MiB;
@@ -88,23 +86,7 @@ async function qemuMigration(): Promise<Record<string, number | string | boolean
   const timings: ControlTiming[] = [];
   try {
     await buildQemuLabNetwork(net, layout);
-    const byIp = (target: IncomingMigration): QemuDriver | undefined => drivers.get(layout.hosts.find((h) => h.vmk.ip === target.host)?.name ?? "");
-    for (const h of layout.hosts) {
-      drivers.set(
-        h.name,
-        createQemuDriver({
-          host: { ...simHost(h.name, h.vmk.ip, 4096), datastores: ["lab-ds"] },
-          boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 },
-          network: labHostNetwork(net, h.namespace, h.bridges, { probeFrom: h.probeFrom }),
-          pollMs: 150,
-          destinationName: (target) => layout.hosts.find((x) => x.vmk.ip === target.host)?.name,
-          destinationState: async (target) => (await byIp(target)?.incomingState(target.migrationId)) ?? IncomingState.unknown,
-          destinationReason: (target) => Promise.resolve(byIp(target)?.incomingFailure(target.migrationId)),
-          destinationGuest: async (target) => (await byIp(target)?.guestCheck(target.migrationId)) ?? { state: GuestCheckState.notApplicable, message: "" },
-          onControlTiming: (t) => timings.push(t),
-        }),
-      );
-    }
+    for (const [name, driver] of labDrivers(net, layout, images, { memoryMB: 4096, pollMs: 150, onControlTiming: (t) => timings.push(t) })) drivers.set(name, driver);
     const rawMs: number[] = [];
     for (let r = 0; r < ROUNDS; r++) rawMs.push(await rawTcpMs(layout, 9100 + r));
 

@@ -14,14 +14,13 @@ import type { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../../src/core/migration/types.ts";
 import { systemClock } from "../../src/drivers/clock.ts";
-import { IncomingState, PowerStatus, type IncomingMigration, type VmSpec } from "../../src/drivers/driver.ts";
-import { createQemuDriver, type QemuDriver } from "../../src/drivers/qemu/driver.ts";
-import { GuestCheckState } from "../../src/drivers/qemu/host-network.ts";
+import { PowerStatus, type IncomingMigration, type VmSpec } from "../../src/drivers/driver.ts";
+import type { QemuDriver } from "../../src/drivers/qemu/driver.ts";
 import { requireQemu, requireRoot } from "../../src/drivers/qemu/testing/requirements.ts";
-import { simHost } from "../../src/drivers/sim/testing.ts";
 import { labHostNetwork } from "../../src/lab/host-network.ts";
 import { LabNetwork, teardown } from "../../src/lab/netns.ts";
 import { buildQemuLabNetwork, LAB_PORT_GROUP, qemuLabLayout, type QemuLabLayout } from "../../src/lab/qemu-lab.ts";
+import { labDrivers } from "../../src/lab/testing/lab-drivers.ts";
 
 const MiB = 1024 * 1024;
 const labId = `g${(process.pid % 46656).toString(36)}`;
@@ -103,27 +102,6 @@ interface Lab {
 let lab: Lab | undefined;
 const net = new LabNetwork(labId);
 
-function driverFor(layout: QemuLabLayout, name: string, peers: Map<string, QemuDriver>): QemuDriver {
-  const host = layout.hosts.find((h) => h.name === name);
-  if (host === undefined) throw new Error(`no host ${name}`);
-  const images = requireQemu();
-  const byIp = (target: IncomingMigration): QemuDriver | undefined => {
-    const peer = layout.hosts.find((h) => h.vmk.ip === target.host);
-    return peer === undefined ? undefined : peers.get(peer.name);
-  };
-  return createQemuDriver({
-    host: { ...simHost(name, host.vmk.ip, 2048), datastores: ["lab-ds"] },
-    boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 },
-    network: labHostNetwork(net, host.namespace, host.bridges, { probeFrom: host.probeFrom }),
-    pollMs: 100,
-    guestCheckTimeoutMs: 4000,
-    destinationName: (target) => layout.hosts.find((h) => h.vmk.ip === target.host)?.name,
-    destinationReason: (target) => Promise.resolve(byIp(target)?.incomingFailure(target.migrationId)),
-    destinationState: async (target) => (await byIp(target)?.incomingState(target.migrationId)) ?? IncomingState.unknown,
-    destinationGuest: async (target) => (await byIp(target)?.guestCheck(target.migrationId)) ?? { state: GuestCheckState.notApplicable, message: "no such destination" },
-  });
-}
-
 function mustLab(): Lab {
   if (lab === undefined) throw new Error("the lab did not come up (see the first failure)");
   return lab;
@@ -190,8 +168,7 @@ describe("a real guest moved live between lab hosts by the qemu driver", { timeo
     await teardown(labId);
     const layout = qemuLabLayout(net, 2);
     await buildQemuLabNetwork(net, layout);
-    const drivers = new Map<string, QemuDriver>();
-    for (const h of layout.hosts) drivers.set(h.name, driverFor(layout, h.name, drivers));
+    const drivers = labDrivers(net, layout, requireQemu(), { pollMs: 100, guestCheckTimeoutMs: 4000 });
     lab = { layout, drivers, client: undefined };
     const esx01 = driver("esx01");
     await esx01.create(guest);
