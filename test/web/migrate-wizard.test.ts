@@ -76,17 +76,19 @@ async function openWizard(vm: string): Promise<Locator> {
 
 const hostRadio = (dialog: Locator, host: string): Locator => dialog.getByRole("radio", { name: new RegExp(`^${escape(host)} — `) });
 
-/** Polls the task's bar in the Recent tasks panel until it ends; every value seen, in order. */
+/** Polls the task's bar in the Recent tasks panel until it completes; every value seen, in order. */
 async function watchTaskBar(vm: string, destination: string, timeoutMs: number): Promise<number[]> {
   const row = page.getByRole("region", { name: /^Recent tasks/ }).getByRole("row", { name: `Migration of ${vm} to ${destination}` }).first();
   const bar = row.getByRole("progressbar", { name: `Progress of ${vm}` });
   const seen: number[] = [];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // The state first: a bar read after it saw "completed" shows the end.
+    const state = await row.getAttribute("data-state");
     const value = Number(await bar.getAttribute("aria-valuenow"));
     if (seen[seen.length - 1] !== value) seen.push(value);
-    const state = await row.getAttribute("data-state");
-    if (state === "completed" || state === "failed" || state === "cancelled") return seen;
+    if (state === "failed" || state === "cancelled") assert.fail(`the migration of ${vm} ended ${state}: ${(await row.textContent()) ?? ""}`);
+    if (state === "completed") return seen;
     assert.ok(Date.now() < deadline, `the migration of ${vm} did not end in ${String(timeoutMs)} ms; bar values ${seen.join(", ")}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -148,6 +150,8 @@ describe("migrate wizard", () => {
 
     const seen = await watchTaskBar(pair.vm, pair.host.host, 120_000);
     assert.equal(seen[seen.length - 1], 100, `bar values ${seen.join(", ")}`);
+    const row = page.getByRole("region", { name: /^Recent tasks/ }).getByRole("row", { name: `Migration of ${pair.vm} to ${pair.host.host}` }).first();
+    await row.getByText(/^Moved in .+, \d+ pass(es)?, downtime \d+ ms$/).waitFor({ timeout: 5000 });
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `the bar went backwards: ${seen.join(", ")}`);
     const task = (await suite.lab.api<TaskRow[]>("GET", `/migrations?vm=${pair.vm}`)).body[0];
     assert.equal(task?.state, "completed");
@@ -208,7 +212,7 @@ describe("migrate wizard", () => {
     const tasks = (await suite.lab.api<TaskRow[]>("GET", `/migrations?vm=${pair.vm}`)).body;
     assert.equal(tasks.length, 1, "the acknowledged warnings were accepted: the task exists");
     const seen = await watchTaskBar(pair.vm, pair.host.host, 120_000);
-    assert.ok(seen.length > 0);
+    assert.equal(seen[seen.length - 1], 100, `bar values ${seen.join(", ")}`);
   });
   test("a host that only low priority can use: chosen at low priority, High disabled with the reason", async () => {
     const pair = await findPair((h) => h.errors.length > 0 && h.low !== undefined && h.low.errors.length === 0);

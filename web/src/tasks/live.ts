@@ -175,7 +175,8 @@ export function applyEvent(task: LiveTask | undefined, event: FerryEvent): LiveT
       return {
         ...task,
         state: progress.phase,
-        percent: Math.max(task.percent, progress.percent),
+        // A completed migration is at 100% whatever its last batch reported.
+        percent: progress.phase === "completed" ? 100 : Math.max(task.percent, progress.percent),
         progress,
         timeline,
         passes: withSample(task.passes, progress),
