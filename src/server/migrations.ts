@@ -244,10 +244,18 @@ export class MigrationService {
     const check = snapshot.checker.check(vm.name, dest.host.name, { pool: request.pool, priority: request.priority });
     const sourceAgent = agents.get(vm.host);
     let spec: VmSpec | undefined;
-    if (sourceAgent !== undefined) spec = await this.#specOf(snapshot, vm.name, sourceAgent).catch(() => undefined);
+    // What `start` would refuse for when asking the source agent (it does not answer, or does
+    // not have the VM); the prediction then falls back to the inventory's VM.
+    let agentRefusal: string | undefined;
+    if (sourceAgent !== undefined) {
+      spec = await this.#specOf(snapshot, vm.name, sourceAgent).catch((error: unknown) => {
+        agentRefusal = error instanceof Error ? error.message : String(error);
+        return undefined;
+      });
+    }
     const predictedFrom = spec === undefined ? "inventory" : "agent";
     spec ??= this.#inventorySpec(snapshot, vm.name);
-    const refused = vm.migrating
+    const refused = agentRefusal ?? (vm.migrating
       ? `${vm.name} is already migrating`
       : !dest.host.connected
         ? `the target host ${dest.host.name} is down (not connected)`
@@ -255,7 +263,7 @@ export class MigrationService {
           ? `the source host ${vm.host} has no agent connected to the controller`
           : agents.get(dest.host.name) === undefined
             ? `the target host ${dest.host.name} has no agent connected to the controller`
-            : (refusal(vm.name, dest.host.name, check, request.acceptWarnings)?.message ?? null);
+            : (refusal(vm.name, dest.host.name, check, request.acceptWarnings)?.message ?? null));
     const ownPool = vm.pool !== undefined && snapshot.index.pools.get(vm.pool)?.cluster === dest.host.cluster ? vm.pool : undefined;
     return {
       vm: vm.name,

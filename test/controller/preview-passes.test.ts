@@ -58,3 +58,14 @@ test("preview predicts what the task stores; the task keeps a sample per pass", 
   assert.ok(samples.every((s) => s.linkRateBytesPerSec > 0));
   assert.ok(samples[samples.length - 1]!.bytesSent <= task.body.report.bytesSent);
 });
+
+test("preview of a VM its source agent does not run: the refusal start would give, a prediction from the inventory", async () => {
+  // web02 is in the inventory on esx01, but was never created on esx01's agent here.
+  const preview = await lab.api<{ predictedFrom: string; refusal: string | null; prediction: unknown }>("POST", "/migrations/preview", { vm: "web02", to: "esx02" });
+  assert.equal(preview.status, 200);
+  assert.equal(preview.body.predictedFrom, "inventory");
+  assert.match(preview.body.refusal ?? "", /web02 is not on its source host's agent \(esx01\)/);
+  assert.ok(preview.body.prediction !== null);
+  const started = await lab.api<{ code: string; message: string }>("POST", "/migrations", { vm: "web02", to: "esx02" });
+  assert.equal(started.body.message, preview.body.refusal, "the same words as POST /migrations");
+});
