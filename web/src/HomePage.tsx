@@ -3,6 +3,8 @@ import { Alert, Title } from "@patternfly/react-core";
 import { useInventory } from "./inventory/inventory.tsx";
 import { hrefs } from "./router.ts";
 
+const count = (n: number, word: string): string => `${String(n)} ${word}${n === 1 ? "" : "s"}`;
+
 export function HomePage() {
   const { inventory, error } = useInventory();
   if (inventory === null) return error === null ? <p className="ferry-loading">Loading…</p> : <Alert variant="danger" isInline title="Cannot load the inventory">{error}</Alert>;
@@ -11,7 +13,7 @@ export function HomePage() {
     <section aria-label="Datacenter">
       <Title headingLevel="h1">Datacenter {inventory.datacenter}</Title>
       <p>
-        {inventory.hosts.length} hosts in {inventory.clusters.length} clusters, {inventory.vms.length} VMs ({running} running), {inventory.templates.length} templates.
+        {count(inventory.hosts.length, "host")} in {count(inventory.clusters.length, "cluster")}, {count(inventory.vms.length, "VM")} ({running} running), {count(inventory.templates.length, "template")}.
       </p>
       <ul>
         {inventory.clusters.map((c) => (
