@@ -168,6 +168,12 @@ test("ferry lab up --driver qemu: a real guest moves live there and back, one cl
   const there = await migrate("guest01", "esx02");
   assert.equal(there.outcome, "completed", JSON.stringify(there.failure));
   assert.equal(there.runningOn, "esx02");
+  // The destination's agent checked the guest on the VM network, and the source's agent asked it (the report completed).
+  const agentToken = readFileSync(join(lab.dir, "agent.token"), "utf8").trim();
+  const incoming = await fetch(`${lab.hosts[1]?.api ?? ""}/v1/migrations/incoming/${there.migrationId}`, { headers: { authorization: `Bearer ${agentToken}` } });
+  const view = (await incoming.json()) as { state?: string; guest?: { state: string; message: string } };
+  assert.equal(view.state, "running");
+  assert.equal(view.guest?.state, "reachable", view.guest?.message);
   await new Promise((resolve) => setTimeout(resolve, 500));
   const back = await migrate("guest01", "esx01");
   assert.equal(back.outcome, "completed", JSON.stringify(back.failure));
