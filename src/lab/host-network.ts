@@ -107,17 +107,26 @@ export function labHostNetwork(lab: LabNetwork, hostNs: string, bridges: Readonl
 
     async reachable(portGroup: string, ip: string, timeoutMs: number): Promise<boolean> {
       if (bridgeOf(portGroup) === undefined) return false;
-      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
-        throw new FerryError(ErrorCode.invalidInput, `"${ip}" is not an IPv4 address to probe.`);
-      }
-      const from = options.probeFrom?.[portGroup];
-      const ms = Math.max(1, Math.round(timeoutMs));
-      const output = await run("ip", ["netns", "exec", hostNs, node, "-e", probeScript, ip, String(port), String(ms), ...(from === undefined ? [] : [from])]);
-      const answer = parseProbeAnswer(output);
-      if (answer === undefined) {
-        throw new FerryError(ErrorCode.io, `The reachability probe in ${hostNs} printed "${output.trim()}" instead of open, refused or silent.`);
-      }
-      return answer !== ProbeAnswer.silent;
+      return probe(ip, options.probeFrom?.[portGroup], timeoutMs);
+    },
+
+    // The VMotion network: whatever address the namespace routes from (its VMkernel port).
+    // Nothing listens on the probe port of a VMkernel IP, so a reachable host answers RST.
+    vmotionReachable(ip: string, timeoutMs: number): Promise<boolean> {
+      return probe(ip, undefined, timeoutMs);
     },
   };
+
+  async function probe(ip: string, from: string | undefined, timeoutMs: number): Promise<boolean> {
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
+      throw new FerryError(ErrorCode.invalidInput, `"${ip}" is not an IPv4 address to probe.`);
+    }
+    const ms = Math.max(1, Math.round(timeoutMs));
+    const output = await run("ip", ["netns", "exec", hostNs, node, "-e", probeScript, ip, String(port), String(ms), ...(from === undefined ? [] : [from])]);
+    const answer = parseProbeAnswer(output);
+    if (answer === undefined) {
+      throw new FerryError(ErrorCode.io, `The reachability probe in ${hostNs} printed "${output.trim()}" instead of open, refused or silent.`);
+    }
+    return answer !== ProbeAnswer.silent;
+  }
 }

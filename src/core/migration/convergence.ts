@@ -35,6 +35,12 @@ export function transferMs(bytes: number, rateBytesPerSec: number): number {
   return rateBytesPerSec > 0 ? (bytes / rateBytesPerSec) * 1000 : Number.POSITIVE_INFINITY;
 }
 
+/** ">" in the usual case; "≈" when the guest dirties about as fast as the link sends (what remains stays put); "<" when it shrinks too slowly. */
+function compare(dirty: number, link: number): string {
+  if (link > 0 && Math.abs(dirty - link) / link < 0.05) return "≈";
+  return dirty > link ? ">" : "<";
+}
+
 function mbps(bytesPerSec: number): string {
   return `${((bytesPerSec * 8) / 1e6).toFixed(0)} Mb/s`;
 }
@@ -53,7 +59,7 @@ export function decideAfterPass(stats: PassStats, options: MigrateOptions): Conv
   const throttled = stats.throttlePercent > 0 ? ` even with the guest throttled to ${stats.throttlePercent}%` : "";
   return {
     action: "fail",
-    message: `not converging: dirty rate ${mbps(stats.dirtyRateBytesPerSec)} > link rate ${mbps(stats.linkRateBytesPerSec)}${throttled}; after ${cap}, ${(stats.remainingBytes / 1048576).toFixed(1)} MiB still dirty would take ${Math.round(expectedDowntimeMs)} ms to send, over the ${options.downtimeLimitMs} ms downtime limit`,
+    message: `not converging: dirty rate ${mbps(stats.dirtyRateBytesPerSec)} ${compare(stats.dirtyRateBytesPerSec, stats.linkRateBytesPerSec)} link rate ${mbps(stats.linkRateBytesPerSec)}${throttled}; after ${cap}, ${(stats.remainingBytes / 1048576).toFixed(1)} MiB still dirty would take ${Math.round(expectedDowntimeMs)} ms to send, over the ${options.downtimeLimitMs} ms downtime limit`,
     expectedDowntimeMs,
   };
 }

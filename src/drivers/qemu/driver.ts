@@ -390,6 +390,16 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     const timing = { requestToMigrateMs: 0, polls: 0, pollMs: 0, finalStatusAt: 0 };
     try {
       emit(Phase.preparing, 0, undefined, `setting up the QEMU stream to ${target.host}:${target.port}`);
+      // A connect QEMU starts cannot be cut short: ask the VMotion network first.
+      const network = options.network;
+      if (network?.vmotionReachable !== undefined && !(await network.vmotionReachable(target.host, 2000).catch(() => true))) {
+        return await failed({ code: MigrationFailureCode.destinationUnreachable, message: `${target.host} does not answer on the VMotion network from ${host.name}; nothing was sent`, phase }, Phase.failed);
+      }
+      // A previous migration QEMU is still cancelling (its connect pending) refuses a new one.
+      const before = parseMigrationInfo(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
+      if (before.status === MigrationStatus.cancelling || before.status === MigrationStatus.setup || before.status === MigrationStatus.active) {
+        return await failed({ code: MigrationFailureCode.internal, message: `QEMU on ${host.name} is still ending a previous migration of ${name} (${before.status}); try again shortly`, phase }, Phase.failed);
+      }
       // Trap 5: every capability and parameter, every time.
       await qmp.execute("migrate-set-capabilities", capabilityArguments(settings));
       await qmp.execute("migrate-set-parameters", parameterArguments(settings));
@@ -404,6 +414,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       let lastProgressAt = clock.monotonic();
       let lastTransferred = -1;
       let cancelledFor: MigrationFailure | undefined;
+      let cancelledAt: number | undefined;
       let sample: MigrationSample;
       for (;;) {
         const askedAt = clock.monotonic();
@@ -415,6 +426,9 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         const rates = last === undefined ? undefined : migrationRates(last, sample, now - lastAt);
         const r = rates === undefined ? undefined : { sent: rates.sentBytesPerSec, dirtied: rates.dirtiedBytesPerSec };
         if (isFinal(sample)) break;
+        // After a cancel during setup, QEMU stays `cancelling` until its connect gives up (the
+        // kernel's SYN retries, a minute or more); the VM runs on meanwhile: do not wait for it.
+        if (cancelledAt !== undefined && sample.status === MigrationStatus.cancelling && clock.monotonic() - cancelledAt > 2000) break;
         const transferred = sample.transferredBytes ?? 0;
         if (transferred !== lastTransferred) {
           lastTransferred = transferred;
@@ -487,7 +501,10 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
               if (decision.action === "fail") cancelledFor = { code: MigrationFailureCode.notConverging, message: decision.message, phase: Phase.precopy };
             }
           }
-          if (cancelledFor !== undefined) await qmp.execute("migrate_cancel", undefined, { timeoutMs: 5000 });
+          if (cancelledFor !== undefined) {
+            await qmp.execute("migrate_cancel", undefined, { timeoutMs: 5000 });
+            cancelledAt = clock.monotonic();
+          }
         }
         await nap(pollMs);
       }
@@ -554,7 +571,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       if (!sawActive && (sample.transferredBytes ?? 0) === 0 && /refused|unreachable|no route|failed to connect|timed out/i.test(own)) {
         return await failed({ code: MigrationFailureCode.destinationUnreachable, message: `${target.host}:${target.port}: ${own}`, phase }, Phase.failed);
       }
-      const theirs = await options.destinationReason?.(target).catch(() => undefined);
+      const theirs = await destinationReason(target);
       return await failed({ code: MigrationFailureCode.rejectedByDestination, message: theirs === undefined ? `the destination ended the stream (source QEMU: ${own})` : `the destination rejected the stream: ${theirs}`, phase }, Phase.failed);
     } catch (error) {
       try {
@@ -565,6 +582,21 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       return await failed({ code: MigrationFailureCode.internal, message: `QMP on ${host.name}: ${reasonOf(error)}`, phase }, Phase.failed);
     } finally {
       unsubscribe();
+    }
+  };
+
+  /**
+   * The destination's reason for a failed stream (trap 2). Its QEMU prints it and exits a
+   * moment after the source sees the broken pipe, so ask again for a short while.
+   */
+  const destinationReason = async (target: IncomingMigration): Promise<string | undefined> => {
+    const ask = options.destinationReason;
+    if (ask === undefined) return undefined;
+    const deadline = clock.monotonic() + 3000;
+    for (;;) {
+      const reason = await ask(target).catch(() => undefined);
+      if (reason !== undefined || clock.monotonic() >= deadline) return reason;
+      await clock.sleep(100);
     }
   };
 
@@ -637,7 +669,12 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
   const driver: QemuDriver = {
     kind: "qemu",
 
-    incomingFailure: (migrationId) => incoming.get(migrationId)?.reason,
+    incomingFailure: (migrationId) => {
+      const session = incoming.get(migrationId);
+      if (session === undefined) return undefined;
+      // Before its exit is reaped, the QEMU's stderr so far may already say why.
+      return session.reason ?? (session.vm.child === undefined ? undefined : qemuErrorReason(session.vm.child.stderr()));
+    },
 
     async guestCheck(migrationId) {
       const session = incoming.get(migrationId);

@@ -29,6 +29,12 @@ export interface QemuHostNetwork {
    * counts; silence does not. Never rejects for an unreachable guest: false.
    */
   reachable(portGroup: string, ip: string, timeoutMs: number): Promise<boolean>;
+  /**
+   * Whether `ip` answers on the VMotion network from this host (any TCP answer counts).
+   * Asked before `migrate`: QEMU 7.2's connect has no timeout of its own, and a
+   * `migrate_cancel` during it waits for the kernel's SYN retries (a minute or more).
+   */
+  vmotionReachable?(ip: string, timeoutMs: number): Promise<boolean>;
 }
 
 /** What the destination found when it checked a migrated guest on the VM network. */
