@@ -442,6 +442,8 @@ export async function labDown(labId: string): Promise<LabDownReport> {
   new LabNetwork(labId);
   if (process.getuid?.() !== 0) throw new FerryError(ErrorCode.refused, "ferry lab down needs root (it deletes network namespaces): run it with sudo");
   const state = readState(labId);
+  // Listed first: a running `lab up` removes its namespaces itself when asked to stop.
+  const before = await listLab(labId);
   const stopped: LabProcess[] = [];
   if (state !== undefined) {
     if (await endProcess(state.owner, 30_000)) stopped.push(state.owner);
@@ -450,5 +452,6 @@ export async function labDown(labId: string): Promise<LabDownReport> {
   const report = await teardown(labId);
   const dir = labDir(labId);
   if (existsSync(dir) && statSync(dir).isDirectory()) rmSync(dir, { recursive: true, force: true });
-  return { labId, stopped, killedPids: report.killedPids, namespaces: report.namespaces, links: report.links };
+  const union = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])];
+  return { labId, stopped, killedPids: report.killedPids, namespaces: union(before.namespaces, report.namespaces), links: union(before.links, report.links) };
 }
