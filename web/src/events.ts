@@ -34,9 +34,11 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000] as const;
 /** Parses SSE text into frames; returns the frames and the unfinished rest. */
 export function parseSseFrames(buffer: string): { frames: { id: string | null; event: string; data: string }[]; rest: string } {
   const frames: { id: string | null; event: string; data: string }[] = [];
-  const normalised = buffer.replace(/\r\n?/g, "\n");
+  // A chunk that ends in "\r" may be half of a "\r\n": that "\r" waits for the next chunk.
+  const held = buffer.endsWith("\r") ? "\r" : "";
+  const normalised = (held === "" ? buffer : buffer.slice(0, -1)).replace(/\r\n?/g, "\n");
   const parts = normalised.split("\n\n");
-  const rest = parts.pop() ?? "";
+  const rest = (parts.pop() ?? "") + held;
   for (const part of parts) {
     let id: string | null = null;
     let event = "message";
