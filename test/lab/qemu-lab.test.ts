@@ -192,8 +192,10 @@ test("ferry lab up --driver qemu: a real guest moves live there and back, one cl
   assert.ok(result.sent > 50, `the client kept sending (${result.sent} lines)`);
   assert.equal(result.replies, result.sent, "every line got its answer");
   assert.ok(result.maxGapMs < 2000, `longest silence ${result.maxGapMs} ms`);
-  // Same MAC and IP after the moves, as the client's namespace sees the guest.
+  // Same MAC and IP after the moves, as the client's namespace sees the guest and as the controller records it.
   assert.equal(await neighbourMac(lab.client.namespace, guest.ip), guest.mac);
+  const vmRecord = (await (await fetch(`${saved.url}/api/vms/guest01`, { headers: { authorization: `Bearer ${saved.token}` } })).json()) as { host?: string; nics?: { mac: string; ip?: string }[] };
+  assert.deepEqual({ host: vmRecord.host, nics: vmRecord.nics?.map((n) => `${n.mac} ${n.ip ?? ""}`) }, { host: "esx01", nics: [`${guest.mac} ${guest.ip}`] });
 
   // ---- host networking through the controller acts inside the namespaces ----
   const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: { message?: string; vswitches?: { vmkernelPorts: { name: string; ip: string }[] }[] } }> => {
