@@ -150,6 +150,13 @@ export interface VmkernelView extends VmkernelRequest {
   readonly applied: readonly string[];
 }
 
+/** A VM's dirty rate: measured by the hypervisor, or the workload its spec declares (sim). */
+export interface DirtyRateView {
+  readonly vm: string;
+  readonly bytesPerSec: number;
+  readonly measured: boolean;
+}
+
 /** A VM as the agent reports it: the driver's status and, when known, the spec it was created from. */
 export interface AgentVm extends VmStatus {
   readonly spec?: VmSpec | undefined;

@@ -150,6 +150,20 @@ describe("agent API: facts and VMs", () => {
     assert.equal(res.status, 404);
   });
 
+  test("dirty rate: the sim answers its workload's rate, not measured; seconds outside 1..10 is 400; an unknown VM 404", async () => {
+    const { esx01 } = twoAgents();
+    const spec = { ...testVmSpec("web01", 64), workload: { kind: "steady" as const, dirtyRateBytesPerSec: 3 * 1048576, workingSetBytes: 8 * 1048576, seed: 1 } };
+    await esx01.client.createVm(spec);
+    await esx01.client.powerOn("web01");
+    assert.deepEqual(await esx01.client.dirtyRate("web01", 1), { vm: "web01", bytesPerSec: 3 * 1048576, measured: false });
+    for (const seconds of ["0", "11", "1.5", "x"]) {
+      const res = await esx01.agent.app.request(`/v1/vms/web01/dirty-rate?seconds=${seconds}`, { headers: auth });
+      assert.equal(res.status, 400, seconds);
+      assert.match(((await res.json()) as ErrorBody).message, /seconds must be a whole number from 1 to 10/);
+    }
+    await rejectsWith(esx01.client.dirtyRate("nope", 1), ErrorCode.notFound);
+  });
+
   test("a VM bigger than free memory does not power on, and says both figures", async () => {
     const { esx01 } = twoAgents({ memoryMB: 1024 });
     await esx01.client.createVm(testVmSpec("big", 2048));

@@ -22,6 +22,7 @@ import {
   VmSpecSchema,
   type AgentFacts,
   type AgentVm,
+  type DirtyRateView,
   type IncomingStateView,
   type OutgoingEvent,
   type SettleView,
@@ -335,6 +336,21 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     await vmOrThrow(name);
     notWhileMigrating(name, "power off");
     return c.json({ ...(await driver.powerOff(name)), spec: specs.get(name) } satisfies AgentVm);
+  });
+
+  // The guest's dirty rate before a migration, for the controller's prediction. `seconds`
+  // (query, 1 to 10, default 1) is how long QEMU samples; the sim answers its workload's rate.
+  api.get("/vms/:name/dirty-rate", async (c) => {
+    const name = c.req.param("name");
+    const status = await vmOrThrow(name);
+    const seconds = Number(c.req.query("seconds") ?? "1");
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > 10) throw new FerryError(ErrorCode.invalidInput, `seconds must be a whole number from 1 to 10, not "${c.req.query("seconds") ?? ""}"`);
+    if (driver.measureDirtyRate !== undefined && status.power === "running") {
+      const body: DirtyRateView = { vm: name, bytesPerSec: await driver.measureDirtyRate(name, seconds), measured: true };
+      return c.json(body);
+    }
+    const body: DirtyRateView = { vm: name, bytesPerSec: specs.get(name)?.workload?.dirtyRateBytesPerSec ?? 0, measured: false };
+    return c.json(body);
   });
 
   api.delete("/vms/:name", async (c) => {

@@ -8,6 +8,7 @@ import {
   API_PREFIX,
   type AgentFacts,
   type AgentVm,
+  type DirtyRateView,
   type IncomingMigration,
   type IncomingStateView,
   type OutgoingEvent,
@@ -49,6 +50,8 @@ export interface AgentClient {
   powerOn(name: string, options?: CallOptions): Promise<AgentVm>;
   powerOff(name: string, options?: CallOptions): Promise<AgentVm>;
   destroyVm(name: string, options?: CallOptions): Promise<void>;
+  /** The guest's dirty rate, measured over `seconds` where the hypervisor can (qemu), else its spec's. */
+  dirtyRate(name: string, seconds: number, options?: CallOptions): Promise<DirtyRateView>;
   listReservations(options?: CallOptions): Promise<ReservationView[]>;
   reserve(migrationId: string, request: ReservationRequest, options?: CallOptions): Promise<ReservationView>;
   /** Resolves whether a reservation was held; releasing twice is not an error. */
@@ -226,6 +229,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     createVm: (spec, call) => json<AgentVm>("POST", "/vms", spec, call),
     powerOn: (vm, call) => json<AgentVm>("POST", `/vms/${enc(vm)}/power-on`, {}, call),
     powerOff: (vm, call) => json<AgentVm>("POST", `/vms/${enc(vm)}/power-off`, {}, call),
+    dirtyRate: (vm, seconds, call) => json<DirtyRateView>("GET", `/vms/${enc(vm)}/dirty-rate?seconds=${String(seconds)}`, undefined, call),
     destroyVm: async (vm, call) => {
       await json<unknown>("DELETE", `/vms/${enc(vm)}`, undefined, call);
     },

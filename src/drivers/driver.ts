@@ -131,6 +131,12 @@ export interface HypervisorDriver {
    */
   settle(name: string, migrationId: string, destination: IncomingState): Promise<SettledOn>;
 
+  /**
+   * The guest's dirty rate in bytes/s, measured over about `seconds` (the qemu driver: QMP
+   * calc-dirty-rate). Absent where the driver knows it already (the sim: its workload).
+   */
+  measureDirtyRate?(name: string, seconds: number): Promise<number>;
+
   /** Ends every VM and listener (agent shutdown). */
   close(): Promise<void>;
 }

@@ -207,7 +207,7 @@ export class MigrationService {
     const options = optionsOf(request);
     // The VM as its source agent knows it (its memory size and workload), else as the inventory says.
     const spec = await this.#specOf(snapshot, vm.name, sourceAgent);
-    const prediction = this.#predict(snapshot, spec, options);
+    const prediction = this.#predict(snapshot, spec, options, await this.#measuredDirtyRate(sourceAgent, vm.name));
     const now = clock.now();
     const id = newMigrationId(now);
     const acceptedWarnings = request.acceptWarnings === "all" ? check.warnings.map((w) => w.code) : check.warnings.map((w) => w.code).filter((c) => request.acceptWarnings?.includes(c) === true);
@@ -275,7 +275,7 @@ export class MigrationService {
       errors: check.errors,
       warnings: check.warnings,
       refusal: refused,
-      prediction: this.#predict(snapshot, spec, optionsOf(request)) ?? null,
+      prediction: this.#predict(snapshot, spec, optionsOf(request), sourceAgent === undefined || predictedFrom === "inventory" ? undefined : await this.#measuredDirtyRate(sourceAgent, vm.name)) ?? null,
       predictedFrom,
     };
   }
@@ -307,7 +307,21 @@ export class MigrationService {
     };
   }
 
-  #predict(snapshot: InventorySnapshot, spec: VmSpec, options: MigrateOptions): Prediction | undefined {
+  /**
+   * The guest's dirty rate as its hypervisor measures it now (qemu: calc-dirty-rate over 1 s),
+   * for the prediction; undefined where the agent only knows the declared workload (the sim's
+   * spec already carries it) or cannot say.
+   */
+  async #measuredDirtyRate(agent: AgentClient, vm: string): Promise<number | undefined> {
+    try {
+      const rate = await agent.dirtyRate(vm, 1);
+      return rate.measured ? rate.bytesPerSec : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #predict(snapshot: InventorySnapshot, spec: VmSpec, options: MigrateOptions, measuredDirtyRate?: number): Prediction | undefined {
     const view = snapshot.index.hosts.get(snapshot.index.vms.get(spec.name)?.host ?? "");
     const ref = view?.vmotionPorts[0];
     const nicMbps = view === undefined || ref === undefined ? 1000 : Math.max(0, ...ref.vswitch.uplinks.map((nic) => view.nicSpeed.get(nic) ?? 0));
@@ -317,8 +331,9 @@ export class MigrationService {
       memoryBytes: spec.memoryMB * MiB,
       touchedBytes: spec.touchedBytes ?? spec.memoryMB * MiB,
       pageSize: 4096,
-      dirtyRateBytesPerSec: spec.workload?.dirtyRateBytesPerSec ?? 0,
-      workingSetBytes: spec.workload?.workingSetBytes ?? 0,
+      dirtyRateBytesPerSec: measuredDirtyRate ?? spec.workload?.dirtyRateBytesPerSec ?? 0,
+      // A measured rate comes without its working set: the whole memory is the cautious bound.
+      workingSetBytes: spec.workload?.workingSetBytes ?? (measuredDirtyRate === undefined ? 0 : spec.memoryMB * MiB),
       linkRateBytesPerSec: linkRate,
       downtimeLimitMs: options.downtimeLimitMs,
       maxPasses: options.maxPasses,
