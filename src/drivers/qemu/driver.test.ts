@@ -57,6 +57,10 @@ test("a destination built with other RAM rejects the stream: REJECTED_BY_DESTINA
     assert.match(report.failure.message, /pc\.ram/, report.failure.message);
     assert.equal(report.runningOn, "esx01");
     assert.equal((await source.get(spec.name))?.power, PowerStatus.running);
+    // The destination QEMU prints its reason, then exits (trap 3): on a busy machine the
+    // source may have its report a moment before that exit is reaped.
+    const deadline = Date.now() + 10_000;
+    while ((await destination.incomingState("reject")) !== IncomingState.failed && Date.now() < deadline) await systemClock.sleep(50);
     assert.equal(await destination.incomingState("reject"), IncomingState.failed);
     assert.equal(await destination.get(spec.name), undefined, "the failed destination's QEMU exited by itself (trap 3)");
     assert.deepEqual(destination.pids(), []);
