@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { progressLine, reportText } from "./migrate.ts";
+import { migratedFine, progressLine, reportText } from "./migrate.ts";
 import type { MigrationProgress, MigrationReport } from "../../core/migration/types.ts";
 
 const progress: MigrationProgress = {
@@ -31,4 +31,20 @@ test("the closing report puts measured beside predicted, and says where a failed
   const failed = reportText({ ...report, outcome: "failed", runningOn: "esx01", failure: { code: "NOT_CONVERGING", message: "not converging: dirty rate 900 Mb/s > link rate 100 Mb/s", phase: "precopy" } });
   assert.match(failed, /web01 was not migrated \(failed\): NOT_CONVERGING: not converging/);
   assert.match(failed, /web01 runs on esx01\./);
+  assert.equal(migratedFine(report), true);
+  assert.equal(migratedFine({ ...report, outcome: "failed" }), false);
+});
+
+test("a qemu migration that moved but is unreachable says so, shows QEMU's own downtime, and is not fine (exit 1)", () => {
+  const report: MigrationReport = {
+    migrationId: "m2", vm: "guest01", source: "esx01", destination: "esx02", outcome: "completed", runningOn: "esx02",
+    failure: { code: "UNREACHABLE_AFTER_MIGRATION", message: "migrated, but unreachable: guest01 runs on esx02 but 198.18.0.11 (NIC nic0, MAC 52:54:00:12:00:0b) does not answer", phase: "switchover" },
+    downtimeMs: 212, hypervisorDowntimeMs: 14, totalMs: 480, bytesSent: 62 << 20, passes: 3, pagesSent: 0, zeroPages: 0, throttlePercentMax: 0, prediction: undefined, verified: false,
+  };
+  const text = reportText(report);
+  assert.match(text, /guest01 now runs on esx02: migrated from esx01 in 480 ms with 212 ms of downtime\./);
+  assert.match(text, /but UNREACHABLE_AFTER_MIGRATION: migrated, but unreachable: guest01 runs on esx02/);
+  assert.match(text, /downtime \(QEMU's own\)\s*│ 14 ms/);
+  assert.equal(migratedFine(report), false);
+  assert.equal(migratedFine({ ...report, failure: { code: "DESTINATION_LOST", message: "settled with esx02's state running", phase: "switchover" } }), true);
 });

@@ -47,15 +47,29 @@ export function progressLine(p: MigrationProgress, width = 30, observedRate?: nu
   return parts.join("  ");
 }
 
+/**
+ * Exit 0 only for a migration that completed without a failure. A completed one that carries
+ * a failure moved, but is not fine — UNREACHABLE_AFTER_MIGRATION above all: exit 1. (A
+ * SOURCE_LOST/DESTINATION_LOST settled on the destination is fine: the VM runs there whole.)
+ */
+export function migratedFine(report: MigrationReport): boolean {
+  return report.outcome === "completed" && report.failure?.code !== "UNREACHABLE_AFTER_MIGRATION";
+}
+
 /** The closing report: downtime, time, bytes, passes, predicted beside measured. */
 export function reportText(report: MigrationReport): string {
   const lines: string[] = [];
-  if (report.outcome === "completed") lines.push(`${report.vm} now runs on ${report.runningOn}: migrated from ${report.source} in ${ms(report.totalMs)} with ${ms(report.downtimeMs)} of downtime${report.verified ? ", state verified" : ""}.`);
+  if (report.outcome === "completed") {
+    lines.push(`${report.vm} now runs on ${report.runningOn}: migrated from ${report.source} in ${ms(report.totalMs)} with ${ms(report.downtimeMs)} of downtime${report.verified ? ", state verified" : ""}.`);
+    // Completed with a failure: it moved, but something is not fine (e.g. unreachable after it).
+    if (report.failure !== undefined) lines.push(`but ${report.failure.code}: ${report.failure.message}`);
+  }
   else lines.push(`${report.vm} was not migrated (${report.outcome}): ${report.failure?.code ?? "?"}: ${report.failure?.message ?? ""}`, `${report.vm} runs on ${report.runningOn}.`);
   const p: Prediction | undefined = report.prediction;
   const table = new Table({ head: ["", "measured", "predicted"], style: { head: [], border: [] } });
   table.push(["total time", ms(report.totalMs), p === undefined ? "-" : ms(p.totalMs)]);
   table.push(["downtime", ms(report.downtimeMs), p === undefined ? "-" : ms(p.downtimeMs)]);
+  if (report.hypervisorDowntimeMs !== undefined) table.push(["downtime (QEMU's own)", ms(report.hypervisorDowntimeMs), "-"]);
   table.push(["bytes sent", mb(report.bytesSent), p === undefined ? "-" : mb(p.bytes)]);
   table.push(["passes", String(report.passes), p === undefined ? "-" : String(p.passes)]);
   if (report.throttlePercentMax > 0 || (p?.throttlePercent ?? 0) > 0) table.push(["guest throttle", `${report.throttlePercentMax}%`, `${p?.throttlePercent ?? 0}%`]);
@@ -181,7 +195,7 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
         return;
       }
       if (opts.json !== true) io.out(reportText(report));
-      setStatus(report.outcome === "completed" ? ExitStatus.ok : ExitStatus.refused);
+      setStatus(migratedFine(report) ? ExitStatus.ok : ExitStatus.refused);
     });
 
   program
@@ -202,7 +216,7 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
         if (opts.watch === true && !TERMINAL_PHASES.has(task.state as Phase)) {
           const report = await watchTask(client, io, id, opts.json === true);
           if (report !== undefined && opts.json !== true) io.out(reportText(report));
-          setStatus(report === undefined || report.outcome === "completed" ? ExitStatus.ok : ExitStatus.refused);
+          setStatus(report === undefined || migratedFine(report) ? ExitStatus.ok : ExitStatus.refused);
           return;
         }
         if (opts.json === true) printJson(io, task);

@@ -153,7 +153,13 @@ export interface MigrationReport {
   readonly failure: MigrationFailure | undefined;
   /** Where the VM runs now: always exactly one host. */
   readonly runningOn: string;
+  /** Ferry's measure of the guest's pause: from the source's stop to the destination's resume. */
   readonly downtimeMs: number;
+  /**
+   * The hypervisor's own figure, when it gives one (QEMU's `downtime`: its stop-and-copy, less
+   * than the pause the guest sees). Absent for the sim, whose downtime Ferry measures itself.
+   */
+  readonly hypervisorDowntimeMs?: number | undefined;
   readonly totalMs: number;
   readonly bytesSent: number;
   readonly passes: number;

@@ -52,4 +52,10 @@ export interface GuestCheck {
   readonly state: GuestCheckState;
   /** Plain words: which NIC, IP and port group, and what was seen. */
   readonly message: string;
+  /**
+   * When the VM resumed on the destination (its RESUME event), wall-clock ms: with the
+   * source's stop time, Ferry's measure of the downtime (the hosts' clocks in sync, as NTP
+   * keeps them; one clock in the lab).
+   */
+  readonly resumedAt?: number | undefined;
 }
