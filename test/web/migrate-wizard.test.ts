@@ -240,6 +240,33 @@ describe("migrate wizard", () => {
     const seen = await watchTaskBar(pair.vm, pair.host.host, 120_000);
     assert.equal(seen[seen.length - 1], 100, `bar values ${seen.join(", ")}`);
   });
+  test("the controller's refusal at Finish is shown in the wizard in its own words", async () => {
+    const pair = await findPair(clean);
+    const dialog = await openWizard(pair.vm);
+    await hostRadio(dialog, pair.host.host).check();
+    const next = dialog.getByRole("button", { name: "Next" });
+    await next.click();
+    await next.click();
+    await next.click();
+    await dialog.getByLabel("Predicted passes").waitFor();
+    // Someone else starts the same VM's migration while the summary is open (slowly: 8 Mb/s).
+    const other = await suite.lab.api<TaskRow>("POST", "/migrations", { vm: pair.vm, to: pair.host.host, bandwidthMbps: 8 });
+    assert.equal(other.status, 202);
+    await dialog.getByRole("button", { name: "Finish" }).click();
+    const alert = dialog.getByText("The controller refused to start the migration");
+    await alert.waitFor();
+    await dialog.getByText(`${pair.vm} is already migrating (task ${other.body.id}`, { exact: false }).waitFor();
+    assert.equal(await dialog.isVisible(), true, "the wizard stays open on a refusal");
+    await screenshot(page, "migrate-refused");
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    assert.equal((await suite.lab.api<TaskRow>("DELETE", `/migrations/${other.body.id}`)).status, 202);
+    await watchTaskBar(pair.vm, pair.host.host, 30_000).then(
+      () => assert.fail("the aborted migration completed"),
+      (error: unknown) => {
+        assert.match(String(error), /ended (cancelled|failed)/);
+      },
+    );
+  });
 });
 
 describe("recent tasks and the migration detail page", () => {
