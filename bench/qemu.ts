@@ -124,6 +124,7 @@ async function qemuMigration(): Promise<Record<string, number | string | boolean
       from = to;
       await systemClock.sleep(1000);
     }
+    if (process.env["FERRY_BENCH_VERBOSE"] !== undefined) console.error(JSON.stringify(timings));
     const rawMiBs = median(rawMs.map((ms) => RAW_BYTES / MiB / (ms / 1000)));
     const qemuMiBs = median(rates);
     const setup = median(timings.map((t) => t.requestToMigrateMs));

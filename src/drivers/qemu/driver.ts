@@ -377,38 +377,61 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     // A MIGRATION event (status change: completed, failed...) wakes the poll at once, so
     // Ferry learns the end within a QMP round trip rather than a polling period.
     let wake: (() => void) | undefined;
+    // An event that comes while a query is in flight must not be lost: the next nap is skipped.
+    let woken = false;
     let stoppedAt: number | undefined;
     const offStop = qmp.onEvent(() => {
       seen.stopped = true;
       stoppedAt ??= clock.now();
     }, ["STOP"]);
-    const offMigration = qmp.onEvent(() => wake?.(), ["MIGRATION"]);
+    const offMigration = qmp.onEvent(() => {
+      woken = true;
+      wake?.();
+    }, ["MIGRATION"]);
     const unsubscribe = (): void => {
       offStop();
       offMigration();
     };
-    const nap = (ms: number): Promise<void> =>
-      new Promise<void>((resolve) => {
+    const nap = (ms: number): Promise<void> => {
+      if (woken) {
+        woken = false;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
         wake = resolve;
         void clock.sleep(ms).then(resolve);
-      }).finally(() => (wake = undefined));
+      }).finally(() => {
+        wake = undefined;
+        woken = false;
+      });
+    };
     const requestedAt = clock.monotonic();
     const timing = { requestToMigrateMs: 0, polls: 0, pollMs: 0, finalStatusAt: 0 };
     try {
       emit(Phase.preparing, 0, undefined, `setting up the QEMU stream to ${target.host}:${target.port}`);
-      // A connect QEMU starts cannot be cut short: ask the VMotion network first.
+      // A connect QEMU starts cannot be cut short: ask the VMotion network first, while
+      // every capability and parameter is set (trap 5: every one, every time).
       const network = options.network;
-      if (network?.vmotionReachable !== undefined && !(await network.vmotionReachable(target.host, 2000).catch(() => true))) {
+      const [reachable, configured] = await Promise.all([
+        network?.vmotionReachable === undefined ? Promise.resolve(true) : network.vmotionReachable(target.host, 2000).catch(() => true),
+        (async (): Promise<string | undefined> => {
+          try {
+            // Pipelined: QMP runs them in order and answers each by id (one round trip, not two).
+            await Promise.all([qmp.execute("migrate-set-capabilities", capabilityArguments(settings)), qmp.execute("migrate-set-parameters", parameterArguments(settings))]);
+            return undefined;
+          } catch (error) {
+            // QEMU refuses while a previous migration is still cancelling (its connect pending).
+            if (/in progress/i.test(reasonOf(error))) return reasonOf(error);
+            throw error;
+          }
+        })(),
+      ]);
+      if (!reachable) {
         return await failed({ code: MigrationFailureCode.destinationUnreachable, message: `${target.host} does not answer on the VMotion network from ${host.name}; nothing was sent`, phase }, Phase.failed);
       }
-      // A previous migration QEMU is still cancelling (its connect pending) refuses a new one.
-      const before = parseMigrationInfo(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
-      if (before.status === MigrationStatus.cancelling || before.status === MigrationStatus.setup || before.status === MigrationStatus.active) {
-        return await failed({ code: MigrationFailureCode.internal, message: `QEMU on ${host.name} is still ending a previous migration of ${name} (${before.status}); try again shortly`, phase }, Phase.failed);
+      if (configured !== undefined) {
+        return await failed({ code: MigrationFailureCode.internal, message: `QEMU on ${host.name} is still ending a previous migration of ${name} (${configured}); try again shortly`, phase }, Phase.failed);
       }
-      // Trap 5: every capability and parameter, every time.
-      await qmp.execute("migrate-set-capabilities", capabilityArguments(settings));
-      await qmp.execute("migrate-set-parameters", parameterArguments(settings));
       await qmp.execute("migrate", { uri: `tcp:${target.host}:${target.port}` });
       timing.requestToMigrateMs = clock.monotonic() - requestedAt;
 
@@ -512,7 +535,8 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
             cancelledAt = clock.monotonic();
           }
         }
-        await nap(pollMs);
+        // Trap 6: `completed` with total-time 0 for a moment: ask again soon, not a period later.
+        await nap(sample.status === MigrationStatus.completed ? 10 : pollMs);
       }
       timing.finalStatusAt = clock.monotonic();
 
@@ -928,6 +952,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
           } else await stop(vm);
         }),
       );
+      options.network?.close?.();
       if (ownRunDir && runDir !== undefined) await rm(await runDir, { recursive: true, force: true });
     },
   };

@@ -35,6 +35,8 @@ export interface QemuHostNetwork {
    * `migrate_cancel` during it waits for the kernel's SYN retries (a minute or more).
    */
   vmotionReachable?(ip: string, timeoutMs: number): Promise<boolean>;
+  /** Ends what the network keeps running for the driver (a prober); the driver's close calls it. */
+  close?(): void;
 }
 
 /** What the destination found when it checked a migrated guest on the VM network. */
