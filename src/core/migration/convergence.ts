@@ -59,7 +59,7 @@ export function decideAfterPass(stats: PassStats, options: MigrateOptions): Conv
   const throttled = stats.throttlePercent > 0 ? ` even with the guest throttled to ${stats.throttlePercent}%` : "";
   return {
     action: "fail",
-    message: `not converging: dirty rate ${mbps(stats.dirtyRateBytesPerSec)} ${compare(stats.dirtyRateBytesPerSec, stats.linkRateBytesPerSec)} link rate ${mbps(stats.linkRateBytesPerSec)}${throttled}; after ${cap}, ${(stats.remainingBytes / 1048576).toFixed(1)} MiB still dirty would take ${Math.round(expectedDowntimeMs)} ms to send, over the ${options.downtimeLimitMs} ms downtime limit`,
+    message: `not converging: dirty rate ${mbps(stats.dirtyRateBytesPerSec)} ${compare(stats.dirtyRateBytesPerSec, stats.linkRateBytesPerSec)} link rate ${mbps(stats.linkRateBytesPerSec)}${throttled}; after ${cap}, ${(stats.remainingBytes / 1048576).toFixed(1)} MiB still dirty would take ${Math.round(expectedDowntimeMs)} ms to send, over the ${Number(options.downtimeLimitMs.toFixed(1))} ms downtime limit`,
     expectedDowntimeMs,
   };
 }
