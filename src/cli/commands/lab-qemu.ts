@@ -13,7 +13,6 @@ import { spawn, spawnSync, type ChildProcessByStdio } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, createWriteStream } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { createAgentClient } from "../../agent/client.ts";
 import { guestCpu } from "../../core/cpu/guest.ts";
@@ -30,6 +29,7 @@ import { joinAgent } from "../../server/routes-migrations.ts";
 import { ferryHome } from "../controller.ts";
 import type { CliIo } from "../io.ts";
 import { startControllerFromOptions } from "./controller.ts";
+import { agentReady, stopAgentProcess } from "./agent-process.ts";
 
 const BIN = new URL("../../../bin/ferry.js", import.meta.url).pathname;
 export const DEFAULT_LAB_ID = "qlab";
@@ -197,38 +197,13 @@ async function startAgentChild(dir: string, host: string): Promise<AgentChild> {
       return line;
     }
   };
-  const api = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new FerryError(ErrorCode.unavailable, `the agent of ${host} did not start within 60 s: ${lastLine()}`));
-    }, 60_000);
-    const lines = createInterface({ input: child.stdout });
-    lines.on("line", (line) => {
-      try {
-        const parsed = JSON.parse(line) as { ready?: boolean; api?: string };
-        if (parsed.ready === true && typeof parsed.api === "string") {
-          clearTimeout(timer);
-          resolve(parsed.api);
-        }
-      } catch {
-        // not the ready line
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new FerryError(ErrorCode.unavailable, `the agent of ${host} exited (${String(code)}) while starting: ${lastLine()}`));
-    });
-  });
+  const api = await agentReady(child, host, 60_000, lastLine);
   const pid = child.pid ?? 0;
   return { host, api, child, process: { role: `agent ${host}`, pid, startTime: processStartTime(pid) } };
 }
 
 async function stopAgentChild(agent: AgentChild): Promise<void> {
-  if (agent.child.exitCode !== null || agent.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => agent.child.once("exit", resolve));
-  agent.child.kill("SIGTERM");
-  const timer = setTimeout(() => agent.child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
+  await stopAgentProcess(agent.child);
 }
 
 function agentConfig(layout: QemuLabLayout, hostIndex: number, dir: string, images: GuestImages, accelerator: string): string {

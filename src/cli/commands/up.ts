@@ -8,7 +8,6 @@ import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { createAgentClient } from "../../agent/client.ts";
 import { guestCpu } from "../../core/cpu/guest.ts";
@@ -20,6 +19,7 @@ import type { RunningController } from "../../server/main.ts";
 import { joinAgent } from "../../server/routes-migrations.ts";
 import { ferryHome } from "../controller.ts";
 import { ExitStatus, type CliIo } from "../io.ts";
+import { agentReady, stopAgentProcess } from "./agent-process.ts";
 import { saveControllerAddress, startControllerFromOptions, untilSignal } from "./controller.ts";
 import type { SetStatus } from "./index.ts";
 
@@ -65,37 +65,12 @@ export async function startAgentProcess(inventoryFile: string, host: string, vmo
   child.stderr.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
-  const ready = await new Promise<{ api: string }>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new FerryError(ErrorCode.unavailable, `the agent of ${host} did not start within 30 s: ${stderr.trim().split("\n").pop() ?? ""}`));
-    }, 30_000);
-    const lines = createInterface({ input: child.stdout });
-    lines.on("line", (line) => {
-      try {
-        const parsed = JSON.parse(line) as { ready?: boolean; api?: string };
-        if (parsed.ready === true && typeof parsed.api === "string") {
-          clearTimeout(timer);
-          resolve({ api: parsed.api });
-        }
-      } catch {
-        // not the ready line
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new FerryError(ErrorCode.unavailable, `the agent of ${host} exited (${String(code)}) while starting: ${stderr.trim().split("\n").pop() ?? ""}`));
-    });
-  });
-  return { host, api: ready.api, vmotionIp, child };
+  const api = await agentReady(child, host, 30_000, () => stderr.trim().split("\n").pop() ?? "");
+  return { host, api, vmotionIp, child };
 }
 
 export async function stopAgent(agent: LabAgent): Promise<void> {
-  if (agent.child.exitCode !== null || agent.child.pid === undefined) return;
-  const exited = new Promise((resolve) => agent.child.once("exit", resolve));
-  agent.child.kill("SIGTERM");
-  const timer = setTimeout(() => agent.child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
+  await stopAgentProcess(agent.child);
 }
 
 export interface UpOptions {
