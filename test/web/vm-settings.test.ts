@@ -189,4 +189,35 @@ describe("VM settings", () => {
     assert.equal(saved?.cpuidMask?.sse4, true);
     assert.equal(saved.cpuidMask.nx, template.cpuidMask?.nx ?? false, "the NX/XD choice is kept");
   });
+  test("a mask set on a running VM is pending until Power cycle, which boots the guest with it", async () => {
+    const { lab } = suite();
+    interface Full extends Vm { cpuidMask?: { nx: boolean }; bootFlags?: string[] }
+    const vms = (await lab.api<{ name: string }[]>("GET", "/vms")).body;
+    let vm: Full | undefined;
+    for (const { name } of vms) {
+      const full = (await lab.api<Full>("GET", `/vms/${encodeURIComponent(name)}`)).body;
+      if (full.power === "on" && !full.migrating && full.cpuidMask?.nx !== true) {
+        vm = full;
+        break;
+      }
+    }
+    assert.ok(vm !== undefined, "a running VM that exposes NX/XD");
+    await page.goto(`${lab.url}/#/vms/${encodeURIComponent(vm.name)}`);
+    // First cycle: the guest boots with the CPU as configured, NX/XD included.
+    await page.getByRole("button", { name: "Power cycle" }).click();
+    await page.getByText(new RegExp(`${vm.name} is powered on; its guest booted with: .*\\bnx\\b`)).waitFor();
+
+    await page.getByRole("button", { name: "Edit settings" }).click();
+    const dialog = page.getByRole("dialog", { name: `Edit settings: ${vm.name}` });
+    await dialog.getByRole("radio", { name: "Hide the NX/XD flag from guest" }).check();
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await page.getByText(/pending power cycle: the guest booted seeing nx/).waitFor();
+
+    await page.getByRole("button", { name: "Power cycle" }).click();
+    await page.getByText(new RegExp(`${vm.name} is powered on; its guest booted with:`)).waitFor();
+    await page.getByText(/pending power cycle/).waitFor({ state: "detached" });
+    const after = (await lab.api<Full>("GET", `/vms/${encodeURIComponent(vm.name)}`)).body;
+    assert.equal(after.bootFlags?.includes("nx"), false, "the guest booted without NX/XD");
+  });
 });

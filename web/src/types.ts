@@ -3,7 +3,7 @@
 import type { z } from "zod";
 import type { CheckResultSchema, CompatibilitySchema, FindingSchema, HostSummarySchema, SessionSchema, VmSummarySchema, WhereResultSchema } from "../../src/api/schemas.ts";
 
-export type { AddNetworkRequest, ErrorBody, Task, VmSettingsPatch } from "../../src/api/schemas.ts";
+export type { AddNetworkRequest, ErrorBody, PowerResult, Task, VmSettingsPatch } from "../../src/api/schemas.ts";
 export type { CpuidMask, Device, Host, Inventory, PhysicalNic, Template, Vm, VmkernelPort, VmNic, VSwitch } from "../../src/core/inventory/schema.ts";
 
 export type SessionInfo = z.infer<typeof SessionSchema>;

@@ -4,7 +4,7 @@
 import { Alert, Button, DescriptionList, DescriptionListDescription, DescriptionListGroup, DescriptionListTerm, Label, Title } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
 import { useEffect, useState } from "react";
-import { seg } from "../api.ts";
+import { apiSend, seg } from "../api.ts";
 import { onEditRequest, takeEditRequest, useMigrate } from "../actions.ts";
 import { describeMask, effectiveMask, maskedFlagNames } from "../cpu/MaskEditor.tsx";
 import { ErrorAlert, useApiGet } from "../feedback.tsx";
@@ -13,7 +13,7 @@ import { useInventory } from "../inventory/inventory.tsx";
 import { MigratingBadge, PowerBadge } from "../inventory/InventoryTree.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
-import type { Vm, WhereResult } from "../types.ts";
+import type { PowerResult, Vm, WhereResult } from "../types.ts";
 import { EditSettings, backingText, deviceKindText } from "./EditSettings.tsx";
 
 function filesByDatastore(vm: Vm): Map<string, string[]> {
@@ -72,6 +72,25 @@ export function VmPage({ name }: { name: string }) {
   const migrate = useMigrate();
   const [editing, setEditing] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  const [powering, setPowering] = useState(false);
+  const [powerError, setPowerError] = useState<unknown>(null);
+  // A power-on is when the guest takes its CPU: a new CPUID mask reaches it only through one.
+  const power = (action: "on" | "off" | "cycle"): void => {
+    setPowering(true);
+    setPowerError(null);
+    setNotice(null);
+    apiSend<PowerResult>("POST", `/vms/${seg(name)}/power`, { action })
+      .then((result) => {
+        setNotice(result.power === "off" ? `${result.vm} is powered off.` : `${result.vm} is powered on${result.bootFlags === null ? "" : `; its guest booted with: ${result.bootFlags.join(" ")}`}.`);
+        void reload();
+      })
+      .catch((e: unknown) => {
+        setPowerError(e);
+      })
+      .finally(() => {
+        setPowering(false);
+      });
+  };
   useEffect(() => {
     if (canEdit && takeEditRequest(name)) setEditing(true);
     return onEditRequest((vm) => {
@@ -104,10 +123,25 @@ export function VmPage({ name }: { name: string }) {
           <Button variant="secondary" onClick={() => { setNotice(null); setEditing(true); }}>
             Edit settings
           </Button>
+          {vm.power === "off" ? (
+            <Button variant="secondary" isDisabled={powering || vm.migrating} onClick={() => { power("on"); }}>
+              Power on
+            </Button>
+          ) : (
+            <>
+              <Button variant="secondary" isDisabled={powering || vm.migrating} onClick={() => { power("cycle"); }}>
+                Power cycle
+              </Button>
+              <Button variant="secondary" isDisabled={powering || vm.migrating} onClick={() => { power("off"); }}>
+                Power off
+              </Button>
+            </>
+          )}
         </div>
       )}
+      <ErrorAlert title="The power change did not happen" error={powerError} />
       {notice !== null && (
-        <Alert variant="info" isInline title="Settings saved" actionClose={<Button variant="plain" aria-label="Dismiss" onClick={() => { setNotice(null); }}>×</Button>}>
+        <Alert variant="info" isInline title="Done" actionClose={<Button variant="plain" aria-label="Dismiss" onClick={() => { setNotice(null); }}>×</Button>}>
           {notice}
         </Alert>
       )}
