@@ -45,4 +45,21 @@ describe("qemu lab layout and inventory", () => {
       assert.deepEqual(result.errors.map((f) => f.code), [], `guest01 → ${to}`);
     }
   });
+
+  test("--cpus: each host stands for its own CPU, with no cluster baseline, so the seed's CPU rules apply between them", () => {
+    const layout = qemuLabLayout(lab, 3, ["Nehalem", "Penryn", "Opteron_G2"]);
+    assert.deepEqual(layout.hosts.map((h) => h.cpuModel), ["Nehalem", "Penryn", "Opteron_G2"]);
+    assert.equal(layout.baseline, undefined);
+    const inventory = InventorySchema.parse(qemuLabInventory(layout, qemuLabGuests(layout, 1)));
+    assert.equal(inventory.clusters[0]?.baseline, undefined);
+    assert.deepEqual(inventory.hosts.map((h) => `${h.cpu.vendor} ${h.cpu.family}/${h.cpu.model}`), ["GenuineIntel 6/26", "GenuineIntel 6/23", "AuthenticAMD 15/6"]);
+    const checker = createChecker(indexInventory(inventory));
+    // A guest on the Nehalem sees SSE4.2 and POPCNT: the Penryn lacks them, the Opteron is another vendor.
+    const toPenryn = checker.check("guest01", "esx02").errors;
+    assert.deepEqual(toPenryn.map((f) => f.code), ["CPU_FEATURE_MISSING"]);
+    assert.match(toPenryn[0]?.message ?? "", /SSE4\.2[\s\S]*POPCNT|POPCNT[\s\S]*SSE4\.2/);
+    assert.ok(checker.check("guest01", "esx03").errors.some((f) => f.code === "CPU_VENDOR_MISMATCH"));
+    assert.deepEqual(qemuLabLayout(lab, 2).baseline, "Nehalem", "the default lab keeps its baseline");
+    for (const bad of [[], ["Haswell"]]) assert.throws(() => qemuLabLayout(lab, 2, bad), (e) => isFerryError(e) && e.code === "USAGE");
+  });
 });

@@ -47,6 +47,8 @@ export interface LabHostLayout {
 
 export interface QemuLabLayout {
   readonly labId: string;
+  /** The cluster's CPU baseline (EVC), or none: then each host's own CPU is what guests see. */
+  readonly baseline: string | undefined;
   readonly physNamespace: string;
   readonly segmentBridge: string;
   readonly vmotionBridge: string;
@@ -68,24 +70,46 @@ export interface LabGuest {
  * QEMU quietly drops), alternating so the lab holds two generations: Westmere hosts have AES
  * and PCLMULQDQ that Nehalem hosts lack, which the cluster baseline hides from guests.
  */
-const HOST_CPUS = [
-  { model: "Westmere", family: 6, number: 44, modelName: "Westmere E56xx/L56xx/X56xx (Nehalem-C)" },
-  { model: "Nehalem", family: 6, number: 26, modelName: "Intel Core i7 9xx (Nehalem Class Core i7)" },
-] as const;
+/**
+ * The CPUs a lab host can stand for: the catalogue models whose every feature QEMU's TCG can
+ * give a guest (cpu-model.ts TCG_UNSUPPORTED), with the family/model numbers and model names
+ * QEMU gives them. KVM hosts could stand for more; these machines have only TCG.
+ */
+export const LAB_CPUS: Readonly<Record<string, { readonly family: number; readonly number: number; readonly modelName: string }>> = {
+  Conroe: { family: 6, number: 15, modelName: "Intel Celeron_4x0 (Conroe/Merom Class Core 2)" },
+  Penryn: { family: 6, number: 23, modelName: "Intel Core 2 Duo P9xxx (Penryn Class Core 2)" },
+  Nehalem: { family: 6, number: 26, modelName: "Intel Core i7 9xx (Nehalem Class Core i7)" },
+  Westmere: { family: 6, number: 44, modelName: "Westmere E56xx/L56xx/X56xx (Nehalem-C)" },
+  Opteron_G1: { family: 15, number: 6, modelName: "AMD Opteron 240 (Gen 1 Class Opteron)" },
+  Opteron_G2: { family: 15, number: 6, modelName: "AMD Opteron 22xx (Gen 2 Class Opteron)" },
+};
+
+/** Refuses (USAGE) a --cpus list with a model no lab host can stand for. */
+export function checkLabCpus(cpus: readonly string[]): void {
+  if (cpus.length === 0) throw new FerryError(ErrorCode.usage, "--cpus needs at least one CPU model");
+  for (const cpu of cpus) {
+    if (!Object.hasOwn(LAB_CPUS, cpu)) throw new FerryError(ErrorCode.usage, `--cpus: "${cpu}" is not a CPU a lab host can stand for under TCG; use ${Object.keys(LAB_CPUS).join(", ")}`);
+  }
+}
+
+/** Without --cpus: alternating Westmere and Nehalem hosts under a Nehalem cluster baseline. */
+const DEFAULT_CPUS = ["Westmere", "Nehalem"] as const;
 
 function hostName(i: number): string {
   return `esx${String(i).padStart(2, "0")}`;
 }
 
 /** The layout of lab `labId` with `hosts` hosts (1..8). Pure: names and addresses only. */
-export function qemuLabLayout(lab: LabNetwork, hosts: number): QemuLabLayout {
+export function qemuLabLayout(lab: LabNetwork, hosts: number, cpus?: readonly string[]): QemuLabLayout {
   if (!Number.isInteger(hosts) || hosts < 1 || hosts > QEMU_LAB_MAX_HOSTS) {
     throw new FerryError(ErrorCode.usage, `--hosts must be a whole number from 1 to ${QEMU_LAB_MAX_HOSTS}, got ${String(hosts)}`);
   }
+  if (cpus !== undefined) checkLabCpus(cpus);
+  const models = cpus ?? DEFAULT_CPUS;
   const list: LabHostLayout[] = [];
   for (let i = 1; i <= hosts; i++) {
     const name = hostName(i);
-    const cpu = HOST_CPUS[(i - 1) % HOST_CPUS.length] ?? HOST_CPUS[0];
+    const cpuModel = models[(i - 1) % models.length] ?? DEFAULT_CPUS[0];
     list.push({
       name,
       index: i,
@@ -94,11 +118,13 @@ export function qemuLabLayout(lab: LabNetwork, hosts: number): QemuLabLayout {
       probeFrom: { [LAB_PORT_GROUP]: `198.18.255.${i}` },
       uplink: { host: "uplink", phys: `u-${name}` },
       vmk: { port: "vmk1", phys: `v-${name}`, ip: `198.19.0.${i}` },
-      cpuModel: cpu.model,
+      cpuModel,
     });
   }
   return {
     labId: lab.labId,
+    // Hosts chosen one by one are judged by their own CPUs; the default lab shares a baseline.
+    baseline: cpus === undefined ? LAB_BASELINE : undefined,
     physNamespace: lab.ns("phys"),
     segmentBridge: "seg",
     vmotionBridge: "vmotion",
@@ -122,10 +148,10 @@ export function qemuLabGuests(layout: QemuLabLayout, count = 1): LabGuest[] {
 
 /** The controller's inventory for the lab: a cluster with a Nehalem baseline, its hosts, one shared datastore, the guests. */
 export function qemuLabInventory(layout: QemuLabLayout, guests: readonly LabGuest[]): Inventory {
-  const hosts = layout.hosts.map((h, i) => {
-    const cpu = HOST_CPUS[i % HOST_CPUS.length] ?? HOST_CPUS[0];
-    const model = findCpuModel(cpu.model);
-    if (model === undefined) throw new FerryError(ErrorCode.internal, `CPU model ${cpu.model} is missing from the catalogue`);
+  const hosts = layout.hosts.map((h) => {
+    const cpu = LAB_CPUS[h.cpuModel];
+    const model = findCpuModel(h.cpuModel);
+    if (model === undefined || cpu === undefined) throw new FerryError(ErrorCode.internal, `CPU model ${h.cpuModel} is missing from the catalogue`);
     return {
       name: h.name,
       cluster: LAB_CLUSTER,
@@ -169,7 +195,7 @@ export function qemuLabInventory(layout: QemuLabLayout, guests: readonly LabGues
     version: 1,
     datacenter: `Lab ${layout.labId}`,
     datastores: [{ name: LAB_DATASTORE, shared: true, capacityGB: 64 }],
-    clusters: [{ name: LAB_CLUSTER, baseline: { model: LAB_BASELINE } }],
+    clusters: [layout.baseline === undefined ? { name: LAB_CLUSTER } : { name: LAB_CLUSTER, baseline: { model: layout.baseline } }],
     resourcePools: [],
     hosts,
     templates: [],

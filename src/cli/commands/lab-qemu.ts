@@ -30,6 +30,7 @@ import { ferryHome } from "../controller.ts";
 import type { CliIo } from "../io.ts";
 import { startControllerFromOptions } from "./controller.ts";
 import { agentReady, stopAgentProcess } from "./agent-process.ts";
+import { recordPower } from "../../core/inventory/edits.ts";
 
 const BIN = new URL("../../../bin/ferry.js", import.meta.url).pathname;
 export const DEFAULT_LAB_ID = "qlab";
@@ -67,6 +68,8 @@ export interface QemuLabSummary {
 export interface QemuLabOptions {
   readonly labId: string;
   readonly hosts: number;
+  /** CPU models the hosts stand for, cycled over them (LAB_CPUS); absent: Westmere/Nehalem under a Nehalem baseline. */
+  readonly cpus?: readonly string[] | undefined;
   readonly guests: number;
   /** MiB per second each guest rewrites, over a 32 MiB working set; 0: idle. */
   readonly dirtyMiBPerSecond?: number | undefined;
@@ -221,7 +224,8 @@ function agentConfig(layout: QemuLabLayout, hostIndex: number, dir: string, imag
         initrd: images.initrd,
         prefixLength: LAB_PREFIX,
         runDir: join(dir, "run", host.name),
-        cpuModel: "Nehalem",
+        // The guest CPU's base model: the cluster's baseline, else the host's own model.
+        cpuModel: layout.baseline ?? host.cpuModel,
         accelerator,
         lab: {
           labId: layout.labId,
@@ -263,7 +267,7 @@ export async function startQemuLab(opts: QemuLabOptions, tell: (line: string) =>
   const { labId } = opts;
   await preflight(labId);
   const lab = new LabNetwork(labId);
-  const layout = qemuLabLayout(lab, opts.hosts);
+  const layout = qemuLabLayout(lab, opts.hosts, opts.cpus);
   const guests = qemuLabGuests(layout, opts.guests);
   const dir = labDir(labId);
   // A fresh lab is a fresh controller store: its inventory is this layout's.
@@ -350,8 +354,13 @@ export async function startQemuLab(opts: QemuLabOptions, tell: (line: string) =>
         const view = snapshot.index.hosts.get(g.host);
         const cpu = guestCpu(vm, view?.host, view?.cluster, snapshot.index.templates);
         const client = createAgentClient({ baseUrl: agent.api, token, name: agent.host, timeoutMs: 30_000 });
-        await client.createVm(guestSpec(g, cpu.ok ? [...cpu.cpu.flags] : undefined, opts.dirtyMiBPerSecond ?? 0));
+        const flags = cpu.ok ? [...cpu.cpu.flags].sort() : undefined;
+        await client.createVm(guestSpec(g, flags, opts.dirtyMiBPerSecond ?? 0));
         await client.powerOn(g.name);
+        // What the guest saw at this boot: a CPUID mask set later stays pending until a power cycle.
+        await controller?.inventory.change((draft) => {
+          recordPower(draft, g.name, "on", flags);
+        });
         await waitForGuest(layout.client.namespace, g.ip, 60_000);
       }),
     );

@@ -150,6 +150,7 @@ const labRefusals: { args: string[]; code: string; message: RegExp }[] = [
   { args: ["up", "--id", "Lab-1"], code: "USAGE", message: /^--id takes 1 to 6 lowercase letters or digits .*got "Lab-1"$/ },
   { args: ["up", "--hosts", "9"], code: "USAGE", message: /^--hosts must be a whole number from 1 to 8, got "9"$/ },
   { args: ["up", "--guests", "x"], code: "USAGE", message: /^--guests must be a whole number from 0 to 8/ },
+  { args: ["up", "--cpus", "Nehalem,Haswell"], code: "USAGE", message: /^--cpus: "Haswell" is not a CPU a lab host can stand for under TCG; use Conroe, Penryn, Nehalem, Westmere, Opteron_G1, Opteron_G2$/ },
   { args: ["down", "--id", "toolong7"], code: "USAGE", message: /^--id takes 1 to 6 lowercase letters or digits/ },
 ];
 

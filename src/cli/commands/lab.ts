@@ -10,6 +10,7 @@ import { ExitStatus, printJson, type CliIo } from "../io.ts";
 import { saveControllerAddress, untilSignal } from "./controller.ts";
 import type { SetStatus } from "./index.ts";
 import { DEFAULT_LAB_ID, labDown, startQemuLab, type QemuLabSummary } from "./lab-qemu.ts";
+import { checkLabCpus, LAB_CPUS } from "../../lab/qemu-lab.ts";
 
 /** What `ferry lab generate --json --out FILE` prints on stdout. */
 export interface LabGenerateSummary {
@@ -111,6 +112,7 @@ export function registerLabCommands(program: Command, io: CliIo, setStatus: SetS
     .option("--hosts <n>", "number of hosts, 1 to 8", "2")
     .option("--guests <n>", "number of guests, booted round-robin from esx01, 0 to 8", "1")
     .option("--dirty-mib-s <n>", "MiB per second each guest rewrites (over 32 MiB), 0 to 64; default 0: idle", "0")
+    .option("--cpus <models>", `CPU models the hosts stand for, comma-separated, cycled over the hosts (${Object.keys(LAB_CPUS).join(", ")}); each host is then judged by its own CPU. Default: Westmere and Nehalem under a Nehalem cluster baseline`)
     .option("--id <labid>", `lab id, 1 to 6 lowercase letters or digits (default ${DEFAULT_LAB_ID})`)
     .option("--listen <host:port>", "the controller's API and UI address", "127.0.0.1:8080")
     .option("--json", "print one JSON line with the lab's hosts, guests and addresses when it is ready")
@@ -120,6 +122,8 @@ export function registerLabCommands(program: Command, io: CliIo, setStatus: SetS
       const hosts = count("--hosts", opts.hosts, 1, 8);
       const guests = count("--guests", opts.guests, 0, 8);
       const dirtyMiBPerSecond = count("--dirty-mib-s", opts.dirtyMibS, 0, 64);
+      const cpus = opts.cpus?.split(",").map((c) => c.trim()).filter((c) => c.length > 0);
+      if (cpus !== undefined) checkLabCpus(cpus);
       // Ctrl-C while coming up removes what was started (startQemuLab checks between steps).
       const interrupted = new AbortController();
       const onSignal = (): void => {
@@ -129,7 +133,7 @@ export function registerLabCommands(program: Command, io: CliIo, setStatus: SetS
       process.on("SIGTERM", onSignal);
       let running;
       try {
-        running = await startQemuLab({ labId, hosts, guests, dirtyMiBPerSecond, listen: opts.listen, signal: interrupted.signal }, (line) => {
+        running = await startQemuLab({ labId, hosts, guests, dirtyMiBPerSecond, cpus, listen: opts.listen, signal: interrupted.signal }, (line) => {
           io.err(line);
         }, io);
       } finally {
