@@ -57,6 +57,25 @@ export interface HostFacts {
   readonly driver: "sim" | "qemu";
 }
 
+/** A host's facts as its config describes them, plus what the driver computes now. */
+export function describedFacts(
+  host: Pick<HostFacts, "name" | "cpu" | "memoryMB" | "nics" | "vswitches" | "datastores" | "vmotionIp">,
+  freeMemoryMB: number,
+  driver: HostFacts["driver"],
+): HostFacts {
+  return {
+    name: host.name,
+    cpu: host.cpu,
+    memoryMB: host.memoryMB,
+    freeMemoryMB,
+    nics: host.nics,
+    vswitches: host.vswitches,
+    datastores: host.datastores,
+    vmotionIp: host.vmotionIp,
+    driver,
+  };
+}
+
 /** What the destination hands the source: where to stream, and the one-time key to do it. */
 export interface IncomingMigration {
   readonly migrationId: string;

@@ -18,7 +18,7 @@ import { unmovedReport } from "../../core/migration/report.ts";
 import { decideAfterPass, percentFor } from "../../core/migration/convergence.ts";
 import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailure, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
 import { systemClock } from "../clock.ts";
-import { IncomingState, PowerStatus, type HostFacts, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type SettledOn, type VmSpec, type VmStatus } from "../driver.ts";
+import { describedFacts, IncomingState, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type SettledOn, type VmSpec, type VmStatus } from "../driver.ts";
 import { settlementFor } from "../settle.ts";
 import { Accelerator, qemuCommandLine, type GuestBoot, type QemuVm } from "./command-line.ts";
 import type { GuestCpuDefinition } from "./cpu-model.ts";
@@ -742,17 +742,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     },
 
     facts() {
-      return Promise.resolve<HostFacts>({
-        name: host.name,
-        cpu: host.cpu,
-        memoryMB: host.memoryMB,
-        freeMemoryMB: freeMB(),
-        nics: host.nics,
-        vswitches: host.vswitches,
-        datastores: host.datastores,
-        vmotionIp: host.vmotionIp,
-        driver: "qemu",
-      });
+      return Promise.resolve(describedFacts(host, freeMB(), "qemu"));
     },
 
     list: () => Promise.resolve([...vms.values()].map(status)),

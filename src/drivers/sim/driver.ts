@@ -7,16 +7,7 @@ import { ErrorCode, FerryError } from "../../core/errors.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
 import { unmovedReport } from "../../core/migration/report.ts";
 import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationReport } from "../../core/migration/types.ts";
-import {
-  IncomingState,
-  PowerStatus,
-  type HostFacts,
-  type HypervisorDriver,
-  type IncomingMigration,
-  type MigrationHooks,
-  type SettledOn,
-  type VmSpec,
-} from "../driver.ts";
+import { describedFacts, IncomingState, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type SettledOn, type VmSpec } from "../driver.ts";
 import { settlementFor } from "../settle.ts";
 import { NO_FAULTS, type SimFaults } from "./faults.ts";
 import { HostLink } from "./link.ts";
@@ -116,17 +107,7 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
     vm: (name) => vms.get(name),
 
     facts() {
-      return Promise.resolve<HostFacts>({
-        name: host.name,
-        cpu: host.cpu,
-        memoryMB: host.memoryMB,
-        freeMemoryMB: freeMB(),
-        nics: host.nics,
-        vswitches: host.vswitches,
-        datastores: host.datastores,
-        vmotionIp: host.vmotionIp,
-        driver: "sim",
-      });
+      return Promise.resolve(describedFacts(host, freeMB(), "sim"));
     },
 
     list() {
