@@ -8,46 +8,22 @@
 // the same move runs and the guest answers on the Penryn. Needs root, QEMU and the guest:
 // without them it FAILS saying what to install.
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcessByStdio } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import type { Readable } from "node:stream";
 import { after, test } from "node:test";
 import type { MigrationReport } from "../../src/core/migration/types.ts";
-import type { QemuLabSummary } from "../../src/cli/commands/lab-qemu.ts";
 import { requireQemu, requireRoot } from "../../src/drivers/qemu/testing/requirements.ts";
-import { listLab, teardown } from "../../src/lab/netns.ts";
+import { listLab } from "../../src/lab/netns.ts";
 import { NamespaceProber, ProbeAnswer } from "../../src/lab/prober.ts";
+import { labCli } from "./support.ts";
 
-const BIN = new URL("../../bin/ferry.js", import.meta.url).pathname;
 const labId = `k${(process.pid % 46656).toString(36)}`;
-const home = mkdtempSync(join(tmpdir(), "ferry-lab-cpu-"));
-const env = { ...process.env, FERRY_HOME: home };
-
-function ferry(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env, encoding: "utf8", timeout: 90_000 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
-    });
-  });
-}
-
-let up: ChildProcessByStdio<null, Readable, Readable> | undefined;
+const cli = labCli("lab-cpu");
+const { ferry, home } = cli;
 
 after(async () => {
-  if (up !== undefined && up.exitCode === null && up.signalCode === null) {
-    const exited = once(up, "exit");
-    up.kill("SIGTERM");
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
-  }
-  if (process.getuid?.() === 0) {
-    await ferry("lab", "down", "--id", labId);
-    await teardown(labId).catch(() => undefined);
-  }
-  rmSync(home, { recursive: true, force: true });
+  await cli.cleanup(labId);
 });
 
 /** `ferry migrate --json`'s last line: the report, and the exit code. */
@@ -66,25 +42,9 @@ async function migrate(vm: string, to: string): Promise<{ code: number; report: 
 test("a guest that saw SSE4.2 is refused towards a Penryn before any byte moves; after the SSE4 + POPCNT mask and a power cycle it moves", { timeout: 150_000 }, async (t) => {
   requireRoot();
   requireQemu();
-  up = spawn(process.execPath, [BIN, "lab", "up", "--driver", "qemu", "--hosts", "2", "--cpus", "Nehalem,Penryn", "--id", labId, "--listen", "127.0.0.1:0", "--json"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let upErr = "";
-  up.stderr.on("data", (chunk: Buffer) => {
-    upErr = (upErr + chunk.toString()).slice(-4000);
-  });
-  const proc = up;
-  const lab = await new Promise<QemuLabSummary>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`ferry lab up did not report ready within 90 s: ${upErr}`));
-    }, 90_000);
-    createInterface({ input: proc.stdout }).on("line", (line) => {
-      clearTimeout(timer);
-      resolve(JSON.parse(line) as QemuLabSummary);
-    });
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`ferry lab up exited (${String(code)}): ${upErr}`));
-    });
-  });
+  const lab = await cli.up(["--driver", "qemu", "--hosts", "2", "--cpus", "Nehalem,Penryn", "--id", labId, "--listen", "127.0.0.1:0"]);
+  const proc = cli.upProcess;
+  assert.ok(proc !== undefined);
   assert.deepEqual(lab.hosts.map((h) => `${h.name} ${h.cpu}`), ["esx01 Nehalem", "esx02 Penryn"]);
   const saved = JSON.parse(readFileSync(join(home, "controller.json"), "utf8")) as { url: string; token: string };
   const api = async <T>(path: string): Promise<T> => (await (await fetch(`${saved.url}/api${path}`, { headers: { authorization: `Bearer ${saved.token}` } })).json()) as T;

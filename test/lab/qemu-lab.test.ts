@@ -7,34 +7,22 @@
 // namespace, link or process. Needs root, QEMU and the test guest: without them it FAILS
 // saying what to install.
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcessByStdio } from "node:child_process";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { after, test } from "node:test";
 import type { MigrationReport } from "../../src/core/migration/types.ts";
 import { requireQemu, requireRoot } from "../../src/drivers/qemu/testing/requirements.ts";
-import { stillRunning, type QemuLabState, type QemuLabSummary } from "../../src/cli/commands/lab-qemu.ts";
-import { execRunner, listLab, teardown } from "../../src/lab/netns.ts";
+import { stillRunning, type QemuLabState } from "../../src/cli/commands/lab-qemu.ts";
+import { execRunner, listLab } from "../../src/lab/netns.ts";
+import { labCli } from "./support.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const BIN = join(ROOT, "bin/ferry.js");
 const labId = `e${(process.pid % 46656).toString(36)}`;
-const home = mkdtempSync(join(tmpdir(), "ferry-lab-e2e-"));
-const env = { ...process.env, FERRY_HOME: home };
-
-/** Runs `ferry ARGS` to its end; resolves with its exit code and output. */
-function ferry(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env, encoding: "utf8", timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = labCli("lab-e2e");
+const { ferry, home } = cli;
 
 // One connection, a numbered line every 20 ms, each answer checked against what the guest's
 // service must say ("<n> <line>", n counting from 1 on this connection). It never reconnects;
@@ -70,22 +58,11 @@ interface ClientReport {
   readonly maxGapMs: number;
 }
 
-let up: ChildProcessByStdio<null, Readable, Readable> | undefined;
 let client: ChildProcessByStdio<Writable, Readable, null> | undefined;
 
 after(async () => {
   client?.kill("SIGKILL");
-  if (up !== undefined && up.exitCode === null && up.signalCode === null) {
-    const exited = once(up, "exit");
-    up.kill("SIGTERM");
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
-  }
-  // Whatever a failure left: the recorded agents and the lab's namespaces, found by prefix.
-  if (process.getuid?.() === 0) {
-    await ferry("lab", "down", "--id", labId);
-    await teardown(labId).catch(() => undefined);
-  }
-  rmSync(home, { recursive: true, force: true });
+  await cli.cleanup(labId);
 });
 
 /** The MAC the client namespace has learned for `ip` (its neighbour entry after talking to it). */
@@ -111,26 +88,9 @@ test("ferry lab up --driver qemu: a real guest moves live there and back, one cl
   const t0 = performance.now();
 
   // ---- lab up ----
-  up = spawn(process.execPath, [BIN, "lab", "up", "--driver", "qemu", "--hosts", "2", "--id", labId, "--listen", "127.0.0.1:0", "--json"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let upErr = "";
-  up.stderr.on("data", (chunk: Buffer) => {
-    upErr = (upErr + chunk.toString()).slice(-4000);
-  });
-  const lab = await new Promise<QemuLabSummary>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`ferry lab up did not report ready within 60 s: ${upErr}`));
-    }, 60_000);
-    const proc = up;
-    if (proc === undefined) return;
-    createInterface({ input: proc.stdout }).on("line", (line) => {
-      clearTimeout(timer);
-      resolve(JSON.parse(line) as QemuLabSummary);
-    });
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`ferry lab up exited (${String(code)}): ${upErr}`));
-    });
-  });
+  const lab = await cli.up(["--driver", "qemu", "--hosts", "2", "--id", labId, "--listen", "127.0.0.1:0"], 60_000);
+  const up = cli.upProcess;
+  assert.ok(up !== undefined);
   t.diagnostic(`lab up: ${lab.startedInMs} ms (accelerator ${lab.accelerator})`);
   assert.deepEqual(lab.hosts.map((h) => h.name), ["esx01", "esx02"]);
   const guest = lab.guests[0];

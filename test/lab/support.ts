@@ -1,0 +1,82 @@
+// What the lab's end-to-end tests share: `ferry` run as a user runs it (with its own
+// FERRY_HOME), `ferry lab up` started as a process and waited for, and a cleanup that removes
+// whatever a failure left (the lab process, recorded agents, namespaces by prefix, the home).
+import { execFile, spawn, type ChildProcessByStdio } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import type { QemuLabSummary } from "../../src/cli/commands/lab-qemu.ts";
+import { teardown } from "../../src/lab/netns.ts";
+
+const BIN = new URL("../../bin/ferry.js", import.meta.url).pathname;
+
+export interface LabCli {
+  readonly home: string;
+  readonly env: NodeJS.ProcessEnv;
+  /** Runs `ferry ARGS` to its end. */
+  readonly ferry: (...args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Starts `ferry lab up ARGS --json` and resolves with its summary once the lab is ready. */
+  up(args: readonly string[], timeoutMs?: number): Promise<QemuLabSummary>;
+  /** The running `lab up` process, if any. */
+  readonly upProcess: ChildProcessByStdio<null, Readable, Readable> | undefined;
+  /** Stops `lab up`, runs `lab down`, tears the lab's namespaces down by prefix, removes the home. */
+  cleanup(labId: string): Promise<void>;
+}
+
+export function labCli(prefix: string): LabCli {
+  const home = mkdtempSync(join(tmpdir(), `ferry-${prefix}-`));
+  const env = { ...process.env, FERRY_HOME: home };
+  let upProcess: ChildProcessByStdio<null, Readable, Readable> | undefined;
+  const ferry = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [BIN, ...args], { env, encoding: "utf8", timeout: 90_000 }, (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
+      });
+    });
+  return {
+    home,
+    env,
+    ferry,
+    get upProcess() {
+      return upProcess;
+    },
+    up(args, timeoutMs = 90_000) {
+      const proc = spawn(process.execPath, [BIN, "lab", "up", ...args, "--json"], { env, stdio: ["ignore", "pipe", "pipe"] });
+      upProcess = proc;
+      let stderr = "";
+      proc.stderr.on("data", (chunk: Buffer) => {
+        stderr = (stderr + chunk.toString()).slice(-4000);
+      });
+      return new Promise<QemuLabSummary>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(new Error(`ferry lab up did not report ready within ${timeoutMs} ms: ${stderr}`));
+        }, timeoutMs);
+        createInterface({ input: proc.stdout }).on("line", (line) => {
+          clearTimeout(timer);
+          resolve(JSON.parse(line) as QemuLabSummary);
+        });
+        proc.once("exit", (code) => {
+          clearTimeout(timer);
+          reject(new Error(`ferry lab up exited (${String(code)}): ${stderr}`));
+        });
+      });
+    },
+    async cleanup(labId) {
+      const proc = upProcess;
+      if (proc !== undefined && proc.exitCode === null && proc.signalCode === null) {
+        const exited = once(proc, "exit");
+        proc.kill("SIGTERM");
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+      }
+      // Whatever a failure left: the recorded agents and the lab's namespaces, found by prefix.
+      if (process.getuid?.() === 0) {
+        await ferry("lab", "down", "--id", labId);
+        await teardown(labId).catch(() => undefined);
+      }
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
