@@ -2,6 +2,7 @@
 // the same shapes typed for the client) and the response and stream shapes. Everything a
 // controller or the engine sends an agent is defined here, once.
 import { z } from "zod";
+import { NetworkOpSchema } from "../host/network-config.ts";
 import type { HostFacts, IncomingMigration, IncomingState, VmSpec, VmStatus } from "../drivers/driver.ts";
 import { MigrationFailureCode, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
 import type { GuestCheck } from "../drivers/qemu/host-network.ts";
@@ -139,6 +140,31 @@ export interface AgentFacts extends HostFacts {
   readonly faultsEnabled: boolean;
   /** Whether this agent applies VMkernel port changes to its host (PUT /v1/network/vmkernel/:port). */
   readonly vmkernelControl?: boolean;
+  /** Whether this agent changes its host's network through POST /v1/network/apply (real hosts). */
+  readonly networkControl?: boolean;
+  /** Present when the facts were observed on the host rather than declared (real hosts). */
+  readonly observed?: ObservedExtras;
+}
+
+/** What an observed host reports beside its inventory record. */
+export interface ObservedExtras {
+  /** Datastores by their identity: the same uuid on two hosts is one shared datastore. */
+  readonly datastoreIds: readonly { readonly name: string; readonly uuid: string; readonly path: string }[];
+  /** Configured datastore paths the host cannot use, each with the reason. */
+  readonly datastoreProblems: readonly { readonly path: string; readonly reason: string }[];
+  readonly hypervisor: { readonly kind: "qemu"; readonly version: string; readonly machineTypes: readonly string[]; readonly cpuModels: readonly string[]; readonly accelerator: "kvm" | "tcg" } | undefined;
+  /** What the observation could not make sense of (a mapped port without an address...). */
+  readonly problems: readonly string[];
+  readonly observedInMs: number;
+}
+
+/** POST /v1/network/apply: changes applied on the host as one transaction. */
+export const NetworkApplyRequestSchema = z.object({ ops: z.array(NetworkOpSchema).min(1) }).strict();
+
+/** What a network transaction did, and where incoming migrations now listen. */
+export interface NetworkApplyView {
+  readonly applied: readonly string[];
+  readonly vmotionIp: string | undefined;
 }
 
 /** A VMkernel port as the agent applied it, with the commands' effects in words. */

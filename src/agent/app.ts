@@ -15,6 +15,7 @@ import {
   FaultsRequestSchema,
   IncomingRequestSchema,
   MigrationIdSchema,
+  NetworkApplyRequestSchema,
   OutgoingRequestSchema,
   ReservationRequestSchema,
   SettleRequestSchema,
@@ -24,12 +25,15 @@ import {
   type AgentVm,
   type DirtyRateView,
   type IncomingStateView,
+  type NetworkApplyView,
+  type ObservedExtras,
   type OutgoingEvent,
   type SettleView,
   type VmkernelRequest,
   type VmkernelView,
 } from "./api.ts";
 import type { GuestCheck } from "../drivers/qemu/host-network.ts";
+import type { NetworkOp } from "../host/network-config.ts";
 import { bearerTokenCheck } from "./auth.ts";
 import { errorBody, statusFor } from "./http-errors.ts";
 import { createOutgoingRegistry, type OutgoingRun } from "./outgoing.ts";
@@ -44,6 +48,20 @@ export interface VmkernelControl {
   apply(port: string, request: VmkernelRequest): Promise<readonly string[]>;
   /** Removes port `port`; nothing when it is already gone. */
   remove(port: string): Promise<readonly string[]>;
+}
+
+/**
+ * A real host's observed facts and its network (src/agent/real-host.ts). Agents without it
+ * report what their driver declares.
+ */
+export interface HostControl {
+  /** Observes the host again, at most once per `maxAgeMs` unless forced. */
+  refresh(force: boolean): Promise<void>;
+  extras(): ObservedExtras;
+  /** Applies network changes on the host as one transaction. */
+  apply(ops: readonly NetworkOp[]): Promise<readonly string[]>;
+  /** The VMotion VMkernel port's address and name, as observed now. */
+  vmotion(): { readonly ip: string | undefined; readonly port: string | undefined };
 }
 
 /** What the driver knows of an incoming migration beyond its state (the qemu driver's reason and guest check). */
@@ -74,6 +92,8 @@ export interface AgentAppOptions {
   readonly vmotionPort?: string | undefined;
   /** Present on agents that can change their host's network (the qemu lab's). */
   readonly vmkernel?: VmkernelControl | undefined;
+  /** Present on agents of real hosts: observed facts and the Linux network backend. */
+  readonly host?: HostControl | undefined;
   /** The driver's details of an incoming migration, served with its state. */
   readonly incomingDetails?: ((migrationId: string) => Promise<IncomingDetails>) | undefined;
   /** Present only on agents started with faults enabled (tests, labs): serves POST /v1/faults. */
@@ -268,6 +288,10 @@ export function createAgent(options: AgentAppOptions): AgentApp {
 
   api.get("/facts", async (c) => {
     await settleIncoming();
+    if (options.host !== undefined) {
+      await options.host.refresh(c.req.query("refresh") === "true");
+      ({ ip: vmotionIp, port: vmotionPort } = options.host.vmotion());
+    }
     const { facts, freeMemoryMB, cpuCapacityMhz } = await capacity();
     const held = reservations.held();
     const body: AgentFacts = {
@@ -281,6 +305,8 @@ export function createAgent(options: AgentAppOptions): AgentApp {
       migrations: { incoming: incoming.size, outgoing: outgoing.activeCount() },
       faultsEnabled: faults !== undefined,
       vmkernelControl: options.vmkernel !== undefined,
+      networkControl: options.host !== undefined,
+      ...(options.host === undefined ? {} : { observed: options.host.extras() }),
     };
     return c.json(body);
   });
@@ -549,6 +575,21 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     });
     log(LogLevel.info, `VMkernel port ${port} removed`, { port });
     return c.json({ port, vmotionIp, applied });
+  });
+
+  // ---- a real host's network: the seed's Add Networking steps and port groups, all or nothing ----
+
+  api.post("/network/apply", async (c) => {
+    const control = options.host;
+    if (control === undefined) throw new FerryError(ErrorCode.notFound, `the agent of ${hostName} does not manage its host's network (its facts are declared)`, { details: { host: hostName } });
+    const { ops } = parse(NetworkApplyRequestSchema, await jsonBody(c), "network change");
+    const applied = await serialize(async () => {
+      const done = await control.apply(ops);
+      ({ ip: vmotionIp, port: vmotionPort } = control.vmotion());
+      return done;
+    });
+    log(LogLevel.info, `network changed: ${applied.join("; ")}`, { ops: ops.length });
+    return c.json({ applied, vmotionIp } satisfies NetworkApplyView);
   });
 
   // ---- faults (test agents only) ----

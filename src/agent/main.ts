@@ -14,7 +14,7 @@ import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { Host } from "../core/inventory/schema.ts";
 import { IncomingState, type HypervisorDriver } from "../drivers/driver.ts";
 import type { Accelerator } from "../drivers/qemu/command-line.ts";
-import { createQemuDriver, probeAccelerator } from "../drivers/qemu/driver.ts";
+import { createQemuDriver, probeAccelerator, type QemuDriver, type QemuDriverOptions, type QemuHostDescription } from "../drivers/qemu/driver.ts";
 import { GuestCheckState } from "../drivers/qemu/host-network.ts";
 import { createSimDriver } from "../drivers/sim/driver.ts";
 import type { SimFaults } from "../drivers/sim/faults.ts";
@@ -22,7 +22,8 @@ import { labHostNetwork } from "../lab/host-network.ts";
 import { LabNetwork } from "../lab/netns.ts";
 import { labVmkernelControl } from "../lab/vmkernel.ts";
 import { z } from "zod";
-import { createAgent, type AgentLog, type FaultControl, type IncomingDetails, type VmkernelControl } from "./app.ts";
+import { createAgent, type AgentLog, type FaultControl, type HostControl, type IncomingDetails, type VmkernelControl } from "./app.ts";
+import { observedFacts, openRealHost, type RealHost, type RealHostConfig } from "./real-host.ts";
 import { createPeerDirectory, peersFromFile } from "./peers.ts";
 
 export const AgentDriverKind = { sim: "sim", qemu: "qemu" } as const;
@@ -62,8 +63,14 @@ export interface AgentQemuConfig {
 }
 
 export interface AgentConfig {
-  /** The host as the inventory describes it (CPU, memory, NICs, vSwitches, datastores). */
-  readonly host: Host;
+  readonly name: string;
+  /**
+   * The host as an inventory describes it (sim hosts, and qemu hosts in tests that declare
+   * their facts). Absent with `observe`: a real host whose facts are read from it.
+   */
+  readonly host?: Host | undefined;
+  /** A real host (qemu driver): facts observed, network changed through the Linux backend. */
+  readonly observe?: RealHostConfig | undefined;
   /** The VMotion VMkernel port's IP, where incoming migrations listen (the lab: 127.0.1.N). */
   readonly vmotionIp: string | undefined;
   readonly listen: { readonly host: string; readonly port: number };
@@ -97,6 +104,31 @@ interface DriverParts {
   readonly vmkernel: VmkernelControl | undefined;
   readonly incomingDetails: ((migrationId: string) => Promise<IncomingDetails>) | undefined;
   readonly accelerator: Accelerator | undefined;
+  /** A real host's observed facts and network. */
+  readonly host: HostControl | undefined;
+  /** The host's VMotion port at start. */
+  readonly vmotion: { readonly ip: string | undefined; readonly port: string | undefined };
+}
+
+/** Facts older than this are observed again when asked for. */
+const FACTS_MAX_AGE_MS = 5000;
+
+function hostControl(real: RealHost, clock: Clock): HostControl {
+  let observedAt = clock.monotonic();
+  return {
+    async refresh(force) {
+      if (!force && clock.monotonic() - observedAt < FACTS_MAX_AGE_MS) return;
+      await real.observe();
+      observedAt = clock.monotonic();
+    },
+    extras: () => real.extras(),
+    async apply(ops) {
+      const applied = await real.apply(ops);
+      observedAt = clock.monotonic();
+      return applied;
+    },
+    vmotion: () => real.vmotion(),
+  };
 }
 
 /** The first VMotion-enabled VMkernel port of the host. */
@@ -105,47 +137,63 @@ function vmotionPortOf(host: Host): string | undefined {
   return undefined;
 }
 
-async function qemuParts(config: AgentConfig): Promise<DriverParts> {
-  const { host, clock } = config;
-  const qemu = config.qemu;
-  if (qemu === undefined) throw new FerryError(ErrorCode.usage, `the qemu driver needs the guest's kernel and initrd (qemu.kernel, qemu.initrd in the agent's config)`);
+/** The qemu driver over a host description, with the peers that answer for destinations. */
+function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator: Accelerator, host: QemuHostDescription, extra: Partial<Pick<QemuDriverOptions, "network" | "datastorePath">>): QemuDriver {
   const boot = { kernel: qemu.kernel, initrd: qemu.initrd, prefixLength: qemu.prefixLength };
-  const binary = qemu.binary === undefined ? {} : { binary: qemu.binary };
-  // /dev/kvm existing proves nothing on these machines (QEMU-NOTES): probe once, here.
-  const accelerator = qemu.accelerator === undefined || qemu.accelerator === "auto" ? await probeAccelerator({ boot, clock, ...binary }) : qemu.accelerator;
-  const lab = qemu.lab === undefined ? undefined : new LabNetwork(qemu.lab.labId);
-  const network = lab === undefined || qemu.lab === undefined ? undefined : labHostNetwork(lab, qemu.lab.namespace, qemu.lab.bridges, { probeFrom: qemu.lab.probeFrom ?? {} });
-  const vmotion = qemu.lab?.vmotion;
-  const vmkernel = lab === undefined || qemu.lab === undefined || vmotion === undefined ? undefined : labVmkernelControl(lab, qemu.lab.namespace, { physNamespace: vmotion.physNamespace, vmotionBridge: vmotion.bridge });
-  // The driver puts QMP sockets and serial logs there and expects it to exist.
-  if (qemu.runDir !== undefined) await mkdir(qemu.runDir, { recursive: true, mode: 0o700 });
   const peers = createPeerDirectory({ self: host.name, load: qemu.peersFile === undefined ? () => Promise.resolve([]) : peersFromFile(qemu.peersFile) });
-  const driver = createQemuDriver({
-    host: { name: host.name, cpu: host.cpu, memoryMB: host.memoryMB, nics: host.nics, vswitches: host.vswitches, datastores: host.datastores, vmotionIp: config.vmotionIp },
+  return createQemuDriver({
+    host,
     boot,
     cpu: { vendor: host.cpu.vendor, model: qemu.cpuModel ?? "Nehalem" },
     accelerator,
-    ...(network === undefined ? {} : { network }),
+    ...(extra.network === undefined ? {} : { network: extra.network }),
+    ...(extra.datastorePath === undefined ? {} : { datastorePath: extra.datastorePath }),
     ...(qemu.runDir === undefined ? {} : { runDir: qemu.runDir }),
-    ...binary,
-    clock,
+    ...(qemu.binary === undefined ? {} : { binary: qemu.binary }),
+    clock: config.clock,
     // The source asks the destination's agent (QEMU's stream carries nothing back).
     destinationReason: async (target) => (await peers.incoming(target))?.reason,
     destinationState: async (target) => (await peers.incoming(target))?.state ?? IncomingState.unknown,
     destinationGuest: async (target) => (await peers.incoming(target))?.guest ?? { state: GuestCheckState.pending, message: `no answer yet from the destination of migration ${target.migrationId}` },
     destinationName: (target) => peers.nameOf(target),
   });
-  return {
-    driver,
-    faults: undefined,
-    vmkernel,
-    incomingDetails: async (migrationId) => ({ reason: driver.incomingFailure(migrationId), guest: await driver.guestCheck(migrationId) }),
-    accelerator,
-  };
+}
+
+async function qemuParts(config: AgentConfig): Promise<DriverParts> {
+  const { clock } = config;
+  const qemu = config.qemu;
+  if (qemu === undefined) throw new FerryError(ErrorCode.usage, `the qemu driver needs its settings (qemu: in the agent's config)`);
+  const boot = { kernel: qemu.kernel, initrd: qemu.initrd, prefixLength: qemu.prefixLength };
+  const binary = qemu.binary === undefined ? {} : { binary: qemu.binary };
+  // /dev/kvm existing proves nothing on these machines (QEMU-NOTES): probe once, here.
+  const accelerator = qemu.accelerator === undefined || qemu.accelerator === "auto" ? await probeAccelerator({ boot, clock, ...binary }) : qemu.accelerator;
+  // The driver puts QMP sockets and serial logs there and expects it to exist.
+  if (qemu.runDir !== undefined) await mkdir(qemu.runDir, { recursive: true, mode: 0o700 });
+  const incomingDetailsOf = (driver: QemuDriver) => async (migrationId: string): Promise<IncomingDetails> => ({ reason: driver.incomingFailure(migrationId), guest: await driver.guestCheck(migrationId) });
+
+  if (config.observe !== undefined) {
+    const real = await openRealHost(config.observe, accelerator, qemu.binary);
+    const host = real.host();
+    const vmotion = real.vmotion();
+    const driver = qemuDriverOver(config, qemu, accelerator, { ...host, vmotionIp: vmotion.ip }, { network: real.network, datastorePath: (name: string) => real.datastorePath(name) });
+    // The driver knows its VMs' memory; everything else about the host is observed.
+    const observedDriver: QemuDriver = { ...driver, facts: async () => observedFacts(real, (await driver.facts()).freeMemoryMB) };
+    return { driver: observedDriver, faults: undefined, vmkernel: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: hostControl(real, clock), vmotion };
+  }
+
+  const host = config.host;
+  if (host === undefined) throw new FerryError(ErrorCode.usage, `the agent of ${config.name} needs its host: declared (inventory or host:) or observed (datastores:, network:)`);
+  const lab = qemu.lab === undefined ? undefined : new LabNetwork(qemu.lab.labId);
+  const network = lab === undefined || qemu.lab === undefined ? undefined : labHostNetwork(lab, qemu.lab.namespace, qemu.lab.bridges, { probeFrom: qemu.lab.probeFrom ?? {} });
+  const vmotionLab = qemu.lab?.vmotion;
+  const vmkernel = lab === undefined || qemu.lab === undefined || vmotionLab === undefined ? undefined : labVmkernelControl(lab, qemu.lab.namespace, { physNamespace: vmotionLab.physNamespace, vmotionBridge: vmotionLab.bridge });
+  const driver = qemuDriverOver(config, qemu, accelerator, { name: host.name, cpu: host.cpu, memoryMB: host.memoryMB, nics: host.nics, vswitches: host.vswitches, datastores: host.datastores, vmotionIp: config.vmotionIp }, network === undefined ? {} : { network });
+  return { driver, faults: undefined, vmkernel, incomingDetails: incomingDetailsOf(driver), accelerator, host: undefined, vmotion: { ip: config.vmotionIp, port: vmotionPortOf(host) } };
 }
 
 function simParts(config: AgentConfig): DriverParts {
   const { host, clock } = config;
+  if (host === undefined) throw new FerryError(ErrorCode.usage, `the sim driver takes its host from an inventory or a host: entry (${config.name} has neither)`);
   const driver = createSimDriver({
     host: {
       name: host.name,
@@ -165,6 +213,8 @@ function simParts(config: AgentConfig): DriverParts {
     vmkernel: undefined,
     incomingDetails: undefined,
     accelerator: undefined,
+    host: undefined,
+    vmotion: { ip: config.vmotionIp, port: vmotionPortOf(host) },
   };
 }
 
@@ -193,7 +243,7 @@ export function simFaultsFrom(rules: readonly Record<string, unknown>[]): SimFau
 }
 
 export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
-  const { host, clock } = config;
+  const { clock } = config;
   let parts: DriverParts;
   switch (config.driver) {
     case AgentDriverKind.sim:
@@ -208,9 +258,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     driver,
     token: config.token,
     clock,
-    hostName: host.name,
-    vmotionIp: config.vmotionIp,
-    vmotionPort: vmotionPortOf(host),
+    hostName: config.name,
+    vmotionIp: parts.vmotion.ip,
+    vmotionPort: parts.vmotion.port,
+    host: parts.host,
     log: config.log,
     faults: parts.faults,
     vmkernel: parts.vmkernel,
@@ -236,9 +287,9 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const port = typeof address === "object" && address !== null ? address.port : config.listen.port;
   let closing: Promise<void> | undefined;
   return {
-    name: host.name,
+    name: config.name,
     api: `http://${config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host}:${port}`,
-    vmotionIp: config.vmotionIp,
+    vmotionIp: parts.vmotion.ip,
     driver: config.driver,
     accelerator: parts.accelerator,
     close() {

@@ -95,6 +95,7 @@ before(async () => {
     const host = inv.hosts.find((x) => x.name === h.name);
     if (host === undefined) throw new Error(`no host ${h.name}`);
     const agent = await startAgent({
+      name: host.name,
       host,
       vmotionIp: h.vmk.ip,
       listen: { host: "127.0.0.1", port: 0 },

@@ -28,12 +28,13 @@ describe("ferry agent: configuration", () => {
   test("an inventory host, moved to a loopback VMotion IP, with a token file", async () => {
     const { files: f, io } = files({ "/etc/ferry/token": "s3cret-token\n" });
     const config = await resolveAgentConfig({ inventory: LAB, name: "esx02", vmotionIp: "127.0.1.2", tokenFile: "/etc/ferry/token" }, f, io);
-    assert.equal(config.host.name, "esx02");
+    assert.equal(config.host?.name, "esx02");
     assert.equal(config.token, "s3cret-token");
     assert.equal(config.vmotionIp, "127.0.1.2");
     // The facts must say where the agent really listens: the VMkernel port moved, its prefix kept.
+    assert.ok(config.host !== undefined);
     assert.equal(inventoryVmotionIp(config.host), "127.0.1.2");
-    assert.ok(config.host.vswitches.some((v) => v.vmkernelPorts.some((p) => p.ip === "127.0.1.2/24")));
+    assert.ok(config.host?.vswitches.some((v) => v.vmkernelPorts.some((p) => p.ip === "127.0.1.2/24")));
     assert.deepEqual(config.listen, { host: "127.0.0.1", port: 0 });
     assert.equal(config.faults, false);
     assert.equal(config.driver, "sim");
@@ -50,7 +51,7 @@ vmotionLinkMbps: 800
     const path = new URL("../../../test/fixtures/agent.yaml", import.meta.url).pathname;
     const { files: f, io } = files({ [path]: config }, { FERRY_AGENT_TOKEN: "from-env" });
     const resolved = await resolveAgentConfig({ config: path, listen: "127.0.0.1:0" }, { ...f, env: { FERRY_AGENT_TOKEN: "from-env" } }, io);
-    assert.equal(resolved.host.name, "esx01");
+    assert.equal(resolved.host?.name, "esx01");
     assert.equal(resolved.vmotionIp, "198.19.0.11", "the inventory's VMotion IP when none is given");
     assert.deepEqual(resolved.listen, { host: "127.0.0.1", port: 0 });
     assert.equal(resolved.token, "from-env");
@@ -65,7 +66,7 @@ vmotionLinkMbps: 800
     });
     const { files: f, io } = files({ "/c.yaml": config });
     const resolved = await resolveAgentConfig({ config: "/c.yaml" }, f, io);
-    assert.equal(resolved.host.name, "solo");
+    assert.equal(resolved.host?.name, "solo");
     assert.equal(resolved.vmotionIp, undefined, "no VMotion port: the agent runs but receives no migrations");
   });
 

@@ -8,6 +8,8 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { startAgent, AgentDriverKind, type AgentConfig, type AgentQemuConfig, type RunningAgent } from "../../agent/main.ts";
+import type { RealHostConfig } from "../../agent/real-host.ts";
+import { HostNetworkMappingSchema } from "../../host/network-config.ts";
 import { guestImages } from "../../lab/guest.ts";
 import type { AgentLog } from "../../agent/app.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
@@ -72,6 +74,14 @@ export const AgentConfigFileSchema = z
     qemu: AgentQemuConfigSchema.optional(),
     /** Serve POST /v1/faults for tests. */
     faults: z.boolean().optional(),
+    /** A real host (qemu driver, no inventory/host): datastore directories, each with an identity file. */
+    datastores: z.array(z.string().min(1)).optional(),
+    /** Where the agent keeps its state (network.json); default /var/lib/ferry/agent. */
+    stateDir: z.string().min(1).optional(),
+    /** Seeds the network mapping on the first start: port groups → bridge + VLAN, VMkernel ports → interface. */
+    network: HostNetworkMappingSchema.optional(),
+    /** Exactly these links are the host's NICs (default: every link that is not virtual). */
+    nics: z.array(z.string().min(1)).optional(),
     /** The sim's VMotion link rate in Mb/s; default: as fast as loopback goes. */
     vmotionLinkMbps: z.number().positive().optional(),
   })
@@ -157,8 +167,20 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
 
   const name = flags.name ?? file.name ?? file.host?.name;
   const inventoryPath = flags.inventory ?? (file.inventory === undefined ? undefined : fromConfigDir(flags.config, file.inventory));
-  let host: Host;
-  if (inventoryPath !== undefined) {
+  const driverKind = flags.driver ?? file.driver ?? AgentDriverKind.sim;
+  let host: Host | undefined;
+  let observe: RealHostConfig | undefined;
+  if (inventoryPath === undefined && file.host === undefined && driverKind === AgentDriverKind.qemu) {
+    if (name === undefined) throw new FerryError(ErrorCode.usage, "which host is this? give --name HOST (or `name:` in the config)");
+    const path = (p: string): string => fromConfigDir(flags.config, p);
+    observe = {
+      name,
+      datastorePaths: (file.datastores ?? []).map(path),
+      stateDir: path(file.stateDir ?? "/var/lib/ferry/agent"),
+      network: file.network ?? HostNetworkMappingSchema.parse({}),
+      nicNames: file.nics,
+    };
+  } else if (inventoryPath !== undefined) {
     if (name === undefined) throw new FerryError(ErrorCode.usage, "which host of the inventory is this? give --name HOST (or `name:` in the config)");
     const inventory = await loadInventoryFile(inventoryPath, io);
     const found = inventory.hosts.find((h) => h.name === name);
@@ -169,12 +191,15 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
   } else if (file.host !== undefined) {
     host = name === undefined ? file.host : { ...file.host, name };
   } else {
-    throw new FerryError(ErrorCode.usage, "the agent needs its host: --inventory FILE --name HOST, or `host:` (an inventory host entry) in --config");
+    throw new FerryError(ErrorCode.usage, "the agent needs its host: --inventory FILE --name HOST, `host:` (an inventory host entry) in --config, or --driver qemu to observe this machine");
+  }
+  if (observe !== undefined && (file.vmotionIp !== undefined || flags.vmotionIp !== undefined)) {
+    throw new FerryError(ErrorCode.usage, "a real host's VMotion IP is the address of its VMkernel port marked for VMotion (network.vmkernelPorts), not --vmotion-ip");
   }
 
   const vmotionIp = flags.vmotionIp ?? file.vmotionIp;
   if (flags.vmotionIp !== undefined && !ipv4.safeParse(flags.vmotionIp).success) throw new FerryError(ErrorCode.usage, `--vmotion-ip takes an IPv4 address, like 127.0.1.1, got "${flags.vmotionIp}"`);
-  if (vmotionIp !== undefined) host = withVmotionIp(host, vmotionIp);
+  if (vmotionIp !== undefined && host !== undefined) host = withVmotionIp(host, vmotionIp);
 
   const tokenFile = flags.tokenFile ?? (file.tokenFile === undefined ? undefined : fromConfigDir(flags.config, file.tokenFile));
   const token = tokenFile !== undefined ? (await files.readText(tokenFile)).trim() : (files.env["FERRY_AGENT_TOKEN"] ?? file.token);
@@ -182,7 +207,7 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
     throw new FerryError(ErrorCode.usage, `the agent needs an API token: --token-file FILE, FERRY_AGENT_TOKEN, or token/tokenFile in the config${tokenFile === undefined ? "" : ` (${tokenFile} is empty)`}`);
   }
 
-  const driver = flags.driver ?? file.driver ?? AgentDriverKind.sim;
+  const driver = driverKind;
   if (driver !== AgentDriverKind.sim && driver !== AgentDriverKind.qemu) throw new FerryError(ErrorCode.usage, `--driver takes sim or qemu, got "${driver}"`);
   let qemu: AgentQemuConfig | undefined;
   if (driver === AgentDriverKind.qemu) {
@@ -210,9 +235,14 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
     if (!Number.isFinite(linkMbps) || linkMbps <= 0) throw new FerryError(ErrorCode.usage, `--vmotion-link-mbps takes a positive number, got "${flags.vmotionLinkMbps}"`);
   }
 
+  if (observe === undefined && (file.datastores !== undefined || file.network !== undefined || file.nics !== undefined)) {
+    throw new FerryError(ErrorCode.usage, "datastores:, network: and nics: describe a real host, whose facts are observed: drop inventory:/host: (and use --driver qemu)");
+  }
   return {
+    name: host?.name ?? observe?.name ?? "",
     host,
-    vmotionIp: vmotionIp ?? inventoryVmotionIp(host),
+    observe,
+    vmotionIp: vmotionIp ?? (host === undefined ? undefined : inventoryVmotionIp(host)),
     listen: parseListen(flags.listen ?? file.listen ?? "127.0.0.1:0"),
     token,
     driver,
@@ -293,7 +323,7 @@ export function registerAgentCommand(program: Command, io: CliIo, setStatus: Set
       if ((opts.controller === undefined) !== (opts.joinTokenFile === undefined)) throw new FerryError(ErrorCode.usage, "--controller and --join-token-file go together");
       const config = await resolveAgentConfig(opts, { readText: io.readText, env: process.env }, io);
       const joinToken = opts.joinTokenFile === undefined ? undefined : (await io.readText(opts.joinTokenFile)).trim();
-      const running: RunningAgent = await startAgent({ ...config, clock: systemClock, log: stderrLog(io, config.host.name) });
+      const running: RunningAgent = await startAgent({ ...config, clock: systemClock, log: stderrLog(io, config.name) });
       io.out(JSON.stringify({ ready: true, name: running.name, api: running.api, vmotionIp: running.vmotionIp ?? null, driver: running.driver, ...(running.accelerator === undefined ? {} : { accelerator: running.accelerator }) }));
       if (opts.controller !== undefined && joinToken !== undefined) await joinController(io, opts.controller, joinToken, { host: running.name, url: running.api, token: config.token });
       await untilSignal(async () => {
