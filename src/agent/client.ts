@@ -4,6 +4,7 @@
 // is UNAVAILABLE and retryable. The outgoing migration stream is an async iterator of events.
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { MigrationReport } from "../core/migration/types.ts";
+import type { NetworkOp } from "../host/network-config.ts";
 import {
   API_PREFIX,
   type AgentFacts,
@@ -11,6 +12,7 @@ import {
   type DirtyRateView,
   type IncomingMigration,
   type IncomingStateView,
+  type NetworkApplyView,
   type OutgoingEvent,
   type OutgoingRequest,
   type OutgoingView,
@@ -44,6 +46,10 @@ export interface AgentClient {
   readonly name: string;
   readonly baseUrl: string;
   facts(options?: CallOptions): Promise<AgentFacts>;
+  /** Facts observed on the host now (a real host reads them again; a declared one answers as facts). */
+  refreshFacts(options?: CallOptions): Promise<AgentFacts>;
+  /** Changes a real host's network as one transaction (POST /v1/network/apply). */
+  applyNetwork(ops: readonly NetworkOp[], options?: CallOptions): Promise<NetworkApplyView>;
   listVms(options?: CallOptions): Promise<AgentVm[]>;
   getVm(name: string, options?: CallOptions): Promise<AgentVm>;
   createVm(spec: VmSpec, options?: CallOptions): Promise<AgentVm>;
@@ -224,6 +230,8 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     name,
     baseUrl,
     facts: (call) => json<AgentFacts>("GET", "/facts", undefined, call),
+    refreshFacts: (call) => json<AgentFacts>("GET", "/facts?refresh=true", undefined, call),
+    applyNetwork: (ops, call) => json<NetworkApplyView>("POST", "/network/apply", { ops }, call),
     listVms: (call) => json<AgentVm[]>("GET", "/vms", undefined, call),
     getVm: (vm, call) => json<AgentVm>("GET", `/vms/${enc(vm)}`, undefined, call),
     createVm: (spec, call) => json<AgentVm>("POST", "/vms", spec, call),

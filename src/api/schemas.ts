@@ -239,3 +239,28 @@ export const PowerResultSchema = z
   })
   .openapi("PowerResult");
 export type PowerResult = z.infer<typeof PowerResultSchema>;
+
+// ---- real hosts: refresh, port groups, datastores ----
+
+export const PortGroupRequestSchema = z
+  .object({
+    vswitch: name.openapi({ description: "The vSwitch (a Linux bridge on a real host) the port group lives on", example: "vSwitch0" }),
+    vlan: z.number().int().min(0).max(4094).default(0).openapi({ description: "802.1Q VLAN ID; 0 = untagged" }),
+  })
+  .strict()
+  .openapi("PortGroupRequest");
+
+export const PortGroupRenameSchema = z.object({ to: name }).strict().openapi("PortGroupRename");
+
+export const HostRefreshSchema = z
+  .object({
+    host: z.string(),
+    source: z.enum(["observed", "declared"]).openapi({ description: "observed: read from the host by its agent; declared: the agent's config" }),
+    notes: z.array(z.string()),
+    datastoreProblems: z.array(z.object({ path: z.string(), reason: z.string() })),
+    problems: z.array(z.string()),
+    observedInMs: z.number().nullable(),
+    generation: z.number().int(),
+  })
+  .openapi("HostRefresh");
+export type HostRefresh = z.infer<typeof HostRefreshSchema>;

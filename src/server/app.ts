@@ -230,7 +230,8 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       const { snapshot } = await inventory.change((draft) => {
         addVmkernelNetworking(draft, host, body);
       }, onHost(host));
-      return c.json(changed([host], snapshot.generation), 200);
+      await deps.hostNetwork?.refresh(host);
+      return c.json(changed([host], Math.max(snapshot.generation, inventory.current.generation)), 200);
     },
   );
 
@@ -245,7 +246,8 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       const { snapshot } = await inventory.change((draft) => {
         editVmkernelPort(draft, name, port, body);
       }, onHost(name));
-      return c.json(changed([name], snapshot.generation), 200);
+      await deps.hostNetwork?.refresh(name);
+      return c.json(changed([name], Math.max(snapshot.generation, inventory.current.generation)), 200);
     },
   );
 
@@ -257,7 +259,8 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       const { snapshot } = await inventory.change((draft) => {
         removeVmkernelPort(draft, name, port);
       }, onHost(name));
-      return c.json(changed([name], snapshot.generation), 200);
+      await deps.hostNetwork?.refresh(name);
+      return c.json(changed([name], Math.max(snapshot.generation, inventory.current.generation)), 200);
     },
   );
 

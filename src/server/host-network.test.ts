@@ -63,7 +63,7 @@ async function setup() {
     ["esx01", agentClient("esx01", "198.19.0.11", esx01.control)],
     ["esx02", agentClient("esx02", "198.19.0.12", undefined)],
   ]);
-  const app = createControllerApp({ ...controller.parts, clock: systemClock, hostNetwork: agentHostNetwork((host) => agents.get(host)?.client) });
+  const app = createControllerApp({ ...controller.parts, clock: systemClock, hostNetwork: agentHostNetwork((host) => agents.get(host)?.client, controller.parts.inventory) });
   const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: { code?: string; message?: string } }> => {
     const response = await app.request(path, { method, headers: { authorization: `Bearer ${controller.tokens.admin}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     return { status: response.status, body: (await response.json()) as { code?: string; message?: string } };

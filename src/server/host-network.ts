@@ -5,13 +5,23 @@
 // be reached, leaves the inventory as it was. Hosts whose agents do not manage their network
 // (sim agents), or that have no agent, keep today's behaviour: the inventory alone changes.
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
-import type { Inventory, VmkernelPort } from "../core/inventory/schema.ts";
+import type { Inventory, VmkernelPort, VSwitch } from "../core/inventory/schema.ts";
+import type { AgentFacts } from "../agent/api.ts";
 import type { AgentClient } from "../agent/client.ts";
+import type { NetworkOp } from "../host/network-config.ts";
+import { refreshHost } from "./host-facts.ts";
+import type { InventoryService } from "./inventory-service.ts";
 
 /** Applies a host's VMkernel port changes before the controller writes them. */
 export interface HostNetworkActuator {
-  /** Called with the inventory before and after a validated edit of host `host`; rejects to cancel it. */
-  apply(host: string, before: Inventory, after: Inventory): Promise<void>;
+  /**
+   * Called with the inventory before and after a validated edit of host `host`; rejects to
+   * cancel it. `ops` replaces the computed diff where the edit says more than a diff can (a
+   * port group rename).
+   */
+  apply(host: string, before: Inventory, after: Inventory, ops?: readonly NetworkOp[]): Promise<void>;
+  /** After the edit was written: a real host's record becomes what the host now has. */
+  refresh(host: string): Promise<void>;
 }
 
 /** What changed among one host's VMkernel ports. */
@@ -35,23 +45,66 @@ export function vmkernelDiff(host: string, before: Inventory, after: Inventory):
   return { set, removed };
 }
 
+function vswitchesOf(inventory: Inventory, host: string): Map<string, VSwitch> {
+  return new Map((inventory.hosts.find((h) => h.name === host)?.vswitches ?? []).map((v) => [v.name, v]));
+}
+
+/**
+ * The changes that take a real host's network from `before` to `after`, in an order the host
+ * can carry out: new vSwitches, then port groups, then VMkernel ports; removals the other way
+ * round. Pure. A port group that moved or changed VLAN is set again; a rename is not a diff
+ * (it is asked for explicitly, so VMs' taps keep their port group).
+ */
+export function hostNetworkOps(host: string, before: Inventory, after: Inventory): NetworkOp[] {
+  const old = vswitchesOf(before, host);
+  const now = vswitchesOf(after, host);
+  const groups = (switches: Map<string, VSwitch>): Map<string, { vswitch: string; vlan: number }> =>
+    new Map([...switches.values()].flatMap((v) => v.portGroups.map((g) => [g.name, { vswitch: v.name, vlan: g.vlan }] as const)));
+  const oldGroups = groups(old);
+  const newGroups = groups(now);
+  const vmk = vmkernelDiff(host, before, after);
+  const portGroupOf = (port: VmkernelPort): string => port.portGroup;
+  const ops: NetworkOp[] = [];
+  for (const name of vmk.removed) ops.push({ op: "removeVmkernelPort", name });
+  for (const name of oldGroups.keys()) if (!newGroups.has(name)) ops.push({ op: "removePortGroup", name });
+  for (const name of old.keys()) if (!now.has(name)) ops.push({ op: "removeVSwitch", name });
+  for (const [name, v] of now) if (!old.has(name)) ops.push({ op: "addVSwitch", name, uplinks: [...v.uplinks], mtu: v.mtu });
+  for (const [name, g] of newGroups) {
+    const was = oldGroups.get(name);
+    if (was?.vswitch !== g.vswitch || was.vlan !== g.vlan) ops.push({ op: "setPortGroup", name, vswitch: g.vswitch, vlan: g.vlan });
+  }
+  for (const port of vmk.set) {
+    const [ip = "", prefix = "32"] = port.ip.split("/");
+    ops.push({ op: "setVmkernelPort", name: port.name, portGroup: portGroupOf(port), ip, prefix: Number(prefix), mtu: port.mtu, vmotion: port.vmotion, ...(port.gateway === undefined ? {} : { gateway: port.gateway }) });
+  }
+  return ops;
+}
+
 /** The actuator over the controller's agents (`agentOf` is AgentDirectory.get). */
-export function agentHostNetwork(agentOf: (host: string) => AgentClient | undefined): HostNetworkActuator {
+export function agentHostNetwork(agentOf: (host: string) => AgentClient | undefined, inventory: InventoryService): HostNetworkActuator {
   return {
-    async apply(host, before, after) {
+    async refresh(host) {
+      const agent = agentOf(host);
+      if (agent !== undefined) await refreshHost(inventory, agent, host, { observeNow: false, onlyObserved: true });
+    },
+    async apply(host, before, after, explicit) {
       const diff = vmkernelDiff(host, before, after);
-      if (diff.set.length === 0 && diff.removed.length === 0) return;
+      if (explicit === undefined && diff.set.length === 0 && diff.removed.length === 0 && hostNetworkOps(host, before, after).length === 0) return;
       const agent = agentOf(host);
       if (agent === undefined) return;
       const unreachable = (error: unknown): FerryError =>
         new FerryError(ErrorCode.unavailable, `cannot apply the network change on ${host}: its agent did not answer (${error instanceof Error ? error.message : String(error)}); nothing was changed`, { retryable: true, cause: error, details: { host } });
-      let manages: boolean;
+      let facts: AgentFacts;
       try {
-        manages = (await agent.facts()).vmkernelControl === true;
+        facts = await agent.facts();
       } catch (error) {
         throw unreachable(error);
       }
-      if (!manages) return;
+      if (facts.networkControl === true) {
+        await applyOps(agent, host, explicit ?? hostNetworkOps(host, before, after), unreachable);
+        return;
+      }
+      if (facts.vmkernelControl !== true) return;
       try {
         for (const name of diff.removed) await agent.removeVmkernelPort(name);
         for (const port of diff.set) {
@@ -68,4 +121,19 @@ export function agentHostNetwork(agentOf: (host: string) => AgentClient | undefi
       }
     },
   };
+}
+
+/** Sends the ops to a real host's agent; a refusal there changes nothing anywhere. */
+async function applyOps(agent: AgentClient, host: string, ops: readonly NetworkOp[], unreachable: (error: unknown) => FerryError): Promise<void> {
+  if (ops.length === 0) return;
+  try {
+    await agent.applyNetwork(ops);
+  } catch (error) {
+    if (isFerryError(error) && error.code === ErrorCode.unavailable) throw unreachable(error);
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new FerryError(isFerryError(error) && error.code !== ErrorCode.internal ? ErrorCode.refused : ErrorCode.internal, `${host} refused the network change: ${reason}; the inventory was not changed`, {
+      cause: error,
+      details: { host, ...(isFerryError(error) ? { agentCode: error.code } : {}) },
+    });
+  }
 }

@@ -16,6 +16,7 @@ import { EventHub } from "./events.ts";
 import { agentHostNetwork } from "./host-network.ts";
 import { InventoryService } from "./inventory-service.ts";
 import { AgentDirectory, MigrationService, type Log } from "./migrations.ts";
+import { registerHostRoutes } from "./routes-hosts.ts";
 import { registerMigrationRoutes } from "./routes-migrations.ts";
 import { registerPowerRoutes } from "./routes-power.ts";
 import { registerPreviewRoutes } from "./routes-preview.ts";
@@ -44,8 +45,10 @@ export interface ControllerParts {
 
 /** Every route of the controller on one app, and the OpenAPI document built from them. */
 export function buildControllerApp(parts: ControllerParts, clock: Clock): ControllerApp {
-  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork: agentHostNetwork((host) => parts.agents.get(host)) });
+  const hostNetwork = agentHostNetwork((host) => parts.agents.get(host), parts.inventory);
+  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork });
   registerMigrationRoutes(app, parts);
+  registerHostRoutes(app, { inventory: parts.inventory, agents: parts.agents, hostNetwork });
   registerPreviewRoutes(app, parts);
   registerPowerRoutes(app, parts);
   serveOpenApi(app);

@@ -1,12 +1,12 @@
 // Migration and agent routes of the controller's API.
 import { createRoute, z } from "@hono/zod-openapi";
 import { AgentRegisterSchema, AgentSchema, API_BASE, MigrationRequestSchema, TaskSchema } from "../api/schemas.ts";
-import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
-import type { Host } from "../core/inventory/schema.ts";
+import { ErrorCode, FerryError } from "../core/errors.ts";
 import { createAgentClient } from "../agent/client.ts";
 import type { Store } from "../store/store.ts";
 import { requireRole, Role } from "./auth.ts";
 import type { ControllerApp } from "./app.ts";
+import { refreshHost } from "./host-facts.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory, AgentEntry, MigrationService } from "./migrations.ts";
 import { errors, json, security } from "./openapi.ts";
@@ -27,27 +27,7 @@ export interface MigrationRouteDeps {
  */
 export async function joinAgent(inventory: InventoryService, agents: AgentDirectory, entry: AgentEntry): Promise<void> {
   const client = createAgentClient({ baseUrl: entry.url, token: entry.token, name: entry.host });
-  let facts;
-  try {
-    facts = await client.facts();
-  } catch (error) {
-    if (isFerryError(error) && error.code === ErrorCode.unauthorized) throw new FerryError(ErrorCode.invalidInput, `the agent at ${entry.url} refused the token`);
-    throw new FerryError(ErrorCode.unavailable, `cannot reach the agent at ${entry.url}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  if (facts.name !== entry.host) throw new FerryError(ErrorCode.invalidInput, `the agent at ${entry.url} is host "${facts.name}", not "${entry.host}"`);
-  await inventory.change((draft) => {
-    const existing = draft.hosts.find((h) => h.name === entry.host);
-    const fromFacts: Pick<Host, "cpu" | "memoryMB" | "nics" | "vswitches" | "datastores" | "connected"> = {
-      cpu: facts.cpu,
-      memoryMB: facts.memoryMB,
-      nics: [...facts.nics],
-      vswitches: structuredClone([...facts.vswitches]),
-      datastores: [...facts.datastores],
-      connected: true,
-    };
-    if (existing === undefined) draft.hosts.push({ name: entry.host, maintenance: false, ...fromFacts });
-    else Object.assign(existing, fromFacts);
-  });
+  await refreshHost(inventory, client, entry.host, { observeNow: false });
   await agents.register(entry);
 }
 

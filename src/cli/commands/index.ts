@@ -10,6 +10,7 @@ import { registerDemoCommand } from "./demo.ts";
 import { registerLabCommands } from "./lab.ts";
 import { registerManageCommands } from "./manage.ts";
 import { registerMigrateCommands } from "./migrate.ts";
+import { registerRealHostCommands } from "./real-hosts.ts";
 import { registerUpCommand } from "./up.ts";
 
 /** Commands report their exit status through `setStatus`; thrown FerryErrors map to 1 or 2. */
@@ -22,6 +23,7 @@ export function registerCommands(program: Command, io: CliIo, setStatus: SetStat
   registerDemoCommand(program, io, setStatus);
   registerLabCommands(program, io, setStatus);
   registerManageCommands(program, io, setStatus);
+  registerRealHostCommands(program, io, setStatus);
   registerControllerCommand(program, io, setStatus);
   registerMigrateCommands(program, io, setStatus);
   registerUpCommand(program, io, setStatus);

@@ -19,14 +19,14 @@ interface Changed {
 }
 
 /** Adds --controller/--token/--json to a command. */
-function api<C extends CommandUnknownOpts>(command: C): C {
+export function api<C extends CommandUnknownOpts>(command: C): C {
   command.option("--controller <url>", "the controller (default: FERRY_URL, or the one `ferry up` started)");
   command.option("--token <token>", "API token (default: FERRY_TOKEN, or the one `ferry up` saved)");
   command.option("--json", "print the answer as JSON");
   return command;
 }
 
-function table(head: string[], rows: (string | number)[][]): string {
+export function table(head: string[], rows: (string | number)[][]): string {
   const t = new Table({ head, style: { head: [], border: [] } });
   for (const row of rows) t.push(row.map(String));
   return t.toString();
