@@ -386,10 +386,12 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     if ([...incoming.values()].some((s) => s.name === name)) {
       throw new FerryError(ErrorCode.conflict, `cannot destroy ${name} on ${hostName}: it is an incoming migration's shell; abort the migration instead`, { details: { vm: name } });
     }
-    await driver.destroy(name);
+    // ?disks=remove deletes its disk files too (never ISOs); by default the disks stay.
+    const removeDisks = c.req.query("disks") === "remove";
+    await driver.destroy(name, { removeDisks });
     specs.delete(name);
-    log(LogLevel.info, `destroyed VM ${name}`, { vm: name });
-    return c.json({ name, destroyed: true });
+    log(LogLevel.info, `destroyed VM ${name}${removeDisks ? " and its disks" : ""}`, { vm: name });
+    return c.json({ name, destroyed: true, disksRemoved: removeDisks });
   });
 
   // ---- reservations (high-priority migrations) ----

@@ -55,7 +55,7 @@ export interface AgentClient {
   createVm(spec: VmSpec, options?: CallOptions): Promise<AgentVm>;
   powerOn(name: string, options?: CallOptions): Promise<AgentVm>;
   powerOff(name: string, options?: CallOptions): Promise<AgentVm>;
-  destroyVm(name: string, options?: CallOptions): Promise<void>;
+  destroyVm(name: string, options?: CallOptions & { readonly removeDisks?: boolean }): Promise<void>;
   /** The guest's dirty rate, measured over `seconds` where the hypervisor can (qemu), else its spec's. */
   dirtyRate(name: string, seconds: number, options?: CallOptions): Promise<DirtyRateView>;
   listReservations(options?: CallOptions): Promise<ReservationView[]>;
@@ -239,7 +239,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     powerOff: (vm, call) => json<AgentVm>("POST", `/vms/${enc(vm)}/power-off`, {}, call),
     dirtyRate: (vm, seconds, call) => json<DirtyRateView>("GET", `/vms/${enc(vm)}/dirty-rate?seconds=${String(seconds)}`, undefined, call),
     destroyVm: async (vm, call) => {
-      await json<unknown>("DELETE", `/vms/${enc(vm)}`, undefined, call);
+      await json<unknown>("DELETE", `/vms/${enc(vm)}${call?.removeDisks === true ? "?disks=remove" : ""}`, undefined, call);
     },
     listReservations: (call) => json<ReservationView[]>("GET", "/reservations", undefined, call),
     reserve: (id, request, call) => json<ReservationView>("POST", `/reservations/${enc(id)}`, request, call),

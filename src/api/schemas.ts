@@ -264,3 +264,35 @@ export const HostRefreshSchema = z
   })
   .openapi("HostRefresh");
 export type HostRefresh = z.infer<typeof HostRefreshSchema>;
+
+const mac = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, "must be a MAC address like 52:54:00:01:02:03");
+
+export const VmCreateSchema = z
+  .object({
+    name,
+    host: name,
+    vcpus: z.number().int().min(1).max(64).default(1),
+    memoryMB: z.number().int().min(16).max(1024 * 1024),
+    disks: z
+      .array(
+        z
+          .object({
+            datastore: name,
+            path: z.string().min(1).openapi({ description: "The image file inside the datastore; an existing one is imported, a new one needs sizeMB" }),
+            sizeMB: z.number().int().positive().optional(),
+            format: z.enum(["raw", "qcow2"]).optional(),
+          })
+          .strict(),
+      )
+      .default([]),
+    cdroms: z.array(z.union([z.object({ datastore: name, path: z.string().min(1) }).strict(), z.object({ hostDevice: z.string().regex(/^\/dev\/\S+$/, "must be a host device like /dev/sr0") }).strict()])).default([]),
+    nics: z.array(z.object({ portGroup: name, mac: mac.optional(), ip: z.string().optional() }).strict()).default([]),
+    machine: z.string().regex(/^[\w.-]+$/, "must be a QEMU machine type like pc-i440fx-7.2").optional().openapi({ description: "Default: the host's newest pc-i440fx type; kept for the VM's life" }),
+    pool: name.optional(),
+    datastore: name.optional().openapi({ description: "Where the configuration lives when the VM has no disk" }),
+  })
+  .strict()
+  .openapi("VmCreate");
+
+export const VmCreatedSchema = z.object({ name: z.string(), host: z.string(), machine: z.string(), macs: z.array(z.string()), generation: z.number().int() }).openapi("VmCreated");
+export type VmCreated = z.infer<typeof VmCreatedSchema>;

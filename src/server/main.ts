@@ -18,6 +18,7 @@ import { InventoryService } from "./inventory-service.ts";
 import { AgentDirectory, MigrationService, type Log } from "./migrations.ts";
 import { registerHostRoutes } from "./routes-hosts.ts";
 import { registerMigrationRoutes } from "./routes-migrations.ts";
+import { registerVmRoutes } from "./routes-vms.ts";
 import { registerPowerRoutes } from "./routes-power.ts";
 import { registerPreviewRoutes } from "./routes-preview.ts";
 
@@ -49,6 +50,7 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
   const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork });
   registerMigrationRoutes(app, parts);
   registerHostRoutes(app, { inventory: parts.inventory, agents: parts.agents, hostNetwork });
+  registerVmRoutes(app, parts);
   registerPreviewRoutes(app, parts);
   registerPowerRoutes(app, parts);
   serveOpenApi(app);

@@ -15,6 +15,7 @@ import { predictPrecopy } from "../core/migration/model.ts";
 import { unmovedReport } from "../core/migration/report.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type Prediction, type Priority } from "../core/migration/types.ts";
 import type { VmSpec } from "../drivers/driver.ts";
+import { vmSpecOf } from "./vm-spec.ts";
 import { createAgentClient, type AgentClient } from "../agent/client.ts";
 import { migrate, reconcileMigration } from "../engine/migrate.ts";
 import { createScheduler, type MigrationScheduler } from "../engine/scheduler.ts";
@@ -298,13 +299,7 @@ export class MigrationService {
     if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${vmName}"`);
     const view = snapshot.index.hosts.get(vm.host);
     const guest = guestCpu(vm, view?.host, view?.cluster, snapshot.index.templates);
-    return {
-      name: vm.name,
-      memoryMB: vm.memoryMB,
-      vcpus: vm.vcpus,
-      nics: vm.nics.map((n) => ({ name: n.name, mac: n.mac, ip: n.ip, portGroup: n.portGroup })),
-      cpuFlags: guest.ok ? [...guest.cpu.flags] : undefined,
-    };
+    return vmSpecOf(vm, guest.ok ? [...guest.cpu.flags] : undefined);
   }
 
   /**

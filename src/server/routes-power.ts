@@ -11,6 +11,7 @@ import { recordPower } from "../core/inventory/edits.ts";
 import type { VmSpec } from "../drivers/driver.ts";
 import type { AgentVm } from "../agent/api.ts";
 import type { ControllerApp } from "./app.ts";
+import { vmSpecOf } from "./vm-spec.ts";
 import { requireRole, Role } from "./auth.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory } from "./migrations.ts";
@@ -63,7 +64,7 @@ export function registerPowerRoutes(app: ControllerApp, deps: { readonly invento
       }
       const spec: VmSpec = current?.spec !== undefined
         ? { ...current.spec, cpuFlags: flags }
-        : { name, memoryMB: vm.memoryMB, vcpus: vm.vcpus, nics: vm.nics.map((n) => ({ name: n.name, mac: n.mac, ip: n.ip, portGroup: n.portGroup })), cpuFlags: flags };
+        : vmSpecOf(vm, flags);
       // QEMU fixes the guest's CPU when it starts: a new CPU (a new mask) means a new VM process.
       if (current !== undefined) await agent.destroyVm(name);
       await agent.createVm(spec);

@@ -32,9 +32,9 @@ describe("ferry agent: configuration", () => {
     assert.equal(config.token, "s3cret-token");
     assert.equal(config.vmotionIp, "127.0.1.2");
     // The facts must say where the agent really listens: the VMkernel port moved, its prefix kept.
-    assert.ok(config.host !== undefined);
+    assert.ok(config.host);
     assert.equal(inventoryVmotionIp(config.host), "127.0.1.2");
-    assert.ok(config.host?.vswitches.some((v) => v.vmkernelPorts.some((p) => p.ip === "127.0.1.2/24")));
+    assert.ok(config.host.vswitches.some((v) => v.vmkernelPorts.some((p) => p.ip === "127.0.1.2/24")));
     assert.deepEqual(config.listen, { host: "127.0.0.1", port: 0 });
     assert.equal(config.faults, false);
     assert.equal(config.driver, "sim");

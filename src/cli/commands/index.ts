@@ -12,6 +12,7 @@ import { registerManageCommands } from "./manage.ts";
 import { registerMigrateCommands } from "./migrate.ts";
 import { registerRealHostCommands } from "./real-hosts.ts";
 import { registerUpCommand } from "./up.ts";
+import { registerVmCreateCommands } from "./vm-create.ts";
 
 /** Commands report their exit status through `setStatus`; thrown FerryErrors map to 1 or 2. */
 export type SetStatus = (status: number) => void;
@@ -24,6 +25,7 @@ export function registerCommands(program: Command, io: CliIo, setStatus: SetStat
   registerLabCommands(program, io, setStatus);
   registerManageCommands(program, io, setStatus);
   registerRealHostCommands(program, io, setStatus);
+  registerVmCreateCommands(program, io, setStatus);
   registerControllerCommand(program, io, setStatus);
   registerMigrateCommands(program, io, setStatus);
   registerUpCommand(program, io, setStatus);

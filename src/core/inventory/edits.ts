@@ -155,7 +155,7 @@ export interface DeploySpec {
 }
 
 /** A stable locally administered MAC for a deployed VM's NIC (VMware's 00:50:56 range is theirs). */
-function deriveMac(seed: string, index: number, taken: ReadonlySet<string>): string {
+export function deriveMac(seed: string, index: number, taken: ReadonlySet<string>): string {
   let hash = 2166136261;
   for (const ch of `${seed}#${index}`) hash = Math.imul(hash ^ ch.charCodeAt(0), 16777619) >>> 0;
   for (;;) {
