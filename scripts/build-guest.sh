@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds Ferry's tiny test guest from Debian packages: an uncompressed kernel (vmlinux) and an
-# initramfs (initrd.gz) of busybox-static, the virtio-net modules and scripts/guest/init.
-# Nothing of it is committed; the lab and the QEMU tests build it at setup time.
+# initramfs (initrd.gz) of busybox-static, the virtio-net and virtio-blk modules and
+# scripts/guest/*; and from the same initramfs a bootable CD image (boot.iso) whose isolinux
+# starts Debian's bzImage: the guest that boots through firmware (SeaBIOS) like any VM a user
+# brings, with no -kernel/-append from Ferry. Nothing of it is committed; the lab and the QEMU
+# tests build it at setup time.
 #
 # Usage: scripts/build-guest.sh [OUTDIR]      (default: .cache/guest in the repository)
 #   FERRY_GUEST_KERNEL=6.1.0-56-amd64 picks a kernel version when several are installed.
@@ -10,8 +13,8 @@
 # real-mode setup and the decompressor, which under TCG takes the guest from 9-10 s to ready
 # down to about 4-5 s (see docs/qemu-lab.md).
 #
-# Idempotent: when OUTDIR/stamp matches the inputs (kernel version, busybox, scripts/guest/*)
-# nothing is rebuilt.
+# Idempotent: when OUTDIR/stamp matches the inputs (kernel version, busybox, isolinux,
+# scripts/guest/*) and all three outputs exist, nothing is rebuilt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -33,8 +36,13 @@ need_packages() {
   fi
 }
 
-# The virtio-net stack in load order (Debian builds it as modules; built-in ones are skipped).
-modules=(failover net_failover virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_net)
+# The virtio-net stack in load order, then virtio-blk for the records disk (Debian builds them
+# as modules; built-in ones are skipped). Dependencies missing from this list are added ahead of
+# their users from modules.dep, so a kernel that splits a module further still loads in order.
+modules=(failover net_failover virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_net virtio_blk)
+# isolinux (ISOLINUX's El Torito loader and its ldlinux.c32 core module) from Debian's packages.
+isolinux_bin=/usr/lib/ISOLINUX/isolinux.bin
+ldlinux_c32=/usr/lib/syslinux/modules/bios/ldlinux.c32
 
 find_kernel() {
   local v
@@ -54,6 +62,9 @@ if ! dpkg -s busybox-static >/dev/null 2>&1; then missing+=(busybox-static); fi
 command -v xz >/dev/null || missing+=(xz-utils)
 command -v gzip >/dev/null || missing+=(gzip)
 find_kernel >/dev/null || missing+=(linux-image-amd64)
+[[ -f $isolinux_bin ]] || missing+=(isolinux)
+[[ -f $ldlinux_c32 ]] || missing+=(syslinux-common)
+command -v xorriso >/dev/null || missing+=(xorriso)
 need_packages "${missing[@]}"
 
 kver=$(find_kernel) || die "no Debian kernel with modules found in /boot and /lib/modules; run: sudo apt-get install -y linux-image-amd64"
@@ -65,9 +76,10 @@ busybox=/bin/busybox
 stamp=$( {
   echo "kernel $kver $(stat -c '%s %Y' "$bzimage")"
   echo "busybox $(stat -c '%s %Y' "$busybox")"
+  echo "isolinux $(stat -c '%s %Y' "$isolinux_bin" "$ldlinux_c32" | tr '\n' ' ')"
   cat "$here/build-guest.sh" "$here"/guest/*
 } | sha256sum | cut -d' ' -f1)
-if [[ -f $out/vmlinux && -f $out/initrd.gz && "$(cat "$out/stamp" 2>/dev/null)" == "$stamp" ]]; then
+if [[ -f $out/vmlinux && -f $out/initrd.gz && -f $out/boot.iso && "$(cat "$out/stamp" 2>/dev/null)" == "$stamp" ]]; then
   echo "ferry build-guest: up to date in $out (kernel $kver)"
   exit 0
 fi
@@ -102,13 +114,23 @@ cp "$busybox" "$root/bin/busybox"
 for applet in $("$busybox" --list); do
   [[ -e "$root/bin/$applet" ]] || ln -s busybox "$root/bin/$applet"
 done
-: > "$root/etc/ferry-modules"
-for m in "${modules[@]}"; do
-  rel=$(sed -n "s|^\(\([^:]*/\)\?$m\.ko\(\.[a-z]*\)\?\):.*|\1|p" "$moddir/modules.dep" | head -n1)
-  if [[ -z "$rel" ]]; then
-    if grep -q "/$m\.ko$" "$moddir/modules.builtin" 2>/dev/null; then continue; fi
+# add_module NAME: copies NAME's .ko (decompressed) after the modules it needs, and appends it to
+# /etc/ferry-modules, the init's insmod order. A module built into the kernel is skipped.
+declare -A added=()
+add_module() {
+  local m=$1 line rel dep
+  [[ -n "${added[$m]:-}" ]] && return 0
+  added[$m]=1
+  line=$(grep -E "^([^:]*/)?$m\.ko(\.[a-z]+)?:" "$moddir/modules.dep" | head -n1 || true)
+  if [[ -z "$line" ]]; then
+    if grep -qE "/$m\.ko$" "$moddir/modules.builtin" 2>/dev/null; then return 0; fi
     die "kernel $kver has module $m neither as a module nor built in"
   fi
+  rel=${line%%:*}
+  for dep in ${line#*:}; do
+    dep=${dep##*/}
+    add_module "${dep%%.ko*}"
+  done
   case "$rel" in
     *.ko) cp "$moddir/$rel" "$root/lib/modules/$m.ko" ;;
     *.ko.xz) xz -dc "$moddir/$rel" > "$root/lib/modules/$m.ko" ;;
@@ -117,16 +139,43 @@ for m in "${modules[@]}"; do
     *) die "unknown module compression for $moddir/$rel" ;;
   esac
   echo "$m" >> "$root/etc/ferry-modules"
-done
+}
+: > "$root/etc/ferry-modules"
+for m in "${modules[@]}"; do add_module "$m"; done
 install -m 0755 "$here/guest/init" "$root/init"
 for f in "$here"/guest/*; do
-  [[ "$(basename "$f")" == init ]] && continue
-  install -m 0755 "$f" "$root/bin/$(basename "$f")"
+  case "$(basename "$f")" in
+    init) ;;
+    # busybox udhcpc runs this to apply a lease (the init passes it with -s).
+    udhcpc.script) install -m 0755 "$f" "$root/etc/udhcpc.script" ;;
+    *) install -m 0755 "$f" "$root/bin/$(basename "$f")" ;;
+  esac
 done
 echo "$kver" > "$root/etc/ferry-kernel"
 (cd "$root" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -9n > "$out/initrd.gz.tmp"
 
+# (c) boot.iso: an El Torito CD whose isolinux boots the bzImage with the same initramfs. The
+# command line is fixed here, as on any installed system: no ferry.ip=, so the init asks DHCP.
+# "timeout 1" (a tenth of a second) and no prompt: the firmware path is slow enough under TCG.
+iso=$work/iso
+mkdir -p "$iso/isolinux"
+cp "$isolinux_bin" "$ldlinux_c32" "$iso/isolinux/"
+cp "$bzimage" "$iso/isolinux/vmlinuz"
+cp "$out/initrd.gz.tmp" "$iso/isolinux/initrd.gz"
+cat > "$iso/isolinux/isolinux.cfg" <<'CFG'
+default ferry
+prompt 0
+timeout 1
+label ferry
+  kernel vmlinuz
+  append initrd=initrd.gz console=ttyS0 panic=-1 quiet ferry.boot=iso
+CFG
+xorriso -as mkisofs -quiet -o "$out/boot.iso.tmp" -V FERRY_GUEST -J -r \
+  -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
+  "$iso" 2>"$work/xorriso.log" || die "xorriso could not write boot.iso: $(tail -n1 "$work/xorriso.log")"
+
 mv "$out/vmlinux.tmp" "$out/vmlinux"
 mv "$out/initrd.gz.tmp" "$out/initrd.gz"
+mv "$out/boot.iso.tmp" "$out/boot.iso"
 echo "$stamp" > "$out/stamp"
-echo "ferry build-guest: built $out/vmlinux and $out/initrd.gz (kernel $kver, $(du -k "$out/initrd.gz" | cut -f1) KiB initramfs)"
+echo "ferry build-guest: built $out/vmlinux, $out/initrd.gz and $out/boot.iso (kernel $kver, $(du -k "$out/initrd.gz" | cut -f1) KiB initramfs, $(du -k "$out/boot.iso" | cut -f1) KiB ISO)"

@@ -1,6 +1,7 @@
 // Ferry's tiny test guest, as the lab and the QEMU tests see it: where scripts/build-guest.sh
-// puts the kernel and initramfs, the kernel command line its init reads (scripts/guest/init),
-// and the ready line it prints on the serial console.
+// puts the kernel and initramfs (and boot.iso, the same guest booted through firmware), the
+// kernel command line its init reads (scripts/guest/init), and the ready line it prints on the
+// serial console.
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,15 +10,33 @@ import { checkLabAddress } from "./netns.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
-/** The guest's two boot files: an ELF vmlinux (booted through PVH) and a gzip cpio initramfs. */
+const defaultOutDir = join(repoRoot, ".cache", "guest");
+
+/**
+ * The guest's boot files: an ELF vmlinux (booted through PVH) and a gzip cpio initramfs; and,
+ * where the build made it, `iso`: a CD image whose isolinux boots Debian's bzImage with the same
+ * initramfs, for a VM started through SeaBIOS with no -kernel (it takes its address by DHCP).
+ * Optional because images copied for the kernel-boot guest alone (a lab datastore) carry none.
+ */
 export interface GuestImages {
   readonly kernel: string;
   readonly initrd: string;
+  readonly iso?: string;
 }
 
-/** Where the build script puts the images in `outDir` (default `.cache/guest` in the repository). */
-export function guestImages(outDir: string = join(repoRoot, ".cache", "guest")): GuestImages {
+/** Where the build script puts the kernel-boot images in `outDir` (default `.cache/guest` in the repository). */
+export function guestImages(outDir: string = defaultOutDir): GuestImages {
   return { kernel: join(outDir, "vmlinux"), initrd: join(outDir, "initrd.gz") };
+}
+
+/** Where the build script puts boot.iso in `outDir` (default `.cache/guest` in the repository). */
+export function guestIso(outDir: string = defaultOutDir): string {
+  return join(outDir, "boot.iso");
+}
+
+/** All three images in `outDir`, `iso` included. */
+export function allGuestImages(outDir: string = defaultOutDir): Required<GuestImages> {
+  return { ...guestImages(outDir), iso: guestIso(outDir) };
 }
 
 /** What the guest's init is told on the kernel command line. */
@@ -79,15 +98,15 @@ export function parseGuestReady(serial: string): GuestReady | null {
 
 /**
  * Runs scripts/build-guest.sh (a no-op when the images are up to date) and returns their
- * paths. As root on Debian the script installs missing packages; otherwise its error names
+ * paths, boot.iso's included. As root on Debian the script installs missing packages; otherwise its error names
  * the apt-get command, and that sentence becomes this FerryError's message.
  */
-export function buildGuest(outDir?: string): Promise<GuestImages> {
+export function buildGuest(outDir?: string): Promise<Required<GuestImages>> {
   const args = [join(repoRoot, "scripts", "build-guest.sh"), ...(outDir === undefined ? [] : [outDir])];
   return new Promise((resolve, reject) => {
     execFile("bash", args, { encoding: "utf8", timeout: 600_000 }, (error, _stdout, stderr) => {
       if (error === null) {
-        resolve(guestImages(outDir));
+        resolve(allGuestImages(outDir));
         return;
       }
       const reason = stderr.trim().split("\n").pop() ?? error.message;
