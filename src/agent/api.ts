@@ -31,6 +31,28 @@ export const WorkloadSpecSchema = z
   })
   .strict();
 
+/** A VM's disk: an image file on a datastore (VmDiskSpec). */
+export const VmDiskSpecSchema = z
+  .object({
+    name,
+    datastore: name,
+    path: z.string().min(1, "must not be empty").max(1024),
+    format: z.enum(["raw", "qcow2"]),
+    sizeMB: z.number().int().positive().optional(),
+  })
+  .strict();
+
+/** A VM's CD-ROM drive: an ISO on a datastore, a host drive (/dev/srN) or empty (VmCdromSpec). */
+export const VmCdromSpecSchema = z
+  .object({
+    name,
+    backing: z.enum(["file", "host", "none"]),
+    datastore: name.optional(),
+    path: z.string().min(1, "must not be empty").max(1024).optional(),
+    connected: z.boolean(),
+  })
+  .strict();
+
 export const VmSpecSchema = z
   .object({
     name,
@@ -49,6 +71,13 @@ export const VmSpecSchema = z
     cpuFlags: z.array(z.string().min(1)).optional(),
     workload: WorkloadSpecSchema.optional(),
     touchedBytes: z.number().int().nonnegative().optional(),
+    machine: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9._-]{0,63}$/, "must be a QEMU machine type like pc-i440fx-7.2")
+      .optional(),
+    boot: z.enum(["kernel", "disk", "cdrom"]).optional(),
+    disks: z.array(VmDiskSpecSchema).optional(),
+    cdroms: z.array(VmCdromSpecSchema).optional(),
   })
   .strict()
   .refine((s) => s.touchedBytes === undefined || s.touchedBytes <= s.memoryMB * 1048576, {

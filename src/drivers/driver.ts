@@ -27,6 +27,56 @@ export interface VmSpec {
   readonly workload?: WorkloadSpec | undefined;
   /** Bytes of memory the guest has touched at creation (the rest stays zero pages). */
   readonly touchedBytes?: number | undefined;
+  /**
+   * The QEMU machine type (e.g. "pc-i440fx-7.2"), chosen at creation and kept for the VM's
+   * life: a migration's destination must build the same machine. Default the qemu driver's
+   * DEFAULT_MACHINE.
+   */
+  readonly machine?: string | undefined;
+  /**
+   * What the VM boots: "kernel" (default) is Ferry's built-in test guest (-kernel/-initrd);
+   * "disk" and "cdrom" boot through the firmware (SeaBIOS), that kind of device first.
+   */
+  readonly boot?: VmBoot | undefined;
+  readonly disks?: readonly VmDiskSpec[] | undefined;
+  readonly cdroms?: readonly VmCdromSpec[] | undefined;
+}
+
+export const VmBoot = { kernel: "kernel", disk: "disk", cdrom: "cdrom" } as const;
+export type VmBoot = (typeof VmBoot)[keyof typeof VmBoot];
+
+export const DiskFormat = { raw: "raw", qcow2: "qcow2" } as const;
+export type DiskFormat = (typeof DiskFormat)[keyof typeof DiskFormat];
+
+/** A virtual disk: an image file on a datastore (shared by the hosts a VM migrates between). */
+export interface VmDiskSpec {
+  readonly name: string;
+  readonly datastore: string;
+  /** Relative to the datastore's mount path. */
+  readonly path: string;
+  readonly format: DiskFormat;
+  /** Create the file this size when it does not exist; without it a missing file is refused. */
+  readonly sizeMB?: number | undefined;
+}
+
+export const CdromBacking = { file: "file", host: "host", none: "none" } as const;
+export type CdromBacking = (typeof CdromBacking)[keyof typeof CdromBacking];
+
+/** A CD-ROM drive: an ISO on a datastore, the host's drive (/dev/srN), or empty. */
+export interface VmCdromSpec {
+  readonly name: string;
+  readonly backing: CdromBacking;
+  readonly datastore?: string | undefined;
+  /** `file`: the ISO, relative to the datastore; `host`: the device, /dev/srN. */
+  readonly path?: string | undefined;
+  /** A disconnected drive is there but empty. */
+  readonly connected: boolean;
+}
+
+/** What `destroy` does beyond ending the VM. */
+export interface DestroyOptions {
+  /** Delete the VM's disk files too (never its ISOs); default false: the disks stay. */
+  readonly removeDisks?: boolean | undefined;
 }
 
 export const PowerStatus = { running: "running", paused: "paused", off: "off" } as const;
@@ -117,7 +167,7 @@ export interface HypervisorDriver {
   create(spec: VmSpec): Promise<VmStatus>;
   powerOn(name: string): Promise<VmStatus>;
   powerOff(name: string): Promise<VmStatus>;
-  destroy(name: string): Promise<void>;
+  destroy(name: string, options?: DestroyOptions): Promise<void>;
 
   /**
    * Destination side: reserve the VM's memory, create its shell (paused, not running) and

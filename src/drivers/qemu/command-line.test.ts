@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { findCpuModel } from "../../core/cpu/models.ts";
 import { isFerryError } from "../../core/errors.ts";
+import type { VmCdromSpec, VmDiskSpec } from "../driver.ts";
 import { DEFAULT_MACHINE, qemuCommandLine, type QemuProcess, type QemuVm } from "./command-line.ts";
 
 const MiB = 1024 * 1024;
@@ -121,7 +122,95 @@ describe("qemuCommandLine", () => {
     assert.deepEqual(option(args, "-name"), ["guest=a,,b"]);
   });
 
+  const disk: VmDiskSpec = { name: "hard disk 1", datastore: "nfs01", path: "web01/web01.qcow2", format: "qcow2" };
+  const iso: VmCdromSpec = { name: "CD/DVD drive 1", backing: "file", datastore: "nfs01", path: "iso/debian.iso", connected: true };
+  const onNfs: QemuProcess = { ...esx01, disks: [{ path: "/mnt/nfs01/web01/web01.qcow2", directIo: true }] };
+
+  test("the built-in guest with a virtio disk: -blockdev file (O_DIRECT, native AIO) and format nodes, a virtio-blk-pci device, still -kernel, no bootindex", () => {
+    const { args } = qemuCommandLine(vm({ disks: [disk] }), onNfs, false);
+    assert.deepEqual(option(args, "-blockdev"), [
+      "driver=file,node-name=disk0-file,filename=/mnt/nfs01/web01/web01.qcow2,cache.direct=on,aio=native",
+      "driver=qcow2,node-name=disk0-format,file=disk0-file,cache.direct=on",
+    ]);
+    assert.deepEqual(option(args, "-device").slice(1), ["virtio-blk-pci,drive=disk0-format,id=disk0"]);
+    assert.deepEqual(option(args, "-kernel"), ["/datastore/guest/vmlinux"]);
+    assert.ok(args.includes("-no-reboot"));
+    assert.ok(!args.some((a) => a.includes("locking")), "image locking stays at QEMU's default (on)");
+  });
+
+  test("a datastore without O_DIRECT: cache.direct=off on both nodes and no aio=native (QEMU refuses it without O_DIRECT)", () => {
+    const { args } = qemuCommandLine(vm({ disks: [{ ...disk, format: "raw" }] }), { ...esx01, disks: [{ path: "/dev/shm/ds/web01.img", directIo: false }] }, false);
+    assert.deepEqual(option(args, "-blockdev"), [
+      "driver=file,node-name=disk0-file,filename=/dev/shm/ds/web01.img,cache.direct=off",
+      "driver=raw,node-name=disk0-format,file=disk0-file,cache.direct=off",
+    ]);
+  });
+
+  test("firmware boot from CD-ROM: no -kernel, -initrd, -append or -no-reboot; the ISO read-only on ide-cd with bootindex 1, the disk after it", () => {
+    const { args } = qemuCommandLine(vm({ boot: "cdrom", disks: [disk], cdroms: [iso] }), { ...onNfs, cdroms: [{ kind: "file", path: "/mnt/nfs01/iso/debian.iso" }] }, false);
+    for (const gone of ["-kernel", "-initrd", "-append", "-no-reboot"]) assert.ok(!args.includes(gone), gone);
+    assert.deepEqual(option(args, "-blockdev").slice(2), [
+      "driver=file,node-name=cd0-file,filename=/mnt/nfs01/iso/debian.iso,read-only=on",
+      "driver=raw,node-name=cd0-format,file=cd0-file,read-only=on",
+    ]);
+    assert.deepEqual(option(args, "-device").slice(1), [
+      "virtio-blk-pci,drive=disk0-format,id=disk0,bootindex=2",
+      "ide-cd,id=cd0,bus=ide.0,unit=0,bootindex=1,drive=cd0-format",
+    ]);
+  });
+
+  test("firmware boot from disk: the disks first in their order, then the CD-ROMs", () => {
+    const second: VmDiskSpec = { ...disk, name: "hard disk 2", path: "web01/data.raw", format: "raw" };
+    const { args } = qemuCommandLine(
+      vm({ boot: "disk", disks: [disk, second], cdroms: [{ name: "cd", backing: "none", connected: false }] }),
+      { ...esx01, disks: [{ path: "/mnt/a.qcow2", directIo: true }, { path: "/mnt/b.raw", directIo: true }], cdroms: [{ kind: "none" }] },
+      false,
+    );
+    assert.deepEqual(option(args, "-device").slice(1), [
+      "virtio-blk-pci,drive=disk0-format,id=disk0,bootindex=1",
+      "virtio-blk-pci,drive=disk1-format,id=disk1,bootindex=2",
+      "ide-cd,id=cd0,bus=ide.0,unit=0,bootindex=3",
+    ]);
+  });
+
+  test("a host CD-ROM drive, an empty drive, and a q35 machine's AHCI buses", () => {
+    const cdroms: VmCdromSpec[] = [
+      { name: "a", backing: "host", path: "/dev/sr0", connected: true },
+      { name: "b", backing: "none", connected: false },
+    ];
+    const { args } = qemuCommandLine(vm({ machine: "pc-q35-7.2", cdroms }), { ...esx01, cdroms: [{ kind: "host", device: "/dev/sr0" }, { kind: "none" }] }, false);
+    assert.deepEqual(option(args, "-machine"), ["pc-q35-7.2"]);
+    assert.deepEqual(option(args, "-blockdev"), ["driver=host_cdrom,node-name=cd0-file,filename=/dev/sr0,read-only=on", "driver=raw,node-name=cd0-format,file=cd0-file,read-only=on"]);
+    assert.deepEqual(option(args, "-device").slice(1), ["ide-cd,id=cd0,bus=ide.0,drive=cd0-format", "ide-cd,id=cd1,bus=ide.1"]);
+  });
+
+  test("the spec's machine type wins; commas in a disk's path are escaped for -blockdev", () => {
+    const { args } = qemuCommandLine(vm({ machine: "pc-i440fx-7.1", disks: [disk] }), { ...esx01, disks: [{ path: "/mnt/a,b.qcow2", directIo: true }] }, false);
+    assert.deepEqual(option(args, "-machine"), ["pc-i440fx-7.1"]);
+    assert.match(option(args, "-blockdev")[0] ?? "", /filename=\/mnt\/a,,b\.qcow2,/);
+  });
+
+  test("between hosts that mount the datastore elsewhere, only the files, -serial, -netdev and -qmp differ", () => {
+    const spec = vm({ boot: "disk", disks: [disk], cdroms: [iso] });
+    const source = qemuCommandLine(spec, { ...esx01, disks: [{ path: "/mnt/a/web01.qcow2", directIo: true }], cdroms: [{ kind: "file", path: "/mnt/a/debian.iso" }] }, false).args;
+    const destination = qemuCommandLine(spec, { ...esx02, disks: [{ path: "/srv/b/web01.qcow2", directIo: true }], cdroms: [{ kind: "file", path: "/srv/b/debian.iso" }] }, true).args;
+    const rest = destination.slice(0, -2);
+    assert.equal(rest.length, source.length);
+    const differing = source.flatMap((arg, i) => (arg === rest[i] ? [] : [`${source[i - 1] ?? ""} ${arg.split(",")[1] ?? ""}`]));
+    assert.deepEqual(differing, ["-serial ", "-netdev id=net0", "-blockdev node-name=disk0-file", "-blockdev node-name=cd0-file", "-qmp server=on"]);
+  });
+
   const refusals: { readonly what: string; readonly build: () => unknown }[] = [
+    { what: "a machine type carrying options", build: () => qemuCommandLine(vm({ machine: "pc,accel=kvm" }), esx01, false) },
+    { what: "a boot from disk without a disk", build: () => qemuCommandLine(vm({ boot: "disk" }), esx01, false) },
+    { what: "a boot from CD-ROM without a drive", build: () => qemuCommandLine(vm({ boot: "cdrom", disks: [disk] }), onNfs, false) },
+    { what: "two disks of one name", build: () => qemuCommandLine(vm({ disks: [disk, disk] }), { ...esx01, disks: [{ path: "/a", directIo: true }, { path: "/b", directIo: true }] }, false) },
+    { what: "a disk format QEMU would probe", build: () => qemuCommandLine(vm({ disks: [{ ...disk, format: "vmdk" as "raw" }] }), onNfs, false) },
+    { what: "a disk of size 0", build: () => qemuCommandLine(vm({ disks: [{ ...disk, sizeMB: 0 }] }), onNfs, false) },
+    { what: "a disk without its resolved file", build: () => qemuCommandLine(vm({ disks: [disk] }), esx01, false) },
+    { what: "an ISO without a path", build: () => qemuCommandLine(vm({ cdroms: [{ ...iso, path: undefined }] }), { ...esx01, cdroms: [{ kind: "none" }] }, false) },
+    { what: "a host drive that is not /dev/srN", build: () => qemuCommandLine(vm({ cdroms: [{ name: "cd", backing: "host", path: "/dev/sda", connected: true }] }), { ...esx01, cdroms: [{ kind: "host", device: "/dev/sda" }] }, false) },
+    { what: "five CD-ROMs on i440fx's four IDE drives", build: () => qemuCommandLine(vm({ cdroms: [0, 1, 2, 3, 4].map((i) => ({ name: `cd${i}`, backing: "none" as const, connected: false })) }), { ...esx01, cdroms: [0, 1, 2, 3, 4].map(() => ({ kind: "none" as const })) }, false) },
     { what: "no CPU definition", build: () => qemuCommandLine(vm({ cpuFlags: undefined }), esx01, false) },
     { what: "an open feature set", build: () => qemuCommandLine(vm({ cpuFlags: ["sse2", "sse", "fxsr", "sse4_1"] }), esx01, false) },
     { what: "a missing tap", build: () => qemuCommandLine(vm(), { ...esx01, taps: {} }, false) },

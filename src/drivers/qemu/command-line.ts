@@ -6,7 +6,7 @@
 // The two lines differ only in `-incoming defer` and in per-process paths and host names.
 import { findCpuModel } from "../../core/cpu/models.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
-import type { VmSpec } from "../driver.ts";
+import { CdromBacking, DiskFormat, VmBoot, type VmCdromSpec, type VmDiskSpec, type VmSpec } from "../driver.ts";
 import { qemuCpu, type GuestCpuDefinition, type QemuCpuOptions } from "./cpu-model.ts";
 
 /**
@@ -44,6 +44,23 @@ export interface QemuVm {
   readonly cpuOptions?: QemuCpuOptions;
 }
 
+/** A disk's image file as this host opens it (its datastore's mount path differs per host). */
+export interface QemuDiskFile {
+  readonly path: string;
+  /**
+   * O_DIRECT (`cache.direct=on`, QEMU's cache=none): on shared storage the destination must
+   * never read pages its own host cached before the source wrote them. False only where the
+   * datastore's filesystem refuses O_DIRECT (disks.ts says when that is still safe).
+   */
+  readonly directIo: boolean;
+}
+
+/** A CD-ROM's medium as this host opens it; `none` is an empty drive (disconnected). */
+export type QemuCdromMedium =
+  | { readonly kind: "file"; readonly path: string }
+  | { readonly kind: "host"; readonly device: string }
+  | { readonly kind: "none" };
+
 /** Where the guest's serial console goes. */
 export type SerialTarget = { readonly kind: "file"; readonly path: string } | { readonly kind: "stdio" };
 
@@ -57,6 +74,10 @@ export interface QemuProcess {
   readonly taps: Readonly<Record<string, string>>;
   /** Default `qemu-system-x86_64` from PATH. */
   readonly binary?: string;
+  /** The file of each of `spec.disks`, in the same order. */
+  readonly disks?: readonly QemuDiskFile[];
+  /** The medium of each of `spec.cdroms`, in the same order. */
+  readonly cdroms?: readonly QemuCdromMedium[];
 }
 
 export interface QemuCommand {
@@ -82,6 +103,145 @@ function optionValue(value: string): string {
 function plainValue(what: string, value: string): string {
   if (value === "" || /[,\s]/.test(value)) throw invalid(`${what} must be non-empty, without commas or spaces: ${JSON.stringify(value)}`, { [what]: value });
   return value;
+}
+
+/** A machine type as QEMU names them ("pc-i440fx-7.2", "pc-q35-7.2"): no options smuggled in. */
+const MACHINE = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
+/** A host CD-ROM drive Ferry passes through. */
+export const HOST_CDROM = /^\/dev\/sr\d{1,2}$/;
+
+/** The machine type of `vm`: the spec's, else the record's, else DEFAULT_MACHINE. */
+export function machineOf(vm: Pick<QemuVm, "spec" | "machine">): string {
+  const machine = vm.spec.machine ?? vm.machine ?? DEFAULT_MACHINE;
+  if (!MACHINE.test(machine)) throw invalid(`VM ${vm.spec.name}: machine type must be a plain QEMU name like ${DEFAULT_MACHINE}, not ${JSON.stringify(machine)}`, { vm: vm.spec.name, machine });
+  return machine;
+}
+
+/** q35 has an AHCI controller (buses ide.0-ide.5, one drive each); i440fx has PIIX IDE (ide.0-1, two drives each). */
+function ideSlots(machine: string): readonly string[] {
+  if (/q35/.test(machine)) return [0, 1, 2, 3, 4, 5].map((bus) => `bus=ide.${bus}`);
+  return ["bus=ide.0,unit=0", "bus=ide.0,unit=1", "bus=ide.1,unit=0", "bus=ide.1,unit=1"];
+}
+
+function checkNames(vm: string, what: string, names: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (name === "") throw invalid(`VM ${vm} has a ${what} without a name`, { vm });
+    if (seen.has(name)) throw invalid(`${what} name ${name} appears twice in ${vm}`, { vm, [what]: name });
+    seen.add(name);
+  }
+}
+
+function checkDisk(vm: string, disk: VmDiskSpec): void {
+  if (disk.datastore === "" || disk.path === "") throw invalid(`disk ${disk.name} of ${vm} needs a datastore and a path`, { vm, disk: disk.name });
+  // Specs also come over the wire and from files: the type alone does not hold them.
+  if (!(Object.values(DiskFormat) as string[]).includes(disk.format)) throw invalid(`disk ${disk.name} of ${vm}: format must be raw or qcow2, not ${JSON.stringify(disk.format)}`, { vm, disk: disk.name });
+  if (disk.sizeMB !== undefined && (!Number.isInteger(disk.sizeMB) || disk.sizeMB <= 0)) throw invalid(`disk ${disk.name} of ${vm}: sizeMB must be a positive whole number, not ${disk.sizeMB}`, { vm, disk: disk.name });
+}
+
+function checkCdrom(vm: string, cdrom: VmCdromSpec): void {
+  const where = `CD-ROM ${cdrom.name} of ${vm}`;
+  switch (cdrom.backing) {
+    case CdromBacking.file:
+      if (cdrom.datastore === undefined || cdrom.datastore === "" || cdrom.path === undefined || cdrom.path === "") throw invalid(`${where} is backed by an ISO file and needs its datastore and path`, { vm, cdrom: cdrom.name });
+      return;
+    case CdromBacking.host:
+      if (cdrom.path === undefined || !HOST_CDROM.test(cdrom.path)) throw invalid(`${where} is backed by a host drive: its path must be /dev/srN, not ${JSON.stringify(cdrom.path ?? "")}`, { vm, cdrom: cdrom.name });
+      return;
+    case CdromBacking.none:
+      // An empty drive: a datastore or path left over from an earlier backing means nothing.
+      return;
+    default:
+      throw invalid(`${where}: backing must be file, host or none, not ${JSON.stringify(cdrom.backing)}`, { vm, cdrom: cdrom.name });
+  }
+}
+
+/**
+ * Refuses (INVALID_INPUT) a VM's machine, boot device, disks and CD-ROMs that QEMU could not
+ * build or would misread: bad names, a boot device the VM lacks, more CD-ROMs than the IDE
+ * controller has drives. Pure: where the files are is the driver's business (disks.ts).
+ */
+export function checkVmHardware(spec: VmSpec): void {
+  const machine = machineOf({ spec });
+  const disks = spec.disks ?? [];
+  const cdroms = spec.cdroms ?? [];
+  checkNames(spec.name, "disk", disks.map((d) => d.name));
+  checkNames(spec.name, "CD-ROM", cdroms.map((c) => c.name));
+  for (const disk of disks) checkDisk(spec.name, disk);
+  for (const cdrom of cdroms) checkCdrom(spec.name, cdrom);
+  const slots = ideSlots(machine).length;
+  if (cdroms.length > slots) throw invalid(`VM ${spec.name} has ${cdroms.length} CD-ROMs; machine ${machine} has IDE drives for ${slots}`, { vm: spec.name, cdroms: cdroms.length });
+  const boot = spec.boot ?? VmBoot.kernel;
+  switch (boot) {
+    case VmBoot.kernel:
+      return;
+    case VmBoot.disk:
+      if (disks.length === 0) throw invalid(`VM ${spec.name} boots from disk but has no disk`, { vm: spec.name });
+      return;
+    case VmBoot.cdrom:
+      if (cdroms.length === 0) throw invalid(`VM ${spec.name} boots from CD-ROM but has no CD-ROM drive`, { vm: spec.name });
+      return;
+    default:
+      throw invalid(`VM ${spec.name}: boot must be kernel, disk or cdrom, not ${JSON.stringify(boot)}`, { vm: spec.name });
+  }
+}
+
+/**
+ * `-blockdev`/`-device` arguments of the disks and CD-ROMs. Node and device ids come from
+ * positions (disk0, cd0), so both ends of a migration name them alike; the files come from
+ * `process` because a datastore's mount path may differ per host. Locking stays at QEMU's
+ * default (on): it is what stops two QEMUs writing one image. A migration's destination
+ * (`-incoming defer`) opens images inactive, without the write lock, and takes it only when
+ * it activates at the end of the stream, after the source inactivated them at switchover
+ * (checked with QEMU 7.2: a third writer is refused, and so is `cont` on the source once the
+ * destination runs).
+ */
+function storageArgs(spec: VmSpec, machine: string, process: QemuProcess): string[] {
+  const disks = spec.disks ?? [];
+  const cdroms = spec.cdroms ?? [];
+  if ((process.disks?.length ?? 0) !== disks.length) throw invalid(`VM ${spec.name} has ${disks.length} disks but this host resolved ${process.disks?.length ?? 0} disk files`, { vm: spec.name });
+  if ((process.cdroms?.length ?? 0) !== cdroms.length) throw invalid(`VM ${spec.name} has ${cdroms.length} CD-ROMs but this host resolved ${process.cdroms?.length ?? 0} media`, { vm: spec.name });
+  // SeaBIOS boots in bootindex order: the chosen kind of device first, then the other kind.
+  // The built-in guest boots its -kernel (QEMU's option ROM comes first): no bootindex.
+  const boot = spec.boot ?? VmBoot.kernel;
+  const order = (kind: typeof VmBoot.disk | typeof VmBoot.cdrom, index: number): string => {
+    if (boot === VmBoot.kernel) return "";
+    const firstKindCount = boot === VmBoot.disk ? disks.length : cdroms.length;
+    return `,bootindex=${(kind === boot ? index : firstKindCount + index) + 1}`;
+  };
+
+  const args: string[] = [];
+  disks.forEach((disk, i) => {
+    const file = process.disks?.[i];
+    if (file === undefined) return;
+    // aio=native only with O_DIRECT: QEMU refuses it on a cached file.
+    const cache = file.directIo ? "cache.direct=on" : "cache.direct=off";
+    args.push(
+      "-blockdev", `driver=file,node-name=disk${i}-file,filename=${optionValue(file.path)},${cache}${file.directIo ? ",aio=native" : ""}`,
+      // The format node's own cache.direct only makes query-block report what the file node does.
+      "-blockdev", `driver=${disk.format},node-name=disk${i}-format,file=disk${i}-file,${cache}`,
+      "-device", `virtio-blk-pci,drive=disk${i}-format,id=disk${i}${order(VmBoot.disk, i)}`,
+    );
+  });
+  const slots = ideSlots(machine);
+  cdroms.forEach((_cdrom, i) => {
+    const medium = process.cdroms?.[i] ?? { kind: "none" };
+    const device = `ide-cd,id=cd${i},${slots[i] ?? ""}${order(VmBoot.cdrom, i)}`;
+    switch (medium.kind) {
+      case "none":
+        args.push("-device", device);
+        return;
+      case "file":
+        args.push("-blockdev", `driver=file,node-name=cd${i}-file,filename=${optionValue(medium.path)},read-only=on`);
+        break;
+      case "host":
+        if (!HOST_CDROM.test(medium.device)) throw invalid(`CD-ROM ${i} of ${spec.name}: host drive must be /dev/srN, not ${JSON.stringify(medium.device)}`, { vm: spec.name });
+        args.push("-blockdev", `driver=host_cdrom,node-name=cd${i}-file,filename=${medium.device},read-only=on`);
+        break;
+    }
+    args.push("-blockdev", `driver=raw,node-name=cd${i}-format,file=cd${i}-file,read-only=on`, "-device", `${device},drive=cd${i}-format`);
+  });
+  return args;
 }
 
 /** The guest init's parameters (scripts/guest/init reads `ferry.*` words of /proc/cmdline). */
@@ -121,11 +281,14 @@ export function qemuCommandLine(vm: QemuVm, process: QemuProcess, incoming: bool
   const { spec } = vm;
   if (!Number.isInteger(spec.memoryMB) || spec.memoryMB <= 0) throw invalid(`memory must be a positive whole number of MiB: ${spec.memoryMB}`, { memoryMB: spec.memoryMB });
   if (!Number.isInteger(spec.vcpus) || spec.vcpus <= 0) throw invalid(`vCPUs must be a positive whole number: ${spec.vcpus}`, { vcpus: spec.vcpus });
+  checkVmHardware(spec);
+  const machine = machineOf(vm);
   const cpu = guestCpuArg(vm);
+  const kernelBoot = (spec.boot ?? VmBoot.kernel) === VmBoot.kernel;
 
   const args: string[] = [
     "-name", `guest=${optionValue(spec.name)}`,
-    "-machine", plainValue("machine", vm.machine ?? DEFAULT_MACHINE),
+    "-machine", machine,
     "-accel", process.accelerator,
     "-cpu", cpu,
     "-m", `${spec.memoryMB}M`,
@@ -133,11 +296,12 @@ export function qemuCommandLine(vm: QemuVm, process: QemuProcess, incoming: bool
     // No default devices, no config files from /etc: the device set is exactly this argv, on both ends.
     "-nodefaults", "-no-user-config",
     "-display", "none",
-    "-no-reboot",
+    // The built-in guest's panic ends QEMU (panic=-1 with -no-reboot), which the driver sees; a
+    // VM booted through the firmware reboots like a PC when its OS asks.
+    ...(kernelBoot ? ["-no-reboot"] : []),
     "-serial", process.serial.kind === "stdio" ? "stdio" : `file:${plainValue("serial", process.serial.path)}`,
-    "-kernel", vm.boot.kernel,
-    "-initrd", vm.boot.initrd,
-    "-append", kernelCommandLine(vm),
+    // Firmware boot: SeaBIOS starts whatever bootindex says (storageArgs).
+    ...(kernelBoot ? ["-kernel", vm.boot.kernel, "-initrd", vm.boot.initrd, "-append", kernelCommandLine(vm)] : []),
   ];
 
   const seen = new Set<string>();
@@ -155,6 +319,8 @@ export function qemuCommandLine(vm: QemuVm, process: QemuProcess, incoming: bool
       "-device", `virtio-net-pci,netdev=${id},id=nic${index},mac=${nic.mac.toLowerCase()}`,
     );
   });
+
+  args.push(...storageArgs(spec, machine, process));
 
   // wait=off: QEMU does not block its start on a QMP client.
   args.push("-qmp", `unix:${plainValue("qmpSocket", process.qmpSocket)},server=on,wait=off`);

@@ -4,13 +4,20 @@
 // Each leaves the VM running on the source where it should. Fails, saying what to install, when
 // QEMU or the guest is missing; every QEMU is ended by the drivers' close, pass or fail.
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createConnection, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
+import { isFerryError } from "../../core/errors.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrationProgress } from "../../core/migration/types.ts";
 import { systemClock } from "../clock.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks, type VmSpec } from "../driver.ts";
 import { simHost } from "../sim/testing.ts";
-import { createQemuDriver, probeAccelerator, type QemuDriver } from "./driver.ts";
+import { probeDirectIo } from "./disks.ts";
+import { createQemuDriver, probeAccelerator, type QemuDriver, type QemuDriverOptions } from "./driver.ts";
+import { imageInfo, requireQemuImg } from "./testing/images.ts";
 
 import { requireQemu } from "./testing/requirements.ts";
 
@@ -148,4 +155,134 @@ test("listeningPort reads the port QEMU chose from query-migrate's socket-addres
   assert.equal(listeningPort({ status: "setup" }), undefined);
   assert.equal(listeningPort({ "socket-address": [{ type: "inet", host: "x", port: "0" }] }), undefined);
   assert.equal(listeningPort(null), undefined);
+});
+
+interface Datastore {
+  readonly driver: QemuDriver;
+  /** The mount path of datastore "shared01". */
+  readonly dir: string;
+}
+
+/** One driver whose host has datastore "shared01" in a fresh temporary directory (ext4 here: O_DIRECT works). */
+async function withDatastore(body: (ds: Datastore) => Promise<void>, options: Partial<QemuDriverOptions> = {}): Promise<void> {
+  const images = requireQemu();
+  requireQemuImg();
+  const dir = await mkdtemp(join(tmpdir(), "ferry-ds-"));
+  const driver = createQemuDriver({
+    host: simHost("esx01", "127.0.1.1", 1024),
+    boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 },
+    datastorePath: (name) => (name === "shared01" ? dir : undefined),
+    ...options,
+  });
+  try {
+    await body({ driver, dir });
+  } finally {
+    await driver.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const diskVm = (disks: NonNullable<VmSpec["disks"]>, extra: Partial<VmSpec> = {}): VmSpec => ({ ...spec, name: "disk01", disks, ...extra });
+
+test("create makes a missing disk file with qemu-img in its format and size; destroy keeps it unless asked, and never deletes an ISO", { timeout: 30_000 }, async () => {
+  await withDatastore(async ({ driver, dir }) => {
+    await mkdir(join(dir, "iso"));
+    await writeFile(join(dir, "iso", "tools.iso"), "not really an ISO");
+    const vm = diskVm(
+      [
+        { name: "disk0", datastore: "shared01", path: "disk01/disk0.qcow2", format: "qcow2", sizeMB: 64 },
+        { name: "disk1", datastore: "shared01", path: "disk01/disk1.raw", format: "raw", sizeMB: 8 },
+      ],
+      { cdroms: [{ name: "cd0", backing: "file", datastore: "shared01", path: "iso/tools.iso", connected: true }] },
+    );
+    await driver.create(vm);
+    assert.deepEqual(await imageInfo(join(dir, "disk01", "disk0.qcow2")), { format: "qcow2", virtualSize: 64 * 1024 * 1024 });
+    assert.deepEqual(await imageInfo(join(dir, "disk01", "disk1.raw")), { format: "raw", virtualSize: 8 * 1024 * 1024 });
+    await driver.destroy(vm.name);
+    assert.ok(existsSync(join(dir, "disk01", "disk0.qcow2")), "by default the disks stay");
+    // The files exist now: a second create uses them (no size needed) and removes them on request.
+    await driver.create({ ...vm, disks: vm.disks?.map((d) => ({ ...d, sizeMB: undefined })) });
+    await driver.destroy(vm.name, { removeDisks: true });
+    assert.equal(existsSync(join(dir, "disk01", "disk0.qcow2")), false);
+    assert.equal(existsSync(join(dir, "disk01", "disk1.raw")), false);
+    assert.ok(existsSync(join(dir, "iso", "tools.iso")), "an ISO is never deleted");
+  });
+});
+
+const createRefusals: readonly { readonly what: string; readonly disk: NonNullable<VmSpec["disks"]>[number]; readonly message: RegExp; readonly before?: (dir: string) => Promise<void> }[] = [
+  { what: "a datastore this host does not have", disk: { name: "disk0", datastore: "nfs09", path: "disk01/a.qcow2", format: "qcow2", sizeMB: 8 }, message: /esx01 does not have datastore "nfs09", which holds disk disk0 of disk01 \(disk01\/a\.qcow2\)/ },
+  { what: "a path that climbs out of the datastore", disk: { name: "disk0", datastore: "shared01", path: "disk01/../../etc/a.qcow2", format: "qcow2", sizeMB: 8 }, message: /must be relative to its datastore, without "\.\."/ },
+  { what: "an absolute path", disk: { name: "disk0", datastore: "shared01", path: "/etc/a.qcow2", format: "qcow2", sizeMB: 8 }, message: /must be relative to its datastore/ },
+  { what: "a missing disk without a size", disk: { name: "disk0", datastore: "shared01", path: "disk01/a.qcow2", format: "qcow2" }, message: /disk01\/a\.qcow2 does not exist on datastore "shared01" of esx01, and without sizeMB/ },
+  {
+    what: "a qcow2 image declared raw",
+    disk: { name: "disk0", datastore: "shared01", path: "disk01/a.img", format: "raw" },
+    message: /disk01\/a\.img on datastore "shared01" is a qcow2 image, not raw/,
+    before: async (dir) => {
+      await mkdir(join(dir, "disk01"));
+      const { runTool } = await import("./testing/images.ts");
+      assert.ok((await runTool("qemu-img", ["create", "-q", "-f", "qcow2", join(dir, "disk01", "a.img"), "8M"])).ok);
+    },
+  },
+];
+for (const { what, disk, message, before } of createRefusals) {
+  test(`create refuses ${what} with INVALID_INPUT, creating nothing`, { timeout: 30_000 }, async () => {
+    await withDatastore(async ({ driver, dir }) => {
+      await before?.(dir);
+      await assert.rejects(driver.create(diskVm([disk])), (e: unknown) => isFerryError(e) && e.code === "INVALID_INPUT" && message.test(e.message));
+      assert.equal(await driver.get("disk01"), undefined);
+      assert.equal(existsSync(join(dir, "disk01", "a.qcow2")), false);
+    });
+  });
+}
+
+test("a running VM's drives as QEMU shows them: the disk writable with O_DIRECT, the ISO read-only, the empty drive empty", { timeout: 30_000 }, async () => {
+  await withDatastore(async ({ driver, dir }) => {
+    assert.equal(await probeDirectIo(dir), true, "ext4 takes O_DIRECT");
+    await writeFile(join(dir, "tools.iso"), Buffer.alloc(64 * 1024));
+    await driver.create(diskVm([{ name: "disk0", datastore: "shared01", path: "disk01/disk0.qcow2", format: "qcow2", sizeMB: 16 }], {
+      cdroms: [
+        { name: "cd0", backing: "file", datastore: "shared01", path: "tools.iso", connected: true },
+        // Disconnected: its datastore need not be on this host.
+        { name: "cd1", backing: "file", datastore: "nfs09", path: "x.iso", connected: false },
+      ],
+    }));
+    await driver.powerOn("disk01");
+    assert.equal(await driver.runState("disk01"), "running");
+    const devices = await driver.blockDevices("disk01");
+    assert.deepEqual(devices, [
+      { device: "disk0", file: join(dir, "disk01", "disk0.qcow2"), format: "qcow2", readOnly: false, directIo: true },
+      { device: "cd0", file: join(dir, "tools.iso"), format: "raw", readOnly: true, directIo: false },
+      { device: "cd1", file: undefined, format: undefined, readOnly: false, directIo: undefined },
+    ]);
+    assert.deepEqual(driver.storageWarnings(), []);
+  });
+});
+
+test("a datastore without O_DIRECT: its disks run with cache.direct=off and the driver warns once, saying when that is safe", { timeout: 30_000 }, async () => {
+  const warned: string[] = [];
+  await withDatastore(
+    async ({ driver }) => {
+      for (const name of ["disk01", "disk02"]) {
+        await driver.create({ ...diskVm([{ name: "disk0", datastore: "shared01", path: `${name}.raw`, format: "raw", sizeMB: 8 }]), name });
+        await driver.powerOn(name);
+        const [disk] = await driver.blockDevices(name);
+        assert.equal(disk?.directIo, false);
+      }
+      assert.equal(warned.length, 1, "one warning per datastore path");
+      assert.deepEqual(driver.storageWarnings(), warned);
+      assert.match(warned[0] ?? "", /datastore "shared01" on esx01 \(.*\) does not take O_DIRECT: .*cache\.direct=off, safe for migration only between hosts that share one page cache/);
+    },
+    { probeDirectIo: () => Promise.resolve(false), onStorageWarning: (w) => warned.push(w) },
+  );
+});
+
+test("power on refuses a disk file that is gone, naming the VM, the file and the datastore; the VM stays off", { timeout: 30_000 }, async () => {
+  await withDatastore(async ({ driver, dir }) => {
+    await driver.create(diskVm([{ name: "disk0", datastore: "shared01", path: "disk0.qcow2", format: "qcow2", sizeMB: 8 }]));
+    await rm(join(dir, "disk0.qcow2"));
+    await assert.rejects(driver.powerOn("disk01"), (e: unknown) => isFerryError(e) && e.code === "INVALID_INPUT" && /disk disk0 of disk01: disk0\.qcow2 is not a file on datastore "shared01" of esx01/.test(e.message));
+    assert.equal((await driver.get("disk01"))?.power, PowerStatus.off);
+    assert.deepEqual(driver.pids(), []);
+  });
 });

@@ -22,6 +22,7 @@ import { describedFacts, IncomingState, PowerStatus, type HypervisorDriver, type
 import { settlementFor } from "../settle.ts";
 import { Accelerator, qemuCommandLine, type GuestBoot, type QemuVm } from "./command-line.ts";
 import type { GuestCpuDefinition } from "./cpu-model.ts";
+import { createVmStorage, parseQueryBlock, type BlockDevice, type DatastorePath, type ResolvedStorage } from "./disks.ts";
 import { GuestCheckState, type GuestCheck, type QemuHostNetwork } from "./host-network.ts";
 import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, parseMigrationInfo, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
 import { connectChild, qemuErrorReason, startQemu, type QemuChild } from "./process.ts";
@@ -84,6 +85,15 @@ export interface QemuDriverOptions {
   readonly onControlTiming?: (timing: ControlTiming) => void;
   /** The destination's host name for a report's `runningOn`; default the endpoint's host. */
   readonly destinationName?: (target: IncomingMigration) => string | undefined;
+  /**
+   * The host's mount path of a datastore (the agent knows them), undefined when this host does
+   * not have it: a VM's disk or ISO there is refused, naming the VM, the file and the datastore.
+   */
+  readonly datastorePath?: DatastorePath;
+  /** Whether a datastore takes O_DIRECT; default a probe file opened with it (disks.ts). */
+  readonly probeDirectIo?: (directory: string) => Promise<boolean>;
+  /** Each storage warning once, as found (a datastore without O_DIRECT); also in `storageWarnings()`. */
+  readonly onStorageWarning?: (message: string) => void;
 }
 
 /** Ferry's control cost around QEMU's stream, for one completed migration. */
@@ -117,6 +127,12 @@ export interface QemuDriver extends HypervisorDriver {
   measureDirtyRate(name: string, seconds: number): Promise<number>;
   /** PIDs of the QEMU processes this driver runs, for tests and the lab's teardown. */
   pids(): number[];
+  /** The guest drives of `name`'s QEMU as QMP `query-block` shows them. */
+  blockDevices(name: string): Promise<BlockDevice[]>;
+  /** QEMU's own run state of `name` (QMP `query-status`: running, paused, inmigrate, postmigrate...). */
+  runState(name: string): Promise<string>;
+  /** What this host's storage does that an operator should know (a datastore without O_DIRECT). */
+  storageWarnings(): readonly string[];
 }
 
 interface Vm {
@@ -156,6 +172,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
   const awaitingSettlement = new Map<string, string>();
   const outgoing = new Set<Promise<MigrationReport>>();
   const closing = new AbortController();
+  const storage = createVmStorage({ host: host.name, datastorePath: options.datastorePath, probeDirectIo: options.probeDirectIo, onWarning: options.onStorageWarning });
   let runDir: Promise<string> | undefined;
   let ownRunDir = false;
 
@@ -199,8 +216,8 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
 
   const record = (spec: VmSpec): QemuVm => ({ spec, cpu: options.cpu ?? { vendor: "GenuineIntel", model: "Nehalem" }, boot: options.boot });
 
-  /** Starts QEMU for `vm` and connects QMP; on any failure the process is gone. */
-  const start = async (vm: Vm, incomingMode: boolean, tag: string): Promise<void> => {
+  /** Starts QEMU for `vm` with its resolved disks and media, and connects QMP; on any failure the process is gone. */
+  const start = async (vm: Vm, incomingMode: boolean, tag: string, files: ResolvedStorage): Promise<void> => {
     const base = await dir();
     const stem = join(base, `${vm.spec.name.replace(/[^\w.-]/g, "_")}-${tag}-${randomBytes(3).toString("hex")}`);
     const taps: Record<string, string> = {};
@@ -218,7 +235,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     }
     const command = qemuCommandLine(
       record(vm.spec),
-      { accelerator: options.accelerator ?? Accelerator.tcg, qmpSocket: `${stem}.qmp`, serial: { kind: "file", path: `${stem}.serial` }, taps, ...(options.binary === undefined ? {} : { binary: options.binary }) },
+      { accelerator: options.accelerator ?? Accelerator.tcg, qmpSocket: `${stem}.qmp`, serial: { kind: "file", path: `${stem}.serial` }, taps, disks: files.disks, cdroms: files.cdroms, ...(options.binary === undefined ? {} : { binary: options.binary }) },
       incomingMode,
     );
     // `ip netns exec` execs QEMU, so the PID the driver kills is QEMU's own.
@@ -735,6 +752,17 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         if (clock.monotonic() >= deadline) throw new FerryError(ErrorCode.unavailable, `QEMU did not finish measuring ${name}'s dirty rate within ${calcTime + 5} s (status ${result.status ?? "unknown"})`, { details: { vm: name } });
       }
     },
+    async blockDevices(name) {
+      const qmp = mustGet(name).qmp;
+      if (qmp === undefined) throw new FerryError(ErrorCode.conflict, `${name} has no QEMU on ${host.name}`, { details: { vm: name } });
+      return parseQueryBlock(await qmp.execute("query-block", undefined, { timeoutMs: 5000 }));
+    },
+    async runState(name) {
+      const qmp = mustGet(name).qmp;
+      if (qmp === undefined) throw new FerryError(ErrorCode.conflict, `${name} has no QEMU on ${host.name}`, { details: { vm: name } });
+      return queryStatus(qmp);
+    },
+    storageWarnings: () => storage.warnings(),
     pids() {
       const pids: number[] = [];
       for (const vm of vms.values()) if (vm.child?.pid !== undefined) pids.push(vm.child.pid);
@@ -748,16 +776,21 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     list: () => Promise.resolve([...vms.values()].map(status)),
     get: (name) => Promise.resolve(((vm) => (vm === undefined ? undefined : status(vm)))(vms.get(name))),
 
-    create(spec) {
-      return later(() => {
-        notClosed();
-        if (spec.name === "") throw new FerryError(ErrorCode.invalidInput, "a VM needs a name");
-        if (!Number.isInteger(spec.memoryMB) || spec.memoryMB <= 0) throw new FerryError(ErrorCode.invalidInput, `${spec.name}: memoryMB must be a positive integer, not ${spec.memoryMB}`);
-        if (vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name } });
-        const vm: Vm = { spec, power: PowerStatus.off, child: undefined, qmp: undefined, taps: [], incoming: undefined, migratingOut: undefined };
-        vms.set(spec.name, vm);
-        return status(vm);
-      });
+    async create(spec) {
+      notClosed();
+      if (spec.name === "") throw new FerryError(ErrorCode.invalidInput, "a VM needs a name");
+      if (!Number.isInteger(spec.memoryMB) || spec.memoryMB <= 0) throw new FerryError(ErrorCode.invalidInput, `${spec.name}: memoryMB must be a positive integer, not ${spec.memoryMB}`);
+      if (vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name } });
+      const vm: Vm = { spec, power: PowerStatus.off, child: undefined, qmp: undefined, taps: [], incoming: undefined, migratingOut: undefined };
+      // Held while its disk files are made, so a second create of the name is a conflict.
+      vms.set(spec.name, vm);
+      try {
+        await storage.provision(spec);
+      } catch (error) {
+        if (vms.get(spec.name) === vm) vms.delete(spec.name);
+        throw error;
+      }
+      return status(vm);
     },
 
     async powerOn(name) {
@@ -768,9 +801,10 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       if (vm.spec.memoryMB > freeMB()) {
         throw new FerryError(ErrorCode.refused, `${host.name} has ${freeMB()} MB free; ${name} needs ${vm.spec.memoryMB} MB to power on`, { details: { vm: name, requiredMB: vm.spec.memoryMB, freeMB: freeMB() } });
       }
+      const files = await storage.resolve(vm.spec);
       vm.power = PowerStatus.running;
       try {
-        await start(vm, false, "run");
+        await start(vm, false, "run", files);
         if (vm.qmp === undefined) throw new FerryError(ErrorCode.unavailable, `QEMU of ${name} exited at start`);
         await vm.qmp.execute("migrate-set-capabilities", capabilityArguments({ downtimeLimitMs: 300, maxBandwidthBytesPerSec: UNCAPPED_BYTES_PER_SEC, autoConverge: false, pauseBeforeSwitchover: false }));
       } catch (error) {
@@ -787,11 +821,14 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       return status(vm);
     },
 
-    async destroy(name) {
+    async destroy(name, destroyOptions) {
       const vm = mustGet(name);
       mustBeIdle(vm, "destroy");
+      // Named before the VM goes, so a datastore this host lacks refuses with the VM intact.
+      const disks = destroyOptions?.removeDisks === true ? storage.diskFiles(vm.spec) : [];
       await stop(vm);
       vms.delete(name);
+      await storage.remove(disks);
     },
 
     async prepareIncoming(spec, { migrationId, listenHost }) {
@@ -805,12 +842,14 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
           details: { failureCode: MigrationFailureCode.destinationOutOfMemory, vm: spec.name, requiredMB: spec.memoryMB, freeMB: free },
         });
       }
+      // The same image files as the source's, on a datastore this host must have too (shared storage).
+      const files = await storage.resolve(spec);
       const vm: Vm = { spec, power: PowerStatus.paused, child: undefined, qmp: undefined, taps: [], incoming: migrationId, migratingOut: undefined };
       const session: Incoming = { vm, state: IncomingState.waiting, reason: undefined, guest: undefined, resumedAt: undefined };
       vms.set(spec.name, vm);
       remember(migrationId, session);
       try {
-        await start(vm, true, "in");
+        await start(vm, true, "in", files);
         const qmp = vm.qmp;
         const child = vm.child;
         if (qmp === undefined || child === undefined) throw new FerryError(ErrorCode.unavailable, `the destination QEMU of ${spec.name} exited at start`);
@@ -918,6 +957,8 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         await stop(vm);
         if (vms.get(name) === vm) vms.delete(name);
       } else {
+        // A VM with disks: `cont` re-activates its images and QEMU refuses it ("Failed to get
+        // write lock") while a destination holds them, so a wrong answer here cannot run it twice.
         await vm.qmp?.execute("cont", undefined, { timeoutMs: 5000 });
         vm.power = PowerStatus.running;
       }
@@ -1009,10 +1050,4 @@ export function listeningPort(info: unknown): number | undefined {
 
 function reasonOf(value: unknown): string {
   return value instanceof Error ? value.message : String(value);
-}
-
-function later<T>(fn: () => T): Promise<T> {
-  return new Promise<T>((resolve) => {
-    resolve(fn());
-  });
 }
