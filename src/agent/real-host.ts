@@ -9,7 +9,8 @@
 // QEMU it runs. The VMotion IP is the address of the VMkernel port marked for VMotion.
 import { join } from "node:path";
 import { ErrorCode, FerryError } from "../core/errors.ts";
-import type { Host } from "../core/inventory/schema.ts";
+import { findCpuModel } from "../core/cpu/models.ts";
+import type { Cpu, Host } from "../core/inventory/schema.ts";
 import type { HostFacts } from "../drivers/driver.ts";
 import { observeHost, type ObservedHost } from "../host/facts/index.ts";
 import { createLinuxHostNetwork, type LinuxHostNetwork } from "../host/network.ts";
@@ -27,6 +28,19 @@ export interface RealHostConfig {
   readonly network: HostNetworkMapping;
   /** Exactly these links are the host's NICs (default: every link that is not virtual). */
   readonly nicNames?: readonly string[] | undefined;
+  /**
+   * Under TCG the CPU a guest gets is QEMU's emulation, not the host's silicon: the QEMU CPU
+   * model named here is the CPU this host presents (its facts' CPU). Ignored under KVM, where
+   * /proc/cpuinfo is the truth.
+   */
+  readonly tcgCpuModel?: string | undefined;
+}
+
+/** The CPU a TCG host presents when configured to emulate `modelName`. */
+export function tcgPresentedCpu(observed: Cpu, modelName: string): Cpu {
+  const model = findCpuModel(modelName);
+  if (model === undefined) throw new FerryError(ErrorCode.usage, `qemu.tcgCpuModel: "${modelName}" is not a CPU model Ferry knows (see docs/cpu.md)`);
+  return { ...observed, vendor: model.vendor, family: model.family, flags: [...model.flags], modelName: `${model.name} (QEMU TCG)`, virtualization: true };
 }
 
 export interface RealHost {
@@ -66,8 +80,9 @@ function hostOf(observed: ObservedHost): Host {
 export async function openRealHost(config: RealHostConfig, accelerator: "kvm" | "tcg", qemuBinary: string | undefined): Promise<RealHost> {
   const network = await Promise.resolve(createLinuxHostNetwork({ stateFile: join(config.stateDir, "network.json"), initial: config.network }));
   let last: ObservedHost | undefined;
+  const tcgModel = accelerator === "tcg" ? config.tcgCpuModel : undefined;
   const observe = async (): Promise<ObservedHost> => {
-    last = await observeHost({
+    const seen = await observeHost({
       name: config.name,
       mapping: network.mapping(),
       datastorePaths: config.datastorePaths,
@@ -75,6 +90,7 @@ export async function openRealHost(config: RealHostConfig, accelerator: "kvm" | 
       ...(qemuBinary === undefined ? {} : { qemuBinary }),
       ...(config.nicNames === undefined ? {} : { nicNames: config.nicNames }),
     });
+    last = tcgModel === undefined ? seen : { ...seen, cpu: tcgPresentedCpu(seen.cpu, tcgModel) };
     return last;
   };
   await observe();

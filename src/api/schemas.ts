@@ -187,7 +187,12 @@ export const TaskSchema = z
   .openapi("Task");
 
 export const AgentRegisterSchema = z
-  .object({ host: name, url: z.url(), token: z.string().min(16) })
+  .object({
+    host: name,
+    url: z.url(),
+    token: z.string().min(16),
+    cluster: name.optional().openapi({ description: "The cluster a new host joins (vSphere's Add Host to a cluster); a host that has one keeps it" }),
+  })
   .strict()
   .openapi("AgentRegister");
 

@@ -134,7 +134,7 @@ export function qemuLabLayout(lab: LabNetwork, hosts: number, cpus?: readonly st
 }
 
 /** The lab's guests: `count` of them (default 1), guest01 on esx01 at 198.18.0.11, ... */
-export function qemuLabGuests(layout: QemuLabLayout, count = 1): LabGuest[] {
+export function qemuLabGuests(layout: { readonly hosts: readonly { readonly name: string }[] }, count = 1): LabGuest[] {
   if (!Number.isInteger(count) || count < 0 || count > 50) throw new FerryError(ErrorCode.usage, `a lab holds 0 to 50 guests, got ${String(count)}`);
   const guests: LabGuest[] = [];
   for (let i = 1; i <= count; i++) {

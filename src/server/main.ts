@@ -1,8 +1,9 @@
 // The controller as a running server: the composition root that picks the store (SQLite in
 // a data directory by default, PostgreSQL when given a URL), opens the inventory, makes sure
 // an admin token exists, and serves the API over HTTP.
-import { serve, type ServerType } from "@hono/node-server";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createAdaptorServer, serve, type ServerType } from "@hono/node-server";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { Server } from "node:http";
 import { join } from "node:path";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
@@ -32,6 +33,11 @@ export interface ControllerConfig {
   readonly port: number;
   /** Imported when the store has no inventory yet. */
   readonly initialInventory?: Inventory | undefined;
+  /**
+   * Also serve the API on this unix socket (mode 0600: the local admin's door, e.g. into a
+   * controller that listens only on a management network).
+   */
+  readonly socketPath?: string | undefined;
   readonly clock: Clock;
   readonly log?: Log | undefined;
 }
@@ -91,6 +97,23 @@ async function ensureAdminToken(store: Store, dataDir: string, now: number): Pro
   return secret;
 }
 
+/** The API on a unix socket only its owner may open. */
+async function listenOnSocket(app: ControllerApp, path: string): Promise<Server> {
+  rmSync(path, { force: true });
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      reject(new FerryError(ErrorCode.io, `cannot listen on the socket ${path}: ${error.message}`, { cause: error }));
+    });
+    // The socket is created with the umask's mode; tighten it before anyone is told of it.
+    server.listen(path, () => {
+      chmodSync(path, 0o600);
+      resolve();
+    });
+  });
+  return server;
+}
+
 export async function startController(config: ControllerConfig): Promise<RunningController> {
   mkdirSync(config.dataDir, { recursive: true });
   const store = config.postgresUrl === undefined ? openSqliteStore(join(config.dataDir, "ferry.db"), () => config.clock.now()) : openPostgresStore(config.postgresUrl, () => config.clock.now());
@@ -116,6 +139,7 @@ export async function startController(config: ControllerConfig): Promise<Running
       reject(new FerryError(error.code === "EADDRINUSE" ? ErrorCode.conflict : ErrorCode.io, `cannot listen on ${config.host}:${config.port}: ${error.code === "EADDRINUSE" ? "the port is in use" : error.message}`, { cause: error }));
     });
   });
+  const local = config.socketPath === undefined ? undefined : await listenOnSocket(app, config.socketPath);
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
   return {
@@ -128,6 +152,10 @@ export async function startController(config: ControllerConfig): Promise<Running
     agents,
     migrations,
     async close() {
+      if (local !== undefined) {
+        local.closeAllConnections();
+        await new Promise<void>((resolve) => local.close(() => { resolve(); }));
+      }
       await new Promise<void>((resolve) => {
         // SSE streams stay open until their clients go; close them rather than wait.
         if ("closeAllConnections" in server) server.closeAllConnections();

@@ -25,10 +25,18 @@ export interface MigrationRouteDeps {
  * NICs, vSwitches, datastores) and writes them into the host's inventory entry (creating it
  * when new; cluster and maintenance mode stay the controller's), then keeps the agent.
  */
-export async function joinAgent(inventory: InventoryService, agents: AgentDirectory, entry: AgentEntry): Promise<void> {
+export async function joinAgent(inventory: InventoryService, agents: AgentDirectory, entry: AgentEntry & { readonly cluster?: string | undefined }): Promise<void> {
   const client = createAgentClient({ baseUrl: entry.url, token: entry.token, name: entry.host });
   await refreshHost(inventory, client, entry.host, { observeNow: false });
-  await agents.register(entry);
+  const cluster = entry.cluster;
+  if (cluster !== undefined && inventory.current.index.hosts.get(entry.host)?.host.cluster === undefined) {
+    await inventory.change((draft) => {
+      if (!draft.clusters.some((c) => c.name === cluster)) throw new FerryError(ErrorCode.notFound, `no cluster named "${cluster}" for ${entry.host} to join`);
+      const host = draft.hosts.find((h) => h.name === entry.host);
+      if (host !== undefined) host.cluster = cluster;
+    });
+  }
+  await agents.register({ host: entry.host, url: entry.url, token: entry.token });
 }
 
 export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRouteDeps): void {

@@ -37,6 +37,8 @@ export const AgentQemuConfigSchema = z
     binary: z.string().min(1).optional(),
     /** The guest CPU's baseline model; default Nehalem. */
     cpuModel: z.string().min(1).optional(),
+    /** A real host under TCG: the QEMU CPU model it presents as its CPU (default: /proc/cpuinfo's). */
+    tcgCpuModel: z.string().min(1).optional(),
     accelerator: z.enum(["auto", "tcg", "kvm"]).default("auto"),
     /** A qemu lab host's network (what `ferry lab up --driver qemu` writes). */
     lab: z
@@ -179,6 +181,7 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
       stateDir: path(file.stateDir ?? "/var/lib/ferry/agent"),
       network: file.network ?? HostNetworkMappingSchema.parse({}),
       nicNames: file.nics,
+      tcgCpuModel: file.qemu?.tcgCpuModel,
     };
   } else if (inventoryPath !== undefined) {
     if (name === undefined) throw new FerryError(ErrorCode.usage, "which host of the inventory is this? give --name HOST (or `name:` in the config)");
@@ -277,7 +280,7 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
  * it listens and the token the controller must present back. Retries for 30 s (the
  * controller may be starting too); a refusal is logged, and the agent keeps serving.
  */
-async function joinController(io: CliIo, controller: string, joinToken: string, entry: { host: string; url: string; token: string }): Promise<void> {
+async function joinController(io: CliIo, controller: string, joinToken: string, entry: { host: string; url: string; token: string; cluster?: string | undefined }): Promise<void> {
   const log = (level: string, message: string): void => {
     io.err(JSON.stringify({ at: new Date().toISOString(), host: entry.host, level, message }));
   };
@@ -319,13 +322,14 @@ export function registerAgentCommand(program: Command, io: CliIo, setStatus: Set
     .option("--vmotion-link-mbps <n>", "sim only: the VMotion link's rate in Mb/s")
     .option("--controller <url>", "join this controller when ready (needs --join-token-file)")
     .option("--join-token-file <file>", "file holding an agent-role token of the controller (`ferry tokens create NAME --role agent`)")
+    .option("--cluster <name>", "the cluster this host joins when it is new to the controller")
     .action(async (opts) => {
       if ((opts.controller === undefined) !== (opts.joinTokenFile === undefined)) throw new FerryError(ErrorCode.usage, "--controller and --join-token-file go together");
       const config = await resolveAgentConfig(opts, { readText: io.readText, env: process.env }, io);
       const joinToken = opts.joinTokenFile === undefined ? undefined : (await io.readText(opts.joinTokenFile)).trim();
       const running: RunningAgent = await startAgent({ ...config, clock: systemClock, log: stderrLog(io, config.name) });
       io.out(JSON.stringify({ ready: true, name: running.name, api: running.api, vmotionIp: running.vmotionIp ?? null, driver: running.driver, ...(running.accelerator === undefined ? {} : { accelerator: running.accelerator }) }));
-      if (opts.controller !== undefined && joinToken !== undefined) await joinController(io, opts.controller, joinToken, { host: running.name, url: running.api, token: config.token });
+      if (opts.controller !== undefined && joinToken !== undefined) await joinController(io, opts.controller, joinToken, { host: running.name, url: running.api, token: config.token, ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }) });
       await untilSignal(async () => {
         io.err(JSON.stringify({ at: new Date().toISOString(), host: running.name, level: "info", message: "stopping" }));
         await running.close();

@@ -54,13 +54,14 @@ export interface ControllerCommandOptions {
   readonly listen: string;
   readonly inventory?: string | undefined;
   readonly save: boolean;
+  readonly socket?: string | undefined;
 }
 
 export async function startControllerFromOptions(opts: ControllerCommandOptions, io: CliIo): Promise<RunningController> {
   const { host, port } = parseListen(opts.listen);
   let initialInventory: Inventory | undefined;
   if (opts.inventory !== undefined) initialInventory = await loadInventoryFile(opts.inventory, io);
-  return startController({ dataDir: opts.dataDir ?? join(ferryHome(), "data"), postgresUrl: opts.postgres, host, port, initialInventory, clock: systemClock, log: jsonLog });
+  return startController({ dataDir: opts.dataDir ?? join(ferryHome(), "data"), postgresUrl: opts.postgres, host, port, initialInventory, socketPath: opts.socket, clock: systemClock, log: jsonLog });
 }
 
 export function registerControllerCommand(program: Command, io: CliIo, setStatus: SetStatus): void {
@@ -72,11 +73,12 @@ export function registerControllerCommand(program: Command, io: CliIo, setStatus
     .option("--listen <host:port>", "address of the API", "127.0.0.1:8080")
     .option("-i, --inventory <file>", "import this inventory when the store has none yet")
     .option("--no-save", "do not save the address and admin token for other `ferry` commands")
+    .option("--socket <path>", "also serve the API on this unix socket (mode 0600)")
     .action(async (opts) => {
       const controller = await startControllerFromOptions(opts, io);
       const saved = opts.save ? saveControllerAddress(controller.url, controller.adminToken) : undefined;
       // One JSON line a parent process can wait for; the token is in the saved file, never printed here.
-      io.out(JSON.stringify({ ready: true, api: controller.url, store: controller.store.dialect, saved: saved ?? null }));
+      io.out(JSON.stringify({ ready: true, api: controller.url, store: controller.store.dialect, saved: saved ?? null, socket: opts.socket ?? null }));
       await untilSignal(() => controller.close());
       setStatus(ExitStatus.ok);
     });

@@ -9,7 +9,8 @@ import { writeFileAtomic } from "../inventory-file.ts";
 import { ExitStatus, printJson, type CliIo } from "../io.ts";
 import { saveControllerAddress, untilSignal } from "./controller.ts";
 import type { SetStatus } from "./index.ts";
-import { DEFAULT_LAB_ID, labDown, startQemuLab, type QemuLabSummary } from "./lab-qemu.ts";
+import { DEFAULT_LAB_ID, labDown, type QemuLabSummary } from "./lab-qemu.ts";
+import { startQemuLab } from "./lab-up.ts";
 import { checkLabCpus, LAB_CPUS } from "../../lab/qemu-lab.ts";
 
 /** What `ferry lab generate --json --out FILE` prints on stdout. */
@@ -135,7 +136,7 @@ export function registerLabCommands(program: Command, io: CliIo, setStatus: SetS
       try {
         running = await startQemuLab({ labId, hosts, guests, dirtyMiBPerSecond, cpus, listen: opts.listen, signal: interrupted.signal }, (line) => {
           io.err(line);
-        }, io);
+        });
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
