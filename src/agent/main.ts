@@ -3,10 +3,10 @@
 // in order (outgoing migrations first, so their VMs settle on this host, then the driver's VMs
 // and listeners, then the API).
 //
-// A qemu lab agent serves its API on loopback in the root namespace, while QEMU, its taps and
-// its VMotion listener live in the host's network namespace (the driver runs QEMU through the
-// host network's `wrap`, `ip netns exec <ns>`): the controller reaches every agent on
-// loopback, and migration streams stay on the lab's VMotion network.
+// A qemu agent on a real host (no inventory: `datastores:` and `network:` in its config)
+// observes its facts and changes its network through src/agent/real-host.ts; the lab runs the
+// very same agent inside a namespace that stands for a host. A qemu agent given a declared
+// host (tests) has no network of its own.
 import { serve, type ServerType } from "@hono/node-server";
 import { mkdir } from "node:fs/promises";
 import type { Clock } from "../core/clock.ts";
@@ -18,9 +18,6 @@ import { createQemuDriver, probeAccelerator, type QemuDriver, type QemuDriverOpt
 import { GuestCheckState } from "../drivers/qemu/host-network.ts";
 import { createSimDriver } from "../drivers/sim/driver.ts";
 import type { SimFaults } from "../drivers/sim/faults.ts";
-import { labHostNetwork } from "../lab/host-network.ts";
-import { LabNetwork } from "../lab/netns.ts";
-import { labVmkernelControl } from "../lab/vmkernel.ts";
 import { z } from "zod";
 import { createAgent, type AgentLog, type FaultControl, type HostControl, type IncomingDetails, type VmkernelControl } from "./app.ts";
 import { observedFacts, openRealHost, type RealHost, type RealHostConfig } from "./real-host.ts";
@@ -28,19 +25,6 @@ import { createPeerDirectory, peersFromFile } from "./peers.ts";
 
 export const AgentDriverKind = { sim: "sim", qemu: "qemu" } as const;
 export type AgentDriverKind = (typeof AgentDriverKind)[keyof typeof AgentDriverKind];
-
-/** A qemu lab host's network: its namespace, its port groups' bridges, the VMotion bridge. */
-export interface AgentLabNetworkConfig {
-  readonly labId: string;
-  /** Full namespace name, `ferry-<labId>-<host>`. */
-  readonly namespace: string;
-  /** Port group → bridge in the namespace. */
-  readonly bridges: Readonly<Record<string, string>>;
-  /** Port group → the host's own address on that bridge, the guest probe's source. */
-  readonly probeFrom?: Readonly<Record<string, string>> | undefined;
-  /** Where new VMkernel ports are cabled: the phys namespace and its VMotion bridge. */
-  readonly vmotion?: { readonly physNamespace: string; readonly bridge: string } | undefined;
-}
 
 /** What the qemu driver needs from the agent's config. */
 export interface AgentQemuConfig {
@@ -56,8 +40,6 @@ export interface AgentQemuConfig {
   readonly cpuModel?: string | undefined;
   /** "auto" (default) probes KVM once at start and falls back to TCG. */
   readonly accelerator?: Accelerator | "auto" | undefined;
-  /** The lab host's network; without it VMs with NICs are refused. */
-  readonly lab?: AgentLabNetworkConfig | undefined;
   /** The other agents (JSON: [{host, api, token, vmotionIp}]), asked about incoming migrations this host sends. */
   readonly peersFile?: string | undefined;
 }
@@ -183,12 +165,9 @@ async function qemuParts(config: AgentConfig): Promise<DriverParts> {
 
   const host = config.host;
   if (host === undefined) throw new FerryError(ErrorCode.usage, `the agent of ${config.name} needs its host: declared (inventory or host:) or observed (datastores:, network:)`);
-  const lab = qemu.lab === undefined ? undefined : new LabNetwork(qemu.lab.labId);
-  const network = lab === undefined || qemu.lab === undefined ? undefined : labHostNetwork(lab, qemu.lab.namespace, qemu.lab.bridges, { probeFrom: qemu.lab.probeFrom ?? {} });
-  const vmotionLab = qemu.lab?.vmotion;
-  const vmkernel = lab === undefined || qemu.lab === undefined || vmotionLab === undefined ? undefined : labVmkernelControl(lab, qemu.lab.namespace, { physNamespace: vmotionLab.physNamespace, vmotionBridge: vmotionLab.bridge });
-  const driver = qemuDriverOver(config, qemu, accelerator, { name: host.name, cpu: host.cpu, memoryMB: host.memoryMB, nics: host.nics, vswitches: host.vswitches, datastores: host.datastores, vmotionIp: config.vmotionIp }, network === undefined ? {} : { network });
-  return { driver, faults: undefined, vmkernel, incomingDetails: incomingDetailsOf(driver), accelerator, host: undefined, vmotion: { ip: config.vmotionIp, port: vmotionPortOf(host) } };
+  // A declared qemu host (tests) has no network of its own: VMs with NICs are refused.
+  const driver = qemuDriverOver(config, qemu, accelerator, { name: host.name, cpu: host.cpu, memoryMB: host.memoryMB, nics: host.nics, vswitches: host.vswitches, datastores: host.datastores, vmotionIp: config.vmotionIp }, {});
+  return { driver, faults: undefined, vmkernel: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: undefined, vmotion: { ip: config.vmotionIp, port: vmotionPortOf(host) } };
 }
 
 function simParts(config: AgentConfig): DriverParts {

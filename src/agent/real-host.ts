@@ -7,6 +7,7 @@
 // speed, bridges as vSwitches with their uplinks, the port groups and VMkernel ports of the
 // agent's mapping with the addresses Linux has, datastores by their identity files, and the
 // QEMU it runs. The VMotion IP is the address of the VMkernel port marked for VMotion.
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { findCpuModel } from "../core/cpu/models.ts";
@@ -78,7 +79,9 @@ function hostOf(observed: ObservedHost): Host {
 }
 
 export async function openRealHost(config: RealHostConfig, accelerator: "kvm" | "tcg", qemuBinary: string | undefined): Promise<RealHost> {
-  const network = await Promise.resolve(createLinuxHostNetwork({ stateFile: join(config.stateDir, "network.json"), initial: config.network }));
+  // The state holds the host's network mapping: only root (the agent) reads it.
+  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  const network = createLinuxHostNetwork({ stateFile: join(config.stateDir, "network.json"), initial: config.network });
   let last: ObservedHost | undefined;
   const tcgModel = accelerator === "tcg" ? config.tcgCpuModel : undefined;
   const observe = async (): Promise<ObservedHost> => {

@@ -105,6 +105,10 @@ export const VmSettingsPatchSchema = z
     devices: z.array(z.object({ name, connected: z.boolean() }).strict()).optional(),
     nics: z.array(z.object({ name, connected: z.boolean() }).strict()).optional(),
     cpuidMask: CpuidMaskSchema.nullable().optional().describe("null clears the VM's own mask (a template's mask then applies); reaches the guest after a power cycle"),
+    disks: z
+      .array(z.object({ name, datastore: name, path: z.string().min(1) }).strict())
+      .optional()
+      .describe("Where a powered-off VM's disk files are now, after you moved them (e.g. from a local to a shared datastore)"),
   })
   .strict()
   .openapi("VmSettingsPatch");

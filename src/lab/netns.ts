@@ -61,8 +61,11 @@ function checkName(kind: string, name: string): void {
   }
 }
 
+/** Link names may carry capitals (vSphere's `vSwitch0`); namespace names may not. */
+const linkPattern = /^[A-Za-z0-9][A-Za-z0-9.-]*$/;
+
 function checkLinkName(name: string): void {
-  checkName("Link", name);
+  if (!linkPattern.test(name)) throw new FerryError(ErrorCode.invalidInput, `Link name "${name}" must be letters, digits, dots and dashes.`);
   if (Buffer.byteLength(name) > maxLinkName) {
     throw new FerryError(ErrorCode.invalidInput, `Link name "${name}" is longer than Linux's ${maxLinkName} bytes.`);
   }

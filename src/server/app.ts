@@ -26,6 +26,7 @@ import {
 } from "../api/schemas.ts";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import { setDiskLocation } from "../core/inventory/vm-create.ts";
 import { addVmkernelNetworking, deployFromTemplate, editVmkernelPort, removeVmkernelPort, setCpuidMask, setDeviceConnected, setNicConnected } from "../core/inventory/edits.ts";
 import { formatIssue, parseInventory } from "../core/inventory/parse.ts";
 import type { Inventory } from "../core/inventory/schema.ts";
@@ -274,6 +275,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
         for (const d of body.devices ?? []) setDeviceConnected(draft, vm, d.name, d.connected);
         for (const n of body.nics ?? []) setNicConnected(draft, vm, n.name, n.connected);
         if (body.cpuidMask !== undefined) setCpuidMask(draft, { vm }, body.cpuidMask);
+        for (const d of body.disks ?? []) setDiskLocation(draft, vm, d.name, d.datastore, d.path);
       });
       return c.json(changed([vm], snapshot.generation), 200);
     },

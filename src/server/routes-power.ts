@@ -62,9 +62,9 @@ export function registerPowerRoutes(app: ControllerApp, deps: { readonly invento
       if (current !== undefined && current.power !== "off") {
         throw new FerryError(ErrorCode.conflict, `${name} is ${current.power} on ${vm.host}'s agent while the inventory says ${vm.power}: power it off first`, { details: { vm: name } });
       }
-      const spec: VmSpec = current?.spec !== undefined
-        ? { ...current.spec, cpuFlags: flags }
-        : vmSpecOf(vm, flags);
+      // The inventory says what the VM is now (its disks may have moved while it was off);
+      // the agent's last spec keeps what the inventory does not hold (a sim guest's workload).
+      const spec: VmSpec = { ...current?.spec, ...vmSpecOf(vm, flags) };
       // QEMU fixes the guest's CPU when it starts: a new CPU (a new mask) means a new VM process.
       if (current !== undefined) await agent.destroyVm(name);
       await agent.createVm(spec);

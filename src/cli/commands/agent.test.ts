@@ -81,12 +81,6 @@ qemu:
   runDir: run/esx01
   peersFile: peers.json
   accelerator: tcg
-  lab:
-    labId: ab1
-    namespace: ferry-ab1-esx01
-    bridges: { "VM Network": br-vm }
-    probeFrom: { "VM Network": 198.18.255.1 }
-    vmotion: { physNamespace: ferry-ab1-phys, bridge: vmotion }
 `;
     const { files: f, io } = files({ "/lab/agent-esx01.yaml": config, "/lab/agent.token": "t0k\n" });
     const resolved = await resolveAgentConfig({ config: "/lab/agent-esx01.yaml", inventory: LAB, name: "esx01" }, f, io);
@@ -99,7 +93,6 @@ qemu:
       binary: undefined,
       cpuModel: undefined,
       accelerator: "tcg",
-      lab: { labId: "ab1", namespace: "ferry-ab1-esx01", bridges: { "VM Network": "br-vm" }, probeFrom: { "VM Network": "198.18.255.1" }, vmotion: { physNamespace: "ferry-ab1-phys", bridge: "vmotion" } },
       peersFile: "/lab/peers.json",
     });
     const flagged = await resolveAgentConfig({ inventory: LAB, name: "esx01", tokenFile: "/lab/agent.token", driver: "qemu", guestDir: "/g", runDir: "/r" }, f, io);
@@ -118,6 +111,37 @@ qemu:
     await refused({ inventory: LAB, name: "esx01", tokenFile: "/t", guestDir: "/g" }, { "/t": "x" }, ErrorCode.usage, /need --driver qemu/);
     await refused({ config: "/c.yaml" }, { "/c.yaml": "nmae: esx01\n" }, ErrorCode.invalidInput, /\/c\.yaml: .*nmae/);
     await refused({ config: "/c.yaml" }, { "/c.yaml": "a: [\n" }, ErrorCode.invalidInput, /is not valid YAML/);
+    await refused({ config: "/c.yaml" }, { "/c.yaml": "name: kvm01\ndriver: qemu\ntoken: t\nvmotionIp: 10.0.0.1\n" }, ErrorCode.usage, /VMkernel port marked for VMotion/);
+    await refused({ inventory: LAB, name: "esx01", tokenFile: "/t", config: "/c.yaml" }, { "/t": "x", "/c.yaml": "datastores: [/srv/ds]\n" }, ErrorCode.usage, /describe a real host/);
+  });
+
+  test("a real host: no inventory, the qemu driver; its datastores, state and network mapping, paths from the config's directory", async () => {
+    const config = `
+name: kvm01
+driver: qemu
+listen: 10.0.0.11:7001
+tokenFile: agent.token
+datastores: [/srv/ferry/shared, local]
+stateDir: state
+network:
+  portGroups: { "Management Network": { bridge: vSwitch0 } }
+  vmkernelPorts: { vmk0: { interface: vSwitch0, portGroup: "Management Network" } }
+qemu:
+  tcgCpuModel: Nehalem
+`;
+    const { files: f, io } = files({ "/etc/ferry/agent.yaml": config, "/etc/ferry/agent.token": "t0k\n" });
+    const resolved = await resolveAgentConfig({ config: "/etc/ferry/agent.yaml" }, f, io);
+    assert.equal(resolved.name, "kvm01");
+    assert.equal(resolved.host, undefined);
+    assert.deepEqual(resolved.observe, {
+      name: "kvm01",
+      datastorePaths: ["/srv/ferry/shared", "/etc/ferry/local"],
+      stateDir: "/etc/ferry/state",
+      network: { portGroups: { "Management Network": { bridge: "vSwitch0", vlan: 0 } }, vmkernelPorts: { vmk0: { interface: "vSwitch0", portGroup: "Management Network", vmotion: false } } },
+      nicNames: undefined,
+      tcgCpuModel: "Nehalem",
+    });
+    assert.deepEqual(resolved.listen, { host: "10.0.0.11", port: 7001 });
   });
 
   test("--listen", () => {

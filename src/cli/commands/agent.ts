@@ -40,17 +40,6 @@ export const AgentQemuConfigSchema = z
     /** A real host under TCG: the QEMU CPU model it presents as its CPU (default: /proc/cpuinfo's). */
     tcgCpuModel: z.string().min(1).optional(),
     accelerator: z.enum(["auto", "tcg", "kvm"]).default("auto"),
-    /** A qemu lab host's network (what `ferry lab up --driver qemu` writes). */
-    lab: z
-      .object({
-        labId: z.string().min(1),
-        namespace: z.string().min(1),
-        bridges: z.record(z.string(), z.string().min(1)),
-        probeFrom: z.record(z.string(), ipv4).optional(),
-        vmotion: z.object({ physNamespace: z.string().min(1), bridge: z.string().min(1) }).strict().optional(),
-      })
-      .strict()
-      .optional(),
     /** JSON list of the other agents ([{host, api, token, vmotionIp}]): asked about this host's outgoing migrations. */
     peersFile: z.string().min(1).optional(),
   })
@@ -225,7 +214,6 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
       binary: section.binary,
       cpuModel: section.cpuModel,
       accelerator: section.accelerator,
-      lab: section.lab,
       peersFile: path(section.peersFile),
     };
   } else if (file.qemu !== undefined || flags.guestDir !== undefined) {

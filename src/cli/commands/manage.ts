@@ -47,6 +47,13 @@ export function parseMask(text: string): CpuidMask | null {
   return mask;
 }
 
+/** "disk0=shared:web01/disk0.qcow2" → where a disk is now. */
+export function parseDiskMove(text: string): { name: string; datastore: string; path: string } {
+  const match = /^([^=]+)=([^:]+):(.+)$/.exec(text);
+  if (match?.[1] === undefined || match[2] === undefined || match[3] === undefined) throw new FerryError(ErrorCode.usage, `--disk takes DISK=DATASTORE:path, like disk0=shared:web01/disk0.qcow2; got "${text}"`);
+  return { name: match[1], datastore: match[2], path: match[3] };
+}
+
 export function registerManageCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
   const done = (_client: ApiClient, json: boolean | undefined, answer: Changed, words: string): void => {
     if (json === true) printJson(io, answer);
@@ -131,13 +138,15 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
       .option("--connect <device...>", "tick the Connected box of these devices")
       .option("--disconnect-nic <nic...>", "disconnect these NICs")
       .option("--connect-nic <nic...>", "connect these NICs")
-      .option("--mask <mask>", "CPUID mask: nx, sse3, sse4, custom:FLAG+FLAG, comma-separated, or none (reaches the guest after a power cycle)"),
-  ).action(async (vmName: string, opts: ControllerOptions & { json?: boolean; disconnect?: string[]; connect?: string[]; disconnectNic?: string[]; connectNic?: string[]; mask?: string }) => {
+      .option("--mask <mask>", "CPUID mask: nx, sse3, sse4, custom:FLAG+FLAG, comma-separated, or none (reaches the guest after a power cycle)")
+      .option("--disk <disk=ds:path...>", "a powered-off VM's disk file is now at ds:path (you moved it), like disk0=shared:web01/disk0.qcow2"),
+  ).action(async (vmName: string, opts: ControllerOptions & { json?: boolean; disconnect?: string[]; connect?: string[]; disconnectNic?: string[]; connectNic?: string[]; mask?: string; disk?: string[] }) => {
     const devices = [...(opts.disconnect ?? []).map((name) => ({ name, connected: false })), ...(opts.connect ?? []).map((name) => ({ name, connected: true }))];
     const nics = [...(opts.disconnectNic ?? []).map((name) => ({ name, connected: false })), ...(opts.connectNic ?? []).map((name) => ({ name, connected: true }))];
-    if (devices.length === 0 && nics.length === 0 && opts.mask === undefined) throw new FerryError(ErrorCode.usage, "nothing to set: give --disconnect, --connect, --disconnect-nic, --connect-nic or --mask");
+    const disks = (opts.disk ?? []).map(parseDiskMove);
+    if (devices.length === 0 && nics.length === 0 && disks.length === 0 && opts.mask === undefined) throw new FerryError(ErrorCode.usage, "nothing to set: give --disconnect, --connect, --disconnect-nic, --connect-nic, --mask or --disk");
     const client = controllerClient(opts);
-    const body = { ...(devices.length > 0 ? { devices } : {}), ...(nics.length > 0 ? { nics } : {}), ...(opts.mask === undefined ? {} : { cpuidMask: parseMask(opts.mask) }) };
+    const body = { ...(devices.length > 0 ? { devices } : {}), ...(nics.length > 0 ? { nics } : {}), ...(disks.length > 0 ? { disks } : {}), ...(opts.mask === undefined ? {} : { cpuidMask: parseMask(opts.mask) }) };
     const answer = await client.patch<Changed>(`/vms/${encodeURIComponent(vmName)}`, body);
     done(client, opts.json, answer, `${vmName}: settings changed${opts.mask === undefined ? "" : "; the new CPUID mask reaches the guest after a power cycle"}`);
   });

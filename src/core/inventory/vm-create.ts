@@ -4,7 +4,7 @@
 // type when none is asked for, never an alias like `pc`, which means a different machine on
 // every QEMU version.
 import { ErrorCode, FerryError } from "../errors.ts";
-import { deriveMac, findHost, type Draft } from "./edits.ts";
+import { deriveMac, findHost, findVm, type Draft } from "./edits.ts";
 import type { Device, Disk, Vm } from "./schema.ts";
 
 export interface NewVmDisk {
@@ -91,4 +91,20 @@ export function createVm(draft: Draft, spec: NewVm): Vm {
   if (spec.pool !== undefined) vm.pool = spec.pool;
   draft.vms.push(vm);
   return vm;
+}
+
+/**
+ * Records where a powered-off VM's disk file is now: the administrator moved it (say from a
+ * host's local datastore to a shared one, so the VM can migrate). A running VM keeps its files
+ * open where they are, so it is refused.
+ */
+export function setDiskLocation(draft: Draft, vmName: string, diskName: string, datastore: string, path: string): void {
+  const vm = findVm(draft, vmName);
+  if (vm.power !== "off") throw new FerryError(ErrorCode.conflict, `${vmName} is ${vm.power}: move a disk only while the VM is powered off`, { details: { vm: vmName } });
+  const disk = vm.disks.find((d) => d.name === diskName);
+  if (disk === undefined) throw new FerryError(ErrorCode.notFound, `${vmName} has no disk named "${diskName}" (it has ${vm.disks.map((d) => d.name).join(", ") || "none"})`);
+  disk.datastore = datastore;
+  disk.path = path;
+  // The configuration follows its first disk, as `createVm` placed it.
+  if (vm.disks[0] === disk) vm.files.config = { datastore, path: `${vmName}/${vmName}.json` };
 }
