@@ -7,6 +7,7 @@ const AREAS: readonly (readonly [string, string])[] = [
   ["VMOTION_PORT_MISSING", "VMotion network"],
   ["PORTGROUP_MISSING", "VM networks"],
   ["CPU_VENDOR_MISMATCH", "CPU"],
+  ["MACHINE_TYPE_UNSUPPORTED", "Hypervisor (QEMU)"],
   ["DEVICE_HOST_ONLY", "Devices"],
   ["CPU_AFFINITY", "VM and host state"],
   ["HOST_RESOURCES_SHORT", "Resources"],
@@ -26,6 +27,7 @@ export function renderFindingsDoc(): string {
     "",
     "In the compatibility matrix (`ferry where`, the benchmarks) each pair carries the set of codes",
     "that fired with their severity; the full messages of a pair are rendered on demand by `ferry check`.",
+    "A VM's own host is no destination: the matrix marks that cell by position instead of with SAME_HOST.",
     "",
   ];
   const areaOf = new Map(AREAS);

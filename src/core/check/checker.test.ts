@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createChecker, codesOf, type CheckOptions } from "./checker.ts";
-import { FINDING_CODES, FindingCode as C, type FindingCode } from "./findings.ts";
+import { FINDING_CODES, FindingCode as C, MATRIX_CODES, type FindingCode } from "./findings.ts";
 import { bentInventory, must, PENRYN_FLAGS, type Bend } from "../testing/inventory.ts";
 
 interface Case {
@@ -19,6 +19,12 @@ interface Case {
 
 const esx = (inv: Parameters<Bend>[0], i: number) => must(inv.hosts[i], `host ${i}`);
 const web01 = (inv: Parameters<Bend>[0]) => must(inv.vms[0], "web01");
+/** QEMU as a host's agent reports it: each version provides its own machine types and every older one. */
+const qemu = (version: string) => ({ kind: "qemu" as const, version, accelerator: "tcg" as const, machineTypes: version.startsWith("8.") ? ["pc-q35-7.2", "pc-q35-8.2", "pc-i440fx-8.2"] : ["pc-q35-7.2", "pc-i440fx-7.2"] });
+const qemuOn = (inv: Parameters<Bend>[0], source: string | undefined, destination: string | undefined) => {
+  if (source !== undefined) esx(inv, 0).hypervisor = qemu(source);
+  if (destination !== undefined) esx(inv, 1).hypervisor = qemu(destination);
+};
 const vmotionPort = (inv: Parameters<Bend>[0], i: number) => must(must(esx(inv, i).vswitches?.[1], "vSwitch1").vmkernelPorts?.[0], "vmk1");
 
 // One table per area of the seed; each row changes the passing base inventory in one way.
@@ -29,6 +35,10 @@ const cases: Record<string, readonly Case[]> = {
     { name: "config, log and NVRAM files on one datastore make one finding naming each", bend: (i) => { web01(i).files = { config: { datastore: "esx01-local" }, log: { datastore: "esx01-local" }, nvram: { datastore: "esx01-local" } }; }, errors: [C.storageNotVisible], says: ["configuration file, log file and NVRAM file of web01 are on datastore \"esx01-local\""] },
     { name: "files on two datastores the destination lacks make two findings", bend: (i) => { web01(i).files = { config: { datastore: "esx01-local" } }; i.datastores!.push({ name: "san2" }); i.hosts[0]!.datastores!.push("san2"); web01(i).disks![0]!.datastore = "san2"; }, errors: [C.storageNotVisible, C.storageNotVisible] },
     { name: "an RDM in an MSCS cluster blocks", bend: (i) => { must(web01(i).disks, "disks")[0]!.rdm = { lun: "naa.600a", mscs: true }; }, errors: [C.rdmMscs], says: ["MSCS", "naa.600a"] },
+    { name: "a disk's message names its file in the datastore, not a made-up name", bend: (i) => { web01(i).disks = [{ name: "disk0", datastore: "esx01-local", path: "web01/disk0.raw", format: "raw" }]; }, errors: [C.storageNotVisible], says: ['The disk "disk0" (web01/disk0.raw) of web01 is on datastore "esx01-local" (local to its host), which esx02 does not mount.'] },
+    { name: "files with known paths are named with them", bend: (i) => { web01(i).files = { config: { datastore: "esx01-local", path: "web01/web01.json" } }; web01(i).disks = [{ name: "disk0", datastore: "esx01-local", path: "web01/disk0.qcow2", format: "qcow2" }]; }, errors: [C.storageNotVisible], says: ['configuration file (web01/web01.json) and disk "disk0" (web01/disk0.qcow2) of web01 are on'] },
+    { name: "a disk on a datastore both hosts report by the same identity passes", bend: (i) => { i.datastores!.push({ name: "vmstore", uuid: "0f6f1a52-9d1e-4b7a-8c51-2d4f0e7b9a10" }); esx(i, 0).datastores!.push("vmstore"); esx(i, 1).datastores!.push("vmstore"); web01(i).disks = [{ name: "disk0", datastore: "vmstore", path: "web01/disk0.qcow2" }]; } },
+    { name: "a datastore of the same name but another identity on the destination is named as such", bend: (i) => { i.datastores!.push({ name: "vmstore", uuid: "0f6f1a52-9d1e-4b7a-8c51-2d4f0e7b9a10", shared: false }, { name: "vmstore (7c2e44d0)", uuid: "7c2e44d0-51aa-4f0e-9b3c-88d1f2a6c3e4", shared: false }); esx(i, 0).datastores!.push("vmstore"); esx(i, 1).datastores!.push("vmstore (7c2e44d0)"); web01(i).disks = [{ name: "disk0", datastore: "vmstore", path: "web01/disk0.qcow2" }]; }, errors: [C.storageNotVisible], says: ['disk "disk0" (web01/disk0.qcow2) of web01 is on datastore "vmstore" (local to its host), which esx02 does not mount (esx02 mounts "vmstore (7c2e44d0)", a different datastore with the same name'] },
     { name: "an RDM outside MSCS on shared storage passes", bend: (i) => { must(web01(i).disks, "disks")[0]!.rdm = { lun: "naa.600a", mscs: false }; } },
   ],
   "VMotion network": [
@@ -73,13 +83,31 @@ const cases: Record<string, readonly Case[]> = {
     { name: "moving into a cluster whose baseline hides features the guest uses", bend: (i) => { i.clusters = [{ name: "Prod" }, { name: "Old", baseline: { vendor: "GenuineIntel", flags: [...PENRYN_FLAGS] } }]; esx(i, 1).cluster = "Old"; i.resourcePools = []; web01(i).pool = undefined; }, errors: [C.cpuFeatureMissing], says: ["outside the custom baseline that cluster Old presents"] },
     { name: "a powered-off VM skips CPU and VMotion checks: a cold-migration warning", bend: (i) => { web01(i).power = "off"; esx(i, 1).cpu.vendor = "AuthenticAMD"; esx(i, 1).vswitches![1]!.vmkernelPorts = []; }, warnings: [C.vmPoweredOff], says: ["cold migration"] },
   ],
+  "hypervisor (QEMU)": [
+    { name: "a machine type the destination's QEMU lacks is an error naming VM, machine, host and version", bend: (i) => { qemuOn(i, "8.2.2", "8.2.2"); esx(i, 1).hypervisor!.machineTypes = ["pc-q35-7.2"]; web01(i).machine = "pc-q35-8.2"; }, errors: [C.machineTypeUnsupported], says: ["web01 runs machine type pc-q35-8.2, which QEMU 8.2.2 on esx02 does not provide"], fixSays: ["Upgrade QEMU on esx02 to a version that provides pc-q35-8.2 (QEMU keeps old machine types for migration), or move the VM to a host that has it."] },
+    { name: "a machine type the destination provides passes", bend: (i) => { qemuOn(i, "7.2.22", "8.2.2"); web01(i).machine = "pc-q35-7.2"; } },
+    { name: "a destination without hypervisor facts (sim host, inventory file) is not judged", bend: (i) => { qemuOn(i, "8.2.2", undefined); web01(i).machine = "pc-q35-8.2"; } },
+    { name: "a VM without a recorded machine type is not judged", bend: (i) => { qemuOn(i, undefined, "7.2.22"); } },
+    { name: "a powered-off VM still needs its machine type (it boots with it)", bend: (i) => { qemuOn(i, "8.2.2", "7.2.22"); web01(i).machine = "pc-q35-8.2"; web01(i).power = "off"; }, errors: [C.machineTypeUnsupported], warnings: [C.vmPoweredOff] },
+    { name: "an older QEMU on the destination is an error naming both versions and hosts", bend: (i) => { qemuOn(i, "8.2.2", "7.2.22"); }, errors: [C.hypervisorOlder], says: ["esx02 runs QEMU 7.2.22, older than QEMU 8.2.2 on esx01: QEMU migrates to the same or a newer version only."], fixSays: ["Upgrade QEMU on esx02 to 8.2.2 or newer"] },
+    { name: "versions compare as numbers: 7.2.9 is older than 7.2.22", bend: (i) => { qemuOn(i, "7.2.22", "7.2.9"); }, errors: [C.hypervisorOlder], says: ["QEMU 7.2.9, older than QEMU 7.2.22"] },
+    { name: "versions compare as numbers: 7.10.0 is newer than 7.2.22", bend: (i) => { qemuOn(i, "7.2.22", "7.10.0"); } },
+    { name: "the same QEMU version passes", bend: (i) => { qemuOn(i, "7.2.22", "7.2.22"); web01(i).machine = "pc-q35-7.2"; } },
+    { name: "a newer QEMU on the destination passes", bend: (i) => { qemuOn(i, "7.2.22", "8.2.2"); } },
+    { name: "a source without hypervisor facts is not compared", bend: (i) => { qemuOn(i, undefined, "7.2.22"); } },
+    { name: "a powered-off VM moves cold: no migration stream, so versions do not matter", bend: (i) => { qemuOn(i, "8.2.2", "7.2.22"); web01(i).power = "off"; }, warnings: [C.vmPoweredOff] },
+    { name: "a suspended VM's state is a migration stream: an older destination blocks it", bend: (i) => { qemuOn(i, "8.2.2", "7.2.22"); web01(i).power = "suspended"; }, errors: [C.hypervisorOlder], warnings: [C.vmSuspended] },
+    { name: "both: older QEMU without the VM's machine type", bend: (i) => { qemuOn(i, "8.2.2", "7.2.22"); web01(i).machine = "pc-i440fx-8.2"; }, errors: [C.hypervisorOlder, C.machineTypeUnsupported] },
+  ],
   devices: [
     { name: "a connected host CD-ROM is an error whose fix is to disconnect it", bend: (i) => { web01(i).devices = [{ name: "cd0", kind: "cdrom", backing: "host", path: "/dev/sr0", connected: true }]; }, errors: [C.deviceHostOnly], says: ["/dev/sr0 of esx01"], fixSays: ["Clear the Connected box", "connected: false"] },
+    { name: "a mapped but disconnected host CD-ROM (/dev/sr0) is a warning", bend: (i) => { web01(i).devices = [{ name: "cd0", kind: "cdrom", backing: "host", path: "/dev/sr0", connected: false }]; }, warnings: [C.deviceHostOnly], says: ['CD-ROM "cd0" of web01 has a mapping to a host-only device that is not active (the host device /dev/sr0 of esx01)'] },
     { name: "a mapped but disconnected host floppy is a warning", bend: (i) => { web01(i).devices = [{ name: "floppy0", kind: "floppy", backing: "host", connected: false }]; }, warnings: [C.deviceHostOnly], says: ["mapping to a host-only device that is not active"] },
     { name: "serial, parallel and USB host devices block too", bend: (i) => { web01(i).devices = [{ name: "s", kind: "serial", backing: "host" }, { name: "p", kind: "parallel", backing: "host" }, { name: "u", kind: "usb", backing: "host" }]; }, errors: [C.deviceHostOnly, C.deviceHostOnly, C.deviceHostOnly] },
     { name: "a connected client device blocks", bend: (i) => { web01(i).devices = [{ name: "cd0", kind: "cdrom", backing: "client" }]; }, errors: [C.deviceHostOnly] },
     { name: "an ISO on a local datastore blocks when connected", bend: (i) => { web01(i).devices = [{ name: "cd0", kind: "cdrom", backing: "file", path: "debian.iso", datastore: "esx01-local" }]; }, errors: [C.deviceHostOnly], says: ["debian.iso", "esx02 does not mount"] },
     { name: "an ISO on a local datastore is a warning when disconnected", bend: (i) => { web01(i).devices = [{ name: "cd0", kind: "cdrom", backing: "file", path: "debian.iso", datastore: "esx01-local", connected: false }]; }, warnings: [C.deviceHostOnly] },
+    { name: "an ISO on a datastore both hosts report by identity passes", bend: (i) => { i.datastores!.push({ name: "isos", uuid: "0f6f1a52-9d1e-4b7a-8c51-2d4f0e7b9a10" }); esx(i, 0).datastores!.push("isos"); esx(i, 1).datastores!.push("isos"); web01(i).devices = [{ name: "cd0", kind: "cdrom", backing: "file", path: "debian-12.iso", datastore: "isos" }]; } },
     { name: "an ISO on shared storage passes", bend: (i) => { web01(i).devices = [{ name: "cd0", kind: "cdrom", backing: "file", path: "debian.iso", datastore: "shared-ds" }]; } },
   ],
   "VM and host state": [
@@ -125,14 +153,16 @@ for (const [area, rows] of Object.entries(cases)) {
         for (const f of [...result.errors, ...result.warnings]) {
           assert.ok(f.message.length > 0 && f.fix.length > 0 && f.subject.name.length > 0, `incomplete finding ${JSON.stringify(f)}`);
         }
-        // The matrix must agree with the full checker on every pair.
+        // The matrix must agree with the full checker on every pair; it marks a VM's own host by position, not by SAME_HOST.
         if (row.options?.pool === undefined) {
           const matrix = checker.matrix(row.options);
           const v = matrix.vms.indexOf(row.vm ?? "web01");
           const h = matrix.hosts.indexOf(row.to ?? "esx02");
           const cell = v * matrix.hosts.length + h;
-          assert.deepEqual(codesOf(matrix.errors[cell]!), [...new Set(result.errors.map((f) => f.code))].sort((a, b) => FINDING_CODES.indexOf(a) - FINDING_CODES.indexOf(b)));
-          assert.deepEqual(codesOf(matrix.warnings[cell]!), [...new Set(result.warnings.map((f) => f.code))].sort((a, b) => FINDING_CODES.indexOf(a) - FINDING_CODES.indexOf(b)));
+          const inMatrix = (codes: readonly FindingCode[]) => [...new Set(codes)].filter((c) => c !== C.sameHost).sort((a, b) => MATRIX_CODES.indexOf(a) - MATRIX_CODES.indexOf(b));
+          assert.deepEqual(codesOf(matrix.errors[cell]!), inMatrix(result.errors.map((f) => f.code)));
+          assert.deepEqual(codesOf(matrix.warnings[cell]!), inMatrix(result.warnings.map((f) => f.code)));
+          assert.equal(matrix.current[v] === h, result.errors.some((f) => f.code === C.sameHost));
         }
       });
     }
@@ -162,8 +192,17 @@ describe("look-ups", () => {
     assert.deepEqual(where.hosts[1]!.errors.map((f) => f.code), [C.cpuVendorMismatch]);
   });
 
-  test("every finding code fits in the matrix's 32-bit masks", () => {
-    assert.ok(FINDING_CODES.length <= 32);
+  test("every finding code but SAME_HOST has a bit of the matrix's 32-bit masks", () => {
+    assert.ok(MATRIX_CODES.length <= 32, `${MATRIX_CODES.length} codes do not fit in 32 bits`);
     assert.equal(new Set(FINDING_CODES).size, FINDING_CODES.length);
+    assert.deepEqual(FINDING_CODES.filter((code) => !MATRIX_CODES.includes(code)), [C.sameHost]);
+  });
+
+  test("the matrix marks each VM's own host by position", () => {
+    const { index } = bentInventory((i) => {
+      i.vms.push({ ...structuredClone(i.vms[0]!), name: "web02", host: "esx02", nics: [] });
+    });
+    const matrix = createChecker(index).matrix();
+    assert.deepEqual([...matrix.current].map((h) => matrix.hosts[h]), ["esx01", "esx02"]);
   });
 });

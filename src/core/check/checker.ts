@@ -6,9 +6,10 @@
 import { ErrorCode, FerryError } from "../errors.ts";
 import type { HostView, InventoryIndex } from "../inventory/index.ts";
 import type { ResourcePool } from "../inventory/schema.ts";
-import { collect, codeBit, FINDING_CODES, FindingCode, Severity, SubjectKind, toResult, type CheckResult, type Emit, type Finding } from "./findings.ts";
+import { collect, codeBit, FindingCode, MATRIX_CODES, Severity, SubjectKind, toResult, type CheckResult, type Emit, type Finding } from "./findings.ts";
 import { vmProfile, type VmProfile } from "./profile.ts";
 import { cpuRules, cpuVerdict, type CpuVerdict } from "./rules/cpu.ts";
+import { hypervisorPairRules, machineTypeRules } from "./rules/hypervisor.ts";
 import { Priority, poolBelongsTo, resourceRules, resourceState, storageRules, vmNetworkRules, type ResourceState } from "./rules/placement.ts";
 import { hostVmotionRules, vmotionPairRules } from "./rules/vmotion.ts";
 import { hostStateRules, vmRules } from "./rules/vm.ts";
@@ -31,10 +32,15 @@ export interface WhereResult {
 export interface CompatibilityMatrix {
   readonly vms: readonly string[];
   readonly hosts: readonly string[];
-  /** Per pair (vm * hosts.length + host): bit i set when FINDING_CODES[i] fired as an error. */
+  /**
+   * Per pair (vm * hosts.length + host): bit i set when MATRIX_CODES[i] fired as an error.
+   * A VM's own host (see `current`) is no destination: its cell carries no SAME_HOST.
+   */
   readonly errors: Uint32Array;
   /** Same, for warnings. */
   readonly warnings: Uint32Array;
+  /** Per VM, the index in `hosts` of the host it runs on now; -1 when that host is not in the inventory. */
+  readonly current: Int32Array;
   /** Rows computed for the rule groups (storage, network, CPU): VMs with equal needs share one. */
   readonly groupRows: number;
 }
@@ -48,7 +54,7 @@ export interface Checker {
 /** Decodes a matrix cell's bit mask into codes. */
 export function codesOf(mask: number): FindingCode[] {
   const out: FindingCode[] = [];
-  for (let i = 0; i < FINDING_CODES.length; i++) if ((mask & (1 << i)) !== 0) out.push(FINDING_CODES[i] as FindingCode);
+  for (let i = 0; i < MATRIX_CODES.length; i++) if ((mask & (1 << i)) !== 0) out.push(MATRIX_CODES[i] as FindingCode);
   return out;
 }
 
@@ -57,7 +63,9 @@ class BitSink {
   errors = 0;
   warnings = 0;
   readonly emit: Emit = (code, severity) => {
-    const bit = 1 << (codeBit.get(code) ?? 31);
+    const index = codeBit.get(code);
+    if (index === undefined) return;
+    const bit = 1 << index;
     if (severity === Severity.error) this.errors |= bit;
     else this.warnings |= bit;
   };
@@ -71,6 +79,12 @@ class BitSink {
 
 function replay(findings: readonly Finding[], emit: Emit): void {
   for (const f of findings) emit(f.code, f.severity, () => f);
+}
+
+/** Rules about a live move between two hosts that name the hosts only: VMotion ports and QEMU versions. */
+function hostPairRules(source: HostView, dest: HostView, emit: Emit): void {
+  vmotionPairRules(source, dest, emit);
+  hypervisorPairRules(source, dest, emit);
 }
 
 export function createChecker(index: InventoryIndex): Checker {
@@ -239,8 +253,9 @@ export function createChecker(index: InventoryIndex): Checker {
     }
     if (profile.source !== undefined) replay(hostOnly(profile.source, "source", live), emit);
     replay(hostOnly(dest, "destination", live), emit);
+    machineTypeRules(vm.name, profile.needs.machine, dest, emit);
     // Not memoised: there are hosts² pairs, and most yield nothing, which is cheap to find out.
-    if (live && profile.source !== undefined && vm.host !== dest.host.name) vmotionPairRules(profile.source, dest, emit);
+    if (live && profile.source !== undefined && vm.host !== dest.host.name) hostPairRules(profile.source, dest, emit);
   };
 
   const checkInto = (profile: VmProfile, dest: HostView, options: CheckOptions, emit: Emit): void => {
@@ -309,7 +324,7 @@ export function createChecker(index: InventoryIndex): Checker {
           hostViews.forEach((dest, h) => {
             if (dest === source) return;
             const b = sink.reset();
-            vmotionPairRules(source, dest, b.emit);
+            hostPairRules(source, dest, b.emit);
             p.errors[h] = b.errors >>> 0;
             p.warnings[h] = b.warnings >>> 0;
           });
@@ -325,18 +340,26 @@ export function createChecker(index: InventoryIndex): Checker {
         const hb = vms[b]?.host ?? "";
         return ha < hb ? -1 : ha > hb ? 1 : a - b;
       });
-      const sameHostBit = 1 << (codeBit.get(FindingCode.sameHost) ?? 31);
-      const destBits = (live: boolean): { errors: Uint32Array; warnings: Uint32Array } => {
-        const out = { errors: new Uint32Array(nHosts), warnings: new Uint32Array(nHosts) };
-        hostViews.forEach((dest, h) => {
-          const b = bitsOf(hostOnly(dest, "destination", live));
-          out.errors[h] = b.errors >>> 0;
-          out.warnings[h] = b.warnings >>> 0;
-        });
-        return out;
+      // A destination's own verdict, plus whether it provides the VM's machine type: one row
+      // per (live, machine type), so the machine-type rule costs nothing per pair.
+      const destRows = new Map<string, { errors: Uint32Array; warnings: Uint32Array }>();
+      const destBits = (live: boolean, machine: string | undefined, vmName: string): { errors: Uint32Array; warnings: Uint32Array } => {
+        const key = `${live ? 1 : 0}\0${machine ?? ""}`;
+        let row = destRows.get(key);
+        if (row === undefined) {
+          const out = { errors: new Uint32Array(nHosts), warnings: new Uint32Array(nHosts) };
+          hostViews.forEach((dest, h) => {
+            const b = sink.reset();
+            replay(hostOnly(dest, "destination", live), b.emit);
+            machineTypeRules(vmName, machine, dest, b.emit);
+            out.errors[h] = b.errors >>> 0;
+            out.warnings[h] = b.warnings >>> 0;
+          });
+          row = out;
+          destRows.set(key, row);
+        }
+        return row;
       };
-      const destLive = destBits(true);
-      const destCold = destBits(false);
 
       for (const v of order) {
         const vm = vms[v];
@@ -386,12 +409,11 @@ export function createChecker(index: InventoryIndex): Checker {
         const src = source === undefined ? { errors: 0, warnings: 0 } : cachedBits(`s${live ? 1 : 0}\0${vm.host}`, () => hostOnly(source, "source", live));
         const pairs = live && source !== undefined ? pairsFrom(source) : undefined;
         const base = v * nHosts;
-        const dst = live ? destLive : destCold;
+        const dst = destBits(live, profile.needs.machine, vm.name);
         for (let h = 0; h < nHosts; h++) {
           let e = own.errors | src.errors | (dst.errors[h] ?? 0) | (pairs?.errors[h] ?? 0) | (storage.errors[h] ?? 0) | (network.errors[h] ?? 0) | (cpu.errors[h] ?? 0);
           let w = own.warnings | src.warnings | (dst.warnings[h] ?? 0) | (pairs?.warnings[h] ?? 0) | (storage.warnings[h] ?? 0) | (network.warnings[h] ?? 0) | (cpu.warnings[h] ?? 0);
           const dest = hostViews[h];
-          if (dest === source) e |= sameHostBit;
           if (withResources && dest !== undefined) {
             const b = sink.reset();
             resourceGroup(profile, dest, options, b.emit);
@@ -402,7 +424,9 @@ export function createChecker(index: InventoryIndex): Checker {
           warnings[base + h] = w >>> 0;
         }
       }
-      return { vms: vms.map((vm) => vm.name), hosts: hostViews.map((view) => view.host.name), errors, warnings, groupRows: [...groupRows.values()].reduce((n, rows) => n + rows.size, 0) };
+      const hostIndex = new Map(hostViews.map((view, h) => [view.host.name, h]));
+      const current = Int32Array.from(vms, (vm) => hostIndex.get(vm.host) ?? -1);
+      return { vms: vms.map((vm) => vm.name), hosts: hostViews.map((view) => view.host.name), current, errors, warnings, groupRows: [...groupRows.values()].reduce((n, rows) => n + rows.size, 0) };
     },
   };
 }

@@ -30,6 +30,9 @@ export const FindingCode = {
   cpuBaselineUnsupported: "CPU_BASELINE_UNSUPPORTED",
   cpuBaselineUnknown: "CPU_BASELINE_UNKNOWN",
   cpuVirtualizationDisabled: "CPU_VIRTUALIZATION_DISABLED",
+  // Hypervisor (QEMU), from the facts hosts' agents report
+  machineTypeUnsupported: "MACHINE_TYPE_UNSUPPORTED",
+  hypervisorOlder: "HYPERVISOR_OLDER",
   // Devices
   deviceHostOnly: "DEVICE_HOST_ONLY",
   // VM and host state
@@ -47,9 +50,17 @@ export const FindingCode = {
 } as const;
 export type FindingCode = (typeof FindingCode)[keyof typeof FindingCode];
 
-/** Every code in catalogue order; its index is the code's bit in the compatibility matrix. */
+/** Every code in catalogue order. */
 export const FINDING_CODES: readonly FindingCode[] = Object.values(FindingCode);
-export const codeBit: ReadonlyMap<FindingCode, number> = new Map(FINDING_CODES.map((code, i) => [code, i]));
+
+/**
+ * The codes the compatibility matrix records, one bit each of a 32-bit mask (the index here
+ * is the bit). SAME_HOST has none: a VM's own host is no destination, and the matrix marks
+ * it by position (`current`), which leaves room for 32 codes. The masks are now full: the
+ * next code needs wider masks.
+ */
+export const MATRIX_CODES: readonly FindingCode[] = FINDING_CODES.filter((code) => code !== FindingCode.sameHost);
+export const codeBit: ReadonlyMap<FindingCode, number> = new Map(MATRIX_CODES.map((code, i) => [code, i]));
 
 export const SubjectKind = {
   vm: "vm",
@@ -145,7 +156,7 @@ export interface CatalogueEntry {
 export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
   STORAGE_NOT_VISIBLE: {
     title: "A VM file is on a datastore the destination does not mount",
-    severity: "error",
+    severity: "error; the message names each file (with its path in the datastore when known), and says so when the destination mounts a different datastore of the same name (hosts' agents tell datastores apart by the uuid in their identity file, not by name)",
     fix: "Move the file (Storage VMotion) to a datastore both hosts mount, or mount its datastore on the destination.",
   },
   RDM_MSCS: {
@@ -242,6 +253,16 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
     title: "A 64-bit guest, and the destination has Intel VT / AMD-V disabled",
     severity: "error",
     fix: "Enable Intel VT or AMD-V in the destination's BIOS.",
+  },
+  MACHINE_TYPE_UNSUPPORTED: {
+    title: "The destination's QEMU does not provide the VM's machine type",
+    severity: "error, live or cold (the machine type is kept for the VM's life, like vSphere's virtual hardware version); not checked when the destination reports no hypervisor facts",
+    fix: "Upgrade QEMU on the destination to a version that provides the machine type (QEMU keeps old machine types for migration), or move the VM to a host that has it.",
+  },
+  HYPERVISOR_OLDER: {
+    title: "The destination's QEMU is older than the source's",
+    severity: "error for a running or suspended VM: QEMU migrates to the same or a newer version only; not checked for a powered-off VM, or when either host reports no hypervisor facts",
+    fix: "Upgrade QEMU on the destination to the source's version or newer, or choose a destination with such a QEMU.",
   },
   DEVICE_HOST_ONLY: {
     title: "A device is backed by something only the source host has (host device, client device, local file)",

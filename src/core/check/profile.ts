@@ -8,10 +8,11 @@ import { guestCpu, type GuestCpuResult } from "../cpu/guest.ts";
 import { listOf } from "./findings.ts";
 
 export interface StoredFile {
-  /** What the file is, in words: "configuration file", "disk \"web01.vmdk\"". */
+  /** What the file is, in words, with its path when the inventory knows it: `disk "disk0" (web01/disk0.raw)`. */
   readonly what: string;
   readonly kind: "file" | "disk";
-  readonly name: string;
+  /** The file inside its datastore, when known. */
+  readonly path: string | undefined;
   readonly datastore: string;
 }
 
@@ -28,6 +29,8 @@ export interface PlacementNeeds {
   readonly power: PowerState;
   readonly is64: boolean;
   readonly guest: GuestCpuResult;
+  /** The QEMU machine type the VM was created with, when known. */
+  readonly machine: string | undefined;
   readonly files: readonly StoredFile[];
   /** The files grouped by datastore, worded once: "configuration file, log file and disk \"a.vmdk\"". */
   readonly filesByDatastore: readonly { readonly datastore: string; readonly files: readonly StoredFile[]; readonly words: string }[];
@@ -52,14 +55,21 @@ export interface VmProfile {
   readonly keys: { readonly storage: string; readonly network: string; readonly cpu: string };
 }
 
+/** "disk \"disk0\"" and, when the file is known, " (web01/disk0.raw)": names the operator can find on the datastore. */
+function withPath(words: string, path: string | undefined): string {
+  return path === undefined ? words : `${words} (${path})`;
+}
+
+function storedFile(what: string, kind: StoredFile["kind"], datastore: string, path: string | undefined): StoredFile {
+  return { what: withPath(what, path), kind, path, datastore };
+}
+
 function storedFiles(vm: Vm): StoredFile[] {
-  const files: StoredFile[] = [
-    { what: "configuration file", kind: "file", name: vm.files.config.path ?? `${vm.name}.vmx`, datastore: vm.files.config.datastore },
-  ];
-  if (vm.files.log !== undefined) files.push({ what: "log file", kind: "file", name: vm.files.log.path ?? "vmware.log", datastore: vm.files.log.datastore });
-  if (vm.files.nvram !== undefined) files.push({ what: "NVRAM file", kind: "file", name: vm.files.nvram.path ?? `${vm.name}.nvram`, datastore: vm.files.nvram.datastore });
+  const files: StoredFile[] = [storedFile("configuration file", "file", vm.files.config.datastore, vm.files.config.path)];
+  if (vm.files.log !== undefined) files.push(storedFile("log file", "file", vm.files.log.datastore, vm.files.log.path));
+  if (vm.files.nvram !== undefined) files.push(storedFile("NVRAM file", "file", vm.files.nvram.datastore, vm.files.nvram.path));
   for (const disk of vm.disks) {
-    files.push({ what: disk.rdm === undefined ? `disk "${disk.name}"` : `RDM mapping file of disk "${disk.name}"`, kind: "disk", name: disk.name, datastore: disk.datastore });
+    files.push(storedFile(disk.rdm === undefined ? `disk "${disk.name}"` : `RDM mapping file of disk "${disk.name}"`, "disk", disk.datastore, disk.path));
   }
   return files;
 }
@@ -83,6 +93,7 @@ export function vmProfile(index: InventoryIndex, vm: Vm): VmProfile {
     power: vm.power,
     is64: vm.guest.bits === 64,
     guest: guestCpu(vm, source?.host, source?.cluster, index.templates),
+    machine: vm.machine,
     files,
     filesByDatastore: [...grouped].map(([datastore, list]) => ({ datastore, files: list, words: listOf(list.map((f) => f.what)) })),
     fileDevices: vm.devices.filter((d) => d.backing === "file"),

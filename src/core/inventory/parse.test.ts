@@ -182,3 +182,60 @@ test("docs/inventory.md stays true: its example reads cleanly and its error exam
   const lines = said.body.trimEnd().split("\n");
   assert.deepEqual([`ferry: ${result.issues.length} problems in lab.yaml:`, ...result.issues.map(formatIssue)], lines);
 });
+
+/** A real host's facts as its agent reports them, and a VM created by the qemu driver. */
+const OBSERVED = `datastores:
+  - { name: vmstore, uuid: 5b0c9f1e-2f4a-4c1e-9d7b-0a1b2c3d4e5f, shared: false }
+hosts:
+  - name: kvm01
+    cpu: { vendor: GenuineIntel, family: 6, model: 85, flags: [sse2, nx, lm] }
+    memoryMB: 16384
+    datastores: [vmstore]
+    hypervisor: { kind: qemu, version: 7.2.22, machineTypes: [pc-q35-7.2, pc-i440fx-7.2], accelerator: tcg }
+    datastoreProblems: [{ path: /srv/missing, reason: "no such directory" }]
+vms:
+  - name: web01
+    host: kvm01
+    machine: pc-q35-7.2
+    files: { config: { datastore: vmstore, path: web01/web01.json } }
+    disks: [{ name: disk0, datastore: vmstore, path: web01/disk0.qcow2, format: qcow2 }]
+    devices: [{ name: cd0, kind: cdrom, backing: file, datastore: vmstore, path: iso/debian.iso, connected: false }]
+`;
+
+test("observed facts read back: datastore identity, hypervisor, datastore problems, disk files, machine type", () => {
+  const result = parseInventory(OBSERVED, "kvm.yaml");
+  assert.ok(result.ok, result.ok ? "" : result.issues.map(formatIssue).join("\n"));
+  const { inventory } = result;
+  const [host] = inventory.hosts;
+  const [vm] = inventory.vms;
+  assert.ok(host !== undefined && vm !== undefined);
+  assert.equal(inventory.datastores[0]?.uuid, "5b0c9f1e-2f4a-4c1e-9d7b-0a1b2c3d4e5f");
+  assert.deepEqual(host.hypervisor, { kind: "qemu", version: "7.2.22", machineTypes: ["pc-q35-7.2", "pc-i440fx-7.2"], accelerator: "tcg" });
+  assert.deepEqual(host.datastoreProblems, [{ path: "/srv/missing", reason: "no such directory" }]);
+  assert.equal(vm.machine, "pc-q35-7.2");
+  assert.deepEqual(vm.disks[0], { name: "disk0", datastore: "vmstore", sizeGB: 16, path: "web01/disk0.qcow2", format: "qcow2" });
+  assert.deepEqual(InventorySchema.parse(omitDefaults(inventory)), inventory);
+});
+
+test("the new fields are optional: a file without them reads as before, with nothing invented", () => {
+  const result = parseInventory(VALID, "lab.yaml");
+  assert.ok(result.ok);
+  const host = result.inventory.hosts[0];
+  assert.equal(host?.hypervisor, undefined);
+  assert.equal(host?.datastoreProblems, undefined);
+  assert.equal(result.inventory.datastores[0]?.uuid, undefined);
+  assert.equal(result.inventory.vms[0]?.machine, undefined);
+});
+
+test("bad observed facts are refused with one sentence each", () => {
+  const bad = OBSERVED.replace("version: 7.2.22", "version: seven")
+    .replace("accelerator: tcg", "accelerator: xen")
+    .replace("format: qcow2", "format: vmdk")
+    .replace('reason: "no such directory"', 'reason: ""');
+  assert.deepEqual(problems(bad), [
+    'lab.yaml:8:40: hosts[0].hypervisor.version: must be a QEMU version major.minor.micro, like 7.2.22, got "seven"',
+    'lab.yaml:8:103: hosts[0].hypervisor.accelerator: expected one of "kvm", "tcg", got "xen"',
+    'lab.yaml:9:55: hosts[0].datastoreProblems[0].reason: must not be empty',
+    'lab.yaml:15:81: vms[0].disks[0].format: expected one of "raw", "qcow2", got "vmdk"',
+  ]);
+});

@@ -66,6 +66,7 @@ const cases: { name: string; change: (inv: Inventory) => void; path: string; mes
   { name: "duplicate VM", change: (i) => { i.vms.push({ ...at(i.vms, 0), nics: [] }); }, path: "vms[1].name", message: /VM "web01" is defined twice/ },
   { name: "duplicate template", change: (i) => { i.templates.push({ ...at(i.templates, 0), nics: [] }); }, path: "templates[1].name", message: /template "tmpl" is defined twice/ },
   { name: "duplicate datastore", change: (i) => { i.datastores.push({ name: "san01", shared: true }); }, path: "datastores[3].name", message: /datastore "san01" is defined twice/ },
+  { name: "two datastores with one identity", change: (i) => { at(i.datastores, 0).uuid = "5b0c9f1e-0000-4000-8000-000000000001"; i.datastores.push({ name: "san01-again", shared: true, uuid: "5b0c9f1e-0000-4000-8000-000000000001" }); }, path: "datastores[3].uuid", message: /datastores "san01" and "san01-again" have the same uuid 5b0c9f1e-0000-4000-8000-000000000001/ },
   { name: "duplicate cluster", change: (i) => { i.clusters.push({ name: "prod" }); }, path: "clusters[1].name", message: /cluster "prod" is defined twice/ },
   { name: "duplicate pool", change: (i) => { i.resourcePools.push({ ...at(i.resourcePools, 0) }); }, path: "resourcePools[1].name", message: /resource pool "web" is defined twice/ },
   { name: "duplicate vSwitch", change: (i) => { at(at(i.hosts, 0).vswitches, 1).name = "vSwitch0"; }, path: "hosts[0].vswitches[1].name", message: /host esx01: vSwitch "vSwitch0" is defined twice/ },

@@ -50,6 +50,7 @@ interface HostFacts {
 export function checkReferences(inv: Inventory): ReferenceIssue[] {
   const issues: ReferenceIssue[] = [];
   const datastores = indexByName(inv.datastores, "datastores", "datastore", issues);
+  checkDatastoreIdentities(inv, issues);
   const clusters = indexByName(inv.clusters, "clusters", "cluster", issues);
   const pools = indexByName(inv.resourcePools, "resourcePools", "resource pool", issues);
   const hostIndex = indexByName(inv.hosts, "hosts", "host", issues);
@@ -212,6 +213,17 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
     }
   });
   return issues;
+}
+
+/** One uuid, one record: two records with the same identity are one datastore under two names, which the checker would take for two. */
+function checkDatastoreIdentities(inv: Inventory, issues: ReferenceIssue[]): void {
+  const owner = new Map<string, string>();
+  inv.datastores.forEach((datastore, i) => {
+    if (datastore.uuid === undefined) return;
+    const first = owner.get(datastore.uuid);
+    if (first === undefined) owner.set(datastore.uuid, datastore.name);
+    else issues.push({ path: `datastores[${i}].uuid`, message: `datastores "${first}" and "${datastore.name}" have the same uuid ${datastore.uuid}: they are one datastore, so give it one record` });
+  });
 }
 
 function checkPools(

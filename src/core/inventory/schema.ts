@@ -29,6 +29,14 @@ export type DeviceBacking = (typeof DeviceBacking)[keyof typeof DeviceBacking];
 export const Shares = { low: "low", normal: "normal", high: "high" } as const;
 export type Shares = (typeof Shares)[keyof typeof Shares];
 
+/** The image formats a disk file may have; both are files inside a datastore. */
+export const DiskFormat = { raw: "raw", qcow2: "qcow2" } as const;
+export type DiskFormat = (typeof DiskFormat)[keyof typeof DiskFormat];
+
+/** How QEMU runs guests on a host: KVM (hardware virtualization) or TCG (emulation). */
+export const Accelerator = { kvm: "kvm", tcg: "tcg" } as const;
+export type Accelerator = (typeof Accelerator)[keyof typeof Accelerator];
+
 const shares = z.union([z.enum(["low", "normal", "high"]), z.number().int().positive()]);
 
 export const DatastoreSchema = z
@@ -37,6 +45,12 @@ export const DatastoreSchema = z
     /** A shared datastore (SAN/NAS: VMFS, NFS) can be mounted by many hosts; a local one by its host only. */
     shared: z.boolean().default(true),
     capacityGB: z.number().positive().optional(),
+    /**
+     * The identity read from the datastore's identity file (`.ferry-datastore.json`, written
+     * by `ferry datastore init`). Hosts that report the same uuid see the same storage,
+     * whatever path they mount it at: that, not the name, is what makes a datastore shared.
+     */
+    uuid: z.string().min(1, "must not be empty").max(200).optional(),
   })
   .strict();
 
@@ -159,6 +173,29 @@ export const VSwitchSchema = z
   })
   .strict();
 
+/**
+ * The hypervisor a host's agent found. QEMU migrates a VM only to the same or a newer QEMU,
+ * and only when the destination still provides the VM's machine type.
+ */
+export const HypervisorSchema = z
+  .object({
+    kind: z.literal("qemu"),
+    /** QEMU's version as QMP `query-version` reports it, major.minor.micro: `7.2.22`. */
+    version: z.string().regex(/^\d+\.\d+\.\d+$/, "must be a QEMU version major.minor.micro, like 7.2.22"),
+    /** The machine types this QEMU provides (`qemu-system-x86_64 -machine help`, QMP `query-machines`). */
+    machineTypes: z.array(z.string().min(1, "must not be empty")),
+    accelerator: z.enum(["kvm", "tcg"]),
+  })
+  .strict();
+
+/** A configured datastore path the host could not use, and why (in the agent's words). */
+export const DatastoreProblemSchema = z
+  .object({
+    path: z.string().min(1, "must not be empty"),
+    reason: z.string().min(1, "must not be empty"),
+  })
+  .strict();
+
 export const HostSchema = z
   .object({
     name,
@@ -171,6 +208,14 @@ export const HostSchema = z
     vswitches: z.array(VSwitchSchema).default([]),
     /** Names of the datastores this host mounts. */
     datastores: z.array(name).default([]),
+    /** Observed by the host's agent; absent for simulated hosts and hand-written inventories. */
+    hypervisor: HypervisorSchema.optional(),
+    /**
+     * Configured datastore paths the agent could not use (missing, no identity file,
+     * unreadable). Absent means none; optional rather than defaulted so code that builds
+     * hosts in memory (generated labs, simulated hosts) need not mention it.
+     */
+    datastoreProblems: z.array(DatastoreProblemSchema).optional(),
   })
   .strict();
 
@@ -212,6 +257,9 @@ export const DiskSchema = z
     name,
     datastore: name,
     sizeGB: z.number().positive().default(16),
+    /** The disk's file inside its datastore, `web01/disk0.qcow2`. */
+    path: z.string().min(1, "must not be empty").optional(),
+    format: z.enum(["raw", "qcow2"]).optional(),
     /** A raw device mapping; its mapping file still lives on `datastore`. */
     rdm: RdmSchema.optional(),
   })
@@ -279,6 +327,11 @@ const vmShape = {
   disks: z.array(DiskSchema).default([]),
   nics: z.array(VmNicSchema).default([]),
   devices: z.array(DeviceSchema).default([]),
+  /**
+   * The QEMU machine type (`pc-q35-7.2`), chosen when the VM was created and kept for its
+   * life, like vSphere's virtual hardware version: a destination must provide it.
+   */
+  machine: z.string().min(1, "must not be empty").optional(),
 };
 
 export const TemplateSchema = z.object({ ...vmShape, host: name.optional() }).strict();
@@ -324,6 +377,8 @@ export type PhysicalNic = z.output<typeof PhysicalNicSchema>;
 export type PortGroup = z.output<typeof PortGroupSchema>;
 export type VmkernelPort = z.output<typeof VmkernelPortSchema>;
 export type VSwitch = z.output<typeof VSwitchSchema>;
+export type Hypervisor = z.output<typeof HypervisorSchema>;
+export type DatastoreProblem = z.output<typeof DatastoreProblemSchema>;
 export type Host = z.output<typeof HostSchema>;
 export type CpuidMask = z.output<typeof CpuidMaskSchema>;
 export type VmFile = z.output<typeof VmFileSchema>;

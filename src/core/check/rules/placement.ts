@@ -3,12 +3,27 @@
 // there by their exact name, images of its devices must be reachable, and the destination
 // host and resource pool must hold its reservations.
 import type { HostView, InventoryIndex } from "../../inventory/index.ts";
+import { datastoreBaseName } from "../../inventory/facts.ts";
 import type { ResourcePool } from "../../inventory/schema.ts";
 import { FindingCode, Severity, SubjectKind, type Emit } from "../findings.ts";
 import type { PlacementNeeds } from "../profile.ts";
 
 export const Priority = { high: "high", low: "low" } as const;
 export type Priority = (typeof Priority)[keyof typeof Priority];
+
+/**
+ * A datastore the destination mounts that has the same name in its identity file as
+ * `datastore` but another identity: storage the operator may take for the same, and is not.
+ */
+function namesakeOn(dest: HostView, datastore: string, index: InventoryIndex): string | undefined {
+  const record = index.datastores.get(datastore);
+  const base = record === undefined ? datastore : datastoreBaseName(record);
+  for (const mount of dest.mounts) {
+    const other = index.datastores.get(mount);
+    if (mount !== datastore && other !== undefined && datastoreBaseName(other) === base) return mount;
+  }
+  return undefined;
+}
 
 export function storageRules(vmName: string, needs: PlacementNeeds, dest: HostView, index: InventoryIndex, emit: Emit): void {
   const host = dest.host.name;
@@ -17,13 +32,17 @@ export function storageRules(vmName: string, needs: PlacementNeeds, dest: HostVi
     if (dest.mounts.has(group.datastore)) continue;
     const local = index.datastores.get(group.datastore)?.shared === false;
     const many = group.files.length > 1;
-    emit(FindingCode.storageNotVisible, Severity.error, () => ({
-      subject: { kind: SubjectKind.datastore, name: group.datastore, vm: vmName },
-      message: `The ${group.words} of ${vmName} ${many ? "are" : "is"} on datastore "${group.datastore}"${local ? " (local to its host)" : ""}, which ${host} does not mount.`,
-      fix: local
-        ? `Move ${many ? "them" : "it"} to a shared datastore ${host} also mounts (Storage VMotion), then migrate.`
-        : `Mount datastore "${group.datastore}" on ${host}, or move ${many ? "the files" : "the file"} to a datastore both hosts mount.`,
-    }));
+    emit(FindingCode.storageNotVisible, Severity.error, () => {
+      const namesake = namesakeOn(dest, group.datastore, index);
+      const same = namesake === undefined ? "" : ` (${host} mounts "${namesake}", a different datastore with the same name: their identity files differ)`;
+      return {
+        subject: { kind: SubjectKind.datastore, name: group.datastore, vm: vmName },
+        message: `The ${group.words} of ${vmName} ${many ? "are" : "is"} on datastore "${group.datastore}"${local ? " (local to its host)" : ""}, which ${host} does not mount${same}.`,
+        fix: local
+          ? `Move ${many ? "them" : "it"} to a shared datastore ${host} also mounts (Storage VMotion), then migrate.`
+          : `Mount datastore "${group.datastore}" on ${host}, or move ${many ? "the files" : "the file"} to a datastore both hosts mount.`,
+      };
+    });
   }
   for (const device of needs.fileDevices) {
     const datastore = device.datastore;
