@@ -11,7 +11,7 @@ import { parse as parseYaml } from "yaml";
 import { AgentPeersFileSchema } from "../../agent/peers.ts";
 import { HostNetworkMappingSchema } from "../../host/network-config.ts";
 import type { CliIo } from "../io.ts";
-import { resolveAgentConfig } from "./agent.ts";
+import { AgentConfigFileSchema, AgentQemuConfigSchema, resolveAgentConfig } from "./agent.ts";
 import { registerCommands } from "./index.ts";
 
 const repo = (path: string): string => new URL(`../../../${path}`, import.meta.url).pathname;
@@ -302,6 +302,18 @@ describe("deployment files: the example agent config and the units agree with th
     const config = await resolveAgentConfig({ config: "/etc/ferry/agent.yaml" }, f, io);
     assert.equal(config.observe?.name, "kvm02");
     assert.deepEqual(config.listen, { host: "10.0.0.12", port: 7001 });
+  });
+
+  test("config keys docs/deploy.md's prose names (`accelerator: auto`) are keys of agent.yaml, with values they take", () => {
+    const prose = DOC.replace(/^```[\s\S]*?^```/gm, "");
+    const mentions = [...prose.matchAll(/`([A-Za-z]+):( [^`]*)?`/g)].map((m) => ({ key: m[1] ?? "", value: m[2]?.trim() }));
+    assert.ok(mentions.length >= 5, `found ${mentions.length} config keys`);
+    const fields: Record<string, { safeParse: (v: unknown) => { success: boolean } }> = { ...AgentQemuConfigSchema.shape, ...AgentConfigFileSchema.shape };
+    for (const { key, value } of mentions) {
+      const field = fields[key];
+      assert.ok(field !== undefined, `agent.yaml has no key ${key} (docs/deploy.md names it)`);
+      if (value !== undefined) assert.ok(field.safeParse(parseYaml(value)).success, `${key}: ${value} is not a value agent.yaml takes`);
+    }
   });
 
   test("docs/deploy.md shows examples/agent.yaml as it is", () => {
