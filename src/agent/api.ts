@@ -137,21 +137,6 @@ export interface OutgoingRequest {
   readonly destination?: string;
 }
 
-/**
- * A VMkernel port as the host should have it (PUT /v1/network/vmkernel/:port): the whole
- * port, not a change, so repeating it is harmless. `vmotion` marks the port VMotion uses.
- */
-export const VmkernelRequestSchema = z
-  .object({
-    ip: ipv4,
-    prefix: z.number().int().min(1).max(32),
-    vmotion: z.boolean(),
-    gateway: ipv4.optional(),
-    mtu: z.number().int().min(576).max(9216).default(1500),
-  })
-  .strict();
-export type VmkernelRequest = z.output<typeof VmkernelRequestSchema>;
-
 /** Fault rules are the driver's vocabulary; the agent only checks they are a list of objects. */
 export const FaultsRequestSchema = z.object({ rules: z.array(z.record(z.string(), z.unknown())) }).strict();
 
@@ -167,8 +152,6 @@ export interface AgentFacts extends HostFacts {
   readonly migrations: { readonly incoming: number; readonly outgoing: number };
   /** Whether POST /v1/faults is served (test agents only). */
   readonly faultsEnabled: boolean;
-  /** Whether this agent applies VMkernel port changes to its host (PUT /v1/network/vmkernel/:port). */
-  readonly vmkernelControl?: boolean;
   /** Whether this agent changes its host's network through POST /v1/network/apply (real hosts). */
   readonly networkControl?: boolean;
   /** Present when the facts were observed on the host rather than declared (real hosts). */
@@ -194,15 +177,6 @@ export const NetworkApplyRequestSchema = z.object({ ops: z.array(NetworkOpSchema
 export interface NetworkApplyView {
   readonly applied: readonly string[];
   readonly vmotionIp: string | undefined;
-}
-
-/** A VMkernel port as the agent applied it, with the commands' effects in words. */
-export interface VmkernelView extends VmkernelRequest {
-  readonly port: string;
-  /** The IP incoming migrations now listen on (undefined: this host takes none). */
-  readonly vmotionIp: string | undefined;
-  /** What was done, e.g. `198.19.0.21/16 on vmk1`, for the caller's log. */
-  readonly applied: readonly string[];
 }
 
 /** A VM's dirty rate: measured by the hypervisor, or the workload its spec declares (sim). */

@@ -19,7 +19,6 @@ import {
   OutgoingRequestSchema,
   ReservationRequestSchema,
   SettleRequestSchema,
-  VmkernelRequestSchema,
   VmSpecSchema,
   type AgentFacts,
   type AgentVm,
@@ -29,8 +28,6 @@ import {
   type ObservedExtras,
   type OutgoingEvent,
   type SettleView,
-  type VmkernelRequest,
-  type VmkernelView,
 } from "./api.ts";
 import type { GuestCheck } from "../drivers/qemu/host-network.ts";
 import type { NetworkOp } from "../host/network-config.ts";
@@ -38,17 +35,6 @@ import { bearerTokenCheck } from "./auth.ts";
 import { errorBody, statusFor } from "./http-errors.ts";
 import { createOutgoingRegistry, type OutgoingRun } from "./outgoing.ts";
 import { createReservationBook } from "./reservations.ts";
-
-/**
- * How an agent changes its host's VMkernel ports for real (the qemu lab: links and addresses
- * inside the host's namespace). Agents without it only report what their host has.
- */
-export interface VmkernelControl {
-  /** Makes port `port` exist with exactly `request`'s address and MTU; returns what was done. */
-  apply(port: string, request: VmkernelRequest): Promise<readonly string[]>;
-  /** Removes port `port`; nothing when it is already gone. */
-  remove(port: string): Promise<readonly string[]>;
-}
 
 /**
  * A real host's observed facts and its network (src/agent/real-host.ts). Agents without it
@@ -88,10 +74,6 @@ export interface AgentAppOptions {
   readonly hostName: string;
   /** The VMotion VMkernel port's IP: incoming migrations listen there and nowhere else. */
   readonly vmotionIp: string | undefined;
-  /** The name of that VMkernel port (e.g. vmk1), so a change to it moves where migrations listen. */
-  readonly vmotionPort?: string | undefined;
-  /** Present on agents that can change their host's network (the qemu lab's). */
-  readonly vmkernel?: VmkernelControl | undefined;
   /** Present on agents of real hosts: observed facts and the Linux network backend. */
   readonly host?: HostControl | undefined;
   /** The driver's details of an incoming migration, served with its state. */
@@ -141,7 +123,6 @@ export function createAgent(options: AgentAppOptions): AgentApp {
   const { driver, clock, hostName, faults } = options;
   // Where incoming migrations listen: moves when a VMkernel port change says so (PUT /network/vmkernel).
   let vmotionIp = options.vmotionIp;
-  let vmotionPort = options.vmotionPort;
   const log: AgentLog = options.log ?? (() => undefined);
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const authorized = bearerTokenCheck(options.token);
@@ -290,7 +271,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     await settleIncoming();
     if (options.host !== undefined) {
       await options.host.refresh(c.req.query("refresh") === "true");
-      ({ ip: vmotionIp, port: vmotionPort } = options.host.vmotion());
+      vmotionIp = options.host.vmotion().ip;
     }
     const { facts, freeMemoryMB, cpuCapacityMhz } = await capacity();
     const held = reservations.held();
@@ -304,7 +285,6 @@ export function createAgent(options: AgentAppOptions): AgentApp {
       cpuCapacityMhz,
       migrations: { incoming: incoming.size, outgoing: outgoing.activeCount() },
       faultsEnabled: faults !== undefined,
-      vmkernelControl: options.vmkernel !== undefined,
       networkControl: options.host !== undefined,
       ...(options.host === undefined ? {} : { observed: options.host.extras() }),
     };
@@ -535,50 +515,6 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     return c.json(run.view(), 202);
   });
 
-  // ---- the host's VMkernel ports (agents that can change their host's network) ----
-
-  const vmkernelOrThrow = (): VmkernelControl => {
-    if (options.vmkernel === undefined) {
-      throw new FerryError(ErrorCode.notFound, `the agent of ${hostName} does not manage its host's network (only qemu lab agents do)`, { details: { host: hostName } });
-    }
-    return options.vmkernel;
-  };
-
-  api.put("/network/vmkernel/:port", async (c) => {
-    const control = vmkernelOrThrow();
-    const port = c.req.param("port");
-    const request = parse(VmkernelRequestSchema, await jsonBody(c), "VMkernel port");
-    const applied = await serialize(async () => {
-      const done = await control.apply(port, request);
-      // vSphere's "Use this port group for VMotion": the port's IP is where migrations arrive.
-      if (request.vmotion) {
-        vmotionIp = request.ip;
-        vmotionPort = port;
-      } else if (vmotionPort === port) {
-        vmotionIp = undefined;
-        vmotionPort = undefined;
-      }
-      return done;
-    });
-    log(LogLevel.info, `VMkernel port ${port} set: ${applied.join("; ")}`, { port, vmotion: request.vmotion });
-    return c.json({ ...request, port, vmotionIp, applied } satisfies VmkernelView);
-  });
-
-  api.delete("/network/vmkernel/:port", async (c) => {
-    const control = vmkernelOrThrow();
-    const port = c.req.param("port");
-    const applied = await serialize(async () => {
-      const done = await control.remove(port);
-      if (vmotionPort === port) {
-        vmotionIp = undefined;
-        vmotionPort = undefined;
-      }
-      return done;
-    });
-    log(LogLevel.info, `VMkernel port ${port} removed`, { port });
-    return c.json({ port, vmotionIp, applied });
-  });
-
   // ---- a real host's network: the seed's Add Networking steps and port groups, all or nothing ----
 
   api.post("/network/apply", async (c) => {
@@ -587,7 +523,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     const { ops } = parse(NetworkApplyRequestSchema, await jsonBody(c), "network change");
     const applied = await serialize(async () => {
       const done = await control.apply(ops);
-      ({ ip: vmotionIp, port: vmotionPort } = control.vmotion());
+      vmotionIp = control.vmotion().ip;
       return done;
     });
     log(LogLevel.info, `network changed: ${applied.join("; ")}`, { ops: ops.length });

@@ -20,8 +20,6 @@ import {
   type ReservationView,
   type IncomingState,
   type SettleView,
-  type VmkernelRequest,
-  type VmkernelView,
   type VmSpec,
 } from "./api.ts";
 
@@ -78,9 +76,6 @@ export interface AgentClient {
   /** Settles an uncertain outcome with the destination's incoming state (see HypervisorDriver.settle). */
   settleOutgoing(migrationId: string, destination: IncomingState, options?: CallOptions): Promise<SettleView>;
   setFaults(rules: readonly Record<string, unknown>[], options?: CallOptions): Promise<void>;
-  /** Makes VMkernel port `port` exist on the host as `request` says (agents with `vmkernelControl`). */
-  setVmkernelPort(port: string, request: VmkernelRequest, options?: CallOptions): Promise<VmkernelView>;
-  removeVmkernelPort(port: string, options?: CallOptions): Promise<void>;
 }
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
@@ -254,10 +249,6 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     settleOutgoing: (id, destination, call) => json<SettleView>("POST", `/migrations/outgoing/${enc(id)}/settle`, { destination }, call),
     setFaults: async (rules, call) => {
       await json<unknown>("POST", "/faults", { rules }, call);
-    },
-    setVmkernelPort: (port, request, call) => json<VmkernelView>("PUT", `/network/vmkernel/${enc(port)}`, request, call),
-    removeVmkernelPort: async (port, call) => {
-      await json<unknown>("DELETE", `/network/vmkernel/${enc(port)}`, undefined, call);
     },
   };
 }

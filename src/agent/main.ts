@@ -19,7 +19,7 @@ import { GuestCheckState } from "../drivers/qemu/host-network.ts";
 import { createSimDriver } from "../drivers/sim/driver.ts";
 import type { SimFaults } from "../drivers/sim/faults.ts";
 import { z } from "zod";
-import { createAgent, type AgentLog, type FaultControl, type HostControl, type IncomingDetails, type VmkernelControl } from "./app.ts";
+import { createAgent, type AgentLog, type FaultControl, type HostControl, type IncomingDetails } from "./app.ts";
 import { observedFacts, openRealHost, type RealHost, type RealHostConfig } from "./real-host.ts";
 import { createPeerDirectory, peersFromFile } from "./peers.ts";
 
@@ -83,13 +83,12 @@ export interface RunningAgent {
 interface DriverParts {
   readonly driver: HypervisorDriver;
   readonly faults: FaultControl | undefined;
-  readonly vmkernel: VmkernelControl | undefined;
   readonly incomingDetails: ((migrationId: string) => Promise<IncomingDetails>) | undefined;
   readonly accelerator: Accelerator | undefined;
   /** A real host's observed facts and network. */
   readonly host: HostControl | undefined;
-  /** The host's VMotion port at start. */
-  readonly vmotion: { readonly ip: string | undefined; readonly port: string | undefined };
+  /** The host's VMotion IP at start. */
+  readonly vmotionIp: string | undefined;
 }
 
 /** Facts older than this are observed again when asked for. */
@@ -113,11 +112,6 @@ function hostControl(real: RealHost, clock: Clock): HostControl {
   };
 }
 
-/** The first VMotion-enabled VMkernel port of the host. */
-function vmotionPortOf(host: Host): string | undefined {
-  for (const vswitch of host.vswitches) for (const port of vswitch.vmkernelPorts) if (port.vmotion) return port.name;
-  return undefined;
-}
 
 /** The qemu driver over a host description, with the peers that answer for destinations. */
 function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator: Accelerator, host: QemuHostDescription, extra: Partial<Pick<QemuDriverOptions, "network" | "datastorePath">>): QemuDriver {
@@ -160,14 +154,14 @@ async function qemuParts(config: AgentConfig): Promise<DriverParts> {
     const driver = qemuDriverOver(config, qemu, accelerator, { ...host, vmotionIp: vmotion.ip }, { network: real.network, datastorePath: (name: string) => real.datastorePath(name) });
     // The driver knows its VMs' memory; everything else about the host is observed.
     const observedDriver: QemuDriver = { ...driver, facts: async () => observedFacts(real, (await driver.facts()).freeMemoryMB) };
-    return { driver: observedDriver, faults: undefined, vmkernel: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: hostControl(real, clock), vmotion };
+    return { driver: observedDriver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: hostControl(real, clock), vmotionIp: vmotion.ip };
   }
 
   const host = config.host;
   if (host === undefined) throw new FerryError(ErrorCode.usage, `the agent of ${config.name} needs its host: declared (inventory or host:) or observed (datastores:, network:)`);
   // A declared qemu host (tests) has no network of its own: VMs with NICs are refused.
   const driver = qemuDriverOver(config, qemu, accelerator, { name: host.name, cpu: host.cpu, memoryMB: host.memoryMB, nics: host.nics, vswitches: host.vswitches, datastores: host.datastores, vmotionIp: config.vmotionIp }, {});
-  return { driver, faults: undefined, vmkernel: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: undefined, vmotion: { ip: config.vmotionIp, port: vmotionPortOf(host) } };
+  return { driver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: undefined, vmotionIp: config.vmotionIp };
 }
 
 function simParts(config: AgentConfig): DriverParts {
@@ -189,11 +183,10 @@ function simParts(config: AgentConfig): DriverParts {
   return {
     driver,
     faults: config.faults ? { setFaults: (rules) => { driver.setFaults(simFaultsFrom(rules)); } } : undefined,
-    vmkernel: undefined,
     incomingDetails: undefined,
     accelerator: undefined,
     host: undefined,
-    vmotion: { ip: config.vmotionIp, port: vmotionPortOf(host) },
+    vmotionIp: config.vmotionIp,
   };
 }
 
@@ -238,12 +231,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     token: config.token,
     clock,
     hostName: config.name,
-    vmotionIp: parts.vmotion.ip,
-    vmotionPort: parts.vmotion.port,
+    vmotionIp: parts.vmotionIp,
     host: parts.host,
     log: config.log,
     faults: parts.faults,
-    vmkernel: parts.vmkernel,
     incomingDetails: parts.incomingDetails,
   });
 
@@ -268,7 +259,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   return {
     name: config.name,
     api: `http://${config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host}:${port}`,
-    vmotionIp: parts.vmotion.ip,
+    vmotionIp: parts.vmotionIp,
     driver: config.driver,
     accelerator: parts.accelerator,
     close() {

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { systemClock } from "../drivers/clock.ts";
-import { createAgent, type VmkernelControl } from "./app.ts";
+import { createAgent } from "./app.ts";
+import { fakeRealHost } from "./testing/fake-host.ts";
 import type { IncomingStateView } from "./api.ts";
 import { createAgentClient } from "./client.ts";
 import { createPeerDirectory, peersFromFile, type AgentPeer } from "./peers.ts";
@@ -76,55 +77,46 @@ describe("peer agents", () => {
   });
 });
 
-describe("agent API: incoming details and VMkernel ports", () => {
-  const agentWith = (vmkernel: VmkernelControl | undefined) => {
-    const driver = createFakeDriver(createFakeNetwork(), fakeHostFacts("esx02", "198.19.0.2"));
+describe("agent API: incoming details and a real host's network", () => {
+  const agentWith = (real: boolean) => {
+    const facts = fakeHostFacts("esx02", "198.19.0.2");
+    const plain = createFakeDriver(createFakeNetwork(), facts);
+    const host = real ? fakeRealHost(plain, facts.vswitches) : undefined;
     const agent = createAgent({
-      driver,
+      driver: host?.driver ?? plain,
       token: TOKEN,
       clock: systemClock,
       hostName: "esx02",
       vmotionIp: "198.19.0.2",
-      vmotionPort: "vmk1",
-      vmkernel,
+      host: host?.control,
       incomingDetails: () => Promise.resolve({ reason: "Size mismatch: pc.ram", guest: { state: "unreachable", message: "198.18.0.11 silent" } }),
     });
     return createAgentClient({ baseUrl: "http://esx02.test", token: TOKEN, name: "esx02", fetch: (input, init) => Promise.resolve(agent.app.request(input, init)) });
   };
 
   test("GET incoming keeps its shape and adds the driver's reason and guest check for a migration it knows", async () => {
-    const client = agentWith(undefined);
+    const client = agentWith(false);
     assert.deepEqual(await client.incomingState("m-none"), { migrationId: "m-none", state: "unknown" });
     await client.prepareIncoming("m1", { name: "guest01", memoryMB: 128, vcpus: 1, nics: [] });
     const view = await client.incomingState("m1");
     assert.deepEqual({ ...view, state: undefined }, { migrationId: "m1", state: undefined, reason: "Size mismatch: pc.ram", guest: { state: "unreachable", message: "198.18.0.11 silent" } });
   });
 
-  test("an agent that does not manage its network says so; one that does moves its VMotion IP with the port", async () => {
-    const plain = agentWith(undefined);
-    assert.equal((await plain.facts()).vmkernelControl, false);
-    await assert.rejects(plain.setVmkernelPort("vmk1", { ip: "198.19.0.22", prefix: 16, vmotion: true, mtu: 1500 }), (e) => e instanceof FerryError && e.code === ErrorCode.notFound && /does not manage its host's network/.test(e.message));
+  test("an agent that does not manage its network says so; a real host's moves its VMotion IP with the port", async () => {
+    const plain = agentWith(false);
+    assert.equal((await plain.facts()).networkControl, false);
+    await assert.rejects(plain.applyNetwork([{ op: "removeVmkernelPort", name: "vmk1" }]), (e) => e instanceof FerryError && e.code === ErrorCode.notFound && /does not manage its host's network/.test(e.message));
 
-    const seen: string[] = [];
-    const managed = agentWith({
-      apply: (port, request) => {
-        seen.push(`${port} ${request.ip}`);
-        return Promise.resolve([`${request.ip}/${request.prefix} on ${port}`]);
-      },
-      remove: (port) => {
-        seen.push(`remove ${port}`);
-        return Promise.resolve([]);
-      },
-    });
-    const view = await managed.setVmkernelPort("vmk1", { ip: "198.19.0.22", prefix: 16, vmotion: true, mtu: 1500 });
-    assert.deepEqual({ vmotionIp: view.vmotionIp, applied: view.applied }, { vmotionIp: "198.19.0.22", applied: ["198.19.0.22/16 on vmk1"] });
+    const managed = agentWith(true);
+    assert.equal((await managed.facts()).networkControl, true);
+    const view = await managed.applyNetwork([{ op: "setVmkernelPort", name: "vmk1", portGroup: "VMotion", ip: "198.19.0.22", prefix: 16, mtu: 1500, vmotion: true }]);
+    assert.deepEqual(view, { applied: ["setVmkernelPort vmk1 198.19.0.22/16 vmotion=true mtu=1500"], vmotionIp: "198.19.0.22" });
     assert.equal((await managed.facts()).vmotionIp, "198.19.0.22");
-    await managed.setVmkernelPort("vmk2", { ip: "198.19.1.2", prefix: 16, vmotion: false, mtu: 1500 });
+    await managed.applyNetwork([{ op: "setVmkernelPort", name: "vmk2", portGroup: "VMotion", ip: "198.19.1.2", prefix: 16, mtu: 1500, vmotion: false }]);
     assert.equal((await managed.facts()).vmotionIp, "198.19.0.22", "another port without VMotion changes nothing");
-    await managed.removeVmkernelPort("vmk1");
+    await managed.applyNetwork([{ op: "removeVmkernelPort", name: "vmk1" }]);
     assert.equal((await managed.facts()).vmotionIp, undefined, "the VMotion port gone: no incoming migrations");
     await assert.rejects(managed.prepareIncoming("m2", { name: "guest02", memoryMB: 128, vcpus: 1, nics: [] }), (e) => e instanceof FerryError && e.code === ErrorCode.refused && /no VMkernel port enabled for VMotion/.test(e.message));
-    await assert.rejects(managed.setVmkernelPort("vmk1", { ip: "198.19.0.300", prefix: 16, vmotion: true, mtu: 1500 }), (e) => e instanceof FerryError && e.code === ErrorCode.invalidInput);
-    assert.deepEqual(seen, ["vmk1 198.19.0.22", "vmk2 198.19.1.2", "remove vmk1"]);
+    await assert.rejects(managed.applyNetwork([{ op: "setVmkernelPort", name: "vmk1", portGroup: "VMotion", ip: "198.19.0.300", prefix: 16, mtu: 1500, vmotion: true }]), (e) => e instanceof FerryError && e.code === ErrorCode.invalidInput, "the op's schema refuses a bad address before the host sees it");
   });
 });

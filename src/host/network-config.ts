@@ -46,6 +46,12 @@ export type PortGroupMapping = z.output<typeof PortGroupMappingSchema>;
 export type VmkernelMapping = z.output<typeof VmkernelMappingSchema>;
 export type HostNetworkMapping = z.output<typeof HostNetworkMappingSchema>;
 
+/** A dotted IPv4 address, every octet at most 255. */
+const ipv4 = z
+  .string()
+  .regex(/^\d{1,3}(\.\d{1,3}){3}$/, "must be an IPv4 address, like 198.19.0.11")
+  .refine((s) => s.split(".").every((o) => Number(o) <= 255), "has an octet above 255");
+
 /** Alias Ferry sets on links it creates that are not NICs (VMkernel veth ends on a bridge); facts skip them. */
 export const FERRY_LINK_ALIAS_PREFIX = "ferry:";
 
@@ -64,10 +70,10 @@ export const NetworkOpSchema = z.discriminatedUnion("op", [
       op: z.literal("setVmkernelPort"),
       name: z.string().min(1),
       portGroup: z.string().min(1),
-      ip: z.string().min(7),
+      ip: ipv4,
       prefix: z.number().int().min(1).max(32),
       mtu: z.number().int().min(576).max(9216).default(1500),
-      gateway: z.string().optional(),
+      gateway: ipv4.optional(),
       vmotion: z.boolean().default(false),
     })
     .strict(),

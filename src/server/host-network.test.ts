@@ -1,48 +1,35 @@
 // The controller's host-networking routes acting through hosts' agents, in-process: a real
 // controller app and store, real agent apps (fake driver) reached without a socket, and a
-// recording VMkernel control standing in for the lab's namespaces (test/lab covers those).
+// fake real host whose network changes as the agent's ops say (src/agent/testing/fake-host.ts;
+// test/lab covers the Linux backend in namespaces).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createAgent, type VmkernelControl } from "../agent/app.ts";
-import type { VmkernelRequest } from "../agent/api.ts";
+import { createAgent } from "../agent/app.ts";
 import { createAgentClient, type AgentClient } from "../agent/client.ts";
 import { createFakeDriver, createFakeNetwork, fakeHostFacts } from "../agent/testing/fake-driver.ts";
-import { ErrorCode, FerryError } from "../core/errors.ts";
+import { fakeRealHost, type FakeRealHost } from "../agent/testing/fake-host.ts";
 import type { Inventory } from "../core/inventory/schema.ts";
 import { systemClock } from "../drivers/clock.ts";
 import { createControllerApp } from "./app.ts";
-import { agentHostNetwork, vmkernelDiff } from "./host-network.ts";
+import { agentHostNetwork, hostNetworkOps, vmkernelDiff } from "./host-network.ts";
+import { registerHostRoutes } from "./routes-hosts.ts";
 import { testController } from "./testing/controller.ts";
 
 const TOKEN = "agent-token-host-network";
 
-/** A VMkernel control that records calls and refuses an address ending in .99, as the lab refuses one outside its range. */
-function recordingControl(): { control: VmkernelControl; calls: string[] } {
-  const calls: string[] = [];
-  const control: VmkernelControl = {
-    apply(port: string, request: VmkernelRequest) {
-      if (request.ip.endsWith(".99")) return Promise.reject(new FerryError(ErrorCode.invalidInput, `Address "${request.ip}/${request.prefix}" is outside the lab's range.`));
-      calls.push(`apply ${port} ${request.ip}/${request.prefix} vmotion=${String(request.vmotion)} mtu=${request.mtu}${request.gateway === undefined ? "" : ` gw=${request.gateway}`}`);
-      return Promise.resolve([`${request.ip}/${request.prefix} on ${port}`]);
-    },
-    remove(port: string) {
-      calls.push(`remove ${port}`);
-      return Promise.resolve([`deleted ${port}`]);
-    },
-  };
-  return { control, calls };
-}
-
-function agentClient(host: string, vmotionIp: string, control: VmkernelControl | undefined): { client: AgentClient; down: () => void } {
+/** An agent reached in-process; `real` makes it a real host's (observed facts, network ops). */
+function agentClient(host: string, vmotionIp: string, real: boolean): { client: AgentClient; down: () => void; host: FakeRealHost | undefined } {
   let up = true;
+  const facts = fakeHostFacts(host, vmotionIp);
+  const plain = createFakeDriver(createFakeNetwork(), facts);
+  const fake = real ? fakeRealHost(plain, facts.vswitches) : undefined;
   const agent = createAgent({
-    driver: createFakeDriver(createFakeNetwork(), fakeHostFacts(host, vmotionIp)),
+    driver: fake?.driver ?? plain,
     token: TOKEN,
     clock: systemClock,
     hostName: host,
     vmotionIp,
-    vmotionPort: "vmk1",
-    vmkernel: control,
+    host: fake?.control,
   });
   const client = createAgentClient({
     baseUrl: `http://${host}.agents.test`,
@@ -53,61 +40,87 @@ function agentClient(host: string, vmotionIp: string, control: VmkernelControl |
       return agent.app.request(input, init);
     },
   });
-  return { client, down: () => { up = false; } };
+  return { client, down: () => { up = false; }, host: fake };
 }
 
 async function setup() {
   const controller = await testController();
-  const esx01 = recordingControl();
   const agents = new Map<string, ReturnType<typeof agentClient>>([
-    ["esx01", agentClient("esx01", "198.19.0.11", esx01.control)],
-    ["esx02", agentClient("esx02", "198.19.0.12", undefined)],
+    ["esx01", agentClient("esx01", "198.19.0.11", true)],
+    ["esx02", agentClient("esx02", "198.19.0.12", false)],
   ]);
-  const app = createControllerApp({ ...controller.parts, clock: systemClock, hostNetwork: agentHostNetwork((host) => agents.get(host)?.client, controller.parts.inventory) });
+  const hostNetwork = agentHostNetwork((host) => agents.get(host)?.client, controller.parts.inventory);
+  const app = createControllerApp({ ...controller.parts, clock: systemClock, hostNetwork });
+  registerHostRoutes(app, { inventory: controller.parts.inventory, agents: { get: (host: string) => agents.get(host)?.client }, hostNetwork });
   const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: { code?: string; message?: string } }> => {
     const response = await app.request(path, { method, headers: { authorization: `Bearer ${controller.tokens.admin}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     return { status: response.status, body: (await response.json()) as { code?: string; message?: string } };
   };
-  const port = (host: string, name: string) => controller.inventory.current.inventory.hosts.find((h) => h.name === host)?.vswitches.flatMap((v) => v.vmkernelPorts).find((p) => p.name === name);
-  return { controller, agents, calls: esx01.calls, call, port };
+  const hostOf = (name: string) => controller.inventory.current.inventory.hosts.find((h) => h.name === name);
+  const port = (host: string, name: string) => hostOf(host)?.vswitches.flatMap((v) => v.vmkernelPorts).find((p) => p.name === name);
+  const applied = agents.get("esx01")?.host?.applied ?? [];
+  return { controller, agents, applied, call, port, hostOf };
 }
 
 describe("host networking through the agents", () => {
-  test("an edit is applied by the host's agent first, and moves where it takes migrations", async () => {
-    const { agents, calls, call, port } = await setup();
+  test("an edit is carried out on a real host first, its record then observed, and migrations arrive on the new IP", async () => {
+    const { agents, applied, call, port } = await setup();
     const edited = await call("PATCH", "/api/hosts/esx01/network/vmk1", { ip: "198.19.0.21/24", mtu: 9000 });
     assert.equal(edited.status, 200, edited.body.message);
-    assert.deepEqual(calls, ["apply vmk1 198.19.0.21/24 vmotion=true mtu=9000"]);
+    assert.deepEqual(applied, ["setVmkernelPort vmk1 198.19.0.21/24 vmotion=true mtu=9000"]);
     assert.equal(port("esx01", "vmk1")?.ip, "198.19.0.21/24");
     const facts = await agents.get("esx01")?.client.facts();
     assert.equal(facts?.vmotionIp, "198.19.0.21");
-    assert.equal(facts.vmkernelControl, true);
+    assert.equal(facts.networkControl, true);
 
     const off = await call("PATCH", "/api/hosts/esx01/network/vmk1", { vmotion: false });
     assert.equal(off.status, 200, off.body.message);
     assert.equal((await agents.get("esx01")?.client.facts())?.vmotionIp, undefined, "VMotion off: the host takes no migrations");
   });
 
-  test("adding and removing a VMkernel port creates and deletes it on the host", async () => {
-    const { calls, call, port } = await setup();
-    const added = await call("POST", "/api/hosts/esx01/network", { vswitch: "vSwitch1", portGroup: "VMotion-2", port: "vmk2", vmotion: false, ip: "198.19.1.11/24", gateway: "198.19.1.1" });
-    assert.equal(added.status, 200, added.body.message);
-    assert.deepEqual(calls, ["apply vmk2 198.19.1.11/24 vmotion=false mtu=1500 gw=198.19.1.1"]);
+  test("Add networking makes the vSwitch, port group and VMkernel port on the host, in that order; removing takes the port away", async () => {
+    const { applied, call, port } = await setup();
+    const added = await call("POST", "/api/hosts/esx01/network", { vswitch: "vSwitch2", nic: "vmnic1", portGroup: "VMotion-2", port: "vmk2", vmotion: false, ip: "198.19.1.11/24", gateway: "198.19.1.1" });
+    assert.equal(added.status, 409, "vmnic1 uplinks vSwitch1 already: the controller refuses before the host is asked");
+    assert.deepEqual(applied, []);
+    const onExisting = await call("POST", "/api/hosts/esx01/network", { vswitch: "vSwitch1", portGroup: "VMotion-2", port: "vmk2", vmotion: false, ip: "198.19.1.11/24", gateway: "198.19.1.1" });
+    assert.equal(onExisting.status, 200, onExisting.body.message);
+    assert.deepEqual(applied, ["setPortGroup VMotion-2 on vSwitch1 vlan=0", "setVmkernelPort vmk2 198.19.1.11/24 vmotion=false mtu=1500 gw=198.19.1.1"]);
     assert.ok(port("esx01", "vmk2") !== undefined);
     const removed = await call("DELETE", "/api/hosts/esx01/network/vmk2");
     assert.equal(removed.status, 200, removed.body.message);
-    assert.deepEqual(calls.slice(1), ["remove vmk2"]);
+    assert.deepEqual(applied.slice(2), ["removeVmkernelPort vmk2", "removePortGroup VMotion-2"]);
     assert.equal(port("esx01", "vmk2"), undefined);
   });
 
-  test("an agent's refusal, or an agent that cannot be reached, writes nothing", async () => {
-    const { agents, calls, call, port } = await setup();
+  test("VM port groups: created, renamed and removed on the host, then in the inventory", async () => {
+    const { applied, call, hostOf } = await setup();
+    const groups = () => hostOf("esx01")?.vswitches.flatMap((v) => v.portGroups.map((g) => `${v.name}/${g.name}`));
+    const created = await call("PUT", "/api/hosts/esx01/portgroups/Staging", { vswitch: "vSwitch1" });
+    assert.equal(created.status, 200, created.body.message);
+    assert.deepEqual(groups(), ["vSwitch1/VMotion", "vSwitch1/Staging"]);
+    const renamed = await call("POST", "/api/hosts/esx01/portgroups/Staging/rename", { to: "Test" });
+    assert.equal(renamed.status, 200, renamed.body.message);
+    assert.deepEqual(groups(), ["vSwitch1/VMotion", "vSwitch1/Test"]);
+    const clash = await call("POST", "/api/hosts/esx01/portgroups/Test/rename", { to: "VMotion" });
+    assert.equal(clash.status, 409);
+    const inUse = await call("DELETE", "/api/hosts/esx01/portgroups/VMotion");
+    assert.equal(inUse.status, 409);
+    assert.match(inUse.body.message ?? "", /carries VMkernel port vmk1/);
+    const removed = await call("DELETE", "/api/hosts/esx01/portgroups/Test");
+    assert.equal(removed.status, 200, removed.body.message);
+    assert.deepEqual(applied, ["setPortGroup Staging on vSwitch1 vlan=0", "renamePortGroup Staging to Test", "removePortGroup Test"]);
+    assert.deepEqual(groups(), ["vSwitch1/VMotion"]);
+  });
+
+  test("a host's refusal, or an agent that cannot be reached, writes nothing", async () => {
+    const { agents, applied, call, port } = await setup();
     const refused = await call("PATCH", "/api/hosts/esx01/network/vmk1", { ip: "198.19.0.99/24" });
     assert.equal(refused.status, 422);
     assert.equal(refused.body.code, "REFUSED");
-    assert.match(refused.body.message ?? "", /esx01 refused the network change: .*outside the lab's range.*the inventory was not changed/);
+    assert.match(refused.body.message ?? "", /esx01 refused the network change: .*already on another interface.*the inventory was not changed/);
     assert.equal(port("esx01", "vmk1")?.ip, "198.19.0.11/24");
-    assert.deepEqual(calls, []);
+    assert.deepEqual(applied, []);
 
     agents.get("esx01")?.down();
     const unreachable = await call("PATCH", "/api/hosts/esx01/network/vmk1", { ip: "198.19.0.31/24" });
@@ -123,6 +136,27 @@ describe("host networking through the agents", () => {
     assert.equal(port("esx02", "vmk1")?.ip, "198.19.0.42/24");
     const none = await call("PATCH", "/api/hosts/esx03/network/vmk1", { mtu: 9000 });
     assert.equal(none.status, 200, none.body.message);
+  });
+
+  test("refresh: a real host's record becomes what it reports, datastores by identity", async () => {
+    const { call, hostOf, controller } = await setup();
+    const answer = await call("POST", "/api/hosts/esx01/refresh");
+    assert.equal(answer.status, 200, answer.body.message);
+    assert.equal((answer.body as { source?: string }).source, "observed");
+    assert.deepEqual(hostOf("esx01")?.datastores, ["shared-ds"]);
+    assert.equal(controller.inventory.current.inventory.datastores.find((d) => d.name === "shared-ds")?.uuid, "0b6f5c1e-shared");
+    assert.equal((await call("POST", "/api/hosts/esx03/refresh")).status, 404, "no agent: nothing to ask");
+  });
+
+  test("the ops that take a host from one network to another, in an order it can carry out", () => {
+    const host = (vswitches: Inventory["hosts"][number]["vswitches"]) => ({ hosts: [{ name: "a", vswitches }] }) as unknown as Inventory;
+    const before = host([{ name: "vSwitch0", uplinks: ["eth0"], mtu: 1500, portGroups: [{ name: "Old", vlan: 0 }, { name: "VM", vlan: 0 }], vmkernelPorts: [{ name: "vmk9", portGroup: "Old", ip: "198.19.9.1/16", mtu: 1500, vmotion: false }] }]);
+    const after = host([
+      { name: "vSwitch0", uplinks: ["eth0"], mtu: 1500, portGroups: [{ name: "VM", vlan: 0 }], vmkernelPorts: [] },
+      { name: "vSwitch1", uplinks: ["eth1"], mtu: 9000, portGroups: [{ name: "VMotion", vlan: 0 }], vmkernelPorts: [{ name: "vmk1", portGroup: "VMotion", ip: "198.19.0.1/16", mtu: 9000, vmotion: true }] },
+    ]);
+    assert.deepEqual(hostNetworkOps("a", before, after).map((o) => `${o.op} ${"name" in o ? o.name : ""}`), ["removeVmkernelPort vmk9", "removePortGroup Old", "addVSwitch vSwitch1", "setPortGroup VMotion", "setVmkernelPort vmk1"]);
+    assert.deepEqual(hostNetworkOps("a", after, after), []);
   });
 
   test("the diff names changed and removed ports of one host only", () => {

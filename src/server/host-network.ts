@@ -1,9 +1,10 @@
 // The controller's host-networking commands acting on hosts for real. An inventory edit of a
-// host's VMkernel ports (add networking, edit a port, remove it) is first applied by the
-// host's agent when that agent manages its host's network (the qemu lab's agents do, inside
-// their namespace); only then is the edit written. An agent's refusal, or an agent that cannot
-// be reached, leaves the inventory as it was. Hosts whose agents do not manage their network
-// (sim agents), or that have no agent, keep today's behaviour: the inventory alone changes.
+// host's network (add networking, edit or remove a VMkernel port, port groups) is first
+// carried out by the host's agent when it manages its host's network (real hosts, and the
+// qemu lab's, whose agents run inside their namespace), as one transaction of ops; only then
+// is the edit written, and the host's record is then refreshed from what it observes. An
+// agent's refusal, or an agent that cannot be reached, leaves the inventory as it was. Hosts
+// whose agents only report (sim), or that have no agent, change in the inventory alone.
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import type { Inventory, VmkernelPort, VSwitch } from "../core/inventory/schema.ts";
 import type { AgentFacts } from "../agent/api.ts";
@@ -88,8 +89,7 @@ export function agentHostNetwork(agentOf: (host: string) => AgentClient | undefi
       if (agent !== undefined) await refreshHost(inventory, agent, host, { observeNow: false, onlyObserved: true });
     },
     async apply(host, before, after, explicit) {
-      const diff = vmkernelDiff(host, before, after);
-      if (explicit === undefined && diff.set.length === 0 && diff.removed.length === 0 && hostNetworkOps(host, before, after).length === 0) return;
+      if (explicit === undefined && hostNetworkOps(host, before, after).length === 0) return;
       const agent = agentOf(host);
       if (agent === undefined) return;
       const unreachable = (error: unknown): FerryError =>
@@ -100,25 +100,9 @@ export function agentHostNetwork(agentOf: (host: string) => AgentClient | undefi
       } catch (error) {
         throw unreachable(error);
       }
-      if (facts.networkControl === true) {
-        await applyOps(agent, host, explicit ?? hostNetworkOps(host, before, after), unreachable);
-        return;
-      }
-      if (facts.vmkernelControl !== true) return;
-      try {
-        for (const name of diff.removed) await agent.removeVmkernelPort(name);
-        for (const port of diff.set) {
-          const [ip = "", prefix = "32"] = port.ip.split("/");
-          await agent.setVmkernelPort(port.name, { ip, prefix: Number(prefix), vmotion: port.vmotion, mtu: port.mtu, ...(port.gateway === undefined ? {} : { gateway: port.gateway }) });
-        }
-      } catch (error) {
-        if (isFerryError(error) && error.code === ErrorCode.unavailable) throw unreachable(error);
-        const reason = error instanceof Error ? error.message : String(error);
-        throw new FerryError(isFerryError(error) && error.code !== ErrorCode.internal ? ErrorCode.refused : ErrorCode.internal, `${host} refused the network change: ${reason}; the inventory was not changed`, {
-          cause: error,
-          details: { host, ...(isFerryError(error) ? { agentCode: error.code } : {}) },
-        });
-      }
+      // Hosts whose agents only report (sim) change in the inventory alone.
+      if (facts.networkControl !== true) return;
+      await applyOps(agent, host, explicit ?? hostNetworkOps(host, before, after), unreachable);
     },
   };
 }

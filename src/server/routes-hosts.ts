@@ -17,7 +17,7 @@ import { errors, json, NameParam, security } from "./openapi.ts";
 
 export interface HostRouteDeps {
   readonly inventory: InventoryService;
-  readonly agents: AgentDirectory;
+  readonly agents: Pick<AgentDirectory, "get">;
   readonly hostNetwork: HostNetworkActuator;
 }
 
