@@ -130,12 +130,14 @@ describe("mergeObservedHost", () => {
 
   test("datastore problems and the hypervisor are replaced by each report, empty or absent included", () => {
     const { inventory } = bentInventory();
+    assert.equal(host(inventory, "esx01").datastoreProblems, undefined, "a declared host has none recorded");
     const first = mergeObservedHost(inventory, observedOf(inventory, "esx01", [], { datastoreProblems: [{ path: "/srv/x", reason: "no .ferry-datastore.json (run `ferry datastore init`)" }] }));
     assert.deepEqual(host(first.inventory, "esx01").datastoreProblems, [{ path: "/srv/x", reason: "no .ferry-datastore.json (run `ferry datastore init`)" }]);
     const withoutHypervisor: ObservedHost = { ...observedOf(first.inventory, "esx01", []) };
     delete withoutHypervisor.hypervisor;
     const second = mergeObservedHost(first.inventory, withoutHypervisor);
-    assert.equal(host(second.inventory, "esx01").datastoreProblems, undefined);
+    // Recorded even when empty: an observed host is one whose datastoreProblems is set.
+    assert.deepEqual(host(second.inventory, "esx01").datastoreProblems, []);
     assert.equal(host(second.inventory, "esx01").hypervisor, undefined);
   });
 

@@ -154,7 +154,8 @@ export function mergeObservedHost(inventory: Inventory, observed: ObservedHost):
     vswitches: observed.vswitches,
     datastores: mounted,
     ...(observed.hypervisor === undefined ? {} : { hypervisor: observed.hypervisor }),
-    ...(observed.datastoreProblems.length === 0 ? {} : { datastoreProblems: observed.datastoreProblems }),
+    // Set, even empty, exactly on observed hosts: references.ts lets their real state through.
+    datastoreProblems: observed.datastoreProblems,
   };
   const hosts = before === undefined ? [...inventory.hosts, host] : inventory.hosts.map((h) => (h === before ? host : h));
   notes.push(...strandedVms(inventory, observed.name, new Set(mounted)));

@@ -208,7 +208,7 @@ test("observed facts read back: datastore identity, hypervisor, datastore proble
   const { inventory } = result;
   const [host] = inventory.hosts;
   const [vm] = inventory.vms;
-  assert.ok(host !== undefined && vm !== undefined);
+  assert.ok(host !== undefined && vm !== undefined, "the file has a host and a VM");
   assert.equal(inventory.datastores[0]?.uuid, "5b0c9f1e-2f4a-4c1e-9d7b-0a1b2c3d4e5f");
   assert.deepEqual(host.hypervisor, { kind: "qemu", version: "7.2.22", machineTypes: ["pc-q35-7.2", "pc-i440fx-7.2"], accelerator: "tcg" });
   assert.deepEqual(host.datastoreProblems, [{ path: "/srv/missing", reason: "no such directory" }]);
@@ -219,7 +219,7 @@ test("observed facts read back: datastore identity, hypervisor, datastore proble
 
 test("the new fields are optional: a file without them reads as before, with nothing invented", () => {
   const result = parseInventory(VALID, "lab.yaml");
-  assert.ok(result.ok);
+  assert.ok(result.ok, result.ok ? "" : result.issues.map(formatIssue).join("\n"));
   const host = result.inventory.hosts[0];
   assert.equal(host?.hypervisor, undefined);
   assert.equal(host?.datastoreProblems, undefined);

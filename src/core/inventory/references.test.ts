@@ -118,3 +118,16 @@ test("every problem is reported at once, not only the first", () => {
   });
   assert.deepEqual(issues.map((issue) => issue.path).sort(), ["hosts[0].datastores[2]", "hosts[1].cluster", "vms[0].host", "vms[0].template"]);
 });
+
+test("an observed host's real state is recorded, not refused: a lost datastore or port group, storage shared by identity", () => {
+  const lost = (i: Inventory): void => {
+    at(i.hosts, 0).datastores = ["esx01-local"];
+    at(i.hosts, 0).vswitches = [];
+  };
+  // Declared (no datastoreProblems): the file is wrong, and says so.
+  assert.deepEqual(check(lost).map((issue) => issue.path).sort(), ["templates[0].files.config.datastore", "templates[0].nics[0].portGroup", "vms[0].devices[0].datastore", "vms[0].disks[0].datastore", "vms[0].files.config.datastore", "vms[0].files.log.datastore", "vms[0].nics[0].portGroup"]);
+  // Observed by its agent: that is how the host is, which the checker reports.
+  assert.deepEqual(check((i) => { lost(i); at(i.hosts, 0).datastoreProblems = []; }), []);
+  // A datastore with an identity is shared by whoever reports it, whatever `shared` says.
+  assert.deepEqual(check((i) => { at(i.datastores, 1).uuid = "a1b2c3d4-0000-4000-8000-000000000001"; at(i.hosts, 1).datastores.push("esx01-local"); }), []);
+});

@@ -87,7 +87,8 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
         issues.push({ path, message: `host ${host.name} mounts datastore "${ds}", which does not exist` });
         return;
       }
-      if (!datastore.shared) {
+      // A datastore with an identity is shared by whoever reports it (facts.ts derives `shared`).
+      if (!datastore.shared && datastore.uuid === undefined) {
         const owner = localMounts.get(ds);
         if (owner === undefined) localMounts.set(ds, host.name);
         else if (owner !== host.name) {
@@ -137,6 +138,12 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
     }
   });
 
+  // A host whose facts its agent observed (datastoreProblems is set only then) may really have
+  // lost a datastore or a port group its VMs use (an NFS mount gone, a bridge removed by hand):
+  // that is the host's state, which the controller must be able to record and the checker
+  // reports, not a broken reference to refuse.
+  const observed = (host: HostFacts): boolean => host.host.datastoreProblems !== undefined;
+
   // VMs and templates share the MAC namespace: a MAC belongs to one virtual NIC in the datacenter.
   const macOwner = new Map<string, string>();
   const checkMachine = (machine: Vm | Template, kind: Kind, at: string, hostName: string | undefined): void => {
@@ -150,7 +157,7 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
     const storage = (path: string, what: string, ds: string): void => {
       if (!datastores.has(ds)) {
         issues.push({ path, message: `${who}: ${what} is on datastore "${ds}", which does not exist` });
-      } else if (host !== undefined && !host.datastores.has(ds)) {
+      } else if (host !== undefined && !observed(host) && !host.datastores.has(ds)) {
         issues.push({ path, message: `${who}: ${what} is on datastore "${ds}", which ${host.host.name} does not mount` });
       }
     };
@@ -169,7 +176,7 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
 
     indexByName(machine.nics, `${at}.nics`, "NIC", issues, `${who}: `);
     machine.nics.forEach((nic, n) => {
-      if (host !== undefined && !host.portGroups.has(nic.portGroup)) {
+      if (host !== undefined && !observed(host) && !host.portGroups.has(nic.portGroup)) {
         issues.push({
           path: `${at}.nics[${n}].portGroup`,
           message: `${who}: NIC "${nic.name}" is on port group "${nic.portGroup}", which no vSwitch of ${host.host.name} has${caseHint(nic.portGroup, host.portGroups)}`,

@@ -212,8 +212,9 @@ export const HostSchema = z
     hypervisor: HypervisorSchema.optional(),
     /**
      * Configured datastore paths the agent could not use (missing, no identity file,
-     * unreadable). Absent means none; optional rather than defaulted so code that builds
-     * hosts in memory (generated labs, simulated hosts) need not mention it.
+     * unreadable). Set, `[]` when there are none, exactly on hosts whose agent observed
+     * them; absent on declared hosts (simulated, hand-written, generated labs), which is why
+     * it is optional rather than defaulted.
      */
     datastoreProblems: z.array(DatastoreProblemSchema).optional(),
   })
