@@ -127,6 +127,12 @@ export const OutgoingRequestSchema = z
     options: MigrateOptionsSchema.default({}),
     /** The destination host's name, for the report (the target's address is only an IP). */
     destination: name.optional(),
+    /**
+     * Where the destination's agent is, so the source can ask it whether the VM runs there
+     * (QEMU's stream carries no answer back): the controller knows every agent, no peers
+     * file is needed.
+     */
+    destinationAgent: z.object({ host: name, api: z.url(), token: z.string().min(1) }).strict().optional(),
   })
   .strict();
 export interface OutgoingRequest {
@@ -135,6 +141,7 @@ export interface OutgoingRequest {
   readonly target: IncomingMigration;
   readonly options?: Partial<MigrateOptions>;
   readonly destination?: string;
+  readonly destinationAgent?: { readonly host: string; readonly api: string; readonly token: string };
 }
 
 /** Fault rules are the driver's vocabulary; the agent only checks they are a list of objects. */

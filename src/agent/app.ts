@@ -74,6 +74,8 @@ export interface AgentAppOptions {
   readonly hostName: string;
   /** The VMotion VMkernel port's IP: incoming migrations listen there and nowhere else. */
   readonly vmotionIp: string | undefined;
+  /** Told of each outgoing migration's destination agent, so the driver can ask it (qemu). */
+  readonly learnPeer?: ((peer: { readonly host: string; readonly api: string; readonly token: string; readonly vmotionIp: string }) => void) | undefined;
   /** Present on agents of real hosts: observed facts and the Linux network backend. */
   readonly host?: HostControl | undefined;
   /** The driver's details of an incoming migration, served with its state. */
@@ -451,6 +453,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     const request = parse(OutgoingRequestSchema, await jsonBody(c), "outgoing migration");
     const { migrationId, vm, target } = request;
     const destination = request.destination ?? target.host;
+    if (request.destinationAgent !== undefined) options.learnPeer?.({ ...request.destinationAgent, vmotionIp: target.host });
     const run = await serialize(async () => {
       if (outgoing.get(migrationId) !== undefined) throw new FerryError(ErrorCode.conflict, `${hostName} already ran migration ${migrationId}`, { details: { migrationId } });
       const status = await vmOrThrow(vm);

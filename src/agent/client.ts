@@ -43,6 +43,8 @@ export interface CallOptions {
 export interface AgentClient {
   readonly name: string;
   readonly baseUrl: string;
+  /** The token this client presents: handed to a migration's source so it can ask the destination. */
+  readonly token: string;
   facts(options?: CallOptions): Promise<AgentFacts>;
   /** Facts observed on the host now (a real host reads them again; a declared one answers as facts). */
   refreshFacts(options?: CallOptions): Promise<AgentFacts>;
@@ -224,6 +226,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   return {
     name,
     baseUrl,
+    token: options.token,
     facts: (call) => json<AgentFacts>("GET", "/facts", undefined, call),
     refreshFacts: (call) => json<AgentFacts>("GET", "/facts?refresh=true", undefined, call),
     applyNetwork: (ops, call) => json<NetworkApplyView>("POST", "/network/apply", { ops }, call),

@@ -21,7 +21,7 @@ import type { SimFaults } from "../drivers/sim/faults.ts";
 import { z } from "zod";
 import { createAgent, type AgentLog, type FaultControl, type HostControl, type IncomingDetails } from "./app.ts";
 import { observedFacts, openRealHost, type RealHost, type RealHostConfig } from "./real-host.ts";
-import { createPeerDirectory, peersFromFile } from "./peers.ts";
+import { createPeerDirectory, peersFromFile, type AgentPeer, type PeerDirectory } from "./peers.ts";
 
 export const AgentDriverKind = { sim: "sim", qemu: "qemu" } as const;
 export type AgentDriverKind = (typeof AgentDriverKind)[keyof typeof AgentDriverKind];
@@ -89,6 +89,8 @@ interface DriverParts {
   readonly host: HostControl | undefined;
   /** The host's VMotion IP at start. */
   readonly vmotionIp: string | undefined;
+  /** Where the driver learns each outgoing migration's destination agent (qemu). */
+  readonly learnPeer: ((peer: AgentPeer) => void) | undefined;
 }
 
 /** Facts older than this are observed again when asked for. */
@@ -114,9 +116,8 @@ function hostControl(real: RealHost, clock: Clock): HostControl {
 
 
 /** The qemu driver over a host description, with the peers that answer for destinations. */
-function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator: Accelerator, host: QemuHostDescription, extra: Partial<Pick<QemuDriverOptions, "network" | "datastorePath">>): QemuDriver {
+function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator: Accelerator, host: QemuHostDescription, peers: PeerDirectory, extra: Partial<Pick<QemuDriverOptions, "network" | "datastorePath">>): QemuDriver {
   const boot = { kernel: qemu.kernel, initrd: qemu.initrd, prefixLength: qemu.prefixLength };
-  const peers = createPeerDirectory({ self: host.name, load: qemu.peersFile === undefined ? () => Promise.resolve([]) : peersFromFile(qemu.peersFile) });
   return createQemuDriver({
     host,
     boot,
@@ -145,23 +146,28 @@ async function qemuParts(config: AgentConfig): Promise<DriverParts> {
   const accelerator = qemu.accelerator === undefined || qemu.accelerator === "auto" ? await probeAccelerator({ boot, clock, ...binary }) : qemu.accelerator;
   // The driver puts QMP sockets and serial logs there and expects it to exist.
   if (qemu.runDir !== undefined) await mkdir(qemu.runDir, { recursive: true, mode: 0o700 });
+  // The controller names each migration's destination agent; a peers file may add more.
+  const peers = createPeerDirectory({ self: config.name, load: qemu.peersFile === undefined ? () => Promise.resolve([]) : peersFromFile(qemu.peersFile) });
+  const learnPeer = (peer: AgentPeer): void => {
+    peers.learn(peer);
+  };
   const incomingDetailsOf = (driver: QemuDriver) => async (migrationId: string): Promise<IncomingDetails> => ({ reason: driver.incomingFailure(migrationId), guest: await driver.guestCheck(migrationId) });
 
   if (config.observe !== undefined) {
     const real = await openRealHost(config.observe, accelerator, qemu.binary);
     const host = real.host();
     const vmotion = real.vmotion();
-    const driver = qemuDriverOver(config, qemu, accelerator, { ...host, vmotionIp: vmotion.ip }, { network: real.network, datastorePath: (name: string) => real.datastorePath(name) });
+    const driver = qemuDriverOver(config, qemu, accelerator, { ...host, vmotionIp: vmotion.ip }, peers, { network: real.network, datastorePath: (name: string) => real.datastorePath(name) });
     // The driver knows its VMs' memory; everything else about the host is observed.
     const observedDriver: QemuDriver = { ...driver, facts: async () => observedFacts(real, (await driver.facts()).freeMemoryMB) };
-    return { driver: observedDriver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: hostControl(real, clock), vmotionIp: vmotion.ip };
+    return { driver: observedDriver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: hostControl(real, clock), vmotionIp: vmotion.ip, learnPeer };
   }
 
   const host = config.host;
   if (host === undefined) throw new FerryError(ErrorCode.usage, `the agent of ${config.name} needs its host: declared (inventory or host:) or observed (datastores:, network:)`);
   // A declared qemu host (tests) has no network of its own: VMs with NICs are refused.
-  const driver = qemuDriverOver(config, qemu, accelerator, { name: host.name, cpu: host.cpu, memoryMB: host.memoryMB, nics: host.nics, vswitches: host.vswitches, datastores: host.datastores, vmotionIp: config.vmotionIp }, {});
-  return { driver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: undefined, vmotionIp: config.vmotionIp };
+  const driver = qemuDriverOver(config, qemu, accelerator, { name: host.name, cpu: host.cpu, memoryMB: host.memoryMB, nics: host.nics, vswitches: host.vswitches, datastores: host.datastores, vmotionIp: config.vmotionIp }, peers, {});
+  return { driver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: undefined, vmotionIp: config.vmotionIp, learnPeer };
 }
 
 function simParts(config: AgentConfig): DriverParts {
@@ -187,6 +193,7 @@ function simParts(config: AgentConfig): DriverParts {
     accelerator: undefined,
     host: undefined,
     vmotionIp: config.vmotionIp,
+    learnPeer: undefined,
   };
 }
 
@@ -233,6 +240,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     hostName: config.name,
     vmotionIp: parts.vmotionIp,
     host: parts.host,
+    learnPeer: parts.learnPeer,
     log: config.log,
     faults: parts.faults,
     incomingDetails: parts.incomingDetails,

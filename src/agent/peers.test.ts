@@ -55,6 +55,17 @@ describe("peer agents", () => {
     assert.ok(!asked.includes("esx01.test"), "never asks itself");
   });
 
+  test("with no peers file, the destination the controller named is asked, and named", async () => {
+    const { fetch, asked } = fakeFetch({ "esx02.test": { migrationId: "m1", state: "running" } });
+    const directory = createPeerDirectory({ self: "esx01", load: () => Promise.resolve([]), fetch });
+    assert.equal(await directory.incoming(target("198.19.0.2")), undefined, "nobody known yet");
+    directory.learn({ host: "esx02", api: "http://esx02.test", token: TOKEN, vmotionIp: "198.19.0.2" });
+    directory.learn({ host: "esx01", api: "http://esx01.test", token: TOKEN, vmotionIp: "198.19.0.1" });
+    assert.equal((await directory.incoming(target("198.19.0.2")))?.state, "running");
+    assert.equal(directory.nameOf(target("198.19.0.2")), "esx02");
+    assert.deepEqual(asked, ["esx02.test"], "never itself");
+  });
+
   test("no peer can say: undefined, never a rejection", async () => {
     const { fetch } = fakeFetch({ "esx02.test": "down" });
     const directory = createPeerDirectory({ self: "esx01", load: () => Promise.resolve(peers), fetch });

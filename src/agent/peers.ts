@@ -32,6 +32,8 @@ export interface PeerDirectory {
   incoming(target: IncomingMigration): Promise<IncomingStateView | undefined>;
   /** The destination host's name for `target`, when the peers file knows its VMotion IP. */
   nameOf(target: IncomingMigration): string | undefined;
+  /** A peer the controller named for a migration (kept in memory, beside the file's). */
+  learn(peer: AgentPeer): void;
 }
 
 export interface PeerDirectoryOptions {
@@ -68,8 +70,11 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
     }
     return client;
   };
+  /** Peers the controller named: they win over the file's entries for the same host. */
+  const learned = new Map<string, AgentPeer>();
   const refresh = async (): Promise<void> => {
-    peers = (await options.load()).filter((p) => p.host !== options.self);
+    const fromFile = (await options.load()).filter((p) => p.host !== options.self && !learned.has(p.host));
+    peers = [...learned.values(), ...fromFile];
   };
   const ask = async (peer: AgentPeer, migrationId: string): Promise<IncomingStateView | undefined> => {
     try {
@@ -94,6 +99,11 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
     },
     nameOf(target) {
       return peers.find((p) => p.vmotionIp === target.host)?.host;
+    },
+    learn(peer) {
+      if (peer.host === options.self) return;
+      learned.set(peer.host, peer);
+      peers = [peer, ...peers.filter((p) => p.host !== peer.host)];
     },
   };
 }

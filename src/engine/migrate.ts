@@ -314,7 +314,7 @@ async function run(request: MigrateRequest, resumeIn: Phase | undefined): Promis
   /** Relays the source's stream; on abort asks the source to stop and waits for its report. */
   async function runOutgoing(prepared: IncomingMigration): Promise<MigrationReport> {
     try {
-      return named(await relay((reading) => source.migrateOut({ migrationId, vm: vm.name, target: prepared, options, destination: destination.name }, { signal: reading })));
+      return named(await relay((reading) => source.migrateOut({ migrationId, vm: vm.name, target: prepared, options, destination: destination.name, destinationAgent: { host: destination.name, api: destination.baseUrl, token: destination.token } }, { signal: reading })));
     } catch (error) {
       if (isFerryError(error) && !isUnavailable(error)) throw preparingFailure(error, source, "source");
       // The stream broke (or never started): find out from the source, else the destination.

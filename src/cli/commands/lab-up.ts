@@ -107,7 +107,7 @@ function agentConfig(layout: HostLabLayout, host: HostLabHost, dir: string, acce
       stateDir: join(dir, "state", host.name),
       network: { portGroups: { [MGMT_PORT_GROUP]: { bridge: MGMT_BRIDGE, vlan: 0 } }, vmkernelPorts: { vmk0: { interface: MGMT_BRIDGE, portGroup: MGMT_PORT_GROUP, vmotion: false } } },
       nics: ["eth0", "eth1"],
-      qemu: { prefixLength: HOST_LAB_PREFIX, runDir: join(dir, "run", host.name), cpuModel: layout.baseline ?? host.cpuModel, tcgCpuModel: host.cpuModel, accelerator, peersFile: "peers.json" },
+      qemu: { prefixLength: HOST_LAB_PREFIX, runDir: join(dir, "run", host.name), cpuModel: layout.baseline ?? host.cpuModel, tcgCpuModel: host.cpuModel, accelerator },
     },
     null,
     2,
@@ -237,8 +237,6 @@ export async function startQemuLab(opts: QemuLabOptions, tell: (line: string) =>
 
     const token = randomBytes(24).toString("base64url");
     writeFileSync(join(dir, "agent.token"), `${token}\n`, { mode: 0o600 });
-    const peers = layout.hosts.map((h) => ({ host: h.name, api: `http://${h.mgmtIp}:${AGENT_PORT}`, token, vmotionIp: h.vmotionIp }));
-    writeFileSync(join(dir, "peers.json"), `${JSON.stringify(peers, null, 2)}\n`, { mode: 0o600 });
     for (const h of layout.hosts) writeFileSync(join(dir, `agent-${h.name}.yaml`), agentConfig(layout, h, dir, accelerator), { mode: 0o600 });
 
     say(`starting ${layout.hosts.length} agents inside their hosts (qemu driver, ${accelerator}); they observe their hosts and join...`);
