@@ -2,7 +2,8 @@
 // one JSON line. Timings vary with this shared machine's load; compare within one run.
 //   npm run bench                 every benchmark
 //   npm run bench -- checker      only those whose name contains "checker" (engine, precopy,
-//                                 controller, qemu: the others; qemu needs root and QEMU)
+//                                 controller, qemu, qemu-lab: the others; the qemu ones need
+//                                 root and QEMU)
 import { Bench } from "tinybench";
 import { generateInventory } from "../src/core/lab/generate.ts";
 import { indexInventory } from "../src/core/inventory/index.ts";
@@ -11,6 +12,7 @@ import { benchmarks as controllerBenchmarks } from "./controller.ts";
 import { benchmarks as engineBenchmarks } from "./engine.ts";
 import { benchmarks as precopyBenchmarks } from "./precopy.ts";
 import { benchmarks as qemuBenchmarks } from "./qemu.ts";
+import { benchmarks as qemuLabBenchmarks } from "./qemu-lab.ts";
 
 interface Benchmark {
   readonly name: string;
@@ -80,7 +82,7 @@ const checkerMatrix: Benchmark = {
   },
 };
 
-const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks, ...qemuBenchmarks];
+const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks, ...qemuBenchmarks, ...qemuLabBenchmarks];
 
 const filters = process.argv.slice(2);
 for (const b of benchmarks.filter((x) => filters.length === 0 || filters.some((f) => x.name.includes(f)))) {
