@@ -1,12 +1,14 @@
 // QEMU does not check CPU compatibility (QEMU-NOTES trap 1): a guest moved to a CPU without a
 // feature it uses "migrates", then crashes on the first such instruction. This shows Ferry
 // refusing exactly that move before any byte is sent, as a user meets it: `ferry lab up
-// --cpus Nehalem,Penryn` (each host judged by its own CPU), guest01 booted on the Nehalem and
-// seeing SSE4.2, `ferry migrate guest01 --to esx02` refused in validating (exit 1) with the
-// reason and its fix, the Penryn's agent never asked for anything; the CPUID mask the fix names
-// is pending while the guest runs; `ferry vm power guest01 cycle` boots it with the mask, and
-// the same move runs and the guest answers on the Penryn. Needs root, QEMU and the guest:
-// without them it FAILS saying what to install.
+// --cpus Nehalem,Penryn` gives each host's agent `qemu.tcgCpuModel` (under TCG the CPU a
+// guest gets is QEMU's emulation, so a host presents the model its agent names, and its
+// observed facts carry that model's features; no cluster baseline), guest01 booted on the
+// Nehalem and seeing SSE4.2, `ferry migrate guest01 --to esx02` refused in validating (exit 1)
+// with the reason and its fix, the Penryn's agent never asked for anything; the CPUID mask the
+// fix names is pending while the guest runs; `ferry vm power guest01 cycle` boots it with the
+// mask, and the same move runs and the guest answers on the Penryn. Needs root, QEMU and the
+// guest: without them it FAILS saying what to install.
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
@@ -14,9 +16,10 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import type { MigrationReport } from "../../src/core/migration/types.ts";
 import { requireQemu, requireRoot } from "../../src/drivers/qemu/testing/requirements.ts";
+import { waitForGuest } from "../../src/cli/commands/lab-qemu.ts";
 import { listLab } from "../../src/lab/netns.ts";
 import { NamespaceProber, ProbeAnswer } from "../../src/lab/prober.ts";
-import { labCli } from "./support.ts";
+import { agentGet, labCli } from "./support.ts";
 
 const labId = `k${(process.pid % 46656).toString(36)}`;
 const cli = labCli("lab-cpu");
@@ -39,10 +42,12 @@ async function migrate(vm: string, to: string): Promise<{ code: number; report: 
   return { code: run.code, report, stderr: run.stderr, stdout: run.stdout };
 }
 
-test("a guest that saw SSE4.2 is refused towards a Penryn before any byte moves; after the SSE4 + POPCNT mask and a power cycle it moves", { timeout: 150_000 }, async (t) => {
+test("a guest that saw SSE4.2 is refused towards a Penryn before any byte moves; after the SSE4 + POPCNT mask and a power cycle it moves", { timeout: 360_000 }, async (t) => {
   requireRoot();
   requireQemu();
-  const lab = await cli.up(["--driver", "qemu", "--hosts", "2", "--cpus", "Nehalem,Penryn", "--id", labId, "--listen", "127.0.0.1:0"]);
+  // A guest's boot under TCG on a busy machine takes 30 s and more.
+  const lab = await cli.up(["--driver", "qemu", "--hosts", "2", "--cpus", "Nehalem,Penryn", "--id", labId, "--listen", "127.0.0.1:0"], 180_000);
+  t.diagnostic(`lab up: ${lab.startedInMs} ms (accelerator ${lab.accelerator})`);
   const proc = cli.upProcess;
   assert.ok(proc !== undefined);
   assert.deepEqual(lab.hosts.map((h) => `${h.name} ${h.cpu}`), ["esx01 Nehalem", "esx02 Penryn"]);
@@ -51,7 +56,16 @@ test("a guest that saw SSE4.2 is refused towards a Penryn before any byte moves;
   const agentToken = readFileSync(join(lab.dir, "agent.token"), "utf8").trim();
   const esx02 = lab.hosts[1];
   assert.ok(esx02 !== undefined);
-  const esx02Vms = async (): Promise<unknown[]> => (await (await fetch(`${esx02.api}/v1/vms`, { headers: { authorization: `Bearer ${agentToken}` } })).json()) as unknown[];
+  const esx02Vms = (): Promise<unknown[]> => agentGet<unknown[]>(esx02.namespace, esx02.api, "/v1/vms", agentToken);
+
+  // 0. Each TCG host presents the model its agent's config names, and its observed facts say so.
+  for (const [host, model] of [["esx01", "Nehalem"], ["esx02", "Penryn"]] as const) {
+    const config = JSON.parse(readFileSync(join(lab.dir, `agent-${host}.yaml`), "utf8")) as { qemu?: { tcgCpuModel?: string } };
+    assert.equal(config.qemu?.tcgCpuModel, model, `${host}'s agent presents ${model}`);
+    const record = await api<{ cpu: { modelName: string; flags: string[] } }>(`/hosts/${host}`);
+    assert.equal(record.cpu.modelName, `${model} (QEMU TCG)`);
+    assert.equal(record.cpu.flags.includes("sse4_2"), model === "Nehalem", `${host}: ${record.cpu.flags.join(" ")}`);
+  }
 
   // 1. Refused: SSE4.2 (and POPCNT) named with the mask that fixes it; nothing reached esx02.
   const vm = await api<{ bootFlags?: string[] }>("/vms/guest01");
@@ -83,12 +97,13 @@ test("a guest that saw SSE4.2 is refused towards a Penryn before any byte moves;
   assert.ok(!booted.bootFlags.includes("sse4_2") && !booted.bootFlags.includes("popcnt"), booted.bootFlags.join(" "));
   const prober = new NamespaceProber(lab.client.namespace);
   try {
-    const deadline = Date.now() + 60_000;
-    while ((await prober.probe("198.18.0.11", 7000, 1000)) !== ProbeAnswer.open && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    const bootMs = await waitForGuest(lab.client.namespace, "198.18.0.11", 120_000);
+    t.diagnostic(`guest01 answered ${Math.round(bootMs)} ms after the power cycle`);
     const moved = await migrate("guest01", "esx02");
     assert.equal(moved.code, 0, moved.stdout + moved.stderr);
     assert.equal(moved.report?.outcome, "completed");
     assert.equal(moved.report.runningOn, "esx02");
+    assert.equal(moved.report.failure, undefined, JSON.stringify(moved.report.failure));
     t.diagnostic(`masked guest01 → Penryn: total ${moved.report.totalMs} ms, downtime ${moved.report.downtimeMs} ms`);
     assert.equal(await prober.probe("198.18.0.11", 7000, 2000), ProbeAnswer.open, "the guest answers from the Penryn host");
   } finally {
