@@ -10,6 +10,7 @@ import { useInventory } from "../inventory/inventory.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { Host, VmkernelPort } from "../types.ts";
+import { NewVmWizard } from "../vms/NewVmWizard.tsx";
 import { AddNetworkingWizard, validIpv4 } from "./AddNetworkingWizard.tsx";
 
 const CIDR = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\/(\d{1,2})$/;
@@ -289,7 +290,9 @@ function Networking({ host }: { host: Host }) {
 
 export function HostPage({ name }: { name: string }) {
   const { inventory, error } = useInventory();
+  const { canEdit } = useSession();
   const [tab, setTab] = useState<string | number>("summary");
+  const [creatingVm, setCreatingVm] = useState(false);
   if (inventory === null) return error === null ? <p className="ferry-loading">Loading…</p> : <Alert variant="danger" isInline title="Cannot load the inventory">{error}</Alert>;
   const host = inventory.hosts.find((h) => h.name === name);
   if (host === undefined)
@@ -303,6 +306,14 @@ export function HostPage({ name }: { name: string }) {
       <Title headingLevel="h1">
         Host {host.name} {!host.connected && <Label color="red">disconnected</Label>} {host.maintenance && <Label color="orange">maintenance</Label>}
       </Title>
+      {canEdit && (
+        <div className="ferry-actions">
+          <Button variant="primary" onClick={() => { setCreatingVm(true); }}>
+            New virtual machine…
+          </Button>
+        </div>
+      )}
+      {creatingVm && canEdit && <NewVmWizard host={host.name} onClose={() => { setCreatingVm(false); }} />}
       <Tabs activeKey={tab} onSelect={(_e, key) => { setTab(key); }} aria-label={`${host.name} tabs`}>
         <Tab eventKey="summary" title={<TabTitleText>Summary</TabTitleText>}>
           <div className="ferry-section">

@@ -14,6 +14,7 @@ import { MigratingBadge, PowerBadge } from "../inventory/InventoryTree.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { PowerResult, Vm, WhereResult } from "../types.ts";
+import { DeleteVmButton, DeleteVmModal } from "./DeleteVm.tsx";
 import { EditSettings, backingText, deviceKindText } from "./EditSettings.tsx";
 
 function filesByDatastore(vm: Vm): Map<string, string[]> {
@@ -71,6 +72,7 @@ export function VmPage({ name }: { name: string }) {
   const { canEdit } = useSession();
   const migrate = useMigrate();
   const [editing, setEditing] = useState(false);
+  const [deleting, setDeleting] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const [powering, setPowering] = useState(false);
   const [powerError, setPowerError] = useState<unknown>(null);
@@ -137,6 +139,7 @@ export function VmPage({ name }: { name: string }) {
               </Button>
             </>
           )}
+          <DeleteVmButton vm={vm} onDelete={() => { setDeleting(true); }} />
         </div>
       )}
       <ErrorAlert title="The power change did not happen" error={powerError} />
@@ -286,6 +289,7 @@ export function VmPage({ name }: { name: string }) {
 
       <WhereList vm={vm} version={inventory} />
 
+      {deleting && canEdit && <DeleteVmModal vm={vm} onClose={() => { setDeleting(false); }} />}
       {editing && (
         <EditSettings
           vm={vm}
