@@ -11,7 +11,7 @@ import { recordPower } from "../core/inventory/edits.ts";
 import type { VmSpec } from "../drivers/driver.ts";
 import type { AgentVm } from "../agent/api.ts";
 import type { ControllerApp } from "./app.ts";
-import { vmSpecOf } from "./vm-spec.ts";
+import { storageOf, vmSpecOf } from "./vm-spec.ts";
 import { requireRole, Role } from "./auth.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory } from "./migrations.ts";
@@ -62,9 +62,11 @@ export function registerPowerRoutes(app: ControllerApp, deps: { readonly invento
       if (current !== undefined && current.power !== "off") {
         throw new FerryError(ErrorCode.conflict, `${name} is ${current.power} on ${vm.host}'s agent while the inventory says ${vm.power}: power it off first`, { details: { vm: name } });
       }
-      // The inventory says what the VM is now (its disks may have moved while it was off);
-      // the agent's last spec keeps what the inventory does not hold (a sim guest's workload).
-      const spec: VmSpec = { ...current?.spec, ...vmSpecOf(vm, flags) };
+      // The agent's last spec keeps what the inventory does not hold (a sim guest's scaled
+      // memory and workload); the inventory says where its disks and CD-ROMs are now (they may
+      // have moved while it was off).
+      const fromInventory = vmSpecOf(vm, flags);
+      const spec: VmSpec = current?.spec === undefined ? fromInventory : { ...current.spec, cpuFlags: flags, ...storageOf(fromInventory) };
       // QEMU fixes the guest's CPU when it starts: a new CPU (a new mask) means a new VM process.
       if (current !== undefined) await agent.destroyVm(name);
       await agent.createVm(spec);

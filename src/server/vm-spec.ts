@@ -38,3 +38,13 @@ export function vmSpecOf(vm: Vm, cpuFlags: readonly string[] | undefined): VmSpe
     ...(firmware ? { boot: "disk" as const, disks, cdroms } : {}),
   };
 }
+
+/** The part of a spec that says what the VM boots and where its files are. */
+export function storageOf(spec: VmSpec): Pick<VmSpec, "machine" | "boot" | "disks" | "cdroms"> {
+  return {
+    ...(spec.machine === undefined ? {} : { machine: spec.machine }),
+    ...(spec.boot === undefined ? {} : { boot: spec.boot }),
+    ...(spec.disks === undefined ? {} : { disks: spec.disks }),
+    ...(spec.cdroms === undefined ? {} : { cdroms: spec.cdroms }),
+  };
+}
