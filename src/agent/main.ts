@@ -125,6 +125,10 @@ function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator:
     accelerator,
     ...(extra.network === undefined ? {} : { network: extra.network }),
     ...(extra.datastorePath === undefined ? {} : { datastorePath: extra.datastorePath }),
+    // A datastore that refuses O_DIRECT runs its disks cached: the administrator must know.
+    onStorageWarning: (message: string) => {
+      config.log?.("warn", message, { host: host.name });
+    },
     ...(qemu.runDir === undefined ? {} : { runDir: qemu.runDir }),
     ...(qemu.binary === undefined ? {} : { binary: qemu.binary }),
     clock: config.clock,

@@ -114,8 +114,9 @@ async function applyOps(agent: AgentClient, host: string, ops: readonly NetworkO
     await agent.applyNetwork(ops);
   } catch (error) {
     if (isFerryError(error) && error.code === ErrorCode.unavailable) throw unreachable(error);
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new FerryError(isFerryError(error) && error.code !== ErrorCode.internal ? ErrorCode.refused : ErrorCode.internal, `${host} refused the network change: ${reason}; the inventory was not changed`, {
+    // The host already says "nothing was changed"; say it once, for the inventory too.
+    const reason = (error instanceof Error ? error.message : String(error)).replace(/[;.]?\s*nothing was changed\.?$/, "").replace(/[.;\s]+$/, "");
+    throw new FerryError(isFerryError(error) && error.code !== ErrorCode.internal ? ErrorCode.refused : ErrorCode.internal, `${host} refused the network change: ${reason}; nothing was changed on the host or in the inventory`, {
       cause: error,
       details: { host, ...(isFerryError(error) ? { agentCode: error.code } : {}) },
     });

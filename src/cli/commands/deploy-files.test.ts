@@ -8,7 +8,6 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { Command, type CommandUnknownOpts, type Option } from "@commander-js/extra-typings";
 import { parse as parseYaml } from "yaml";
-import { AgentPeersFileSchema } from "../../agent/peers.ts";
 import { HostNetworkMappingSchema } from "../../host/network-config.ts";
 import type { CliIo } from "../io.ts";
 import { AgentConfigFileSchema, AgentQemuConfigSchema, resolveAgentConfig } from "./agent.ts";
@@ -291,7 +290,7 @@ describe("deployment files: the example agent config and the units agree with th
     assert.equal(config.token, "0123456789abcdef");
     assert.equal(config.driver, "qemu");
     const { runDir, accelerator, peersFile } = config.qemu ?? {};
-    assert.deepEqual({ runDir, accelerator, peersFile }, { runDir: "/run/ferry-agent", accelerator: "kvm", peersFile: "/etc/ferry/peers.json" });
+    assert.deepEqual({ runDir, accelerator, peersFile }, { runDir: "/run/ferry-agent", accelerator: "kvm", peersFile: undefined }, "the controller names each migration's destination agent: no peers file");
     assert.equal(config.vmotionIp, undefined, "a real host's VMotion IP is its VMkernel port's, set in step 7");
   });
 
@@ -346,15 +345,4 @@ describe("deployment files: the example agent config and the units agree with th
     assert.ok(DOC.includes(`${dataDir ?? "?"}/admin.token`), "docs/deploy.md says where the admin token is");
   });
 
-  test("the doc's peers file parses, and names the agents and VMotion IPs the doc sets up", () => {
-    const blocks = [...DOC.matchAll(/^```json\n([\s\S]*?)^```/gm)].map((m) => m[1] ?? "");
-    assert.equal(blocks.length, 1, "one ```json block: the peers file");
-    const peers = AgentPeersFileSchema.parse(JSON.parse(blocks[0] ?? ""));
-    const written = parseYaml(AGENT_YAML) as { name: string; listen: string };
-    assert.ok(peers.some((p) => p.host === written.name && p.api === `http://${written.listen}`), "kvm01's entry is its listen address");
-    const vmotionIps = docFerryCommands(DOC)
-      .filter((w) => w.slice(0, 3).join(" ") === "host network add")
-      .map((w) => ({ host: w[3], ip: w[w.indexOf("--ip") + 1]?.split("/")[0] }));
-    assert.deepEqual(peers.map((p) => ({ host: p.host, ip: p.vmotionIp })), vmotionIps);
-  });
 });
