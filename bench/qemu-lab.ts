@@ -23,6 +23,7 @@ import { qemuTestsBlocked } from "../src/drivers/qemu/testing/requirements.ts";
 import { SHARED_DATASTORE, VM_PORT_GROUP } from "../src/lab/host-lab.ts";
 import { listLab, teardown } from "../src/lab/netns.ts";
 import { startRecordClient, verifyRecords, type RecordClient } from "../src/lab/records.ts";
+import { rawTcpMs } from "./raw-tcp.ts";
 
 const MiB = 1024 * 1024;
 const MOVES = 5;
@@ -131,49 +132,11 @@ class EchoProbe {
   }
 }
 
-const RAW_SERVER = `
-const net = require("net");
-const [host, port, total] = process.argv.slice(1);
-const server = net.createServer((s) => {
-  let n = 0;
-  s.on("data", (d) => { n += d.length; if (n >= Number(total)) { s.end("done\\n"); server.close(); } });
-});
-server.listen(Number(port), host, () => console.log("ready"));
-`;
-
-const RAW_CLIENT = `
-const net = require("net");
-const [host, port, total] = process.argv.slice(1);
-const chunk = Buffer.alloc(1 << 20, 7);
-const s = net.connect({ host, port: Number(port) }, () => {
-  const t0 = process.hrtime.bigint();
-  let sent = 0;
-  const pump = () => { while (sent < Number(total)) { sent += chunk.length; if (!s.write(chunk)) return s.once("drain", pump); } };
-  s.on("data", () => { console.log(String(Number(process.hrtime.bigint() - t0) / 1e6)); s.destroy(); });
-  pump();
-});
-`;
-
-/** Runs node code inside a namespace; resolves with its exit code, its stdout lines to `onLine`. */
-function inNamespace(namespace: string, code: string, args: readonly string[], onLine: (line: string) => void): Promise<number> {
-  const child = spawn("ip", ["netns", "exec", namespace, process.execPath, "-e", code, ...args], { stdio: ["ignore", "pipe", "inherit"] });
-  createInterface({ input: child.stdout }).on("line", onLine);
-  return new Promise((resolve) => child.once("exit", (code) => { resolve(code ?? 1); }));
-}
-
 /** Raw TCP from esx01's namespace to esx02's vmk1 address, over the lab's VMotion bridge: MiB/s. */
 async function rawTcpMiBs(summary: QemuLabSummary, port: number): Promise<number> {
   const [a, b] = summary.hosts;
   if (a === undefined || b === undefined) throw new FerryError(ErrorCode.internal, "the lab has fewer than two hosts");
-  let ready!: () => void;
-  const listening = new Promise<void>((resolve) => (ready = resolve));
-  const server = inNamespace(b.namespace, RAW_SERVER, [b.vmotionIp, String(port), String(RAW_BYTES)], (line) => {
-    if (line === "ready") ready();
-  });
-  await listening;
-  let ms = Number.NaN;
-  await inNamespace(a.namespace, RAW_CLIENT, [b.vmotionIp, String(port), String(RAW_BYTES)], (line) => (ms = Number(line)));
-  await server;
+  const ms = await rawTcpMs(a.namespace, b.namespace, b.vmotionIp, port, RAW_BYTES);
   return RAW_BYTES / MiB / (ms / 1000);
 }
 

@@ -3,8 +3,6 @@
 // same veth in the same run, and Ferry's control cost around QEMU's stream (capabilities,
 // parameters and `migrate`; `query-migrate` polling; noticing the end) as a share of the
 // migration's time. Imported by bench/run.ts.
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { DEFAULT_MIGRATE_OPTIONS, Phase } from "../src/core/migration/types.ts";
 import { systemClock } from "../src/drivers/clock.ts";
 import type { VmSpec } from "../src/drivers/driver.ts";
@@ -14,59 +12,17 @@ import { guestImages } from "../src/lab/guest.ts";
 import { LabNetwork, teardown } from "../src/lab/netns.ts";
 import { buildQemuLabNetwork, LAB_PORT_GROUP, qemuLabLayout, type QemuLabLayout } from "../src/lab/qemu-lab.ts";
 import { labDrivers } from "../src/lab/testing/lab-drivers.ts";
+import { rawTcpMs } from "./raw-tcp.ts";
 
 const MiB = 1024 * 1024;
 const RAW_BYTES = 1024 * MiB;
 const ROUNDS = 3;
 
-/** Runs node code inside a namespace; resolves with its stdout lines as they come. */
-function inNamespace(namespace: string, code: string, args: readonly string[], onLine: (line: string) => void): Promise<number> {
-  const child = spawn("ip", ["netns", "exec", namespace, process.execPath, "-e", code, ...args], { stdio: ["ignore", "pipe", "inherit"] });
-  createInterface({ input: child.stdout }).on("line", onLine);
-  return new Promise((resolve) => {
-    child.once("exit", (code) => {
-      resolve(code ?? 1);
-    });
-  });
-}
-
-const RAW_SERVER = `
-const net = require("net");
-const [host, port, total] = process.argv.slice(1);
-const server = net.createServer((s) => {
-  let n = 0;
-  s.on("data", (d) => { n += d.length; if (n >= Number(total)) { s.end("done\\n"); server.close(); } });
-});
-server.listen(Number(port), host, () => console.log("ready"));
-`;
-
-const RAW_CLIENT = `
-const net = require("net");
-const [host, port, total] = process.argv.slice(1);
-const chunk = Buffer.alloc(1 << 20, 7);
-const s = net.connect({ host, port: Number(port) }, () => {
-  const t0 = process.hrtime.bigint();
-  let sent = 0;
-  const pump = () => { while (sent < Number(total)) { sent += chunk.length; if (!s.write(chunk)) return s.once("drain", pump); } };
-  s.on("data", () => { console.log(String(Number(process.hrtime.bigint() - t0) / 1e6)); s.destroy(); });
-  pump();
-});
-`;
-
 /** Raw TCP from esx01's namespace to esx02's VMotion IP, over the VMotion veth: ms for RAW_BYTES. */
-async function rawTcpMs(layout: QemuLabLayout, port: number): Promise<number> {
+function rawTcpOverVmotion(layout: QemuLabLayout, port: number): Promise<number> {
   const [a, b] = layout.hosts;
   if (a === undefined || b === undefined) throw new Error("two hosts needed");
-  let ready!: () => void;
-  const listening = new Promise<void>((resolve) => (ready = resolve));
-  const server = inNamespace(b.namespace, RAW_SERVER, [b.vmk.ip, String(port), String(RAW_BYTES)], (line) => {
-    if (line === "ready") ready();
-  });
-  await listening;
-  let ms = Number.NaN;
-  await inNamespace(a.namespace, RAW_CLIENT, [b.vmk.ip, String(port), String(RAW_BYTES)], (line) => (ms = Number(line)));
-  await server;
-  return ms;
+  return rawTcpMs(a.namespace, b.namespace, b.vmk.ip, port, RAW_BYTES);
 }
 
 function median(values: readonly number[]): number {
@@ -88,7 +44,7 @@ async function qemuMigration(): Promise<Record<string, number | string | boolean
     await buildQemuLabNetwork(net, layout);
     for (const [name, driver] of labDrivers(net, layout, images, { memoryMB: 4096, pollMs: 150, onControlTiming: (t) => timings.push(t) })) drivers.set(name, driver);
     const rawMs: number[] = [];
-    for (let r = 0; r < ROUNDS; r++) rawMs.push(await rawTcpMs(layout, 9100 + r));
+    for (let r = 0; r < ROUNDS; r++) rawMs.push(await rawTcpOverVmotion(layout, 9100 + r));
 
     // A 512 MiB guest whose writer keeps 192 MiB of it changing at 64 MiB/s: real pages to send.
     const spec: VmSpec = {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { findCpuModel } from "../core/cpu/models.ts";
 import type { Cpu, Host } from "../core/inventory/schema.ts";
-import type { HostFacts } from "../drivers/driver.ts";
+import { describedFacts, type HostFacts } from "../drivers/driver.ts";
 import { observeHost, type ObservedHost } from "../host/facts/index.ts";
 import { createLinuxHostNetwork, type LinuxHostNetwork } from "../host/network.ts";
 import type { HostNetworkMapping, NetworkOp } from "../host/network-config.ts";
@@ -121,16 +121,5 @@ export async function openRealHost(config: RealHostConfig, accelerator: "kvm" | 
 
 /** HostFacts of an observed host, with what the driver knows now (free memory). */
 export function observedFacts(real: RealHost, freeMemoryMB: number): HostFacts {
-  const host = real.host();
-  return {
-    name: host.name,
-    cpu: host.cpu,
-    memoryMB: host.memoryMB,
-    freeMemoryMB,
-    nics: host.nics,
-    vswitches: host.vswitches,
-    datastores: host.datastores,
-    vmotionIp: real.vmotion().ip,
-    driver: "qemu",
-  };
+  return describedFacts({ ...real.host(), vmotionIp: real.vmotion().ip }, freeMemoryMB, "qemu");
 }
