@@ -140,6 +140,10 @@ export async function startController(config: ControllerConfig): Promise<Running
     });
   });
   const local = config.socketPath === undefined ? undefined : await listenOnSocket(app, config.socketPath);
+  // Clients (undici) drop an idle keep-alive connection after 4 s; a server that closes it
+  // first, at Node's 5 s, races a request sent on it at that moment ("other side closed",
+  // seen under load). Let the client always be the one to close.
+  if ("keepAliveTimeout" in server) server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
   return {
