@@ -18,7 +18,7 @@
 // NFS share of a real site) and one local per host. No address outside 198.18.0.0/15 and no
 // route are ever added.
 import { ErrorCode, FerryError } from "../core/errors.ts";
-import type { LabNetwork } from "./netns.ts";
+import { execRunner, type LabNetwork } from "./netns.ts";
 import { LAB_CPUS, QEMU_LAB_MAX_HOSTS, checkLabCpus } from "./qemu-lab.ts";
 
 export const HOST_LAB_PREFIX = 16;
@@ -83,6 +83,13 @@ export function hostLabLayout(lab: LabNetwork, hosts: number, cpus?: readonly st
   };
 }
 
+/** Gives bridge `bridge` in `ns` the MAC of its port `port`, for good. */
+async function pinMac(ns: string, bridge: string, port: string): Promise<void> {
+  const [link] = JSON.parse(await execRunner("ip", ["-n", ns, "-j", "link", "show", port])) as { address?: string }[];
+  if (link?.address === undefined) throw new FerryError(ErrorCode.io, `${port} in ${ns} has no MAC address to give ${bridge}`);
+  await execRunner("ip", ["-n", ns, "link", "set", bridge, "address", link.address]);
+}
+
 /** Cables a namespace's eth0 to the segment with `cidr`. */
 async function onSegment(lab: LabNetwork, layout: HostLabLayout, name: string, physEnd: string, cidr: string): Promise<string> {
   const ns = await lab.addNamespace(name);
@@ -109,6 +116,9 @@ export async function buildHostLab(lab: LabNetwork, layout: HostLabLayout): Prom
     await lab.setUp(ns, "eth1");
     await lab.addBridge(ns, MGMT_BRIDGE);
     await lab.attach(ns, "eth0", MGMT_BRIDGE);
+    // As an OS install pins a management bridge to its NIC (systemd-networkd, ifupdown's
+    // bridge_hw): the bridge would otherwise take its lowest port's MAC, which VM taps change.
+    await pinMac(ns, MGMT_BRIDGE, "eth0");
     await lab.addAddress(ns, MGMT_BRIDGE, `${host.mgmtIp}/${HOST_LAB_PREFIX}`);
   }
   await onSegment(lab, layout, "mgmt", "m-mgmt", `${CONTROLLER_IP}/${HOST_LAB_PREFIX}`);

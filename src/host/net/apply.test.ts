@@ -61,6 +61,7 @@ describe("host network transaction (fake ip)", () => {
       "bridge vlan add dev eth2 vid 300",
       `ip link add vmk2 mtu 1500 type veth peer name ${k2} mtu 9000`,
       `ip link set ${k2} alias ferry:vmk2`,
+      `ip link set ${k2} address fe:8a:4b:ea:0a:b0`,
       `ip link set ${k2} master vs0`,
       `bridge vlan add dev ${k2} vid 300 pvid untagged`,
       `bridge vlan del dev ${k2} vid 1`,

@@ -38,6 +38,8 @@ export interface HostLink {
   readonly peer: string | undefined;
   readonly alias: string | undefined;
   readonly mtu: number;
+  /** Its MAC address (`ip`'s "address"), when it has one. */
+  readonly mac?: string | undefined;
   /** Administratively up (IFF_UP), whatever the carrier. */
   readonly up: boolean;
   readonly bridge: BridgeInfo | undefined;
@@ -68,6 +70,7 @@ const AddrJson = z.array(
     master: z.string().optional(),
     ifalias: z.string().optional(),
     mtu: z.number(),
+    address: z.string().optional(),
     flags: z.array(z.string()).default([]),
     linkinfo: z
       .object({
@@ -139,6 +142,7 @@ export function parseHostView(addrJson: string, vlanJson: string, routeJson: str
       peer: kind === "veth" ? l.link : undefined,
       alias: l.ifalias,
       mtu: l.mtu,
+      mac: l.address,
       up: l.flags.includes("UP"),
       bridge: kind === "bridge" ? { vlanFiltering: data?.vlan_filtering === 1, defaultPvid: data?.vlan_default_pvid } : undefined,
       ipv4: l.addr_info.flatMap((a) => (a.family === "inet" && a.local !== undefined && a.prefixlen !== undefined ? [{ ip: a.local, prefix: a.prefixlen, broadcast: a.broadcast }] : [])),

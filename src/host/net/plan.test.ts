@@ -7,6 +7,7 @@ import { NetworkOpSchema, type HostNetworkMapping, type NetworkOp } from "../net
 import { parseHostView, type HostLink, type HostView } from "./host-view.ts";
 import { linkNameProblem, vmkernelPeerName } from "./names.ts";
 import { planOp } from "./plan.ts";
+import { bridgePortMac } from "./taps.ts";
 import { commandText, type Plan, type PluggedTaps } from "./step.ts";
 
 function link(name: string, extra: Partial<HostLink> = {}): HostLink {
@@ -138,6 +139,7 @@ describe("network ops planned without ip", () => {
     assert.deepEqual(commands(result), [
       `ip link add vmk2 mtu 9000 type veth peer name ${k2} mtu 9000`,
       `ip link set ${k2} alias ferry:vmk2`,
+      `ip link set ${k2} address fe:8a:4b:ea:0a:b0`,
       `ip link set ${k2} master vs0`,
       `bridge vlan add dev ${k2} vid 200 pvid untagged`,
       `bridge vlan del dev ${k2} vid 1`,
@@ -164,6 +166,7 @@ describe("network ops planned without ip", () => {
     assert.deepEqual(moved.steps[0]?.undo.map(commandText), [
       `ip link add vmk1 mtu 9000 type veth peer name ${k1} mtu 9000`,
       `ip link set ${k1} alias ferry:vmk1`,
+      `ip link set ${k1} address fe:13:b3:d9:c0:fd`,
       `ip link set ${k1} master vs0`,
       `bridge vlan add dev ${k1} vid 200 pvid untagged`,
       `bridge vlan del dev ${k1} vid 1`,
@@ -232,5 +235,12 @@ describe("network ops planned without ip", () => {
     assert.deepEqual(view.links.get("vs0")?.ipv4, [{ ip: "198.18.0.2", prefix: 24, broadcast: undefined }]);
     assert.deepEqual(view.links.get("br-old")?.bridge, { vlanFiltering: false, defaultPvid: undefined });
     assert.deepEqual(view.links.get("eth2")?.vlans.map((v) => `${v.vid}${v.pvid ? "P" : ""}${v.untagged ? "U" : ""}`), ["1PU", "200", "201", "202"]);
+  });
+});
+
+describe("bridge port MACs", () => {
+  test("a VM NIC's tap takes the guest's MAC with its first byte fe (fa when that is fe): above any NIC's, never the bridge's", () => {
+    assert.equal(bridgePortMac("52:54:00:12:00:0B"), "fe:54:00:12:00:0b");
+    assert.equal(bridgePortMac("fe:54:00:12:00:0b"), "fa:54:00:12:00:0b");
   });
 });

@@ -10,6 +10,12 @@ import { HostTransaction } from "./transaction.ts";
 import { accessVlanCommands } from "./vlans.ts";
 import { ip, lookup, type Step } from "./step.ts";
 
+/** A bridge port's MAC for a VM NIC: the guest's MAC with its first byte fe (fa when it is fe already). */
+export function bridgePortMac(guestMac: string): string {
+  const [first = "", ...rest] = guestMac.toLowerCase().split(":");
+  return [first === "fe" ? "fa" : "fe", ...rest].join(":");
+}
+
 /** The steps making tap `tap` on the bridge of `nic`'s port group; INVALID_INPUT when the host has no such port group. */
 export function tapSteps(view: HostView, mapping: HostNetworkMapping, vm: string, nic: VmNic, tap: string): Step[] {
   const group = lookup(mapping.portGroups, nic.portGroup);
@@ -23,6 +29,9 @@ export function tapSteps(view: HostView, mapping: HostNetworkMapping, vm: string
   }
   return [
     { run: ip("tuntap", "add", "dev", tap, "mode", "tap"), undo: [ip("link", "delete", tap)] },
+    // As libvirt does: the host side of a VM NIC gets a MAC starting fe:, above any NIC's, so a
+    // bridge that takes its lowest port's MAC never takes a tap's (its address would move).
+    { run: ip("link", "set", tap, "address", bridgePortMac(nic.mac)), undo: [] },
     // The tap takes the bridge's MTU: a smaller port would pull down the MTU of a bridge whose MTU the kernel sets itself.
     { run: ip("link", "set", tap, "mtu", String(bridge.mtu)), undo: [] },
     { run: ip("link", "set", tap, "master", group.bridge), undo: [] },

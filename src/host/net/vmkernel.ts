@@ -8,6 +8,7 @@
 // default route (its management network), and a second one through a VMkernel port would take
 // the host's own traffic with it. A routed VMotion network needs the admin's own route
 // (docs/deploy.md says how), as ESX needs a TCP/IP stack's gateway for it.
+import { createHash } from "node:crypto";
 import { FERRY_LINK_ALIAS_PREFIX, type HostNetworkMapping, type NetworkOp, type PortGroupMapping } from "../network-config.ts";
 import { ferryPeerOf, holderOf, type HostLink, type HostRoute, type HostView, type Ipv4Address } from "./host-view.ts";
 import { inSubnet, isIpv4 } from "./ipv4.ts";
@@ -39,6 +40,8 @@ function vethCommands(s: VethSpec): Command[] {
     // The peer takes the bridge's MTU: a smaller port would pull down the MTU of a bridge whose MTU the kernel sets itself.
     ip("link", "add", s.port, "mtu", String(s.mtu), "type", "veth", "peer", "name", s.peer, "mtu", String(s.peerMtu)),
     ip("link", "set", s.peer, "alias", `${FERRY_LINK_ALIAS_PREFIX}${s.port}`),
+    // Above any NIC's MAC, so the bridge never takes this port's (see taps.ts bridgePortMac).
+    ip("link", "set", s.peer, "address", `fe:${createHash("sha256").update(s.port).digest("hex").slice(0, 10).match(/../g)?.join(":") ?? "00:00:00:00:00"}`),
     ...(s.bridge === undefined ? [] : [ip("link", "set", s.peer, "master", s.bridge), ...s.peerVlans]),
     ip("link", "set", s.peer, "up"),
     ...s.addresses.map((a) => addrAdd(s.port, a)),

@@ -65,6 +65,11 @@ export function planAddVSwitch(op: AddVSwitch, input: PlanInput): Plan {
     const link = input.host.links.get(uplink);
     if (link !== undefined) steps.push(...uplinkSteps(link, op.name, op.mtu));
   }
+  // A bridge takes the lowest MAC of its ports and changes it as ports come and go (a tap per
+  // VM NIC): the address of a VMkernel port on the bridge itself would then move to another
+  // MAC under its neighbours' ARP caches. Pinned to the first uplink's, it stays.
+  const first = op.uplinks[0] === undefined ? undefined : input.host.links.get(op.uplinks[0])?.mac;
+  if (first !== undefined) steps.push({ does: `${op.name} keeps ${op.uplinks[0] ?? ""}'s MAC ${first}`, run: ip("link", "set", op.name, "address", first), undo: [] });
   steps.push({ does: `${op.name} up`, run: ip("link", "set", op.name, "up"), undo: [] });
   return { steps, mapping: input.mapping };
 }
