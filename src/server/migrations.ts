@@ -196,6 +196,8 @@ export class MigrationService {
       throw new FerryError(ErrorCode.conflict, `${vm.name} is already migrating${running === undefined ? "" : ` (task ${running.id}, ${running.state} ${Math.round(running.percent)}%)`}`);
     }
     if (!dest.host.connected) throw new FerryError(ErrorCode.conflict, `the target host ${dest.host.name} is down (not connected)`);
+    // The engine moves running VMs only; accepting VM_POWERED_OFF must not start the VM.
+    if (vm.power !== "on") throw new FerryError(ErrorCode.refused, `${vm.name} is ${vm.power}: Ferry moves running VMs live; cold migration of a powered-off VM is not built yet (power it on first, or keep it where it is)`, { details: { vm: vm.name, power: vm.power } });
     const sourceAgent = agents.get(vm.host);
     const destAgent = agents.get(dest.host.name);
     if (sourceAgent === undefined) throw new FerryError(ErrorCode.conflict, `the source host ${vm.host} has no agent connected to the controller`);
