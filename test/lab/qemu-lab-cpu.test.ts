@@ -19,13 +19,14 @@ import { requireQemu, requireRoot } from "../../src/drivers/qemu/testing/require
 import { waitForGuest } from "../../src/cli/commands/lab-qemu.ts";
 import { listLab } from "../../src/lab/netns.ts";
 import { NamespaceProber, ProbeAnswer } from "../../src/lab/prober.ts";
-import { agentGet, labCli } from "./support.ts";
+import { agentGet, keepLabLogs, labCli } from "./support.ts";
 
 const labId = `k${(process.pid % 46656).toString(36)}`;
 const cli = labCli("lab-cpu");
 const { ferry, home } = cli;
 
 after(async () => {
+  keepLabLogs(home, labId);
   await cli.cleanup(labId);
 });
 

@@ -29,7 +29,7 @@ import type { MigrationReport } from "../../src/core/migration/types.ts";
 import { requireQemu, requireRoot, QEMU_BINARY } from "../../src/drivers/qemu/testing/requirements.ts";
 import { CONTROLLER_IP, CONTROLLER_PORT, HOST_LAB_CLUSTER, SHARED_DATASTORE } from "../../src/lab/host-lab.ts";
 import { execRunner } from "../../src/lab/netns.ts";
-import { labCli } from "./support.ts";
+import { keepLabLogs, labCli } from "./support.ts";
 
 const BIN = new URL("../../bin/ferry.js", import.meta.url).pathname;
 const OLD_QEMU = new URL("./fixtures/qemu-7.1.sh", import.meta.url).pathname;
@@ -41,6 +41,7 @@ const ownAgents: ChildProcessByStdio<null, Readable, Readable>[] = [];
 let labUp: Promise<QemuLabSummary> | undefined;
 
 after(async () => {
+  keepLabLogs(cli.home, labId);
   for (const agent of ownAgents) await stopAgentProcess(agent);
   await cli.cleanup(labId);
 });
