@@ -3,7 +3,7 @@
 // whatever a failure left (the lab process, recorded agents, namespaces by prefix, the home).
 import { execFile, spawn, type ChildProcessByStdio } from "node:child_process";
 import { once } from "node:events";
-import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -102,12 +102,14 @@ export function agentGet<T>(ns: string, api: string, path: string, token: string
 }
 
 /**
- * With FERRY_TEST_LAB_LOGS set, copies the lab's logs (controller, agents, QEMU serial consoles)
- * to $FERRY_TEST_LAB_LOGS/<labId>/ before a cleanup removes them: a flaky run's evidence.
+ * With FERRY_TEST_LAB_LOGS set, copies the lab's logs (controller, agents, QEMU serial consoles,
+ * state.json) to $FERRY_TEST_LAB_LOGS/<labId>/ before a cleanup removes them: a flaky run's
+ * evidence. Tokens, configs and datastores stay behind.
  */
 export function keepLabLogs(home: string, labId: string): void {
   const to = process.env["FERRY_TEST_LAB_LOGS"];
   const dir = join(home, "labs", labId);
   if (to === undefined || to === "" || !existsSync(dir)) return;
-  cpSync(dir, join(to, labId), { recursive: true, filter: (src) => !src.includes(`${labId}/datastores`) && !src.endsWith(".sock") && !src.endsWith(".qmp") });
+  const evidence = (src: string): boolean => /\.(log|serial)$|\/state\.json$/.test(src) || (statSync(src).isDirectory() && !src.endsWith("/datastores") && !src.endsWith("/data"));
+  cpSync(dir, join(to, labId), { recursive: true, filter: evidence });
 }
