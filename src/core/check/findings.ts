@@ -277,7 +277,7 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
   VM_POWERED_OFF: {
     title: "The VM is powered off: this would be a cold migration",
     severity: "warning: no live migration is needed; CPU checks do not apply as the guest boots on the destination",
-    fix: "Proceed as a cold migration, or power the VM on first for a live one.",
+    fix: "Power the VM on first for a live move (the controller moves running VMs only; cold migration is not built yet).",
   },
   VM_SUSPENDED: {
     title: "The VM is suspended: its suspended state moves, not a running guest",

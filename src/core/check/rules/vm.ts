@@ -44,7 +44,7 @@ export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void 
       emit(FindingCode.vmPoweredOff, Severity.warning, () => ({
         subject: { kind: SubjectKind.vm, name },
         message: `${name} is powered off: this would be a cold migration, not a VMotion. Its guest boots on the destination, so CPU and VMotion-network checks do not apply.`,
-        fix: `Proceed as a cold migration, or power ${name} on first for a live one.`,
+        fix: `Power ${name} on first for a live move (the controller moves running VMs only; cold migration is not built yet).`,
       }));
       break;
     case "suspended":
