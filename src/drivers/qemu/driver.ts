@@ -26,7 +26,7 @@ import { createVmStorage, parseQueryBlock, type BlockDevice, type DatastorePath,
 import { GuestCheckState, type GuestCheck, type QemuHostNetwork } from "./host-network.ts";
 import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, parseMigrationInfo, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
 import { connectChild, qemuErrorReason, startQemu, type QemuChild } from "./process.ts";
-import type { QmpClient } from "./qmp.ts";
+import type { QmpClient, QmpEvent } from "./qmp.ts";
 
 /** A host as its config describes it: HostFacts without what the driver computes. */
 export interface QemuHostDescription {
@@ -160,6 +160,16 @@ interface Incoming {
 const MiB = 1024 * 1024;
 const UNCAPPED_BYTES_PER_SEC = 64 * 1024 * MiB;
 const KEEP_FINISHED_INCOMING = 1024;
+
+/**
+ * When QEMU says an event happened (QMP's own timestamp, wall clock), not when Ferry read it:
+ * a busy agent reads STOP late, which would shorten Ferry's STOP-to-RESUME downtime below
+ * QEMU's. A test QMP without a timestamp falls back to the clock.
+ */
+function eventTime(event: QmpEvent, clock: Clock): number {
+  const { seconds, microseconds } = event.timestamp;
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 + microseconds / 1000 : clock.now();
+}
 
 export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
   const { host } = options;
@@ -397,9 +407,9 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     // An event that comes while a query is in flight must not be lost: the next nap is skipped.
     let woken = false;
     let stoppedAt: number | undefined;
-    const offStop = qmp.onEvent(() => {
+    const offStop = qmp.onEvent((event) => {
       seen.stopped = true;
-      stoppedAt ??= clock.now();
+      stoppedAt ??= eventTime(event, clock);
     }, ["STOP"]);
     const offMigration = qmp.onEvent(() => {
       woken = true;
@@ -856,9 +866,9 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         void child.exited.then((exit) => {
           if (session.state === IncomingState.failed) session.reason = qemuErrorReason(exit.stderr) ?? `QEMU exited (code ${String(exit.code)}, signal ${String(exit.signal)})`;
         });
-        qmp.onEvent(() => {
+        qmp.onEvent((event) => {
           if (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving) return;
-          session.resumedAt = clock.now();
+          session.resumedAt = eventTime(event, clock);
           session.state = IncomingState.running;
           vm.incoming = undefined;
           vm.power = PowerStatus.running;
