@@ -195,8 +195,10 @@ describe("a real guest moved live between lab hosts by the qemu driver", { timeo
       assert.equal(report.failure, undefined, "the destination found the guest on the VM network");
       assert.equal(report.runningOn, to);
       assert.ok(report.totalMs > 0 && report.hypervisorDowntimeMs !== undefined, `QEMU's times: ${report.totalMs} ms total, ${String(report.hypervisorDowntimeMs)} ms downtime`);
-      // Ferry's downtime runs from the source's STOP to the destination's RESUME: it holds QEMU's.
-      assert.ok(report.downtimeMs >= report.hypervisorDowntimeMs, `Ferry's ${report.downtimeMs} ms >= QEMU's ${report.hypervisorDowntimeMs} ms`);
+      // Ferry's downtime runs from the source's STOP to the destination's RESUME (QEMU's event
+      // timestamps): it holds QEMU's, which starts a moment before STOP is emitted (a few ms of
+      // slack for that moment and for whole-millisecond rounding).
+      assert.ok(report.downtimeMs + 5 >= report.hypervisorDowntimeMs, `Ferry's ${report.downtimeMs} ms >= QEMU's ${report.hypervisorDowntimeMs} ms`);
       const percents = events.map((e) => e.percent);
       assert.deepEqual(percents, [...percents].sort((a, b) => a - b), "percent never goes backwards");
       await guestOn(to);
