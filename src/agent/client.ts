@@ -127,21 +127,24 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     const timer = new AbortController();
     const signals = [timer.signal, ...(call?.signal === undefined ? [] : [call.signal])];
     const handle = timeout === undefined ? undefined : setTimeout(() => { timer.abort(); }, timeout);
+    const headers: Record<string, string> = { Authorization: authorization, Accept: "application/json, application/x-ndjson" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const attempt = (): Promise<Response> => doFetch(`${baseUrl}${API_PREFIX}${path}`, { method, headers, signal: AbortSignal.any(signals), ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     try {
-      const headers: Record<string, string> = { Authorization: authorization, Accept: "application/json, application/x-ndjson" };
-      if (body !== undefined) headers["Content-Type"] = "application/json";
-      return await doFetch(`${baseUrl}${API_PREFIX}${path}`, {
-        method,
-        headers,
-        signal: AbortSignal.any(signals),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
+      try {
+        return await attempt();
+      } catch (error) {
+        // A GET changes nothing: one more try when the connection broke under it (a reused
+        // keep-alive connection the other side had just closed), never after a timeout or abort.
+        if (method !== "GET" || timer.signal.aborted || call?.signal?.aborted === true) throw error;
+        return await attempt();
+      }
     } catch (error) {
       if (call?.signal?.aborted === true) throw call.signal.reason;
       if (timer.signal.aborted) {
         throw new FerryError(ErrorCode.unavailable, `${name} did not answer ${what} within ${timeout ?? 0} ms`, { retryable: true, details: { host: name, timeoutMs: timeout }, cause: error });
       }
-      throw new FerryError(ErrorCode.unavailable, `cannot reach the agent of ${name} at ${baseUrl}: ${networkReason(error)}`, { retryable: true, details: { host: name }, cause: error });
+      throw new FerryError(ErrorCode.unavailable, `cannot reach the agent of ${name} at ${baseUrl}: ${networkReason(error)} (${what})`, { retryable: true, details: { host: name, call: what }, cause: error });
     } finally {
       if (handle !== undefined) clearTimeout(handle);
     }
