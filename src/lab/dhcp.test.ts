@@ -42,10 +42,10 @@ describe("the lab's DHCP server config", () => {
 
   test("refuses what would serve outside the lab or what udhcpd would misread", () => {
     const bad: Partial<DhcpServerConfig>[] = [
-      { start: "10.0.0.1" },
+      { start: "198.20.0.1" },
       { end: "198.18.0.100" },
       { leases: [{ mac: "52:54:00:12:00", ip: "198.18.0.21" }] },
-      { leases: [{ mac: "52:54:00:12:00:21", ip: "192.168.1.2" }] },
+      { leases: [{ mac: "52:54:00:12:00:21", ip: "198.20.1.2" }] },
       { leases: [{ mac: "52:54:00:12:00:21", ip: "198.18.0.21" }, { mac: "52:54:00:12:00:21", ip: "198.18.0.22" }] },
       { interface: "br0 x" },
       { leaseFile: "relative/leases" },

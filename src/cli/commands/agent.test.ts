@@ -111,7 +111,7 @@ qemu:
     await refused({ inventory: LAB, name: "esx01", tokenFile: "/t", guestDir: "/g" }, { "/t": "x" }, ErrorCode.usage, /need --driver qemu/);
     await refused({ config: "/c.yaml" }, { "/c.yaml": "nmae: esx01\n" }, ErrorCode.invalidInput, /\/c\.yaml: .*nmae/);
     await refused({ config: "/c.yaml" }, { "/c.yaml": "a: [\n" }, ErrorCode.invalidInput, /is not valid YAML/);
-    await refused({ config: "/c.yaml" }, { "/c.yaml": "name: kvm01\ndriver: qemu\ntoken: t\nvmotionIp: 10.0.0.1\n" }, ErrorCode.usage, /VMkernel port marked for VMotion/);
+    await refused({ config: "/c.yaml" }, { "/c.yaml": "name: kvm01\ndriver: qemu\ntoken: t\nvmotionIp: 198.18.10.1\n" }, ErrorCode.usage, /VMkernel port marked for VMotion/);
     await refused({ inventory: LAB, name: "esx01", tokenFile: "/t", config: "/c.yaml" }, { "/t": "x", "/c.yaml": "datastores: [/srv/ds]\n" }, ErrorCode.usage, /describe a real host/);
   });
 
@@ -119,7 +119,7 @@ qemu:
     const config = `
 name: kvm01
 driver: qemu
-listen: 10.0.0.11:7001
+listen: 198.18.10.11:7001
 tokenFile: agent.token
 datastores: [/srv/ferry/shared, local]
 stateDir: state
@@ -141,7 +141,7 @@ qemu:
       nicNames: undefined,
       tcgCpuModel: "Nehalem",
     });
-    assert.deepEqual(resolved.listen, { host: "10.0.0.11", port: 7001 });
+    assert.deepEqual(resolved.listen, { host: "198.18.10.11", port: 7001 });
   });
 
   test("--listen", () => {

@@ -225,7 +225,7 @@ describe("deployment files: the commands they quote", () => {
       /^datastore init \/srv\/ferry\/shared --name shared$/,
       /^tokens create kvm01 --role agent$/,
       /^host refresh kvm01 --json$/,
-      /^host network add kvm0[12] --vswitch vSwitch1 --nic eno2 --ip 10\.0\.50\.1[12]\/24$/,
+      /^host network add kvm0[12] --vswitch vSwitch1 --nic eno2 --ip 198\.19\.50\.1[12]\/24$/,
       /^host portgroup add kvm0[12] VM Network --vswitch vSwitch0$/,
       /^vm create web01 --host kvm01 .*--disk shared:web01\/disk0\.qcow2/,
       /^vm create web02 .*--disk shared:web02\/disk0\.qcow2,20G --cdrom shared:debian-12\.iso --nic VM Network$/,
@@ -286,7 +286,7 @@ describe("deployment files: the example agent config and the units agree with th
       { name: "kvm01", datastorePaths: ["/srv/ferry/shared"], stateDir: "/var/lib/ferry/agent", network: HostNetworkMappingSchema.parse(written.network), nicNames: ["eno1", "eno2"] },
     );
     assert.deepEqual(config.observe.network.vmkernelPorts["vmk0"], { interface: "vSwitch0", portGroup: "Management Network", vmotion: false });
-    assert.deepEqual(config.listen, { host: "10.0.0.11", port: 7001 });
+    assert.deepEqual(config.listen, { host: "198.18.10.11", port: 7001 });
     assert.equal(config.token, "0123456789abcdef");
     assert.equal(config.driver, "qemu");
     const { runDir, accelerator, peersFile } = config.qemu ?? {};
@@ -295,12 +295,12 @@ describe("deployment files: the example agent config and the units agree with th
   });
 
   test("kvm02 is the same file with its own name and address", async () => {
-    const kvm02 = AGENT_YAML.replace(/^name: kvm01$/m, "name: kvm02").replace(/^listen: 10\.0\.0\.11:7001$/m, "listen: 10.0.0.12:7001");
+    const kvm02 = AGENT_YAML.replace(/^name: kvm01$/m, "name: kvm02").replace(/^listen: 198\.18\.10\.11:7001$/m, "listen: 198.18.10.12:7001");
     assert.notEqual(kvm02, AGENT_YAML);
     const { files: f, io } = files({ "/etc/ferry/agent.yaml": kvm02 });
     const config = await resolveAgentConfig({ config: "/etc/ferry/agent.yaml" }, f, io);
     assert.equal(config.observe?.name, "kvm02");
-    assert.deepEqual(config.listen, { host: "10.0.0.12", port: 7001 });
+    assert.deepEqual(config.listen, { host: "198.18.10.12", port: 7001 });
   });
 
   test("config keys docs/deploy.md's prose names (`accelerator: auto`) are keys of agent.yaml, with values they take", () => {

@@ -27,7 +27,7 @@ describe("a VM defined by Ferry", () => {
       memoryMB: 2048,
       disks: [{ datastore: "shared-ds", path: "new01/disk0.qcow2", sizeMB: 10240 }, { datastore: "shared-ds", path: "images/data.raw" }],
       cdroms: [{ datastore: "shared-ds", path: "debian.iso" }, { hostDevice: "/dev/sr0" }],
-      nics: [{ portGroup: "Production" }, { portGroup: "Production", mac: "52:54:00:AA:BB:CC", ip: "10.0.0.9" }],
+      nics: [{ portGroup: "Production" }, { portGroup: "Production", mac: "52:54:00:AA:BB:CC", ip: "198.18.10.9" }],
     });
     assert.deepEqual(checkReferences(d), []);
     assert.equal(vm.power, "off");
