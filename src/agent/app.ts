@@ -2,6 +2,7 @@
 // (`ferry agent`) serves it; tests call `app.request()` with no socket. Every route needs the
 // bearer token; errors leave as `{ code, message, details }` with the status chosen in
 // http-errors.ts and nowhere else.
+import { serialQueue } from "../core/serial-queue.ts";
 import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
 import type { z } from "zod";
@@ -111,26 +112,17 @@ async function jsonBody(c: Context): Promise<unknown> {
   }
 }
 
-/** Runs capacity-changing operations one at a time, so two requests cannot both take the last free megabytes. */
-function createSerializer(): <T>(op: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return <T>(op: () => Promise<T>): Promise<T> => {
-    const next = tail.then(op, op);
-    tail = next.catch(() => undefined);
-    return next;
-  };
-}
-
 export function createAgent(options: AgentAppOptions): AgentApp {
   const { driver, clock, hostName, faults } = options;
-  // Where incoming migrations listen: moves when a VMkernel port change says so (PUT /network/vmkernel).
+  // Where incoming migrations listen: moves when a network change or a refresh says so.
   let vmotionIp = options.vmotionIp;
   const log: AgentLog = options.log ?? (() => undefined);
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const authorized = bearerTokenCheck(options.token);
   const reservations = createReservationBook();
   const outgoing = createOutgoingRegistry(clock);
-  const serialize = createSerializer();
+  // Capacity-changing operations one at a time: two requests cannot both take the last free megabytes.
+  const serialize = serialQueue();
   /** Specs of VMs this agent created or received, so a controller can move them again. */
   const specs = new Map<string, VmSpec>();
   /** Incoming migrations this agent prepared: their VM's spec, until they end. */

@@ -6,16 +6,16 @@
 //
 // Every change is serialised through one queue: a plug must not read the host halfway through a
 // transaction, nor a transaction plan against a tap half made.
+import { serialQueue } from "../core/serial-queue.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { QemuHostNetwork, VmNic } from "../drivers/qemu/host-network.ts";
-import { tapName } from "../lab/host-network.ts";
-import { execRunner, type CommandRunner } from "../lab/netns.ts";
-import { ProbeAnswer } from "../lab/prober.ts";
+import { execRunner, type CommandRunner } from "./command.ts";
 import type { HostNetworkMapping, NetworkOp } from "./network-config.ts";
 import { applyOps, type NetworkState } from "./net/apply.ts";
 import { readHostView } from "./net/host-view.ts";
 import { isIpv4 } from "./net/ipv4.ts";
-import { tcpProbe, type Probe } from "./net/probe.ts";
+import { tapName } from "./net/names.ts";
+import { ProbeAnswer, tcpProbe, type Probe } from "./net/probe.ts";
 import { probeSource } from "./net/reach.ts";
 import { loadMappingFile, saveMappingFile } from "./net/state-file.ts";
 import { deleteTap, makeTap, tapSteps } from "./net/taps.ts";
@@ -40,16 +40,6 @@ export interface LinuxHostNetwork extends QemuHostNetwork {
   mapping(): HostNetworkMapping;
   /** Applies `ops` as one transaction; returns what was done, in plain words. */
   apply(ops: readonly NetworkOp[]): Promise<readonly string[]>;
-}
-
-/** Runs tasks one at a time, in call order; a failed task does not stop the next. */
-function serialQueue(): <T>(task: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return <T>(task: () => Promise<T>): Promise<T> => {
-    const result = tail.then(task, task);
-    tail = result.catch(() => undefined);
-    return result;
-  };
 }
 
 export function createLinuxHostNetwork(options: LinuxHostNetworkOptions): LinuxHostNetwork {

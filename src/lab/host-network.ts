@@ -8,7 +8,7 @@
 // one namespace in tests. The probe is a TCP connection attempt made by a node process entered
 // with `ip netns exec`: `ping` is not part of the base system here, and a TCP answer (accepted
 // or refused) proves the guest's stack runs, which an ARP reply alone would not.
-import { createHash } from "node:crypto";
+import { tapName } from "../host/net/names.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { QemuHostNetwork, VmNic } from "../drivers/qemu/host-network.ts";
 import { execRunner, type CommandRunner, type LabNetwork } from "./netns.ts";
@@ -32,11 +32,8 @@ export interface LabHostNetworkOptions {
   readonly node?: string;
 }
 
-/** A tap name of at most 15 bytes, the same for the same (vm, nic, tag) and distinct otherwise. */
-export function tapName(vm: string, nic: string, tag: string): string {
-  const digest = createHash("sha256").update(`${vm}\u0000${nic}\u0000${tag}`).digest("hex");
-  return `t${digest.slice(0, 12)}`;
-}
+
+export { tapName };
 
 /** What the probe prints: `open` (SYN-ACK), `refused` (RST), or `silent` (nothing, or no route). */
 export { ProbeAnswer } from "./prober.ts";

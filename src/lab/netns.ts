@@ -10,29 +10,11 @@
 // and no route is ever added, so nothing in a lab can reach outside the machine.
 //
 // Every command runs `ip` through execFile with an argument list: no shell, no quoting.
-import { execFile } from "node:child_process";
 import { FerryError, ErrorCode } from "../core/errors.ts";
 
-/** Runs one command with arguments and returns its stdout; rejects with a FerryError. */
-export type CommandRunner = (file: string, args: readonly string[]) => Promise<string>;
+import { execRunner, type CommandRunner } from "../host/command.ts";
 
-/** The real runner: execFile, no shell; a failure names the command and its stderr. */
-export const execRunner: CommandRunner = (file, args) =>
-  new Promise((resolve, reject) => {
-    execFile(file, [...args], { encoding: "utf8", timeout: 10_000 }, (error, stdout, stderr) => {
-      if (error === null) {
-        resolve(stdout);
-        return;
-      }
-      const command = [file, ...args].join(" ");
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-        reject(new FerryError(ErrorCode.io, `\`${file}\` is not installed (needed for \`${command}\`); run: apt-get install -y iproute2`, { cause: error, details: { command } }));
-        return;
-      }
-      const reason = stderr.trim().split("\n").join("; ") || error.message;
-      reject(new FerryError(ErrorCode.io, `\`${command}\` failed: ${reason}`, { cause: error, details: { command, stderr } }));
-    });
-  });
+export { execRunner, type CommandRunner };
 
 const labIdPattern = /^[a-z0-9]{1,6}$/;
 const namePattern = /^[a-z0-9][a-z0-9.-]*$/;

@@ -11,8 +11,9 @@ import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 
-export const ProbeAnswer = { open: "open", refused: "refused", silent: "silent" } as const;
-export type ProbeAnswer = (typeof ProbeAnswer)[keyof typeof ProbeAnswer];
+import { ProbeAnswer } from "../host/net/probe.ts";
+
+export { ProbeAnswer };
 
 const SERVER = `
 const net = require("net");

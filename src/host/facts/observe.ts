@@ -9,7 +9,7 @@ import { performance } from "node:perf_hooks";
 import { parseCpuinfo } from "../../core/cpu/cpuinfo.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
 import type { Accelerator } from "../../drivers/qemu/command-line.ts";
-import { execRunner, type CommandRunner } from "../../lab/netns.ts";
+import { execRunner, type CommandRunner } from "../command.ts";
 import { readDatastore, type DatastoreReading } from "../datastore.ts";
 import type { HostNetworkMapping } from "../network-config.ts";
 import { parseIpAddrs } from "./ip-addr.ts";

@@ -3,7 +3,7 @@
 // are cached per binary path, mtime and size: an upgrade (new mtime) is asked again.
 import { stat } from "node:fs/promises";
 import { delimiter, join } from "node:path";
-import type { CommandRunner } from "../../lab/netns.ts";
+import type { CommandRunner } from "../command.ts";
 import { parseCpuHelp, parseMachineHelp, parseQemuVersion, type MachineType, type QemuVersion } from "./qemu-help.ts";
 
 export const DEFAULT_QEMU_BINARY = "qemu-system-x86_64";

@@ -3,7 +3,7 @@
 // all of them succeeded. Any refusal or failure (the state file's included) undoes everything
 // done, newest first, and says so.
 import { ErrorCode, FerryError, isFerryError } from "../../core/errors.ts";
-import type { CommandRunner } from "../../lab/netns.ts";
+import type { CommandRunner } from "../command.ts";
 import type { HostNetworkMapping, NetworkOp } from "../network-config.ts";
 import { readHostView } from "./host-view.ts";
 import { describeOp, planOp } from "./plan.ts";

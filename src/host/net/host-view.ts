@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { FERRY_LINK_ALIAS_PREFIX } from "../network-config.ts";
-import type { CommandRunner } from "../../lab/netns.ts";
+import type { CommandRunner } from "../command.ts";
 
 export interface Ipv4Address {
   readonly ip: string;

@@ -25,3 +25,9 @@ export function quoteList(names: Iterable<string>): string {
   const quoted = [...names].map((n) => `"${n}"`);
   return quoted.length === 0 ? "none" : quoted.join(", ");
 }
+
+/** A tap name of at most 15 bytes, the same for the same (vm, nic, tag) and distinct otherwise. */
+export function tapName(vm: string, nic: string, tag: string): string {
+  const digest = createHash("sha256").update(`${vm}\u0000${nic}\u0000${tag}`).digest("hex");
+  return `t${digest.slice(0, 12)}`;
+}

@@ -2,7 +2,10 @@
 // process. An answer of any kind (SYN-ACK or RST) shows the peer's stack runs; silence until the
 // timeout, or no route, does not. (The lab probes from inside a namespace instead: src/lab/prober.ts.)
 import { connect } from "node:net";
-import { ProbeAnswer } from "../../lab/prober.ts";
+
+/** What a TCP probe saw: `open` (SYN-ACK), `refused` (RST), or `silent` (nothing, or no route). */
+export const ProbeAnswer = { open: "open", refused: "refused", silent: "silent" } as const;
+export type ProbeAnswer = (typeof ProbeAnswer)[keyof typeof ProbeAnswer];
 
 export type Probe = (ip: string, port: number, timeoutMs: number, from?: string) => Promise<ProbeAnswer>;
 

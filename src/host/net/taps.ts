@@ -2,7 +2,7 @@
 // the port group's VLAN. QEMU opens it with `-netdev tap,ifname=NAME,script=no,downscript=no`.
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import type { VmNic } from "../../drivers/qemu/host-network.ts";
-import type { CommandRunner } from "../../lab/netns.ts";
+import type { CommandRunner } from "../command.ts";
 import type { HostNetworkMapping } from "../network-config.ts";
 import type { HostView } from "./host-view.ts";
 import { quoteList } from "./names.ts";

@@ -2,7 +2,7 @@
 // state file) fails, `rollback` runs every recorded undo, newest first, and keeps going past an
 // undo that fails so the host ends as close to before as it can; it reports what it could not undo.
 import { isFerryError } from "../../core/errors.ts";
-import type { CommandRunner } from "../../lab/netns.ts";
+import type { CommandRunner } from "../command.ts";
 import { commandText, type Command, type Step } from "./step.ts";
 
 function unsupported(error: unknown): boolean {
