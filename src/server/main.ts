@@ -2,12 +2,13 @@
 // a data directory by default, PostgreSQL when given a URL), opens the inventory, makes sure
 // an admin token exists, and serves the API over HTTP.
 import { createAdaptorServer, serve, type ServerType } from "@hono/node-server";
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { Inventory } from "../core/inventory/schema.ts";
+import { privateDir, tightenFiles, withPrivateUmask, writePrivateFile } from "../pki/files.ts";
 import { openPostgresStore } from "../store/postgres.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
 import type { Store } from "../store/store.ts";
@@ -92,8 +93,7 @@ async function ensureAdminToken(store: Store, dataDir: string, now: number): Pro
   }
   const name = (await store.listTokens()).some((t) => t.name === "admin") ? `admin-${now}` : "admin";
   const { secret } = await createToken(store, name, Role.admin, now);
-  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
+  writePrivateFile(file, `${secret}\n`);
   return secret;
 }
 
@@ -115,8 +115,10 @@ async function listenOnSocket(app: ControllerApp, path: string): Promise<Server>
 }
 
 export async function startController(config: ControllerConfig): Promise<RunningController> {
-  mkdirSync(config.dataDir, { recursive: true });
-  const store = config.postgresUrl === undefined ? openSqliteStore(join(config.dataDir, "ferry.db"), () => config.clock.now()) : openPostgresStore(config.postgresUrl, () => config.clock.now());
+  // The data directory holds the store, the admin token and the CA's key: 0700, its files 0600.
+  privateDir(config.dataDir);
+  tightenFiles(config.dataDir);
+  const store = config.postgresUrl === undefined ? withPrivateUmask(() => openSqliteStore(join(config.dataDir, "ferry.db"), () => config.clock.now())) : openPostgresStore(config.postgresUrl, () => config.clock.now());
   try {
     await store.migrateToLatest();
   } catch (error) {

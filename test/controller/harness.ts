@@ -17,6 +17,10 @@ export interface ControllerProcess {
   readonly url: string;
   readonly token: string;
   stderr(): string;
+  /** A JSON call to the API (`/vms` → `/api/vms`), with the admin token unless another is given. */
+  // The caller names the response shape it expects; its assertions check it.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+  api<T = unknown>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>;
 }
 
 export async function startControllerProcess(dataDir: string, extra: string[] = []): Promise<ControllerProcess> {
@@ -28,7 +32,14 @@ export async function startControllerProcess(dataDir: string, extra: string[] = 
     lines.once("line", (line) => { resolve(JSON.parse(line) as { api: string }); });
     child.once("exit", (code) => { reject(new Error(`controller exited ${String(code)}: ${stderr}`)); });
   });
-  return { child, url: ready.api, token: readFileSync(join(dataDir, "admin.token"), "utf8").trim(), stderr: () => stderr };
+  const token = readFileSync(join(dataDir, "admin.token"), "utf8").trim();
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+  const api = async <T = unknown>(method: string, path: string, body?: unknown, as = token): Promise<{ status: number; body: T }> => {
+    const response = await fetch(`${ready.api}/api${path}`, { method, headers: { authorization: `Bearer ${as}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const text = await response.text();
+    return { status: response.status, body: (text.length === 0 ? undefined : JSON.parse(text)) as T };
+  };
+  return { child, url: ready.api, token, stderr: () => stderr, api };
 }
 
 export async function stopProcess(child: ChildProcessByStdio<null, Readable, Readable> | undefined, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
