@@ -14,6 +14,8 @@ export const ObjectKind = {
   vm: "vm",
   /** A host's agent: its URL and the token the controller presents (never served by the API). */
   agent: "agent",
+  /** A VM's ownership records (src/server/ownership.ts): one object per generation, `vm#N`, and the head `vm`. */
+  ownership: "ownership",
 } as const;
 export type ObjectKind = (typeof ObjectKind)[keyof typeof ObjectKind];
 
@@ -84,6 +86,35 @@ export interface ApiToken {
   readonly role: Role;
   readonly createdAt: number;
   readonly revokedAt: number | undefined;
+  /** When it stops being accepted (ms since the epoch); undefined: never. */
+  readonly expiresAt: number | undefined;
+}
+
+/** One line of the audit log: who did what, when, with what result. */
+export interface AuditEntry {
+  /** Increasing across the store. */
+  readonly seq: number;
+  readonly at: number;
+  /** The token's name; undefined when the request presented no valid token. */
+  readonly actor: string | undefined;
+  /** The client's address as the controller saw it ("local" on the unix socket). */
+  readonly address: string | undefined;
+  readonly method: string;
+  /** The route as declared, `/api/vms/{name}`; the request path when no route matched. */
+  readonly route: string;
+  /** The request path with its query, `/api/inventory?force=true`: names the object. */
+  readonly path: string;
+  readonly status: number;
+  readonly requestId: string;
+  /** The error's message for a refused or failed request. */
+  readonly message: string | undefined;
+}
+
+export interface AuditQuery {
+  /** Entries at or after this time (ms since the epoch). */
+  readonly since?: number | undefined;
+  readonly actor?: string | undefined;
+  readonly limit?: number | undefined;
 }
 
 export interface Store {
@@ -115,9 +146,16 @@ export interface Store {
   /** Events after `seq` (exclusive), oldest first, optionally of one task. */
   eventsAfter(seq: number, options?: { readonly taskId?: string; readonly limit?: number }): Promise<TaskEvent[]>;
 
-  /** Stores a token's hash (never the secret itself). */
-  addToken(token: { readonly id: string; readonly name: string; readonly role: Role; readonly hash: string; readonly createdAt: number }): Promise<ApiToken>;
+  /** Stores a token's hash (never the secret itself). A name in use is CONFLICT; a full store is UNAVAILABLE. */
+  addToken(token: { readonly id: string; readonly name: string; readonly role: Role; readonly hash: string; readonly createdAt: number; readonly expiresAt?: number | undefined }): Promise<ApiToken>;
+  /** The unrevoked token with this hash, expired or not (the caller tells the client which). */
   findTokenByHash(hash: string): Promise<ApiToken | undefined>;
   listTokens(): Promise<ApiToken[]>;
   revokeToken(name: string, at: number): Promise<boolean>;
+
+  appendAudit(entry: Omit<AuditEntry, "seq">): Promise<void>;
+  /** Newest first. */
+  listAudit(query?: AuditQuery): Promise<AuditEntry[]>;
+  /** Keeps the newest `keep` entries; returns how many it removed. */
+  pruneAudit(keep: number): Promise<number>;
 }
