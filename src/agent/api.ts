@@ -3,7 +3,7 @@
 // controller or the engine sends an agent is defined here, once.
 import { z } from "zod";
 import { NetworkOpSchema } from "../host/network-config.ts";
-import type { HostFacts, IncomingMigration, IncomingState, VmSpec, VmStatus } from "../drivers/driver.ts";
+import type { HostFacts, IncomingMigration, IncomingState, PowerStatus, VmSpec, VmStatus } from "../drivers/driver.ts";
 import { MigrationFailureCode, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
 import type { GuestCheck } from "../drivers/qemu/host-network.ts";
 
@@ -191,6 +191,20 @@ export interface DirtyRateView {
   readonly vm: string;
   readonly bytesPerSec: number;
   readonly measured: boolean;
+}
+
+/**
+ * GET /v1/health: the controller's heartbeat. Cheap (no facts are read, nothing waits on a
+ * migration): who answers, with which driver, and what runs there now, for reconciliation.
+ */
+export interface HealthView {
+  readonly host: string;
+  readonly driver: "sim" | "qemu";
+  /** The agent's clock (ms since the epoch). */
+  readonly at: number;
+  readonly vms: readonly { readonly name: string; readonly power: PowerStatus; readonly migratingOut?: string | undefined }[];
+  /** VMs whose incoming migration this agent holds (a paused shell that is not yet the VM). */
+  readonly incoming: readonly string[];
 }
 
 /** A VM as the agent reports it: the driver's status and, when known, the spec it was created from. */

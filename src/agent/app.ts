@@ -24,6 +24,7 @@ import {
   type AgentFacts,
   type AgentVm,
   type DirtyRateView,
+  type HealthView,
   type IncomingStateView,
   type NetworkApplyView,
   type ObservedExtras,
@@ -260,6 +261,20 @@ export function createAgent(options: AgentAppOptions): AgentApp {
   });
 
   const api = new Hono();
+
+  // The controller's heartbeat: answered from memory and the driver's list, never waiting on
+  // facts or on an incoming migration to settle, so a busy agent still answers in time.
+  api.get("/health", async (c) => {
+    const list = await driver.list();
+    const body: HealthView = {
+      host: hostName,
+      driver: driver.kind,
+      at: clock.now(),
+      vms: list.map((vm) => ({ name: vm.name, power: vm.power, ...(vm.migratingOut === undefined ? {} : { migratingOut: vm.migratingOut }) })),
+      incoming: [...incoming.values()].map((spec) => spec.name),
+    };
+    return c.json(body);
+  });
 
   api.get("/facts", async (c) => {
     await settleIncoming();

@@ -3,13 +3,14 @@
 // body, not guessed from the status); an agent that cannot be reached, or answers too late,
 // is UNAVAILABLE and retryable. The outgoing migration stream is an async iterator of events.
 import { ErrorCode, FerryError } from "../core/errors.ts";
-import type { MigrationReport } from "../core/migration/types.ts";
+import type { MigrationReport, VmotionEncryption } from "../core/migration/types.ts";
 import type { NetworkOp } from "../host/network-config.ts";
 import {
   API_PREFIX,
   type AgentFacts,
   type AgentVm,
   type DirtyRateView,
+  type HealthView,
   type IncomingMigration,
   type IncomingStateView,
   type NetworkApplyView,
@@ -46,6 +47,8 @@ export interface AgentClient {
   /** The token this client presents: handed to a migration's source so it can ask the destination. */
   readonly token: string;
   facts(options?: CallOptions): Promise<AgentFacts>;
+  /** The heartbeat (GET /v1/health): who answers and what runs there; abort `signal` to bound it. */
+  health(options?: CallOptions): Promise<HealthView>;
   /** Facts observed on the host now (a real host reads them again; a declared one answers as facts). */
   refreshFacts(options?: CallOptions): Promise<AgentFacts>;
   /** Changes a real host's network as one transaction (POST /v1/network/apply). */
@@ -231,6 +234,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     baseUrl,
     token: options.token,
     facts: (call) => json<AgentFacts>("GET", "/facts", undefined, call),
+    health: (call) => json<HealthView>("GET", "/health", undefined, call),
     refreshFacts: (call) => json<AgentFacts>("GET", "/facts?refresh=true", undefined, call),
     applyNetwork: (ops, call) => json<NetworkApplyView>("POST", "/network/apply", { ops }, call),
     listVms: (call) => json<AgentVm[]>("GET", "/vms", undefined, call),

@@ -3,7 +3,16 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ObjectKind, Role, type Store } from "./store.ts";
 
-export function storeContract(name: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
+export interface ContractOptions {
+  /**
+   * A migrated store that has no room left to grow (SQLite: max_page_count at its size).
+   * Undefined: the implementation cannot be filled safely in a test; `fullSkipReason` says why.
+   */
+  readonly openFull?: () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
+  readonly fullSkipReason?: string;
+}
+
+export function storeContract(name: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>, options: ContractOptions = {}): void {
   describe(`store contract: ${name}`, () => {
     let store: Store;
     let cleanup: () => Promise<void>;
@@ -96,6 +105,48 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.equal(await store.revokeToken("ops", 7), true);
       assert.equal(await store.findTokenByHash("h1"), undefined);
       assert.equal((await store.listTokens())[0]?.revokedAt, 7);
+    });
+
+    test("tokens: an expiry is kept and read back; an expired token is still found (the caller says expired)", async () => {
+      await store.addToken({ id: "k3", name: "ci", role: Role.readOnly, hash: "h3", createdAt: 10, expiresAt: 1010 });
+      assert.equal((await store.findTokenByHash("h3"))?.expiresAt, 1010);
+      assert.equal((await store.listTokens()).find((t) => t.name === "ops")?.expiresAt, undefined);
+    });
+
+    test("audit: appended in order, listed newest first with since/actor/limit, pruned to the newest N", async () => {
+      const entry = { method: "POST", route: "/api/tokens", path: "/api/tokens", status: 201, address: "127.0.0.1", message: undefined };
+      for (let i = 0; i < 12; i++) await store.appendAudit({ ...entry, at: 100 + i, actor: i % 2 === 0 ? "admin" : undefined, requestId: `r${i}` });
+      const all = await store.listAudit({ limit: 100 });
+      assert.deepEqual(all.map((e) => e.requestId), Array.from({ length: 12 }, (_, i) => `r${11 - i}`));
+      assert.ok(all.every((e, i) => i === 0 || (all[i - 1]?.seq ?? 0) > e.seq));
+      assert.deepEqual(all[0], { ...entry, seq: all[0]?.seq, at: 111, actor: undefined, requestId: "r11" });
+      assert.deepEqual((await store.listAudit({ since: 109 })).map((e) => e.requestId), ["r11", "r10", "r9"]);
+      assert.deepEqual((await store.listAudit({ actor: "admin", limit: 2 })).map((e) => e.requestId), ["r10", "r8"]);
+      assert.equal(await store.pruneAudit(5), 7);
+      assert.deepEqual((await store.listAudit()).map((e) => e.requestId), ["r11", "r10", "r9", "r8", "r7"]);
+      assert.equal(await store.pruneAudit(5), 0);
+    });
+
+    test("a full store says so: never \"already exists\", and a real duplicate still is CONFLICT", { skip: options.openFull === undefined ? (options.fullSkipReason ?? "no way to fill this store") : false }, async () => {
+      const full = await options.openFull?.();
+      if (full === undefined) return;
+      try {
+        let failure: unknown;
+        // Tokens until the store has no page left: a few hundred rows at most.
+        for (let i = 0; i < 5000 && failure === undefined; i++) {
+          await full.store.addToken({ id: `f${i}`, name: `token-${i}-${"x".repeat(200)}`, role: Role.readOnly, hash: `hash-${i}-${"y".repeat(200)}`, createdAt: i }).catch((error: unknown) => {
+            failure = error;
+          });
+        }
+        assert.ok(failure !== undefined, "the store never filled up");
+        assert.equal((failure as { code?: string }).code, "UNAVAILABLE");
+        assert.match((failure as Error).message, /the controller's store is full/);
+        assert.doesNotMatch((failure as Error).message, /already exists/);
+        await assert.rejects(full.store.appendAudit({ at: 1, actor: "a", address: undefined, method: "POST", route: "/x", path: "/x".repeat(20_000), status: 200, requestId: "r", message: undefined }), /store is full/);
+      } finally {
+        await full.store.close();
+        await full.cleanup();
+      }
     });
   });
 }

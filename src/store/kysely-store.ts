@@ -3,7 +3,8 @@
 import { Migrator, type Generated, type Kysely, type Selectable } from "kysely";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { migrationProvider, type Dialect } from "./migrations.ts";
-import type { ApiToken, ObjectChange, ObjectKind, Role, Store, StoredObject, TaskEvent, TaskPatch, TaskQuery, TaskRecord } from "./store.ts";
+import { guardWrite } from "./store-errors.ts";
+import type { ApiToken, AuditEntry, ObjectChange, ObjectKind, Role, Store, StoredObject, TaskEvent, TaskPatch, TaskQuery, TaskRecord } from "./store.ts";
 
 export interface Database {
   inventory_object: { kind: string; name: string; body: string; version: number; updated_at: number | string };
@@ -22,7 +23,19 @@ export interface Database {
     version: number;
   };
   task_event: { seq: Generated<number | string>; task_id: string; at: number | string; body: string };
-  api_token: { id: string; name: string; role: string; hash: string; created_at: number | string; revoked_at: number | string | null };
+  api_token: { id: string; name: string; role: string; hash: string; created_at: number | string; revoked_at: number | string | null; expires_at: number | string | null };
+  audit_event: {
+    seq: Generated<number | string>;
+    at: number | string;
+    actor: string | null;
+    address: string | null;
+    method: string;
+    route: string;
+    path: string;
+    status: number;
+    request_id: string;
+    message: string | null;
+  };
 }
 
 // pg returns BIGINT as a string (it may exceed 2^53); Ferry's are milliseconds and sequence
@@ -55,7 +68,22 @@ function toTask(row: Selectable<Database["task"]>): TaskRecord {
 }
 
 function toToken(row: Selectable<Database["api_token"]>): ApiToken {
-  return { id: row.id, name: row.name, role: row.role as Role, createdAt: num(row.created_at), revokedAt: row.revoked_at === null ? undefined : num(row.revoked_at) };
+  return { id: row.id, name: row.name, role: row.role as Role, createdAt: num(row.created_at), revokedAt: row.revoked_at === null ? undefined : num(row.revoked_at), expiresAt: row.expires_at === null ? undefined : num(row.expires_at) };
+}
+
+function toAudit(row: Selectable<Database["audit_event"]>): AuditEntry {
+  return {
+    seq: num(row.seq),
+    at: num(row.at),
+    actor: row.actor ?? undefined,
+    address: row.address ?? undefined,
+    method: row.method,
+    route: row.route,
+    path: row.path,
+    status: row.status,
+    requestId: row.request_id,
+    message: row.message ?? undefined,
+  };
 }
 
 export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => number): Store {
@@ -86,7 +114,7 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
     async putObject<T>(kind: ObjectKind, name: string, body: T, expectedVersion?: number): Promise<StoredObject<T>> {
       const text = JSON.stringify(body);
       const at = now();
-      return db.transaction().execute(async (trx) => {
+      return guardWrite(() => db.transaction().execute(async (trx) => {
         const current = await trx.selectFrom("inventory_object").select(["version"]).where("kind", "=", kind).where("name", "=", name).executeTakeFirst();
         if (expectedVersion !== undefined && (current?.version ?? 0) !== expectedVersion) {
           throw new FerryError(ErrorCode.conflict, `${kind} ${name} changed meanwhile (version ${current?.version ?? 0}, expected ${expectedVersion}); read it again and retry`);
@@ -98,25 +126,25 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
           await trx.updateTable("inventory_object").set({ body: text, version, updated_at: at }).where("kind", "=", kind).where("name", "=", name).execute();
         }
         return { kind, name, body, version, updatedAt: at };
-      });
+      }));
     },
 
     async replaceObjects(objects) {
       const at = now();
       const kinds = [...new Set(objects.map((o) => o.kind))];
-      await db.transaction().execute(async (trx) => {
+      await guardWrite(() => db.transaction().execute(async (trx) => {
         if (kinds.length > 0) await trx.deleteFrom("inventory_object").where("kind", "in", kinds).execute();
         // Chunks keep each statement under SQLite's bound-parameter limit.
         for (let i = 0; i < objects.length; i += 500) {
           const chunk = objects.slice(i, i + 500).map((o) => ({ kind: o.kind, name: o.name, body: JSON.stringify(o.body), version: 1, updated_at: at }));
           if (chunk.length > 0) await trx.insertInto("inventory_object").values(chunk).execute();
         }
-      });
+      }), () => "two inventory objects of one kind share a name");
     },
 
     async applyObjects(changes: readonly ObjectChange[]) {
       const at = now();
-      await db.transaction().execute(async (trx) => {
+      await guardWrite(() => db.transaction().execute(async (trx) => {
         for (const change of changes) {
           const current = await trx.selectFrom("inventory_object").select(["version"]).where("kind", "=", change.kind).where("name", "=", change.name).executeTakeFirst();
           if (change.expectedVersion !== undefined && (current?.version ?? 0) !== change.expectedVersion) {
@@ -130,7 +158,7 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
             await trx.updateTable("inventory_object").set({ body: JSON.stringify(change.body), version: current.version + 1, updated_at: at }).where("kind", "=", change.kind).where("name", "=", change.name).execute();
           }
         }
-      });
+      }));
     },
 
     async getObject<T>(kind: ObjectKind, name: string) {
@@ -163,18 +191,12 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
         body: JSON.stringify(task.body),
         version: 1,
       };
-      try {
-        await db.insertInto("task").values(row).execute();
-      } catch (cause) {
-        const existing = await db.selectFrom("task").select(["id"]).where("id", "=", task.id).executeTakeFirst();
-        if (existing !== undefined) throw new FerryError(ErrorCode.conflict, `a task with id ${task.id} already exists`, { cause });
-        throw cause;
-      }
+      await guardWrite(() => db.insertInto("task").values(row).execute(), () => `a task with id ${task.id} already exists`);
       return { ...task, updatedAt: task.createdAt, version: 1 };
     },
 
     async updateTask(id: string, patch: TaskPatch, expectedVersion?: number) {
-      return db.transaction().execute(async (trx) => {
+      return guardWrite(() => db.transaction().execute(async (trx) => {
         const row = await trx.selectFrom("task").selectAll().where("id", "=", id).executeTakeFirst();
         if (row === undefined) throw new FerryError(ErrorCode.notFound, `no task with id ${id}`);
         if (expectedVersion !== undefined && row.version !== expectedVersion) {
@@ -191,7 +213,7 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
         const result = await trx.updateTable("task").set(next).where("id", "=", id).where("version", "=", row.version).executeTakeFirst();
         if (Number(result.numUpdatedRows) !== 1) throw new FerryError(ErrorCode.conflict, `task ${id} changed meanwhile; retry`);
         return toTask({ ...row, ...next });
-      });
+      }));
     },
 
     async getTask(id) {
@@ -215,7 +237,7 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
     },
 
     async appendEvent(taskId, at, body) {
-      const row = await db.insertInto("task_event").values({ task_id: taskId, at, body: JSON.stringify(body) }).returning(["seq"]).executeTakeFirstOrThrow();
+      const row = await guardWrite(() => db.insertInto("task_event").values({ task_id: taskId, at, body: JSON.stringify(body) }).returning(["seq"]).executeTakeFirstOrThrow());
       return { seq: num(row.seq), taskId, at, body };
     },
 
@@ -227,12 +249,13 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
     },
 
     async addToken(token) {
-      try {
-        await db.insertInto("api_token").values({ id: token.id, name: token.name, role: token.role, hash: token.hash, created_at: token.createdAt, revoked_at: null }).execute();
-      } catch (cause) {
-        throw new FerryError(ErrorCode.conflict, `a token named ${token.name} already exists`, { cause });
-      }
-      return { id: token.id, name: token.name, role: token.role, createdAt: token.createdAt, revokedAt: undefined };
+      const expiresAt = token.expiresAt ?? null;
+      // Only a unique violation means the name is taken: a full disk says so (store-errors.ts).
+      await guardWrite(
+        () => db.insertInto("api_token").values({ id: token.id, name: token.name, role: token.role, hash: token.hash, created_at: token.createdAt, revoked_at: null, expires_at: expiresAt }).execute(),
+        () => `a token named ${token.name} already exists`,
+      );
+      return { id: token.id, name: token.name, role: token.role, createdAt: token.createdAt, revokedAt: undefined, expiresAt: token.expiresAt };
     },
 
     async findTokenByHash(hash) {
@@ -246,8 +269,33 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
     },
 
     async revokeToken(name, at) {
-      const result = await db.updateTable("api_token").set({ revoked_at: at }).where("name", "=", name).where("revoked_at", "is", null).executeTakeFirst();
+      const result = await guardWrite(() => db.updateTable("api_token").set({ revoked_at: at }).where("name", "=", name).where("revoked_at", "is", null).executeTakeFirst());
       return Number(result.numUpdatedRows) > 0;
+    },
+
+    async appendAudit(entry) {
+      await guardWrite(() =>
+        db
+          .insertInto("audit_event")
+          .values({ at: entry.at, actor: entry.actor ?? null, address: entry.address ?? null, method: entry.method, route: entry.route, path: entry.path, status: entry.status, request_id: entry.requestId, message: entry.message ?? null })
+          .execute(),
+      );
+    },
+
+    async listAudit(query = {}) {
+      let q = db.selectFrom("audit_event").selectAll();
+      if (query.since !== undefined) q = q.where("at", ">=", query.since);
+      if (query.actor !== undefined) q = q.where("actor", "=", query.actor);
+      const rows = await q.orderBy("seq", "desc").limit(query.limit ?? 100).execute();
+      return rows.map(toAudit);
+    },
+
+    async pruneAudit(keep) {
+      // The newest `keep` stay: everything at or below the seq just past them goes.
+      const pivot = await db.selectFrom("audit_event").select(["seq"]).orderBy("seq", "desc").offset(keep).limit(1).executeTakeFirst();
+      if (pivot === undefined) return 0;
+      const result = await guardWrite(() => db.deleteFrom("audit_event").where("seq", "<=", num(pivot.seq)).executeTakeFirst());
+      return Number(result.numDeletedRows);
     },
   };
 }

@@ -59,6 +59,27 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    // Issue 11: token expiry, and the audit log (who, what, when, result, request id).
+    "0002-token-expiry-and-audit": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.alterTable("api_token").addColumn("expires_at", "bigint").execute();
+        await db.schema
+          .createTable("audit_event")
+          .addColumn("seq", dialect === "postgres" ? "bigserial" : "integer", (c) => (dialect === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .addColumn("actor", "text")
+          .addColumn("address", "text")
+          .addColumn("method", "text", (c) => c.notNull())
+          .addColumn("route", "text", (c) => c.notNull())
+          .addColumn("path", "text", (c) => c.notNull())
+          .addColumn("status", "integer", (c) => c.notNull())
+          .addColumn("request_id", "text", (c) => c.notNull())
+          .addColumn("message", "text")
+          .execute();
+        await db.schema.createIndex("audit_event_at_idx").on("audit_event").columns(["at"]).execute();
+        await db.schema.createIndex("audit_event_actor_idx").on("audit_event").columns(["actor", "seq"]).execute();
+      },
+    },
   };
 }
 

@@ -7,8 +7,11 @@ import { ErrorCode, FerryError } from "../core/errors.ts";
 import { kyselyStore, type Database } from "./kysely-store.ts";
 import type { Store } from "./store.ts";
 
-/** Opens (creating when needed) the SQLite store at `path`; ":memory:" for a throwaway one. */
-export function openSqliteStore(path: string, now: () => number = Date.now): Store {
+/**
+ * Opens (creating when needed) the SQLite store at `path`; ":memory:" for a throwaway one.
+ * `tune` sees the connection before use (tests cap its size with `max_page_count`).
+ */
+export function openSqliteStore(path: string, now: () => number = Date.now, tune?: (sqlite: BetterSqlite3.Database) => void): Store {
   let sqlite: BetterSqlite3.Database;
   try {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -21,5 +24,6 @@ export function openSqliteStore(path: string, now: () => number = Date.now): Sto
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("busy_timeout = 5000");
   sqlite.pragma("foreign_keys = ON");
+  tune?.(sqlite);
   return kyselyStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), "sqlite", now);
 }

@@ -45,6 +45,15 @@ export interface CompatibilityMatrix {
   readonly groupRows: number;
 }
 
+/**
+ * What the controller knows of hosts beyond the inventory, at the moment of a check: whether
+ * their agents answer its heartbeats. Transient (never written to the inventory), so it is
+ * read on every check rather than frozen into the checker.
+ */
+export interface HostLiveness {
+  notResponding(host: string): boolean;
+}
+
 export interface Checker {
   check(vm: string, host: string, options?: CheckOptions): CheckResult;
   where(vm: string, options?: CheckOptions): WhereResult;
@@ -87,7 +96,7 @@ function hostPairRules(source: HostView, dest: HostView, emit: Emit): void {
   hypervisorPairRules(source, dest, emit);
 }
 
-export function createChecker(index: InventoryIndex): Checker {
+export function createChecker(index: InventoryIndex, liveness?: HostLiveness): Checker {
   const profiles = new Map<string, VmProfile>();
   const vmFindings = new Map<string, Finding[]>();
   const hostFindings = new Map<string, Finding[]>();
@@ -135,11 +144,13 @@ export function createChecker(index: InventoryIndex): Checker {
 
   const vmOnly = (profile: VmProfile): Finding[] => memo(vmFindings, profile.vm.name, (emit) => { vmRules(profile.vm, profile.source, emit); });
 
-  const hostOnly = (view: HostView, role: "source" | "destination", live: boolean): Finding[] =>
-    memo(hostFindings, `${role}\0${live ? 1 : 0}\0${view.host.name}`, (emit) => {
-      hostStateRules(view, role, emit);
+  const hostOnly = (view: HostView, role: "source" | "destination", live: boolean): Finding[] => {
+    const silent = liveness?.notResponding(view.host.name) === true;
+    return memo(hostFindings, `${role}\0${live ? 1 : 0}\0${silent ? 1 : 0}\0${view.host.name}`, (emit) => {
+      hostStateRules(view, role, emit, silent);
       if (live) hostVmotionRules(view, role, emit);
     });
+  };
 
 
   const flagsOf = (view: HostView): ReadonlySet<string> => {

@@ -108,14 +108,24 @@ export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void 
   }
 }
 
-/** A host's state as a migration end: connected, and (as a destination) not in maintenance mode. */
-export function hostStateRules(view: HostView, role: "source" | "destination", emit: Emit): void {
+/**
+ * A host's state as a migration end: connected, and (as a destination) not in maintenance mode.
+ * `notResponding`: the controller's heartbeats find the host's agent silent (vCenter's "not
+ * responding" host, which takes no VMotion either); it is the same finding as a disconnected host.
+ */
+export function hostStateRules(view: HostView, role: "source" | "destination", emit: Emit, notResponding = false): void {
   const host = view.host.name;
   if (!view.host.connected) {
     emit(FindingCode.hostDisconnected, Severity.error, () => ({
       subject: { kind: SubjectKind.host, name: host },
       message: `The ${role} host ${host} is not connected.`,
       fix: `Reconnect ${host} (check that its agent runs and can reach the controller).`,
+    }));
+  } else if (notResponding) {
+    emit(FindingCode.hostDisconnected, Severity.error, () => ({
+      subject: { kind: SubjectKind.host, name: host },
+      message: `The ${role} host ${host} is not responding: its agent missed the controller's heartbeats.`,
+      fix: `Check that the agent of ${host} runs and that the controller can reach it; the host is connected again at its next answer.`,
     }));
   }
   if (role === "destination" && view.host.maintenance) {
