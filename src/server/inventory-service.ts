@@ -2,7 +2,7 @@
 // in-memory snapshot (the index and checker built once per change). Every change runs on a
 // copy, is validated whole (schema and references) and is written in one transaction, or
 // not at all: a bad edit changes nothing.
-import { createChecker, type Checker } from "../core/check/checker.ts";
+import { createChecker, type Checker, type HostLiveness } from "../core/check/checker.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { indexInventory, type InventoryIndex } from "../core/inventory/index.ts";
 import { checkReferences } from "../core/inventory/references.ts";
@@ -56,20 +56,23 @@ export class InventoryService {
   #versions = new Map<string, number>();
   #queue: Promise<unknown> = Promise.resolve();
   readonly #store: Store;
+  /** Whether hosts answer the controller's heartbeats: read by the checker at every check. */
+  readonly #liveness: HostLiveness | undefined;
 
-  private constructor(store: Store, inventory: Inventory) {
+  private constructor(store: Store, inventory: Inventory, liveness: HostLiveness | undefined) {
     this.#store = store;
-    this.#snapshot = InventoryService.#snap(inventory, 1);
+    this.#liveness = liveness;
+    this.#snapshot = this.#snap(inventory, 1);
   }
 
-  static #snap(inventory: Inventory, generation: number): InventorySnapshot {
+  #snap(inventory: Inventory, generation: number): InventorySnapshot {
     const index = indexInventory(inventory);
-    return { inventory, index, checker: createChecker(index), generation };
+    return { inventory, index, checker: createChecker(index, this.#liveness), generation };
   }
 
   /** Reads the inventory the store holds (an empty datacenter when there is none). */
-  static async open(store: Store): Promise<InventoryService> {
-    const service = new InventoryService(store, InventorySchema.parse({}));
+  static async open(store: Store, liveness?: HostLiveness): Promise<InventoryService> {
+    const service = new InventoryService(store, InventorySchema.parse({}), liveness);
     await service.reload();
     return service;
   }
@@ -93,7 +96,7 @@ export class InventoryService {
     }
     const inventory = validate(raw);
     this.#versions = versions;
-    this.#snapshot = InventoryService.#snap(inventory, this.#snapshot.generation + 1);
+    this.#snapshot = this.#snap(inventory, this.#snapshot.generation + 1);
     return this.#snapshot;
   }
 
@@ -144,7 +147,7 @@ export class InventoryService {
           if (c.body === null) this.#versions.delete(key);
           else this.#versions.set(key, (c.expectedVersion ?? 0) + 1);
         }
-        this.#snapshot = InventoryService.#snap(valid, this.#snapshot.generation + 1);
+        this.#snapshot = this.#snap(valid, this.#snapshot.generation + 1);
       }
       return { result, snapshot: this.#snapshot };
     });
