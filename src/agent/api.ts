@@ -95,6 +95,7 @@ export const MigrateOptionsSchema = z
     maxTrafficFactor: z.number().positive().max(100),
     bandwidthLimitBytesPerSec: z.number().positive().optional(),
     stallTimeoutMs: z.number().int().positive().max(3_600_000),
+    vmotionEncryption: z.enum(["required", "opportunistic", "disabled"]),
   })
   .partial()
   .strict();
@@ -105,6 +106,16 @@ export const IncomingMigrationSchema = z
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535),
     token: z.string().min(1),
+    /** The stream's TLS (src/pki/ephemeral.ts); absent: the destination listens in clear. */
+    tls: z
+      .object({
+        issuer: z.string().min(1).max(16_384),
+        certificate: z.string().min(1).max(16_384),
+        clientCertificate: z.string().min(1).max(16_384).optional(),
+        clientKey: z.string().min(1).max(16_384).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -116,7 +127,14 @@ export const ReservationRequestSchema = z
   .strict();
 export type ReservationRequest = z.output<typeof ReservationRequestSchema>;
 
-export const IncomingRequestSchema = z.object({ migrationId: MigrationIdSchema, spec: VmSpecSchema }).strict();
+export const IncomingRequestSchema = z
+  .object({
+    migrationId: MigrationIdSchema,
+    spec: VmSpecSchema,
+    /** The stream's encryption setting (default required): `disabled` listens in clear, the others over TLS when this host can. */
+    encryption: z.enum(["required", "opportunistic", "disabled"]).optional(),
+  })
+  .strict();
 export type IncomingRequest = z.output<typeof IncomingRequestSchema>;
 
 export const OutgoingRequestSchema = z

@@ -408,7 +408,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
   // ---- incoming migrations (this host is the destination) ----
 
   api.post("/migrations/incoming", async (c) => {
-    const { migrationId, spec } = parse(IncomingRequestSchema, await jsonBody(c), "incoming migration");
+    const { migrationId, spec, encryption } = parse(IncomingRequestSchema, await jsonBody(c), "incoming migration");
     const listenHost = vmotionIp;
     if (listenHost === undefined) {
       throw new FerryError(ErrorCode.refused, `${hostName} has no VMkernel port enabled for VMotion, so it cannot receive ${spec.name}`, {
@@ -428,12 +428,12 @@ export function createAgent(options: AgentAppOptions): AgentApp {
           details: { failureCode: MigrationFailureCode.destinationOutOfMemory, migrationId, memoryMB: spec.memoryMB, freeMemoryMB: Math.max(0, available) },
         });
       }
-      const prepared = await driver.prepareIncoming(spec, { migrationId, listenHost });
+      const prepared = await driver.prepareIncoming(spec, { migrationId, listenHost, encryption });
       incoming.set(migrationId, spec);
       reservations.markMemoryInUse(migrationId);
       return prepared;
     });
-    log(LogLevel.info, `prepared incoming migration of ${spec.name}`, { migrationId, listen: `${target.host}:${target.port}` });
+    log(LogLevel.info, `prepared incoming migration of ${spec.name}`, { migrationId, listen: `${target.host}:${target.port}`, tls: target.tls !== undefined });
     return c.json(target, 201);
   });
 
@@ -577,3 +577,4 @@ export function migrateOptionsFrom(sent: { readonly [K in keyof MigrateOptions]?
     ...(bandwidth === undefined ? {} : { bandwidthLimitBytesPerSec: bandwidth }),
   };
 }
+    vmotionEncryption: sent?.vmotionEncryption ?? d.vmotionEncryption,

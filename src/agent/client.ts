@@ -65,7 +65,8 @@ export interface AgentClient {
   reserve(migrationId: string, request: ReservationRequest, options?: CallOptions): Promise<ReservationView>;
   /** Resolves whether a reservation was held; releasing twice is not an error. */
   release(migrationId: string, options?: CallOptions): Promise<boolean>;
-  prepareIncoming(migrationId: string, spec: VmSpec, options?: CallOptions): Promise<IncomingMigration>;
+  /** `encryption`: the stream's setting (default required, see PrepareIncomingOptions). */
+  prepareIncoming(migrationId: string, spec: VmSpec, options?: CallOptions & { readonly encryption?: VmotionEncryption | undefined }): Promise<IncomingMigration>;
   incomingState(migrationId: string, options?: CallOptions): Promise<IncomingStateView>;
   abortIncoming(migrationId: string, options?: CallOptions): Promise<IncomingStateView>;
   /**
@@ -249,7 +250,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     listReservations: (call) => json<ReservationView[]>("GET", "/reservations", undefined, call),
     reserve: (id, request, call) => json<ReservationView>("POST", `/reservations/${enc(id)}`, request, call),
     release: async (id, call) => (await json<{ released: boolean }>("DELETE", `/reservations/${enc(id)}`, undefined, call)).released,
-    prepareIncoming: (migrationId, spec, call) => json<IncomingMigration>("POST", "/migrations/incoming", { migrationId, spec }, call),
+    prepareIncoming: (migrationId, spec, call) => json<IncomingMigration>("POST", "/migrations/incoming", { migrationId, spec, ...(call?.encryption === undefined ? {} : { encryption: call.encryption }) }, call),
     incomingState: (id, call) => json<IncomingStateView>("GET", `/migrations/incoming/${enc(id)}`, undefined, call),
     abortIncoming: (id, call) => json<IncomingStateView>("DELETE", `/migrations/incoming/${enc(id)}`, undefined, call),
     migrateOut: (request, call) => events("POST", "/migrations/outgoing", request, call),
@@ -270,4 +271,13 @@ export async function reportOf(events: AsyncIterable<OutgoingEvent>, onEvent?: (
     if (event.type === "report") return event.report;
   }
   throw new FerryError(ErrorCode.unavailable, "the migration stream ended before its report", { retryable: true });
+}
+
+/**
+ * The destination as one migration sees it: its prepareIncoming asks for the stream's
+ * encryption setting. The engine prepares the destination with the VM's spec only; the
+ * controller, which knows the cluster's setting, hands the engine this client.
+ */
+export function withStreamEncryption(client: AgentClient, encryption: VmotionEncryption): AgentClient {
+  return { ...client, prepareIncoming: (migrationId, spec, call) => client.prepareIncoming(migrationId, spec, { ...call, encryption: call?.encryption ?? encryption }) };
 }

@@ -169,6 +169,10 @@ export const MigrationRequestSchema = z
     downtimeMs: z.number().int().min(1).max(600_000).optional().openapi({ description: "Downtime limit at switchover; default 300" }),
     autoConverge: z.boolean().optional(),
     bandwidthMbps: z.number().positive().max(1_000_000).optional().openapi({ description: "Cap on the migration stream" }),
+    vmotionEncryption: z
+      .enum(["required", "opportunistic", "disabled"])
+      .optional()
+      .openapi({ description: "Encrypted VMotion for this move: only as strong as the hosts' clusters' setting (the stronger of the two; default required) or stronger; a weaker one is refused" }),
     acceptWarnings: z.union([z.array(z.string()), z.literal("all")]).optional().openapi({ description: "Warning codes accepted, or \"all\": warnings refuse the migration otherwise" }),
   })
   .strict()

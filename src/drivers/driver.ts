@@ -4,7 +4,7 @@
 // contract suite in src/drivers/contract.ts. Only composition roots choose one.
 import type { Clock } from "../core/clock.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../core/inventory/schema.ts";
-import type { MigrateOptions, MigrationProgress, MigrationReport } from "../core/migration/types.ts";
+import type { MigrateOptions, MigrationProgress, MigrationReport, VmotionEncryption } from "../core/migration/types.ts";
 
 /** A simulated guest's workload (sim driver); the qemu driver passes it on the kernel command line. */
 export interface WorkloadSpec {
@@ -133,6 +133,33 @@ export interface IncomingMigration {
   readonly port: number;
   /** A one-time secret the source presents on connect; a stream without it is refused. */
   readonly token: string;
+  /** Present when the destination listens over TLS only: what the source pins and presents. */
+  readonly tls?: IncomingTls | undefined;
+}
+
+/**
+ * The migration's own TLS credentials as the source receives them (src/pki/ephemeral.ts): the
+ * source trusts only `issuer` and accepts only `certificate`. The client pair is there when
+ * the destination checks the source by certificate (qemu: QEMU's stream has no token, so the
+ * client key is its one-time secret); it is a secret like `token`.
+ */
+export interface IncomingTls {
+  readonly issuer: string;
+  readonly certificate: string;
+  readonly clientCertificate?: string | undefined;
+  readonly clientKey?: string | undefined;
+}
+
+export interface PrepareIncomingOptions {
+  readonly migrationId: string;
+  /** The VMotion IP: the only address the stream is accepted on. */
+  readonly listenHost: string;
+  /**
+   * Default required. `required` and `opportunistic` listen over TLS (the first refuses with
+   * ENCRYPTION_UNAVAILABLE when this host cannot; the second then listens in clear);
+   * `disabled` listens in clear.
+   */
+  readonly encryption?: VmotionEncryption | undefined;
 }
 
 export const IncomingState = {
@@ -174,7 +201,7 @@ export interface HypervisorDriver {
    * listen on `listenHost` (the VMotion IP). Refuses with DESTINATION_OUT_OF_MEMORY when the
    * memory is not there. The VM resumes here only when the source commits.
    */
-  prepareIncoming(spec: VmSpec, options: { readonly migrationId: string; readonly listenHost: string }): Promise<IncomingMigration>;
+  prepareIncoming(spec: VmSpec, options: PrepareIncomingOptions): Promise<IncomingMigration>;
   incomingState(migrationId: string): Promise<IncomingState>;
   /** Ends an incoming migration that has not committed: the shell is destroyed. */
   abortIncoming(migrationId: string): Promise<void>;

@@ -13,10 +13,11 @@ import { moveVm, setMigrating } from "../core/inventory/edits.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { predictPrecopy } from "../core/migration/model.ts";
 import { unmovedReport } from "../core/migration/report.ts";
-import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type Prediction, type Priority } from "../core/migration/types.ts";
+import { streamEncryption } from "../core/migration/encryption.ts";
+import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type Prediction, type Priority, type VmotionEncryption } from "../core/migration/types.ts";
 import type { VmSpec } from "../drivers/driver.ts";
 import { vmSpecOf } from "./vm-spec.ts";
-import { createAgentClient, type AgentClient } from "../agent/client.ts";
+import { createAgentClient, withStreamEncryption, type AgentClient } from "../agent/client.ts";
 import { migrate, reconcileMigration } from "../engine/migrate.ts";
 import { createScheduler, type MigrationScheduler } from "../engine/scheduler.ts";
 import { ObjectKind, type Store, type TaskRecord } from "../store/store.ts";
@@ -31,6 +32,8 @@ export interface MigrationRequest {
   readonly downtimeMs?: number | undefined;
   readonly autoConverge?: boolean | undefined;
   readonly bandwidthMbps?: number | undefined;
+  /** Encrypted VMotion for this move: the clusters' setting or stronger (a weaker one is refused). */
+  readonly vmotionEncryption?: VmotionEncryption | undefined;
   /** Warning codes the caller accepts, or "all" (the CLI's --yes). */
   readonly acceptWarnings?: readonly string[] | "all" | undefined;
 }
@@ -141,7 +144,7 @@ function refusal(vm: string, to: string, check: CheckResult, accepted: readonly 
   return undefined;
 }
 
-function optionsOf(request: MigrationRequest): MigrateOptions {
+function optionsOf(request: MigrationRequest, vmotionEncryption: VmotionEncryption = DEFAULT_MIGRATE_OPTIONS.vmotionEncryption): MigrateOptions {
   return {
     ...DEFAULT_MIGRATE_OPTIONS,
     priority: request.priority,
@@ -197,6 +200,7 @@ export class MigrationService {
     }
     if (!dest.host.connected) throw new FerryError(ErrorCode.conflict, `the target host ${dest.host.name} is down (not connected)`);
     // The engine moves running VMs only; accepting VM_POWERED_OFF must not start the VM.
+    vmotionEncryption,
     if (vm.power !== "on") throw new FerryError(ErrorCode.refused, `${vm.name} is ${vm.power}: Ferry moves running VMs live; cold migration of a powered-off VM is not built yet (power it on first, or keep it where it is)`, { details: { vm: vm.name, power: vm.power } });
     const sourceAgent = agents.get(vm.host);
     const destAgent = agents.get(dest.host.name);
@@ -204,10 +208,21 @@ export class MigrationService {
     if (destAgent === undefined) throw new FerryError(ErrorCode.conflict, `the target host ${dest.host.name} has no agent connected to the controller`);
 
     const check = snapshot.checker.check(vm.name, dest.host.name, { pool: request.pool, priority: request.priority });
+/** The stream's encryption: the stronger of the two hosts' clusters' settings, or the request's when stronger still. */
+function encryptionOf(snapshot: InventorySnapshot, source: string, destination: string, requested: VmotionEncryption | undefined): VmotionEncryption {
+  const settings = [source, destination].map((name) => {
+    const cluster = snapshot.index.hosts.get(name)?.cluster;
+    return { name: cluster?.name ?? name, setting: cluster?.vmotionEncryption };
+  });
+  const decision = streamEncryption(settings, requested);
+  if (decision.refusal !== undefined) throw new FerryError(ErrorCode.refused, decision.refusal, { details: { vmotionEncryption: requested } });
+  return decision.setting;
+}
+
     const refused = refusal(vm.name, dest.host.name, check, request.acceptWarnings);
     if (refused !== undefined) throw refused;
 
-    const options = optionsOf(request);
+    const options = optionsOf(request, encryptionOf(snapshot, vm.host, dest.host.name, request.vmotionEncryption));
     // The VM as its source agent knows it (its memory size and workload), else as the inventory says.
     const spec = await this.#specOf(snapshot, vm.name, sourceAgent);
     const prediction = this.#predict(snapshot, spec, options, await this.#measuredDirtyRate(sourceAgent, vm.name));
@@ -224,7 +239,7 @@ export class MigrationService {
     this.#log("info", "migration queued", { migrationId: id, vm: vm.name, from: vm.host, to: dest.host.name, requestedBy, acceptedWarnings });
 
     const abort = new AbortController();
-    const done = this.#run(task, spec, options, check, sourceAgent, destAgent, abort.signal).finally(() => {
+    const done = this.#run(task, spec, options, check, sourceAgent, withStreamEncryption(destAgent, options.vmotionEncryption), abort.signal).finally(() => {
       this.#running.delete(id);
     });
     this.#running.set(id, { abort, done });

@@ -73,6 +73,12 @@ export const ClusterSchema = z
     name,
     /** The CPU baseline every host of the cluster presents to its VMs (vSphere's EVC). */
     baseline: CpuBaselineSchema.optional(),
+    /**
+     * Encrypted VMotion (vSphere's setting of that name): `required` (absent means this) fails
+     * a migration whose ends cannot both encrypt the stream; `opportunistic` encrypts when both
+     * can; `disabled` sends guest memory in clear. A move between clusters takes the stronger.
+     */
+    vmotionEncryption: z.enum(["required", "opportunistic", "disabled"]).optional(),
   })
   .strict();
 

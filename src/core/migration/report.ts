@@ -36,5 +36,6 @@ export function unmovedReport(fields: UnmovedReportFields): MigrationReport {
     throttlePercentMax: 0,
     prediction: fields.prediction,
     verified: false,
+    encrypted: false,
   };
 }

@@ -57,9 +57,24 @@ export const MigrationFailureCode = {
   aborted: "ABORTED",
   /** The agent that ran the source side went away and the outcome had to be reconciled. */
   sourceLost: "SOURCE_LOST",
+  /** Encryption is required and an end cannot encrypt the stream; nothing was sent. */
+  encryptionUnavailable: "ENCRYPTION_UNAVAILABLE",
+  /** The stream's TLS handshake failed: the listener did not prove it holds the certificate its agent announced. */
+  streamUntrusted: "STREAM_UNTRUSTED",
   internal: "INTERNAL",
 } as const;
 export type MigrationFailureCode = (typeof MigrationFailureCode)[keyof typeof MigrationFailureCode];
+
+/**
+ * Whether the VMotion stream is encrypted (vSphere's encrypted vMotion setting): `required`
+ * fails a migration whose ends cannot both do TLS before anything moves; `opportunistic`
+ * encrypts when both ends can and goes clear otherwise; `disabled` always goes clear.
+ */
+export const VmotionEncryption = { required: "required", opportunistic: "opportunistic", disabled: "disabled" } as const;
+export type VmotionEncryption = (typeof VmotionEncryption)[keyof typeof VmotionEncryption];
+
+/** How strong each setting is: a migration may ask for a stronger one than its cluster's, never a weaker one. */
+export const VMOTION_ENCRYPTION_STRENGTH: Readonly<Record<VmotionEncryption, number>> = { disabled: 0, opportunistic: 1, required: 2 };
 
 export interface MigrateOptions {
   /** The longest pause the VM may see at switchover. Default 300 ms. */
@@ -74,6 +89,8 @@ export interface MigrateOptions {
   readonly bandwidthLimitBytesPerSec?: number | undefined;
   /** Cancel when no byte moves for this long (QEMU has no stall timeout of its own). */
   readonly stallTimeoutMs: number;
+  /** Whether the stream is encrypted (see VmotionEncryption). Default required. */
+  readonly vmotionEncryption: VmotionEncryption;
 }
 
 export const DEFAULT_MIGRATE_OPTIONS: MigrateOptions = {
@@ -83,6 +100,7 @@ export const DEFAULT_MIGRATE_OPTIONS: MigrateOptions = {
   maxPasses: 30,
   maxTrafficFactor: 3,
   stallTimeoutMs: 10_000,
+  vmotionEncryption: VmotionEncryption.required,
 };
 
 /** Inputs of the pre-copy model: what is known before a migration starts. */
@@ -169,4 +187,9 @@ export interface MigrationReport {
   readonly prediction: Prediction | undefined;
   /** The destination verified a checksum of memory and device state before resuming. */
   readonly verified: boolean;
+  /**
+   * The stream ran over TLS with the migration's own keys. Absent in a report built without a
+   * stream (the engine's own refusals), which is the same as false: nothing was sent.
+   */
+  readonly encrypted?: boolean | undefined;
 }

@@ -62,6 +62,8 @@ export const FAILURE_WORDS: Record<MigrationFailureCode, string> = {
   PROTOCOL_ERROR: "A host spoke an unexpected migration protocol",
   ABORTED: "Aborted on request",
   SOURCE_LOST: "The source host went away; the outcome was settled with both hosts",
+  ENCRYPTION_UNAVAILABLE: "Encrypted VMotion is required but a host cannot encrypt the stream; nothing was sent",
+  STREAM_UNTRUSTED: "The target's VMotion endpoint did not prove it holds the migration's certificate",
   INTERNAL: "The controller hit a bug",
 };
 
