@@ -47,11 +47,17 @@ export const WhereResultSchema = z
   .object({ vm: z.string(), current: z.string(), hosts: z.array(CheckResultSchema) })
   .openapi("WhereResult");
 
+export const HostStateSchema = z
+  .enum(["connected", "notResponding", "disconnected"])
+  .openapi("HostState", { description: "connected: its agent answers the controller's heartbeats; notResponding: it missed them (no migrations to or from it); disconnected: the inventory says so" });
+
 export const HostSummarySchema = z
   .object({
     name: z.string(),
     cluster: z.string().nullable(),
-    connected: z.boolean(),
+    connected: z.boolean().openapi({ description: "The inventory's flag: false for a host taken out of service" }),
+    state: HostStateSchema,
+    lastSeenAt: z.number().nullable().openapi({ description: "When the host's agent last answered a heartbeat (ms since the epoch); null before its first answer or without an agent" }),
     maintenance: z.boolean(),
     cpu: z.object({ vendor: z.string(), family: z.number(), model: z.number(), modelName: z.string().nullable() }),
     memoryMB: z.number(),
@@ -64,8 +70,10 @@ export const VmSummarySchema = z
   .object({
     name: z.string(),
     host: z.string(),
+    hostState: HostStateSchema,
     pool: z.string().nullable(),
-    power: z.enum(["on", "off", "suspended"]),
+    power: z.enum(["on", "off", "suspended", "unknown"]).openapi({ description: "unknown: the VM's host is not responding, so where and whether it runs is not known now" }),
+    recordedPower: z.enum(["on", "off", "suspended"]).openapi({ description: "The power the inventory last recorded" }),
     migrating: z.boolean(),
     memoryMB: z.number(),
     template: z.string().nullable(),

@@ -265,7 +265,9 @@ function encryptionOf(snapshot: InventorySnapshot, source: string, destination: 
     // What `start` would refuse for when asking the source agent (it does not answer, or does
     // not have the VM); the prediction then falls back to the inventory's VM.
     let agentRefusal: string | undefined;
-    if (sourceAgent !== undefined) {
+    // A source that is not responding is not asked (the check's HOST_DISCONNECTED says why).
+    const sourceSilent = check.errors.some((f) => f.code === "HOST_DISCONNECTED" && f.subject.name === vm.host);
+    if (sourceAgent !== undefined && !sourceSilent) {
       spec = await this.#specOf(snapshot, vm.name, sourceAgent).catch((error: unknown) => {
         agentRefusal = error instanceof Error ? error.message : String(error);
         return undefined;

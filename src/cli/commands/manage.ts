@@ -54,6 +54,9 @@ export function parseDiskMove(text: string): { name: string; datastore: string; 
   return { name: match[1], datastore: match[2], path: match[3] };
 }
 
+/** A host's state as the tables say it (vCenter's words). */
+const HOST_STATE_WORDS: Readonly<Record<HostSummary["state"], string>> = { connected: "connected", notResponding: "not responding", disconnected: "disconnected" };
+
 export function registerManageCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
   const done = (_client: ApiClient, json: boolean | undefined, answer: Changed, words: string): void => {
     if (json === true) printJson(io, answer);
@@ -68,7 +71,7 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
       io.out(
         table(
           ["host", "cluster", "state", "CPU", "memory", "VMotion IP", "VMs"],
-          hosts.map((h) => [h.name, h.cluster ?? "-", !h.connected ? "disconnected" : h.maintenance ? "maintenance" : "connected", `${h.cpu.vendor} ${h.cpu.family}/${h.cpu.model}`, `${Math.round(h.memoryMB / 1024)} GiB`, h.vmotionIp ?? "none", h.vms]),
+          hosts.map((h) => [h.name, h.cluster ?? "-", `${HOST_STATE_WORDS[h.state]}${h.maintenance ? ", maintenance" : ""}`, `${h.cpu.vendor} ${h.cpu.family}/${h.cpu.model}`, `${Math.round(h.memoryMB / 1024)} GiB`, h.vmotionIp ?? "none", h.vms]),
         ),
       );
     }
@@ -78,7 +81,7 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
   api(program.command("vms").description("VMs the controller knows, where they run")).action(async (opts: ControllerOptions & { json?: boolean }) => {
     const vms = await controllerClient(opts).get<VmSummary[]>("/vms");
     if (opts.json === true) printJson(io, vms);
-    else io.out(table(["VM", "host", "pool", "power", "memory", "state"], vms.map((v) => [v.name, v.host, v.pool ?? "-", v.power, `${v.memoryMB} MB`, v.migrating ? "migrating" : "-"])));
+    else io.out(table(["VM", "host", "host state", "pool", "power", "memory", "state"], vms.map((v) => [v.name, v.host, HOST_STATE_WORDS[v.hostState], v.pool ?? "-", v.power, `${v.memoryMB} MB`, v.migrating ? "migrating" : "-"])));
     setStatus(ExitStatus.ok);
   });
 
