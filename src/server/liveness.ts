@@ -32,6 +32,15 @@ export interface HostLivenessView extends HostLiveness {
   lastSeenAt(host: string): number | undefined;
 }
 
+/** A host's state in the API's summaries: the inventory's connected flag, then the heartbeats. */
+export const HostSummaryState = { connected: "connected", notResponding: "notResponding", disconnected: "disconnected" } as const;
+export type HostSummaryState = (typeof HostSummaryState)[keyof typeof HostSummaryState];
+
+export function hostSummaryState(host: { readonly name: string; readonly connected: boolean } | undefined, liveness: HostLivenessView | undefined): HostSummaryState {
+  if (host === undefined || !host.connected) return HostSummaryState.disconnected;
+  return liveness?.notResponding(host.name) === true ? HostSummaryState.notResponding : HostSummaryState.connected;
+}
+
 export interface LivenessOptions {
   /** Between heartbeats. Default 10 s. */
   readonly intervalMs?: number | undefined;
@@ -128,9 +137,11 @@ export class Liveness implements HostLivenessView {
     const answers = await Promise.all(hosts.map(async (host) => [host, await this.#ask(host, signal)] as const));
     if (signal?.aborted === true) return;
     for (const [host, answer] of answers) await this.#record(host, answer);
+    // A VM two hosts' answers disagree on (gone here, found there) is one difference, said once.
+    const settled = new Set<string>();
     for (const [host, answer] of answers) {
       const beat = this.#hosts.get(host);
-      if (answer !== undefined && beat?.reconcile === true) await this.#reconcile(host, answer, before);
+      if (answer !== undefined && beat?.reconcile === true) await this.#reconcile(host, answer, before, settled);
     }
   }
 
@@ -194,11 +205,11 @@ export class Liveness implements HostLivenessView {
   }
 
   /** Compares what `host` runs with the inventory as it was when the agents were asked; applies what the agent's word settles. */
-  async #reconcile(host: string, answer: HealthView, before: Inventory): Promise<void> {
+  async #reconcile(host: string, answer: HealthView, before: Inventory, settled: Set<string>): Promise<void> {
     const { inventory, clock } = this.#deps;
     const others = new Map<string, AgentAnswer>();
     for (const [name, beat] of this.#hosts) if (name !== host && beat.state === HostState.connected && beat.answer !== undefined) others.set(name, beat.answer);
-    const differences = reconcileHost(before, host, { vms: answer.vms, incoming: answer.incoming }, others);
+    const differences = reconcileHost(before, host, { vms: answer.vms, incoming: answer.incoming }, others).filter((d) => !settled.has(d.vm));
     let applied: readonly Difference[] = [];
     try {
       if (differences.some((d) => d.correction !== undefined)) applied = (await inventory.change((draft) => applyCorrections(draft, differences))).result;
@@ -209,6 +220,7 @@ export class Liveness implements HostLivenessView {
     }
     const beat = this.#hosts.get(host);
     if (beat !== undefined) beat.reconcile = false;
+    for (const d of differences) settled.add(d.vm);
     const now = clock.now();
     for (const d of differences) {
       const corrected = applied.includes(d);
