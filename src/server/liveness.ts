@@ -44,7 +44,7 @@ export function hostSummaryState(host: { readonly name: string; readonly connect
 export interface LivenessOptions {
   /** Between heartbeats. Default 10 s. */
   readonly intervalMs?: number | undefined;
-  /** How long one heartbeat may take before it counts as missed. Default 3 s. */
+  /** How long one heartbeat may take before it counts as missed. Default 3 s (at most the interval). */
   readonly timeoutMs?: number | undefined;
   /** Missed beats in a row that make a host not responding. Default 3 (about 30 s). */
   readonly missedBeats?: number | undefined;
@@ -84,7 +84,7 @@ export class Liveness implements HostLivenessView {
   constructor(deps: LivenessDeps) {
     this.#deps = deps;
     this.#intervalMs = deps.intervalMs ?? LIVENESS_DEFAULTS.intervalMs;
-    this.#timeoutMs = deps.timeoutMs ?? LIVENESS_DEFAULTS.timeoutMs;
+    this.#timeoutMs = deps.timeoutMs ?? Math.min(LIVENESS_DEFAULTS.timeoutMs, this.#intervalMs);
     this.#missedBeats = deps.missedBeats ?? LIVENESS_DEFAULTS.missedBeats;
     this.#atStart = new Set(deps.agents.hosts());
   }

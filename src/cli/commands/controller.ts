@@ -55,13 +55,23 @@ export interface ControllerCommandOptions {
   readonly inventory?: string | undefined;
   readonly save: boolean;
   readonly socket?: string | undefined;
+  /** Milliseconds between heartbeats to the agents, and how long one may take. */
+  readonly heartbeat?: string | undefined;
+  readonly heartbeatTimeout?: string | undefined;
+}
+
+function milliseconds(text: string | undefined, option: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms < 50 || ms > 3_600_000) throw new FerryError(ErrorCode.usage, `${option} takes milliseconds from 50 to 3600000, got "${text}"`);
+  return ms;
 }
 
 export async function startControllerFromOptions(opts: ControllerCommandOptions, io: CliIo): Promise<RunningController> {
   const { host, port } = parseListen(opts.listen);
   let initialInventory: Inventory | undefined;
   if (opts.inventory !== undefined) initialInventory = await loadInventoryFile(opts.inventory, io);
-  return startController({ dataDir: opts.dataDir ?? join(ferryHome(), "data"), postgresUrl: opts.postgres, host, port, initialInventory, socketPath: opts.socket, clock: systemClock, log: jsonLog });
+  return startController({ dataDir: opts.dataDir ?? join(ferryHome(), "data"), postgresUrl: opts.postgres, host, port, initialInventory, socketPath: opts.socket, clock: systemClock, log: jsonLog, liveness: { intervalMs: milliseconds(opts.heartbeat, "--heartbeat"), timeoutMs: milliseconds(opts.heartbeatTimeout, "--heartbeat-timeout") } });
 }
 
 export function registerControllerCommand(program: Command, io: CliIo, setStatus: SetStatus): void {
@@ -74,6 +84,8 @@ export function registerControllerCommand(program: Command, io: CliIo, setStatus
     .option("-i, --inventory <file>", "import this inventory when the store has none yet")
     .option("--no-save", "do not save the address and admin token for other `ferry` commands")
     .option("--socket <path>", "also serve the API on this unix socket (mode 0600)")
+    .option("--heartbeat <ms>", "milliseconds between heartbeats to the agents (default 10000); a host that misses 3 is not responding")
+    .option("--heartbeat-timeout <ms>", "how long one heartbeat may take (default 3000, at most the interval)")
     .action(async (opts) => {
       const controller = await startControllerFromOptions(opts, io);
       const saved = opts.save ? saveControllerAddress(controller.url, controller.adminToken) : undefined;
