@@ -6,7 +6,8 @@ import type { Clock } from "../../core/clock.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
 import { unmovedReport } from "../../core/migration/report.ts";
-import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationReport } from "../../core/migration/types.ts";
+import { MigrationFailureCode, Phase, VmotionEncryption, type MigrateOptions, type MigrationReport } from "../../core/migration/types.ts";
+import { createStreamCredentials, type StreamCredentials } from "../../pki/ephemeral.ts";
 import { describedFacts, IncomingState, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type SettledOn, type VmSpec } from "../driver.ts";
 import { settlementFor } from "../settle.ts";
 import { NO_FAULTS, type SimFaults } from "./faults.ts";
@@ -154,7 +155,7 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
       vms.delete(name);
     }),
 
-    async prepareIncoming(spec: VmSpec, { migrationId, listenHost }) {
+    async prepareIncoming(spec: VmSpec, { migrationId, listenHost, encryption }) {
       notClosed();
       const existing = incoming.get(migrationId);
       if (existing !== undefined) throw new FerryError(ErrorCode.conflict, `${host.name} already has incoming migration ${migrationId} (${existing.state})`, { details: { migrationId } });
@@ -166,6 +167,8 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
           details: { failureCode: MigrationFailureCode.destinationOutOfMemory, vm: spec.name, requiredMB: spec.memoryMB, freeMB: freeReported },
         });
       }
+      // Before the shell exists: a host that cannot encrypt refuses (required) with nothing to undo.
+      const tls = await streamKeyFor(host.name, listenHost, encryption ?? VmotionEncryption.required, faults.noStreamTls === true);
       const shell = new SimVm(spec);
       shell.makeShell(migrationId);
       vms.set(spec.name, shell);
@@ -182,13 +185,13 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
       });
       let port: number;
       try {
-        port = await session.listen(listenHost);
+        port = await session.listen(listenHost, tls);
       } catch (error) {
         session.abort("could not listen");
         throw new FerryError(ErrorCode.unavailable, `${host.name} cannot listen on ${listenHost}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, details: { listenHost } });
       }
       remember(migrationId, session);
-      return { migrationId, host: listenHost, port, token: session.token };
+      return { migrationId, host: listenHost, port, token: session.token, ...(tls === undefined ? {} : { tls: { issuer: tls.issuer, certificate: tls.certificate } }) };
     },
 
     incomingState(migrationId) {
@@ -265,6 +268,27 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
     },
   };
   return driver;
+}
+
+/**
+ * The migration's own TLS credentials for a listener on `listenHost`, or undefined for a
+ * stream in clear: `disabled`, or `opportunistic` on a host that cannot encrypt. `required` on
+ * such a host refuses with ENCRYPTION_UNAVAILABLE.
+ */
+async function streamKeyFor(hostName: string, listenHost: string, encryption: VmotionEncryption, unable: boolean): Promise<StreamCredentials | undefined> {
+  if (encryption === VmotionEncryption.disabled) return undefined;
+  let reason = "its TLS is switched off (fault rule)";
+  if (!unable) {
+    try {
+      return await createStreamCredentials(listenHost);
+    } catch (error) {
+      reason = error instanceof Error ? error.message : String(error);
+    }
+  }
+  if (encryption === VmotionEncryption.opportunistic) return undefined;
+  throw new FerryError(ErrorCode.refused, `${hostName} cannot encrypt the VMotion stream (${reason}) and encryption is required; nothing was sent`, {
+    details: { failureCode: MigrationFailureCode.encryptionUnavailable, listenHost },
+  });
 }
 
 /** Runs `fn` as a promise: a throw becomes a rejection, as in an async function. */

@@ -23,6 +23,8 @@ export interface SimFaults {
   readonly failPrepare?: "out-of-memory" | undefined;
   /** Destination: flips one byte of received memory before verifying (CHECKSUM_MISMATCH). */
   readonly corruptMemory?: boolean | undefined;
+  /** Destination: cannot encrypt streams (as a QEMU built without GnuTLS): `required` refuses, `opportunistic` goes clear. */
+  readonly noStreamTls?: boolean | undefined;
 }
 
 export const NO_FAULTS: SimFaults = {};

@@ -10,6 +10,7 @@
 // which is what a settlement (see precopy-source.ts) relies on.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import type { Clock } from "../../core/clock.ts";
 import { MigrationFailureCode } from "../../core/migration/types.ts";
 import { IncomingState } from "../driver.ts";
@@ -30,6 +31,12 @@ export interface IncomingContext {
   readonly onResumed: () => void;
   /** The shell was destroyed (failure, abort): forget it. */
   readonly onShellDestroyed: () => void;
+}
+
+/** The destination's half of the stream's TLS: its private key and certificate (PEM). */
+export interface StreamKey {
+  readonly key: string;
+  readonly certificate: string;
 }
 
 /** A connection that has not presented its HELLO within this long is dropped. */
@@ -67,11 +74,20 @@ export class IncomingSession {
     return this.currentState;
   }
 
-  /** Listens on `host` (the VMotion IP), port chosen by the kernel. */
-  async listen(host: string): Promise<number> {
-    const server = createServer((socket) => {
+  /**
+   * Listens on `host` (the VMotion IP), port chosen by the kernel. With `tls` (the migration's
+   * own key and certificate, src/pki/ephemeral.ts) only TLS 1.3 is spoken: a client in clear
+   * fails the handshake and is dropped before a frame is read, so the token never travels in
+   * clear to this listener.
+   */
+  async listen(host: string, tls?: StreamKey): Promise<number> {
+    const onConnection = (socket: Socket): void => {
       this.onConnection(socket);
-    });
+    };
+    const server: Server =
+      tls === undefined
+        ? createServer(onConnection)
+        : createTlsServer({ key: tls.key, cert: tls.certificate, minVersion: "TLSv1.3", handshakeTimeout: HELLO_TIMEOUT_MS }, onConnection);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

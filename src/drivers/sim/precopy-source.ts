@@ -25,15 +25,18 @@
 // resumes without COMMIT on the live stream, so "failed", "aborted" or "unknown" there
 // means it never ran, and resuming here is safe.
 import { connect, type Socket } from "node:net";
+import { connect as connectTls, type PeerCertificate } from "node:tls";
 import { decideAfterPass, percentFor, type PassStats } from "../../core/migration/convergence.ts";
 import {
   MigrationFailureCode,
   Phase,
+  VmotionEncryption,
   type MigrateOptions,
   type MigrationFailure,
   type MigrationProgress,
   type MigrationReport,
 } from "../../core/migration/types.ts";
+import { certificateFingerprint } from "../../pki/ephemeral.ts";
 import type { IncomingMigration, MigrationHooks } from "../driver.ts";
 import type { SimFaults } from "./faults.ts";
 import type { LinkFlow } from "./link.ts";
@@ -97,6 +100,8 @@ class PrecopySource {
   private paused = false;
   private pausedAt = 0;
   private verified = false;
+  /** The stream runs over TLS with the migration's own keys. */
+  private encrypted = false;
   private pagesSent = 0;
   private zeroPages = 0;
   private throttleMax = 0;
@@ -159,8 +164,12 @@ class PrecopySource {
 
   private async prepare(): Promise<void> {
     const { target, vm, options } = this.ctx;
-    this.progress(0, `connecting to ${target.host}:${target.port}`);
+    if (target.tls === undefined && options.vmotionEncryption === VmotionEncryption.required) {
+      throw new MigrationError(MigrationFailureCode.encryptionUnavailable, `${target.host} offers no encrypted stream and encryption is required; nothing was sent`);
+    }
+    this.progress(0, `connecting to ${target.host}:${target.port}${target.tls === undefined ? " (in clear)" : " over TLS"}`);
     const socket = await this.connect();
+    this.encrypted = target.tls !== undefined;
     const stream = new FrameStream(socket, {
       clock: this.clock,
       faults: this.ctx.faults,
@@ -412,9 +421,19 @@ class PrecopySource {
 
   // ---------------------------------------------------------------- stream plumbing
 
+  /**
+   * Opens the stream: TLS 1.3 when the destination offered it, trusting only the migration's
+   * issuer and accepting only the exact certificate the destination's agent announced.
+   */
   private async connect(): Promise<Socket> {
     const { target, options } = this.ctx;
-    const socket = connect({ host: target.host, port: target.port });
+    const tls = target.tls;
+    const pinned = tls === undefined ? undefined : certificateFingerprint(tls.certificate);
+    const socket =
+      tls === undefined
+        ? connect({ host: target.host, port: target.port })
+        : connectTls({ host: target.host, port: target.port, ca: tls.issuer, minVersion: "TLSv1.3", checkServerIdentity: (_host: string, cert: PeerCertificate) => (cert.fingerprint256 === pinned ? undefined : new Error(`it presented certificate ${cert.fingerprint256}, not the migration's ${String(pinned)}`)) });
+    let tcpConnected = false;
     const timeoutMs = Math.max(1, options.stallTimeoutMs);
     const timer = new AbortController();
     try {
@@ -423,8 +442,20 @@ class PrecopySource {
           socket.destroy();
           reject(new MigrationError(MigrationFailureCode.destinationUnreachable, message));
         };
-        socket.once("connect", () => { resolve(); });
-        socket.once("error", (error: NodeJS.ErrnoException) => { fail(`cannot reach ${target.host}:${target.port}: ${error.code ?? error.message}`); });
+        socket.once("connect", () => {
+          tcpConnected = true;
+          if (tls === undefined) resolve();
+        });
+        socket.once("secureConnect", () => { resolve(); });
+        socket.once("error", (error: NodeJS.ErrnoException) => {
+          // Reached, but the TLS handshake failed: whoever listens there did not prove it holds the migration's key.
+          if (tls !== undefined && tcpConnected) {
+            socket.destroy();
+            reject(new MigrationError(MigrationFailureCode.streamUntrusted, `the TLS handshake with ${target.host}:${target.port} failed (${error.message}); nothing was sent`));
+            return;
+          }
+          fail(`cannot reach ${target.host}:${target.port}: ${error.code ?? error.message}`);
+        });
         this.clock.sleep(timeoutMs, timer.signal).then(
           () => { fail(`no answer from ${target.host}:${target.port} within ${timeoutMs} ms`); },
           () => undefined,
@@ -617,6 +648,7 @@ class PrecopySource {
       throttlePercentMax: this.throttleMax,
       prediction: undefined,
       verified: this.verified,
+      encrypted: this.encrypted,
     };
   }
 }
