@@ -574,7 +574,7 @@ export function migrateOptionsFrom(sent: { readonly [K in keyof MigrateOptions]?
     maxPasses: sent?.maxPasses ?? d.maxPasses,
     maxTrafficFactor: sent?.maxTrafficFactor ?? d.maxTrafficFactor,
     stallTimeoutMs: sent?.stallTimeoutMs ?? d.stallTimeoutMs,
+    vmotionEncryption: sent?.vmotionEncryption ?? d.vmotionEncryption,
     ...(bandwidth === undefined ? {} : { bandwidthLimitBytesPerSec: bandwidth }),
   };
 }
-    vmotionEncryption: sent?.vmotionEncryption ?? d.vmotionEncryption,

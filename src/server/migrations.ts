@@ -147,6 +147,7 @@ function refusal(vm: string, to: string, check: CheckResult, accepted: readonly 
 function optionsOf(request: MigrationRequest, vmotionEncryption: VmotionEncryption = DEFAULT_MIGRATE_OPTIONS.vmotionEncryption): MigrateOptions {
   return {
     ...DEFAULT_MIGRATE_OPTIONS,
+    vmotionEncryption,
     priority: request.priority,
     downtimeLimitMs: request.downtimeMs ?? DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs,
     autoConverge: request.autoConverge ?? DEFAULT_MIGRATE_OPTIONS.autoConverge,
@@ -200,7 +201,6 @@ export class MigrationService {
     }
     if (!dest.host.connected) throw new FerryError(ErrorCode.conflict, `the target host ${dest.host.name} is down (not connected)`);
     // The engine moves running VMs only; accepting VM_POWERED_OFF must not start the VM.
-    vmotionEncryption,
     if (vm.power !== "on") throw new FerryError(ErrorCode.refused, `${vm.name} is ${vm.power}: Ferry moves running VMs live; cold migration of a powered-off VM is not built yet (power it on first, or keep it where it is)`, { details: { vm: vm.name, power: vm.power } });
     const sourceAgent = agents.get(vm.host);
     const destAgent = agents.get(dest.host.name);
