@@ -13,13 +13,14 @@ import { InventoryService } from "./inventory-service.ts";
 import { HostState, Liveness, hostEventStream } from "./liveness.ts";
 import { createManualClock } from "./testing/manual-clock.ts";
 
-/** An agent whose heartbeat can be frozen: the request hangs until its caller gives up. */
-function freezable(agent: TestAgent): { client: AgentClient; freeze(frozen: boolean): void } {
+/** An agent whose heartbeat can be frozen (the request hangs until its caller gives up) or answered by another agent. */
+function freezable(agent: TestAgent): { client: AgentClient; freeze(frozen: boolean): void; answerAs(other: TestAgent): void } {
   let frozen = false;
+  let answering = agent;
   const client: AgentClient = {
     ...agent.client,
     health: (call) => {
-      if (!frozen) return agent.client.health(call);
+      if (!frozen) return answering.client.health(call);
       return new Promise((_, reject) => {
         const signal = call?.signal;
         if (signal === undefined) return;
@@ -27,7 +28,7 @@ function freezable(agent: TestAgent): { client: AgentClient; freeze(frozen: bool
       });
     },
   };
-  return { client, freeze: (value) => { frozen = value; } };
+  return { client, freeze: (value) => { frozen = value; }, answerAs: (other) => { answering = other; } };
 }
 
 async function setup(options: { knownAtStart: boolean }) {
@@ -139,10 +140,26 @@ describe("liveness: heartbeats", () => {
 
   test("an agent answering as another host is a missed beat", async () => {
     const s = await setup({ knownAtStart: false });
-    const impostor = must(s.agents.get("esx02"), "esx02");
-    impostor.client = { ...impostor.client, health: async (call) => ({ ...(await s.esx01.client.health(call)) }) };
+    must(s.agents.get("esx02"), "esx02").answerAs(s.esx01);
     for (let i = 0; i < 3; i++) await round(s);
     assert.equal(s.liveness.stateOf("esx02"), HostState.notResponding);
+  });
+
+  test("an agent that joins again (a new client) is connected at once and not reconciled: whoever joined it starts its VMs next", async () => {
+    const s = await setup({ knownAtStart: true });
+    const esx02 = must(s.agents.get("esx02"), "esx02");
+    esx02.freeze(true);
+    for (let i = 0; i < 3; i++) await round(s);
+    assert.equal(s.liveness.stateOf("esx02"), HostState.notResponding);
+    // The agent restarted empty and joined again.
+    await s.esx02.client.powerOff("db01");
+    await s.esx02.client.destroyVm("db01");
+    s.agents.set("esx02", freezable(s.esx02));
+    await round(s);
+    assert.equal(s.liveness.stateOf("esx02"), HostState.connected);
+    const events = (await s.hostEvents("esx02")).map((e) => e["type"]);
+    assert.deepEqual(events, ["host", "host"], "no reconciliation: db01 is not powered off in the inventory");
+    assert.equal(s.inventory.current.index.vms.get("db01")?.power, "on");
   });
 
   test("start() beats at once and then every interval of the clock; stop() ends the loop", async () => {

@@ -59,6 +59,8 @@ export interface LivenessDeps extends LivenessOptions {
 }
 
 interface HostBeat {
+  /** The client the directory had for the host: a new one means the agent joined (again). */
+  client: AgentClient | undefined;
   state: HostState;
   missed: number;
   lastSeenAt: number | undefined;
@@ -133,10 +135,10 @@ export class Liveness implements HostLivenessView {
   /** One round: every agent asked at once; states updated; hosts that came back reconciled. */
   async beat(signal?: AbortSignal): Promise<void> {
     const before = this.#deps.inventory.current.inventory;
-    const hosts = this.#deps.agents.hosts();
-    const answers = await Promise.all(hosts.map(async (host) => [host, await this.#ask(host, signal)] as const));
+    const clients = this.#deps.agents.hosts().map((host) => [host, this.#deps.agents.get(host)] as const);
+    const answers = await Promise.all(clients.map(async ([host, client]) => [host, client === undefined ? undefined : await this.#ask(host, client, signal)] as const));
     if (signal?.aborted === true) return;
-    for (const [host, answer] of answers) await this.#record(host, answer);
+    for (const [i, [host, answer]] of answers.entries()) await this.#record(host, clients[i]?.[1], answer);
     // A VM two hosts' answers disagree on (gone here, found there) is one difference, said once.
     const settled = new Set<string>();
     for (const [host, answer] of answers) {
@@ -146,9 +148,7 @@ export class Liveness implements HostLivenessView {
   }
 
   /** The agent's answer, or undefined when it does not answer in time (or answers as another host). */
-  async #ask(host: string, outer: AbortSignal | undefined): Promise<HealthView | undefined> {
-    const client = this.#deps.agents.get(host);
-    if (client === undefined) return undefined;
+  async #ask(host: string, client: AgentClient, outer: AbortSignal | undefined): Promise<HealthView | undefined> {
     const call = new AbortController();
     const onOuter = (): void => { call.abort(outer?.reason); };
     outer?.addEventListener("abort", onOuter, { once: true });
@@ -172,14 +172,20 @@ export class Liveness implements HostLivenessView {
     }
   }
 
-  async #record(host: string, health: HealthView | undefined): Promise<void> {
+  async #record(host: string, client: AgentClient | undefined, health: HealthView | undefined): Promise<void> {
     const now = this.#deps.clock.now();
     let beat = this.#hosts.get(host);
     if (beat === undefined) {
       // A host first seen: one the controller knew at start is reconciled at its first answer;
       // one that joined since answered its join a moment ago.
-      beat = { state: HostState.connected, missed: 0, lastSeenAt: undefined, answer: undefined, reconcile: this.#atStart.has(host) };
+      beat = { client, state: HostState.connected, missed: 0, lastSeenAt: undefined, answer: undefined, reconcile: this.#atStart.has(host) };
       this.#hosts.set(host, beat);
+    } else if (beat.client !== client) {
+      // The host's agent joined again (a new address or credential): its join answered, and
+      // whoever joined it (`ferry up`) starts its VMs next, so there is nothing to reconcile yet.
+      const wasSilent = beat.state === HostState.notResponding;
+      Object.assign(beat, { client, state: HostState.connected, missed: 0, reconcile: false });
+      if (wasSilent) await this.#publish(host, now, { type: "host", host, state: HostState.connected, lastSeenAt: beat.lastSeenAt ?? null, message: `${host} is connected again: its agent joined anew` });
     }
     if (health !== undefined) {
       const back = beat.state === HostState.notResponding;
