@@ -4,6 +4,7 @@
 // http-errors.ts and nowhere else.
 import { serialQueue } from "../core/serial-queue.ts";
 import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { stream } from "hono/streaming";
 import type { z } from "zod";
 import type { Clock } from "../core/clock.ts";
@@ -249,6 +250,8 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     return c.json({ code: ErrorCode.internal, message: `internal error on ${hostName}: ${error.message}`, details: null }, 500);
   });
   app.notFound((c) => c.json({ code: ErrorCode.notFound, message: `no such route: ${c.req.method} ${c.req.path}`, details: null }, 404));
+  // Bodies above 1 MB are refused (413) before they are buffered (issue 11; the controller's edge does the same).
+  app.use("*", bodyLimit({ maxSize: 1024 * 1024, onError: (c) => c.json({ code: ErrorCode.invalidInput, message: "the request body is larger than 1 MB, the agent's limit", details: { limitBytes: 1024 * 1024 } }, 413) }));
 
   // Authentication first, for every path (unknown ones too): a wrong token learns nothing.
   app.use("*", async (c, next) => {

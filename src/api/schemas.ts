@@ -2,7 +2,7 @@
 // The server validates with them and generates its OpenAPI 3.1 document from them; the CLI
 // and the web UI import them (never server internals) to type what they send and receive.
 import { z } from "@hono/zod-openapi";
-import { CpuidMaskSchema, InventorySchema, VmkernelPortSchema } from "../core/inventory/schema.ts";
+import { CpuidMaskSchema, InventorySchema, ObjectNameSchema, VmkernelPortSchema } from "../core/inventory/schema.ts";
 import { FINDING_CODES, SubjectKind } from "../core/check/findings.ts";
 
 export const API_BASE = "/api";
@@ -132,11 +132,58 @@ export const ChangedSchema = z.object({ changed: z.array(z.string()), generation
 
 export const RoleSchema = z.enum(["admin", "operator", "read-only", "agent"]).openapi({ description: "admin, operator, read-only; agent: a host agent's token, which may only join" });
 
-export const TokenRequestSchema = z.object({ name, role: RoleSchema }).strict().openapi("TokenRequest");
+/** A token's lifetime: at least a minute, at most ten years. */
+export const TOKEN_TTL_SECONDS = { min: 60, max: 10 * 365 * 86_400 } as const;
+
+export const TokenRequestSchema = z
+  .object({
+    name: ObjectNameSchema,
+    role: RoleSchema,
+    ttlSeconds: z.number().int().min(TOKEN_TTL_SECONDS.min).max(TOKEN_TTL_SECONDS.max).optional().openapi({ description: "The token expires this many seconds after creation; absent: never" }),
+  })
+  .strict()
+  .openapi("TokenRequest");
 export const TokenCreatedSchema = z
-  .object({ name: z.string(), role: RoleSchema, token: z.string().openapi({ description: "Shown once; Ferry keeps only its hash" }) })
+  .object({ name: z.string(), role: RoleSchema, token: z.string().openapi({ description: "Shown once; Ferry keeps only its hash" }), expiresAt: z.number().nullable() })
   .openapi("TokenCreated");
-export const TokenSchema = z.object({ name: z.string(), role: RoleSchema, createdAt: z.number(), revokedAt: z.number().nullable() }).openapi("Token");
+export const TokenSchema = z
+  .object({ name: z.string(), role: RoleSchema, createdAt: z.number(), revokedAt: z.number().nullable(), expiresAt: z.number().nullable().openapi({ description: "When it stops being accepted (ms since the epoch); null: never" }) })
+  .openapi("Token");
+
+export const AuditEntrySchema = z
+  .object({
+    seq: z.number().int(),
+    at: z.number(),
+    actor: z.string().nullable().openapi({ description: "The token's name; null when no valid token was presented" }),
+    address: z.string().nullable(),
+    method: z.string(),
+    route: z.string().openapi({ example: "/api/vms/{name}" }),
+    path: z.string().openapi({ description: "The request path and query: names the object", example: "/api/vms/web01" }),
+    status: z.number().int(),
+    requestId: z.string(),
+    message: z.string().nullable().openapi({ description: "The error's message, for a refused or failed request" }),
+  })
+  .openapi("AuditEntry");
+export type AuditEntryView = z.infer<typeof AuditEntrySchema>;
+
+export const InventoryDiffSchema = z
+  .object({
+    added: z.record(z.string(), z.array(z.string())),
+    removed: z.record(z.string(), z.array(z.string())),
+    changed: z.record(z.string(), z.array(z.string())),
+  })
+  .openapi("InventoryDiff", { description: "Object names by kind (datastores, clusters, resourcePools, hosts, templates, vms)" });
+export type InventoryDiff = z.infer<typeof InventoryDiffSchema>;
+
+export const ImportResultSchema = z
+  .object({
+    changed: z.array(z.string()),
+    generation: z.number().int(),
+    dryRun: z.boolean(),
+    diff: InventoryDiffSchema,
+    refusal: z.string().nullable().openapi({ description: "Why this import is refused without force=true (it removes running VMs or hosts with agents, or migrations run); null when it is not" }),
+  })
+  .openapi("ImportResult");
 
 export const SessionSchema = z
   .object({ name: z.string(), role: RoleSchema })
@@ -174,9 +221,9 @@ export const MigrationRequestSchema = z
     to: name.openapi({ description: "The target host" }),
     pool: name.optional().openapi({ description: "Target resource pool; default: the VM's own when it belongs to the target" }),
     priority: PrioritySchema.default("high"),
-    downtimeMs: z.number().int().min(1).max(600_000).optional().openapi({ description: "Downtime limit at switchover; default 300" }),
+    downtimeMs: z.number().int().min(1).max(600_000).optional().openapi({ description: "Downtime limit at switchover, 1 to 600,000 ms; default 300" }),
     autoConverge: z.boolean().optional(),
-    bandwidthMbps: z.number().positive().max(1_000_000).optional().openapi({ description: "Cap on the migration stream" }),
+    bandwidthMbps: z.number().min(1).max(400_000).optional().openapi({ description: "Cap on the migration stream, 1 Mb/s to 400 Gb/s (the fastest NICs made)" }),
     vmotionEncryption: z
       .enum(["required", "opportunistic", "disabled"])
       .optional()

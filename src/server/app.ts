@@ -14,6 +14,7 @@ import {
   DeployRequestSchema,
   EditVmkernelPortSchema,
   HostSummarySchema,
+  ImportResultSchema,
   InventoryDocumentSchema,
   MaskRequestSchema,
   PrioritySchema,
@@ -26,14 +27,19 @@ import {
 } from "../api/schemas.ts";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import { diffInventories, keepMigrating, removedRunningVms } from "../core/inventory/diff.ts";
+import { Phase, TERMINAL_PHASES } from "../core/migration/types.ts";
 import { setDiskLocation } from "../core/inventory/vm-create.ts";
 import { addVmkernelNetworking, deployFromTemplate, editVmkernelPort, removeVmkernelPort, setCpuidMask, setDeviceConnected, setNicConnected } from "../core/inventory/edits.ts";
 import { formatIssue, parseInventory } from "../core/inventory/parse.ts";
 import type { Inventory } from "../core/inventory/schema.ts";
 import { inventoryYaml } from "../core/inventory/serialize.ts";
 import { statusFor } from "../agent/http-errors.ts";
-import type { ApiToken, Store, TaskEvent } from "../store/store.ts";
-import { agentMayCall, authenticate, createToken, requireRole, Role } from "./auth.ts";
+import { ObjectKind, type ApiToken, type Store, type TaskEvent } from "../store/store.ts";
+import { auditTrail, registerAuditRoutes } from "./audit.ts";
+import { agentMayCall, authenticate, AuthThrottle, createToken, requireRole, Role, tokenExpired, TokenStreams } from "./auth.ts";
+import { bodyLimits, clientAddress, honoPath, requestIds, requireDeclaredBody, securityHeaders, type BodyRule } from "./hardening.ts";
+import type { Log } from "./migrations.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { EventHub } from "./events.ts";
 import type { HostNetworkActuator } from "./host-network.ts";
@@ -49,9 +55,15 @@ export interface ControllerDeps {
   readonly clock: Clock;
   /** Applies host-networking edits on the hosts whose agents manage their network, before they are written. */
   readonly hostNetwork?: HostNetworkActuator | undefined;
+  /** Where 5xx errors and refused authentications are logged (one JSON line each in `ferry controller`). */
+  readonly log?: Log | undefined;
+  /** Failed authentications allowed per client address per window before 429 (default 10 a minute). */
+  readonly authThrottle?: { readonly limit?: number; readonly windowMs?: number } | undefined;
+  /** Audit entries kept (default DEFAULT_AUDIT_KEEP). */
+  readonly auditKeep?: number | undefined;
 }
 
-export type ControllerEnv = { Variables: { token: ApiToken } };
+export type ControllerEnv = { Variables: { token: ApiToken; requestId: string } };
 export type ControllerApp = OpenAPIHono<ControllerEnv>;
 
 
@@ -66,16 +78,58 @@ function sseData(event: TaskEvent): string {
   return data;
 }
 
-export function errorResponse(c: Context, error: unknown): Response {
-  if (isFerryError(error)) return c.json({ code: error.code, message: error.message, details: error.details ?? null }, statusFor(error.code));
+/**
+ * The error as the API answers it. A 5xx is logged (one line: request id, method, path, the
+ * error and its stack, which never reach the client) and its body carries the request id.
+ */
+export function errorResponse(c: Context, error: unknown, log?: Log): Response {
+  const requestId = (c.get("requestId") as string | undefined) ?? "none";
+  const logged = (status: number): void => {
+    log?.("error", `${c.req.method} ${c.req.path} answered ${status}`, { requestId, method: c.req.method, path: c.req.path, status, error: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined });
+  };
+  if (isFerryError(error)) {
+    const status = statusFor(error.code);
+    if (status < 500) return c.json({ code: error.code, message: error.message, details: error.details ?? null }, status);
+    logged(status);
+    const details = typeof error.details === "object" && error.details !== null ? { ...error.details, requestId } : { requestId };
+    return c.json({ code: error.code, message: error.message, details }, status);
+  }
   if (error instanceof HTTPException && error.status < 500) {
     return c.json({ code: ErrorCode.invalidInput, message: error.message || "malformed request", details: null }, 400);
   }
-  return c.json({ code: ErrorCode.internal, message: "internal error: the controller hit a bug; see its log", details: null }, 500);
+  logged(500);
+  return c.json({ code: ErrorCode.internal, message: `internal error: the controller hit a bug; see its log (request ${requestId})`, details: { requestId } }, 500);
+}
+
+function someOf(names: readonly string[]): string {
+  return names.length <= 5 ? names.join(", ") : `${names.slice(0, 5).join(", ")} and ${names.length - 5} more`;
+}
+
+/** Why an import needs force=true: it removes running VMs or hosts with agents, or migrations run; null when it does not. */
+function importRefusal(runningVms: readonly string[], agentHosts: readonly string[], migrations: readonly { readonly id: string; readonly vm: string }[]): string | null {
+  const reasons: string[] = [];
+  if (runningVms.length > 0) reasons.push(`remove ${runningVms.length} running VM${runningVms.length === 1 ? "" : "s"} (${someOf(runningVms)})`);
+  if (agentHosts.length > 0) reasons.push(`remove ${agentHosts.length} host${agentHosts.length === 1 ? "" : "s"} with an agent (${someOf(agentHosts)})`);
+  if (migrations.length > 0) reasons.push(`replace the inventory while ${migrations.length} migration${migrations.length === 1 ? " runs" : "s run"} (${someOf(migrations.map((m) => `${m.vm}: ${m.id}`))})`);
+  if (reasons.length === 0) return null;
+  return `the import would ${reasons.join(" and ")}: check with dryRun=true, then add force=true (\`ferry inventory import --force\`) to do it anyway`;
+}
+
+/** What every declared route says of its request body, by method and Hono path. */
+function bodyRules(app: ControllerApp): Map<string, BodyRule> {
+  const rules = new Map<string, BodyRule>();
+  for (const definition of app.openAPIRegistry.definitions) {
+    if (definition.type !== "route") continue;
+    const body = definition.route.request?.body;
+    if (body === undefined) continue;
+    rules.set(`${definition.route.method.toUpperCase()} ${honoPath(definition.route.path)}`, { required: body.required ?? true, types: Object.keys(body.content) });
+  }
+  return rules;
 }
 
 export function createControllerApp(deps: ControllerDeps): ControllerApp {
   const { store, inventory, events, clock } = deps;
+  const streams = new TokenStreams();
   // The host's agent acts first (inside its namespace, in the qemu lab); its refusal writes nothing.
   const onHost = (host: string) => ({ beforeWrite: deps.hostNetwork === undefined ? undefined : (before: Inventory, after: Inventory) => deps.hostNetwork?.apply(host, before, after) ?? Promise.resolve() });
   const app = new OpenAPIHono<ControllerEnv>({
@@ -89,25 +143,60 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       return undefined;
     },
   });
-  app.onError((error, c) => errorResponse(c, error));
+  app.onError((error, c) => errorResponse(c, error, deps.log));
   app.notFound((c) => c.json({ code: ErrorCode.notFound, message: `no such API route: ${c.req.method} ${c.req.path}`, details: null }, 404));
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
 
+  // The edge, outermost first: a request id on every answer, security headers, the audit log
+  // (it sees the final status), body limits, authentication with throttling, a declared body.
+  app.use("*", requestIds());
+  app.use("*", securityHeaders());
+  app.use(`${API_BASE}/*`, auditTrail({ store, clock, log: deps.log, keep: deps.auditKeep }));
+  app.use(`${API_BASE}/*`, bodyLimits());
+  const throttle = new AuthThrottle(() => clock.now(), deps.authThrottle);
   // Every /api route but the document itself needs a token.
   app.use(`${API_BASE}/*`, async (c, next) => {
     if (c.req.path === `${API_BASE}/openapi.json`) return next();
-    const token = await authenticate(store, c.req.header("authorization"));
+    const address = clientAddress(c);
+    const wait = throttle.retryAfterSeconds(address);
+    if (wait > 0) {
+      c.header("Retry-After", String(wait));
+      return c.json({ code: ErrorCode.unauthorized, message: `too many failed authentications from ${address}: try again in ${wait} s`, details: { retryAfterSeconds: wait } }, 429);
+    }
+    let token: ApiToken;
+    try {
+      token = await authenticate(store, c.req.header("authorization"), clock.now());
+    } catch (error) {
+      const failures = throttle.fail(address);
+      deps.log?.("warn", "authentication refused", { requestId: c.get("requestId"), address, method: c.req.method, path: c.req.path, failures, reason: error instanceof Error ? error.message : String(error) });
+      throw error;
+    }
     if (token.role === Role.agent && !agentMayCall(c.req.method, c.req.path)) {
       throw new FerryError(ErrorCode.forbidden, `token "${token.name}" is an agent's: it may only join (POST ${API_BASE}/agents)`);
     }
     c.set("token", token);
     return next();
   });
+  app.use(`${API_BASE}/*`, requireDeclaredBody(() => bodyRules(app)));
   // The web UI at / (outside /api, no token: the login form asks for one).
   serveWebUi(app);
   registerUiRoutes(app, { inventory });
   const need = (c: Context<ControllerEnv>, role: Role): void => {
     requireRole(c.get("token"), role);
+  };
+  const activeMigrations = () => store.listTasks({ states: Object.values(Phase).filter((p) => !TERMINAL_PHASES.has(p)), limit: 1000 });
+  const hostsWithAgents = async (hosts: readonly string[]): Promise<string[]> => {
+    if (hosts.length === 0) return [];
+    const agents = new Set((await store.listObjects<{ host: string }>(ObjectKind.agent)).map((a) => a.name));
+    return hosts.filter((h) => agents.has(h));
+  };
+  /** A migrating VM is not edited: its task moves it, and an edit would race the move. */
+  const refuseIfMigrating = async (vms: readonly string[], what: string): Promise<void> => {
+    const migrating = vms.filter((vm) => inventory.current.index.vms.get(vm)?.migrating === true);
+    const first = migrating[0];
+    if (first === undefined) return;
+    const task = (await store.listTasks({ vm: first, states: Object.values(Phase).filter((p) => !TERMINAL_PHASES.has(p)), limit: 1 }))[0];
+    throw new FerryError(ErrorCode.conflict, `${first} is migrating${task === undefined ? "" : ` (migration ${task.id}, ${task.state})`}: ${what} once the migration ends`, { details: { vm: first, migration: task?.id ?? null, vms: migrating } });
   };
 
   app.openapi(
@@ -124,20 +213,32 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       method: "put",
       path: `${API_BASE}/inventory`,
       security,
-      summary: "Import an inventory (YAML or JSON text): replaces everything, or changes nothing",
-      request: { body: { content: { "application/yaml": { schema: z.string() }, "application/json": { schema: z.unknown() } }, required: true } },
-      responses: { 200: json(ChangedSchema, "Imported"), ...errors },
+      summary: "Import an inventory (YAML or JSON text): replaces everything, or changes nothing. Refused (409) when it would remove running VMs or hosts with agents, or while migrations run, unless force=true; dryRun=true only answers the diff",
+      request: {
+        body: { content: { "application/yaml": { schema: z.string() }, "application/json": { schema: z.unknown() } }, required: true },
+        query: z.object({ force: z.enum(["true", "false"]).default("false"), dryRun: z.enum(["true", "false"]).default("false") }),
+      },
+      responses: { 200: json(ImportResultSchema, "Imported (or, with dryRun, what importing would do)"), ...errors },
     }),
     async (c) => {
       need(c, Role.admin);
+      const query = c.req.valid("query");
       const text = await c.req.text();
       const result = parseInventory(text, "request body");
       if (!result.ok) {
         const message = result.issues.length === 1 && result.issues[0] !== undefined ? formatIssue(result.issues[0]) : `${result.issues.length} problems: ${result.issues.slice(0, 5).map(formatIssue).join("; ")}`;
         throw new FerryError(ErrorCode.invalidInput, message, { details: { issues: result.issues } });
       }
-      const snapshot = await inventory.replace(result.inventory);
-      return c.json({ changed: [`${snapshot.inventory.hosts.length} hosts`, `${snapshot.inventory.vms.length} VMs`], generation: snapshot.generation }, 200);
+      const current = inventory.current;
+      const running = await activeMigrations();
+      // A forced import keeps the flag of VMs still migrating: their task ends them.
+      const next = keepMigrating(result.inventory, new Set(running.map((t) => t.vm)));
+      const diff = diffInventories(current.inventory, next);
+      const refusal = importRefusal(removedRunningVms(current.inventory, next), await hostsWithAgents(diff.removed["hosts"] ?? []), running);
+      if (query.dryRun === "true") return c.json({ changed: [], generation: current.generation, dryRun: true, diff, refusal }, 200);
+      if (refusal !== null && query.force !== "true") throw new FerryError(ErrorCode.conflict, refusal, { details: { diff } });
+      const snapshot = await inventory.replace(next);
+      return c.json({ changed: [`${snapshot.inventory.hosts.length} hosts`, `${snapshot.inventory.vms.length} VMs`], generation: snapshot.generation, dryRun: false, diff, refusal: null }, 200);
     },
   );
 
@@ -271,6 +372,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       need(c, Role.operator);
       const vm = c.req.valid("param").name;
       const body = c.req.valid("json");
+      await refuseIfMigrating([vm], "edit its settings");
       const { snapshot } = await inventory.change((draft) => {
         for (const d of body.devices ?? []) setDeviceConnected(draft, vm, d.name, d.connected);
         for (const n of body.nics ?? []) setNicConnected(draft, vm, n.name, n.connected);
@@ -295,6 +397,10 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
         need(c, Role.operator);
         const name = c.req.valid("param").name;
         const mask = c.req.valid("json").cpuidMask;
+        if (kind === "clusters") {
+          const { index } = inventory.current;
+          await refuseIfMigrating([...index.vms.values()].filter((vm) => index.hosts.get(vm.host)?.host.cluster === name).map((vm) => vm.name), "set the cluster's mask");
+        }
         const { result, snapshot } = await inventory.change((draft) => setCpuidMask(draft, kind === "clusters" ? { cluster: name } : { template: name }, mask));
         return c.json(changed(result, snapshot.generation), 200);
       },
@@ -325,19 +431,38 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       const query = c.req.valid("query");
       const header = c.req.header("last-event-id");
       const resumeFrom = header !== undefined && /^\d+$/.test(header) ? Number(header) : (query.after ?? 0);
+      const token = c.get("token");
       return streamSSE(c, async (stream) => {
         const done = new AbortController();
         stream.onAbort(() => {
           done.abort();
         });
+        // Revoking the token (here, or in the store by another controller) or its expiry ends the stream.
+        const forget = streams.watch(token.id, () => {
+          done.abort();
+        });
         // A comment every 15 s keeps proxies from closing an idle stream.
         const keepAlive = setInterval(() => {
-          void stream.write(": keep-alive\n\n");
+          if (tokenExpired(token, clock.now())) done.abort();
+          else void stream.write(": keep-alive\n\n");
+          void streams.sweep(store, clock.now()).catch(() => undefined);
         }, 15_000);
         try {
-          await events.subscribe(resumeFrom, query.task, (event) => stream.writeSSE({ id: String(event.seq), event: "task", data: sseData(event) }), done.signal);
+          await events.subscribe(
+            resumeFrom,
+            query.task,
+            async (event) => {
+              if (tokenExpired(token, clock.now())) {
+                done.abort();
+                return;
+              }
+              await stream.writeSSE({ id: String(event.seq), event: "task", data: sseData(event) });
+            },
+            done.signal,
+          );
         } finally {
           clearInterval(keepAlive);
+          forget();
         }
       });
     },
@@ -348,7 +473,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
     async (c) => {
       need(c, Role.admin);
       const tokens = await store.listTokens();
-      return c.json(tokens.map((t) => ({ name: t.name, role: t.role, createdAt: t.createdAt, revokedAt: t.revokedAt ?? null })), 200);
+      return c.json(tokens.map((t) => ({ name: t.name, role: t.role, createdAt: t.createdAt, revokedAt: t.revokedAt ?? null, expiresAt: t.expiresAt ?? null })), 200);
     },
   );
 
@@ -357,8 +482,8 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
     async (c) => {
       need(c, Role.admin);
       const body = c.req.valid("json");
-      const { token, secret } = await createToken(store, body.name, body.role, clock.now());
-      return c.json({ name: token.name, role: token.role, token: secret }, 201);
+      const { token, secret } = await createToken(store, body.name, body.role, clock.now(), body.ttlSeconds);
+      return c.json({ name: token.name, role: token.role, token: secret, expiresAt: token.expiresAt ?? null }, 201);
     },
   );
 
@@ -367,11 +492,14 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
     async (c) => {
       need(c, Role.admin);
       const name = c.req.valid("param").name;
-      if (!(await store.revokeToken(name, clock.now()))) throw new FerryError(ErrorCode.notFound, `no active token named "${name}"`);
+      const token = (await store.listTokens()).find((t) => t.name === name && t.revokedAt === undefined);
+      if (token === undefined || !(await store.revokeToken(name, clock.now()))) throw new FerryError(ErrorCode.notFound, `no active token named "${name}"`);
+      streams.revoked(token.id);
       return c.json(changed([name], inventory.current.generation), 200);
     },
   );
 
+  registerAuditRoutes(app, { store });
   return app;
 }
 

@@ -3,7 +3,36 @@
 // Names follow the seed's words: datastores, vSwitches, port groups, VMkernel ports.
 import { z } from "zod";
 
-const name = z.string().min(1, "must not be empty").max(200);
+/**
+ * Names of inventory objects (VMs, hosts, clusters, pools, datastores, templates, vSwitches,
+ * NICs, VMkernel ports, disks, devices): they appear in API paths, CLI arguments, tables and
+ * file names, so they keep to a safe alphabet (docs/inventory.md): 1–128 ASCII letters,
+ * digits, ".", "_" and "-", starting with a letter or digit, never "..". No "/", spaces,
+ * control characters or newlines: a name is always one addressable word.
+ */
+export const NAME_MAX = 128;
+const OBJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+export const ObjectNameSchema = z
+  .string()
+  .min(1, "must not be empty")
+  .max(NAME_MAX, `must be at most ${NAME_MAX} characters`)
+  .regex(OBJECT_NAME, 'must be letters, digits, ".", "_" or "-", starting with a letter or digit (no spaces, "/" or control characters)')
+  .refine((s) => !s.includes(".."), 'must not contain ".."');
+
+/**
+ * Port-group names are vSphere's: case-sensitive and may hold spaces ("VM Network"), so their
+ * alphabet adds the space and parentheses; still no leading or trailing space, no "/", no
+ * control characters, never "..".
+ */
+const PORT_GROUP_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9 ._()-]*[A-Za-z0-9._()-])?$/;
+export const PortGroupNameSchema = z
+  .string()
+  .min(1, "must not be empty")
+  .max(NAME_MAX, `must be at most ${NAME_MAX} characters`)
+  .regex(PORT_GROUP_NAME, 'must be letters, digits, spaces, ".", "_", "-", "(" or ")", starting with a letter or digit and not ending with a space (no "/" or control characters)')
+  .refine((s) => !s.includes(".."), 'must not contain ".."');
+
+const name = ObjectNameSchema;
 
 /** Power states a VM or template can be in. */
 export const PowerState = { on: "on", off: "off", suspended: "suspended" } as const;
@@ -136,7 +165,7 @@ export const PhysicalNicSchema = z
 
 export const PortGroupSchema = z
   .object({
-    name,
+    name: PortGroupNameSchema,
     vlan: z.number().int().min(0).max(4095).default(0),
   })
   .strict();
@@ -158,7 +187,7 @@ const ipv4 = z
 export const VmkernelPortSchema = z
   .object({
     name,
-    portGroup: name,
+    portGroup: PortGroupNameSchema,
     ip: ipv4Cidr,
     /** Optional: a non-routed VMotion network needs none (the seed's Figure 9.31). */
     gateway: ipv4.optional(),
@@ -275,7 +304,7 @@ export const DiskSchema = z
 export const VmNicSchema = z
   .object({
     name,
-    portGroup: name,
+    portGroup: PortGroupNameSchema,
     mac: z
       .string()
       .regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, "must be a MAC address like 00:50:56:01:02:03"),
