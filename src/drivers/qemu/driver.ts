@@ -16,7 +16,7 @@ import { ErrorCode, FerryError } from "../../core/errors.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
 import { unmovedReport } from "../../core/migration/report.ts";
 import { decideAfterPass, percentFor } from "../../core/migration/convergence.ts";
-import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailure, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
+import { MigrationFailureCode, Phase, VmotionEncryption, type MigrateOptions, type MigrationFailure, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
 import { systemClock } from "../clock.ts";
 import { describedFacts, IncomingState, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type SettledOn, type VmSpec, type VmStatus } from "../driver.ts";
 import { settlementFor } from "../settle.ts";
@@ -26,6 +26,7 @@ import { createVmStorage, parseQueryBlock, type BlockDevice, type DatastorePath,
 import { GuestCheckState, type GuestCheck, type QemuHostNetwork } from "./host-network.ts";
 import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, parseMigrationInfo, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
 import { connectChild, qemuErrorReason, startQemu, type QemuChild } from "./process.ts";
+import { incomingStreamTls, outgoingStreamTls, removeStreamCredentials } from "./stream-tls.ts";
 import type { QmpClient, QmpEvent } from "./qmp.ts";
 
 /** A host as its config describes it: HostFacts without what the driver computes. */
@@ -341,6 +342,8 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     let lastAt = startedAt;
     let sawActive = false;
     let throttleMax = 0;
+    /** The stream runs over QEMU's TLS (stream-tls.ts); its credential object, deleted at the end. */
+    let streamTlsObject: string | undefined;
     const emit = (next: Phase, fraction: number, sample: MigrationSample | undefined, message: string, rates?: { sent: number; dirtied: number }): void => {
       phase = next;
       percent = Math.max(percent, percentFor(next, fraction));
@@ -389,6 +392,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         ...unmovedReport({ migrationId: target.migrationId, vm: name, source: host.name, destination: target.host, outcome, failure, runningOn, bytesSent: last?.transferredBytes, passes: last?.dirtySyncCount }),
         totalMs: Math.round(clock.monotonic() - startedAt),
         throttlePercentMax: throttleMax,
+        encrypted: streamTlsObject !== undefined,
       };
     };
     if (qmp === undefined) return failed({ code: MigrationFailureCode.vmNotRunning, message: `${name} has no QEMU on ${host.name}`, phase }, Phase.failed);
@@ -435,7 +439,10 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     const requestedAt = clock.monotonic();
     const timing = { requestToMigrateMs: 0, polls: 0, pollMs: 0, finalStatusAt: 0 };
     try {
-      emit(Phase.preparing, 0, undefined, `setting up the QEMU stream to ${target.host}:${target.port}`);
+      emit(Phase.preparing, 0, undefined, `setting up the QEMU stream to ${target.host}:${target.port}${target.tls === undefined ? " (in clear)" : " over TLS"}`);
+      const streamTls = await outgoingStreamTls(qmp, await dir(), host.name, target, migrateOptions.vmotionEncryption);
+      if (streamTls.failure !== undefined) return await failed({ ...streamTls.failure, phase }, Phase.failed);
+      streamTlsObject = streamTls.objectId;
       // A connect QEMU starts cannot be cut short: ask the VMotion network first, while
       // every capability and parameter is set (trap 5: every one, every time).
       const network = options.network;
@@ -444,7 +451,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         (async (): Promise<string | undefined> => {
           try {
             // Pipelined: QMP runs them in order and answers each by id (one round trip, not two).
-            await Promise.all([qmp.execute("migrate-set-capabilities", capabilityArguments(settings)), qmp.execute("migrate-set-parameters", parameterArguments(settings))]);
+            await Promise.all([qmp.execute("migrate-set-capabilities", capabilityArguments(settings)), qmp.execute("migrate-set-parameters", { ...parameterArguments(settings), ...streamTls.parameters })]);
             return undefined;
           } catch (error) {
             // QEMU refuses while a previous migration is still cancelling (its connect pending).
@@ -624,6 +631,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
           throttlePercentMax: throttleMax,
           prediction: undefined,
           verified: false,
+          encrypted: streamTlsObject !== undefined,
         };
       }
       if (cancelledFor !== undefined) return await failed(cancelledFor, cancelledFor.code === MigrationFailureCode.aborted ? Phase.cancelled : Phase.failed);
@@ -643,6 +651,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       return await failed({ code: MigrationFailureCode.internal, message: `QMP on ${host.name}: ${reasonOf(error)}`, phase }, Phase.failed);
     } finally {
       unsubscribe();
+      await removeStreamCredentials(vm.qmp, streamTlsObject);
     }
   };
 
@@ -841,7 +850,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       await storage.remove(disks);
     },
 
-    async prepareIncoming(spec, { migrationId, listenHost }) {
+    async prepareIncoming(spec, { migrationId, listenHost, encryption }) {
       notClosed();
       const existing = incoming.get(migrationId);
       if (existing !== undefined) throw new FerryError(ErrorCode.conflict, `${host.name} already has incoming migration ${migrationId} (${existing.state})`, { details: { migrationId } });
@@ -881,10 +890,12 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         // QEMU picks the port itself (`:0`) and says which in query-migrate's socket-address
         // (QEMU 7.2): the VMotion IP may exist only in the host's namespace, where QEMU runs
         // and the agent does not, so the agent cannot probe for a free port there.
+        // The stream's TLS (stream-tls.ts), or tls-creds "" for a clear one, before migrate-incoming.
+        const tls = await incomingStreamTls(qmp, await dir(), host.name, listenHost, encryption ?? VmotionEncryption.required);
         await qmp.execute("migrate-incoming", { uri: `tcp:${listenHost}:0` });
         const port = listeningPort(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
         if (port === undefined) throw new FerryError(ErrorCode.unavailable, `the destination QEMU of ${spec.name} did not say which port it listens on for ${listenHost}`);
-        return { migrationId, host: listenHost, port, token: randomBytes(16).toString("hex") };
+        return { migrationId, host: listenHost, port, token: randomBytes(16).toString("hex"), ...(tls === undefined ? {} : { tls }) };
       } catch (error) {
         session.state = IncomingState.failed;
         await stop(vm);

@@ -1,0 +1,102 @@
+// QEMU's own TLS for the migration stream (QEMU 7.2: qapi/crypto.json `tls-creds-x509`,
+// qapi/migration.json `tls-creds` / `tls-hostname`), with the migration's own keys
+// (src/pki/ephemeral.ts). The destination QEMU gets a server credential and checks the source's
+// client certificate (`verify-peer`): QEMU's stream carries no token, so the client key the
+// destination hands out beside the endpoint is the stream's one-time secret. The source QEMU
+// trusts only the migration's issuer and checks the server certificate's IP SAN against
+// `tls-hostname` (the destination's VMotion IP). QEMU reads the PEM files when the object is
+// created, so they live in a 0700 directory only for the length of one `object-add`.
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ErrorCode, FerryError } from "../../core/errors.ts";
+import { MigrationFailureCode, VmotionEncryption } from "../../core/migration/types.ts";
+import { createStreamCredentials } from "../../pki/ephemeral.ts";
+import type { IncomingMigration, IncomingTls } from "../driver.ts";
+import type { QmpClient } from "./qmp.ts";
+
+/** The `tls-creds` and `tls-hostname` parameters: set before every migrate, "" for a clear stream (trap 5: they stick). */
+export interface StreamTlsParameters {
+  readonly "tls-creds": string;
+  readonly "tls-hostname": string;
+}
+
+export const CLEAR_STREAM: StreamTlsParameters = { "tls-creds": "", "tls-hostname": "" };
+
+type Endpoint = "server" | "client";
+
+/** Creates a `tls-creds-x509` object from PEM files that exist only while QEMU loads them. */
+async function addCredentials(qmp: QmpClient, runDir: string, endpoint: Endpoint, files: Readonly<Record<string, string>>): Promise<string> {
+  const id = `ferry-tls-${endpoint}-${randomBytes(6).toString("hex")}`;
+  const dir = await mkdtemp(join(runDir, "tls-"));
+  try {
+    for (const [name, pem] of Object.entries(files)) await writeFile(join(dir, name), pem, { mode: 0o600 });
+    await qmp.execute("object-add", { "qom-type": "tls-creds-x509", id, dir, endpoint, "verify-peer": true }, { timeoutMs: 5000 });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return id;
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Destination: the server credential, before `migrate-incoming`. Returns what the source needs,
+ * or undefined for a clear stream (`disabled`, or `opportunistic` where QEMU cannot do TLS);
+ * `required` where it cannot refuses with ENCRYPTION_UNAVAILABLE.
+ */
+export async function incomingStreamTls(qmp: QmpClient, runDir: string, hostName: string, listenHost: string, encryption: VmotionEncryption): Promise<IncomingTls | undefined> {
+  if (encryption === VmotionEncryption.disabled) {
+    await qmp.execute("migrate-set-parameters", { ...CLEAR_STREAM }, { timeoutMs: 5000 });
+    return undefined;
+  }
+  try {
+    const credentials = await createStreamCredentials(listenHost);
+    const id = await addCredentials(qmp, runDir, "server", { "ca-cert.pem": credentials.issuer, "server-cert.pem": credentials.certificate, "server-key.pem": credentials.key });
+    await qmp.execute("migrate-set-parameters", { "tls-creds": id, "tls-hostname": "" }, { timeoutMs: 5000 });
+    return { issuer: credentials.issuer, certificate: credentials.certificate, clientCertificate: credentials.clientCertificate, clientKey: credentials.clientKey };
+  } catch (error) {
+    if (encryption === VmotionEncryption.opportunistic) {
+      await qmp.execute("migrate-set-parameters", { ...CLEAR_STREAM }, { timeoutMs: 5000 });
+      return undefined;
+    }
+    throw new FerryError(ErrorCode.refused, `${hostName} cannot encrypt the VMotion stream (${reasonOf(error)}) and encryption is required; nothing was sent`, {
+      cause: error,
+      details: { failureCode: MigrationFailureCode.encryptionUnavailable, listenHost },
+    });
+  }
+}
+
+/** Source: what to set before `migrate`, and the credential object to delete afterwards. */
+export type OutgoingStreamTls =
+  | { readonly parameters: StreamTlsParameters; readonly objectId: string | undefined; readonly failure?: undefined }
+  | { readonly failure: { readonly code: MigrationFailureCode; readonly message: string }; readonly parameters?: undefined; readonly objectId?: undefined };
+
+export async function outgoingStreamTls(qmp: QmpClient, runDir: string, hostName: string, target: IncomingMigration, encryption: VmotionEncryption): Promise<OutgoingStreamTls> {
+  const tls = target.tls;
+  if (tls === undefined) {
+    if (encryption === VmotionEncryption.required) {
+      return { failure: { code: MigrationFailureCode.encryptionUnavailable, message: `${target.host} offers no encrypted stream and encryption is required; nothing was sent` } };
+    }
+    return { parameters: CLEAR_STREAM, objectId: undefined };
+  }
+  if (tls.clientCertificate === undefined || tls.clientKey === undefined) {
+    return { failure: { code: MigrationFailureCode.encryptionUnavailable, message: `${target.host} offers TLS without the client credential QEMU's stream needs; nothing was sent` } };
+  }
+  try {
+    const objectId = await addCredentials(qmp, runDir, "client", { "ca-cert.pem": tls.issuer, "client-cert.pem": tls.clientCertificate, "client-key.pem": tls.clientKey });
+    return { parameters: { "tls-creds": objectId, "tls-hostname": target.host }, objectId };
+  } catch (error) {
+    // The destination listens over TLS only: a source that cannot encrypt cannot go clear either.
+    return { failure: { code: MigrationFailureCode.encryptionUnavailable, message: `QEMU on ${hostName} cannot encrypt the stream (${reasonOf(error)}); nothing was sent` } };
+  }
+}
+
+/** Deletes a credential object after its migration (best effort: the process may be gone). */
+export async function removeStreamCredentials(qmp: QmpClient | undefined, objectId: string | undefined): Promise<void> {
+  if (qmp === undefined || objectId === undefined || qmp.isClosed) return;
+  await qmp.execute("migrate-set-parameters", { ...CLEAR_STREAM }, { timeoutMs: 2000 }).catch(() => undefined);
+  await qmp.execute("object-del", { id: objectId }, { timeoutMs: 2000 }).catch(() => undefined);
+}
