@@ -43,6 +43,7 @@ import type { Log } from "./migrations.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { EventHub } from "./events.ts";
 import type { HostNetworkActuator } from "./host-network.ts";
+import { HostSummaryState, hostSummaryState, type HostLivenessView } from "./liveness.ts";
 import { errors, json, NameParam, security } from "./openapi.ts";
 import { streamSSE } from "hono/streaming";
 import { registerUiRoutes } from "./routes-ui.ts";
@@ -61,6 +62,8 @@ export interface ControllerDeps {
   readonly authThrottle?: { readonly limit?: number; readonly windowMs?: number } | undefined;
   /** Audit entries kept (default DEFAULT_AUDIT_KEEP). */
   readonly auditKeep?: number | undefined;
+  /** Whether hosts answer the controller's heartbeats (summaries show it); all connected without it. */
+  readonly liveness?: HostLivenessView | undefined;
 }
 
 export type ControllerEnv = { Variables: { token: ApiToken; requestId: string } };
@@ -251,6 +254,8 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
           name: view.host.name,
           cluster: view.host.cluster ?? null,
           connected: view.host.connected,
+          state: hostSummaryState(view.host, deps.liveness),
+          lastSeenAt: deps.liveness?.lastSeenAt(view.host.name) ?? null,
           maintenance: view.host.maintenance,
           cpu: { vendor: view.host.cpu.vendor, family: view.host.cpu.family, model: view.host.cpu.model, modelName: view.host.cpu.modelName ?? null },
           memoryMB: view.host.memoryMB,
@@ -274,11 +279,17 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
 
   app.openapi(
     createRoute({ method: "get", path: `${API_BASE}/vms`, security, summary: "VMs", responses: { 200: json(z.array(VmSummarySchema), "VMs"), ...errors } }),
-    (c) =>
-      c.json(
-        inventory.current.inventory.vms.map((vm) => ({ name: vm.name, host: vm.host, pool: vm.pool ?? null, power: vm.power, migrating: vm.migrating, memoryMB: vm.memoryMB, template: vm.template ?? null })),
+    (c) => {
+      const { inventory: current, index } = inventory.current;
+      return c.json(
+        current.vms.map((vm) => {
+          // A VM on a host that does not answer: where and how it runs is not known now.
+          const hostState = hostSummaryState(index.hosts.get(vm.host)?.host, deps.liveness);
+          return { name: vm.name, host: vm.host, hostState, pool: vm.pool ?? null, power: hostState === HostSummaryState.notResponding ? ("unknown" as const) : vm.power, recordedPower: vm.power, migrating: vm.migrating, memoryMB: vm.memoryMB, template: vm.template ?? null };
+        }),
         200,
-      ),
+      );
+    },
   );
 
   app.openapi(
