@@ -49,7 +49,7 @@ async function startCapture(file: string): Promise<ChildProcess> {
   started.push(child);
   await new Promise<void>((resolve, reject) => {
     let text = "";
-    child.stderr?.on("data", (chunk: Buffer) => {
+    child.stderr.on("data", (chunk: Buffer) => {
       text += chunk.toString();
       if (text.includes("listening on")) resolve();
     });
