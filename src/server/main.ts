@@ -23,6 +23,7 @@ import { registerMigrationRoutes } from "./routes-migrations.ts";
 import { registerVmRoutes } from "./routes-vms.ts";
 import { registerPowerRoutes } from "./routes-power.ts";
 import { registerPreviewRoutes } from "./routes-preview.ts";
+import { Liveness, type LivenessOptions } from "./liveness.ts";
 
 export interface ControllerConfig {
   /** SQLite: the directory holding ferry.db (and the admin token file). */
@@ -41,6 +42,8 @@ export interface ControllerConfig {
   readonly socketPath?: string | undefined;
   readonly clock: Clock;
   readonly log?: Log | undefined;
+  /** Heartbeats to the agents: interval, timeout, missed beats (defaults: 10 s, 3 s, 3). */
+  readonly liveness?: LivenessOptions | undefined;
 }
 
 export interface ControllerParts {
@@ -49,12 +52,14 @@ export interface ControllerParts {
   readonly events: EventHub;
   readonly agents: AgentDirectory;
   readonly migrations: MigrationService;
+  /** Whether hosts answer their heartbeats; started by startController. */
+  readonly liveness: Liveness;
 }
 
 /** Every route of the controller on one app, and the OpenAPI document built from them. */
 export function buildControllerApp(parts: ControllerParts, clock: Clock): ControllerApp {
   const hostNetwork = agentHostNetwork((host) => parts.agents.get(host), parts.inventory);
-  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork });
+  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork, liveness: parts.liveness });
   registerMigrationRoutes(app, parts);
   registerHostRoutes(app, { inventory: parts.inventory, agents: parts.agents, hostNetwork });
   registerVmRoutes(app, parts);
@@ -65,13 +70,17 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
 }
 
 /** The controller's parts over an open store; `reconcile` settles tasks a previous run left open. */
-export async function assembleController(store: Store, clock: Clock, log?: Log): Promise<ControllerParts> {
-  const inventory = await InventoryService.open(store);
+export async function assembleController(store: Store, clock: Clock, log?: Log, livenessOptions?: LivenessOptions): Promise<ControllerParts> {
+  // The checker reads the hosts' liveness at every check; the service comes after the agents.
+  const late: { liveness?: Liveness } = {};
+  const inventory = await InventoryService.open(store, { notResponding: (host) => late.liveness?.notResponding(host) === true });
   const events = new EventHub(store);
   const agents = new AgentDirectory(store);
   await agents.load();
   const migrations = new MigrationService({ store, inventory, events, agents, clock, log });
-  return { store, inventory, events, agents, migrations };
+  const liveness = new Liveness({ ...livenessOptions, agents, inventory, events, clock, log });
+  late.liveness = liveness;
+  return { store, inventory, events, agents, migrations, liveness };
 }
 
 export interface RunningController extends ControllerParts {
@@ -125,7 +134,7 @@ export async function startController(config: ControllerConfig): Promise<Running
     await store.close().catch(() => undefined);
     throw error;
   }
-  const parts = await assembleController(store, config.clock, config.log);
+  const parts = await assembleController(store, config.clock, config.log, config.liveness);
   const { inventory, events, agents, migrations } = parts;
   if (config.initialInventory !== undefined && inventory.current.inventory.hosts.length === 0) await inventory.replace(config.initialInventory);
   const adminToken = await ensureAdminToken(store, config.dataDir, config.clock.now());
@@ -148,6 +157,8 @@ export async function startController(config: ControllerConfig): Promise<Running
   if ("keepAliveTimeout" in server) server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
+  // Heartbeats start with the API: the first round reconciles every host known at start.
+  parts.liveness.start();
   return {
     url: `http://${config.host}:${port}`,
     adminToken,
@@ -157,7 +168,9 @@ export async function startController(config: ControllerConfig): Promise<Running
     events,
     agents,
     migrations,
+    liveness: parts.liveness,
     async close() {
+      await parts.liveness.stop();
       if (local !== undefined) {
         local.closeAllConnections();
         await new Promise<void>((resolve) => local.close(() => { resolve(); }));
