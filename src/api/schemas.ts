@@ -124,7 +124,7 @@ export const VmSettingsPatchSchema = z
 export const MaskRequestSchema = z.object({ cpuidMask: CpuidMaskSchema.nullable() }).strict().openapi("MaskRequest");
 
 export const DeployRequestSchema = z
-  .object({ name, host: name, pool: name.optional(), macs: z.array(z.string()).optional(), powerOn: z.boolean().optional() })
+  .object({ name: ObjectNameSchema, host: name, pool: name.optional(), macs: z.array(z.string()).optional(), powerOn: z.boolean().optional() })
   .strict()
   .openapi("DeployRequest");
 
@@ -337,7 +337,7 @@ const mac = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, "must be a MAC a
 
 export const VmCreateSchema = z
   .object({
-    name,
+    name: ObjectNameSchema,
     host: name,
     vcpus: z.number().int().min(1).max(64).default(1),
     memoryMB: z.number().int().min(16).max(1024 * 1024),

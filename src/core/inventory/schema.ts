@@ -15,8 +15,8 @@ const OBJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export const ObjectNameSchema = z
   .string()
   .min(1, "must not be empty")
-  .max(NAME_MAX, `must be at most ${NAME_MAX} characters`)
-  .regex(OBJECT_NAME, 'must be letters, digits, ".", "_" or "-", starting with a letter or digit (no spaces, "/" or control characters)')
+  .max(NAME_MAX, { error: `must be at most ${NAME_MAX} characters`, abort: true })
+  .regex(OBJECT_NAME, { error: 'must be letters, digits, ".", "_" or "-", starting with a letter or digit (no spaces, "/" or control characters)', abort: true })
   .refine((s) => !s.includes(".."), 'must not contain ".."');
 
 /**
@@ -28,8 +28,8 @@ const PORT_GROUP_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9 ._()-]*[A-Za-z0-9._()-])?$/;
 export const PortGroupNameSchema = z
   .string()
   .min(1, "must not be empty")
-  .max(NAME_MAX, `must be at most ${NAME_MAX} characters`)
-  .regex(PORT_GROUP_NAME, 'must be letters, digits, spaces, ".", "_", "-", "(" or ")", starting with a letter or digit and not ending with a space (no "/" or control characters)')
+  .max(NAME_MAX, { error: `must be at most ${NAME_MAX} characters`, abort: true })
+  .regex(PORT_GROUP_NAME, { error: 'must be letters, digits, spaces, ".", "_", "-", "(" or ")", starting with a letter or digit and not ending with a space (no "/" or control characters)', abort: true })
   .refine((s) => !s.includes(".."), 'must not contain ".."');
 
 const name = ObjectNameSchema;
