@@ -28,6 +28,10 @@ test("the closing report puts measured beside predicted, and says where a failed
   const text = reportText(report);
   assert.match(text, /web01 now runs on esx02: migrated from esx01 in 1051 ms with 68 ms of downtime, state verified\./);
   assert.match(text, /total time\s*│ 1051 ms\s*│ 548 ms/);
+  assert.doesNotMatch(text, /stream/, "a report from before encrypted VMotion says nothing about it");
+  assert.match(reportText({ ...report, encrypted: true }), /stream\s*│ encrypted \(TLS\)/);
+  assert.match(reportText({ ...report, encrypted: false }), /stream\s*│ in clear/);
+  assert.match(reportText({ ...report, encrypted: false, bytesSent: 0 }), /stream\s*│ not opened/);
   const failed = reportText({ ...report, outcome: "failed", runningOn: "esx01", failure: { code: "NOT_CONVERGING", message: "not converging: dirty rate 900 Mb/s > link rate 100 Mb/s", phase: "precopy" } });
   assert.match(failed, /web01 was not migrated \(failed\): NOT_CONVERGING: not converging/);
   assert.match(failed, /web01 runs on esx01\./);

@@ -73,6 +73,8 @@ export function reportText(report: MigrationReport): string {
   table.push(["bytes sent", mb(report.bytesSent), p === undefined ? "-" : mb(p.bytes)]);
   table.push(["passes", String(report.passes), p === undefined ? "-" : String(p.passes)]);
   if (report.throttlePercentMax > 0 || (p?.throttlePercent ?? 0) > 0) table.push(["guest throttle", `${report.throttlePercentMax}%`, `${p?.throttlePercent ?? 0}%`]);
+  // Encrypted VMotion: whether guest memory crossed the VMotion network inside TLS.
+  if (report.encrypted !== undefined) table.push(["stream", report.encrypted ? "encrypted (TLS)" : report.bytesSent > 0 ? "in clear" : "not opened", "-"]);
   lines.push(table.toString());
   return lines.join("\n");
 }
@@ -153,6 +155,7 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
       return n;
     })
     .option("--no-auto-converge", "fail instead of throttling a guest that dirties memory faster than the link")
+    .addOption(new Option("--encryption <setting>", "encrypted VMotion for this move; only the clusters' setting or stronger (default: the clusters')").choices(["required", "opportunistic", "disabled"] as const))
     .option("-y, --yes", "accept the warnings the check finds (otherwise they stop the migration, or are asked about)")
     .option("-w, --watch", "follow the migration to its end with a live progress line and a closing report")
     .option("--json", "print the task (and, with --watch, each event and the report) as JSON")
@@ -160,7 +163,7 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
     .option("--token <token>", "API token (default: FERRY_TOKEN, or the one `ferry up` saved)")
     .action(async (vm, opts) => {
       const client = controllerClient(opts);
-      const request = { vm, to: opts.to, pool: opts.pool, priority: opts.priority, downtimeMs: opts.downtimeMs, autoConverge: opts.autoConverge, acceptWarnings: opts.yes === true ? ("all" as const) : undefined };
+      const request = { vm, to: opts.to, pool: opts.pool, priority: opts.priority, downtimeMs: opts.downtimeMs, autoConverge: opts.autoConverge, vmotionEncryption: opts.encryption, acceptWarnings: opts.yes === true ? ("all" as const) : undefined };
       let task: Task;
       try {
         task = await client.post<Task>("/migrations", request);
