@@ -7,8 +7,16 @@
 // observes its facts and changes its network through src/agent/real-host.ts; the lab runs the
 // very same agent inside a namespace that stands for a host. A qemu agent given a declared
 // host (tests) has no network of its own.
-import { serve, type ServerType } from "@hono/node-server";
+import type { LedgerRef } from "../core/ownership.ts";
+import { controllerLedger } from "../host/ownership/controller-ledger.ts";
+import { datastoreLedger } from "../host/ownership/datastore-ledger.ts";
+import type { OwnershipLedger } from "../host/ownership/ledger.ts";
+import { tlsFetch } from "../pki/tls-fetch.ts";
+import { serve, type HttpBindings, type ServerType } from "@hono/node-server";
+import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
+import { createServer as createHttpsServer } from "node:https";
+import { callerRole, mayCall, type AgentTls } from "../pki/agent-tls.ts";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { Host } from "../core/inventory/schema.ts";
@@ -56,7 +64,13 @@ export interface AgentConfig {
   /** The VMotion VMkernel port's IP, where incoming migrations listen (the lab: 127.0.1.N). */
   readonly vmotionIp: string | undefined;
   readonly listen: { readonly host: string; readonly port: number };
+  /** The bearer token callers present (an agent without `tls`: tests); ignored with `tls`. */
   readonly token: string;
+  /**
+   * The agent's certificate from the site CA (it joined a controller): the API is HTTPS and
+   * every caller presents a certificate of that CA (src/pki/agent-tls.ts says who may do what).
+   */
+  readonly tls?: AgentTls | undefined;
   readonly driver: AgentDriverKind;
   /** Serve POST /v1/faults (test and lab agents only). */
   readonly faults: boolean;
@@ -91,6 +105,26 @@ interface DriverParts {
   readonly vmotionIp: string | undefined;
   /** Where the driver learns each outgoing migration's destination agent (qemu). */
   readonly learnPeer: ((peer: AgentPeer) => void) | undefined;
+  /** A datastore's mount path on this host, by its name (real hosts: where VMs' ownership records live). */
+  readonly datastorePath?: ((name: string) => string | undefined) | undefined;
+}
+
+/**
+ * Opens the ownership ledger a migration names: a datastore this host mounts (the record
+ * beside the VM's files), or the controller's store over HTTPS with the site CA.
+ */
+function ledgerOpener(config: AgentConfig, parts: DriverParts): (ref: LedgerRef) => OwnershipLedger {
+  const fetch = config.tls === undefined ? undefined : tlsFetch({ ca: config.tls.ca, certificate: config.tls.certificate, key: config.tls.key });
+  return (ref) => {
+    if (ref.kind === "controller") return controllerLedger(ref.url, ref.capability, fetch === undefined ? {} : { fetch });
+    const path = parts.datastorePath?.(ref.datastoreName);
+    if (path === undefined) throw new FerryError(ErrorCode.refused, `${config.name} does not mount datastore ${ref.datastoreName}, where the VM's ownership record is kept`, { details: { datastore: ref.datastoreName } });
+    return datastoreLedger(path, ref.datastoreName, () => clockNow(config));
+  };
+}
+
+function clockNow(config: AgentConfig): number {
+  return config.clock.now();
 }
 
 /** Facts older than this are observed again when asked for. */
@@ -151,7 +185,7 @@ async function qemuParts(config: AgentConfig): Promise<DriverParts> {
   // The driver puts QMP sockets and serial logs there and expects it to exist.
   if (qemu.runDir !== undefined) await mkdir(qemu.runDir, { recursive: true, mode: 0o700 });
   // The controller names each migration's destination agent; a peers file may add more.
-  const peers = createPeerDirectory({ self: config.name, load: qemu.peersFile === undefined ? () => Promise.resolve([]) : peersFromFile(qemu.peersFile) });
+  const peers = createPeerDirectory({ self: config.name, load: qemu.peersFile === undefined ? () => Promise.resolve([]) : peersFromFile(qemu.peersFile), tls: config.tls });
   const learnPeer = (peer: AgentPeer): void => {
     peers.learn(peer);
   };
@@ -164,7 +198,7 @@ async function qemuParts(config: AgentConfig): Promise<DriverParts> {
     const driver = qemuDriverOver(config, qemu, accelerator, { ...host, vmotionIp: vmotion.ip }, peers, { network: real.network, datastorePath: (name: string) => real.datastorePath(name) });
     // The driver knows its VMs' memory; everything else about the host is observed.
     const observedDriver: QemuDriver = { ...driver, facts: async () => observedFacts(real, (await driver.facts()).freeMemoryMB) };
-    return { driver: observedDriver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: hostControl(real, clock), vmotionIp: vmotion.ip, learnPeer };
+    return { driver: observedDriver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: hostControl(real, clock), vmotionIp: vmotion.ip, learnPeer, datastorePath: (name) => real.datastorePath(name) };
   }
 
   const host = config.host;
@@ -225,6 +259,25 @@ export function simFaultsFrom(rules: readonly Record<string, unknown>[]): SimFau
   return parsed.data;
 }
 
+type AppFetch = (request: Request, env: HttpBindings) => unknown;
+
+/**
+ * The API behind mutual TLS: the handshake already refused callers without a certificate of
+ * the site CA; here the certificate's role decides what it may call, and the app's own bearer
+ * check is handed the process's internal token.
+ */
+function mutualTlsGate(fetch: AppFetch, internalToken: string): AppFetch {
+  return (request, env) => {
+    const role = callerRole(env.incoming);
+    if (!mayCall(role, request.method, new URL(request.url).pathname)) {
+      return Response.json({ code: ErrorCode.forbidden, message: role === undefined ? "this agent answers only callers with a certificate of its site's CA" : `a ${role} certificate may not call ${request.method} ${new URL(request.url).pathname}`, details: null }, { status: 403 });
+    }
+    const headers = new Headers(request.headers);
+    headers.set("authorization", `Bearer ${internalToken}`);
+    return fetch(new Request(request, { headers }), env);
+  };
+}
+
 export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const { clock } = config;
   let parts: DriverParts;
@@ -237,9 +290,11 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       break;
   }
   const { driver } = parts;
+  // With TLS the caller's certificate is its credential; the app's bearer check gets a secret of this process's.
+  const internalToken = config.tls === undefined ? config.token : randomBytes(32).toString("base64url");
   const agent = createAgent({
     driver,
-    token: config.token,
+    token: internalToken,
     clock,
     hostName: config.name,
     vmotionIp: parts.vmotionIp,
@@ -248,14 +303,22 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     log: config.log,
     faults: parts.faults,
     incomingDetails: parts.incomingDetails,
+    ledgerFor: ledgerOpener(config, parts),
   });
 
   let server: ServerType;
   try {
     server = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch: agent.app.fetch, hostname: config.listen.host, port: config.listen.port }, () => {
-        resolve(s);
-      });
+      const listen = { hostname: config.listen.host, port: config.listen.port };
+      const tls = config.tls;
+      const s =
+        tls === undefined
+          ? serve({ fetch: agent.app.fetch, ...listen }, () => {
+              resolve(s);
+            })
+          : serve({ fetch: mutualTlsGate(agent.app.fetch, internalToken) as (request: Request, env: unknown) => unknown, ...listen, createServer: createHttpsServer, serverOptions: { key: tls.key, cert: tls.certificate, ca: tls.ca, requestCert: true, rejectUnauthorized: true } }, () => {
+              resolve(s);
+            });
       s.once("error", (error: NodeJS.ErrnoException) => {
         const why = error.code === "EADDRINUSE" ? "the port is in use" : error.code === "EADDRNOTAVAIL" ? "no such address on this machine" : error.message;
         reject(new FerryError(error.code === "EADDRINUSE" ? ErrorCode.conflict : ErrorCode.io, `cannot listen on ${config.listen.host}:${config.listen.port}: ${why}`, { cause: error }));
@@ -274,7 +337,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   let closing: Promise<void> | undefined;
   return {
     name: config.name,
-    api: `http://${config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host}:${port}`,
+    api: `${config.tls === undefined ? "http" : "https"}://${config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host}:${port}`,
     vmotionIp: parts.vmotionIp,
     driver: config.driver,
     accelerator: parts.accelerator,

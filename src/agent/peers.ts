@@ -4,12 +4,15 @@
 // on the VM network. The destination is known to the source only by its VMotion IP and the
 // migration id; a peers file (JSON, written by whoever starts the agents, e.g. `ferry lab up`)
 // says where each agent's API is. It is read again when a lookup misses, so it may be written
-// after the agents start (their API ports are chosen at start).
+// after the agents start (their API ports are chosen at start). Agents that joined a controller
+// call each other over mutual TLS with their own certificates (a peer's token is then unused).
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { IncomingState } from "../drivers/driver.ts";
 import type { IncomingMigration } from "../drivers/driver.ts";
 import type { IncomingStateView } from "./api.ts";
+import type { AgentTls } from "../pki/agent-tls.ts";
+import { tlsFetch } from "../pki/tls-fetch.ts";
 import { createAgentClient, type AgentClient } from "./client.ts";
 
 export const AgentPeerSchema = z
@@ -42,6 +45,11 @@ export interface PeerDirectoryOptions {
   readonly load: () => Promise<readonly AgentPeer[]>;
   readonly timeoutMs?: number;
   readonly fetch?: (input: string, init: RequestInit) => Promise<Response>;
+  /**
+   * This agent's certificate and the site CA: peers at https:// URLs are called over mutual
+   * TLS, and must present a certificate of the CA naming the peer's host.
+   */
+  readonly tls?: AgentTls | undefined;
 }
 
 /** Reads a peers file; a missing file is no peers (the agent may start before it is written). */
@@ -65,7 +73,9 @@ export function createPeerDirectory(options: PeerDirectoryOptions): PeerDirector
     const key = `${peer.host}\u0000${peer.api}\u0000${peer.token}`;
     let client = clients.get(key);
     if (client === undefined) {
-      client = createAgentClient({ baseUrl: peer.api, token: peer.token, name: peer.host, timeoutMs: options.timeoutMs ?? 3000, fetch: options.fetch });
+      const tls = options.tls;
+      const fetch = tls !== undefined && peer.api.startsWith("https:") ? tlsFetch({ ca: tls.ca, certificate: tls.certificate, key: tls.key, peerName: peer.host }) : options.fetch;
+      client = createAgentClient({ baseUrl: peer.api, token: peer.token, name: peer.host, timeoutMs: options.timeoutMs ?? 3000, fetch });
       clients.set(key, client);
     }
     return client;

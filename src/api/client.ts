@@ -7,6 +7,8 @@ export interface ControllerAddress {
   /** http://127.0.0.1:8080 */
   readonly url: string;
   readonly token: string;
+  /** The fetch to use: the CLI's trusts the controller's CA (src/pki/tls-fetch.ts); default the global one. */
+  readonly fetch?: ((input: string, init: RequestInit) => Promise<Response>) | undefined;
 }
 
 export interface SseEvent {
@@ -28,6 +30,10 @@ export class ApiClient {
     return this.#address.url;
   }
 
+  #send(input: string, init: RequestInit): Promise<Response> {
+    return this.#address.fetch === undefined ? fetch(input, init) : this.#address.fetch(input, init);
+  }
+
   async #fetch(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#address.token}` };
     let payload: string | undefined;
@@ -40,7 +46,7 @@ export class ApiClient {
     }
     const signals = [AbortSignal.timeout(this.#timeoutMs), ...(signal === undefined ? [] : [signal])];
     try {
-      return await fetch(`${this.#address.url}${API_BASE}${path}`, { method, headers, signal: AbortSignal.any(signals), ...(payload === undefined ? {} : { body: payload }) });
+      return await this.#send(`${this.#address.url}${API_BASE}${path}`, { method, headers, signal: AbortSignal.any(signals), ...(payload === undefined ? {} : { body: payload }) });
     } catch (cause) {
       if (signal?.aborted === true) throw cause;
       throw new FerryError(ErrorCode.unavailable, `cannot reach the controller at ${this.#address.url} (is \`ferry up\` running?)`, { cause, retryable: true });
@@ -114,7 +120,7 @@ export class ApiClient {
       try {
         const headers: Record<string, string> = { authorization: `Bearer ${this.#address.token}`, accept: "text/event-stream" };
         if (lastId !== undefined) headers["last-event-id"] = lastId;
-        const response = await fetch(`${this.#address.url}${API_BASE}${path}`, { headers, signal });
+        const response = await this.#send(`${this.#address.url}${API_BASE}${path}`, { headers, signal });
         if (!response.ok || response.body === null) {
           const body = (await response.json().catch(() => undefined)) as Partial<ErrorBody> | undefined;
           throw new FerryError(response.status === 401 ? ErrorCode.unauthorized : ErrorCode.unavailable, body?.message ?? `event stream answered ${response.status}`);

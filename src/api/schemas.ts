@@ -252,14 +252,32 @@ export const TaskSchema = z
 export const AgentRegisterSchema = z
   .object({
     host: name,
-    url: z.url(),
-    token: z.string().min(16),
+    csr: z
+      .string()
+      .min(1)
+      .max(16_384)
+      .optional()
+      .openapi({ description: "Joining (with a single-use join token): the agent's PKCS#10 certificate signing request (PEM, ECDSA P-256); the answer carries its certificate and credential" }),
+    url: z.url().optional().openapi({ description: "Announcing (with the host's agent credential, or an admin token): where the agent's API is; the controller checks it presents the host's pinned certificate" }),
+    token: z.string().min(16).optional().openapi({ description: "Admin only, for an agent without a certificate (tests): the bearer token the controller presents to it over plain HTTP" }),
     cluster: name.optional().openapi({ description: "The cluster a new host joins (vSphere's Add Host to a cluster); a host that has one keeps it" }),
   })
   .strict()
+  .refine((b) => (b.csr === undefined) !== (b.url === undefined), { error: "give csr (to join) or url (to announce where the agent is), not both" })
+  .refine((b) => b.token === undefined || b.url !== undefined, { error: "token goes with url" })
   .openapi("AgentRegister");
 
 export const AgentSchema = z.object({ host: z.string(), url: z.string() }).openapi("Agent");
+
+export const AgentJoinedSchema = z
+  .object({
+    host: z.string(),
+    url: z.string().nullable().openapi({ description: "null after joining: the agent announces its address next" }),
+    certificate: z.string().nullable().openapi({ description: "The agent's certificate (PEM), issued from its CSR" }),
+    ca: z.string().nullable().openapi({ description: "The site CA (PEM): what the agent trusts the controller and its peers by" }),
+    credential: z.string().nullable().openapi({ description: "The host's agent credential: shown once, kept hashed; the agent announces its address with it" }),
+  })
+  .openapi("AgentJoined");
 
 export type MigrationRequestBody = z.infer<typeof MigrationRequestSchema>;
 export type Task = z.infer<typeof TaskSchema>;

@@ -2,12 +2,15 @@
 // a data directory by default, PostgreSQL when given a URL), opens the inventory, makes sure
 // an admin token exists, and serves the API over HTTP.
 import { createAdaptorServer, serve, type ServerType } from "@hono/node-server";
+import { createServer as createHttpsServer } from "node:https";
 import { chmodSync, readFileSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { Inventory } from "../core/inventory/schema.ts";
+import type { CertificateAuthority } from "../pki/ca.ts";
+import { controllerTls, type ControllerTls } from "../pki/controller-tls.ts";
 import { privateDir, tightenFiles, withPrivateUmask, writePrivateFile } from "../pki/files.ts";
 import { openPostgresStore } from "../store/postgres.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
@@ -19,6 +22,7 @@ import { agentHostNetwork } from "./host-network.ts";
 import { InventoryService } from "./inventory-service.ts";
 import { AgentDirectory, MigrationService, type Log } from "./migrations.ts";
 import { registerHostRoutes } from "./routes-hosts.ts";
+import { registerAgentRoutes } from "./routes-agents.ts";
 import { registerMigrationRoutes } from "./routes-migrations.ts";
 import { registerVmRoutes } from "./routes-vms.ts";
 import { registerPowerRoutes } from "./routes-power.ts";
@@ -40,6 +44,9 @@ export interface ControllerConfig {
    * controller that listens only on a management network).
    */
   readonly socketPath?: string | undefined;
+  /** A server certificate and key (PEM files) instead of one from the built-in CA. */
+  readonly tlsCert?: string | undefined;
+  readonly tlsKey?: string | undefined;
   readonly clock: Clock;
   readonly log?: Log | undefined;
   /** Heartbeats to the agents: interval, timeout, missed beats (defaults: 10 s, 3 s, 3). */
@@ -54,6 +61,9 @@ export interface ControllerParts {
   readonly migrations: MigrationService;
   /** Whether hosts answer their heartbeats; started by startController. */
   readonly liveness: Liveness;
+  /** The site CA that issues agents' certificates when they join; undefined without TLS (in-process tests). */
+  readonly ca?: CertificateAuthority | undefined;
+  readonly log?: Log | undefined;
 }
 
 /** Every route of the controller on one app, and the OpenAPI document built from them. */
@@ -61,6 +71,7 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
   const hostNetwork = agentHostNetwork((host) => parts.agents.get(host), parts.inventory);
   const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork, liveness: parts.liveness });
   registerMigrationRoutes(app, parts);
+  registerAgentRoutes(app, { store: parts.store, inventory: parts.inventory, agents: parts.agents, ca: parts.ca, now: () => clock.now(), log: parts.log });
   registerHostRoutes(app, { inventory: parts.inventory, agents: parts.agents, hostNetwork });
   registerVmRoutes(app, parts);
   registerPreviewRoutes(app, parts);
@@ -70,23 +81,25 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
 }
 
 /** The controller's parts over an open store; `reconcile` settles tasks a previous run left open. */
-export async function assembleController(store: Store, clock: Clock, log?: Log, livenessOptions?: LivenessOptions): Promise<ControllerParts> {
+export async function assembleController(store: Store, clock: Clock, log?: Log, tls?: ControllerTls, livenessOptions?: LivenessOptions): Promise<ControllerParts> {
   // The checker reads the hosts' liveness at every check; the service comes after the agents.
   const late: { liveness?: Liveness } = {};
   const inventory = await InventoryService.open(store, { notResponding: (host) => late.liveness?.notResponding(host) === true });
   const events = new EventHub(store);
-  const agents = new AgentDirectory(store);
+  const agents = new AgentDirectory(store, tls === undefined ? undefined : { ca: tls.ca.certificate, certificate: tls.client.certificate, key: tls.client.key });
   await agents.load();
   const migrations = new MigrationService({ store, inventory, events, agents, clock, log });
   const liveness = new Liveness({ ...livenessOptions, agents, inventory, events, clock, log });
   late.liveness = liveness;
-  return { store, inventory, events, agents, migrations, liveness };
+  return { store, inventory, events, agents, migrations, liveness, ca: tls?.ca, log };
 }
 
 export interface RunningController extends ControllerParts {
   readonly url: string;
   /** The admin token: created on first start and kept (mode 0600) in the data directory. */
   readonly adminToken: string;
+  /** The CA, the server's and the client's certificates (the API is HTTPS). */
+  readonly tls: ControllerTls;
   readonly app: ControllerApp;
   close(): Promise<void>;
 }
@@ -134,7 +147,15 @@ export async function startController(config: ControllerConfig): Promise<Running
     await store.close().catch(() => undefined);
     throw error;
   }
-  const parts = await assembleController(store, config.clock, config.log, config.liveness);
+  let tls: ControllerTls;
+  try {
+    // The CA is made on the first start (`ferry ca init` does it ahead); the API is HTTPS only.
+    tls = await controllerTls(config.dataDir, { listenHost: config.host, certFile: config.tlsCert, keyFile: config.tlsKey });
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  const parts = await assembleController(store, config.clock, config.log, tls, config.liveness);
   const { inventory, events, agents, migrations } = parts;
   if (config.initialInventory !== undefined && inventory.current.inventory.hosts.length === 0) await inventory.replace(config.initialInventory);
   const adminToken = await ensureAdminToken(store, config.dataDir, config.clock.now());
@@ -143,7 +164,7 @@ export async function startController(config: ControllerConfig): Promise<Running
   await migrations.reconcile();
 
   const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => {
+    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port, createServer: createHttpsServer, serverOptions: { key: tls.server.key, cert: tls.server.certificate } }, () => {
       resolve(s);
     });
     s.once("error", (error: NodeJS.ErrnoException) => {
@@ -160,8 +181,9 @@ export async function startController(config: ControllerConfig): Promise<Running
   // Heartbeats start with the API: the first round reconciles every host known at start.
   parts.liveness.start();
   return {
-    url: `http://${config.host}:${port}`,
+    url: `https://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
     adminToken,
+    tls,
     app,
     store,
     inventory,

@@ -18,6 +18,7 @@ import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, 
 import type { VmSpec } from "../drivers/driver.ts";
 import { vmSpecOf } from "./vm-spec.ts";
 import { createAgentClient, withStreamEncryption, type AgentClient } from "../agent/client.ts";
+import { tlsFetch } from "../pki/tls-fetch.ts";
 import { migrate, reconcileMigration } from "../engine/migrate.ts";
 import { createScheduler, type MigrationScheduler } from "../engine/scheduler.ts";
 import { ObjectKind, type Store, type TaskRecord } from "../store/store.ts";
@@ -38,35 +39,88 @@ export interface MigrationRequest {
   readonly acceptWarnings?: readonly string[] | "all" | undefined;
 }
 
-/** Where a host's agent is, and the token the controller presents to it. */
+/** Where a host's agent is, and how the controller knows it is that host's. */
 export interface AgentEntry {
   readonly host: string;
   readonly url: string;
-  readonly token: string;
+  /** An agent an admin registered with a bearer token (plain HTTP: tests and agents without a certificate). */
+  readonly token?: string | undefined;
+  /** SHA-256 (hex) of the certificate the agent was issued at join: the only one the controller accepts from it. */
+  readonly fingerprint?: string | undefined;
 }
+
+/**
+ * What the store keeps per host (objects of kind agent): the agent's address, its pinned
+ * certificate, the name of its credential (an agent-role token, stored hashed like every
+ * token), and an admin's approval for a new identity. Never served by the API.
+ */
+export interface AgentRecord {
+  readonly host: string;
+  readonly url?: string | undefined;
+  readonly token?: string | undefined;
+  readonly fingerprint?: string | undefined;
+  /** The name of the host's agent credential in the tokens table. */
+  readonly credential?: string | undefined;
+  readonly enrolledAt?: number | undefined;
+  /** An admin allowed a (new) agent to join as this host with a join token, once. */
+  readonly approval?: { readonly by: string; readonly at: number } | undefined;
+}
+
+/** What the controller presents to agents: its client certificate and the CA it trusts them by. */
+export interface AgentTlsClient {
+  readonly ca: string;
+  readonly certificate: string;
+  readonly key: string;
+}
+
+/** A placeholder bearer for agents reached over mutual TLS: their TLS layer authenticates the caller, not this. */
+export const MUTUAL_TLS_BEARER = "mutual-tls";
 
 export type Log = (level: "info" | "warn" | "error", message: string, fields?: Readonly<Record<string, unknown>>) => void;
 
-/** The agents the controller talks to, kept in the store (their tokens never leave it through the API). */
+/** The agents the controller talks to, kept in the store (their credentials never leave it through the API). */
 export class AgentDirectory {
   readonly #store: Store;
+  readonly #tls: AgentTlsClient | undefined;
   readonly #clients = new Map<string, AgentClient>();
 
-  constructor(store: Store) {
+  constructor(store: Store, tls?: AgentTlsClient) {
     this.#store = store;
+    this.#tls = tls;
   }
 
   async load(): Promise<void> {
-    for (const row of await this.#store.listObjects<AgentEntry>(ObjectKind.agent)) this.#connect(row.body);
+    for (const row of await this.#store.listObjects<AgentRecord>(ObjectKind.agent)) {
+      const { host, url, token, fingerprint } = row.body;
+      if (url !== undefined) this.#clients.set(host, this.clientFor({ host, url, token, fingerprint }));
+    }
   }
 
-  #connect(entry: AgentEntry): void {
-    this.#clients.set(entry.host, createAgentClient({ baseUrl: entry.url, token: entry.token, name: entry.host }));
+  /** A client for `entry`: mutual TLS pinned to its certificate, or its bearer token over plain HTTP. */
+  clientFor(entry: AgentEntry, timeoutMs?: number): AgentClient {
+    const timeout = timeoutMs === undefined ? {} : { timeoutMs };
+    if (entry.fingerprint !== undefined) {
+      if (this.#tls === undefined) throw new FerryError(ErrorCode.internal, `the controller has no client certificate to reach ${entry.host}'s agent`);
+      return createAgentClient({ baseUrl: entry.url, token: MUTUAL_TLS_BEARER, name: entry.host, fetch: tlsFetch({ ...this.#tls, pin: entry.fingerprint }), ...timeout });
+    }
+    return createAgentClient({ baseUrl: entry.url, token: entry.token ?? "", name: entry.host, ...timeout });
   }
 
+  async record(host: string): Promise<AgentRecord | undefined> {
+    return (await this.#store.getObject<AgentRecord>(ObjectKind.agent, host))?.body;
+  }
+
+  /** Writes a host's record; a record with an address gets a client, one without loses it. */
+  async putRecord(record: AgentRecord): Promise<void> {
+    await this.#store.putObject(ObjectKind.agent, record.host, record);
+    if (record.url === undefined) this.#clients.delete(record.host);
+    else this.#clients.set(record.host, this.clientFor({ host: record.host, url: record.url, token: record.token, fingerprint: record.fingerprint }));
+  }
+
+  /** Keeps `entry` as its host's agent (merged into the host's record). */
   async register(entry: AgentEntry): Promise<void> {
-    await this.#store.putObject(ObjectKind.agent, entry.host, entry);
-    this.#connect(entry);
+    const previous = await this.record(entry.host);
+    await this.putRecord({ ...previous, host: entry.host, url: entry.url, token: entry.token, fingerprint: entry.fingerprint });
   }
 
   get(host: string): AgentClient | undefined {

@@ -1,14 +1,12 @@
-// Migration and agent routes of the controller's API.
+// Migration routes of the controller's API (agents: routes-agents.ts).
 import { createRoute, z } from "@hono/zod-openapi";
-import { AgentRegisterSchema, AgentSchema, API_BASE, MigrationRequestSchema, TaskSchema } from "../api/schemas.ts";
+import { API_BASE, MigrationRequestSchema, TaskSchema } from "../api/schemas.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
-import { createAgentClient } from "../agent/client.ts";
 import type { Store } from "../store/store.ts";
 import { requireRole, Role } from "./auth.ts";
 import type { ControllerApp } from "./app.ts";
-import { refreshHost } from "./host-facts.ts";
 import type { InventoryService } from "./inventory-service.ts";
-import type { AgentDirectory, AgentEntry, MigrationService } from "./migrations.ts";
+import type { AgentDirectory, MigrationService } from "./migrations.ts";
 import { errors, json, security } from "./openapi.ts";
 
 const IdParam = z.object({ id: z.string().min(1).openapi({ param: { name: "id", in: "path" } }) });
@@ -20,27 +18,8 @@ export interface MigrationRouteDeps {
   readonly agents: AgentDirectory;
 }
 
-/**
- * A host joins through its agent: the controller asks the agent for its facts (CPU, memory,
- * NICs, vSwitches, datastores) and writes them into the host's inventory entry (creating it
- * when new; cluster and maintenance mode stay the controller's), then keeps the agent.
- */
-export async function joinAgent(inventory: InventoryService, agents: AgentDirectory, entry: AgentEntry & { readonly cluster?: string | undefined }): Promise<void> {
-  const client = createAgentClient({ baseUrl: entry.url, token: entry.token, name: entry.host });
-  await refreshHost(inventory, client, entry.host, { observeNow: false });
-  const cluster = entry.cluster;
-  if (cluster !== undefined && inventory.current.index.hosts.get(entry.host)?.host.cluster === undefined) {
-    await inventory.change((draft) => {
-      if (!draft.clusters.some((c) => c.name === cluster)) throw new FerryError(ErrorCode.notFound, `no cluster named "${cluster}" for ${entry.host} to join`);
-      const host = draft.hosts.find((h) => h.name === entry.host);
-      if (host !== undefined) host.cluster = cluster;
-    });
-  }
-  await agents.register({ host: entry.host, url: entry.url, token: entry.token });
-}
-
 export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRouteDeps): void {
-  const { store, inventory, migrations, agents } = deps;
+  const { store, migrations } = deps;
 
   app.openapi(
     createRoute({ method: "post", path: `${API_BASE}/migrations`, security, summary: "Migrate a VM: validated, then queued; follow it with GET /api/events?task=ID", request: { body: json(MigrationRequestSchema, "VM, target host, pool, priority, downtime limit, accepted warnings") }, responses: { 202: json(TaskSchema, "Queued"), ...errors } }),
@@ -85,29 +64,4 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
     },
   );
 
-  app.openapi(
-    createRoute({ method: "get", path: `${API_BASE}/agents`, security, summary: "Hosts with an agent (URLs only; never tokens)", responses: { 200: json(z.array(AgentSchema), "Agents"), ...errors } }),
-    async (c) => {
-      const rows = await store.listObjects<{ host: string; url: string }>("agent");
-      return c.json(rows.map((r) => ({ host: r.body.host, url: r.body.url })), 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: "post",
-      path: `${API_BASE}/agents`,
-      security,
-      summary: "A host joins through its agent: its CPU, memory, NICs, vSwitches and datastores come from the agent's facts",
-      request: { body: json(AgentRegisterSchema, "The agent's URL and the token the controller presents to it") },
-      responses: { 200: json(AgentSchema, "Joined"), ...errors },
-    }),
-    async (c) => {
-      // An admin registers an agent, or the agent joins with an agent token of its own.
-      if (c.get("token").role !== Role.agent) requireRole(c.get("token"), Role.admin);
-      const body = c.req.valid("json");
-      await joinAgent(inventory, agents, body);
-      return c.json({ host: body.host, url: body.url }, 200);
-    },
-  );
 }

@@ -4,7 +4,7 @@
 // `{"ready":true,"name":..,"api":..,"vmotionIp":..}`, for a parent process to wait on; it
 // stops cleanly on SIGTERM or SIGINT.
 import type { Command } from "@commander-js/extra-typings";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, join as pathJoin, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { startAgent, AgentDriverKind, type AgentConfig, type AgentQemuConfig, type RunningAgent } from "../../agent/main.ts";
@@ -15,7 +15,10 @@ import type { AgentLog } from "../../agent/app.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { HostSchema, type Host } from "../../core/inventory/schema.ts";
 import { systemClock } from "../../drivers/clock.ts";
+import { loadAgentIdentity } from "../../pki/agent-tls.ts";
+import { ferryHome } from "../controller.ts";
 import { loadInventoryFile } from "../inventory-file.ts";
+import { agentIdentity, announceAgent, joinLog } from "./agent-join.ts";
 import { ExitStatus, type CliIo } from "../io.ts";
 import type { SetStatus } from "./index.ts";
 
@@ -92,6 +95,9 @@ export interface AgentFlags {
   readonly vmotionLinkMbps?: string | undefined;
   readonly guestDir?: string | undefined;
   readonly runDir?: string | undefined;
+  /** Joining a controller: the agent's identity replaces the bearer token. */
+  readonly controller?: string | undefined;
+  readonly stateDir?: string | undefined;
 }
 
 export function parseListen(text: string): { host: string; port: number } {
@@ -137,7 +143,7 @@ function fromConfigDir(configPath: string | undefined, path: string): string {
 }
 
 /** Flags, config file and environment → the agent's config. Every mistake is one USAGE or INVALID_INPUT sentence. */
-export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, io: CliIo): Promise<Omit<AgentConfig, "clock" | "log">> {
+export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, io: CliIo): Promise<Omit<AgentConfig, "clock" | "log"> & { readonly stateDir: string | undefined }> {
   let file: AgentConfigFile = {};
   if (flags.config !== undefined) {
     const text = await files.readText(flags.config);
@@ -195,7 +201,8 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
 
   const tokenFile = flags.tokenFile ?? (file.tokenFile === undefined ? undefined : fromConfigDir(flags.config, file.tokenFile));
   const token = tokenFile !== undefined ? (await files.readText(tokenFile)).trim() : (files.env["FERRY_AGENT_TOKEN"] ?? file.token);
-  if (token === undefined || token === "") {
+  // An agent that joins a controller is called over mutual TLS: its certificate stands for the token.
+  if ((token === undefined || token === "") && flags.controller === undefined) {
     throw new FerryError(ErrorCode.usage, `the agent needs an API token: --token-file FILE, FERRY_AGENT_TOKEN, or token/tokenFile in the config${tokenFile === undefined ? "" : ` (${tokenFile} is empty)`}`);
   }
 
@@ -235,7 +242,8 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
     observe,
     vmotionIp: vmotionIp ?? (host === undefined ? undefined : inventoryVmotionIp(host)),
     listen: parseListen(flags.listen ?? file.listen ?? "127.0.0.1:0"),
-    token,
+    token: token ?? "",
+    stateDir: flags.stateDir ?? (file.stateDir === undefined ? undefined : fromConfigDir(flags.config, file.stateDir)) ?? observe?.stateDir,
     driver,
     faults: flags.faults ?? file.faults ?? false,
     vmotionLinkBytesPerSec: linkMbps === undefined ? undefined : (linkMbps * 1e6) / 8,
@@ -263,36 +271,6 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
   });
 }
 
-/**
- * The agent authenticates to the controller with its agent-role token and hands over where
- * it listens and the token the controller must present back. Retries for 30 s (the
- * controller may be starting too); a refusal is logged, and the agent keeps serving.
- */
-async function joinController(io: CliIo, controller: string, joinToken: string, entry: { host: string; url: string; token: string; cluster?: string | undefined }): Promise<void> {
-  const log = (level: string, message: string): void => {
-    io.err(JSON.stringify({ at: new Date().toISOString(), host: entry.host, level, message }));
-  };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      const response = await fetch(`${controller.replace(/\/+$/, "")}/api/agents`, { method: "POST", headers: { authorization: `Bearer ${joinToken}`, "content-type": "application/json" }, body: JSON.stringify(entry), signal: AbortSignal.timeout(10_000) });
-      if (response.ok) {
-        log("info", `joined the controller at ${controller}`);
-        return;
-      }
-      const body = (await response.json().catch(() => ({}))) as { message?: string };
-      log("error", `the controller refused to let ${entry.host} join: ${body.message ?? String(response.status)}`);
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) {
-        log("error", `cannot reach the controller at ${controller}: ${error instanceof Error ? error.message : String(error)}`);
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
-}
-
 export function registerAgentCommand(program: Command, io: CliIo, setStatus: SetStatus): void {
   program
     .command("agent")
@@ -308,16 +286,34 @@ export function registerAgentCommand(program: Command, io: CliIo, setStatus: Set
     .option("--run-dir <dir>", "qemu: where QMP sockets and serial logs go (default a temp directory)")
     .option("--faults", "serve POST /v1/faults, for tests")
     .option("--vmotion-link-mbps <n>", "sim only: the VMotion link's rate in Mb/s")
-    .option("--controller <url>", "join this controller when ready (needs --join-token-file)")
-    .option("--join-token-file <file>", "file holding an agent-role token of the controller (`ferry tokens create NAME --role agent`)")
+    .option("--controller <url>", "join this controller (the first time with --join-token-file), serve HTTPS with the certificate it issues, and announce this agent's address to it")
+    .option("--join-token-file <file>", "file holding a single-use join token of the controller (`ferry tokens create NAME --role agent`)")
+    .option("--controller-ca <file>", "the CA the controller's certificate is checked with (its <data-dir>/pki/ca.crt); kept in the state directory after the first join")
+    .option("--state-dir <dir>", "where the agent keeps its key, certificate and credential (default: stateDir of --config, else $FERRY_HOME/agents/<host>)")
     .option("--cluster <name>", "the cluster this host joins when it is new to the controller")
     .action(async (opts) => {
-      if ((opts.controller === undefined) !== (opts.joinTokenFile === undefined)) throw new FerryError(ErrorCode.usage, "--controller and --join-token-file go together");
+      if (opts.controller === undefined && (opts.joinTokenFile !== undefined || opts.controllerCa !== undefined)) throw new FerryError(ErrorCode.usage, "--join-token-file and --controller-ca go with --controller");
       const config = await resolveAgentConfig(opts, { readText: io.readText, env: process.env }, io);
-      const joinToken = opts.joinTokenFile === undefined ? undefined : (await io.readText(opts.joinTokenFile)).trim();
-      const running: RunningAgent = await startAgent({ ...config, clock: systemClock, log: stderrLog(io, config.name) });
+      const log = joinLog(io, config.name);
+      const join = opts.controller === undefined ? undefined : {
+        controller: opts.controller,
+        host: config.name,
+        stateDir: config.stateDir ?? pathJoin(ferryHome(), "agents", config.name),
+        joinToken: opts.joinTokenFile === undefined ? undefined : (await io.readText(opts.joinTokenFile)).trim(),
+        controllerCa: opts.controllerCa === undefined ? undefined : await io.readText(opts.controllerCa),
+        cluster: opts.cluster,
+      };
+      // Joined before: the saved identity; joining now: a certificate for a key made here.
+      const identity = join === undefined ? (config.stateDir === undefined ? undefined : loadAgentIdentity(config.stateDir)) : await agentIdentity(join, log);
+      const tls = identity === undefined ? undefined : { key: identity.key, certificate: identity.certificate, ca: identity.ca };
+      const running: RunningAgent = await startAgent({ ...config, tls, clock: systemClock, log: stderrLog(io, config.name) });
       io.out(JSON.stringify({ ready: true, name: running.name, api: running.api, vmotionIp: running.vmotionIp ?? null, driver: running.driver, ...(running.accelerator === undefined ? {} : { accelerator: running.accelerator }) }));
-      if (opts.controller !== undefined && joinToken !== undefined) await joinController(io, opts.controller, joinToken, { host: running.name, url: running.api, token: config.token, ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }) });
+      if (join !== undefined && identity !== undefined) {
+        // A refusal is logged and the agent keeps serving: an admin may fix the controller's side.
+        await announceAgent(join, identity, running.api, log).catch((error: unknown) => {
+          log("error", error instanceof Error ? error.message : String(error));
+        });
+      }
       await untilSignal(async () => {
         io.err(JSON.stringify({ at: new Date().toISOString(), host: running.name, level: "info", message: "stopping" }));
         await running.close();

@@ -1,13 +1,13 @@
 // `ferry controller`: runs the controller (Ferry's VirtualCenter) in the foreground until
 // Ctrl-C. `ferry up` runs it together with a lab of simulated hosts.
 import type { Command } from "@commander-js/extra-typings";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import type { Inventory } from "../../core/inventory/schema.ts";
 import { systemClock } from "../../drivers/clock.ts";
 import { startController, type RunningController } from "../../server/main.ts";
-import { controllerFile, ferryHome } from "../controller.ts";
+import { privateDir, writePrivateFile } from "../../pki/files.ts";
+import { controllerFile, ferryHome, savedCaFile } from "../controller.ts";
 import { loadInventoryFile } from "../inventory-file.ts";
 import { ExitStatus, type CliIo } from "../io.ts";
 import type { SetStatus } from "./index.ts";
@@ -24,11 +24,16 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: match[1], port };
 }
 
-/** Saves where the controller is, so `ferry hosts`, `ferry migrate`... find it (mode 0600: it holds a token). */
-export function saveControllerAddress(url: string, token: string): string {
+/**
+ * Saves where the controller is, so `ferry hosts`, `ferry migrate`... find it (mode 0600: it
+ * holds a token), and the CA its certificate is checked with beside it (ca.crt), unless the
+ * operator brought a certificate the system trusts (`ca` undefined).
+ */
+export function saveControllerAddress(url: string, token: string, ca: string | undefined): string {
   const file = controllerFile();
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(file, `${JSON.stringify({ url, token })}\n`, { mode: 0o600 });
+  privateDir(dirname(file));
+  if (ca !== undefined) writePrivateFile(savedCaFile(), ca);
+  writePrivateFile(file, `${JSON.stringify({ url, token, ...(ca === undefined ? {} : { ca: savedCaFile() }) })}\n`);
   return file;
 }
 
@@ -58,6 +63,9 @@ export interface ControllerCommandOptions {
   /** Milliseconds between heartbeats to the agents, and how long one may take. */
   readonly heartbeat?: string | undefined;
   readonly heartbeatTimeout?: string | undefined;
+  /** A certificate and key (PEM files) to serve instead of one from the built-in CA. */
+  readonly tlsCert?: string | undefined;
+  readonly tlsKey?: string | undefined;
 }
 
 function milliseconds(text: string | undefined, option: string): number | undefined {
@@ -67,11 +75,13 @@ function milliseconds(text: string | undefined, option: string): number | undefi
   return ms;
 }
 
+export const defaultDataDir = (): string => join(ferryHome(), "data");
+
 export async function startControllerFromOptions(opts: ControllerCommandOptions, io: CliIo): Promise<RunningController> {
   const { host, port } = parseListen(opts.listen);
   let initialInventory: Inventory | undefined;
   if (opts.inventory !== undefined) initialInventory = await loadInventoryFile(opts.inventory, io);
-  return startController({ dataDir: opts.dataDir ?? join(ferryHome(), "data"), postgresUrl: opts.postgres, host, port, initialInventory, socketPath: opts.socket, clock: systemClock, log: jsonLog, liveness: { intervalMs: milliseconds(opts.heartbeat, "--heartbeat"), timeoutMs: milliseconds(opts.heartbeatTimeout, "--heartbeat-timeout") } });
+  return startController({ dataDir: opts.dataDir ?? defaultDataDir(), postgresUrl: opts.postgres, host, port, initialInventory, socketPath: opts.socket, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, clock: systemClock, log: jsonLog, liveness: { intervalMs: milliseconds(opts.heartbeat, "--heartbeat"), timeoutMs: milliseconds(opts.heartbeatTimeout, "--heartbeat-timeout") } });
 }
 
 export function registerControllerCommand(program: Command, io: CliIo, setStatus: SetStatus): void {
@@ -84,13 +94,15 @@ export function registerControllerCommand(program: Command, io: CliIo, setStatus
     .option("-i, --inventory <file>", "import this inventory when the store has none yet")
     .option("--no-save", "do not save the address and admin token for other `ferry` commands")
     .option("--socket <path>", "also serve the API on this unix socket (mode 0600)")
+    .option("--tls-cert <file>", "serve this certificate (PEM) instead of one from the built-in CA (with --tls-key)")
+    .option("--tls-key <file>", "the private key (PEM) of --tls-cert")
     .option("--heartbeat <ms>", "milliseconds between heartbeats to the agents (default 10000); a host that misses 3 is not responding")
     .option("--heartbeat-timeout <ms>", "how long one heartbeat may take (default 3000, at most the interval)")
     .action(async (opts) => {
       const controller = await startControllerFromOptions(opts, io);
-      const saved = opts.save ? saveControllerAddress(controller.url, controller.adminToken) : undefined;
+      const saved = opts.save ? saveControllerAddress(controller.url, controller.adminToken, controller.tls.serverCa) : undefined;
       // One JSON line a parent process can wait for; the token is in the saved file, never printed here.
-      io.out(JSON.stringify({ ready: true, api: controller.url, store: controller.store.dialect, saved: saved ?? null, socket: opts.socket ?? null }));
+      io.out(JSON.stringify({ ready: true, api: controller.url, ca: controller.tls.caFile, store: controller.store.dialect, saved: saved ?? null, socket: opts.socket ?? null }));
       await untilSignal(() => controller.close());
       setStatus(ExitStatus.ok);
     });

@@ -141,7 +141,7 @@ export function registerLabCommands(program: Command, io: CliIo, setStatus: SetS
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
       }
-      const saved = saveControllerAddress(running.controller.url, running.controller.adminToken);
+      const saved = saveControllerAddress(running.controller.url, running.controller.adminToken, undefined);
       if (opts.json === true) io.out(JSON.stringify(running.summary));
       else io.out(qemuLabText(running.summary, saved));
       await untilSignal(async () => {

@@ -5,18 +5,19 @@
 // Ctrl-C stops everything it started.
 import type { Command } from "@commander-js/extra-typings";
 import { spawn, type ChildProcessByStdio } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { createAgentClient } from "../../agent/client.ts";
 import { guestCpu } from "../../core/cpu/guest.ts";
 import { ErrorCode, FerryError, isFerryError } from "../../core/errors.ts";
 import { inventoryYaml } from "../../core/inventory/serialize.ts";
 import type { Vm } from "../../core/inventory/schema.ts";
 import type { VmSpec, WorkloadSpec } from "../../drivers/driver.ts";
 import type { RunningController } from "../../server/main.ts";
-import { joinAgent } from "../../server/routes-migrations.ts";
+import { loadAgentIdentity, type AgentIdentity } from "../../pki/agent-tls.ts";
+import { privateDir, writePrivateFile } from "../../pki/files.ts";
+import { approveAgent } from "../../server/agent-identity.ts";
+import { createToken, Role } from "../../server/auth.ts";
 import { ferryHome } from "../controller.ts";
 import { ExitStatus, type CliIo } from "../io.ts";
 import { agentReady, stopAgentProcess } from "./agent-process.ts";
@@ -57,8 +58,15 @@ export function labVmSpec(vm: Vm, cpuFlags: readonly string[] | undefined, seed:
   };
 }
 
-export async function startAgentProcess(inventoryFile: string, host: string, vmotionIp: string, tokenFile: string, linkMbps: number | undefined): Promise<LabAgent> {
-  const args = [BIN, "agent", "-i", inventoryFile, "--name", host, "--vmotion-ip", vmotionIp, "--token-file", tokenFile, "--listen", "127.0.0.1:0", "--driver", "sim"];
+/** How a lab agent is authenticated: it joins a controller (its own certificate), or a bearer token file (tests). */
+export type LabAgentAuth = string | { readonly controller: string; readonly controllerCa: string; readonly stateDir: string; readonly joinTokenFile: string | undefined };
+
+export async function startAgentProcess(inventoryFile: string, host: string, vmotionIp: string, auth: LabAgentAuth, linkMbps: number | undefined): Promise<LabAgent> {
+  const authArgs =
+    typeof auth === "string"
+      ? ["--token-file", auth]
+      : ["--controller", auth.controller, "--controller-ca", auth.controllerCa, "--state-dir", auth.stateDir, ...(auth.joinTokenFile === undefined ? [] : ["--join-token-file", auth.joinTokenFile])];
+  const args = [BIN, "agent", "-i", inventoryFile, "--name", host, "--vmotion-ip", vmotionIp, ...authArgs, "--listen", "127.0.0.1:0", "--driver", "sim"];
   if (linkMbps !== undefined && linkMbps > 0) args.push("--vmotion-link-mbps", String(linkMbps));
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
@@ -86,10 +94,46 @@ export interface RunningLab {
   stop(): Promise<void>;
 }
 
+/**
+ * What the agent of `host` joins with: its state directory under the lab's, the controller's
+ * CA, and (when it has no identity yet) a single-use join token of its own, the host approved
+ * for a new identity if a previous run's agent had one.
+ */
+async function agentJoin(controller: RunningController, dataDir: string, host: string): Promise<LabAgentAuth> {
+  const stateDir = join(dataDir, "agents", host);
+  const auth = { controller: controller.url, controllerCa: controller.tls.caFile, stateDir };
+  let identity: AgentIdentity | undefined;
+  try {
+    identity = loadAgentIdentity(stateDir);
+  } catch {
+    identity = undefined;
+  }
+  // A saved identity of this site's CA is kept: the agent announces itself with its credential.
+  if (identity !== undefined && identity.ca === controller.tls.ca.certificate) return { ...auth, joinTokenFile: undefined };
+  rmSync(stateDir, { recursive: true, force: true });
+  privateDir(stateDir);
+  const now = Date.now();
+  const deps = { store: controller.store, inventory: controller.inventory, agents: controller.agents, ca: controller.tls.ca, now: () => Date.now() };
+  if ((await controller.agents.record(host)) !== undefined) await approveAgent(deps, host, "ferry up");
+  const { secret } = await createToken(controller.store, `join:${host}:${now.toString(36)}`, Role.agent, now);
+  const joinTokenFile = join(stateDir, "join.token");
+  writePrivateFile(joinTokenFile, `${secret}\n`);
+  return { ...auth, joinTokenFile };
+}
+
+/** Resolves once `agent` announced its address to the controller (its record names it). */
+async function announced(controller: RunningController, agent: LabAgent): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  while ((await controller.agents.record(agent.host))?.url !== agent.api) {
+    if (agent.child.exitCode !== null) throw new FerryError(ErrorCode.unavailable, `the agent of ${agent.host} exited before it joined`);
+    if (performance.now() > deadline) throw new FerryError(ErrorCode.unavailable, `the agent of ${agent.host} did not join the controller within 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Starts the controller and one agent per host, joins them, and starts the running VMs. */
 export async function startLab(opts: UpOptions, io: CliIo, say: (line: string) => void): Promise<RunningLab> {
-  const dataDir = opts.dataDir ?? join(ferryHome(), "up");
-  mkdirSync(dataDir, { recursive: true });
+  const dataDir = privateDir(opts.dataDir ?? join(ferryHome(), "up"));
   const controller = await startControllerFromOptions({ dataDir, postgres: opts.postgres, listen: opts.listen, inventory: opts.inventory, save: false }, io);
   const agents: LabAgent[] = [];
   const stop = async (): Promise<void> => {
@@ -100,25 +144,22 @@ export async function startLab(opts: UpOptions, io: CliIo, say: (line: string) =
     // The agents take their hosts from the controller's inventory (which a previous run may have changed).
     const snapshot = controller.inventory.current;
     const labFile = join(dataDir, "lab-inventory.yaml");
-    writeFileSync(labFile, inventoryYaml(snapshot.inventory));
-    const tokenFile = join(dataDir, "agent.token");
-    writeFileSync(tokenFile, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
-    const token = (await io.readText(tokenFile)).trim();
+    writePrivateFile(labFile, inventoryYaml(snapshot.inventory));
     const hosts = snapshot.inventory.hosts;
     if (hosts.length > 250) throw new FerryError(ErrorCode.usage, `the sim lab runs one process per host; ${hosts.length} hosts is too many for one machine (at most 250)`);
     say(`starting ${hosts.length} simulated hosts...`);
     const started = await Promise.allSettled(
-      hosts.map((host, i) => {
+      hosts.map(async (host, i) => {
         const view = snapshot.index.hosts.get(host.name);
         const ref = view?.vmotionPorts[0];
         const linkMbps = view === undefined || ref === undefined ? undefined : Math.max(0, ...ref.vswitch.uplinks.map((nic) => view.nicSpeed.get(nic) ?? 0));
-        return startAgentProcess(labFile, host.name, `127.0.1.${i + 1}`, tokenFile, linkMbps);
+        return startAgentProcess(labFile, host.name, `127.0.1.${i + 1}`, await agentJoin(controller, dataDir, host.name), linkMbps);
       }),
     );
     for (const result of started) if (result.status === "fulfilled") agents.push(result.value);
     const failed = started.find((r) => r.status === "rejected");
     if (failed !== undefined) throw failed.reason;
-    for (const agent of agents) await joinAgent(controller.inventory, controller.agents, { host: agent.host, url: agent.api, token });
+    await Promise.all(agents.map((agent) => announced(controller, agent)));
 
     // Start the inventory's running VMs on their hosts.
     const now = controller.inventory.current;
@@ -127,7 +168,8 @@ export async function startLab(opts: UpOptions, io: CliIo, say: (line: string) =
       if (vm.power === "off") continue;
       const agent = agents.find((a) => a.host === vm.host);
       if (agent === undefined) continue;
-      const client = createAgentClient({ baseUrl: agent.api, token, name: agent.host });
+      const client = controller.agents.get(agent.host);
+      if (client === undefined) throw new FerryError(ErrorCode.internal, `${agent.host} joined but the controller has no client for it`);
       const view = now.index.hosts.get(vm.host);
       const guest = guestCpu(vm, view?.host, view?.cluster, now.index.templates);
       try {
@@ -159,7 +201,7 @@ export function registerUpCommand(program: Command, io: CliIo, setStatus: SetSta
       const lab = await startLab({ inventory: opts.inventory, dataDir: opts.dataDir, postgres: opts.postgres, listen: opts.listen }, io, (line) => {
         io.err(line);
       });
-      const saved = saveControllerAddress(lab.controller.url, lab.controller.adminToken);
+      const saved = saveControllerAddress(lab.controller.url, lab.controller.adminToken, lab.controller.tls.serverCa);
       const { inventory } = lab.controller.inventory.current;
       io.out(
         [
@@ -170,6 +212,7 @@ export function registerUpCommand(program: Command, io: CliIo, setStatus: SetSta
           `  API:          ${lab.controller.url}/api  (OpenAPI: ${lab.controller.url}/api/openapi.json)`,
           `  admin token:  ${lab.controller.adminToken}`,
           `  hosts:        ${lab.agents.map((a) => `${a.host} (VMotion ${a.vmotionIp})`).join(", ")}`,
+          `  CA:           ${lab.controller.tls.caFile}  (the UI's certificate is this CA's: trust it in your browser, see README)`,
           `  saved for other ferry commands in ${saved}`,
           "",
           "In another terminal:",
