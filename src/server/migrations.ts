@@ -177,6 +177,13 @@ export interface MigrationPreview {
 
 const MiB = 1048576;
 
+/**
+ * Where a switchover passes its point of no return: the sim source sends COMMIT right after
+ * reporting 96% ("verified; committing"), QEMU's stream is complete at 95% and the destination
+ * runs the VM from there. An abort from then on cannot leave the VM on the source.
+ */
+export const COMMIT_PERCENT = 95;
+
 function bodyOf(task: TaskRecord): MigrationTaskBody {
   return task.body as unknown as MigrationTaskBody;
 }
@@ -222,6 +229,8 @@ export class MigrationService {
   readonly #deps: MigrationServiceDeps;
   readonly #scheduler: MigrationScheduler;
   readonly #running = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  /** Tasks whose switchover passed the commit: an abort is too late (the destination runs the VM). */
+  readonly #committed = new Set<string>();
 
   constructor(deps: MigrationServiceDeps) {
     this.#deps = deps;
@@ -295,6 +304,7 @@ function encryptionOf(snapshot: InventorySnapshot, source: string, destination: 
     const abort = new AbortController();
     const done = this.#run(task, spec, options, check, sourceAgent, withStreamEncryption(destAgent, options.vmotionEncryption), abort.signal).finally(() => {
       this.#running.delete(id);
+      this.#committed.delete(id);
     });
     this.#running.set(id, { abort, done });
     return task;
@@ -428,6 +438,7 @@ function encryptionOf(snapshot: InventorySnapshot, source: string, destination: 
     return {
       passes: () => [...passes],
       write: (p) => {
+        if (p.phase === Phase.switchover && p.percent >= COMMIT_PERCENT) this.#committed.add(taskId);
         last = p;
         let newPass = false;
         if (p.phase === Phase.precopy && p.pass > 0) {
@@ -547,6 +558,9 @@ function encryptionOf(snapshot: InventorySnapshot, source: string, destination: 
   async abort(id: string): Promise<TaskRecord> {
     const task = await this.#deps.store.getTask(id);
     if (task === undefined) throw new FerryError(ErrorCode.notFound, `no migration with id ${id}`);
+    if (task.state === Phase.completed || this.#committed.has(id) || (task.state === Phase.switchover && task.percent >= COMMIT_PERCENT)) {
+      throw new FerryError(ErrorCode.conflict, `too late: the destination runs it (migration ${id} is ${task.state === Phase.completed ? "completed" : "past its commit"})`, { details: { migration: id, state: task.state } });
+    }
     if (TERMINAL_PHASES.has(task.state as Phase)) throw new FerryError(ErrorCode.conflict, `migration ${id} already ended (${task.state})`);
     const running = this.#running.get(id);
     if (running === undefined) throw new FerryError(ErrorCode.conflict, `migration ${id} is being settled after a restart; try again in a moment`);
