@@ -7,6 +7,7 @@ import { useState } from "react";
 import { apiSend, seg } from "../api.ts";
 import { ErrorAlert } from "../feedback.tsx";
 import { useInventory } from "../inventory/inventory.tsx";
+import { HostStateBadges } from "../inventory/InventoryTree.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { Host, VmkernelPort } from "../types.ts";
@@ -109,14 +110,14 @@ function RemovePortModal({ host, port, onClose, onRemoved }: { host: Host; port:
 }
 
 function Summary({ host }: { host: Host }) {
-  const { inventory } = useInventory();
+  const { inventory, hostStates } = useInventory();
   const vms = inventory?.vms.filter((vm) => vm.host === host.name) ?? [];
   return (
     <DescriptionList isHorizontal isCompact aria-label={`Summary of ${host.name}`}>
       <DescriptionListGroup>
         <DescriptionListTerm>State</DescriptionListTerm>
         <DescriptionListDescription>
-          {host.connected ? "connected" : "disconnected"}
+          {!host.connected ? "disconnected" : hostStates.get(host.name) === "notResponding" ? "not responding: its agent misses the controller's heartbeats (no migrations to or from it; its VMs' power is unknown)" : "connected"}
           {host.maintenance ? ", in maintenance mode" : ""}
         </DescriptionListDescription>
       </DescriptionListGroup>
@@ -289,7 +290,7 @@ function Networking({ host }: { host: Host }) {
 }
 
 export function HostPage({ name }: { name: string }) {
-  const { inventory, error } = useInventory();
+  const { inventory, hostStates, error } = useInventory();
   const { canEdit } = useSession();
   const [tab, setTab] = useState<string | number>("summary");
   const [creatingVm, setCreatingVm] = useState(false);
@@ -304,7 +305,7 @@ export function HostPage({ name }: { name: string }) {
   return (
     <section aria-label={`Host ${host.name}`}>
       <Title headingLevel="h1">
-        Host {host.name} {!host.connected && <Label color="red">disconnected</Label>} {host.maintenance && <Label color="orange">maintenance</Label>}
+        Host {host.name} <HostStateBadges host={host} state={hostStates.get(host.name)} compact={false} />
       </Title>
       {canEdit && (
         <div className="ferry-actions">

@@ -1,6 +1,7 @@
 // The inventory tree (left nav): datacenter → clusters → hosts → VMs, then standalone hosts
 // and templates. Each VM shows its power state and, while it moves, "migrating"; both follow
-// the controller live. The search box keeps the objects whose name contains the text, with
+// the controller live. A host whose agent misses its heartbeats says "not responding", and
+// its VMs' power is "unknown". The search box keeps the objects whose name contains the text, with
 // the path to them.
 import { Dropdown, DropdownItem, DropdownList, Label, MenuToggle, SearchInput } from "@patternfly/react-core";
 import EllipsisVIcon from "@patternfly/react-icons/dist/esm/icons/ellipsis-v-icon";
@@ -9,14 +10,25 @@ import { requestEditSettings } from "../actions.ts";
 import { hrefs, navigate, type Route } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { Host, Vm } from "../types.ts";
-import { useInventory } from "./inventory.tsx";
+import { shownPower, useInventory, type HostState } from "./inventory.tsx";
 
-export function PowerBadge({ power }: { power: Vm["power"] }) {
-  const color = power === "on" ? "green" : power === "suspended" ? "orange" : "grey";
+export function PowerBadge({ power }: { power: Vm["power"] | "unknown" }) {
+  const color = power === "on" ? "green" : power === "suspended" ? "orange" : power === "unknown" ? "red" : "grey";
   return (
     <Label isCompact color={color} className="ferry-badge">
       {power}
     </Label>
+  );
+}
+
+/** The host's state beside its name: nothing when all is well. */
+export function HostStateBadges({ host, state, compact }: { host: Host; state: HostState | undefined; compact: boolean }) {
+  return (
+    <>
+      {!host.connected && <Label isCompact={compact} color="red">disconnected</Label>}
+      {host.connected && state === "notResponding" && <Label isCompact={compact} color="red">not responding</Label>}
+      {host.maintenance && <Label isCompact={compact} color="orange">maintenance</Label>}
+    </>
   );
 }
 
@@ -58,7 +70,7 @@ function isCurrent(route: Route, kind: Route["kind"], name: string): boolean {
 }
 
 export function InventoryTree({ route, onMigrate }: { route: Route; onMigrate: (vm: string) => void }) {
-  const { inventory, error } = useInventory();
+  const { inventory, hostStates, error } = useInventory();
   const { canEdit } = useSession();
   const [search, setSearch] = useState("");
   if (inventory === null) return <p className="ferry-muted">{error ?? "Loading the inventory…"}</p>;
@@ -81,8 +93,7 @@ export function InventoryTree({ route, onMigrate }: { route: Route; onMigrate: (
         <span className="ferry-tree-row">
           <span className="ferry-tree-kind">host</span>
           {link("host", host.name, hrefs.host(host.name))}
-          {!host.connected && <Label isCompact color="red">disconnected</Label>}
-          {host.maintenance && <Label isCompact color="orange">maintenance</Label>}
+          <HostStateBadges host={host} state={hostStates.get(host.name)} compact />
         </span>
         {vms.length > 0 && (
           <ul>
@@ -91,7 +102,7 @@ export function InventoryTree({ route, onMigrate }: { route: Route; onMigrate: (
                 <span className="ferry-tree-row">
                   <span className="ferry-tree-kind">VM</span>
                   {link("vm", vm.name, hrefs.vm(vm.name))}
-                  <PowerBadge power={vm.power} />
+                  <PowerBadge power={shownPower(vm.power, hostStates.get(vm.host))} />
                   {vm.migrating && <MigratingBadge />}
                   {canEdit && <VmActions vm={vm} onMigrate={onMigrate} />}
                 </span>

@@ -1,13 +1,19 @@
 // The inventory as the screens see it: GET /api/inventory, loaded once and again after every
 // edit the UI makes and whenever a migration starts or ends (task events from SSE), so power
-// and "migrating" badges and a VM's host follow the controller without a reload.
+// and "migrating" badges and a VM's host follow the controller without a reload. Beside it,
+// each host's liveness (GET /api/hosts: connected or not responding), reloaded when a host's
+// state changes or it is reconciled (host events from SSE).
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { apiGet, messageOf } from "../api.ts";
 import { useFerryEvents, type ConnectionState, type FerryEvent } from "../events.ts";
-import type { Inventory } from "../types.ts";
+import type { HostSummary, Inventory } from "../types.ts";
+
+export type HostState = HostSummary["state"];
 
 export interface InventoryState {
   readonly inventory: Inventory | null;
+  /** Each host's state by the controller's heartbeats; a host missing here is taken as connected. */
+  readonly hostStates: ReadonlyMap<string, HostState>;
   /** The last load's failure, in plain words; the previous inventory stays shown. */
   readonly error: string | null;
   /** The live event stream's state (the shell shows "reconnecting"). */
@@ -23,19 +29,30 @@ export function useInventory(): InventoryState {
   return state;
 }
 
-/** Events that change what the tree shows: a migration queued (VM migrating) or ended (VM moved). */
+/**
+ * Events that change what the tree shows: a migration queued (VM migrating) or ended (VM moved),
+ * a host that stopped or started answering, a reconciliation that corrected power or placement.
+ */
 function changesInventory(event: FerryEvent): boolean {
-  return event.type === "task" || event.type === "report";
+  return event.type === "task" || event.type === "report" || event.type === "host" || event.type === "reconciled";
+}
+
+/** A VM's power as the screens show it: unknown while its host does not answer. */
+export function shownPower(power: Inventory["vms"][number]["power"], hostState: HostState | undefined): Inventory["vms"][number]["power"] | "unknown" {
+  return hostState === "notResponding" ? "unknown" : power;
 }
 
 export function InventoryProvider({ children }: { children: ReactNode }) {
   const [inventory, setInventory] = useState<Inventory | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [hostStates, setHostStates] = useState<ReadonlyMap<string, HostState>>(new Map());
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
   const reload = useCallback(async (): Promise<void> => {
     try {
-      setInventory(await apiGet<Inventory>("/inventory"));
+      const [next, hosts] = await Promise.all([apiGet<Inventory>("/inventory"), apiGet<HostSummary[]>("/hosts")]);
+      setInventory(next);
+      setHostStates(new Map(hosts.map((h) => [h.name, h.state])));
       setError(null);
     } catch (e) {
       setError(`Cannot load the inventory: ${messageOf(e)}`);
@@ -64,6 +81,6 @@ export function InventoryProvider({ children }: { children: ReactNode }) {
     previous.current = connection;
   }, [connection, reload]);
 
-  const value = useMemo<InventoryState>(() => ({ inventory, error, connection, reload }), [inventory, error, connection, reload]);
+  const value = useMemo<InventoryState>(() => ({ inventory, hostStates, error, connection, reload }), [inventory, hostStates, error, connection, reload]);
   return <InventoryContext.Provider value={value}>{children}</InventoryContext.Provider>;
 }

@@ -9,7 +9,7 @@ import { onEditRequest, takeEditRequest, useMigrate } from "../actions.ts";
 import { describeMask, effectiveMask, maskedFlagNames } from "../cpu/MaskEditor.tsx";
 import { ErrorAlert, useApiGet } from "../feedback.tsx";
 import { FindingList, StatusText } from "../clusters/findings.tsx";
-import { useInventory } from "../inventory/inventory.tsx";
+import { shownPower, useInventory } from "../inventory/inventory.tsx";
 import { MigratingBadge, PowerBadge } from "../inventory/InventoryTree.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
@@ -68,7 +68,7 @@ function WhereList({ vm, version }: { vm: Vm; version: unknown }) {
 }
 
 export function VmPage({ name }: { name: string }) {
-  const { inventory, error, reload } = useInventory();
+  const { inventory, hostStates, error, reload } = useInventory();
   const { canEdit } = useSession();
   const migrate = useMigrate();
   const [editing, setEditing] = useState(false);
@@ -115,7 +115,7 @@ export function VmPage({ name }: { name: string }) {
   return (
     <section aria-label={`VM ${vm.name}`}>
       <Title headingLevel="h1">
-        VM {vm.name} <PowerBadge power={vm.power} /> {vm.migrating && <MigratingBadge />}
+        VM {vm.name} <PowerBadge power={shownPower(vm.power, hostStates.get(vm.host))} /> {vm.migrating && <MigratingBadge />}
       </Title>
       {canEdit && (
         <div className="ferry-actions">
@@ -167,7 +167,7 @@ export function VmPage({ name }: { name: string }) {
           </DescriptionListGroup>
           <DescriptionListGroup>
             <DescriptionListTerm>Power</DescriptionListTerm>
-            <DescriptionListDescription>{vm.power}</DescriptionListDescription>
+            <DescriptionListDescription>{hostStates.get(vm.host) === "notResponding" ? `unknown: ${vm.host} is not responding (last recorded ${vm.power})` : vm.power}</DescriptionListDescription>
           </DescriptionListGroup>
           <DescriptionListGroup>
             <DescriptionListTerm>Guest OS</DescriptionListTerm>
