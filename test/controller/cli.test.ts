@@ -24,11 +24,13 @@ async function startControllerProcess(dataDir: string, extra: string[] = []): Pr
   const child = spawn(process.execPath, [BIN, "controller", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "-i", LAB, "--no-save", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
-  const ready = await new Promise<{ api: string }>((resolve, reject) => {
+  const ready = await new Promise<{ api: string; ca: string }>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
-    lines.once("line", (line) => { resolve(JSON.parse(line) as { api: string }); });
+    lines.once("line", (line) => { resolve(JSON.parse(line) as { api: string; ca: string }); });
     child.once("exit", (code) => { reject(new Error(`controller exited ${code}: ${stderr}`)); });
   });
+  // The API is HTTPS: the CLI trusts the controller's CA through FERRY_CA_FILE.
+  process.env["FERRY_CA_FILE"] = ready.ca;
   return { child, url: ready.api, token: readFileSync(join(dataDir, "admin.token"), "utf8").trim() };
 }
 

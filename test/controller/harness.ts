@@ -9,6 +9,7 @@ import type { Readable } from "node:stream";
 import { createAgentClient, type AgentClient } from "../../src/agent/client.ts";
 import type { VmSpec } from "../../src/drivers/driver.ts";
 import { startAgentProcess, stopAgent, type LabAgent } from "../../src/cli/commands/up.ts";
+import { tlsFetch, type FetchFunction } from "../../src/pki/tls-fetch.ts";
 
 const BIN = new URL("../../bin/ferry.js", import.meta.url).pathname;
 
@@ -16,6 +17,11 @@ export interface ControllerProcess {
   readonly child: ChildProcessByStdio<null, Readable, Readable>;
   readonly url: string;
   readonly token: string;
+  /** The site CA (PEM) and its file: the controller's certificate is checked with it. */
+  readonly ca: string;
+  readonly caFile: string;
+  /** A fetch that trusts the CA. */
+  readonly fetch: FetchFunction;
   stderr(): string;
   /** A JSON call to the API (`/vms` → `/api/vms`), with the admin token unless another is given. */
   // The caller names the response shape it expects; its assertions check it.
@@ -27,19 +33,23 @@ export async function startControllerProcess(dataDir: string, extra: string[] = 
   const child = spawn(process.execPath, [BIN, "controller", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--no-save", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
-  const ready = await new Promise<{ api: string }>((resolve, reject) => {
+  const ready = await new Promise<{ api: string; ca: string }>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
-    lines.once("line", (line) => { resolve(JSON.parse(line) as { api: string }); });
+    lines.once("line", (line) => { resolve(JSON.parse(line) as { api: string; ca: string }); });
     child.once("exit", (code) => { reject(new Error(`controller exited ${String(code)}: ${stderr}`)); });
   });
   const token = readFileSync(join(dataDir, "admin.token"), "utf8").trim();
+  // The API is HTTPS with the data directory's CA: this process trusts it, and so do in-process CLI runs.
+  const ca = readFileSync(ready.ca, "utf8");
+  const fetch = tlsFetch({ ca });
+  process.env["FERRY_CA_FILE"] = ready.ca;
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   const api = async <T = unknown>(method: string, path: string, body?: unknown, as = token): Promise<{ status: number; body: T }> => {
     const response = await fetch(`${ready.api}/api${path}`, { method, headers: { authorization: `Bearer ${as}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     const text = await response.text();
     return { status: response.status, body: (text.length === 0 ? undefined : JSON.parse(text)) as T };
   };
-  return { child, url: ready.api, token, stderr: () => stderr, api };
+  return { child, url: ready.api, token, ca, caFile: ready.ca, fetch, stderr: () => stderr, api };
 }
 
 export async function stopProcess(child: ChildProcessByStdio<null, Readable, Readable> | undefined, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
@@ -90,7 +100,7 @@ export async function startLab(inventory: string, hosts: readonly { name: string
     },
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
     async api<T>(method: string, path: string, body?: unknown) {
-      const response = await fetch(`${lab.controller.url}/api${path}`, { method, headers: { authorization: `Bearer ${lab.controller.token}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      const response = await lab.controller.fetch(`${lab.controller.url}/api${path}`, { method, headers: { authorization: `Bearer ${lab.controller.token}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
       return { status: response.status, body: (await response.json()) as T };
     },
     async restartController(signal = "SIGTERM") {

@@ -77,7 +77,7 @@ test("bad input and roles: an unknown VM, an unknown action, a read-only token",
   assert.equal(bad.body.code, "INVALID_INPUT");
   const created = await mustLab().api<{ token: string }>("POST", "/tokens", { name: "viewer", role: "read-only" });
   assert.equal(created.status, 201, JSON.stringify(created.body));
-  const response = await fetch(`${mustLab().controller.url}/api/vms/web01/power`, { method: "POST", headers: { authorization: `Bearer ${created.body.token}`, "content-type": "application/json" }, body: JSON.stringify({ action: "off" }) });
+  const response = await mustLab().controller.fetch(`${mustLab().controller.url}/api/vms/web01/power`, { method: "POST", headers: { authorization: `Bearer ${created.body.token}`, "content-type": "application/json" }, body: JSON.stringify({ action: "off" }) });
   assert.equal(response.status, 403);
 });
 
