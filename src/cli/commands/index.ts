@@ -2,6 +2,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import type { CliIo } from "../io.ts";
 import { registerAgentCommand } from "./agent.ts";
+import { registerAuditCommand } from "./audit.ts";
 import { registerBaselineCommand } from "./baseline.ts";
 import { registerCheckCommands } from "./check.ts";
 import { registerControllerCommand } from "./controller.ts";
@@ -24,6 +25,7 @@ export function registerCommands(program: Command, io: CliIo, setStatus: SetStat
   registerDemoCommand(program, io, setStatus);
   registerLabCommands(program, io, setStatus);
   registerManageCommands(program, io, setStatus);
+  registerAuditCommand(program, io, setStatus);
   registerRealHostCommands(program, io, setStatus);
   registerVmCreateCommands(program, io, setStatus);
   registerControllerCommand(program, io, setStatus);

@@ -4,7 +4,8 @@
 // `ferry tokens ...`.
 import type { Command, CommandUnknownOpts } from "@commander-js/extra-typings";
 import Table from "cli-table3";
-import type { HostSummary, PowerResult, VmSummary } from "../../api/schemas.ts";
+import { TOKEN_TTL_SECONDS, type HostSummary, type ImportResultSchema, type PowerResult, type VmSummary } from "../../api/schemas.ts";
+import type { z } from "@hono/zod-openapi";
 import type { ApiClient } from "../../api/client.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import type { CpuidMask } from "../../core/inventory/schema.ts";
@@ -45,6 +46,26 @@ export function parseMask(text: string): CpuidMask | null {
     else throw new FerryError(ErrorCode.usage, `unknown mask "${part}": use nx, sse3, sse4, custom:FLAG+FLAG, or none`);
   }
   return mask;
+}
+
+const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** `--ttl 30d` → seconds: a whole number with s, m, h or d, from a minute to ten years. */
+export function parseTtl(text: string): number {
+  const match = /^(\d{1,9})([smhd])$/.exec(text.trim());
+  const seconds = match?.[1] === undefined || match[2] === undefined ? Number.NaN : Number(match[1]) * (UNIT_SECONDS[match[2]] ?? Number.NaN);
+  if (!Number.isFinite(seconds)) throw new FerryError(ErrorCode.usage, `--ttl takes a duration like 90s, 30m, 12h or 30d, got "${text}"`);
+  if (seconds < TOKEN_TTL_SECONDS.min || seconds > TOKEN_TTL_SECONDS.max) throw new FerryError(ErrorCode.usage, `--ttl must be from 1m to ${TOKEN_TTL_SECONDS.max / 86_400}d, got "${text}"`);
+  return seconds;
+}
+
+/** "added 2 vms (web09, web10); removed 1 hosts (esx04)" from an import's diff. */
+export function diffWords(diff: z.infer<typeof ImportResultSchema>["diff"]): string {
+  const parts: string[] = [];
+  for (const [verb, byKind] of [["added", diff.added], ["removed", diff.removed], ["changed", diff.changed]] as const) {
+    for (const [kind, names] of Object.entries(byKind)) parts.push(`${verb} ${names.length} ${kind} (${names.slice(0, 8).join(", ")}${names.length > 8 ? ", …" : ""})`);
+  }
+  return parts.length === 0 ? "no changes" : parts.join("; ");
 }
 
 /** "disk0=shared:web01/disk0.qcow2" → where a disk is now. */
@@ -203,23 +224,44 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
     else await writeFileAtomic(opts.out, text);
     setStatus(ExitStatus.ok);
   });
-  api(inventory.command("import").description("replace the inventory with a YAML or JSON file (all or nothing)").argument("<file>", "the inventory file")).action(async (file: string, opts: ControllerOptions & { json?: boolean }) => {
+  api(
+    inventory
+      .command("import")
+      .description("replace the inventory with a YAML or JSON file (all or nothing); refused when it would remove running VMs or hosts with agents, or while migrations run, unless --force")
+      .argument("<file>", "the inventory file")
+      .option("--dry-run", "only show what would be added, removed and changed")
+      .option("--force", "import even if it removes running VMs or hosts with agents, or migrations run"),
+  ).action(async (file: string, opts: ControllerOptions & { json?: boolean; dryRun?: boolean; force?: boolean }) => {
     const client = controllerClient(opts);
     const text = await io.readText(file);
-    done(client, opts.json, await client.put<Changed>("/inventory", text), `imported ${file}`);
+    const query = opts.dryRun === true ? "?dryRun=true" : opts.force === true ? "?force=true" : "";
+    const answer = await client.put<z.infer<typeof ImportResultSchema>>(`/inventory${query}`, text);
+    if (opts.json === true) printJson(io, answer);
+    else if (answer.dryRun) io.out(`${file} would: ${diffWords(answer.diff)}${answer.refusal === null ? "" : `\nwithout --force it is refused: ${answer.refusal}`}`);
+    else io.out(`imported ${file}: ${diffWords(answer.diff)}`);
+    setStatus(ExitStatus.ok);
   });
 
   const tokens = program.command("tokens").description("API tokens (admin)");
-  api(tokens.command("list").description("list tokens (names and roles; never secrets)")).action(async (opts: ControllerOptions & { json?: boolean }) => {
-    const list = await controllerClient(opts).get<{ name: string; role: string; revokedAt: number | null }[]>("/tokens");
+  api(tokens.command("list", { isDefault: true }).description("list tokens: names, roles, state and expiry (never secrets)")).action(async (opts: ControllerOptions & { json?: boolean }) => {
+    const list = await controllerClient(opts).get<{ name: string; role: string; revokedAt: number | null; expiresAt: number | null }[]>("/tokens");
+    const now = Date.now();
+    const state = (t: (typeof list)[number]): string => (t.revokedAt !== null ? "revoked" : t.expiresAt !== null && t.expiresAt <= now ? "expired" : "active");
     if (opts.json === true) printJson(io, list);
-    else io.out(table(["name", "role", "state"], list.map((t) => [t.name, t.role, t.revokedAt === null ? "active" : "revoked"])));
+    else io.out(table(["name", "role", "state", "expires"], list.map((t) => [t.name, t.role, state(t), t.expiresAt === null ? "never" : new Date(t.expiresAt).toISOString()])));
     setStatus(ExitStatus.ok);
   });
-  api(tokens.command("create").description("create a token; its secret is printed once").argument("<name>", "a name for it").requiredOption("--role <role>", "admin, operator or read-only")).action(async (name: string, opts: ControllerOptions & { json?: boolean; role: string }) => {
-    const created = await controllerClient(opts).post<{ name: string; role: string; token: string }>("/tokens", { name, role: opts.role });
+  api(
+    tokens
+      .command("create")
+      .description("create a token; its secret is printed once")
+      .argument("<name>", "a name for it")
+      .requiredOption("--role <role>", "admin, operator or read-only")
+      .option("--ttl <duration>", "it expires after this long: 90s, 30m, 12h, 30d (default: never)", parseTtl),
+  ).action(async (name: string, opts: ControllerOptions & { json?: boolean; role: string; ttl?: number }) => {
+    const created = await controllerClient(opts).post<{ name: string; role: string; token: string; expiresAt: number | null }>("/tokens", { name, role: opts.role, ...(opts.ttl === undefined ? {} : { ttlSeconds: opts.ttl }) });
     if (opts.json === true) printJson(io, created);
-    else io.out(`${created.token}\n(token "${created.name}", ${created.role}: shown only now)`);
+    else io.out(`${created.token}\n(token "${created.name}", ${created.role}${created.expiresAt === null ? "" : `, expires ${new Date(created.expiresAt).toISOString()}`}: shown only now)`);
     setStatus(ExitStatus.ok);
   });
   api(tokens.command("revoke").description("revoke a token").argument("<name>", "its name")).action(async (name: string, opts: ControllerOptions & { json?: boolean }) => {
