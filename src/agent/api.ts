@@ -241,6 +241,8 @@ export interface ReservationView extends ReservationRequest {
 export interface IncomingStateView {
   readonly migrationId: string;
   readonly state: IncomingState;
+  /** When this agent process started: a new value means it restarted (and its VMs may be gone). */
+  readonly startedAt: number;
   /** Why the incoming stream failed, in the hypervisor's words (the qemu driver: QEMU's stderr). */
   readonly reason?: string | undefined;
   /** The destination's check of the migrated guest on the VM network (qemu driver). */

@@ -275,12 +275,14 @@ export function createAgent(options: AgentAppOptions): AgentApp {
       at: clock.now(),
       vms: list.map((vm) => ({ name: vm.name, power: vm.power, ...(vm.migratingOut === undefined ? {} : { migratingOut: vm.migratingOut }) })),
       incoming: [...incoming.values()].map((spec) => spec.name),
+  const startedAt = clock.now();
     };
     return c.json(body);
   });
 
   api.get("/facts", async (c) => {
     await settleIncoming();
+      startedAt,
     if (options.host !== undefined) {
       await options.host.refresh(c.req.query("refresh") === "true");
       vmotionIp = options.host.vmotion().ip;

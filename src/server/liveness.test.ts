@@ -14,13 +14,17 @@ import { HostState, Liveness, hostEventStream } from "./liveness.ts";
 import { createManualClock } from "./testing/manual-clock.ts";
 
 /** An agent whose heartbeat can be frozen (the request hangs until its caller gives up) or answered by another agent. */
-function freezable(agent: TestAgent): { client: AgentClient; freeze(frozen: boolean): void; answerAs(other: TestAgent): void } {
+function freezable(agent: TestAgent): { client: AgentClient; freeze(frozen: boolean): void; answerAs(other: TestAgent): void; restart(): void } {
   let frozen = false;
   let answering = agent;
+  let restarts = 0;
   const client: AgentClient = {
     ...agent.client,
-    health: (call) => {
-      if (!frozen) return answering.client.health(call);
+    health: async (call) => {
+      if (!frozen) {
+        const health = await answering.client.health(call);
+        return { ...health, startedAt: health.startedAt + restarts };
+      }
       return new Promise((_, reject) => {
         const signal = call?.signal;
         if (signal === undefined) return;
@@ -28,7 +32,7 @@ function freezable(agent: TestAgent): { client: AgentClient; freeze(frozen: bool
       });
     },
   };
-  return { client, freeze: (value) => { frozen = value; }, answerAs: (other) => { answering = other; } };
+  return { client, freeze: (value) => { frozen = value; }, answerAs: (other) => { answering = other; }, restart: () => { restarts += 1; } };
 }
 
 async function setup(options: { knownAtStart: boolean }) {
@@ -136,6 +140,20 @@ describe("liveness: heartbeats", () => {
     const before = (await s.store.eventsAfter(0)).length;
     await round(s);
     assert.equal((await s.store.eventsAfter(0)).length, before);
+  });
+
+  test("an agent restarted between two beats is reconciled at its next answer", async () => {
+    const s = await setup({ knownAtStart: false });
+    await round(s);
+    // The agent restarted quickly (no beat missed) and came back without db01 running.
+    await s.esx02.client.powerOff("db01");
+    must(s.agents.get("esx02"), "esx02").restart();
+    await round(s);
+    const events = await s.hostEvents("esx02");
+    assert.deepEqual(events.map((e) => e["type"]), ["host", "reconcile", "reconciled"]);
+    assert.equal(events[0]?.["restarted"], true);
+    assert.deepEqual([events[1]?.["kind"], events[1]?.["vm"]], ["powerDiffers", "db01"]);
+    assert.equal(s.inventory.current.index.vms.get("db01")?.power, "off");
   });
 
   test("an agent answering as another host is a missed beat", async () => {

@@ -66,8 +66,10 @@ interface HostBeat {
   lastSeenAt: number | undefined;
   /** The latest answer, while the host answers: what other hosts' reconciliation compares with. */
   answer: AgentAnswer | undefined;
-  /** Reconcile at the next answer: known at start, or back from not responding. */
+  /** Reconcile at the next answer: known at start, back from not responding, or its agent restarted. */
   reconcile: boolean;
+  /** When the agent that answered last started: another value is a restarted agent. */
+  startedAt: number | undefined;
 }
 
 export const LIVENESS_DEFAULTS = { intervalMs: 10_000, timeoutMs: 3_000, missedBeats: 3 } as const;
@@ -178,17 +180,24 @@ export class Liveness implements HostLivenessView {
     if (beat === undefined) {
       // A host first seen: one the controller knew at start is reconciled at its first answer;
       // one that joined since answered its join a moment ago.
-      beat = { client, state: HostState.connected, missed: 0, lastSeenAt: undefined, answer: undefined, reconcile: this.#atStart.has(host) };
+      beat = { client, state: HostState.connected, missed: 0, lastSeenAt: undefined, answer: undefined, reconcile: this.#atStart.has(host), startedAt: undefined };
       this.#hosts.set(host, beat);
     } else if (beat.client !== client) {
       // The host's agent joined again (a new address or credential): its join answered, and
       // whoever joined it (`ferry up`) starts its VMs next, so there is nothing to reconcile yet.
       const wasSilent = beat.state === HostState.notResponding;
-      Object.assign(beat, { client, state: HostState.connected, missed: 0, reconcile: false });
+      Object.assign(beat, { client, state: HostState.connected, missed: 0, reconcile: false, startedAt: undefined });
       if (wasSilent) await this.#publish(host, now, { type: "host", host, state: HostState.connected, lastSeenAt: beat.lastSeenAt ?? null, message: `${host} is connected again: its agent joined anew` });
     }
     if (health !== undefined) {
       const back = beat.state === HostState.notResponding;
+      // An agent restarted between two beats (faster than the missed beats add up) may have
+      // lost its VMs (the qemu driver's are its processes): what it runs is compared again.
+      if (beat.startedAt !== undefined && beat.startedAt !== health.startedAt && !back) {
+        beat.reconcile = true;
+        await this.#publish(host, now, { type: "host", host, state: HostState.connected, restarted: true, lastSeenAt: now, message: `${host}'s agent restarted since its last answer: what it runs is compared with the inventory` });
+      }
+      beat.startedAt = health.startedAt;
       beat.missed = 0;
       beat.lastSeenAt = now;
       beat.answer = { vms: health.vms, incoming: health.incoming };
