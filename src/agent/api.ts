@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { NetworkOpSchema } from "../host/network-config.ts";
 import type { HostFacts, IncomingMigration, IncomingState, PowerStatus, VmSpec, VmStatus } from "../drivers/driver.ts";
+import { FenceSchema, LedgerRefSchema, type Fence } from "../core/ownership.ts";
 import { MigrationFailureCode, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
 import type { GuestCheck } from "../drivers/qemu/host-network.ts";
 
@@ -133,6 +134,8 @@ export const IncomingRequestSchema = z
     spec: VmSpecSchema,
     /** The stream's encryption setting (default required): `disabled` listens in clear, the others over TLS when this host can. */
     encryption: z.enum(["required", "opportunistic", "disabled"]).optional(),
+    /** The VM's ownership record: claimed after COMMIT, before the VM runs here (src/core/ownership.ts). */
+    fence: FenceSchema.optional(),
   })
   .strict();
 export type IncomingRequest = z.output<typeof IncomingRequestSchema>;
@@ -151,6 +154,8 @@ export const OutgoingRequestSchema = z
      * file is needed.
      */
     destinationAgent: z.object({ host: name, api: z.url(), token: z.string().min(1) }).strict().optional(),
+    /** The VM's ownership record: claimed back before the VM resumes here after a failed switchover. */
+    fence: FenceSchema.optional(),
   })
   .strict();
 export interface OutgoingRequest {
@@ -160,7 +165,23 @@ export interface OutgoingRequest {
   readonly options?: Partial<MigrateOptions>;
   readonly destination?: string;
   readonly destinationAgent?: { readonly host: string; readonly api: string; readonly token: string };
+  readonly fence?: Fence;
 }
+
+/**
+ * Ownership through an agent (the record may be on a datastore only hosts mount). `establish`:
+ * this host takes generation 1 when the VM has no record, or confirms it holds the record;
+ * with `supersede: N` it takes N+1 over a record whose owner the caller checked does not run
+ * the VM. `read`: the record as this host sees it.
+ */
+export const OwnershipRequestSchema = z
+  .object({
+    vm: name,
+    ledger: LedgerRefSchema,
+    supersede: z.number().int().positive().optional(),
+  })
+  .strict();
+export type OwnershipRequest = z.output<typeof OwnershipRequestSchema>;
 
 /** Fault rules are the driver's vocabulary; the agent only checks they are a list of objects. */
 export const FaultsRequestSchema = z.object({ rules: z.array(z.record(z.string(), z.unknown())) }).strict();
@@ -220,6 +241,8 @@ export interface HealthView {
   readonly driver: "sim" | "qemu";
   /** The agent's clock (ms since the epoch). */
   readonly at: number;
+  /** When this agent process started: a new value means it restarted (and its VMs may be gone). */
+  readonly startedAt: number;
   readonly vms: readonly { readonly name: string; readonly power: PowerStatus; readonly migratingOut?: string | undefined }[];
   /** VMs whose incoming migration this agent holds (a paused shell that is not yet the VM). */
   readonly incoming: readonly string[];
@@ -241,8 +264,6 @@ export interface ReservationView extends ReservationRequest {
 export interface IncomingStateView {
   readonly migrationId: string;
   readonly state: IncomingState;
-  /** When this agent process started: a new value means it restarted (and its VMs may be gone). */
-  readonly startedAt: number;
   /** Why the incoming stream failed, in the hypervisor's words (the qemu driver: QEMU's stderr). */
   readonly reason?: string | undefined;
   /** The destination's check of the migrated guest on the VM network (qemu driver). */
@@ -268,7 +289,7 @@ export interface OutgoingView {
 export type SettledOn = "source" | "destination";
 
 export const SettleRequestSchema = z
-  .object({ destination: z.enum(["waiting", "receiving", "verified", "running", "failed", "aborted", "unknown"]) })
+  .object({ destination: z.enum(["waiting", "receiving", "verified", "committing", "running", "failed", "aborted", "unknown"]) })
   .strict();
 
 export interface SettleView {

@@ -11,7 +11,9 @@ import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { unmovedReport } from "../core/migration/report.ts";
 import { MigrationFailureCode, Phase, DEFAULT_MIGRATE_OPTIONS, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
-import { IncomingState, PowerStatus, type HypervisorDriver, type VmSpec } from "../drivers/driver.ts";
+import { IncomingState, PowerStatus, type HypervisorDriver, type OwnershipFence, type VmSpec } from "../drivers/driver.ts";
+import { ownershipWords, type Fence, type LedgerRef } from "../core/ownership.ts";
+import type { OwnershipLedger } from "../host/ownership/ledger.ts";
 import {
   API_PREFIX,
   FaultsRequestSchema,
@@ -19,6 +21,7 @@ import {
   MigrationIdSchema,
   NetworkApplyRequestSchema,
   OutgoingRequestSchema,
+  OwnershipRequestSchema,
   ReservationRequestSchema,
   SettleRequestSchema,
   VmSpecSchema,
@@ -88,6 +91,11 @@ export interface AgentAppOptions {
   readonly log?: AgentLog | undefined;
   /** How often a quiet outgoing stream sends a heartbeat line. Default 1000 ms. */
   readonly heartbeatMs?: number | undefined;
+  /**
+   * Opens the ownership ledger a migration names (a datastore this host mounts, or the
+   * controller's store). Without it this agent refuses fenced migrations.
+   */
+  readonly ledgerFor?: ((ref: LedgerRef) => OwnershipLedger) | undefined;
 }
 
 /** The app and the handles its composition root needs to stop it. */
@@ -267,22 +275,22 @@ export function createAgent(options: AgentAppOptions): AgentApp {
 
   // The controller's heartbeat: answered from memory and the driver's list, never waiting on
   // facts or on an incoming migration to settle, so a busy agent still answers in time.
+  const startedAt = clock.now();
   api.get("/health", async (c) => {
     const list = await driver.list();
     const body: HealthView = {
       host: hostName,
       driver: driver.kind,
       at: clock.now(),
+      startedAt,
       vms: list.map((vm) => ({ name: vm.name, power: vm.power, ...(vm.migratingOut === undefined ? {} : { migratingOut: vm.migratingOut }) })),
       incoming: [...incoming.values()].map((spec) => spec.name),
-  const startedAt = clock.now();
     };
     return c.json(body);
   });
 
   api.get("/facts", async (c) => {
     await settleIncoming();
-      startedAt,
     if (options.host !== undefined) {
       await options.host.refresh(c.req.query("refresh") === "true");
       vmotionIp = options.host.vmotion().ip;
@@ -410,10 +418,44 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     return c.json({ migrationId, released: released !== undefined });
   });
 
+  // ---- ownership records (src/core/ownership.ts) ----
+
+  const ledgerOf = (ref: LedgerRef): OwnershipLedger => {
+    if (options.ledgerFor === undefined) throw new FerryError(ErrorCode.refused, `${hostName} cannot open ownership records: its agent was started without a ledger`);
+    return options.ledgerFor(ref);
+  };
+  /** A migration's fence as this host holds it: claims the next generation for this host. */
+  const fenceOf = (fence: Fence, vm: string, migrationId: string): OwnershipFence => {
+    const ledger = ledgerOf(fence.ledger);
+    return { where: ledger.where, generation: fence.generation, claim: () => ledger.claim(vm, fence.generation, hostName, migrationId) };
+  };
+
+  api.post("/ownership", async (c) => {
+    const { vm, ledger: ref, supersede } = parse(OwnershipRequestSchema, await jsonBody(c), "ownership request");
+    const ledger = ledgerOf(ref);
+    const now = await ledger.read(vm);
+    if (now?.owner === hostName && supersede === undefined) return c.json(now);
+    if (now !== undefined && supersede !== now.generation) {
+      throw new FerryError(ErrorCode.conflict, `${ownershipWords(now)} on ${ledger.where}, not ${hostName}`, { details: { failureCode: MigrationFailureCode.notOwned, ownership: now } });
+    }
+    const result = await ledger.claim(vm, now?.generation ?? 0, hostName, undefined);
+    if (!result.won) throw new FerryError(ErrorCode.conflict, `${ownershipWords(result.ownership)} on ${ledger.where}, not ${hostName}`, { details: { failureCode: MigrationFailureCode.notOwned, ownership: result.ownership } });
+    log(LogLevel.info, `holds ${vm}'s ownership record (generation ${result.ownership.generation}) on ${ledger.where}`, {});
+    return c.json(result.ownership);
+  });
+
+  api.post("/ownership/read", async (c) => {
+    const { vm, ledger: ref } = parse(OwnershipRequestSchema, await jsonBody(c), "ownership request");
+    const record = await ledgerOf(ref).read(vm);
+    if (record === undefined) throw new FerryError(ErrorCode.notFound, `${vm} has no ownership record`, { details: { vm } });
+    return c.json(record);
+  });
+
   // ---- incoming migrations (this host is the destination) ----
 
   api.post("/migrations/incoming", async (c) => {
-    const { migrationId, spec, encryption } = parse(IncomingRequestSchema, await jsonBody(c), "incoming migration");
+    const { migrationId, spec, encryption, fence } = parse(IncomingRequestSchema, await jsonBody(c), "incoming migration");
+    const ownership = fence === undefined ? undefined : fenceOf(fence, spec.name, migrationId);
     const listenHost = vmotionIp;
     if (listenHost === undefined) {
       throw new FerryError(ErrorCode.refused, `${hostName} has no VMkernel port enabled for VMotion, so it cannot receive ${spec.name}`, {
@@ -433,7 +475,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
           details: { failureCode: MigrationFailureCode.destinationOutOfMemory, migrationId, memoryMB: spec.memoryMB, freeMemoryMB: Math.max(0, available) },
         });
       }
-      const prepared = await driver.prepareIncoming(spec, { migrationId, listenHost, encryption });
+      const prepared = await driver.prepareIncoming(spec, { migrationId, listenHost, encryption, fence: ownership });
       incoming.set(migrationId, spec);
       reservations.markMemoryInUse(migrationId);
       return prepared;
@@ -465,6 +507,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     const request = parse(OutgoingRequestSchema, await jsonBody(c), "outgoing migration");
     const { migrationId, vm, target } = request;
     const destination = request.destination ?? target.host;
+    const ownership = request.fence === undefined ? undefined : fenceOf(request.fence, vm, migrationId);
     if (request.destinationAgent !== undefined) options.learnPeer?.({ ...request.destinationAgent, vmotionIp: target.host });
     const run = await serialize(async () => {
       if (outgoing.get(migrationId) !== undefined) throw new FerryError(ErrorCode.conflict, `${hostName} already ran migration ${migrationId}`, { details: { migrationId } });
@@ -481,7 +524,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
         migrationId,
         vm,
         async (hooks) => {
-          const report = await driver.migrateOut(vm, target, migrateOptions, hooks);
+          const report = await driver.migrateOut(vm, target, migrateOptions, { ...hooks, fence: ownership });
           // Drivers know the target by its VMotion IP; the report speaks of hosts by name.
           // An empty runningOn is the driver saying the outcome is uncertain (see settle): kept as is.
           return { ...report, source: hostName, destination, runningOn: report.outcome === Phase.completed ? destination : report.runningOn === "" ? "" : hostName };

@@ -2,6 +2,7 @@
 // agents. Errors come back as FerryErrors with the agent's own code (read from the JSON
 // body, not guessed from the status); an agent that cannot be reached, or answers too late,
 // is UNAVAILABLE and retryable. The outgoing migration stream is an async iterator of events.
+import type { Fence, LedgerRef, Ownership } from "../core/ownership.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { MigrationReport, VmotionEncryption } from "../core/migration/types.ts";
 import type { NetworkOp } from "../host/network-config.ts";
@@ -66,7 +67,7 @@ export interface AgentClient {
   /** Resolves whether a reservation was held; releasing twice is not an error. */
   release(migrationId: string, options?: CallOptions): Promise<boolean>;
   /** `encryption`: the stream's setting (default required, see PrepareIncomingOptions). */
-  prepareIncoming(migrationId: string, spec: VmSpec, options?: CallOptions & { readonly encryption?: VmotionEncryption | undefined }): Promise<IncomingMigration>;
+  prepareIncoming(migrationId: string, spec: VmSpec, options?: CallOptions & { readonly encryption?: VmotionEncryption | undefined; readonly fence?: Fence | undefined }): Promise<IncomingMigration>;
   incomingState(migrationId: string, options?: CallOptions): Promise<IncomingStateView>;
   abortIncoming(migrationId: string, options?: CallOptions): Promise<IncomingStateView>;
   /**
@@ -82,6 +83,10 @@ export interface AgentClient {
   /** Settles an uncertain outcome with the destination's incoming state (see HypervisorDriver.settle). */
   settleOutgoing(migrationId: string, destination: IncomingState, options?: CallOptions): Promise<SettleView>;
   setFaults(rules: readonly Record<string, unknown>[], options?: CallOptions): Promise<void>;
+  /** This host takes or confirms the VM's ownership record (see OwnershipRequestSchema); CONFLICT when another host holds it. */
+  establishOwnership(vm: string, ledger: LedgerRef, options?: CallOptions & { readonly supersede?: number | undefined }): Promise<Ownership>;
+  /** The VM's ownership record as this host sees it; NOT_FOUND when there is none. */
+  readOwnership(vm: string, ledger: LedgerRef, options?: CallOptions): Promise<Ownership>;
 }
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
@@ -250,7 +255,8 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     listReservations: (call) => json<ReservationView[]>("GET", "/reservations", undefined, call),
     reserve: (id, request, call) => json<ReservationView>("POST", `/reservations/${enc(id)}`, request, call),
     release: async (id, call) => (await json<{ released: boolean }>("DELETE", `/reservations/${enc(id)}`, undefined, call)).released,
-    prepareIncoming: (migrationId, spec, call) => json<IncomingMigration>("POST", "/migrations/incoming", { migrationId, spec, ...(call?.encryption === undefined ? {} : { encryption: call.encryption }) }, call),
+    prepareIncoming: (migrationId, spec, call) =>
+      json<IncomingMigration>("POST", "/migrations/incoming", { migrationId, spec, ...(call?.encryption === undefined ? {} : { encryption: call.encryption }), ...(call?.fence === undefined ? {} : { fence: call.fence }) }, call),
     incomingState: (id, call) => json<IncomingStateView>("GET", `/migrations/incoming/${enc(id)}`, undefined, call),
     abortIncoming: (id, call) => json<IncomingStateView>("DELETE", `/migrations/incoming/${enc(id)}`, undefined, call),
     migrateOut: (request, call) => events("POST", "/migrations/outgoing", request, call),
@@ -261,6 +267,8 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     setFaults: async (rules, call) => {
       await json<unknown>("POST", "/faults", { rules }, call);
     },
+    establishOwnership: (vm, ledger, call) => json<Ownership>("POST", "/ownership", { vm, ledger, ...(call?.supersede === undefined ? {} : { supersede: call.supersede }) }, call),
+    readOwnership: (vm, ledger, call) => json<Ownership>("POST", "/ownership/read", { vm, ledger }, call),
   };
 }
 
@@ -280,4 +288,9 @@ export async function reportOf(events: AsyncIterable<OutgoingEvent>, onEvent?: (
  */
 export function withStreamEncryption(client: AgentClient, encryption: VmotionEncryption): AgentClient {
   return { ...client, prepareIncoming: (migrationId, spec, call) => client.prepareIncoming(migrationId, spec, { ...call, encryption: call?.encryption ?? encryption }) };
+}
+
+/** The destination as a fenced migration sees it: its prepareIncoming carries the VM's ownership fence. */
+export function withFence(client: AgentClient, fence: Fence): AgentClient {
+  return { ...client, prepareIncoming: (migrationId, spec, call) => client.prepareIncoming(migrationId, spec, { ...call, fence: call?.fence ?? fence }) };
 }

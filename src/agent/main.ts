@@ -242,6 +242,7 @@ const SimFaultsSchema = z
     stallAfterBytes: z.number().int().nonnegative(),
     delayBeforeReadyMs: z.number().nonnegative(),
     holdAfterCommitMs: z.number().nonnegative(),
+    holdBeforeClaimMs: z.number().nonnegative(),
     dropAfterCommit: z.enum(["running", "not-running"]),
     failPrepare: z.enum(["out-of-memory"]),
     corruptMemory: z.boolean(),

@@ -215,6 +215,13 @@ export type AddNetworkRequest = z.infer<typeof AddNetworkRequestSchema>;
 export type VmSettingsPatch = z.infer<typeof VmSettingsPatchSchema>;
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
+/** `POST /api/migrations/{id}/resolve`: the operator's decision for a migration that needs attention. */
+export const ResolveRequestSchema = z
+  .object({ runOn: z.string().min(1).max(200).openapi({ description: "The host to run the VM on: refused unless it holds the VM's ownership record" }) })
+  .strict()
+  .openapi("ResolveRequest");
+export type ResolveRequest = z.output<typeof ResolveRequestSchema>;
+
 export const MigrationRequestSchema = z
   .object({
     vm: name,

@@ -2,6 +2,7 @@
 // Two implementations: `sim` (src/drivers/sim, the embedded default, Ferry's own pre-copy
 // protocol over TCP) and `qemu` (real VMs, QEMU's migration stream). Both pass the shared
 // contract suite in src/drivers/contract.ts. Only composition roots choose one.
+import type { ClaimResult } from "../core/ownership.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../core/inventory/schema.ts";
 import type { MigrateOptions, MigrationProgress, MigrationReport, VmotionEncryption } from "../core/migration/types.ts";
@@ -160,6 +161,26 @@ export interface PrepareIncomingOptions {
    * `disabled` listens in clear.
    */
   readonly encryption?: VmotionEncryption | undefined;
+  /**
+   * The VM's ownership record for this migration: the destination claims it after the full
+   * state arrived and before the VM runs here, and does not run it unless the claim won.
+   * Absent only in tests of the stream alone.
+   */
+  readonly fence?: OwnershipFence | undefined;
+}
+
+/**
+ * One migration's hold on the VM's ownership record (src/core/ownership.ts), bound to this
+ * host: `claim` takes the generation after the one the source held when the migration began.
+ * Of the source's claim (resuming after a failed switchover) and the destination's (resuming
+ * after COMMIT), exactly one wins; a claim that cannot reach the record throws UNAVAILABLE,
+ * and then the VM runs nowhere until someone can prove who holds it.
+ */
+export interface OwnershipFence {
+  /** Where the record lives, for messages. */
+  readonly where: string;
+  readonly generation: number;
+  claim(): Promise<ClaimResult>;
 }
 
 export const IncomingState = {
@@ -168,6 +189,8 @@ export const IncomingState = {
   receiving: "receiving",
   /** The full state arrived and its checksum matched; waiting for the source's commit. */
   verified: "verified",
+  /** COMMIT arrived; claiming the VM's ownership record before it runs here. */
+  committing: "committing",
   /** The VM runs here now. */
   running: "running",
   failed: "failed",
@@ -183,6 +206,8 @@ export interface MigrationHooks {
   readonly signal: AbortSignal;
   readonly onProgress: (progress: MigrationProgress) => void;
   readonly clock: Clock;
+  /** The source's hold on the VM's ownership record (see OwnershipFence); absent only in tests of the stream alone. */
+  readonly fence?: OwnershipFence | undefined;
 }
 
 export interface HypervisorDriver {

@@ -33,6 +33,8 @@ import {
 } from "../core/migration/types.ts";
 import { IncomingState, PowerStatus } from "../drivers/driver.ts";
 import { destinationReservation, sourceReservation } from "./reservation.ts";
+import { establishFence, type OwnershipPlan } from "./fence.ts";
+import type { Fence } from "../core/ownership.ts";
 
 /** The checker's verdict on (VM, destination), as the caller computed it. */
 export interface CheckVerdict {
@@ -71,6 +73,12 @@ export interface MigrateRequest {
   readonly clock: Clock;
   readonly log?: EngineLog | undefined;
   readonly timings?: Partial<SettleTimings> | undefined;
+  /**
+   * The VM's ownership record (fencing, src/engine/fence.ts). With it, an uncertain
+   * switchover is settled by the record, never by silence; without it (tests of the engine
+   * alone), by the destination's word.
+   */
+  readonly ownership?: OwnershipPlan | undefined;
 }
 
 const MiB = 1048576;
@@ -132,6 +140,21 @@ export function validationFailure(vm: string, destination: string, check: CheckV
   return undefined;
 }
 
+/**
+ * Asks the source to settle an uncertain switchover by the VM's ownership record (its driver
+ * claims it: won, the VM resumes there; lost, its copy is released). `where` is undefined
+ * when the source or its record cannot be reached, with `why`.
+ */
+export async function settleOnSource(migrationId: string, source: AgentClient, log: EngineLog): Promise<{ readonly where: "source" | "destination"; readonly why?: undefined } | { readonly where?: undefined; readonly why: string }> {
+  try {
+    // The destination's word is not asked: the record decides (the state sent is ignored by a fenced driver).
+    return { where: (await source.settleOutgoing(migrationId, IncomingState.unknown)).settledOn };
+  } catch (error) {
+    log("warn", `settling with ${source.name} failed: ${reason(error)}`, { migrationId });
+    return { why: reason(error) };
+  }
+}
+
 /** One live migration, from the checker's verdict to the VM running on exactly one host. */
 export function migrate(request: MigrateRequest): Promise<MigrationReport> {
   return run(request, undefined);
@@ -147,14 +170,16 @@ export function migrate(request: MigrateRequest): Promise<MigrationReport> {
 export interface ReconcileRequest extends Omit<MigrateRequest, "options" | "check" | "acceptedWarnings"> {
   /** The phase the migration was last known in, for the words of the outcome. Default precopy. */
   readonly lastPhase?: Phase | undefined;
+  /** The migration was fenced (its agents hold the VM's ownership fence): settle by the record. */
+  readonly fenced?: boolean | undefined;
 }
 
 export function reconcileMigration(request: ReconcileRequest): Promise<MigrationReport> {
-  return run({ ...request, options: { ...DEFAULT_MIGRATE_OPTIONS, priority: "low" } }, request.lastPhase ?? Phase.precopy);
+  return run({ ...request, options: { ...DEFAULT_MIGRATE_OPTIONS, priority: "low" } }, request.lastPhase ?? Phase.precopy, request.fenced === true);
 }
 
 /** `resumeIn` undefined: a new migration; a phase: reconcile one already under way, last seen there. */
-async function run(request: MigrateRequest, resumeIn: Phase | undefined): Promise<MigrationReport> {
+async function run(request: MigrateRequest, resumeIn: Phase | undefined, fenced = false): Promise<MigrationReport> {
   const { migrationId, vm, source, destination, options, clock, signal } = request;
   const timings: SettleTimings = { ...DEFAULT_SETTLE_TIMINGS, ...request.timings };
   const log: EngineLog = request.log ?? (() => undefined);
@@ -257,6 +282,8 @@ async function run(request: MigrateRequest, resumeIn: Phase | undefined): Promis
   };
 
   let report: MigrationReport | undefined;
+  /** The VM's ownership fence for this migration, once the source holds the record. */
+  let fence: Fence | undefined;
   try {
     say(Phase.preparing, 0, `preparing ${destination.name} to receive ${vm.name}`);
     const step = async <T>(agent: AgentClient, role: "source" | "destination", op: () => Promise<T>): Promise<T> => {
@@ -288,8 +315,13 @@ async function run(request: MigrateRequest, resumeIn: Phase | undefined): Promis
       await reserveOn(source, "source", onSource);
       await reserveOn(destination, "destination", onDestination);
     }
+    const plan = request.ownership;
+    if (plan !== undefined) {
+      fence = await step(source, "source", () => establishFence(plan, vm.name, source, destination));
+      say(Phase.preparing, 2, `${source.name} holds ${vm.name}'s ownership record (generation ${fence.generation})`);
+    }
     incomingAsked = true;
-    const prepared = await step(destination, "destination", () => destination.prepareIncoming(migrationId, vm));
+    const prepared = await step(destination, "destination", () => destination.prepareIncoming(migrationId, vm, { fence }));
     say(Phase.preparing, 3, `${destination.name} listens on ${prepared.host}:${prepared.port} for ${vm.name}`);
     if (aborted()) throw abortedFailure();
     report = await runOutgoing(prepared);
@@ -314,7 +346,7 @@ async function run(request: MigrateRequest, resumeIn: Phase | undefined): Promis
   /** Relays the source's stream; on abort asks the source to stop and waits for its report. */
   async function runOutgoing(prepared: IncomingMigration): Promise<MigrationReport> {
     try {
-      return named(await relay((reading) => source.migrateOut({ migrationId, vm: vm.name, target: prepared, options, destination: destination.name, destinationAgent: { host: destination.name, api: destination.baseUrl, token: destination.token } }, { signal: reading })));
+      return named(await relay((reading) => source.migrateOut({ migrationId, vm: vm.name, target: prepared, options, destination: destination.name, destinationAgent: { host: destination.name, api: destination.baseUrl, token: destination.token }, ...(fence === undefined ? {} : { fence }) }, { signal: reading })));
     } catch (error) {
       if (isFerryError(error) && !isUnavailable(error)) throw preparingFailure(error, source, "source");
       // The stream broke (or never started): find out from the source, else the destination.
@@ -529,6 +561,7 @@ async function run(request: MigrateRequest, resumeIn: Phase | undefined): Promis
    * qemu driver must likewise stop its guests when its agent dies, or this guess is unsafe).
    */
   async function settleUncertain(outcome: MigrationReport): Promise<MigrationReport> {
+    if (request.ownership !== undefined || fenced) return settleByRecord(outcome);
     let state = await destinationState();
     if (state === IncomingState.waiting || state === IncomingState.receiving || state === IncomingState.verified) {
       try {
@@ -554,6 +587,33 @@ async function run(request: MigrateRequest, resumeIn: Phase | undefined): Promis
       return { ...outcome, outcome: Phase.completed, runningOn: destination.name, verified: true, failure: { ...failure, message: `${failure.message}; ${settledWords}` } };
     }
     return { ...outcome, outcome: Phase.failed, runningOn: source.name, failure: { ...failure, message: `${failure.message}; ${settledWords}` } };
+  }
+
+  /**
+   * An uncertain switchover, fenced: the source claims the VM's ownership record. Won, it
+   * resumes the VM (the destination's claim can never win now); lost, the destination took it
+   * first and runs the VM (or will, the moment it can), so the source's copy is released. When
+   * the source or its record cannot be reached, only a destination that answers "running"
+   * (it runs only after its claim won) proves anything; otherwise the VM stays paused and the
+   * migration needs attention.
+   */
+  async function settleByRecord(outcome: MigrationReport): Promise<MigrationReport> {
+    const failure = outcome.failure ?? { code: MigrationFailureCode.destinationLost, message: "the outcome was uncertain", phase: Phase.switchover };
+    const settled = await settleOnSource(migrationId, source, log);
+    if (settled.where === "source") return { ...outcome, outcome: Phase.failed, runningOn: source.name, failure: { ...failure, message: `${failure.message}; ${source.name} took ${vm.name}'s ownership record back, so it runs there and ${destination.name} can never resume it` } };
+    const state = await destinationState();
+    if (settled.where === "destination") {
+      const confirmed = state === IncomingState.running;
+      const words = confirmed ? `${destination.name} holds ${vm.name}'s ownership record and runs it` : `${destination.name} holds ${vm.name}'s ownership record (it claimed it before resuming) but did not answer (${state ?? "unreachable"}): it runs ${vm.name}, or will as soon as it can`;
+      return { ...outcome, outcome: Phase.completed, runningOn: destination.name, verified: confirmed, failure: { ...failure, message: `${failure.message}; ${words}; the copy on ${source.name} was released` } };
+    }
+    if (state === IncomingState.running) return sourceLostButCompleted(`${failure.message}; settling with ${source.name} failed: ${settled.why}`, Phase.switchover);
+    return needsAttention(outcome, `${failure.message}; neither host could prove it holds ${vm.name}'s ownership record (${source.name}: ${settled.why}; ${destination.name}: ${state ?? "does not answer"}). ${vm.name} stays paused on ${source.name}; Ferry asks again until one answers, or an operator decides with \`ferry migrate resolve ${migrationId} --run-on HOST\``);
+  }
+
+  function needsAttention(outcome: MigrationReport, message: string): MigrationReport {
+    log("error", `needs attention: ${message}`, { migrationId });
+    return { ...outcome, outcome: Phase.needsAttention, runningOn: "", verified: false, failure: { code: MigrationFailureCode.ownershipUnknown, message, phase: Phase.switchover } };
   }
 
   /** After a failure the source owns the VM: it must be running there (not left paused). */

@@ -28,6 +28,7 @@ import { registerVmRoutes } from "./routes-vms.ts";
 import { registerPowerRoutes } from "./routes-power.ts";
 import { registerPreviewRoutes } from "./routes-preview.ts";
 import { Liveness, type LivenessOptions } from "./liveness.ts";
+import { LEDGER_BASE, ledgerRoutes } from "./ownership.ts";
 
 export interface ControllerConfig {
   /** SQLite: the directory holding ferry.db (and the admin token file). */
@@ -69,13 +70,15 @@ export interface ControllerParts {
 /** Every route of the controller on one app, and the OpenAPI document built from them. */
 export function buildControllerApp(parts: ControllerParts, clock: Clock): ControllerApp {
   const hostNetwork = agentHostNetwork((host) => parts.agents.get(host), parts.inventory);
-  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork, liveness: parts.liveness });
+  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork, liveness: parts.liveness, log: parts.log });
   registerMigrationRoutes(app, parts);
   registerAgentRoutes(app, { store: parts.store, inventory: parts.inventory, agents: parts.agents, ca: parts.ca, now: () => clock.now(), log: parts.log });
   registerHostRoutes(app, { inventory: parts.inventory, agents: parts.agents, hostNetwork });
   registerVmRoutes(app, parts);
   registerPreviewRoutes(app, parts);
   registerPowerRoutes(app, parts);
+  // Agents claim VMs' ownership records here, with a capability per migration (no API token).
+  app.route(LEDGER_BASE, ledgerRoutes(parts.migrations.ledger));
   serveOpenApi(app);
   return app;
 }
@@ -178,6 +181,7 @@ export async function startController(config: ControllerConfig): Promise<Running
   if ("keepAliveTimeout" in server) server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
+  migrations.setLedgerUrl(`https://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`);
   // Heartbeats start with the API: the first round reconciles every host known at start.
   parts.liveness.start();
   return {

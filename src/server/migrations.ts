@@ -5,6 +5,8 @@
 // prediction, the phase timeline, the report and who accepted which warnings. After a
 // controller restart, `reconcile` finds the tasks that were running and settles each with
 // the agents, so every one ends completed or cleanly failed with the VM on exactly one host.
+import { agentRuns, type OwnershipPlan } from "../engine/fence.ts";
+import { storeLedger, type StoreLedger } from "./ownership.ts";
 import { randomBytes } from "node:crypto";
 import type { CheckResult, Finding } from "../core/check/findings.ts";
 import type { Clock } from "../core/clock.ts";
@@ -19,7 +21,8 @@ import type { VmSpec } from "../drivers/driver.ts";
 import { vmSpecOf } from "./vm-spec.ts";
 import { createAgentClient, withStreamEncryption, type AgentClient } from "../agent/client.ts";
 import { tlsFetch } from "../pki/tls-fetch.ts";
-import { migrate, reconcileMigration } from "../engine/migrate.ts";
+import { migrate, reconcileMigration, settleOnSource } from "../engine/migrate.ts";
+import { ownershipWords, type Ownership } from "../core/ownership.ts";
 import { createScheduler, type MigrationScheduler } from "../engine/scheduler.ts";
 import { ObjectKind, type Store, type TaskRecord } from "../store/store.ts";
 import type { EventHub } from "./events.ts";
@@ -145,6 +148,8 @@ export interface MigrationTaskBody {
   readonly waitingReason: string | undefined;
   /** One sample per pre-copy pass (the pass's last progress event): the detail page's chart. */
   readonly passes?: readonly PassSample[] | undefined;
+  /** Where the VM's ownership record is kept, when the migration is fenced (never the capability). */
+  readonly ownership?: { readonly kind: "datastore" | "controller"; readonly where: string } | undefined;
 }
 
 /** Where a pre-copy pass ended: what was left, how fast the guest dirtied and the link carried. */
@@ -216,6 +221,17 @@ function optionsOf(request: MigrationRequest, vmotionEncryption: VmotionEncrypti
   };
 }
 
+/** The stream's encryption: the stronger of the two hosts' clusters' settings, or the request's when stronger still. */
+function encryptionOf(snapshot: InventorySnapshot, source: string, destination: string, requested: VmotionEncryption | undefined): VmotionEncryption {
+  const settings = [source, destination].map((name) => {
+    const cluster = snapshot.index.hosts.get(name)?.cluster;
+    return { name: cluster?.name ?? name, setting: cluster?.vmotionEncryption };
+  });
+  const decision = streamEncryption(settings, requested);
+  if (decision.refusal !== undefined) throw new FerryError(ErrorCode.refused, decision.refusal, { details: { vmotionEncryption: requested } });
+  return decision.setting;
+}
+
 export interface MigrationServiceDeps {
   readonly store: Store;
   readonly inventory: InventoryService;
@@ -231,9 +247,14 @@ export class MigrationService {
   readonly #running = new Map<string, { abort: AbortController; done: Promise<void> }>();
   /** Tasks whose switchover passed the commit: an abort is too late (the destination runs the VM). */
   readonly #committed = new Set<string>();
+  /** The ownership records of VMs without files on a shared datastore (fencing). */
+  readonly ledger: StoreLedger;
+  /** Where agents reach this controller's ledger; set once the controller listens. */
+  #ledgerUrl: string | undefined;
 
   constructor(deps: MigrationServiceDeps) {
     this.#deps = deps;
+    this.ledger = storeLedger(deps.store, () => deps.clock.now());
     this.#scheduler = createScheduler({
       clock: deps.clock,
       vmotionNicMbps: (host) => {
@@ -247,6 +268,39 @@ export class MigrationService {
 
   #log(level: "info" | "warn" | "error", message: string, fields?: Readonly<Record<string, unknown>>): void {
     this.#deps.log?.(level, message, fields);
+  }
+
+  /** Records on the task where the VM's ownership record is (a restarted controller settles by it). */
+  async #noteOwnership(taskId: string, plan: OwnershipPlan): Promise<void> {
+    const task = await this.#deps.store.getTask(taskId);
+    if (task === undefined) return;
+    const where = plan.ledger.kind === "datastore" ? `datastore ${plan.ledger.datastoreName}` : "the controller's store";
+    const ownership: MigrationTaskBody["ownership"] = { kind: plan.ledger.kind, where };
+    await this.#deps.store.updateTask(taskId, { body: { ...bodyOf(task), ownership } });
+  }
+
+  /** The controller's own URL as agents reach it, for the ownership ledger of VMs without files. */
+  setLedgerUrl(url: string): void {
+    this.#ledgerUrl = url;
+  }
+
+  /**
+   * Where the VM's ownership record is kept: beside its first disk on that datastore (which both
+   * hosts mount), else in this controller's store, opened for this migration only. Undefined
+   * (unfenced) only for a controller that does not listen (in-process tests).
+   */
+  async #ownershipPlan(migrationId: string, spec: VmSpec, grant = true): Promise<OwnershipPlan | undefined> {
+    const runsOn = async (host: string, vm: string): Promise<boolean | undefined> => {
+      const agent = this.#deps.agents.get(host);
+      return agent === undefined ? undefined : agentRuns(agent, vm);
+    };
+    const disk = spec.disks?.[0];
+    if (disk !== undefined) {
+      const uuid = this.#deps.inventory.current.index.datastores.get(disk.datastore)?.uuid;
+      return { ledger: { kind: "datastore", datastore: uuid ?? disk.datastore, datastoreName: disk.datastore }, runsOn };
+    }
+    if (this.#ledgerUrl === undefined || !grant) return undefined;
+    return { ledger: { kind: "controller", url: this.#ledgerUrl, capability: await this.ledger.grant(spec.name, migrationId) }, runsOn };
   }
 
   /** Validates and queues a migration; resolves with its task as soon as it is stored. */
@@ -271,17 +325,6 @@ export class MigrationService {
     if (destAgent === undefined) throw new FerryError(ErrorCode.conflict, `the target host ${dest.host.name} has no agent connected to the controller`);
 
     const check = snapshot.checker.check(vm.name, dest.host.name, { pool: request.pool, priority: request.priority });
-/** The stream's encryption: the stronger of the two hosts' clusters' settings, or the request's when stronger still. */
-function encryptionOf(snapshot: InventorySnapshot, source: string, destination: string, requested: VmotionEncryption | undefined): VmotionEncryption {
-  const settings = [source, destination].map((name) => {
-    const cluster = snapshot.index.hosts.get(name)?.cluster;
-    return { name: cluster?.name ?? name, setting: cluster?.vmotionEncryption };
-  });
-  const decision = streamEncryption(settings, requested);
-  if (decision.refusal !== undefined) throw new FerryError(ErrorCode.refused, decision.refusal, { details: { vmotionEncryption: requested } });
-  return decision.setting;
-}
-
     const refused = refusal(vm.name, dest.host.name, check, request.acceptWarnings);
     if (refused !== undefined) throw refused;
 
@@ -486,6 +529,8 @@ function encryptionOf(snapshot: InventorySnapshot, source: string, destination: 
     const progress = this.#progressWriter(task.id);
     let report: MigrationReport;
     try {
+      const ownership = await this.#ownershipPlan(task.id, spec);
+      if (ownership !== undefined) await this.#noteOwnership(task.id, ownership);
       report = await this.#scheduler.submit({
         migrationId: task.id,
         vm: task.vm,
@@ -501,6 +546,7 @@ function encryptionOf(snapshot: InventorySnapshot, source: string, destination: 
             vm: spec,
             source,
             destination,
+            ownership,
             options,
             check: { errors: check.errors, warnings: check.warnings },
             acceptedWarnings: body.acceptedWarnings,
@@ -545,13 +591,17 @@ function encryptionOf(snapshot: InventorySnapshot, source: string, destination: 
     });
     try {
       await inventory.change((draft) => {
-        if (report.runningOn === task.destination) moveVm(draft, task.vm, task.destination, body.pool !== undefined && inventory.current.index.pools.get(body.pool)?.cluster === inventory.current.index.hosts.get(task.destination)?.host.cluster ? body.pool : undefined);
+        // Needs attention: the VM waits paused on its source and stays marked migrating, so
+        // nothing moves or edits it until its owner is known.
+        if (report.outcome === Phase.needsAttention) setMigrating(draft, task.vm, true);
+        else if (report.runningOn === task.destination) moveVm(draft, task.vm, task.destination, body.pool !== undefined && inventory.current.index.pools.get(body.pool)?.cluster === inventory.current.index.hosts.get(task.destination)?.host.cluster ? body.pool : undefined);
         else setMigrating(draft, task.vm, false);
       });
     } catch (error) {
       this.#log("error", "could not record where the VM runs", { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, error: String(error) });
     }
     await events.publish(taskId, now, { type: "report", state: report.outcome, report });
+    if (report.outcome === Phase.needsAttention) this.#attend(taskId);
     this.#log(report.outcome === Phase.completed ? "info" : "warn", `migration ${report.outcome}`, { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, failure: report.failure?.code });
   }
 
@@ -583,6 +633,8 @@ function encryptionOf(snapshot: InventorySnapshot, source: string, destination: 
       });
       this.#running.set(task.id, { abort, done });
     }
+    // Those that needed attention keep asking their source.
+    for (const task of await store.listTasks({ states: [Phase.needsAttention], limit: 10_000 })) this.#attend(task.id);
     return open.length;
   }
 
@@ -600,7 +652,7 @@ function encryptionOf(snapshot: InventorySnapshot, source: string, destination: 
       // or takes its report, or asks the destination; then settles as a new migration would.
       const spec = await this.#specOf(this.#deps.inventory.current, task.vm, source).catch(() => this.#inventorySpec(this.#deps.inventory.current, task.vm));
       try {
-        report = await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: task.state as Phase });
+        report = await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: task.state as Phase, fenced: body.ownership !== undefined });
       } catch (error) {
         report = this.#failedReport(task, MigrationFailureCode.internal, `settling after a restart failed: ${error instanceof Error ? error.message : String(error)}`, task.source, body.prediction);
       }
@@ -609,8 +661,94 @@ function encryptionOf(snapshot: InventorySnapshot, source: string, destination: 
     await this.#finish(task.id, report, progress.passes());
   }
 
-  /** Waits for every migration this controller runs (shutdown). */
+  /** Waits for every migration this controller runs (shutdown), and stops asking after those that need attention. */
   async drain(): Promise<void> {
-    await Promise.all([...this.#running.values()].map((r) => r.done.catch(() => undefined)));
+    this.#closing.abort();
+    await Promise.all([...this.#running.values(), ...this.#attending.values()].map((r) => r.done.catch(() => undefined)));
+  }
+
+  // ---- needs attention: the owner of a VM could not be proven after COMMIT ----
+
+  readonly #attending = new Map<string, { done: Promise<void> }>();
+  readonly #closing = new AbortController();
+  /** How often a migration that needs attention asks its source again. */
+  static readonly ATTENTION_RETRY_MS = 10_000;
+
+  /** Asks the source again, every ATTENTION_RETRY_MS, until the ownership record settles the task. */
+  #attend(taskId: string): void {
+    if (this.#attending.has(taskId) || this.#closing.signal.aborted) return;
+    const loop = async (): Promise<void> => {
+      while (!this.#closing.signal.aborted) {
+        await this.#deps.clock.sleep(MigrationService.ATTENTION_RETRY_MS, this.#closing.signal).catch(() => undefined);
+        if (this.#closing.signal.aborted) return;
+        const settled = await this.#settleAttention(taskId, undefined).catch((error: unknown) => {
+          this.#log("warn", "a migration that needs attention is still unsettled", { migrationId: taskId, error: String(error) });
+          return undefined;
+        });
+        if (settled !== undefined) return;
+      }
+    };
+    const done = loop().finally(() => this.#attending.delete(taskId));
+    this.#attending.set(taskId, { done });
+  }
+
+  /**
+   * `ferry migrate resolve TASK --run-on HOST`: an operator's decision for a migration that
+   * needs attention. Refused unless HOST holds the VM's ownership record (the record, not the
+   * operator, decides where it may run); then the source settles by the record as it would
+   * on its own, and the task ends with where the VM runs.
+   */
+  async resolve(taskId: string, runOn: string): Promise<TaskRecord> {
+    const task = await this.#deps.store.getTask(taskId);
+    if (task === undefined) throw new FerryError(ErrorCode.notFound, `no migration with id ${taskId}`);
+    if (task.state !== Phase.needsAttention) throw new FerryError(ErrorCode.conflict, `migration ${taskId} is ${task.state}, not waiting for a decision (only a migration that needs attention can be resolved)`);
+    if (runOn !== task.source && runOn !== task.destination) throw new FerryError(ErrorCode.invalidInput, `${runOn} is neither the source (${task.source}) nor the destination (${task.destination}) of migration ${taskId}`);
+    const settled = await this.#settleAttention(taskId, runOn);
+    if (settled === undefined) throw new FerryError(ErrorCode.unavailable, `${task.source} could not settle ${task.vm} by its ownership record; the migration still needs attention`);
+    return settled;
+  }
+
+  async #settleAttention(taskId: string, runOn: string | undefined): Promise<TaskRecord | undefined> {
+    const { store, agents } = this.#deps;
+    const task = await store.getTask(taskId);
+    if (task?.state !== Phase.needsAttention) return undefined;
+    const source = agents.get(task.source);
+    const destination = agents.get(task.destination);
+    if (source === undefined || destination === undefined) return undefined;
+    if (runOn !== undefined) {
+      const record = await this.#readRecord(task, source, destination);
+      if (record.owner !== runOn) throw new FerryError(ErrorCode.conflict, `${runOn} does not hold ${task.vm}'s ownership record: ${ownershipWords(record)}; only that host may run it`, { details: { ownership: record } });
+    }
+    const settled = await settleOnSource(task.id, source, this.#deps.log ?? (() => undefined));
+    if (settled.where === undefined) return undefined;
+    const previous = bodyOf(task).report;
+    const state = settled.where === "destination" ? await destination.incomingState(task.id).then((v) => v.state).catch(() => undefined) : undefined;
+    const words = settled.where === "source" ? `${task.source} took the ownership record back and runs ${task.vm}` : `${task.destination} holds the ownership record${state === "running" ? " and runs it" : `; it did not confirm it runs it (${state ?? "unreachable"})`}`;
+    const message = `${previous?.failure?.message ?? "the outcome was uncertain"}; settled${runOn === undefined ? "" : ` on an operator's decision (run on ${runOn})`}: ${words}`;
+    const base = previous ?? this.#failedReport(task, MigrationFailureCode.ownershipUnknown, message, "", undefined);
+    const report: MigrationReport = settled.where === "source"
+      ? { ...base, outcome: Phase.failed, runningOn: task.source, failure: { code: MigrationFailureCode.ownershipUnknown, message, phase: Phase.switchover } }
+      : { ...base, outcome: Phase.completed, runningOn: task.destination, verified: state === "running", failure: { code: MigrationFailureCode.ownershipUnknown, message, phase: Phase.switchover } };
+    this.#log("warn", `needs-attention migration settled: ${words}`, { migrationId: task.id });
+    await this.#finish(task.id, report, []);
+    return (await store.getTask(task.id)) ?? task;
+  }
+
+  /** The VM's ownership record: the controller's own, or as a host that mounts its datastore reads it. */
+  async #readRecord(task: TaskRecord, source: AgentClient, destination: AgentClient): Promise<Ownership> {
+    const where = bodyOf(task).ownership;
+    if (where?.kind === "controller") {
+      const record = await this.ledger.read(task.vm);
+      if (record !== undefined) return record;
+    } else {
+      const spec = await this.#specOf(this.#deps.inventory.current, task.vm, source).catch(() => this.#inventorySpec(this.#deps.inventory.current, task.vm));
+      const plan = await this.#ownershipPlan(task.id, spec, false);
+      for (const agent of [source, destination]) {
+        if (plan === undefined) break;
+        const record = await agent.readOwnership(task.vm, plan.ledger).catch(() => undefined);
+        if (record !== undefined) return record;
+      }
+    }
+    throw new FerryError(ErrorCode.unavailable, `${task.vm}'s ownership record cannot be read (${where?.where ?? "no record noted"}); nothing was decided`);
   }
 }

@@ -1,6 +1,6 @@
 // Migration routes of the controller's API (agents: routes-agents.ts).
 import { createRoute, z } from "@hono/zod-openapi";
-import { API_BASE, MigrationRequestSchema, TaskSchema } from "../api/schemas.ts";
+import { API_BASE, MigrationRequestSchema, ResolveRequestSchema, TaskSchema } from "../api/schemas.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { Store } from "../store/store.ts";
 import { requireRole, Role } from "./auth.ts";
@@ -64,4 +64,18 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
     },
   );
 
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${API_BASE}/migrations/{id}/resolve`,
+      security,
+      summary: "Decide where a migration that needs attention ends: only the host that holds the VM's ownership record may run it",
+      request: { params: IdParam, body: json(ResolveRequestSchema, "The host to run the VM on") },
+      responses: { 200: json(TaskSchema, "Settled"), ...errors },
+    }),
+    async (c) => {
+      requireRole(c.get("token"), Role.operator);
+      return c.json((await migrations.resolve(c.req.valid("param").id, c.req.valid("json").runOn)) as z.infer<typeof TaskSchema>, 200);
+    },
+  );
 }

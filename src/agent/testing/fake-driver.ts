@@ -212,6 +212,7 @@ export function createFakeDriver(network: FakeNetwork, host: HostFacts): FakeDri
         case IncomingState.waiting:
         case IncomingState.receiving:
         case IncomingState.verified:
+        case IncomingState.committing:
           return Promise.reject(new FerryError(ErrorCode.conflict, `the destination has not settled (${destination})`, { retryable: true }));
       }
       awaiting.delete(migrationId);

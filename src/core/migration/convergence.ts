@@ -84,6 +84,7 @@ export function percentFor(phase: Phase, fraction: number): number {
       return 100;
     case Phase.failed:
     case Phase.cancelled:
+    case Phase.needsAttention:
       return 0;
   }
 }

@@ -234,6 +234,7 @@ function advance(model: Model): MigrationEvent {
     case Phase.completed:
     case Phase.failed:
     case Phase.cancelled:
+    case Phase.needsAttention:
       return { type: "start" };
   }
 }

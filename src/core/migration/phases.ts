@@ -54,6 +54,7 @@ export const PHASE_RANK: Readonly<Record<Phase, number>> = {
   completed: 5,
   failed: 5,
   cancelled: 5,
+  "needs-attention": 5,
 };
 
 export function isTerminal(phase: Phase): boolean {

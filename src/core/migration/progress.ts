@@ -153,6 +153,8 @@ export function createProgressTracker(options: ProgressTrackerOptions): Progress
         return "failed: the VM stays on the source";
       case Phase.cancelled:
         return "cancelled: the VM stays on the source";
+      case Phase.needsAttention:
+        return "needs attention: the VM waits paused on the source until its owner is known";
     }
   }
 
@@ -196,6 +198,7 @@ export function createProgressTracker(options: ProgressTrackerOptions): Progress
         break;
       case Phase.failed:
       case Phase.cancelled:
+      case Phase.needsAttention:
         // Frozen where it stopped: a failure does not move the bar either way.
         raw = 0;
         etaMs = undefined;

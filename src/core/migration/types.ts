@@ -19,10 +19,16 @@ export const Phase = {
   completed: "completed",
   failed: "failed",
   cancelled: "cancelled",
+  /**
+   * The switchover's outcome could not be proven: neither host could show it holds the VM's
+   * ownership record (src/core/ownership.ts). The VM stays paused on the source until the
+   * destination answers or an operator decides (`ferry migrate resolve`).
+   */
+  needsAttention: "needs-attention",
 } as const;
 export type Phase = (typeof Phase)[keyof typeof Phase];
 
-export const TERMINAL_PHASES: ReadonlySet<Phase> = new Set([Phase.completed, Phase.failed, Phase.cancelled]);
+export const TERMINAL_PHASES: ReadonlySet<Phase> = new Set([Phase.completed, Phase.failed, Phase.cancelled, Phase.needsAttention]);
 
 /** Why a migration failed; stable codes, as findings' are. */
 export const MigrationFailureCode = {
@@ -61,6 +67,10 @@ export const MigrationFailureCode = {
   encryptionUnavailable: "ENCRYPTION_UNAVAILABLE",
   /** The stream's TLS handshake failed: the listener did not prove it holds the certificate its agent announced. */
   streamUntrusted: "STREAM_UNTRUSTED",
+  /** The VM's ownership record names another host than the source: it must not move from here. */
+  notOwned: "NOT_OWNED",
+  /** Nobody could prove who holds the VM's ownership record after COMMIT: it needs an operator or the destination's answer. */
+  ownershipUnknown: "OWNERSHIP_UNKNOWN",
   internal: "INTERNAL",
 } as const;
 export type MigrationFailureCode = (typeof MigrationFailureCode)[keyof typeof MigrationFailureCode];
@@ -167,7 +177,7 @@ export interface MigrationReport {
   readonly vm: string;
   readonly source: string;
   readonly destination: string;
-  readonly outcome: typeof Phase.completed | typeof Phase.failed | typeof Phase.cancelled;
+  readonly outcome: typeof Phase.completed | typeof Phase.failed | typeof Phase.cancelled | typeof Phase.needsAttention;
   readonly failure: MigrationFailure | undefined;
   /** Where the VM runs now: always exactly one host. */
   readonly runningOn: string;

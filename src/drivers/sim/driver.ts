@@ -8,8 +8,8 @@ import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
 import { unmovedReport } from "../../core/migration/report.ts";
 import { MigrationFailureCode, Phase, VmotionEncryption, type MigrateOptions, type MigrationReport } from "../../core/migration/types.ts";
 import { createStreamCredentials, type StreamCredentials } from "../../pki/ephemeral.ts";
-import { describedFacts, IncomingState, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type SettledOn, type VmSpec } from "../driver.ts";
-import { settlementFor } from "../settle.ts";
+import { describedFacts, IncomingState, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type OwnershipFence, type SettledOn, type VmSpec } from "../driver.ts";
+import { settleByFence } from "../settle.ts";
 import { NO_FAULTS, type SimFaults } from "./faults.ts";
 import { HostLink } from "./link.ts";
 import { IncomingSession } from "./precopy-dest.ts";
@@ -52,8 +52,8 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
   let faults: SimFaults = options.faults ?? NO_FAULTS;
   const vms = new Map<string, SimVm>();
   const incoming = new Map<string, IncomingSession>();
-  /** Migrations whose report was uncertain: the VM waits paused here for `settle`. */
-  const awaitingSettlement = new Map<string, string>();
+  /** Migrations whose report was uncertain: the VM waits paused here for `settle`, with the migration's fence. */
+  const awaitingSettlement = new Map<string, { readonly vm: string; readonly fence: OwnershipFence | undefined }>();
   const settled = new Map<string, SettledOn>();
   const outgoing = new Set<Promise<MigrationReport>>();
   const closing = new AbortController();
@@ -155,7 +155,7 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
       vms.delete(name);
     }),
 
-    async prepareIncoming(spec: VmSpec, { migrationId, listenHost, encryption }) {
+    async prepareIncoming(spec: VmSpec, { migrationId, listenHost, fence, encryption }) {
       notClosed();
       const existing = incoming.get(migrationId);
       if (existing !== undefined) throw new FerryError(ErrorCode.conflict, `${host.name} already has incoming migration ${migrationId} (${existing.state})`, { details: { migrationId } });
@@ -178,6 +178,7 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
         shell,
         clock,
         faults: () => faults,
+        fence,
         onResumed: () => undefined,
         onShellDestroyed: () => {
           if (vms.get(spec.name) === shell) vms.delete(spec.name);
@@ -230,34 +231,37 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
       outgoing.add(run);
       try {
         const report = await run;
-        if (report.outcome === Phase.failed && report.runningOn === "") awaitingSettlement.set(target.migrationId, name);
+        if (report.outcome === Phase.failed && report.runningOn === "") awaitingSettlement.set(target.migrationId, { vm: name, fence: hooks.fence });
         return report;
       } finally {
         outgoing.delete(run);
       }
     },
 
-    settle: (name, migrationId, destination) => later((): SettledOn => {
+    async settle(name, migrationId, destination) {
       const done = settled.get(migrationId);
       if (done !== undefined) return done;
-      if (awaitingSettlement.get(migrationId) !== name) {
+      const waiting = awaitingSettlement.get(migrationId);
+      if (waiting?.vm !== name) {
         throw new FerryError(ErrorCode.conflict, `${host.name} holds no paused copy of ${name} awaiting the outcome of migration ${migrationId}`, { details: { vm: name, migrationId } });
       }
       const vm = mustGet(name);
-      const where = settlementFor(destination, name, migrationId);
+      // The ownership record decides (a claim that cannot reach it throws: the VM stays paused).
+      const where = await settleByFence(waiting.fence, destination, name, migrationId);
+      if (settled.has(migrationId)) return settled.get(migrationId) ?? where;
       if (where === "destination") {
-        // The destination runs it: the paused copy here is released, never resumed.
+        // The destination holds the VM: the paused copy here is released, never resumed.
         vm.shutdown();
         vms.delete(name);
       } else {
-        // The destination never resumes without COMMIT on a live stream: it never ran there.
+        // This host won the record back: the destination can never take it now.
         vm.migratingOut = undefined;
         vm.resume(clock);
       }
       awaitingSettlement.delete(migrationId);
       settled.set(migrationId, where);
       return where;
-    }),
+    },
 
     async close() {
       closing.abort(new Error(`the sim driver of ${host.name} is closing`));

@@ -11,6 +11,8 @@ export interface SimFaults {
   readonly stallAfterBytes?: number | undefined;
   /** Destination: waits this long between verifying the digest and answering READY. */
   readonly delayBeforeReadyMs?: number | undefined;
+  /** Destination: after COMMIT, waits this long before claiming the VM's ownership record (state "committing"). */
+  readonly holdBeforeClaimMs?: number | undefined;
   /** Destination: after COMMIT, resumes the VM and waits this long before answering RUNNING. */
   readonly holdAfterCommitMs?: number | undefined;
   /**

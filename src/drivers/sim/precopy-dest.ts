@@ -6,14 +6,18 @@
 // The destination resumes the VM only on COMMIT, and only after it has verified the digest
 // of memory and device state and answered READY. Until COMMIT, a stream that breaks (or an
 // ABORT, or abortIncoming) destroys the shell: the source still owns the VM. After COMMIT
-// the VM runs here and nothing here undoes that; `state` says "running" from that moment,
-// which is what a settlement (see precopy-source.ts) relies on.
+// the destination claims the VM's ownership record (the fence, src/core/ownership.ts) and
+// runs the VM only if that claim won: it is "committing" until the record answers, whatever
+// happens to the stream meanwhile (a claim whose answer was lost may have won), and a lost
+// claim destroys the shell. From "running" nothing here undoes it.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import type { Clock } from "../../core/clock.ts";
 import { MigrationFailureCode } from "../../core/migration/types.ts";
-import { IncomingState } from "../driver.ts";
+import { ownershipWords } from "../../core/ownership.ts";
+import { IncomingState, type OwnershipFence } from "../driver.ts";
+import { claimUntilDecided } from "../settle.ts";
 import { PageBitmap } from "./bitmap.ts";
 import type { SimFaults } from "./faults.ts";
 import { PAGE_SIZE } from "./memory.ts";
@@ -27,6 +31,8 @@ export interface IncomingContext {
   readonly shell: SimVm;
   readonly clock: Clock;
   readonly faults: () => SimFaults;
+  /** The VM's ownership record: claimed after COMMIT, before the VM runs here (absent only in tests of the stream alone). */
+  readonly fence?: OwnershipFence | undefined;
   /** COMMIT arrived and the VM runs here now. */
   readonly onResumed: () => void;
   /** The shell was destroyed (failure, abort): forget it. */
@@ -118,6 +124,7 @@ export class IncomingSession {
     this.stream?.destroy();
   }
 
+  /** Before COMMIT: a broken stream or an abort destroys the shell. From COMMIT on, only the ownership record decides. */
   private active(): boolean {
     return this.currentState === IncomingState.waiting || this.currentState === IncomingState.receiving || this.currentState === IncomingState.verified;
   }
@@ -282,8 +289,12 @@ export class IncomingSession {
   }
 
   private async commit(): Promise<void> {
+    this.currentState = IncomingState.committing;
     const faults = this.ctx.faults();
     const stream = this.stream;
+    // A fault rule's pause between COMMIT and the claim: where a test freezes this agent.
+    const pause = faults.holdBeforeClaimMs ?? 0;
+    if (pause > 0) await this.ctx.clock.sleep(pause).catch(() => undefined);
     if (faults.dropAfterCommit === "not-running") {
       this.currentState = IncomingState.failed;
       this.failure = new MigrationError(MigrationFailureCode.destinationLost, "the stream was dropped after COMMIT, before resuming (fault rule)");
@@ -291,6 +302,7 @@ export class IncomingSession {
       stream?.destroy();
       return;
     }
+    if (!(await this.claimOwnership())) return;
     // From here the VM runs on this host; incomingState says so before anyone hears RUNNING.
     this.ctx.shell.resume(this.ctx.clock);
     this.currentState = IncomingState.running;
@@ -304,6 +316,25 @@ export class IncomingSession {
     if (stream === undefined || stream.failed !== undefined) return;
     this.send([encodeFrame({ type: "running", host: this.ctx.hostName })]);
     await stream.end(1000);
+  }
+
+  /** Claims the VM's record before it runs here; false (the shell destroyed) when the source or another host holds it. */
+  private async claimOwnership(): Promise<boolean> {
+    const fence = this.ctx.fence;
+    if (fence === undefined) return true;
+    let words: string;
+    try {
+      const result = await claimUntilDecided(fence, this.ctx.clock);
+      if (result.won) return true;
+      words = ownershipWords(result.ownership);
+    } catch (error) {
+      words = `no claim could be made (${error instanceof Error ? error.message : String(error)})`;
+    }
+    this.currentState = IncomingState.failed;
+    this.failure = new MigrationError(MigrationFailureCode.destinationLost, `${this.ctx.hostName} did not resume ${this.ctx.shell.name} after COMMIT: its ownership record on ${fence.where} says ${words}`);
+    this.destroyShell();
+    this.stream?.destroy();
+    return false;
   }
 
   private onStreamFailed(error: MigrationError): void {

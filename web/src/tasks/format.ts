@@ -36,9 +36,10 @@ export const PHASE_WORDS: Record<Phase, string> = {
   completed: "Completed",
   failed: "Failed",
   cancelled: "Cancelled",
+  "needs-attention": "Needs attention: the VM waits paused until its owner is known",
 };
 
-export const TERMINAL: ReadonlySet<string> = new Set(["completed", "failed", "cancelled"]);
+export const TERMINAL: ReadonlySet<string> = new Set(["completed", "failed", "cancelled", "needs-attention"]);
 
 export function phaseWords(phase: string, pass?: number): string {
   const words = (PHASE_WORDS as Record<string, string | undefined>)[phase] ?? phase;
@@ -64,6 +65,8 @@ export const FAILURE_WORDS: Record<MigrationFailureCode, string> = {
   SOURCE_LOST: "The source host went away; the outcome was settled with both hosts",
   ENCRYPTION_UNAVAILABLE: "Encrypted VMotion is required but a host cannot encrypt the stream; nothing was sent",
   STREAM_UNTRUSTED: "The target's VMotion endpoint did not prove it holds the migration's certificate",
+  NOT_OWNED: "The VM's ownership record names another host: it must not move from its source",
+  OWNERSHIP_UNKNOWN: "Nobody could prove which host holds the VM after the switchover: it waits paused",
   INTERNAL: "The controller hit a bug",
 };
 
