@@ -4,6 +4,7 @@ import type { CliIo } from "../io.ts";
 import { registerAgentCommand } from "./agent.ts";
 import { registerAuditCommand } from "./audit.ts";
 import { registerBaselineCommand } from "./baseline.ts";
+import { registerCaCommands } from "./ca.ts";
 import { registerCheckCommands } from "./check.ts";
 import { registerControllerCommand } from "./controller.ts";
 import { registerCpuidCommands } from "./cpuid.ts";
@@ -32,4 +33,5 @@ export function registerCommands(program: Command, io: CliIo, setStatus: SetStat
   registerMigrateCommands(program, io, setStatus);
   registerUpCommand(program, io, setStatus);
   registerAgentCommand(program, io, setStatus);
+  registerCaCommands(program, io, setStatus);
 }
