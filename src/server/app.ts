@@ -38,7 +38,7 @@ import { statusFor } from "../agent/http-errors.ts";
 import { ObjectKind, type ApiToken, type Store, type TaskEvent } from "../store/store.ts";
 import { auditTrail, registerAuditRoutes } from "./audit.ts";
 import { agentMayCall, authenticate, AuthThrottle, createToken, requireRole, Role, tokenExpired, TokenStreams } from "./auth.ts";
-import { bodyLimits, clientAddress, honoPath, requestIds, requireDeclaredBody, securityHeaders, type BodyRule } from "./hardening.ts";
+import { bodyLimits, clientAddress, honoPath, refuseIfMigrating as refuseMigrating, requestIds, requireDeclaredBody, securityHeaders, type BodyRule } from "./hardening.ts";
 import type { Log } from "./migrations.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { EventHub } from "./events.ts";
@@ -193,14 +193,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
     const agents = new Set((await store.listObjects<{ host: string }>(ObjectKind.agent)).map((a) => a.name));
     return hosts.filter((h) => agents.has(h));
   };
-  /** A migrating VM is not edited: its task moves it, and an edit would race the move. */
-  const refuseIfMigrating = async (vms: readonly string[], what: string): Promise<void> => {
-    const migrating = vms.filter((vm) => inventory.current.index.vms.get(vm)?.migrating === true);
-    const first = migrating[0];
-    if (first === undefined) return;
-    const task = (await store.listTasks({ vm: first, states: Object.values(Phase).filter((p) => !TERMINAL_PHASES.has(p)), limit: 1 }))[0];
-    throw new FerryError(ErrorCode.conflict, `${first} is migrating${task === undefined ? "" : ` (migration ${task.id}, ${task.state})`}: ${what} once the migration ends`, { details: { vm: first, migration: task?.id ?? null, vms: migrating } });
-  };
+  const refuseIfMigrating = (vms: readonly string[], what: string): Promise<void> => refuseMigrating(store, inventory, vms, what);
 
   app.openapi(
     createRoute({ method: "get", path: `${API_BASE}/inventory`, security, summary: "The whole inventory", request: { query: z.object({ format: z.enum(["json", "yaml"]).default("json") }) }, responses: { 200: json(InventoryDocumentSchema, "The inventory"), ...errors } }),

@@ -161,6 +161,9 @@ describe("imports and migrating VMs", () => {
     await runTable([
       { what: "settings of a migrating VM", method: "PATCH", path: "/api/vms/busy01", body: json({ devices: [] }), contentType: "application/json", status: 409, message: "busy01 is migrating (migration m-hardening-busy01, precopy): edit its settings once the migration ends" },
       { what: "the mask of its cluster", method: "PUT", path: "/api/clusters/Prod/mask", body: json(mask), contentType: "application/json", status: 409, message: "busy01 is migrating (migration m-hardening-busy01, precopy): set the cluster's mask once the migration ends" },
+      { what: "connecting its NIC", method: "PATCH", path: "/api/vms/busy01", body: json({ nics: [{ name: "nic0", connected: false }] }), contentType: "application/json", status: 409, message: "busy01 is migrating (migration m-hardening-busy01, precopy): edit its settings once the migration ends" },
+      { what: "powering it", method: "POST", path: "/api/vms/busy01/power", body: json({ action: "off" }), contentType: "application/json", status: 409, message: "busy01 is migrating (migration m-hardening-busy01, precopy): power it once the migration ends" },
+      { what: "deleting it", method: "DELETE", path: "/api/vms/busy01", status: 409, message: "busy01 is migrating (migration m-hardening-busy01, precopy): delete it once the migration ends" },
     ]);
     await ctl.store.updateTask("m-hardening-busy01", { state: "failed" });
   });

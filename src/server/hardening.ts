@@ -8,7 +8,10 @@ import { bodyLimit } from "hono/body-limit";
 import { routePath } from "hono/route";
 import { secureHeaders } from "hono/secure-headers";
 import { API_BASE } from "../api/schemas.ts";
-import { ErrorCode } from "../core/errors.ts";
+import { ErrorCode, FerryError } from "../core/errors.ts";
+import { Phase, TERMINAL_PHASES } from "../core/migration/types.ts";
+import type { Store } from "../store/store.ts";
+import type { InventoryService } from "./inventory-service.ts";
 
 export const MB = 1024 * 1024;
 /** Every controller write: far above any edit, far below what would hurt the controller. */
@@ -134,4 +137,16 @@ export function clientAddress(c: { readonly env: unknown }): string {
   const env = c.env as NodeBindings;
   const bindings = env?.server ?? env;
   return bindings?.incoming?.socket?.remoteAddress ?? "local";
+}
+
+/**
+ * A migrating VM is not edited, powered or deleted: its task moves it, and a change would race
+ * the move. The refusal names the migration (the newest task of the VM that has not ended).
+ */
+export async function refuseIfMigrating(store: Store, inventory: InventoryService, vms: readonly string[], what: string): Promise<void> {
+  const migrating = vms.filter((vm) => inventory.current.index.vms.get(vm)?.migrating === true);
+  const first = migrating[0];
+  if (first === undefined) return;
+  const task = (await store.listTasks({ vm: first, states: Object.values(Phase).filter((p) => !TERMINAL_PHASES.has(p)), limit: 1 }))[0];
+  throw new FerryError(ErrorCode.conflict, `${first} is migrating${task === undefined ? "" : ` (migration ${task.id}, ${task.state})`}: ${what} once the migration ends`, { details: { vm: first, migration: task?.id ?? null, vms: migrating } });
 }

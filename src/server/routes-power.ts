@@ -16,10 +16,12 @@ import { requireRole, Role } from "./auth.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory } from "./migrations.ts";
 import { errors, json, NameParam, security } from "./openapi.ts";
+import { refuseIfMigrating } from "./hardening.ts";
+import type { Store } from "../store/store.ts";
 
 type PowerResult = z.infer<typeof PowerResultSchema>;
 
-export function registerPowerRoutes(app: ControllerApp, deps: { readonly inventory: InventoryService; readonly agents: AgentDirectory }): void {
+export function registerPowerRoutes(app: ControllerApp, deps: { readonly inventory: InventoryService; readonly agents: AgentDirectory; readonly store: Store }): void {
   const { inventory, agents } = deps;
 
   const vmOrThrow = (name: string) => {
@@ -91,6 +93,7 @@ export function registerPowerRoutes(app: ControllerApp, deps: { readonly invento
       requireRole(c.get("token"), Role.operator);
       const name = c.req.valid("param").name;
       const { action } = c.req.valid("json");
+      await refuseIfMigrating(deps.store, inventory, [name], "power it");
       const host = vmOrThrow(name).host;
       if (action === "off" || action === "cycle") await powerOff(name);
       if (action === "on" || action === "cycle") {

@@ -12,9 +12,11 @@ import { requireRole, Role } from "./auth.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory } from "./migrations.ts";
 import { errors, json, NameParam, security } from "./openapi.ts";
+import { refuseIfMigrating } from "./hardening.ts";
+import type { Store } from "../store/store.ts";
 import { vmSpecOf } from "./vm-spec.ts";
 
-export function registerVmRoutes(app: ControllerApp, deps: { readonly inventory: InventoryService; readonly agents: AgentDirectory }): void {
+export function registerVmRoutes(app: ControllerApp, deps: { readonly inventory: InventoryService; readonly agents: AgentDirectory; readonly store: Store }): void {
   const { inventory, agents } = deps;
 
   app.openapi(
@@ -63,6 +65,7 @@ export function registerVmRoutes(app: ControllerApp, deps: { readonly inventory:
       const removeDisks = c.req.valid("query").disks === "remove";
       const vm = inventory.current.index.vms.get(name);
       if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${name}"`);
+      await refuseIfMigrating(deps.store, inventory, [name], "delete it");
       if (vm.migrating || vm.power !== "off") throw new FerryError(ErrorCode.conflict, `${name} is ${vm.migrating ? "migrating" : vm.power}: power it off first (\`ferry vm power ${name} off\`)`, { details: { vm: name } });
       const agent = agents.get(vm.host);
       const { snapshot } = await inventory.change(
