@@ -12,6 +12,9 @@ import { createToken, Role } from "./auth.ts";
 import { createManualClock } from "./testing/manual-clock.ts";
 import { testController, type TestController } from "./testing/controller.ts";
 import type { ControllerApp } from "./app.ts";
+import { createAgentApp } from "../agent/app.ts";
+import { createFakeDriver, createFakeNetwork, fakeHostFacts } from "../agent/testing/fake-driver.ts";
+import { systemClock } from "../drivers/clock.ts";
 
 type Err = { code: string; message: string; details: unknown };
 type Row = { what: string; method: string; path: string; body?: string; contentType?: string; token?: "admin" | "operator" | "readOnly"; status: number; message: string | RegExp };
@@ -89,6 +92,14 @@ describe("bodies: a declared JSON body is required, and bounded", () => {
       await server.close();
     }
   });
+});
+
+test("the agent API refuses a body above 1 MB with 413, before its token or route is looked at", async () => {
+  const agent = createAgentApp({ driver: createFakeDriver(createFakeNetwork(), fakeHostFacts("h", "127.0.1.9")), token: "agent-token-0123456789abcdef", clock: systemClock, hostName: "h", vmotionIp: undefined });
+  const big = new TextEncoder().encode(JSON.stringify({ name: "x".repeat(1024 * 1024) }));
+  const response = await agent.request("/v1/vms", { method: "POST", headers: { authorization: "Bearer agent-token-0123456789abcdef", "content-type": "application/json" }, body: big });
+  assert.equal(response.status, 413);
+  assert.deepEqual(await response.json(), { code: "INVALID_INPUT", message: "the request body is larger than 1 MB, the agent's limit", details: { limitBytes: 1024 * 1024 } });
 });
 
 describe("names and numbers", () => {
