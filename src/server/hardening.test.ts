@@ -180,6 +180,20 @@ describe("imports and migrating VMs", () => {
   });
 });
 
+test("abort once the switchover passed its commit, or after completion, answers 409 too late", async () => {
+  // Task rows as the controller records them (the engine is not needed for the refusal).
+  const base = { kind: "migration" as const, vm: "web01", source: "esx01", destination: "esx02", createdAt: Date.now(), createdBy: "ops", body: {} };
+  await ctl.store.createTask({ ...base, id: "m-committed", state: "switchover", percent: 96 });
+  await ctl.store.createTask({ ...base, id: "m-done", state: "completed", percent: 100 });
+  await ctl.store.createTask({ ...base, id: "m-failed", state: "failed", percent: 40 });
+  await runTable([
+    { what: "abort after COMMIT (was: 202)", method: "DELETE", path: "/api/migrations/m-committed", token: "operator", status: 409, message: "too late: the destination runs it (migration m-committed is past its commit)" },
+    { what: "abort of a completed migration", method: "DELETE", path: "/api/migrations/m-done", token: "operator", status: 409, message: "too late: the destination runs it (migration m-done is completed)" },
+    { what: "abort of a failed migration", method: "DELETE", path: "/api/migrations/m-failed", token: "operator", status: 409, message: "migration m-failed already ended (failed)" },
+  ]);
+  await ctl.store.updateTask("m-committed", { state: "completed" });
+});
+
 describe("request ids, 5xx and security headers", () => {
   test("every answer carries a request id; a sane incoming one is kept, another replaced", async () => {
     const own = await send(ctl.app, { method: "GET", path: "/api/vms" }, ctl.tokens.readOnly, { "x-request-id": "trace-0123456789" });
