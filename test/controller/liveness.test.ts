@@ -31,7 +31,7 @@ async function eventsUntil(lab: Lab, task: string, done: (events: readonly HostE
   const timer = setTimeout(() => { abort.abort(); }, 60_000);
   const events: HostEvent[] = [];
   try {
-    const response = await fetch(`${lab.controller.url}/api/events?task=${encodeURIComponent(task)}&after=0`, { headers: { authorization: `Bearer ${lab.controller.token}` }, signal: abort.signal });
+    const response = await lab.controller.fetch(`${lab.controller.url}/api/events?task=${encodeURIComponent(task)}&after=0`, { headers: { authorization: `Bearer ${lab.controller.token}` }, signal: abort.signal });
     assert.equal(response.status, 200);
     const reader = (response.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
@@ -86,17 +86,9 @@ describe("liveness: heartbeats, not responding, reconciliation", () => {
 
   const ferry = (...args: string[]) => runFerry([...args, "--controller", lab.controller.url, "--token", lab.controller.token]);
 
-  test("a frozen agent's host becomes not responding: migrations to it refused with the finding, its VMs unknown; thawed, it is reconciled", async () => {
-    await hostState(lab, "esx02", "connected");
-    // Behind the controller's back: db01 powered off and a VM nobody imported started on esx02.
-    await lab.agent("esx02").powerOff("db01");
-    await lab.agent("esx02").createVm({ ...spec("web02"), name: "rogue01" });
-    await lab.agent("esx02").powerOn("rogue01");
-
-    const pid = lab.agents.get("esx02")?.child.pid;
-    assert.ok(pid !== undefined);
-    process.kill(pid, "SIGSTOP");
-    stopped = pid;
+  /** What is true while esx02's agent (`pid`) is frozen. */
+  const frozen = async (pid: number): Promise<void> => {
+    assert.ok(pid > 0);
     const silent = await hostState(lab, "esx02", "notResponding");
     assert.equal(silent.connected, true, "the inventory's flag is not written by a heartbeat");
 
@@ -114,9 +106,26 @@ describe("liveness: heartbeats, not responding, reconciliation", () => {
     const vmTable = await ferry("vms");
     assert.match(vmTable.out, /db01\s*│\s*esx02\s*│\s*not responding\s*│[^\n]*│\s*unknown\s*│/);
     await eventsUntil(lab, "host:esx02", (events) => events.some((e) => e.type === "host" && e["state"] === "notResponding"));
+  };
 
-    process.kill(pid, "SIGCONT");
-    stopped = undefined;
+  test("a frozen agent's host becomes not responding: migrations to it refused with the finding, its VMs unknown; thawed, it is reconciled", async () => {
+    await hostState(lab, "esx02", "connected");
+    // Behind the controller's back: db01 powered off and a VM nobody imported started on esx02.
+    await lab.agent("esx02").powerOff("db01");
+    await lab.agent("esx02").createVm({ ...spec("web02"), name: "rogue01" });
+    await lab.agent("esx02").powerOn("rogue01");
+
+    const pid = lab.agents.get("esx02")?.child.pid;
+    assert.ok(pid !== undefined);
+    process.kill(pid, "SIGSTOP");
+    stopped = pid;
+    try {
+      await frozen(pid);
+    } finally {
+      // Thawed whatever happened, so the next test finds esx02 answering.
+      process.kill(pid, "SIGCONT");
+      stopped = undefined;
+    }
     await hostState(lab, "esx02", "connected");
     const events = await eventsUntil(lab, "host:esx02", (list) => list.some((e) => e.type === "reconciled"));
     // examples/lab.yaml has more VMs on esx02 than this lab created there: those are gone (floppy01 one of them).
