@@ -1,8 +1,8 @@
 // The qemu driver's benchmark (`npm run bench -- qemu`, root only): a real guest migrated live
 // between two lab hosts (network namespaces) over the VMotion veth, against raw TCP over the
-// same veth in the same run, and Ferry's control cost around QEMU's stream (capabilities,
-// parameters and `migrate`; `query-migrate` polling; noticing the end) as a share of the
-// migration's time. Imported by bench/run.ts.
+// same veth in the same run, encrypted (QEMU's TLS, the default) and in clear, and Ferry's
+// control cost around QEMU's stream (capabilities, parameters and `migrate`; `query-migrate`
+// polling; noticing the end) as a share of the migration's time. Imported by bench/run.ts.
 import { DEFAULT_MIGRATE_OPTIONS, Phase } from "../src/core/migration/types.ts";
 import { systemClock } from "../src/drivers/clock.ts";
 import type { VmSpec } from "../src/drivers/driver.ts";
@@ -60,20 +60,25 @@ async function qemuMigration(): Promise<Record<string, number | string | boolean
     await first.powerOn(spec.name);
     await systemClock.sleep(8000); // boot (3-5 s under TCG), then the writer fills its working set
     const rates: number[] = [];
+    const clearRates: number[] = [];
     const downtimes: number[] = [];
     const totals: number[] = [];
     const sent: number[] = [];
     let from = "esx01";
-    for (let r = 0; r < ROUNDS; r++) {
+    // Each round moves the guest twice: encrypted (the default: QEMU's TLS) and in clear.
+    for (let m = 0; m < 2 * ROUNDS; m++) {
+      const r = m;
+      const vmotionEncryption = m % 2 === 0 ? "required" : "disabled";
       const to = from === "esx01" ? "esx02" : "esx01";
       const source = drivers.get(from);
       const destination = drivers.get(to);
       const toHost = layout.hosts.find((h) => h.name === to);
       if (source === undefined || destination === undefined || toHost === undefined) throw new Error("lab hosts missing");
-      const target = await destination.prepareIncoming(spec, { migrationId: `bench-${r}`, listenHost: toHost.vmk.ip });
-      const report = await source.migrateOut(spec.name, target, { ...DEFAULT_MIGRATE_OPTIONS, autoConverge: true }, { signal: new AbortController().signal, clock: systemClock, onProgress: () => undefined });
+      const target = await destination.prepareIncoming(spec, { migrationId: `bench-${r}`, listenHost: toHost.vmk.ip, encryption: vmotionEncryption });
+      const report = await source.migrateOut(spec.name, target, { ...DEFAULT_MIGRATE_OPTIONS, autoConverge: true, vmotionEncryption }, { signal: new AbortController().signal, clock: systemClock, onProgress: () => undefined });
       if (report.outcome !== Phase.completed) throw new Error(`migration ${r} ${report.outcome}: ${report.failure?.message ?? ""}`);
-      rates.push(report.bytesSent / MiB / (report.totalMs / 1000));
+      if (report.encrypted !== (vmotionEncryption === "required")) throw new Error(`migration ${r} (${vmotionEncryption}) reports encrypted ${String(report.encrypted)}`);
+      (vmotionEncryption === "required" ? rates : clearRates).push(report.bytesSent / MiB / (report.totalMs / 1000));
       downtimes.push(report.downtimeMs);
       totals.push(report.totalMs);
       sent.push(report.bytesSent / MiB);
@@ -94,6 +99,8 @@ async function qemuMigration(): Promise<Record<string, number | string | boolean
     return {
       raw_tcp_veth_mib_s: Math.round(rawMiBs),
       qemu_stream_mib_s_median: Math.round(qemuMiBs),
+      qemu_stream_clear_mib_s_median: Math.round(median(clearRates)),
+      encrypted_vs_clear: Number((qemuMiBs / median(clearRates)).toFixed(3)),
       throughput_ratio: Number((qemuMiBs / rawMiBs).toFixed(2)),
       qemu_total_ms_median: median(totals),
       qemu_downtime_ms_median: median(downtimes),
