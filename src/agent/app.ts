@@ -177,6 +177,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
         case IncomingState.waiting:
         case IncomingState.receiving:
         case IncomingState.verified:
+        case IncomingState.committing:
           break;
       }
     }

@@ -677,10 +677,12 @@ export class MigrationService {
   /** Asks the source again, every ATTENTION_RETRY_MS, until the ownership record settles the task. */
   #attend(taskId: string): void {
     if (this.#attending.has(taskId) || this.#closing.signal.aborted) return;
+    const closing = this.#closing.signal;
+    const closed = (): boolean => closing.aborted;
     const loop = async (): Promise<void> => {
-      while (!this.#closing.signal.aborted) {
-        await this.#deps.clock.sleep(MigrationService.ATTENTION_RETRY_MS, this.#closing.signal).catch(() => undefined);
-        if (this.#closing.signal.aborted) return;
+      while (!closed()) {
+        await this.#deps.clock.sleep(MigrationService.ATTENTION_RETRY_MS, closing).catch(() => undefined);
+        if (closed()) return;
         const settled = await this.#settleAttention(taskId, undefined).catch((error: unknown) => {
           this.#log("warn", "a migration that needs attention is still unsettled", { migrationId: taskId, error: String(error) });
           return undefined;

@@ -34,6 +34,10 @@ export interface AgentProcess {
   readonly exited: Promise<number | NodeJS.Signals>;
   /** SIGKILL: the agent dies at once, as a crashed host's would. */
   kill(): void;
+  /** SIGSTOP: the agent freezes (a paused VM host, a stalled kernel); it answers nothing until resumed. */
+  pause(): void;
+  /** SIGCONT: the frozen agent goes on where it stopped. */
+  resume(): void;
   /** SIGTERM, then waits for the exit. */
   stop(): Promise<number | NodeJS.Signals>;
 }
@@ -48,6 +52,8 @@ export interface AgentOptions {
   readonly linkMbps?: number;
   readonly faults?: boolean;
   readonly token?: string;
+  /** Serve the API on the VMotion IP too (127.0.1.N) instead of 127.0.0.1: one address to cut. */
+  readonly apiOnVmotionIp?: boolean;
 }
 
 const running = new Map<number, ChildProcess>();
@@ -86,7 +92,7 @@ export async function startAgentProcess(options: AgentOptions): Promise<AgentPro
   const configFile = join(dir(), `${options.name}-${options.index}.yaml`);
   const config = {
     host: hostEntry(options),
-    listen: "127.0.0.1:0",
+    listen: options.apiOnVmotionIp === true ? `127.0.1.${options.index}:0` : "127.0.0.1:0",
     vmotionIp: `127.0.1.${options.index}`,
     tokenFile,
     faults: options.faults ?? true,
@@ -145,6 +151,12 @@ export async function startAgentProcess(options: AgentOptions): Promise<AgentPro
       // Once: a process already gone (killed by the test itself) is not an error.
       if (running.has(pid)) process.kill(pid, "SIGKILL");
     },
+    pause() {
+      if (running.has(pid)) process.kill(pid, "SIGSTOP");
+    },
+    resume() {
+      if (running.has(pid)) process.kill(pid, "SIGCONT");
+    },
     async stop() {
       if (running.has(pid)) process.kill(pid, "SIGTERM");
       return exited;
@@ -167,6 +179,7 @@ export async function stopAllAgents(): Promise<void> {
             resolve();
           });
           try {
+            // A frozen agent is killed too (SIGKILL needs no SIGCONT).
             process.kill(pid, "SIGKILL");
           } catch {
             resolve();
