@@ -58,7 +58,7 @@ describe("encrypted VMotion through the controller", () => {
 
   test("a move into a cluster that requires encryption is encrypted, and a request for less is refused", async () => {
     const weaker = await move("esx03", { vmotionEncryption: "disabled" });
-    assert.equal(weaker.status, 409);
+    assert.equal(weaker.status, 422);
     assert.match(weaker.message ?? "", /Legacy sets encrypted VMotion to required; a migration may ask for a stronger setting, not disabled/);
     const { report } = await move("esx03");
     assert.equal(report?.outcome, "completed", report?.failure?.message);
