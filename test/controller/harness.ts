@@ -118,7 +118,7 @@ export async function startLab(inventory: string, hosts: readonly { name: string
     let i = 0;
     for (const host of hosts) {
       i += 1;
-      agents.set(host.name, await startAgentProcess(inventoryFile, host.name, `127.0.1.${200 + i}`, tokenFile, host.linkMbps));
+      agents.set(host.name, await startAgentProcess(inventoryFile, host.name, `127.0.1.${200 + i}`, { tokenFile, controllerCa: controller.caFile }, host.linkMbps));
     }
     for (const [host, agent] of agents) {
       const joined = await lab.api("POST", "/agents", { host, url: agent.api, token: agentToken });

@@ -72,11 +72,12 @@ test("an agent joins with a single-use join token; it serves HTTPS and its crede
   const token = await joinToken("esx02-join");
   assert.equal((await controller.api("GET", "/vms", undefined, token)).status, 403, "a join token opens nothing else");
   const esx02 = await startJoiningAgent("esx02", "127.0.1.42", token, join(dir, "state-esx02"));
-  assert.ok(esx02.api?.startsWith("https://"), `the agent serves HTTPS (${esx02.stderr})`);
-  await announced("esx02", esx02.api);
-  agentUrls.set("esx02", esx02.api);
+  const url = esx02.api ?? "";
+  assert.ok(url.startsWith("https://"), `the agent serves HTTPS (${esx02.stderr})`);
+  await announced("esx02", url);
+  agentUrls.set("esx02", url);
   const listed = await controller.api<unknown[]>("GET", "/agents");
-  assert.deepEqual(listed.body, [{ host: "esx02", url: esx02.api }]);
+  assert.deepEqual(listed.body, [{ host: "esx02", url }]);
   const credential = readFileSync(join(dir, "state-esx02", "credential"), "utf8").trim();
   assert.ok(!JSON.stringify(listed.body).includes(credential));
   // Spent: the same join token cannot join anything again.

@@ -292,7 +292,7 @@ export function registerAgentCommand(program: Command, io: CliIo, setStatus: Set
     .option("--state-dir <dir>", "where the agent keeps its key, certificate and credential (default: stateDir of --config, else $FERRY_HOME/agents/<host>)")
     .option("--cluster <name>", "the cluster this host joins when it is new to the controller")
     .action(async (opts) => {
-      if (opts.controller === undefined && (opts.joinTokenFile !== undefined || opts.controllerCa !== undefined)) throw new FerryError(ErrorCode.usage, "--join-token-file and --controller-ca go with --controller");
+      if (opts.controller === undefined && opts.joinTokenFile !== undefined) throw new FerryError(ErrorCode.usage, "--join-token-file goes with --controller");
       const config = await resolveAgentConfig(opts, { readText: io.readText, env: process.env }, io);
       const log = joinLog(io, config.name);
       const join = opts.controller === undefined ? undefined : {
@@ -306,7 +306,9 @@ export function registerAgentCommand(program: Command, io: CliIo, setStatus: Set
       // Joined before: the saved identity; joining now: a certificate for a key made here.
       const identity = join === undefined ? (config.stateDir === undefined ? undefined : loadAgentIdentity(config.stateDir)) : await agentIdentity(join, log);
       const tls = identity === undefined ? undefined : { key: identity.key, certificate: identity.certificate, ca: identity.ca };
-      const running: RunningAgent = await startAgent({ ...config, tls, clock: systemClock, log: stderrLog(io, config.name) });
+      // Without a certificate of its own (a token agent), the controller's CA still checks the controller.
+      const controllerCa = tls === undefined && join?.controllerCa === undefined && opts.controllerCa !== undefined ? await io.readText(opts.controllerCa) : undefined;
+      const running: RunningAgent = await startAgent({ ...config, tls, controllerCa, clock: systemClock, log: stderrLog(io, config.name) });
       io.out(JSON.stringify({ ready: true, name: running.name, api: running.api, vmotionIp: running.vmotionIp ?? null, driver: running.driver, ...(running.accelerator === undefined ? {} : { accelerator: running.accelerator }) }));
       if (join !== undefined && identity !== undefined) {
         // A refusal is logged and the agent keeps serving: an admin may fix the controller's side.

@@ -59,13 +59,18 @@ export function labVmSpec(vm: Vm, cpuFlags: readonly string[] | undefined, seed:
 }
 
 /** How a lab agent is authenticated: it joins a controller (its own certificate), or a bearer token file (tests). */
-export type LabAgentAuth = string | { readonly controller: string; readonly controllerCa: string; readonly stateDir: string; readonly joinTokenFile: string | undefined };
+export type LabAgentAuth =
+  | string
+  | { readonly tokenFile: string; readonly controllerCa: string }
+  | { readonly controller: string; readonly controllerCa: string; readonly stateDir: string; readonly joinTokenFile: string | undefined };
 
 export async function startAgentProcess(inventoryFile: string, host: string, vmotionIp: string, auth: LabAgentAuth, linkMbps: number | undefined): Promise<LabAgent> {
   const authArgs =
     typeof auth === "string"
       ? ["--token-file", auth]
-      : ["--controller", auth.controller, "--controller-ca", auth.controllerCa, "--state-dir", auth.stateDir, ...(auth.joinTokenFile === undefined ? [] : ["--join-token-file", auth.joinTokenFile])];
+      : "tokenFile" in auth
+        ? ["--token-file", auth.tokenFile, "--controller-ca", auth.controllerCa]
+        : ["--controller", auth.controller, "--controller-ca", auth.controllerCa, "--state-dir", auth.stateDir, ...(auth.joinTokenFile === undefined ? [] : ["--join-token-file", auth.joinTokenFile])];
   const args = [BIN, "agent", "-i", inventoryFile, "--name", host, "--vmotion-ip", vmotionIp, ...authArgs, "--listen", "127.0.0.1:0", "--driver", "sim"];
   if (linkMbps !== undefined && linkMbps > 0) args.push("--vmotion-link-mbps", String(linkMbps));
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
