@@ -70,17 +70,17 @@ describe("qemuCommandLine", () => {
     assert.ok(!args.includes("-daemonize"), "QEMU runs as a child: its stderr carries a destination's rejection");
   });
 
-  test("the destination's argv is the source's plus -incoming defer", () => {
+  test("the destination's argv is the source's plus -S -incoming defer (it never runs by itself)", () => {
     const source = qemuCommandLine(vm(), esx01, false);
     const destination = qemuCommandLine(vm(), esx01, true);
-    assert.deepEqual(destination.args, [...source.args, "-incoming", "defer"]);
+    assert.deepEqual(destination.args, [...source.args, "-S", "-incoming", "defer"]);
   });
 
   test("on another host, only -incoming and per-process paths and taps differ", () => {
     const source = qemuCommandLine(vm(), esx01, false).args;
     const destination = qemuCommandLine(vm(), esx02, true).args;
-    assert.deepEqual(destination.slice(-2), ["-incoming", "defer"]);
-    const rest = destination.slice(0, -2);
+    assert.deepEqual(destination.slice(-3), ["-S", "-incoming", "defer"]);
+    const rest = destination.slice(0, -3);
     assert.equal(rest.length, source.length);
     const differing = source.flatMap((arg, i) => (arg === rest[i] ? [] : [source[i - 1]]));
     assert.deepEqual(differing, ["-serial", "-netdev", "-qmp"]);
@@ -194,7 +194,7 @@ describe("qemuCommandLine", () => {
     const spec = vm({ boot: "disk", disks: [disk], cdroms: [iso] });
     const source = qemuCommandLine(spec, { ...esx01, disks: [{ path: "/mnt/a/web01.qcow2", directIo: true }], cdroms: [{ kind: "file", path: "/mnt/a/debian.iso" }] }, false).args;
     const destination = qemuCommandLine(spec, { ...esx02, disks: [{ path: "/srv/b/web01.qcow2", directIo: true }], cdroms: [{ kind: "file", path: "/srv/b/debian.iso" }] }, true).args;
-    const rest = destination.slice(0, -2);
+    const rest = destination.slice(0, -3);
     assert.equal(rest.length, source.length);
     const differing = source.flatMap((arg, i) => (arg === rest[i] ? [] : [`${source[i - 1] ?? ""} ${arg.split(",")[1] ?? ""}`]));
     assert.deepEqual(differing, ["-serial ", "-netdev id=net0", "-blockdev node-name=disk0-file", "-blockdev node-name=cd0-file", "-qmp server=on"]);

@@ -275,7 +275,9 @@ function guestCpuArg(vm: QemuVm): string {
  * The argv of the QEMU process that runs `vm` (`incoming: false`) or waits for it as a
  * migration's destination (`incoming: true`, QEMU's `-incoming defer`: it starts paused and
  * listens only on `migrate-incoming`, so the driver chooses the address and sets capabilities
- * first). Pure; refuses (INVALID_INPUT) values QEMU would misparse.
+ * first; and `-S`: when the stream is complete it stays paused instead of running by itself,
+ * so the driver claims the VM's ownership record first and only then sends `cont`). Pure;
+ * refuses (INVALID_INPUT) values QEMU would misparse.
  */
 export function qemuCommandLine(vm: QemuVm, process: QemuProcess, incoming: boolean): QemuCommand {
   const { spec } = vm;
@@ -324,6 +326,6 @@ export function qemuCommandLine(vm: QemuVm, process: QemuProcess, incoming: bool
 
   // wait=off: QEMU does not block its start on a QMP client.
   args.push("-qmp", `unix:${plainValue("qmpSocket", process.qmpSocket)},server=on,wait=off`);
-  if (incoming) args.push("-incoming", "defer");
+  if (incoming) args.push("-S", "-incoming", "defer");
   return { command: process.binary ?? "qemu-system-x86_64", args, cpu };
 }

@@ -6,6 +6,7 @@
 // The one-time token: QEMU's migration stream carries no token, so the destination QEMU cannot
 // check one. The agent checks the token before it hands out the endpoint (the source's agent
 // asks for it with the token), and QEMU listens only on the VMotion IP, for one stream.
+import { ownershipWords } from "../../core/ownership.ts";
 import { constants } from "node:fs";
 import { access, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -18,8 +19,8 @@ import { unmovedReport } from "../../core/migration/report.ts";
 import { decideAfterPass, percentFor } from "../../core/migration/convergence.ts";
 import { MigrationFailureCode, Phase, VmotionEncryption, type MigrateOptions, type MigrationFailure, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
 import { systemClock } from "../clock.ts";
-import { describedFacts, IncomingState, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type SettledOn, type VmSpec, type VmStatus } from "../driver.ts";
-import { settlementFor } from "../settle.ts";
+import { describedFacts, IncomingState, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type OwnershipFence, type SettledOn, type VmSpec, type VmStatus } from "../driver.ts";
+import { claimUntilDecided, settleByFence } from "../settle.ts";
 import { Accelerator, qemuCommandLine, type GuestBoot, type QemuVm } from "./command-line.ts";
 import type { GuestCpuDefinition } from "./cpu-model.ts";
 import { createVmStorage, parseQueryBlock, type BlockDevice, type DatastorePath, type ResolvedStorage } from "./disks.ts";
@@ -179,8 +180,8 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
   const vms = new Map<string, Vm>();
   const incoming = new Map<string, Incoming>();
   const settled = new Map<string, SettledOn>();
-  /** Migrations whose stream completed but whose destination did not confirm: the VM waits paused. */
-  const awaitingSettlement = new Map<string, string>();
+  /** Migrations whose stream completed but whose destination did not confirm: the VM waits paused, with the migration's fence. */
+  const awaitingSettlement = new Map<string, { readonly vm: string; readonly fence: OwnershipFence | undefined }>();
   const outgoing = new Set<Promise<MigrationReport>>();
   const closing = new AbortController();
   const storage = createVmStorage({ host: host.name, datastorePath: options.datastorePath, probeDirectIo: options.probeDirectIo, onWarning: options.onStorageWarning });
@@ -280,12 +281,45 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     await Promise.all(taps.map((tap) => network.unplug(tap).catch(() => undefined)));
   };
 
+  /**
+   * The destination's switchover: the complete state waits paused (`-S`) while this host
+   * claims the VM's ownership record; won, `cont` runs it (the RESUME event marks it
+   * running); lost, the paused copy is ended and the migration failed here. Asked again while
+   * the record cannot be reached: an answer lost on the way may have been a win.
+   */
+  const commitIncoming = async (session: Incoming, fence: OwnershipFence | undefined): Promise<void> => {
+    session.state = IncomingState.committing;
+    const vm = session.vm;
+    let refusal: string | undefined;
+    if (fence !== undefined) {
+      try {
+        const result = await claimUntilDecided(fence, clock);
+        if (!result.won) refusal = `its ownership record on ${fence.where} says ${ownershipWords(result.ownership)}`;
+      } catch (error) {
+        refusal = `no claim of its ownership record could be made (${reasonOf(error)})`;
+      }
+    }
+    if (refusal === undefined) {
+      try {
+        await vm.qmp?.execute("cont", undefined, { timeoutMs: 5000 });
+        return;
+      } catch (error) {
+        refusal = `cont failed: ${reasonOf(error)}`;
+      }
+    }
+    session.state = IncomingState.failed;
+    session.reason = `${host.name} did not resume ${vm.spec.name}: ${refusal}`;
+    vm.incoming = undefined;
+    if (vms.get(vm.spec.name) === vm) vms.delete(vm.spec.name);
+    await stop(vm);
+  };
+
   /** A QEMU ended by itself (failed incoming stream, guest panic, or killed). */
   const onExit = (vm: Vm): void => {
     vm.power = PowerStatus.off;
     if (vm.incoming !== undefined) {
       const session = incoming.get(vm.incoming);
-      if (session !== undefined && (session.state === IncomingState.waiting || session.state === IncomingState.receiving)) session.state = IncomingState.failed;
+      if (session !== undefined && (session.state === IncomingState.waiting || session.state === IncomingState.receiving || session.state === IncomingState.committing)) session.state = IncomingState.failed;
       vm.incoming = undefined;
       if (vms.get(vm.spec.name) === vm) vms.delete(vm.spec.name);
     }
@@ -585,7 +619,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
           }
           // It may run there: resuming here could run it twice. It waits paused for settle().
           vm.power = PowerStatus.paused;
-          awaitingSettlement.set(target.migrationId, name);
+          awaitingSettlement.set(target.migrationId, { vm: name, fence: hooks.fence });
           return {
             ...unmovedReport({ migrationId: target.migrationId, vm: name, source: host.name, destination: target.host, outcome: Phase.failed, failure: { code: MigrationFailureCode.destinationLost, message, phase: Phase.switchover }, runningOn: "", bytesSent: sample.transferredBytes, passes: sample.dirtySyncCount }),
             totalMs: sample.totalTimeMs ?? 0,
@@ -850,7 +884,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       await storage.remove(disks);
     },
 
-    async prepareIncoming(spec, { migrationId, listenHost, encryption }) {
+    async prepareIncoming(spec, { migrationId, listenHost, encryption, fence }) {
       notClosed();
       const existing = incoming.get(migrationId);
       if (existing !== undefined) throw new FerryError(ErrorCode.conflict, `${host.name} already has incoming migration ${migrationId} (${existing.state})`, { details: { migrationId } });
@@ -875,8 +909,13 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         void child.exited.then((exit) => {
           if (session.state === IncomingState.failed) session.reason = qemuErrorReason(exit.stderr) ?? `QEMU exited (code ${String(exit.code)}, signal ${String(exit.signal)})`;
         });
+        // `-S`: the complete stream leaves the VM paused; it runs here only once its record is ours.
         qmp.onEvent((event) => {
-          if (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving) return;
+          if (event.data["status"] !== "completed" || (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving)) return;
+          void commitIncoming(session, fence);
+        }, ["MIGRATION"]);
+        qmp.onEvent((event) => {
+          if (session.state !== IncomingState.committing) return;
           session.resumedAt = eventTime(event, clock);
           session.state = IncomingState.running;
           vm.incoming = undefined;
@@ -963,17 +1002,20 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       }
     },
 
-    // QEMU has no separate commit: the destination resumes by itself once the stream is
-    // complete. A migrateOut that could not confirm that leaves the VM paused here (postmigrate)
-    // and reports DESTINATION_LOST with no `runningOn`; settle ends or resumes that copy.
+    // QEMU has no separate commit: the destination (started with -S) resumes once the stream is
+    // complete and its claim of the VM's ownership record won. A migrateOut that could not
+    // confirm that leaves the VM paused here (postmigrate) and reports DESTINATION_LOST with no
+    // `runningOn`; settle claims the record (won: resumed here; lost: this copy ends).
     async settle(name, migrationId, destination) {
       const done = settled.get(migrationId);
       if (done !== undefined) return done;
-      if (awaitingSettlement.get(migrationId) !== name) {
+      const waiting = awaitingSettlement.get(migrationId);
+      if (waiting?.vm !== name) {
         throw new FerryError(ErrorCode.conflict, `${host.name} holds no paused copy of ${name} awaiting the outcome of migration ${migrationId}`, { details: { vm: name, migrationId } });
       }
       const vm = mustGet(name);
-      const where = settlementFor(destination, name, migrationId);
+      const where = await settleByFence(waiting.fence, destination, name, migrationId);
+      if (settled.has(migrationId)) return settled.get(migrationId) ?? where;
       if (where === "destination") {
         await stop(vm);
         if (vms.get(name) === vm) vms.delete(name);
