@@ -4,12 +4,14 @@
 // and one browser per test file; `stop()` ends the processes it started by PID and removes
 // the temp dir, also when a test failed.
 import { spawn, spawnSync, type ChildProcessByStdio } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { spkiHash } from "../../src/pki/ca.ts";
+import { tlsFetch } from "../../src/pki/tls-fetch.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const BIN = join(ROOT, "bin/ferry.js");
@@ -29,8 +31,10 @@ export function buildWebUi(): void {
 }
 
 export interface WebLab {
-  /** The controller's address, e.g. http://127.0.0.1:41234 (the UI is served at /). */
+  /** The controller's address, e.g. https://127.0.0.1:41234 (the UI is served at /). */
   readonly url: string;
+  /** Base64 SHA-256 of the server certificate's public key: the one certificate Chromium is told to accept. */
+  readonly spki: string;
   readonly adminToken: string;
   /** A JSON call to the API (`/vms` → `/api/vms`), with the admin token unless another is given. */
   // The caller names the response shape it expects; its assertions check it.
@@ -90,7 +94,7 @@ export async function startWebLab(options: { inventory?: string } = {}): Promise
       }, 60_000);
       const lines = createInterface({ input: child.stdout });
       lines.on("line", (line) => {
-        const api = /^\s*API:\s+(http:\/\/\S+?)\/api\b/.exec(line);
+        const api = /^\s*API:\s+(https:\/\/\S+?)\/api\b/.exec(line);
         if (api?.[1] !== undefined) url = api[1];
         const token = /^\s*admin token:\s+(\S+)/.exec(line);
         if (token?.[1] !== undefined && url !== undefined) {
@@ -107,6 +111,10 @@ export async function startWebLab(options: { inventory?: string } = {}): Promise
     await cleanup();
     throw error;
   }
+  // The UI and API are HTTPS with the lab's own CA: this process trusts that CA, Chromium the server's key.
+  const pki = join(dir, "data", "pki");
+  const fetch = tlsFetch({ ca: readFileSync(join(pki, "ca.crt"), "utf8") });
+  const spki = spkiHash(readFileSync(join(pki, "controller.crt"), "utf8"));
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   const api = async <T>(method: string, path: string, body?: unknown, token = ready.token): Promise<{ status: number; body: T }> => {
     const response = await fetch(`${ready.url}/api${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
@@ -116,6 +124,7 @@ export async function startWebLab(options: { inventory?: string } = {}): Promise
   return {
     url: ready.url,
     adminToken: ready.token,
+    spki,
     api,
     async createToken(name, role) {
       const created = await api<{ token: string; message?: string }>("POST", "/tokens", { name, role });
@@ -133,13 +142,16 @@ export interface WebBrowser {
   close(): Promise<void>;
 }
 
-/** Debian's Chromium with a fresh, empty profile. Fails, naming the package, when it is missing. */
-export async function launchBrowser(): Promise<WebBrowser> {
+/**
+ * Debian's Chromium with a fresh, empty profile, accepting the lab's server certificate by its
+ * key (`spki`: not a blanket ignore of certificate errors). Fails, naming the package, when missing.
+ */
+export async function launchBrowser(spki: string): Promise<WebBrowser> {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: the browser tests drive Debian's Chromium; install it with \`apt-get install -y chromium\``);
   const profile = mkdtempSync(join(tmpdir(), "ferry-chromium-"));
   let context: BrowserContext;
   try {
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 900 }, timeout: 60_000 });
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spki}`], viewport: { width: 1440, height: 900 }, timeout: 60_000 });
   } catch (error) {
     rmSync(profile, { recursive: true, force: true });
     throw new Error(`Chromium at ${CHROMIUM} did not start: ${error instanceof Error ? error.message.split("\n")[0] ?? "" : String(error)}`, { cause: error });
@@ -193,7 +205,7 @@ export async function startWebSuite(): Promise<WebSuite> {
   const lab = await startWebLab();
   let browser: WebBrowser | undefined;
   try {
-    browser = await launchBrowser();
+    browser = await launchBrowser(lab.spki);
     const page = await browser.newPage();
     await login(page, lab.url, lab.adminToken);
     const opened = browser;
