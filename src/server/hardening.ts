@@ -140,13 +140,17 @@ export function clientAddress(c: { readonly env: unknown }): string {
 }
 
 /**
- * A migrating VM is not edited, powered or deleted: its task moves it, and a change would race
- * the move. The refusal names the migration (the newest task of the VM that has not ended).
+ * A VM with a migration under way is not edited, powered or deleted: its task moves it, and a
+ * change would race the move. The refusal names the migration. What counts is a task that has
+ * not ended (one query, whatever the number of VMs: few migrations run at once); a `migrating`
+ * flag that an imported file set without any task behind it does not block edits.
  */
 export async function refuseIfMigrating(store: Store, inventory: InventoryService, vms: readonly string[], what: string): Promise<void> {
-  const migrating = vms.filter((vm) => inventory.current.index.vms.get(vm)?.migrating === true);
-  const first = migrating[0];
-  if (first === undefined) return;
-  const task = (await store.listTasks({ vm: first, states: Object.values(Phase).filter((p) => !TERMINAL_PHASES.has(p)), limit: 1 }))[0];
-  throw new FerryError(ErrorCode.conflict, `${first} is migrating${task === undefined ? "" : ` (migration ${task.id}, ${task.state})`}: ${what} once the migration ends`, { details: { vm: first, migration: task?.id ?? null, vms: migrating } });
+  if (vms.length === 0) return;
+  const asked = new Set(vms);
+  const running = await store.listTasks({ states: Object.values(Phase).filter((p) => !TERMINAL_PHASES.has(p)), limit: 1000 });
+  const task = running.find((t) => asked.has(t.vm));
+  if (task === undefined) return;
+  const migrating = [...new Set(running.filter((t) => asked.has(t.vm)).map((t) => t.vm))];
+  throw new FerryError(ErrorCode.conflict, `${task.vm} is migrating (migration ${task.id}, ${task.state}): ${what} once the migration ends`, { details: { vm: task.vm, migration: task.id, vms: migrating, onHost: inventory.current.index.vms.get(task.vm)?.host ?? null } });
 }
