@@ -12,7 +12,7 @@ import { requireQemu } from "./testing/requirements.ts";
 
 const skips = {
   wrongToken:
-    "QEMU's migration stream carries no token: the agent checks the token before it hands out the endpoint, and QEMU listens only on the VMotion IP (the agent's tests cover the token)",
+    "QEMU's migration stream carries no token: the agent checks the token before it hands out the endpoint, and QEMU listens only on the VMotion IP (the agent's tests cover the token); with encrypted VMotion the stream's one-time secret is the migration's client key, and stream-tls.test.ts shows a source holding another one refused",
 };
 
 driverContract(
