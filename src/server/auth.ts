@@ -133,9 +133,15 @@ export class TokenStreams {
     for (const cut of set ?? []) cut();
   }
 
-  /** Cuts the streams of tokens the store lists as revoked or expired at `now`. */
+  #sweptAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * Cuts the streams of tokens the store lists as revoked or expired at `now`. Every stream
+   * asks on its keep-alive; the store is read at most once per 10 s for all of them.
+   */
   async sweep(store: Store, now: number): Promise<void> {
-    if (this.#open.size === 0) return;
+    if (this.#open.size === 0 || now - this.#sweptAt < 10_000) return;
+    this.#sweptAt = now;
     for (const token of await store.listTokens()) {
       if (this.#open.has(token.id) && (token.revokedAt !== undefined || tokenExpired(token, now))) this.revoked(token.id);
     }

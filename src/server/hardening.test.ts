@@ -8,7 +8,7 @@ import { serve, type ServerType } from "@hono/node-server";
 import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { buildControllerApp } from "./main.ts";
-import { createToken, Role } from "./auth.ts";
+import { createToken, Role, TokenStreams } from "./auth.ts";
 import { createManualClock } from "./testing/manual-clock.ts";
 import { testController, type TestController } from "./testing/controller.ts";
 import type { ControllerApp } from "./app.ts";
@@ -308,6 +308,20 @@ describe("tokens: expiry, throttling, revocation", () => {
       await server.close();
     }
   });
+});
+
+test("a token revoked in the store by another controller cuts this one's streams at the next sweep", async () => {
+  const { token } = await createToken(ctl.store, "elsewhere", Role.readOnly, Date.now());
+  const streams = new TokenStreams();
+  let cuts = 0;
+  streams.watch(token.id, () => cuts++);
+  await streams.sweep(ctl.store, 1_000_000);
+  assert.equal(cuts, 0, "valid: nothing cut");
+  assert.equal(await ctl.store.revokeToken("elsewhere", Date.now()), true);
+  await streams.sweep(ctl.store, 1_005_000);
+  assert.equal(cuts, 0, "the store is read at most every 10 s");
+  await streams.sweep(ctl.store, 1_010_000);
+  assert.equal(cuts, 1);
 });
 
 describe("audit log", () => {
