@@ -51,6 +51,21 @@ export const HostStateSchema = z
   .enum(["connected", "notResponding", "disconnected"])
   .openapi("HostState", { description: "connected: its agent answers the controller's heartbeats; notResponding: it missed them (no migrations to or from it); disconnected: the inventory says so" });
 
+export const HostEventSchema = z
+  .object({
+    seq: z.number().int().openapi({ description: "The event's sequence number (its SSE id on GET /api/events?task=host:NAME)" }),
+    at: z.number(),
+    host: z.string(),
+    type: z.enum(["host", "reconcile", "reconciled"]).openapi({ description: "host: its state changed; reconcile: one difference between what its agent runs and the inventory; reconciled: the comparison's summary" }),
+    state: HostStateSchema.optional(),
+    kind: z.string().optional().openapi({ description: "For reconcile: powerDiffers, vmMoved, vmGone, vmOnTwoHosts, vmUnknown or vmCopy" }),
+    vm: z.string().optional(),
+    corrected: z.boolean().optional().openapi({ description: "For reconcile: whether the inventory now says what the agent said" }),
+    message: z.string(),
+  })
+  .openapi("HostEvent");
+export type HostEvent = z.infer<typeof HostEventSchema>;
+
 export const HostSummarySchema = z
   .object({
     name: z.string(),

@@ -27,6 +27,7 @@ import { registerMigrationRoutes } from "./routes-migrations.ts";
 import { registerVmRoutes } from "./routes-vms.ts";
 import { registerPowerRoutes } from "./routes-power.ts";
 import { registerPreviewRoutes } from "./routes-preview.ts";
+import { registerLivenessRoutes } from "./routes-liveness.ts";
 import { Liveness, type LivenessOptions } from "./liveness.ts";
 import { LEDGER_BASE, ledgerRoutes } from "./ownership.ts";
 
@@ -76,6 +77,7 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
   registerHostRoutes(app, { inventory: parts.inventory, agents: parts.agents, hostNetwork });
   registerVmRoutes(app, parts);
   registerPreviewRoutes(app, parts);
+  registerLivenessRoutes(app, parts);
   registerPowerRoutes(app, parts);
   // Agents claim VMs' ownership records here, with a capability per migration (no API token).
   app.route(LEDGER_BASE, ledgerRoutes(parts.migrations.ledger));

@@ -138,6 +138,14 @@ describe("liveness: heartbeats, not responding, reconciliation", () => {
     assert.deepEqual(events.filter((e) => e.type === "host").map((e) => e["state"]), ["notResponding", "connected"]);
     const after = await lab.api<{ power: string }>("GET", "/vms/db01");
     assert.equal(after.body.power, "off", "the agent's word on power is the truth");
+    // The same record through GET /api/host-events and `ferry events`.
+    const listed = await ferry("events", "--host", "esx02");
+    assert.equal(listed.status, 0, listed.err);
+    assert.match(listed.out, /esx02\s*│\s*not responding\s*│/);
+    assert.match(listed.out, /esx02\s*│\s*powerDiffers \(corrected\)\s*│\s*db01\s*│/);
+    assert.match(listed.out, /vmUnknown\s*│\s*rogue01/);
+    const bad = await ferry("events", "--host", "esx99");
+    assert.deepEqual([bad.status, bad.err.trim()], [2, 'ferry: no host named "esx99"']);
   });
 
   test("a controller restart reconciles every host at its first answer: a VM moved behind its back is found where it runs", async () => {

@@ -4,7 +4,7 @@
 // `ferry tokens ...`.
 import type { Command, CommandUnknownOpts } from "@commander-js/extra-typings";
 import Table from "cli-table3";
-import { TOKEN_TTL_SECONDS, type HostSummary, type ImportResultSchema, type PowerResult, type VmSummary } from "../../api/schemas.ts";
+import { TOKEN_TTL_SECONDS, type HostEvent, type HostSummary, type ImportResultSchema, type PowerResult, type VmSummary } from "../../api/schemas.ts";
 import type { z } from "@hono/zod-openapi";
 import type { ApiClient } from "../../api/client.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
@@ -78,6 +78,13 @@ export function parseDiskMove(text: string): { name: string; datastore: string; 
 /** A host's state as the tables say it (vCenter's words). */
 const HOST_STATE_WORDS: Readonly<Record<HostSummary["state"], string>> = { connected: "connected", notResponding: "not responding", disconnected: "disconnected" };
 
+/** A host event's kind in a word or two: the state it entered, or the difference found. */
+function eventWords(event: HostEvent): string {
+  if (event.type === "host") return event.state === undefined ? "host" : HOST_STATE_WORDS[event.state];
+  if (event.type === "reconciled") return "reconciled";
+  return `${event.kind ?? "difference"}${event.corrected === true ? " (corrected)" : ""}`;
+}
+
 export function registerManageCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
   const done = (_client: ApiClient, json: boolean | undefined, answer: Changed, words: string): void => {
     if (json === true) printJson(io, answer);
@@ -103,6 +110,19 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
     const vms = await controllerClient(opts).get<VmSummary[]>("/vms");
     if (opts.json === true) printJson(io, vms);
     else io.out(table(["VM", "host", "host state", "pool", "power", "memory", "state"], vms.map((v) => [v.name, v.host, HOST_STATE_WORDS[v.hostState], v.pool ?? "-", v.power, `${v.memoryMB} MB`, v.migrating ? "migrating" : "-"])));
+    setStatus(ExitStatus.ok);
+  });
+
+  api(program.command("events").description("hosts' liveness and reconciliation events: not responding, connected again, and what differed from the inventory").option("--host <host>", "one host's events").option("--limit <n>", "the newest this many (default 100)")).action(async (opts: ControllerOptions & { json?: boolean; host?: string; limit?: string }) => {
+    const query = new URLSearchParams();
+    if (opts.host !== undefined) query.set("host", opts.host);
+    if (opts.limit !== undefined) {
+      if (!/^\d{1,4}$/.test(opts.limit) || Number(opts.limit) < 1 || Number(opts.limit) > 1000) throw new FerryError(ErrorCode.usage, `--limit takes a number from 1 to 1000, got "${opts.limit}"`);
+      query.set("limit", opts.limit);
+    }
+    const events = await controllerClient(opts).get<HostEvent[]>(`/host-events${query.size === 0 ? "" : `?${query.toString()}`}`);
+    if (opts.json === true) printJson(io, events);
+    else io.out(table(["time", "host", "event", "VM", "what"], events.map((e) => [new Date(e.at).toISOString(), e.host, eventWords(e), e.vm ?? "-", e.message])));
     setStatus(ExitStatus.ok);
   });
 
