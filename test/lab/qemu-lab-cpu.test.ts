@@ -54,10 +54,10 @@ test("a guest that saw SSE4.2 is refused towards a Penryn before any byte moves;
   assert.deepEqual(lab.hosts.map((h) => `${h.name} ${h.cpu}`), ["esx01 Nehalem", "esx02 Penryn"]);
   const saved = JSON.parse(readFileSync(join(home, "controller.json"), "utf8")) as { url: string; token: string };
   const api = async <T>(path: string): Promise<T> => (await (await fetch(`${saved.url}/api${path}`, { headers: { authorization: `Bearer ${saved.token}` } })).json()) as T;
-  const agentToken = readFileSync(join(lab.dir, "agent.token"), "utf8").trim();
+  const agentPki = join(lab.dir, "data", "pki");
   const esx02 = lab.hosts[1];
   assert.ok(esx02 !== undefined);
-  const esx02Vms = (): Promise<unknown[]> => agentGet<unknown[]>(esx02.namespace, esx02.api, "/v1/vms", agentToken);
+  const esx02Vms = (): Promise<unknown[]> => agentGet<unknown[]>(esx02.namespace, esx02.api, "/v1/vms", agentPki);
 
   // 0. Each TCG host presents the model its agent's config names, and its observed facts say so.
   for (const [host, model] of [["esx01", "Nehalem"], ["esx02", "Penryn"]] as const) {

@@ -297,7 +297,8 @@ async function restartAgentOver(t: TestContext, lab: QemuLabSummary, host: strin
   const config = JSON.parse(readFileSync(join(lab.dir, `agent-${host}.yaml`), "utf8")) as { qemu: Record<string, unknown> };
   const path = join(lab.dir, `agent-${host}-older-qemu.yaml`);
   writeFileSync(path, `${JSON.stringify({ ...config, qemu: { ...config.qemu, binary } }, null, 2)}\n`, { mode: 0o600 });
-  const args = ["agent", "--config", path, "--controller", `http://${CONTROLLER_IP}:${CONTROLLER_PORT}`, "--join-token-file", join(lab.dir, "join.token"), "--cluster", HOST_LAB_CLUSTER];
+  // Its identity (key, certificate, credential) is in its state directory: it announces itself again, no join token.
+  const args = ["agent", "--config", path, "--controller", `https://${CONTROLLER_IP}:${CONTROLLER_PORT}`, "--cluster", HOST_LAB_CLUSTER];
   const child = spawn("ip", ["netns", "exec", ns, process.execPath, BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   ownAgents.push(child);
   const log = createWriteStream(join(lab.dir, `agent-${host}-older-qemu.log`));

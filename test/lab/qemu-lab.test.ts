@@ -41,7 +41,8 @@ const MiB = 1048576;
 interface Lab {
   readonly summary: QemuLabSummary;
   readonly controller: { readonly url: string; readonly token: string };
-  readonly agentToken: string;
+  /** The lab's data/pki: the agents are asked as the controller. */
+  readonly agentPki: string;
   readonly mgmtNamespace: string;
 }
 
@@ -133,7 +134,7 @@ before(
     requireQemu();
     const summary = await cli.up(["--driver", "qemu", "--hosts", "3", "--id", labId, "--listen", "127.0.0.1:0"], 240_000);
     const controller = JSON.parse(readFileSync(join(home, "controller.json"), "utf8")) as { url: string; token: string };
-    lab = { summary, controller, agentToken: readFileSync(join(summary.dir, "agent.token"), "utf8").trim(), mgmtNamespace: new LabNetwork(labId).ns("mgmt") };
+    lab = { summary, controller, agentPki: join(summary.dir, "data", "pki"), mgmtNamespace: new LabNetwork(labId).ns("mgmt") };
   },
   { timeout: 300_000 },
 );
@@ -154,7 +155,7 @@ describe(`ferry lab up --driver qemu --hosts 3 (lab ${labId})`, () => {
     assert.equal(summary.dir, join(home, "labs", labId));
     assert.deepEqual(
       summary.hosts.map((h) => ({ ...h })),
-      [1, 2, 3].map((n) => ({ name: `esx0${n}`, namespace: `ferry-${labId}-esx0${n}`, api: `http://198.18.254.${n}:7001`, vmotionIp: `198.19.0.${n}`, cpu: n === 2 ? "Nehalem" : "Westmere" })),
+      [1, 2, 3].map((n) => ({ name: `esx0${n}`, namespace: `ferry-${labId}-esx0${n}`, api: `https://198.18.254.${n}:7001`, vmotionIp: `198.19.0.${n}`, cpu: n === 2 ? "Nehalem" : "Westmere" })),
     );
     assert.deepEqual(summary.guests.map((g) => ({ ...g })), [{ name: "guest01", host: "esx01", ip: "198.18.0.11", mac: "52:54:00:12:00:0b" }]);
     assert.deepEqual({ ...summary.client }, { namespace: `ferry-${labId}-client`, ip: "198.18.0.100" });
@@ -258,7 +259,7 @@ describe(`ferry lab up --driver qemu --hosts 3 (lab ${labId})`, () => {
   });
 
   test("VMotion IP changed through the controller: on vmk1 inside esx02, and the next move streams to it; the destination finds the guest; one client connection there and back", { timeout: 300_000 }, async (t) => {
-    const { summary, agentToken, mgmtNamespace } = mustLab();
+    const { summary, agentPki, mgmtNamespace } = mustLab();
     const guest = summary.guests[0];
     assert.ok(guest !== undefined);
     const esx02 = hostOf("esx02");
@@ -284,7 +285,7 @@ describe(`ferry lab up --driver qemu --hosts 3 (lab ${labId})`, () => {
     assert.equal(prepared.length, 1, `esx02 prepared migration ${there.migrationId} once`);
     assert.match(prepared[0] ?? "", /^198\.19\.0\.22:\d+$/);
     // ... and its guest check found guest01 on the VM network before the move completed.
-    const incoming = await agentGet<{ state?: string; guest?: { state: string; message: string } }>(mgmtNamespace, esx02.api, `/v1/migrations/incoming/${there.migrationId}`, agentToken);
+    const incoming = await agentGet<{ state?: string; guest?: { state: string; message: string } }>(mgmtNamespace, esx02.api, `/v1/migrations/incoming/${there.migrationId}`, agentPki);
     assert.equal(incoming.state, "running");
     assert.equal(incoming.guest?.state, "reachable", incoming.guest?.message);
     await echo.waitForMoreReplies(25, 60_000);

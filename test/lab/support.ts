@@ -83,17 +83,22 @@ export function labCli(prefix: string): LabCli {
 
 // ---- An agent's own API, asked from inside its host's namespace ----
 // The lab's management addresses (198.18.254.N) exist only inside its namespaces: from the
-// root namespace they would follow the default route out of the machine.
+// root namespace they would follow the default route out of the machine. The agents serve
+// HTTPS and answer only certificates of the lab's CA: the script presents the controller's.
 const AGENT_GET = `
-fetch(process.argv[1], { headers: { authorization: "Bearer " + process.env.FERRY_AGENT_TOKEN } }).then(
-  async (r) => { process.stdout.write(await r.text()); process.exitCode = r.ok ? 0 : 1; },
-  (e) => { process.stderr.write(String(e && e.message)); process.exitCode = 2; });
+const { readFileSync } = require("node:fs");
+const pki = process.env.FERRY_LAB_PKI;
+const options = { ca: readFileSync(pki + "/ca.crt"), cert: readFileSync(pki + "/client.crt"), key: readFileSync(pki + "/client.key") };
+require("node:https").get(process.argv[1], options, (r) => {
+  let text = ""; r.setEncoding("utf8"); r.on("data", (c) => { text += c; });
+  r.on("end", () => { process.stdout.write(text); process.exitCode = r.statusCode < 300 ? 0 : 1; });
+}).on("error", (e) => { process.stderr.write(String(e && e.message)); process.exitCode = 2; });
 `;
 
-/** GET `path` from the agent at `api` (its URL inside the lab), asked from namespace `ns` with the agents' token. */
-export function agentGet<T>(ns: string, api: string, path: string, token: string): Promise<T> {
+/** GET `path` from the agent at `api` (its URL inside the lab), asked from namespace `ns` as the controller (`pkiDir`: the lab's data/pki). */
+export function agentGet<T>(ns: string, api: string, path: string, pkiDir: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const env = { ...process.env, FERRY_AGENT_TOKEN: token };
+    const env = { ...process.env, FERRY_LAB_PKI: pkiDir };
     execFile("ip", ["netns", "exec", ns, process.execPath, "-e", AGENT_GET, `${api}${path}`], { env, encoding: "utf8", timeout: 30_000 }, (error, stdout, stderr) => {
       if (error !== null) reject(new Error(`GET ${api}${path} from ${ns}: ${stderr.trim() || stdout.trim() || error.message}`));
       else resolve(JSON.parse(stdout) as T);

@@ -6,13 +6,13 @@
 //     relays 127.0.0.1:PORT to its unix socket so `ferry` commands and the UI reach it;
 //   - each host's agent runs inside its namespace with the qemu driver and a real-host config
 //     (datastore paths, the management port group), observes its facts and joins the
-//     controller with an agent token;
+//     controller with a single-use join token of its own (its certificate comes back; the
+//     controller then calls it over mutual TLS);
 //   - the VMotion network (vSwitch1 on eth1, vmk1) and the VM port group are made through the
 //     API, by the agents' Linux backend;
 //   - the guests are VMs created through the API with a disk on the shared datastore, booted
 //     through SeaBIOS from the test guest's ISO, addressed by DHCP.
 import { spawn, type ChildProcessByStdio } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { copyFileSync, createWriteStream, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
 import { join } from "node:path";
@@ -101,7 +101,6 @@ function agentConfig(layout: HostLabLayout, host: HostLabHost, dir: string, acce
     {
       name: host.name,
       listen: `${host.mgmtIp}:${AGENT_PORT}`,
-      tokenFile: "agent.token",
       driver: "qemu",
       datastores: [join(dir, "datastores", SHARED_DATASTORE), join(dir, "datastores", host.localDatastore)],
       stateDir: join(dir, "state", host.name),
@@ -232,17 +231,18 @@ export async function startQemuLab(opts: QemuLabOptions, tell: (line: string) =>
     const opened = await relay(opts.listen, socket);
     door = opened.server;
     const api = new ApiClient({ url: opened.url, token: adminToken });
-    const join_ = await api.post<{ token: string }>("/tokens", { name: "lab-agents", role: "agent" });
-    writeFileSync(join(dir, "join.token"), `${join_.token}\n`, { mode: 0o600 });
-
-    const token = randomBytes(24).toString("base64url");
-    writeFileSync(join(dir, "agent.token"), `${token}\n`, { mode: 0o600 });
-    for (const h of layout.hosts) writeFileSync(join(dir, `agent-${h.name}.yaml`), agentConfig(layout, h, dir, accelerator), { mode: 0o600 });
+    // Each host's agent joins with a single-use join token of its own, and gets its certificate.
+    for (const h of layout.hosts) {
+      const joinToken = await api.post<{ token: string }>("/tokens", { name: `join-${h.name}`, role: "agent" });
+      writeFileSync(join(dir, `join-${h.name}.token`), `${joinToken.token}\n`, { mode: 0o600 });
+      writeFileSync(join(dir, `agent-${h.name}.yaml`), agentConfig(layout, h, dir, accelerator), { mode: 0o600 });
+    }
 
     say(`starting ${layout.hosts.length} agents inside their hosts (qemu driver, ${accelerator}); they observe their hosts and join...`);
-    const controllerUrl = `http://${CONTROLLER_IP}:${CONTROLLER_PORT}`;
+    const controllerUrl = `https://${CONTROLLER_IP}:${CONTROLLER_PORT}`;
+    const controllerCa = join(dir, "data", "pki", "ca.crt");
     const started = await Promise.allSettled(
-      layout.hosts.map((h) => startInNamespace(h.namespace, h.name, ["agent", "--config", join(dir, `agent-${h.name}.yaml`), "--controller", controllerUrl, "--join-token-file", join(dir, "join.token"), "--cluster", HOST_LAB_CLUSTER], join(dir, `agent-${h.name}.log`), 60_000)),
+      layout.hosts.map((h) => startInNamespace(h.namespace, h.name, ["agent", "--config", join(dir, `agent-${h.name}.yaml`), "--controller", controllerUrl, "--controller-ca", controllerCa, "--join-token-file", join(dir, `join-${h.name}.token`), "--cluster", HOST_LAB_CLUSTER], join(dir, `agent-${h.name}.log`), 60_000)),
     );
     for (const result of started) if (result.status === "fulfilled") children.push(result.value);
     record();
@@ -265,7 +265,7 @@ export async function startQemuLab(opts: QemuLabOptions, tell: (line: string) =>
       labId,
       controller: opened.url,
       accelerator,
-      hosts: layout.hosts.map((h) => ({ name: h.name, namespace: h.namespace, api: `http://${h.mgmtIp}:${AGENT_PORT}`, vmotionIp: h.vmotionIp, cpu: h.cpuModel })),
+      hosts: layout.hosts.map((h) => ({ name: h.name, namespace: h.namespace, api: `https://${h.mgmtIp}:${AGENT_PORT}`, vmotionIp: h.vmotionIp, cpu: h.cpuModel })),
       guests: guests.map((g) => ({ name: g.name, host: g.host, ip: g.ip, mac: g.mac })),
       client: { namespace: layout.clientNamespace, ip: LAB_CLIENT_IP },
       dir,
