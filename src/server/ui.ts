@@ -4,6 +4,7 @@
 // build is picked up on the next load. The API stays under /api, untouched by this.
 import { readFile, stat } from "node:fs/promises";
 import { extname, join, normalize, sep } from "node:path";
+import type { Context } from "hono";
 import { matchedRoutes } from "hono/route";
 import { API_BASE } from "../api/schemas.ts";
 import type { ControllerApp } from "./app.ts";
@@ -55,7 +56,7 @@ export function serveWebUi(app: ControllerApp, dir: string = DEFAULT_WEB_DIST): 
     const path = c.req.path;
     if ((c.req.method !== "GET" && c.req.method !== "HEAD") || path === API_BASE || path.startsWith(`${API_BASE}/`)) return next();
     // A route of its own (the ownership ledger's, mounted after this) answers its paths: the UI is only the fallback.
-    if (matchedRoutes(c).some((route) => route.method !== "ALL")) return next();
+    if (matchedRoutes(c as Context).some((route) => route.method !== "ALL")) return next();
     const index = await fileIn(dir, "/index.html");
     if (index === undefined) return c.html(NOT_BUILT, path === "/" || extname(path) === "" ? 200 : 404);
     const file = path === "/" ? index : await fileIn(dir, path);
