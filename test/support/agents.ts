@@ -52,8 +52,10 @@ export interface AgentOptions {
   readonly linkMbps?: number;
   readonly faults?: boolean;
   readonly token?: string;
-  /** Serve the API on the VMotion IP too (127.0.1.N) instead of 127.0.0.1: one address to cut. */
-  readonly apiOnVmotionIp?: boolean;
+  /** The qemu driver on a declared host (TCG, the built-in kernel-boot guest); default the sim. */
+  readonly qemu?: { readonly kernel: string; readonly initrd: string };
+  /** Run inside this network namespace (one the test made), with its API and VMotion IP on these addresses. */
+  readonly netns?: { readonly name: string; readonly api: string; readonly vmotion: string };
 }
 
 const running = new Map<number, ChildProcess>();
@@ -79,7 +81,7 @@ export function hostEntry(options: AgentOptions): z.input<typeof HostSchema> {
     nics: [{ name: "vmnic0", speedMbps: 10_000 }, { name: "vmnic1", speedMbps: options.vmotionNicMbps ?? 1000 }],
     vswitches: [
       { name: "vSwitch0", uplinks: ["vmnic0"], portGroups: [{ name: "VM Network" }] },
-      { name: "vSwitch1", uplinks: ["vmnic1"], portGroups: [{ name: "VMotion" }], vmkernelPorts: [{ name: "vmk1", portGroup: "VMotion", ip: `127.0.1.${options.index}/8`, vmotion: true }] },
+      { name: "vSwitch1", uplinks: ["vmnic1"], portGroups: [{ name: "VMotion" }], vmkernelPorts: [{ name: "vmk1", portGroup: "VMotion", ip: options.netns === undefined ? `127.0.1.${options.index}/8` : `${options.netns.vmotion}/24`, vmotion: true }] },
     ],
     datastores: ["shared-ds1"],
   };
@@ -92,16 +94,20 @@ export async function startAgentProcess(options: AgentOptions): Promise<AgentPro
   const configFile = join(dir(), `${options.name}-${options.index}.yaml`);
   const config = {
     host: hostEntry(options),
-    listen: options.apiOnVmotionIp === true ? `127.0.1.${options.index}:0` : "127.0.0.1:0",
-    vmotionIp: `127.0.1.${options.index}`,
+    listen: options.netns !== undefined ? `${options.netns.api}:0` : "127.0.0.1:0",
+    vmotionIp: options.netns?.vmotion ?? `127.0.1.${options.index}`,
     tokenFile,
-    faults: options.faults ?? true,
+    ...(options.qemu === undefined
+      ? { faults: options.faults ?? true }
+      : { driver: "qemu", qemu: { kernel: options.qemu.kernel, initrd: options.qemu.initrd, runDir: join(dir(), `${options.name}-${options.index}-run`), accelerator: "tcg" } }),
     ...(options.linkMbps === undefined ? {} : { vmotionLinkMbps: options.linkMbps }),
   };
   // JSON is YAML: the agent reads either.
   writeFileSync(configFile, JSON.stringify(config, null, 2));
 
-  const child = spawn(process.execPath, [...AGENT_ARGV, "--config", configFile], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  // `ip netns exec` execs node: the PID is the agent's own.
+  const argv = [...AGENT_ARGV, "--config", configFile];
+  const child = options.netns === undefined ? spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }) : spawn("ip", ["netns", "exec", options.netns.name, process.execPath, ...argv], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start the agent of ${options.name}`);
   running.set(pid, child);
