@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateInventory } from "../src/core/lab/generate.ts";
 import { systemClock } from "../src/drivers/clock.ts";
+import { tlsFetch } from "../src/pki/tls-fetch.ts";
 import { startController } from "../src/server/main.ts";
 
 const MB = 1024 * 1024;
@@ -22,6 +23,8 @@ export const benchmarks: { name: string; run: () => Promise<Record<string, numbe
           await controller.inventory.replace(inventory);
           const importMs = performance.now() - t0;
           const headers = { authorization: `Bearer ${controller.adminToken}` };
+          // The API is HTTPS with the data directory's own CA.
+          const fetch = tlsFetch({ ca: controller.tls.ca.certificate });
           const t1 = performance.now();
           const reload = await controller.inventory.reload();
           const reloadMs = performance.now() - t1;
@@ -98,6 +101,7 @@ benchmarks.push({
     );
     try {
       const url = lab.controller.url;
+      const fetch = lab.controller.fetch;
       const headers = { authorization: `Bearer ${lab.controller.token}`, "content-type": "application/json" };
       // Eight migrations at 40 Mb/s each: long enough (~10 s) to load the controller meanwhile.
       for (const vm of parsed.inventory.vms) {
