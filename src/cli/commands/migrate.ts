@@ -64,7 +64,12 @@ export function reportText(report: MigrationReport): string {
     // Completed with a failure: it moved, but something is not fine (e.g. unreachable after it).
     if (report.failure !== undefined) lines.push(`but ${report.failure.code}: ${report.failure.message}`);
   }
-  else lines.push(`${report.vm} was not migrated (${report.outcome}): ${report.failure?.code ?? "?"}: ${report.failure?.message ?? ""}`, `${report.vm} runs on ${report.runningOn}.`);
+  else if (report.outcome === "needs-attention") {
+    lines.push(
+      `${report.vm} NEEDS ATTENTION: ${report.failure?.message ?? "nobody could prove which host holds it"}`,
+      `${report.vm} waits paused on ${report.source}; Ferry asks again every 10 s. To decide: ferry migrate resolve ${report.migrationId} --run-on HOST (only the host that holds its ownership record is accepted).`,
+    );
+  } else lines.push(`${report.vm} was not migrated (${report.outcome}): ${report.failure?.code ?? "?"}: ${report.failure?.message ?? ""}`, `${report.vm} runs on ${report.runningOn}.`);
   const p: Prediction | undefined = report.prediction;
   const table = new Table({ head: ["", "measured", "predicted"], style: { head: [], border: [] } });
   table.push(["total time", ms(report.totalMs), p === undefined ? "-" : ms(p.totalMs)]);
@@ -142,11 +147,11 @@ export async function watchTask(client: ApiClient, io: CliIo, taskId: string, js
 }
 
 export function registerMigrateCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
-  program
+  const migrate = program
     .command("migrate")
-    .description("migrate a running VM to another host, live (the seed's Migrate wizard)")
+    .description("migrate a running VM to another host, live (the seed's Migrate wizard); `migrate resolve` decides one that needs attention")
     .argument("<vm>", "the VM")
-    .requiredOption("--to <host>", "the target host")
+    .option("--to <host>", "the target host (required)")
     .option("--pool <pool>", "target resource pool (default: the VM's own when it belongs to the target)")
     .addOption(new Option("--priority <priority>", "high reserves CPU and memory on both hosts or refuses; low always proceeds, maybe slower").choices(["high", "low"] as const).default("high" as const))
     .option("--downtime-ms <n>", "the longest pause the VM may see at switchover (default 300)", (v) => {
@@ -162,6 +167,7 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
     .option("--controller <url>", "the controller (default: FERRY_URL, or the one `ferry up` started)")
     .option("--token <token>", "API token (default: FERRY_TOKEN, or the one `ferry up` saved)")
     .action(async (vm, opts) => {
+      if (opts.to === undefined) throw new FerryError(ErrorCode.usage, `ferry migrate ${vm} needs --to HOST, the target host`);
       const client = controllerClient(opts);
       const request = { vm, to: opts.to, pool: opts.pool, priority: opts.priority, downtimeMs: opts.downtimeMs, autoConverge: opts.autoConverge, vmotionEncryption: opts.encryption, acceptWarnings: opts.yes === true ? ("all" as const) : undefined };
       let task: Task;
@@ -199,6 +205,25 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
       }
       if (opts.json !== true) io.out(reportText(report));
       setStatus(migratedFine(report) ? ExitStatus.ok : ExitStatus.refused);
+    });
+
+  migrate
+    .command("resolve")
+    .description("decide where a migration that needs attention ends: only the host that holds the VM's ownership record may run it")
+    .argument("<task>", "the migration's id")
+    .requiredOption("--run-on <host>", "the host to run the VM on (its source or destination); refused unless it holds the VM's ownership record")
+    .option("--json", "print the settled task as JSON")
+    .option("--controller <url>", "the controller")
+    .option("--token <token>", "API token")
+    .action(async (id, opts) => {
+      const task = await controllerClient(opts).post<Task>(`/migrations/${encodeURIComponent(id)}/resolve`, { runOn: opts.runOn });
+      if (opts.json === true) printJson(io, task);
+      else {
+        const report = (task.body as { report?: MigrationReport }).report;
+        io.out(`${task.id}: ${task.vm} ${task.state}${report === undefined ? "" : `; it runs on ${report.runningOn}`}`);
+        if (report !== undefined) io.out(reportText(report));
+      }
+      setStatus(ExitStatus.ok);
     });
 
   program
