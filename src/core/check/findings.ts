@@ -295,9 +295,9 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
     fix: "Choose another host.",
   },
   HOST_DISCONNECTED: {
-    title: "The source or destination host is not connected",
+    title: "The source or destination host is not connected, or not responding (its agent misses the controller's heartbeats)",
     severity: "error",
-    fix: "Reconnect the host (check its agent).",
+    fix: "Reconnect the host: check that its agent runs and that the controller can reach it; a host that is not responding is connected again at its agent's next answer.",
   },
   HOST_MAINTENANCE: {
     title: "The destination host is in maintenance mode",
