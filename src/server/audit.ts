@@ -16,7 +16,7 @@ import { errors, json, security } from "./openapi.ts";
 
 /** Entries kept: about a year of a busy site's writes, a few tens of MB. */
 export const DEFAULT_AUDIT_KEEP = 100_000;
-/** Pruning runs once per this many entries written. */
+/** Pruning runs once per this many entries written (or per `keep`, when that is smaller): the log holds at most keep + this. */
 const PRUNE_EVERY = 500;
 
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -48,6 +48,7 @@ type AuditEnv = { Variables: { token?: ApiToken; requestId: string } };
 /** Put it outside everything else on /api: it sees the final status, errors included. */
 export function auditTrail(deps: AuditDeps): MiddlewareHandler<AuditEnv> {
   const keep = deps.keep ?? DEFAULT_AUDIT_KEEP;
+  const every = Math.max(1, Math.min(PRUNE_EVERY, keep));
   let written = 0;
   return async (c, next) => {
     await next();
@@ -72,7 +73,7 @@ export function auditTrail(deps: AuditDeps): MiddlewareHandler<AuditEnv> {
       deps.log?.("error", "could not write the audit log", { requestId: entry.requestId, method: entry.method, path: entry.path, status, error: String(error) });
       return;
     }
-    if (++written % PRUNE_EVERY === 0) {
+    if (++written % every === 0) {
       deps.store.pruneAudit(keep).catch((error: unknown) => {
         deps.log?.("warn", "could not prune the audit log", { error: String(error) });
       });

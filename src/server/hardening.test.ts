@@ -11,7 +11,8 @@ import { buildControllerApp } from "./main.ts";
 import { createToken, Role, TokenStreams } from "./auth.ts";
 import { createManualClock } from "./testing/manual-clock.ts";
 import { testController, type TestController } from "./testing/controller.ts";
-import type { ControllerApp } from "./app.ts";
+import { createControllerApp, type ControllerApp } from "./app.ts";
+import { openSqliteStore } from "../store/sqlite.ts";
 import { createAgentApp } from "../agent/app.ts";
 import { createFakeDriver, createFakeNetwork, fakeHostFacts } from "../agent/testing/fake-driver.ts";
 import { systemClock } from "../drivers/clock.ts";
@@ -325,6 +326,18 @@ test("a token revoked in the store by another controller cuts this one's streams
 });
 
 describe("audit log", () => {
+  test("the log is pruned to a bounded size, newest kept", async () => {
+    const store = openSqliteStore(":memory:");
+    await store.migrateToLatest();
+    const app = createControllerApp({ store, inventory: ctl.inventory, events: ctl.events, clock: createManualClock(), auditKeep: 5 });
+    for (let i = 0; i < 12; i++) await app.request("/api/tokens", { method: "POST", headers: { "x-request-id": `prune-test-${String(i).padStart(2, "0")}` } });
+    const kept = await store.listAudit({ limit: 100 });
+    assert.ok(kept.length <= 10, `at most keep + keep entries, got ${kept.length}`);
+    assert.equal(kept[0]?.requestId, "prune-test-11");
+    assert.ok(kept.every((e) => e.status === 401 || e.status === 429), "401s, then 429s once the address is throttled");
+    await store.close();
+  });
+
   test("writes, refusals and 401s are recorded with actor, route, path, status and request id; admins list them", async () => {
     const since = Date.now();
     await ctl.call("PATCH", "/api/vms/web01", { token: ctl.tokens.operator, body: { nics: [{ name: "nic0", connected: true }] } });
