@@ -71,7 +71,7 @@ export interface AgentConfig {
    * every caller presents a certificate of that CA (src/pki/agent-tls.ts says who may do what).
    */
   readonly tls?: AgentTls | undefined;
-  /** The CA (PEM) the controller's certificate is checked with, for an agent without `tls` (tests' token agents). */
+  /** The CA (PEM) the controller's certificate is checked with (default: the site CA of `tls`). */
   readonly controllerCa?: string | undefined;
   readonly driver: AgentDriverKind;
   /** Serve POST /v1/faults (test and lab agents only). */
@@ -116,7 +116,8 @@ interface DriverParts {
  * beside the VM's files), or the controller's store over HTTPS with the site CA.
  */
 function ledgerOpener(config: AgentConfig, parts: DriverParts): (ref: LedgerRef) => OwnershipLedger {
-  const fetch = config.tls !== undefined ? tlsFetch({ ca: config.tls.ca, certificate: config.tls.certificate, key: config.tls.key }) : config.controllerCa === undefined ? undefined : tlsFetch({ ca: config.controllerCa });
+  const ca = config.controllerCa ?? config.tls?.ca;
+  const fetch = ca === undefined ? undefined : tlsFetch({ ca, ...(config.tls === undefined ? {} : { certificate: config.tls.certificate, key: config.tls.key }) });
   return (ref) => {
     if (ref.kind === "controller") return controllerLedger(ref.url, ref.capability, fetch === undefined ? {} : { fetch });
     const path = parts.datastorePath?.(ref.datastoreName);

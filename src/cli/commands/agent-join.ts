@@ -32,6 +32,12 @@ export function joinLog(io: CliIo, host: string): JoinLog {
   };
 }
 
+/** The controller's CA saved in `stateDir` at the first join, if any. */
+export function savedControllerCa(stateDir: string | undefined): string | undefined {
+  const saved = stateDir === undefined ? undefined : join(stateDir, "controller-ca.crt");
+  return saved !== undefined && existsSync(saved) ? readFileSync(saved, "utf8") : undefined;
+}
+
 /** The controller's CA: the one given now (saved for next time), else the one saved at the first join. */
 function controllerTrust(options: JoinOptions): string | undefined {
   const saved = join(options.stateDir, "controller-ca.crt");

@@ -18,7 +18,7 @@ import { systemClock } from "../../drivers/clock.ts";
 import { loadAgentIdentity } from "../../pki/agent-tls.ts";
 import { ferryHome } from "../controller.ts";
 import { loadInventoryFile } from "../inventory-file.ts";
-import { agentIdentity, announceAgent, joinLog } from "./agent-join.ts";
+import { agentIdentity, announceAgent, joinLog, savedControllerCa } from "./agent-join.ts";
 import { ExitStatus, type CliIo } from "../io.ts";
 import type { SetStatus } from "./index.ts";
 
@@ -299,15 +299,17 @@ export function registerAgentCommand(program: Command, io: CliIo, setStatus: Set
         controller: opts.controller,
         host: config.name,
         stateDir: config.stateDir ?? pathJoin(ferryHome(), "agents", config.name),
-        joinToken: opts.joinTokenFile === undefined ? undefined : (await io.readText(opts.joinTokenFile)).trim(),
+        // Read only when needed: once joined, the (spent) join token file may be gone.
+        joinToken: opts.joinTokenFile === undefined ? undefined : await io.readText(opts.joinTokenFile).then((t) => t.trim(), () => undefined),
         controllerCa: opts.controllerCa === undefined ? undefined : await io.readText(opts.controllerCa),
         cluster: opts.cluster,
       };
       // Joined before: the saved identity; joining now: a certificate for a key made here.
       const identity = join === undefined ? (config.stateDir === undefined ? undefined : loadAgentIdentity(config.stateDir)) : await agentIdentity(join, log);
       const tls = identity === undefined ? undefined : { key: identity.key, certificate: identity.certificate, ca: identity.ca };
-      // Without a certificate of its own (a token agent), the controller's CA still checks the controller.
-      const controllerCa = tls === undefined && join?.controllerCa === undefined && opts.controllerCa !== undefined ? await io.readText(opts.controllerCa) : undefined;
+      // The CA the controller's certificate is checked with (the ownership ledger's calls): the
+      // one given, else the one saved at the first join; the site CA when neither is there.
+      const controllerCa = join?.controllerCa ?? (opts.controllerCa === undefined ? savedControllerCa(join?.stateDir ?? config.stateDir) : await io.readText(opts.controllerCa));
       const running: RunningAgent = await startAgent({ ...config, tls, controllerCa, clock: systemClock, log: stderrLog(io, config.name) });
       io.out(JSON.stringify({ ready: true, name: running.name, api: running.api, vmotionIp: running.vmotionIp ?? null, driver: running.driver, ...(running.accelerator === undefined ? {} : { accelerator: running.accelerator }) }));
       if (join !== undefined && identity !== undefined) {
