@@ -13,6 +13,7 @@ import { createManualClock } from "./testing/manual-clock.ts";
 import { testController, type TestController } from "./testing/controller.ts";
 import { createControllerApp, type ControllerApp } from "./app.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
+import { ObjectKind } from "../store/store.ts";
 import { createAgentApp } from "../agent/app.ts";
 import { createFakeDriver, createFakeNetwork, fakeHostFacts } from "../agent/testing/fake-driver.ts";
 import { systemClock } from "../drivers/clock.ts";
@@ -152,6 +153,18 @@ describe("imports and migrating VMs", () => {
     assert.deepEqual(answer.diff.added, {});
     assert.equal(answer.refusal, message);
     assert.deepEqual(await exportAll(), before, "a dry run changes nothing");
+  });
+
+  test("an import that removes a host with an agent is refused naming it", async () => {
+    await ctl.store.putObject(ObjectKind.agent, "esx03", { host: "esx03", url: "https://127.0.1.203:1", token: "not-used-here-0123456789" });
+    const inv = structuredClone(ctl.inventory.current.inventory);
+    const gone = inv.vms.filter((v) => v.host === "esx03");
+    inv.hosts = inv.hosts.filter((h) => h.name !== "esx03");
+    inv.vms = inv.vms.filter((v) => v.host !== "esx03");
+    const running = gone.filter((v) => v.power === "on").map((v) => v.name);
+    const vms = running.length === 0 ? "" : `remove ${running.length} running VM${running.length === 1 ? "" : "s"} (${running.join(", ")}) and `;
+    await runTable([{ what: "an import without esx03, whose agent joined", method: "PUT", path: "/api/inventory", body: json(inv), contentType: "application/json", status: 409, message: `the import would ${vms}remove 1 host with an agent (esx03): check with dryRun=true, then add force=true (\`ferry inventory import --force\`) to do it anyway` }]);
+    await ctl.store.deleteObject(ObjectKind.agent, "esx03");
   });
 
   test("an import while a migration runs needs force and keeps its VM's flag; edits of a migrating VM are refused naming the migration", async () => {
