@@ -268,7 +268,7 @@ function directive(unit: string, key: string): string[] {
 
 describe("deployment files: the example agent config and the units agree with the code", () => {
   const files = (extra: Record<string, string> = {}) => {
-    const map: Record<string, string> = { "/etc/ferry/agent.yaml": AGENT_YAML, "/etc/ferry/agent.token": "0123456789abcdef\n", ...extra };
+    const map: Record<string, string> = { "/etc/ferry/agent.yaml": AGENT_YAML, ...extra };
     const readText = (path: string): Promise<string> => (path in map ? Promise.resolve(map[path] ?? "") : Promise.reject(new Error(`no file ${path} in this test`)));
     const io: CliIo = { out: () => undefined, err: () => undefined, readText, isTty: false };
     return { files: { readText, env: {} }, io };
@@ -276,7 +276,7 @@ describe("deployment files: the example agent config and the units agree with th
 
   test("examples/agent.yaml resolves into an observed real host's agent", async () => {
     const { files: f, io } = files();
-    const config = await resolveAgentConfig({ config: "/etc/ferry/agent.yaml" }, f, io);
+    const config = await resolveAgentConfig({ config: "/etc/ferry/agent.yaml", controller: "https://198.18.10.11:8080" }, f, io);
     assert.equal(config.host, undefined, "no inventory host: the facts are observed");
     assert.ok(config.observe !== undefined);
     const written = parseYaml(AGENT_YAML) as { network: unknown };
@@ -287,7 +287,7 @@ describe("deployment files: the example agent config and the units agree with th
     );
     assert.deepEqual(config.observe.network.vmkernelPorts["vmk0"], { interface: "vSwitch0", portGroup: "Management Network", vmotion: false });
     assert.deepEqual(config.listen, { host: "198.18.10.11", port: 7001 });
-    assert.equal(config.token, "0123456789abcdef");
+    assert.equal(config.token, "", "an agent that joins a controller has no token: its certificate is its credential");
     assert.equal(config.driver, "qemu");
     const { runDir, accelerator, peersFile } = config.qemu ?? {};
     assert.deepEqual({ runDir, accelerator, peersFile }, { runDir: "/run/ferry-agent", accelerator: "kvm", peersFile: undefined }, "the controller names each migration's destination agent: no peers file");
@@ -298,7 +298,7 @@ describe("deployment files: the example agent config and the units agree with th
     const kvm02 = AGENT_YAML.replace(/^name: kvm01$/m, "name: kvm02").replace(/^listen: 198\.18\.10\.11:7001$/m, "listen: 198.18.10.12:7001");
     assert.notEqual(kvm02, AGENT_YAML);
     const { files: f, io } = files({ "/etc/ferry/agent.yaml": kvm02 });
-    const config = await resolveAgentConfig({ config: "/etc/ferry/agent.yaml" }, f, io);
+    const config = await resolveAgentConfig({ config: "/etc/ferry/agent.yaml", controller: "https://198.18.10.11:8080" }, f, io);
     assert.equal(config.observe?.name, "kvm02");
     assert.deepEqual(config.listen, { host: "198.18.10.12", port: 7001 });
   });
