@@ -180,6 +180,20 @@ describe("liveness: heartbeats", () => {
     assert.equal(s.inventory.current.index.vms.get("db01")?.power, "on");
   });
 
+  test("beats keep their cadence while an agent is silent: not responding after three intervals, not three intervals plus timeouts", async () => {
+    const s = await setup({ knownAtStart: false });
+    must(s.agents.get("esx02"), "esx02").freeze(true);
+    const t0 = s.clock.now();
+    s.liveness.start();
+    // Rounds start at 0, 10 and 20 s; each waits 3 s for esx02.
+    await s.clock.advance(20_000 + 3_000);
+    assert.equal(s.liveness.stateOf("esx02"), HostState.notResponding);
+    const down = must((await s.hostEvents("esx02"))[0], "an event");
+    assert.equal(down["lastSeenAt"], null);
+    assert.equal((await s.store.eventsAfter(0, { taskId: hostEventStream("esx02") }))[0]?.at, t0 + 23_000);
+    await s.liveness.stop();
+  });
+
   test("start() beats at once and then every interval of the clock; stop() ends the loop", async () => {
     const s = await setup({ knownAtStart: false });
     s.liveness.start();

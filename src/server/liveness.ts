@@ -121,13 +121,15 @@ export class Liveness implements HostLivenessView {
 
   async #run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      const started = this.#deps.clock.monotonic();
       try {
         await this.beat(signal);
       } catch (error) {
         this.#deps.log?.("error", "heartbeat round failed", { error: String(error) });
       }
+      // Beats keep their cadence: a round that waited on a silent agent's timeout sleeps less.
       try {
-        await this.#deps.clock.sleep(this.#intervalMs, signal);
+        await this.#deps.clock.sleep(Math.max(0, this.#intervalMs - (this.#deps.clock.monotonic() - started)), signal);
       } catch {
         return;
       }
