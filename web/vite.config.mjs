@@ -1,6 +1,6 @@
 // Vite's configuration for the web UI: `npm run build:web` builds into web/dist, which the
 // controller serves at /. `npx vite web` serves the sources with the API proxied to a
-// running controller (FERRY_URL, default http://127.0.0.1:8080).
+// running controller (FERRY_URL, default https://127.0.0.1:8080; NODE_EXTRA_CA_CERTS=~/.ferry/ca.crt trusts its CA).
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
 
@@ -9,5 +9,5 @@ export default defineConfig({
   base: "/",
   plugins: [react()],
   build: { outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 4096 },
-  server: { proxy: { "/api": { target: process.env.FERRY_URL ?? "http://127.0.0.1:8080", changeOrigin: false } } },
+  server: { proxy: { "/api": { target: process.env.FERRY_URL ?? "https://127.0.0.1:8080", changeOrigin: false } } },
 });
