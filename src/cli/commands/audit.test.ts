@@ -83,3 +83,17 @@ test("ferry audit lists the writes above, newest first, as a table and as JSON",
   assert.equal(denied.status, 1);
   assert.match(denied.err, /this needs an admin token/);
 });
+
+test("ferry migrate refuses meaningless numbers up front, in one line, exit 2", async () => {
+  for (const [flag, value, words] of [
+    ["--bandwidth-mbps", "1e-300", '--bandwidth-mbps takes a number of Mb/s from 1 to 400000, got "1e-300"'],
+    ["--bandwidth-mbps", "500000", '--bandwidth-mbps takes a number of Mb/s from 1 to 400000, got "500000"'],
+    ["--downtime-ms", "0", '--downtime-ms takes a whole number of milliseconds from 1 to 600000, got "0"'],
+  ] as const) {
+    const run = await runFerry(["migrate", "web01", "--to", "esx02", flag, value, ...address]);
+    assert.equal(run.status, 2, run.err);
+    assert.equal(run.err.trim().split("\n").length, 1, "one line");
+    assert.match(run.err, new RegExp(words.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+  }
+  assert.equal(ctl.inventory.current.index.vms.get("web01")?.migrating, false);
+});

@@ -159,6 +159,11 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
       if (!Number.isInteger(n) || n < 1 || n > 600_000) throw new FerryError(ErrorCode.usage, `--downtime-ms takes a whole number of milliseconds from 1 to 600000, got "${v}"`);
       return n;
     })
+    .option("--bandwidth-mbps <n>", "cap the migration stream, 1 to 400000 Mb/s (default: the VMotion NIC's speed)", (v) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 1 || n > 400_000) throw new FerryError(ErrorCode.usage, `--bandwidth-mbps takes a number of Mb/s from 1 to 400000, got "${v}"`);
+      return n;
+    })
     .option("--no-auto-converge", "fail instead of throttling a guest that dirties memory faster than the link")
     .addOption(new Option("--encryption <setting>", "encrypted VMotion for this move; only the clusters' setting or stronger (default: the clusters')").choices(["required", "opportunistic", "disabled"] as const))
     .option("-y, --yes", "accept the warnings the check finds (otherwise they stop the migration, or are asked about)")
@@ -169,7 +174,7 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
     .action(async (vm, opts) => {
       if (opts.to === undefined) throw new FerryError(ErrorCode.usage, `ferry migrate ${vm} needs --to HOST, the target host`);
       const client = controllerClient(opts);
-      const request = { vm, to: opts.to, pool: opts.pool, priority: opts.priority, downtimeMs: opts.downtimeMs, autoConverge: opts.autoConverge, vmotionEncryption: opts.encryption, acceptWarnings: opts.yes === true ? ("all" as const) : undefined };
+      const request = { vm, to: opts.to, pool: opts.pool, priority: opts.priority, downtimeMs: opts.downtimeMs, bandwidthMbps: opts.bandwidthMbps, autoConverge: opts.autoConverge, vmotionEncryption: opts.encryption, acceptWarnings: opts.yes === true ? ("all" as const) : undefined };
       let task: Task;
       try {
         task = await client.post<Task>("/migrations", request);
