@@ -1,6 +1,8 @@
 // `ferry agent`: one host's agent as a process. Its host comes from an inventory (a file and
-// a host name) or from a host entry in its config file; its token from a file, the
-// environment or the config (never printed). When it listens it prints one JSON line,
+// a host name) or from a host entry in its config file. With --controller it joins: its
+// identity (key, certificate, credential) in its state directory, made at the first join with
+// a join token (agent-join.ts), and its API is HTTPS with mutual TLS. Without, its bearer
+// token comes from a file, the environment or the config (never printed): test agents. When it listens it prints one JSON line,
 // `{"ready":true,"name":..,"api":..,"vmotionIp":..}`, for a parent process to wait on; it
 // stops cleanly on SIGTERM or SIGINT.
 import type { Command } from "@commander-js/extra-typings";
