@@ -7,7 +7,10 @@ import assert from "node:assert/strict";
 import { serve, type ServerType } from "@hono/node-server";
 import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
-import { buildControllerApp } from "./main.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { assembleController, buildControllerApp } from "./main.ts";
 import { createToken, Role, TokenStreams } from "./auth.ts";
 import { createManualClock } from "./testing/manual-clock.ts";
 import { testController, type TestController } from "./testing/controller.ts";
@@ -235,6 +238,36 @@ describe("request ids, 5xx and security headers", () => {
     assert.equal(logged[0].fields["requestId"], "req-5xx-000001");
     assert.equal(logged[0].fields["error"], "disk on fire");
     assert.match(String(logged[0].fields["stack"]), /disk on fire\n\s+at /);
+  });
+
+  test("on a full store, creating a token answers 503 \"the controller's store is full\" with the request id, never \"already exists\"", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ferry-full-"));
+    const file = join(dir, "ferry.db");
+    try {
+      const fresh = openSqliteStore(file);
+      await fresh.migrateToLatest();
+      const admin = (await createToken(fresh, "admin", Role.admin, Date.now())).secret;
+      await fresh.close();
+      // The file may not grow past the pages it has now: a real SQLITE_FULL.
+      const store = openSqliteStore(file, Date.now, (sqlite) => {
+        sqlite.pragma(`max_page_count = ${String(sqlite.pragma("page_count", { simple: true }))}`);
+      });
+      const parts = await assembleController(store, createManualClock());
+      const app = buildControllerApp(parts, createManualClock());
+      let answer: { status: number; body: Err } | undefined;
+      for (let i = 0; i < 2000 && answer === undefined; i++) {
+        const response = await send(app, { method: "POST", path: "/api/tokens", body: json({ name: `t${i}-${"x".repeat(100)}`, role: "read-only" }), contentType: "application/json" }, admin);
+        if (response.status !== 201) answer = { status: response.status, body: (await response.json()) as Err };
+      }
+      assert.ok(answer !== undefined, "the store never filled up");
+      assert.equal(answer.status, 503);
+      assert.equal(answer.body.code, "UNAVAILABLE");
+      assert.equal(answer.body.message, "the controller's store is full (no space left for the database): free space, then retry");
+      assert.match(String((answer.body.details as { requestId?: string }).requestId), /^[0-9a-f-]{36}$/);
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("UI and API answers carry CSP, frame-ancestors 'none', nosniff and no-referrer", async () => {
