@@ -470,6 +470,7 @@ async function run(request: MigrateRequest, resumeIn: Phase | undefined, fenced 
     const state = await destinationState();
     const lostPhase = now.phase;
     if (state === IncomingState.running) return sourceLostButCompleted(why, lostPhase);
+    if (kind === "source-lost" && (request.ownership !== undefined || fenced)) return sourceLostFenced(why, lostPhase, state);
     if (state !== undefined) {
       try {
         await destination.abortIncoming(migrationId);
@@ -484,6 +485,29 @@ async function run(request: MigrateRequest, resumeIn: Phase | undefined, fenced 
       return failed(new Failure(MigrationFailureCode.aborted, `${why} before migration ${migrationId} got under way on ${source.name}${destinationWords}`), lostPhase);
     }
     return failed(new Failure(MigrationFailureCode.sourceLost, `the source agent ${source.name} went away during ${lostPhase} (${why})${destinationWords}`), lostPhase);
+  }
+
+  /**
+   * The source cannot be reached, fenced: it is not taken for dead. A destination still
+   * claiming is given the reattach window to finish; running there proves the migration
+   * happened. Otherwise an incoming side that has not committed is aborted, and the VM's place
+   * waits for the source's word (it may hold the VM paused after COMMIT): needs attention.
+   */
+  async function sourceLostFenced(why: string, lostPhase: Phase, first: IncomingState | undefined): Promise<MigrationReport> {
+    let state = first;
+    const deadline = clock.monotonic() + timings.reattachMs;
+    while (state === IncomingState.committing && clock.monotonic() < deadline) {
+      await clock.sleep(timings.retryMs).catch(() => undefined);
+      state = await destinationState();
+    }
+    if (state === IncomingState.running) return sourceLostButCompleted(why, lostPhase);
+    if (state === IncomingState.waiting || state === IncomingState.receiving || state === IncomingState.verified) {
+      await destination.abortIncoming(migrationId).catch((error: unknown) => {
+        log("warn", `abort of the incoming side on ${destination.name} failed: ${reason(error)}`, { migrationId });
+      });
+    }
+    const there = state === undefined ? `${destination.name} cannot be reached either` : `${destination.name} does not run it (${state})`;
+    return needsAttention(built(Phase.failed, undefined, ""), `the source agent ${source.name} went away during ${lostPhase} (${why}) and ${there}; ${vm.name} may wait paused on ${source.name}, which is not taken for dead: Ferry asks it again until it answers, or an operator decides with \`ferry migrate resolve ${migrationId} --run-on HOST\``);
   }
 
   function sourceLostButCompleted(why: string, lostPhase: Phase): MigrationReport {
@@ -516,7 +540,7 @@ async function run(request: MigrateRequest, resumeIn: Phase | undefined, fenced 
   async function settle(outcome: MigrationReport, prepared: boolean): Promise<MigrationReport> {
     // Completed is the source's word that the destination runs the VM; SOURCE_LOST was
     // settled by reconcile() (or happened before the destination was asked for anything).
-    if (outcome.outcome === Phase.completed || outcome.failure?.code === MigrationFailureCode.sourceLost) return outcome;
+    if (outcome.outcome === Phase.completed || outcome.outcome === Phase.needsAttention || outcome.failure?.code === MigrationFailureCode.sourceLost) return outcome;
     if (outcome.runningOn === "") return settleUncertain(outcome);
     let result = outcome;
     if (prepared) {

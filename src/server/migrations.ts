@@ -721,7 +721,7 @@ export class MigrationService {
       const record = await this.#readRecord(task, source, destination);
       if (record.owner !== runOn) throw new FerryError(ErrorCode.conflict, `${runOn} does not hold ${task.vm}'s ownership record: ${ownershipWords(record)}; only that host may run it`, { details: { ownership: record } });
     }
-    const settled = await settleOnSource(task.id, source, this.#deps.log ?? (() => undefined));
+    const settled = await this.#whereSettled(task.id, source);
     if (settled.where === undefined) return undefined;
     const previous = bodyOf(task).report;
     const state = settled.where === "destination" ? await destination.incomingState(task.id).then((v) => v.state).catch(() => undefined) : undefined;
@@ -734,6 +734,18 @@ export class MigrationService {
     this.#log("warn", `needs-attention migration settled: ${words}`, { migrationId: task.id });
     await this.#finish(task.id, report, []);
     return (await store.getTask(task.id)) ?? task;
+  }
+
+  /**
+   * The source settles its uncertain copy by the record; a source with no such copy (it never
+   * committed, or the migration ended there) tells by its own report where the VM runs.
+   */
+  async #whereSettled(taskId: string, source: AgentClient): Promise<{ readonly where: "source" | "destination" | undefined }> {
+    const settled = await settleOnSource(taskId, source, this.#deps.log ?? (() => undefined));
+    if (settled.where !== undefined) return settled;
+    const report = (await source.outgoing(taskId).catch(() => undefined))?.report;
+    if (report === undefined || report.runningOn === "") return { where: undefined };
+    return { where: report.outcome === Phase.completed ? "destination" : "source" };
   }
 
   /** The VM's ownership record: the controller's own, or as a host that mounts its datastore reads it. */

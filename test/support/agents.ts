@@ -54,6 +54,8 @@ export interface AgentOptions {
   readonly token?: string;
   /** The qemu driver on a declared host (TCG, the built-in kernel-boot guest); default the sim. */
   readonly qemu?: { readonly kernel: string; readonly initrd: string };
+  /** The controller's CA file: the ownership ledger's HTTPS calls trust it. */
+  readonly controllerCa?: string;
   /** Run inside this network namespace (one the test made), with its API and VMotion IP on these addresses. */
   readonly netns?: { readonly name: string; readonly api: string; readonly vmotion: string };
 }
@@ -106,7 +108,7 @@ export async function startAgentProcess(options: AgentOptions): Promise<AgentPro
   writeFileSync(configFile, JSON.stringify(config, null, 2));
 
   // `ip netns exec` execs node: the PID is the agent's own.
-  const argv = [...AGENT_ARGV, "--config", configFile];
+  const argv = [...AGENT_ARGV, "--config", configFile, ...(options.controllerCa === undefined ? [] : ["--controller-ca", options.controllerCa])];
   const child = options.netns === undefined ? spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }) : spawn("ip", ["netns", "exec", options.netns.name, process.execPath, ...argv], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start the agent of ${options.name}`);

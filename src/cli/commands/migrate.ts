@@ -221,8 +221,12 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
     .option("--controller <url>", "the controller")
     .option("--token <token>", "API token")
     .action(async (id, opts) => {
-      const task = await controllerClient(opts).post<Task>(`/migrations/${encodeURIComponent(id)}/resolve`, { runOn: opts.runOn });
-      if (opts.json === true) printJson(io, task);
+      // `migrate` has --controller, --token and --json too: after `resolve` they may land on either.
+      const parent = migrate.opts();
+      const json = opts.json === true || parent.json === true;
+      const client = controllerClient({ controller: opts.controller ?? parent.controller, token: opts.token ?? parent.token });
+      const task = await client.post<Task>(`/migrations/${encodeURIComponent(id)}/resolve`, { runOn: opts.runOn });
+      if (json) printJson(io, task);
       else {
         const report = (task.body as { report?: MigrationReport }).report;
         io.out(`${task.id}: ${task.vm} ${task.state}${report === undefined ? "" : `; it runs on ${report.runningOn}`}`);
