@@ -14,30 +14,25 @@ import {
   DeployRequestSchema,
   EditVmkernelPortSchema,
   HostSummarySchema,
-  ImportResultSchema,
   InventoryDocumentSchema,
   MaskRequestSchema,
   PrioritySchema,
-  TokenCreatedSchema,
-  TokenRequestSchema,
-  TokenSchema,
   VmSettingsPatchSchema,
   VmSummarySchema,
   WhereResultSchema,
 } from "../api/schemas.ts";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
-import { diffInventories, keepMigrating, removedRunningVms } from "../core/inventory/diff.ts";
-import { Phase, TERMINAL_PHASES } from "../core/migration/types.ts";
 import { setDiskLocation } from "../core/inventory/vm-create.ts";
 import { addVmkernelNetworking, deployFromTemplate, editVmkernelPort, removeVmkernelPort, setCpuidMask, setDeviceConnected, setNicConnected } from "../core/inventory/edits.ts";
-import { formatIssue, parseInventory } from "../core/inventory/parse.ts";
 import type { Inventory } from "../core/inventory/schema.ts";
 import { inventoryYaml } from "../core/inventory/serialize.ts";
 import { statusFor } from "../agent/http-errors.ts";
-import { ObjectKind, type ApiToken, type Store, type TaskEvent } from "../store/store.ts";
+import type { ApiToken, Store, TaskEvent } from "../store/store.ts";
 import { auditTrail, registerAuditRoutes } from "./audit.ts";
-import { agentMayCall, authenticate, AuthThrottle, createToken, requireRole, Role, tokenExpired, TokenStreams } from "./auth.ts";
+import { registerImportRoute } from "./routes-import.ts";
+import { registerTokenRoutes } from "./routes-tokens.ts";
+import { agentMayCall, authenticate, AuthThrottle, requireRole, Role, tokenExpired, TokenStreams } from "./auth.ts";
 import { bodyLimits, clientAddress, honoPath, refuseIfMigrating as refuseMigrating, requestIds, requireDeclaredBody, securityHeaders, type BodyRule } from "./hardening.ts";
 import type { Log } from "./migrations.ts";
 import type { InventoryService } from "./inventory-service.ts";
@@ -102,20 +97,6 @@ export function errorResponse(c: Context, error: unknown, log?: Log): Response {
   }
   logged(500);
   return c.json({ code: ErrorCode.internal, message: `internal error: the controller hit a bug; see its log (request ${requestId})`, details: { requestId } }, 500);
-}
-
-function someOf(names: readonly string[]): string {
-  return names.length <= 5 ? names.join(", ") : `${names.slice(0, 5).join(", ")} and ${names.length - 5} more`;
-}
-
-/** Why an import needs force=true: it removes running VMs or hosts with agents, or migrations run; null when it does not. */
-function importRefusal(runningVms: readonly string[], agentHosts: readonly string[], migrations: readonly { readonly id: string; readonly vm: string }[]): string | null {
-  const reasons: string[] = [];
-  if (runningVms.length > 0) reasons.push(`remove ${runningVms.length} running VM${runningVms.length === 1 ? "" : "s"} (${someOf(runningVms)})`);
-  if (agentHosts.length > 0) reasons.push(`remove ${agentHosts.length} host${agentHosts.length === 1 ? "" : "s"} with an agent (${someOf(agentHosts)})`);
-  if (migrations.length > 0) reasons.push(`replace the inventory while ${migrations.length} migration${migrations.length === 1 ? " runs" : "s run"} (${someOf(migrations.map((m) => `${m.vm}: ${m.id}`))})`);
-  if (reasons.length === 0) return null;
-  return `the import would ${reasons.join(" and ")}: check with dryRun=true, then add force=true (\`ferry inventory import --force\`) to do it anyway`;
 }
 
 /** What every declared route says of its request body, by method and Hono path. */
@@ -187,12 +168,6 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
   const need = (c: Context<ControllerEnv>, role: Role): void => {
     requireRole(c.get("token"), role);
   };
-  const activeMigrations = () => store.listTasks({ states: Object.values(Phase).filter((p) => !TERMINAL_PHASES.has(p)), limit: 1000 });
-  const hostsWithAgents = async (hosts: readonly string[]): Promise<string[]> => {
-    if (hosts.length === 0) return [];
-    const agents = new Set((await store.listObjects<{ host: string }>(ObjectKind.agent)).map((a) => a.name));
-    return hosts.filter((h) => agents.has(h));
-  };
   const refuseIfMigrating = (vms: readonly string[], what: string): Promise<void> => refuseMigrating(store, inventory, vms, what);
 
   app.openapi(
@@ -201,40 +176,6 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
       const snapshot = inventory.current;
       if (c.req.valid("query").format === "yaml") return c.body(inventoryYaml(snapshot.inventory), 200, { "content-type": "application/yaml; charset=utf-8" }) as never;
       return c.json(snapshot.inventory, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: "put",
-      path: `${API_BASE}/inventory`,
-      security,
-      summary: "Import an inventory (YAML or JSON text): replaces everything, or changes nothing. Refused (409) when it would remove running VMs or hosts with agents, or while migrations run, unless force=true; dryRun=true only answers the diff",
-      request: {
-        body: { content: { "application/yaml": { schema: z.string() }, "application/json": { schema: z.unknown() } }, required: true },
-        query: z.object({ force: z.enum(["true", "false"]).default("false"), dryRun: z.enum(["true", "false"]).default("false") }),
-      },
-      responses: { 200: json(ImportResultSchema, "Imported (or, with dryRun, what importing would do)"), ...errors },
-    }),
-    async (c) => {
-      need(c, Role.admin);
-      const query = c.req.valid("query");
-      const text = await c.req.text();
-      const result = parseInventory(text, "request body");
-      if (!result.ok) {
-        const message = result.issues.length === 1 && result.issues[0] !== undefined ? formatIssue(result.issues[0]) : `${result.issues.length} problems: ${result.issues.slice(0, 5).map(formatIssue).join("; ")}`;
-        throw new FerryError(ErrorCode.invalidInput, message, { details: { issues: result.issues } });
-      }
-      const current = inventory.current;
-      const running = await activeMigrations();
-      // A forced import keeps the flag of VMs still migrating: their task ends them.
-      const next = keepMigrating(result.inventory, new Set(running.map((t) => t.vm)));
-      const diff = diffInventories(current.inventory, next);
-      const refusal = importRefusal(removedRunningVms(current.inventory, next), await hostsWithAgents(diff.removed["hosts"] ?? []), running);
-      if (query.dryRun === "true") return c.json({ changed: [], generation: current.generation, dryRun: true, diff, refusal }, 200);
-      if (refusal !== null && query.force !== "true") throw new FerryError(ErrorCode.conflict, refusal, { details: { diff } });
-      const snapshot = await inventory.replace(next);
-      return c.json({ changed: [`${snapshot.inventory.hosts.length} hosts`, `${snapshot.inventory.vms.length} VMs`], generation: snapshot.generation, dryRun: false, diff, refusal: null }, 200);
     },
   );
 
@@ -472,37 +413,8 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
     },
   );
 
-  app.openapi(
-    createRoute({ method: "get", path: `${API_BASE}/tokens`, security, summary: "API tokens (names and roles; never secrets)", responses: { 200: json(z.array(TokenSchema), "Tokens"), ...errors } }),
-    async (c) => {
-      need(c, Role.admin);
-      const tokens = await store.listTokens();
-      return c.json(tokens.map((t) => ({ name: t.name, role: t.role, createdAt: t.createdAt, revokedAt: t.revokedAt ?? null, expiresAt: t.expiresAt ?? null })), 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({ method: "post", path: `${API_BASE}/tokens`, security, summary: "Create a token; its secret is shown once", request: { body: json(TokenRequestSchema, "Name and role") }, responses: { 201: json(TokenCreatedSchema, "Created"), ...errors } }),
-    async (c) => {
-      need(c, Role.admin);
-      const body = c.req.valid("json");
-      const { token, secret } = await createToken(store, body.name, body.role, clock.now(), body.ttlSeconds);
-      return c.json({ name: token.name, role: token.role, token: secret, expiresAt: token.expiresAt ?? null }, 201);
-    },
-  );
-
-  app.openapi(
-    createRoute({ method: "delete", path: `${API_BASE}/tokens/{name}`, security, summary: "Revoke a token", request: { params: NameParam }, responses: { 200: json(ChangedSchema, "Revoked"), ...errors } }),
-    async (c) => {
-      need(c, Role.admin);
-      const name = c.req.valid("param").name;
-      const token = (await store.listTokens()).find((t) => t.name === name && t.revokedAt === undefined);
-      if (token === undefined || !(await store.revokeToken(name, clock.now()))) throw new FerryError(ErrorCode.notFound, `no active token named "${name}"`);
-      streams.revoked(token.id);
-      return c.json(changed([name], inventory.current.generation), 200);
-    },
-  );
-
+  registerImportRoute(app, { store, inventory });
+  registerTokenRoutes(app, { store, clock, streams, generation: () => inventory.current.generation });
   registerAuditRoutes(app, { store });
   return app;
 }
