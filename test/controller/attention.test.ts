@@ -63,7 +63,7 @@ test("both agents frozen after COMMIT: needs attention; resolve refuses the host
     await waitFor("the task to need attention", async () => (await c.api<Task>("GET", `/migrations/${id}`)).body.state === "needs-attention", 120_000);
     const task = (await c.api<Task>("GET", `/migrations/${id}`)).body;
     assert.equal(task.body.report?.failure?.code, "OWNERSHIP_UNKNOWN");
-    assert.equal(task.body.report?.runningOn, "", "the report does not say where the VM runs: nobody could be asked");
+    assert.equal(task.body.report.runningOn, "", "the report does not say where the VM runs: nobody could be asked");
     assert.equal((await c.api<{ migrating: boolean; host: string }>("GET", "/vms/web01")).body.migrating, true, "still marked migrating: nothing may move or edit it");
 
     const refused = await ferry("migrate", "resolve", id, "--run-on", "esx02");
