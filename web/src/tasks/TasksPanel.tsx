@@ -52,6 +52,8 @@ export function useLiveTasks(limit: number): { tasks: LiveTask[]; error: string 
   }, [load]);
 
   useFerryEvents((event: FerryEvent) => {
+    // Hosts' liveness and reconciliation events (task id host:NAME) are no migration's.
+    if (event.taskId.startsWith("host:")) return;
     const known = latest.current.get(event.taskId);
     const updated = applyEvent(known, event);
     if (updated === undefined) {
