@@ -150,3 +150,19 @@ test("TLS on the controller and the agents: plaintext refused, a wrong CA refuse
   const pinned = tlsFetch({ ca: controller.ca, certificate: readFileSync(join(pki, "client.crt"), "utf8"), key: readFileSync(join(pki, "client.key"), "utf8"), pin: "00".repeat(32) });
   await assert.rejects(pinned(`${api}/v1/facts`, {}), /fetch failed/);
 });
+
+test("a VM moved to esx02 lands on esx02's own agent, over mutual TLS end to end", async () => {
+  const created = await controller.api<{ name: string }>("POST", "/vms", { name: "idtest01", host: "esx03", vcpus: 1, memoryMB: 32, datastore: "shared-ds1" });
+  assert.equal(created.status, 200, JSON.stringify(created.body));
+  assert.equal((await controller.api("POST", "/vms/idtest01/power", { action: "on" })).status, 200);
+  const started = await controller.api<{ id: string }>("POST", "/migrations", { vm: "idtest01", to: "esx02", acceptWarnings: "all" });
+  assert.equal(started.status, 202, JSON.stringify(started.body));
+  let outcome: string | undefined;
+  while (outcome === undefined) {
+    const task = await controller.api<{ body: { report?: { outcome: string } } }>("GET", `/migrations/${started.body.id}`);
+    outcome = task.body.body.report?.outcome;
+    if (outcome === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(outcome, "completed");
+  assert.ok((await asController("esx02").listVms()).some((vm) => vm.name === "idtest01"), "esx02's own agent runs it");
+});
