@@ -32,8 +32,8 @@ import type { ApiToken, Store, TaskEvent } from "../store/store.ts";
 import { auditTrail, registerAuditRoutes } from "./audit.ts";
 import { registerImportRoute } from "./routes-import.ts";
 import { registerTokenRoutes } from "./routes-tokens.ts";
-import { agentMayCall, authenticate, AuthThrottle, requireRole, Role, tokenExpired, TokenStreams } from "./auth.ts";
-import { bodyLimits, clientAddress, honoPath, refuseIfMigrating as refuseMigrating, requestIds, requireDeclaredBody, securityHeaders, type BodyRule } from "./hardening.ts";
+import { requireRole, Role, tokenExpired, TokenStreams } from "./auth.ts";
+import { bodyLimits, honoPath, refuseIfMigrating as refuseMigrating, requestIds, requireDeclaredBody, securityHeaders, tokenAuthentication, type BodyRule } from "./hardening.ts";
 import type { Log } from "./migrations.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { EventHub } from "./events.ts";
@@ -137,30 +137,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
   app.use("*", securityHeaders());
   app.use(`${API_BASE}/*`, auditTrail({ store, clock, log: deps.log, keep: deps.auditKeep }));
   app.use(`${API_BASE}/*`, bodyLimits());
-  const throttle = new AuthThrottle(() => clock.now(), deps.authThrottle);
-  // Every /api route but the document itself needs a token.
-  app.use(`${API_BASE}/*`, async (c, next) => {
-    if (c.req.path === `${API_BASE}/openapi.json`) return next();
-    const address = clientAddress(c);
-    const wait = throttle.retryAfterSeconds(address);
-    if (wait > 0) {
-      c.header("Retry-After", String(wait));
-      return c.json({ code: ErrorCode.unauthorized, message: `too many failed authentications from ${address}: try again in ${wait} s`, details: { retryAfterSeconds: wait } }, 429);
-    }
-    let token: ApiToken;
-    try {
-      token = await authenticate(store, c.req.header("authorization"), clock.now());
-    } catch (error) {
-      const failures = throttle.fail(address);
-      deps.log?.("warn", "authentication refused", { requestId: c.get("requestId"), address, method: c.req.method, path: c.req.path, failures, reason: error instanceof Error ? error.message : String(error) });
-      throw error;
-    }
-    if (token.role === Role.agent && !agentMayCall(c.req.method, c.req.path)) {
-      throw new FerryError(ErrorCode.forbidden, `token "${token.name}" is an agent's: it may only join (POST ${API_BASE}/agents)`);
-    }
-    c.set("token", token);
-    return next();
-  });
+  app.use(`${API_BASE}/*`, tokenAuthentication({ store, clock, log: deps.log, throttle: deps.authThrottle }));
   app.use(`${API_BASE}/*`, requireDeclaredBody(() => bodyRules(app)));
   // The web UI at / (outside /api, no token: the login form asks for one).
   serveWebUi(app);

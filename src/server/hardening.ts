@@ -10,8 +10,11 @@ import { secureHeaders } from "hono/secure-headers";
 import { API_BASE } from "../api/schemas.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { Phase, TERMINAL_PHASES } from "../core/migration/types.ts";
-import type { Store } from "../store/store.ts";
+import type { Clock } from "../core/clock.ts";
+import type { ApiToken, Store } from "../store/store.ts";
+import { agentMayCall, authenticate, AuthThrottle, Role } from "./auth.ts";
 import type { InventoryService } from "./inventory-service.ts";
+import type { Log } from "./migrations.ts";
 
 export const MB = 1024 * 1024;
 /** Every controller write: far above any edit, far below what would hurt the controller. */
@@ -153,4 +156,45 @@ export async function refuseIfMigrating(store: Store, inventory: InventoryServic
   if (task === undefined) return;
   const migrating = [...new Set(running.filter((t) => asked.has(t.vm)).map((t) => t.vm))];
   throw new FerryError(ErrorCode.conflict, `${task.vm} is migrating (migration ${task.id}, ${task.state}): ${what} once the migration ends`, { details: { vm: task.vm, migration: task.id, vms: migrating, onHost: inventory.current.index.vms.get(task.vm)?.host ?? null } });
+}
+
+export interface TokenAuthenticationDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly log?: Log | undefined;
+  /** Failed authentications allowed per address per window before 429 (default 10 a minute). */
+  readonly throttle?: { readonly limit?: number; readonly windowMs?: number } | undefined;
+}
+
+type TokenEnv = { Variables: { token: ApiToken; requestId: string } };
+
+/**
+ * Every /api route but the OpenAPI document needs a valid, unexpired token. Failures are
+ * logged and counted per client address; an address over the limit gets 429 with
+ * Retry-After for every request, a good token included, so a guesser learns nothing.
+ */
+export function tokenAuthentication(deps: TokenAuthenticationDeps): MiddlewareHandler<TokenEnv> {
+  const throttle = new AuthThrottle(() => deps.clock.now(), deps.throttle);
+  return async (c, next) => {
+    if (c.req.path === `${API_BASE}/openapi.json`) return next();
+    const address = clientAddress(c);
+    const wait = throttle.retryAfterSeconds(address);
+    if (wait > 0) {
+      c.header("Retry-After", String(wait));
+      return c.json({ code: ErrorCode.unauthorized, message: `too many failed authentications from ${address}: try again in ${wait} s`, details: { retryAfterSeconds: wait } }, 429);
+    }
+    let token: ApiToken;
+    try {
+      token = await authenticate(deps.store, c.req.header("authorization"), deps.clock.now());
+    } catch (error) {
+      const failures = throttle.fail(address);
+      deps.log?.("warn", "authentication refused", { requestId: c.get("requestId"), address, method: c.req.method, path: c.req.path, failures, reason: error instanceof Error ? error.message : String(error) });
+      throw error;
+    }
+    if (token.role === Role.agent && !agentMayCall(c.req.method, c.req.path)) {
+      throw new FerryError(ErrorCode.forbidden, `token "${token.name}" is an agent's: it may only join (POST ${API_BASE}/agents)`);
+    }
+    c.set("token", token);
+    return next();
+  };
 }
