@@ -65,7 +65,7 @@ async function enroll(deps: AgentIdentityDeps, caller: ApiToken, host: string, c
   // The join token is spent before anything is handed out; a renewing agent keeps its credential's name fresh.
   if (!renewing && !(await store.revokeToken(caller.name, deps.now()))) throw new FerryError(ErrorCode.unauthorized, "the join token was already used");
   if (record?.credential !== undefined) await store.revokeToken(record.credential, deps.now());
-  const credentialName = `agent:${host}:${randomBytes(4).toString("hex")}`;
+  const credentialName = `agent-${host}-${randomBytes(4).toString("hex")}`;
   const { secret } = await createToken(store, credentialName, Role.agent, deps.now());
   await agents.putRecord({ host, fingerprint: fingerprint(certificate), credential: credentialName, enrolledAt: deps.now() });
   deps.log?.("info", `${host}'s agent joined: certificate issued`, { host, by: caller.name, renewed: renewing, fingerprint: fingerprint(certificate) });

@@ -120,7 +120,7 @@ async function agentJoin(controller: RunningController, dataDir: string, host: s
   const now = Date.now();
   const deps = { store: controller.store, inventory: controller.inventory, agents: controller.agents, ca: controller.tls.ca, now: () => Date.now() };
   if ((await controller.agents.record(host)) !== undefined) await approveAgent(deps, host, "ferry up");
-  const { secret } = await createToken(controller.store, `join:${host}:${now.toString(36)}`, Role.agent, now);
+  const { secret } = await createToken(controller.store, `join-${host}-${now.toString(36)}`, Role.agent, now);
   const joinTokenFile = join(stateDir, "join.token");
   writePrivateFile(joinTokenFile, `${secret}\n`);
   return { ...auth, joinTokenFile };
