@@ -30,6 +30,8 @@ function pair(): { source: QemuDriver; destination: QemuDriver } {
       boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 },
       clock: systemClock,
       pollMs: 100,
+      // A busy 2-core host can take seconds between the stream's end and the destination's RESUME.
+      confirmTimeoutMs: 60_000,
       destinationName: (target) => (drivers.has(target.host) ? (name === "esx01" ? "esx02" : "esx01") : undefined),
       destinationReason: (target) => Promise.resolve(drivers.get(target.host)?.incomingFailure(target.migrationId)),
       destinationState: async (target) => (await drivers.get(target.host)?.incomingState(target.migrationId)) ?? IncomingState.unknown,
