@@ -61,6 +61,8 @@ export const HostEventSchema = z
     kind: z.string().optional().openapi({ description: "For reconcile: powerDiffers, vmMoved, vmGone, vmOnTwoHosts, vmUnknown or vmCopy" }),
     vm: z.string().optional(),
     corrected: z.boolean().optional().openapi({ description: "For reconcile: whether the inventory now says what the agent said" }),
+    differences: z.number().int().optional().openapi({ description: "For reconciled: how many differences were found" }),
+    corrections: z.number().int().optional().openapi({ description: "For reconciled: how many of them corrected the inventory" }),
     message: z.string(),
   })
   .openapi("HostEvent");

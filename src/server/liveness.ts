@@ -243,7 +243,7 @@ export class Liveness implements HostLivenessView {
       const corrected = applied.includes(d);
       await this.#publish(host, now, { type: "reconcile", host, kind: d.kind, vm: d.vm, inventory: d.expected ?? null, agentPower: d.agentPower, correction: d.correction ?? null, corrected, message: corrected || d.correction === undefined ? d.message : `${d.message} (not applied: the VM changed meanwhile)` });
     }
-    await this.#publish(host, now, { type: "reconciled", host, differences: differences.length, corrected: applied.length, message: differences.length === 0 ? `${host} runs what the inventory says` : `${host}: ${differences.length} difference${differences.length === 1 ? "" : "s"} with the inventory, ${applied.length} corrected` });
+    await this.#publish(host, now, { type: "reconciled", host, differences: differences.length, corrections: applied.length, message: differences.length === 0 ? `${host} runs what the inventory says` : `${host}: ${differences.length} difference${differences.length === 1 ? "" : "s"} with the inventory, ${applied.length} corrected` });
     if (differences.length > 0) this.#deps.log?.("info", "host reconciled", { host, differences: differences.length, corrected: applied.length });
   }
 

@@ -144,6 +144,7 @@ describe("liveness: heartbeats, not responding, reconciliation", () => {
     assert.match(listed.out, /esx02\s*│\s*not responding\s*│/);
     assert.match(listed.out, /esx02\s*│\s*powerDiffers \(corrected\)\s*│\s*db01\s*│/);
     assert.match(listed.out, /vmUnknown\s*│\s*rogue01/);
+    assert.match(listed.out, /esx02\s*│\s*reconciled\s*│\s*-\s*│\s*esx02: \d+ differences with the inventory, \d+ corrected/);
     const bad = await ferry("events", "--host", "esx99");
     assert.deepEqual([bad.status, bad.err.trim()], [2, 'ferry: no host named "esx99"']);
   });
