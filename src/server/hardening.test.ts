@@ -238,6 +238,8 @@ describe("request ids, 5xx and security headers", () => {
     assert.equal(logged[0].fields["requestId"], "req-5xx-000001");
     assert.equal(logged[0].fields["error"], "disk on fire");
     assert.match(String(logged[0].fields["stack"]), /disk on fire\n\s+at /);
+    const audited = (await ctl.store.listAudit({ limit: 50 })).find((e) => e.requestId === "req-5xx-000001");
+    assert.deepEqual([audited?.status, audited?.actor, audited?.route], [500, "admin", "/api/tokens"], "a 5xx is in the audit log too");
   });
 
   test("on a full store, creating a token answers 503 \"the controller's store is full\" with the request id, never \"already exists\"", async () => {
