@@ -193,7 +193,7 @@ export function qemuLabInventory(layout: QemuLabLayout, guests: readonly LabGues
   }));
   return {
     version: 1,
-    datacenter: `Lab ${layout.labId}`,
+    datacenter: `Lab-${layout.labId}`,
     datastores: [{ name: LAB_DATASTORE, shared: true, capacityGB: 64 }],
     clusters: [layout.baseline === undefined ? { name: LAB_CLUSTER } : { name: LAB_CLUSTER, baseline: { model: layout.baseline } }],
     resourcePools: [],

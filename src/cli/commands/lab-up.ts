@@ -132,7 +132,7 @@ function makeDatastores(layout: HostLabLayout, dir: string, iso: string): Promis
 
 /** The controller's first inventory: the datacenter and its cluster; hosts join, VMs are created. */
 function initialInventory(layout: HostLabLayout): string {
-  const inventory = InventorySchema.parse({ datacenter: `Lab ${layout.labId}`, clusters: [layout.baseline === undefined ? { name: HOST_LAB_CLUSTER } : { name: HOST_LAB_CLUSTER, baseline: { model: layout.baseline } }] });
+  const inventory = InventorySchema.parse({ datacenter: `Lab-${layout.labId}`, clusters: [layout.baseline === undefined ? { name: HOST_LAB_CLUSTER } : { name: HOST_LAB_CLUSTER, baseline: { model: layout.baseline } }] });
   return inventoryYaml(inventory, ` The qemu lab ${layout.labId}: hosts join through their agents, VMs are created through the API.`);
 }
 
