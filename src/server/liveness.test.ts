@@ -12,6 +12,7 @@ import { EventHub } from "./events.ts";
 import { InventoryService } from "./inventory-service.ts";
 import { HostState, Liveness, hostEventStream } from "./liveness.ts";
 import { createManualClock } from "./testing/manual-clock.ts";
+import { testController } from "./testing/controller.ts";
 
 /** An agent whose heartbeat can be frozen (the request hangs until its caller gives up) or answered by another agent. */
 function freezable(agent: TestAgent): { client: AgentClient; freeze(frozen: boolean): void; answerAs(other: TestAgent): void; restart(): void } {
@@ -205,5 +206,23 @@ describe("liveness: heartbeats", () => {
     await s.liveness.stop();
     await s.clock.advance(10_000);
     assert.equal(s.liveness.lastSeenAt("esx01"), first + 10_000, "no beat after stop");
+  });
+});
+
+describe("GET /api/host-events", () => {
+  test("lists hosts' events oldest first, per host or all, the newest `limit`; an unknown host is 404", async () => {
+    const controller = await testController();
+    const publish = (host: string, body: Record<string, unknown>) => controller.events.publish(hostEventStream(host), 1, body);
+    await publish("esx01", { type: "host", host: "esx01", state: "notResponding", message: "esx01 is not responding" });
+    await publish("esx02", { type: "reconcile", host: "esx02", kind: "powerDiffers", vm: "db01", corrected: true, message: "db01 is off on esx02" });
+    await publish("esx01", { type: "host", host: "esx01", state: "connected", message: "esx01 is connected again" });
+    await publish("esx01", { type: "reconciled", host: "esx01", differences: 0, corrections: 0, message: "esx01 runs what the inventory says" });
+    const all = await controller.call("GET", "/api/host-events");
+    assert.equal(all.status, 200, all.text);
+    assert.deepEqual((all.body as { host: string; type: string }[]).map((e) => `${e.host} ${e.type}`), ["esx01 host", "esx02 reconcile", "esx01 host", "esx01 reconciled"]);
+    const newest = await controller.call("GET", "/api/host-events?host=esx01&limit=2");
+    assert.deepEqual((newest.body as { state?: string; type: string }[]).map((e) => e.state ?? e.type), ["connected", "reconciled"]);
+    const unknown = await controller.call("GET", "/api/host-events?host=esx99");
+    assert.deepEqual([unknown.status, (unknown.body as { message: string }).message], [404, 'no host named "esx99"']);
   });
 });
