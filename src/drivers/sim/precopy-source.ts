@@ -25,7 +25,7 @@
 // resumes without COMMIT on the live stream, so "failed", "aborted" or "unknown" there
 // means it never ran, and resuming here is safe.
 import { connect, type Socket } from "node:net";
-import { connect as connectTls, type PeerCertificate } from "node:tls";
+import { connect as connectTls, type ConnectionOptions, type PeerCertificate } from "node:tls";
 import { decideAfterPass, percentFor, type PassStats } from "../../core/migration/convergence.ts";
 import {
   MigrationFailureCode,
@@ -37,7 +37,7 @@ import {
   type MigrationReport,
 } from "../../core/migration/types.ts";
 import { certificateFingerprint } from "../../pki/ephemeral.ts";
-import type { IncomingMigration, MigrationHooks } from "../driver.ts";
+import type { IncomingMigration, IncomingTls, MigrationHooks } from "../driver.ts";
 import type { SimFaults } from "./faults.ts";
 import type { LinkFlow } from "./link.ts";
 import type { PageBitmap } from "./bitmap.ts";
@@ -428,11 +428,7 @@ class PrecopySource {
   private async connect(): Promise<Socket> {
     const { target, options } = this.ctx;
     const tls = target.tls;
-    const pinned = tls === undefined ? undefined : certificateFingerprint(tls.certificate);
-    const socket =
-      tls === undefined
-        ? connect({ host: target.host, port: target.port })
-        : connectTls({ host: target.host, port: target.port, ca: tls.issuer, minVersion: "TLSv1.3", checkServerIdentity: (_host: string, cert: PeerCertificate) => (cert.fingerprint256 === pinned ? undefined : new Error(`it presented certificate ${cert.fingerprint256}, not the migration's ${String(pinned)}`)) });
+    const socket = tls === undefined ? connect({ host: target.host, port: target.port }) : connectTls({ host: target.host, port: target.port, ...pinnedTls(tls) });
     let tcpConnected = false;
     const timeoutMs = Math.max(1, options.stallTimeoutMs);
     const timer = new AbortController();
@@ -651,6 +647,24 @@ class PrecopySource {
       encrypted: this.encrypted,
     };
   }
+}
+
+/**
+ * TLS 1.3 trusting only the migration's issuer and accepting only the certificate the
+ * destination's agent announced (its SHA-256 pin): no CA, no name lookup.
+ */
+function pinnedTls(tls: IncomingTls): ConnectionOptions {
+  let pinned: string;
+  try {
+    pinned = certificateFingerprint(tls.certificate);
+  } catch (error) {
+    throw new MigrationError(MigrationFailureCode.streamUntrusted, `the destination announced a certificate that does not parse (${error instanceof Error ? error.message : String(error)}); nothing was sent`);
+  }
+  return {
+    ca: tls.issuer,
+    minVersion: "TLSv1.3",
+    checkServerIdentity: (_host: string, cert: PeerCertificate) => (cert.fingerprint256 === pinned ? undefined : new Error(`it presented certificate ${cert.fingerprint256}, not the migration's ${pinned}`)),
+  };
 }
 
 function abortReason(signal: AbortSignal): string {

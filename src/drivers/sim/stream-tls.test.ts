@@ -71,6 +71,7 @@ describe("the sim stream over TLS", () => {
   const impostors = [
     { name: "another migration's issuer and certificate", forge: async (t: IncomingMigration) => { const other = await createStreamCredentials(t.host); return { issuer: other.issuer, certificate: other.certificate }; } },
     { name: "the right issuer, another certificate pinned", forge: async (t: IncomingMigration) => ({ issuer: t.tls?.issuer ?? "", certificate: (await createStreamCredentials(t.host)).certificate }) },
+    { name: "a certificate that does not parse", forge: (t: IncomingMigration) => Promise.resolve({ issuer: t.tls?.issuer ?? "", certificate: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" }) },
   ];
   for (const { name, forge } of impostors) {
     test(`a source pinning another certificate refuses the listener before sending anything: ${name}`, async () => {
