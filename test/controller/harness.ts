@@ -104,8 +104,11 @@ export async function startLab(inventory: string, hosts: readonly { name: string
       return { status: response.status, body: (await response.json()) as T };
     },
     async restartController(signal = "SIGTERM") {
+      // A controller comes back where its agents know it: the same address (the ownership
+      // ledger's capabilities in flight name it).
+      const port = controller === undefined ? "0" : new URL(controller.url).port;
       await stopProcess(controller?.child, signal);
-      controller = await startControllerProcess(join(dir, "data"), [...controllerArgs]);
+      controller = await startControllerProcess(join(dir, "data"), ["--listen", `127.0.0.1:${port}`, ...controllerArgs]);
     },
     async stop() {
       await stopProcess(controller?.child);
