@@ -7,7 +7,7 @@ import { useState } from "react";
 import { apiSend, seg } from "../api.ts";
 import { MaskEditor, NO_MASK, describeMask } from "../cpu/MaskEditor.tsx";
 import { ErrorAlert } from "../feedback.tsx";
-import { useInventory } from "../inventory/inventory.tsx";
+import { shownPower, useInventory } from "../inventory/inventory.tsx";
 import { PowerBadge } from "../inventory/InventoryTree.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
@@ -71,7 +71,7 @@ function BulkMaskModal({ cluster, vms, onClose, onDone }: { cluster: string; vms
 }
 
 export function ClusterPage({ name }: { name: string }) {
-  const { inventory, error, reload } = useInventory();
+  const { inventory, hostStates, error, reload } = useInventory();
   const { canEdit } = useSession();
   const [bulk, setBulk] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
@@ -124,7 +124,7 @@ export function ClusterPage({ name }: { name: string }) {
                 </Td>
                 <Td dataLabel="CPU">{h.cpu.modelName ?? `${h.cpu.vendor} family ${String(h.cpu.family)} model ${String(h.cpu.model)}`}</Td>
                 <Td dataLabel="Memory">{h.memoryMB} MB</Td>
-                <Td dataLabel="State">{!h.connected ? "disconnected" : h.maintenance ? "maintenance" : "connected"}</Td>
+                <Td dataLabel="State">{!h.connected ? "disconnected" : hostStates.get(h.name) === "notResponding" ? "not responding" : h.maintenance ? "maintenance" : "connected"}</Td>
                 <Td dataLabel="VMs">{inventory.vms.filter((vm) => vm.host === h.name).length}</Td>
               </Tr>
             ))}
@@ -150,7 +150,7 @@ export function ClusterPage({ name }: { name: string }) {
                 </Td>
                 <Td dataLabel="Host">{vm.host}</Td>
                 <Td dataLabel="Power">
-                  <PowerBadge power={vm.power} />
+                  <PowerBadge power={shownPower(vm.power, hostStates.get(vm.host))} />
                 </Td>
                 <Td dataLabel="CPUID mask">{vm.cpuidMask === undefined ? "none of its own" : describeMask(vm.cpuidMask)}</Td>
               </Tr>
