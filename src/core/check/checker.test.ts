@@ -206,3 +206,25 @@ describe("look-ups", () => {
     assert.deepEqual([...matrix.current].map((h) => matrix.hosts[h]), ["esx01", "esx02"]);
   });
 });
+
+describe("hosts that are not responding", () => {
+  test("a host whose agent misses its heartbeats is HOST_DISCONNECTED as a destination and as a source, read at each check", () => {
+    const { index } = bentInventory((i) => {
+      i.vms.push({ ...structuredClone(i.vms[0]!), name: "web02", host: "esx02", nics: [] });
+    });
+    const silent = new Set<string>();
+    const checker = createChecker(index, { notResponding: (host) => silent.has(host) });
+    assert.deepEqual(checker.check("web01", "esx02").errors, []);
+    silent.add("esx02");
+    const to = checker.check("web01", "esx02").errors;
+    assert.deepEqual(to.map((f) => [f.code, f.subject.name]), [[C.hostDisconnected, "esx02"]]);
+    assert.match(to[0]!.message, /^The destination host esx02 is not responding/);
+    assert.match(checker.check("web02", "esx01").errors[0]!.message, /^The source host esx02 is not responding/);
+    const matrix = checker.matrix();
+    const cell = (vm: number, host: string) => vm * matrix.hosts.length + matrix.hosts.indexOf(host);
+    assert.deepEqual(codesOf(matrix.errors[cell(0, "esx02")]!), [C.hostDisconnected]);
+    assert.deepEqual(codesOf(matrix.errors[cell(1, "esx01")]!), [C.hostDisconnected]);
+    silent.delete("esx02");
+    assert.deepEqual(checker.check("web01", "esx02").errors, [], "the same checker sees it answer again");
+  });
+});
