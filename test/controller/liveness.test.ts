@@ -76,7 +76,7 @@ describe("liveness: heartbeats, not responding, reconciliation", () => {
     lab = await startLab(LAB_TEXT, [{ name: "esx01" }, { name: "esx02" }], [
       { host: "esx01", spec: spec("web01") },
       { host: "esx02", spec: spec("db01") },
-    ], ["--heartbeat", "1000", "--heartbeat-timeout", "1000"]);
+    ], ["--heartbeat", "2000", "--heartbeat-timeout", "2000"]);
   });
   after(async () => {
     // A frozen agent is thawed before it is stopped (by its PID, in lab.stop).
