@@ -32,7 +32,15 @@ export const PortGroupNameSchema = z
   .regex(PORT_GROUP_NAME, { error: 'must be letters, digits, spaces, ".", "_", "-", "(" or ")", starting with a letter or digit and not ending with a space (no "/" or control characters)', abort: true })
   .refine((s) => !s.includes(".."), 'must not contain ".."');
 
+/**
+ * Datastore names are vSphere's too: a host's local volume is "datastore1", and a name that
+ * clashes gets its identity appended, "vmstore (7c2e44d0)" (core/inventory/facts.ts), as
+ * vSphere writes "datastore1 (1)". So they take the port-group alphabet.
+ */
+export const DatastoreNameSchema = PortGroupNameSchema;
+
 const name = ObjectNameSchema;
+const datastoreName = DatastoreNameSchema;
 
 /** Power states a VM or template can be in. */
 export const PowerState = { on: "on", off: "off", suspended: "suspended" } as const;
@@ -70,7 +78,7 @@ const shares = z.union([z.enum(["low", "normal", "high"]), z.number().int().posi
 
 export const DatastoreSchema = z
   .object({
-    name,
+    name: datastoreName,
     /** A shared datastore (SAN/NAS: VMFS, NFS) can be mounted by many hosts; a local one by its host only. */
     shared: z.boolean().default(true),
     capacityGB: z.number().positive().optional(),
@@ -242,7 +250,7 @@ export const HostSchema = z
     nics: z.array(PhysicalNicSchema).default([]),
     vswitches: z.array(VSwitchSchema).default([]),
     /** Names of the datastores this host mounts. */
-    datastores: z.array(name).default([]),
+    datastores: z.array(datastoreName).default([]),
     /** Observed by the host's agent; absent for simulated hosts and hand-written inventories. */
     hypervisor: HypervisorSchema.optional(),
     /**
@@ -274,7 +282,7 @@ export const CpuidMaskSchema = z
 
 export const VmFileSchema = z
   .object({
-    datastore: name,
+    datastore: datastoreName,
     path: z.string().optional(),
   })
   .strict();
@@ -291,7 +299,7 @@ export const RdmSchema = z
 export const DiskSchema = z
   .object({
     name,
-    datastore: name,
+    datastore: datastoreName,
     sizeGB: z.number().positive().default(16),
     /** The disk's file inside its datastore, `web01/disk0.qcow2`. */
     path: z.string().min(1, "must not be empty").optional(),
@@ -322,7 +330,7 @@ export const DeviceSchema = z
     /** For `host`: the host device (`/dev/sr0`); for `file`: the image path. */
     path: z.string().optional(),
     /** For `file`: the datastore holding the image. */
-    datastore: name.optional(),
+    datastore: datastoreName.optional(),
     /** The seed's "Connected" check box. */
     connected: z.boolean().default(true),
   })
