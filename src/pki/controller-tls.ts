@@ -4,7 +4,7 @@
 //   client.key, client.crt           what the controller presents to agents (OU=controller)
 // An operator may bring the server certificate (--tls-cert/--tls-key, e.g. from the company's
 // CA so browsers trust it); the client certificate is always the site CA's: agents trust only it.
-import { X509Certificate } from "node:crypto";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { hostname, networkInterfaces } from "node:os";
 import { join } from "node:path";
@@ -64,7 +64,7 @@ function ownServerCertificate(certFile: string, keyFile: string): KeyAndCertific
   let pair: KeyAndCertificate;
   try {
     pair = { certificate: readFileSync(certFile, "utf8"), key: readFileSync(keyFile, "utf8") };
-    new X509Certificate(pair.certificate);
+    if (!new X509Certificate(pair.certificate).checkPrivateKey(createPrivateKey(pair.key))) throw new Error("the key is not the certificate's");
   } catch (cause) {
     throw new FerryError(ErrorCode.invalidInput, `cannot use --tls-cert ${certFile} with --tls-key ${keyFile}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }

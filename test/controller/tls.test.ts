@@ -43,9 +43,11 @@ test("a brought certificate is what the controller serves; the site CA does not 
 
 test("bad certificate options: one line, exit 2, no stack trace", () => {
   writeFileSync(join(dir, "garbage.crt"), "not a certificate");
+  writeFileSync(join(dir, "other.key"), readFileSync(join(dir, "data", "pki", "client.key"), "utf8"), { mode: 0o600 });
   const cases: [string[], RegExp][] = [
     [["--tls-cert", join(dir, "garbage.crt")], /^ferry: --tls-cert and --tls-key go together\n$/],
     [["--tls-cert", join(dir, "garbage.crt"), "--tls-key", join(dir, "nothing.key")], /^ferry: cannot use --tls-cert .*garbage\.crt with --tls-key .*nothing\.key: .+\n$/],
+    [["--tls-cert", join(dir, "ui.crt"), "--tls-key", join(dir, "other.key")], /^ferry: cannot use --tls-cert .*ui\.crt with --tls-key .*other\.key: the key is not the certificate's\n$/],
   ];
   for (const [args, message] of cases) {
     const run = spawnSync(process.execPath, [BIN, "controller", "--data-dir", join(dir, "bad"), "--listen", "127.0.0.1:0", "--no-save", ...args], { encoding: "utf8", timeout: 60_000 });
