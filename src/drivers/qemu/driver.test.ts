@@ -79,7 +79,8 @@ test("a stream that stops moving is cancelled by the watchdog: STALLED, the VM r
     await source.create({ ...spec, workload: { kind: "steady", dirtyRateBytesPerSec: 8 * 1024 * 1024, workingSetBytes: 16 * 1024 * 1024, seed: 1 } });
     await source.powerOn(spec.name);
     const target = await destination.prepareIncoming(spec, { migrationId: "stall", listenHost: "127.0.1.2" });
-    // A relay that forwards the first 2 MiB and then stops reading: the stream neither ends nor moves.
+    // A relay that forwards the first 2 MiB and then stops reading: the stream neither ends nor
+    // moves. The destination's answers go back (the TLS handshake of an encrypted stream needs them).
     const sockets: Socket[] = [];
     let forwarded = 0;
     const relay = createServer((inbound) => {
@@ -90,14 +91,16 @@ test("a stream that stops moving is cancelled by the watchdog: STALLED, the VM r
         outbound.write(chunk);
         if (forwarded > 2 * 1024 * 1024) inbound.pause();
       });
+      outbound.on("data", (chunk: Buffer) => inbound.write(chunk));
       inbound.on("error", () => undefined);
       outbound.on("error", () => undefined);
     });
-    await new Promise<void>((resolve) => relay.listen(0, "127.0.1.3", resolve));
+    // On the destination's VMotion IP: an encrypted stream's certificate names that address.
+    await new Promise<void>((resolve) => relay.listen(0, target.host, resolve));
     const address = relay.address();
     const port = typeof address === "object" && address !== null ? address.port : 0;
     try {
-      const relayed: IncomingMigration = { ...target, host: "127.0.1.3", port };
+      const relayed: IncomingMigration = { ...target, port };
       const report = await source.migrateOut(spec.name, relayed, { ...DEFAULT_MIGRATE_OPTIONS, autoConverge: false, bandwidthLimitBytesPerSec: 16 * 1024 * 1024, stallTimeoutMs: 1500 }, hooks());
       assert.equal(report.outcome, Phase.failed, JSON.stringify(report));
       assert.equal(report.failure?.code, MigrationFailureCode.stalled, report.failure?.message);
