@@ -2,7 +2,8 @@
 // drivers report and stores the state it returns; nothing here waits, reads a clock or does
 // I/O. Phases only move forward along
 //   queued → validating → preparing → precopy → switchover → completed
-// and any phase that has not ended may end in failed or cancelled. A terminal phase has no way
+// and any phase that has not ended may end in failed or cancelled; a switchover whose outcome
+// nobody could prove (src/core/ownership.ts) ends in needs-attention. A terminal phase has no way
 // out: a late "confirmed" after a cancel, or a second "fail", is a bug in the caller, and the
 // reducer says so with an INTERNAL FerryError instead of rewriting history.
 import { FerryError, ErrorCode } from "../errors.ts";
@@ -20,6 +21,8 @@ export type MigrationEvent =
   | { readonly type: "switchover" }
   /** The destination verified the state and runs the VM; the source has released it. */
   | { readonly type: "confirmed" }
+  /** After COMMIT neither host could prove it holds the VM's ownership record: it waits paused. */
+  | { readonly type: "unsettled"; readonly message: string }
   /** The phase is filled in by the machine: callers cannot get it wrong. */
   | { readonly type: "fail"; readonly failure: Pick<MigrationFailure, "code" | "message"> }
   | { readonly type: "cancel"; readonly reason?: string | undefined };
@@ -86,6 +89,8 @@ export function nextPhase(phase: Phase, event: MigrationEventType): Phase | unde
       return phase === Phase.precopy ? Phase.switchover : undefined;
     case "confirmed":
       return phase === Phase.switchover ? Phase.completed : undefined;
+    case "unsettled":
+      return phase === Phase.switchover ? Phase.needsAttention : undefined;
     case "fail":
       return Phase.failed;
     case "cancel":
@@ -130,6 +135,8 @@ export function applyMigrationEvent(state: MigrationState, event: MigrationEvent
       return { ...state, phase: to, timeline: entered, failure: { code: event.failure.code, message: event.failure.message, phase: state.phase } };
     case "cancel":
       return { ...state, phase: to, timeline: entered, failure: { code: MigrationFailureCode.aborted, message: event.reason ?? "cancelled", phase: state.phase } };
+    case "unsettled":
+      return { ...state, phase: to, timeline: entered, failure: { code: MigrationFailureCode.ownershipUnknown, message: event.message, phase: state.phase } };
     case "start":
     case "validated":
     case "prepared":
