@@ -92,10 +92,16 @@ test("a source and an -incoming defer destination from one VM record migrate und
     assert.equal(await status(dst), "inmigrate");
     const uri = `unix:${join(lab.dir, "migration.sock")}`;
     await dst.execute("migrate-incoming", { uri });
-    const resumed = dst.waitForEvent("RESUME", { timeoutMs: 15_000 });
+    // -S: the complete state waits paused on the destination until it is told to run (the
+    // driver claims the VM's ownership record first); it never runs by itself.
+    const arrived = dst.waitForEvent("MIGRATION", { match: (e) => e.data["status"] === "completed", timeoutMs: 15_000 });
     const completed = src.waitForEvent("MIGRATION", { match: (e) => e.data["status"] === "completed", timeoutMs: 15_000 });
     await src.execute("migrate", { uri });
     await completed;
+    await arrived;
+    assert.equal(await status(dst), "paused", "the destination does not run the VM on its own");
+    const resumed = dst.waitForEvent("RESUME", { timeoutMs: 15_000 });
+    await dst.execute("cont");
     await resumed;
     const sample = await finalSample(src);
     assert.equal(sample.status, "completed");
