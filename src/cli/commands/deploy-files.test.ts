@@ -170,7 +170,8 @@ function commandProblems(root: CommandUnknownOpts, words: readonly string[], mod
 /** Positional words and mandatory options of the command reached. */
 function placementProblems(command: CommandUnknownOpts, path: string, positional: readonly string[], seen: ReadonlySet<Option>, mode: CheckMode): string[] {
   const words = positional.filter((w) => w !== "...");
-  if (command.commands.length > 0) {
+  // A command with subcommands and arguments of its own (`ferry migrate VM` and `ferry migrate resolve`) takes either.
+  if (command.commands.length > 0 && command.registeredArguments.length === 0) {
     if (words.length > 0) return [`${path} has no subcommand "${words[0] ?? ""}" (it has ${command.commands.map((c) => c.name()).join(", ")})`];
     return mode.strict ? [`${path} needs a subcommand (${command.commands.map((c) => c.name()).join(", ")})`] : [];
   }
@@ -196,7 +197,8 @@ describe("deployment files: the commands they quote", () => {
     assert.deepEqual(commandProblems(program, ["migrate", "web01", "--to", "kvm02", "--watch"], strict), []);
     assert.match(commandProblems(program, ["migrat", "web01"], strict).join(), /"migrat" is not a ferry command/);
     assert.match(commandProblems(program, ["migrate", "web01", "--to", "kvm02", "--follow"], strict).join(), /ferry migrate has no option --follow/);
-    assert.match(commandProblems(program, ["migrate", "web01"], strict).join(), /ferry migrate needs --to <host>/);
+    assert.match(commandProblems(program, ["migrate", "resolve", "m-1"], strict).join(), /ferry migrate resolve needs --run-on <host>/);
+    assert.deepEqual(commandProblems(program, ["migrate", "resolve", "m-1", "--run-on", "kvm01"], strict), []);
     assert.match(commandProblems(program, ["migrate", "web01", "web02", "--to", "kvm02"], strict).join(), /takes <vm>, got 2/);
     assert.match(commandProblems(program, ["migrate", "web01", "--to", "kvm02", "--priority", "urgent"], strict).join(), /takes high, low, not "urgent"/);
     assert.match(commandProblems(program, ["vm", "create", "web01", "--host", "kvm01", "--memory", "2G"], strict).join(), /--memory <MiB> refuses "2G"/);
