@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
+import assert from "node:assert/strict";
+import { after, before } from "node:test";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { spkiHash } from "../../src/pki/ca.ts";
 import { tlsFetch } from "../../src/pki/tls-fetch.ts";
@@ -223,4 +225,24 @@ export async function startWebSuite(): Promise<WebSuite> {
     await lab.stop();
     throw error;
   }
+}
+
+/**
+ * One lab and browser for a test file: started before its tests, stopped after them. The
+ * returned function gives the suite (failing clearly when it did not start); `onStart` sees
+ * it first (a file keeps its page in a variable of its own).
+ */
+export function useWebSuite(onStart?: (suite: WebSuite) => void): () => WebSuite {
+  let started: WebSuite | undefined;
+  before(async () => {
+    started = await startWebSuite();
+    onStart?.(started);
+  });
+  after(async () => {
+    await started?.stop();
+  });
+  return () => {
+    assert.ok(started !== undefined, "the lab and browser did not start");
+    return started;
+  };
 }

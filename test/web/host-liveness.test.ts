@@ -4,28 +4,17 @@
 // as it is and only esx02's state is changed before the page gets it: freezing an agent of
 // `ferry up` for the 30 s its heartbeats need is the controller tests' job
 // (test/controller/liveness.test.ts), which check the same API answer end to end.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { startWebSuite, type WebSuite } from "./harness.ts";
+import { useWebSuite } from "./harness.ts";
 
 interface HostSummary { name: string; state: string }
 interface VmSummary { name: string; host: string; power: string }
 
-let started: WebSuite | undefined;
 let page: Page;
-const suite = (): WebSuite => {
-  assert.ok(started !== undefined, "the lab and browser did not start");
-  return started;
-};
-
-before(async () => {
-  started = await startWebSuite();
+const suite = useWebSuite((started) => {
   page = started.page;
-});
-
-after(async () => {
-  await started?.stop();
 });
 
 describe("a host that is not responding", () => {

@@ -2,29 +2,18 @@
 // added through the "Add networking…" wizard (the seed's steps), then seen on the host's
 // Networking tab and in GET /api/hosts/{name}; and a refusal from the server shown inside
 // the wizard in its own words.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Locator, Page } from "playwright-core";
-import { screenshot, startWebSuite, type WebSuite } from "./harness.ts";
+import { screenshot, useWebSuite } from "./harness.ts";
 
 interface Port { name: string; portGroup: string; ip: string; gateway?: string; vmotion: boolean; mtu: number }
 interface VSwitch { name: string; uplinks: string[]; portGroups: { name: string; vlan: number }[]; vmkernelPorts: Port[] }
 interface Host { name: string; nics: { name: string; speedMbps: number }[]; vswitches: VSwitch[] }
 
-let started: WebSuite | undefined;
 let page: Page;
-const suite = (): WebSuite => {
-  assert.ok(started !== undefined, "the lab and browser did not start");
-  return started;
-};
-
-before(async () => {
-  started = await startWebSuite();
+const suite = useWebSuite((started) => {
   page = started.page;
-});
-
-after(async () => {
-  await started?.stop();
 });
 
 async function host(name: string): Promise<Host> {

@@ -2,30 +2,19 @@
 // while GET /api/events cannot be reached the UI says it is reconnecting; a migration that
 // ends meanwhile shows up once the stream is back — replayed from where it stopped — without
 // reloading the page.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { startWebSuite, type WebSuite } from "./harness.ts";
+import { useWebSuite } from "./harness.ts";
 
 interface HostCheck { host: string; ok: boolean; warnings: unknown[] }
 interface Where { vm: string; current: string; hosts: HostCheck[] }
 interface VmSummary { name: string; host: string; power: string; migrating: boolean }
 interface Task { id: string; state: string }
 
-let started: WebSuite | undefined;
 let page: Page;
-const suite = (): WebSuite => {
-  assert.ok(started !== undefined, "the lab and browser did not start");
-  return started;
-};
-
-before(async () => {
-  started = await startWebSuite();
+const suite = useWebSuite((started) => {
   page = started.page;
-});
-
-after(async () => {
-  await started?.stop();
 });
 
 async function cleanPair(): Promise<{ vm: string; from: string; to: string }> {

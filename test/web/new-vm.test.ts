@@ -5,10 +5,10 @@
 // controller's refusal of a name already taken, shown inside the wizard; "Delete…", refused
 // for a running VM with the reason, and for the new one after a confirmation that keeps its
 // disks; a read-only token sees neither action.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Locator, Page } from "playwright-core";
-import { login, screenshot, startWebSuite, type WebSuite } from "./harness.ts";
+import { login, screenshot, useWebSuite } from "./harness.ts";
 
 interface Host { name: string; datastores: string[]; vswitches: { portGroups: { name: string }[]; vmkernelPorts: { portGroup: string }[] }[] }
 interface Datastore { name: string; shared: boolean }
@@ -18,20 +18,9 @@ interface Inventory { datastores: Datastore[]; hosts: Host[]; vms: Vm[] }
 const HOST = "esx01";
 const NEW_VM = "new01";
 
-let started: WebSuite | undefined;
 let page: Page;
-const suite = (): WebSuite => {
-  assert.ok(started !== undefined, "the lab and browser did not start");
-  return started;
-};
-
-before(async () => {
-  started = await startWebSuite();
+const suite = useWebSuite((started) => {
   page = started.page;
-});
-
-after(async () => {
-  await started?.stop();
 });
 
 async function inventory(): Promise<Inventory> {

@@ -2,10 +2,10 @@
 // client-backed device blocks (found through the API, not named here) becomes migratable
 // once its Connected box is cleared in Edit settings — the compatibility view and the VM's
 // "where" list say so. And a read-only token sees no edit or migrate control anywhere.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { screenshot, startWebSuite, type WebSuite } from "./harness.ts";
+import { screenshot, useWebSuite } from "./harness.ts";
 
 interface Finding { code: string; severity: string; subject: { kind: string; name: string }; message: string; fix: string }
 interface HostCheck { host: string; ok: boolean; errors: Finding[]; warnings: Finding[] }
@@ -14,20 +14,9 @@ interface Device { name: string; kind: string; backing: string; connected: boole
 interface Vm { name: string; host: string; power: string; migrating: boolean; devices: Device[] }
 interface HostEntry { name: string; cluster?: string }
 
-let started: WebSuite | undefined;
 let page: Page;
-const suite = (): WebSuite => {
-  assert.ok(started !== undefined, "the lab and browser did not start");
-  return started;
-};
-
-before(async () => {
-  started = await startWebSuite();
+const suite = useWebSuite((started) => {
   page = started.page;
-});
-
-after(async () => {
-  await started?.stop();
 });
 
 const KIND_WORDS: Readonly<Record<string, string>> = { cdrom: "CD-ROM", floppy: "Floppy", serial: "Serial port", parallel: "Parallel port", usb: "USB" };
