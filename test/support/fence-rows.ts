@@ -49,6 +49,14 @@ export const FENCE_ROWS = {
     cutWhen: streaming,
     expected: { outcome: Phase.failed, code: MigrationFailureCode.destinationLost, runningOn: "esx01", message: /esx01 took web01's ownership record back/, finallyOn: "esx01" },
   },
+  qemuFrozenAfterResume: {
+    fault: "qemu: the destination's agent frozen right after its VM resumed",
+    driver: "qemu",
+    cut: "freeze",
+    cutWhen: async ({ esx02 }) => (await esx02.client.incomingState("m1")).state === "running",
+    // The source saw "running" before the freeze (plain success), or not: then its claim loses to the destination's.
+    expected: { outcome: Phase.completed, code: [undefined, MigrationFailureCode.destinationLost], runningOn: "esx02", finallyOn: "esx02" },
+  },
   qemuFrozenLedgerCut: {
     fault: "qemu: the destination's agent frozen while the ledger is cut off: needs attention until it answers",
     driver: "qemu",

@@ -40,7 +40,11 @@ export interface FenceRow {
   readonly cutLedger?: boolean;
   /** After the report, before the final check: what else happens (the ledger comes back...). */
   readonly afterReport?: (lab: FenceLab, heal: () => void) => Promise<void>;
-  readonly expected: { readonly outcome: Phase; readonly code: MigrationFailureCode; readonly runningOn: Host | ""; readonly message: RegExp; readonly finallyOn: Host };
+  /**
+   * `code` may list several: where the cut races the source's own confirmation (QEMU's source
+   * polls the destination's agent), either path is right as long as the VM ends on one host.
+   */
+  readonly expected: { readonly outcome: Phase; readonly code: MigrationFailureCode | readonly (MigrationFailureCode | undefined)[]; readonly runningOn: Host | ""; readonly message?: RegExp; readonly finallyOn: Host };
 }
 
 export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -140,8 +144,9 @@ export async function runFenceRow(row: FenceRow, options: FenceOptions = {}): Pr
     await cutter;
     assert.ok(cut, "esx02 was cut off");
     assert.equal(report.outcome, row.expected.outcome, JSON.stringify(report.failure));
-    assert.equal(report.failure?.code, row.expected.code, report.failure?.message);
-    assert.match(report.failure.message, row.expected.message);
+    const codes: readonly (MigrationFailureCode | undefined)[] = typeof row.expected.code === "string" ? [row.expected.code] : row.expected.code;
+    assert.ok(codes.includes(report.failure?.code), `failure ${report.failure?.code ?? "none"} (${report.failure?.message ?? ""}), expected ${codes.join(" or ")}`);
+    if (row.expected.message !== undefined) assert.match(report.failure?.message ?? "", row.expected.message);
     assert.equal(report.runningOn, row.expected.runningOn);
     if (row.afterReport !== undefined) await row.afterReport(lab, heal);
 
