@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../core/clock.ts";
-import { ErrorCode, FerryError } from "../../core/errors.ts";
+import { ErrorCode, FerryError, isFerryError } from "../../core/errors.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
 import { unmovedReport } from "../../core/migration/report.ts";
 import { decideAfterPass, percentFor } from "../../core/migration/convergence.ts";
@@ -28,7 +28,7 @@ import { GuestCheckState, type GuestCheck, type QemuHostNetwork } from "./host-n
 import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, parseMigrationInfo, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
 import { connectChild, qemuErrorReason, startQemu, type QemuChild } from "./process.ts";
 import { incomingStreamTls, outgoingStreamTls, removeStreamCredentials } from "./stream-tls.ts";
-import type { QmpClient, QmpEvent } from "./qmp.ts";
+import { QmpFailure, type QmpClient, type QmpEvent } from "./qmp.ts";
 
 /** A host as its config describes it: HostFacts without what the driver computes. */
 export interface QemuHostDescription {
@@ -172,6 +172,9 @@ function eventTime(event: QmpEvent, clock: Clock): number {
   const { seconds, microseconds } = event.timestamp;
   return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 + microseconds / 1000 : clock.now();
 }
+
+/** How long a slow `query-migrate` is waited for during a migration before it counts as a failure. */
+const QMP_SLOW_LIMIT_MS = 15_000;
 
 export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
   const { host } = options;
@@ -515,7 +518,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       let sample: MigrationSample;
       for (;;) {
         const askedAt = clock.monotonic();
-        sample = parseMigrationInfo(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
+        sample = await askMigration(qmp, Math.max(migrateOptions.stallTimeoutMs, QMP_SLOW_LIMIT_MS));
         const now = clock.monotonic();
         timing.polls++;
         timing.pollMs += now - askedAt;
@@ -686,6 +689,22 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     } finally {
       unsubscribe();
       await removeStreamCredentials(vm.qmp, streamTlsObject);
+    }
+  };
+
+  /**
+   * `query-migrate`, asked again while QEMU is only slow to answer (a busy host: its main loop
+   * waits for the CPU), for up to `limitMs`; past that its silence is the failure.
+   */
+  const askMigration = async (qmp: QmpClient, limitMs: number): Promise<MigrationSample> => {
+    const started = clock.monotonic();
+    for (;;) {
+      try {
+        return parseMigrationInfo(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
+      } catch (error) {
+        const timedOut = isFerryError(error) && (error.details as { failure?: unknown } | undefined)?.failure === QmpFailure.timeout;
+        if (!timedOut || clock.monotonic() - started >= limitMs) throw error;
+      }
     }
   };
 
