@@ -21,7 +21,7 @@ import { useFerryEvents } from "../events.ts";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { Task } from "../types.ts";
-import { failureWords, formatBytes, formatDuration, formatRate, phaseWords, TERMINAL } from "./format.ts";
+import { failureWords, formatBytes, formatDuration, formatRate, phaseWords, TERMINAL, whereItIs } from "./format.ts";
 import { applyEvent, convergenceWarning, fromTask, type LiveTask, type PassSampleView } from "./live.ts";
 import { TaskProgress } from "./TasksPanel.tsx";
 import "./tasks.css";
@@ -112,6 +112,7 @@ function PredictedVsMeasured({ task }: { task: LiveTask }) {
     ["Bytes", p === null ? "—" : formatBytes(p.bytes), formatBytes(r.bytesSent)],
     ["Passes", p === null ? "—" : String(p.passes), String(r.passes)],
     ["Downtime", p === null ? "—" : formatDuration(p.downtimeMs), formatDuration(r.downtimeMs)],
+    ["Stream", "—", r.encrypted === null ? "—" : r.encrypted ? "encrypted (TLS)" : r.bytesSent > 0 ? "in clear" : "not opened"],
   ];
   return (
     <section aria-labelledby="ferry-pvm-title">
@@ -213,7 +214,7 @@ export function MigrationDetail({ id }: { id: string }) {
       <TaskProgress task={task} />
       {task.report?.failure != null && task.state !== "completed" && (
         <Alert variant={task.state === "cancelled" ? "warning" : "danger"} isInline title={failureWords(task.report.failure.code)}>
-          {task.report.failure.message}. {task.vm} still runs on {task.report.runningOn}.
+          {task.report.failure.message}. {whereItIs(task)}.
         </Alert>
       )}
       {task.state === "completed" && task.report !== null && (

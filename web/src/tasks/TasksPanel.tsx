@@ -11,7 +11,7 @@ import { useFerryEvents, type FerryEvent } from "../events.ts";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { Task } from "../types.ts";
-import { failureWords, formatDuration, formatRate, phaseWords, TERMINAL } from "./format.ts";
+import { failureWords, formatDuration, formatRate, phaseWords, TERMINAL, whereItIs } from "./format.ts";
 import { applyEvent, convergenceWarning, fromTask, type LiveTask } from "./live.ts";
 import "./tasks.css";
 
@@ -80,7 +80,7 @@ export function useLiveTasks(limit: number): { tasks: LiveTask[]; error: string 
 /** What the row says beside the bar: waiting, not converging, failed, or how it went. */
 function statusMessage(task: LiveTask): { text: string; tone: "danger" | "warning" | "info" | "success" } | null {
   if (task.report !== null && task.report.failure !== null && task.state !== "completed") {
-    return { text: `${failureWords(task.report.failure.code)}. ${task.report.failure.message}. ${task.vm} still runs on ${task.report.runningOn}.`, tone: task.state === "cancelled" ? "warning" : "danger" };
+    return { text: `${failureWords(task.report.failure.code)}. ${task.report.failure.message}. ${whereItIs(task)}.`, tone: task.state === "cancelled" ? "warning" : "danger" };
   }
   if (task.state === "completed" && task.report !== null) return { text: `Moved in ${formatDuration(task.report.totalMs)}, ${String(task.report.passes)} pass${task.report.passes === 1 ? "" : "es"}, downtime ${formatDuration(task.report.downtimeMs)}`, tone: "success" };
   const converging = convergenceWarning(task);

@@ -73,3 +73,11 @@ export const FAILURE_WORDS: Record<MigrationFailureCode, string> = {
 export function failureWords(code: string): string {
   return (FAILURE_WORDS as Record<string, string | undefined>)[code] ?? code;
 }
+
+/** Where the VM is after a migration that did not complete: on its source, or paused there until its owner is known. */
+export function whereItIs(task: { readonly id: string; readonly vm: string; readonly source: string; readonly state: string; readonly report: { readonly runningOn: string } | null }): string {
+  if (task.state === "needs-attention" || task.report?.runningOn === "") {
+    return `${task.vm} waits paused on ${task.source} until the host holding its ownership record answers; to decide now: ferry migrate resolve ${task.id} --run-on HOST`;
+  }
+  return `${task.vm} still runs on ${task.report?.runningOn ?? task.source}`;
+}

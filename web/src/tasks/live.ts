@@ -37,6 +37,8 @@ export interface ReportView {
   readonly totalMs: number;
   readonly bytesSent: number;
   readonly passes: number;
+  /** Whether guest memory crossed the VMotion network inside TLS; null when the report does not say. */
+  readonly encrypted: boolean | null;
 }
 
 export interface PassSampleView {
@@ -105,6 +107,7 @@ function reportFrom(v: unknown): ReportView | null {
     totalMs: num(r["totalMs"]),
     bytesSent: num(r["bytesSent"]),
     passes: num(r["passes"]),
+    encrypted: typeof r["encrypted"] === "boolean" ? r["encrypted"] : null,
   };
 }
 
