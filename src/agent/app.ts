@@ -12,7 +12,7 @@ import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { unmovedReport } from "../core/migration/report.ts";
 import { MigrationFailureCode, Phase, DEFAULT_MIGRATE_OPTIONS, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
 import { IncomingState, PowerStatus, type HypervisorDriver, type OwnershipFence, type VmSpec } from "../drivers/driver.ts";
-import { ownershipWords, type Fence, type LedgerRef } from "../core/ownership.ts";
+import { ownershipWords, type Fence, type LedgerRef, type Ownership } from "../core/ownership.ts";
 import type { OwnershipLedger } from "../host/ownership/ledger.ts";
 import {
   API_PREFIX,
@@ -434,13 +434,12 @@ export function createAgent(options: AgentAppOptions): AgentApp {
   api.post("/ownership", async (c) => {
     const { vm, ledger: ref, supersede } = parse(OwnershipRequestSchema, await jsonBody(c), "ownership request");
     const ledger = ledgerOf(ref);
+    const notOwned = (held: Ownership): FerryError => new FerryError(ErrorCode.conflict, `${ownershipWords(held)} on ${ledger.where}, not ${hostName}`, { details: { failureCode: MigrationFailureCode.notOwned, ownership: held } });
     const now = await ledger.read(vm);
     if (now?.owner === hostName && supersede === undefined) return c.json(now);
-    if (now !== undefined && supersede !== now.generation) {
-      throw new FerryError(ErrorCode.conflict, `${ownershipWords(now)} on ${ledger.where}, not ${hostName}`, { details: { failureCode: MigrationFailureCode.notOwned, ownership: now } });
-    }
+    if (now !== undefined && supersede !== now.generation) throw notOwned(now);
     const result = await ledger.claim(vm, now?.generation ?? 0, hostName, undefined);
-    if (!result.won) throw new FerryError(ErrorCode.conflict, `${ownershipWords(result.ownership)} on ${ledger.where}, not ${hostName}`, { details: { failureCode: MigrationFailureCode.notOwned, ownership: result.ownership } });
+    if (!result.won) throw notOwned(result.ownership);
     log(LogLevel.info, `holds ${vm}'s ownership record (generation ${result.ownership.generation}) on ${ledger.where}`, {});
     return c.json(result.ownership);
   });

@@ -242,13 +242,13 @@ export interface HypervisorDriver {
    * Source side, after a migrateOut whose outcome was uncertain: COMMIT went out but the
    * destination's RUNNING never came back (the stream broke in between). That report is
    * failed with DESTINATION_LOST and an empty `runningOn`, and the VM waits here paused,
-   * holding its full state, because resuming it blindly could run it on two hosts. The
-   * caller asks the destination's `incomingState(migrationId)` and passes it here:
-   * `running` releases the paused copy (the VM lives on the destination); `failed`,
-   * `aborted` or `unknown` resume it here (a destination resumes only on COMMIT over a live
-   * stream, so it never ran there). `waiting`, `receiving` or `verified` are refused
-   * (CONFLICT, retryable): call the destination's abortIncoming first. Repeating a settled
-   * call returns the same answer.
+   * holding its full state, because resuming it blindly could run it on two hosts. With the
+   * migration's fence (hooks.fence) this host claims the VM's ownership record: won, the VM
+   * resumes here; lost, this copy ends; the record unreachable, UNAVAILABLE and the VM stays
+   * paused. `destination` is used only without a fence (tests of the stream alone): `running`
+   * releases the paused copy, `failed`, `aborted` or `unknown` resume it, `waiting`,
+   * `receiving`, `verified` or `committing` are refused (CONFLICT, retryable). Repeating a
+   * settled call returns the same answer.
    */
   settle(name: string, migrationId: string, destination: IncomingState): Promise<SettledOn>;
 

@@ -1,8 +1,10 @@
-// The commit window's decision, shared by every driver: when the confirmation of a
-// switchover was lost, the destination's word decides where the VM runs. Running there: the
-// paused source copy is released. Failed, aborted or unknown there: the VM resumes on the
-// source. Still waiting, receiving or verified there: too early to tell — the destination
-// must be aborted first, so the VM can never end up running twice.
+// The commit window's decision, shared by every driver. A migration with a fence (every one
+// the controller runs) is settled by the VM's ownership record: the source resumes the VM only
+// if its own claim wins, and a record that cannot be reached decides nothing (settleByFence,
+// claimUntilDecided). Only without a fence — tests of the stream alone, where both agents are
+// in the test's hands — does the destination's word decide (settlementFor): running there
+// releases the paused source copy; failed, aborted or unknown there resumes it; waiting,
+// receiving, verified or committing is too early to tell.
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import type { ClaimResult } from "../core/ownership.ts";

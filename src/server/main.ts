@@ -80,7 +80,7 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
   registerLivenessRoutes(app, parts);
   registerPowerRoutes(app, parts);
   // Agents claim VMs' ownership records here, with a capability per migration (no API token).
-  app.route(LEDGER_BASE, ledgerRoutes(parts.migrations.ledger));
+  app.route(LEDGER_BASE, ledgerRoutes(parts.migrations.ledger, parts.log));
   serveOpenApi(app);
   return app;
 }

@@ -9,9 +9,10 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import { z } from "zod";
-import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import { ErrorCode, FerryError } from "../core/errors.ts";
 import { OwnershipSchema, type Ownership } from "../core/ownership.ts";
-import { statusFor } from "../agent/http-errors.ts";
+import { errorResponse } from "./app.ts";
+import type { Log } from "./migrations.ts";
 import { claimWith, type OwnershipLedger } from "../host/ownership/ledger.ts";
 import { ObjectKind, type Store } from "../store/store.ts";
 
@@ -79,12 +80,10 @@ export function storeLedger(store: Store, now: () => number): StoreLedger {
 const ClaimRequestSchema = z.object({ expected: z.number().int().nonnegative(), owner: z.string().min(1), migrationId: z.string().min(1).optional() }).strict();
 
 /** The agents' door to the store ledger: read and claim one VM's record with its capability. */
-export function ledgerRoutes(ledger: StoreLedger): Hono {
+export function ledgerRoutes(ledger: StoreLedger, log?: Log): Hono {
   const app = new Hono();
-  app.onError((error, c) => {
-    if (isFerryError(error)) return c.json({ code: error.code, message: error.message, details: error.details ?? null }, statusFor(error.code));
-    return c.json({ code: ErrorCode.internal, message: "internal error in the ownership ledger; see the controller's log", details: null }, 500);
-  });
+  // The API's error shape and its 5xx logging, as everywhere else on the controller.
+  app.onError((error, c) => errorResponse(c, error, log));
   app.use("/:vm/*", async (c, next) => {
     const secret = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
     if (secret === undefined || !(await ledger.allows(c.req.param("vm"), secret))) {

@@ -3,7 +3,7 @@
 // Every process started here is remembered by PID and killed by `stopAllAgents()` (call it
 // in `after`), and on this process's exit, so a failing test leaves nothing running.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -68,9 +68,34 @@ function dir(): string {
   return workDir;
 }
 
+/**
+ * Ends the QEMU processes a qemu agent started (its run directory is in their argv): an agent
+ * killed with SIGKILL cannot stop them itself. They are this process's own, by way of its agents.
+ */
+function endQemusUnder(runDir: string): void {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string;
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    if (!argv.startsWith("qemu-system") || !argv.includes(`${runDir}/`)) continue;
+    try {
+      process.kill(Number(entry), "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
 process.on("exit", () => {
   for (const child of running.values()) child.kill("SIGKILL");
-  if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });
+  if (workDir !== undefined) {
+    endQemusUnder(workDir);
+    rmSync(workDir, { recursive: true, force: true });
+  }
 });
 
 /** A lab host entry: lab.yaml's esx01 shape, small memory, VMotion on 127.0.1.N. */
@@ -93,6 +118,7 @@ export async function startAgentProcess(options: AgentOptions): Promise<AgentPro
   const token = options.token ?? TOKEN;
   const tokenFile = join(dir(), `${options.name}-${options.index}.token`);
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  const qemuRunDir = join(dir(), `${options.name}-${options.index}-run`);
   const configFile = join(dir(), `${options.name}-${options.index}.yaml`);
   const config = {
     host: hostEntry(options),
@@ -101,7 +127,7 @@ export async function startAgentProcess(options: AgentOptions): Promise<AgentPro
     tokenFile,
     ...(options.qemu === undefined
       ? { faults: options.faults ?? true }
-      : { driver: "qemu", qemu: { kernel: options.qemu.kernel, initrd: options.qemu.initrd, runDir: join(dir(), `${options.name}-${options.index}-run`), accelerator: "tcg" } }),
+      : { driver: "qemu", qemu: { kernel: options.qemu.kernel, initrd: options.qemu.initrd, runDir: qemuRunDir, accelerator: "tcg" } }),
     ...(options.linkMbps === undefined ? {} : { vmotionLinkMbps: options.linkMbps }),
   };
   // JSON is YAML: the agent reads either.
@@ -158,6 +184,8 @@ export async function startAgentProcess(options: AgentOptions): Promise<AgentPro
     kill() {
       // Once: a process already gone (killed by the test itself) is not an error.
       if (running.has(pid)) process.kill(pid, "SIGKILL");
+      // A crashed host's QEMUs would die with it; here they must be ended by hand.
+      if (options.qemu !== undefined) endQemusUnder(qemuRunDir);
     },
     pause() {
       if (running.has(pid)) process.kill(pid, "SIGSTOP");
@@ -195,6 +223,8 @@ export async function stopAllAgents(): Promise<void> {
         }),
     ),
   );
+  // Their QEMUs (qemu agents) outlive a SIGKILL: end them too.
+  if (workDir !== undefined) endQemusUnder(workDir);
 }
 
 /** Starts agents in parallel (each takes a second or two to boot). */
