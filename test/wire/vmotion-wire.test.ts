@@ -45,7 +45,7 @@ function guestPatterns(): Buffer[] {
 
 /** Starts tcpdump on the namespace's loopback and resolves once it is listening. */
 async function startCapture(file: string): Promise<ChildProcess> {
-  const child = spawn("ip", ["netns", "exec", namespace, "tcpdump", "-i", "lo", "-U", "-s", "0", "-w", file, "tcp"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn("ip", ["netns", "exec", namespace, "tcpdump", "-i", "lo", "-U", "-B", "32768", "-s", "0", "-w", file, "tcp"], { stdio: ["ignore", "ignore", "pipe"] });
   started.push(child);
   await new Promise<void>((resolve, reject) => {
     let text = "";
