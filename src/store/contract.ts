@@ -2,6 +2,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ObjectKind, Role, type Store } from "./store.ts";
+import { coordinationContract } from "./coordination-contract.ts";
 
 export interface ContractOptions {
   /**
@@ -126,6 +127,8 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.deepEqual((await store.listAudit()).map((e) => e.requestId), ["r11", "r10", "r9", "r8", "r7"]);
       assert.equal(await store.pruneAudit(5), 0);
     });
+
+    coordinationContract(() => store);
 
     test("a full store says so: never \"already exists\", and a real duplicate still is CONFLICT", { skip: options.openFull === undefined ? (options.fullSkipReason ?? "no way to fill this store") : false }, async () => {
       const full = await options.openFull?.();

@@ -5,6 +5,7 @@ import { ErrorCode, FerryError } from "../core/errors.ts";
 import { migrationProvider, type Dialect } from "./migrations.ts";
 import { guardWrite } from "./store-errors.ts";
 import type { ApiToken, AuditEntry, ObjectChange, ObjectKind, Role, Store, StoredObject, TaskEvent, TaskPatch, TaskQuery, TaskRecord } from "./store.ts";
+import { coordination } from "./coordination.ts";
 
 export interface Database {
   inventory_object: { kind: string; name: string; body: string; version: number; updated_at: number | string };
@@ -21,7 +22,12 @@ export interface Database {
     created_by: string;
     body: string;
     version: number;
+    owner: string | null;
+    lease_until: number | string | null;
   };
+  vm_claim: { vm: string; task_id: string; source: string; destination: string; controller: string; at: number | string };
+  admission: { task_id: string; source: string; destination: string; datastores: string; priority: string; controller: string; admitted_at: number | string; released_at: number | string | null };
+  controller_lease: { id: string; address: string; started_at: number | string; lease_until: number | string };
   task_event: { seq: Generated<number | string>; task_id: string; at: number | string; body: string };
   api_token: { id: string; name: string; role: string; hash: string; created_at: number | string; revoked_at: number | string | null; expires_at: number | string | null };
   audit_event: {
@@ -40,7 +46,7 @@ export interface Database {
 
 // pg returns BIGINT as a string (it may exceed 2^53); Ferry's are milliseconds and sequence
 // numbers, well inside it.
-const num = (value: number | string): number => (typeof value === "string" ? Number(value) : value);
+export const num = (value: number | string): number => (typeof value === "string" ? Number(value) : value);
 
 function parseJson(text: string, what: string): Record<string, unknown> {
   try {
@@ -50,7 +56,7 @@ function parseJson(text: string, what: string): Record<string, unknown> {
   }
 }
 
-function toTask(row: Selectable<Database["task"]>): TaskRecord {
+export function toTask(row: Selectable<Database["task"]>): TaskRecord {
   return {
     id: row.id,
     kind: "migration",
@@ -64,6 +70,8 @@ function toTask(row: Selectable<Database["task"]>): TaskRecord {
     createdBy: row.created_by,
     body: parseJson(row.body, `task ${row.id}`),
     version: row.version,
+    owner: row.owner ?? undefined,
+    leaseUntil: row.lease_until === null ? undefined : num(row.lease_until),
   };
 }
 
@@ -97,6 +105,7 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
 
   return {
     dialect,
+    ...coordination(db, dialect, now),
 
     async migrateToLatest() {
       const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
@@ -190,15 +199,20 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
         created_by: task.createdBy,
         body: JSON.stringify(task.body),
         version: 1,
+        owner: task.owner ?? null,
+        lease_until: task.leaseUntil ?? null,
       };
       await guardWrite(() => db.insertInto("task").values(row).execute(), () => `a task with id ${task.id} already exists`);
       return { ...task, updatedAt: task.createdAt, version: 1 };
     },
 
-    async updateTask(id: string, patch: TaskPatch, expectedVersion?: number) {
+    async updateTask(id: string, patch: TaskPatch, expectedVersion?: number, owner?: string) {
       return guardWrite(() => db.transaction().execute(async (trx) => {
         const row = await trx.selectFrom("task").selectAll().where("id", "=", id).executeTakeFirst();
         if (row === undefined) throw new FerryError(ErrorCode.notFound, `no task with id ${id}`);
+        if (owner !== undefined && row.owner !== null && row.owner !== owner) {
+          throw new FerryError(ErrorCode.conflict, `task ${id} is run by controller ${row.owner} now (this controller's lease on it expired)`, { details: { owner: row.owner } });
+        }
         if (expectedVersion !== undefined && row.version !== expectedVersion) {
           throw new FerryError(ErrorCode.conflict, `task ${id} changed meanwhile (version ${row.version}, expected ${expectedVersion})`);
         }

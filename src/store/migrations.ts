@@ -80,6 +80,44 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("audit_event_actor_idx").on("audit_event").columns(["actor", "seq"]).execute();
       },
     },
+    // Issue 17: several controllers on one store. A VM is claimed by one migration at a time
+    // (the primary key makes the claim atomic); tasks have an owner and a lease; admissions
+    // (per-host and per-datastore limits) are rows every controller counts; a controller's
+    // lease says it is alive.
+    "0003-claims-leases-admission": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable("vm_claim")
+          .addColumn("vm", "text", (c) => c.primaryKey())
+          .addColumn("task_id", "text", (c) => c.notNull())
+          .addColumn("source", "text", (c) => c.notNull())
+          .addColumn("destination", "text", (c) => c.notNull())
+          .addColumn("controller", "text", (c) => c.notNull())
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema.alterTable("task").addColumn("owner", "text").execute();
+        await db.schema.alterTable("task").addColumn("lease_until", "bigint").execute();
+        await db.schema
+          .createTable("admission")
+          .addColumn("task_id", "text", (c) => c.primaryKey())
+          .addColumn("source", "text", (c) => c.notNull())
+          .addColumn("destination", "text", (c) => c.notNull())
+          .addColumn("datastores", "text", (c) => c.notNull())
+          .addColumn("priority", "text", (c) => c.notNull())
+          .addColumn("controller", "text", (c) => c.notNull())
+          .addColumn("admitted_at", "bigint", (c) => c.notNull())
+          .addColumn("released_at", "bigint")
+          .execute();
+        await db.schema.createIndex("admission_open_idx").on("admission").columns(["released_at"]).execute();
+        await db.schema
+          .createTable("controller_lease")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("address", "text", (c) => c.notNull())
+          .addColumn("started_at", "bigint", (c) => c.notNull())
+          .addColumn("lease_until", "bigint", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

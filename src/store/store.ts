@@ -52,12 +52,52 @@ export interface TaskRecord {
   /** Everything else, as JSON: options, accepted warnings, prediction, timeline, report. */
   readonly body: Readonly<Record<string, unknown>>;
   readonly version: number;
+  /** The controller that runs the task (its id); undefined for tasks stored before owners existed. */
+  readonly owner?: string | undefined;
+  /** Until when the owner's hold is good (ms since the epoch); renewed while the task runs. */
+  readonly leaseUntil?: number | undefined;
 }
 
 export interface TaskPatch {
   readonly state?: string;
   readonly percent?: number;
   readonly body?: Readonly<Record<string, unknown>>;
+}
+
+/** A VM claimed by one migration: the store's unique key makes the claim atomic across controllers. */
+export interface VmClaimRecord {
+  readonly vm: string;
+  readonly taskId: string;
+  readonly source: string;
+  readonly destination: string;
+  /** The controller that made the claim. */
+  readonly controller: string;
+  readonly at: number;
+}
+
+export type ClaimOutcome = { readonly claimed: true } | { readonly claimed: false; readonly holder: VmClaimRecord };
+
+/** What a migration admitted to run holds: counted by every controller against the per-host and per-datastore limits. */
+export interface AdmissionRecord {
+  readonly taskId: string;
+  readonly source: string;
+  readonly destination: string;
+  readonly datastores: readonly string[];
+  readonly priority: string;
+  readonly controller: string;
+  readonly admittedAt: number;
+  /** undefined while the migration runs. */
+  readonly releasedAt: number | undefined;
+}
+
+export type NewAdmission = Omit<AdmissionRecord, "admittedAt" | "releasedAt" | "controller">;
+
+/** A controller process: alive while its lease is renewed. */
+export interface ControllerLease {
+  readonly id: string;
+  readonly address: string;
+  readonly startedAt: number;
+  readonly leaseUntil: number;
 }
 
 export interface TaskQuery {
@@ -137,8 +177,11 @@ export interface Store {
   deleteObject(kind: ObjectKind, name: string): Promise<boolean>;
 
   createTask(task: Omit<TaskRecord, "version" | "updatedAt">): Promise<TaskRecord>;
-  /** Applies a patch; with `expectedVersion`, refuses (CONFLICT) when the task moved on. */
-  updateTask(id: string, patch: TaskPatch, expectedVersion?: number): Promise<TaskRecord>;
+  /**
+   * Applies a patch; with `expectedVersion`, refuses (CONFLICT) when the task moved on; with
+   * `owner`, refuses (CONFLICT) when another controller took the task over.
+   */
+  updateTask(id: string, patch: TaskPatch, expectedVersion?: number, owner?: string): Promise<TaskRecord>;
   getTask(id: string): Promise<TaskRecord | undefined>;
   listTasks(query?: TaskQuery): Promise<TaskRecord[]>;
 
@@ -152,6 +195,35 @@ export interface Store {
   findTokenByHash(hash: string): Promise<ApiToken | undefined>;
   listTokens(): Promise<ApiToken[]>;
   revokeToken(name: string, at: number): Promise<boolean>;
+
+  /**
+   * Claims `claim.vm` for one migration: the claim is made, or the claim that holds the VM is
+   * returned. Atomic across controllers (the VM is the primary key).
+   */
+  claimVm(claim: VmClaimRecord): Promise<ClaimOutcome>;
+  /** Ends the claim of `vm` by `taskId` (a claim by another task is left alone); true when one ended. */
+  releaseClaim(vm: string, taskId: string): Promise<boolean>;
+  listClaims(): Promise<VmClaimRecord[]>;
+
+  /**
+   * Admission, serialised across controllers: `decide` sees every running admission (of every
+   * controller) and returns those to add, which are written before the next caller decides.
+   */
+  admit(controller: string, decide: (running: readonly AdmissionRecord[]) => readonly NewAdmission[]): Promise<readonly NewAdmission[]>;
+  releaseAdmission(taskId: string): Promise<void>;
+  /** Admissions, newest first; `open` only those still running. */
+  listAdmissions(query?: { readonly open?: boolean; readonly limit?: number }): Promise<AdmissionRecord[]>;
+
+  /** Writes the controller's lease and extends the leases of the open tasks it owns (`open` states) to `until`. */
+  renewLease(controller: { readonly id: string; readonly address: string; readonly startedAt: number }, until: number, open: readonly string[]): Promise<void>;
+  listControllers(): Promise<ControllerLease[]>;
+  removeController(id: string): Promise<void>;
+  /**
+   * Makes `controller` the owner of task `id` with a lease to `until`, if the task is in one of
+   * `open` states and its lease expired at `now` (or it has no owner, or `controller` owns it
+   * already). Atomic: of two controllers taking one task, one gets it. The task when taken.
+   */
+  takeTask(id: string, controller: string, now: number, until: number, open: readonly string[]): Promise<TaskRecord | undefined>;
 
   appendAudit(entry: Omit<AuditEntry, "seq">): Promise<void>;
   /** Newest first. */
