@@ -1,13 +1,22 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under src/ and test/ with node's own test runner.
-// Node 20's --test takes no globs, so the file list is built here.
+// Runs every *.test.ts under src/ and test/ with node's own test runner (spec reporter), two
+// files at a time (what `--test-concurrency=2` gave), each file in a process group of its own
+// with a time limit: a file that hangs is killed with every process it started and named, and
+// the run fails. Node 20's --test takes no globs, so the file list is built here.
 // Usage: node scripts/run-tests.mjs [path-substring ...]   (filters the file list)
-import { readdirSync } from "node:fs";
+// Environment: FERRY_TEST_FILE_TIMEOUT_S   seconds one file may run (default 600)
+import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 
 const root = new URL("..", import.meta.url).pathname;
 const filters = process.argv.slice(2);
+const CONCURRENCY = 2;
+const timeoutSeconds = Number(process.env.FERRY_TEST_FILE_TIMEOUT_S ?? "600");
+if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+  console.error(`run-tests: FERRY_TEST_FILE_TIMEOUT_S must be a positive number of seconds, not "${process.env.FERRY_TEST_FILE_TIMEOUT_S}"`);
+  process.exit(2);
+}
 
 function walk(dir) {
   let out = [];
@@ -37,9 +46,161 @@ if (files.some((f) => /qemu|lab|bench/.test(f))) {
   if (guest.status !== 0) console.error("run-tests: the test guest could not be built; the QEMU tests will fail (see above)");
 }
 
-const result = spawnSync(
-  process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=2", ...files],
-  { cwd: root, stdio: "inherit" },
-);
-process.exit(result.status ?? 1);
+// ---- processes: a file's runner, its process group and everything it started ----
+
+/** pid → { ppid, pgid, cmd } for every process we can read in /proc. */
+function processTable() {
+  const table = new Map();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").join(" ").trim() || stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      table.set(Number(name), { ppid: Number(fields[1]), pgid: Number(fields[2]), cmd });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return table;
+}
+
+/** The runner's process group plus every descendant (a detached child leaves the group, not the tree). */
+function processesOf(leader, table) {
+  const found = new Set([...table].filter(([, p]) => p.pgid === leader).map(([pid]) => pid));
+  found.add(leader);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, p] of table) {
+      if (!found.has(pid) && found.has(p.ppid)) { found.add(pid); grew = true; }
+    }
+  }
+  return found;
+}
+
+const signal = (pid, sig) => { try { process.kill(pid, sig); return true; } catch { return false; } };
+
+/**
+ * Ends a file's runner and everything it started. Each process is stopped (SIGSTOP) before the
+ * next look, so none can fork or be re-parented away while we collect them; then all are killed.
+ * Returns what was killed, to name in the report.
+ */
+function killAll(leader) {
+  const stopped = new Map();
+  for (let round = 0; round < 20; round++) {
+    const table = processTable();
+    const fresh = [...processesOf(leader, table)].filter((pid) => !stopped.has(pid) && pid !== process.pid);
+    if (fresh.length === 0) break;
+    for (const pid of fresh) if (signal(pid, "SIGSTOP")) stopped.set(pid, table.get(pid)?.cmd ?? "?");
+  }
+  signal(-leader, "SIGKILL");
+  for (const pid of stopped.keys()) signal(pid, "SIGKILL");
+  return stopped;
+}
+
+// ---- one file ----
+
+const SUMMARY = /^ℹ (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ([\d.]+)$/;
+const ANSI = /\x1b\[[0-9;]*m/g;
+const running = new Set();
+
+/**
+ * Runs one file under node's test runner in a new process group. Output arrives line by line
+ * (`onLine`); the runner's closing summary lines are taken out and returned as counts.
+ */
+function runFile(file, onLine) {
+  return new Promise((resolve) => {
+    const env = { ...process.env, ...(process.stdout.isTTY ? { FORCE_COLOR: "1" } : {}) };
+    const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", file], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const counts = {};
+    let timedOut;
+    let pending = "";
+    const take = (chunk) => {
+      const lines = (pending + chunk).split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) {
+        const m = SUMMARY.exec(line.replace(ANSI, ""));
+        if (m) counts[m[1]] = Number(m[2]);
+        else onLine(line);
+      }
+    };
+    child.stdout.setEncoding("utf8").on("data", take);
+    child.stderr.setEncoding("utf8").on("data", take);
+    const entry = { child, kill: () => killAll(child.pid) };
+    running.add(entry);
+    let closed = false;
+    const finish = () => {
+      if (closed) return;
+      closed = true;
+      clearTimeout(timer);
+      running.delete(entry);
+      if (pending !== "") take("\n");
+      resolve({ file, code: child.exitCode, signal: child.signalCode, counts, timedOut });
+    };
+    // After a kill, something that escaped it may still hold the pipes: stop waiting for them.
+    const abandonPipes = () => setTimeout(() => { child.stdout.destroy(); child.stderr.destroy(); finish(); }, 2000);
+    const timer = setTimeout(() => {
+      timedOut = entry.kill();
+      if (child.exitCode !== null || child.signalCode !== null) abandonPipes();
+      else child.once("exit", abandonPipes);
+    }, timeoutSeconds * 1000);
+    child.once("close", finish);
+  });
+}
+
+// ---- the run: two files at a time, output in file order, the running head file live ----
+
+const queue = [...files];
+const records = []; // in start order: { lines: string[], done: boolean }
+function flush() {
+  while (records.length > 0) {
+    const head = records[0];
+    for (const line of head.lines.splice(0)) process.stdout.write(line + "\n");
+    if (!head.done) return;
+    records.shift();
+  }
+}
+
+const totals = { tests: 0, suites: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
+const failed = [];
+const started = performance.now();
+
+async function worker() {
+  for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+    const record = { lines: [], done: false };
+    records.push(record);
+    const result = await runFile(file, (line) => { record.lines.push(line); flush(); });
+    for (const key of Object.keys(totals)) totals[key] += result.counts[key] ?? 0;
+    if (result.timedOut !== undefined) {
+      totals.tests += 1;
+      totals.fail += 1;
+      record.lines.push(`✖ ${file} did not finish in ${timeoutSeconds} s and was killed with the ${result.timedOut.size} processes it ran:`);
+      for (const [pid, cmd] of result.timedOut) record.lines.push(`    ${pid} ${cmd.slice(0, 160)}`);
+      failed.push(`${file} (killed after ${timeoutSeconds} s)`);
+    } else if (result.code !== 0) {
+      if (result.counts.tests === undefined) { totals.tests += 1; totals.fail += 1; }
+      failed.push(result.code === null ? `${file} (ended by ${result.signal})` : file);
+    }
+    record.done = true;
+    flush();
+  }
+}
+
+function interrupted(sig) {
+  for (const entry of running) entry.kill();
+  flush();
+  console.error(`run-tests: ${sig}: killed the running test files`);
+  process.exit(130);
+}
+process.once("SIGINT", () => interrupted("SIGINT"));
+process.once("SIGTERM", () => interrupted("SIGTERM"));
+
+await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, () => worker()));
+
+for (const [key, value] of Object.entries(totals)) console.log(`ℹ ${key} ${value}`);
+console.log(`ℹ duration_ms ${(performance.now() - started).toFixed(3)}`);
+if (failed.length > 0) {
+  console.log(`\nrun-tests: ${failed.length} of ${files.length} test files failed:`);
+  for (const f of failed) console.log(`  ${f}`);
+}
+process.exit(failed.length > 0 ? 1 : 0);
