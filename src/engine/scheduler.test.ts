@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { ErrorCode } from "../core/errors.ts";
 import { MigrationFailureCode, Phase, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
 import { systemClock } from "../drivers/clock.ts";
-import { createScheduler, type QueuedMigration } from "./scheduler.ts";
+import { createScheduler, localSlots, type AdmissionSlots, type QueuedMigration } from "./scheduler.ts";
 
 const nics: Record<string, number> = { esx01: 1000, esx02: 1000, esx03: 10_000, esx04: 10_000 };
 
@@ -15,8 +15,8 @@ function report(id: string, source: string, destination: string): MigrationRepor
 }
 
 /** Migrations that run until the test finishes them. */
-function harness() {
-  const scheduler = createScheduler({ clock: systemClock, vmotionNicMbps: (h) => nics[h] });
+function harness(slots?: AdmissionSlots) {
+  const scheduler = createScheduler({ clock: systemClock, vmotionNicMbps: (h) => nics[h], slots, pollMs: 5 });
   const started: string[] = [];
   const finishers = new Map<string, () => void>();
   const events = new Map<string, MigrationProgress[]>();
@@ -36,15 +36,21 @@ function harness() {
     const done = finishers.get(id);
     assert.ok(done !== undefined, `${id} is running`);
     done();
-    await new Promise((r) => setImmediate(r));
+    await decided();
   };
-  return { scheduler, started, submit, finish, events };
+  /** Admission decides asynchronously: wait until the decisions asked for are made. */
+  const decided = async (): Promise<void> => {
+    await new Promise((r) => setImmediate(r));
+    await scheduler.idle();
+  };
+  return { scheduler, started, submit, finish, events, decided };
 }
 
 describe("engine scheduler", () => {
   test("a 1 Gb/s host runs 4 at a time; the rest wait, say why once, and start as slots free", async () => {
     const h = harness();
     const reports = ["a", "b", "c", "d", "e", "f"].map((id) => h.submit(id, "esx01", "esx03"));
+    await h.decided();
     assert.deepEqual(h.started, ["a", "b", "c", "d"]);
     for (const id of ["e", "f"]) {
       const queued = h.events.get(id) ?? [];
@@ -65,6 +71,7 @@ describe("engine scheduler", () => {
   test("10 Gb/s hosts run 8 at a time", async () => {
     const h = harness();
     const reports = Array.from({ length: 9 }, (_, i) => h.submit(`m${i}`, "esx03", "esx04"));
+    await h.decided();
     assert.equal(h.started.length, 8);
     assert.equal(h.events.get("m8")?.[0]?.message, "waiting: esx03 runs 8 migrations, the limit on a 10 Gb/s VMotion NIC");
     for (const id of [...h.started]) await h.finish(id);
@@ -77,6 +84,7 @@ describe("engine scheduler", () => {
     for (const id of ["a", "b", "c", "d"]) void h.submit(id, "esx01", "esx03");
     void h.submit("to-esx01", "esx04", "esx01");
     void h.submit("free", "esx04", "esx02");
+    await h.decided();
     assert.deepEqual(h.started, ["a", "b", "c", "d", "free"]);
     assert.equal(h.events.get("to-esx01")?.[0]?.message, "waiting: esx01 runs 4 migrations, the limit on a 1 Gb/s VMotion NIC");
     for (const id of ["a", "b", "c", "d", "free"]) await h.finish(id);
@@ -88,6 +96,7 @@ describe("engine scheduler", () => {
     for (const id of ["a", "b", "c", "d"]) void h.submit(id, "esx01", "esx02");
     const stop = new AbortController();
     const waiting = h.submit("e", "esx01", "esx02", stop.signal);
+    await h.decided();
     stop.abort();
     const r = await waiting;
     assert.equal(r.outcome, Phase.cancelled);
@@ -103,5 +112,40 @@ describe("engine scheduler", () => {
     const h = harness();
     void h.submit("a", "esx01", "esx02");
     await assert.rejects(h.submit("a", "esx01", "esx02"), (e: unknown) => (e as { code?: string }).code === ErrorCode.conflict);
+  });
+
+  test("two schedulers on shared slots (two controllers) never exceed a host's limit together; a freed slot is found by polling", async () => {
+    const local = localSlots();
+    let peak = 0;
+    let open = 0;
+    // The store's slots as two controllers see them: one count, decisions in turn.
+    const shared: AdmissionSlots = {
+      shared: true,
+      admit: async (decide) => {
+        const added = await local.admit(decide);
+        open += added.length;
+        peak = Math.max(peak, open);
+        return added;
+      },
+      release: async (id) => {
+        open -= 1;
+        await local.release(id);
+      },
+    };
+    const a = harness(shared);
+    const b = harness(shared);
+    for (const id of ["a1", "a2", "a3"]) void a.submit(id, "esx01", "esx03");
+    await a.decided();
+    for (const id of ["b1", "b2"]) void b.submit(id, "esx01", "esx04");
+    await b.decided();
+    assert.deepEqual([a.started, b.started], [["a1", "a2", "a3"], ["b1"]], "esx01's 4 slots are counted across both");
+    assert.equal(b.events.get("b2")?.[0]?.message, "waiting: esx01 runs 4 migrations, the limit on a 1 Gb/s VMotion NIC");
+    await a.finish("a1");
+    // b learns of the freed slot only by asking again.
+    while (!b.started.includes("b2")) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(peak, 4);
+    for (const id of ["a2", "a3"]) await a.finish(id);
+    for (const id of ["b1", "b2"]) await b.finish(id);
+    assert.equal(open, 0);
   });
 });
