@@ -179,6 +179,8 @@ export const OwnershipRequestSchema = z
     vm: name,
     ledger: LedgerRefSchema,
     supersede: z.number().int().positive().optional(),
+    /** The migration the generation is taken for (a cold migration moving the record to this host). */
+    migrationId: z.string().min(1).optional(),
   })
   .strict();
 export type OwnershipRequest = z.output<typeof OwnershipRequestSchema>;

@@ -344,6 +344,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     const status = await serialize(async () => {
       const vm = await vmOrThrow(name);
       if (vm.power === PowerStatus.off) {
+        await mayPowerOn(name);
         // The driver knows its own free memory; reservations of migrations are the agent's to count.
         const { freeMemoryMB } = await capacity();
         const held = reservations.held();
@@ -384,14 +385,21 @@ export function createAgent(options: AgentAppOptions): AgentApp {
 
   api.delete("/vms/:name", async (c) => {
     const name = c.req.param("name");
-    await vmOrThrow(name);
-    notWhileMigrating(name, "destroy");
-    if ([...incoming.values()].some((s) => s.name === name)) {
-      throw new FerryError(ErrorCode.conflict, `cannot destroy ${name} on ${hostName}: it is an incoming migration's shell; abort the migration instead`, { details: { vm: name } });
-    }
     // ?disks=remove deletes its disk files too (never ISOs); by default the disks stay.
     const removeDisks = c.req.query("disks") === "remove";
-    await driver.destroy(name, { removeDisks });
+    // ?power=off: only a powered-off VM (a cold migration's source), decided in power-on's turn.
+    const onlyIfOff = c.req.query("power") === "off";
+    await serialize(async () => {
+      const vm = await vmOrThrow(name);
+      notWhileMigrating(name, "destroy");
+      if ([...incoming.values()].some((s) => s.name === name)) {
+        throw new FerryError(ErrorCode.conflict, `cannot destroy ${name} on ${hostName}: it is an incoming migration's shell; abort the migration instead`, { details: { vm: name } });
+      }
+      if (onlyIfOff && vm.power !== PowerStatus.off) {
+        throw new FerryError(ErrorCode.conflict, `${name} is ${vm.power} on ${hostName}: it was asked to be removed only while powered off`, { details: { failureCode: MigrationFailureCode.vmPoweredOn, vm: name, power: vm.power } });
+      }
+      await driver.destroy(name, { removeDisks });
+    });
     specs.delete(name);
     log(LogLevel.info, `destroyed VM ${name}${removeDisks ? " and its disks" : ""}`, { vm: name });
     return c.json({ name, destroyed: true, disksRemoved: removeDisks });
@@ -431,14 +439,40 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     return { where: ledger.where, generation: fence.generation, claim: () => ledger.claim(vm, fence.generation, hostName, migrationId) };
   };
 
+  /**
+   * Power-on's fence: a VM with a disk on a datastore this host mounts has its ownership record
+   * there, beside its first disk (where the controller places it). When another host holds it
+   * (the VM moved, cold or live, and this registration is stale), it must not run here; a record
+   * that cannot be read proves nothing and refuses too (UNAVAILABLE). A VM without disks keeps
+   * its record in the controller's store, which this agent cannot read unasked.
+   */
+  const mayPowerOn = async (name: string): Promise<void> => {
+    const disk = specs.get(name)?.disks?.[0];
+    if (disk === undefined || options.ledgerFor === undefined) return;
+    let ledger: OwnershipLedger;
+    try {
+      ledger = options.ledgerFor({ kind: "datastore", datastore: disk.datastore, datastoreName: disk.datastore });
+    } catch {
+      // The datastore is not mounted here: the driver refuses the disk itself.
+      return;
+    }
+    const record = await ledger.read(name);
+    if (record === undefined || record.owner === hostName) return;
+    throw new FerryError(ErrorCode.conflict, `cannot power on ${name} on ${hostName}: ${ownershipWords(record)} on ${ledger.where}, so this registration is stale; power it on at ${record.owner}, or remove it here (its disks stay)`, {
+      details: { failureCode: MigrationFailureCode.notOwned, vm: name, ownership: record },
+    });
+  };
+
   api.post("/ownership", async (c) => {
-    const { vm, ledger: ref, supersede } = parse(OwnershipRequestSchema, await jsonBody(c), "ownership request");
+    const { vm, ledger: ref, supersede, migrationId } = parse(OwnershipRequestSchema, await jsonBody(c), "ownership request");
     const ledger = ledgerOf(ref);
     const notOwned = (held: Ownership): FerryError => new FerryError(ErrorCode.conflict, `${ownershipWords(held)} on ${ledger.where}, not ${hostName}`, { details: { failureCode: MigrationFailureCode.notOwned, ownership: held } });
     const now = await ledger.read(vm);
     if (now?.owner === hostName && supersede === undefined) return c.json(now);
+    // A repeated request whose answer was lost: this migration already took the record here.
+    if (now?.owner === hostName && migrationId !== undefined && now.migrationId === migrationId) return c.json(now);
     if (now !== undefined && supersede !== now.generation) throw notOwned(now);
-    const result = await ledger.claim(vm, now?.generation ?? 0, hostName, undefined);
+    const result = await ledger.claim(vm, now?.generation ?? 0, hostName, migrationId);
     if (!result.won) throw notOwned(result.ownership);
     log(LogLevel.info, `holds ${vm}'s ownership record (generation ${result.ownership.generation}) on ${ledger.where}`, {});
     return c.json(result.ownership);

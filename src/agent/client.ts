@@ -59,7 +59,12 @@ export interface AgentClient {
   createVm(spec: VmSpec, options?: CallOptions): Promise<AgentVm>;
   powerOn(name: string, options?: CallOptions): Promise<AgentVm>;
   powerOff(name: string, options?: CallOptions): Promise<AgentVm>;
-  destroyVm(name: string, options?: CallOptions & { readonly removeDisks?: boolean }): Promise<void>;
+  /**
+   * Removes the VM; its disks stay unless `removeDisks`. `onlyIfOff`: refused (CONFLICT, failure
+   * code VM_POWERED_ON) unless the VM is powered off, checked in the agent's turn with power-on,
+   * so a VM that was powered on meanwhile is never ended by it.
+   */
+  destroyVm(name: string, options?: CallOptions & { readonly removeDisks?: boolean; readonly onlyIfOff?: boolean }): Promise<void>;
   /** The guest's dirty rate, measured over `seconds` where the hypervisor can (qemu), else its spec's. */
   dirtyRate(name: string, seconds: number, options?: CallOptions): Promise<DirtyRateView>;
   listReservations(options?: CallOptions): Promise<ReservationView[]>;
@@ -83,8 +88,12 @@ export interface AgentClient {
   /** Settles an uncertain outcome with the destination's incoming state (see HypervisorDriver.settle). */
   settleOutgoing(migrationId: string, destination: IncomingState, options?: CallOptions): Promise<SettleView>;
   setFaults(rules: readonly Record<string, unknown>[], options?: CallOptions): Promise<void>;
-  /** This host takes or confirms the VM's ownership record (see OwnershipRequestSchema); CONFLICT when another host holds it. */
-  establishOwnership(vm: string, ledger: LedgerRef, options?: CallOptions & { readonly supersede?: number | undefined }): Promise<Ownership>;
+  /**
+   * This host takes or confirms the VM's ownership record (see OwnershipRequestSchema); CONFLICT
+   * when another host holds it. `migrationId`: the migration the new generation is taken for (a
+   * cold migration's destination), named in the record.
+   */
+  establishOwnership(vm: string, ledger: LedgerRef, options?: CallOptions & { readonly supersede?: number | undefined; readonly migrationId?: string | undefined }): Promise<Ownership>;
   /** The VM's ownership record as this host sees it; NOT_FOUND when there is none. */
   readOwnership(vm: string, ledger: LedgerRef, options?: CallOptions): Promise<Ownership>;
 }
@@ -250,7 +259,8 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     powerOff: (vm, call) => json<AgentVm>("POST", `/vms/${enc(vm)}/power-off`, {}, call),
     dirtyRate: (vm, seconds, call) => json<DirtyRateView>("GET", `/vms/${enc(vm)}/dirty-rate?seconds=${String(seconds)}`, undefined, call),
     destroyVm: async (vm, call) => {
-      await json<unknown>("DELETE", `/vms/${enc(vm)}${call?.removeDisks === true ? "?disks=remove" : ""}`, undefined, call);
+      const query = [...(call?.removeDisks === true ? ["disks=remove"] : []), ...(call?.onlyIfOff === true ? ["power=off"] : [])];
+      await json<unknown>("DELETE", `/vms/${enc(vm)}${query.length === 0 ? "" : `?${query.join("&")}`}`, undefined, call);
     },
     listReservations: (call) => json<ReservationView[]>("GET", "/reservations", undefined, call),
     reserve: (id, request, call) => json<ReservationView>("POST", `/reservations/${enc(id)}`, request, call),
@@ -267,7 +277,8 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     setFaults: async (rules, call) => {
       await json<unknown>("POST", "/faults", { rules }, call);
     },
-    establishOwnership: (vm, ledger, call) => json<Ownership>("POST", "/ownership", { vm, ledger, ...(call?.supersede === undefined ? {} : { supersede: call.supersede }) }, call),
+    establishOwnership: (vm, ledger, call) =>
+      json<Ownership>("POST", "/ownership", { vm, ledger, ...(call?.supersede === undefined ? {} : { supersede: call.supersede }), ...(call?.migrationId === undefined ? {} : { migrationId: call.migrationId }) }, call),
     readOwnership: (vm, ledger, call) => json<Ownership>("POST", "/ownership/read", { vm, ledger }, call),
   };
 }

@@ -55,6 +55,8 @@ export const MigrationFailureCode = {
   /** The VM is not on the source, or not running there. */
   vmNotFound: "VM_NOT_FOUND",
   vmNotRunning: "VM_NOT_RUNNING",
+  /** A cold migration found the VM running (or paused) on its source: only a powered-off VM moves cold. */
+  vmPoweredOn: "VM_POWERED_ON",
   /** Migrated, but the guest is not reachable on the VM network afterwards (qemu driver). */
   unreachableAfterMigration: "UNREACHABLE_AFTER_MIGRATION",
   /** A peer spoke something else than Ferry's protocol. */

@@ -59,6 +59,7 @@ export const FAILURE_WORDS: Record<MigrationFailureCode, string> = {
   REJECTED_BY_DESTINATION: "The target host rejected the migration stream",
   VM_NOT_FOUND: "The VM is not on its source host",
   VM_NOT_RUNNING: "The VM is not running",
+  VM_POWERED_ON: "The VM runs on its source: only a powered-off VM moves cold",
   UNREACHABLE_AFTER_MIGRATION: "The VM moved but cannot be reached on its network afterwards",
   PROTOCOL_ERROR: "A host spoke an unexpected migration protocol",
   ABORTED: "Aborted on request",
