@@ -99,6 +99,43 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.equal((await store.eventsAfter(0, { limit: 1 })).length, 1);
     });
 
+    test("events: bounds, and pruning by age and count that spares tasks that have not ended", async () => {
+      const before = await store.eventBounds();
+      assert.equal(before.prunedThrough, 0);
+      const base = { kind: "migration" as const, vm: "db01", source: "esx01", destination: "esx02", percent: 0, createdBy: "admin", body: {} };
+      await store.createTask({ ...base, id: "p-open", state: "precopy", createdAt: 100 });
+      await store.createTask({ ...base, id: "p-done", state: "completed", createdAt: 100 });
+      const seqs: number[] = [];
+      // Old (at 1000+): an open task's, an ended task's, a host's (no task); then young ones (at 9000+).
+      for (const [task, at] of [["p-open", 1000], ["p-done", 1001], ["host:esx01", 1002], ["p-done", 1003], ["p-open", 9000], ["p-done", 9001], ["host:esx01", 9002]] as const) {
+        seqs.push((await store.appendEvent(task, at, { at })).seq);
+      }
+      const bounds = await store.eventBounds();
+      assert.equal(bounds.latest, seqs[6]);
+      assert.ok(bounds.oldest <= (seqs[0] ?? 0));
+      const ended = ["completed", "failed", "cancelled"];
+      // By age: the old events of ended tasks and hosts go; the open task's stay.
+      assert.equal(await store.pruneEvents({ before: 5000, keep: 1000, ended }), 3);
+      const left = (await store.eventsAfter(0, { limit: 100 })).map((e) => e.seq);
+      assert.ok(left.includes(seqs[0] ?? -1), "an open task's old event is kept");
+      assert.ok(!left.includes(seqs[1] ?? -1) && !left.includes(seqs[2] ?? -1) && !left.includes(seqs[3] ?? -1));
+      assert.equal((await store.eventBounds()).prunedThrough, seqs[3]);
+      // By count: all but the newest one (the open task's events survive again).
+      assert.equal(await store.pruneEvents({ before: 0, keep: 1, ended }), 1);
+      assert.deepEqual((await store.eventsAfter(seqs[3] ?? 0, { limit: 100 })).map((e) => e.seq), [seqs[4], seqs[6]]);
+      const after = await store.eventBounds();
+      assert.equal(after.prunedThrough, seqs[5]);
+      assert.equal(after.latest, seqs[6]);
+      // Once the task ended, its events may go too; the newest pruned is still where to resume.
+      await store.updateTask("p-open", { state: "failed" });
+      await store.pruneEvents({ before: Number.MAX_SAFE_INTEGER, keep: 0, ended });
+      const emptied = await store.eventBounds();
+      assert.deepEqual(await store.eventsAfter(seqs[3] ?? 0, { limit: 100 }), []);
+      assert.equal(emptied.latest, seqs[6]);
+      assert.equal(emptied.prunedThrough, seqs[6]);
+      assert.ok((await store.appendEvent("t9", 9999, {})).seq > (seqs[6] ?? 0), "sequences never go back after a prune");
+    });
+
     test("tokens: stored by hash, found until revoked, names unique", async () => {
       await store.addToken({ id: "k1", name: "ops", role: Role.operator, hash: "h1", createdAt: 5 });
       await assert.rejects(store.addToken({ id: "k2", name: "ops", role: Role.admin, hash: "h2", createdAt: 6 }), { code: "CONFLICT" });

@@ -3,8 +3,9 @@
 import { Migrator, type Generated, type Kysely, type Selectable } from "kysely";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { migrationProvider, type Dialect } from "./migrations.ts";
+import { eventLog } from "./event-log.ts";
 import { guardWrite } from "./store-errors.ts";
-import type { ApiToken, AuditEntry, ObjectChange, ObjectKind, Role, Store, StoredObject, TaskEvent, TaskPatch, TaskQuery, TaskRecord } from "./store.ts";
+import type { ApiToken, AuditEntry, ObjectChange, ObjectKind, Role, Store, StoredObject, TaskPatch, TaskQuery, TaskRecord } from "./store.ts";
 import { coordination } from "./coordination.ts";
 
 export interface Database {
@@ -29,6 +30,8 @@ export interface Database {
   admission: { task_id: string; source: string; destination: string; datastores: string; priority: string; controller: string; admitted_at: number | string; released_at: number | string | null };
   controller_lease: { id: string; address: string; started_at: number | string; lease_until: number | string };
   task_event: { seq: Generated<number | string>; task_id: string; at: number | string; body: string };
+  /** One row (id 1): the highest event sequence pruned (event-log.ts). */
+  event_retention: { id: number; pruned_through: number | string };
   api_token: { id: string; name: string; role: string; hash: string; created_at: number | string; revoked_at: number | string | null; expires_at: number | string | null };
   audit_event: {
     seq: Generated<number | string>;
@@ -250,17 +253,8 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
       return rows.map(toTask);
     },
 
-    async appendEvent(taskId, at, body) {
-      const row = await guardWrite(() => db.insertInto("task_event").values({ task_id: taskId, at, body: JSON.stringify(body) }).returning(["seq"]).executeTakeFirstOrThrow());
-      return { seq: num(row.seq), taskId, at, body };
-    },
-
-    async eventsAfter(seq, options = {}) {
-      let q = db.selectFrom("task_event").selectAll().where("seq", ">", seq);
-      if (options.taskId !== undefined) q = q.where("task_id", "=", options.taskId);
-      const rows = await q.orderBy("seq").limit(options.limit ?? 1000).execute();
-      return rows.map((row): TaskEvent => ({ seq: num(row.seq), taskId: row.task_id, at: num(row.at), body: parseJson(row.body, `event ${String(row.seq)}`) }));
-    },
+    // Task events: append, read after, bounds, pruning (event-log.ts).
+    ...eventLog(db, dialect),
 
     async addToken(token) {
       const expiresAt = token.expiresAt ?? null;

@@ -1,7 +1,7 @@
 // Schema migrations, in code (no migration folder to ship). Each migration is append-only:
 // never edit one that has shipped; add the next. JSON documents are TEXT in both databases
 // so that one query API serves both.
-import { type Kysely, type Migration, type MigrationProvider } from "kysely";
+import { sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -116,6 +116,14 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn("started_at", "bigint", (c) => c.notNull())
           .addColumn("lease_until", "bigint", (c) => c.notNull())
           .execute();
+      },
+    },
+    // Issue 17: events are pruned by age and count; the highest sequence pruned tells a client
+    // that resumes before it to resync (event-log.ts).
+    "0004-event-retention": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.createTable("event_retention").addColumn("id", "integer", (c) => c.primaryKey()).addColumn("pruned_through", "bigint", (c) => c.notNull()).execute();
+        await sql`insert into event_retention (id, pruned_through) values (1, 0)`.execute(db);
       },
     },
   };

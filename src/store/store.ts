@@ -100,6 +100,38 @@ export interface ControllerLease {
   readonly leaseUntil: number;
 }
 
+/** Where the event log stands: what a client may resume from, and what is gone. */
+export interface EventBounds {
+  /** The oldest kept event's sequence; `latest + 1` when none is kept. */
+  readonly oldest: number;
+  /** The sequence to resume from for "everything from now on": the newest event's, or the last pruned one's. */
+  readonly latest: number;
+  /** The highest sequence ever pruned (0: none): a client resuming before it may have missed events. */
+  readonly prunedThrough: number;
+}
+
+export interface EventPruneOptions {
+  /** Events older than this (ms since the epoch) go... */
+  readonly before: number;
+  /** ...and so do all but the newest `keep`. */
+  readonly keep: number;
+  /** Task states that mean the task ended: the events of a task in any other state are kept. */
+  readonly ended: readonly string[];
+}
+
+/**
+ * Events appended by any process on the same store (PostgreSQL: LISTEN/NOTIFY). A store
+ * without one (SQLite: one controller) has only its own process's events.
+ */
+export interface EventFeed {
+  /**
+   * Calls `onAppended(seq)` after an append of `seq` committed, in commit order, and
+   * `onResumed()` after the feed's connection came back (notifications may have been lost
+   * meanwhile: read the store). Resolves once listening, with a function that stops.
+   */
+  listen(handlers: { readonly onAppended: (seq: number) => void; readonly onResumed: () => void }): Promise<() => Promise<void>>;
+}
+
 export interface TaskQuery {
   readonly states?: readonly string[];
   readonly vm?: string;
@@ -188,6 +220,12 @@ export interface Store {
   appendEvent(taskId: string, at: number, body: Readonly<Record<string, unknown>>): Promise<TaskEvent>;
   /** Events after `seq` (exclusive), oldest first, optionally of one task. */
   eventsAfter(seq: number, options?: { readonly taskId?: string; readonly limit?: number }): Promise<TaskEvent[]>;
+  /** The oldest and newest sequence, and the highest pruned. */
+  eventBounds(): Promise<EventBounds>;
+  /** Removes old events (by age and count), never those of a task that has not ended; returns how many. */
+  pruneEvents(options: EventPruneOptions): Promise<number>;
+  /** Events other processes append (PostgreSQL); undefined when this process is the only writer. */
+  readonly eventFeed?: EventFeed | undefined;
 
   /** Stores a token's hash (never the secret itself). A name in use is CONFLICT; a full store is UNAVAILABLE. */
   addToken(token: { readonly id: string; readonly name: string; readonly role: Role; readonly hash: string; readonly createdAt: number; readonly expiresAt?: number | undefined }): Promise<ApiToken>;
