@@ -4,6 +4,8 @@ import { describe, test } from "node:test";
 import { ErrorCode, isFerryError } from "../core/errors.ts";
 import { MigrationFailureCode, Phase } from "../core/migration/types.ts";
 import { systemClock } from "../drivers/clock.ts";
+import type { Clock } from "../core/clock.ts";
+import { createManualClock } from "../core/testing/clock.ts";
 import { createAgentApp } from "./app.ts";
 import type { AgentFacts, AgentVm, ErrorBody, IncomingMigration, OutgoingEvent, OutgoingView, ReservationView } from "./api.ts";
 import { createAgentClient, reportOf } from "./client.ts";
@@ -22,7 +24,7 @@ async function closedPort(): Promise<number> {
 const auth = { Authorization: `Bearer ${TEST_TOKEN}` };
 const jsonHeaders = { ...auth, "Content-Type": "application/json" };
 
-function twoAgents(options: { memoryMB?: number; faults?: boolean } = {}) {
+function twoAgents(options: { memoryMB?: number; faults?: boolean; clock?: Clock } = {}) {
   const network = createFakeNetwork();
   return { network, esx01: startTestAgent(network, "esx01", "127.0.1.1", options), esx02: startTestAgent(network, "esx02", "127.0.1.2", options) };
 }
@@ -278,7 +280,8 @@ describe("agent API: outgoing migrations", () => {
   });
 
   test("refuses before streaming: unknown VM, VM not running, id reused, VM already migrating", async () => {
-    const { esx01, esx02 } = twoAgents();
+    // Time stands still: the migration stays in its first pass while the refusals are tried.
+    const { esx01, esx02 } = twoAgents({ clock: createManualClock() });
     const target = { migrationId: "m1", host: "127.0.1.2", port: 1, token: "t" };
     const first = async (events: AsyncIterable<OutgoingEvent>): Promise<unknown> => {
       for await (const e of events) return e;
@@ -289,11 +292,11 @@ describe("agent API: outgoing migrations", () => {
     const details = await rejectsWith(first(esx01.client.migrateOut({ migrationId: "m1", vm: "web01", target })), ErrorCode.refused, /web01 is off on esx01, not running/);
     assert.equal((details as { failureCode: string }).failureCode, MigrationFailureCode.vmNotRunning);
     await esx01.client.powerOn("web01");
-    esx01.driver.faults = { passMs: 200 };
     const real = await esx02.client.prepareIncoming("m1", testVmSpec("web01"));
     const events = esx01.client.migrateOut({ migrationId: "m1", vm: "web01", target: real });
     const iterator = events[Symbol.asyncIterator]();
-    await iterator.next();
+    const opening = await iterator.next();
+    assert.deepEqual(opening.done === true ? undefined : opening.value.type === "progress" ? opening.value.progress.phase : opening.value.type, Phase.preparing);
     await rejectsWith(first(esx01.client.migrateOut({ migrationId: "m1", vm: "web01", target: real })), ErrorCode.conflict, /already ran migration m1/);
     await rejectsWith(first(esx01.client.migrateOut({ migrationId: "m2", vm: "web01", target: real })), ErrorCode.conflict, /migrating out \(migration m1\)/);
     await rejectsWith(esx01.client.powerOff("web01"), ErrorCode.conflict);
@@ -301,27 +304,34 @@ describe("agent API: outgoing migrations", () => {
     await esx01.client.abortOutgoing("m1");
     const report = await reportOf({ [Symbol.asyncIterator]: () => iterator });
     assert.equal(report.outcome, Phase.cancelled);
+    assert.equal(report.failure?.phase, Phase.preparing, "it never left its first step");
   });
 
   test("abort: the report says cancelled/ABORTED and the VM runs on the source", async () => {
-    const { esx01, esx02 } = twoAgents();
+    const clock = createManualClock();
+    const { esx01, esx02 } = twoAgents({ clock });
     await runningVm(esx01, testVmSpec("web01"));
     esx01.driver.faults = { passMs: 100 };
     const target = await esx02.client.prepareIncoming("m1", testVmSpec("web01"));
     const seen: OutgoingEvent[] = [];
     const reading = reportOf(esx01.client.migrateOut({ migrationId: "m1", vm: "web01", target }), (e) => seen.push(e));
-    await systemClock.sleep(150);
+    // Exactly one pass: the abort lands in pre-copy, between pass 1 and pass 2.
+    await clock.advance(100);
+    const progress = seen.flatMap((e) => (e.type === "progress" ? [e.progress] : []));
+    assert.deepEqual(progress.map((p) => [p.phase, p.pass]), [[Phase.preparing, 0], [Phase.precopy, 1]]);
     const view = await esx01.client.abortOutgoing("m1");
     assert.equal(view.aborting, true);
     const report = await reading;
     assert.equal(report.outcome, Phase.cancelled);
     assert.equal(report.failure?.code, MigrationFailureCode.aborted);
+    assert.equal(report.failure.phase, Phase.precopy);
     assert.equal(report.runningOn, "esx01");
     assert.equal((await esx01.client.getVm("web01")).power, "running");
   });
 
   test("a reader that goes away does not stop the migration; a new reader follows it", async () => {
-    const { esx01, esx02 } = twoAgents();
+    const clock = createManualClock();
+    const { esx01, esx02 } = twoAgents({ clock });
     await runningVm(esx01, testVmSpec("web01"));
     esx01.driver.faults = { passMs: 60 };
     const target = await esx02.client.prepareIncoming("m1", testVmSpec("web01"));
@@ -331,19 +341,27 @@ describe("agent API: outgoing migrations", () => {
       for await (const e of events) if (e.type === "progress") stop.abort(new Error("reader gone"));
     }, /reader gone/);
     assert.equal((await esx01.client.outgoing("m1")).state, "running");
-    const report = await reportOf(esx01.client.followOutgoing("m1"));
+    const following = reportOf(esx01.client.followOutgoing("m1"));
+    await clock.advance(1_000);
+    const report = await following;
     assert.equal(report.outcome, Phase.completed);
     assert.equal((await esx02.client.getVm("web01")).power, "running");
   });
 
   test("a quiet stream carries heartbeats", async () => {
-    const { esx01, esx02 } = twoAgents();
+    const clock = createManualClock();
+    const { esx01, esx02 } = twoAgents({ clock });
     await runningVm(esx01, testVmSpec("web01"));
     esx01.driver.faults = { holdAfterCommitMs: 200 };
     const target = await esx02.client.prepareIncoming("m1", testVmSpec("web01"));
     const seen: OutgoingEvent[] = [];
-    await reportOf(esx01.client.migrateOut({ migrationId: "m1", vm: "web01", target }), (e) => seen.push(e));
-    assert.ok(seen.some((e) => e.type === "heartbeat"), "heartbeats while the source holds after commit");
+    const reading = reportOf(esx01.client.migrateOut({ migrationId: "m1", vm: "web01", target }), (e) => seen.push(e));
+    await clock.advance(1_000);
+    await reading;
+    const switchover = seen.findIndex((e) => e.type === "progress" && e.progress.phase === Phase.switchover);
+    const beats = seen.slice(switchover).filter((e) => e.type === "heartbeat");
+    // The hold is 200 ms and a beat is due every 50 ms of quiet (the harness's heartbeatMs).
+    assert.ok(beats.length >= 3, `heartbeats while the source holds after commit: ${JSON.stringify(seen.map((e) => e.type))}`);
   });
 });
 
