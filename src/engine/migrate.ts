@@ -40,6 +40,8 @@ import type { Fence } from "../core/ownership.ts";
 export interface CheckVerdict {
   readonly errors: readonly Finding[];
   readonly warnings: readonly Finding[];
+  /** What changed since an earlier verdict (a check made again when the task left the queue). */
+  readonly changes?: string | undefined;
 }
 
 export type EngineLog = (level: "info" | "warn" | "error", message: string, fields?: Readonly<Record<string, unknown>>) => void;
@@ -129,13 +131,14 @@ function preparingFailure(error: unknown, agent: AgentClient, role: "source" | "
 /** Why the checker's verdict refuses the migration, or undefined when it may go. */
 export function validationFailure(vm: string, destination: string, check: CheckVerdict | undefined, accepted: readonly string[] | "all" | undefined): string | undefined {
   if (check === undefined) return undefined;
+  const changes = check.changes === undefined ? "" : ` ${check.changes}`;
   if (check.errors.length > 0) {
     const words = check.errors.map((f) => f.message).join(" ");
-    return `${vm} cannot move to ${destination}: ${check.errors.length} error${check.errors.length === 1 ? "" : "s"} found by the compatibility check. ${words}`;
+    return `${vm} cannot move to ${destination}: ${check.errors.length} error${check.errors.length === 1 ? "" : "s"} found by the compatibility check. ${words}${changes}`;
   }
   const open = accepted === "all" ? [] : check.warnings.filter((w) => !(accepted ?? []).includes(w.code));
   if (open.length > 0) {
-    return `${vm} to ${destination} has ${open.length} warning${open.length === 1 ? "" : "s"} not accepted: ${[...new Set(open.map((w) => w.code))].join(", ")}. ${open.map((w) => w.message).join(" ")}`;
+    return `${vm} to ${destination} has ${open.length} warning${open.length === 1 ? "" : "s"} not accepted: ${[...new Set(open.map((w) => w.code))].join(", ")}. ${open.map((w) => w.message).join(" ")}${changes}`;
   }
   return undefined;
 }
@@ -294,6 +297,12 @@ async function run(request: MigrateRequest, resumeIn: Phase | undefined, fenced 
         throw preparingFailure(error, agent, role);
       }
     };
+    // Only a running VM migrates live: a powered-off (or paused) one is refused before any host
+    // is prepared, and nothing after a refusal powers it on (ensureSourceRuns resumes, never boots).
+    const status = await step(source, "source", () => source.getVm(vm.name));
+    if (status.power !== PowerStatus.running) {
+      throw new Failure(MigrationFailureCode.vmNotRunning, `${vm.name} is ${status.power} on ${source.name}, not running: only a running VM migrates live${status.power === PowerStatus.off ? " (a powered-off VM moves cold)" : ""}`);
+    }
     if (options.priority === "high") {
       const [sourceFacts, destinationFacts] = await Promise.all([step(source, "source", () => source.facts()), step(destination, "destination", () => destination.facts())]);
       const onSource = sourceReservation(sourceFacts);
@@ -640,13 +649,18 @@ async function run(request: MigrateRequest, resumeIn: Phase | undefined, fenced 
     return { ...outcome, outcome: Phase.needsAttention, runningOn: "", verified: false, failure: { code: MigrationFailureCode.ownershipUnknown, message, phase: Phase.switchover } };
   }
 
-  /** After a failure the source owns the VM: it must be running there (not left paused). */
+  /**
+   * After a failure the source owns the VM: one the migration left paused must run again. A VM
+   * that is off there is left off: powering a VM on is never a side effect of a migration.
+   */
   async function ensureSourceRuns(): Promise<void> {
     try {
       const status = await source.getVm(vm.name);
-      if (status.power !== PowerStatus.running) {
-        log("warn", `${vm.name} is ${status.power} on ${source.name} after the failure; powering it on`, { migrationId });
+      if (status.power === PowerStatus.paused) {
+        log("warn", `${vm.name} is paused on ${source.name} after the failure; resuming it`, { migrationId });
         await source.powerOn(vm.name);
+      } else if (status.power === PowerStatus.off) {
+        log("warn", `${vm.name} is powered off on ${source.name} after the failure; it stays off`, { migrationId });
       }
     } catch (error) {
       log("error", `could not check ${vm.name} on ${source.name}: ${reason(error)}`, { migrationId });

@@ -134,6 +134,11 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
       const vm = mustGet(name);
       mustBeIdle(vm, "power on");
       if (vm.power === PowerStatus.running) return vm.status();
+      // A paused VM holds its memory: it resumes where it stopped, never reboots.
+      if (vm.power === PowerStatus.paused) {
+        vm.resume(clock);
+        return vm.status();
+      }
       if (vm.spec.memoryMB > freeMB()) {
         throw new FerryError(ErrorCode.refused, `${host.name} has ${freeMB()} MB free; ${name} needs ${vm.spec.memoryMB} MB to power on`, { details: { vm: name, requiredMB: vm.spec.memoryMB, freeMB: freeMB() } });
       }
