@@ -39,13 +39,12 @@ for (const [hosts, vms, seed] of [[1, 0, 1], [1, 5, 2], [3, 10, 3], [17, 50, 4],
   });
 }
 
-test("1000 hosts / 10000 VMs: reference-clean and generated well under 2 s", () => {
+// How fast it generates is the benchmark's business (`npm run bench -- controller`), not a unit
+// test's: a wall-time bound here fails on a busy machine and proves nothing on an idle one.
+test("1000 hosts / 10000 VMs: reference-clean, and the same seed gives the same inventory", () => {
   assert.deepEqual(checkReferences(big), []);
   assert.deepEqual(InventorySchema.parse(big), big);
-  const start = performance.now();
-  generateInventory({ hosts: 1000, vms: 10000, seed: 43 });
-  const ms = performance.now() - start;
-  assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms`);
+  assert.deepEqual(generateInventory({ hosts: 1000, vms: 10000, seed: 42 }), big);
 });
 
 test("clusters hold 16 to 32 hosts", () => {
