@@ -21,7 +21,7 @@ const spec = (name: string, memoryMB?: number) => {
   return memoryMB === undefined ? s : { ...s, memoryMB, touchedBytes: Math.floor((memoryMB * 1048576) / 2) };
 };
 
-interface Task { id: string; state: string; vm: string; source: string; destination: string; body: { report?: { outcome: string; runningOn: string; failure?: { code: string } }; waitingReason?: string } }
+interface Task { id: string; state: string; vm: string; source: string; destination: string; body: { report?: { outcome: string; runningOn: string; failure?: { code: string; phase: string } }; waitingReason?: string } }
 
 async function waitForTask(lab: Lab, id: string, timeoutMs = 60_000): Promise<Task> {
   const deadline = Date.now() + timeoutMs;
@@ -30,6 +30,18 @@ async function waitForTask(lab: Lab, id: string, timeoutMs = 60_000): Promise<Ta
     if (["completed", "failed", "cancelled"].includes(body.state) && body.body.report !== undefined) return body;
     if (Date.now() > deadline) throw new Error(`task ${id} still ${body.state}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Waits until the task is in `state` (a phase), so a fault lands there and not wherever a sleep ends. */
+async function waitForState(lab: Lab, id: string, state: string, timeoutMs = 60_000): Promise<Task> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await lab.api<Task>("GET", `/migrations/${id}`);
+    if (body.state === state) return body;
+    if (["completed", "failed", "cancelled"].includes(body.state)) throw new Error(`task ${id} ended ${body.state} before it was ${state}`);
+    if (Date.now() > deadline) throw new Error(`task ${id} still ${body.state}, not ${state}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -94,11 +106,13 @@ describe("migrations through the controller", () => {
     const again = await lab.api<{ code: string; message: string }>("POST", "/migrations", { vm: "dmz01", to: "esx02" });
     assert.equal(again.status, 409);
     assert.match(again.body.message, /dmz01 is already migrating \(task m-/);
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    // 64 MiB at 20 Mb/s: pre-copy lasts about half a minute, so the abort lands in it.
+    await waitForState(lab, started.body.id, "precopy");
     const aborted = await ferry("abort", started.body.id);
     assert.equal(aborted.status, 0, aborted.err);
     const done = await waitForTask(lab, started.body.id);
-    assert.notEqual(done.state, "completed");
+    assert.equal(done.state, "cancelled", JSON.stringify(done.body.report));
+    assert.deepEqual([done.body.report?.failure?.code, done.body.report?.failure?.phase], ["ABORTED", "precopy"]);
     assert.equal(done.body.report?.runningOn, "esx01");
     assert.deepEqual(await runningOn(lab, "dmz01"), ["esx01"]);
     const vm = await lab.api<{ host: string; migrating: boolean }>("GET", "/vms/dmz01");
@@ -108,7 +122,9 @@ describe("migrations through the controller", () => {
   test("a controller killed mid-migration settles the task on restart, the VM on exactly one host", async () => {
     const started = await lab.api<Task>("POST", "/migrations", { vm: "app01", to: "esx02", priority: "low", bandwidthMbps: 40, acceptWarnings: "all" });
     assert.equal(started.status, 202, JSON.stringify(started.body));
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    // Killed while the stream runs (16 MiB at 40 Mb/s: a few seconds of pre-copy).
+    const hit = await waitForState(lab, started.body.id, "precopy");
+    assert.equal(hit.state, "precopy");
     await lab.restartController("SIGKILL");
     const done = await waitForTask(lab, started.body.id);
     assert.ok(["completed", "failed"].includes(done.state), done.state);
