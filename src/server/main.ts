@@ -30,6 +30,9 @@ import { registerPreviewRoutes } from "./routes-preview.ts";
 import { registerLivenessRoutes } from "./routes-liveness.ts";
 import { Liveness, type LivenessOptions } from "./liveness.ts";
 import { LEDGER_BASE, ledgerRoutes } from "./ownership.ts";
+import { ClaimsCache } from "./claims.ts";
+import { TaskLeases } from "./task-leases.ts";
+import { lockSqliteStore, type StoreLock } from "../store/sqlite-lock.ts";
 
 export interface ControllerConfig {
   /** SQLite: the directory holding ferry.db (and the admin token file). */
@@ -53,6 +56,8 @@ export interface ControllerConfig {
   readonly log?: Log | undefined;
   /** Heartbeats to the agents: interval, timeout, missed beats (defaults: 10 s, 3 s, 3). */
   readonly liveness?: LivenessOptions | undefined;
+  /** How long this controller's hold on its tasks lasts without renewal (default 30 s): another controller on the same PostgreSQL takes them over after it. */
+  readonly leaseMs?: number | undefined;
 }
 
 export interface ControllerParts {
@@ -86,14 +91,17 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
 }
 
 /** The controller's parts over an open store; `reconcile` settles tasks a previous run left open. */
-export async function assembleController(store: Store, clock: Clock, log?: Log, tls?: ControllerTls, livenessOptions?: LivenessOptions): Promise<ControllerParts> {
+export async function assembleController(store: Store, clock: Clock, log?: Log, tls?: ControllerTls, livenessOptions?: LivenessOptions, leaseMs?: number): Promise<ControllerParts> {
+  const claims = new ClaimsCache(store);
+  await claims.refresh();
+  const leases = new TaskLeases({ store, clock, claims, log }, { leaseMs, exclusive: store.dialect === "sqlite" });
   // The checker reads the hosts' liveness at every check; the service comes after the agents.
   const late: { liveness?: Liveness } = {};
-  const inventory = await InventoryService.open(store, { notResponding: (host) => late.liveness?.notResponding(host) === true });
+  const inventory = await InventoryService.open(store, { liveness: { notResponding: (host) => late.liveness?.notResponding(host) === true } });
   const events = new EventHub(store);
   const agents = new AgentDirectory(store, tls === undefined ? undefined : { ca: tls.ca.certificate, certificate: tls.client.certificate, key: tls.client.key });
   await agents.load();
-  const migrations = new MigrationService({ store, inventory, events, agents, clock, log });
+  const migrations = new MigrationService({ store, inventory, events, agents, clock, log, claims, leases });
   const liveness = new Liveness({ ...livenessOptions, agents, inventory, events, clock, log });
   late.liveness = liveness;
   return { store, inventory, events, agents, migrations, liveness, ca: tls?.ca, log };
@@ -145,11 +153,17 @@ export async function startController(config: ControllerConfig): Promise<Running
   // The data directory holds the store, the admin token and the CA's key: 0700, its files 0600.
   privateDir(config.dataDir);
   tightenFiles(config.dataDir);
+  // SQLite serves one controller: a second one on the same file is refused before it opens it.
+  const lock: StoreLock | undefined = config.postgresUrl === undefined ? withPrivateUmask(() => lockSqliteStore(join(config.dataDir, "ferry.db"))) : undefined;
   const store = config.postgresUrl === undefined ? withPrivateUmask(() => openSqliteStore(join(config.dataDir, "ferry.db"), () => config.clock.now())) : openPostgresStore(config.postgresUrl, () => config.clock.now());
+  const closeStore = async (): Promise<void> => {
+    await store.close().catch(() => undefined);
+    lock?.release();
+  };
   try {
     await store.migrateToLatest();
   } catch (error) {
-    await store.close().catch(() => undefined);
+    await closeStore();
     throw error;
   }
   let tls: ControllerTls;
@@ -157,16 +171,14 @@ export async function startController(config: ControllerConfig): Promise<Running
     // The CA is made on the first start (`ferry ca init` does it ahead); the API is HTTPS only.
     tls = await controllerTls(config.dataDir, { listenHost: config.host, certFile: config.tlsCert, keyFile: config.tlsKey });
   } catch (error) {
-    await store.close().catch(() => undefined);
+    await closeStore();
     throw error;
   }
-  const parts = await assembleController(store, config.clock, config.log, tls, config.liveness);
+  const parts = await assembleController(store, config.clock, config.log, tls, config.liveness, config.leaseMs);
   const { inventory, events, agents, migrations } = parts;
   if (config.initialInventory !== undefined && inventory.current.inventory.hosts.length === 0) await inventory.replace(config.initialInventory);
   const adminToken = await ensureAdminToken(store, config.dataDir, config.clock.now());
   const app = buildControllerApp(parts, config.clock);
-  // Tasks a previous run left open are settled with the agents, in the background.
-  await migrations.reconcile();
 
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port, createServer: createHttpsServer, serverOptions: { key: tls.server.key, cert: tls.server.certificate } }, () => {
@@ -183,11 +195,15 @@ export async function startController(config: ControllerConfig): Promise<Running
   if ("keepAliveTimeout" in server) server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  migrations.setLedgerUrl(`https://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`);
+  const url = `https://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  migrations.setLedgerUrl(url);
+  // Tasks no live controller holds (a previous run's, or a dead peer's) are settled with the
+  // agents in the background; this controller's lease starts here.
+  await migrations.reconcile(url);
   // Heartbeats start with the API: the first round reconciles every host known at start.
   parts.liveness.start();
   return {
-    url: `https://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
+    url,
     adminToken,
     tls,
     app,
@@ -211,7 +227,7 @@ export async function startController(config: ControllerConfig): Promise<Running
         });
       });
       await migrations.drain();
-      await store.close();
+      await closeStore();
     },
   };
 }

@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import type { CheckResult, Finding } from "../core/check/findings.ts";
 import type { Clock } from "../core/clock.ts";
 import { guestCpu } from "../core/cpu/guest.ts";
-import { moveVm, setMigrating } from "../core/inventory/edits.ts";
+import { moveVm } from "../core/inventory/edits.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { predictPrecopy } from "../core/migration/model.ts";
 import { unmovedReport } from "../core/migration/report.ts";
@@ -21,9 +21,12 @@ import type { VmSpec } from "../drivers/driver.ts";
 import { vmSpecOf } from "./vm-spec.ts";
 import { createAgentClient, withStreamEncryption, type AgentClient } from "../agent/client.ts";
 import { tlsFetch } from "../pki/tls-fetch.ts";
-import { migrate, reconcileMigration, settleOnSource } from "../engine/migrate.ts";
+import { migrate, reconcileMigration, settleOnSource, type CheckVerdict } from "../engine/migrate.ts";
 import { ownershipWords, type Ownership } from "../core/ownership.ts";
-import { createScheduler, type MigrationScheduler } from "../engine/scheduler.ts";
+import { createScheduler, type AdmissionSlots, type MigrationScheduler } from "../engine/scheduler.ts";
+import type { AdmissionRequest } from "../core/migration/admission.ts";
+import type { ClaimsCache } from "./claims.ts";
+import { HELD_STATES, type TaskLeases } from "./task-leases.ts";
 import { ObjectKind, type Store, type TaskRecord } from "../store/store.ts";
 import type { EventHub } from "./events.ts";
 import type { InventoryService, InventorySnapshot } from "./inventory-service.ts";
@@ -238,7 +241,24 @@ export interface MigrationServiceDeps {
   readonly events: EventHub;
   readonly agents: AgentDirectory;
   readonly clock: Clock;
+  /** The VMs claimed by open migrations (the store's claims, cached). */
+  readonly claims: ClaimsCache;
+  /** This controller's hold on its tasks. */
+  readonly leases: TaskLeases;
   readonly log?: Log | undefined;
+}
+
+/** Admission counted in the store, so that every controller on it counts every migration. */
+function storeSlots(store: Store, controller: string): AdmissionSlots {
+  const request = (a: { taskId: string; source: string; destination: string; datastores: readonly string[]; priority: string }): AdmissionRequest => ({ migrationId: a.taskId, source: a.source, destination: a.destination, datastores: a.datastores, priority: a.priority as Priority });
+  return {
+    shared: store.dialect === "postgres",
+    async admit(decide) {
+      const added = await store.admit(controller, (running) => decide(running.map(request)).map((a) => ({ taskId: a.migrationId, source: a.source, destination: a.destination, datastores: a.datastores ?? [], priority: a.priority ?? "normal" })));
+      return added.map(request);
+    },
+    release: (migrationId) => store.releaseAdmission(migrationId),
+  };
 }
 
 export class MigrationService {
@@ -257,6 +277,7 @@ export class MigrationService {
     this.ledger = storeLedger(deps.store, () => deps.clock.now());
     this.#scheduler = createScheduler({
       clock: deps.clock,
+      slots: storeSlots(deps.store, deps.leases.id),
       vmotionNicMbps: (host) => {
         const view = deps.inventory.current.index.hosts.get(host);
         const ref = view?.vmotionPorts[0];
@@ -312,10 +333,8 @@ export class MigrationService {
     const dest = snapshot.index.hosts.get(request.to);
     if (dest === undefined) throw new FerryError(ErrorCode.notFound, `no host named "${request.to}"`);
     if (request.pool !== undefined && !snapshot.index.pools.has(request.pool)) throw new FerryError(ErrorCode.notFound, `no resource pool named "${request.pool}"`);
-    if (vm.migrating) {
-      const running = (await store.listTasks({ vm: vm.name, states: [...Object.values(Phase)].filter((p) => !TERMINAL_PHASES.has(p)), limit: 1 }))[0];
-      throw new FerryError(ErrorCode.conflict, `${vm.name} is already migrating${running === undefined ? "" : ` (task ${running.id}, ${running.state} ${Math.round(running.percent)}%)`}`);
-    }
+    const held = this.#deps.claims.claimOf(vm.name);
+    if (held !== undefined) throw await this.#alreadyMigrating(vm.name, held.taskId);
     if (!dest.host.connected) throw new FerryError(ErrorCode.conflict, `the target host ${dest.host.name} is down (not connected)`);
     // The engine moves running VMs only; accepting VM_POWERED_OFF must not start the VM.
     if (vm.power !== "on") throw new FerryError(ErrorCode.refused, `${vm.name} is ${vm.power}: Ferry moves running VMs live; cold migration of a powered-off VM is not built yet (power it on first, or keep it where it is)`, { details: { vm: vm.name, power: vm.power } });
@@ -329,18 +348,25 @@ export class MigrationService {
     if (refused !== undefined) throw refused;
 
     const options = optionsOf(request, encryptionOf(snapshot, vm.host, dest.host.name, request.vmotionEncryption));
-    // The VM as its source agent knows it (its memory size and workload), else as the inventory says.
-    const spec = await this.#specOf(snapshot, vm.name, sourceAgent);
-    const prediction = this.#predict(snapshot, spec, options, await this.#measuredDirtyRate(sourceAgent, vm.name));
     const now = clock.now();
     const id = newMigrationId(now);
-    const acceptedWarnings = request.acceptWarnings === "all" ? check.warnings.map((w) => w.code) : check.warnings.map((w) => w.code).filter((c) => request.acceptWarnings?.includes(c) === true);
-    const poolName = request.pool ?? vm.pool;
-    const body: MigrationTaskBody = { request, pool: poolName, acceptedWarnings, requestedBy, prediction, timeline: [{ phase: Phase.queued, at: now }], progress: undefined, report: undefined, waitingReason: undefined };
-    const task = await store.createTask({ id, kind: "migration", vm: vm.name, source: vm.host, destination: dest.host.name, state: Phase.queued, percent: 0, createdAt: now, createdBy: requestedBy, body: body as unknown as Record<string, unknown> });
-    await inventory.change((draft) => {
-      setMigrating(draft, vm.name, true);
-    });
+    // The claim comes first, in one write: of two requests for one VM, one gets it, the other 409.
+    const claimed = await this.#deps.claims.claim({ vm: vm.name, taskId: id, source: vm.host, destination: dest.host.name, controller: this.#deps.leases.id, at: now });
+    if (!claimed.claimed) throw await this.#alreadyMigrating(vm.name, claimed.holder.taskId);
+    let task: TaskRecord;
+    let spec: VmSpec;
+    try {
+      // The VM as its source agent knows it (its memory size and workload), else as the inventory says.
+      spec = await this.#specOf(snapshot, vm.name, sourceAgent);
+      const prediction = this.#predict(snapshot, spec, options, await this.#measuredDirtyRate(sourceAgent, vm.name));
+      const acceptedWarnings = request.acceptWarnings === "all" ? check.warnings.map((w) => w.code) : check.warnings.map((w) => w.code).filter((c) => request.acceptWarnings?.includes(c) === true);
+      const body: MigrationTaskBody = { request, pool: request.pool ?? vm.pool, acceptedWarnings, requestedBy, prediction, timeline: [{ phase: Phase.queued, at: now }], progress: undefined, report: undefined, waitingReason: undefined };
+      task = await store.createTask({ id, kind: "migration", vm: vm.name, source: vm.host, destination: dest.host.name, state: Phase.queued, percent: 0, createdAt: now, createdBy: requestedBy, body: body as unknown as Record<string, unknown>, owner: this.#deps.leases.id, leaseUntil: this.#deps.leases.until() });
+    } catch (error) {
+      await this.#deps.claims.release(vm.name, id).catch(() => undefined);
+      throw error;
+    }
+    const { prediction, acceptedWarnings } = bodyOf(task);
     await this.#deps.events.publish(id, now, { type: "task", state: Phase.queued, percent: 0, vm: vm.name, source: vm.host, destination: dest.host.name, prediction });
     this.#log("info", "migration queued", { migrationId: id, vm: vm.name, from: vm.host, to: dest.host.name, requestedBy, acceptedWarnings });
 
@@ -351,6 +377,12 @@ export class MigrationService {
     });
     this.#running.set(id, { abort, done });
     return task;
+  }
+
+  /** The 409 for a VM another migration holds, naming that task. */
+  async #alreadyMigrating(vm: string, taskId: string): Promise<FerryError> {
+    const task = await this.#deps.store.getTask(taskId);
+    return new FerryError(ErrorCode.conflict, `${vm} is already migrating (task ${taskId}${task === undefined ? "" : `, ${task.state} ${Math.round(task.percent)}%`})`, { details: { vm, migration: taskId } });
   }
 
   /**
@@ -382,7 +414,7 @@ export class MigrationService {
     }
     const predictedFrom = spec === undefined ? "inventory" : "agent";
     spec ??= this.#inventorySpec(snapshot, vm.name);
-    const refused = agentRefusal ?? (vm.migrating
+    const refused = agentRefusal ?? (this.#deps.claims.claimOf(vm.name) !== undefined
       ? `${vm.name} is already migrating`
       : !dest.host.connected
         ? `the target host ${dest.host.name} is down (not connected)`
@@ -513,7 +545,7 @@ export class MigrationService {
               state: p.phase,
               percent: p.percent,
               body: { ...body, progress: last, timeline: [...body.timeline, ...timeline.splice(0)], waitingReason: p.phase === Phase.queued ? p.message : undefined, passes: [...passes] },
-            });
+            }, undefined, this.#deps.leases.id);
           })
           .catch((error: unknown) => {
             this.#log("warn", "could not record progress", { migrationId: taskId, error: String(error) });
@@ -540,7 +572,7 @@ export class MigrationService {
         priority: options.priority,
         signal,
         onProgress: progress.write,
-        run: () =>
+        run: async () =>
           migrate({
             migrationId: task.id,
             vm: spec,
@@ -548,7 +580,7 @@ export class MigrationService {
             destination,
             ownership,
             options,
-            check: { errors: check.errors, warnings: check.warnings },
+            check: await this.#recheck(task, check),
             acceptedWarnings: body.acceptedWarnings,
             prediction: body.prediction,
             signal,
@@ -562,6 +594,28 @@ export class MigrationService {
     }
     await progress.flush();
     await this.#finish(task.id, report, progress.passes());
+  }
+
+  /**
+   * The checker's verdict again, on the inventory as it is when the task leaves the queue (the
+   * engine's validating phase refuses on it), with what changed since the task was queued. The
+   * task's own claim is not a finding against it.
+   */
+  async #recheck(task: TaskRecord, queued: CheckResult): Promise<CheckVerdict> {
+    const body = bodyOf(task);
+    const fresh = this.#deps.inventory.current.checker.check(task.vm, task.destination, { pool: body.request.pool, priority: body.request.priority });
+    const own = (f: Finding): boolean => f.code === "VM_MIGRATING" && this.#deps.claims.claimOf(task.vm)?.taskId === task.id;
+    const now = { errors: fresh.errors.filter((f) => !own(f)), warnings: fresh.warnings.filter((f) => !own(f)) };
+    const key = (f: Finding): string => `${f.code}\0${f.subject.kind}\0${f.subject.name}`;
+    const before = new Set([...queued.errors, ...queued.warnings].map(key));
+    const after = new Set([...now.errors, ...now.warnings].map(key));
+    const added = [...now.errors, ...now.warnings].filter((f) => !before.has(key(f)));
+    const gone = [...queued.errors, ...queued.warnings].filter((f) => !after.has(key(f)));
+    if (added.length === 0 && gone.length === 0) return { ...now };
+    const words = [added.length > 0 ? `new: ${added.map((f) => `${f.code} (${f.subject.name})`).join(", ")}` : "", gone.length > 0 ? `gone: ${gone.map((f) => `${f.code} (${f.subject.name})`).join(", ")}` : ""].filter((w) => w !== "").join("; ");
+    const recheck = { at: this.#deps.clock.now(), added, gone };
+    await this.#deps.store.updateTask(task.id, { body: { ...bodyOf((await this.#deps.store.getTask(task.id)) ?? task), recheck } }, undefined, this.#deps.leases.id).catch(() => undefined);
+    return { ...now, changes: `Checked again when it left the queue; since it was queued, ${words}.` };
   }
 
   #failedReport(task: TaskRecord, code: MigrationFailureCode, message: string, runningOn: string, prediction: Prediction | undefined): MigrationReport {
@@ -584,22 +638,30 @@ export class MigrationService {
     if (task === undefined) return;
     const body = bodyOf(task);
     const now = clock.now();
-    await store.updateTask(taskId, {
-      state: report.outcome,
-      percent: report.outcome === Phase.completed ? 100 : task.percent,
-      body: { ...body, report, timeline: [...body.timeline, { phase: report.outcome, at: now }], passes: passes.length > 0 ? passes : body.passes },
-    });
     try {
-      await inventory.change((draft) => {
-        // Needs attention: the VM waits paused on its source and stays marked migrating, so
-        // nothing moves or edits it until its owner is known.
-        if (report.outcome === Phase.needsAttention) setMigrating(draft, task.vm, true);
-        else if (report.runningOn === task.destination) moveVm(draft, task.vm, task.destination, body.pool !== undefined && inventory.current.index.pools.get(body.pool)?.cluster === inventory.current.index.hosts.get(task.destination)?.host.cluster ? body.pool : undefined);
-        else setMigrating(draft, task.vm, false);
-      });
+      await store.updateTask(taskId, {
+        state: report.outcome,
+        percent: report.outcome === Phase.completed ? 100 : task.percent,
+        body: { ...body, report, timeline: [...body.timeline, { phase: report.outcome, at: now }], passes: passes.length > 0 ? passes : body.passes },
+      }, undefined, this.#deps.leases.id);
     } catch (error) {
-      this.#log("error", "could not record where the VM runs", { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, error: String(error) });
+      // Another controller took the task over (this one's lease ran out): it settles it.
+      this.#log("warn", "the task's outcome is not this controller's to write", { migrationId: taskId, error: String(error) });
+      return;
     }
+    await store.releaseAdmission(taskId).catch(() => undefined);
+    if (report.runningOn === task.destination && report.outcome !== Phase.needsAttention) {
+      try {
+        await inventory.change((draft) => {
+          moveVm(draft, task.vm, task.destination, body.pool !== undefined && inventory.current.index.pools.get(body.pool)?.cluster === inventory.current.index.hosts.get(task.destination)?.host.cluster ? body.pool : undefined);
+        });
+      } catch (error) {
+        this.#log("error", "could not record where the VM runs", { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, error: String(error) });
+      }
+    }
+    // Needs attention: the VM waits paused on its source and stays claimed, so nothing moves
+    // or edits it until its owner is known.
+    if (report.outcome !== Phase.needsAttention) await this.#deps.claims.release(task.vm, taskId).catch(() => undefined);
     await events.publish(taskId, now, { type: "report", state: report.outcome, report });
     if (report.outcome === Phase.needsAttention) this.#attend(taskId);
     this.#log(report.outcome === Phase.completed ? "info" : "warn", `migration ${report.outcome}`, { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, failure: report.failure?.code });
@@ -613,29 +675,40 @@ export class MigrationService {
     }
     if (TERMINAL_PHASES.has(task.state as Phase)) throw new FerryError(ErrorCode.conflict, `migration ${id} already ended (${task.state})`);
     const running = this.#running.get(id);
+    if (running === undefined && task.owner !== undefined && task.owner !== this.#deps.leases.id) {
+      const holder = (await this.#deps.store.listControllers()).find((c) => c.id === task.owner);
+      throw new FerryError(ErrorCode.conflict, `migration ${id} is run by another controller (${task.owner}${holder === undefined ? "" : `, ${holder.address}`}): abort it there`, { details: { migration: id, owner: task.owner } });
+    }
     if (running === undefined) throw new FerryError(ErrorCode.conflict, `migration ${id} is being settled after a restart; try again in a moment`);
     running.abort.abort(new FerryError(ErrorCode.refused, "aborted by request"));
     return task;
   }
 
   /**
-   * After a restart: every task not yet ended is settled with its agents. A migration the
+   * Starts this controller's lease and takes the tasks no live controller holds: after a
+   * restart on SQLite every open task, on PostgreSQL those whose controller's lease expired
+   * (now, and whenever one expires later). Each is settled with its agents: a migration the
    * source agent still runs is followed to its end; one it finished gives its report; one no
-   * agent knows leaves the VM where it runs (asked of both hosts) and ends failed.
+   * agent knows leaves the VM where it runs (asked of both hosts) and ends failed. Those that
+   * need attention keep asking their source. Returns how many were taken now.
    */
-  async reconcile(): Promise<number> {
-    const { store } = this.#deps;
-    const open = await store.listTasks({ states: Object.values(Phase).filter((p) => !TERMINAL_PHASES.has(p)), limit: 10_000 });
-    for (const task of open) {
-      const abort = new AbortController();
-      const done = this.#settleAfterRestart(task, abort.signal).finally(() => {
-        this.#running.delete(task.id);
-      });
-      this.#running.set(task.id, { abort, done });
+  async reconcile(address = ""): Promise<number> {
+    return this.#deps.leases.start(address, (task) => {
+      this.#adopt(task);
+    });
+  }
+
+  #adopt(task: TaskRecord): void {
+    if (task.state === Phase.needsAttention) {
+      this.#attend(task.id);
+      return;
     }
-    // Those that needed attention keep asking their source.
-    for (const task of await store.listTasks({ states: [Phase.needsAttention], limit: 10_000 })) this.#attend(task.id);
-    return open.length;
+    if (this.#running.has(task.id)) return;
+    const abort = new AbortController();
+    const done = this.#settleAfterRestart(task, abort.signal).finally(() => {
+      this.#running.delete(task.id);
+    });
+    this.#running.set(task.id, { abort, done });
   }
 
   async #settleAfterRestart(task: TaskRecord, signal: AbortSignal): Promise<void> {
@@ -665,6 +738,14 @@ export class MigrationService {
   async drain(): Promise<void> {
     this.#closing.abort();
     await Promise.all([...this.#running.values(), ...this.#attending.values()].map((r) => r.done.catch(() => undefined)));
+    await this.#deps.leases.stop();
+    // Every task it held ended (or waits for a decision another controller may take up): leave.
+    if (!(await this.#holdsTasks())) await this.#deps.leases.leave();
+  }
+
+  async #holdsTasks(): Promise<boolean> {
+    const held = await this.#deps.store.listTasks({ states: HELD_STATES, limit: 10_000 }).catch(() => []);
+    return held.some((t) => t.owner === this.#deps.leases.id);
   }
 
   // ---- needs attention: the owner of a VM could not be proven after COMMIT ----
