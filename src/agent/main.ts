@@ -249,6 +249,7 @@ const SimFaultsSchema = z
     dropAfterCommit: z.enum(["running", "not-running"]),
     failPrepare: z.enum(["out-of-memory"]),
     corruptMemory: z.boolean(),
+    refuseCreate: z.boolean(),
   })
   .partial()
   .strict();

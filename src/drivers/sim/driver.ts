@@ -124,6 +124,7 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
       if (spec.name === "") throw new FerryError(ErrorCode.invalidInput, "a VM needs a name");
       if (!Number.isInteger(spec.memoryMB) || spec.memoryMB <= 0) throw new FerryError(ErrorCode.invalidInput, `${spec.name}: memoryMB must be a positive integer, not ${spec.memoryMB}`);
       if (vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name } });
+      if (faults.refuseCreate === true) throw new FerryError(ErrorCode.refused, `${host.name} refuses to register ${spec.name} (fault rule refuseCreate)`, { details: { vm: spec.name } });
       const vm = new SimVm(spec);
       vms.set(spec.name, vm);
       return vm.status();

@@ -25,6 +25,8 @@ export interface SimFaults {
   readonly failPrepare?: "out-of-memory" | undefined;
   /** Destination: flips one byte of received memory before verifying (CHECKSUM_MISMATCH). */
   readonly corruptMemory?: boolean | undefined;
+  /** create refuses (REFUSED), as a host that cannot register the VM would: a cold migration's destination refusal. */
+  readonly refuseCreate?: boolean | undefined;
   /** Destination: cannot encrypt streams (as a QEMU built without GnuTLS): `required` refuses, `opportunistic` goes clear. */
   readonly noStreamTls?: boolean | undefined;
 }
