@@ -139,16 +139,16 @@ describe("lab host network, real namespaces", () => {
       assert.deepEqual(lines, ["listening"]);
 
       assert.equal(await net.reachable("VM Network", "198.18.0.11", 2000), true, "a listening guest answers with SYN-ACK");
-      const started = Date.now();
-      while (!lines.some((l) => l.startsWith("peer")) && Date.now() - started < 2000) await new Promise((r) => setTimeout(r, 20));
+      // The listener prints the peer when it accepts: wait for that line (the test's limit bounds the wait).
+      while (!lines.some((l) => l.startsWith("peer"))) await new Promise((r) => setTimeout(r, 20));
       assert.ok(lines.includes("peer 198.18.255.1"), lines.join(" | "));
 
       const refusing = labHostNetwork(lab, host, { "VM Network": "br-vm" }, { probeFrom: { "VM Network": "198.18.255.1" }, probePort: 7001 });
       assert.equal(await refusing.reachable("VM Network", "198.18.0.11", 2000), true, "a refused connection (RST) still proves the guest's stack answers");
 
-      const t0 = Date.now();
+      // Silence ends with the probe's own timeout (600 ms); the test's time limit, not a wall-time
+      // assert, catches a probe that would wait for ever.
       assert.equal(await net.reachable("VM Network", "198.18.0.12", 600), false, "nobody holds 198.18.0.12: silence");
-      assert.ok(Date.now() - t0 < 3000, "the probe's own timeout bounds it");
     } finally {
       if (server.exitCode === null) server.kill();
     }

@@ -144,12 +144,12 @@ test("a completed migration reports QEMU's total time and downtime, and the dest
   });
 });
 
+// The probe's own 3 s timeout ends it; the test's 30 s limit (not a wall-time assert, which a
+// busy machine breaks) catches a probe that would not end.
 test("probeAccelerator answers kvm only when a KVM guest really boots, else tcg, within its timeout", { timeout: 30_000 }, async () => {
   const images = requireQemu();
-  const started = Date.now();
   const accelerator = await probeAccelerator({ boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 }, timeoutMs: 3000 });
   assert.ok((["kvm", "tcg"] as string[]).includes(accelerator), accelerator);
-  assert.ok(Date.now() - started < 20_000, "the probe ends with its timeout");
 });
 
 test("listeningPort reads the port QEMU chose from query-migrate's socket-address, and nothing else", async () => {
