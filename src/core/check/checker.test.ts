@@ -81,7 +81,8 @@ const cases: Record<string, readonly Case[]> = {
     { name: "a destination that cannot present the baseline", bend: (i) => { i.clusters = [{ name: "Prod", baseline: { vendor: "GenuineIntel", flags: [...PENRYN_FLAGS] } }]; esx(i, 1).cpu.flags = PENRYN_FLAGS.filter((f) => f !== "sse4_1"); }, errors: [C.cpuBaselineUnsupported], says: ["cannot present the custom baseline of cluster Prod", "SSE4.1"] },
     { name: "a VM baseline of an unknown model", bend: (i) => { web01(i).baseline = { model: "Pentium9000" }; }, errors: [C.cpuBaselineUnknown], says: ["Pentium9000"] },
     { name: "moving into a cluster whose baseline hides features the guest uses", bend: (i) => { i.clusters = [{ name: "Prod" }, { name: "Old", baseline: { vendor: "GenuineIntel", flags: [...PENRYN_FLAGS] } }]; esx(i, 1).cluster = "Old"; i.resourcePools = []; web01(i).pool = undefined; }, errors: [C.cpuFeatureMissing], says: ["outside the custom baseline that cluster Old presents"] },
-    { name: "a powered-off VM skips CPU and VMotion checks: a cold-migration warning", bend: (i) => { web01(i).power = "off"; esx(i, 1).cpu.vendor = "AuthenticAMD"; esx(i, 1).vswitches![1]!.vmkernelPorts = []; }, warnings: [C.vmPoweredOff], says: ["cold migration"] },
+    { name: "a powered-off VM skips CPU and VMotion checks: a cold-migration warning", bend: (i) => { web01(i).power = "off"; esx(i, 1).cpu.vendor = "AuthenticAMD"; esx(i, 1).vswitches![1]!.vmkernelPorts = []; }, warnings: [C.vmPoweredOff], says: ["moves as a cold migration"], fixSays: ["Proceed to move web01 cold"] },
+    { name: "a powered-off VM still needs its datastores and port groups on the destination (a cold move keeps both)", bend: (i) => { web01(i).power = "off"; must(web01(i).disks, "disks")[0]!.datastore = "esx01-local"; esx(i, 1).vswitches![0]!.portGroups = [{ name: "VM Network" }]; }, errors: [C.storageNotVisible, C.portGroupMissing], warnings: [C.vmPoweredOff] },
   ],
   "hypervisor (QEMU)": [
     { name: "a machine type the destination's QEMU lacks is an error naming VM, machine, host and version", bend: (i) => { qemuOn(i, "8.2.2", "8.2.2"); esx(i, 1).hypervisor!.machineTypes = ["pc-q35-7.2"]; web01(i).machine = "pc-q35-8.2"; }, errors: [C.machineTypeUnsupported], says: ["web01 runs machine type pc-q35-8.2, which QEMU 8.2.2 on esx02 does not provide"], fixSays: ["Upgrade QEMU on esx02 to a version that provides pc-q35-8.2 (QEMU keeps old machine types for migration), or move the VM to a host that has it."] },
@@ -96,7 +97,7 @@ const cases: Record<string, readonly Case[]> = {
     { name: "a newer QEMU on the destination passes", bend: (i) => { qemuOn(i, "7.2.22", "8.2.2"); } },
     { name: "a source without hypervisor facts is not compared", bend: (i) => { qemuOn(i, undefined, "7.2.22"); } },
     { name: "a powered-off VM moves cold: no migration stream, so versions do not matter", bend: (i) => { qemuOn(i, "8.2.2", "7.2.22"); web01(i).power = "off"; }, warnings: [C.vmPoweredOff] },
-    { name: "a suspended VM's state is a migration stream: an older destination blocks it", bend: (i) => { qemuOn(i, "8.2.2", "7.2.22"); web01(i).power = "suspended"; }, errors: [C.hypervisorOlder], warnings: [C.vmSuspended] },
+    { name: "a suspended VM's state is a migration stream: an older destination blocks it", bend: (i) => { qemuOn(i, "8.2.2", "7.2.22"); web01(i).power = "suspended"; }, errors: [C.hypervisorOlder, C.vmSuspended] },
     { name: "both: older QEMU without the VM's machine type", bend: (i) => { qemuOn(i, "8.2.2", "7.2.22"); web01(i).machine = "pc-i440fx-8.2"; }, errors: [C.hypervisorOlder, C.machineTypeUnsupported] },
   ],
   devices: [
@@ -113,7 +114,7 @@ const cases: Record<string, readonly Case[]> = {
   "VM and host state": [
     { name: "CPU affinity blocks", bend: (i) => { web01(i).cpuAffinity = [2, 3]; }, errors: [C.cpuAffinity], says: ["CPUs 2, 3"] },
     { name: "a VM already migrating", bend: (i) => { web01(i).migrating = true; }, errors: [C.vmMigrating] },
-    { name: "a suspended VM is a warning", bend: (i) => { web01(i).power = "suspended"; }, warnings: [C.vmSuspended] },
+    { name: "a suspended VM is refused: resume it or power it off", bend: (i) => { web01(i).power = "suspended"; }, errors: [C.vmSuspended], says: ["does not move a suspended VM's saved state"], fixSays: ["Resume web01 to move it live, or power it off to move it cold"] },
     { name: "the target is the current host", to: "esx01", errors: [C.sameHost] },
     { name: "a disconnected destination", bend: (i) => { esx(i, 1).connected = false; }, errors: [C.hostDisconnected], says: ["destination host esx02"] },
     { name: "a disconnected source", bend: (i) => { esx(i, 0).connected = false; }, errors: [C.hostDisconnected], says: ["source host esx01"] },

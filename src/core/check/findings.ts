@@ -275,14 +275,14 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
     fix: "Clear the VM's CPU affinity.",
   },
   VM_POWERED_OFF: {
-    title: "The VM is powered off: this would be a cold migration",
-    severity: "warning: no live migration is needed; CPU checks do not apply as the guest boots on the destination",
-    fix: "Power the VM on first for a live move (the controller moves running VMs only; cold migration is not built yet).",
+    title: "The VM is powered off: it moves as a cold migration",
+    severity: "warning: the VM is registered on the destination, powered off, with its disks where they are (no memory stream); storage, network and machine-type checks apply, CPU and VMotion-network checks do not, as the guest boots anew",
+    fix: "Proceed to move the VM cold, or power it on first to move it live.",
   },
   VM_SUSPENDED: {
-    title: "The VM is suspended: its suspended state moves, not a running guest",
-    severity: "warning",
-    fix: "Proceed, or resume the VM first for a live migration.",
+    title: "The VM is suspended: Ferry does not move a suspended VM's saved state",
+    severity: "error",
+    fix: "Resume the VM to move it live, or power it off to move it cold.",
   },
   VM_MIGRATING: {
     title: "The VM is already being migrated",

@@ -41,17 +41,20 @@ export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void 
     case "on":
       break;
     case "off":
+      // vCenter's cold migration: the VM is registered on the destination, powered off, with
+      // its disks where they are; storage, networks and the machine type still apply.
       emit(FindingCode.vmPoweredOff, Severity.warning, () => ({
         subject: { kind: SubjectKind.vm, name },
-        message: `${name} is powered off: this would be a cold migration, not a VMotion. Its guest boots on the destination, so CPU and VMotion-network checks do not apply.`,
-        fix: `Power ${name} on first for a live move (the controller moves running VMs only; cold migration is not built yet).`,
+        message: `${name} is powered off: it moves as a cold migration (registered on the destination, powered off, its disks where they are), not a VMotion. Its guest boots anew where it is next powered on, so CPU and VMotion-network checks do not apply.`,
+        fix: `Proceed to move ${name} cold; or power it on first to move it live.`,
       }));
       break;
     case "suspended":
-      emit(FindingCode.vmSuspended, Severity.warning, () => ({
+      // Ferry does not move a suspended VM's saved state: an error, with the two ways out.
+      emit(FindingCode.vmSuspended, Severity.error, () => ({
         subject: { kind: SubjectKind.vm, name },
-        message: `${name} is suspended: its suspended state moves, and it resumes on the destination with the CPU it was suspended on.`,
-        fix: `Proceed, or resume ${name} first for a live migration.`,
+        message: `${name} is suspended: Ferry does not move a suspended VM's saved state.`,
+        fix: `Resume ${name} to move it live, or power it off to move it cold.`,
       }));
       break;
   }
