@@ -119,7 +119,7 @@ function ledgerOpener(config: AgentConfig, parts: DriverParts): (ref: LedgerRef)
   const ca = config.controllerCa ?? config.tls?.ca;
   const fetch = ca === undefined ? undefined : tlsFetch({ ca, ...(config.tls === undefined ? {} : { certificate: config.tls.certificate, key: config.tls.key }) });
   return (ref) => {
-    if (ref.kind === "controller") return controllerLedger(ref.url, ref.capability, fetch === undefined ? {} : { fetch });
+    if (ref.kind === "controller") return controllerLedger([ref.url, ...(ref.alternates ?? [])], ref.capability, fetch === undefined ? {} : { fetch });
     const path = parts.datastorePath?.(ref.datastoreName);
     if (path === undefined) throw new FerryError(ErrorCode.refused, `${config.name} does not mount datastore ${ref.datastoreName}, where the VM's ownership record is kept`, { details: { datastore: ref.datastoreName } });
     return datastoreLedger(path, ref.datastoreName, () => clockNow(config));

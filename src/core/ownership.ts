@@ -40,6 +40,8 @@ export const LedgerRefSchema = z.discriminatedUnion("kind", [
       kind: z.literal("controller"),
       /** The controller's base URL, as the agents reach it. */
       url: z.url(),
+      /** Other controllers on the same store, asked when `url` cannot be reached (the record and the capability are in the shared store). */
+      alternates: z.array(z.url()).optional(),
       /** A secret for this migration only: it may read and claim this VM's record and nothing else. */
       capability: z.string().min(16),
     })

@@ -321,7 +321,10 @@ export class MigrationService {
       return { ledger: { kind: "datastore", datastore: uuid ?? disk.datastore, datastoreName: disk.datastore }, runsOn };
     }
     if (this.#ledgerUrl === undefined || !grant) return undefined;
-    return { ledger: { kind: "controller", url: this.#ledgerUrl, capability: await this.ledger.grant(spec.name, migrationId) }, runsOn };
+    // The other live controllers on the store can answer for this one if it goes away mid-migration.
+    const now = this.#deps.clock.now();
+    const alternates = (await this.#deps.store.listControllers()).filter((c) => c.id !== this.#deps.leases.id && c.leaseUntil >= now && c.address !== "").map((c) => c.address);
+    return { ledger: { kind: "controller", url: this.#ledgerUrl, ...(alternates.length === 0 ? {} : { alternates }), capability: await this.ledger.grant(spec.name, migrationId) }, runsOn };
   }
 
   /** Validates and queues a migration; resolves with its task as soon as it is stored. */

@@ -11,20 +11,31 @@ export const LEDGER_PATH = "/ledger/v1/ownership";
 /** The fetch the agent uses to reach the controller (its TLS settings are the caller's). */
 export type LedgerFetch = (url: string, init: RequestInit) => Promise<Response>;
 
-export function controllerLedger(baseUrl: string, capability: string, options: { readonly fetch?: LedgerFetch; readonly timeoutMs?: number } = {}): OwnershipLedger {
+export function controllerLedger(baseUrl: string | readonly string[], capability: string, options: { readonly fetch?: LedgerFetch; readonly timeoutMs?: number } = {}): OwnershipLedger {
   const doFetch: LedgerFetch = options.fetch ?? ((url, init) => fetch(url, init));
-  const root = `${baseUrl.replace(/\/+$/, "")}${LEDGER_PATH}`;
+  // Several controllers on one store serve the same ledger: the first that answers does, and is asked first next time.
+  const roots = (typeof baseUrl === "string" ? [baseUrl] : [...baseUrl]).map((url) => `${url.replace(/\/+$/, "")}${LEDGER_PATH}`);
+  const named = typeof baseUrl === "string" ? baseUrl : baseUrl.join(", ");
+  const callOne = (root: string, vm: string, path: string, body?: unknown): Promise<Response> =>
+    doFetch(`${root}/${encodeURIComponent(vm)}/${path}`, {
+      method: body === undefined ? "GET" : "POST",
+      headers: { authorization: `Bearer ${capability}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+    });
   const call = async (vm: string, path: string, body?: unknown): Promise<Response> => {
-    try {
-      return await doFetch(`${root}/${encodeURIComponent(vm)}/${path}`, {
-        method: body === undefined ? "GET" : "POST",
-        headers: { authorization: `Bearer ${capability}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
-      });
-    } catch (error) {
-      throw new FerryError(ErrorCode.unavailable, `the controller's ownership ledger at ${baseUrl} cannot be reached: ${error instanceof Error ? error.message : String(error)}`, { cause: error, retryable: true, details: { vm } });
+    let last: unknown;
+    for (const root of [...roots]) {
+      try {
+        const response = await callOne(root, vm, path, body);
+        roots.splice(roots.indexOf(root), 1);
+        roots.unshift(root);
+        return response;
+      } catch (error) {
+        last = error;
+      }
     }
+    throw new FerryError(ErrorCode.unavailable, `the controller's ownership ledger at ${named} cannot be reached: ${last instanceof Error ? last.message : String(last)}`, { cause: last, retryable: true, details: { vm } });
   };
   const answer = async (response: Response): Promise<unknown> => {
     const text = await response.text();
