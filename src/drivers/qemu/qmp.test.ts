@@ -120,13 +120,19 @@ describe("QMP client", () => {
       },
     });
     const problems: string[] = [];
-    client.onProtocolError((_line, problem) => problems.push(problem));
+    const lateReply = new Promise<void>((resolve) => {
+      client.onProtocolError((_line, problem) => {
+        problems.push(problem);
+        resolve();
+      });
+    });
     await assert.rejects(client.execute("query-migrate", undefined, { timeoutMs: 30 }), (e: unknown) => {
       assert.equal(failure(e), QmpFailure.timeout);
       assert.equal((e as { retryable: boolean }).retryable, true);
       return true;
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Wait for the late reply itself (not a sleep that hopes it came).
+    await lateReply;
     assert.deepEqual(problems, ["reply to no pending command"]);
     assert.deepEqual(await client.execute("query-status"), { status: "running" });
   });
@@ -153,7 +159,8 @@ describe("QMP client", () => {
     const second = client.execute("query-migrate");
     const event = client.waitForEvent("RESUME");
     const session = await server.session();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Close once QEMU's side holds both commands, so they are pending there, not unsent.
+    while (server.received.filter((r) => r.execute === "migrate" || r.execute === "query-migrate").length < 2) await new Promise((resolve) => setImmediate(resolve));
     session.close();
     for (const pending of [first, second, event]) {
       await assert.rejects(pending, (e: unknown) => failure(e) === QmpFailure.closed);
