@@ -120,9 +120,10 @@ describe("lab network, real namespaces", () => {
     }
 
     // A process left inside a namespace (as a crashed lab would leave a QEMU) is ended by teardown.
-    const straggler = spawn("ip", ["netns", "exec", b, "sleep", "30"], { stdio: "ignore" });
+    // It says so once it runs inside the namespace (ip, then sh, then sleep: one PID, exec'd).
+    const straggler = spawn("ip", ["netns", "exec", b, "sh", "-c", "echo inside; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
     const exited = once(straggler, "exit");
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await once(straggler.stdout, "data");
 
     // A second LabNetwork knows nothing of what the first made: teardown works from prefixes alone.
     const report = await teardown(labId);
