@@ -70,7 +70,7 @@ async function boot(driver: SimDriver, spec: VmSpec): Promise<void> {
   await driver.powerOn(spec.name);
 }
 
-async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
+async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
