@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ErrorCode } from "../core/errors.ts";
 import { MigrationFailureCode, Phase, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
-import { systemClock } from "../drivers/clock.ts";
+import { createManualClock, type ManualClock } from "../core/testing/clock.ts";
 import { createScheduler, localSlots, type AdmissionSlots, type QueuedMigration } from "./scheduler.ts";
 
 const nics: Record<string, number> = { esx01: 1000, esx02: 1000, esx03: 10_000, esx04: 10_000 };
@@ -14,9 +14,9 @@ function report(id: string, source: string, destination: string): MigrationRepor
   };
 }
 
-/** Migrations that run until the test finishes them. */
-function harness(slots?: AdmissionSlots) {
-  const scheduler = createScheduler({ clock: systemClock, vmotionNicMbps: (h) => nics[h], slots, pollMs: 5 });
+/** Migrations that run until the test finishes them; time moves only when the test advances `clock`. */
+function harness(slots?: AdmissionSlots, clock: ManualClock = createManualClock()) {
+  const scheduler = createScheduler({ clock, vmotionNicMbps: (h) => nics[h], slots, pollMs: 1000 });
   const started: string[] = [];
   const finishers = new Map<string, () => void>();
   const events = new Map<string, MigrationProgress[]>();
@@ -132,8 +132,9 @@ describe("engine scheduler", () => {
         await local.release(id);
       },
     };
-    const a = harness(shared);
-    const b = harness(shared);
+    const clock = createManualClock();
+    const a = harness(shared, clock);
+    const b = harness(shared, clock);
     for (const id of ["a1", "a2", "a3"]) void a.submit(id, "esx01", "esx03");
     await a.decided();
     for (const id of ["b1", "b2"]) void b.submit(id, "esx01", "esx04");
@@ -141,8 +142,13 @@ describe("engine scheduler", () => {
     assert.deepEqual([a.started, b.started], [["a1", "a2", "a3"], ["b1"]], "esx01's 4 slots are counted across both");
     assert.equal(b.events.get("b2")?.[0]?.message, "waiting: esx01 runs 4 migrations, the limit on a 1 Gb/s VMotion NIC");
     await a.finish("a1");
-    // b learns of the freed slot only by asking again.
-    while (!b.started.includes("b2")) await new Promise((r) => setTimeout(r, 5));
+    // b learns of the freed slot only by asking again, once its poll interval has passed.
+    await clock.advance(999);
+    await b.decided();
+    assert.deepEqual(b.started, ["b1"], "not before its next poll");
+    await clock.advance(1);
+    await b.decided();
+    assert.deepEqual(b.started, ["b1", "b2"]);
     assert.equal(peak, 4);
     for (const id of ["a2", "a3"]) await a.finish(id);
     for (const id of ["b1", "b2"]) await b.finish(id);
