@@ -202,7 +202,7 @@ function coldSteps(m: ColdMigration, say: Say, log: EngineLog): {
       say(Phase.preparing, 3, `${source.name} holds ${name}'s ownership record (generation ${fence.generation})`);
       notAborted();
       done.moved = "unknown";
-      done.moved = await on(destination, "destination", MigrationFailureCode.notOwned, () => destination.establishOwnership(name, plan.ledger, { supersede: fence.generation, migrationId }));
+      done.moved = await on(destination, "destination", MigrationFailureCode.rejectedByDestination, () => destination.establishOwnership(name, plan.ledger, { supersede: fence.generation, migrationId }));
       say(Phase.preparing, 6, `${ownershipWords(done.moved)}: ${source.name} can no longer power it on`);
       // Powered on between the first look and the record's move: it stays, and runs, there.
       await confirmOff(" (powered on while the cold migration began)");
