@@ -4,9 +4,10 @@
 // with a time limit: a file that hangs is killed with every process it started and named, and
 // the run fails. Node 20's --test takes no globs, so the file list is built here.
 // Usage: node scripts/run-tests.mjs [path-substring ...]   (filters the file list)
+//        node scripts/run-tests.mjs path/to/file.ts ...    (runs exactly these files)
 // Environment: FERRY_TEST_FILE_TIMEOUT_S   seconds one file may run (default 600)
-import { readdirSync, readFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -29,10 +30,13 @@ function walk(dir) {
   return out;
 }
 
-const files = ["src", "test"]
-  .flatMap((d) => { try { return walk(join(root, d)); } catch { return []; } })
-  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
-  .sort();
+const isFile = (arg) => arg.endsWith(".ts") && existsSync(arg) && statSync(arg).isFile();
+const files = filters.length > 0 && filters.every(isFile)
+  ? filters.map((f) => relative(root, resolve(f)))
+  : ["src", "test"]
+    .flatMap((d) => { try { return walk(join(root, d)); } catch { return []; } })
+    .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+    .sort();
 
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(", ") || "src/**/*.test.ts"}`);
@@ -111,6 +115,9 @@ const running = new Set();
 function runFile(file, onLine) {
   return new Promise((resolve) => {
     const env = { ...process.env, ...(process.stdout.isTTY ? { FORCE_COLOR: "1" } : {}) };
+    // Started from inside a test (this runner's own test), node would take the file's runner for
+    // one of its test children and speak its private protocol on stdout.
+    delete env.NODE_TEST_CONTEXT;
     const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", file], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     const counts = {};
     let timedOut;
