@@ -303,8 +303,10 @@ describe("a real guest moved live between lab hosts by the qemu driver", { timeo
       const network = labHostNetwork(net, ns("esx01"), mustLab().layout.hosts[0]?.bridges ?? {}, { probeFrom: mustLab().layout.hosts[0]?.probeFrom ?? {} });
       const deadline = Date.now() + 60_000;
       while (!(await network.reachable(LAB_PORT_GROUP, "198.18.0.22", 1000)) && Date.now() < deadline) await systemClock.sleep(250);
-      await systemClock.sleep(1500); // the writer starts after the service
-      const rate = await esx01.measureDirtyRate(writer.name, 1);
+      // The writer starts after the service answers: measure until QEMU sees it write (each
+      // measurement takes its 1 s window), not after a sleep that hopes it started.
+      let rate = await esx01.measureDirtyRate(writer.name, 1);
+      while (rate <= 1 * MiB && Date.now() < deadline) rate = await esx01.measureDirtyRate(writer.name, 1);
       console.log(`# calc-dirty-rate (page-sampling) of a guest writing 24 MiB/s: ${(rate / MiB).toFixed(1)} MiB/s`);
       // Page sampling, and a TCG guest starved on a busy machine writes less than asked (4–24
       // MiB/s seen): what matters is that QEMU sees the writer at all.
