@@ -100,6 +100,12 @@ export const VmSummarySchema = z
 // Core schemas are plain zod (the core knows nothing of HTTP): used as they are, inline.
 export const InventoryDocumentSchema = InventorySchema;
 
+/** One VM in full (GET /api/vms/{name}): its inventory record and whether an open migration task holds it. */
+export const VmDetailSchema = InventorySchema.shape.vms.unwrap().element.extend({
+  migrating: z.boolean().openapi({ description: "An open migration task holds this VM (its claim): not part of the inventory, and ignored by an import" }),
+});
+export type VmDetail = z.infer<typeof VmDetailSchema>;
+
 export const AddNetworkRequestSchema = z
   .object({
     vswitch: name.openapi({ description: "Step 1: the new vSwitch (or an existing one)", example: "vSwitch1" }),

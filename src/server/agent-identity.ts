@@ -14,6 +14,7 @@ import type { z } from "@hono/zod-openapi";
 import { randomBytes } from "node:crypto";
 import type { AgentRegisterSchema } from "../api/schemas.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
+import { findHost } from "../core/inventory/edits.ts";
 import { serialQueue } from "../core/serial-queue.ts";
 import { CertRole, fingerprint, issueCertificate, publicKeyOfCsr, type CertificateAuthority } from "../pki/ca.ts";
 import { Role, type ApiToken, type Store } from "../store/store.ts";
@@ -102,8 +103,8 @@ export async function joinAgent(deps: AgentIdentityDeps, entry: AgentEntry, clus
   if (cluster !== undefined && inventory.current.index.hosts.get(entry.host)?.host.cluster === undefined) {
     await inventory.change((draft) => {
       if (!draft.clusters.some((c) => c.name === cluster)) throw new FerryError(ErrorCode.notFound, `no cluster named "${cluster}" for ${entry.host} to join`);
-      const host = draft.hosts.find((h) => h.name === entry.host);
-      if (host !== undefined) host.cluster = cluster;
+      // The draft's own copy of the host (findHost): the snapshot's records are never written.
+      if (draft.hosts.some((h) => h.name === entry.host)) findHost(draft, entry.host).cluster = cluster;
     });
   }
   await deps.agents.register(entry);

@@ -15,6 +15,7 @@ import {
   EditVmkernelPortSchema,
   HostSummarySchema,
   InventoryDocumentSchema,
+  VmDetailSchema,
   MaskRequestSchema,
   PrioritySchema,
   VmSettingsPatchSchema,
@@ -196,7 +197,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
         current.vms.map((vm) => {
           // A VM on a host that does not answer: where and how it runs is not known now.
           const hostState = hostSummaryState(index.hosts.get(vm.host)?.host, deps.liveness);
-          return { name: vm.name, host: vm.host, hostState, pool: vm.pool ?? null, power: hostState === HostSummaryState.notResponding ? ("unknown" as const) : vm.power, recordedPower: vm.power, migrating: vm.migrating, memoryMB: vm.memoryMB, template: vm.template ?? null };
+          return { name: vm.name, host: vm.host, hostState, pool: vm.pool ?? null, power: hostState === HostSummaryState.notResponding ? ("unknown" as const) : vm.power, recordedPower: vm.power, migrating: inventory.claims.claimOf(vm.name) !== undefined, memoryMB: vm.memoryMB, template: vm.template ?? null };
         }),
         200,
       );
@@ -204,12 +205,12 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
   );
 
   app.openapi(
-    createRoute({ method: "get", path: `${API_BASE}/vms/{name}`, security, summary: "One VM, in full", request: { params: NameParam }, responses: { 200: json(InventoryDocumentSchema.shape.vms.unwrap().element, "The VM"), ...errors } }),
+    createRoute({ method: "get", path: `${API_BASE}/vms/{name}`, security, summary: "One VM, in full", request: { params: NameParam }, responses: { 200: json(VmDetailSchema, "The VM"), ...errors } }),
     (c) => {
       const name = c.req.valid("param").name;
       const vm = inventory.current.index.vms.get(name);
       if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${name}"`);
-      return c.json(vm, 200);
+      return c.json({ ...vm, migrating: inventory.claims.claimOf(name) !== undefined }, 200);
     },
   );
 

@@ -9,6 +9,7 @@
 import type { AgentFacts } from "../agent/api.ts";
 import type { AgentClient } from "../agent/client.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import { findHost } from "../core/inventory/edits.ts";
 import { mergeObservedHost, type ObservedHost as ObservedHostFacts } from "../core/inventory/facts.ts";
 import type { Host, Inventory } from "../core/inventory/schema.ts";
 import type { InventoryService } from "./inventory-service.ts";
@@ -46,7 +47,8 @@ export function observedOf(facts: AgentFacts): ObservedHostFacts | undefined {
 
 /** Writes a declared host's facts into its record (creating it when new). */
 function applyDeclared(draft: Inventory, facts: AgentFacts): void {
-  const existing = draft.hosts.find((h) => h.name === facts.name);
+  // The draft's own copy of the host (findHost): the snapshot's records are never written.
+  const existing = draft.hosts.some((h) => h.name === facts.name) ? findHost(draft, facts.name) : undefined;
   const fromFacts: Pick<Host, "cpu" | "memoryMB" | "nics" | "vswitches" | "datastores" | "connected"> = {
     cpu: facts.cpu,
     memoryMB: facts.memoryMB,

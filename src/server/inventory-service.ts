@@ -1,14 +1,21 @@
 // The controller's inventory: kept in the store one object per row, served from an
-// in-memory snapshot (the index and checker built once per change). Every change runs on a
-// copy, is validated whole (schema and references) and is written in one transaction, or
-// not at all: a bad edit changes nothing.
+// in-memory snapshot that readers hold while edits run (its objects are frozen). A change
+// runs on a draft that copies only the objects it touches; those are validated (schema,
+// and the references into and out of them: validate-change.ts) and written in one
+// transaction, or nothing is: a bad edit changes nothing. The index is derived from the one
+// before; the checker is built lazily. An import (replace) and a reload validate the whole.
 import { createChecker, type Checker, type HostLiveness } from "../core/check/checker.ts";
+import { NO_CLAIMS, type MigrationClaims } from "../core/inventory/claims.ts";
+import { deepFreeze, openDraft } from "../core/inventory/draft.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
-import { indexInventory, type InventoryIndex } from "../core/inventory/index.ts";
-import { checkReferences } from "../core/inventory/references.ts";
+import { indexInventory, reindex, type IndexChanges, type InventoryIndex } from "../core/inventory/index.ts";
+import { dropLegacyVmFields } from "../core/inventory/legacy.ts";
+import { checkReferences, type ReferenceIssue } from "../core/inventory/references.ts";
 import { InventorySchema, type Inventory } from "../core/inventory/schema.ts";
 import type { Draft } from "../core/inventory/edits.ts";
+import { macOwners, updateMacOwners, validateChange, type MacOwner } from "../core/inventory/validate-change.ts";
 import { ObjectKind, type ObjectChange, type Store } from "../store/store.ts";
+import type { z } from "zod";
 
 export interface InventorySnapshot {
   readonly inventory: Inventory;
@@ -16,6 +23,13 @@ export interface InventorySnapshot {
   readonly checker: Checker;
   /** Increases with every change: clients and caches compare it. */
   readonly generation: number;
+}
+
+export interface InventoryServiceOptions {
+  /** Whether hosts answer the controller's heartbeats: read by the checker at every check. */
+  readonly liveness?: HostLiveness | undefined;
+  /** Which VMs open migration tasks hold: read by the checker and every listing, never stored here. */
+  readonly claims?: MigrationClaims | undefined;
 }
 
 const SECTIONS = [
@@ -28,51 +42,78 @@ const SECTIONS = [
 ] as const;
 
 const DATACENTER = "datacenter";
+const DATACENTER_KEY = `${ObjectKind.datacenter}\0${DATACENTER}`;
 
-function objectsOf(inventory: Inventory): Map<string, { kind: ObjectKind; name: string; body: unknown }> {
-  const out = new Map<string, { kind: ObjectKind; name: string; body: unknown }>();
-  out.set(`${ObjectKind.datacenter}\0${DATACENTER}`, { kind: ObjectKind.datacenter, name: DATACENTER, body: { name: inventory.datacenter, version: inventory.version } });
+interface StoredObject {
+  readonly kind: ObjectKind;
+  readonly name: string;
+  readonly body: unknown;
+}
+
+function objectsOf(inventory: Inventory): Map<string, StoredObject> {
+  const out = new Map<string, StoredObject>();
+  out.set(DATACENTER_KEY, { kind: ObjectKind.datacenter, name: DATACENTER, body: { name: inventory.datacenter, version: inventory.version } });
   for (const [kind, section] of SECTIONS) {
     for (const item of inventory[section]) out.set(`${kind}\0${item.name}`, { kind, name: item.name, body: item });
   }
   return out;
 }
 
+/** The objects an edit changed and the ones it removed, as store rows. */
+function changedObjects(inventory: Inventory, changes: IndexChanges, rootChanged: boolean): { readonly put: StoredObject[]; readonly removed: StoredObject[] } {
+  const put: StoredObject[] = [];
+  const removed: StoredObject[] = [];
+  if (rootChanged) put.push({ kind: ObjectKind.datacenter, name: DATACENTER, body: { name: inventory.datacenter, version: inventory.version } });
+  for (const [kind, section] of SECTIONS) {
+    for (const item of changes.changed[section]) put.push({ kind, name: item.name, body: item });
+    for (const name of changes.removed[section]) removed.push({ kind, name, body: null });
+  }
+  return { put, removed };
+}
+
+function schemaError(issues: readonly z.core.$ZodIssue[]): FerryError {
+  const issue = issues[0];
+  return new FerryError(ErrorCode.invalidInput, `the change would make the inventory invalid: ${issue === undefined ? "" : `${issue.path.join(".")}: `}${issue?.message ?? "invalid"}`, { details: { issues } });
+}
+
+function referenceError(problems: readonly ReferenceIssue[]): FerryError {
+  return new FerryError(ErrorCode.invalidInput, problems.length === 1 ? `the change would break the inventory: ${problems[0]?.message ?? ""}` : `the change would break the inventory in ${problems.length} places, first: ${problems[0]?.message ?? ""}`, { details: { issues: problems } });
+}
+
+/** The whole inventory's validation: an import, and what the store holds at start. */
 function validate(candidate: unknown): Inventory {
   const parsed = InventorySchema.safeParse(candidate);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new FerryError(ErrorCode.invalidInput, `the change would make the inventory invalid: ${issue === undefined ? "" : `${issue.path.join(".")}: `}${issue?.message ?? "invalid"}`, { details: { issues: parsed.error.issues } });
-  }
+  if (!parsed.success) throw schemaError(parsed.error.issues);
   const problems = checkReferences(parsed.data);
-  if (problems.length > 0) {
-    throw new FerryError(ErrorCode.invalidInput, problems.length === 1 ? `the change would break the inventory: ${problems[0]?.message ?? ""}` : `the change would break the inventory in ${problems.length} places, first: ${problems[0]?.message ?? ""}`, { details: { issues: problems } });
-  }
+  if (problems.length > 0) throw referenceError(problems);
   return parsed.data;
 }
 
 export class InventoryService {
   #snapshot: InventorySnapshot;
   #versions = new Map<string, number>();
+  /** Every MAC of the current snapshot and its holder, kept up to date by each change. */
+  #macs = new Map<string, MacOwner>();
   #queue: Promise<unknown> = Promise.resolve();
   readonly #store: Store;
-  /** Whether hosts answer the controller's heartbeats: read by the checker at every check. */
   readonly #liveness: HostLiveness | undefined;
+  /** Which VMs open migration tasks hold (VM_MIGRATING, "migrating" in listings). */
+  readonly claims: MigrationClaims;
 
-  private constructor(store: Store, inventory: Inventory, liveness: HostLiveness | undefined) {
+  private constructor(store: Store, inventory: Inventory, options: InventoryServiceOptions) {
     this.#store = store;
-    this.#liveness = liveness;
-    this.#snapshot = this.#snap(inventory, 1);
+    this.#liveness = options.liveness;
+    this.claims = options.claims ?? NO_CLAIMS;
+    this.#snapshot = this.#snap(indexInventory(deepFreeze(inventory)), 1);
   }
 
-  #snap(inventory: Inventory, generation: number): InventorySnapshot {
-    const index = indexInventory(inventory);
-    return { inventory, index, checker: createChecker(index, this.#liveness), generation };
+  #snap(index: InventoryIndex, generation: number): InventorySnapshot {
+    return { inventory: index.inventory, index, checker: createChecker(index, this.#liveness, this.claims), generation };
   }
 
   /** Reads the inventory the store holds (an empty datacenter when there is none). */
-  static async open(store: Store, liveness?: HostLiveness): Promise<InventoryService> {
-    const service = new InventoryService(store, InventorySchema.parse({}), liveness);
+  static async open(store: Store, options: InventoryServiceOptions = {}): Promise<InventoryService> {
+    const service = new InventoryService(store, InventorySchema.parse({}), options);
     await service.reload();
     return service;
   }
@@ -87,16 +128,18 @@ export class InventoryService {
     const dc = await this.#store.getObject<{ name: string; version: number }>(ObjectKind.datacenter, DATACENTER);
     if (dc !== undefined) {
       raw["datacenter"] = dc.body.name;
-      versions.set(`${ObjectKind.datacenter}\0${DATACENTER}`, dc.version);
+      versions.set(DATACENTER_KEY, dc.version);
     }
     for (const [kind, section] of SECTIONS) {
       const rows = await this.#store.listObjects(kind);
-      raw[section] = rows.map((row) => row.body);
+      // A VM row written before migrating left the inventory still says whether it was.
+      raw[section] = kind === ObjectKind.vm ? rows.map((row) => dropLegacyVmFields(row.body)) : rows.map((row) => row.body);
       for (const row of rows) versions.set(`${kind}\0${row.name}`, row.version);
     }
-    const inventory = validate(raw);
+    const inventory = deepFreeze(validate(raw));
     this.#versions = versions;
-    this.#snapshot = this.#snap(inventory, this.#snapshot.generation + 1);
+    this.#macs = macOwners(inventory);
+    this.#snapshot = this.#snap(indexInventory(inventory), this.#snapshot.generation + 1);
     return this.#snapshot;
   }
 
@@ -114,41 +157,42 @@ export class InventoryService {
   }
 
   /**
-   * Applies `edit` to a copy of the inventory; writes the objects that changed, each
-   * guarded by the version it was read at, so two controllers cannot overwrite each other.
-   * `beforeWrite` sees the validated result first and may refuse it (a host's agent applying a
-   * network change for real): then nothing is written.
+   * Applies `edit` to a draft of the inventory (write only to objects taken through the edit
+   * helpers: findVm, findHost, own); validates what it changed; writes the objects that
+   * changed, each guarded by the version it was read at, so two controllers cannot overwrite
+   * each other. `beforeWrite` sees the validated result first and may refuse it (a host's agent
+   * applying a network change for real): then nothing is written.
    */
   async change<T>(edit: (draft: Draft) => T, options: { readonly beforeWrite?: ((before: Inventory, after: Inventory) => Promise<void>) | undefined } = {}): Promise<{ result: T; snapshot: InventorySnapshot }> {
     return this.#serial(async () => {
-      const draft = structuredClone(this.#snapshot.inventory);
+      const base = this.#snapshot;
+      const draft = openDraft(base.inventory);
       const result = edit(draft);
-      const valid = validate(draft);
-      await options.beforeWrite?.(this.#snapshot.inventory, valid);
-      const before = objectsOf(this.#snapshot.inventory);
-      const after = objectsOf(valid);
-      const changes: ObjectChange[] = [];
-      for (const [key, o] of after) {
-        const old = before.get(key);
-        if (old === undefined || JSON.stringify(old.body) !== JSON.stringify(o.body)) changes.push({ kind: o.kind, name: o.name, body: o.body, expectedVersion: this.#versions.get(key) ?? 0 });
+      const verdict = validateChange(base.index, this.#macs, draft);
+      if (!verdict.ok) throw verdict.schemaIssues.length > 0 ? schemaError(verdict.schemaIssues) : referenceError(verdict.referenceIssues);
+      const after = deepFreeze(verdict.inventory);
+      await options.beforeWrite?.(base.inventory, after);
+      const { put, removed } = changedObjects(after, verdict.changes, verdict.rootChanged);
+      if (put.length === 0 && removed.length === 0) return { result, snapshot: base };
+      const writes: ObjectChange[] = [
+        ...put.map((o) => ({ kind: o.kind, name: o.name, body: o.body, expectedVersion: this.#versions.get(`${o.kind}\0${o.name}`) ?? 0 })),
+        ...removed.map((o) => ({ kind: o.kind, name: o.name, body: null, expectedVersion: this.#versions.get(`${o.kind}\0${o.name}`) })),
+      ];
+      try {
+        await this.#store.applyObjects(writes);
+      } catch (error) {
+        // Another controller changed something: take its version before the caller retries.
+        await this.reload();
+        throw error;
       }
-      for (const [key, o] of before) if (!after.has(key)) changes.push({ kind: o.kind, name: o.name, body: null, expectedVersion: this.#versions.get(key) });
-      if (changes.length > 0) {
-        try {
-          await this.#store.applyObjects(changes);
-        } catch (error) {
-          // Another controller changed something: take its version before the caller retries.
-          await this.reload();
-          throw error;
-        }
-        // The write went through with exactly these versions: no need to read it all back.
-        for (const c of changes) {
-          const key = `${c.kind}\0${c.name}`;
-          if (c.body === null) this.#versions.delete(key);
-          else this.#versions.set(key, (c.expectedVersion ?? 0) + 1);
-        }
-        this.#snapshot = this.#snap(valid, this.#snapshot.generation + 1);
+      // The write went through with exactly these versions: no need to read it all back.
+      for (const c of writes) {
+        const key = `${c.kind}\0${c.name}`;
+        if (c.body === null) this.#versions.delete(key);
+        else this.#versions.set(key, (c.expectedVersion ?? 0) + 1);
       }
+      updateMacOwners(this.#macs, base.index, verdict.changes);
+      this.#snapshot = this.#snap(reindex(base.index, after, verdict.changes), base.generation + 1);
       return { result, snapshot: this.#snapshot };
     });
   }

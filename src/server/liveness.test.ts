@@ -50,7 +50,7 @@ async function setup(options: { knownAtStart: boolean }) {
   const store = openSqliteStore(":memory:");
   await store.migrateToLatest();
   const late: { liveness?: Liveness } = {};
-  const inventory = await InventoryService.open(store, { notResponding: (host) => late.liveness?.notResponding(host) === true });
+  const inventory = await InventoryService.open(store, { liveness: { notResponding: (host) => late.liveness?.notResponding(host) === true } });
   await inventory.replace(InventorySchema.parse(raw));
   const events = new EventHub(store);
   const agents = new Map([["esx01", freezable(esx01)], ["esx02", freezable(esx02)]]);

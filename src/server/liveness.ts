@@ -226,10 +226,10 @@ export class Liveness implements HostLivenessView {
     const { inventory, clock } = this.#deps;
     const others = new Map<string, AgentAnswer>();
     for (const [name, beat] of this.#hosts) if (name !== host && beat.state === HostState.connected && beat.answer !== undefined) others.set(name, beat.answer);
-    const differences = reconcileHost(before, host, { vms: answer.vms, incoming: answer.incoming }, others).filter((d) => !settled.has(d.vm));
+    const differences = reconcileHost(before, host, { vms: answer.vms, incoming: answer.incoming }, others, inventory.claims).filter((d) => !settled.has(d.vm));
     let applied: readonly Difference[] = [];
     try {
-      if (differences.some((d) => d.correction !== undefined)) applied = (await inventory.change((draft) => applyCorrections(draft, differences))).result;
+      if (differences.some((d) => d.correction !== undefined)) applied = (await inventory.change((draft) => applyCorrections(draft, differences, inventory.claims))).result;
     } catch (error) {
       // The next answer tries again.
       this.#deps.log?.("error", "could not correct the inventory from a host's answer", { host, error: String(error) });

@@ -97,7 +97,7 @@ export async function assembleController(store: Store, clock: Clock, log?: Log, 
   const leases = new TaskLeases({ store, clock, claims, log }, { leaseMs, exclusive: store.dialect === "sqlite" });
   // The checker reads the hosts' liveness at every check; the service comes after the agents.
   const late: { liveness?: Liveness } = {};
-  const inventory = await InventoryService.open(store, { liveness: { notResponding: (host) => late.liveness?.notResponding(host) === true } });
+  const inventory = await InventoryService.open(store, { liveness: { notResponding: (host) => late.liveness?.notResponding(host) === true }, claims });
   const events = new EventHub(store);
   const agents = new AgentDirectory(store, tls === undefined ? undefined : { ca: tls.ca.certificate, certificate: tls.client.certificate, key: tls.client.key });
   await agents.load();

@@ -1,11 +1,12 @@
 // PUT /api/inventory: an import replaces the whole inventory, or changes nothing. It is
 // refused (409) when it would remove running VMs or hosts whose agents joined, or while
-// migrations run, unless force=true; a forced import keeps the migrating flag of VMs still
-// migrating. dryRun=true changes nothing and answers the diff and the refusal it would get.
+// migrations run, unless force=true. A forced import forgets no running migration: whether a
+// VM migrates is its open task's claim, not inventory. dryRun=true changes nothing and answers
+// the diff and the refusal it would get.
 import { createRoute, z } from "@hono/zod-openapi";
 import { API_BASE, ImportResultSchema } from "../api/schemas.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
-import { diffInventories, keepMigrating, removedRunningVms } from "../core/inventory/diff.ts";
+import { diffInventories, removedRunningVms } from "../core/inventory/diff.ts";
 import { formatIssue, parseInventory } from "../core/inventory/parse.ts";
 import { Phase, TERMINAL_PHASES } from "../core/migration/types.ts";
 import { ObjectKind, type Store } from "../store/store.ts";
@@ -60,8 +61,7 @@ export function registerImportRoute(app: ControllerApp, deps: { readonly store: 
       }
       const current = inventory.current;
       const running = await activeMigrations();
-      // A forced import keeps the flag of VMs still migrating: their task ends them.
-      const next = keepMigrating(result.inventory, new Set(running.map((t) => t.vm)));
+      const next = result.inventory;
       const diff = diffInventories(current.inventory, next);
       const refusal = importRefusal(removedRunningVms(current.inventory, next), await hostsWithAgents(diff.removed["hosts"] ?? []), running);
       if (query.dryRun === "true") return c.json({ changed: [], generation: current.generation, dryRun: true, diff, refusal }, 200);

@@ -24,10 +24,16 @@ type PowerResult = z.infer<typeof PowerResultSchema>;
 export function registerPowerRoutes(app: ControllerApp, deps: { readonly inventory: InventoryService; readonly agents: AgentDirectory; readonly store: Store }): void {
   const { inventory, agents } = deps;
 
+  /** A VM an open migration task holds (its claim) is the engine's until the task ends. */
+  const refuseClaimed = (name: string): void => {
+    const claim = inventory.claims.claimOf(name);
+    if (claim !== undefined) throw new FerryError(ErrorCode.conflict, `${name} is migrating (task ${claim.taskId}); power it once the migration ends`, { details: { vm: name, migration: claim.taskId } });
+  };
+
   const vmOrThrow = (name: string) => {
     const vm = inventory.current.index.vms.get(name);
     if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${name}"`);
-    if (vm.migrating) throw new FerryError(ErrorCode.conflict, `${name} is migrating; power it once the migration ends`, { details: { vm: name } });
+    refuseClaimed(name);
     return vm;
   };
 
@@ -47,6 +53,7 @@ export function registerPowerRoutes(app: ControllerApp, deps: { readonly invento
     const agent = agents.get(vm.host);
     if (agent !== undefined && (await onAgent(vm.host, name))?.power !== undefined) await agent.powerOff(name);
     await inventory.change((draft) => {
+      refuseClaimed(name);
       recordPower(draft, name, "off", undefined);
     });
   };
@@ -75,6 +82,7 @@ export function registerPowerRoutes(app: ControllerApp, deps: { readonly invento
       await agent.powerOn(name);
     }
     await inventory.change((draft) => {
+      refuseClaimed(name);
       recordPower(draft, name, "on", flags);
     });
     return flags;

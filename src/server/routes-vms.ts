@@ -66,7 +66,8 @@ export function registerVmRoutes(app: ControllerApp, deps: { readonly inventory:
       const vm = inventory.current.index.vms.get(name);
       if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM named "${name}"`);
       await refuseIfMigrating(deps.store, inventory, [name], "delete it");
-      if (vm.migrating || vm.power !== "off") throw new FerryError(ErrorCode.conflict, `${name} is ${vm.migrating ? "migrating" : vm.power}: power it off first (\`ferry vm power ${name} off\`)`, { details: { vm: name } });
+      const migrating = inventory.claims.claimOf(name) !== undefined;
+      if (migrating || vm.power !== "off") throw new FerryError(ErrorCode.conflict, `${name} is ${migrating ? "migrating" : vm.power}: power it off first (\`ferry vm power ${name} off\`)`, { details: { vm: name } });
       const agent = agents.get(vm.host);
       const { snapshot } = await inventory.change(
         (draft) => {

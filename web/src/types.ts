@@ -4,7 +4,13 @@ import type { z } from "zod";
 import type { CheckResultSchema, CompatibilitySchema, FindingSchema, HostSummarySchema, SessionSchema, VmSummarySchema, WhereResultSchema } from "../../src/api/schemas.ts";
 
 export type { AddNetworkRequest, ErrorBody, PowerResult, Task, VmSettingsPatch } from "../../src/api/schemas.ts";
-export type { CpuidMask, Device, Host, Inventory, PhysicalNic, Template, Vm, VmkernelPort, VmNic, VSwitch } from "../../src/core/inventory/schema.ts";
+export type { CpuidMask, Device, Host, PhysicalNic, Template, VmkernelPort, VmNic, VSwitch } from "../../src/core/inventory/schema.ts";
+import type { Inventory as InventoryDocument, Vm as VmRecord } from "../../src/core/inventory/schema.ts";
+
+/** A VM as the screens show it: its inventory record, and whether an open migration task holds it (not inventory: GET /api/vms says it). */
+export type Vm = VmRecord & { readonly migrating: boolean };
+/** The inventory (GET /api/inventory) with each VM's migrating state beside it. */
+export type Inventory = Omit<InventoryDocument, "vms"> & { readonly vms: Vm[] };
 
 export type SessionInfo = z.infer<typeof SessionSchema>;
 export type Finding = z.infer<typeof FindingSchema>;

@@ -95,5 +95,5 @@ test("ferry migrate refuses meaningless numbers up front, in one line, exit 2", 
     assert.equal(run.err.trim().split("\n").length, 1, "one line");
     assert.match(run.err, new RegExp(words.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
   }
-  assert.equal(ctl.inventory.current.index.vms.get("web01")?.migrating, false);
+  assert.equal(ctl.inventory.claims.claimOf("web01"), undefined);
 });

@@ -1,5 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { claimsOf, type VmClaim } from "../inventory/claims.ts";
 import { createChecker, codesOf, type CheckOptions } from "./checker.ts";
 import { FINDING_CODES, FindingCode as C, MATRIX_CODES, type FindingCode } from "./findings.ts";
 import { bentInventory, must, PENRYN_FLAGS, type Bend } from "../testing/inventory.ts";
@@ -10,6 +11,8 @@ interface Case {
   readonly vm?: string;
   readonly to?: string;
   readonly options?: CheckOptions;
+  /** Open migration tasks' claims (VM_MIGRATING comes from them, not from the inventory). */
+  readonly claims?: readonly VmClaim[];
   readonly errors?: readonly FindingCode[];
   readonly warnings?: readonly FindingCode[];
   /** Words the first finding's message (or, with `fixIncludes`, fix) must contain. */
@@ -113,7 +116,7 @@ const cases: Record<string, readonly Case[]> = {
   ],
   "VM and host state": [
     { name: "CPU affinity blocks", bend: (i) => { web01(i).cpuAffinity = [2, 3]; }, errors: [C.cpuAffinity], says: ["CPUs 2, 3"] },
-    { name: "a VM already migrating", bend: (i) => { web01(i).migrating = true; }, errors: [C.vmMigrating] },
+    { name: "a VM an open migration task claims", claims: [{ vm: "web01", taskId: "m-1", source: "esx01", destination: "esx03" }], errors: [C.vmMigrating], says: ["web01 is already being migrated (task m-1, esx01 to esx03)"] },
     { name: "a suspended VM is refused: resume it or power it off", bend: (i) => { web01(i).power = "suspended"; }, errors: [C.vmSuspended], says: ["does not move a suspended VM's saved state"], fixSays: ["Resume web01 to move it live, or power it off to move it cold"] },
     { name: "the target is the current host", to: "esx01", errors: [C.sameHost] },
     { name: "a disconnected destination", bend: (i) => { esx(i, 1).connected = false; }, errors: [C.hostDisconnected], says: ["destination host esx02"] },
@@ -142,7 +145,7 @@ for (const [area, rows] of Object.entries(cases)) {
     for (const row of rows) {
       test(row.name, () => {
         const { index } = bentInventory(row.bend);
-        const checker = createChecker(index);
+        const checker = createChecker(index, undefined, claimsOf(row.claims ?? []));
         const result = checker.check(row.vm ?? "web01", row.to ?? "esx02", row.options);
         const detail = JSON.stringify(result, null, 1);
         assert.deepEqual(sorted(result.errors.map((f) => f.code)), sorted(row.errors ?? []), detail);
@@ -205,6 +208,21 @@ describe("look-ups", () => {
     });
     const matrix = createChecker(index).matrix();
     assert.deepEqual([...matrix.current].map((h) => matrix.hosts[h]), ["esx01", "esx02"]);
+  });
+});
+
+describe("migration claims", () => {
+  test("VM_MIGRATING follows the open tasks' claims, read at each check and in the matrix", () => {
+    const { index } = bentInventory();
+    const held = new Map<string, VmClaim>();
+    const checker = createChecker(index, undefined, { claimOf: (vm) => held.get(vm) });
+    assert.deepEqual(checker.check("web01", "esx02").errors, []);
+    held.set("web01", { vm: "web01", taskId: "m-7", source: "esx01", destination: "esx02" });
+    assert.deepEqual(checker.check("web01", "esx02").errors.map((f) => f.code), [C.vmMigrating]);
+    const matrix = checker.matrix();
+    assert.deepEqual(codesOf(matrix.errors[matrix.hosts.indexOf("esx02")]!), [C.vmMigrating]);
+    held.delete("web01");
+    assert.deepEqual(checker.check("web01", "esx02").errors, [], "the claim ended with its task");
   });
 });
 

@@ -12,7 +12,8 @@ import { cpuRules, cpuVerdict, type CpuVerdict } from "./rules/cpu.ts";
 import { hypervisorPairRules, machineTypeRules } from "./rules/hypervisor.ts";
 import { Priority, poolBelongsTo, resourceRules, resourceState, storageRules, vmNetworkRules, type ResourceState } from "./rules/placement.ts";
 import { hostVmotionRules, vmotionPairRules } from "./rules/vmotion.ts";
-import { hostStateRules, vmRules } from "./rules/vm.ts";
+import { claimRules, hostStateRules, vmRules } from "./rules/vm.ts";
+import { NO_CLAIMS, type MigrationClaims } from "../inventory/claims.ts";
 
 export { Priority } from "./rules/placement.ts";
 
@@ -96,7 +97,11 @@ function hostPairRules(source: HostView, dest: HostView, emit: Emit): void {
   hypervisorPairRules(source, dest, emit);
 }
 
-export function createChecker(index: InventoryIndex, liveness?: HostLiveness): Checker {
+/**
+ * `claims` says which VMs open migration tasks hold (VM_MIGRATING); like liveness it is
+ * transient, read at every check and never memoised.
+ */
+export function createChecker(index: InventoryIndex, liveness?: HostLiveness, claims: MigrationClaims = NO_CLAIMS): Checker {
   const profiles = new Map<string, VmProfile>();
   const vmFindings = new Map<string, Finding[]>();
   const hostFindings = new Map<string, Finding[]>();
@@ -254,6 +259,7 @@ export function createChecker(index: InventoryIndex, liveness?: HostLiveness): C
   const pairRules = (profile: VmProfile, dest: HostView, emit: Emit): void => {
     const vm = profile.vm;
     const live = vm.power !== "off";
+    claimRules(vm.name, claims.claimOf(vm.name), emit);
     replay(vmOnly(profile), emit);
     if (vm.host === dest.host.name) {
       emit(FindingCode.sameHost, Severity.error, () => ({
@@ -416,6 +422,13 @@ export function createChecker(index: InventoryIndex, liveness?: HostLiveness): C
         if (storage === undefined || network === undefined || cpu === undefined) continue;
         const withResources = resourcesMatter(profile, options);
         const own = bitsOf(vmOnly(profile));
+        const claim = claims.claimOf(vm.name);
+        if (claim !== undefined) {
+          const b = sink.reset();
+          claimRules(vm.name, claim, b.emit);
+          own.errors |= b.errors;
+          own.warnings |= b.warnings;
+        }
         const source = profile.source;
         const src = source === undefined ? { errors: 0, warnings: 0 } : cachedBits(`s${live ? 1 : 0}\0${vm.host}`, () => hostOnly(source, "source", live));
         const pairs = live && source !== undefined ? pairsFrom(source) : undefined;

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parseInventory, formatIssue } from "../inventory/parse.ts";
+import { claimsOf } from "../inventory/claims.ts";
 import { indexInventory } from "../inventory/index.ts";
 import { createChecker, codesOf, Priority } from "./checker.ts";
 import { FINDING_CODES, type FindingCode } from "./findings.ts";
@@ -28,8 +29,10 @@ test("the examples between them hit every finding code, as errors and warnings w
     }
     // Pool rules need an explicit pool: the lab's fixed Gold pool and a pool of another cluster.
     // SAME_HOST is not in the matrix (it marks a VM's own host by position): ask for it.
+    // VM_MIGRATING comes from an open task's claim, never from a file: busy01 with one.
     if (name === "lab.yaml") {
-      const checks = [checker.check("app01", "esx02", { pool: "Prod-Gold" }), checker.check("web01", "esx02", { pool: "Legacy-root" }), checker.check("web01", "esx01")];
+      const moving = createChecker(index, undefined, claimsOf([{ vm: "busy01", taskId: "m-1", source: "esx01", destination: "esx02" }]));
+      const checks = [checker.check("app01", "esx02", { pool: "Prod-Gold" }), checker.check("web01", "esx02", { pool: "Legacy-root" }), checker.check("web01", "esx01"), moving.check("busy01", "esx02")];
       for (const code of checks.flatMap((r) => r.errors).map((f) => f.code)) seen.add(code);
     }
   }

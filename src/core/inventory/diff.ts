@@ -38,12 +38,3 @@ export function removedRunningVms(before: Inventory, after: Inventory): string[]
   const kept = new Set(after.vms.map((vm) => vm.name));
   return before.vms.filter((vm) => vm.power === "on" && !kept.has(vm.name)).map((vm) => vm.name);
 }
-
-/**
- * `after` with the migrating flag of every VM that `migrating` names and `after` still holds:
- * an import must not make the controller forget a migration that is running.
- */
-export function keepMigrating(after: Inventory, migrating: ReadonlySet<string>): Inventory {
-  if (migrating.size === 0) return after;
-  return { ...after, vms: after.vms.map((vm) => (migrating.has(vm.name) ? { ...vm, migrating: true } : vm)) };
-}

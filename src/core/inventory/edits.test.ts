@@ -77,11 +77,10 @@ describe("VM settings", () => {
     assert.throws(() => deployFromTemplate(d, { template: "tmpl", name: "app07", host: "esx01" }), { code: "CONFLICT" });
   });
 
-  test("a completed migration moves the VM and clears its migrating mark", () => {
+  test("a completed migration moves the VM into the pool it is given", () => {
     const d = draft();
-    d.vms[0]!.migrating = true;
     moveVm(d, "web01", "esx02", "Prod-root");
     assert.equal(d.vms[0]!.host, "esx02");
-    assert.equal(d.vms[0]!.migrating, false);
+    assert.equal(d.vms[0]!.pool, "Prod-root");
   });
 });

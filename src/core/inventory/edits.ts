@@ -5,15 +5,21 @@
 // VM runs after a migration. Each throws a one-sentence FerryError naming what is wrong;
 // the caller validates the result (schema and references) before anything is stored.
 import { ErrorCode, FerryError } from "../errors.ts";
+import { own } from "./draft.ts";
 import type { CpuidMask, Host, Inventory, Template, Vm, VSwitch, VmkernelPort } from "./schema.ts";
 
-/** A mutable copy of an inventory, for edits. */
+/**
+ * A mutable copy of an inventory, for edits. In the controller its objects are the snapshot's
+ * own, frozen, until an edit takes one through findVm/findHost/findTemplate (or own()), which
+ * gives the draft its own copy (draft.ts): write only to objects taken that way.
+ */
 export type Draft = Inventory;
 
+/** The draft's own (writable) copy of the item named `name`: the snapshot's objects are never written. */
 function find<T extends { name: string }>(items: T[], name: string, what: string): T {
-  const item = items.find((i) => i.name === name);
-  if (item === undefined) throw new FerryError(ErrorCode.notFound, `no ${what} named "${name}" in the inventory`);
-  return item;
+  const i = items.findIndex((item) => item.name === name);
+  if (i < 0) throw new FerryError(ErrorCode.notFound, `no ${what} named "${name}" in the inventory`);
+  return own(items, i);
 }
 
 export const findHost = (draft: Draft, name: string): Host => find(draft.hosts, name, "host");
@@ -139,9 +145,13 @@ export function setCpuidMask(draft: Draft, target: MaskTarget, mask: CpuidMask |
   }
   if (!draft.clusters.some((c) => c.name === target.cluster)) throw new FerryError(ErrorCode.notFound, `no cluster named "${target.cluster}" in the inventory`);
   const hosts = new Set(draft.hosts.filter((h) => h.cluster === target.cluster).map((h) => h.name));
-  const vms = draft.vms.filter((vm) => hosts.has(vm.host));
-  for (const vm of vms) apply(vm);
-  return vms.map((vm) => vm.name);
+  const names: string[] = [];
+  draft.vms.forEach((vm, i) => {
+    if (!hosts.has(vm.host)) return;
+    apply(own(draft.vms, i));
+    names.push(vm.name);
+  });
+  return names;
 }
 
 export interface DeploySpec {
@@ -196,7 +206,6 @@ export function deployFromTemplate(draft: Draft, spec: DeploySpec): Vm {
     host: spec.host,
     power: spec.powerOn === true ? "on" : "off",
     template: template.name,
-    migrating: false,
   };
   if (spec.pool !== undefined) vm.pool = spec.pool;
   if (copy.baseline !== undefined) vm.baseline = copy.baseline;
@@ -213,11 +222,6 @@ export function moveVm(draft: Draft, vmName: string, hostName: string, pool: str
   vm.host = hostName;
   if (pool === undefined) delete vm.pool;
   else vm.pool = pool;
-  vm.migrating = false;
-}
-
-export function setMigrating(draft: Draft, vmName: string, migrating: boolean): void {
-  findVm(draft, vmName).migrating = migrating;
 }
 
 /**
@@ -227,8 +231,8 @@ export function setMigrating(draft: Draft, vmName: string, migrating: boolean): 
  * mask reaches the guest only after it is powered off and on). Power-off forgets them.
  */
 export function recordPower(draft: Draft, vmName: string, power: "on" | "off", bootFlags: readonly string[] | undefined): void {
+  // The caller refuses a VM a migration task holds (its claim), before it asks the agent.
   const vm = findVm(draft, vmName);
-  if (vm.migrating) throw new FerryError(ErrorCode.conflict, `${vmName} is migrating; power it ${power} once the migration ends`, { details: { vm: vmName } });
   vm.power = power;
   if (power === "on" && bootFlags !== undefined) vm.bootFlags = [...bootFlags];
   else delete vm.bootFlags;

@@ -4,6 +4,7 @@
 import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, type Document } from "yaml";
 import { z } from "zod";
 import { checkReferences } from "./references.ts";
+import { dropLegacyFields } from "./legacy.ts";
 import { InventorySchema, type Inventory, type InventoryInput } from "./schema.ts";
 
 export interface InventoryIssue {
@@ -126,7 +127,7 @@ function parseJsonFast(text: string): ParseResult | undefined {
   if (!/^\s*\{/.test(text)) return undefined;
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = dropLegacyFields(JSON.parse(text));
   } catch {
     return undefined;
   }
@@ -195,7 +196,7 @@ function parseYaml(text: string, file: string): ParseResult {
   try {
     // yaml's default (100 alias expansions) refuses an ordinary big lab whose hosts share a
     // `cpu: *haswell`; the limit stays, far higher, against the "billion laughs" file.
-    data = doc.toJS({ maxAliasCount: 100_000 });
+    data = dropLegacyFields(doc.toJS({ maxAliasCount: 100_000 }));
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
     return { ok: false, issues: [issueAt(start(top) ?? 0, "", `the file's YAML aliases expand to too much data (${why.charAt(0).toLowerCase()}${why.slice(1)})`)] };

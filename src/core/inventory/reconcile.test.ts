@@ -1,3 +1,4 @@
+import { claimsOf } from "./claims.ts";
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { bentInventory, must, type Bend } from "../testing/inventory.ts";
@@ -15,6 +16,8 @@ const answer = (vms: AgentAnswer["vms"], incoming: string[] = []): AgentAnswer =
 interface Case {
   readonly name: string;
   readonly bend?: Bend;
+  /** VMs open migration tasks hold. */
+  readonly claimed?: readonly string[];
   readonly esx01: AgentAnswer;
   readonly esx02?: AgentAnswer;
   /** kind vm correction (or "-") for each difference esx01's answer shows, in order. */
@@ -33,11 +36,8 @@ const cases: readonly Case[] = [
   { name: "a VM the inventory does not know", esx01: answer([{ name: "web01", power: "running" }, { name: "old01", power: "off" }, { name: "rogue", power: "running" }]), expected: ["vmUnknown rogue -"] },
   { name: "a powered-off copy of a VM that lives elsewhere", esx01: answer([{ name: "web01", power: "running" }, { name: "old01", power: "off" }, { name: "db01", power: "off" }]), esx02: answer([{ name: "db01", power: "running" }]), expected: ["vmCopy db01 -"] },
   {
-    name: "a migrating VM is the engine's: no difference either side",
-    bend: (i) => {
-      twoHosts(i);
-      must(i.vms[0], "web01").migrating = true;
-    },
+    name: "a migrating VM (an open task claims it) is the engine's: no difference either side",
+    claimed: ["web01"],
     esx01: answer([{ name: "old01", power: "off" }, { name: "db01", power: "paused" }], ["db01"]),
     expected: [],
   },
@@ -49,7 +49,7 @@ describe("reconciliation: an agent's answer against the inventory", () => {
     test(c.name, () => {
       const { inventory } = bentInventory(c.bend ?? twoHosts);
       const others = new Map(c.esx02 === undefined ? [] : [["esx02", c.esx02] as const]);
-      const found = reconcileHost(inventory, "esx01", c.esx01, others);
+      const found = reconcileHost(inventory, "esx01", c.esx01, others, claimsOf((c.claimed ?? []).map((vm) => ({ vm, taskId: "m-1", source: "esx01", destination: "esx02" }))));
       assert.deepEqual(
         found.map((d) => `${d.kind} ${d.vm} ${d.correction === undefined ? "-" : d.correction.op === "power" ? `power:${d.correction.power}` : `move:${d.correction.to}`}`),
         c.expected,
@@ -64,8 +64,7 @@ describe("reconciliation: an agent's answer against the inventory", () => {
     assert.deepEqual(differences.map((d) => d.kind), [DifferenceKind.vmGone, DifferenceKind.vmMoved]);
     const draft = structuredClone(inventory);
     // web01 started migrating after the agents were asked: its correction waits for the engine.
-    must(draft.vms.find((v) => v.name === "web01"), "web01").migrating = true;
-    const applied = applyCorrections(draft, differences);
+    const applied = applyCorrections(draft, differences, claimsOf([{ vm: "web01", taskId: "m-1", source: "esx01", destination: "esx02" }]));
     assert.deepEqual(applied.map((d) => d.vm), ["db01"]);
     const db01 = must(draft.vms.find((v) => v.name === "db01"), "db01");
     assert.equal(db01.host, "esx01");

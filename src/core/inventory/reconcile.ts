@@ -2,8 +2,9 @@
 // function of the inventory and the agents' answers; the controller records every difference
 // as an event and applies the corrections where the agent's word is the truth (vCenter does
 // the same when a host reconnects: the host's own list of VMs and power states wins).
-// A VM that is migrating is the engine's: nothing here looks at it.
-import type { Draft } from "./edits.ts";
+// A VM that is migrating (an open task claims it) is the engine's: nothing here looks at it.
+import { NO_CLAIMS, type MigrationClaims } from "./claims.ts";
+import { findVm, type Draft } from "./edits.ts";
 import type { Inventory, Vm } from "./schema.ts";
 
 /** A VM as an agent reports it in its heartbeat answer. */
@@ -101,13 +102,13 @@ function foreignVm(onAgent: AgentVmState, vm: Vm | undefined, host: string, othe
  * holds the latest answers of the other hosts that answer (a host missing from it is not
  * known to run anything). VMs that migrate, and the agent's incoming shells, are skipped.
  */
-export function reconcileHost(inventory: Inventory, host: string, answer: AgentAnswer, others: ReadonlyMap<string, AgentAnswer>): Difference[] {
+export function reconcileHost(inventory: Inventory, host: string, answer: AgentAnswer, others: ReadonlyMap<string, AgentAnswer>, claims: MigrationClaims = NO_CLAIMS): Difference[] {
   const byName = new Map(inventory.vms.map((vm) => [vm.name, vm]));
   const onAgent = new Map(answer.vms.map((vm) => [vm.name, vm]));
   const incoming = new Set(answer.incoming);
   const out: Difference[] = [];
   for (const vm of inventory.vms) {
-    if (vm.host !== host || vm.migrating || incoming.has(vm.name)) continue;
+    if (vm.host !== host || claims.claimOf(vm.name) !== undefined || incoming.has(vm.name)) continue;
     const reported = onAgent.get(vm.name);
     if (reported?.migratingOut !== undefined) continue;
     const difference = ownVm(vm, host, reported, others);
@@ -115,7 +116,7 @@ export function reconcileHost(inventory: Inventory, host: string, answer: AgentA
   }
   for (const reported of answer.vms) {
     const vm = byName.get(reported.name);
-    if (vm?.host === host || vm?.migrating === true || incoming.has(reported.name) || reported.migratingOut !== undefined) continue;
+    if (vm?.host === host || claims.claimOf(reported.name) !== undefined || incoming.has(reported.name) || reported.migratingOut !== undefined) continue;
     const difference = foreignVm(reported, vm, host, others);
     if (difference !== undefined) out.push(difference);
   }
@@ -127,13 +128,15 @@ export function reconcileHost(inventory: Inventory, host: string, answer: AgentA
  * agents were asked (same host and power, not migrating): a migration that started or ended
  * meanwhile wins. Returns the differences whose correction was applied.
  */
-export function applyCorrections(draft: Draft, differences: readonly Difference[]): Difference[] {
+export function applyCorrections(draft: Draft, differences: readonly Difference[], claims: MigrationClaims = NO_CLAIMS): Difference[] {
   const applied: Difference[] = [];
   for (const d of differences) {
-    const vm = draft.vms.find((v) => v.name === d.vm);
     const correction = d.correction;
-    if (correction === undefined || d.expected === undefined || vm === undefined) continue;
-    if (vm.migrating || vm.host !== d.expected.host || vm.power !== d.expected.power) continue;
+    if (correction === undefined || d.expected === undefined || claims.claimOf(d.vm) !== undefined) continue;
+    const current = draft.vms.find((v) => v.name === d.vm);
+    if (current === undefined || current.host !== d.expected.host || current.power !== d.expected.power) continue;
+    // The draft's own copy: the snapshot's objects are never written.
+    const vm = findVm(draft, d.vm);
     if (correction.op === "power") {
       vm.power = correction.power;
       if (correction.power === "off") delete vm.bootFlags;

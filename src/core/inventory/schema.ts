@@ -393,8 +393,6 @@ export const VmSchema = z
      * migration does not reboot it). Absent: the current host's features.
      */
     bootFlags: z.array(z.string().min(1)).optional(),
-    /** A migration of this VM is in progress. */
-    migrating: z.boolean().default(false),
   })
   .strict();
 

@@ -85,7 +85,6 @@ export function createVm(draft: Draft, spec: NewVm): Vm {
     devices: spec.cdroms.map(cdromOf),
     host: host.name,
     power: "off",
-    migrating: false,
     machine,
   };
   if (spec.pool !== undefined) vm.pool = spec.pool;

@@ -522,7 +522,6 @@ function buildVm({ v, vmWidth, target, random, templates, nextMac, nextVmIp }: V
     disks,
     nics,
     devices,
-    migrating: false,
   };
   return vm;
 }

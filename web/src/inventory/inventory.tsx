@@ -6,7 +6,8 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { apiGet, messageOf } from "../api.ts";
 import { useFerryEvents, type ConnectionState, type FerryEvent } from "../events.ts";
-import type { HostSummary, Inventory } from "../types.ts";
+import type { Inventory as InventoryDocument } from "../../../src/core/inventory/schema.ts";
+import type { HostSummary, Inventory, VmSummary } from "../types.ts";
 
 export type HostState = HostSummary["state"];
 
@@ -50,8 +51,10 @@ export function InventoryProvider({ children }: { children: ReactNode }) {
 
   const reload = useCallback(async (): Promise<void> => {
     try {
-      const [next, hosts] = await Promise.all([apiGet<Inventory>("/inventory"), apiGet<HostSummary[]>("/hosts")]);
-      setInventory(next);
+      const [next, hosts, vms] = await Promise.all([apiGet<InventoryDocument>("/inventory"), apiGet<HostSummary[]>("/hosts"), apiGet<VmSummary[]>("/vms")]);
+      // Whether a VM migrates is its open task's claim, not inventory: the VM list says it.
+      const migrating = new Set(vms.filter((vm) => vm.migrating).map((vm) => vm.name));
+      setInventory({ ...next, vms: next.vms.map((vm) => ({ ...vm, migrating: migrating.has(vm.name) })) });
       setHostStates(new Map(hosts.map((h) => [h.name, h.state])));
       setError(null);
     } catch (e) {

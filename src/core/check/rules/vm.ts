@@ -1,6 +1,8 @@
 // Rules about the VM alone, whatever the destination: the seed's list of what a VM must
 // not have (host-only devices, CPU affinity, an MSCS raw disk mapping, an internal-only
-// switch) and its state (powered on, not already migrating). Computed once per VM.
+// switch) and its state (powered on; not already migrating, which is the open tasks' word).
+// Computed once per VM, except the claim.
+import type { VmClaim } from "../../inventory/claims.ts";
 import type { HostView } from "../../inventory/index.ts";
 import type { Device, Vm } from "../../inventory/schema.ts";
 import { FindingCode, Severity, SubjectKind, type Emit } from "../findings.ts";
@@ -26,17 +28,23 @@ function hostOnlyBacking(device: Device, host: string): string | undefined {
   }
 }
 
+/**
+ * A VM an open migration task holds: read from the task's claim at every check (never
+ * memoised with the VM's own rules), since a claim comes and goes without any inventory edit.
+ */
+export function claimRules(name: string, claim: VmClaim | undefined, emit: Emit): void {
+  if (claim === undefined) return;
+  emit(FindingCode.vmMigrating, Severity.error, () => ({
+    subject: { kind: SubjectKind.vm, name },
+    message: `${name} is already being migrated (task ${claim.taskId}, ${claim.source} to ${claim.destination}).`,
+    fix: `Wait for the running migration of ${name} to finish, or abort it (\`ferry abort ${claim.taskId}\`).`,
+  }));
+}
+
 export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void {
   const name = vm.name;
   const here = vm.host;
 
-  if (vm.migrating) {
-    emit(FindingCode.vmMigrating, Severity.error, () => ({
-      subject: { kind: SubjectKind.vm, name },
-      message: `${name} is already being migrated.`,
-      fix: `Wait for the running migration of ${name} to finish, or abort it.`,
-    }));
-  }
   switch (vm.power) {
     case "on":
       break;
