@@ -96,7 +96,24 @@ export async function coldMigrate(m: ColdMigration): Promise<MigrationReport> {
   }
 }
 
-function coldRun(m: ColdMigration): { go(): Promise<MigrationReport>; report: Reporter; phase(): Phase } {
+/**
+ * A cold migration its controller was running when it stopped (the task's lease expired): the
+ * same migration (id, VM, agents, ownership plan) picked up from what the hosts hold. When the
+ * destination has the VM registered and (fenced) holds the record this migration took, or the
+ * source no longer has it, the move is finished; otherwise it is undone as a failure is, and
+ * the report is cancelled (ABORTED). Never rejects.
+ */
+export async function reconcileColdMigration(m: ColdMigration): Promise<MigrationReport> {
+  const run = coldRun(m);
+  try {
+    return await run.reconcile();
+  } catch (error) {
+    m.log?.("error", `cold migration reconcile: unexpected ${reason(error)}`, { migrationId: m.migrationId });
+    return run.report(Phase.failed, { code: MigrationFailureCode.internal, message: reason(error), phase: run.phase() }, m.source.name);
+  }
+}
+
+function coldRun(m: ColdMigration): { go(): Promise<MigrationReport>; reconcile(): Promise<MigrationReport>; report: Reporter; phase(): Phase } {
   const { migrationId, vm, source, destination, clock } = m;
   const log: EngineLog = m.log ?? (() => undefined);
   const started = clock.monotonic();
@@ -119,7 +136,7 @@ function coldRun(m: ColdMigration): { go(): Promise<MigrationReport>; report: Re
   const finish = (final: MigrationReport): MigrationReport => {
     const words = final.outcome === Phase.completed
       ? `completed: ${vm.name} is registered on ${final.runningOn}, powered off${final.failure === undefined ? "" : ` (${final.failure.message})`}`
-      : `${final.outcome}: ${final.failure?.code ?? ""} ${final.failure?.message ?? ""}; ${vm.name} stays registered on ${final.runningOn}, powered off`;
+      : `${final.outcome}: ${final.failure?.code ?? ""} ${final.failure?.message ?? ""}; ${vm.name} stays registered on ${final.runningOn}${final.failure?.code === MigrationFailureCode.vmPoweredOn ? "" : ", powered off"}`;
     say(final.outcome, final.outcome === Phase.completed ? 100 : percent, words);
     log(final.outcome === Phase.completed ? "info" : "warn", `cold migration ${words}`, { migrationId });
     return final;
@@ -143,6 +160,24 @@ function coldRun(m: ColdMigration): { go(): Promise<MigrationReport>; report: Re
         return finish(report(outcome, { code: failure.code, message: `${failure.message}${undone}`, phase: failedIn }, source.name));
       }
       return finish(await steps.release(done, report));
+    },
+
+    async reconcile() {
+      say(Phase.preparing, 0, `reconciling the cold migration of ${vm.name} with ${source.name} and ${destination.name}`);
+      const plan = m.ownership;
+      const [onSource, onDestination] = await Promise.all([registeredOn(source, vm.name).catch(() => undefined), registeredOn(destination, vm.name).catch(() => undefined)]);
+      const record = plan === undefined ? undefined : await source.readOwnership(vm.name, plan.ledger).catch(() => destination.readOwnership(vm.name, plan.ledger)).catch(() => undefined);
+      const taken = record?.owner === destination.name && record.migrationId === migrationId;
+      if (onDestination === true && (plan === undefined || taken)) return finish(await steps.release({ moved: record, registered: true }, report));
+      if (onSource === false && onDestination !== false) {
+        const unasked = onDestination === undefined ? ` (${destination.name} did not answer)` : "";
+        return finish(report(Phase.completed, { code: MigrationFailureCode.sourceLost, message: `the controller stopped after ${source.name} removed ${vm.name}: the move was done${unasked}`, phase: Phase.switchover }, destination.name));
+      }
+      // The destination registers the VM only after it took the record: without that, a VM of
+      // that name there is not this migration's, and it is left alone.
+      const undone = await steps.undo({ moved: plan === undefined ? undefined : "unknown", registered: taken && onDestination !== false ? "unknown" : false });
+      const other = !taken && onDestination === true ? `; ${destination.name} has a VM named ${vm.name} this migration did not register, left alone` : "";
+      return finish(report(Phase.cancelled, { code: MigrationFailureCode.aborted, message: `the controller stopped before the cold migration of ${vm.name} was done, so it was undone${undone}${other}`, phase: Phase.preparing }, source.name));
     },
   };
 }

@@ -3,15 +3,17 @@
 // powered off, with its spec, and removed from the source; its ownership record moves with it.
 // Every refusal leaves it registered on the source only, powered off (or running, when it was),
 // with its record where it was. And a live migrate() asked to move a powered-off VM is refused
-// VM_NOT_RUNNING without preparing the destination or powering the VM on.
+// VM_NOT_RUNNING without preparing the destination or powering the VM on. A cold migration
+// whose controller stopped half-way is finished or undone from what the hosts hold.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { AgentClient } from "../../src/agent/client.ts";
+import type { LedgerRef } from "../../src/core/ownership.ts";
 import { ErrorCode, isFerryError } from "../../src/core/errors.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrationFailureCode as FailureCode, type MigrationProgress, type MigrationReport } from "../../src/core/migration/types.ts";
 import { systemClock } from "../../src/drivers/clock.ts";
 import { PowerStatus, type VmSpec } from "../../src/drivers/driver.ts";
-import { coldMigrate } from "../../src/engine/cold.ts";
+import { coldMigrate, reconcileColdMigration } from "../../src/engine/cold.ts";
 import { migrate } from "../../src/engine/migrate.ts";
 import { startAgents, stopAllAgents, type AgentProcess } from "../support/agents.ts";
 import { startLedgerServer, type LedgerServer } from "../support/ledger.ts";
@@ -218,4 +220,66 @@ describe("a live migration asked to move a powered-off VM", { timeout: 60_000 },
     assert.deepEqual({ incoming: facts.migrations.incoming, reserved: facts.reservedMemoryMB }, { incoming: 0, reserved: 0 });
     assert.deepEqual(await esx01.client.listReservations(), []);
   });
+});
+
+describe("a cold migration picked up after its controller stopped (reconcileColdMigration)", { timeout: 60_000 }, () => {
+  interface ReconcileRow {
+    readonly state: string;
+    readonly vm: string;
+    /** The hosts as the stopped controller left them (the VM is registered off on esx01 first). */
+    readonly arrange: (lab: Lab, ledger: LedgerRef, migrationId: string) => Promise<void>;
+    readonly expected: { readonly outcome: Phase; readonly code: FailureCode | undefined; readonly registeredOn: "esx01" | "esx02"; readonly record: { readonly owner: string; readonly generation: number }; readonly onEsx02: PowerStatus | "absent" };
+  }
+  const rows: readonly ReconcileRow[] = [
+    {
+      state: "esx02 took the record and registered it; esx01 had not removed it",
+      vm: "rec01",
+      arrange: async ({ esx01, esx02 }, ledger, migrationId) => {
+        await esx01.client.establishOwnership("rec01", ledger);
+        await esx02.client.establishOwnership("rec01", ledger, { supersede: 1, migrationId });
+        await esx02.client.createVm(specOf("rec01"));
+      },
+      expected: { outcome: Phase.completed, code: undefined, registeredOn: "esx02", record: { owner: "esx02", generation: 2 }, onEsx02: PowerStatus.off },
+    },
+    {
+      state: "esx02 took the record but never registered it",
+      vm: "rec02",
+      arrange: async ({ esx01, esx02 }, ledger, migrationId) => {
+        await esx01.client.establishOwnership("rec02", ledger);
+        await esx02.client.establishOwnership("rec02", ledger, { supersede: 1, migrationId });
+      },
+      expected: { outcome: Phase.cancelled, code: MigrationFailureCode.aborted, registeredOn: "esx01", record: { owner: "esx01", generation: 3 }, onEsx02: "absent" },
+    },
+    {
+      state: "nothing had moved; esx02 has its own VM of that name",
+      vm: "rec03",
+      arrange: async ({ esx01, esx02 }, ledger) => {
+        await esx01.client.establishOwnership("rec03", ledger);
+        await esx02.client.createVm({ name: "rec03", memoryMB: 16, vcpus: 1, nics: [] });
+      },
+      expected: { outcome: Phase.cancelled, code: MigrationFailureCode.aborted, registeredOn: "esx01", record: { owner: "esx01", generation: 1 }, onEsx02: PowerStatus.off },
+    },
+  ];
+
+  for (const row of rows) {
+    test(`${row.state} → ${row.expected.outcome}, registered on ${row.expected.registeredOn} only`, async () => {
+      const current = mustLab();
+      const { esx01, esx02, ledger } = current;
+      const spec = specOf(row.vm);
+      const migrationId = `cold-${row.vm}`;
+      await esx01.client.createVm(spec);
+      const ownership = await ledger.plan(row.vm, migrationId, [esx01.client, esx02.client]);
+      await row.arrange(current, ownership.ledger, migrationId);
+      const report = await reconcileColdMigration({ migrationId, vm: spec, source: esx01.client, destination: esx02.client, ownership, signal: new AbortController().signal, onProgress: () => undefined, clock: systemClock });
+      assert.equal(report.outcome, row.expected.outcome, report.failure?.message);
+      assert.equal(report.failure?.code, row.expected.code, report.failure?.message);
+      assert.equal(report.runningOn, row.expected.registeredOn);
+      const other = row.expected.registeredOn === "esx01" ? esx02 : esx01;
+      assert.equal(await powerOn(row.expected.registeredOn === "esx01" ? esx01.client : esx02.client, row.vm), PowerStatus.off);
+      if (row.expected.registeredOn === "esx02") assert.equal(await powerOn(other.client, row.vm), "absent");
+      assert.equal(await powerOn(esx02.client, row.vm), row.expected.onEsx02);
+      const record = await ledger.ledger.read(row.vm);
+      assert.deepEqual({ owner: record?.owner, generation: record?.generation }, row.expected.record);
+    });
+  }
 });
