@@ -135,7 +135,8 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
       const vm = mustGet(name);
       mustBeIdle(vm, "power on");
       if (vm.power === PowerStatus.running) return vm.status();
-      // A paused VM holds its memory: it resumes where it stopped, never reboots.
+      // A paused VM holds its memory: it resumes where it stopped, never reboots. (One waiting
+      // for an uncertain switchover's settlement is still migrating out: mustBeIdle refused it.)
       if (vm.power === PowerStatus.paused) {
         vm.resume(clock);
         return vm.status();
