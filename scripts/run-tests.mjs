@@ -52,7 +52,7 @@ if (files.some((f) => /qemu|lab|bench/.test(f))) {
 
 // ---- processes: a file's runner, its process group and everything it started ----
 
-/** pid → { ppid, pgid, cmd } for every process we can read in /proc. */
+/** pid → { state, ppid, pgid, cmd } for every process we can read in /proc. */
 function processTable() {
   const table = new Map();
   for (const name of readdirSync("/proc")) {
@@ -61,7 +61,7 @@ function processTable() {
       const stat = readFileSync(`/proc/${name}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").join(" ").trim() || stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      table.set(Number(name), { ppid: Number(fields[1]), pgid: Number(fields[2]), cmd });
+      table.set(Number(name), { state: fields[0], ppid: Number(fields[1]), pgid: Number(fields[2]), cmd });
     } catch {
       // gone meanwhile
     }
@@ -100,6 +100,13 @@ function killAll(leader) {
   signal(-leader, "SIGKILL");
   for (const pid of stopped.keys()) signal(pid, "SIGKILL");
   return stopped;
+}
+
+/** Processes still running in a finished file's group (its runner is gone): killed, and returned. */
+function killLeftovers(leader) {
+  const left = new Map([...processTable()].filter(([, p]) => p.pgid === leader && p.state !== "Z").map(([pid, p]) => [pid, p.cmd]));
+  for (const pid of left.keys()) signal(pid, "SIGKILL");
+  return left;
 }
 
 // ---- one file ----
@@ -142,7 +149,8 @@ function runFile(file, onLine) {
       clearTimeout(timer);
       running.delete(entry);
       if (pending !== "") take("\n");
-      resolve({ file, code: child.exitCode, signal: child.signalCode, counts, timedOut });
+      const leftovers = timedOut === undefined ? killLeftovers(child.pid) : new Map();
+      resolve({ file, code: child.exitCode, signal: child.signalCode, counts, timedOut, leftovers });
     };
     // After a kill, something that escaped it may still hold the pipes: stop waiting for them.
     const abandonPipes = () => setTimeout(() => { child.stdout.destroy(); child.stderr.destroy(); finish(); }, 2000);
@@ -170,6 +178,7 @@ function flush() {
 
 const totals = { tests: 0, suites: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 const failed = [];
+const leaked = [];
 const started = performance.now();
 
 async function worker() {
@@ -187,6 +196,11 @@ async function worker() {
     } else if (result.code !== 0) {
       if (result.counts.tests === undefined) { totals.tests += 1; totals.fail += 1; }
       failed.push(result.code === null ? `${file} (ended by ${result.signal})` : file);
+    }
+    if (result.leftovers.size > 0) {
+      record.lines.push(`run-tests: warning: ${file} left ${result.leftovers.size} processes running after it ended (killed now):`);
+      for (const [pid, cmd] of result.leftovers) record.lines.push(`    ${pid} ${cmd.slice(0, 160)}`);
+      leaked.push(file);
     }
     record.done = true;
     flush();
@@ -206,6 +220,7 @@ await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, ()
 
 for (const [key, value] of Object.entries(totals)) console.log(`ℹ ${key} ${value}`);
 console.log(`ℹ duration_ms ${(performance.now() - started).toFixed(3)}`);
+if (leaked.length > 0) console.log(`\nrun-tests: warning: ${leaked.length} test files left processes running: ${leaked.join(", ")}`);
 if (failed.length > 0) {
   console.log(`\nrun-tests: ${failed.length} of ${files.length} test files failed:`);
   for (const f of failed) console.log(`  ${f}`);

@@ -1,7 +1,8 @@
 // scripts/run-tests.mjs itself: files run under node's runner with the spec reporter and one
 // summary; a failing file fails the run by name; a file that hangs past its limit is killed
 // with every process it started (its group and a child in a session of its own), named, and
-// fails the run. The fixtures are not *.test.ts, so the suite never runs them on its own.
+// fails the run; a process a finished file left in its group is killed with a warning. The
+// fixtures are not *.test.ts, so the suite never runs them on its own.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -64,6 +65,23 @@ test("a file that hangs is killed with the processes it started, named, and fail
     assert.match(run.out, /^ℹ fail 1$/m);
     assert.match(run.out, /run-tests: 1 of 1 test files failed:\n {2}test\/runner\/fixtures\/hangs\.ts \(killed after 8 s\)/);
     assert.deepEqual(pids.filter(running), [], "the sleep in the file's group and the one in its own session are gone");
+  } finally {
+    for (const pid of pids.filter(running)) process.kill(pid, "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a process a finished file left running in its group is killed and named, as a warning", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ferry-run-tests-"));
+  const pidsFile = join(dir, "pids.json");
+  let pids: number[] = [];
+  try {
+    const run = await runTests([`${FIXTURES}/leaks.ts`], { FERRY_FIXTURE_PIDS: pidsFile });
+    pids = JSON.parse(readFileSync(pidsFile, "utf8")) as number[];
+    assert.equal(run.status, 0, run.out + run.err);
+    assert.match(run.out, /run-tests: warning: test\/runner\/fixtures\/leaks\.ts left 1 processes running after it ended \(killed now\):/);
+    assert.match(run.out, new RegExp(`^ {4}${pids[0]} sleep 1002$`, "m"));
+    assert.deepEqual(pids.filter(running), []);
   } finally {
     for (const pid of pids.filter(running)) process.kill(pid, "SIGKILL");
     rmSync(dir, { recursive: true, force: true });
