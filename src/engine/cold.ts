@@ -19,7 +19,7 @@ import { MigrationFailureCode, Phase, type MigrationFailureCode as FailureCode, 
 import { ownershipWords, type Ownership } from "../core/ownership.ts";
 import { PowerStatus } from "../drivers/driver.ts";
 import { establishFence, type OwnershipPlan } from "./fence.ts";
-import type { EngineLog } from "./migrate.ts";
+import { validationFailure, type CheckVerdict, type EngineLog } from "./migrate.ts";
 
 export interface ColdMigration {
   readonly migrationId: string;
@@ -33,6 +33,9 @@ export interface ColdMigration {
   readonly onProgress: (progress: MigrationProgress) => void;
   readonly clock: Clock;
   readonly log?: EngineLog | undefined;
+  /** The checker's verdict when the task leaves the queue, as migrate() takes it: errors (or warnings not accepted) refuse in validating, INCOMPATIBLE. */
+  readonly check?: CheckVerdict | undefined;
+  readonly acceptedWarnings?: readonly string[] | "all" | undefined;
 }
 
 /**
@@ -148,6 +151,8 @@ function coldRun(m: ColdMigration): { go(): Promise<MigrationReport>; reconcile(
     phase: () => phase,
     async go() {
       say(Phase.validating, 0, `cold migration of ${vm.name} (powered off) from ${source.name} to ${destination.name}: no memory stream, the VM is registered again`);
+      const refused = validationFailure(vm.name, destination.name, m.check, m.acceptedWarnings);
+      if (refused !== undefined) return finish(report(Phase.failed, { code: MigrationFailureCode.incompatible, message: refused, phase: Phase.validating }, source.name));
       const done: Done = { moved: undefined, registered: false };
       try {
         await steps.prepare(done);

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { AgentClient } from "../../src/agent/client.ts";
 import type { LedgerRef } from "../../src/core/ownership.ts";
+import { FindingCode, Severity, SubjectKind } from "../../src/core/check/findings.ts";
 import { ErrorCode, isFerryError } from "../../src/core/errors.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrationFailureCode as FailureCode, type MigrationProgress, type MigrationReport } from "../../src/core/migration/types.ts";
 import { systemClock } from "../../src/drivers/clock.ts";
@@ -189,6 +190,20 @@ describe("cold migration of a powered-off VM between sim agents", { timeout: 120
       }
     });
   }
+
+  test("the checker's verdict when it left the queue has an error: failed INCOMPATIBLE in validating, nothing asked of any host", async () => {
+    const { esx01, esx02, ledger } = mustLab();
+    const spec = specOf("cold09");
+    await esx01.client.createVm(spec);
+    const ownership = await ledger.plan(spec.name, "cold-cold09", [esx01.client, esx02.client]);
+    const check = { errors: [{ code: FindingCode.portGroupMissing, severity: Severity.error, subject: { kind: SubjectKind.portGroup, name: "VM Network" }, message: 'esx02 does not have port group "VM Network".', fix: "Create it." }], warnings: [], changes: "Checked again when it left the queue; since it was queued, new: PORTGROUP_MISSING (VM Network)." };
+    const report = await coldMigrate({ migrationId: "cold-cold09", vm: spec, source: esx01.client, destination: esx02.client, ownership, check, signal: new AbortController().signal, onProgress: () => undefined, clock: systemClock });
+    assert.equal(report.outcome, Phase.failed);
+    assert.deepEqual({ code: report.failure?.code, phase: report.failure?.phase }, { code: MigrationFailureCode.incompatible, phase: Phase.validating });
+    assert.match(report.failure?.message ?? "", /cold09 cannot move to esx02: 1 error .*new: PORTGROUP_MISSING/);
+    assert.equal(await powerOn(esx01.client, "cold09"), PowerStatus.off);
+    assert.equal(await ledger.ledger.read("cold09"), undefined, "no record was taken");
+  });
 
   test("the source's removal of a VM only while off refuses one that runs (VM_POWERED_ON), and it keeps running", async () => {
     const { esx01 } = mustLab();
