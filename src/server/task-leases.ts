@@ -100,7 +100,7 @@ export class TaskLeases {
       const mine = await this.#store.takeTask(task.id, this.id, all ? Number.MAX_SAFE_INTEGER : now, this.until(), HELD_STATES);
       if (mine === undefined) continue;
       taken += 1;
-      this.#log("info", "took over a task whose controller's lease expired", { migrationId: task.id, from: task.owner, controller: this.id });
+      this.#log("info", all ? "took over an open task left by a previous run" : "took over a task whose controller's lease expired", { migrationId: task.id, from: task.owner, leaseUntil: task.leaseUntil, controller: this.id });
       settle(mine);
     }
     await this.#dropOrphanClaims(open, now);

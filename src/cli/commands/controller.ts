@@ -63,6 +63,8 @@ export interface ControllerCommandOptions {
   /** Milliseconds between heartbeats to the agents, and how long one may take. */
   readonly heartbeat?: string | undefined;
   readonly heartbeatTimeout?: string | undefined;
+  /** Milliseconds this controller's hold on its tasks lasts without renewal. */
+  readonly lease?: string | undefined;
   /** A certificate and key (PEM files) to serve instead of one from the built-in CA. */
   readonly tlsCert?: string | undefined;
   readonly tlsKey?: string | undefined;
@@ -81,7 +83,7 @@ export async function startControllerFromOptions(opts: ControllerCommandOptions,
   const { host, port } = parseListen(opts.listen);
   let initialInventory: Inventory | undefined;
   if (opts.inventory !== undefined) initialInventory = await loadInventoryFile(opts.inventory, io);
-  return startController({ dataDir: opts.dataDir ?? defaultDataDir(), postgresUrl: opts.postgres, host, port, initialInventory, socketPath: opts.socket, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, clock: systemClock, log: jsonLog, liveness: { intervalMs: milliseconds(opts.heartbeat, "--heartbeat"), timeoutMs: milliseconds(opts.heartbeatTimeout, "--heartbeat-timeout") } });
+  return startController({ dataDir: opts.dataDir ?? defaultDataDir(), postgresUrl: opts.postgres, host, port, initialInventory, socketPath: opts.socket, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, clock: systemClock, log: jsonLog, liveness: { intervalMs: milliseconds(opts.heartbeat, "--heartbeat"), timeoutMs: milliseconds(opts.heartbeatTimeout, "--heartbeat-timeout") }, leaseMs: milliseconds(opts.lease, "--lease") });
 }
 
 export function registerControllerCommand(program: Command, io: CliIo, setStatus: SetStatus): void {
@@ -98,6 +100,7 @@ export function registerControllerCommand(program: Command, io: CliIo, setStatus
     .option("--tls-key <file>", "the private key (PEM) of --tls-cert")
     .option("--heartbeat <ms>", "milliseconds between heartbeats to the agents (default 10000); a host that misses 3 is not responding")
     .option("--heartbeat-timeout <ms>", "how long one heartbeat may take (default 3000, at most the interval)")
+    .option("--lease <ms>", "how long this controller holds its tasks without renewing (default 30000); on PostgreSQL another controller takes them over after it")
     .action(async (opts) => {
       const controller = await startControllerFromOptions(opts, io);
       const saved = opts.save ? saveControllerAddress(controller.url, controller.adminToken, controller.tls.serverCa) : undefined;
