@@ -121,11 +121,14 @@ const running = new Set();
  */
 function runFile(file, onLine) {
   return new Promise((resolve) => {
-    const env = { ...process.env, ...(process.stdout.isTTY ? { FORCE_COLOR: "1" } : {}) };
+    // On a terminal the spec reporter colours its lines, which node decides from stderr being a
+    // terminal: the file's runner then writes its (rare) stderr straight to ours.
+    const tty = process.stdout.isTTY === true;
+    const env = { ...process.env, ...(tty ? { FORCE_COLOR: "1" } : {}) };
     // Started from inside a test (this runner's own test), node would take the file's runner for
     // one of its test children and speak its private protocol on stdout.
     delete env.NODE_TEST_CONTEXT;
-    const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", file], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", file], { cwd: root, env, stdio: ["ignore", "pipe", tty ? "inherit" : "pipe"], detached: true });
     const counts = {};
     let timedOut;
     let pending = "";
@@ -139,7 +142,7 @@ function runFile(file, onLine) {
       }
     };
     child.stdout.setEncoding("utf8").on("data", take);
-    child.stderr.setEncoding("utf8").on("data", take);
+    child.stderr?.setEncoding("utf8").on("data", take);
     const entry = { child, kill: () => killAll(child.pid) };
     running.add(entry);
     let closed = false;
@@ -153,7 +156,7 @@ function runFile(file, onLine) {
       resolve({ file, code: child.exitCode, signal: child.signalCode, counts, timedOut, leftovers });
     };
     // After a kill, something that escaped it may still hold the pipes: stop waiting for them.
-    const abandonPipes = () => setTimeout(() => { child.stdout.destroy(); child.stderr.destroy(); finish(); }, 2000);
+    const abandonPipes = () => setTimeout(() => { child.stdout.destroy(); child.stderr?.destroy(); finish(); }, 2000);
     const timer = setTimeout(() => {
       timedOut = entry.kill();
       if (child.exitCode !== null || child.signalCode !== null) abandonPipes();
