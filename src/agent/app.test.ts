@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { createServer, type AddressInfo } from "node:net";
 import { describe, test } from "node:test";
-import { ErrorCode, isFerryError } from "../core/errors.ts";
+import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+import { memoryLedger } from "../host/ownership/memory-ledger.ts";
 import { MigrationFailureCode, Phase } from "../core/migration/types.ts";
 import { systemClock } from "../drivers/clock.ts";
 import type { Clock } from "../core/clock.ts";
@@ -406,5 +407,58 @@ describe("agent client", () => {
     const stop = new AbortController();
     stop.abort(new Error("mine"));
     await assert.rejects(esx01.client.facts({ signal: stop.signal }), /mine/);
+  });
+});
+
+describe("agent API: power-on and the VM's ownership record", () => {
+  const withDisk = { ...testVmSpec("disk01"), disks: [{ name: "disk0", datastore: "shared01", path: "disk01/disk0.qcow2", format: "qcow2" as const }] };
+
+  function agentWithLedger(ledger: ReturnType<typeof memoryLedger>) {
+    const network = createFakeNetwork();
+    const app = createAgentApp({
+      driver: createFakeDriver(network, fakeHostFacts("esx01", "127.0.1.1")),
+      token: TEST_TOKEN,
+      clock: systemClock,
+      hostName: "esx01",
+      vmotionIp: "127.0.1.1",
+      ledgerFor: (ref) => {
+        if (ref.kind === "datastore" && ref.datastoreName === "shared01") return ledger;
+        throw new FerryError(ErrorCode.refused, "esx01 does not mount that datastore");
+      },
+    });
+    return createAgentClient({ baseUrl: "http://esx01.test", token: TEST_TOKEN, name: "esx01", fetch: (input, init) => Promise.resolve(app.request(input, init)) });
+  }
+
+  test("a VM whose record on its disk's datastore names another host is refused NOT_OWNED; named here, it powers on", async () => {
+    const ledger = memoryLedger();
+    const client = agentWithLedger(ledger);
+    await client.createVm(withDisk);
+    await ledger.claim("disk01", 0, "esx02", "cold-1");
+    const details = await rejectsWith(client.powerOn("disk01"), ErrorCode.conflict, /cannot power on disk01 on esx01: esx02 holds disk01 \(generation 1, taken by migration cold-1\) on .*so this registration is stale/);
+    assert.equal((details as { failureCode?: string }).failureCode, MigrationFailureCode.notOwned);
+    assert.equal((await client.getVm("disk01")).power, "off");
+    await ledger.claim("disk01", 1, "esx01", undefined);
+    assert.equal((await client.powerOn("disk01")).power, "running");
+  });
+
+  test("no record, a VM without disks, or a datastore this host does not mount: power-on is not fenced here", async () => {
+    const client = agentWithLedger(memoryLedger());
+    await client.createVm(withDisk);
+    assert.equal((await client.powerOn("disk01")).power, "running");
+    await client.createVm(testVmSpec("plain01"));
+    assert.equal((await client.powerOn("plain01")).power, "running");
+    await client.createVm({ ...withDisk, name: "local01", disks: [{ name: "disk0", datastore: "local01", path: "local01.raw", format: "raw" }] });
+    assert.equal((await client.powerOn("local01")).power, "running");
+  });
+
+  test("DELETE ?power=off removes only a powered-off VM (VM_POWERED_ON otherwise)", async () => {
+    const client = agentWithLedger(memoryLedger());
+    await client.createVm(testVmSpec("web01"));
+    await client.powerOn("web01");
+    const details = await rejectsWith(client.destroyVm("web01", { onlyIfOff: true }), ErrorCode.conflict, /web01 is running on esx01: it was asked to be removed only while powered off/);
+    assert.equal((details as { failureCode?: string }).failureCode, MigrationFailureCode.vmPoweredOn);
+    await client.powerOff("web01");
+    await client.destroyVm("web01", { onlyIfOff: true });
+    await rejectsWith(client.getVm("web01"), ErrorCode.notFound);
   });
 });
