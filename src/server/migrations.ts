@@ -22,6 +22,7 @@ import { vmSpecOf } from "./vm-spec.ts";
 import { createAgentClient, withStreamEncryption, type AgentClient } from "../agent/client.ts";
 import { tlsFetch } from "../pki/tls-fetch.ts";
 import { migrate, reconcileMigration, settleOnSource, type CheckVerdict } from "../engine/migrate.ts";
+import { coldMigrate, reconcileColdMigration } from "../engine/cold.ts";
 import { ownershipWords, type Ownership } from "../core/ownership.ts";
 import { createScheduler, type AdmissionSlots, type MigrationScheduler } from "../engine/scheduler.ts";
 import type { AdmissionRequest } from "../core/migration/admission.ts";
@@ -151,6 +152,8 @@ export interface MigrationTaskBody {
   readonly waitingReason: string | undefined;
   /** One sample per pre-copy pass (the pass's last progress event): the detail page's chart. */
   readonly passes?: readonly PassSample[] | undefined;
+  /** A cold migration: the VM was powered off and is re-registered on the destination, no memory moves. */
+  readonly cold?: boolean | undefined;
   /** Where the VM's ownership record is kept, when the migration is fenced (never the capability). */
   readonly ownership?: { readonly kind: "datastore" | "controller"; readonly where: string } | undefined;
 }
@@ -339,8 +342,9 @@ export class MigrationService {
     const held = this.#deps.claims.claimOf(vm.name);
     if (held !== undefined) throw await this.#alreadyMigrating(vm.name, held.taskId);
     if (!dest.host.connected) throw new FerryError(ErrorCode.conflict, `the target host ${dest.host.name} is down (not connected)`);
-    // The engine moves running VMs only; accepting VM_POWERED_OFF must not start the VM.
-    if (vm.power !== "on") throw new FerryError(ErrorCode.refused, `${vm.name} is ${vm.power}: Ferry moves running VMs live; cold migration of a powered-off VM is not built yet (power it on first, or keep it where it is)`, { details: { vm: vm.name, power: vm.power } });
+    // A powered-off VM moves cold (re-registered, it stays off); a suspended one's saved state does not move.
+    if (vm.power === "suspended") throw new FerryError(ErrorCode.refused, `${vm.name} is suspended: Ferry does not move a suspended VM's saved state; resume it (\`ferry vm power ${vm.name} on\`) for a live migration, or power it off for a cold one`, { details: { vm: vm.name, power: vm.power } });
+    const cold = vm.power === "off";
     const sourceAgent = agents.get(vm.host);
     const destAgent = agents.get(dest.host.name);
     if (sourceAgent === undefined) throw new FerryError(ErrorCode.conflict, `the source host ${vm.host} has no agent connected to the controller`);
@@ -361,9 +365,10 @@ export class MigrationService {
     try {
       // The VM as its source agent knows it (its memory size and workload), else as the inventory says.
       spec = await this.#specOf(snapshot, vm.name, sourceAgent);
-      const prediction = this.#predict(snapshot, spec, options, await this.#measuredDirtyRate(sourceAgent, vm.name));
+      // A cold move sends no memory: nothing to predict.
+      const prediction = cold ? undefined : this.#predict(snapshot, spec, options, await this.#measuredDirtyRate(sourceAgent, vm.name));
       const acceptedWarnings = request.acceptWarnings === "all" ? check.warnings.map((w) => w.code) : check.warnings.map((w) => w.code).filter((c) => request.acceptWarnings?.includes(c) === true);
-      const body: MigrationTaskBody = { request, pool: request.pool ?? vm.pool, acceptedWarnings, requestedBy, prediction, timeline: [{ phase: Phase.queued, at: now }], progress: undefined, report: undefined, waitingReason: undefined };
+      const body: MigrationTaskBody = { request, ...(cold ? { cold: true } : {}), pool: request.pool ?? vm.pool, acceptedWarnings, requestedBy, prediction, timeline: [{ phase: Phase.queued, at: now }], progress: undefined, report: undefined, waitingReason: undefined };
       task = await store.createTask({ id, kind: "migration", vm: vm.name, source: vm.host, destination: dest.host.name, state: Phase.queued, percent: 0, createdAt: now, createdBy: requestedBy, body: body as unknown as Record<string, unknown>, owner: this.#deps.leases.id, leaseUntil: this.#deps.leases.until() });
     } catch (error) {
       await this.#deps.claims.release(vm.name, id).catch(() => undefined);
@@ -575,22 +580,11 @@ export class MigrationService {
         priority: options.priority,
         signal,
         onProgress: progress.write,
-        run: async () =>
-          migrate({
-            migrationId: task.id,
-            vm: spec,
-            source,
-            destination,
-            ownership,
-            options,
-            check: await this.#recheck(task, check),
-            acceptedWarnings: body.acceptedWarnings,
-            prediction: body.prediction,
-            signal,
-            onProgress: progress.write,
-            clock,
-            log: this.#deps.log,
-          }),
+        run: async () => {
+          const verdict = await this.#recheck(task, check);
+          const common = { migrationId: task.id, vm: spec, source, destination, ownership, check: verdict, acceptedWarnings: body.acceptedWarnings, signal, onProgress: progress.write, clock, log: this.#deps.log };
+          return body.cold === true ? coldMigrate(common) : migrate({ ...common, options, prediction: body.prediction });
+        },
       });
     } catch (error) {
       report = this.#failedReport(task, MigrationFailureCode.internal, `the engine failed: ${error instanceof Error ? error.message : String(error)}`, task.source, body.prediction);
@@ -728,7 +722,9 @@ export class MigrationService {
       // or takes its report, or asks the destination; then settles as a new migration would.
       const spec = await this.#specOf(this.#deps.inventory.current, task.vm, source).catch(() => this.#inventorySpec(this.#deps.inventory.current, task.vm));
       try {
-        report = await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: task.state as Phase, fenced: body.ownership !== undefined });
+        report = body.cold === true
+          ? await reconcileColdMigration({ migrationId: task.id, vm: spec, source, destination, ownership: await this.#ownershipPlan(task.id, spec), signal, onProgress: progress.write, clock, log: this.#deps.log })
+          : await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: task.state as Phase, fenced: body.ownership !== undefined });
       } catch (error) {
         report = this.#failedReport(task, MigrationFailureCode.internal, `settling after a restart failed: ${error instanceof Error ? error.message : String(error)}`, task.source, body.prediction);
       }
