@@ -170,18 +170,20 @@ function coldRun(m: ColdMigration): { go(): Promise<MigrationReport>; reconcile(
     async reconcile() {
       say(Phase.preparing, 0, `reconciling the cold migration of ${vm.name} with ${source.name} and ${destination.name}`);
       const plan = m.ownership;
-      const [onSource, onDestination] = await Promise.all([registeredOn(source, vm.name).catch(() => undefined), registeredOn(destination, vm.name).catch(() => undefined)]);
+      const [onSource, there] = await Promise.all([registeredOn(source, vm.name).catch(() => undefined), destination.getVm(vm.name).then((v) => v, (error: unknown) => (codeOf(error) === ErrorCode.notFound ? null : undefined))]);
+      const onDestination = there === undefined ? undefined : there !== null;
       const record = plan === undefined ? undefined : await source.readOwnership(vm.name, plan.ledger).catch(() => destination.readOwnership(vm.name, plan.ledger)).catch(() => undefined);
-      const taken = record?.owner === destination.name && record.migrationId === migrationId;
-      if (onDestination === true && (plan === undefined || taken)) return finish(await steps.release({ moved: record, registered: true }, report));
+      // The destination registers the VM only after it took the record: fenced, the record this
+      // migration took says the registration there is its own; unfenced, only the same VM (its
+      // MACs and disk files) is. Any other VM of that name there is left alone.
+      const ours = plan === undefined ? sameVm(there?.spec, vm) : record?.owner === destination.name && record.migrationId === migrationId;
+      if (onDestination === true && ours) return finish(await steps.release({ moved: record, registered: true }, report));
       if (onSource === false && onDestination !== false) {
         const unasked = onDestination === undefined ? ` (${destination.name} did not answer)` : "";
         return finish(report(Phase.completed, { code: MigrationFailureCode.sourceLost, message: `the controller stopped after ${source.name} removed ${vm.name}: the move was done${unasked}`, phase: Phase.switchover }, destination.name));
       }
-      // The destination registers the VM only after it took the record: without that, a VM of
-      // that name there is not this migration's, and it is left alone.
-      const undone = await steps.undo({ moved: plan === undefined ? undefined : "unknown", registered: taken && onDestination !== false ? "unknown" : false });
-      const other = !taken && onDestination === true ? `; ${destination.name} has a VM named ${vm.name} this migration did not register, left alone` : "";
+      const undone = await steps.undo({ moved: plan === undefined ? undefined : "unknown", registered: ours && onDestination !== false ? "unknown" : false });
+      const other = !ours && onDestination === true ? `; ${destination.name} has a VM named ${vm.name} this migration did not register, left alone` : "";
       return finish(report(Phase.cancelled, { code: MigrationFailureCode.aborted, message: `the controller stopped before the cold migration of ${vm.name} was done, so it was undone${undone}${other}`, phase: Phase.preparing }, source.name));
     },
   };
@@ -276,6 +278,13 @@ function coldSteps(m: ColdMigration, say: Say, log: EngineLog): {
     },
 
   };
+}
+
+/** Whether a registration's spec is this VM's: same size, MACs and disk files. */
+function sameVm(there: VmSpec | undefined, vm: VmSpec): boolean {
+  if (there === undefined) return false;
+  const key = (s: VmSpec): string => JSON.stringify([s.memoryMB, s.vcpus, s.nics.map((n) => n.mac), (s.disks ?? []).map((d) => `${d.datastore}/${d.path}`)]);
+  return key(there) === key(vm);
 }
 
 /** Whether `agent` has a VM named `name`; throws what else it answers. */

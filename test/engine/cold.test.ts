@@ -243,7 +243,9 @@ describe("a cold migration picked up after its controller stopped (reconcileCold
     readonly vm: string;
     /** The hosts as the stopped controller left them (the VM is registered off on esx01 first). */
     readonly arrange: (lab: Lab, ledger: LedgerRef, migrationId: string) => Promise<void>;
-    readonly expected: { readonly outcome: Phase; readonly code: FailureCode | undefined; readonly registeredOn: "esx01" | "esx02"; readonly record: { readonly owner: string; readonly generation: number }; readonly onEsx02: PowerStatus | "absent" };
+    /** Picked up without the ownership plan (a VM whose record the controller cannot reopen): the registration's spec decides. */
+    readonly unfenced?: boolean;
+    readonly expected: { readonly outcome: Phase; readonly code: FailureCode | undefined; readonly registeredOn: "esx01" | "esx02"; readonly record: { readonly owner: string; readonly generation: number } | undefined; readonly onEsx02: PowerStatus | "absent" };
   }
   const rows: readonly ReconcileRow[] = [
     {
@@ -274,6 +276,24 @@ describe("a cold migration picked up after its controller stopped (reconcileCold
       },
       expected: { outcome: Phase.cancelled, code: MigrationFailureCode.aborted, registeredOn: "esx01", record: { owner: "esx01", generation: 1 }, onEsx02: PowerStatus.off },
     },
+    {
+      state: "unfenced: esx02 registered the same VM (its MACs)",
+      vm: "rec04",
+      unfenced: true,
+      arrange: async ({ esx02 }) => {
+        await esx02.client.createVm((await mustLab().esx01.client.getVm("rec04")).spec ?? specOf("rec04"));
+      },
+      expected: { outcome: Phase.completed, code: undefined, registeredOn: "esx02", record: undefined, onEsx02: PowerStatus.off },
+    },
+    {
+      state: "unfenced: esx02 has another VM of that name",
+      vm: "rec05",
+      unfenced: true,
+      arrange: async ({ esx02 }) => {
+        await esx02.client.createVm({ name: "rec05", memoryMB: 16, vcpus: 1, nics: [] });
+      },
+      expected: { outcome: Phase.cancelled, code: MigrationFailureCode.aborted, registeredOn: "esx01", record: undefined, onEsx02: PowerStatus.off },
+    },
   ];
 
   for (const row of rows) {
@@ -285,7 +305,7 @@ describe("a cold migration picked up after its controller stopped (reconcileCold
       await esx01.client.createVm(spec);
       const ownership = await ledger.plan(row.vm, migrationId, [esx01.client, esx02.client]);
       await row.arrange(current, ownership.ledger, migrationId);
-      const report = await reconcileColdMigration({ migrationId, vm: spec, source: esx01.client, destination: esx02.client, ownership, signal: new AbortController().signal, onProgress: () => undefined, clock: systemClock });
+      const report = await reconcileColdMigration({ migrationId, vm: spec, source: esx01.client, destination: esx02.client, ownership: row.unfenced === true ? undefined : ownership, signal: new AbortController().signal, onProgress: () => undefined, clock: systemClock });
       assert.equal(report.outcome, row.expected.outcome, report.failure?.message);
       assert.equal(report.failure?.code, row.expected.code, report.failure?.message);
       assert.equal(report.runningOn, row.expected.registeredOn);
@@ -294,7 +314,7 @@ describe("a cold migration picked up after its controller stopped (reconcileCold
       if (row.expected.registeredOn === "esx02") assert.equal(await powerOn(other.client, row.vm), "absent");
       assert.equal(await powerOn(esx02.client, row.vm), row.expected.onEsx02);
       const record = await ledger.ledger.read(row.vm);
-      assert.deepEqual({ owner: record?.owner, generation: record?.generation }, row.expected.record);
+      assert.deepEqual(record === undefined ? undefined : { owner: record.owner, generation: record.generation }, row.expected.record);
     });
   }
 });
