@@ -1,6 +1,7 @@
 // Reading an inventory file: YAML syntax, then the schema, then cross-references, every
 // problem at once and each at the line and column of the node it is about, so an operator
 // fixes a file in one pass instead of one error per run.
+import { CORE_SCHEMA, load as loadYaml } from "js-yaml";
 import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, type Document } from "yaml";
 import { z } from "zod";
 import { checkReferences } from "./references.ts";
@@ -113,7 +114,53 @@ function sortIssues(issues: InventoryIssue[]): InventoryIssue[] {
 }
 
 export function parseInventory(text: string, file: string): ParseResult {
-  return parseJsonFast(text) ?? parseYaml(text, file);
+  return parseJsonFast(text) ?? parseYamlFast(text) ?? parseYaml(text, file);
+}
+
+/** A document read without positions: valid as it is (schema and references), else undefined. */
+function validFast(data: unknown): ParseResult | undefined {
+  const parsed = InventorySchema.safeParse(dropLegacyFields(data));
+  if (!parsed.success || checkReferences(parsed.data).length > 0) return undefined;
+  return { ok: true, inventory: parsed.data };
+}
+
+/** Nodes a document expands to with its aliases followed; Infinity for a cycle or past `limit`. */
+function expandedSize(root: unknown, limit: number): number {
+  const memo = new Map<object, number>();
+  const size = (value: unknown): number => {
+    if (typeof value !== "object" || value === null) return 1;
+    const known = memo.get(value);
+    if (known !== undefined) return known;
+    memo.set(value, Infinity);
+    let total = 1;
+    for (const inner of Object.values(value)) {
+      total += size(inner);
+      if (total > limit) break;
+    }
+    memo.set(value, total);
+    return total;
+  };
+  return size(root);
+}
+
+/**
+ * The YAML reader with positions (below) takes about 30 s for a 2,500-host, 40,000-VM lab;
+ * js-yaml reads the same file, to the same data (YAML 1.2's core schema in both, duplicate
+ * keys refused by both), in seconds. Only a document that reads, validates and has clean
+ * references takes this path; anything else goes through the reader with positions, for
+ * the messages. js-yaml shares an alias's node instead of copying it: a document whose
+ * aliases expand past what the reader below allows, or that refers to itself, goes there too.
+ */
+function parseYamlFast(text: string): ParseResult | undefined {
+  let data: unknown;
+  try {
+    data = loadYaml(text, { schema: CORE_SCHEMA });
+  } catch {
+    return undefined;
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return undefined;
+  if (expandedSize(data, 50_000_000) > 50_000_000) return undefined;
+  return validFast(data);
 }
 
 /**
@@ -127,14 +174,12 @@ function parseJsonFast(text: string): ParseResult | undefined {
   if (!/^\s*\{/.test(text)) return undefined;
   let data: unknown;
   try {
-    data = dropLegacyFields(JSON.parse(text));
+    data = JSON.parse(text);
   } catch {
     return undefined;
   }
   if (hasDuplicateKey(text)) return undefined;
-  const parsed = InventorySchema.safeParse(data);
-  if (!parsed.success || checkReferences(parsed.data).length > 0) return undefined;
-  return { ok: true, inventory: parsed.data };
+  return validFast(data);
 }
 
 /** Whether some JSON object (the text is known to be valid JSON) repeats a key. */
