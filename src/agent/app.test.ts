@@ -434,10 +434,12 @@ describe("agent API: power-on and the VM's ownership record", () => {
     const client = agentWithLedger(ledger);
     await client.createVm(withDisk);
     await ledger.claim("disk01", 0, "esx02", "cold-1");
-    const details = await rejectsWith(client.powerOn("disk01"), ErrorCode.conflict, /cannot power on disk01 on esx01: esx02 holds disk01 \(generation 1, taken by migration cold-1\) on .*so this registration is stale/);
+    const details = await rejectsWith(client.powerOn("disk01"), ErrorCode.conflict, /cannot power on disk01 on esx01: esx02 holds disk01 \(generation 1, taken by migration cold-1\) on .*so this registration is stale; power it on at esx02, or take the record over here first \(POST \/v1\/ownership with supersede 1\)/);
     assert.equal((details as { failureCode?: string }).failureCode, MigrationFailureCode.notOwned);
     assert.equal((await client.getVm("disk01")).power, "off");
-    await ledger.claim("disk01", 1, "esx01", undefined);
+    // The way out the refusal names: this host takes the record over (esx02 was found not running it).
+    const taken = await client.establishOwnership("disk01", { kind: "datastore", datastore: "shared01", datastoreName: "shared01" }, { supersede: 1 });
+    assert.deepEqual({ owner: taken.owner, generation: taken.generation }, { owner: "esx01", generation: 2 });
     assert.equal((await client.powerOn("disk01")).power, "running");
   });
 

@@ -458,7 +458,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     }
     const record = await ledger.read(name);
     if (record === undefined || record.owner === hostName) return;
-    throw new FerryError(ErrorCode.conflict, `cannot power on ${name} on ${hostName}: ${ownershipWords(record)} on ${ledger.where}, so this registration is stale; power it on at ${record.owner}, or remove it here (its disks stay)`, {
+    throw new FerryError(ErrorCode.conflict, `cannot power on ${name} on ${hostName}: ${ownershipWords(record)} on ${ledger.where}, so this registration is stale; power it on at ${record.owner}, or take the record over here first (POST /v1/ownership with supersede ${record.generation}) once ${record.owner} does not run it`, {
       details: { failureCode: MigrationFailureCode.notOwned, vm: name, ownership: record },
     });
   };
