@@ -102,6 +102,21 @@ function killAll(leader) {
   return stopped;
 }
 
+/** Whether `pid` still runs (a zombie that no parent reaps has ended all the same). */
+function alive(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** A SIGKILL is delivered when the process next runs: wait (up to 5 s) until all have ended. */
+async function whenGone(pids) {
+  for (let i = 0; i < 500 && [...pids].some(alive); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 /** Processes still running in a finished file's group (its runner is gone): killed, and returned. */
 function killLeftovers(leader) {
   const left = new Map([...processTable()].filter(([, p]) => p.pgid === leader && p.state !== "Z").map(([pid, p]) => [pid, p.cmd]));
@@ -146,23 +161,24 @@ function runFile(file, onLine) {
     const entry = { child, kill: () => killAll(child.pid) };
     running.add(entry);
     let closed = false;
-    const finish = () => {
+    const finish = async () => {
       if (closed) return;
       closed = true;
       clearTimeout(timer);
       running.delete(entry);
       if (pending !== "") take("\n");
       const leftovers = timedOut === undefined ? killLeftovers(child.pid) : new Map();
+      await whenGone([...(timedOut ?? new Map()).keys(), ...leftovers.keys()]);
       resolve({ file, code: child.exitCode, signal: child.signalCode, counts, timedOut, leftovers });
     };
     // After a kill, something that escaped it may still hold the pipes: stop waiting for them.
-    const abandonPipes = () => setTimeout(() => { child.stdout.destroy(); child.stderr?.destroy(); finish(); }, 2000);
+    const abandonPipes = () => setTimeout(() => { child.stdout.destroy(); child.stderr?.destroy(); void finish(); }, 2000);
     const timer = setTimeout(() => {
       timedOut = entry.kill();
       if (child.exitCode !== null || child.signalCode !== null) abandonPipes();
       else child.once("exit", abandonPipes);
     }, timeoutSeconds * 1000);
-    child.once("close", finish);
+    child.once("close", () => void finish());
   });
 }
 
@@ -182,10 +198,11 @@ function flush() {
 const totals = { tests: 0, suites: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 const failed = [];
 const leaked = [];
+let stopping = false;
 const started = performance.now();
 
 async function worker() {
-  for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+  for (let file = queue.shift(); file !== undefined && !stopping; file = queue.shift()) {
     const record = { lines: [], done: false };
     records.push(record);
     const result = await runFile(file, (line) => { record.lines.push(line); flush(); });
@@ -210,22 +227,26 @@ async function worker() {
   }
 }
 
-function interrupted(sig) {
-  for (const entry of running) entry.kill();
+async function interrupted(sig) {
+  stopping = true;
+  const killed = [...running].flatMap((entry) => [...entry.kill().keys()]);
+  await whenGone(killed);
   flush();
   console.error(`run-tests: ${sig}: killed the running test files`);
   process.exit(130);
 }
-process.once("SIGINT", () => interrupted("SIGINT"));
-process.once("SIGTERM", () => interrupted("SIGTERM"));
+process.once("SIGINT", () => void interrupted("SIGINT"));
+process.once("SIGTERM", () => void interrupted("SIGTERM"));
 
 await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, () => worker()));
-
-for (const [key, value] of Object.entries(totals)) console.log(`ℹ ${key} ${value}`);
-console.log(`ℹ duration_ms ${(performance.now() - started).toFixed(3)}`);
-if (leaked.length > 0) console.log(`\nrun-tests: warning: ${leaked.length} test files left processes running: ${leaked.join(", ")}`);
-if (failed.length > 0) {
-  console.log(`\nrun-tests: ${failed.length} of ${files.length} test files failed:`);
-  for (const f of failed) console.log(`  ${f}`);
+// Interrupted, the signal handler reports and exits once what it killed has gone.
+if (!stopping) {
+  for (const [key, value] of Object.entries(totals)) console.log(`ℹ ${key} ${value}`);
+  console.log(`ℹ duration_ms ${(performance.now() - started).toFixed(3)}`);
+  if (leaked.length > 0) console.log(`\nrun-tests: warning: ${leaked.length} test files left processes running: ${leaked.join(", ")}`);
+  if (failed.length > 0) {
+    console.log(`\nrun-tests: ${failed.length} of ${files.length} test files failed:`);
+    for (const f of failed) console.log(`  ${f}`);
+  }
+  process.exit(failed.length > 0 ? 1 : 0);
 }
-process.exit(failed.length > 0 ? 1 : 0);

@@ -4,8 +4,8 @@
 // fails the run; a process a finished file left in its group is killed with a warning. The
 // fixtures are not *.test.ts, so the suite never runs them on its own.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -19,12 +19,13 @@ interface Run {
   readonly err: string;
 }
 
-function runTests(files: readonly string[], env: Record<string, string>): Promise<Run> {
+function runTests(files: readonly string[], env: Record<string, string>, onStart?: (child: ChildProcess) => void): Promise<Run> {
   const child = spawn(process.execPath, ["scripts/run-tests.mjs", ...files], { cwd: ROOT, env: { ...process.env, FORCE_COLOR: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => { out += chunk; });
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => { err += chunk; });
+  onStart?.(child);
   return new Promise((resolve) => child.once("close", (status) => { resolve({ status, out, err }); }));
 }
 
@@ -65,6 +66,32 @@ test("a file that hangs is killed with the processes it started, named, and fail
     assert.match(run.out, /^ℹ fail 1$/m);
     assert.match(run.out, /run-tests: 1 of 1 test files failed:\n {2}test\/runner\/fixtures\/hangs\.ts \(killed after 8 s\)/);
     assert.deepEqual(pids.filter(running), [], "the sleep in the file's group and the one in its own session are gone");
+  } finally {
+    for (const pid of pids.filter(running)) process.kill(pid, "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("interrupted (SIGINT), the runner kills the running files with what they started, and exits 130", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ferry-run-tests-"));
+  const pidsFile = join(dir, "pids.json");
+  let pids: number[] = [];
+  try {
+    // Interrupt once the fixture has started its processes and hangs (the file it writes says so).
+    const hanging = new Promise<void>((resolve) => {
+      const watcher = watch(dir, () => {
+        if (!existsSync(pidsFile)) return;
+        watcher.close();
+        resolve();
+      });
+    });
+    const run = await runTests([`${FIXTURES}/hangs.ts`], { FERRY_FIXTURE_PIDS: pidsFile }, (child) => {
+      void hanging.then(() => child.kill("SIGINT"));
+    });
+    pids = JSON.parse(readFileSync(pidsFile, "utf8")) as number[];
+    assert.equal(run.status, 130, run.out + run.err);
+    assert.equal(run.err, "run-tests: SIGINT: killed the running test files\n");
+    assert.deepEqual(pids.filter(running), [], "the fixture's processes are gone with it");
   } finally {
     for (const pid of pids.filter(running)) process.kill(pid, "SIGKILL");
     rmSync(dir, { recursive: true, force: true });
