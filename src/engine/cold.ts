@@ -254,7 +254,14 @@ function coldSteps(m: ColdMigration, say: Say, log: EngineLog): {
       notAborted();
       say(Phase.preparing, 10, `registering ${name} on ${destination.name}, powered off`);
       done.registered = "unknown";
-      await on(destination, "destination", MigrationFailureCode.rejectedByDestination, () => destination.createVm(coldSpec(vm)));
+      try {
+        await destination.createVm(coldSpec(vm));
+      } catch (error) {
+        // Only a lost answer leaves it unknown: a refusal registered nothing (and a VM of that
+        // name there now is someone else's).
+        if (codeOf(error) !== ErrorCode.unavailable) done.registered = false;
+        throw agentFailure(error, destination, "destination", MigrationFailureCode.rejectedByDestination);
+      }
       done.registered = true;
       say(Phase.switchover, 60, `${destination.name} has ${name} registered, powered off; removing it from ${source.name} (its disks stay)`);
     },
