@@ -217,6 +217,51 @@ describe("cold migration of a powered-off VM between sim agents", { timeout: 120
   });
 });
 
+describe("cold migration: an agent lost at the worst moment", { timeout: 120_000 }, () => {
+  /** A fresh pair whose `kill` target dies the moment the move announces `when` (the kill is synchronous). */
+  async function lostAt(when: RegExp, victim: "source" | "destination", index: number): Promise<{ report: MigrationReport; source: AgentProcess; destination: AgentProcess; ledger: LedgerServer }> {
+    const [source, destination] = await startAgents([{ name: "esx11", index }, { name: "esx12", index: index + 1 }]);
+    if (source === undefined || destination === undefined) throw new Error("agents did not start");
+    const { ledger } = mustLab();
+    const spec = specOf(`lost${index}`);
+    await source.client.createVm(spec);
+    const migrationId = `cold-lost${index}`;
+    const ownership = await ledger.plan(spec.name, migrationId, [source.client, destination.client]);
+    let killed = false;
+    const report = await coldMigrate({
+      migrationId, vm: spec, source: source.client, destination: destination.client, ownership, signal: new AbortController().signal, clock: systemClock,
+      onProgress: (p) => {
+        if (killed || !when.test(p.message)) return;
+        killed = true;
+        (victim === "source" ? source : destination).kill();
+      },
+    });
+    assert.ok(killed, `the move never said ${String(when)}`);
+    return { report, source, destination, ledger };
+  }
+
+  test("the source dies once the destination registered the VM: completed SOURCE_LOST, registered on the destination, the record names it", async () => {
+    const { report, destination, ledger } = await lostAt(/registered, powered off; removing it from/, "source", 54);
+    assert.equal(report.outcome, Phase.completed, report.failure?.message);
+    assert.equal(report.failure?.code, MigrationFailureCode.sourceLost);
+    assert.match(report.failure.message, /lost54 is registered on esx12, but esx11 could not remove its own registration .*esx11 keeps a stale powered-off copy; it cannot power that copy on/);
+    assert.equal(report.runningOn, "esx12");
+    assert.equal(await powerOn(destination.client, "lost54"), PowerStatus.off);
+    assert.equal((await ledger.ledger.read("lost54"))?.owner, "esx12");
+  });
+
+  test("the destination dies while it registers the VM: failed, the VM stays on the source, off, and the source took the record back", async () => {
+    const { report, source, ledger } = await lostAt(/^registering lost56 on esx12/, "destination", 56);
+    assert.equal(report.outcome, Phase.failed);
+    assert.equal(report.failure?.code, MigrationFailureCode.destinationUnreachable, report.failure?.message);
+    assert.match(report.failure.message, /esx12 may keep a powered-off registration of lost56 .*; esx11 took the ownership record back \(generation 3\)/);
+    assert.equal(report.runningOn, "esx11");
+    assert.equal(await powerOn(source.client, "lost56"), PowerStatus.off);
+    const record = await ledger.ledger.read("lost56");
+    assert.deepEqual({ owner: record?.owner, generation: record?.generation }, { owner: "esx11", generation: 3 });
+  });
+});
+
 describe("a live migration asked to move a powered-off VM", { timeout: 60_000 }, () => {
   test("ends failed VM_NOT_RUNNING in preparing; the VM is still off on esx01, esx02 prepared nothing", async () => {
     const { esx01, esx02, ledger } = mustLab();
