@@ -5,7 +5,8 @@
 // the run fails. Node 20's --test takes no globs, so the file list is built here.
 // Usage: node scripts/run-tests.mjs [path-substring ...]   (filters the file list)
 //        node scripts/run-tests.mjs path/to/file.ts ...    (runs exactly these files)
-// Environment: FERRY_TEST_FILE_TIMEOUT_S   seconds one file may run (default 600)
+// Environment: FERRY_TEST_FILE_TIMEOUT_S   seconds one file may run (default 1800: the QEMU lab
+//              files give single tests up to 10 min on a busy machine, so a file may need more)
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
@@ -13,7 +14,7 @@ import { spawn, spawnSync } from "node:child_process";
 const root = new URL("..", import.meta.url).pathname;
 const filters = process.argv.slice(2);
 const CONCURRENCY = 2;
-const timeoutSeconds = Number(process.env.FERRY_TEST_FILE_TIMEOUT_S ?? "600");
+const timeoutSeconds = Number(process.env.FERRY_TEST_FILE_TIMEOUT_S ?? "1800");
 if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
   console.error(`run-tests: FERRY_TEST_FILE_TIMEOUT_S must be a positive number of seconds, not "${process.env.FERRY_TEST_FILE_TIMEOUT_S}"`);
   process.exit(2);
