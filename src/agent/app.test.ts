@@ -443,6 +443,11 @@ describe("agent API: power-on and the VM's ownership record", () => {
     assert.equal((await client.powerOn("disk01")).power, "running");
   });
 
+  test("taking over a generation of a record this host does not see is refused: its storage is not the holder's", async () => {
+    const client = agentWithLedger(memoryLedger());
+    await rejectsWith(client.establishOwnership("disk01", { kind: "datastore", datastore: "shared01", datastoreName: "shared01" }, { supersede: 1, migrationId: "cold-2" }), ErrorCode.conflict, /esx01 finds no ownership record of disk01 on .*, so it cannot take over generation 1: it does not see the storage the record's holder sees/);
+  });
+
   test("no record, a VM without disks, or a datastore this host does not mount: power-on is not fenced here", async () => {
     const client = agentWithLedger(memoryLedger());
     await client.createVm(withDisk);

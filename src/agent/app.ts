@@ -472,6 +472,10 @@ export function createAgent(options: AgentAppOptions): AgentApp {
     // A repeated request whose answer was lost: this migration already took the record here.
     if (now?.owner === hostName && migrationId !== undefined && now.migrationId === migrationId) return c.json(now);
     if (now !== undefined && supersede !== now.generation) throw notOwned(now);
+    // Taking over a record this host cannot see: its view of the storage is not the other host's.
+    if (now === undefined && supersede !== undefined) {
+      throw new FerryError(ErrorCode.conflict, `${hostName} finds no ownership record of ${vm} on ${ledger.where}, so it cannot take over generation ${supersede}: it does not see the storage the record's holder sees (is ${ledger.where} the same storage on both hosts?)`, { details: { vm, supersede } });
+    }
     const result = await ledger.claim(vm, now?.generation ?? 0, hostName, migrationId);
     if (!result.won) throw notOwned(result.ownership);
     log(LogLevel.info, `holds ${vm}'s ownership record (generation ${result.ownership.generation}) on ${ledger.where}`, {});

@@ -5,7 +5,8 @@
 // coldMigrate moves it: no QEMU starts anywhere during the move, the disk file is the same file
 // (inode, bytes), the record names the destination; the source, given the VM again, cannot
 // power it on; the destination powers it on and the guest boots from that disk. A destination
-// that does not mount the datastore refuses, and the VM stays on its source as it was.
+// that does not mount the datastore, or whose datastore of that name is other storage (it cannot
+// see the record), refuses, and the VM stays on its source as it was.
 // Fails, saying what to install, without QEMU, the guest, xorriso or isolinux's isohdpfx.bin.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -32,7 +33,7 @@ import { datastoreLedger } from "../../src/host/ownership/datastore-ledger.ts";
 const MiB = 1024 * 1024;
 const TOKEN = "cold-migration-token-5d1e";
 const ISOHYBRID_MBR = "/usr/lib/ISOLINUX/isohdpfx.bin";
-const hosts = { esx01: "127.0.1.61", esx02: "127.0.1.62", esx03: "127.0.1.63" } as const;
+const hosts = { esx01: "127.0.1.61", esx02: "127.0.1.62", esx03: "127.0.1.63", esx04: "127.0.1.64" } as const;
 type HostName = keyof typeof hosts;
 /** Bytes written past the boot image, read back after the move and the boot: the same disk. */
 const MARKER = Buffer.from("ferry cold migration: the same disk\n");
@@ -136,8 +137,10 @@ describe("cold migration of a powered-off disk VM between two qemu hosts", { tim
     const images = requireQemu();
     const shared = await mkdtemp(join(tmpdir(), "ferry-cold-shared01-"));
     const work = await mkdtemp(join(tmpdir(), "ferry-cold-work-"));
-    const runs = await Promise.all((["esx01", "esx02", "esx03"] as const).map(async (n) => [n, await mkdtemp(join(tmpdir(), `ferry-cold-run-${n}-`))] as const));
-    lab = { shared, dirs: [shared, work, ...runs.map(([, d]) => d)], hosts: new Map() };
+    const runs = await Promise.all((["esx01", "esx02", "esx03", "esx04"] as const).map(async (n) => [n, await mkdtemp(join(tmpdir(), `ferry-cold-run-${n}-`))] as const));
+    // esx04 has a datastore named shared01 too, but it is other storage (not really shared).
+    const impostor = await mkdtemp(join(tmpdir(), "ferry-cold-not-shared01-"));
+    lab = { shared, dirs: [shared, impostor, work, ...runs.map(([, d]) => d)], hosts: new Map() };
     const disk = join(shared, "cold41", "disk0.raw");
     await mkdir(dirname(disk), { recursive: true });
     bootableDisk(join(dirname(images.kernel), "boot.iso"), work, disk);
@@ -147,8 +150,8 @@ describe("cold migration of a powered-off disk VM between two qemu hosts", { tim
     await handle.close();
     const hostsMap = new Map<HostName, Host>();
     for (const [name, runDir] of runs) {
-      // esx01 and esx02 mount shared01 at one directory; esx03 does not mount it.
-      hostsMap.set(name, startHost(name, images, runDir, (ds) => (ds === "shared01" && name !== "esx03" ? shared : undefined)));
+      // esx01 and esx02 mount shared01 at one directory; esx03 does not mount it; esx04's is another.
+      hostsMap.set(name, startHost(name, images, runDir, (ds) => (ds !== "shared01" || name === "esx03" ? undefined : name === "esx04" ? impostor : shared)));
     }
     lab = { ...lab, hosts: hostsMap };
   });
@@ -158,7 +161,7 @@ describe("cold migration of a powered-off disk VM between two qemu hosts", { tim
     await Promise.all((lab?.dirs ?? []).map((d) => rm(d, { recursive: true, force: true })));
   });
 
-  test("a destination that does not mount the datastore refuses; cold41 stays registered on esx01, off, its record and disk untouched", async () => {
+  test("a destination that does not mount the datastore, or mounts other storage by that name, refuses; cold41 stays registered on esx01, off, its record and disk untouched", async () => {
     const disk = join(mustLab().shared, "cold41", "disk0.raw");
     const before = await stat(disk);
     await host("esx01").client.createVm(spec);
@@ -171,6 +174,14 @@ describe("cold migration of a powered-off disk VM between two qemu hosts", { tim
     assert.equal(await registered(host("esx03").client, "cold41"), "absent");
     const record = await host("esx01").client.readOwnership("cold41", ledgerRef);
     assert.deepEqual({ owner: record.owner, generation: record.generation }, { owner: "esx01", generation: 1 });
+
+    // A "shared01" on esx04 that is other storage: it does not see the record, so it cannot take it.
+    const other = await coldMigrate({ migrationId: "cold-41c", vm: spec, source: host("esx01").client, destination: host("esx04").client, ownership: plan(), signal: new AbortController().signal, onProgress: () => undefined, clock: systemClock });
+    assert.deepEqual({ outcome: other.outcome, code: other.failure?.code, runningOn: other.runningOn }, { outcome: Phase.failed, code: MigrationFailureCode.rejectedByDestination, runningOn: "esx01" });
+    assert.match(other.failure?.message ?? "", /esx04 finds no ownership record of cold41 on datastore shared01, so it cannot take over generation 1/);
+    assert.equal(await registered(host("esx04").client, "cold41"), "absent");
+    assert.equal(await registered(host("esx01").client, "cold41"), PowerStatus.off);
+
     const after = await stat(disk);
     assert.deepEqual({ ino: after.ino, size: after.size, mtimeMs: after.mtimeMs }, { ino: before.ino, size: before.size, mtimeMs: before.mtimeMs });
   });
