@@ -28,6 +28,7 @@ export const ContractCase = {
   wrongToken: "a stream with the wrong token is refused; the VM runs on the source",
   unreachable: "an unreachable destination fails with DESTINATION_UNREACHABLE; the VM runs on the source",
   prepareAbort: "prepareIncoming then abortIncoming leaves nothing behind",
+  poweredOff: "migrateOut of a powered-off VM is refused VM_NOT_RUNNING and the VM stays off (never powered on by it)",
 } as const;
 export type ContractCase = keyof typeof ContractCase;
 
@@ -181,6 +182,20 @@ export function driverContract(name: string, setup: () => Promise<ContractEnviro
       assert.equal(report.outcome, Phase.failed);
       assert.equal(report.failure?.code, MigrationFailureCode.destinationUnreachable, report.failure?.message);
       await assertRunsOnSource(source, spec.name, report);
+    });
+
+    contractCase("poweredOff", async ({ source, destination, spec }) => {
+      await source.create(spec);
+      const target = await prepare(destination, spec, "contract-off");
+      const report = await source.migrateOut(spec.name, target, options(), hooks().hooks);
+      assert.equal(report.outcome, Phase.failed);
+      assert.equal(report.failure?.code, MigrationFailureCode.vmNotRunning, report.failure?.message);
+      assert.equal(report.runningOn, (await source.facts()).name);
+      const vm = await source.get(spec.name);
+      assert.deepEqual({ power: vm?.power, migratingOut: vm?.migratingOut }, { power: PowerStatus.off, migratingOut: undefined });
+      await destination.abortIncoming(target.migrationId);
+      await eventually("the destination shell is destroyed", async () => (await destination.get(spec.name)) === undefined);
+      assert.equal((await source.get(spec.name))?.power, PowerStatus.off, "still off after the destination gave up");
     });
 
     contractCase("prepareAbort", async ({ destination, spec }) => {

@@ -366,7 +366,9 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       destination: target.host,
       outcome: Phase.failed,
       failure: { code, message, phase: Phase.preparing },
-      runningOn: vms.get(name)?.power === PowerStatus.running ? host.name : "",
+      // Refused before anything moved: nothing is uncertain ("" would ask for a settlement), and
+      // a VM that was off stays off here.
+      runningOn: host.name,
     });
 
   const runMigration = async (vm: Vm, target: IncomingMigration, migrateOptions: MigrateOptions, hooks: MigrationHooks, signal: AbortSignal): Promise<MigrationReport> => {
