@@ -27,7 +27,10 @@ const jsonHeaders = { ...auth, "Content-Type": "application/json" };
 
 function twoAgents(options: { memoryMB?: number; faults?: boolean; clock?: Clock } = {}) {
   const network = createFakeNetwork();
-  return { network, esx01: startTestAgent(network, "esx01", "127.0.1.1", options), esx02: startTestAgent(network, "esx02", "127.0.1.2", options) };
+  // On a manual clock heartbeats come only as the test advances time, while the client's idle
+  // watchdog runs on real time: give it a minute, so a busy machine cannot trip it.
+  const agentOptions = { ...options, ...(options.clock === undefined ? {} : { streamIdleMs: 60_000 }) };
+  return { network, esx01: startTestAgent(network, "esx01", "127.0.1.1", agentOptions), esx02: startTestAgent(network, "esx02", "127.0.1.2", agentOptions) };
 }
 
 async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, pattern?: RegExp): Promise<unknown> {

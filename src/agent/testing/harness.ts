@@ -27,6 +27,8 @@ export interface TestAgentOptions {
   readonly vmotionMbps?: number;
   readonly clock?: Clock;
   readonly faults?: boolean;
+  /** The client's real-time watchdog on a silent stream (default 1 s; heartbeats come every 50 ms of the agent's clock). */
+  readonly streamIdleMs?: number;
 }
 
 export function startTestAgent(network: FakeNetwork, name: string, vmotionIp: string, options: TestAgentOptions = {}): TestAgent {
@@ -47,7 +49,7 @@ export function startTestAgent(network: FakeNetwork, name: string, vmotionIp: st
     baseUrl: `http://${name}.test`,
     token: TEST_TOKEN,
     name,
-    streamIdleMs: 1000,
+    streamIdleMs: options.streamIdleMs ?? 1000,
     fetch: async (input, init) => {
       if (dead.signal.aborted) throw new TypeError("fetch failed", { cause: refused() });
       const signal = init.signal === null || init.signal === undefined ? dead.signal : AbortSignal.any([init.signal, dead.signal]);
