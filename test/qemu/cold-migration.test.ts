@@ -130,7 +130,7 @@ async function registered(client: AgentClient, vm: string): Promise<PowerStatus 
   }
 }
 
-describe("cold migration of a powered-off disk VM between two qemu hosts", { timeout: 240_000 }, () => {
+describe("cold migration of a powered-off disk VM between two qemu hosts", { timeout: 480_000 }, () => {
   const spec: VmSpec = { name: "cold41", memoryMB: 128, vcpus: 1, nics: [], boot: "disk", disks: [{ name: "disk0", datastore: "shared01", path: "cold41/disk0.raw", format: "raw" }] };
 
   before(async () => {
@@ -216,7 +216,7 @@ describe("cold migration of a powered-off disk VM between two qemu hosts", { tim
     assert.equal((await host("esx02").client.powerOn("cold41")).power, PowerStatus.running);
     assert.deepEqual((await host("esx02").driver.blockDevices("cold41")).map((d) => ({ device: d.device, file: d.file, format: d.format, readOnly: d.readOnly })), [{ device: "disk0", file: disk, format: "raw", readOnly: false }]);
     const started = Date.now();
-    while (!(await serialOf(host("esx02"), "cold41")).includes("ferry-guest: ready") && Date.now() - started < 150_000) await systemClock.sleep(250);
+    while (!(await serialOf(host("esx02"), "cold41")).includes("ferry-guest: ready") && Date.now() - started < 300_000) await systemClock.sleep(250);
     assert.match(await serialOf(host("esx02"), "cold41"), /ferry-guest: ready/, "the guest booted through SeaBIOS from disk0");
     console.log(`# cold41 booted from its disk on esx02 in ${Date.now() - started} ms after power on`);
     await host("esx02").client.powerOff("cold41");
