@@ -1,7 +1,31 @@
 // A typed client of the controller's REST API, for the CLI (and scripts). It speaks only
 // what src/api/schemas.ts defines; errors come back as FerryErrors with the server's code.
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
-import { API_BASE, type ErrorBody } from "./schemas.ts";
+import type { z } from "zod";
+import { API_BASE, IMPORT_PROGRESS_TYPE, ImportProgressSchema, type ErrorBody, type ImportProgress, type ImportResultSchema } from "./schemas.ts";
+
+type ImportResult = z.infer<typeof ImportResultSchema>;
+
+/** How far an import is: the client's own steps (the upload), then the controller's lines. */
+export type ImportStep = { readonly phase: "uploading"; readonly sent: number; readonly total: number } | { readonly phase: "validating" } | ImportProgress;
+
+/** The upload goes in pieces of this size, so its progress shows. */
+const UPLOAD_CHUNK = 1024 * 1024;
+
+/** The lines of a newline-delimited body, without their newlines; empty lines skipped. */
+async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    for (let end = buffer.indexOf("\n"); end >= 0; end = buffer.indexOf("\n")) {
+      const line = buffer.slice(0, end).trim();
+      buffer = buffer.slice(end + 1);
+      if (line.length > 0) yield line;
+    }
+  }
+  if (buffer.trim().length > 0) yield buffer.trim();
+}
 
 export interface ControllerAddress {
   /** http://127.0.0.1:8080 */
@@ -15,6 +39,22 @@ export interface SseEvent {
   readonly id: string;
   readonly event: string;
   readonly data: string;
+}
+
+/** A JSON answer's body, or its error body as a FerryError with the server's code. */
+function parseAnswer(status: number, ok: boolean, text: string): unknown {
+  let parsed: unknown;
+  try {
+    parsed = text.length === 0 ? undefined : JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (!ok) {
+    const error = parsed as Partial<ErrorBody> | undefined;
+    const code = typeof error?.code === "string" && (Object.values(ErrorCode) as string[]).includes(error.code) ? (error.code as ErrorCode) : status >= 500 ? ErrorCode.unavailable : ErrorCode.invalidInput;
+    throw new FerryError(code, error?.message ?? `the controller answered ${status}`, { details: error?.details });
+  }
+  return parsed;
 }
 
 export class ApiClient {
@@ -55,19 +95,7 @@ export class ApiClient {
 
   async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await this.#fetch(method, path, body);
-    const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = text.length === 0 ? undefined : JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    if (!response.ok) {
-      const error = parsed as Partial<ErrorBody> | undefined;
-      const code = typeof error?.code === "string" && (Object.values(ErrorCode) as string[]).includes(error.code) ? (error.code as ErrorCode) : response.status >= 500 ? ErrorCode.unavailable : ErrorCode.invalidInput;
-      throw new FerryError(code, error?.message ?? `the controller answered ${response.status}`, { details: error?.details });
-    }
-    return parsed as T;
+    return parseAnswer(response.status, response.ok, await response.text()) as T;
   }
 
   /** A non-JSON answer (the YAML export), as text. */
@@ -105,6 +133,58 @@ export class ApiClient {
 
   delete<T>(path: string): Promise<T> {
     return this.#json<T>("DELETE", path);
+  }
+
+  /**
+   * PUT /inventory, saying how far it is: `uploading` as the file leaves, `validating` once it
+   * all left (the controller parses and checks it), then the controller's own lines (writing N
+   * objects, done). A refusal is the controller's error, as a FerryError. No client timeout cuts
+   * an import the controller is still working on; a connection that drops says so, and that
+   * the import may still complete.
+   */
+  async importInventory(text: string, query: string, onStep: (step: ImportStep) => void): Promise<ImportResult> {
+    const bytes = new TextEncoder().encode(text);
+    let sent = 0;
+    // Pulled as the connection takes it: the last pull is the end of the upload.
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= bytes.length) {
+          controller.close();
+          onStep({ phase: "validating" });
+          return;
+        }
+        const chunk = bytes.subarray(sent, sent + UPLOAD_CHUNK);
+        sent += chunk.length;
+        controller.enqueue(chunk);
+        onStep({ phase: "uploading", sent, total: bytes.length });
+      },
+    });
+    const headers = { authorization: `Bearer ${this.#address.token}`, "content-type": "application/yaml", accept: `${IMPORT_PROGRESS_TYPE}, application/json` };
+    let response: Response;
+    try {
+      response = await this.#send(`${this.#address.url}${API_BASE}/inventory${query}`, { method: "PUT", headers, body, duplex: "half" });
+    } catch (cause) {
+      throw this.#dropped(cause, sent >= bytes.length ? "validating" : "uploading");
+    }
+    if (response.headers.get("content-type")?.startsWith(IMPORT_PROGRESS_TYPE) !== true || response.body === null) {
+      return parseAnswer(response.status, response.ok, await response.text()) as ImportResult;
+    }
+    let last: ImportProgress | undefined;
+    try {
+      for await (const line of ndjsonLines(response.body)) {
+        last = ImportProgressSchema.parse(JSON.parse(line));
+        onStep(last);
+      }
+    } catch (cause) {
+      throw this.#dropped(cause, last?.phase ?? "validating");
+    }
+    if (last?.phase === "done") return last.result;
+    if (last?.phase === "failed") return parseAnswer(last.status, false, JSON.stringify(last.error)) as ImportResult;
+    throw this.#dropped(undefined, last?.phase ?? "validating");
+  }
+
+  #dropped(cause: unknown, phase: string): FerryError {
+    return new FerryError(ErrorCode.unavailable, `the connection to the controller at ${this.#address.url} dropped during the import (${phase}); the controller may still complete it: compare \`ferry inventory export\` with the file`, { cause, retryable: true });
   }
 
   /**

@@ -47,6 +47,10 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       await assert.rejects(store.replaceObjects([{ kind: ObjectKind.vm, name: "dup", body: 1 }, { kind: ObjectKind.vm, name: "dup", body: 2 }]));
       assert.equal((await store.listObjects(ObjectKind.vm)).length, 1200, "nothing half-written");
       await store.replaceObjects([{ kind: ObjectKind.vm, name: "only", body: {} }]);
+      // A kind named with no objects left is emptied too (an import without templates).
+      await store.putObject(ObjectKind.template, "t1", {});
+      await store.replaceObjects([{ kind: ObjectKind.vm, name: "only", body: {} }], [ObjectKind.template]);
+      assert.deepEqual(await store.listObjects(ObjectKind.template), []);
       assert.deepEqual((await store.listObjects(ObjectKind.vm)).map((o) => o.name), ["only"]);
     });
 

@@ -141,9 +141,9 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
       }));
     },
 
-    async replaceObjects(objects) {
+    async replaceObjects(objects, alsoKinds = []) {
       const at = now();
-      const kinds = [...new Set(objects.map((o) => o.kind))];
+      const kinds = [...new Set([...objects.map((o) => o.kind), ...alsoKinds])];
       await guardWrite(() => db.transaction().execute(async (trx) => {
         if (kinds.length > 0) await trx.deleteFrom("inventory_object").where("kind", "in", kinds).execute();
         // Chunks keep each statement under SQLite's bound-parameter limit.

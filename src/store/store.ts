@@ -197,8 +197,11 @@ export interface Store {
 
   /** Writes objects; with `expectedVersion`, refuses (CONFLICT) when the stored one moved on. */
   putObject<T>(kind: ObjectKind, name: string, body: T, expectedVersion?: number): Promise<StoredObject<T>>;
-  /** Replaces every object of the given kinds at once: all written, or none. */
-  replaceObjects(objects: readonly { readonly kind: ObjectKind; readonly name: string; readonly body: unknown }[]): Promise<void>;
+  /**
+   * Replaces every object of the kinds in `objects` (and of `kinds`, which may have none left)
+   * at once: all written, or none. Each written object is at version 1.
+   */
+  replaceObjects(objects: readonly { readonly kind: ObjectKind; readonly name: string; readonly body: unknown }[], kinds?: readonly ObjectKind[]): Promise<void>;
   /**
    * Writes and deletes (body null) objects in one transaction: all or none. An entry with
    * `expectedVersion` refuses the whole batch (CONFLICT) when that object moved on.

@@ -6,7 +6,7 @@ import type { Command, CommandUnknownOpts } from "@commander-js/extra-typings";
 import Table from "cli-table3";
 import { TOKEN_TTL_SECONDS, type HostEvent, type HostSummary, type ImportResultSchema, type PowerResult, type VmSummary } from "../../api/schemas.ts";
 import type { z } from "@hono/zod-openapi";
-import type { ApiClient } from "../../api/client.ts";
+import type { ApiClient, ImportStep } from "../../api/client.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import type { CpuidMask } from "../../core/inventory/schema.ts";
 import { controllerClient, type ControllerOptions } from "../controller.ts";
@@ -20,6 +20,39 @@ interface Changed {
 }
 
 /** Adds --controller/--token/--json to a command. */
+/** Progress lines of `ferry inventory import` on stderr (when `show`), each with the time since the upload began. */
+function importProgress(io: CliIo, show: boolean, file: string): (step: ImportStep) => void {
+  const started = performance.now();
+  const say = (words: string): void => {
+    if (show) io.err(`${words} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  };
+  const mb = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MB`;
+  let shownPercent = -1;
+  return (progress) => {
+    switch (progress.phase) {
+      case "uploading": {
+        // A line per tenth of the file, not per piece.
+        const percent = Math.floor((progress.sent / progress.total) * 10) * 10;
+        if (percent !== shownPercent) say(`uploading ${file}: ${mb(progress.sent)} of ${mb(progress.total)}`);
+        shownPercent = percent;
+        break;
+      }
+      case "validating":
+        say("validating on the controller");
+        break;
+      case "writing":
+        say(`writing ${progress.objects} object${progress.objects === 1 ? "" : "s"}`);
+        break;
+      case "done":
+        say("done");
+        break;
+      case "failed":
+        say("the write failed");
+        break;
+    }
+  };
+}
+
 export function api<C extends CommandUnknownOpts>(command: C): C {
   command.option("--controller <url>", "the controller (default: FERRY_URL, or the one `ferry up` started)");
   command.option("--token <token>", "API token (default: FERRY_TOKEN, or the one `ferry up` saved)");
@@ -255,7 +288,9 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
     const client = controllerClient(opts);
     const text = await io.readText(file);
     const query = opts.dryRun === true ? "?dryRun=true" : opts.force === true ? "?force=true" : "";
-    const answer = await client.put<z.infer<typeof ImportResultSchema>>(`/inventory${query}`, text);
+    // On a terminal the import says what the controller is doing (a 40,000-VM lab takes
+    // seconds); stdout keeps only the answer, and --json or a pipe shows no progress.
+    const answer = await client.importInventory(text, query, importProgress(io, opts.json !== true && io.isTty, file));
     if (opts.json === true) printJson(io, answer);
     else if (answer.dryRun) io.out(`${file} would: ${diffWords(answer.diff)}${answer.refusal === null ? "" : `\nwithout --force it is refused: ${answer.refusal}`}`);
     else io.out(`imported ${file}: ${diffWords(answer.diff)}`);
