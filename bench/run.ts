@@ -9,6 +9,7 @@ import { generateInventory } from "../src/core/lab/generate.ts";
 import { indexInventory } from "../src/core/inventory/index.ts";
 import { createChecker } from "../src/core/check/checker.ts";
 import { benchmarks as controllerBenchmarks } from "./controller.ts";
+import { benchmarks as controllerMigrationBenchmarks } from "./controller-migrations.ts";
 import { benchmarks as engineBenchmarks } from "./engine.ts";
 import { benchmarks as precopyBenchmarks } from "./precopy.ts";
 import { benchmarks as qemuBenchmarks } from "./qemu.ts";
@@ -82,7 +83,7 @@ const checkerMatrix: Benchmark = {
   },
 };
 
-const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks, ...qemuBenchmarks, ...qemuLabBenchmarks];
+const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks, ...controllerMigrationBenchmarks, ...qemuBenchmarks, ...qemuLabBenchmarks];
 
 const filters = process.argv.slice(2);
 for (const b of benchmarks.filter((x) => filters.length === 0 || filters.some((f) => x.name.includes(f)))) {

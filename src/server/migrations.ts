@@ -96,12 +96,19 @@ export class AgentDirectory {
     this.#tls = tls;
   }
 
+  /** Reads the agents' records; a client is made again only for a record that changed (another controller on the store may have joined one). */
   async load(): Promise<void> {
     for (const row of await this.#store.listObjects<AgentRecord>(ObjectKind.agent)) {
       const { host, url, token, fingerprint } = row.body;
-      if (url !== undefined) this.#clients.set(host, this.clientFor({ host, url, token, fingerprint }));
+      const key = `${url ?? ""}\0${token ?? ""}\0${fingerprint ?? ""}`;
+      if (this.#loaded.get(host) === key) continue;
+      this.#loaded.set(host, key);
+      if (url === undefined) this.#clients.delete(host);
+      else this.#clients.set(host, this.clientFor({ host, url, token, fingerprint }));
     }
   }
+
+  readonly #loaded = new Map<string, string>();
 
   /** A client for `entry`: mutual TLS pinned to its certificate, or its bearer token over plain HTTP. */
   clientFor(entry: AgentEntry, timeoutMs?: number): AgentClient {
@@ -120,6 +127,7 @@ export class AgentDirectory {
   /** Writes a host's record; a record with an address gets a client, one without loses it. */
   async putRecord(record: AgentRecord): Promise<void> {
     await this.#store.putObject(ObjectKind.agent, record.host, record);
+    this.#loaded.set(record.host, `${record.url ?? ""}\0${record.token ?? ""}\0${record.fingerprint ?? ""}`);
     if (record.url === undefined) this.#clients.delete(record.host);
     else this.#clients.set(record.host, this.clientFor({ host: record.host, url: record.url, token: record.token, fingerprint: record.fingerprint }));
   }
@@ -188,12 +196,21 @@ export interface MigrationPreview {
 
 const MiB = 1048576;
 
+/** How often a running task's row takes a new percent (phases and passes are written at once). */
+const ROW_EVERY_MS = 1000;
+
 /**
  * Where a switchover passes its point of no return: the sim source sends COMMIT right after
  * reporting 96% ("verified; committing"), QEMU's stream is complete at 95% and the destination
  * runs the VM from there. An abort from then on cannot leave the VM on the source.
  */
 export const COMMIT_PERCENT = 95;
+
+/** CPU time (user + system) since `since`, in ms: what a step cost the controller. */
+function cpuMs(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return Math.round((used.user + used.system) / 10) / 100;
+}
 
 function bodyOf(task: TaskRecord): MigrationTaskBody {
   return task.body as unknown as MigrationTaskBody;
@@ -332,6 +349,7 @@ export class MigrationService {
 
   /** Validates and queues a migration; resolves with its task as soon as it is stored. */
   async start(request: MigrationRequest, requestedBy: string): Promise<TaskRecord> {
+    const cpu = process.cpuUsage();
     const { inventory, agents, store, clock } = this.#deps;
     const snapshot = inventory.current;
     const vm = snapshot.index.vms.get(request.vm);
@@ -376,7 +394,8 @@ export class MigrationService {
     }
     const { prediction, acceptedWarnings } = bodyOf(task);
     await this.#deps.events.publish(id, now, { type: "task", state: Phase.queued, percent: 0, vm: vm.name, source: vm.host, destination: dest.host.name, prediction });
-    this.#log("info", "migration queued", { migrationId: id, vm: vm.name, from: vm.host, to: dest.host.name, requestedBy, acceptedWarnings });
+    // The controller's CPU for this request (with others interleaved when several arrive at once).
+    this.#log("info", "migration queued", { migrationId: id, vm: vm.name, from: vm.host, to: dest.host.name, requestedBy, acceptedWarnings, cpuMs: cpuMs(cpu) });
 
     const abort = new AbortController();
     const done = this.#run(task, spec, options, check, sourceAgent, withStreamEncryption(destAgent, options.vmotionEncryption), abort.signal).finally(() => {
@@ -513,8 +532,10 @@ export class MigrationService {
     let phase: string = Phase.queued;
     // Drivers report per batch of pages; clients need a few updates a second. Events are kept
     // at phase changes, at each whole percent, and at most every 200 ms otherwise; the task
-    // row is written at phase changes and whole percents.
+    // row is written at phase changes, new passes, and for a whole percent at most once a second
+    // (lists show the row; a live view follows the events).
     let published: { phase: string; percent: number; at: number } = { phase: "", percent: -1, at: 0 };
+    let rowAt = 0;
     // Per pass, its latest event stands for the pass's end; a new pass also writes the task row,
     // so GET /migrations/{id} can draw the chart from the task alone.
     const passes: PassSample[] = [];
@@ -541,11 +562,13 @@ export class MigrationService {
         const percentChanged = Math.floor(p.percent) !== Math.floor(published.percent);
         if (!phaseChanged && !percentChanged && !newPass && p.at - published.at < 200) return;
         published = { phase: p.phase, percent: p.percent, at: p.at };
+        const rowDue = phaseChanged || newPass || (percentChanged && p.at - rowAt >= ROW_EVERY_MS);
+        if (rowDue) rowAt = p.at;
         chain = chain
           .then(async () => {
             await events.publish(taskId, p.at, { type: "progress", ...p });
             // The end of a task (its state and report) is written by #finish, once, with the report.
-            if (TERMINAL_PHASES.has(p.phase) || (!phaseChanged && !percentChanged && !newPass)) return;
+            if (TERMINAL_PHASES.has(p.phase) || !rowDue) return;
             const task = await store.getTask(taskId);
             if (task === undefined) return;
             const body = bodyOf(task);
@@ -630,6 +653,7 @@ export class MigrationService {
 
   /** Stores the outcome on the task and in the inventory: the VM is where the report says it runs. */
   async #finish(taskId: string, report: MigrationReport, passes: readonly PassSample[]): Promise<void> {
+    const cpu = process.cpuUsage();
     const { store, inventory, events, clock } = this.#deps;
     const task = await store.getTask(taskId);
     if (task === undefined) return;
@@ -661,7 +685,7 @@ export class MigrationService {
     if (report.outcome !== Phase.needsAttention) await this.#deps.claims.release(task.vm, taskId).catch(() => undefined);
     await events.publish(taskId, now, { type: "report", state: report.outcome, report });
     if (report.outcome === Phase.needsAttention) this.#attend(taskId);
-    this.#log(report.outcome === Phase.completed ? "info" : "warn", `migration ${report.outcome}`, { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, failure: report.failure?.code });
+    this.#log(report.outcome === Phase.completed ? "info" : "warn", `migration ${report.outcome}`, { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, failure: report.failure?.code, cpuMs: cpuMs(cpu) });
   }
 
   async abort(id: string): Promise<TaskRecord> {
@@ -690,9 +714,14 @@ export class MigrationService {
    * need attention keep asking their source. Returns how many were taken now.
    */
   async reconcile(address = ""): Promise<number> {
-    return this.#deps.leases.start(address, (task) => {
-      this.#adopt(task);
-    });
+    return this.#deps.leases.start(
+      address,
+      (task) => {
+        this.#adopt(task);
+      },
+      // Agents another controller on the store joined meanwhile.
+      () => this.#deps.agents.load(),
+    );
   }
 
   #adopt(task: TaskRecord): void {

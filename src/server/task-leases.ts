@@ -61,9 +61,9 @@ export class TaskLeases {
   /**
    * Renews this controller's lease, then takes the tasks whose holder's lease expired (all open
    * tasks on an exclusive store, the first time) and hands each to `settle`; every third of the
-   * lease after that, until stop().
+   * lease after that, until stop(), with `tick` (what else the controller refreshes from the store).
    */
-  async start(address: string, settle: (task: TaskRecord) => void): Promise<number> {
+  async start(address: string, settle: (task: TaskRecord) => void, tick?: () => Promise<void>): Promise<number> {
     this.#address = address;
     await this.#renew();
     const taken = await this.#takeExpired(settle, this.#exclusive);
@@ -75,6 +75,7 @@ export class TaskLeases {
         if (stopped()) return;
         try {
           await this.#renew();
+          await tick?.();
           await this.#takeExpired(settle, false);
         } catch (error) {
           // The store is out of reach: the lease runs out and another controller takes over.
