@@ -4,7 +4,7 @@
 import { ErrorCode, type FerryError } from "../core/errors.ts";
 import type { ErrorBody } from "./api.ts";
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 422 | 500 | 502 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 410 | 422 | 500 | 502 | 503;
 
 export function statusFor(code: ErrorCode): ErrorStatus {
   switch (code) {
@@ -19,6 +19,8 @@ export function statusFor(code: ErrorCode): ErrorStatus {
       return 404;
     case ErrorCode.conflict:
       return 409;
+    case ErrorCode.gone:
+      return 410;
     // Understood and well-formed, but the host cannot do it (no memory, VM not running).
     case ErrorCode.refused:
       return 422;

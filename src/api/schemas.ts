@@ -208,23 +208,6 @@ export const ImportResultSchema = z
   })
   .openapi("ImportResult");
 
-/** The media type of an import that reports its progress (PUT /api/inventory with this Accept). */
-export const IMPORT_PROGRESS_TYPE = "application/x-ndjson";
-
-/**
- * One line of an import's progress, once the file passed its checks (a refusal is the plain
- * error answer): how many objects it writes, then exactly one `done` (the result) or `failed`
- * (a write that failed, with the error the plain request would have answered).
- */
-export const ImportProgressSchema = z
-  .discriminatedUnion("phase", [
-    z.object({ phase: z.literal("writing"), objects: z.number().int().openapi({ description: "Objects to add, change or remove in the store" }) }),
-    z.object({ phase: z.literal("done"), result: ImportResultSchema }),
-    z.object({ phase: z.literal("failed"), status: z.number().int(), error: ErrorBodySchema }),
-  ])
-  .openapi("ImportProgress", { description: `One line of ${"application/x-ndjson"}: an import's progress` });
-export type ImportProgress = z.infer<typeof ImportProgressSchema>;
-
 export const SessionSchema = z
   .object({ name: z.string(), role: RoleSchema })
   .openapi("Session", { description: "The caller's token: its name and role (the web UI hides migrate and edit actions from read-only tokens)" });
@@ -429,3 +412,44 @@ export const VmCreateSchema = z
 
 export const VmCreatedSchema = z.object({ name: z.string(), host: z.string(), machine: z.string(), macs: z.array(z.string()), generation: z.number().int() }).openapi("VmCreated");
 export type VmCreated = z.infer<typeof VmCreatedSchema>;
+
+// Task events (GET /api/events): list-then-watch and resync. A list the UI keeps live answers
+// with the event sequence it is current at (read before its rows); a client watches from there
+// (`?after=` or Last-Event-ID). A client resuming before pruned events gets a `resync` event.
+
+/** The response header carrying the event sequence a list is current at. */
+export const EVENT_SEQUENCE_HEADER = "ferry-event-sequence";
+
+export const EventSequenceHeadersSchema = z.object({
+  [EVENT_SEQUENCE_HEADER]: z.string().regex(/^\d+$/).openapi({ description: "The task-event sequence this answer is current at (read before its rows): watch GET /api/events?after=SEQ from it; events at or below it are already reflected", example: "4182" }),
+});
+
+export const ResyncEventSchema = z
+  .object({
+    type: z.literal("resync"),
+    after: z.number().int().openapi({ description: "The sequence the client asked to resume after" }),
+    oldest: z.number().int().openapi({ description: "The oldest event still kept" }),
+    latest: z.number().int().openapi({ description: "Where the stream goes on from: reload the lists, then continue" }),
+    reason: z.string(),
+  })
+  .openapi("ResyncEvent", { description: "SSE `event: resync` (id: latest), sent first when events after the client's sequence were pruned" });
+export type ResyncEvent = z.infer<typeof ResyncEventSchema>;
+
+export const TaskEventSchema = z
+  .object({
+    seq: z.number().int().openapi({ description: "Increasing across the controller's store: the SSE id" }),
+    taskId: z.string().openapi({ description: "A migration's id, or host:NAME for a host's liveness events" }),
+    at: z.number(),
+    type: z.string().openapi({ description: "task (queued), progress, report (the end), host, reconcile, reconciled" }),
+  })
+  .catchall(z.unknown())
+  .openapi("TaskEvent");
+
+export const EventPageSchema = z
+  .object({
+    events: z.array(TaskEventSchema),
+    next: z.number().int().openapi({ description: "Ask again with after=next for the following page" }),
+    latest: z.number().int().openapi({ description: "The newest sequence when this page was read" }),
+  })
+  .openapi("EventPage");
+export type EventPage = z.infer<typeof EventPageSchema>;

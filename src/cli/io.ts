@@ -43,6 +43,7 @@ export function exitStatusFor(code: ErrorCode): ExitStatus {
     case ErrorCode.unauthorized:
     case ErrorCode.forbidden:
     case ErrorCode.conflict:
+    case ErrorCode.gone:
     case ErrorCode.unavailable:
     case ErrorCode.internal:
       return ExitStatus.refused;

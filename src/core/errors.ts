@@ -19,6 +19,8 @@ export const ErrorCode = {
   forbidden: "FORBIDDEN",
   /** The request clashes with the current state: a name or migration id already in use, a VM already migrating. */
   conflict: "CONFLICT",
+  /** What was asked for is no longer kept: task events pruned after the client's sequence (reload the lists, then watch from the sequence given). */
+  gone: "GONE",
   /** A peer (agent, controller) could not be reached or did not answer in time; retrying may help. */
   unavailable: "UNAVAILABLE",
   /** A bug: an invariant of Ferry's own was broken. */

@@ -29,11 +29,11 @@ import { addVmkernelNetworking, deployFromTemplate, editVmkernelPort, removeVmke
 import type { Inventory } from "../core/inventory/schema.ts";
 import { inventoryYaml } from "../core/inventory/serialize.ts";
 import { statusFor } from "../agent/http-errors.ts";
-import type { ApiToken, Store, TaskEvent } from "../store/store.ts";
+import type { ApiToken, Store } from "../store/store.ts";
 import { auditTrail, registerAuditRoutes } from "./audit.ts";
 import { registerImportRoute } from "./routes-import.ts";
 import { registerTokenRoutes } from "./routes-tokens.ts";
-import { requireRole, Role, tokenExpired, TokenStreams } from "./auth.ts";
+import { requireRole, Role, TokenStreams } from "./auth.ts";
 import { bodyLimits, honoPath, refuseIfMigrating as refuseMigrating, requestIds, requireDeclaredBody, securityHeaders, tokenAuthentication, type BodyRule } from "./hardening.ts";
 import type { Log } from "./migrations.ts";
 import type { InventoryService } from "./inventory-service.ts";
@@ -41,7 +41,7 @@ import type { EventHub } from "./events.ts";
 import type { HostNetworkActuator } from "./host-network.ts";
 import { HostSummaryState, hostSummaryState, type HostLivenessView } from "./liveness.ts";
 import { errors, json, NameParam, security } from "./openapi.ts";
-import { streamSSE } from "hono/streaming";
+import { eventSequenceHeader, registerEventRoutes, sequenced } from "./routes-events.ts";
 import { registerUiRoutes } from "./routes-ui.ts";
 import { serveWebUi } from "./ui.ts";
 
@@ -65,17 +65,6 @@ export interface ControllerDeps {
 export type ControllerEnv = { Variables: { token: ApiToken; requestId: string } };
 export type ControllerApp = OpenAPIHono<ControllerEnv>;
 
-
-// One event goes to every subscriber: serialise it once, not once per client.
-const serialised = new WeakMap<TaskEvent, string>();
-function sseData(event: TaskEvent): string {
-  let data = serialised.get(event);
-  if (data === undefined) {
-    data = JSON.stringify({ seq: event.seq, taskId: event.taskId, at: event.at, ...event.body });
-    serialised.set(event, data);
-  }
-  return data;
-}
 
 /**
  * The error as the API answers it. A 5xx is logged (one line: request id, method, path, the
@@ -140,6 +129,8 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
   app.use(`${API_BASE}/*`, bodyLimits());
   app.use(`${API_BASE}/*`, tokenAuthentication({ store, clock, log: deps.log, throttle: deps.authThrottle }));
   app.use(`${API_BASE}/*`, requireDeclaredBody(() => bodyRules(app)));
+  // Lists the UI keeps live say which event sequence they are current at (routes-events.ts).
+  app.use(`${API_BASE}/*`, eventSequenceHeader(events));
   // The web UI at / (outside /api, no token: the login form asks for one).
   serveWebUi(app);
   registerUiRoutes(app, { inventory });
@@ -149,7 +140,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
   const refuseIfMigrating = (vms: readonly string[], what: string): Promise<void> => refuseMigrating(store, inventory, vms, what);
 
   app.openapi(
-    createRoute({ method: "get", path: `${API_BASE}/inventory`, security, summary: "The whole inventory", request: { query: z.object({ format: z.enum(["json", "yaml"]).default("json") }) }, responses: { 200: json(InventoryDocumentSchema, "The inventory"), ...errors } }),
+    createRoute({ method: "get", path: `${API_BASE}/inventory`, security, summary: "The whole inventory", request: { query: z.object({ format: z.enum(["json", "yaml"]).default("json") }) }, responses: { 200: { ...json(InventoryDocumentSchema, "The inventory"), ...sequenced }, ...errors } }),
     (c) => {
       const snapshot = inventory.current;
       if (c.req.valid("query").format === "yaml") return c.body(inventoryYaml(snapshot.inventory), 200, { "content-type": "application/yaml; charset=utf-8" }) as never;
@@ -158,7 +149,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
   );
 
   app.openapi(
-    createRoute({ method: "get", path: `${API_BASE}/hosts`, security, summary: "Hosts", responses: { 200: json(z.array(HostSummarySchema), "Hosts"), ...errors } }),
+    createRoute({ method: "get", path: `${API_BASE}/hosts`, security, summary: "Hosts", responses: { 200: { ...json(z.array(HostSummarySchema), "Hosts"), ...sequenced }, ...errors } }),
     (c) => {
       const { index } = inventory.current;
       return c.json(
@@ -190,7 +181,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
   );
 
   app.openapi(
-    createRoute({ method: "get", path: `${API_BASE}/vms`, security, summary: "VMs", responses: { 200: json(z.array(VmSummarySchema), "VMs"), ...errors } }),
+    createRoute({ method: "get", path: `${API_BASE}/vms`, security, summary: "VMs", responses: { 200: { ...json(z.array(VmSummarySchema), "VMs"), ...sequenced }, ...errors } }),
     (c) => {
       const { inventory: current, index } = inventory.current;
       return c.json(
@@ -341,56 +332,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
     },
   );
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: `${API_BASE}/events`,
-      security,
-      summary: "Live task events as server-sent events; resumable with Last-Event-ID (or ?after=SEQ)",
-      request: { query: z.object({ task: z.string().min(1).optional(), after: z.coerce.number().int().nonnegative().optional() }) },
-      responses: { 200: { content: { "text/event-stream": { schema: z.string() } }, description: "event: progress, id: the event's sequence number, data: the event as JSON" }, ...errors },
-    }),
-    (c) => {
-      const query = c.req.valid("query");
-      const header = c.req.header("last-event-id");
-      const resumeFrom = header !== undefined && /^\d+$/.test(header) ? Number(header) : (query.after ?? 0);
-      const token = c.get("token");
-      return streamSSE(c, async (stream) => {
-        const done = new AbortController();
-        stream.onAbort(() => {
-          done.abort();
-        });
-        // Revoking the token (here, or in the store by another controller) or its expiry ends the stream.
-        const forget = streams.watch(token.id, () => {
-          done.abort();
-        });
-        // A comment every 15 s keeps proxies from closing an idle stream.
-        const keepAlive = setInterval(() => {
-          if (tokenExpired(token, clock.now())) done.abort();
-          else void stream.write(": keep-alive\n\n");
-          void streams.sweep(store, clock.now()).catch(() => undefined);
-        }, 15_000);
-        try {
-          await events.subscribe(
-            resumeFrom,
-            query.task,
-            async (event) => {
-              if (tokenExpired(token, clock.now())) {
-                done.abort();
-                return;
-              }
-              await stream.writeSSE({ id: String(event.seq), event: "task", data: sseData(event) });
-            },
-            done.signal,
-          );
-        } finally {
-          clearInterval(keepAlive);
-          forget();
-        }
-      });
-    },
-  );
-
+  registerEventRoutes(app, { store, events, clock, streams });
   registerImportRoute(app, { store, inventory });
   registerTokenRoutes(app, { store, clock, streams, generation: () => inventory.current.generation });
   registerAuditRoutes(app, { store });

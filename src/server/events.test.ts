@@ -1,34 +1,49 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { EVENT_SEQUENCE_HEADER } from "../api/schemas.ts";
 import { testController, type TestController } from "./testing/controller.ts";
 
 let ctl: TestController;
 before(async () => { ctl = await testController(); });
 after(async () => { await ctl.store.close(); });
 
-/** Reads SSE events from the API until `count` have arrived, then hangs up. */
-async function readEvents(count: number, headers: Record<string, string> = {}, query = ""): Promise<{ id: string; data: Record<string, unknown> }[]> {
+interface Frame { id: string; event: string; data: Record<string, unknown> }
+
+/** The API's SSE frames, one by one; `close` hangs up. */
+async function openEvents(headers: Record<string, string> = {}, query = ""): Promise<{ frames: AsyncGenerator<Frame>; close: () => void }> {
   const controller = new AbortController();
   const response = await ctl.app.request(`/api/events${query}`, { headers: { authorization: `Bearer ${ctl.tokens.readOnly}`, ...headers }, signal: controller.signal });
   assert.equal(response.status, 200);
   assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
-  const out: { id: string; data: Record<string, unknown> }[] = [];
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end = buffer.indexOf("\n\n");
-    while (end >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const id = /^id: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (id !== undefined && data !== undefined) out.push({ id, data: JSON.parse(data) as Record<string, unknown> });
-      end = buffer.indexOf("\n\n");
+  async function* frames(): AsyncGenerator<Frame> {
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const id = /^id: (.*)$/m.exec(block)?.[1];
+        const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (id !== undefined && data !== undefined) yield { id, event, data: JSON.parse(data) as Record<string, unknown> };
+      }
     }
+  }
+  const iterator = frames();
+  // Ending the iterator cancels the body: the server's stream sees the client go.
+  return { frames: iterator, close: () => { controller.abort(); void iterator.return(undefined); } };
+}
+
+/** Reads SSE frames until `count` have arrived, then hangs up. */
+async function readEvents(count: number, headers: Record<string, string> = {}, query = ""): Promise<Frame[]> {
+  const stream = await openEvents(headers, query);
+  const out: Frame[] = [];
+  for await (const frame of stream.frames) {
+    out.push(frame);
     if (out.length >= count) break;
   }
-  controller.abort();
+  stream.close();
   return out;
 }
 
@@ -48,4 +63,60 @@ test("events stream live, in order, and resume after Last-Event-ID with nothing 
 test("events need a token", async () => {
   const response = await ctl.app.request("/api/events");
   assert.equal(response.status, 401);
+});
+
+test("lists answer the event sequence they are current at; watching after it gives what came later, and only that", async () => {
+  const earlier = await ctl.events.publish("t3", 5, { type: "progress", percent: 10 });
+  for (const path of ["/api/migrations", "/api/hosts", "/api/vms", "/api/inventory"]) {
+    const response = await ctl.app.request(path, { headers: { authorization: `Bearer ${ctl.tokens.readOnly}` } });
+    assert.equal(response.status, 200, path);
+    assert.equal(response.headers.get(EVENT_SEQUENCE_HEADER), String(earlier.seq), path);
+  }
+  const later = await ctl.events.publish("t3", 6, { type: "progress", percent: 20 });
+  const seen = await readEvents(1, {}, `?after=${String(earlier.seq)}`);
+  assert.deepEqual(seen.map((e) => Number(e.id)), [later.seq]);
+  // A refused request says nothing of events.
+  const missing = await ctl.app.request("/api/migrations/nope", { headers: { authorization: `Bearer ${ctl.tokens.readOnly}` } });
+  assert.equal(missing.status, 404);
+  assert.equal(missing.headers.get(EVENT_SEQUENCE_HEADER), null);
+});
+
+test("the JSON page of events: after a sequence, paged, and 410 GONE once events after it were pruned", async () => {
+  const start = await ctl.events.sequence();
+  const a = await ctl.events.publish("gone-1", 7, { type: "progress", percent: 1 });
+  const b = await ctl.events.publish("gone-1", 8, { type: "progress", percent: 2 });
+  const page = await ctl.call("GET", `/api/events/page?after=${String(start)}&limit=1`);
+  assert.equal(page.status, 200);
+  assert.deepEqual(page.body, { events: [{ seq: a.seq, taskId: "gone-1", at: 7, type: "progress", percent: 1 }], next: a.seq, latest: b.seq });
+  const quiet = await ctl.call("GET", `/api/events/page?after=${String(b.seq)}`);
+  assert.deepEqual(quiet.body, { events: [], next: b.seq, latest: b.seq });
+  // Nothing here is a task's: every event goes.
+  assert.ok((await ctl.store.pruneEvents({ before: Number.MAX_SAFE_INTEGER, keep: 0, ended: [] })) >= 2);
+  const gone = await ctl.call("GET", `/api/events/page?after=${String(start)}`);
+  assert.equal(gone.status, 410);
+  const body = gone.body as { code: string; message: string; details: { type: string; after: number; latest: number } };
+  assert.equal(body.code, "GONE");
+  assert.match(body.message, /were pruned.*reload the lists/);
+  assert.deepEqual([body.details.type, body.details.after, body.details.latest], ["resync", start, b.seq]);
+  assert.equal((await ctl.call("GET", `/api/events/page?after=${String(b.seq)}`)).status, 200, "from the latest on, all is well");
+});
+
+test("a stream resuming before pruned events gets a resync first, then what happens next", async () => {
+  const latest = await ctl.events.sequence();
+  const stream = await openEvents({ "last-event-id": "1" });
+  const resync = (await stream.frames.next()).value as Frame;
+  const next = await ctl.events.publish("t4", 9, { type: "progress", percent: 3 });
+  const live = (await stream.frames.next()).value as Frame;
+  stream.close();
+  assert.equal(resync.event, "resync");
+  assert.equal(resync.id, String(latest));
+  assert.equal(resync.data["type"], "resync");
+  assert.equal(resync.data["after"], 1);
+  assert.equal(resync.data["latest"], latest);
+  assert.match(String(resync.data["reason"]), /pruned/);
+  assert.equal(live.event, "task");
+  assert.equal(live.id, String(next.seq));
+  // Resuming after the resync's id is a plain resume.
+  const plain = await readEvents(1, { "last-event-id": String(latest) });
+  assert.deepEqual(plain.map((e) => [e.event, Number(e.id)]), [["task", next.seq]]);
 });

@@ -17,7 +17,7 @@ import { openSqliteStore } from "../store/sqlite.ts";
 import type { Store } from "../store/store.ts";
 import { createToken, hashToken, Role } from "./auth.ts";
 import { createControllerApp, serveOpenApi, type ControllerApp } from "./app.ts";
-import { EventHub } from "./events.ts";
+import { EventHub, type EventRetention } from "./events.ts";
 import { agentHostNetwork } from "./host-network.ts";
 import { InventoryService } from "./inventory-service.ts";
 import { AgentDirectory, MigrationService, type Log } from "./migrations.ts";
@@ -58,6 +58,8 @@ export interface ControllerConfig {
   readonly liveness?: LivenessOptions | undefined;
   /** How long this controller's hold on its tasks lasts without renewal (default 30 s): another controller on the same PostgreSQL takes them over after it. */
   readonly leaseMs?: number | undefined;
+  /** How long and how many task events are kept (defaults: 7 days, 1,000,000; pruned every 10 minutes). */
+  readonly eventRetention?: Partial<EventRetention> | undefined;
 }
 
 export interface ControllerParts {
@@ -91,14 +93,14 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
 }
 
 /** The controller's parts over an open store; `reconcile` settles tasks a previous run left open. */
-export async function assembleController(store: Store, clock: Clock, log?: Log, tls?: ControllerTls, livenessOptions?: LivenessOptions, leaseMs?: number): Promise<ControllerParts> {
+export async function assembleController(store: Store, clock: Clock, log?: Log, tls?: ControllerTls, livenessOptions?: LivenessOptions, leaseMs?: number, eventRetention?: Partial<EventRetention>): Promise<ControllerParts> {
   const claims = new ClaimsCache(store);
   await claims.refresh();
   const leases = new TaskLeases({ store, clock, claims, log }, { leaseMs, exclusive: store.dialect === "sqlite" });
   // The checker reads the hosts' liveness at every check; the service comes after the agents.
   const late: { liveness?: Liveness } = {};
   const inventory = await InventoryService.open(store, { liveness: { notResponding: (host) => late.liveness?.notResponding(host) === true }, claims });
-  const events = new EventHub(store);
+  const events = new EventHub(store, { clock, log, retention: eventRetention });
   const agents = new AgentDirectory(store, tls === undefined ? undefined : { ca: tls.ca.certificate, certificate: tls.client.certificate, key: tls.client.key });
   await agents.load();
   const migrations = new MigrationService({ store, inventory, events, agents, clock, log, claims, leases });
@@ -155,7 +157,7 @@ export async function startController(config: ControllerConfig): Promise<Running
   tightenFiles(config.dataDir);
   // SQLite serves one controller: a second one on the same file is refused before it opens it.
   const lock: StoreLock | undefined = config.postgresUrl === undefined ? withPrivateUmask(() => lockSqliteStore(join(config.dataDir, "ferry.db"))) : undefined;
-  const store = config.postgresUrl === undefined ? withPrivateUmask(() => openSqliteStore(join(config.dataDir, "ferry.db"), () => config.clock.now())) : openPostgresStore(config.postgresUrl, () => config.clock.now());
+  const store = config.postgresUrl === undefined ? withPrivateUmask(() => openSqliteStore(join(config.dataDir, "ferry.db"), () => config.clock.now())) : openPostgresStore(config.postgresUrl, () => config.clock.now(), config.log);
   const closeStore = async (): Promise<void> => {
     await store.close().catch(() => undefined);
     lock?.release();
@@ -174,7 +176,9 @@ export async function startController(config: ControllerConfig): Promise<Running
     await closeStore();
     throw error;
   }
-  const parts = await assembleController(store, config.clock, config.log, tls, config.liveness, config.leaseMs);
+  const parts = await assembleController(store, config.clock, config.log, tls, config.liveness, config.leaseMs, config.eventRetention);
+  // Other controllers' events (PostgreSQL's LISTEN) reach this one's streams; old events are pruned.
+  await parts.events.start({ prune: true });
   const { inventory, events, agents, migrations } = parts;
   if (config.initialInventory !== undefined && inventory.current.inventory.hosts.length === 0) await inventory.replace(config.initialInventory);
   const adminToken = await ensureAdminToken(store, config.dataDir, config.clock.now());
@@ -227,6 +231,7 @@ export async function startController(config: ControllerConfig): Promise<Running
         });
       });
       await migrations.drain();
+      await parts.events.close();
       await closeStore();
     },
   };

@@ -8,6 +8,7 @@ import type { ControllerApp } from "./app.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory, MigrationService } from "./migrations.ts";
 import { errors, json, security } from "./openapi.ts";
+import { sequenced } from "./routes-events.ts";
 
 const IdParam = z.object({ id: z.string().min(1).openapi({ param: { name: "id", in: "path" } }) });
 
@@ -22,7 +23,7 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
   const { store, migrations } = deps;
 
   app.openapi(
-    createRoute({ method: "post", path: `${API_BASE}/migrations`, security, summary: "Migrate a VM: validated, then queued; follow it with GET /api/events?task=ID", request: { body: json(MigrationRequestSchema, "VM, target host, pool, priority, downtime limit, accepted warnings") }, responses: { 202: json(TaskSchema, "Queued"), ...errors } }),
+    createRoute({ method: "post", path: `${API_BASE}/migrations`, security, summary: "Migrate a VM: validated, then queued; follow it with GET /api/events?task=ID&after=SEQ, SEQ from the ferry-event-sequence header", request: { body: json(MigrationRequestSchema, "VM, target host, pool, priority, downtime limit, accepted warnings") }, responses: { 202: { ...json(TaskSchema, "Queued"), ...sequenced }, ...errors } }),
     async (c) => {
       requireRole(c.get("token"), Role.operator);
       const task = await migrations.start(c.req.valid("json"), c.get("token").name);
@@ -35,9 +36,9 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
       method: "get",
       path: `${API_BASE}/migrations`,
       security,
-      summary: "Migration tasks, newest first",
+      summary: "Migration tasks, newest first; the ferry-event-sequence header says where to watch GET /api/events from",
       request: { query: z.object({ vm: z.string().optional(), state: z.string().optional().openapi({ description: "comma-separated phases" }), limit: z.coerce.number().int().min(1).max(1000).default(50), before: z.string().optional() }) },
-      responses: { 200: json(z.array(TaskSchema), "Tasks"), ...errors },
+      responses: { 200: { ...json(z.array(TaskSchema), "Tasks"), ...sequenced }, ...errors },
     }),
     async (c) => {
       const q = c.req.valid("query");
@@ -47,7 +48,7 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
   );
 
   app.openapi(
-    createRoute({ method: "get", path: `${API_BASE}/migrations/{id}`, security, summary: "One migration task: prediction, timeline, progress, report", request: { params: IdParam }, responses: { 200: json(TaskSchema, "The task"), ...errors } }),
+    createRoute({ method: "get", path: `${API_BASE}/migrations/{id}`, security, summary: "One migration task: prediction, timeline, progress, report", request: { params: IdParam }, responses: { 200: { ...json(TaskSchema, "The task"), ...sequenced }, ...errors } }),
     async (c) => {
       const id = c.req.valid("param").id;
       const task = await store.getTask(id);
