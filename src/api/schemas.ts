@@ -208,6 +208,23 @@ export const ImportResultSchema = z
   })
   .openapi("ImportResult");
 
+/** The media type of an import that reports its progress (PUT /api/inventory with this Accept). */
+export const IMPORT_PROGRESS_TYPE = "application/x-ndjson";
+
+/**
+ * One line of an import's progress, once the file passed its checks (a refusal is the plain
+ * error answer): how many objects it writes, then exactly one `done` (the result) or `failed`
+ * (a write that failed, with the error the plain request would have answered).
+ */
+export const ImportProgressSchema = z
+  .discriminatedUnion("phase", [
+    z.object({ phase: z.literal("writing"), objects: z.number().int().openapi({ description: "Objects to add, change or remove in the store" }) }),
+    z.object({ phase: z.literal("done"), result: ImportResultSchema }),
+    z.object({ phase: z.literal("failed"), status: z.number().int(), error: ErrorBodySchema }),
+  ])
+  .openapi("ImportProgress", { description: `One line of ${"application/x-ndjson"}: an import's progress` });
+export type ImportProgress = z.infer<typeof ImportProgressSchema>;
+
 export const SessionSchema = z
   .object({ name: z.string(), role: RoleSchema })
   .openapi("Session", { description: "The caller's token: its name and role (the web UI hides migrate and edit actions from read-only tokens)" });
