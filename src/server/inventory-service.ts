@@ -6,7 +6,7 @@
 // before; the checker is built lazily. An import (replace) and a reload validate the whole.
 import { createChecker, type Checker, type HostLiveness } from "../core/check/checker.ts";
 import { NO_CLAIMS, type MigrationClaims } from "../core/inventory/claims.ts";
-import { deepFreeze, openDraft } from "../core/inventory/draft.ts";
+import { carryPositions, deepFreeze, freezeChanged, openDraft } from "../core/inventory/draft.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { indexInventory, reindex, type IndexChanges, type InventoryIndex } from "../core/inventory/index.ts";
 import { dropLegacyVmFields } from "../core/inventory/legacy.ts";
@@ -42,6 +42,8 @@ const SECTIONS = [
 ] as const;
 
 const DATACENTER = "datacenter";
+/** How far back refresh looks for other controllers' writes: their clocks and this one's may differ by this much. */
+const REFRESH_MARGIN_MS = 60_000;
 const ALL_KINDS = [ObjectKind.datacenter, ...SECTIONS.map(([kind]) => kind)];
 /** Past this many objects to write, an import rewrites every object in one bulk replace. */
 const BULK_AT = 500;
@@ -209,7 +211,8 @@ export class InventoryService {
       const result = edit(draft);
       const verdict = validateChange(base.index, this.#macs, draft);
       if (!verdict.ok) throw verdict.schemaIssues.length > 0 ? schemaError(verdict.schemaIssues) : referenceError(verdict.referenceIssues);
-      const after = deepFreeze(verdict.inventory);
+      const after = freezeChanged(verdict.inventory, verdict.changes);
+      carryPositions(base.inventory, after, verdict.changes);
       await options.beforeWrite?.(base.inventory, after);
       const { put, removed } = changedObjects(after, verdict.changes, verdict.rootChanged);
       if (put.length === 0 && removed.length === 0) return { result, snapshot: base };
@@ -222,6 +225,49 @@ export class InventoryService {
       this.#snapshot = this.#snap(reindex(base.index, after, verdict.changes), base.generation + 1);
       return { result, snapshot: this.#snapshot };
     });
+  }
+
+  /** When this controller last looked for other controllers' writes (refresh). */
+  #seenAt = 0;
+
+  /**
+   * Takes what other controllers on the store wrote since this one last looked: the objects
+   * whose version differs from the one this controller holds are put in a draft and applied as
+   * an edit is, without writing; a removed object, a new datacenter name, or anything the edit
+   * path refuses reloads the whole. One count and one indexed read when nothing changed.
+   * Writers' clocks differ: it looks back REFRESH_MARGIN_MS and compares versions.
+   */
+  async refresh(): Promise<boolean> {
+    return this.#serial(async () => {
+      const now = Date.now();
+      const { count, changed } = await this.#store.objectsChangedSince(this.#seenAt - REFRESH_MARGIN_MS);
+      this.#seenAt = now;
+      const fresh = changed.filter((o) => this.#versions.get(`${o.kind}\0${o.name}`) !== o.version);
+      if (fresh.length === 0 && count === this.#versions.size) return false;
+      if (fresh.some((o) => o.kind === ObjectKind.datacenter) || !this.#apply(fresh) || count !== this.#versions.size) await this.reload();
+      return true;
+    });
+  }
+
+  /** Puts objects another controller wrote into the snapshot; false when they do not apply as an edit. */
+  #apply(objects: readonly { readonly kind: ObjectKind; readonly name: string; readonly body: unknown; readonly version: number }[]): boolean {
+    const base = this.#snapshot;
+    const draft = openDraft(base.inventory);
+    for (const o of objects) {
+      const section = SECTIONS.find(([kind]) => kind === o.kind)?.[1];
+      if (section === undefined) return false;
+      const items = draft[section] as unknown[];
+      const body = o.kind === ObjectKind.vm ? dropLegacyVmFields(o.body) : o.body;
+      const at = items.findIndex((item) => (item as { name: string }).name === o.name);
+      if (at < 0) items.push(body);
+      else items[at] = body;
+    }
+    const verdict = validateChange(base.index, this.#macs, draft);
+    if (!verdict.ok) return false;
+    for (const o of objects) this.#versions.set(`${o.kind}\0${o.name}`, o.version);
+    updateMacOwners(this.#macs, base.index, verdict.changes);
+    this.#snapshot = this.#snap(reindex(base.index, deepFreeze(verdict.inventory), verdict.changes), base.generation + 1);
+    return true;
   }
 
   /** Changes run one at a time, in order. */

@@ -16,17 +16,60 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** Each snapshot section's positions by name, built on first use and kept while names stay in place. */
+const positionsOf = new WeakMap<readonly unknown[], ReadonlyMap<string, number>>();
+/** The snapshot section a draft's section was copied from. */
+const originOf = new WeakMap<readonly unknown[], readonly { readonly name: string }[]>();
+
+function positions(section: readonly { readonly name: string }[]): ReadonlyMap<string, number> {
+  let map = positionsOf.get(section);
+  if (map === undefined) {
+    map = new Map(section.map((item, i) => [item.name, i]));
+    positionsOf.set(section, map);
+  }
+  return map;
+}
+
+/** A copy of a snapshot's section that remembers where it came from (findIn looks names up there). */
+function draftSection<T extends { readonly name: string }>(section: readonly T[]): T[] {
+  const copy = [...section];
+  originOf.set(copy, section);
+  return copy;
+}
+
 /** A draft of `inventory`: its sections are new arrays of the same (frozen) objects. */
 export function openDraft(inventory: Inventory): Inventory {
   return {
     ...inventory,
-    datastores: [...inventory.datastores],
-    clusters: [...inventory.clusters],
-    resourcePools: [...inventory.resourcePools],
-    hosts: [...inventory.hosts],
-    templates: [...inventory.templates],
-    vms: [...inventory.vms],
+    datastores: draftSection(inventory.datastores),
+    clusters: draftSection(inventory.clusters),
+    resourcePools: draftSection(inventory.resourcePools),
+    hosts: draftSection(inventory.hosts),
+    templates: draftSection(inventory.templates),
+    vms: draftSection(inventory.vms),
   };
+}
+
+/**
+ * The position of the item named `name` in `items`, or -1: looked up in the snapshot the
+ * draft came from when the item is still at its place there, else found by a scan.
+ */
+export function positionIn(items: readonly { readonly name: string }[], name: string): number {
+  const origin = originOf.get(items);
+  if (origin !== undefined) {
+    const i = positions(origin).get(name);
+    if (i !== undefined && items[i]?.name === name) return i;
+  }
+  return items.findIndex((item) => item.name === name);
+}
+
+/** `after`'s sections hold the same names at the same places as `before`'s: their positions carry over. */
+export function carryPositions(before: Inventory, after: Inventory, changes: IndexChanges): void {
+  for (const section of SECTION_NAMES) {
+    const known = positionsOf.get(before[section]);
+    if (known === undefined || before[section].length !== after[section].length || changes.removed[section].length > 0) continue;
+    if (changes.changed[section].every((item) => known.get(item.name) !== undefined && after[section][known.get(item.name) ?? -1] === item)) positionsOf.set(after[section], known);
+  }
 }
 
 /**
@@ -75,13 +118,25 @@ function lookupOf(index: InventoryIndex, section: SectionName): Lookup {
   }
 }
 
-/** Same length and the same objects but at a few positions (an edit in place): no look-up by name needed. */
-function diffInPlace(lookup: Lookup, before: readonly { readonly name: string }[], after: readonly { readonly name: string }[]): SectionDiff {
+/** The name of a draft's item, "" for one that has none (its schema refuses it). */
+function nameAt(items: readonly unknown[], i: number): string {
+  const item = items[i];
+  const name = typeof item === "object" && item !== null ? (item as { name?: unknown }).name : undefined;
+  return typeof name === "string" ? name : "";
+}
+
+/**
+ * Same length and the same objects but at a few positions (an edit in place): no look-up by
+ * name needed. undefined when a snapshot object sits at another place (the order changed).
+ */
+function diffInPlace(lookup: Lookup, before: readonly { readonly name: string }[], after: readonly { readonly name: string }[]): SectionDiff | undefined {
   const changed: number[] = [];
   const replaced = new Set<string>();
   for (let i = 0; i < after.length; i++) {
     const item = before[i];
-    if (after[i] !== item && item !== undefined) {
+    const now = after[i];
+    if (now !== item && item !== undefined) {
+      if (Object.isFrozen(now)) return undefined;
       changed.push(i);
       replaced.add(item.name);
     }
@@ -89,27 +144,29 @@ function diffInPlace(lookup: Lookup, before: readonly { readonly name: string }[
   const taken = new Map<string, number>();
   const duplicates: number[] = [];
   for (const i of changed) {
-    const name = after[i]?.name ?? "";
+    const name = nameAt(after, i);
     // Every other object is the snapshot's own, at its place, with its (unique) name.
     const stays = lookup.has(name) && !replaced.has(name);
     if (stays || taken.has(name)) duplicates.push(i);
     taken.set(name, i);
   }
-  const names = new Set(changed.map((i) => after[i]?.name));
+  const names = new Set(changed.map((i) => nameAt(after, i)));
   return { changed, removed: [...replaced].filter((name) => !names.has(name)), duplicates };
 }
 
 function diffByName(lookup: Lookup, after: readonly { readonly name: string }[]): SectionDiff {
   const changed: number[] = [];
   const kept = new Set<string>();
-  after.forEach((item, i) => {
-    if (lookup.get(item.name) === item) kept.add(item.name);
+  after.forEach((item: unknown, i) => {
+    // Anything but a snapshot object is changed (a non-object too: its schema says so).
+    const name = typeof item === "object" && item !== null ? (item as { name?: unknown }).name : undefined;
+    if (typeof name === "string" && lookup.get(name) === item) kept.add(name);
     else changed.push(i);
   });
   const taken = new Set<string>();
   const duplicates: number[] = [];
   for (const i of changed) {
-    const name = after[i]?.name ?? "";
+    const name = nameAt(after, i);
     if (kept.has(name) || taken.has(name)) duplicates.push(i);
     taken.add(name);
   }
@@ -121,13 +178,21 @@ function diffByName(lookup: Lookup, after: readonly { readonly name: string }[])
 export function diffSection(base: InventoryIndex, section: SectionName, after: readonly { readonly name: string }[]): SectionDiff {
   const before = base.inventory[section];
   if (after === before) return { changed: [], removed: [], duplicates: [] };
-  if (after.length === before.length) {
-    let moved = 0;
-    for (let i = 0; i < after.length && moved === 0; i++) if (after[i] !== before[i] && Object.isFrozen(after[i])) moved++;
-    // An object of the snapshot at another place: the order changed, compare by name.
-    if (moved === 0) return diffInPlace(lookupOf(base, section), before, after);
+  const lookup = lookupOf(base, section);
+  return (after.length === before.length ? diffInPlace(lookup, before, after) : undefined) ?? diffByName(lookup, after);
+}
+
+/**
+ * Freezes an inventory that was a draft: the objects it changed (the rest are the snapshot's,
+ * frozen already), its sections and itself. Walking 40,000 frozen VMs to find that out would
+ * cost more than the edit.
+ */
+export function freezeChanged(after: Inventory, changes: IndexChanges): Inventory {
+  for (const section of SECTION_NAMES) {
+    for (const item of changes.changed[section]) deepFreeze(item);
+    Object.freeze(after[section]);
   }
-  return diffByName(lookupOf(base, section), after);
+  return Object.freeze(after);
 }
 
 /** The changes of `after` against `base`, as reindex takes them. */

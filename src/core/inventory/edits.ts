@@ -5,7 +5,7 @@
 // VM runs after a migration. Each throws a one-sentence FerryError naming what is wrong;
 // the caller validates the result (schema and references) before anything is stored.
 import { ErrorCode, FerryError } from "../errors.ts";
-import { own } from "./draft.ts";
+import { own, positionIn } from "./draft.ts";
 import type { CpuidMask, Host, Inventory, Template, Vm, VSwitch, VmkernelPort } from "./schema.ts";
 
 /**
@@ -17,7 +17,7 @@ export type Draft = Inventory;
 
 /** The draft's own (writable) copy of the item named `name`: the snapshot's objects are never written. */
 function find<T extends { name: string }>(items: T[], name: string, what: string): T {
-  const i = items.findIndex((item) => item.name === name);
+  const i = positionIn(items, name);
   if (i < 0) throw new FerryError(ErrorCode.notFound, `no ${what} named "${name}" in the inventory`);
   return own(items, i);
 }

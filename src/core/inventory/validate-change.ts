@@ -35,9 +35,13 @@ const ROOT_KEYS = new Set<string>(Object.keys(InventorySchema.shape));
 
 const schemaFailure = (issues: readonly z.core.$ZodIssue[]): ChangeVerdict => ({ ok: false, schemaIssues: issues, referenceIssues: [] });
 
-/** The root's own fields and the sections' shape (arrays of named objects), as the whole-inventory schema says them. */
+/**
+ * The root's own fields and the sections' shape, as the whole-inventory schema says them. An
+ * item that is not a named object is not the snapshot's (those are frozen and valid): the diff
+ * finds it changed and its section's schema words the problem.
+ */
 function rootIssues(base: Inventory, draft: Record<string, unknown>): z.core.$ZodIssue[] | undefined {
-  const sectionsOk = SECTION_NAMES.every((s) => Array.isArray(draft[s]) && (draft[s] as unknown[]).every((item) => typeof item === "object" && item !== null && typeof (item as { name?: unknown }).name === "string"));
+  const sectionsOk = SECTION_NAMES.every((s) => Array.isArray(draft[s]));
   const rootSame = Object.keys(draft).every((k) => ROOT_KEYS.has(k)) && draft["version"] === base.version && draft["datacenter"] === base.datacenter;
   if (sectionsOk && rootSame) return undefined;
   // Something outside the sections' objects changed: the schema's own words for it.
@@ -149,7 +153,8 @@ function changedReferenceIssues(base: InventoryIndex, macs: ReadonlyMap<string, 
   for (const vm of vms) hostNames.add(vm.host);
   for (const t of draft.templates) if (t.host !== undefined) hostNames.add(t.host);
   for (const p of draft.resourcePools) if (p.host !== undefined) hostNames.add(p.host);
-  addLocalMountSharers(draft, hostNames, hostNow);
+  // Only a host's mounts or a datastore's sharing can break "a local datastore belongs to one host".
+  if (changes.changed.hosts.length + changes.removed.hosts.length + changes.changed.datastores.length + changes.removed.datastores.length > 0) addLocalMountSharers(draft, hostNames, hostNow);
   const hosts = [...hostNames].map(hostNow).filter((h): h is Host => h !== undefined);
   const part: Inventory = { ...draft, hosts, vms };
   const issues = checkReferences(part).map((issue) => ({ ...issue, path: wholePath(issue.path, part, draft) }));
