@@ -672,9 +672,15 @@ export class MigrationService {
     }
     await store.releaseAdmission(taskId).catch(() => undefined);
     if (report.runningOn === task.destination && report.outcome !== Phase.needsAttention) {
-      try {
-        await inventory.change((draft) => {
+      const move = (): Promise<unknown> =>
+        inventory.change((draft) => {
           moveVm(draft, task.vm, task.destination, body.pool !== undefined && inventory.current.index.pools.get(body.pool)?.cluster === inventory.current.index.hosts.get(task.destination)?.host.cluster ? body.pool : undefined);
+        });
+      try {
+        // Another controller's write first (CONFLICT): the change reloaded, so once more.
+        await move().catch((error: unknown) => {
+          if (isFerryError(error) && error.code === ErrorCode.conflict) return move();
+          throw error;
         });
       } catch (error) {
         this.#log("error", "could not record where the VM runs", { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, error: String(error) });
@@ -719,8 +725,11 @@ export class MigrationService {
       (task) => {
         this.#adopt(task);
       },
-      // Agents another controller on the store joined meanwhile.
-      () => this.#deps.agents.load(),
+      // Agents another controller on the store joined meanwhile, and its inventory changes.
+      async () => {
+        await this.#deps.agents.load();
+        if (this.#deps.store.dialect === "postgres") await this.#deps.inventory.refresh();
+      },
     );
   }
 

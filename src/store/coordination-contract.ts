@@ -66,4 +66,17 @@ export function coordinationContract(store: () => Store): void {
     await s.removeController("c1");
     assert.deepEqual(await s.listControllers(), []);
   });
+
+  void test("objectsChangedSince: the count, and the objects written from a time on", async () => {
+    const s = store();
+    const before = (await s.objectsChangedSince(0)).count;
+    await s.putObject("vm", "changed-since-1", { name: "changed-since-1" });
+    const all = await s.objectsChangedSince(0);
+    assert.equal(all.count, before + 1);
+    const written = all.changed.find((o) => o.name === "changed-since-1");
+    assert.ok(written !== undefined);
+    assert.deepEqual((await s.objectsChangedSince(written.updatedAt + 1)).changed.filter((o) => o.name === "changed-since-1"), []);
+    assert.equal((await s.objectsChangedSince(written.updatedAt)).changed.find((o) => o.name === "changed-since-1")?.version, 1);
+    await s.deleteObject("vm", "changed-since-1");
+  });
 }

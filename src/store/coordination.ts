@@ -7,7 +7,7 @@ import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import { guardWrite } from "./store-errors.ts";
 import { num, toTask, type Database } from "./kysely-store.ts";
 import type { Dialect } from "./migrations.ts";
-import type { AdmissionRecord, ClaimOutcome, ControllerLease, Store, VmClaimRecord } from "./store.ts";
+import type { AdmissionRecord, ClaimOutcome, ControllerLease, ObjectKind, Store, StoredObject, VmClaimRecord } from "./store.ts";
 
 /** The advisory lock key that serialises admissions across controllers ("ferry-admission"). */
 const ADMISSION_LOCK = 0x66_65_72_72;
@@ -33,7 +33,7 @@ function toLease(row: Selectable<Database["controller_lease"]>): ControllerLease
   return { id: row.id, address: row.address, startedAt: num(row.started_at), leaseUntil: num(row.lease_until) };
 }
 
-type Coordination = Pick<Store, "claimVm" | "releaseClaim" | "listClaims" | "admit" | "releaseAdmission" | "listAdmissions" | "renewLease" | "listControllers" | "removeController" | "takeTask">;
+type Coordination = Pick<Store, "claimVm" | "releaseClaim" | "listClaims" | "admit" | "releaseAdmission" | "listAdmissions" | "renewLease" | "listControllers" | "removeController" | "takeTask" | "objectsChangedSince">;
 
 export function coordination(db: Kysely<Database>, dialect: Dialect, now: () => number): Coordination {
   const serialised = async (trx: Transaction<Database>): Promise<void> => {
@@ -97,6 +97,13 @@ export function coordination(db: Kysely<Database>, dialect: Dialect, now: () => 
 
     async removeController(id) {
       await guardWrite(() => db.deleteFrom("controller_lease").where("id", "=", id).execute());
+    },
+
+    async objectsChangedSince(since) {
+      const count = await db.selectFrom("inventory_object").select((eb) => eb.fn.countAll<number | string>().as("n")).executeTakeFirstOrThrow();
+      const rows = await db.selectFrom("inventory_object").selectAll().where("updated_at", ">=", since).execute();
+      const changed = rows.map((row): StoredObject => ({ kind: row.kind as ObjectKind, name: row.name, body: JSON.parse(row.body) as unknown, version: row.version, updatedAt: num(row.updated_at) }));
+      return { count: num(count.n), changed };
     },
 
     async takeTask(id, controller, at, until, open) {

@@ -126,6 +126,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`insert into event_retention (id, pruned_through) values (1, 0)`.execute(db);
       },
     },
+    // Issue 17: a controller reads what others on the store changed since it last looked.
+    "0005-inventory-updated-index": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.createIndex("inventory_object_updated_idx").on("inventory_object").columns(["updated_at"]).execute();
+      },
+    },
   };
 }
 

@@ -266,6 +266,12 @@ export interface Store {
    */
   takeTask(id: string, controller: string, now: number, until: number, open: readonly string[]): Promise<TaskRecord | undefined>;
 
+  /**
+   * What another controller may have changed: how many inventory objects there are, and those
+   * written at or after `since` (ms; a writer's clock, so callers look back with a margin).
+   */
+  objectsChangedSince(since: number): Promise<{ readonly count: number; readonly changed: readonly StoredObject[] }>;
+
   appendAudit(entry: Omit<AuditEntry, "seq">): Promise<void>;
   /** Newest first. */
   listAudit(query?: AuditQuery): Promise<AuditEntry[]>;
