@@ -265,8 +265,10 @@ export class InventoryService {
     const verdict = validateChange(base.index, this.#macs, draft);
     if (!verdict.ok) return false;
     for (const o of objects) this.#versions.set(`${o.kind}\0${o.name}`, o.version);
+    const after = freezeChanged(verdict.inventory, verdict.changes);
+    carryPositions(base.inventory, after, verdict.changes);
     updateMacOwners(this.#macs, base.index, verdict.changes);
-    this.#snapshot = this.#snap(reindex(base.index, deepFreeze(verdict.inventory), verdict.changes), base.generation + 1);
+    this.#snapshot = this.#snap(reindex(base.index, after, verdict.changes), base.generation + 1);
     return true;
   }
 
