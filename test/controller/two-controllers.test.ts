@@ -105,6 +105,11 @@ describe("two controllers on one PostgreSQL", () => {
     }
     stop.abort();
     await following;
+    // Each controller's inventory shows the other's moves (read at its lease renewals).
+    for (const [i, t] of started.entries()) {
+      const other = i % 2 === 0 ? b : a;
+      await waitFor(`${t.vm} on ${t.destination} in the other controller's inventory`, async () => ((await call<{ host: string }>(other, "GET", `/vms/${t.vm}`)).body.host === t.destination ? true : undefined));
+    }
     const history = await db.query<{ task_id: string; source: string; destination: string; controller: string; admitted_at: string; released_at: string | null }>("select task_id, source, destination, controller, admitted_at, released_at from admission");
     const ours = history.rows.filter((r) => started.some((t) => t.id === r.task_id));
     assert.equal(ours.length, 8);
