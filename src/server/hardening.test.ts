@@ -173,6 +173,7 @@ describe("imports and migrating VMs", () => {
   test("an import while a migration runs needs force and forgets no migration (that is the task's, not the inventory's); edits of a migrating VM are refused naming the migration", async () => {
     // A running migration of busy01, as the store records one (the engine is not needed here).
     await ctl.store.createTask({ id: "m-hardening-busy01", kind: "migration", vm: "busy01", source: "esx01", destination: "esx02", state: "precopy", percent: 40, createdAt: Date.now(), createdBy: "ops", body: {} });
+    await ctl.parts.claims.claim({ vm: "busy01", taskId: "m-hardening-busy01", source: "esx01", destination: "esx02", controller: "test", at: Date.now() });
     const inv = structuredClone(ctl.inventory.current.inventory);
     const busy = inv.vms.find((v) => v.name === "busy01");
     assert.ok(busy !== undefined);
@@ -192,6 +193,7 @@ describe("imports and migrating VMs", () => {
       { what: "deleting it", method: "DELETE", path: "/api/vms/busy01", status: 409, message: "busy01 is migrating (migration m-hardening-busy01, precopy): delete it once the migration ends" },
     ]);
     await ctl.store.updateTask("m-hardening-busy01", { state: "failed" });
+    await ctl.parts.claims.release("busy01", "m-hardening-busy01");
   });
 });
 

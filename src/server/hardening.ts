@@ -9,7 +9,6 @@ import { routePath } from "hono/route";
 import { secureHeaders } from "hono/secure-headers";
 import { API_BASE } from "../api/schemas.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
-import { Phase, TERMINAL_PHASES } from "../core/migration/types.ts";
 import type { Clock } from "../core/clock.ts";
 import type { ApiToken, Store } from "../store/store.ts";
 import { agentMayCall, authenticate, AuthThrottle, Role } from "./auth.ts";
@@ -144,18 +143,16 @@ export function clientAddress(c: { readonly env: unknown }): string {
 
 /**
  * A VM with a migration under way is not edited, powered or deleted: its task moves it, and a
- * change would race the move. The refusal names the migration. What counts is a task that has
- * not ended (one query, whatever the number of VMs: few migrations run at once); a `migrating`
- * flag that an imported file set without any task behind it does not block edits.
+ * change would race the move. The refusal names the migration. What counts is the VM's claim
+ * (held by a task that has not ended, in the store every controller shares; read from the
+ * claims cache, whatever the number of VMs asked).
  */
 export async function refuseIfMigrating(store: Store, inventory: InventoryService, vms: readonly string[], what: string): Promise<void> {
-  if (vms.length === 0) return;
-  const asked = new Set(vms);
-  const running = await store.listTasks({ states: Object.values(Phase).filter((p) => !TERMINAL_PHASES.has(p)), limit: 1000 });
-  const task = running.find((t) => asked.has(t.vm));
-  if (task === undefined) return;
-  const migrating = [...new Set(running.filter((t) => asked.has(t.vm)).map((t) => t.vm))];
-  throw new FerryError(ErrorCode.conflict, `${task.vm} is migrating (migration ${task.id}, ${task.state}): ${what} once the migration ends`, { details: { vm: task.vm, migration: task.id, vms: migrating, onHost: inventory.current.index.vms.get(task.vm)?.host ?? null } });
+  const claimed = vms.map((vm) => inventory.claims.claimOf(vm)).filter((c) => c !== undefined);
+  const first = claimed[0];
+  if (first === undefined) return;
+  const task = await store.getTask(first.taskId);
+  throw new FerryError(ErrorCode.conflict, `${first.vm} is migrating (migration ${first.taskId}${task === undefined ? "" : `, ${task.state}`}): ${what} once the migration ends`, { details: { vm: first.vm, migration: first.taskId, vms: claimed.map((c) => c.vm), onHost: inventory.current.index.vms.get(first.vm)?.host ?? null } });
 }
 
 export interface TokenAuthenticationDeps {

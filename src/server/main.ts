@@ -68,6 +68,8 @@ export interface ControllerParts {
   readonly events: EventHub;
   readonly agents: AgentDirectory;
   readonly migrations: MigrationService;
+  /** The VMs open migrations hold (the store's claims, cached). */
+  readonly claims: ClaimsCache;
   /** Whether hosts answer their heartbeats; started by startController. */
   readonly liveness: Liveness;
   /** The site CA that issues agents' certificates when they join; undefined without TLS (in-process tests). */
@@ -106,7 +108,7 @@ export async function assembleController(store: Store, clock: Clock, log?: Log, 
   const migrations = new MigrationService({ store, inventory, events, agents, clock, log, claims, leases });
   const liveness = new Liveness({ ...livenessOptions, agents, inventory, events, clock, log });
   late.liveness = liveness;
-  return { store, inventory, events, agents, migrations, liveness, ca: tls?.ca, log };
+  return { store, inventory, events, agents, migrations, claims, liveness, ca: tls?.ca, log };
 }
 
 export interface RunningController extends ControllerParts {
@@ -216,6 +218,7 @@ export async function startController(config: ControllerConfig): Promise<Running
     events,
     agents,
     migrations,
+    claims: parts.claims,
     liveness: parts.liveness,
     async close() {
       await parts.liveness.stop();
