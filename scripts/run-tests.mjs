@@ -127,6 +127,7 @@ function killLeftovers(leader) {
 
 // ---- one file ----
 
+const GUARD = join(root, "scripts", "test-guard.mjs");
 const SUMMARY = /^ℹ (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ([\d.]+)$/;
 const ANSI = /\x1b\[[0-9;]*m/g;
 const running = new Set();
@@ -144,7 +145,8 @@ function runFile(file, onLine) {
     // Started from inside a test (this runner's own test), node would take the file's runner for
     // one of its test children and speak its private protocol on stdout.
     delete env.NODE_TEST_CONTEXT;
-    const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", file], { cwd: root, env, stdio: ["ignore", "pipe", tty ? "inherit" : "pipe"], detached: true });
+    // Through the guard, which ends the file's group should this runner die without doing so.
+    const child = spawn(process.execPath, [GUARD, String(process.pid), process.execPath, "--import", "tsx", "--test", "--test-reporter=spec", file], { cwd: root, env, stdio: ["ignore", "pipe", tty ? "inherit" : "pipe"], detached: true });
     const counts = {};
     let timedOut;
     let pending = "";

@@ -98,6 +98,34 @@ test("interrupted (SIGINT), the runner kills the running files with what they st
   }
 });
 
+test("a runner killed with SIGKILL cannot clean up: each file's process then ends its own group", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ferry-run-tests-"));
+  const pidsFile = join(dir, "pids.json");
+  let pids: number[] = [];
+  try {
+    const hanging = new Promise<void>((resolve) => {
+      const watcher = watch(dir, () => {
+        if (!existsSync(pidsFile)) return;
+        watcher.close();
+        resolve();
+      });
+    });
+    const run = await runTests([`${FIXTURES}/hangs.ts`], { FERRY_FIXTURE_PIDS: pidsFile }, (child) => {
+      void hanging.then(() => child.kill("SIGKILL"));
+    });
+    assert.equal(run.status, null);
+    pids = JSON.parse(readFileSync(pidsFile, "utf8")) as number[];
+    const [grouped] = pids as [number, number];
+    // The file's process looks for its runner every 500 ms: wait for its group to go.
+    for (let i = 0; i < 600 && running(grouped); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(running(grouped), false, "the sleep in the file's process group is gone");
+  } finally {
+    // The sleep in a session of its own is beyond a process group's reach: this test ends it.
+    for (const pid of pids.filter(running)) process.kill(pid, "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a process a finished file left running in its group is killed and named, as a warning", async () => {
   const dir = mkdtempSync(join(tmpdir(), "ferry-run-tests-"));
   const pidsFile = join(dir, "pids.json");
