@@ -1,8 +1,9 @@
 // scripts/run-tests.mjs itself: files run under node's runner with the spec reporter and one
 // summary; a failing file fails the run by name; a file that hangs past its limit is killed
 // with every process it started (its group and a child in a session of its own), named, and
-// fails the run; a process a finished file left in its group is killed with a warning. The
-// fixtures are not *.test.ts, so the suite never runs them on its own.
+// fails the run; a process a finished file left in its group is killed with a warning; an
+// interrupted runner ends its files, and a runner killed outright has its files' groups end
+// themselves. The fixtures are not *.test.ts, so the suite never runs them on its own.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from "node:fs";
