@@ -287,6 +287,8 @@ export class MigrationService {
   readonly #running = new Map<string, { abort: AbortController; done: Promise<void> }>();
   /** Tasks whose switchover passed the commit: an abort is too late (the destination runs the VM). */
   readonly #committed = new Set<string>();
+  /** Hosts whose agent's driver cannot measure a dirty rate. */
+  readonly #cannotMeasure = new Set<string>();
   /** The ownership records of VMs without files on a shared datastore (fencing). */
   readonly ledger: StoreLedger;
   /** Where agents reach this controller's ledger; set once the controller listens. */
@@ -311,13 +313,10 @@ export class MigrationService {
     this.#deps.log?.(level, message, fields);
   }
 
-  /** Records on the task where the VM's ownership record is (a restarted controller settles by it). */
-  async #noteOwnership(taskId: string, plan: OwnershipPlan): Promise<void> {
-    const task = await this.#deps.store.getTask(taskId);
-    if (task === undefined) return;
-    const where = plan.ledger.kind === "datastore" ? `datastore ${plan.ledger.datastoreName}` : "the controller's store";
-    const ownership: MigrationTaskBody["ownership"] = { kind: plan.ledger.kind, where };
-    await this.#deps.store.updateTask(taskId, { body: { ...bodyOf(task), ownership } });
+  /** Where the VM's ownership record is, as the task records it (a restarted controller settles by it). */
+  static #ownershipNote(plan: OwnershipPlan | undefined): MigrationTaskBody["ownership"] {
+    if (plan === undefined) return undefined;
+    return { kind: plan.ledger.kind, where: plan.ledger.kind === "datastore" ? `datastore ${plan.ledger.datastoreName}` : "the controller's store" };
   }
 
   /** The controller's own URL as agents reach it, for the ownership ledger of VMs without files. */
@@ -380,13 +379,15 @@ export class MigrationService {
     if (!claimed.claimed) throw await this.#alreadyMigrating(vm.name, claimed.holder.taskId);
     let task: TaskRecord;
     let spec: VmSpec;
+    let ownership: OwnershipPlan | undefined;
     try {
       // The VM as its source agent knows it (its memory size and workload), else as the inventory says.
       spec = await this.#specOf(snapshot, vm.name, sourceAgent);
       // A cold move sends no memory: nothing to predict.
       const prediction = cold ? undefined : this.#predict(snapshot, spec, options, await this.#measuredDirtyRate(sourceAgent, vm.name));
       const acceptedWarnings = request.acceptWarnings === "all" ? check.warnings.map((w) => w.code) : check.warnings.map((w) => w.code).filter((c) => request.acceptWarnings?.includes(c) === true);
-      const body: MigrationTaskBody = { request, ...(cold ? { cold: true } : {}), pool: request.pool ?? vm.pool, acceptedWarnings, requestedBy, prediction, timeline: [{ phase: Phase.queued, at: now }], progress: undefined, report: undefined, waitingReason: undefined };
+      ownership = await this.#ownershipPlan(id, spec);
+      const body: MigrationTaskBody = { request, ...(cold ? { cold: true } : {}), pool: request.pool ?? vm.pool, acceptedWarnings, requestedBy, prediction, timeline: [{ phase: Phase.queued, at: now }], progress: undefined, report: undefined, waitingReason: undefined, ownership: MigrationService.#ownershipNote(ownership) };
       task = await store.createTask({ id, kind: "migration", vm: vm.name, source: vm.host, destination: dest.host.name, state: Phase.queued, percent: 0, createdAt: now, createdBy: requestedBy, body: body as unknown as Record<string, unknown>, owner: this.#deps.leases.id, leaseUntil: this.#deps.leases.until() });
     } catch (error) {
       await this.#deps.claims.release(vm.name, id).catch(() => undefined);
@@ -398,7 +399,7 @@ export class MigrationService {
     this.#log("info", "migration queued", { migrationId: id, vm: vm.name, from: vm.host, to: dest.host.name, requestedBy, acceptedWarnings, cpuMs: cpuMs(cpu) });
 
     const abort = new AbortController();
-    const done = this.#run(task, spec, options, check, sourceAgent, withStreamEncryption(destAgent, options.vmotionEncryption), abort.signal).finally(() => {
+    const done = this.#run(task, spec, ownership, options, check, sourceAgent, withStreamEncryption(destAgent, options.vmotionEncryption), abort.signal).finally(() => {
       this.#running.delete(id);
       this.#committed.delete(id);
     });
@@ -493,8 +494,11 @@ export class MigrationService {
    * spec already carries it) or cannot say.
    */
   async #measuredDirtyRate(agent: AgentClient, vm: string): Promise<number | undefined> {
+    if (this.#cannotMeasure.has(agent.name)) return undefined;
     try {
       const rate = await agent.dirtyRate(vm, 1);
+      // An agent whose driver cannot measure (the sim) says so every time: not asked again.
+      if (!rate.measured) this.#cannotMeasure.add(agent.name);
       return rate.measured ? rate.bytesPerSec : undefined;
     } catch {
       return undefined;
@@ -586,14 +590,12 @@ export class MigrationService {
     };
   }
 
-  async #run(task: TaskRecord, spec: VmSpec, options: MigrateOptions, check: CheckResult, source: AgentClient, destination: AgentClient, signal: AbortSignal): Promise<void> {
+  async #run(task: TaskRecord, spec: VmSpec, ownership: OwnershipPlan | undefined, options: MigrateOptions, check: CheckResult, source: AgentClient, destination: AgentClient, signal: AbortSignal): Promise<void> {
     const { clock } = this.#deps;
     const body = bodyOf(task);
     const progress = this.#progressWriter(task.id);
     let report: MigrationReport;
     try {
-      const ownership = await this.#ownershipPlan(task.id, spec);
-      if (ownership !== undefined) await this.#noteOwnership(task.id, ownership);
       report = await this.#scheduler.submit({
         migrationId: task.id,
         vm: task.vm,
