@@ -46,10 +46,12 @@ function headersOf(message: IncomingMessage): Headers {
   return headers;
 }
 
-function bodyText(body: RequestInit["body"]): string | undefined {
+/** A body this fetch sends: a string, or a stream of bytes (an import's upload, sent as it is pulled). */
+function bodyOf(body: RequestInit["body"]): string | ReadableStream<Uint8Array> | undefined {
   if (body === undefined || body === null) return undefined;
   if (typeof body === "string") return body;
-  throw new TypeError("Ferry's TLS fetch sends string bodies only");
+  if (body instanceof ReadableStream) return body as ReadableStream<Uint8Array>;
+  throw new TypeError("Ferry's TLS fetch sends string or stream bodies only");
 }
 
 /** A fetch that speaks TLS as `options` says to https:// URLs (and plain HTTP to http:// ones). */
@@ -66,7 +68,7 @@ export function tlsFetch(options: TlsClientOptions): FetchFunction {
     new Promise<Response>((resolve, reject) => {
       const url = new URL(input);
       const headers = new Headers(init.headers);
-      const body = bodyText(init.body);
+      const body = bodyOf(init.body);
       const signal = init.signal ?? undefined;
       if (signal?.aborted === true) {
         reject(signal.reason as Error);
@@ -88,6 +90,7 @@ export function tlsFetch(options: TlsClientOptions): FetchFunction {
       req.once("error", (error) => {
         reject(signal?.aborted === true ? (signal.reason as Error) : new TypeError("fetch failed", { cause: error }));
       });
-      req.end(body);
+      if (body instanceof ReadableStream) Readable.fromWeb(body).pipe(req);
+      else req.end(body);
     });
 }

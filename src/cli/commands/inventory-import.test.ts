@@ -5,7 +5,14 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { serve, type ServerType } from "@hono/node-server";
+import { ApiClient } from "../../api/client.ts";
+import { systemClock } from "../../drivers/clock.ts";
+import { tlsFetch } from "../../pki/tls-fetch.ts";
+import { startController } from "../../server/main.ts";
 import { inventoryYaml } from "../../core/inventory/serialize.ts";
 import { testController, type TestController } from "../../server/testing/controller.ts";
 import { readTextFile, type CliIo } from "../io.ts";
@@ -85,6 +92,28 @@ describe("ferry inventory import", () => {
     assert.deepEqual(run.err.slice(0, -1).map((line) => line.replace(/ \(.*$/, "")), ["uploading bad.yaml: 0.0 MB of 0.0 MB", "validating on the controller"]);
     assert.match(run.err.at(-1) ?? "", /^ferry: .*request body:3:15: hosts\[0\]\.memoryMB: must be greater than 0, got -1/);
     assert.equal(ctl.inventory.current.generation, before);
+  });
+
+  test("over HTTPS with the controller's CA, as the CLI talks to `ferry up`: the upload streams, the import lands", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ferry-import-"));
+    const controller = await startController({ dataDir: dir, host: "127.0.0.1", port: 0, clock: systemClock, initialInventory: ctl.inventory.current.inventory });
+    try {
+      const client = new ApiClient({ url: controller.url, token: controller.adminToken, fetch: tlsFetch({ ca: controller.tls.ca.certificate }) });
+      const next = structuredClone(controller.inventory.current.inventory);
+      const vm = next.vms[0];
+      assert.ok(vm !== undefined);
+      vm.memoryMB += 256;
+      const steps: string[] = [];
+      const result = await client.importInventory(inventoryYaml(next), "", (step) => {
+        if (steps.at(-1) !== step.phase) steps.push(step.phase);
+      });
+      assert.deepEqual(steps, ["uploading", "validating", "writing", "done"]);
+      assert.deepEqual(result.diff.changed, { vms: [vm.name] });
+      assert.equal(controller.inventory.current.index.vms.get(vm.name)?.memoryMB, vm.memoryMB);
+    } finally {
+      await controller.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a connection that drops mid-import says so, and that the import may still complete", async () => {
