@@ -5,8 +5,18 @@
 const REMOVED: unique symbol = Symbol("removed");
 type Slot<V> = V | typeof REMOVED;
 
-/** Beyond this many overridden keys, the next map is flattened into a fresh base. */
-const FLATTEN_AT = 4096;
+/** Beyond this many overridden keys, the next map is flattened into a fresh base (each edit copies the overlay). */
+const FLATTEN_AT = 1024;
+
+/** One Map with the overlay applied: a Map's own copy, then the overlay's keys (same order as iterating). */
+function flatten<K, V>(base: ReadonlyMap<K, V>, overlay: ReadonlyMap<K, Slot<V>>): Map<K, V> {
+  const out = new Map(base);
+  for (const [key, slot] of overlay) {
+    if (slot === REMOVED) out.delete(key);
+    else out.set(key, slot);
+  }
+  return out;
+}
 
 export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
   readonly #base: ReadonlyMap<K, V>;
@@ -19,22 +29,37 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
     this.size = size;
   }
 
-  /** `map` with `set` entries put (in place when the key exists, else at the end) and `remove` keys gone. */
+  /** `map` with `remove` keys gone, then `set` entries put (in place when the key is there, else at the end), as a Map would. */
   static derive<K, V>(map: ReadonlyMap<K, V>, set: Iterable<readonly [K, V]>, remove: Iterable<K>): ReadonlyMap<K, V> {
     const base = map instanceof OverlayMap ? (map.#base as ReadonlyMap<K, V>) : map;
     const overlay = new Map<K, Slot<V>>(map instanceof OverlayMap ? (map.#overlay as ReadonlyMap<K, Slot<V>>) : []);
+    const removed = [...remove];
+    const entries = [...set];
+    const has = (key: K): boolean => {
+      const slot = overlay.get(key);
+      return slot === REMOVED ? false : slot !== undefined || base.has(key);
+    };
     let size = map.size;
-    for (const key of remove) {
-      if (!map.has(key)) continue;
+    let reordered = false;
+    for (const key of removed) {
+      if (!has(key)) continue;
       overlay.set(key, REMOVED);
       size--;
     }
-    for (const [key, value] of set) {
-      if (!map.has(key) || overlay.get(key) === REMOVED) size++;
+    for (const [key, value] of entries) {
+      if (!has(key)) {
+        size++;
+        // Back after a removal: at the end, which the overlay cannot say of a base key.
+        if (base.has(key)) reordered = true;
+        else overlay.delete(key);
+      }
       overlay.set(key, value);
     }
-    const next = new OverlayMap(base, overlay, size);
-    return overlay.size > FLATTEN_AT ? new Map(next) : next;
+    if (!reordered && overlay.size <= FLATTEN_AT) return new OverlayMap(base, overlay, size);
+    const out = map instanceof OverlayMap ? flatten(base, map.#overlay as ReadonlyMap<K, Slot<V>>) : new Map(map);
+    for (const key of removed) out.delete(key);
+    for (const [key, value] of entries) out.set(key, value);
+    return out;
   }
 
   get(key: K): V | undefined {
