@@ -45,7 +45,7 @@ interface ImportDeps {
 }
 
 /** An import checked and ready to write, or a dry run's answer. */
-type Prepared = { readonly answer: ImportResult } | { readonly next: Inventory; readonly diff: InventoryDiff };
+type Prepared = { readonly answer: ImportResult } | { readonly next: Inventory; readonly diff: InventoryDiff; readonly generation: number };
 
 /** Parses and validates the file, and refuses what it would remove without force: every refusal comes from here. */
 async function prepareImport(deps: ImportDeps, text: string, query: ImportQuery): Promise<Prepared> {
@@ -63,12 +63,13 @@ async function prepareImport(deps: ImportDeps, text: string, query: ImportQuery)
   const refusal = importRefusal(removedRunningVms(current.inventory, next), await hostsWithAgents(store, diff.removed["hosts"] ?? []), running);
   if (query.dryRun === "true") return { answer: { changed: [], generation: current.generation, dryRun: true, diff, refusal } };
   if (refusal !== null && query.force !== "true") throw new FerryError(ErrorCode.conflict, refusal, { details: { diff } });
-  return { next, diff };
+  return { next, diff, generation: current.generation };
 }
 
 /** Writes a prepared import; `onWrite` hears how many objects go to the store. */
-async function writeImport(deps: ImportDeps, next: Inventory, diff: InventoryDiff, onWrite?: (objects: number) => void): Promise<ImportResult> {
-  const snapshot = await deps.inventory.replace(next, { validated: true, onWrite });
+async function writeImport(deps: ImportDeps, prepared: { readonly next: Inventory; readonly diff: InventoryDiff; readonly generation: number }, onWrite?: (objects: number) => void): Promise<ImportResult> {
+  const { next, diff, generation } = prepared;
+  const snapshot = await deps.inventory.replace(next, { validated: true, diff: { generation, diff }, onWrite });
   return { changed: [`${snapshot.inventory.hosts.length} hosts`, `${snapshot.inventory.vms.length} VMs`], generation: snapshot.generation, dryRun: false, diff, refusal: null };
 }
 
@@ -88,7 +89,7 @@ function wantsProgress(accept: string | undefined): boolean {
  * refusal has been answered before (with its status, which the audit records); a failure of
  * the write itself is the last line, with the status and body the plain request would answer.
  */
-function streamedWrite(c: Context<ControllerEnv>, deps: ImportDeps, next: Inventory, diff: InventoryDiff): Response {
+function streamedWrite(c: Context<ControllerEnv>, deps: ImportDeps, prepared: { readonly next: Inventory; readonly diff: InventoryDiff; readonly generation: number }): Response {
   c.header("content-type", IMPORT_PROGRESS_TYPE);
   return stream(c, async (out) => {
     const line = async (progress: ImportProgress): Promise<void> => {
@@ -96,7 +97,7 @@ function streamedWrite(c: Context<ControllerEnv>, deps: ImportDeps, next: Invent
     };
     try {
       let writing: Promise<void> = Promise.resolve();
-      const result = await writeImport(deps, next, diff, (objects) => {
+      const result = await writeImport(deps, prepared, (objects) => {
         writing = line({ phase: "writing", objects });
       });
       await writing;
@@ -120,7 +121,7 @@ export function registerImportRoute(app: ControllerApp, deps: ImportDeps): void 
     const query = ImportQuerySchema.safeParse(c.req.query());
     if (!query.success) throw new FerryError(ErrorCode.invalidInput, `bad query: ${query.error.issues[0]?.message ?? "invalid"}`);
     const prepared = await prepareImport(deps, await c.req.text(), query.data);
-    return "answer" in prepared ? c.json(prepared.answer, 200) : streamedWrite(c, deps, prepared.next, prepared.diff);
+    return "answer" in prepared ? c.json(prepared.answer, 200) : streamedWrite(c, deps, prepared);
   }));
   app.openapi(
     createRoute({
@@ -144,7 +145,7 @@ export function registerImportRoute(app: ControllerApp, deps: ImportDeps): void 
       requireRole(c.get("token"), Role.admin);
       const query = c.req.valid("query");
       const prepared = await prepareImport(deps, await c.req.text(), query);
-      return c.json("answer" in prepared ? prepared.answer : await writeImport(deps, prepared.next, prepared.diff), 200);
+      return c.json("answer" in prepared ? prepared.answer : await writeImport(deps, prepared), 200);
     },
   );
 }
