@@ -2,7 +2,7 @@
 // what src/api/schemas.ts defines; errors come back as FerryErrors with the server's code.
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import type { z } from "zod";
-import { API_BASE, IMPORT_PROGRESS_TYPE, ImportProgressSchema, type ErrorBody, type ImportProgress, type ImportResultSchema } from "./schemas.ts";
+import { API_BASE, EVENT_SEQUENCE_HEADER, IMPORT_PROGRESS_TYPE, ImportProgressSchema, type ErrorBody, type ImportProgress, type ImportResultSchema } from "./schemas.ts";
 
 type ImportResult = z.infer<typeof ImportResultSchema>;
 
@@ -98,6 +98,18 @@ export class ApiClient {
     return parseAnswer(response.status, response.ok, await response.text()) as T;
   }
 
+  /**
+   * A GET (or POST) and the event sequence its answer is current at (0 when the controller
+   * does not say): follow events after it (list-then-watch).
+   */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the answer's type, as with get<T>
+  async sequenced<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<{ body: T; sequence: number }> {
+    const response = await this.#fetch(method, path, body);
+    const header = response.headers.get(EVENT_SEQUENCE_HEADER);
+    const answer = parseAnswer(response.status, response.ok, await response.text()) as T;
+    return { body: answer, sequence: header !== null && /^\d+$/.test(header) ? Number(header) : 0 };
+  }
+
   /** A non-JSON answer (the YAML export), as text. */
   async text(path: string): Promise<string> {
     const response = await this.#fetch("GET", path);
@@ -188,11 +200,13 @@ export class ApiClient {
   }
 
   /**
-   * Follows a server-sent event stream, reconnecting with Last-Event-ID when the connection
-   * drops, until `onEvent` returns "stop" or `signal` aborts.
+   * Follows a server-sent event stream after sequence `after` (the one a list answered),
+   * reconnecting with Last-Event-ID when the connection drops, until `onEvent` returns "stop"
+   * or `signal` aborts. A `resync` event (events after `after` were pruned) goes to `onEvent`
+   * like the others; the stream goes on after its id.
    */
-  async follow(path: string, onEvent: (event: SseEvent) => "stop" | undefined, signal: AbortSignal): Promise<void> {
-    let lastId: string | undefined;
+  async follow(path: string, onEvent: (event: SseEvent) => "stop" | undefined, signal: AbortSignal, after?: number): Promise<void> {
+    let lastId: string | undefined = after === undefined ? undefined : String(after);
     let failures = 0;
     // Read through a function: the signal flips while we await, which flow analysis cannot see.
     const stopped = (): boolean => signal.aborted;

@@ -2,6 +2,7 @@
 // bearer token. Every failure becomes an ApiError carrying the server's `{ code, message,
 // details }`, so each screen can show the server's own words where the call was made.
 // This module holds no UI state: the session registers the token and a 401 listener here.
+import type { EVENT_SEQUENCE_HEADER as EventSequenceHeader } from "../../src/api/schemas.ts";
 
 const TOKEN_KEY = "ferry.token";
 
@@ -111,6 +112,22 @@ async function parse<T>(response: Response): Promise<T> {
 
 export async function apiGet<T>(path: string, options: { token?: string | null; signal?: AbortSignal } = {}): Promise<T> {
   return parse<T>(await apiFetch("GET", path, undefined, options));
+}
+
+/** The header a list answers its event sequence in: the schemas' EVENT_SEQUENCE_HEADER (the type checks it is the same). */
+const SEQUENCE_HEADER: typeof EventSequenceHeader = "ferry-event-sequence";
+
+/**
+ * A list the UI keeps live, and the event sequence it is current at (read by the controller
+ * before the list's rows): watch GET /api/events after it, never from 0 (list-then-watch).
+ */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names what the list holds, as with apiGet
+export async function apiGetSequenced<T>(path: string, options: { signal?: AbortSignal } = {}): Promise<{ body: T; sequence: number }> {
+  const response = await apiFetch("GET", path, undefined, options);
+  const header = response.headers.get(SEQUENCE_HEADER);
+  const body = await parse<T>(response);
+  // A controller too old to say: its stream starts from the beginning, as it always did.
+  return { body, sequence: header !== null && /^\d+$/.test(header) ? Number(header) : 0 };
 }
 
 export async function apiSend<T>(method: "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<T> {

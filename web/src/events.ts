@@ -4,6 +4,11 @@
 // filter is shared by every component that listens; when it drops, it reconnects with
 // backoff and resumes after the last sequence number seen (`?after=SEQ`, which the server
 // replays from its store), so nothing is missed and nothing is shown twice.
+//
+// List-then-watch: a screen loads its list first (apiGetSequenced: the rows and the event
+// sequence they are current at) and watches after that sequence, never from 0. When the
+// controller has pruned events the stream would need, it sends `event: resync` instead of a
+// replay: the screen reloads its list (`onResync`) and the stream goes on from there.
 import { useEffect, useRef, useState } from "react";
 import { apiUrl, authHeaders, storedToken } from "./api.ts";
 
@@ -23,11 +28,15 @@ export interface FerryEvent {
 export interface EventFilter {
   /** Only this task's events. */
   readonly task?: string | undefined;
-  /** Start after this sequence number (default 0: every stored event is replayed first). */
-  readonly after?: number | undefined;
+  /**
+   * Start after this sequence number: the one the screen's list was read at. null: the list
+   * has not loaded yet, so no stream is opened. Undefined: 0, every stored event replayed.
+   */
+  readonly after?: number | null | undefined;
 }
 
 type Handler = (event: FerryEvent) => void;
+type ResyncHandler = () => void;
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000] as const;
 
@@ -61,6 +70,7 @@ export function parseSseFrames(buffer: string): { frames: { id: string | null; e
 class EventStream {
   readonly #task: string | undefined;
   readonly #handlers = new Set<Handler>();
+  readonly #resyncHandlers = new Set<ResyncHandler>();
   readonly #stateListeners = new Set<(state: ConnectionState) => void>();
   #state: ConnectionState = ConnectionState.connecting;
   #lastSeq: number;
@@ -81,15 +91,17 @@ class EventStream {
     return this.#handlers.size === 0 && this.#stateListeners.size === 0;
   }
 
-  add(handler: Handler, onState: (state: ConnectionState) => void): void {
+  add(handler: Handler, onState: (state: ConnectionState) => void, onResync: ResyncHandler): void {
     this.#handlers.add(handler);
     this.#stateListeners.add(onState);
+    this.#resyncHandlers.add(onResync);
     if (this.#abort === null && this.#timer === null) this.#connect();
   }
 
-  remove(handler: Handler, onState: (state: ConnectionState) => void): void {
+  remove(handler: Handler, onState: (state: ConnectionState) => void, onResync: ResyncHandler): void {
     this.#handlers.delete(handler);
     this.#stateListeners.delete(onState);
+    this.#resyncHandlers.delete(onResync);
     if (this.idle) this.close();
   }
 
@@ -160,6 +172,13 @@ class EventStream {
       return;
     }
     if (typeof parsed !== "object" || parsed === null) return;
+    if (frame.event === "resync") {
+      // Events after our position were pruned: the lists are reloaded, the stream goes on after `latest`.
+      const latest = (parsed as { latest?: unknown }).latest;
+      if (typeof latest === "number") this.#lastSeq = latest;
+      for (const onResync of this.#resyncHandlers) onResync();
+      return;
+    }
     const event = parsed as FerryEvent;
     const seq = typeof event.seq === "number" ? event.seq : Number(frame.id);
     if (Number.isFinite(seq)) {
@@ -180,11 +199,13 @@ class EventStream {
 
 const streams = new Map<string, EventStream>();
 
-function streamFor(filter: EventFilter | undefined): EventStream {
-  const key = `${filter?.task ?? ""}\0${String(filter?.after ?? 0)}`;
+const streamKey = (task: string | undefined, after: number): string => `${task ?? ""}\0${String(after)}`;
+
+function streamFor(task: string | undefined, after: number): EventStream {
+  const key = streamKey(task, after);
   let stream = streams.get(key);
   if (stream === undefined) {
-    stream = new EventStream(filter?.task, filter?.after ?? 0);
+    stream = new EventStream(task, after);
     streams.set(key, stream);
   }
   return stream;
@@ -197,26 +218,35 @@ export function closeAllEventStreams(): void {
 }
 
 /**
- * Calls `handler` for every task event (of one task when `filter.task` is set) and returns
- * the connection's state, so a screen can say "reconnecting". The latest handler is always
- * used; the connection is opened once per filter and closed when nobody listens.
+ * Calls `handler` for every task event (of one task when `filter.task` is set) after
+ * `filter.after`, and `onResync` when the controller says events were pruned (reload the
+ * list); returns the connection's state, so a screen can say "reconnecting". The latest
+ * handlers are always used; the connection is opened once per filter and closed when nobody
+ * listens.
  */
-export function useFerryEvents(handler: (event: FerryEvent) => void, filter?: EventFilter): ConnectionState {
+export function useFerryEvents(handler: (event: FerryEvent) => void, filter?: EventFilter, onResync?: () => void): ConnectionState {
   const latest = useRef(handler);
   latest.current = handler;
+  const latestResync = useRef(onResync);
+  latestResync.current = onResync;
   const task = filter?.task;
-  const after = filter?.after;
+  const after = filter?.after === undefined ? 0 : filter.after;
   const [state, setState] = useState<ConnectionState>(ConnectionState.connecting);
   useEffect(() => {
-    const stream = streamFor({ task, after });
+    // The list has not loaded: there is no sequence to watch from yet.
+    if (after === null) return undefined;
+    const stream = streamFor(task, after);
     const onEvent: Handler = (event) => {
       latest.current(event);
     };
-    stream.add(onEvent, setState);
+    const resync: ResyncHandler = () => {
+      latestResync.current?.();
+    };
+    stream.add(onEvent, setState, resync);
     setState(stream.state);
     return () => {
-      stream.remove(onEvent, setState);
-      if (stream.idle) streams.delete(`${task ?? ""}\0${String(after ?? 0)}`);
+      stream.remove(onEvent, setState, resync);
+      if (stream.idle) streams.delete(streamKey(task, after));
     };
   }, [task, after]);
   return state;

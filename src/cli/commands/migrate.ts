@@ -95,14 +95,20 @@ async function confirm(io: CliIo, question: string): Promise<boolean> {
   }
 }
 
-/** Follows a task's events until it ends; returns its report. */
-export async function watchTask(client: ApiClient, io: CliIo, taskId: string, json: boolean): Promise<MigrationReport | undefined> {
+/**
+ * Follows a task's events after `after` (the sequence its task was read at: list-then-watch)
+ * until it ends; returns its report. When the controller pruned events the watch needed, it
+ * says so, reads the task again and goes on (or returns the report the task already has).
+ */
+export async function watchTask(client: ApiClient, io: CliIo, taskId: string, json: boolean, after: number): Promise<MigrationReport | undefined> {
   const signal = new AbortController();
   let report: MigrationReport | undefined;
   let lastPrinted = "";
   let lastPhase: Phase | undefined;
   let lastSample: { bytes: number; at: number } | undefined;
   let observedRate: number | undefined;
+  // Set by the event callback, which flow analysis does not follow.
+  const resync = { seen: false };
   const onInterrupt = (): void => {
     signal.abort();
   };
@@ -113,6 +119,11 @@ export async function watchTask(client: ApiClient, io: CliIo, taskId: string, js
       (event) => {
         const data = JSON.parse(event.data) as Record<string, unknown>;
         if (json) io.out(JSON.stringify(data));
+        if (event.event === "resync") {
+          if (!json) io.err(`ferry: the controller no longer keeps some events of this watch (${String(data["reason"])}); reading migration ${taskId} again`);
+          resync.seen = true;
+          return "stop";
+        }
         if (data["type"] === "progress") {
           const p = data as unknown as MigrationProgress;
           if (lastSample !== undefined && p.at > lastSample.at && p.bytesSent >= lastSample.bytes) {
@@ -138,12 +149,18 @@ export async function watchTask(client: ApiClient, io: CliIo, taskId: string, js
         return undefined;
       },
       signal.signal,
+      after,
     );
   } finally {
     process.off("SIGINT", onInterrupt);
     if (io.isTty && !json) process.stdout.write("\n");
   }
-  return report;
+  if (!resync.seen) return report;
+  // The task as it is now, and a watch from the sequence it was read at.
+  const { body: task, sequence } = await client.sequenced<Task>("GET", `/migrations/${encodeURIComponent(taskId)}`);
+  const stored = (task.body as { report?: MigrationReport }).report;
+  if (stored !== undefined || TERMINAL_PHASES.has(task.state as Phase)) return stored;
+  return watchTask(client, io, taskId, json, sequence);
 }
 
 export function registerMigrateCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
@@ -176,8 +193,10 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
       const client = controllerClient(opts);
       const request = { vm, to: opts.to, pool: opts.pool, priority: opts.priority, downtimeMs: opts.downtimeMs, bandwidthMbps: opts.bandwidthMbps, autoConverge: opts.autoConverge, vmotionEncryption: opts.encryption, acceptWarnings: opts.yes === true ? ("all" as const) : undefined };
       let task: Task;
+      // The event sequence read before the task was made: its events all come after it.
+      let watchFrom: number;
       try {
-        task = await client.post<Task>("/migrations", request);
+        ({ body: task, sequence: watchFrom } = await client.sequenced<Task>("POST", "/migrations", request));
       } catch (error) {
         const warnings = isFerryError(error) && error.code === ErrorCode.refused ? (error.details as { warnings?: Finding[]; errors?: Finding[] } | undefined) : undefined;
         if (warnings?.warnings !== undefined && (warnings.errors ?? []).length === 0 && warnings.warnings.length > 0) {
@@ -187,7 +206,7 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
             setStatus(ExitStatus.refused);
             return;
           }
-          task = await client.post<Task>("/migrations", { ...request, acceptWarnings: warnings.warnings.map((w) => w.code) });
+          ({ body: task, sequence: watchFrom } = await client.sequenced<Task>("POST", "/migrations", { ...request, acceptWarnings: warnings.warnings.map((w) => w.code) }));
         } else throw error;
       }
       if (opts.json === true && opts.watch !== true) printJson(io, task);
@@ -202,7 +221,7 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
         setStatus(ExitStatus.ok);
         return;
       }
-      const report = await watchTask(client, io, task.id, opts.json === true);
+      const report = await watchTask(client, io, task.id, opts.json === true, watchFrom);
       if (report === undefined) {
         io.err(`ferry: stopped watching; migration ${task.id} goes on (ferry tasks ${task.id} --watch)`);
         setStatus(ExitStatus.ok);
@@ -249,9 +268,9 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
     .action(async (id, opts) => {
       const client = controllerClient(opts);
       if (id !== undefined) {
-        const task = await client.get<Task>(`/migrations/${encodeURIComponent(id)}`);
+        const { body: task, sequence } = await client.sequenced<Task>("GET", `/migrations/${encodeURIComponent(id)}`);
         if (opts.watch === true && !TERMINAL_PHASES.has(task.state as Phase)) {
-          const report = await watchTask(client, io, id, opts.json === true);
+          const report = await watchTask(client, io, id, opts.json === true, sequence);
           if (report !== undefined && opts.json !== true) io.out(reportText(report));
           setStatus(report === undefined || migratedFine(report) ? ExitStatus.ok : ExitStatus.refused);
           return;

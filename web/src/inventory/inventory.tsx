@@ -4,7 +4,7 @@
 // each host's liveness (GET /api/hosts: connected or not responding), reloaded when a host's
 // state changes or it is reconciled (host events from SSE).
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import { apiGet, messageOf } from "../api.ts";
+import { apiGetSequenced, messageOf } from "../api.ts";
 import { useFerryEvents, type ConnectionState, type FerryEvent } from "../events.ts";
 import type { Inventory as InventoryDocument } from "../../../src/core/inventory/schema.ts";
 import type { HostSummary, Inventory, VmSummary } from "../types.ts";
@@ -48,10 +48,15 @@ export function InventoryProvider({ children }: { children: ReactNode }) {
   const [error, setError] = useState<string | null>(null);
   const [hostStates, setHostStates] = useState<ReadonlyMap<string, HostState>>(new Map());
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  // The event sequence the first load was current at: the stream starts after it (list-then-watch).
+  const [watchFrom, setWatchFrom] = useState<number | null>(null);
 
   const reload = useCallback(async (): Promise<void> => {
     try {
-      const [next, hosts, vms] = await Promise.all([apiGet<InventoryDocument>("/inventory"), apiGet<HostSummary[]>("/hosts"), apiGet<VmSummary[]>("/vms")]);
+      const answers = await Promise.all([apiGetSequenced<InventoryDocument>("/inventory"), apiGetSequenced<HostSummary[]>("/hosts"), apiGetSequenced<VmSummary[]>("/vms")]);
+      const [{ body: next }, { body: hosts }, { body: vms }] = answers;
+      // Each was read after its sequence: the oldest one misses nothing of any.
+      setWatchFrom((from) => from ?? Math.min(...answers.map((a) => a.sequence)));
       // Whether a VM migrates is its open task's claim, not inventory: the VM list says it.
       const migrating = new Set(vms.filter((vm) => vm.migrating).map((vm) => vm.name));
       setInventory({ ...next, vms: next.vms.map((vm) => ({ ...vm, migrating: migrating.has(vm.name) })) });
@@ -67,14 +72,21 @@ export function InventoryProvider({ children }: { children: ReactNode }) {
   }, [reload]);
 
   // Bursts of events (a replay after reconnecting) make one reload, not one each.
-  const connection = useFerryEvents((event) => {
-    if (!changesInventory(event)) return;
-    if (timer.current !== null) clearTimeout(timer.current);
-    timer.current = setTimeout(() => {
-      timer.current = null;
+  const connection = useFerryEvents(
+    (event) => {
+      if (!changesInventory(event)) return;
+      if (timer.current !== null) clearTimeout(timer.current);
+      timer.current = setTimeout(() => {
+        timer.current = null;
+        void reload();
+      }, 250);
+    },
+    { after: watchFrom },
+    () => {
+      // Events this page needed were pruned: read the inventory again; the stream goes on.
       void reload();
-    }, 250);
-  });
+    },
+  );
 
   // After a reconnect, events missed meanwhile are replayed, but reload anyway: edits made
   // by others (another browser, the CLI) do not come as task events.

@@ -16,7 +16,7 @@ import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
 import { useEffect, useRef, useState } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { apiGet, apiSend, messageOf, seg } from "../api.ts";
+import { apiGetSequenced, apiSend, messageOf, seg } from "../api.ts";
 import { useFerryEvents } from "../events.ts";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
@@ -148,15 +148,20 @@ export function MigrationDetail({ id }: { id: string }) {
   const [error, setError] = useState<string | null>(null);
   const [abortError, setAbortError] = useState<string | null>(null);
   const latest = useRef<LiveTask | null>(null);
+  // The event sequence the task was first read at: its stream starts after it (list-then-watch).
+  const [watchFrom, setWatchFrom] = useState<{ readonly id: string; readonly sequence: number } | null>(null);
+  // Bumped when the controller says events were pruned: the task is read again.
+  const [reloads, setReloads] = useState(0);
 
   useEffect(() => {
     let current = true;
     latest.current = null;
     setTask(null);
     setError(null);
-    apiGet<Task>(`/migrations/${seg(id)}`).then(
-      (t) => {
+    apiGetSequenced<Task>(`/migrations/${seg(id)}`).then(
+      ({ body: t, sequence }) => {
         if (!current) return;
+        setWatchFrom((from) => (from?.id === id ? from : { id, sequence }));
         const fresh = fromTask(t);
         // Events replayed before the row arrived may already be further along.
         const known = latest.current;
@@ -171,7 +176,7 @@ export function MigrationDetail({ id }: { id: string }) {
     return () => {
       current = false;
     };
-  }, [id]);
+  }, [id, reloads]);
 
   useFerryEvents(
     (event) => {
@@ -181,7 +186,10 @@ export function MigrationDetail({ id }: { id: string }) {
       latest.current = updated;
       setTask(updated);
     },
-    { task: id },
+    { task: id, after: watchFrom?.id === id ? watchFrom.sequence : null },
+    () => {
+      setReloads((n) => n + 1);
+    },
   );
 
   if (error !== null) {

@@ -6,7 +6,7 @@
 import { Alert, Button, Progress, ProgressMeasureLocation, ProgressVariant, Title } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
 import { useCallback, useEffect, useRef, useState } from "react";
-import { apiGet, apiSend, messageOf, seg } from "../api.ts";
+import { apiGetSequenced, apiSend, messageOf, seg } from "../api.ts";
 import { useFerryEvents, type FerryEvent } from "../events.ts";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
@@ -25,10 +25,13 @@ export function useLiveTasks(limit: number): { tasks: LiveTask[]; error: string 
   // The latest map, read and written synchronously by the loader and the event handler, so
   // neither overwrites the other with a stale copy (state updaters run later).
   const latest = useRef(tasks);
+  // The event sequence the first list was read at: the stream starts after it (list-then-watch).
+  const [watchFrom, setWatchFrom] = useState<number | null>(null);
 
   const load = useCallback(async (): Promise<void> => {
     try {
-      const list = await apiGet<Task[]>(`/migrations?limit=${String(limit)}`);
+      const { body: list, sequence } = await apiGetSequenced<Task[]>(`/migrations?limit=${String(limit)}`);
+      setWatchFrom((from) => from ?? sequence);
       const next = new Map(latest.current);
       for (const task of list) {
         const fresh = fromTask(task);
@@ -71,6 +74,9 @@ export function useLiveTasks(limit: number): { tasks: LiveTask[]; error: string 
     next.set(event.taskId, updated);
     latest.current = next;
     setTasks(next);
+  }, { after: watchFrom }, () => {
+    // Events this page needed were pruned: the list is read again; the stream goes on.
+    void load();
   });
 
   const sorted = [...tasks.values()].sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id));
