@@ -222,7 +222,7 @@ export const ImportProgressSchema = z
     z.object({ phase: z.literal("done"), result: ImportResultSchema }),
     z.object({ phase: z.literal("failed"), status: z.number().int(), error: ErrorBodySchema }),
   ])
-  .openapi("ImportProgress", { description: `One line of ${"application/x-ndjson"}: an import's progress` });
+  .openapi("ImportProgress", { description: "One line of application/x-ndjson: an import's progress" });
 export type ImportProgress = z.infer<typeof ImportProgressSchema>;
 
 export const SessionSchema = z
