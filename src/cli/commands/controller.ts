@@ -68,6 +68,25 @@ export interface ControllerCommandOptions {
   /** A certificate and key (PEM files) to serve instead of one from the built-in CA. */
   readonly tlsCert?: string | undefined;
   readonly tlsKey?: string | undefined;
+  /** Task events kept: days, and how many (the controller prunes older and more). */
+  readonly eventsMaxAge?: string | undefined;
+  readonly eventsMaxCount?: string | undefined;
+}
+
+/** `--events-max-age DAYS` and `--events-max-count N` as the controller's event retention. */
+export function eventRetentionOf(opts: { readonly eventsMaxAge?: string | undefined; readonly eventsMaxCount?: string | undefined }): { maxAgeMs?: number; maxCount?: number } {
+  const out: { maxAgeMs?: number; maxCount?: number } = {};
+  if (opts.eventsMaxAge !== undefined) {
+    const days = Number(opts.eventsMaxAge);
+    if (!/^\d+(\.\d+)?$/.test(opts.eventsMaxAge) || days <= 0 || days > 3650) throw new FerryError(ErrorCode.usage, `--events-max-age takes days from 0.001 to 3650, like 7 or 0.5, got "${opts.eventsMaxAge}"`);
+    out.maxAgeMs = Math.round(days * 86_400_000);
+  }
+  if (opts.eventsMaxCount !== undefined) {
+    const count = Number(opts.eventsMaxCount);
+    if (!/^\d+$/.test(opts.eventsMaxCount) || count < 1 || count > 1_000_000_000) throw new FerryError(ErrorCode.usage, `--events-max-count takes a whole number from 1 to 1000000000, got "${opts.eventsMaxCount}"`);
+    out.maxCount = count;
+  }
+  return out;
 }
 
 function milliseconds(text: string | undefined, option: string): number | undefined {
@@ -83,7 +102,7 @@ export async function startControllerFromOptions(opts: ControllerCommandOptions,
   const { host, port } = parseListen(opts.listen);
   let initialInventory: Inventory | undefined;
   if (opts.inventory !== undefined) initialInventory = await loadInventoryFile(opts.inventory, io);
-  return startController({ dataDir: opts.dataDir ?? defaultDataDir(), postgresUrl: opts.postgres, host, port, initialInventory, socketPath: opts.socket, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, clock: systemClock, log: jsonLog, liveness: { intervalMs: milliseconds(opts.heartbeat, "--heartbeat"), timeoutMs: milliseconds(opts.heartbeatTimeout, "--heartbeat-timeout") }, leaseMs: milliseconds(opts.lease, "--lease") });
+  return startController({ dataDir: opts.dataDir ?? defaultDataDir(), postgresUrl: opts.postgres, host, port, initialInventory, socketPath: opts.socket, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, clock: systemClock, log: jsonLog, liveness: { intervalMs: milliseconds(opts.heartbeat, "--heartbeat"), timeoutMs: milliseconds(opts.heartbeatTimeout, "--heartbeat-timeout") }, leaseMs: milliseconds(opts.lease, "--lease"), eventRetention: eventRetentionOf(opts) });
 }
 
 export function registerControllerCommand(program: Command, io: CliIo, setStatus: SetStatus): void {
@@ -100,6 +119,8 @@ export function registerControllerCommand(program: Command, io: CliIo, setStatus
     .option("--tls-key <file>", "the private key (PEM) of --tls-cert")
     .option("--heartbeat <ms>", "milliseconds between heartbeats to the agents (default 10000); a host that misses 3 is not responding")
     .option("--heartbeat-timeout <ms>", "how long one heartbeat may take (default 3000, at most the interval)")
+    .option("--events-max-age <days>", "keep task events this many days (default 7); older ones are pruned, never those of a running migration")
+    .option("--events-max-count <n>", "keep at most this many task events (default 1000000)")
     .option("--lease <ms>", "how long this controller holds its tasks without renewing (default 30000); on PostgreSQL another controller takes them over after it")
     .action(async (opts) => {
       const controller = await startControllerFromOptions(opts, io);
