@@ -1,6 +1,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { EVENT_SEQUENCE_HEADER } from "../api/schemas.ts";
+import { openSqliteStore } from "../store/sqlite.ts";
+import { EventHub } from "./events.ts";
+import { createManualClock } from "./testing/manual-clock.ts";
 import { testController, type TestController } from "./testing/controller.ts";
 
 let ctl: TestController;
@@ -119,4 +122,30 @@ test("a stream resuming before pruned events gets a resync first, then what happ
   // Resuming after the resync's id is a plain resume.
   const plain = await readEvents(1, { "last-event-id": String(latest) });
   assert.deepEqual(plain.map((e) => [e.event, Number(e.id)]), [["task", next.seq]]);
+});
+
+test("the controller prunes by its retention on its clock: an ended task's old events go, a running task's stay, and a late client is told to resync", async () => {
+  const clock = createManualClock();
+  const store = openSqliteStore(":memory:", () => clock.now());
+  await store.migrateToLatest();
+  const hub = new EventHub(store, { clock, retention: { maxAgeMs: 60_000, maxCount: 1000, intervalMs: 10_000 } });
+  try {
+    const base = { kind: "migration" as const, vm: "web01", source: "esx01", destination: "esx02", percent: 0, createdBy: "admin", body: {} };
+    await store.createTask({ ...base, id: "done", state: "completed", createdAt: clock.now() });
+    await store.createTask({ ...base, id: "running", state: "precopy", createdAt: clock.now() });
+    const old = [await hub.publish("done", clock.now(), { type: "report" }), await hub.publish("running", clock.now(), { type: "progress" })];
+    await hub.start({ prune: true });
+    assert.deepEqual((await store.eventsAfter(0)).map((e) => e.seq), old.map((e) => e.seq), "nothing is old yet");
+    // Past the age limit, the next round prunes the ended task's event only.
+    await clock.advance(70_000);
+    const fresh = await hub.publish("running", clock.now(), { type: "progress" });
+    for (let round = 0; round < 3 && (await store.eventBounds()).prunedThrough === 0; round++) await clock.advance(10_000);
+    assert.deepEqual((await store.eventsAfter(0)).map((e) => e.taskId), ["running", "running"]);
+    assert.equal((await store.eventBounds()).prunedThrough, old[0]?.seq);
+    assert.equal((await hub.resyncFor(0))?.latest, fresh.seq);
+    assert.equal(await hub.resyncFor(old[0]?.seq ?? 0), undefined, "a client past the pruned event resumes as usual");
+  } finally {
+    await hub.close();
+    await store.close();
+  }
 });
