@@ -80,14 +80,13 @@ export function eventLog(db: Kysely<Database>, dialect: Dialect): EventLog {
 
     async eventBounds(): Promise<EventBounds> {
       const pruned = await prunedThrough();
-      const row = await db
-        .selectFrom("task_event")
-        .select((eb) => [eb.fn.min<number | string | null>("seq").as("oldest"), eb.fn.max<number | string | null>("seq").as("latest")])
-        .executeTakeFirst();
+      // Two index lookups: SQLite scans the whole table for min() and max() in one query.
+      const newest = await db.selectFrom("task_event").select(["seq"]).orderBy("seq", "desc").limit(1).executeTakeFirst();
+      const first = await db.selectFrom("task_event").select(["seq"]).orderBy("seq").limit(1).executeTakeFirst();
       // An emptied log still resumes after what it pruned, never from 0.
-      const latest = Math.max(pruned, num(row?.latest ?? 0));
-      const oldest = row?.oldest ?? null;
-      return { oldest: oldest === null ? latest + 1 : num(oldest), latest, prunedThrough: pruned };
+      const latest = Math.max(pruned, newest === undefined ? 0 : num(newest.seq));
+      const oldest = first === undefined ? null : num(first.seq);
+      return { oldest: oldest ?? latest + 1, latest, prunedThrough: pruned };
     },
 
     async pruneEvents(options: EventPruneOptions): Promise<number> {
