@@ -775,6 +775,11 @@ export class MigrationService {
     await this.#finish(task.id, report, progress.passes());
   }
 
+  /** Waits until the migrations running now (those taken over at start included) have ended; nothing is stopped. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#running.values()].map((r) => r.done.catch(() => undefined)));
+  }
+
   /** Waits for every migration this controller runs (shutdown), and stops asking after those that need attention. */
   async drain(): Promise<void> {
     this.#closing.abort();

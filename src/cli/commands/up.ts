@@ -186,8 +186,8 @@ export async function startLab(opts: UpOptions, io: CliIo, say: (line: string) =
         if (!(isFerryError(error) && error.code === ErrorCode.conflict)) throw error;
       }
     }
-    // A VM marked migrating by a run that was stopped mid-way is not migrating now.
-    await controller.migrations.drain();
+    // Migrations a run stopped mid-way left open are settled before the lab is handed over.
+    await controller.migrations.settled();
     return { controller, agents, stop };
   } catch (error) {
     await stop();
