@@ -50,6 +50,7 @@ export function InventoryProvider({ children }: { children: ReactNode }) {
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   // The event sequence the first load was current at: the stream starts after it (list-then-watch).
   const [watchFrom, setWatchFrom] = useState<number | null>(null);
+  const [failures, setFailures] = useState(0);
 
   const reload = useCallback(async (): Promise<void> => {
     try {
@@ -64,8 +65,20 @@ export function InventoryProvider({ children }: { children: ReactNode }) {
       setError(null);
     } catch (e) {
       setError(`Cannot load the inventory: ${messageOf(e)}`);
+      setFailures((n) => n + 1);
     }
   }, []);
+
+  // Until a first load arrives there is no stream to bring news: ask again every 2 s.
+  useEffect(() => {
+    if (watchFrom !== null || failures === 0) return undefined;
+    const retry = setTimeout(() => {
+      void reload();
+    }, 2000);
+    return () => {
+      clearTimeout(retry);
+    };
+  }, [watchFrom, failures, reload]);
 
   useEffect(() => {
     void reload();

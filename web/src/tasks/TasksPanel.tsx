@@ -27,6 +27,7 @@ export function useLiveTasks(limit: number): { tasks: LiveTask[]; error: string 
   const latest = useRef(tasks);
   // The event sequence the first list was read at: the stream starts after it (list-then-watch).
   const [watchFrom, setWatchFrom] = useState<number | null>(null);
+  const [failures, setFailures] = useState(0);
 
   const load = useCallback(async (): Promise<void> => {
     try {
@@ -44,8 +45,20 @@ export function useLiveTasks(limit: number): { tasks: LiveTask[]; error: string 
       setError(null);
     } catch (e) {
       setError(`Cannot load the recent tasks: ${messageOf(e)}`);
+      setFailures((n) => n + 1);
     }
   }, [limit]);
+
+  // Until a first list arrives there is no stream to bring news: ask again every 2 s.
+  useEffect(() => {
+    if (watchFrom !== null || failures === 0) return undefined;
+    const retry = setTimeout(() => {
+      void load();
+    }, 2000);
+    return () => {
+      clearTimeout(retry);
+    };
+  }, [watchFrom, failures, load]);
 
   useEffect(() => {
     void load();
