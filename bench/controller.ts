@@ -204,26 +204,6 @@ function inventoryAtScale(storeKind: "SQLite" | "PostgreSQL"): ControllerBenchma
 /** Every controller benchmark, in the order they run; add new ones here. */
 export const benchmarks: ControllerBenchmark[] = [inventoryAtScale("SQLite"), inventoryAtScale("PostgreSQL")];
 
-/** An inline lab: two twin hosts with 10 Gb/s VMotion NICs (vCenter's limit: 8 migrations each). */
-export function twinHostsYaml(vms: number): string {
-  const host = (name: string, ip: string) => `  - name: ${name}
-    cluster: C
-    cpu: { vendor: GenuineIntel, family: 6, model: 63, flags: [fpu, tsc, cx8, apic, cmov, fxsr, sse, sse2, syscall, nx, lm, pni, ssse3, sse4_1, sse4_2], cores: 32, mhz: 2500 }
-    memoryMB: 262144
-    nics: [{ name: vmnic0, speedMbps: 10000 }, { name: vmnic1, speedMbps: 10000 }]
-    vswitches:
-      - { name: vSwitch0, uplinks: [vmnic0], portGroups: [{ name: VM Network }] }
-      - name: vSwitch1
-        uplinks: [vmnic1]
-        portGroups: [{ name: VMotion }]
-        vmkernelPorts: [{ name: vmk1, portGroup: VMotion, ip: ${ip}/24, vmotion: true }]
-    datastores: [ds1]
-`;
-  const vmLines = Array.from({ length: vms }, (_, i) => `  - { name: vm${i}, host: esx01, memoryMB: 1024, files: { config: { datastore: ds1 } }, nics: [{ name: nic0, portGroup: VM Network, mac: "00:50:56:00:10:${i.toString(16).padStart(2, "0")}" }] }`);
-  return `datastores: [{ name: ds1 }]\nclusters: [{ name: C }]\nhosts:\n${host("esx01", "198.19.0.1")}${host("esx02", "198.19.0.2")}vms:\n${vmLines.join("\n")}\n`;
-}
-
-
 benchmarks.push({
   name: "controller: 200 clients polling tasks, each with an SSE stream, during 8 migrations",
   async run(): Promise<BenchResult> {
@@ -232,7 +212,9 @@ benchmarks.push({
     const { startLab } = await import("../test/controller/harness.ts");
     const { labVmSpec } = await import("../src/cli/commands/up.ts");
     const { parseInventory } = await import("../src/core/inventory/parse.ts");
-    const yaml = twinHostsYaml(8);
+    // Two twin hosts with 10 Gb/s VMotion NICs (vCenter's limit: 8 migrations each).
+    const { twinLabYaml } = await import("../test/support/twin-lab.ts");
+    const yaml = twinLabYaml({ vms: 8, nicMbps: 10_000, vmMemoryMB: 1024 });
     const parsed = parseInventory(yaml, "bench.yaml");
     if (!parsed.ok) throw new Error("bench inventory does not parse");
     const lab = await startLab(

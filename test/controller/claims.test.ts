@@ -9,28 +9,13 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { startLab, type Lab } from "./harness.ts";
 import { twinLab } from "../support/twin-lab.ts";
+import { taskEnded, waitFor } from "../support/tasks.ts";
 
 interface Task { id: string; state: string; vm: string; source: string; destination: string; body: { report?: { outcome: string; runningOn: string; failure?: { code: string; phase: string; message: string } }; recheck?: { added: { code: string }[] } } }
 interface ApiError { code: string; message: string; details?: { migration?: string } }
 
 const BIN = new URL("../../bin/ferry.js", import.meta.url).pathname;
-const ENDED = ["completed", "failed", "cancelled"];
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-const ended = (lab: Lab, id: string): Promise<Task> =>
-  waitFor(`task ${id} to end`, async () => {
-    const { body } = await lab.api<Task>("GET", `/migrations/${id}`);
-    return ENDED.includes(body.state) && body.body.report !== undefined ? body : undefined;
-  });
+const ended = (lab: Lab, id: string): Promise<Task> => taskEnded<Task>(lab, id);
 
 describe("claims and verdicts under concurrency", () => {
   const site = twinLab(20, 16);

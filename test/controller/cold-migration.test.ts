@@ -5,18 +5,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startLab, type Lab } from "./harness.ts";
 import { twinLab } from "../support/twin-lab.ts";
+import { taskEnded } from "../support/tasks.ts";
 
 interface Task { id: string; state: string; body: { cold?: boolean; prediction?: unknown; report?: { outcome: string; runningOn: string; failure?: { code: string } } } }
 
-async function ended(lab: Lab, id: string): Promise<Task> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const { body } = await lab.api<Task>("GET", `/migrations/${id}`);
-    if (["completed", "failed", "cancelled"].includes(body.state) && body.body.report !== undefined) return body;
-    if (Date.now() > deadline) throw new Error(`task ${id} still ${body.state}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const ended = (lab: Lab, id: string): Promise<Task> => taskEnded<Task>(lab, id);
 
 describe("cold migration through the controller", () => {
   const site = twinLab(2, 16);

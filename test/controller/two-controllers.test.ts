@@ -11,21 +11,11 @@ import { ApiClient, type SseEvent } from "../../src/api/client.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../../src/store/testing/postgres.ts";
 import { startControllerProcess, startLab, stopProcess, type ControllerProcess, type Lab } from "./harness.ts";
 import { twinLab } from "../support/twin-lab.ts";
+import { taskEnded, waitFor } from "../support/tasks.ts";
 
 interface Task { id: string; state: string; vm: string; source: string; destination: string; body: { report?: { outcome: string; runningOn: string } } }
 
 const LEASE_MS = 3000;
-const ENDED = ["completed", "failed", "cancelled"];
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 // The caller names the response shape it expects; its assertions check it.
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
@@ -97,10 +87,7 @@ describe("two controllers on one PostgreSQL", () => {
     const fromB = started.filter((_, i) => i % 2 === 1).map((t) => t.id);
     await waitFor("A's stream to carry B's migrations", () => Promise.resolve(fromB.every((id) => seen.has(id)) ? true : undefined));
     for (const t of started) {
-      const done = await waitFor(`task ${t.id}`, async () => {
-        const { body } = await call<Task>(a, "GET", `/migrations/${t.id}`);
-        return ENDED.includes(body.state) && body.body.report !== undefined ? body : undefined;
-      });
+      const done = await taskEnded<Task>(a, t.id);
       assert.equal(done.state, "completed", JSON.stringify(done.body.report));
     }
     stop.abort();
@@ -135,10 +122,7 @@ describe("two controllers on one PostgreSQL", () => {
     });
     assert.equal(taken.from, owner);
     assert.ok(Date.parse(taken.at) > lease, `taken at ${taken.at}, A's lease ran to ${new Date(lease).toISOString()}`);
-    const done = await waitFor("the task to end", async () => {
-      const { body } = await call<Task>(b, "GET", `/migrations/${r.body.id}`);
-      return ENDED.includes(body.state) && body.body.report !== undefined ? body : undefined;
-    });
+    const done = await taskEnded<Task>(b, r.body.id);
     const hosts = await runningOn(lab, vm);
     assert.equal(hosts.length, 1, `${vm} runs on ${hosts.join(", ")}`);
     assert.equal(done.body.report?.runningOn, hosts[0]);

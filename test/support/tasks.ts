@@ -1,0 +1,24 @@
+// Waiting for what a controller test needs, never for a time: a value a probe finds, or a
+// migration task that ended with its report.
+import type { Lab } from "../controller/harness.ts";
+
+/** Asks `probe` every 50 ms until it answers something; fails naming `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const ENDED = ["completed", "failed", "cancelled"];
+
+/** The task once it ended (completed, failed or cancelled) with its report, as GET /migrations/{id} answers it. */
+export function taskEnded<T extends { readonly state: string; readonly body: { readonly report?: unknown } }>(api: Pick<Lab, "api">, id: string): Promise<T> {
+  return waitFor(`task ${id} to end`, async () => {
+    const { body } = await api.api<T>("GET", `/migrations/${id}`);
+    return ENDED.includes(body.state) && body.body.report !== undefined ? body : undefined;
+  });
+}
