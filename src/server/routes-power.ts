@@ -18,11 +18,25 @@ import type { AgentDirectory } from "./migrations.ts";
 import { errors, json, NameParam, security } from "./openapi.ts";
 import { refuseIfMigrating } from "./hardening.ts";
 import type { Store } from "../store/store.ts";
+import { ownershipWords } from "../core/ownership.ts";
+import type { MigrationService } from "./migrations.ts";
 
 type PowerResult = z.infer<typeof PowerResultSchema>;
 
-export function registerPowerRoutes(app: ControllerApp, deps: { readonly inventory: InventoryService; readonly agents: AgentDirectory; readonly store: Store }): void {
+export function registerPowerRoutes(app: ControllerApp, deps: { readonly inventory: InventoryService; readonly agents: AgentDirectory; readonly store: Store; readonly migrations: Pick<MigrationService, "ledger"> }): void {
   const { inventory, agents } = deps;
+
+  /**
+   * A VM whose agent knows no disk for it (the sim's, diskless guests) keeps its ownership
+   * record in the controller's store (one with disks, on its datastore, which its agent checks
+   * at power-on): when the store holds one, the VM is powered on only where it says.
+   */
+  const refuseNotOwner = async (name: string, host: string): Promise<void> => {
+    const record = await deps.migrations.ledger.read(name);
+    if (record !== undefined && record.owner !== host) {
+      throw new FerryError(ErrorCode.conflict, `${name} may not be powered on on ${host}: its ownership record says ${ownershipWords(record)}`, { details: { vm: name, ownership: record } });
+    }
+  };
 
   /** A VM an open migration task holds (its claim) is the engine's until the task ends. */
   const refuseClaimed = (name: string): void => {
@@ -65,6 +79,7 @@ export function registerPowerRoutes(app: ControllerApp, deps: { readonly invento
     // What the guest will see from this power-on: what is configured now, not what it saw last time.
     const guest = guestCpu({ ...vm, bootFlags: undefined }, view?.host, view?.cluster, index.templates);
     const flags = guest.ok ? [...guest.cpu.flags].sort() : undefined;
+    await refuseNotOwner(name, vm.host);
     const agent = agents.get(vm.host);
     if (agent !== undefined) {
       const current = await onAgent(vm.host, name);
