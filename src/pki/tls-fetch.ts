@@ -9,6 +9,7 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { fingerprintOfDer } from "./ca.ts";
+import { ReadableStream as NodeReadableStream } from "node:stream/web";
 
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -90,7 +91,8 @@ export function tlsFetch(options: TlsClientOptions): FetchFunction {
       req.once("error", (error) => {
         reject(signal?.aborted === true ? (signal.reason as Error) : new TypeError("fetch failed", { cause: error }));
       });
-      if (body instanceof ReadableStream) Readable.fromWeb(body).pipe(req);
+      // Node's own stream class (the global one; with the DOM's types in scope its type is the DOM's).
+      if (body instanceof NodeReadableStream) Readable.fromWeb(body).pipe(req);
       else req.end(body);
     });
 }
