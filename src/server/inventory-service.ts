@@ -54,6 +54,8 @@ const SECTIONS = [
 const DATACENTER = "datacenter";
 /** How far back refresh looks for other controllers' writes: their clocks and this one's may differ by this much. */
 const REFRESH_MARGIN_MS = 60_000;
+/** Past this many objects another controller wrote, refresh reads the whole inventory again. */
+const REFRESH_AT_MOST = 500;
 const ALL_KINDS = [ObjectKind.datacenter, ...SECTIONS.map(([kind]) => kind)];
 /** Past this many objects to write, an import rewrites every object in one bulk replace. */
 const BULK_AT = 500;
@@ -151,6 +153,7 @@ export class InventoryService {
       raw[section] = kind === ObjectKind.vm ? rows.map((row) => dropLegacyVmFields(row.body)) : rows.map((row) => row.body);
       for (const row of rows) versions.set(`${kind}\0${row.name}`, row.version);
     }
+    this.#seenAt = Date.now();
     const inventory = deepFreeze(validate(raw));
     this.#versions = versions;
     this.#macs = macOwners(inventory);
@@ -258,9 +261,15 @@ export class InventoryService {
       const now = Date.now();
       const { count, changed } = await this.#store.objectsChangedSince(this.#seenAt - REFRESH_MARGIN_MS);
       this.#seenAt = now;
-      const fresh = changed.filter((o) => this.#versions.get(`${o.kind}\0${o.name}`) !== o.version);
-      if (fresh.length === 0 && count === this.#versions.size) return false;
-      if (fresh.some((o) => o.kind === ObjectKind.datacenter) || !this.#apply(fresh) || count !== this.#versions.size) await this.reload();
+      const moved = changed.filter((o) => this.#versions.get(`${o.kind}\0${o.name}`) !== o.version);
+      if (moved.length === 0 && count === this.#versions.size) return false;
+      // Many at once (an import elsewhere), a removal or the datacenter: read it all again.
+      if (moved.length > REFRESH_AT_MOST || moved.some((o) => o.kind === ObjectKind.datacenter)) {
+        await this.reload();
+        return true;
+      }
+      const fresh = (await Promise.all(moved.map((o) => this.#store.getObject(o.kind, o.name)))).filter((o) => o !== undefined);
+      if (fresh.length !== moved.length || !this.#apply(fresh) || count !== this.#versions.size) await this.reload();
       return true;
     });
   }

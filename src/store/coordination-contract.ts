@@ -73,7 +73,8 @@ export function coordinationContract(store: () => Store): void {
     await s.putObject("vm", "changed-since-1", { name: "changed-since-1" });
     const all = await s.objectsChangedSince(0);
     assert.equal(all.count, before + 1);
-    const written = all.changed.find((o) => o.name === "changed-since-1");
+    assert.deepEqual(all.changed.find((o) => o.name === "changed-since-1"), { kind: "vm", name: "changed-since-1", version: 1 });
+    const written = await s.getObject("vm", "changed-since-1");
     assert.ok(written !== undefined);
     assert.deepEqual((await s.objectsChangedSince(written.updatedAt + 1)).changed.filter((o) => o.name === "changed-since-1"), []);
     assert.equal((await s.objectsChangedSince(written.updatedAt)).changed.find((o) => o.name === "changed-since-1")?.version, 1);

@@ -7,7 +7,7 @@ import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import { guardWrite } from "./store-errors.ts";
 import { num, toTask, type Database } from "./kysely-store.ts";
 import type { Dialect } from "./migrations.ts";
-import type { AdmissionRecord, ClaimOutcome, ControllerLease, ObjectKind, Store, StoredObject, VmClaimRecord } from "./store.ts";
+import type { AdmissionRecord, ClaimOutcome, ControllerLease, ObjectKind, ObjectVersion, Store, VmClaimRecord } from "./store.ts";
 
 /** The advisory lock key that serialises admissions across controllers ("ferry-admission"). */
 const ADMISSION_LOCK = 0x66_65_72_72;
@@ -101,8 +101,8 @@ export function coordination(db: Kysely<Database>, dialect: Dialect, now: () => 
 
     async objectsChangedSince(since) {
       const count = await db.selectFrom("inventory_object").select((eb) => eb.fn.countAll<number | string>().as("n")).executeTakeFirstOrThrow();
-      const rows = await db.selectFrom("inventory_object").selectAll().where("updated_at", ">=", since).execute();
-      const changed = rows.map((row): StoredObject => ({ kind: row.kind as ObjectKind, name: row.name, body: JSON.parse(row.body) as unknown, version: row.version, updatedAt: num(row.updated_at) }));
+      const rows = await db.selectFrom("inventory_object").select(["kind", "name", "version"]).where("updated_at", ">=", since).execute();
+      const changed = rows.map((row): ObjectVersion => ({ kind: row.kind as ObjectKind, name: row.name, version: row.version }));
       return { count: num(count.n), changed };
     },
 

@@ -28,6 +28,12 @@ export interface StoredObject<T = unknown> {
   readonly updatedAt: number;
 }
 
+export interface ObjectVersion {
+  readonly kind: ObjectKind;
+  readonly name: string;
+  readonly version: number;
+}
+
 export interface ObjectChange {
   readonly kind: ObjectKind;
   readonly name: string;
@@ -267,10 +273,11 @@ export interface Store {
   takeTask(id: string, controller: string, now: number, until: number, open: readonly string[]): Promise<TaskRecord | undefined>;
 
   /**
-   * What another controller may have changed: how many inventory objects there are, and those
-   * written at or after `since` (ms; a writer's clock, so callers look back with a margin).
+   * What another controller may have changed: how many inventory objects there are, and the
+   * kind, name and version of those written at or after `since` (ms; a writer's clock, so
+   * callers look back with a margin). Bodies are read with getObject, for those that moved.
    */
-  objectsChangedSince(since: number): Promise<{ readonly count: number; readonly changed: readonly StoredObject[] }>;
+  objectsChangedSince(since: number): Promise<{ readonly count: number; readonly changed: readonly ObjectVersion[] }>;
 
   appendAudit(entry: Omit<AuditEntry, "seq">): Promise<void>;
   /** Newest first. */
