@@ -189,7 +189,6 @@ export function qemuLabInventory(layout: QemuLabLayout, guests: readonly LabGues
     devices: [],
     host: g.host,
     power: "on",
-    migrating: false,
   }));
   return {
     version: 1,
