@@ -3,6 +3,7 @@
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import type { z } from "zod";
 import { API_BASE, EVENT_SEQUENCE_HEADER, IMPORT_PROGRESS_TYPE, ImportProgressSchema, type ErrorBody, type ImportProgress, type ImportResultSchema } from "./schemas.ts";
+import { parseSseFrames } from "./sse.ts";
 
 type ImportResult = z.infer<typeof ImportResultSchema>;
 
@@ -224,19 +225,11 @@ export class ApiClient {
         let buffer = "";
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
           buffer += decoder.decode(chunk, { stream: true });
-          for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-            const block = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            const fields = new Map<string, string>();
-            for (const line of block.split("\n")) {
-              if (line.startsWith(":")) continue;
-              const colon = line.indexOf(":");
-              if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trimStart());
-            }
-            const data = fields.get("data");
-            if (data === undefined) continue;
-            lastId = fields.get("id") ?? lastId;
-            if (onEvent({ id: lastId ?? "", event: fields.get("event") ?? "message", data }) === "stop") return;
+          const { frames, rest } = parseSseFrames(buffer);
+          buffer = rest;
+          for (const frame of frames) {
+            lastId = frame.id ?? lastId;
+            if (onEvent({ id: lastId ?? "", event: frame.event, data: frame.data }) === "stop") return;
           }
         }
       } catch (error) {

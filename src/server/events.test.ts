@@ -5,6 +5,7 @@ import { openSqliteStore } from "../store/sqlite.ts";
 import { EventHub } from "./events.ts";
 import { createManualClock } from "./testing/manual-clock.ts";
 import { testController, type TestController } from "./testing/controller.ts";
+import { parseSseFrames } from "../api/sse.ts";
 
 let ctl: TestController;
 before(async () => { ctl = await testController(); });
@@ -23,14 +24,9 @@ async function openEvents(headers: Record<string, string> = {}, query = ""): Pro
     let buffer = "";
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       buffer += decoder.decode(chunk, { stream: true });
-      for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const id = /^id: (.*)$/m.exec(block)?.[1];
-        const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (id !== undefined && data !== undefined) yield { id, event, data: JSON.parse(data) as Record<string, unknown> };
-      }
+      const { frames: parsed, rest } = parseSseFrames(buffer);
+      buffer = rest;
+      for (const frame of parsed) if (frame.id !== null) yield { id: frame.id, event: frame.event, data: JSON.parse(frame.data) as Record<string, unknown> };
     }
   }
   const iterator = frames();
