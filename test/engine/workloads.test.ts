@@ -47,7 +47,7 @@ interface Digests {
 
 /** Reads both digests while the destination holds the verified state, before READY. */
 async function digestsAtSwitchover(migrationId: string, name: string): Promise<Digests> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 60_000; // a deadline, not a wait: a busy 2-core machine may need long
   while (Date.now() < deadline) {
     if ((await esx02.client.incomingState(migrationId)).state === "verified") {
       const [s, d] = await Promise.all([esx01.client.getVm(name), esx02.client.getVm(name)]);
