@@ -1,7 +1,19 @@
 // The vocabulary of a live migration, shared by the engine, the drivers, the agents, the
 // controller and every client: phases, options, progress events, predictions, reports and
-// the closed catalogue of failure codes. Pure data, no behaviour.
+// the closed catalogues of failure and warning codes. Pure data, no behaviour. What crosses a
+// wire is a zod schema in schema.ts; its type here is derived from it.
+import type { z } from "zod";
 import type { Priority } from "../check/rules/placement.ts";
+import type {
+  MigrationFailureSchema,
+  MigrationProgressSchema,
+  MigrationReportSchema,
+  MigrationWarningSchema,
+  PassSampleSchema,
+  PredictionBasisSchema,
+  PredictionSchema,
+  TimelineEntrySchema,
+} from "./schema.ts";
 
 export { Priority } from "../check/rules/placement.ts";
 
@@ -77,6 +89,13 @@ export const MigrationFailureCode = {
 } as const;
 export type MigrationFailureCode = (typeof MigrationFailureCode)[keyof typeof MigrationFailureCode];
 
+/** What a migration that completed wants its operator to know; stable codes, a closed catalogue. */
+export const MigrationWarningCode = {
+  /** The measured downtime exceeded the migration's downtime limit: it moved, but the guest paused longer than asked. */
+  downtimeOverLimit: "DOWNTIME_OVER_LIMIT",
+} as const;
+export type MigrationWarningCode = (typeof MigrationWarningCode)[keyof typeof MigrationWarningCode];
+
 /**
  * Whether the VMotion stream is encrypted (vSphere's encrypted vMotion setting): `required`
  * fails a migration whose ends cannot both do TLS before anything moves; `opportunistic`
@@ -132,76 +151,16 @@ export interface PrecopyInputs {
   readonly autoConverge: boolean;
 }
 
-export interface Prediction {
-  readonly passes: number;
-  readonly bytes: number;
-  readonly totalMs: number;
-  readonly downtimeMs: number;
-  readonly converges: boolean;
-  /** Why it does not converge, or how (e.g. "auto-converge throttles the guest to 40%"). */
-  readonly note: string;
-  /** The highest throttle auto-converge would need, in percent (0 when none). */
-  readonly throttlePercent: number;
-}
-
+// The wire types, derived from their zod schemas (schema.ts). A report is typed as it may be
+// written (warnings optional); a parsed one always has them (z.output: default []).
+export type PredictionBasis = z.output<typeof PredictionBasisSchema>;
+export type Prediction = z.output<typeof PredictionSchema>;
 /** One progress event; `percent` never goes backwards within a migration. */
-export interface MigrationProgress {
-  readonly migrationId: string;
-  readonly vm: string;
-  readonly phase: Phase;
-  readonly percent: number;
-  /** Pre-copy pass number, 0 before the first. */
-  readonly pass: number;
-  readonly bytesSent: number;
-  readonly bytesRemaining: number;
-  readonly dirtyRateBytesPerSec: number;
-  readonly linkRateBytesPerSec: number;
-  readonly etaMs: number | undefined;
-  readonly expectedDowntimeMs: number | undefined;
-  /** Auto-converge's current throttle of the guest, percent. */
-  readonly throttlePercent: number;
-  /** What is happening in words: "waiting: esx01 runs 4 migrations (limit 4 on a 1 Gb/s VMotion NIC)". */
-  readonly message: string;
-  /** Milliseconds since the epoch, from the injected clock. */
-  readonly at: number;
-}
-
-export interface MigrationFailure {
-  readonly code: MigrationFailureCode;
-  readonly message: string;
-  /** The phase the migration was in when it failed. */
-  readonly phase: Phase;
-}
-
+export type MigrationProgress = z.output<typeof MigrationProgressSchema>;
+export type MigrationFailure = z.output<typeof MigrationFailureSchema>;
+export type MigrationWarning = z.output<typeof MigrationWarningSchema>;
 /** What a finished migration measured, beside what was predicted. */
-export interface MigrationReport {
-  readonly migrationId: string;
-  readonly vm: string;
-  readonly source: string;
-  readonly destination: string;
-  readonly outcome: typeof Phase.completed | typeof Phase.failed | typeof Phase.cancelled | typeof Phase.needsAttention;
-  readonly failure: MigrationFailure | undefined;
-  /** Where the VM runs now: always exactly one host. */
-  readonly runningOn: string;
-  /** Ferry's measure of the guest's pause: from the source's stop to the destination's resume. */
-  readonly downtimeMs: number;
-  /**
-   * The hypervisor's own figure, when it gives one (QEMU's `downtime`: its stop-and-copy, less
-   * than the pause the guest sees). Absent for the sim, whose downtime Ferry measures itself.
-   */
-  readonly hypervisorDowntimeMs?: number | undefined;
-  readonly totalMs: number;
-  readonly bytesSent: number;
-  readonly passes: number;
-  readonly pagesSent: number;
-  readonly zeroPages: number;
-  readonly throttlePercentMax: number;
-  readonly prediction: Prediction | undefined;
-  /** The destination verified a checksum of memory and device state before resuming. */
-  readonly verified: boolean;
-  /**
-   * The stream ran over TLS with the migration's own keys. Absent in a report built without a
-   * stream (the engine's own refusals), which is the same as false: nothing was sent.
-   */
-  readonly encrypted?: boolean | undefined;
-}
+export type MigrationReport = z.input<typeof MigrationReportSchema>;
+/** Where a pre-copy pass ended: what was left, how fast the guest dirtied and the link carried. */
+export type PassSample = z.output<typeof PassSampleSchema>;
+export type TimelineEntry = z.output<typeof TimelineEntrySchema>;
