@@ -199,6 +199,29 @@ export const IncomingState = {
 } as const;
 export type IncomingState = (typeof IncomingState)[keyof typeof IncomingState];
 
+/** What the destination found when it checked a migrated guest on the VM network. */
+export const GuestCheckState = {
+  /** Not checked yet (the VM has not resumed, or the probe runs). */
+  pending: "pending",
+  reachable: "reachable",
+  unreachable: "unreachable",
+  /** The VM has no NIC with a known IP, or the host has no network to probe from. */
+  notApplicable: "not-applicable",
+} as const;
+export type GuestCheckState = (typeof GuestCheckState)[keyof typeof GuestCheckState];
+
+export interface GuestCheck {
+  readonly state: GuestCheckState;
+  /** Plain words: which NIC, IP and port group, and what was seen. */
+  readonly message: string;
+  /**
+   * When the VM resumed on the destination (its RESUME event), wall-clock ms: with the
+   * source's stop time, Ferry's measure of the downtime (the hosts' clocks in sync, as NTP
+   * keeps them; one clock in the lab).
+   */
+  readonly resumedAt?: number | undefined;
+}
+
 /** Where a VM runs after `settle`. */
 export type SettledOn = "source" | "destination";
 
