@@ -5,12 +5,15 @@ import { ErrorCode, isFerryError } from "../errors.ts";
 import type { PassStats } from "./convergence.ts";
 import {
   PHASE_RANK,
+  advanceTo,
   applyMigrationEvent,
   canApply,
+  concludeMigration,
   initialMigrationState,
   isTerminal,
   nextPhase,
   phaseDurations,
+  recordPass,
   replayMigration,
   type MigrationEvent,
   type MigrationState,
@@ -265,4 +268,49 @@ test("model-based: never leaves a terminal phase, only moves forward, timeline o
   );
   // The generator must actually drive runs deep: every phase, every ending.
   assert.deepEqual([...reached].sort(), Object.values(Phase).filter((p) => p !== Phase.queued).sort());
+});
+
+test("advanceTo enters every phase on the way to the one a source reports, and never goes back", () => {
+  const start = initialMigrationState(T0);
+  const atSwitchover = advanceTo(start, Phase.switchover, T0 + 5);
+  assert.deepEqual(
+    atSwitchover.timeline.map((e) => e.phase),
+    [Phase.queued, Phase.validating, Phase.preparing, Phase.precopy, Phase.switchover],
+  );
+  assert.ok(atSwitchover.timeline.slice(1).every((e) => e.at === T0 + 5));
+  assert.equal(advanceTo(atSwitchover, Phase.precopy, T0 + 6), atSwitchover, "a late pre-copy sample changes nothing");
+  assert.equal(advanceTo(atSwitchover, Phase.switchover, T0 + 6), atSwitchover);
+  assert.equal(advanceTo(atSwitchover, Phase.completed, T0 + 6), atSwitchover, "outcomes come by concludeMigration");
+});
+
+test("recordPass takes new pass numbers in pre-copy only, skips included", () => {
+  const precopy = advanceTo(initialMigrationState(T0), Phase.precopy, T0);
+  assert.equal(recordPass(initialMigrationState(T0), stats(1), T0).passes, 0, "not before pre-copy");
+  const third = recordPass(recordPass(precopy, stats(1), T0 + 1), stats(3, 30), T0 + 2);
+  assert.equal(third.passes, 3);
+  assert.equal(third.throttlePercentMax, 30);
+  assert.equal(recordPass(third, stats(2), T0 + 3), third, "an older pass changes nothing");
+});
+
+const CONCLUSIONS: readonly { readonly from: Phase; readonly outcome: Phase; readonly code: MigrationFailureCode | undefined; readonly through: readonly Phase[] }[] = [
+  { from: Phase.precopy, outcome: Phase.completed, code: undefined, through: [Phase.switchover, Phase.completed] },
+  { from: Phase.switchover, outcome: Phase.completed, code: undefined, through: [Phase.completed] },
+  { from: Phase.precopy, outcome: Phase.needsAttention, code: MigrationFailureCode.ownershipUnknown, through: [Phase.switchover, Phase.needsAttention] },
+  { from: Phase.preparing, outcome: Phase.failed, code: MigrationFailureCode.streamBroken, through: [Phase.failed] },
+  { from: Phase.validating, outcome: Phase.cancelled, code: MigrationFailureCode.aborted, through: [Phase.cancelled] },
+];
+
+for (const c of CONCLUSIONS) {
+  test(`concludeMigration from ${c.from} to ${c.outcome} enters ${c.through.join(", ")}`, () => {
+    const before = advanceTo(initialMigrationState(T0), c.from, T0);
+    const after = concludeMigration(before, c.outcome, { code: c.code ?? MigrationFailureCode.internal, message: "why" }, T0 + 1);
+    assert.equal(after.phase, c.outcome);
+    assert.deepEqual(after.timeline.slice(before.timeline.length).map((e) => e.phase), c.through);
+    assert.equal(after.failure?.code, c.code);
+    assert.equal(concludeMigration(after, Phase.failed, undefined, T0 + 2), after, "an ended machine stays ended");
+  });
+}
+
+test("concludeMigration refuses a phase that is not an outcome", () => {
+  assert.throws(() => concludeMigration(initialMigrationState(T0), Phase.precopy, undefined, T0), isInternal);
 });

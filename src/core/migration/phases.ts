@@ -15,7 +15,7 @@ export type MigrationEvent =
   | { readonly type: "start" }
   | { readonly type: "validated" }
   | { readonly type: "prepared" }
-  /** A pre-copy pass finished; `stats` is what decideAfterPass was given. */
+  /** A pre-copy pass was reported (its number grows); `stats` are its figures as then reported. */
   | { readonly type: "pass"; readonly stats: PassStats }
   /** The source quiesced the VM and is sending the last dirty pages and the device state. */
   | { readonly type: "switchover" }
@@ -159,4 +159,59 @@ export function phaseDurations(state: MigrationState, now: number): Partial<Reco
     out[entry.phase] = (out[entry.phase] ?? 0) + (end - entry.at);
   });
   return out;
+}
+
+/** The event that leaves each phase of the forward path toward the next (switchover ends by its own events). */
+const FORWARD: Partial<Record<Phase, "start" | "validated" | "prepared" | "switchover">> = {
+  queued: "start",
+  validating: "validated",
+  preparing: "prepared",
+  precopy: "switchover",
+};
+
+/**
+ * Moves the machine forward to `phase`, entering every phase on the way: a source reports the
+ * phase it is in, and may be seen first in a later one than the engine last knew (QEMU can
+ * finish a small guest between two polls; a reconciled migration is picked up where it was).
+ * A phase behind the current one, the current one, or a terminal one changes nothing:
+ * terminal phases are reached with concludeMigration.
+ */
+export function advanceTo(state: MigrationState, phase: Phase, now: number): MigrationState {
+  if (isTerminal(phase)) return state;
+  let s = state;
+  for (let step = FORWARD[s.phase]; step !== undefined && PHASE_RANK[s.phase] < PHASE_RANK[phase]; step = FORWARD[s.phase]) {
+    s = applyMigrationEvent(s, { type: step }, now);
+  }
+  return s;
+}
+
+/** Records pass `stats.pass` when it is new and the machine is in pre-copy; otherwise changes nothing. */
+export function recordPass(state: MigrationState, stats: PassStats, now: number): MigrationState {
+  const event: MigrationEvent = { type: "pass", stats };
+  return canApply(state, event) ? applyMigrationEvent(state, event, now) : state;
+}
+
+/**
+ * Ends the machine in `outcome`. Completed and needs-attention are ends of a switchover, so a
+ * machine still before it enters it first (a destination that runs the VM proves the
+ * switchover happened; an unproven one was under way). Failed and cancelled end any phase.
+ */
+export function concludeMigration(state: MigrationState, outcome: Phase, failure: Pick<MigrationFailure, "code" | "message"> | undefined, now: number): MigrationState {
+  if (isTerminal(state.phase)) return state;
+  switch (outcome) {
+    case Phase.completed:
+      return applyMigrationEvent(advanceTo(state, Phase.switchover, now), { type: "confirmed" }, now);
+    case Phase.needsAttention:
+      return applyMigrationEvent(advanceTo(state, Phase.switchover, now), { type: "unsettled", message: failure?.message ?? "ownership unknown" }, now);
+    case Phase.cancelled:
+      return applyMigrationEvent(state, { type: "cancel", reason: failure?.message }, now);
+    case Phase.failed:
+      return applyMigrationEvent(state, { type: "fail", failure: failure ?? { code: MigrationFailureCode.internal, message: "failed" } }, now);
+    case Phase.queued:
+    case Phase.validating:
+    case Phase.preparing:
+    case Phase.precopy:
+    case Phase.switchover:
+      throw illegal(state, { type: "fail", failure: { code: MigrationFailureCode.internal, message: outcome } }, `${outcome} is not an outcome`);
+  }
 }

@@ -142,3 +142,15 @@ for (const [name, arb] of [
     );
   });
 }
+
+test("a tracker picked up after a restart starts at the percent the task had, and never shows less", () => {
+  const tracker = createProgressTracker({ migrationId: "m1", vm: "web01", floorPercent: 45 });
+  const events = [
+    tracker.update({ phase: Phase.precopy, pass: 3, bytesSent: 0, bytesRemaining: 100 * MiB, linkRateBytesPerSec: 100 * MiB, at: T0 }),
+    tracker.update({ phase: Phase.precopy, pass: 3, bytesSent: 50 * MiB, bytesRemaining: 50 * MiB, at: T0 + 1 }),
+    tracker.update({ phase: Phase.switchover, fraction: 0.5, at: T0 + 2 }),
+    tracker.update({ phase: Phase.completed, at: T0 + 3 }),
+  ];
+  assert.deepEqual(events.map((e) => e.percent), [45, 45, 95, 100]);
+  assert.equal(createProgressTracker({ migrationId: "m1", vm: "web01", floorPercent: 100 }).update({ phase: Phase.switchover, at: T0 }).percent, 99, "not 100 before the destination confirms");
+});

@@ -41,6 +41,11 @@ export interface ProgressTrackerOptions {
   readonly vm: string;
   /** Used for the time-left estimate: pre-copy ends when the rest fits in it. */
   readonly downtimeLimitMs?: number | undefined;
+  /**
+   * Where the bar already stood for this migration (a controller that restarted picks it up at
+   * the task's percent): the tracker starts there, so users never see it drop.
+   */
+  readonly floorPercent?: number | undefined;
 }
 
 export interface ProgressTracker {
@@ -110,6 +115,7 @@ interface TrackerState {
 
 export function createProgressTracker(options: ProgressTrackerOptions): ProgressTracker {
   const downtimeLimitMs = options.downtimeLimitMs ?? DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs;
+  const floor = Math.min(BEFORE_CONFIRMED_MAX, Math.max(0, finiteOr(options.floorPercent, 0)));
   const s: TrackerState = { last: undefined, precopyFraction: 0, pass: 0, passBase: 0, passShare: PASS_SHARE_MAX, passStartBytes: 0, lastBytesSent: 0, switchoverStartBytes: 0, throttlePercent: 0, dirtyRate: 0, linkRate: 0 };
 
   function share(): number {
@@ -207,7 +213,7 @@ export function createProgressTracker(options: ProgressTrackerOptions): Progress
     }
     const ceiling = sample.phase === Phase.completed ? 100 : BEFORE_CONFIRMED_MAX;
     // Floored to a tenth so a display that rounds cannot show 100 early.
-    const percent = Math.max(s.last?.percent ?? 0, Math.floor(Math.min(ceiling, raw) * 10) / 10);
+    const percent = Math.max(s.last?.percent ?? floor, Math.floor(Math.min(ceiling, raw) * 10) / 10);
     s.lastBytesSent = bytesSent;
 
     const event: MigrationProgress = {
