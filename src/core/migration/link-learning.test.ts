@@ -1,0 +1,100 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { LINK_EWMA_WEIGHT, MARGIN_FLOOR_MS, downtimeTargetMs, learnLink, predictForPair, type LinkObservation, type LinkRecord } from "./link-learning.ts";
+import { QEMU_COSTS, SIM_COSTS, costsFor, predictPrecopy } from "./model.ts";
+import { withDowntimeWarning } from "./report.ts";
+import { MigrationWarningCode, Phase, type MigrationReport, type PrecopyInputs } from "./types.ts";
+
+const MiB = 1048576;
+const INPUTS: PrecopyInputs = {
+  memoryBytes: 128 * MiB,
+  touchedBytes: 64 * MiB,
+  pageSize: 4096,
+  dirtyRateBytesPerSec: 2 * MiB,
+  workingSetBytes: 8 * MiB,
+  linkRateBytesPerSec: 125e6,
+  downtimeLimitMs: 300,
+  maxPasses: 30,
+  maxTrafficFactor: 3,
+  autoConverge: true,
+};
+
+function observation(over: Partial<LinkObservation> = {}): LinkObservation {
+  return { bytesSent: 80e6, precopyRateBytesPerSec: 100e6, totalMs: 900, downtimeMs: 40, modelledDowntimeMs: 25, at: 1, ...over };
+}
+
+test("costs are the source driver's: sim frames its pages and reserves switchover time, QEMU does not", () => {
+  assert.equal(costsFor("sim"), SIM_COSTS);
+  assert.equal(costsFor("qemu"), QEMU_COSTS);
+  const sim = predictPrecopy(INPUTS, SIM_COSTS);
+  const qemu = predictPrecopy(INPUTS, QEMU_COSTS);
+  assert.ok(sim.totalMs > qemu.totalMs, "the sim's fixed costs show in the total");
+  assert.ok(sim.downtimeMs > qemu.downtimeMs, "the sim's switchover costs show in the downtime");
+});
+
+test("the first migration of a pair sets the record; later ones move it by the EWMA weight", () => {
+  const first = learnLink(undefined, "esx01", "esx02", observation());
+  assert.ok(first !== undefined);
+  assert.equal(first.samples, 1);
+  assert.equal(first.rateBytesPerSec, 100e6);
+  // 900 ms in all, 40 of downtime, 800 moving 80 MB at 100 MB/s: 60 ms fixed.
+  assert.ok(Math.abs(first.fixedMs - 60) < 1e-9);
+  assert.equal(first.switchoverExtraMs, 15);
+  const second = learnLink(first, "esx01", "esx02", observation({ precopyRateBytesPerSec: 50e6, at: 2 }));
+  assert.ok(second !== undefined);
+  assert.equal(second.samples, 2);
+  assert.ok(Math.abs(second.rateBytesPerSec - (100e6 + LINK_EWMA_WEIGHT * (50e6 - 100e6))) < 1e-6);
+  assert.equal(second.updatedAt, 2);
+});
+
+test("a migration that moved nothing teaches nothing; without a reported rate the whole time is used", () => {
+  assert.equal(learnLink(undefined, "a", "b", observation({ bytesSent: 0 })), undefined);
+  const r = learnLink(undefined, "a", "b", observation({ precopyRateBytesPerSec: undefined, totalMs: 1040, downtimeMs: 40 }));
+  assert.equal(r?.rateBytesPerSec, 80e6);
+  assert.equal(r.fixedMs, 0);
+});
+
+test("the safety margin follows an overshoot up at once and decays slowly, never below the floor", () => {
+  const big = learnLink(undefined, "a", "b", observation({ downtimeMs: 140, modelledDowntimeMs: 20 }));
+  assert.equal(big?.safetyMarginMs, 120);
+  const quiet = learnLink(big, "a", "b", observation({ downtimeMs: 20, modelledDowntimeMs: 20 }));
+  assert.ok(quiet !== undefined && quiet.safetyMarginMs < 120 && quiet.safetyMarginMs > 100);
+  assert.equal(learnLink(undefined, "a", "b", observation({ downtimeMs: 10, modelledDowntimeMs: 20 }))?.safetyMarginMs, MARGIN_FLOOR_MS);
+  assert.equal(downtimeTargetMs(300, quiet), 300 - quiet.safetyMarginMs);
+  assert.equal(downtimeTargetMs(300, { ...quiet, safetyMarginMs: 1000 }), 150, "never below half the limit");
+  assert.equal(downtimeTargetMs(300, undefined), 300);
+});
+
+test("a pair's prediction: nominal until learned, then the learned rate and times; a bandwidth limit caps both", () => {
+  const nominal = predictForPair({ inputs: INPUTS, driver: "sim", learned: undefined, bandwidthLimitBytesPerSec: undefined });
+  assert.equal(nominal.basis.linkSource, "nominal");
+  assert.equal(nominal.basis.samples, 0);
+  assert.equal(nominal.basis.costs, "sim");
+  assert.equal(nominal.basis.safetyMarginMs, 0);
+  assert.deepEqual({ ...nominal, basis: undefined }, { ...predictPrecopy(INPUTS, SIM_COSTS), basis: undefined });
+  const record: LinkRecord = { source: "esx01", destination: "esx02", rateBytesPerSec: 97.5e6, samples: 12, fixedMs: 300, switchoverExtraMs: 20, safetyMarginMs: 30, updatedAt: 1 };
+  const learned = predictForPair({ inputs: INPUTS, driver: "sim", learned: record, bandwidthLimitBytesPerSec: undefined });
+  assert.equal(learned.basis.linkSource, "learned");
+  assert.equal(learned.basis.text, "link rate learned from 12 migrations: 780 Mb/s");
+  assert.equal(learned.basis.safetyMarginMs, 30);
+  assert.ok(learned.totalMs > nominal.totalMs + 250, "slower link and the learned fixed time");
+  assert.ok(learned.downtimeMs >= nominal.downtimeMs + 20, "the unseen switchover time is in the downtime");
+  const capped = predictForPair({ inputs: INPUTS, driver: "qemu", learned: record, bandwidthLimitBytesPerSec: 10e6 });
+  assert.equal(capped.basis.linkSource, "bandwidth-limit");
+  assert.equal(capped.basis.linkRateBytesPerSec, 10e6);
+  assert.equal(capped.basis.costs, "qemu");
+});
+
+function completed(downtimeMs: number): MigrationReport {
+  return { migrationId: "m", vm: "web02", source: "esx01", destination: "esx02", outcome: Phase.completed, failure: undefined, runningOn: "esx02", downtimeMs, totalMs: 2800, bytesSent: 1, passes: 1, pagesSent: 1, zeroPages: 0, throttlePercentMax: 0, prediction: undefined, verified: true };
+}
+
+test("downtime over the user's limit: completed, with DOWNTIME_OVER_LIMIT saying by how much", () => {
+  const over = withDowntimeWarning(completed(401), 300);
+  assert.equal(over.outcome, Phase.completed);
+  assert.deepEqual(over.warnings?.map((w) => w.code), [MigrationWarningCode.downtimeOverLimit]);
+  assert.match(String(over.warnings?.at(0)?.message), /401 ms .*101 ms over its 300 ms downtime limit/);
+  assert.deepEqual(withDowntimeWarning(over, 300).warnings?.length, 1, "once");
+  assert.deepEqual(withDowntimeWarning(completed(300), 300).warnings, []);
+  assert.deepEqual(withDowntimeWarning({ ...completed(401), outcome: Phase.failed }, 300).warnings, []);
+});

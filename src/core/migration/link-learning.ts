@@ -1,0 +1,142 @@
+// What Ferry learns about a VMotion host pair (source → destination) from the migrations it
+// carried, so that the next prediction uses the link as it really is rather than the
+// inventory's nominal NIC speed:
+//  - the pre-copy rate the stream really achieved (bytes over the time the passes took), as an
+//    exponentially weighted moving average: recent migrations count most, one odd run moves it
+//    only part of the way;
+//  - the fixed time outside the passes and the switchover (connect, handshake, page map, hash
+//    handshakes between passes, close), the same way;
+//  - the switchover time the model does not see (the destination's ownership claim, resume):
+//    the measured downtime less what the model said the switchover would take;
+//  - a safety margin: the engine asks the source for a downtime this much below the user's
+//    limit. It follows the unseen switchover time up at once (an overshoot is what the user
+//    notices) and decays slowly, so one quiet run does not bring the overshoot back.
+// Pure: the controller stores the record (Store.putLinkRate) and folds each report through here.
+import { costsFor, predictPrecopy, type StreamCosts, type StreamDriver } from "./model.ts";
+import type { PrecopyInputs, Prediction, PredictionBasis } from "./types.ts";
+
+/** What is known about one host pair; the store keeps one per (source, destination). */
+export interface LinkRecord {
+  readonly source: string;
+  readonly destination: string;
+  /** Smoothed pre-copy rate the pair's migrations achieved, bytes per second. */
+  readonly rateBytesPerSec: number;
+  /** Migrations folded in. */
+  readonly samples: number;
+  /** Smoothed time outside the passes and the switchover, ms. */
+  readonly fixedMs: number;
+  /** Smoothed switchover time the model does not reserve (measured less modelled downtime), ms, never negative. */
+  readonly switchoverExtraMs: number;
+  /** How far below the user's downtime limit the engine aims, ms. */
+  readonly safetyMarginMs: number;
+  /** When the last migration was folded in (ms since the epoch). */
+  readonly updatedAt: number;
+}
+
+/** What one completed migration measured, as the controller sees it at its end. */
+export interface LinkObservation {
+  readonly bytesSent: number;
+  /** The source's measured pre-copy rate over all passes (bytes / pass time); undefined: not reported. */
+  readonly precopyRateBytesPerSec: number | undefined;
+  readonly totalMs: number;
+  readonly downtimeMs: number;
+  /** The model's downtime for this migration without the unseen part (undefined: no prediction). */
+  readonly modelledDowntimeMs: number | undefined;
+  readonly at: number;
+}
+
+/** Weight of the newest migration in the moving averages. */
+export const LINK_EWMA_WEIGHT = 0.3;
+/** Per migration, the safety margin keeps this share of itself when the overshoot it follows shrinks. */
+export const MARGIN_DECAY = 0.9;
+/** Jitter of a switchover on a shared machine that no average sees: kept in the margin always. */
+export const MARGIN_FLOOR_MS = 3;
+
+function ewma(previous: number | undefined, sample: number): number {
+  return previous === undefined ? sample : previous + LINK_EWMA_WEIGHT * (sample - previous);
+}
+
+function finite(x: number | undefined): x is number {
+  return x !== undefined && Number.isFinite(x);
+}
+
+/** Whether a migration tells anything about its link: it moved bytes over a measurable time. */
+export function observable(o: LinkObservation): boolean {
+  return o.bytesSent > 0 && o.totalMs > o.downtimeMs && o.totalMs > 0;
+}
+
+/** Folds one migration's measurement into the pair's record (a new record when there was none). */
+export function learnLink(previous: LinkRecord | undefined, source: string, destination: string, o: LinkObservation): LinkRecord | undefined {
+  if (!observable(o)) return previous;
+  const rate = finite(o.precopyRateBytesPerSec) && o.precopyRateBytesPerSec > 0 ? o.precopyRateBytesPerSec : (o.bytesSent / (o.totalMs - o.downtimeMs)) * 1000;
+  const passesMs = (o.bytesSent / rate) * 1000;
+  const fixed = Math.max(0, o.totalMs - o.downtimeMs - passesMs);
+  const extra = finite(o.modelledDowntimeMs) ? Math.max(0, o.downtimeMs - o.modelledDowntimeMs) : (previous?.switchoverExtraMs ?? 0);
+  const margin = Math.max(MARGIN_FLOOR_MS, extra, (previous?.safetyMarginMs ?? 0) * MARGIN_DECAY);
+  return {
+    source,
+    destination,
+    rateBytesPerSec: ewma(previous?.rateBytesPerSec, rate),
+    samples: (previous?.samples ?? 0) + 1,
+    fixedMs: ewma(previous?.fixedMs, fixed),
+    switchoverExtraMs: ewma(previous?.switchoverExtraMs, extra),
+    safetyMarginMs: margin,
+    updatedAt: o.at,
+  };
+}
+
+/**
+ * The downtime the engine asks the source for: the user's limit less the pair's margin, never
+ * less than half the limit (a margin that big means the model is wrong, not the link).
+ */
+export function downtimeTargetMs(limitMs: number, record: LinkRecord | undefined): number {
+  const margin = record?.safetyMarginMs ?? 0;
+  return Math.max(limitMs / 2, limitMs - margin);
+}
+
+function mbps(bytesPerSec: number): string {
+  return `${((bytesPerSec * 8) / 1e6).toFixed(0)} Mb/s`;
+}
+
+/** "link rate learned from 12 migrations: 780 Mb/s" and the other two kinds of basis, in words. */
+export function linkBasisText(source: "learned" | "nominal" | "bandwidth-limit", rateBytesPerSec: number, samples: number): string {
+  switch (source) {
+    case "learned":
+      return `link rate learned from ${samples} migration${samples === 1 ? "" : "s"}: ${mbps(rateBytesPerSec)}`;
+    case "nominal":
+      return `nominal VMotion NIC speed (nothing learned for this host pair yet): ${mbps(rateBytesPerSec)}`;
+    case "bandwidth-limit":
+      return `the migration's bandwidth limit: ${mbps(rateBytesPerSec)}`;
+  }
+}
+
+export interface PairPredictionInputs {
+  /** The model's inputs with the user's limit and the nominal link rate. */
+  readonly inputs: PrecopyInputs;
+  readonly driver: StreamDriver;
+  /** The pair's record, undefined when nothing was learned. */
+  readonly learned: LinkRecord | undefined;
+  readonly bandwidthLimitBytesPerSec: number | undefined;
+}
+
+/**
+ * The prediction a user sees: the source driver's costs; the learned rate of the pair once
+ * known, else the nominal one; a bandwidth limit caps either; the learned fixed and unseen
+ * switchover times; and the engine's target (the limit less the margin) as the stopping rule.
+ */
+export function predictForPair(p: PairPredictionInputs): Prediction & { readonly basis: PredictionBasis } {
+  const base = costsFor(p.driver);
+  const learned = p.learned !== undefined && p.learned.samples > 0 ? p.learned : undefined;
+  const linkRate = learned?.rateBytesPerSec ?? p.inputs.linkRateBytesPerSec;
+  const capped = p.bandwidthLimitBytesPerSec !== undefined && p.bandwidthLimitBytesPerSec > 0 && p.bandwidthLimitBytesPerSec < linkRate;
+  const rate = capped ? Math.min(linkRate, p.bandwidthLimitBytesPerSec) : linkRate;
+  const costs: StreamCosts = learned === undefined ? base : { ...base, fixedMs: learned.fixedMs, switchoverUnreservedMs: learned.switchoverExtraMs };
+  const target = downtimeTargetMs(p.inputs.downtimeLimitMs, learned);
+  const prediction = predictPrecopy({ ...p.inputs, linkRateBytesPerSec: rate, downtimeLimitMs: target }, costs);
+  const linkSource = capped ? "bandwidth-limit" : learned !== undefined ? "learned" : "nominal";
+  const samples = learned?.samples ?? 0;
+  return {
+    ...prediction,
+    basis: { linkRateBytesPerSec: rate, linkSource, samples, costs: p.driver, safetyMarginMs: p.inputs.downtimeLimitMs - target, text: linkBasisText(linkSource, rate, samples) },
+  };
+}

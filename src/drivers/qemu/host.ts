@@ -1,0 +1,121 @@
+// One qemu host's explicit state, shared by the driver's role modules (vm-process.ts,
+// incoming.ts, outgoing.ts, dirty-rate.ts): the VMs it holds (each a QEMU process or none),
+// its storage and run directory, and the bookkeeping every driver keeps (bookkeeping.ts):
+// incoming migrations, settlements, outgoing migrations and the closing signal.
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Clock } from "../../core/clock.ts";
+import { ErrorCode, FerryError } from "../../core/errors.ts";
+import { systemClock } from "../clock.ts";
+import { IncomingRegister, memoryHeldMB, OutgoingRuns, Settlements } from "../bookkeeping.ts";
+import type { IncomingState, PowerStatus, VmSpec, VmStatus } from "../driver.ts";
+import type { QemuVm } from "./command-line.ts";
+import { createVmStorage, type VmStorage } from "./disks.ts";
+import type { GuestCheck } from "./host-network.ts";
+import type { QemuDriverOptions } from "./options.ts";
+import type { QemuChild } from "./process.ts";
+import type { QmpClient } from "./qmp.ts";
+
+export const MiB = 1024 * 1024;
+
+/** A VM on this host: its spec, and its QEMU while one runs. */
+export interface HostedVm {
+  readonly spec: VmSpec;
+  power: PowerStatus;
+  child: QemuChild | undefined;
+  qmp: QmpClient | undefined;
+  /** Taps plugged for the running QEMU, unplugged when it ends. */
+  taps: string[];
+  /** Set while it is the shell of an incoming migration. */
+  incoming: string | undefined;
+  migratingOut: string | undefined;
+}
+
+/** The destination's side of one migration. */
+export interface IncomingSession {
+  readonly vm: HostedVm;
+  state: IncomingState;
+  reason: string | undefined;
+  /** The guest check, started when the VM resumes here. */
+  guest: Promise<GuestCheck> | undefined;
+  /** Wall-clock time of the RESUME event here. */
+  resumedAt: number | undefined;
+}
+
+export class QemuHost {
+  readonly options: QemuDriverOptions;
+  readonly name: string;
+  readonly clock: Clock;
+  readonly vms = new Map<string, HostedVm>();
+  readonly storage: VmStorage;
+  readonly incoming = new IncomingRegister<IncomingSession>();
+  readonly settlements: Settlements;
+  /** Closed by close(): new work is refused and the migrations under way are aborted. */
+  readonly outgoing = new OutgoingRuns();
+  private runDirectory: Promise<string> | undefined;
+  /** Whether the run directory is the driver's own (made by it, removed at close). */
+  private ownRunDir = false;
+
+  constructor(options: QemuDriverOptions) {
+    this.options = options;
+    this.name = options.host.name;
+    this.clock = options.clock ?? systemClock;
+    this.settlements = new Settlements(this.name);
+    this.storage = createVmStorage({ host: this.name, datastorePath: options.datastorePath, probeDirectIo: options.probeDirectIo, onWarning: options.onStorageWarning });
+  }
+
+  /** Where QMP sockets and serial logs go: the configured directory, or one made on first use. */
+  runDir(): Promise<string> {
+    if (this.runDirectory === undefined) {
+      if (this.options.runDir !== undefined) this.runDirectory = Promise.resolve(this.options.runDir);
+      else {
+        this.ownRunDir = true;
+        this.runDirectory = mkdtemp(join(tmpdir(), `ferry-qemu-${this.name}-`));
+      }
+    }
+    return this.runDirectory;
+  }
+
+  /** The run directory to remove at close, when the driver made it. */
+  ownedRunDir(): Promise<string> | undefined {
+    return this.ownRunDir ? this.runDirectory : undefined;
+  }
+
+  freeMB(): number {
+    return this.options.host.memoryMB - memoryHeldMB(this.vms.values());
+  }
+
+  status(vm: HostedVm): VmStatus {
+    return { name: vm.spec.name, power: vm.power, memoryMB: vm.spec.memoryMB, nics: vm.spec.nics, migratingOut: vm.migratingOut };
+  }
+
+  mustGet(name: string): HostedVm {
+    const vm = this.vms.get(name);
+    if (vm === undefined) throw new FerryError(ErrorCode.notFound, `${this.name} has no VM named "${name}"`, { details: { vm: name } });
+    return vm;
+  }
+
+  mustBeIdle(vm: HostedVm, action: string): void {
+    if (vm.migratingOut !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${vm.spec.name}: it is migrating out (${vm.migratingOut})`, { details: { vm: vm.spec.name } });
+    if (vm.incoming !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${vm.spec.name}: it is the shell of incoming migration ${vm.incoming}; abort that instead`, { details: { vm: vm.spec.name } });
+  }
+
+  notClosed(): void {
+    if (this.outgoing.closed) throw new FerryError(ErrorCode.unavailable, `the qemu driver of ${this.name} is closed`);
+  }
+
+  /** Drops `vm` from the host's list, unless another VM of its name took its place meanwhile. */
+  forget(vm: HostedVm): void {
+    if (this.vms.get(vm.spec.name) === vm) this.vms.delete(vm.spec.name);
+  }
+
+  /** What command-line.ts builds QEMU's arguments from. */
+  machine(spec: VmSpec): QemuVm {
+    return { spec, cpu: this.options.cpu ?? { vendor: "GenuineIntel", model: "Nehalem" }, boot: this.options.boot };
+  }
+}
+
+export function reasonOf(value: unknown): string {
+  return value instanceof Error ? value.message : String(value);
+}

@@ -1,0 +1,222 @@
+// The destination's side of a qemu migration: a QEMU started `-incoming defer -S` from the same
+// VM record as the source's, listening on the VMotion IP for one stream; the switchover (claim
+// the VM's ownership record, then `cont`), its state as the source asks for it, its abort, and
+// the check of the migrated guest on the VM network.
+//
+// The one-time token: QEMU's migration stream carries no token, so the destination QEMU cannot
+// check one. The agent checks the token before it hands out the endpoint (the source's agent
+// asks for it with the token), and QEMU listens only on the VMotion IP, for one stream.
+import { randomBytes } from "node:crypto";
+import { ErrorCode, FerryError } from "../../core/errors.ts";
+import { ownershipWords } from "../../core/ownership.ts";
+import { VmotionEncryption } from "../../core/migration/types.ts";
+import { outOfMemory } from "../bookkeeping.ts";
+import { IncomingState, PowerStatus, type IncomingMigration, type OwnershipFence, type PrepareIncomingOptions, type VmSpec } from "../driver.ts";
+import { claimUntilDecided } from "../settle.ts";
+import { GuestCheckState, type GuestCheck } from "./host-network.ts";
+import { reasonOf, type HostedVm, type IncomingSession, type QemuHost } from "./host.ts";
+import { eventTime } from "./migration-watch.ts";
+import { MigrationStatus, parseMigrationInfo } from "./migration-info.ts";
+import { qemuErrorReason } from "./process.ts";
+import type { QmpClient } from "./qmp.ts";
+import { incomingStreamTls } from "./stream-tls.ts";
+import { EVENT_CAPABILITIES, killVmProcess, queryStatus, startVmProcess, stopVmProcess } from "./vm-process.ts";
+
+/** Reserves the VM's memory in a paused shell QEMU and listens on `listenHost` for its stream. */
+export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationId, listenHost, encryption, fence }: PrepareIncomingOptions): Promise<IncomingMigration> {
+  host.notClosed();
+  host.incoming.mustBeNew(migrationId, host.name);
+  if (host.vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name, migrationId } });
+  if (spec.memoryMB > host.freeMB()) throw outOfMemory(host.name, spec, host.freeMB());
+  // The same image files as the source's, on a datastore this host must have too (shared storage).
+  const files = await host.storage.resolve(spec);
+  const vm: HostedVm = { spec, power: PowerStatus.paused, child: undefined, qmp: undefined, taps: [], incoming: migrationId, migratingOut: undefined };
+  const session: IncomingSession = { vm, state: IncomingState.waiting, reason: undefined, guest: undefined, resumedAt: undefined };
+  host.vms.set(spec.name, vm);
+  host.incoming.add(migrationId, session);
+  try {
+    await startVmProcess(host, vm, true, "in", files);
+    const qmp = vm.qmp;
+    const child = vm.child;
+    if (qmp === undefined || child === undefined) throw new FerryError(ErrorCode.unavailable, `the destination QEMU of ${spec.name} exited at start`);
+    void child.exited.then((exit) => {
+      if (session.state === IncomingState.failed) session.reason = qemuErrorReason(exit.stderr) ?? `QEMU exited (code ${String(exit.code)}, signal ${String(exit.signal)})`;
+    });
+    watchSwitchover(host, session, qmp, fence);
+    await qmp.execute("migrate-set-capabilities", EVENT_CAPABILITIES);
+    const { port, tls } = await listenForStream(host, qmp, spec, listenHost, encryption ?? VmotionEncryption.required);
+    return { migrationId, host: listenHost, port, token: randomBytes(16).toString("hex"), ...(tls === undefined ? {} : { tls }) };
+  } catch (error) {
+    session.state = IncomingState.failed;
+    await stopVmProcess(host, vm);
+    host.forget(vm);
+    if (error instanceof FerryError) throw error;
+    throw new FerryError(ErrorCode.unavailable, `${host.name} cannot receive ${spec.name} on ${listenHost}: ${reasonOf(error)}`, { cause: error, details: { listenHost, migrationId } });
+  }
+
+}
+
+/** Starts the listener: the stream's TLS (or tls-creds "" for a clear one), then migrate-incoming. */
+async function listenForStream(host: QemuHost, qmp: QmpClient, spec: VmSpec, listenHost: string, encryption: VmotionEncryption): Promise<{ port: number; tls: IncomingMigration["tls"] }> {
+  const tls = await incomingStreamTls(qmp, await host.runDir(), host.name, listenHost, encryption);
+  // QEMU picks the port itself (`:0`) and says which in query-migrate's socket-address
+  // (QEMU 7.2): the VMotion IP may exist only in the host's namespace, where QEMU runs
+  // and the agent does not, so the agent cannot probe for a free port there.
+  await qmp.execute("migrate-incoming", { uri: `tcp:${listenHost}:0` });
+  const port = listeningPort(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
+  if (port === undefined) throw new FerryError(ErrorCode.unavailable, `the destination QEMU of ${spec.name} did not say which port it listens on for ${listenHost}`);
+  return { port, tls };
+}
+
+/**
+ * `-S`: the complete stream leaves the VM paused; it runs here only once its record is ours.
+ * The MIGRATION event `completed` starts the commit; the RESUME event marks the VM running.
+ */
+function watchSwitchover(host: QemuHost, session: IncomingSession, qmp: QmpClient, fence: OwnershipFence | undefined): void {
+  const { vm } = session;
+  qmp.onEvent((event) => {
+    if (event.data["status"] !== "completed" || (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving)) return;
+    void commitIncoming(host, session, fence);
+  }, ["MIGRATION"]);
+  qmp.onEvent((event) => {
+    if (session.state !== IncomingState.committing) return;
+    session.resumedAt = eventTime(event, host.clock);
+    session.state = IncomingState.running;
+    vm.incoming = undefined;
+    vm.power = PowerStatus.running;
+    // The switch learns the VM's MAC on this host's port (QEMU-NOTES, "what works").
+    if (vm.spec.nics.length > 0) void qmp.execute("announce-self", { initial: 50, max: 550, rounds: 5, step: 100 }).catch(() => undefined);
+    session.guest = checkGuest(host, vm.spec);
+  }, ["RESUME"]);
+}
+
+/**
+ * The destination's switchover: the complete state waits paused (`-S`) while this host
+ * claims the VM's ownership record; won, `cont` runs it (the RESUME event marks it
+ * running); lost, the paused copy is ended and the migration failed here. Asked again while
+ * the record cannot be reached: an answer lost on the way may have been a win.
+ */
+async function commitIncoming(host: QemuHost, session: IncomingSession, fence: OwnershipFence | undefined): Promise<void> {
+  session.state = IncomingState.committing;
+  const vm = session.vm;
+  let refusal = fence === undefined ? undefined : await claimRefusal(host, fence);
+  if (refusal === undefined) {
+    try {
+      await vm.qmp?.execute("cont", undefined, { timeoutMs: 5000 });
+      return;
+    } catch (error) {
+      refusal = `cont failed: ${reasonOf(error)}`;
+    }
+  }
+  session.state = IncomingState.failed;
+  session.reason = `${host.name} did not resume ${vm.spec.name}: ${refusal}`;
+  vm.incoming = undefined;
+  host.forget(vm);
+  await stopVmProcess(host, vm);
+}
+
+/** Why this host may not run the VM (its claim lost or could not be made); undefined when it won. */
+async function claimRefusal(host: QemuHost, fence: OwnershipFence): Promise<string | undefined> {
+  try {
+    const result = await claimUntilDecided(fence, host.clock);
+    return result.won ? undefined : `its ownership record on ${fence.where} says ${ownershipWords(result.ownership)}`;
+  } catch (error) {
+    return `no claim of its ownership record could be made (${reasonOf(error)})`;
+  }
+}
+
+/** The incoming migration's state; one not yet seen running is asked of its QEMU. */
+export async function incomingState(host: QemuHost, migrationId: string): Promise<IncomingState> {
+  const session = host.incoming.get(migrationId);
+  if (session === undefined) return IncomingState.unknown;
+  const qmp = session.vm.qmp;
+  if ((session.state === IncomingState.waiting || session.state === IncomingState.receiving) && qmp !== undefined) {
+    try {
+      const runState = await queryStatus(qmp);
+      if (runState === "running") {
+        session.state = IncomingState.running;
+        session.vm.incoming = undefined;
+        session.vm.power = PowerStatus.running;
+        session.guest ??= checkGuest(host, session.vm.spec);
+      } else {
+        const sample = parseMigrationInfo(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
+        if (sample.status === MigrationStatus.active || sample.status === MigrationStatus.completed) session.state = IncomingState.receiving;
+      }
+    } catch {
+      // QEMU going away is seen through its exit.
+    }
+  }
+  return session.state;
+}
+
+/** Ends an incoming migration that has not run here: its shell QEMU is killed (trap 3). */
+export async function abortIncoming(host: QemuHost, migrationId: string): Promise<void> {
+  const session = host.incoming.get(migrationId);
+  if (session === undefined || (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving)) return;
+  session.state = IncomingState.aborted;
+  const vm = session.vm;
+  vm.incoming = undefined;
+  host.forget(vm);
+  await killVmProcess(vm);
+}
+
+/** Why an incoming migration failed, from the destination QEMU's stderr (trap 2). */
+export function incomingFailure(host: QemuHost, migrationId: string): string | undefined {
+  const session = host.incoming.get(migrationId);
+  if (session === undefined) return undefined;
+  // Before its exit is reaped, the QEMU's stderr so far may already say why.
+  return session.reason ?? (session.vm.child === undefined ? undefined : qemuErrorReason(session.vm.child.stderr()));
+}
+
+/** Whether the guest of incoming migration `migrationId` answers on the VM network; pending until known. */
+export async function guestCheck(host: QemuHost, migrationId: string): Promise<GuestCheck> {
+  const session = host.incoming.get(migrationId);
+  if (session === undefined) return { state: GuestCheckState.notApplicable, message: `${host.name} has no incoming migration ${migrationId}` };
+  if (session.guest === undefined) await incomingState(host, migrationId);
+  if (session.guest === undefined) return { state: GuestCheckState.pending, message: `${session.vm.spec.name} is ${session.state} on ${host.name}` };
+  const settledCheck = await Promise.race([session.guest, host.clock.sleep(0).then(() => undefined)]);
+  return { ...(settledCheck ?? { state: GuestCheckState.pending, message: `probing ${session.vm.spec.name} on ${host.name}` }), resumedAt: session.resumedAt };
+}
+
+/**
+ * Probes each NIC of a VM that just resumed here, from this host's bridge of its port group.
+ * The guest's ARP cache and the switch need a moment after the resume (announce-self rounds,
+ * the guest's own gratuitous ARP), so it retries until the timeout.
+ */
+async function checkGuest(host: QemuHost, spec: VmSpec): Promise<GuestCheck> {
+  const { network } = host.options;
+  const { clock } = host;
+  const probed = spec.nics.filter((nic) => nic.ip !== undefined && nic.ip !== "");
+  if (network === undefined || probed.length === 0) {
+    return { state: GuestCheckState.notApplicable, message: `${spec.name} has ${network === undefined ? "no host network to probe from" : "no NIC with a known IP"} on ${host.name}` };
+  }
+  const timeoutMs = host.options.guestCheckTimeoutMs ?? 10_000;
+  const deadline = clock.monotonic() + timeoutMs;
+  const seen: string[] = [];
+  for (const nic of probed) {
+    const ip = (nic.ip ?? "").split("/")[0] ?? "";
+    let ok = await network.reachable(nic.portGroup, ip, 1000).catch(() => false);
+    while (!ok && clock.monotonic() < deadline) {
+      await clock.sleep(100);
+      ok = await network.reachable(nic.portGroup, ip, Math.min(1000, Math.max(100, deadline - clock.monotonic()))).catch(() => false);
+    }
+    if (!ok) {
+      return { state: GuestCheckState.unreachable, message: `${spec.name} runs on ${host.name} but ${ip} (NIC ${nic.name}, MAC ${nic.mac}) does not answer from port group "${nic.portGroup}" within ${timeoutMs} ms` };
+    }
+    seen.push(`${ip} (${nic.mac}) on "${nic.portGroup}"`);
+  }
+  return { state: GuestCheckState.reachable, message: `${spec.name} answers on ${host.name}: ${seen.join(", ")}` };
+}
+
+/** The port of an `-incoming` QEMU's listener, from query-migrate's `socket-address`. */
+export function listeningPort(info: unknown): number | undefined {
+  if (typeof info !== "object" || info === null) return undefined;
+  const addresses = (info as { "socket-address"?: unknown })["socket-address"];
+  if (!Array.isArray(addresses)) return undefined;
+  for (const address of addresses as unknown[]) {
+    if (typeof address !== "object" || address === null) continue;
+    const port = Number((address as { port?: unknown }).port);
+    if (Number.isInteger(port) && port > 0 && port < 65536) return port;
+  }
+  return undefined;
+}

@@ -1,0 +1,117 @@
+// The qemu driver's public shapes: the host as its config describes it, the driver's options
+// (what the agent or a test wires in), the control-timing record for the benchmark, and the
+// driver's interface beyond HypervisorDriver.
+import type { Clock } from "../../core/clock.ts";
+import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
+import type { HypervisorDriver, IncomingMigration, IncomingState } from "../driver.ts";
+import type { Accelerator, GuestBoot } from "./command-line.ts";
+import type { GuestCpuDefinition } from "./cpu-model.ts";
+import type { BlockDevice, DatastorePath } from "./disks.ts";
+import type { GuestCheck, QemuHostNetwork } from "./host-network.ts";
+
+/** A host as its config describes it: HostFacts without what the driver computes. */
+export interface QemuHostDescription {
+  readonly name: string;
+  readonly cpu: Cpu;
+  readonly memoryMB: number;
+  readonly nics: readonly PhysicalNic[];
+  readonly vswitches: readonly VSwitch[];
+  readonly datastores: readonly string[];
+  readonly vmotionIp: string | undefined;
+}
+
+export interface QemuDriverOptions {
+  readonly host: QemuHostDescription;
+  /** The guest's kernel and initramfs, on a datastore both hosts mount. */
+  readonly boot: GuestBoot;
+  /** The guest CPU's vendor and baseline model; its features are each spec's `cpuFlags`. Default GenuineIntel Nehalem. */
+  readonly cpu?: Omit<GuestCpuDefinition, "flags">;
+  /**
+   * Default "tcg". The driver does not probe: the agent calls `probeAccelerator` once at start
+   * (on these machines /dev/kvm exists but aborts or hangs, QEMU-NOTES) and passes the answer.
+   */
+  readonly accelerator?: Accelerator;
+  /**
+   * The host's network: taps on port-group bridges, the namespace QEMU runs in, the guest
+   * probe after a migration. Required for VMs with NICs.
+   */
+  readonly network?: QemuHostNetwork;
+  /** Where QMP sockets and serial logs go; default a fresh directory under the system's tmp. */
+  readonly runDir?: string;
+  readonly binary?: string;
+  readonly clock?: Clock;
+  /** `query-migrate` polling period during a migration; default 150 ms. */
+  readonly pollMs?: number;
+  /**
+   * The destination's reason for a failed stream (its QEMU's stderr, trap 2), when the source
+   * can ask for it (the agent asks the destination's agent; tests wire two drivers directly).
+   */
+  readonly destinationReason?: (target: IncomingMigration) => Promise<string | undefined>;
+  /**
+   * The destination's `incomingState`, asked after QEMU reports `completed`: the source copy is
+   * released only once the destination runs the VM. Without it, QEMU's `completed` is taken as
+   * that confirmation (the destination resumes on its own at the end of the stream).
+   */
+  readonly destinationState?: (target: IncomingMigration) => Promise<IncomingState>;
+  /** How long to wait for that confirmation; default 10 s. */
+  readonly confirmTimeoutMs?: number;
+  /**
+   * The destination's check of the migrated guest on the VM network (its `guestCheck`), asked
+   * once the destination runs the VM. Without it the guest is not checked.
+   */
+  readonly destinationGuest?: (target: IncomingMigration) => Promise<GuestCheck>;
+  /** How long the guest check may take; default 10 s. */
+  readonly guestCheckTimeoutMs?: number;
+  /** Where Ferry's own time went in a completed migration, for the benchmark. */
+  readonly onControlTiming?: (timing: ControlTiming) => void;
+  /** The destination's host name for a report's `runningOn`; default the endpoint's host. */
+  readonly destinationName?: (target: IncomingMigration) => string | undefined;
+  /**
+   * The host's mount path of a datastore (the agent knows them), undefined when this host does
+   * not have it: a VM's disk or ISO there is refused, naming the VM, the file and the datastore.
+   */
+  readonly datastorePath?: DatastorePath;
+  /** Whether a datastore takes O_DIRECT; default a probe file opened with it (disks.ts). */
+  readonly probeDirectIo?: (directory: string) => Promise<boolean>;
+  /** Each storage warning once, as found (a datastore without O_DIRECT); also in `storageWarnings()`. */
+  readonly onStorageWarning?: (message: string) => void;
+}
+
+/** Ferry's control cost around QEMU's stream, for one completed migration. */
+export interface ControlTiming {
+  readonly migrationId: string;
+  /** From migrateOut's call to QEMU accepting `migrate` (capabilities, parameters, migrate). */
+  readonly requestToMigrateMs: number;
+  /** `query-migrate` calls made, and the time spent waiting for their replies. */
+  readonly polls: number;
+  readonly pollMs: number;
+  /** QEMU's own `total-time`. */
+  readonly qemuTotalMs: number;
+  /** From migrateOut's call to Ferry seeing the final status. */
+  readonly wallMs: number;
+}
+
+export interface QemuDriver extends HypervisorDriver {
+  readonly kind: "qemu";
+  /** Why an incoming migration failed, from the destination QEMU's stderr (trap 2). */
+  incomingFailure(migrationId: string): string | undefined;
+  /**
+   * Destination side: whether the guest of incoming migration `migrationId` answers on the VM
+   * network, seen from this host's port-group bridges, once it runs here (same MAC, same IP).
+   */
+  guestCheck(migrationId: string): Promise<GuestCheck>;
+  /**
+   * The guest's dirty rate in bytes/s, sampled by QEMU over `seconds` (QMP `calc-dirty-rate`,
+   * page-sampling: dirty-bitmap mode crashes QEMU 7.2 under TCG, trap 8). Page sampling sees
+   * changed contents only, so a guest rewriting identical bytes reads as ~0.
+   */
+  measureDirtyRate(name: string, seconds: number): Promise<number>;
+  /** PIDs of the QEMU processes this driver runs, for tests and the lab's teardown. */
+  pids(): number[];
+  /** The guest drives of `name`'s QEMU as QMP `query-block` shows them. */
+  blockDevices(name: string): Promise<BlockDevice[]>;
+  /** QEMU's own run state of `name` (QMP `query-status`: running, paused, inmigrate, postmigrate...). */
+  runState(name: string): Promise<string>;
+  /** What this host's storage does that an operator should know (a datastore without O_DIRECT). */
+  storageWarnings(): readonly string[];
+}

@@ -1,0 +1,427 @@
+// The source's side of a qemu migration: QEMU's own stream to the destination's `-incoming`
+// QEMU, set up (TLS, capabilities, parameters), polled with `query-migrate` and mapped into
+// Ferry's phases and progress, judged by Ferry's convergence rule at each dirty sync, and ended
+// by the destination's confirmation (or a report that says why not). One OutgoingMigration is
+// one run's explicit state. QEMU-NOTES.md lists the QEMU behaviours named "trap N".
+import { decideAfterPass, percentFor } from "../../core/migration/convergence.ts";
+import { unmovedReport } from "../../core/migration/report.ts";
+import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailure, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
+import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks } from "../driver.ts";
+import { confirmRunning, destinationName, destinationReason, verifyGuest } from "./destination.ts";
+import { GuestCheckState } from "./host-network.ts";
+import { MiB, reasonOf, type HostedVm, type QemuHost } from "./host.ts";
+import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
+import { askMigration, MigrationEvents, QMP_SLOW_LIMIT_MS } from "./migration-watch.ts";
+import type { QmpClient } from "./qmp.ts";
+import { outgoingStreamTls, removeStreamCredentials, type StreamTlsParameters } from "./stream-tls.ts";
+import { queryStatus, stopVmProcess, UNCAPPED_BYTES_PER_SEC } from "./vm-process.ts";
+
+type Ended = typeof Phase.failed | typeof Phase.cancelled;
+
+/** Bytes/s sent and dirtied between two samples. */
+interface Rates {
+  readonly sent: number;
+  readonly dirtied: number;
+}
+
+/** HypervisorDriver.migrateOut: refused before anything moves unless `name` runs here, idle. */
+export async function migrateOut(host: QemuHost, name: string, target: IncomingMigration, options: MigrateOptions, hooks: MigrationHooks): Promise<MigrationReport> {
+  const vm = host.vms.get(name);
+  const refused = (code: MigrationFailureCode, message: string): MigrationReport => refusedReport(host, name, target, code, message);
+  if (host.outgoing.closed) return refused(MigrationFailureCode.internal, `the qemu driver of ${host.name} is closed`);
+  if (vm === undefined) return refused(MigrationFailureCode.vmNotFound, `${host.name} has no VM named "${name}"`);
+  if (vm.incoming !== undefined) return refused(MigrationFailureCode.vmNotRunning, `${name} on ${host.name} is the shell of incoming migration ${vm.incoming}`);
+  if (vm.migratingOut !== undefined) return refused(MigrationFailureCode.vmNotRunning, `${name} is already migrating out of ${host.name} (${vm.migratingOut})`);
+  if (vm.power !== PowerStatus.running) return refused(MigrationFailureCode.vmNotRunning, `${name} is ${vm.power} on ${host.name}; only a running VM migrates live`);
+  vm.migratingOut = target.migrationId;
+  try {
+    return await host.outgoing.track(new OutgoingMigration(host, vm, target, options, hooks).run());
+  } finally {
+    vm.migratingOut = undefined;
+  }
+}
+
+function refusedReport(host: QemuHost, name: string, target: IncomingMigration, code: MigrationFailureCode, message: string): MigrationReport {
+  return unmovedReport({
+    migrationId: target.migrationId,
+    vm: name,
+    source: host.name,
+    destination: target.host,
+    outcome: Phase.failed,
+    failure: { code, message, phase: Phase.preparing },
+    // Refused before anything moved: nothing is uncertain ("" would ask for a settlement), and
+    // a VM that was off stays off here.
+    runningOn: host.name,
+  });
+}
+
+class OutgoingMigration {
+  private readonly name: string;
+  private readonly signal: AbortSignal;
+  private readonly startedAt: number;
+  private phase: Phase = Phase.preparing;
+  private percent = 0;
+  /** The last sample before the current one, and when it was taken. */
+  private last: MigrationSample | undefined;
+  private lastAt: number;
+  private sawActive = false;
+  private throttleMax = 0;
+  /** The stream runs over QEMU's TLS (stream-tls.ts); its credential object, deleted at the end. */
+  private streamTlsObject: string | undefined;
+  private readonly timing = { requestedAt: 0, requestToMigrateMs: 0, polls: 0, pollMs: 0, finalStatusAt: 0 };
+  /** The stall watchdog: when the transferred count last moved, and to what. */
+  private lastProgressAt: number;
+  private lastTransferred = -1;
+  /** The sample at the start of the current pass (a pass is one of QEMU's dirty syncs). */
+  private passStart: { sample: MigrationSample; at: number } | undefined;
+  /** Why Ferry cancelled the stream (abort, stall, no convergence), and when. */
+  private cancelledFor: MigrationFailure | undefined;
+  private cancelledAt: number | undefined;
+
+  constructor(
+    private readonly host: QemuHost,
+    private readonly vm: HostedVm,
+    private readonly target: IncomingMigration,
+    private readonly options: MigrateOptions,
+    private readonly hooks: MigrationHooks,
+  ) {
+    this.name = vm.spec.name;
+    this.signal = host.outgoing.signal(hooks.signal);
+    this.startedAt = host.clock.monotonic();
+    this.lastAt = this.startedAt;
+    this.lastProgressAt = this.startedAt;
+  }
+
+  async run(): Promise<MigrationReport> {
+    const qmp = this.vm.qmp;
+    if (qmp === undefined) return this.failed({ code: MigrationFailureCode.vmNotRunning, message: `${this.name} has no QEMU on ${this.host.name}`, phase: this.phase }, Phase.failed);
+    const events = new MigrationEvents(qmp, this.host.clock);
+    this.timing.requestedAt = this.host.clock.monotonic();
+    try {
+      const refused = await this.start(qmp);
+      if (refused !== undefined) return refused;
+      const sample = await this.pollUntilFinal(qmp, events);
+      this.timing.finalStatusAt = this.host.clock.monotonic();
+      if (sample.status === MigrationStatus.completed) return await this.streamCompleted(sample, events);
+      if (this.cancelledFor !== undefined) return await this.failed(this.cancelledFor, this.cancelledFor.code === MigrationFailureCode.aborted ? Phase.cancelled : Phase.failed);
+      return await this.streamFailed(sample);
+    } catch (error) {
+      try {
+        await qmp.execute("migrate_cancel", undefined, { timeoutMs: 2000 });
+      } catch {
+        // The failure below says what happened.
+      }
+      return await this.failed({ code: MigrationFailureCode.internal, message: `QMP on ${this.host.name}: ${reasonOf(error)}`, phase: this.phase }, Phase.failed);
+    } finally {
+      events.close();
+      await removeStreamCredentials(this.vm.qmp, this.streamTlsObject);
+    }
+  }
+
+  private emit(next: Phase, fraction: number, sample: MigrationSample | undefined, message: string, rates?: Rates): void {
+    this.phase = next;
+    this.percent = Math.max(this.percent, percentFor(next, fraction));
+    const sent = rates?.sent ?? 0;
+    const remaining = sample?.remainingBytes ?? 0;
+    this.hooks.onProgress({
+      migrationId: this.target.migrationId,
+      vm: this.name,
+      phase: next,
+      percent: this.percent,
+      pass: sample?.dirtySyncCount ?? 0,
+      bytesSent: sample?.transferredBytes ?? 0,
+      bytesRemaining: remaining,
+      dirtyRateBytesPerSec: rates?.dirtied ?? 0,
+      linkRateBytesPerSec: sent,
+      etaMs: sent > 0 ? (remaining / sent) * 1000 : undefined,
+      expectedDowntimeMs: sample?.expectedDowntimeMs,
+      throttlePercent: sample?.cpuThrottlePercent ?? 0,
+      message,
+      at: this.host.clock.now(),
+    } satisfies MigrationProgress);
+  }
+
+  /** A migration faster than one poll still shows its pre-copy, before any switchover event. */
+  private precopyOnce(sample: MigrationSample): void {
+    if (this.phase === Phase.preparing) this.emit(Phase.precopy, 1, sample, "pre-copy done");
+  }
+
+  /** Sets the stream up and starts it; a report when it cannot start, undefined once QEMU took `migrate`. */
+  private async start(qmp: QmpClient): Promise<MigrationReport | undefined> {
+    const { host, target } = this;
+    this.emit(Phase.preparing, 0, undefined, `setting up the QEMU stream to ${target.host}:${target.port}${target.tls === undefined ? " (in clear)" : " over TLS"}`);
+    const streamTls = await outgoingStreamTls(qmp, await host.runDir(), host.name, target, this.options.vmotionEncryption);
+    if (streamTls.failure !== undefined) return await this.failed({ ...streamTls.failure, phase: this.phase }, Phase.failed);
+    this.streamTlsObject = streamTls.objectId;
+    const settings: MigrationSettings = {
+      downtimeLimitMs: this.options.downtimeLimitMs,
+      maxBandwidthBytesPerSec: this.options.bandwidthLimitBytesPerSec ?? UNCAPPED_BYTES_PER_SEC,
+      autoConverge: this.options.autoConverge,
+      pauseBeforeSwitchover: false,
+    };
+    // A connect QEMU starts cannot be cut short: ask the VMotion network first, while
+    // every capability and parameter is set (trap 5: every one, every time).
+    const network = host.options.network;
+    const [reachable, configured] = await Promise.all([
+      network?.vmotionReachable === undefined ? Promise.resolve(true) : network.vmotionReachable(target.host, 2000).catch(() => true),
+      configure(qmp, settings, streamTls.parameters),
+    ]);
+    if (!reachable) {
+      return await this.failed({ code: MigrationFailureCode.destinationUnreachable, message: `${target.host} does not answer on the VMotion network from ${host.name}; nothing was sent`, phase: this.phase }, Phase.failed);
+    }
+    if (configured !== undefined) {
+      return await this.failed({ code: MigrationFailureCode.internal, message: `QEMU on ${host.name} is still ending a previous migration of ${this.name} (${configured}); try again shortly`, phase: this.phase }, Phase.failed);
+    }
+    await qmp.execute("migrate", { uri: `tcp:${target.host}:${target.port}` });
+    this.timing.requestToMigrateMs = host.clock.monotonic() - this.timing.requestedAt;
+    return undefined;
+  }
+
+  /** Polls `query-migrate` until QEMU's status is final (or a cancel during setup is given up on). */
+  private async pollUntilFinal(qmp: QmpClient, events: MigrationEvents): Promise<MigrationSample> {
+    const { clock } = this.host;
+    for (;;) {
+      const askedAt = clock.monotonic();
+      const sample = await askMigration(qmp, clock, Math.max(this.options.stallTimeoutMs, QMP_SLOW_LIMIT_MS));
+      const now = clock.monotonic();
+      this.timing.polls++;
+      this.timing.pollMs += now - askedAt;
+      this.throttleMax = Math.max(this.throttleMax, sample.cpuThrottlePercent ?? 0);
+      const rates = this.last === undefined ? undefined : migrationRates(this.last, sample, now - this.lastAt);
+      if (isFinal(sample)) return sample;
+      // After a cancel during setup, QEMU stays `cancelling` until its connect gives up (the
+      // kernel's SYN retries, a minute or more); the VM runs on meanwhile: do not wait for it.
+      if (this.cancelledAt !== undefined && sample.status === MigrationStatus.cancelling && clock.monotonic() - this.cancelledAt > 2000) return sample;
+      const transferred = sample.transferredBytes ?? 0;
+      if (transferred !== this.lastTransferred) {
+        this.lastTransferred = transferred;
+        this.lastProgressAt = now;
+      }
+      this.show(sample, events.stopped, rates === undefined ? undefined : { sent: rates.sentBytesPerSec, dirtied: rates.dirtiedBytesPerSec });
+      this.last = sample;
+      this.lastAt = now;
+      if (this.cancelledFor === undefined) await this.judge(qmp, sample, now, events.stopped);
+      // Trap 6: `completed` with total-time 0 for a moment: ask again soon, not a period later.
+      await events.nap(sample.status === MigrationStatus.completed ? 10 : (this.host.options.pollMs ?? 150));
+    }
+  }
+
+  /** Maps one sample of QEMU's status into Ferry's phase and progress. */
+  private show(sample: MigrationSample, stopped: boolean, rates: Rates | undefined): void {
+    switch (sample.status) {
+      case MigrationStatus.setup:
+      case MigrationStatus.none:
+        this.emit(Phase.preparing, 0.5, sample, "QEMU is setting up the stream");
+        break;
+      case MigrationStatus.active: {
+        this.sawActive = true;
+        if (stopped) {
+          this.precopyOnce(sample);
+          this.emit(Phase.switchover, 0.1, sample, "the VM is stopped for the final copy", rates);
+          break;
+        }
+        const transferred = sample.transferredBytes ?? 0;
+        const remaining = sample.remainingBytes ?? 0;
+        this.emit(Phase.precopy, transferred + remaining > 0 ? transferred / (transferred + remaining) : 0, sample, `pre-copy pass ${sample.dirtySyncCount ?? 0}`, rates);
+        break;
+      }
+      case MigrationStatus.device:
+      case MigrationStatus.preSwitchover:
+      case MigrationStatus.completed:
+        this.sawActive = true;
+        this.precopyOnce(sample);
+        this.emit(Phase.switchover, 0.2, sample, "the VM is stopped for the final copy", rates);
+        break;
+      case MigrationStatus.cancelled:
+      case MigrationStatus.cancelling:
+      case MigrationStatus.colo:
+      case MigrationStatus.failed:
+      case MigrationStatus.postcopyActive:
+      case MigrationStatus.postcopyPaused:
+      case MigrationStatus.postcopyRecover:
+      case MigrationStatus.waitUnplug:
+        break;
+    }
+  }
+
+  /** Ferry's reasons to cancel the stream: an abort, a stall, or no convergence; cancels when one holds. */
+  private async judge(qmp: QmpClient, sample: MigrationSample, now: number, stopped: boolean): Promise<void> {
+    const { stallTimeoutMs } = this.options;
+    if (this.signal.aborted) {
+      this.cancelledFor = { code: MigrationFailureCode.aborted, message: `aborted: ${reasonOf(this.signal.reason)}`, phase: this.phase };
+    } else if (now - this.lastProgressAt > stallTimeoutMs) {
+      // Trap 4: QEMU has no stall timeout; a stream that stopped moving stays active.
+      this.cancelledFor = this.sawActive && (sample.transferredBytes ?? 0) > 0
+        ? { code: MigrationFailureCode.stalled, message: `no byte moved for ${stallTimeoutMs} ms; migration cancelled`, phase: this.phase }
+        : { code: MigrationFailureCode.destinationUnreachable, message: `${this.target.host}:${this.target.port} did not take the stream within ${stallTimeoutMs} ms`, phase: this.phase };
+    }
+    const notConverging = this.afterPass(sample, now, stopped);
+    if (this.cancelledFor === undefined) this.cancelledFor = notConverging;
+    if (this.cancelledFor !== undefined) {
+      await qmp.execute("migrate_cancel", undefined, { timeoutMs: 5000 });
+      this.cancelledAt = this.host.clock.monotonic();
+    }
+  }
+
+  /**
+   * Ferry's convergence rule, judged at each of QEMU's dirty syncs (a pass): QEMU itself
+   * would go on forever (it has no pass or traffic cap). With auto-converge QEMU throttles
+   * the guest by Ferry's steps (parameterArguments); the rule fails only at full throttle.
+   */
+  private afterPass(sample: MigrationSample, now: number, stopped: boolean): MigrationFailure | undefined {
+    const pass = sample.dirtySyncCount ?? 0;
+    if (sample.status !== MigrationStatus.active || stopped) {
+      this.passStart = undefined;
+      return undefined;
+    }
+    if (this.passStart === undefined) {
+      this.passStart = { sample, at: now };
+      return undefined;
+    }
+    if (pass <= (this.passStart.sample.dirtySyncCount ?? 0) || this.cancelledFor !== undefined) return undefined;
+    const passRates = migrationRates(this.passStart.sample, sample, now - this.passStart.at);
+    this.passStart = { sample, at: now };
+    if (passRates === undefined) return undefined;
+    const decision = decideAfterPass(
+      {
+        pass,
+        memoryBytes: this.vm.spec.memoryMB * MiB,
+        bytesSentTotal: sample.transferredBytes ?? 0,
+        remainingBytes: sample.remainingBytes ?? 0,
+        linkRateBytesPerSec: passRates.sentBytesPerSec,
+        dirtyRateBytesPerSec: passRates.dirtiedBytesPerSec,
+        // QEMU stops at max-cpu-throttle (99); the rule then fails at the caps.
+        throttlePercent: sample.cpuThrottlePercent ?? 0,
+      },
+      this.options,
+    );
+    return decision.action === "fail" ? { code: MigrationFailureCode.notConverging, message: decision.message, phase: Phase.precopy } : undefined;
+  }
+
+  /** QEMU completed the stream: released here once the destination runs the VM, else it waits paused. */
+  private async streamCompleted(sample: MigrationSample, events: MigrationEvents): Promise<MigrationReport> {
+    const { host, target, name } = this;
+    this.precopyOnce(sample);
+    this.emit(Phase.switchover, 0.5, sample, "the stream is complete; waiting for the destination to run the VM");
+    const confirmed = await confirmRunning(host, target);
+    if (confirmed !== IncomingState.running) return await this.unconfirmed(sample, confirmed);
+    this.emit(Phase.switchover, 1, sample, "the VM resumed on the destination");
+    // Trap 10: the source waits in postmigrate, holding its taps: end it.
+    this.vm.migratingOut = undefined;
+    await stopVmProcess(host, this.vm);
+    host.forget(this.vm);
+    // The VM runs there now, whatever the check says: "migrated but unreachable" is its
+    // own outcome (completed, with a failure that says so), never plain success.
+    const guest = await verifyGuest(host, target);
+    host.options.onControlTiming?.({
+      migrationId: target.migrationId,
+      requestToMigrateMs: this.timing.requestToMigrateMs,
+      polls: this.timing.polls,
+      pollMs: this.timing.pollMs,
+      qemuTotalMs: sample.totalTimeMs ?? 0,
+      wallMs: this.timing.finalStatusAt - this.timing.requestedAt,
+    });
+    const unreachable = guest?.state === GuestCheckState.unreachable;
+    // Ferry's downtime: the source's STOP to the destination's RESUME; QEMU's own figure
+    // is its stop-and-copy and misses the resume (under TCG ~10-300 ms more, QEMU-NOTES).
+    const { stoppedAt } = events;
+    const paused = guest?.resumedAt !== undefined && stoppedAt !== undefined && guest.resumedAt >= stoppedAt ? Math.round(guest.resumedAt - stoppedAt) : undefined;
+    this.emit(Phase.completed, 1, sample, unreachable ? `${name} runs on ${target.host} but is unreachable: ${guest.message}` : `${name} runs on ${target.host}`);
+    return {
+      migrationId: target.migrationId,
+      vm: name,
+      source: host.name,
+      destination: target.host,
+      outcome: Phase.completed,
+      failure: unreachable ? { code: MigrationFailureCode.unreachableAfterMigration, message: `migrated, but unreachable: ${guest.message}`, phase: Phase.switchover } : undefined,
+      runningOn: destinationName(host, target),
+      downtimeMs: paused ?? sample.downtimeMs ?? 0,
+      hypervisorDowntimeMs: sample.downtimeMs,
+      totalMs: Math.max(sample.totalTimeMs ?? 0, paused ?? 0, sample.downtimeMs ?? 0),
+      bytesSent: sample.transferredBytes ?? 0,
+      passes: Math.max(1, sample.dirtySyncCount ?? 1),
+      pagesSent: 0,
+      zeroPages: 0,
+      throttlePercentMax: this.throttleMax,
+      prediction: undefined,
+      verified: false,
+      encrypted: this.streamTlsObject !== undefined,
+    };
+  }
+
+  /**
+   * The stream completed but the destination did not confirm it runs the VM: one that failed or
+   * aborted cannot, so the VM resumes here; otherwise it may run there, and resuming here could
+   * run it twice: it waits paused for settle(), with the migration's fence.
+   */
+  private async unconfirmed(sample: MigrationSample, confirmed: IncomingState): Promise<MigrationReport> {
+    const { host, target, name } = this;
+    const message = `QEMU completed the stream but the destination ${confirmed === IncomingState.unknown ? "did not confirm" : `is ${confirmed}`}`;
+    if (confirmed === IncomingState.failed || confirmed === IncomingState.aborted) {
+      return await this.failed({ code: MigrationFailureCode.destinationLost, message: `${message}; ${name} resumed on ${host.name}`, phase: Phase.switchover }, Phase.failed);
+    }
+    this.vm.power = PowerStatus.paused;
+    host.settlements.await(target.migrationId, name, this.hooks.fence);
+    return {
+      ...unmovedReport({ migrationId: target.migrationId, vm: name, source: host.name, destination: target.host, outcome: Phase.failed, failure: { code: MigrationFailureCode.destinationLost, message, phase: Phase.switchover }, runningOn: "", bytesSent: sample.transferredBytes, passes: sample.dirtySyncCount }),
+      totalMs: sample.totalTimeMs ?? 0,
+      downtimeMs: sample.downtimeMs ?? 0,
+    };
+  }
+
+  /** QEMU failed the stream: the source only sees "Broken pipe" or a refused connection; the reason is on the destination's stderr (trap 2). */
+  private async streamFailed(sample: MigrationSample): Promise<MigrationReport> {
+    const { target } = this;
+    const own = sample.error ?? "the stream failed";
+    if (!this.sawActive && (sample.transferredBytes ?? 0) === 0 && /refused|unreachable|no route|failed to connect|timed out/i.test(own)) {
+      return await this.failed({ code: MigrationFailureCode.destinationUnreachable, message: `${target.host}:${target.port}: ${own}`, phase: this.phase }, Phase.failed);
+    }
+    const theirs = await destinationReason(this.host, target);
+    const message = theirs === undefined ? `the destination ended the stream (source QEMU: ${own})` : `the destination rejected the stream: ${theirs}`;
+    return await this.failed({ code: MigrationFailureCode.rejectedByDestination, message, phase: this.phase }, Phase.failed);
+  }
+
+  /** The report of a migration that did not move the VM; QEMU returns the source to running, and this makes sure. */
+  private async failed(failure: MigrationFailure, outcome: Ended): Promise<MigrationReport> {
+    const runningOn = await this.resumeHere();
+    this.vm.power = runningOn === "" ? (this.vm.child === undefined ? PowerStatus.off : PowerStatus.paused) : PowerStatus.running;
+    const { target, last } = this;
+    return {
+      ...unmovedReport({ migrationId: target.migrationId, vm: this.name, source: this.host.name, destination: target.host, outcome, failure, runningOn, bytesSent: last?.transferredBytes, passes: last?.dirtySyncCount }),
+      totalMs: Math.round(this.host.clock.monotonic() - this.startedAt),
+      throttlePercentMax: this.throttleMax,
+      encrypted: this.streamTlsObject !== undefined,
+    };
+  }
+
+  /** Runs the source's QEMU again after a failed or cancelled stream; this host's name when it runs, "" when that cannot be told. */
+  private async resumeHere(): Promise<string> {
+    const qmp = this.vm.qmp;
+    try {
+      if (qmp === undefined || qmp.isClosed) return "";
+      let state = await queryStatus(qmp);
+      for (let i = 0; i < 50 && state === "finish-migrate"; i++) {
+        await this.host.clock.sleep(20);
+        state = await queryStatus(qmp);
+      }
+      if (state === "paused" || state === "postmigrate") await qmp.execute("cont", undefined, { timeoutMs: 5000 });
+      state = await queryStatus(qmp);
+      return state === "running" ? this.host.name : "";
+    } catch {
+      return "";
+    }
+  }
+}
+
+/** Sets every capability and parameter (trap 5); a reason when QEMU refuses because a previous migration is still cancelling. */
+async function configure(qmp: QmpClient, settings: MigrationSettings, streamParameters: StreamTlsParameters): Promise<string | undefined> {
+  try {
+    // Pipelined: QMP runs them in order and answers each by id (one round trip, not two).
+    await Promise.all([qmp.execute("migrate-set-capabilities", capabilityArguments(settings)), qmp.execute("migrate-set-parameters", { ...parameterArguments(settings), ...streamParameters })]);
+    return undefined;
+  } catch (error) {
+    // QEMU refuses while a previous migration is still cancelling (its connect pending).
+    if (/in progress/i.test(reasonOf(error))) return reasonOf(error);
+    throw error;
+  }
+}
