@@ -93,7 +93,8 @@ test("downtime over the user's limit: completed, with DOWNTIME_OVER_LIMIT saying
   const over = withDowntimeWarning(completed(401), 300);
   assert.equal(over.outcome, Phase.completed);
   assert.deepEqual(over.warnings?.map((w) => w.code), [MigrationWarningCode.downtimeOverLimit]);
-  assert.match(String(over.warnings?.at(0)?.message), /401 ms .*101 ms over its 300 ms downtime limit/);
+  const [first] = over.warnings ?? [];
+  assert.match(first?.message ?? "", /401 ms .*101 ms over its 300 ms downtime limit/);
   assert.deepEqual(withDowntimeWarning(over, 300).warnings?.length, 1, "once");
   assert.deepEqual(withDowntimeWarning(completed(300), 300).warnings, []);
   assert.deepEqual(withDowntimeWarning({ ...completed(401), outcome: Phase.failed }, 300).warnings, []);

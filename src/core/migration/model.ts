@@ -37,6 +37,12 @@ export interface StreamCosts {
    */
   readonly switchoverFixedMs: number;
   readonly switchoverMsPerByte: number;
+  /**
+   * Switchover time the source does not reserve out of the limit because it cannot see it
+   * (the destination's ownership claim and resume): added to the predicted downtime only,
+   * never to the stopping rule. Learned per host pair (link-learning.ts); 0 when unknown.
+   */
+  readonly switchoverUnreservedMs?: number | undefined;
 }
 
 /**
@@ -45,6 +51,34 @@ export interface StreamCosts {
  * bandwidth alone (expected-downtime = remaining / bandwidth), so no overhead is reserved.
  */
 export const QEMU_COSTS: StreamCosts = { pageHeaderBytes: 8, zeroPageBytes: 9, deviceStateBytes: 0, fixedMs: 0, switchoverFixedMs: 0, switchoverMsPerByte: 0 };
+
+/**
+ * Ferry's sim stream (src/drivers/sim/protocol.ts, precopy-source.ts), as the sim really runs it:
+ *  - pass 1 sends runs of touched pages in PAGES frames (13 bytes per frame of up to 256 pages);
+ *    later passes and the switchover send PAGE_LIST frames (5 + 4 bytes, then a 4-byte index per
+ *    page): 4 bytes a page is the larger of the two, and later passes dominate the downtime;
+ *  - a zero range is one 13-byte ZERO_PAGES marker and a sim VM's touched pages are one run,
+ *    so a zero page costs nothing to speak of;
+ *  - about 1 KiB of control frames around the device state (HELLO, page map, device state, digest);
+ *  - fixed times outside the passes: the TCP/TLS connect, HELLO/ACCEPTED, the page map and its
+ *    acknowledgement, each pass's hash handshake, the stream's close: about 15 ms on loopback
+ *    (what a learned pair replaces with its own, see link-learning.ts);
+ *  - the switchover's fixed part is SWITCHOVER_FIXED_MS in precopy-source.ts (frames, pause,
+ *    resume, jitter: 7 ms); per byte, both ends hash the last pages for the digest, SHA-256 at
+ *    about 1 GB/s per end here (the source measures its own rate and reserves what it measures).
+ */
+export const SIM_COSTS: StreamCosts = { pageHeaderBytes: 4, zeroPageBytes: 0, deviceStateBytes: 1024, fixedMs: 15, switchoverFixedMs: 7, switchoverMsPerByte: 2 / 1_000_000 };
+
+/** The hypervisor drivers an agent may run, each with its stream's costs. */
+export const StreamDriver = { sim: "sim", qemu: "qemu" } as const;
+export type StreamDriver = (typeof StreamDriver)[keyof typeof StreamDriver];
+
+const COSTS_BY_DRIVER: Readonly<Record<StreamDriver, StreamCosts>> = { sim: SIM_COSTS, qemu: QEMU_COSTS };
+
+/** The stream costs of the source host's driver (the source writes the stream). */
+export function costsFor(driver: StreamDriver): StreamCosts {
+  return COSTS_BY_DRIVER[driver];
+}
 
 /** Distinct bytes dirtied in `ms` by writes at `rateBytesPerSec` falling uniformly on `workingSetBytes`. */
 export function distinctDirtyBytes(workingSetBytes: number, rateBytesPerSec: number, ms: number): number {
@@ -121,7 +155,7 @@ export function schedulePrecopy(inputs: PrecopyInputs, costs: StreamCosts = QEMU
     switch (decision.action) {
       case "switchover": {
         const finalBytes = wire(dirtied) + costs.deviceStateBytes;
-        const downtimeMs = transferMs(finalBytes, link) + overheadMs;
+        const downtimeMs = transferMs(finalBytes, link) + overheadMs + (costs.switchoverUnreservedMs ?? 0);
         const throttled = throttle > 0 ? `auto-converge throttles the guest to ${throttle}%; ` : "";
         return {
           passes: pass,

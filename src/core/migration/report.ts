@@ -1,7 +1,7 @@
 // The report of a migration that moved nothing: refused, cancelled while queued, or failed
 // before a byte was measured. One shape for the scheduler, the drivers, the agent and the
 // controller, so every such report carries the same zeros and the VM's true host.
-import type { MigrationFailure, MigrationReport, Phase, Prediction } from "./types.ts";
+import { MigrationWarningCode, Phase, type MigrationFailure, type MigrationReport, type MigrationWarning, type Prediction } from "./types.ts";
 
 export interface UnmovedReportFields {
   readonly migrationId: string;
@@ -38,4 +38,20 @@ export function unmovedReport(fields: UnmovedReportFields): MigrationReport {
     verified: false,
     encrypted: false,
   };
+}
+
+/**
+ * The report as the task keeps it: a completed migration whose measured downtime exceeded the
+ * user's limit stays completed (the VM moved) and carries DOWNTIME_OVER_LIMIT saying by how
+ * much. `limitMs` is the user's limit, not the lower target the engine may have been given.
+ */
+export function withDowntimeWarning(report: MigrationReport, limitMs: number): MigrationReport {
+  // Only one code so far: a report that has it already (settled twice) keeps the first.
+  const others = report.warnings ?? [];
+  if (report.outcome !== Phase.completed || !(report.downtimeMs > limitMs) || others.length > 0) return { ...report, warnings: others };
+  const over: MigrationWarning = {
+    code: MigrationWarningCode.downtimeOverLimit,
+    message: `${report.vm} was paused ${report.downtimeMs.toFixed(0)} ms at switchover, ${(report.downtimeMs - limitMs).toFixed(0)} ms over its ${limitMs} ms downtime limit`,
+  };
+  return { ...report, warnings: [...others, over] };
 }
