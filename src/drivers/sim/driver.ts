@@ -8,8 +8,8 @@ import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
 import { unmovedReport } from "../../core/migration/report.ts";
 import { MigrationFailureCode, Phase, VmotionEncryption, type MigrateOptions, type MigrationReport } from "../../core/migration/types.ts";
 import { createStreamCredentials, type StreamCredentials } from "../../pki/ephemeral.ts";
-import { describedFacts, IncomingState, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type OwnershipFence, type SettledOn, type VmSpec } from "../driver.ts";
-import { settleByFence } from "../settle.ts";
+import { cannotPowerOn, IncomingRegister, memoryHeldMB, OutgoingRuns, outOfMemory, Settlements } from "../bookkeeping.ts";
+import { describedFacts, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type VmSpec } from "../driver.ts";
 import { NO_FAULTS, type SimFaults } from "./faults.ts";
 import { HostLink } from "./link.ts";
 import { IncomingSession } from "./precopy-dest.ts";
@@ -44,27 +44,18 @@ export interface SimDriver extends HypervisorDriver {
   vm(name: string): SimVm | undefined;
 }
 
-/** Finished incoming migrations stay queryable (a settlement asks after them); the oldest go first. */
-const KEEP_FINISHED_INCOMING = 1024;
-
 export function createSimDriver(options: SimDriverOptions): SimDriver {
   const { host, clock } = options;
   let faults: SimFaults = options.faults ?? NO_FAULTS;
   const vms = new Map<string, SimVm>();
-  const incoming = new Map<string, IncomingSession>();
+  // Finished incoming migrations stay queryable (a settlement asks after them), a bounded number.
+  const incoming = new IncomingRegister<IncomingSession>();
   /** Migrations whose report was uncertain: the VM waits paused here for `settle`, with the migration's fence. */
-  const awaitingSettlement = new Map<string, { readonly vm: string; readonly fence: OwnershipFence | undefined }>();
-  const settled = new Map<string, SettledOn>();
-  const outgoing = new Set<Promise<MigrationReport>>();
-  const closing = new AbortController();
+  const settlements = new Settlements(host.name);
+  const outgoing = new OutgoingRuns();
   const link = new HostLink(clock, host.vmotionLinkBytesPerSec);
 
-  const usedMB = (): number => {
-    let used = 0;
-    for (const vm of vms.values()) if (vm.power !== PowerStatus.off) used += vm.spec.memoryMB;
-    return used;
-  };
-  const freeMB = (): number => host.memoryMB - usedMB();
+  const freeMB = (): number => host.memoryMB - memoryHeldMB(vms.values());
 
   const mustGet = (name: string): SimVm => {
     const vm = vms.get(name);
@@ -76,15 +67,7 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
     if (vm.incoming !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${vm.name}: it is the shell of incoming migration ${vm.incoming}; abort that instead`, { details: { vm: vm.name, migrationId: vm.incoming } });
   };
   const notClosed = (): void => {
-    if (closing.signal.aborted) throw new FerryError(ErrorCode.unavailable, `the sim driver of ${host.name} is closed`);
-  };
-  const remember = (id: string, session: IncomingSession): void => {
-    incoming.set(id, session);
-    if (incoming.size <= KEEP_FINISHED_INCOMING) return;
-    for (const [key, s] of incoming) {
-      if (incoming.size <= KEEP_FINISHED_INCOMING) break;
-      if (s.state !== IncomingState.waiting && s.state !== IncomingState.receiving && s.state !== IncomingState.verified) incoming.delete(key);
-    }
+    if (outgoing.closed) throw new FerryError(ErrorCode.unavailable, `the sim driver of ${host.name} is closed`);
   };
 
   const refusedReport = (name: string, target: IncomingMigration, code: MigrationFailureCode, message: string): MigrationReport =>
@@ -143,9 +126,7 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
         vm.resume(clock);
         return vm.status();
       }
-      if (vm.spec.memoryMB > freeMB()) {
-        throw new FerryError(ErrorCode.refused, `${host.name} has ${freeMB()} MB free; ${name} needs ${vm.spec.memoryMB} MB to power on`, { details: { vm: name, requiredMB: vm.spec.memoryMB, freeMB: freeMB() } });
-      }
+      if (vm.spec.memoryMB > freeMB()) throw cannotPowerOn(host.name, vm.spec, freeMB());
       vm.boot(clock);
       return vm.status();
     }),
@@ -166,16 +147,11 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
 
     async prepareIncoming(spec: VmSpec, { migrationId, listenHost, fence, encryption }) {
       notClosed();
-      const existing = incoming.get(migrationId);
-      if (existing !== undefined) throw new FerryError(ErrorCode.conflict, `${host.name} already has incoming migration ${migrationId} (${existing.state})`, { details: { migrationId } });
+      incoming.mustBeNew(migrationId, host.name);
       if (vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name, migrationId } });
       const free = freeMB();
-      if (faults.failPrepare === "out-of-memory" || spec.memoryMB > free) {
-        const freeReported = faults.failPrepare === "out-of-memory" ? Math.min(free, spec.memoryMB - 1) : free;
-        throw new FerryError(ErrorCode.refused, `${host.name} has ${freeReported} MB of memory free; ${spec.name} needs ${spec.memoryMB} MB`, {
-          details: { failureCode: MigrationFailureCode.destinationOutOfMemory, vm: spec.name, requiredMB: spec.memoryMB, freeMB: freeReported },
-        });
-      }
+      if (faults.failPrepare === "out-of-memory") throw outOfMemory(host.name, spec, Math.min(free, spec.memoryMB - 1));
+      if (spec.memoryMB > free) throw outOfMemory(host.name, spec, free);
       // Before the shell exists: a host that cannot encrypt refuses (required) with nothing to undo.
       const tls = await streamKeyFor(host.name, listenHost, encryption ?? VmotionEncryption.required, faults.noStreamTls === true);
       const shell = new SimVm(spec);
@@ -200,12 +176,12 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
         session.abort("could not listen");
         throw new FerryError(ErrorCode.unavailable, `${host.name} cannot listen on ${listenHost}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, details: { listenHost } });
       }
-      remember(migrationId, session);
+      incoming.add(migrationId, session);
       return { migrationId, host: listenHost, port, token: session.token, ...(tls === undefined ? {} : { tls: { issuer: tls.issuer, certificate: tls.certificate } }) };
     },
 
     incomingState(migrationId) {
-      return Promise.resolve(incoming.get(migrationId)?.state ?? IncomingState.unknown);
+      return Promise.resolve(incoming.state(migrationId));
     },
 
     abortIncoming(migrationId) {
@@ -215,14 +191,14 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
 
     async migrateOut(name: string, target: IncomingMigration, migrateOptions: MigrateOptions, hooks: MigrationHooks) {
       const vm = vms.get(name);
-      if (closing.signal.aborted) return refusedReport(name, target, MigrationFailureCode.internal, `the sim driver of ${host.name} is closed`);
+      if (outgoing.closed) return refusedReport(name, target, MigrationFailureCode.internal, `the sim driver of ${host.name} is closed`);
       if (vm === undefined) return refusedReport(name, target, MigrationFailureCode.vmNotFound, `${host.name} has no VM named "${name}"`);
       if (vm.incoming !== undefined) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} on ${host.name} is the shell of incoming migration ${vm.incoming}`);
       if (vm.migratingOut !== undefined) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} is already migrating out of ${host.name} (${vm.migratingOut})`);
       if (vm.power !== PowerStatus.running) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} is ${vm.power} on ${host.name}; only a running VM migrates live`);
       vm.migratingOut = target.migrationId;
       // Closing the driver aborts its migrations too (each resumes its VM here).
-      const signal = AbortSignal.any([hooks.signal, closing.signal]);
+      const signal = outgoing.signal(hooks.signal);
       const run = runPrecopySource({
         hostName: host.name,
         vm,
@@ -237,44 +213,28 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
           if (vms.get(name) === vm) vms.delete(name);
         },
       });
-      outgoing.add(run);
-      try {
-        const report = await run;
-        if (report.outcome === Phase.failed && report.runningOn === "") awaitingSettlement.set(target.migrationId, { vm: name, fence: hooks.fence });
-        return report;
-      } finally {
-        outgoing.delete(run);
-      }
+      const report = await outgoing.track(run);
+      if (report.outcome === Phase.failed && report.runningOn === "") settlements.await(target.migrationId, name, hooks.fence);
+      return report;
     },
 
-    async settle(name, migrationId, destination) {
-      const done = settled.get(migrationId);
-      if (done !== undefined) return done;
-      const waiting = awaitingSettlement.get(migrationId);
-      if (waiting?.vm !== name) {
-        throw new FerryError(ErrorCode.conflict, `${host.name} holds no paused copy of ${name} awaiting the outcome of migration ${migrationId}`, { details: { vm: name, migrationId } });
-      }
-      const vm = mustGet(name);
-      // The ownership record decides (a claim that cannot reach it throws: the VM stays paused).
-      const where = await settleByFence(waiting.fence, destination, name, migrationId);
-      if (settled.has(migrationId)) return settled.get(migrationId) ?? where;
-      if (where === "destination") {
-        // The destination holds the VM: the paused copy here is released, never resumed.
-        vm.shutdown();
-        vms.delete(name);
-      } else {
-        // This host won the record back: the destination can never take it now.
-        vm.migratingOut = undefined;
-        vm.resume(clock);
-      }
-      awaitingSettlement.delete(migrationId);
-      settled.set(migrationId, where);
-      return where;
-    },
+    // The ownership record decides (a claim that cannot reach it throws: the VM stays paused).
+    settle: (name, migrationId, destination) =>
+      settlements.settle(name, migrationId, destination, (where) => {
+        const vm = mustGet(name);
+        if (where === "destination") {
+          // The destination holds the VM: the paused copy here is released, never resumed.
+          vm.shutdown();
+          vms.delete(name);
+        } else {
+          // This host won the record back: the destination can never take it now.
+          vm.migratingOut = undefined;
+          vm.resume(clock);
+        }
+      }),
 
     async close() {
-      closing.abort(new Error(`the sim driver of ${host.name} is closing`));
-      await Promise.all([...outgoing]);
+      await outgoing.close(`the sim driver of ${host.name} is closing`);
       for (const session of incoming.values()) session.close(`${host.name} is shutting down`);
       for (const vm of vms.values()) vm.shutdown();
       vms.clear();
