@@ -3,6 +3,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ObjectKind, Role, type Store } from "./store.ts";
 import { coordinationContract } from "./coordination-contract.ts";
+import { linkRateContract } from "./link-rate-contract.ts";
 
 export interface ContractOptions {
   /**
@@ -170,6 +171,7 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
     });
 
     coordinationContract(() => store);
+    linkRateContract(() => store);
 
     test("a full store says so: never \"already exists\", and a real duplicate still is CONFLICT", { skip: options.openFull === undefined ? (options.fullSkipReason ?? "no way to fill this store") : false }, async () => {
       const full = await options.openFull?.();

@@ -7,6 +7,7 @@ import { eventLog } from "./event-log.ts";
 import { guardWrite } from "./store-errors.ts";
 import type { ApiToken, AuditEntry, ObjectChange, ObjectKind, Role, Store, StoredObject, TaskPatch, TaskQuery, TaskRecord } from "./store.ts";
 import { coordination } from "./coordination.ts";
+import { linkRates } from "./link-rates.ts";
 
 export interface Database {
   inventory_object: { kind: string; name: string; body: string; version: number; updated_at: number | string };
@@ -30,6 +31,7 @@ export interface Database {
   admission: { task_id: string; source: string; destination: string; datastores: string; priority: string; controller: string; admitted_at: number | string; released_at: number | string | null };
   controller_lease: { id: string; address: string; started_at: number | string; lease_until: number | string };
   task_event: { seq: Generated<number | string>; task_id: string; at: number | string; body: string };
+  link_rate: { source: string; destination: string; rate_bytes_per_sec: number; samples: number; fixed_ms: number; switchover_extra_ms: number; safety_margin_ms: number; updated_at: number | string };
   /** One row (id 1): the highest event sequence pruned (event-log.ts). */
   event_retention: { id: number; pruned_through: number | string };
   api_token: { id: string; name: string; role: string; hash: string; created_at: number | string; revoked_at: number | string | null; expires_at: number | string | null };
@@ -109,6 +111,7 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
   return {
     dialect,
     ...coordination(db, dialect, now),
+    ...linkRates(db, dialect === "postgres"),
 
     async migrateToLatest() {
       const migrator = new Migrator({ db, provider: migrationProvider(dialect) });

@@ -2,6 +2,7 @@
 // the embedded default) and PostgreSQL (pg, for big sites and several controllers) share
 // one implementation over Kysely (kysely-store.ts) and one contract suite (contract.ts).
 // Only the composition root chooses which (openStore in index.ts).
+import type { LinkRecord } from "../core/migration/link-learning.ts";
 
 /** Kinds of inventory object the controller keeps, each a JSON document by name. */
 export const ObjectKind = {
@@ -278,6 +279,16 @@ export interface Store {
    * callers look back with a margin). Bodies are read with getObject, for those that moved.
    */
   objectsChangedSince(since: number): Promise<{ readonly count: number; readonly changed: readonly ObjectVersion[] }>;
+
+  /**
+   * What each VMotion host pair's migrations taught (src/core/migration/link-learning.ts).
+   * `learnLinkRate` reads the pair's record and writes what `fold` makes of it in one
+   * transaction, so two controllers finishing migrations on one pair each fold theirs in.
+   */
+  learnLinkRate(source: string, destination: string, fold: (previous: LinkRecord | undefined) => LinkRecord | undefined): Promise<LinkRecord | undefined>;
+  getLinkRate(source: string, destination: string): Promise<LinkRecord | undefined>;
+  /** Every pair's record, by source then destination. */
+  listLinkRates(): Promise<LinkRecord[]>;
 
   appendAudit(entry: Omit<AuditEntry, "seq">): Promise<void>;
   /** Newest first. */
