@@ -13,8 +13,8 @@ import type { Clock } from "../core/clock.ts";
 import { guestCpu } from "../core/cpu/guest.ts";
 import { moveVm } from "../core/inventory/edits.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
-import { predictPrecopy } from "../core/migration/model.ts";
-import { unmovedReport } from "../core/migration/report.ts";
+import { unmovedReport, withDowntimeWarning } from "../core/migration/report.ts";
+import { Predictor } from "./prediction.ts";
 import { streamEncryption } from "../core/migration/encryption.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type Prediction, type Priority, type VmotionEncryption } from "../core/migration/types.ts";
 import type { VmSpec } from "../drivers/driver.ts";
@@ -194,8 +194,6 @@ export interface MigrationPreview {
   readonly predictedFrom: "agent" | "inventory";
 }
 
-const MiB = 1048576;
-
 /** How often a running task's row takes a new percent (phases and passes are written at once). */
 const ROW_EVERY_MS = 1000;
 
@@ -295,9 +293,12 @@ export class MigrationService {
   readonly ledger: StoreLedger;
   /** Where agents reach this controller's ledger; set once the controller listens. */
   #ledgerUrl: string | undefined;
+  /** The prediction users see, and what each host pair's migrations taught it (prediction.ts). */
+  readonly #predictor: Predictor;
 
   constructor(deps: MigrationServiceDeps) {
     this.#deps = deps;
+    this.#predictor = new Predictor(deps.store);
     this.ledger = storeLedger(deps.store, () => deps.clock.now());
     this.#scheduler = createScheduler({
       clock: deps.clock,
@@ -386,7 +387,7 @@ export class MigrationService {
       // The VM as its source agent knows it (its memory size and workload), else as the inventory says.
       spec = await this.#specOf(snapshot, vm.name, sourceAgent);
       // A cold move sends no memory: nothing to predict.
-      const prediction = cold ? undefined : this.#predict(snapshot, spec, options, await this.#measuredDirtyRate(sourceAgent, vm.name));
+      const prediction = cold ? undefined : await this.#predict(snapshot, spec, options, dest.host.name, sourceAgent, await this.#measuredDirtyRate(sourceAgent, vm.name));
       const acceptedWarnings = request.acceptWarnings === "all" ? check.warnings.map((w) => w.code) : check.warnings.map((w) => w.code).filter((c) => request.acceptWarnings?.includes(c) === true);
       ownership = await this.#ownershipPlan(id, spec);
       const body: MigrationTaskBody = { request, ...(cold ? { cold: true } : {}), pool: request.pool ?? vm.pool, acceptedWarnings, requestedBy, prediction, timeline: [{ phase: Phase.queued, at: now }], progress: undefined, report: undefined, waitingReason: undefined, ownership: MigrationService.#ownershipNote(ownership) };
@@ -400,8 +401,10 @@ export class MigrationService {
     // How long the request took here (with others interleaved when several arrive at once).
     this.#log("info", "migration queued", { migrationId: id, vm: vm.name, from: vm.host, to: dest.host.name, requestedBy, acceptedWarnings, durationMs: since(began) });
 
+    // The engine aims under the user's limit by the pair's learned margin; the report is judged by the user's.
+    const engineOptions: MigrateOptions = { ...options, downtimeLimitMs: await this.#predictor.downtimeTargetMs(vm.host, dest.host.name, options.downtimeLimitMs) };
     const abort = new AbortController();
-    const done = this.#run(task, spec, ownership, options, check, sourceAgent, withStreamEncryption(destAgent, options.vmotionEncryption), abort.signal).finally(() => {
+    const done = this.#run(task, spec, ownership, engineOptions, check, sourceAgent, withStreamEncryption(destAgent, options.vmotionEncryption), abort.signal).finally(() => {
       this.#running.delete(id);
       this.#committed.delete(id);
     });
@@ -464,7 +467,7 @@ export class MigrationService {
       errors: check.errors,
       warnings: check.warnings,
       refusal: refused,
-      prediction: this.#predict(snapshot, spec, optionsOf(request), sourceAgent === undefined || predictedFrom === "inventory" ? undefined : await this.#measuredDirtyRate(sourceAgent, vm.name)) ?? null,
+      prediction: (await this.#predict(snapshot, spec, optionsOf(request), dest.host.name, sourceAgent, sourceAgent === undefined || predictedFrom === "inventory" ? undefined : await this.#measuredDirtyRate(sourceAgent, vm.name))) ?? null,
       predictedFrom,
     };
   }
@@ -507,25 +510,10 @@ export class MigrationService {
     }
   }
 
-  #predict(snapshot: InventorySnapshot, spec: VmSpec, options: MigrateOptions, measuredDirtyRate?: number): Prediction | undefined {
-    const view = snapshot.index.hosts.get(snapshot.index.vms.get(spec.name)?.host ?? "");
-    const ref = view?.vmotionPorts[0];
-    const nicMbps = view === undefined || ref === undefined ? 1000 : Math.max(0, ...ref.vswitch.uplinks.map((nic) => view.nicSpeed.get(nic) ?? 0));
-    const linkRate = options.bandwidthLimitBytesPerSec ?? (nicMbps * 1e6) / 8;
-    if (linkRate <= 0) return undefined;
-    return predictPrecopy({
-      memoryBytes: spec.memoryMB * MiB,
-      touchedBytes: spec.touchedBytes ?? spec.memoryMB * MiB,
-      pageSize: 4096,
-      dirtyRateBytesPerSec: measuredDirtyRate ?? spec.workload?.dirtyRateBytesPerSec ?? 0,
-      // A measured rate comes without its working set: the whole memory is the cautious bound.
-      workingSetBytes: spec.workload?.workingSetBytes ?? (measuredDirtyRate === undefined ? 0 : spec.memoryMB * MiB),
-      linkRateBytesPerSec: linkRate,
-      downtimeLimitMs: options.downtimeLimitMs,
-      maxPasses: options.maxPasses,
-      maxTrafficFactor: options.maxTrafficFactor,
-      autoConverge: options.autoConverge,
-    });
+  /** The prediction for moving `spec` from where the inventory has it to `destination` (prediction.ts). */
+  async #predict(snapshot: InventorySnapshot, spec: VmSpec, options: MigrateOptions, destination: string, sourceAgent: AgentClient | undefined, measuredDirtyRate?: number): Promise<Prediction | undefined> {
+    const source = snapshot.index.vms.get(spec.name)?.host ?? "";
+    return this.#predictor.predict({ snapshot, spec, options, source, destination, sourceAgent, measuredDirtyRate });
   }
 
   /** Records a progress event: always as an event; on the task row when the phase or a whole percent changes. */
@@ -656,13 +644,15 @@ export class MigrationService {
   }
 
   /** Stores the outcome on the task and in the inventory: the VM is where the report says it runs. */
-  async #finish(taskId: string, report: MigrationReport, passes: readonly PassSample[]): Promise<void> {
+  async #finish(taskId: string, measured: MigrationReport, passes: readonly PassSample[]): Promise<void> {
     const began = performance.now();
     const { store, inventory, events, clock } = this.#deps;
     const task = await store.getTask(taskId);
     if (task === undefined) return;
     const body = bodyOf(task);
     const now = clock.now();
+    // Judged by the user's limit, not the lower target the engine was given.
+    const report = withDowntimeWarning(measured, body.request.downtimeMs ?? DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs);
     try {
       await store.updateTask(taskId, {
         state: report.outcome,
@@ -675,6 +665,10 @@ export class MigrationService {
       return;
     }
     await store.releaseAdmission(taskId).catch(() => undefined);
+    const finished = { source: task.source, destination: task.destination, report, passes, cold: body.cold === true, bandwidthLimited: body.request.bandwidthMbps !== undefined, at: now };
+    await this.#predictor.learn(finished).catch((error: unknown) => {
+      this.#log("warn", "could not record what the migration taught about its link", { migrationId: taskId, error: String(error) });
+    });
     if (report.runningOn === task.destination && report.outcome !== Phase.needsAttention) {
       const move = (): Promise<unknown> =>
         inventory.change((draft) => {

@@ -1,0 +1,142 @@
+// The controller's prediction of a migration, as users see it (the preview, the task), and
+// what each VMotion host pair's migrations teach it. The model is the core's
+// (predictForPair): the source driver's stream costs, and the pair's learned link rate, fixed
+// times and safety margin once it carried a migration, else the inventory's nominal NIC speed.
+// After a completed migration the pair's record is folded with what it measured
+// (learnLink), in the store, so every controller on it and every restart keeps it.
+import { downtimeTargetMs, learnLink, predictForPair, type LinkObservation, type LinkRecord } from "../core/migration/link-learning.ts";
+import { StreamDriver } from "../core/migration/model.ts";
+import { Phase, type MigrateOptions, type MigrationReport, type Prediction } from "../core/migration/types.ts";
+import type { VmSpec } from "../drivers/driver.ts";
+import type { Store } from "../store/store.ts";
+import type { InventorySnapshot } from "./inventory-service.ts";
+
+const MiB = 1048576;
+/** The nominal link when the inventory names no VMotion NIC speed. */
+const DEFAULT_NIC_MBPS = 1000;
+
+/** The speed of `host`'s VMotion uplink as the inventory gives it (Mb/s); undefined when it has no VMotion port. */
+export function vmotionNicMbps(snapshot: InventorySnapshot, host: string): number | undefined {
+  const view = snapshot.index.hosts.get(host);
+  const ref = view?.vmotionPorts[0];
+  if (view === undefined || ref === undefined) return undefined;
+  return Math.max(0, ...ref.vswitch.uplinks.map((nic) => view.nicSpeed.get(nic) ?? 0));
+}
+
+/** Who answers for a host: its driver, asked once (the agent's heartbeat names it). */
+export interface DriverSource {
+  readonly name: string;
+  health(): Promise<{ readonly driver: StreamDriver }>;
+}
+
+export interface PairPrediction {
+  readonly snapshot: InventorySnapshot;
+  readonly spec: VmSpec;
+  readonly options: MigrateOptions;
+  readonly source: string;
+  readonly destination: string;
+  /** The source agent, for its driver; undefined: none connected (QEMU's costs, the cautious ones). */
+  readonly sourceAgent: DriverSource | undefined;
+  /** The guest's dirty rate as its hypervisor measured it, when it could. */
+  readonly measuredDirtyRate?: number | undefined;
+}
+
+export class Predictor {
+  readonly #store: Store;
+  readonly #drivers = new Map<string, StreamDriver>();
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  async #driverOf(agent: DriverSource | undefined): Promise<StreamDriver> {
+    if (agent === undefined) return StreamDriver.qemu;
+    const known = this.#drivers.get(agent.name);
+    if (known !== undefined) return known;
+    try {
+      const { driver } = await agent.health();
+      this.#drivers.set(agent.name, driver);
+      return driver;
+    } catch {
+      return StreamDriver.qemu;
+    }
+  }
+
+  /** The pair's record; a store that cannot answer means nothing learned (the nominal rate). */
+  async #learned(source: string, destination: string): Promise<LinkRecord | undefined> {
+    return this.#store.getLinkRate(source, destination).catch(() => undefined);
+  }
+
+  /** The prediction for moving `spec` from `source` to `destination`, with its basis. */
+  async predict(p: PairPrediction): Promise<Prediction | undefined> {
+    const nicMbps = vmotionNicMbps(p.snapshot, p.source) ?? DEFAULT_NIC_MBPS;
+    const nominal = (nicMbps * 1e6) / 8;
+    const learned = await this.#learned(p.source, p.destination);
+    if (nominal <= 0 && learned === undefined && p.options.bandwidthLimitBytesPerSec === undefined) return undefined;
+    const { spec, options, measuredDirtyRate } = p;
+    return predictForPair({
+      driver: await this.#driverOf(p.sourceAgent),
+      learned,
+      bandwidthLimitBytesPerSec: options.bandwidthLimitBytesPerSec,
+      inputs: {
+        memoryBytes: spec.memoryMB * MiB,
+        touchedBytes: spec.touchedBytes ?? spec.memoryMB * MiB,
+        pageSize: 4096,
+        dirtyRateBytesPerSec: measuredDirtyRate ?? spec.workload?.dirtyRateBytesPerSec ?? 0,
+        // A measured rate comes without its working set: the whole memory is the cautious bound.
+        workingSetBytes: spec.workload?.workingSetBytes ?? (measuredDirtyRate === undefined ? 0 : spec.memoryMB * MiB),
+        linkRateBytesPerSec: nominal,
+        downtimeLimitMs: options.downtimeLimitMs,
+        maxPasses: options.maxPasses,
+        maxTrafficFactor: options.maxTrafficFactor,
+        autoConverge: options.autoConverge,
+      },
+    });
+  }
+
+  /** The downtime the engine asks the source for on this pair: the user's limit less the pair's margin. */
+  async downtimeTargetMs(source: string, destination: string, limitMs: number): Promise<number> {
+    return downtimeTargetMs(limitMs, await this.#learned(source, destination));
+  }
+
+  /**
+   * Folds a finished migration into its pair's record. Only a completed live migration at the
+   * link's own pace teaches the link: a capped one measured its cap, a failed one its failure.
+   */
+  async learn(finished: FinishedMigration): Promise<LinkRecord | undefined> {
+    const { report, source, destination } = finished;
+    if (report.outcome !== Phase.completed || finished.cold || finished.bandwidthLimited || report.passes === 0) return undefined;
+    const observation = observationOf(finished);
+    return this.#store.learnLinkRate(source, destination, (previous) => learnLink(previous, source, destination, { ...observation, modelledDowntimeMs: modelled(report.prediction, previous) }));
+  }
+}
+
+export interface FinishedMigration {
+  readonly source: string;
+  readonly destination: string;
+  readonly report: MigrationReport;
+  /** The pass samples the task kept: the last one's link rate is the source's over every pass. */
+  readonly passes: readonly { readonly linkRateBytesPerSec: number }[];
+  readonly cold: boolean;
+  readonly bandwidthLimited: boolean;
+  readonly at: number;
+}
+
+/** The model's downtime without the unseen switchover time the pair's record had added to it. */
+function modelled(prediction: Prediction | undefined, previous: LinkRecord | undefined): number | undefined {
+  if (prediction === undefined) return undefined;
+  const added = prediction.basis?.linkSource === "learned" ? (previous?.switchoverExtraMs ?? 0) : 0;
+  return Math.max(0, prediction.downtimeMs - added);
+}
+
+function observationOf(f: FinishedMigration): Omit<LinkObservation, "modelledDowntimeMs"> {
+  // The source's last pass sample carries its rate over every pass (bytes / pass time).
+  const last = f.passes.at(-1);
+  return {
+    bytesSent: f.report.bytesSent,
+    precopyRateBytesPerSec: last !== undefined && last.linkRateBytesPerSec > 0 ? last.linkRateBytesPerSec : undefined,
+    totalMs: f.report.totalMs,
+    downtimeMs: f.report.downtimeMs,
+    at: f.at,
+  };
+}
