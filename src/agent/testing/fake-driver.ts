@@ -1,12 +1,16 @@
 // A hypervisor driver in memory, for testing the agent and the engine in-process: VMs are
 // records with a state counter, and a migration between two fakes of one FakeNetwork moves
 // the record through prepare/precopy/switchover with progress events and the driver
-// contract's guarantees (the source owns the VM until the destination runs it). Faults are
-// plain fields a test sets. The real protocol is the sim driver's; this only keeps the
-// agent's and engine's tests free of sockets and timing.
+// contract's guarantees (the source owns the VM until the destination runs it; with a fence the
+// destination claims the VM's ownership record before it does). It keeps the drivers' shared
+// bookkeeping (src/drivers/bookkeeping.ts) and runs the driver contract suite
+// (fake.contract.test.ts). Faults are plain fields a test sets. The real protocol is the sim
+// driver's; this only keeps the agent's and engine's tests free of sockets and timing.
 import { createHash } from "node:crypto";
+import type { Clock } from "../../core/clock.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailureCode as FailureCode, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
+import { cannotPowerOn, IncomingRegister, memoryHeldMB, OutgoingRuns, outOfMemory, Settlements } from "../../drivers/bookkeeping.ts";
 import {
   IncomingState,
   PowerStatus,
@@ -14,14 +18,18 @@ import {
   type HypervisorDriver,
   type IncomingMigration,
   type MigrationHooks,
+  type OwnershipFence,
+  type PrepareIncomingOptions,
+  type SettledOn,
   type VmSpec,
   type VmStatus,
 } from "../../drivers/driver.ts";
+import { claimUntilDecided } from "../../drivers/settle.ts";
 
 interface FakeVm {
-  spec: VmSpec;
+  readonly spec: VmSpec;
   power: PowerStatus;
-  /** Advances while running; the digest covers it, so a lost write would show. */
+  /** Advances with each pre-copy pass of a guest that writes; the digest covers it, so a lost write would show. */
   ticks: number;
   migratingOut: string | undefined;
 }
@@ -31,17 +39,30 @@ interface FakeIncoming {
   readonly spec: VmSpec;
   readonly token: string;
   readonly endpoint: string;
+  readonly fence: OwnershipFence | undefined;
   state: IncomingState;
+}
+
+/** A destination's listener as the source reaches it over the FakeNetwork. */
+interface FakeListener {
+  readonly hostName: string;
+  readonly session: FakeIncoming;
+  /** Whether the destination's process is gone. */
+  isDead(): boolean;
+  /** The stream ended before COMMIT: the destination drops the shell. */
+  streamLost(): void;
+  /** COMMIT: claims the VM's record (with a fence), then runs it with the source's state; false when the claim lost. */
+  commit(ticks: number, clock: Clock): Promise<boolean>;
 }
 
 /** Where fakes find each other by "host:port", as real drivers do over TCP. */
 export interface FakeNetwork {
-  readonly endpoints: Map<string, FakeDriver>;
+  readonly listeners: Map<string, FakeListener>;
   nextPort: number;
 }
 
 export function createFakeNetwork(): FakeNetwork {
-  return { endpoints: new Map(), nextPort: 40_000 };
+  return { listeners: new Map(), nextPort: 40_000 };
 }
 
 export interface FakeFaults {
@@ -68,283 +89,404 @@ export interface FakeDriver extends HypervisorDriver {
   readonly dead: boolean;
   /** The state digest of a VM here (as VmStatus.stateDigest). */
   digest(name: string): string | undefined;
-  settle(name: string, migrationId: string, destination: IncomingState): Promise<"source" | "destination">;
+  settle(name: string, migrationId: string, destination: IncomingState): Promise<SettledOn>;
 }
+
+const MiB = 1024 * 1024;
+const PASSES = 3;
 
 const digestOf = (vm: FakeVm): string => createHash("sha256").update(`${vm.spec.name}|${vm.spec.memoryMB}|${vm.ticks}`).digest("hex").slice(0, 16);
+const writes = (spec: VmSpec): boolean => (spec.workload?.dirtyRateBytesPerSec ?? 0) > 0;
 
+/** A plain object (tests spread it to wrap single methods) over one FakeHypervisor. */
 export function createFakeDriver(network: FakeNetwork, host: HostFacts): FakeDriver {
-  const vms = new Map<string, FakeVm>();
-  const incoming = new Map<string, FakeIncoming>();
-  /** Migrations whose outcome is uncertain: the paused VM waits for settle(). */
-  const awaiting = new Map<string, string>();
-  const settled = new Map<string, "source" | "destination">();
-  let dead = false;
-
-  const status = (vm: FakeVm): VmStatus => ({
-    name: vm.spec.name,
-    power: vm.power,
-    memoryMB: vm.spec.memoryMB,
-    nics: vm.spec.nics,
-    stateDigest: digestOf(vm),
-    ...(vm.migratingOut === undefined ? {} : { migratingOut: vm.migratingOut }),
-  });
-  // As the sim driver: a powered-off VM holds no memory.
-  const usedMB = (): number => [...vms.values()].reduce((sum, vm) => sum + (vm.power === PowerStatus.off ? 0 : vm.spec.memoryMB), 0);
-  const alive = (): void => {
-    if (dead) throw new FerryError(ErrorCode.unavailable, `${host.name} is dead`);
-  };
-  const vmOrThrow = (name: string): FakeVm => {
-    const vm = vms.get(name);
-    if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM ${name} on ${host.name}`);
-    return vm;
-  };
-
-  const driver: FakeDriver = {
-    kind: "sim",
+  const fake = new FakeHypervisor(network, host);
+  return {
+    kind: fake.kind,
     host,
-    faults: {},
+    get faults() {
+      return fake.faults;
+    },
+    set faults(faults) {
+      fake.faults = faults;
+    },
     get dead() {
-      return dead;
+      return fake.dead;
     },
-    kill() {
-      dead = true;
-      vms.clear();
-      for (const inc of incoming.values()) network.endpoints.delete(inc.endpoint);
-      incoming.clear();
+    kill: () => {
+      fake.kill();
     },
-    digest: (name) => {
-      const vm = vms.get(name);
-      return vm === undefined ? undefined : digestOf(vm);
-    },
-    facts: () => {
-      alive();
-      return Promise.resolve({ ...host, freeMemoryMB: host.memoryMB - usedMB() });
-    },
-    list: () => {
-      alive();
-      return Promise.resolve([...vms.values()].map(status));
-    },
-    get: (name) => {
-      alive();
-      const vm = vms.get(name);
-      return Promise.resolve(vm === undefined ? undefined : status(vm));
-    },
-    create: (spec) => {
-      alive();
-      if (vms.has(spec.name)) return Promise.reject(new FerryError(ErrorCode.conflict, `VM ${spec.name} exists`));
-      const vm: FakeVm = { spec, power: PowerStatus.off, ticks: 0, migratingOut: undefined };
-      vms.set(spec.name, vm);
-      return Promise.resolve(status(vm));
-    },
-    powerOn: (name) => {
-      alive();
-      const vm = vmOrThrow(name);
-      vm.power = PowerStatus.running;
-      return Promise.resolve(status(vm));
-    },
-    powerOff: (name) => {
-      alive();
-      const vm = vmOrThrow(name);
-      vm.power = PowerStatus.off;
-      return Promise.resolve(status(vm));
-    },
-    destroy: (name) => {
-      alive();
-      vmOrThrow(name);
-      vms.delete(name);
-      return Promise.resolve();
-    },
-    prepareIncoming: (spec, { migrationId, listenHost }) => {
-      alive();
-      if (driver.faults.prepareOutOfMemory === true || spec.memoryMB > host.memoryMB - usedMB()) {
-        return Promise.reject(
-          new FerryError(ErrorCode.refused, `${host.name} has no room for ${spec.memoryMB} MB`, { details: { failureCode: MigrationFailureCode.destinationOutOfMemory } }),
-        );
-      }
-      const port = network.nextPort++;
-      const endpoint = `${listenHost}:${port}`;
-      const inc: FakeIncoming = { migrationId, spec, token: `t-${migrationId}`, endpoint, state: IncomingState.waiting };
-      incoming.set(migrationId, inc);
-      vms.set(spec.name, { spec, power: PowerStatus.paused, ticks: 0, migratingOut: undefined });
-      network.endpoints.set(endpoint, driver);
-      const target: IncomingMigration = { migrationId, host: listenHost, port, token: inc.token };
-      return Promise.resolve(target);
-    },
-    incomingState: (migrationId) => {
-      alive();
-      return Promise.resolve(incoming.get(migrationId)?.state ?? IncomingState.unknown);
-    },
-    abortIncoming: (migrationId) => {
-      alive();
-      const inc = incoming.get(migrationId);
-      if (inc === undefined) return Promise.resolve();
-      if (inc.state === IncomingState.running) {
-        return Promise.reject(new FerryError(ErrorCode.conflict, `migration ${migrationId} already runs on ${host.name}`));
-      }
-      if (inc.state !== IncomingState.failed && inc.state !== IncomingState.aborted) {
-        vms.delete(inc.spec.name);
-        inc.state = IncomingState.aborted;
-      }
-      network.endpoints.delete(inc.endpoint);
-      return Promise.resolve();
-    },
-    migrateOut: (name, target, options, hooks) => migrateOut(name, target, options, hooks),
-    settle: (name, migrationId, destination) => {
-      alive();
-      const done = settled.get(migrationId);
-      if (done !== undefined) return Promise.resolve(done);
-      if (awaiting.get(migrationId) !== name) return Promise.reject(new FerryError(ErrorCode.conflict, `${host.name} holds no paused copy of ${name} for ${migrationId}`));
-      const vm = vmOrThrow(name);
-      let where: "source" | "destination";
-      switch (destination) {
-        case IncomingState.running:
-          vms.delete(name);
-          where = "destination";
-          break;
-        case IncomingState.failed:
-        case IncomingState.aborted:
-        case IncomingState.unknown:
-          vm.migratingOut = undefined;
-          vm.power = PowerStatus.running;
-          where = "source";
-          break;
-        case IncomingState.waiting:
-        case IncomingState.receiving:
-        case IncomingState.verified:
-        case IncomingState.committing:
-          return Promise.reject(new FerryError(ErrorCode.conflict, `the destination has not settled (${destination})`, { retryable: true }));
-      }
-      awaiting.delete(migrationId);
-      settled.set(migrationId, where);
-      return Promise.resolve(where);
-    },
-    close: () => {
-      vms.clear();
-      incoming.clear();
-      return Promise.resolve();
-    },
+    digest: (name) => fake.digest(name),
+    facts: () => fake.facts(),
+    list: () => fake.list(),
+    get: (name) => fake.get(name),
+    create: (spec) => fake.create(spec),
+    powerOn: (name) => fake.powerOn(name),
+    powerOff: (name) => fake.powerOff(name),
+    destroy: (name) => fake.destroy(name),
+    prepareIncoming: (spec, options) => fake.prepareIncoming(spec, options),
+    incomingState: (migrationId) => fake.incomingState(migrationId),
+    abortIncoming: (migrationId) => fake.abortIncoming(migrationId),
+    migrateOut: (name, target, options, hooks) => fake.migrateOut(name, target, options, hooks),
+    settle: (name, migrationId, destination) => fake.settle(name, migrationId, destination),
+    close: () => fake.close(),
   };
+}
 
-  async function migrateOut(name: string, target: IncomingMigration, _options: MigrateOptions, hooks: MigrationHooks): Promise<MigrationReport> {
-    const started = hooks.clock.monotonic();
-    let pass = 0;
-    let bytesSent = 0;
-    let percent = 0;
-    let phase: Phase = Phase.preparing;
-    const vm = vms.get(name);
-    const memoryBytes = (vm?.spec.memoryMB ?? 0) * 1048576;
-    const emit = (p: Phase, pct: number, message: string): void => {
-      phase = p;
-      percent = Math.max(percent, pct);
-      const progress: MigrationProgress = {
-        migrationId: target.migrationId, vm: name, phase: p, percent, pass, bytesSent, bytesRemaining: Math.max(0, memoryBytes - bytesSent),
-        dirtyRateBytesPerSec: 0, linkRateBytesPerSec: 1e9, etaMs: undefined, expectedDowntimeMs: undefined, throttlePercent: 0, message, at: hooks.clock.now(),
-      };
-      hooks.onProgress(progress);
-    };
-    const report = (outcome: MigrationReport["outcome"], failure: MigrationReport["failure"], runningOn: string): MigrationReport => ({
-      migrationId: target.migrationId, vm: name, source: host.name, destination: target.host, outcome, failure, runningOn,
-      downtimeMs: outcome === Phase.completed ? 1 : 0, totalMs: hooks.clock.monotonic() - started, bytesSent, passes: pass,
-      pagesSent: Math.ceil(bytesSent / 4096), zeroPages: 0, throttlePercentMax: 0, prediction: undefined, verified: outcome === Phase.completed,
-    });
-    const fail = (code: FailureCode, message: string): MigrationReport => {
-      if (vm !== undefined) {
-        vm.migratingOut = undefined;
-        if (vm.power === PowerStatus.paused) vm.power = PowerStatus.running;
-      }
-      return report(code === MigrationFailureCode.aborted ? Phase.cancelled : Phase.failed, { code, message, phase }, host.name);
-    };
-    if (vm === undefined) return fail(MigrationFailureCode.vmNotFound, `no VM ${name} on ${host.name}`);
-    if (vm.power !== PowerStatus.running) return fail(MigrationFailureCode.vmNotRunning, `${name} is ${vm.power}`);
-    vm.migratingOut = target.migrationId;
-    const peer = network.endpoints.get(`${target.host}:${target.port}`);
-    const inc = (): FakeIncoming | undefined => (peer === undefined || peer.dead ? undefined : peerIncoming(peer, target.migrationId));
-    const faultIn = (p: Phase): FakeFaults["failIn"] => (driver.faults.failIn?.phase === p ? driver.faults.failIn : undefined);
-    try {
-      emit(Phase.preparing, 5, "connecting");
-      const first = inc();
-      if (first === undefined || first.token !== target.token) return fail(MigrationFailureCode.destinationUnreachable, `nothing listens on ${target.host}:${target.port}`);
-      const f0 = faultIn(Phase.preparing);
-      if (f0 !== undefined) return fail(f0.code, `injected ${f0.code}`);
-      first.state = IncomingState.receiving;
-      for (pass = 1; pass <= 3; pass++) {
-        await hooks.clock.sleep(driver.faults.passMs ?? 5, hooks.signal);
-        // A killed process migrates nothing more.
-        if (dead) return fail(MigrationFailureCode.internal, "killed");
-        vm.ticks++;
-        bytesSent += memoryBytes / pass;
-        emit(Phase.precopy, 10 + 25 * pass, `pass ${pass}`);
-        if (inc() === undefined) return fail(MigrationFailureCode.streamBroken, "connection reset by peer");
-        const f1 = faultIn(Phase.precopy);
-        if (f1 !== undefined && pass === 2) return fail(f1.code, `injected ${f1.code}`);
-      }
-      pass--;
-      vm.power = PowerStatus.paused;
-      emit(Phase.switchover, 90, "quiesced");
-      await hooks.clock.sleep(1, hooks.signal);
-      if (dead) return fail(MigrationFailureCode.internal, "killed");
-      const f2 = faultIn(Phase.switchover);
-      if (f2 !== undefined) return fail(f2.code, `injected ${f2.code}`);
-      const last = inc();
-      if (last === undefined) return fail(MigrationFailureCode.streamBroken, "connection reset by peer at switchover");
-      // COMMIT: from here the destination owns the VM.
-      const drop = driver.faults.dropAfterCommit;
-      if (drop === "not-running") {
-        last.state = IncomingState.failed;
-        peerDestroyShell(peer, name);
-      } else {
-        last.state = IncomingState.running;
-        peerResume(peer, name, vm.ticks);
-      }
-      if (drop !== undefined) {
-        awaiting.set(target.migrationId, name);
-        return report(Phase.failed, { code: MigrationFailureCode.destinationLost, message: "COMMIT sent, confirmation lost: uncertain", phase: Phase.switchover }, "");
-      }
-    } catch (error) {
-      if (hooks.signal.aborted) return fail(MigrationFailureCode.aborted, "aborted");
-      throw error;
-    }
-    const hold = driver.faults.holdAfterCommitMs ?? 0;
-    if (hold > 0) await hooks.clock.sleep(hold).catch(() => undefined);
-    vms.delete(name);
-    emit(Phase.completed, 100, "completed");
-    return report(Phase.completed, undefined, target.host);
+class FakeHypervisor implements FakeDriver {
+  readonly kind = "sim";
+  faults: FakeFaults = {};
+  readonly vms = new Map<string, FakeVm>();
+  readonly incoming = new IncomingRegister<FakeIncoming>();
+  readonly settlements: Settlements;
+  readonly outgoing = new OutgoingRuns();
+  private killed = false;
+
+  constructor(
+    readonly network: FakeNetwork,
+    readonly host: HostFacts,
+  ) {
+    this.settlements = new Settlements(host.name);
   }
 
-  (driver as FakeDriver & { [INTERNAL]: Internals })[INTERNAL] = {
-    incoming: (id) => incoming.get(id),
-    destroyShell: (vmName) => {
-      vms.delete(vmName);
-    },
-    resume: (vmName, ticks) => {
-      const vm = vms.get(vmName);
-      if (vm !== undefined) {
+  get dead(): boolean {
+    return this.killed;
+  }
+
+  kill(): void {
+    this.killed = true;
+    this.vms.clear();
+    this.unlisten();
+    this.incoming.clear();
+  }
+
+  digest(name: string): string | undefined {
+    const vm = this.vms.get(name);
+    return vm === undefined ? undefined : digestOf(vm);
+  }
+
+  /** Throws as a request to a dead process fails. */
+  alive(): void {
+    if (this.killed) throw new FerryError(ErrorCode.unavailable, `${this.host.name} is dead`);
+  }
+
+  vmOrThrow(name: string): FakeVm {
+    const vm = this.vms.get(name);
+    if (vm === undefined) throw new FerryError(ErrorCode.notFound, `no VM ${name} on ${this.host.name}`);
+    return vm;
+  }
+
+  freeMB(): number {
+    return this.host.memoryMB - memoryHeldMB(this.vms.values());
+  }
+
+  status(vm: FakeVm): VmStatus {
+    return { name: vm.spec.name, power: vm.power, memoryMB: vm.spec.memoryMB, nics: vm.spec.nics, stateDigest: digestOf(vm), ...(vm.migratingOut === undefined ? {} : { migratingOut: vm.migratingOut }) };
+  }
+
+  facts(): Promise<HostFacts> {
+    return later(() => {
+      this.alive();
+      return { ...this.host, freeMemoryMB: this.freeMB() };
+    });
+  }
+
+  list(): Promise<VmStatus[]> {
+    return later(() => {
+      this.alive();
+      return [...this.vms.values()].map((vm) => this.status(vm));
+    });
+  }
+
+  get(name: string): Promise<VmStatus | undefined> {
+    return later(() => {
+      this.alive();
+      const vm = this.vms.get(name);
+      return vm === undefined ? undefined : this.status(vm);
+    });
+  }
+
+  create(spec: VmSpec): Promise<VmStatus> {
+    return later(() => {
+      this.alive();
+      if (this.vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `VM ${spec.name} exists`);
+      const vm: FakeVm = { spec, power: PowerStatus.off, ticks: 0, migratingOut: undefined };
+      this.vms.set(spec.name, vm);
+      return this.status(vm);
+    });
+  }
+
+  powerOn(name: string): Promise<VmStatus> {
+    return later(() => {
+      this.alive();
+      const vm = this.vmOrThrow(name);
+      if (vm.power === PowerStatus.off && vm.spec.memoryMB > this.freeMB()) throw cannotPowerOn(this.host.name, vm.spec, this.freeMB());
+      vm.power = PowerStatus.running;
+      return this.status(vm);
+    });
+  }
+
+  powerOff(name: string): Promise<VmStatus> {
+    return later(() => {
+      this.alive();
+      const vm = this.vmOrThrow(name);
+      vm.power = PowerStatus.off;
+      return this.status(vm);
+    });
+  }
+
+  destroy(name: string): Promise<void> {
+    return later(() => {
+      this.alive();
+      this.vmOrThrow(name);
+      this.vms.delete(name);
+    });
+  }
+
+  prepareIncoming(spec: VmSpec, { migrationId, listenHost, fence }: PrepareIncomingOptions): Promise<IncomingMigration> {
+    return later(() => {
+      this.alive();
+      this.incoming.mustBeNew(migrationId, this.host.name);
+      if (this.vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${this.host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name, migrationId } });
+      if (this.faults.prepareOutOfMemory === true) throw outOfMemory(this.host.name, spec, Math.min(this.freeMB(), spec.memoryMB - 1));
+      if (spec.memoryMB > this.freeMB()) throw outOfMemory(this.host.name, spec, this.freeMB());
+      const port = this.network.nextPort++;
+      const session: FakeIncoming = { migrationId, spec, token: `t-${migrationId}`, endpoint: `${listenHost}:${port}`, fence, state: IncomingState.waiting };
+      this.incoming.add(migrationId, session);
+      this.vms.set(spec.name, { spec, power: PowerStatus.paused, ticks: 0, migratingOut: undefined });
+      this.network.listeners.set(session.endpoint, this.listener(session));
+      return { migrationId, host: listenHost, port, token: session.token };
+    });
+  }
+
+  incomingState(migrationId: string): Promise<IncomingState> {
+    return later(() => {
+      this.alive();
+      return this.incoming.state(migrationId);
+    });
+  }
+
+  abortIncoming(migrationId: string): Promise<void> {
+    return later(() => {
+      this.alive();
+      const session = this.incoming.get(migrationId);
+      if (session === undefined) return;
+      if (session.state === IncomingState.running) throw new FerryError(ErrorCode.conflict, `migration ${migrationId} already runs on ${this.host.name}`);
+      if (session.state !== IncomingState.failed && session.state !== IncomingState.aborted) {
+        this.vms.delete(session.spec.name);
+        session.state = IncomingState.aborted;
+      }
+      this.network.listeners.delete(session.endpoint);
+    });
+  }
+
+  /** The fake moves the record whatever the options ask (rates, limits); faults decide what goes wrong. */
+  migrateOut(name: string, target: IncomingMigration, _options: MigrateOptions, hooks: MigrationHooks): Promise<MigrationReport> {
+    return this.outgoing.track(new FakeMigration(this, name, target, { ...hooks, signal: this.outgoing.signal(hooks.signal) }).run());
+  }
+
+  settle(name: string, migrationId: string, destination: IncomingState): Promise<SettledOn> {
+    return later(() => {
+      this.alive();
+    }).then(() =>
+      this.settlements.settle(name, migrationId, destination, (where) => {
+        const vm = this.vmOrThrow(name);
+        if (where === "destination") {
+          this.vms.delete(name);
+          return;
+        }
+        vm.migratingOut = undefined;
+        vm.power = PowerStatus.running;
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.outgoing.close(`${this.host.name} is closing`);
+    this.vms.clear();
+    this.unlisten();
+    this.incoming.clear();
+  }
+
+  /** This host's listeners leave the network. */
+  private unlisten(): void {
+    for (const session of this.incoming.values()) this.network.listeners.delete(session.endpoint);
+  }
+
+  /** The destination's side of `session`, as a source reaches it. */
+  private listener(session: FakeIncoming): FakeListener {
+    const shell = (): FakeVm | undefined => this.vms.get(session.spec.name);
+    return {
+      hostName: this.host.name,
+      session,
+      isDead: () => this.killed,
+      streamLost: () => {
+        if (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving) return;
+        session.state = IncomingState.failed;
+        this.vms.delete(session.spec.name);
+      },
+      commit: async (ticks, clock) => {
+        session.state = IncomingState.committing;
+        const claim = session.fence === undefined ? undefined : await claimUntilDecided(session.fence, clock, 20);
+        const vm = shell();
+        if (claim?.won === false || vm === undefined || this.killed) {
+          session.state = IncomingState.failed;
+          this.vms.delete(session.spec.name);
+          return false;
+        }
         vm.ticks = ticks;
         vm.power = PowerStatus.running;
-      }
-    },
-  };
-  return driver;
+        session.state = IncomingState.running;
+        return true;
+      },
+    };
+  }
 }
 
-const INTERNAL = Symbol("fake-driver-internals");
-interface Internals {
-  incoming(id: string): FakeIncoming | undefined;
-  resume(vm: string, ticks: number): void;
-  destroyShell(vm: string): void;
+/** One outgoing migration of the fake: three passes, a switchover, COMMIT; faults by FakeFaults. */
+class FakeMigration {
+  private readonly started: number;
+  private pass = 0;
+  private bytesSent = 0;
+  private percent = 0;
+  private phase: Phase = Phase.preparing;
+  private readonly vm: FakeVm | undefined;
+  /** The destination, once the source reached it with the right token. */
+  private listener: FakeListener | undefined;
+
+  constructor(
+    private readonly source: FakeHypervisor,
+    private readonly name: string,
+    private readonly target: IncomingMigration,
+    private readonly hooks: MigrationHooks,
+  ) {
+    this.started = hooks.clock.monotonic();
+    this.vm = source.vms.get(name);
+  }
+
+  private get memoryBytes(): number {
+    return (this.vm?.spec.memoryMB ?? 0) * MiB;
+  }
+
+  private emit(phase: Phase, percent: number, message: string): void {
+    this.phase = phase;
+    this.percent = Math.max(this.percent, percent);
+    const progress: MigrationProgress = {
+      migrationId: this.target.migrationId, vm: this.name, phase, percent: this.percent, pass: this.pass, bytesSent: this.bytesSent, bytesRemaining: Math.max(0, this.memoryBytes - this.bytesSent),
+      dirtyRateBytesPerSec: 0, linkRateBytesPerSec: 1e9, etaMs: undefined, expectedDowntimeMs: undefined, throttlePercent: 0, message, at: this.hooks.clock.now(),
+    };
+    this.hooks.onProgress(progress);
+  }
+
+  private report(outcome: MigrationReport["outcome"], failure: MigrationReport["failure"], runningOn: string): MigrationReport {
+    const { target, bytesSent } = this;
+    return {
+      migrationId: target.migrationId, vm: this.name, source: this.source.host.name, destination: target.host, outcome, failure, runningOn,
+      downtimeMs: outcome === Phase.completed ? 1 : 0, totalMs: this.hooks.clock.monotonic() - this.started, bytesSent, passes: this.pass,
+      pagesSent: Math.ceil(bytesSent / 4096), zeroPages: 0, throttlePercentMax: 0, prediction: undefined, verified: outcome === Phase.completed,
+    };
+  }
+
+  /** Nothing moved for good: the VM runs on the source (unless it was off), and a connected destination drops its shell. */
+  private fail(code: FailureCode, message: string): MigrationReport {
+    const { vm } = this;
+    if (vm !== undefined) {
+      vm.migratingOut = undefined;
+      if (vm.power === PowerStatus.paused) vm.power = PowerStatus.running;
+    }
+    this.listener?.streamLost();
+    return this.report(code === MigrationFailureCode.aborted ? Phase.cancelled : Phase.failed, { code, message, phase: this.phase }, this.source.host.name);
+  }
+
+  private faultIn(phase: Phase): FakeFaults["failIn"] {
+    const failIn = this.source.faults.failIn;
+    return failIn?.phase === phase ? failIn : undefined;
+  }
+
+  /** The destination's listener while it lives. */
+  private reachable(): FakeListener | undefined {
+    const listener = this.source.network.listeners.get(`${this.target.host}:${this.target.port}`);
+    return listener === undefined || listener.isDead() || listener.session.migrationId !== this.target.migrationId ? undefined : listener;
+  }
+
+  async run(): Promise<MigrationReport> {
+    const { vm, name } = this;
+    if (this.source.outgoing.closed) return this.fail(MigrationFailureCode.internal, `the fake driver of ${this.source.host.name} is closed`);
+    if (vm === undefined) return this.fail(MigrationFailureCode.vmNotFound, `no VM ${name} on ${this.source.host.name}`);
+    if (vm.power !== PowerStatus.running) return this.fail(MigrationFailureCode.vmNotRunning, `${name} is ${vm.power}`);
+    vm.migratingOut = this.target.migrationId;
+    try {
+      const ended = (await this.connect()) ?? (await this.precopy(vm)) ?? (await this.switchover(vm));
+      if (ended !== undefined) return ended;
+    } catch (error) {
+      if (this.hooks.signal.aborted) return this.fail(MigrationFailureCode.aborted, "aborted");
+      return this.fail(MigrationFailureCode.internal, error instanceof Error ? error.message : String(error));
+    }
+    const hold = this.source.faults.holdAfterCommitMs ?? 0;
+    if (hold > 0) await this.hooks.clock.sleep(hold).catch(() => undefined);
+    this.source.vms.delete(name);
+    this.emit(Phase.completed, 100, "completed");
+    return this.report(Phase.completed, undefined, this.listener?.hostName ?? this.target.host);
+  }
+
+  /** Reaches the destination with the token; a report when it cannot. */
+  private connect(): Promise<MigrationReport | undefined> {
+    return later(() => {
+      this.emit(Phase.preparing, 5, "connecting");
+      const listener = this.reachable();
+      if (listener === undefined) return this.fail(MigrationFailureCode.destinationUnreachable, `nothing listens on ${this.target.host}:${this.target.port}`);
+      if (listener.session.token !== this.target.token) return this.fail(MigrationFailureCode.rejectedByDestination, `${listener.hostName} refused the stream: wrong token`);
+      const fault = this.faultIn(Phase.preparing);
+      if (fault !== undefined) return this.fail(fault.code, `injected ${fault.code}`);
+      this.listener = listener;
+      listener.session.state = IncomingState.receiving;
+      return undefined;
+    });
+  }
+
+  private async precopy(vm: FakeVm): Promise<MigrationReport | undefined> {
+    for (this.pass = 1; this.pass <= PASSES; this.pass++) {
+      await this.hooks.clock.sleep(this.source.faults.passMs ?? 5, this.hooks.signal);
+      // A killed process migrates nothing more.
+      if (this.source.dead) return this.fail(MigrationFailureCode.internal, "killed");
+      if (writes(vm.spec)) vm.ticks++;
+      this.bytesSent += this.memoryBytes / this.pass;
+      this.emit(Phase.precopy, 10 + 25 * this.pass, `pass ${this.pass}`);
+      if (this.reachable() === undefined) return this.fail(MigrationFailureCode.streamBroken, "connection reset by peer");
+      const fault = this.faultIn(Phase.precopy);
+      if (fault !== undefined && this.pass === 2) return this.fail(fault.code, `injected ${fault.code}`);
+    }
+    this.pass--;
+    return undefined;
+  }
+
+  /** Pauses the VM, hands its state over and sends COMMIT; a report unless the destination now runs it. */
+  private async switchover(vm: FakeVm): Promise<MigrationReport | undefined> {
+    vm.power = PowerStatus.paused;
+    this.emit(Phase.switchover, 90, "quiesced");
+    await this.hooks.clock.sleep(1, this.hooks.signal);
+    if (this.source.dead) return this.fail(MigrationFailureCode.internal, "killed");
+    const fault = this.faultIn(Phase.switchover);
+    if (fault !== undefined) return this.fail(fault.code, `injected ${fault.code}`);
+    const listener = this.reachable();
+    if (listener === undefined) return this.fail(MigrationFailureCode.streamBroken, "connection reset by peer at switchover");
+    // COMMIT: from here the destination owns the VM.
+    const drop = this.source.faults.dropAfterCommit;
+    if (drop === "not-running") listener.streamLost();
+    else if (!(await listener.commit(vm.ticks, this.hooks.clock)) && drop === undefined) {
+      return this.fail(MigrationFailureCode.destinationLost, `${listener.hostName} did not resume ${this.name}: its claim of the ownership record lost`);
+    }
+    if (drop === undefined) return undefined;
+    this.source.settlements.await(this.target.migrationId, this.name, this.hooks.fence);
+    return this.report(Phase.failed, { code: MigrationFailureCode.destinationLost, message: "COMMIT sent, confirmation lost: uncertain", phase: Phase.switchover }, "");
+  }
 }
-function internals(peer: FakeDriver): Internals {
-  return (peer as FakeDriver & { [INTERNAL]: Internals })[INTERNAL];
-}
-function peerIncoming(peer: FakeDriver, migrationId: string): FakeIncoming | undefined {
-  return internals(peer).incoming(migrationId);
-}
-function peerDestroyShell(peer: FakeDriver | undefined, vm: string): void {
-  if (peer !== undefined) internals(peer).destroyShell(vm);
-}
-function peerResume(peer: FakeDriver | undefined, vm: string, ticks: number): void {
-  if (peer !== undefined) internals(peer).resume(vm, ticks);
+
+/** Runs `fn` as a promise: a throw becomes a rejection, as in an async function. */
+function later<T>(fn: () => T): Promise<T> {
+  return new Promise<T>((resolve) => {
+    resolve(fn());
+  });
 }
 
 /** Facts of a fake host: 8 cores × 2400 MHz, `memoryMB`, a VMotion NIC of `vmotionMbps`. */
