@@ -3,10 +3,9 @@
 // controller or the engine sends an agent is defined here, once.
 import { z } from "zod";
 import { NetworkOpSchema } from "../host/network-config.ts";
-import type { HostFacts, IncomingMigration, IncomingState, PowerStatus, VmSpec, VmStatus } from "../drivers/driver.ts";
+import type { GuestCheck, HostFacts, IncomingMigration, IncomingState, PowerStatus, VmSpec, VmStatus } from "../drivers/driver.ts";
 import { FenceSchema, LedgerRefSchema, type Fence } from "../core/ownership.ts";
 import { MigrationFailureCode, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
-import type { GuestCheck } from "../drivers/qemu/host-network.ts";
 
 /** The API's version prefix; a breaking change gets a new one. */
 export const API_PREFIX = "/v1";
@@ -117,8 +116,21 @@ export const IncomingMigrationSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * The migration's state token (see PreparedIncoming): the source presents it to read this
+     * migration's incoming state on the destination's agent. The agent never hands it to its driver.
+     */
+    stateToken: z.string().min(1).max(200).optional(),
   })
   .strict();
+
+/**
+ * What a destination agent answers to POST /migrations/incoming: the driver's target plus a
+ * random state token of this migration. The destination accepts it as a bearer token for
+ * GET /migrations/incoming/{this migration} and nothing else, until it forgets the migration;
+ * the controller hands it to the source inside the target, so no agent holds another's secret.
+ */
+export type PreparedIncoming = IncomingMigration & { readonly stateToken: string };
 
 export const ReservationRequestSchema = z
   .object({
@@ -150,10 +162,10 @@ export const OutgoingRequestSchema = z
     destination: name.optional(),
     /**
      * Where the destination's agent is, so the source can ask it whether the VM runs there
-     * (QEMU's stream carries no answer back): the controller knows every agent, no peers
-     * file is needed.
+     * (QEMU's stream carries no answer back): the controller knows every agent. The source
+     * asks with the target's state token (or, joined over mutual TLS, its own certificate).
      */
-    destinationAgent: z.object({ host: name, api: z.url(), token: z.string().min(1) }).strict().optional(),
+    destinationAgent: z.object({ host: name, api: z.url() }).strict().optional(),
     /** The VM's ownership record: claimed back before the VM resumes here after a failed switchover. */
     fence: FenceSchema.optional(),
   })
@@ -161,11 +173,17 @@ export const OutgoingRequestSchema = z
 export interface OutgoingRequest {
   readonly migrationId: string;
   readonly vm: string;
-  readonly target: IncomingMigration;
+  readonly target: IncomingMigration & { readonly stateToken?: string };
   readonly options?: Partial<MigrateOptions>;
   readonly destination?: string;
-  readonly destinationAgent?: { readonly host: string; readonly api: string; readonly token: string };
+  readonly destinationAgent?: DestinationAgent;
   readonly fence?: Fence;
+}
+
+/** A migration's destination agent as its source knows it: where to ask about the migration. */
+export interface DestinationAgent {
+  readonly host: string;
+  readonly api: string;
 }
 
 /**
@@ -331,4 +349,4 @@ export function failureCodeOf(details: unknown): MigrationFailureCode | undefine
 
 const MIGRATION_FAILURE_CODES: ReadonlySet<string> = new Set(Object.values(MigrationFailureCode));
 
-export type { HostFacts, IncomingMigration, IncomingState, VmSpec, VmStatus };
+export type { GuestCheck, HostFacts, IncomingMigration, IncomingState, VmSpec, VmStatus };

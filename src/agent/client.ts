@@ -2,9 +2,10 @@
 // agents. Errors come back as FerryErrors with the agent's own code (read from the JSON
 // body, not guessed from the status); an agent that cannot be reached, or answers too late,
 // is UNAVAILABLE and retryable. The outgoing migration stream is an async iterator of events.
-import type { Fence, LedgerRef, Ownership } from "../core/ownership.ts";
+import type { Fence, Ownership } from "../core/ownership.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { MigrationReport, VmotionEncryption } from "../core/migration/types.ts";
+import type { AgentPort, CallOptions } from "../engine/agent-port.ts";
 import type { NetworkOp } from "../host/network-config.ts";
 import {
   API_PREFIX,
@@ -12,17 +13,13 @@ import {
   type AgentVm,
   type DirtyRateView,
   type HealthView,
-  type IncomingMigration,
   type IncomingStateView,
   type NetworkApplyView,
   type OutgoingEvent,
-  type OutgoingRequest,
   type OutgoingView,
-  type ReservationRequest,
+  type PreparedIncoming,
   type ReservationView,
-  type IncomingState,
   type SettleView,
-  type VmSpec,
 } from "./api.ts";
 
 export interface AgentClientOptions {
@@ -38,64 +35,22 @@ export interface AgentClientOptions {
   readonly fetch?: ((input: string, init: RequestInit) => Promise<Response>) | undefined;
 }
 
-export interface CallOptions {
-  readonly signal?: AbortSignal | undefined;
-}
+export type { CallOptions };
 
-export interface AgentClient {
-  readonly name: string;
-  readonly baseUrl: string;
-  /** The token this client presents: handed to a migration's source so it can ask the destination. */
-  readonly token: string;
-  facts(options?: CallOptions): Promise<AgentFacts>;
+/**
+ * The whole agent API as a client: the engine's port (src/engine/agent-port.ts) and what the
+ * controller asks besides (health, network changes, the guest's dirty rate, faults).
+ */
+export interface AgentClient extends AgentPort {
   /** The heartbeat (GET /v1/health): who answers and what runs there; abort `signal` to bound it. */
   health(options?: CallOptions): Promise<HealthView>;
   /** Facts observed on the host now (a real host reads them again; a declared one answers as facts). */
   refreshFacts(options?: CallOptions): Promise<AgentFacts>;
   /** Changes a real host's network as one transaction (POST /v1/network/apply). */
   applyNetwork(ops: readonly NetworkOp[], options?: CallOptions): Promise<NetworkApplyView>;
-  listVms(options?: CallOptions): Promise<AgentVm[]>;
-  getVm(name: string, options?: CallOptions): Promise<AgentVm>;
-  createVm(spec: VmSpec, options?: CallOptions): Promise<AgentVm>;
-  powerOn(name: string, options?: CallOptions): Promise<AgentVm>;
-  powerOff(name: string, options?: CallOptions): Promise<AgentVm>;
-  /**
-   * Removes the VM; its disks stay unless `removeDisks`. `onlyIfOff`: refused (CONFLICT, failure
-   * code VM_POWERED_ON) unless the VM is powered off, checked in the agent's turn with power-on,
-   * so a VM that was powered on meanwhile is never ended by it.
-   */
-  destroyVm(name: string, options?: CallOptions & { readonly removeDisks?: boolean; readonly onlyIfOff?: boolean }): Promise<void>;
   /** The guest's dirty rate, measured over `seconds` where the hypervisor can (qemu), else its spec's. */
   dirtyRate(name: string, seconds: number, options?: CallOptions): Promise<DirtyRateView>;
-  listReservations(options?: CallOptions): Promise<ReservationView[]>;
-  reserve(migrationId: string, request: ReservationRequest, options?: CallOptions): Promise<ReservationView>;
-  /** Resolves whether a reservation was held; releasing twice is not an error. */
-  release(migrationId: string, options?: CallOptions): Promise<boolean>;
-  /** `encryption`: the stream's setting (default required, see PrepareIncomingOptions). */
-  prepareIncoming(migrationId: string, spec: VmSpec, options?: CallOptions & { readonly encryption?: VmotionEncryption | undefined; readonly fence?: Fence | undefined }): Promise<IncomingMigration>;
-  incomingState(migrationId: string, options?: CallOptions): Promise<IncomingStateView>;
-  abortIncoming(migrationId: string, options?: CallOptions): Promise<IncomingStateView>;
-  /**
-   * Starts an outgoing migration and yields its events; the last is the report. Throws
-   * UNAVAILABLE when the stream breaks or stays silent past `streamIdleMs` before the report.
-   * Aborting `signal` only stops reading: the migration goes on (abort it with abortOutgoing).
-   */
-  migrateOut(request: OutgoingRequest, options?: CallOptions): AsyncIterable<OutgoingEvent>;
-  /** Follows an outgoing migration already running (after a lost stream). */
-  followOutgoing(migrationId: string, options?: CallOptions): AsyncIterable<OutgoingEvent>;
-  outgoing(migrationId: string, options?: CallOptions): Promise<OutgoingView>;
-  abortOutgoing(migrationId: string, options?: CallOptions): Promise<OutgoingView>;
-  /** Settles an uncertain outcome with the destination's incoming state (see HypervisorDriver.settle). */
-  settleOutgoing(migrationId: string, destination: IncomingState, options?: CallOptions): Promise<SettleView>;
   setFaults(rules: readonly Record<string, unknown>[], options?: CallOptions): Promise<void>;
-  /**
-   * This host takes or confirms the VM's ownership record (see OwnershipRequestSchema); CONFLICT
-   * when another host holds it. `migrationId`: the migration the new generation is taken for (a
-   * cold migration's destination), named in the record.
-   */
-  establishOwnership(vm: string, ledger: LedgerRef, options?: CallOptions & { readonly supersede?: number | undefined; readonly migrationId?: string | undefined }): Promise<Ownership>;
-  /** The VM's ownership record as this host sees it; NOT_FOUND when there is none. */
-  readOwnership(vm: string, ledger: LedgerRef, options?: CallOptions): Promise<Ownership>;
 }
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
@@ -247,7 +202,6 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   return {
     name,
     baseUrl,
-    token: options.token,
     facts: (call) => json<AgentFacts>("GET", "/facts", undefined, call),
     health: (call) => json<HealthView>("GET", "/health", undefined, call),
     refreshFacts: (call) => json<AgentFacts>("GET", "/facts?refresh=true", undefined, call),
@@ -266,7 +220,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     reserve: (id, request, call) => json<ReservationView>("POST", `/reservations/${enc(id)}`, request, call),
     release: async (id, call) => (await json<{ released: boolean }>("DELETE", `/reservations/${enc(id)}`, undefined, call)).released,
     prepareIncoming: (migrationId, spec, call) =>
-      json<IncomingMigration>("POST", "/migrations/incoming", { migrationId, spec, ...(call?.encryption === undefined ? {} : { encryption: call.encryption }), ...(call?.fence === undefined ? {} : { fence: call.fence }) }, call),
+      json<PreparedIncoming>("POST", "/migrations/incoming", { migrationId, spec, ...(call?.encryption === undefined ? {} : { encryption: call.encryption }), ...(call?.fence === undefined ? {} : { fence: call.fence }) }, call),
     incomingState: (id, call) => json<IncomingStateView>("GET", `/migrations/incoming/${enc(id)}`, undefined, call),
     abortIncoming: (id, call) => json<IncomingStateView>("DELETE", `/migrations/incoming/${enc(id)}`, undefined, call),
     migrateOut: (request, call) => events("POST", "/migrations/outgoing", request, call),

@@ -20,16 +20,15 @@ import { callerRole, mayCall, type AgentTls } from "../pki/agent-tls.ts";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { Host } from "../core/inventory/schema.ts";
-import { IncomingState, type HypervisorDriver } from "../drivers/driver.ts";
+import { GuestCheckState, IncomingState, type HypervisorDriver } from "../drivers/driver.ts";
 import type { Accelerator } from "../drivers/qemu/command-line.ts";
 import { createQemuDriver, probeAccelerator, type QemuDriver, type QemuDriverOptions, type QemuHostDescription } from "../drivers/qemu/driver.ts";
-import { GuestCheckState } from "../drivers/qemu/host-network.ts";
 import { createSimDriver } from "../drivers/sim/driver.ts";
 import type { SimFaults } from "../drivers/sim/faults.ts";
 import { z } from "zod";
-import { createAgent, type AgentLog, type FaultControl, type HostControl, type IncomingDetails } from "./app.ts";
+import { createAgent, type AgentLog, type DestinationBook, type FaultControl, type HostControl, type IncomingDetails } from "./app.ts";
 import { observedFacts, openRealHost, type RealHost, type RealHostConfig } from "./real-host.ts";
-import { createPeerDirectory, peersFromFile, type AgentPeer, type PeerDirectory } from "./peers.ts";
+import { createDestinationDirectory, type DestinationDirectory } from "./destinations.ts";
 
 export const AgentDriverKind = { sim: "sim", qemu: "qemu" } as const;
 export type AgentDriverKind = (typeof AgentDriverKind)[keyof typeof AgentDriverKind];
@@ -48,8 +47,6 @@ export interface AgentQemuConfig {
   readonly cpuModel?: string | undefined;
   /** "auto" (default) probes KVM once at start and falls back to TCG. */
   readonly accelerator?: Accelerator | "auto" | undefined;
-  /** The other agents (JSON: [{host, api, token, vmotionIp}]), asked about incoming migrations this host sends. */
-  readonly peersFile?: string | undefined;
 }
 
 export interface AgentConfig {
@@ -106,7 +103,7 @@ interface DriverParts {
   /** The host's VMotion IP at start. */
   readonly vmotionIp: string | undefined;
   /** Where the driver learns each outgoing migration's destination agent (qemu). */
-  readonly learnPeer: ((peer: AgentPeer) => void) | undefined;
+  readonly destinations: DestinationBook | undefined;
   /** A datastore's mount path on this host, by its name (real hosts: where VMs' ownership records live). */
   readonly datastorePath?: ((name: string) => string | undefined) | undefined;
 }
@@ -152,8 +149,8 @@ function hostControl(real: RealHost, clock: Clock): HostControl {
 }
 
 
-/** The qemu driver over a host description, with the peers that answer for destinations. */
-function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator: Accelerator, host: QemuHostDescription, peers: PeerDirectory, extra: Partial<Pick<QemuDriverOptions, "network" | "datastorePath">>): QemuDriver {
+/** The qemu driver over a host description, with the destinations the controller named. */
+function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator: Accelerator, host: QemuHostDescription, destinations: DestinationDirectory, extra: Partial<Pick<QemuDriverOptions, "network" | "datastorePath">>): QemuDriver {
   const boot = { kernel: qemu.kernel, initrd: qemu.initrd, prefixLength: qemu.prefixLength };
   return createQemuDriver({
     host,
@@ -170,10 +167,10 @@ function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator:
     ...(qemu.binary === undefined ? {} : { binary: qemu.binary }),
     clock: config.clock,
     // The source asks the destination's agent (QEMU's stream carries nothing back).
-    destinationReason: async (target) => (await peers.incoming(target))?.reason,
-    destinationState: async (target) => (await peers.incoming(target))?.state ?? IncomingState.unknown,
-    destinationGuest: async (target) => (await peers.incoming(target))?.guest ?? { state: GuestCheckState.pending, message: `no answer yet from the destination of migration ${target.migrationId}` },
-    destinationName: (target) => peers.nameOf(target),
+    destinationReason: async (target) => (await destinations.incoming(target))?.reason,
+    destinationState: async (target) => (await destinations.incoming(target))?.state ?? IncomingState.unknown,
+    destinationGuest: async (target) => (await destinations.incoming(target))?.guest ?? { state: GuestCheckState.pending, message: `no answer yet from the destination of migration ${target.migrationId}` },
+    destinationName: (target) => destinations.nameOf(target),
   });
 }
 
@@ -187,28 +184,25 @@ async function qemuParts(config: AgentConfig): Promise<DriverParts> {
   const accelerator = qemu.accelerator === undefined || qemu.accelerator === "auto" ? await probeAccelerator({ boot, clock, ...binary }) : qemu.accelerator;
   // The driver puts QMP sockets and serial logs there and expects it to exist.
   if (qemu.runDir !== undefined) await mkdir(qemu.runDir, { recursive: true, mode: 0o700 });
-  // The controller names each migration's destination agent; a peers file may add more.
-  const peers = createPeerDirectory({ self: config.name, load: qemu.peersFile === undefined ? () => Promise.resolve([]) : peersFromFile(qemu.peersFile), tls: config.tls });
-  const learnPeer = (peer: AgentPeer): void => {
-    peers.learn(peer);
-  };
+  // The controller names each migration's destination agent and hands its state token.
+  const destinations = createDestinationDirectory({ tls: config.tls });
   const incomingDetailsOf = (driver: QemuDriver) => async (migrationId: string): Promise<IncomingDetails> => ({ reason: driver.incomingFailure(migrationId), guest: await driver.guestCheck(migrationId) });
 
   if (config.observe !== undefined) {
     const real = await openRealHost(config.observe, accelerator, qemu.binary);
     const host = real.host();
     const vmotion = real.vmotion();
-    const driver = qemuDriverOver(config, qemu, accelerator, { ...host, vmotionIp: vmotion.ip }, peers, { network: real.network, datastorePath: (name: string) => real.datastorePath(name) });
+    const driver = qemuDriverOver(config, qemu, accelerator, { ...host, vmotionIp: vmotion.ip }, destinations, { network: real.network, datastorePath: (name: string) => real.datastorePath(name) });
     // The driver knows its VMs' memory; everything else about the host is observed.
     const observedDriver: QemuDriver = { ...driver, facts: async () => observedFacts(real, (await driver.facts()).freeMemoryMB) };
-    return { driver: observedDriver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: hostControl(real, clock), vmotionIp: vmotion.ip, learnPeer, datastorePath: (name) => real.datastorePath(name) };
+    return { driver: observedDriver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: hostControl(real, clock), vmotionIp: vmotion.ip, destinations, datastorePath: (name) => real.datastorePath(name) };
   }
 
   const host = config.host;
   if (host === undefined) throw new FerryError(ErrorCode.usage, `the agent of ${config.name} needs its host: declared (inventory or host:) or observed (datastores:, network:)`);
   // A declared qemu host (tests) has no network of its own: VMs with NICs are refused.
-  const driver = qemuDriverOver(config, qemu, accelerator, { name: host.name, cpu: host.cpu, memoryMB: host.memoryMB, nics: host.nics, vswitches: host.vswitches, datastores: host.datastores, vmotionIp: config.vmotionIp }, peers, {});
-  return { driver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: undefined, vmotionIp: config.vmotionIp, learnPeer };
+  const driver = qemuDriverOver(config, qemu, accelerator, { name: host.name, cpu: host.cpu, memoryMB: host.memoryMB, nics: host.nics, vswitches: host.vswitches, datastores: host.datastores, vmotionIp: config.vmotionIp }, destinations, {});
+  return { driver, faults: undefined, incomingDetails: incomingDetailsOf(driver), accelerator, host: undefined, vmotionIp: config.vmotionIp, destinations };
 }
 
 function simParts(config: AgentConfig): DriverParts {
@@ -234,7 +228,7 @@ function simParts(config: AgentConfig): DriverParts {
     accelerator: undefined,
     host: undefined,
     vmotionIp: config.vmotionIp,
-    learnPeer: undefined,
+    destinations: undefined,
   };
 }
 
@@ -304,7 +298,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     hostName: config.name,
     vmotionIp: parts.vmotionIp,
     host: parts.host,
-    learnPeer: parts.learnPeer,
+    destinations: parts.destinations,
     log: config.log,
     faults: parts.faults,
     incomingDetails: parts.incomingDetails,

@@ -70,7 +70,7 @@ vmotionLinkMbps: 800
     assert.equal(resolved.vmotionIp, undefined, "no VMotion port: the agent runs but receives no migrations");
   });
 
-  test("the qemu driver: boot files, run dir, lab network and peers from the config, paths relative to it", async () => {
+  test("the qemu driver: boot files, run dir and lab network from the config, paths relative to it; a peers file is refused", async () => {
     const config = `
 name: esx01
 inventory: /lab/inventory.yaml
@@ -79,7 +79,6 @@ tokenFile: agent.token
 qemu:
   guestDir: guest
   runDir: run/esx01
-  peersFile: peers.json
   accelerator: tcg
 `;
     const { files: f, io } = files({ "/lab/agent-esx01.yaml": config, "/lab/agent.token": "t0k\n" });
@@ -93,8 +92,9 @@ qemu:
       binary: undefined,
       cpuModel: undefined,
       accelerator: "tcg",
-      peersFile: "/lab/peers.json",
     });
+    const withPeers = files({ "/lab/agent-esx01.yaml": `${config}  peersFile: peers.json\n`, "/lab/agent.token": "t0k\n" });
+    await assert.rejects(resolveAgentConfig({ config: "/lab/agent-esx01.yaml", inventory: LAB, name: "esx01" }, withPeers.files, withPeers.io), /peersFile is no longer read/);
     const flagged = await resolveAgentConfig({ inventory: LAB, name: "esx01", tokenFile: "/lab/agent.token", driver: "qemu", guestDir: "/g", runDir: "/r" }, f, io);
     const { kernel, runDir, accelerator } = flagged.qemu ?? {};
     assert.deepEqual({ kernel, runDir, accelerator }, { kernel: "/g/vmlinux", runDir: "/r", accelerator: "auto" });

@@ -45,8 +45,8 @@ export const AgentQemuConfigSchema = z
     /** A real host under TCG: the QEMU CPU model it presents as its CPU (default: /proc/cpuinfo's). */
     tcgCpuModel: z.string().min(1).optional(),
     accelerator: z.enum(["auto", "tcg", "kvm"]).default("auto"),
-    /** JSON list of the other agents ([{host, api, token, vmotionIp}]): asked about this host's outgoing migrations. */
-    peersFile: z.string().min(1).optional(),
+    /** Gone: it held every agent's token. The controller hands a source a token for its migration's state only. */
+    peersFile: z.undefined({ error: "qemu.peersFile is no longer read (it held other agents' tokens): the controller tells each source where its destination is; remove the key" }).optional(),
   })
   .strict();
 
@@ -223,7 +223,6 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
       binary: section.binary,
       cpuModel: section.cpuModel,
       accelerator: section.accelerator,
-      peersFile: path(section.peersFile),
     };
   } else if (file.qemu !== undefined || flags.guestDir !== undefined) {
     throw new FerryError(ErrorCode.usage, "qemu settings (qemu: in the config, --guest-dir) need --driver qemu");
