@@ -90,16 +90,9 @@ function admissionOf(m: QueuedMigration): AdmissionRequest {
   return { migrationId: m.migrationId, source: m.source, destination: m.destination, datastores: m.datastores, priority: m.priority };
 }
 
-export function createScheduler(options: SchedulerOptions): MigrationScheduler {
-  const { clock } = options;
-  const limits = options.limits ?? VCENTER_LIMITS;
-  const slots = options.slots ?? localSlots();
-  const pollMs = options.pollMs ?? 1000;
-  const running = new Map<string, Entry>();
-  let waiting: Entry[] = [];
-  let lastDecision: readonly WaitingMigration[] = [];
-
-  const queuedEvent = (m: QueuedMigration, reason: string): MigrationProgress => ({
+/** What a waiting migration is told: queued, and why it waits. */
+function queuedEvent(m: QueuedMigration, reason: string, at: number): MigrationProgress {
+  return {
     migrationId: m.migrationId,
     vm: m.vm,
     phase: Phase.queued,
@@ -113,27 +106,38 @@ export function createScheduler(options: SchedulerOptions): MigrationScheduler {
     expectedDowntimeMs: undefined,
     throttlePercent: 0,
     message: `waiting: ${reason}`,
-    at: clock.now(),
-  });
-
-  const tell = (m: QueuedMigration, progress: MigrationProgress): void => {
-    try {
-      m.onProgress(progress);
-    } catch {
-      // A listener's failure must not stall the queue.
-    }
+    at,
   };
+}
 
-  const cancelledWhileQueued = (m: QueuedMigration, reason: string | undefined): MigrationReport =>
-    unmovedReport({
-      migrationId: m.migrationId,
-      vm: m.vm,
-      source: m.source,
-      destination: m.destination,
-      outcome: Phase.cancelled,
-      failure: { code: MigrationFailureCode.aborted, message: `aborted while queued${reason === undefined ? "" : ` (${reason})`}`, phase: Phase.queued },
-      runningOn: m.source,
-    });
+function tell(m: QueuedMigration, progress: MigrationProgress): void {
+  try {
+    m.onProgress(progress);
+  } catch {
+    // A listener's failure must not stall the queue.
+  }
+}
+
+function cancelledWhileQueued(m: QueuedMigration, reason: string | undefined): MigrationReport {
+  return unmovedReport({
+    migrationId: m.migrationId,
+    vm: m.vm,
+    source: m.source,
+    destination: m.destination,
+    outcome: Phase.cancelled,
+    failure: { code: MigrationFailureCode.aborted, message: `aborted while queued${reason === undefined ? "" : ` (${reason})`}`, phase: Phase.queued },
+    runningOn: m.source,
+  });
+}
+
+export function createScheduler(options: SchedulerOptions): MigrationScheduler {
+  const { clock } = options;
+  const limits = options.limits ?? VCENTER_LIMITS;
+  const slots = options.slots ?? localSlots();
+  const pollMs = options.pollMs ?? 1000;
+  const running = new Map<string, Entry>();
+  let waiting: Entry[] = [];
+  let lastDecision: readonly WaitingMigration[] = [];
 
   const release = (id: string): void => {
     running.delete(id);
@@ -165,7 +169,7 @@ export function createScheduler(options: SchedulerOptions): MigrationScheduler {
       // Said once per reason: a migration's queue position changes often, its reason rarely.
       if (reason !== undefined && reason !== entry.reason) {
         entry.reason = reason;
-        tell(entry.migration, queuedEvent(entry.migration, reason));
+        tell(entry.migration, queuedEvent(entry.migration, reason, clock.now()));
       }
     }
   };
