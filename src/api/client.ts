@@ -1,8 +1,12 @@
 // A typed client of the controller's REST API, for the CLI (and scripts). It speaks only
-// what src/api/schemas.ts defines; errors come back as FerryErrors with the server's code.
-import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
+// what src/api/schemas.ts defines; errors come back as ApiErrors (src/api/errors.ts, the web's
+// too): FerryErrors with the server's code and the answer's status.
+import { ErrorCode, isFerryError } from "../core/errors.ts";
 import type { z } from "zod";
-import { API_BASE, EVENT_SEQUENCE_HEADER, IMPORT_PROGRESS_TYPE, ImportProgressSchema, type ErrorBody, type ImportProgress, type ImportResultSchema } from "./schemas.ts";
+import { API_BASE, EVENT_SEQUENCE_HEADER, IMPORT_PROGRESS_TYPE, ImportProgressSchema, type ImportProgress, type ImportResultSchema } from "./schemas.ts";
+import { ApiError, apiErrorOfText } from "./errors.ts";
+
+export { ApiError } from "./errors.ts";
 import { parseSseFrames } from "./sse.ts";
 
 type ImportResult = z.infer<typeof ImportResultSchema>;
@@ -42,20 +46,14 @@ export interface SseEvent {
   readonly data: string;
 }
 
-/** A JSON answer's body, or its error body as a FerryError with the server's code. */
+/** A JSON answer's body, or its error body as an ApiError with the server's code. */
 function parseAnswer(status: number, ok: boolean, text: string): unknown {
-  let parsed: unknown;
+  if (!ok) throw apiErrorOfText(status, text);
   try {
-    parsed = text.length === 0 ? undefined : JSON.parse(text);
+    return text.length === 0 ? undefined : JSON.parse(text);
   } catch {
-    parsed = undefined;
+    return undefined;
   }
-  if (!ok) {
-    const error = parsed as Partial<ErrorBody> | undefined;
-    const code = typeof error?.code === "string" && (Object.values(ErrorCode) as string[]).includes(error.code) ? (error.code as ErrorCode) : status >= 500 ? ErrorCode.unavailable : ErrorCode.invalidInput;
-    throw new FerryError(code, error?.message ?? `the controller answered ${status}`, { details: error?.details });
-  }
-  return parsed;
 }
 
 export class ApiClient {
@@ -90,7 +88,7 @@ export class ApiClient {
       return await this.#send(`${this.#address.url}${API_BASE}${path}`, { method, headers, signal: AbortSignal.any(signals), ...(payload === undefined ? {} : { body: payload }) });
     } catch (cause) {
       if (signal?.aborted === true) throw cause;
-      throw new FerryError(ErrorCode.unavailable, `cannot reach the controller at ${this.#address.url} (is \`ferry up\` running?)`, { cause, retryable: true });
+      throw new ApiError(0, ErrorCode.unavailable, `cannot reach the controller at ${this.#address.url} (is \`ferry up\` running?)`, { cause, retryable: true });
     }
   }
 
@@ -115,16 +113,7 @@ export class ApiClient {
   async text(path: string): Promise<string> {
     const response = await this.#fetch("GET", path);
     const text = await response.text();
-    if (!response.ok) {
-      const error = (() => {
-        try {
-          return JSON.parse(text) as Partial<ErrorBody>;
-        } catch {
-          return undefined;
-        }
-      })();
-      throw new FerryError(ErrorCode.unavailable, error?.message ?? `the controller answered ${response.status}`);
-    }
+    if (!response.ok) throw apiErrorOfText(response.status, text);
     return text;
   }
 
@@ -151,7 +140,7 @@ export class ApiClient {
   /**
    * PUT /inventory, saying how far it is: `uploading` as the file leaves, `validating` once it
    * all left (the controller parses and checks it), then the controller's own lines (writing N
-   * objects, done). A refusal is the controller's error, as a FerryError. No client timeout cuts
+   * objects, done). A refusal is the controller's error, as an ApiError. No client timeout cuts
    * an import the controller is still working on; a connection that drops says so, and that
    * the import may still complete.
    */
@@ -196,8 +185,8 @@ export class ApiClient {
     throw this.#dropped(undefined, last?.phase ?? "validating");
   }
 
-  #dropped(cause: unknown, phase: string): FerryError {
-    return new FerryError(ErrorCode.unavailable, `the connection to the controller at ${this.#address.url} dropped during the import (${phase}); the controller may still complete it: compare \`ferry inventory export\` with the file`, { cause, retryable: true });
+  #dropped(cause: unknown, phase: string): ApiError {
+    return new ApiError(0, ErrorCode.unavailable, `the connection to the controller at ${this.#address.url} dropped during the import (${phase}); the controller may still complete it: compare \`ferry inventory export\` with the file`, { cause, retryable: true });
   }
 
   /**
@@ -217,8 +206,9 @@ export class ApiClient {
         if (lastId !== undefined) headers["last-event-id"] = lastId;
         const response = await this.#send(`${this.#address.url}${API_BASE}${path}`, { headers, signal });
         if (!response.ok || response.body === null) {
-          const body = (await response.json().catch(() => undefined)) as Partial<ErrorBody> | undefined;
-          throw new FerryError(response.status === 401 ? ErrorCode.unauthorized : ErrorCode.unavailable, body?.message ?? `event stream answered ${response.status}`);
+          const error = apiErrorOfText(response.status, await response.text().catch(() => ""), `event stream answered ${response.status}`);
+          // Only a refused token ends the watch; anything else is retried.
+          throw error.code === ErrorCode.unauthorized ? error : new ApiError(error.status, ErrorCode.unavailable, error.message, { details: error.details, retryable: true });
         }
         failures = 0;
         const decoder = new TextDecoder();
@@ -236,7 +226,7 @@ export class ApiClient {
         if (stopped()) return;
         if (isFerryError(error) && error.code === ErrorCode.unauthorized) throw error;
         failures += 1;
-        if (failures > 20) throw new FerryError(ErrorCode.unavailable, `lost the controller's event stream at ${this.#address.url}`, { cause: error });
+        if (failures > 20) throw new ApiError(0, ErrorCode.unavailable, `lost the controller's event stream at ${this.#address.url}`, { cause: error });
         await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * failures)));
       }
     }

@@ -3,7 +3,13 @@
 // and the web UI import them (never server internals) to type what they send and receive.
 import { z } from "@hono/zod-openapi";
 import { CpuidMaskSchema, InventorySchema, ObjectNameSchema, VmkernelPortSchema } from "../core/inventory/schema.ts";
-import { FINDING_CODES, SubjectKind } from "../core/check/findings.ts";
+import { FindingSchema as CoreFindingSchema } from "../core/check/finding-schema.ts";
+import {
+  MigrationRequestSchema as CoreMigrationRequestSchema,
+  MigrationTaskSchema,
+  PredictionSchema as CorePredictionSchema,
+  TaskEventSchema as CoreTaskEventSchema,
+} from "../core/migration/schema.ts";
 
 export const API_BASE = "/api";
 
@@ -17,20 +23,8 @@ export const ErrorBodySchema = z
 
 const name = z.string().min(1).max(200);
 
-export const FindingSchema = z
-  .object({
-    code: z.enum(FINDING_CODES as [string, ...string[]]),
-    severity: z.enum(["error", "warning"]),
-    subject: z.object({
-      kind: z.enum(Object.values(SubjectKind) as [string, ...string[]]),
-      name: z.string(),
-      host: z.string().optional(),
-      vm: z.string().optional(),
-    }),
-    message: z.string(),
-    fix: z.string(),
-  })
-  .openapi("Finding");
+/** A finding as every answer carries it (the core's schema: also a migration task's recheck). */
+export const FindingSchema = CoreFindingSchema;
 
 export const CheckResultSchema = z
   .object({ vm: z.string(), host: z.string(), ok: z.boolean(), errors: z.array(FindingSchema), warnings: z.array(FindingSchema) })
@@ -262,39 +256,15 @@ export const ResolveRequestSchema = z
   .openapi("ResolveRequest");
 export type ResolveRequest = z.output<typeof ResolveRequestSchema>;
 
-export const MigrationRequestSchema = z
-  .object({
-    vm: name,
-    to: name.openapi({ description: "The target host" }),
-    pool: name.optional().openapi({ description: "Target resource pool; default: the VM's own when it belongs to the target" }),
-    priority: PrioritySchema.default("high"),
-    downtimeMs: z.number().int().min(1).max(600_000).optional().openapi({ description: "Downtime limit at switchover, 1 to 600,000 ms; default 300" }),
-    autoConverge: z.boolean().optional(),
-    bandwidthMbps: z.number().min(1).max(400_000).optional().openapi({ description: "Cap on the migration stream, 1 Mb/s to 400 Gb/s (the fastest NICs made)" }),
-    vmotionEncryption: z
-      .enum(["required", "opportunistic", "disabled"])
-      .optional()
-      .openapi({ description: "Encrypted VMotion for this move: only as strong as the hosts' clusters' setting (the stronger of the two; default required) or stronger; a weaker one is refused" }),
-    acceptWarnings: z.union([z.array(z.string()), z.literal("all")]).optional().openapi({ description: "Warning codes accepted, or \"all\": warnings refuse the migration otherwise" }),
-  })
-  .strict()
-  .openapi("MigrationRequest");
+/** POST /api/migrations: the core's request (also kept in the task's body), closed to unknown fields. */
+export const MigrationRequestSchema = CoreMigrationRequestSchema.strict().openapi("MigrationRequest");
 
-export const TaskSchema = z
-  .object({
-    id: z.string(),
-    kind: z.literal("migration"),
-    vm: z.string(),
-    source: z.string(),
-    destination: z.string(),
-    state: z.string().openapi({ description: "queued, validating, preparing, precopy, switchover, completed, failed or cancelled" }),
-    percent: z.number(),
-    createdAt: z.number(),
-    updatedAt: z.number(),
-    createdBy: z.string(),
-    body: z.record(z.string(), z.unknown()).openapi({ description: "request, pool, acceptedWarnings, requestedBy, prediction, timeline, progress, report, waitingReason" }),
-  })
-  .openapi("Task");
+/**
+ * A migration task (GET /api/migrations): `state` is the phase, `body` everything the controller
+ * recorded — request, prediction, timeline, progress, passes, report (with its warnings), the
+ * failure code. The core's schema (src/core/migration/schema.ts), named there.
+ */
+export const TaskSchema = MigrationTaskSchema;
 
 export const AgentRegisterSchema = z
   .object({
@@ -327,19 +297,10 @@ export const AgentJoinedSchema = z
   .openapi("AgentJoined");
 
 export type MigrationRequestBody = z.infer<typeof MigrationRequestSchema>;
-export type Task = z.infer<typeof TaskSchema>;
+/** A task as clients read it (parsed: defaults applied, e.g. a report's warnings). */
+export type Task = z.output<typeof TaskSchema>;
 
-export const PredictionSchema = z
-  .object({
-    passes: z.number().int(),
-    bytes: z.number(),
-    totalMs: z.number(),
-    downtimeMs: z.number(),
-    converges: z.boolean(),
-    note: z.string(),
-    throttlePercent: z.number(),
-  })
-  .openapi("Prediction");
+export const PredictionSchema = CorePredictionSchema;
 
 export const MigrationPreviewSchema = z
   .object({
@@ -452,15 +413,9 @@ export const ResyncEventSchema = z
   .openapi("ResyncEvent", { description: "SSE `event: resync` (id: latest), sent first when events after the client's sequence were pruned" });
 export type ResyncEvent = z.infer<typeof ResyncEventSchema>;
 
-export const TaskEventSchema = z
-  .object({
-    seq: z.number().int().openapi({ description: "Increasing across the controller's store: the SSE id" }),
-    taskId: z.string().openapi({ description: "A migration's id, or host:NAME for a host's liveness events" }),
-    at: z.number(),
-    type: z.string().openapi({ description: "task (queued), progress, report (the end), host, reconcile, reconciled" }),
-  })
-  .catchall(z.unknown())
-  .openapi("TaskEvent");
+/** One event of the stream: a union discriminated on `type` (the core's, named there). */
+export const TaskEventSchema = CoreTaskEventSchema;
+export type TaskEvent = z.output<typeof TaskEventSchema>;
 
 export const EventPageSchema = z
   .object({

@@ -16,7 +16,9 @@ import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { unmovedReport, withDowntimeWarning } from "../core/migration/report.ts";
 import { Predictor } from "./prediction.ts";
 import { streamEncryption } from "../core/migration/encryption.ts";
-import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type Prediction, type Priority, type VmotionEncryption } from "../core/migration/types.ts";
+import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type PassSample, type Prediction, type Priority, type VmotionEncryption } from "../core/migration/types.ts";
+import { MigrationTaskBodySchema, type MigrationRequestSchema } from "../core/migration/schema.ts";
+import type { z } from "zod";
 import type { VmSpec } from "../drivers/driver.ts";
 import { vmSpecOf } from "./vm-spec.ts";
 import { createAgentClient, withStreamEncryption, type AgentClient } from "../agent/client.ts";
@@ -32,19 +34,8 @@ import { ObjectKind, type Store, type TaskRecord } from "../store/store.ts";
 import type { EventHub } from "./events.ts";
 import type { InventoryService, InventorySnapshot } from "./inventory-service.ts";
 
-export interface MigrationRequest {
-  readonly vm: string;
-  readonly to: string;
-  readonly pool?: string | undefined;
-  readonly priority: Priority;
-  readonly downtimeMs?: number | undefined;
-  readonly autoConverge?: boolean | undefined;
-  readonly bandwidthMbps?: number | undefined;
-  /** Encrypted VMotion for this move: the clusters' setting or stronger (a weaker one is refused). */
-  readonly vmotionEncryption?: VmotionEncryption | undefined;
-  /** Warning codes the caller accepts, or "all" (the CLI's --yes). */
-  readonly acceptWarnings?: readonly string[] | "all" | undefined;
-}
+/** A migration as asked for (POST /api/migrations, kept as the task's `request`). */
+export type MigrationRequest = z.output<typeof MigrationRequestSchema>;
 
 /** Where a host's agent is, and how the controller knows it is that host's. */
 export interface AgentEntry {
@@ -147,35 +138,8 @@ export class AgentDirectory {
   }
 }
 
-/** What a task's JSON body holds. */
-export interface MigrationTaskBody {
-  readonly request: MigrationRequest;
-  readonly pool: string | undefined;
-  readonly acceptedWarnings: readonly string[];
-  readonly requestedBy: string;
-  readonly prediction: Prediction | undefined;
-  readonly timeline: readonly { readonly phase: string; readonly at: number }[];
-  readonly progress: MigrationProgress | undefined;
-  readonly report: MigrationReport | undefined;
-  readonly waitingReason: string | undefined;
-  /** One sample per pre-copy pass (the pass's last progress event): the detail page's chart. */
-  readonly passes?: readonly PassSample[] | undefined;
-  /** A cold migration: the VM was powered off and is re-registered on the destination, no memory moves. */
-  readonly cold?: boolean | undefined;
-  /** Where the VM's ownership record is kept, when the migration is fenced (never the capability). */
-  readonly ownership?: { readonly kind: "datastore" | "controller"; readonly where: string } | undefined;
-}
-
-/** Where a pre-copy pass ended: what was left, how fast the guest dirtied and the link carried. */
-export interface PassSample {
-  readonly pass: number;
-  readonly at: number;
-  readonly bytesSent: number;
-  readonly bytesRemaining: number;
-  readonly dirtyRateBytesPerSec: number;
-  readonly linkRateBytesPerSec: number;
-  readonly throttlePercent: number;
-}
+/** What a task's JSON body holds, as the controller writes it (the core's schema: src/core/migration/schema.ts). */
+export type MigrationTaskBody = z.input<typeof MigrationTaskBodySchema>;
 
 /** What POST /migrations would do with a request, found without starting anything. */
 export interface MigrationPreview {
@@ -212,8 +176,9 @@ function since(began: number): number {
   return Math.round((performance.now() - began) * 100) / 100;
 }
 
-function bodyOf(task: TaskRecord): MigrationTaskBody {
-  return task.body as unknown as MigrationTaskBody;
+/** A stored task's body, checked against its schema (tasks written by older versions parse too). */
+function bodyOf(task: TaskRecord): z.output<typeof MigrationTaskBodySchema> {
+  return MigrationTaskBodySchema.parse(task.body);
 }
 
 function newMigrationId(now: number): string {
@@ -391,7 +356,7 @@ export class MigrationService {
       const acceptedWarnings = request.acceptWarnings === "all" ? check.warnings.map((w) => w.code) : check.warnings.map((w) => w.code).filter((c) => request.acceptWarnings?.includes(c) === true);
       ownership = await this.#ownershipPlan(id, spec);
       const body: MigrationTaskBody = { request, ...(cold ? { cold: true } : {}), pool: request.pool ?? vm.pool, acceptedWarnings, requestedBy, prediction, timeline: [{ phase: Phase.queued, at: now }], progress: undefined, report: undefined, waitingReason: undefined, ownership: MigrationService.#ownershipNote(ownership) };
-      task = await store.createTask({ id, kind: "migration", vm: vm.name, source: vm.host, destination: dest.host.name, state: Phase.queued, percent: 0, createdAt: now, createdBy: requestedBy, body: body as unknown as Record<string, unknown>, owner: this.#deps.leases.id, leaseUntil: this.#deps.leases.until() });
+      task = await store.createTask({ id, kind: "migration", vm: vm.name, source: vm.host, destination: dest.host.name, state: Phase.queued, percent: 0, createdAt: now, createdBy: requestedBy, body, owner: this.#deps.leases.id, leaseUntil: this.#deps.leases.until() });
     } catch (error) {
       await this.#deps.claims.release(vm.name, id).catch(() => undefined);
       throw error;
@@ -657,7 +622,7 @@ export class MigrationService {
       await store.updateTask(taskId, {
         state: report.outcome,
         percent: report.outcome === Phase.completed ? 100 : task.percent,
-        body: { ...body, report, timeline: [...body.timeline, { phase: report.outcome, at: now }], passes: passes.length > 0 ? passes : body.passes },
+        body: { ...body, report, failureCode: report.failure?.code, timeline: [...body.timeline, { phase: report.outcome, at: now }], passes: passes.length > 0 ? passes : body.passes },
       }, undefined, this.#deps.leases.id);
     } catch (error) {
       // Another controller took the task over (this one's lease ran out): it settles it.

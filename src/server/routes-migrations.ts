@@ -2,13 +2,18 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { API_BASE, MigrationRequestSchema, ResolveRequestSchema, TaskSchema } from "../api/schemas.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
-import type { Store } from "../store/store.ts";
+import type { Store, TaskRecord } from "../store/store.ts";
 import { requireRole, Role } from "./auth.ts";
 import type { ControllerApp } from "./app.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory, MigrationService } from "./migrations.ts";
 import { errors, json, security } from "./openapi.ts";
 import { sequenced } from "./routes-events.ts";
+
+/** A stored task as the API answers it: checked against its schema, defaults applied (a report's warnings). */
+function taskOf(record: TaskRecord): z.output<typeof TaskSchema> {
+  return TaskSchema.parse(record);
+}
 
 const IdParam = z.object({ id: z.string().min(1).openapi({ param: { name: "id", in: "path" } }) });
 
@@ -27,7 +32,7 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
     async (c) => {
       requireRole(c.get("token"), Role.operator);
       const task = await migrations.start(c.req.valid("json"), c.get("token").name);
-      return c.json(task as z.infer<typeof TaskSchema>, 202);
+      return c.json(taskOf(task), 202);
     },
   );
 
@@ -43,7 +48,7 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
     async (c) => {
       const q = c.req.valid("query");
       const tasks = await store.listTasks({ vm: q.vm, states: q.state?.split(",").filter((s) => s.length > 0), limit: q.limit, before: q.before } as Parameters<Store["listTasks"]>[0]);
-      return c.json(tasks as z.infer<typeof TaskSchema>[], 200);
+      return c.json(tasks.map(taskOf), 200);
     },
   );
 
@@ -53,7 +58,7 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
       const id = c.req.valid("param").id;
       const task = await store.getTask(id);
       if (task === undefined) throw new FerryError(ErrorCode.notFound, `no migration with id ${id}`);
-      return c.json(task as z.infer<typeof TaskSchema>, 200);
+      return c.json(taskOf(task), 200);
     },
   );
 
@@ -61,7 +66,7 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
     createRoute({ method: "delete", path: `${API_BASE}/migrations/{id}`, security, summary: "Abort a migration: the VM keeps running on its source", request: { params: IdParam }, responses: { 202: json(TaskSchema, "Aborting"), ...errors } }),
     async (c) => {
       requireRole(c.get("token"), Role.operator);
-      return c.json((await migrations.abort(c.req.valid("param").id)) as z.infer<typeof TaskSchema>, 202);
+      return c.json(taskOf(await migrations.abort(c.req.valid("param").id)), 202);
     },
   );
 
@@ -76,7 +81,7 @@ export function registerMigrationRoutes(app: ControllerApp, deps: MigrationRoute
     }),
     async (c) => {
       requireRole(c.get("token"), Role.operator);
-      return c.json((await migrations.resolve(c.req.valid("param").id, c.req.valid("json").runOn)) as z.infer<typeof TaskSchema>, 200);
+      return c.json(taskOf(await migrations.resolve(c.req.valid("param").id, c.req.valid("json").runOn)), 200);
     },
   );
 }

@@ -1,24 +1,15 @@
 // The web UI's only way to the controller: typed fetches of the REST API with the session's
-// bearer token. Every failure becomes an ApiError carrying the server's `{ code, message,
-// details }`, so each screen can show the server's own words where the call was made.
+// bearer token. Every failure becomes an ApiError (src/api/errors.ts, the CLI's client's too)
+// carrying the server's `{ code, message, details }` and the status, so each screen can show
+// the server's own words where the call was made.
 // This module holds no UI state: the session registers the token and a 401 listener here.
 import type { EVENT_SEQUENCE_HEADER as EventSequenceHeader } from "../../src/api/schemas.ts";
+import { ApiError, apiErrorOf } from "../../src/api/errors.ts";
+import { ErrorCode } from "../../src/core/errors.ts";
+
+export { ApiError } from "../../src/api/errors.ts";
 
 const TOKEN_KEY = "ferry.token";
-
-export class ApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly details: unknown;
-
-  constructor(status: number, code: string, message: string, details: unknown = null) {
-    super(message);
-    this.name = "ApiError";
-    this.status = status;
-    this.code = code;
-    this.details = details;
-  }
-}
 
 /** The token lives in sessionStorage: it survives a reload, not the closing of the tab. */
 export function storedToken(): string | null {
@@ -68,16 +59,8 @@ export function authHeaders(token: string | null = currentToken()): Record<strin
 }
 
 async function errorFrom(response: Response): Promise<ApiError> {
-  let body: unknown;
-  try {
-    body = await response.json();
-  } catch {
-    body = undefined;
-  }
-  const parsed = typeof body === "object" && body !== null ? (body as { code?: unknown; message?: unknown; details?: unknown }) : {};
-  const code = typeof parsed.code === "string" ? parsed.code : response.status >= 500 ? "UNAVAILABLE" : "HTTP_" + String(response.status);
-  const message = typeof parsed.message === "string" ? parsed.message : `the controller answered ${String(response.status)} ${response.statusText}`.trim();
-  return new ApiError(response.status, code, message, parsed.details ?? null);
+  const body: unknown = await response.json().catch(() => undefined);
+  return apiErrorOf(response.status, body, `the controller answered ${String(response.status)} ${response.statusText}`.trim());
 }
 
 /** One request; `token` overrides the session's (the login form checks a token before keeping it). */
@@ -89,7 +72,7 @@ export async function apiFetch(method: string, path: string, body?: unknown, opt
     response = await fetch(apiUrl(path), { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }), ...(options.signal === undefined ? {} : { signal: options.signal }) });
   } catch (cause) {
     if (options.signal?.aborted === true) throw cause;
-    throw new ApiError(0, "UNAVAILABLE", "cannot reach the Ferry controller: is it running? (network error)");
+    throw new ApiError(0, ErrorCode.unavailable, "cannot reach the Ferry controller: is it running? (network error)");
   }
   if (!response.ok) {
     const error = await errorFrom(response);
@@ -106,7 +89,7 @@ async function parse<T>(response: Response): Promise<T> {
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new ApiError(response.status, "BAD_RESPONSE", "the controller answered something that is not JSON");
+    throw new ApiError(response.status, ErrorCode.unavailable, "the controller answered something that is not JSON");
   }
 }
 

@@ -10,20 +10,15 @@
 // controller has pruned events the stream would need, it sends `event: resync` instead of a
 // replay: the screen reloads its list (`onResync`) and the stream goes on from there.
 import { useEffect, useRef, useState } from "react";
+import type { z } from "zod";
+import { TaskEventSchema } from "../../src/core/migration/schema.ts";
 import { apiUrl, authHeaders, storedToken } from "./api.ts";
 
 export const ConnectionState = { connecting: "connecting", open: "open", reconnecting: "reconnecting", closed: "closed" } as const;
 export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
 
-/** One task event as the server sends it: `{ seq, taskId, at, type, ...body }`. */
-export interface FerryEvent {
-  readonly seq: number;
-  readonly taskId: string;
-  readonly at: number;
-  /** "task" (queued), "progress" or "report" (the end, with the migration's report). */
-  readonly type: string;
-  readonly [field: string]: unknown;
-}
+/** One task event as the server sends it (the core's schema: a union discriminated on `type`). */
+export type FerryEvent = z.output<typeof TaskEventSchema>;
 
 export interface EventFilter {
   /** Only this task's events. */
@@ -156,13 +151,19 @@ class EventStream {
       for (const onResync of this.#resyncHandlers) onResync();
       return;
     }
-    const event = parsed as FerryEvent;
-    const seq = typeof event.seq === "number" ? event.seq : Number(frame.id);
+    const checked = TaskEventSchema.safeParse(parsed);
+    const seq = checked.success ? checked.data.seq : Number(frame.id);
     if (Number.isFinite(seq)) {
       // A replay after reconnecting may repeat what was already delivered.
       if (seq <= this.#lastSeq) return;
       this.#lastSeq = seq;
     }
+    if (!checked.success) {
+      // An event this page cannot read (a newer controller's kind): skipped, the others go on.
+      console.warn("unreadable task event", frame.id, checked.error.issues[0]?.message);
+      return;
+    }
+    const event = checked.data;
     for (const handler of this.#handlers) {
       try {
         handler(event);

@@ -7,13 +7,17 @@ import { createInterface } from "node:readline/promises";
 import { styleText } from "node:util";
 import Table from "cli-table3";
 import type { ApiClient } from "../../api/client.ts";
-import type { Task } from "../../api/schemas.ts";
-import type { Finding } from "../../core/check/findings.ts";
+import { ResyncEventSchema, TaskEventSchema, TaskSchema, type Task } from "../../api/schemas.ts";
+import { z } from "zod";
+import { FindingSchema } from "../../core/check/finding-schema.ts";
 import { ErrorCode, FerryError, isFerryError } from "../../core/errors.ts";
 import { TERMINAL_PHASES, type MigrationProgress, type MigrationReport, type Phase, type Prediction } from "../../core/migration/types.ts";
 import { controllerClient } from "../controller.ts";
 import { ExitStatus, printJson, type CliIo } from "../io.ts";
 import type { SetStatus } from "./index.ts";
+
+/** A refusal's details: the check's errors and the warnings that need accepting. */
+const RefusalDetailsSchema = z.object({ errors: z.array(FindingSchema).optional(), warnings: z.array(FindingSchema).optional() });
 
 const MiB = 1048576;
 
@@ -63,6 +67,7 @@ export function reportText(report: MigrationReport): string {
     lines.push(`${report.vm} now runs on ${report.runningOn}: migrated from ${report.source} in ${ms(report.totalMs)} with ${ms(report.downtimeMs)} of downtime${report.verified ? ", state verified" : ""}.`);
     // Completed with a failure: it moved, but something is not fine (e.g. unreachable after it).
     if (report.failure !== undefined) lines.push(`but ${report.failure.code}: ${report.failure.message}`);
+    for (const warning of report.warnings ?? []) lines.push(`WARNING ${warning.code}: ${warning.message}`);
   }
   else if (report.outcome === "needs-attention") {
     lines.push(
@@ -84,6 +89,43 @@ export function reportText(report: MigrationReport): string {
   return lines.join("\n");
 }
 
+export function predictionText(prediction: Prediction): string {
+  const basis = prediction.basis === undefined ? "" : ` (${prediction.basis.text})`;
+  return `predicted: ${ms(prediction.totalMs)}, ${prediction.passes} pass${prediction.passes === 1 ? "" : "es"}, ${mb(prediction.bytes)}, downtime ~${ms(prediction.downtimeMs)}${prediction.converges ? "" : ` — ${prediction.note}`}${basis}`;
+}
+
+/** One task in words: who asked, where it is, its timeline and, once it ended, its report. */
+export function taskText(task: Task): string {
+  const { body } = task;
+  const lines = [`${task.id}: ${task.vm} ${task.source} → ${task.destination}, ${task.state} ${task.percent.toFixed(0)}%, asked by ${body.requestedBy}${body.acceptedWarnings.length > 0 ? `, accepted ${body.acceptedWarnings.join(", ")}` : ""}`];
+  if (body.waitingReason !== undefined && task.state === "queued") lines.push(`  ${body.waitingReason}`);
+  if (body.timeline.length > 0) lines.push(`  timeline: ${body.timeline.map((t) => `${t.phase} ${new Date(t.at).toISOString().slice(11, 23)}`).join(" → ")}`);
+  if (body.report !== undefined) lines.push(reportText(body.report));
+  else if (body.prediction !== undefined) lines.push(predictionText(body.prediction));
+  return lines.join("\n");
+}
+
+/** What the list says beside a task: its failure code, its warnings, its downtime, or why it waits. */
+function taskNote(task: Task): string {
+  const { report, failureCode, waitingReason } = task.body;
+  const code = failureCode ?? report?.failure?.code;
+  if (code !== undefined) return code;
+  if (report === undefined) return waitingReason ?? "";
+  const warned = report.warnings.map((w) => w.code);
+  return [`downtime ${ms(report.downtimeMs)}`, ...warned].join(", ");
+}
+
+export function tasksTable(tasks: readonly Task[], tty: boolean): string {
+  const table = new Table({ head: ["id", "VM", "from → to", "state", "%", "by", "note"], style: { head: [], border: [] } });
+  for (const t of tasks) {
+    const warned = t.body.report !== undefined && t.body.report.warnings.length > 0;
+    const state = !tty ? t.state : t.state === "failed" ? styleText("red", t.state) : warned ? styleText("yellow", t.state) : t.state;
+    const note = taskNote(t);
+    table.push([t.id, t.vm, `${t.source} → ${t.destination}`, state, t.percent.toFixed(0), t.createdBy, tty && warned ? styleText("yellow", note) : note]);
+  }
+  return table.toString();
+}
+
 async function confirm(io: CliIo, question: string): Promise<boolean> {
   if (!io.isTty || !process.stdin.isTTY) return false;
   const rl = createInterface({ input: process.stdin, output: process.stdout });
@@ -95,6 +137,25 @@ async function confirm(io: CliIo, question: string): Promise<boolean> {
   }
 }
 
+/** The live progress line: redrawn on a terminal; on a pipe a line per phase and per 10%, not a flood. */
+function showProgress(io: CliIo, p: MigrationProgress, observedRate: number | undefined, lastPhase: Phase | undefined, printed: { line: string }): void {
+  if (io.isTty) {
+    process.stdout.write(`\r\x1b[2K${progressLine(p, 30, observedRate)}`);
+    return;
+  }
+  const line = `${p.phase} ${Math.floor(p.percent / 10) * 10}%`;
+  if (line !== printed.line) io.out(`${progressLine(p, 30, observedRate)}${p.phase !== lastPhase && p.message.length > 0 ? `  (${p.message})` : ""}`);
+  printed.line = line;
+}
+
+/** A task as the controller answered it, checked against its schema (one clear error otherwise). */
+export function taskOf(value: unknown): Task {
+  const parsed = TaskSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new FerryError(ErrorCode.unavailable, `the controller answered a task this ferry cannot read (${issue === undefined ? "invalid" : `${issue.path.join(".")}: ${issue.message}`}); is it another version?`);
+}
+
 /**
  * Follows a task's events after `after` (the sequence its task was read at: list-then-watch)
  * until it ends; returns its report. When the controller pruned events the watch needed, it
@@ -103,7 +164,7 @@ async function confirm(io: CliIo, question: string): Promise<boolean> {
 export async function watchTask(client: ApiClient, io: CliIo, taskId: string, json: boolean, after: number): Promise<MigrationReport | undefined> {
   const signal = new AbortController();
   let report: MigrationReport | undefined;
-  let lastPrinted = "";
+  const printed = { line: "" };
   let lastPhase: Phase | undefined;
   let lastSample: { bytes: number; at: number } | undefined;
   let observedRate: number | undefined;
@@ -117,33 +178,28 @@ export async function watchTask(client: ApiClient, io: CliIo, taskId: string, js
     await client.follow(
       `/events?task=${encodeURIComponent(taskId)}`,
       (event) => {
-        const data = JSON.parse(event.data) as Record<string, unknown>;
+        const data: unknown = JSON.parse(event.data);
         if (json) io.out(JSON.stringify(data));
         if (event.event === "resync") {
-          if (!json) io.err(`ferry: the controller no longer keeps some events of this watch (${String(data["reason"])}); reading migration ${taskId} again`);
+          if (!json) io.err(`ferry: the controller no longer keeps some events of this watch (${ResyncEventSchema.safeParse(data).data?.reason ?? "pruned"}); reading migration ${taskId} again`);
           resync.seen = true;
           return "stop";
         }
-        if (data["type"] === "progress") {
-          const p = data as unknown as MigrationProgress;
+        const parsed = TaskEventSchema.safeParse(data);
+        // An event this client cannot read (a newer controller's kind) is passed over.
+        if (!parsed.success) return undefined;
+        const e = parsed.data;
+        if (e.type === "progress") {
+          const p: MigrationProgress = e;
           if (lastSample !== undefined && p.at > lastSample.at && p.bytesSent >= lastSample.bytes) {
             observedRate = ((p.bytesSent - lastSample.bytes) * 1000) / (p.at - lastSample.at);
           }
           lastSample = { bytes: p.bytesSent, at: p.at };
-          if (!json) {
-            if (io.isTty) {
-              process.stdout.write(`\r\x1b[2K${progressLine(p, 30, observedRate)}`);
-            } else {
-              // On a pipe: a line per phase and per 10%, not a flood.
-              const line = `${p.phase} ${Math.floor(p.percent / 10) * 10}%`;
-              if (line !== lastPrinted) io.out(`${progressLine(p, 30, observedRate)}${p.phase !== lastPhase && p.message.length > 0 ? `  (${p.message})` : ""}`);
-              lastPrinted = line;
-            }
-          }
+          if (!json) showProgress(io, p, observedRate, lastPhase, printed);
           lastPhase = p.phase;
         }
-        if (data["type"] === "report") {
-          report = data["report"] as MigrationReport;
+        if (e.type === "report") {
+          report = e.report;
           return "stop";
         }
         return undefined;
@@ -157,9 +213,10 @@ export async function watchTask(client: ApiClient, io: CliIo, taskId: string, js
   }
   if (!resync.seen) return report;
   // The task as it is now, and a watch from the sequence it was read at.
-  const { body: task, sequence } = await client.sequenced<Task>("GET", `/migrations/${encodeURIComponent(taskId)}`);
-  const stored = (task.body as { report?: MigrationReport }).report;
-  if (stored !== undefined || TERMINAL_PHASES.has(task.state as Phase)) return stored;
+  const { body, sequence } = await client.sequenced<unknown>("GET", `/migrations/${encodeURIComponent(taskId)}`);
+  const task = taskOf(body);
+  const stored = task.body.report;
+  if (stored !== undefined || TERMINAL_PHASES.has(task.state)) return stored;
   return watchTask(client, io, taskId, json, sequence);
 }
 
@@ -196,9 +253,11 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
       // The event sequence read before the task was made: its events all come after it.
       let watchFrom: number;
       try {
-        ({ body: task, sequence: watchFrom } = await client.sequenced<Task>("POST", "/migrations", request));
+        const answer = await client.sequenced<unknown>("POST", "/migrations", request);
+        task = taskOf(answer.body);
+        watchFrom = answer.sequence;
       } catch (error) {
-        const warnings = isFerryError(error) && error.code === ErrorCode.refused ? (error.details as { warnings?: Finding[]; errors?: Finding[] } | undefined) : undefined;
+        const warnings = isFerryError(error) && error.code === ErrorCode.refused ? RefusalDetailsSchema.safeParse(error.details).data : undefined;
         if (warnings?.warnings !== undefined && (warnings.errors ?? []).length === 0 && warnings.warnings.length > 0) {
           const list = warnings.warnings.map((w) => `  WARNING ${w.code}: ${w.message}`).join("\n");
           if (!(await confirm(io, `${vm} → ${opts.to} has warnings:\n${list}\nMigrate anyway?`))) {
@@ -206,16 +265,16 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
             setStatus(ExitStatus.refused);
             return;
           }
-          ({ body: task, sequence: watchFrom } = await client.sequenced<Task>("POST", "/migrations", { ...request, acceptWarnings: warnings.warnings.map((w) => w.code) }));
+          const answer = await client.sequenced<unknown>("POST", "/migrations", { ...request, acceptWarnings: warnings.warnings.map((w) => w.code) });
+          task = taskOf(answer.body);
+          watchFrom = answer.sequence;
         } else throw error;
       }
       if (opts.json === true && opts.watch !== true) printJson(io, task);
       else if (opts.json !== true) {
         io.out(`migration ${task.id}: ${task.vm} ${task.source} → ${task.destination} queued${opts.watch === true ? "" : ` (follow it: ferry tasks ${task.id} --watch)`}`);
-        const prediction = (task.body as { prediction?: Prediction }).prediction;
-        if (prediction !== undefined) {
-          io.out(`predicted: ${ms(prediction.totalMs)}, ${prediction.passes} pass${prediction.passes === 1 ? "" : "es"}, ${mb(prediction.bytes)}, downtime ~${ms(prediction.downtimeMs)}${prediction.converges ? "" : ` — ${prediction.note}`}`);
-        }
+        const prediction = task.body.prediction;
+        if (prediction !== undefined) io.out(predictionText(prediction));
       }
       if (opts.watch !== true) {
         setStatus(ExitStatus.ok);
@@ -244,10 +303,10 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
       const parent = migrate.opts();
       const json = opts.json === true || parent.json === true;
       const client = controllerClient({ controller: opts.controller ?? parent.controller, token: opts.token ?? parent.token });
-      const task = await client.post<Task>(`/migrations/${encodeURIComponent(id)}/resolve`, { runOn: opts.runOn });
+      const task = taskOf(await client.post<unknown>(`/migrations/${encodeURIComponent(id)}/resolve`, { runOn: opts.runOn }));
       if (json) printJson(io, task);
       else {
-        const report = (task.body as { report?: MigrationReport }).report;
+        const report = task.body.report;
         io.out(`${task.id}: ${task.vm} ${task.state}${report === undefined ? "" : `; it runs on ${report.runningOn}`}`);
         if (report !== undefined) io.out(reportText(report));
       }
@@ -268,36 +327,23 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
     .action(async (id, opts) => {
       const client = controllerClient(opts);
       if (id !== undefined) {
-        const { body: task, sequence } = await client.sequenced<Task>("GET", `/migrations/${encodeURIComponent(id)}`);
-        if (opts.watch === true && !TERMINAL_PHASES.has(task.state as Phase)) {
+        const { body, sequence } = await client.sequenced<unknown>("GET", `/migrations/${encodeURIComponent(id)}`);
+        const task = taskOf(body);
+        if (opts.watch === true && !TERMINAL_PHASES.has(task.state)) {
           const report = await watchTask(client, io, id, opts.json === true, sequence);
           if (report !== undefined && opts.json !== true) io.out(reportText(report));
           setStatus(report === undefined || migratedFine(report) ? ExitStatus.ok : ExitStatus.refused);
           return;
         }
         if (opts.json === true) printJson(io, task);
-        else {
-          const body = task.body as { report?: MigrationReport; waitingReason?: string; timeline?: { phase: string; at: number }[]; acceptedWarnings?: string[]; requestedBy?: string };
-          io.out(`${task.id}: ${task.vm} ${task.source} → ${task.destination}, ${task.state} ${task.percent.toFixed(0)}%, asked by ${body.requestedBy ?? task.createdBy}${(body.acceptedWarnings ?? []).length > 0 ? `, accepted ${body.acceptedWarnings?.join(", ") ?? ""}` : ""}`);
-          if (body.waitingReason !== undefined && task.state === "queued") io.out(`  ${body.waitingReason}`);
-          if (body.timeline !== undefined) io.out(`  timeline: ${body.timeline.map((t) => `${t.phase} ${new Date(t.at).toISOString().slice(11, 23)}`).join(" → ")}`);
-          if (body.report !== undefined) io.out(reportText(body.report));
-        }
+        else io.out(taskText(task));
         setStatus(ExitStatus.ok);
         return;
       }
       const query = new URLSearchParams({ limit: opts.limit, ...(opts.vm === undefined ? {} : { vm: opts.vm }), ...(opts.state === undefined ? {} : { state: opts.state }) });
-      const tasks = await client.get<Task[]>(`/migrations?${query.toString()}`);
+      const tasks = TaskSchema.array().parse(await client.get<unknown>(`/migrations?${query.toString()}`));
       if (opts.json === true) printJson(io, tasks);
-      else {
-        const table = new Table({ head: ["id", "VM", "from → to", "state", "%", "by", "note"], style: { head: [], border: [] } });
-        for (const t of tasks) {
-          const body = t.body as { report?: MigrationReport; waitingReason?: string };
-          const note = body.report?.failure !== undefined ? body.report.failure.code : body.report !== undefined ? `downtime ${ms(body.report.downtimeMs)}` : (body.waitingReason ?? "");
-          table.push([t.id, t.vm, `${t.source} → ${t.destination}`, io.isTty && t.state === "failed" ? styleText("red", t.state) : t.state, t.percent.toFixed(0), t.createdBy, note]);
-        }
-        io.out(tasks.length === 0 ? "no migration tasks yet" : table.toString());
-      }
+      else io.out(tasks.length === 0 ? "no migration tasks yet" : tasksTable(tasks, io.isTty));
       setStatus(ExitStatus.ok);
     });
 
@@ -308,7 +354,7 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
     .option("--controller <url>", "the controller")
     .option("--token <token>", "API token")
     .action(async (id, opts) => {
-      const task = await controllerClient(opts).delete<Task>(`/migrations/${encodeURIComponent(id)}`);
+      const task = taskOf(await controllerClient(opts).delete<unknown>(`/migrations/${encodeURIComponent(id)}`));
       io.out(`aborting ${task.id} (${task.vm}); it keeps running on ${task.source}`);
       setStatus(ExitStatus.ok);
     });

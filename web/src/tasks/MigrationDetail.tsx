@@ -20,9 +20,10 @@ import { apiGetSequenced, apiSend, messageOf, seg } from "../api.ts";
 import { useFerryEvents } from "../events.ts";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
+import type { PassSample, Phase } from "../../../src/core/migration/types.ts";
 import type { Task } from "../types.ts";
-import { failureWords, formatBytes, formatDuration, formatRate, phaseWords, TERMINAL, whereItIs } from "./format.ts";
-import { applyEvent, convergenceWarning, fromTask, type LiveTask, type PassSampleView } from "./live.ts";
+import { failureWords, warningWords, formatBytes, formatDuration, formatRate, phaseWords, TERMINAL, whereItIs } from "./format.ts";
+import { applyEvent, convergenceWarning, fromTask, parseTask, type LiveTask } from "./live.ts";
 import { TaskProgress } from "./TasksPanel.tsx";
 import "./tasks.css";
 
@@ -32,7 +33,7 @@ const MiB = 1048576;
 const RIGHT = 1 as uPlot.Axis.Side;
 const PHASE_ORDER = ["queued", "validating", "preparing", "precopy", "switchover"] as const;
 
-function PassChart({ passes }: { passes: readonly PassSampleView[] }) {
+function PassChart({ passes }: { passes: readonly PassSample[] }) {
   const target = useRef<HTMLDivElement | null>(null);
   const plot = useRef<uPlot | null>(null);
   const data: uPlot.AlignedData = [passes.map((p) => p.pass), passes.map((p) => p.bytesRemaining / MiB), passes.map((p) => (p.dirtyRateBytesPerSec * 8) / 1e6), passes.map((p) => (p.linkRateBytesPerSec * 8) / 1e6)];
@@ -84,7 +85,7 @@ function PassChart({ passes }: { passes: readonly PassSampleView[] }) {
 function Timeline({ task }: { task: LiveTask }) {
   const reached = new Map(task.timeline.map((t) => [t.phase, t.at]));
   const end = TERMINAL.has(task.state) ? task.state : null;
-  const phases: string[] = [...PHASE_ORDER, end ?? "completed"];
+  const phases: Phase[] = [...PHASE_ORDER, end ?? "completed"];
   const start = task.timeline[0]?.at ?? task.createdAt;
   return (
     <ol className="ferry-timeline" aria-label="Phase timeline">
@@ -112,7 +113,7 @@ function PredictedVsMeasured({ task }: { task: LiveTask }) {
     ["Bytes", p === null ? "—" : formatBytes(p.bytes), formatBytes(r.bytesSent)],
     ["Passes", p === null ? "—" : String(p.passes), String(r.passes)],
     ["Downtime", p === null ? "—" : formatDuration(p.downtimeMs), formatDuration(r.downtimeMs)],
-    ["Stream", "—", r.encrypted === null ? "—" : r.encrypted ? "encrypted (TLS)" : r.bytesSent > 0 ? "in clear" : "not opened"],
+    ["Stream", "—", r.encrypted === undefined ? "—" : r.encrypted ? "encrypted (TLS)" : r.bytesSent > 0 ? "in clear" : "not opened"],
   ];
   return (
     <section aria-labelledby="ferry-pvm-title">
@@ -158,9 +159,10 @@ export function MigrationDetail({ id }: { id: string }) {
     latest.current = null;
     setTask(null);
     setError(null);
-    apiGetSequenced<Task>(`/migrations/${seg(id)}`).then(
-      ({ body: t, sequence }) => {
+    apiGetSequenced<unknown>(`/migrations/${seg(id)}`).then(
+      ({ body, sequence }) => {
         if (!current) return;
+        const t = parseTask(body);
         setWatchFrom((from) => (from?.id === id ? from : { id, sequence }));
         const fresh = fromTask(t);
         // Events replayed before the row arrived may already be further along.
@@ -226,8 +228,17 @@ export function MigrationDetail({ id }: { id: string }) {
         </Alert>
       )}
       {task.state === "completed" && task.report !== null && (
-        <Alert variant="success" isInline title={`${task.vm} now runs on ${task.report.runningOn}`}>
+        <Alert variant={task.report.warnings.length === 0 ? "success" : "warning"} isInline title={`${task.vm} now runs on ${task.report.runningOn}${task.report.warnings.length === 0 ? "" : ", with a warning"}`}>
           Moved in {formatDuration(task.report.totalMs)} with {formatDuration(task.report.downtimeMs)} of downtime.
+          {task.report.warnings.length > 0 && (
+            <ul aria-label="Warnings">
+              {task.report.warnings.map((w) => (
+                <li key={w.code}>
+                  {warningWords(w.code)}: {w.message}
+                </li>
+              ))}
+            </ul>
+          )}
         </Alert>
       )}
       {converging !== null && <Alert variant="warning" isInline title={converging} />}

@@ -3,7 +3,7 @@
 // about 10%, pre-copy to about 90%, then the quiesced final copy — with the rate, the time
 // left, and plain words when a migration is not converging or has failed. Running ones can be
 // aborted by users who may migrate.
-import { Alert, Button, Progress, ProgressMeasureLocation, ProgressVariant, Title } from "@patternfly/react-core";
+import { Alert, Button, Label, Progress, ProgressMeasureLocation, ProgressVariant, Title } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { apiGetSequenced, apiSend, messageOf, seg } from "../api.ts";
@@ -12,7 +12,7 @@ import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { Task } from "../types.ts";
 import { failureWords, formatDuration, formatRate, phaseWords, TERMINAL, whereItIs } from "./format.ts";
-import { applyEvent, convergenceWarning, fromTask, type LiveTask } from "./live.ts";
+import { applyEvent, completionWarning, convergenceWarning, fromTask, parseTasks, type LiveTask } from "./live.ts";
 import "./tasks.css";
 
 const SHOWN = 10;
@@ -31,7 +31,8 @@ export function useLiveTasks(limit: number): { tasks: LiveTask[]; error: string 
 
   const load = useCallback(async (): Promise<void> => {
     try {
-      const { body: list, sequence } = await apiGetSequenced<Task[]>(`/migrations?limit=${String(limit)}`);
+      const { body, sequence } = await apiGetSequenced<unknown>(`/migrations?limit=${String(limit)}`);
+      const list = parseTasks(body);
       setWatchFrom((from) => from ?? sequence);
       const next = new Map(latest.current);
       for (const task of list) {
@@ -98,9 +99,11 @@ export function useLiveTasks(limit: number): { tasks: LiveTask[]; error: string 
 
 /** What the row says beside the bar: waiting, not converging, failed, or how it went. */
 function statusMessage(task: LiveTask): { text: string; tone: "danger" | "warning" | "info" | "success" } | null {
-  if (task.report !== null && task.report.failure !== null && task.state !== "completed") {
+  if (task.report !== null && task.report.failure !== undefined && task.state !== "completed") {
     return { text: `${failureWords(task.report.failure.code)}. ${task.report.failure.message}. ${whereItIs(task)}.`, tone: task.state === "cancelled" ? "warning" : "danger" };
   }
+  const warned = completionWarning(task);
+  if (task.state === "completed" && task.report !== null && warned !== null) return { text: `Moved in ${formatDuration(task.report.totalMs)}, but: ${warned}`, tone: "warning" };
   if (task.state === "completed" && task.report !== null) return { text: `Moved in ${formatDuration(task.report.totalMs)}, ${String(task.report.passes)} pass${task.report.passes === 1 ? "" : "es"}, downtime ${formatDuration(task.report.downtimeMs)}`, tone: "success" };
   const converging = convergenceWarning(task);
   if (converging !== null) return { text: converging, tone: "warning" };
@@ -109,8 +112,9 @@ function statusMessage(task: LiveTask): { text: string; tone: "danger" | "warnin
   return null;
 }
 
-function variantOf(state: string): ProgressVariant | undefined {
-  if (state === "completed") return ProgressVariant.success;
+function variantOf(task: LiveTask): ProgressVariant | undefined {
+  const state = task.state;
+  if (state === "completed") return completionWarning(task) === null ? ProgressVariant.success : ProgressVariant.warning;
   if (state === "failed") return ProgressVariant.danger;
   if (state === "cancelled") return ProgressVariant.warning;
   return undefined;
@@ -118,7 +122,7 @@ function variantOf(state: string): ProgressVariant | undefined {
 
 export function TaskProgress({ task }: { task: LiveTask }) {
   const running = !TERMINAL.has(task.state);
-  const variant = variantOf(task.state);
+  const variant = variantOf(task);
   const words = phaseWords(task.state, task.progress?.pass);
   const wordsId = `ferry-task-phase-${task.id}`;
   // The phase in words sits above the bar and describes it; the bar's own name says whose it
@@ -147,7 +151,7 @@ function TaskRow({ task, canAbort, onError }: { task: LiveTask; canAbort: boolea
   const message = statusMessage(task);
   const p = task.progress;
   const rate = running && p !== null && p.linkRateBytesPerSec > 0 && (task.state === "precopy" || task.state === "switchover") ? formatRate(p.linkRateBytesPerSec) : "—";
-  const eta = running && p?.etaMs !== null && p?.etaMs !== undefined ? formatDuration(p.etaMs) : "—";
+  const eta = running && p?.etaMs !== undefined ? formatDuration(p.etaMs) : "—";
   const abort = (): void => {
     setAborting(true);
     onError(null);
@@ -158,7 +162,14 @@ function TaskRow({ task, canAbort, onError }: { task: LiveTask; canAbort: boolea
   };
   return (
     <Tr aria-label={`Migration of ${task.vm} to ${task.destination}`} data-task-id={task.id} data-state={task.state}>
-      <Td dataLabel="VM">{task.vm}</Td>
+      <Td dataLabel="VM">
+        {task.vm}
+        {(task.report?.warnings ?? []).map((w) => (
+          <Label key={w.code} color="orange" isCompact className="ferry-task-warning" title={w.message}>
+            {w.code}
+          </Label>
+        ))}
+      </Td>
       <Td dataLabel="Source → target">
         {task.source} → {task.destination}
       </Td>

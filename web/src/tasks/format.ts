@@ -1,7 +1,7 @@
 // Migration numbers and states in the words the tasks panel, the detail page and the wizard's
 // summary share: sizes in MiB/GiB, rates in Mb/s (as link speeds are quoted), durations, the
 // phases as the seed's progress dialog describes them, and failure codes in plain words.
-import type { MigrationFailureCode, Phase } from "../../../src/core/migration/types.ts";
+import type { MigrationFailureCode, MigrationWarningCode, Phase } from "../../../src/core/migration/types.ts";
 
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return "—";
@@ -73,6 +73,14 @@ export const FAILURE_WORDS: Record<MigrationFailureCode, string> = {
 
 export function failureWords(code: string): string {
   return (FAILURE_WORDS as Record<string, string | undefined>)[code] ?? code;
+}
+
+export const WARNING_WORDS: Record<MigrationWarningCode, string> = {
+  DOWNTIME_OVER_LIMIT: "The VM paused longer than its downtime limit",
+};
+
+export function warningWords(code: MigrationWarningCode): string {
+  return WARNING_WORDS[code];
 }
 
 /** Where the VM is after a migration that did not complete: on its source, or paused there until its owner is known. */

@@ -1,127 +1,51 @@
 // A migration task as the UI follows it: the stored task (GET /api/migrations) brought up to
 // date by its SSE events — "task" when queued, "progress" while it runs, "report" at the end.
 // The percentage never goes backwards, as the phase machine promises, even when a replayed
-// event arrives after a newer stored row.
+// event arrives after a newer stored row. Tasks and events are the core's schemas
+// (src/core/migration/schema.ts), parsed: no hand-copied types.
+import type { z } from "zod";
+import { MigrationTaskSchema, type MigrationReportSchema } from "../../../src/core/migration/schema.ts";
+import type { MigrationProgress, PassSample, Phase, Prediction, TimelineEntry } from "../../../src/core/migration/types.ts";
+import { ApiError } from "../api.ts";
+import { ErrorCode } from "../../../src/core/errors.ts";
 import type { FerryEvent } from "../events.ts";
 import type { Task } from "../types.ts";
 
-export interface ProgressSnapshot {
-  readonly phase: string;
-  readonly percent: number;
-  readonly pass: number;
-  readonly bytesSent: number;
-  readonly bytesRemaining: number;
-  readonly dirtyRateBytesPerSec: number;
-  readonly linkRateBytesPerSec: number;
-  readonly etaMs: number | null;
-  readonly expectedDowntimeMs: number | null;
-  readonly throttlePercent: number;
-  readonly message: string;
-  readonly at: number;
-}
-
-export interface PredictionView {
-  readonly passes: number;
-  readonly bytes: number;
-  readonly totalMs: number;
-  readonly downtimeMs: number;
-  readonly converges: boolean;
-  readonly note: string;
-}
-
-export interface ReportView {
-  readonly outcome: string;
-  readonly failure: { readonly code: string; readonly message: string; readonly phase: string } | null;
-  readonly runningOn: string;
-  readonly downtimeMs: number;
-  readonly totalMs: number;
-  readonly bytesSent: number;
-  readonly passes: number;
-  /** Whether guest memory crossed the VMotion network inside TLS; null when the report does not say. */
-  readonly encrypted: boolean | null;
-}
-
-export interface PassSampleView {
-  readonly pass: number;
-  readonly at: number;
-  readonly bytesSent: number;
-  readonly bytesRemaining: number;
-  readonly dirtyRateBytesPerSec: number;
-  readonly linkRateBytesPerSec: number;
-}
+/** A report as the UI holds it: parsed, so its warnings are always there (none: []). */
+export type ReportView = z.output<typeof MigrationReportSchema>;
 
 export interface LiveTask {
   readonly id: string;
   readonly vm: string;
   readonly source: string;
   readonly destination: string;
-  readonly state: string;
+  readonly state: Phase;
   readonly percent: number;
   readonly createdAt: number;
-  readonly progress: ProgressSnapshot | null;
-  readonly prediction: PredictionView | null;
+  readonly progress: MigrationProgress | null;
+  readonly prediction: Prediction | null;
   readonly report: ReportView | null;
-  readonly timeline: readonly { readonly phase: string; readonly at: number }[];
-  readonly passes: readonly PassSampleView[];
+  readonly timeline: readonly TimelineEntry[];
+  readonly passes: readonly PassSample[];
   readonly waitingReason: string | null;
 }
 
-const num = (v: unknown, fallback = 0): number => (typeof v === "number" && Number.isFinite(v) ? v : fallback);
-const str = (v: unknown, fallback = ""): string => (typeof v === "string" ? v : fallback);
-const obj = (v: unknown): Record<string, unknown> | null => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
-
-function progressFrom(v: unknown): ProgressSnapshot | null {
-  const p = obj(v);
-  if (p === null) return null;
-  return {
-    phase: str(p["phase"]),
-    percent: num(p["percent"]),
-    pass: num(p["pass"]),
-    bytesSent: num(p["bytesSent"]),
-    bytesRemaining: num(p["bytesRemaining"]),
-    dirtyRateBytesPerSec: num(p["dirtyRateBytesPerSec"]),
-    linkRateBytesPerSec: num(p["linkRateBytesPerSec"]),
-    etaMs: typeof p["etaMs"] === "number" ? p["etaMs"] : null,
-    expectedDowntimeMs: typeof p["expectedDowntimeMs"] === "number" ? p["expectedDowntimeMs"] : null,
-    throttlePercent: num(p["throttlePercent"]),
-    message: str(p["message"]),
-    at: num(p["at"]),
-  };
+/** A task as the controller answered it, checked against the task's schema; one line when it does not fit. */
+export function parseTask(value: unknown): Task {
+  const parsed = MigrationTaskSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new ApiError(200, ErrorCode.internal, `the controller answered a task this page cannot read (${issue === undefined ? "invalid" : `${issue.path.join(".")}: ${issue.message}`})`);
 }
 
-function predictionFrom(v: unknown): PredictionView | null {
-  const p = obj(v);
-  if (p === null) return null;
-  return { passes: num(p["passes"]), bytes: num(p["bytes"]), totalMs: num(p["totalMs"]), downtimeMs: num(p["downtimeMs"]), converges: p["converges"] !== false, note: str(p["note"]) };
-}
-
-function reportFrom(v: unknown): ReportView | null {
-  const r = obj(v);
-  if (r === null) return null;
-  const f = obj(r["failure"]);
-  return {
-    outcome: str(r["outcome"]),
-    failure: f === null ? null : { code: str(f["code"]), message: str(f["message"]), phase: str(f["phase"]) },
-    runningOn: str(r["runningOn"]),
-    downtimeMs: num(r["downtimeMs"]),
-    totalMs: num(r["totalMs"]),
-    bytesSent: num(r["bytesSent"]),
-    passes: num(r["passes"]),
-    encrypted: typeof r["encrypted"] === "boolean" ? r["encrypted"] : null,
-  };
-}
-
-function passesFrom(v: unknown): PassSampleView[] {
-  if (!Array.isArray(v)) return [];
-  return v.flatMap((item) => {
-    const s = obj(item);
-    return s === null ? [] : [{ pass: num(s["pass"]), at: num(s["at"]), bytesSent: num(s["bytesSent"]), bytesRemaining: num(s["bytesRemaining"]), dirtyRateBytesPerSec: num(s["dirtyRateBytesPerSec"]), linkRateBytesPerSec: num(s["linkRateBytesPerSec"]) }];
-  });
+/** A list of tasks (GET /api/migrations), each checked as parseTask does. */
+export function parseTasks(value: unknown): Task[] {
+  if (!Array.isArray(value)) throw new ApiError(200, ErrorCode.internal, "the controller answered something else than a list of tasks");
+  return value.map(parseTask);
 }
 
 export function fromTask(task: Task): LiveTask {
-  const body = task.body;
-  const timeline = Array.isArray(body["timeline"]) ? body["timeline"].flatMap((t) => { const e = obj(t); return e === null ? [] : [{ phase: str(e["phase"]), at: num(e["at"]) }]; }) : [];
+  const { body } = task;
   return {
     id: task.id,
     vm: task.vm,
@@ -130,19 +54,19 @@ export function fromTask(task: Task): LiveTask {
     state: task.state,
     percent: task.percent,
     createdAt: task.createdAt,
-    progress: progressFrom(body["progress"]),
-    prediction: predictionFrom(body["prediction"]),
-    report: reportFrom(body["report"]),
-    timeline,
-    passes: passesFrom(body["passes"]),
-    waitingReason: typeof body["waitingReason"] === "string" ? body["waitingReason"] : null,
+    progress: body.progress ?? null,
+    prediction: body.prediction ?? null,
+    report: body.report ?? null,
+    timeline: body.timeline,
+    passes: body.passes ?? [],
+    waitingReason: body.waitingReason ?? null,
   };
 }
 
 /** Records one pass sample the way the controller does: the pass's latest event stands for its end. */
-function withSample(passes: readonly PassSampleView[], p: ProgressSnapshot): readonly PassSampleView[] {
+function withSample(passes: readonly PassSample[], p: MigrationProgress): readonly PassSample[] {
   if (p.phase !== "precopy" || p.pass <= 0) return passes;
-  const sample: PassSampleView = { pass: p.pass, at: p.at, bytesSent: p.bytesSent, bytesRemaining: p.bytesRemaining, dirtyRateBytesPerSec: p.dirtyRateBytesPerSec, linkRateBytesPerSec: p.linkRateBytesPerSec };
+  const sample: PassSample = { pass: p.pass, at: p.at, bytesSent: p.bytesSent, bytesRemaining: p.bytesRemaining, dirtyRateBytesPerSec: p.dirtyRateBytesPerSec, linkRateBytesPerSec: p.linkRateBytesPerSec, throttlePercent: p.throttlePercent };
   const last = passes[passes.length - 1];
   if (last?.pass === p.pass) return [...passes.slice(0, -1), sample];
   if (last === undefined || p.pass > last.pass) return [...passes, sample];
@@ -156,25 +80,25 @@ export function applyEvent(task: LiveTask | undefined, event: FerryEvent): LiveT
       if (task !== undefined) return task;
       return {
         id: event.taskId,
-        vm: str(event["vm"]),
-        source: str(event["source"]),
-        destination: str(event["destination"]),
-        state: str(event["state"], "queued"),
-        percent: num(event["percent"]),
+        vm: event.vm,
+        source: event.source,
+        destination: event.destination,
+        state: event.state,
+        percent: event.percent,
         createdAt: event.at,
         progress: null,
-        prediction: predictionFrom(event["prediction"]),
+        prediction: event.prediction ?? null,
         report: null,
-        timeline: [{ phase: str(event["state"], "queued"), at: event.at }],
+        timeline: [{ phase: event.state, at: event.at }],
         passes: [],
         waitingReason: null,
       };
     }
     case "progress": {
       if (task === undefined) return undefined;
-      const progress = progressFrom(event);
-      if (progress === null || task.report !== null) return task;
-      const timeline = task.timeline[task.timeline.length - 1]?.phase === progress.phase || task.timeline.some((t) => t.phase === progress.phase) ? task.timeline : [...task.timeline, { phase: progress.phase, at: progress.at }];
+      if (task.report !== null) return task;
+      const progress: MigrationProgress = event;
+      const timeline = task.timeline.some((t) => t.phase === progress.phase) ? task.timeline : [...task.timeline, { phase: progress.phase, at: progress.at }];
       return {
         ...task,
         state: progress.phase,
@@ -188,19 +112,27 @@ export function applyEvent(task: LiveTask | undefined, event: FerryEvent): LiveT
     }
     case "report": {
       if (task === undefined) return undefined;
-      const report = reportFrom(event["report"]);
-      const state = str(event["state"], report?.outcome ?? task.state);
+      const state = event.state;
       return {
         ...task,
         state,
         percent: state === "completed" ? 100 : task.percent,
-        report,
+        report: event.report,
         timeline: task.timeline.some((t) => t.phase === state) ? task.timeline : [...task.timeline, { phase: state, at: event.at }],
       };
     }
-    default:
+    case "host":
+    case "reconcile":
+    case "reconciled":
       return task;
   }
+}
+
+/** What a completed migration wants known (its report's warnings), in one line; null when nothing. */
+export function completionWarning(task: LiveTask): string | null {
+  const warnings = task.report?.warnings ?? [];
+  if (task.state !== "completed" || warnings.length === 0) return null;
+  return warnings.map((w) => w.message).join("; ");
 }
 
 /** Not converging, in plain words, while it runs: the guest dirties faster than the link copies. */
