@@ -38,6 +38,37 @@ export default tseslint.config(
     ignores: ["src/core/**/*.test.ts"],
     rules: { "no-restricted-imports": ["error", { paths: ioPaths, patterns: ioModules }], "no-restricted-globals": ["error", "process", "Buffer", "fetch", "setTimeout", "setInterval"] },
   },
+  // Import rules per folder (issue 12): each folder depends on the contracts it needs, not on
+  // another folder's internals. (A file matched by two of these would keep only the last one's
+  // options: the folders are disjoint.)
+  {
+    files: ["src/engine/**/*.ts"],
+    ignores: ["src/engine/**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["**/agent/**", "!**/agent/api.ts"], message: "The engine owns the agent port it needs (src/engine/agent-port.ts, which the agent's client implements); from src/agent it takes only the wire types of src/agent/api.ts." }] }],
+    },
+  },
+  {
+    files: ["src/server/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["**/agent/http-errors*"], message: "The status of an error code is src/api/http-status.ts, shared by the controller's edge and the agent's." }] }],
+    },
+  },
+  {
+    // The agent talks to its hypervisor through the driver interface (src/drivers/driver.ts);
+    // only its composition root (main.ts) picks and builds a driver. Test fakes live apart.
+    files: ["src/agent/**/*.ts"],
+    ignores: ["src/agent/main.ts", "src/agent/**/*.test.ts", "src/agent/testing/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["**/drivers/qemu/**", "**/drivers/sim/**"], message: "The agent sees a hypervisor through src/drivers/driver.ts only; main.ts, the composition root, is where a driver is chosen." }] }],
+    },
+  },
+  {
+    files: ["src/cli/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["**/server/routes-*"], message: "The CLI is a client of the API: it imports src/api (schemas, client), never the controller's route modules." }] }],
+    },
+  },
   {
     files: ["**/*.test.ts", "test/**/*.ts", "bench/**/*.ts", "src/**/contract.ts", "src/**/testing/**/*.ts"],
     rules: {

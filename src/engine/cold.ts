@@ -11,7 +11,7 @@
 // record taken back by the source. After it, only a source that was powered on in between
 // (its removal refuses a VM that is not off) sends the VM back; a source that cannot be
 // reached keeps a stale registration it cannot power on, and the report says so.
-import type { AgentClient } from "../agent/client.ts";
+import type { AgentPort } from "./agent-port.ts";
 import { failureCodeOf, type VmSpec } from "../agent/api.ts";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, isFerryError } from "../core/errors.ts";
@@ -25,8 +25,8 @@ export interface ColdMigration {
   readonly migrationId: string;
   /** The VM as its source agent knows it: the destination registers exactly this (disks by file, MACs kept). */
   readonly vm: VmSpec;
-  readonly source: AgentClient;
-  readonly destination: AgentClient;
+  readonly source: AgentPort;
+  readonly destination: AgentPort;
   /** The VM's ownership record, as migrate() takes it; without it (tests of the engine alone) nothing is fenced. */
   readonly ownership?: OwnershipPlan | undefined;
   readonly signal: AbortSignal;
@@ -68,7 +68,7 @@ function codeOf(error: unknown): ErrorCode | undefined {
 }
 
 /** An agent's refusal or silence as a cold migration's failure. */
-function agentFailure(error: unknown, agent: AgentClient, role: "source" | "destination", fallback: FailureCode): ColdFailure {
+function agentFailure(error: unknown, agent: AgentPort, role: "source" | "destination", fallback: FailureCode): ColdFailure {
   if (error instanceof ColdFailure) return error;
   const code = isFerryError(error) ? failureCodeOf(error.details) : undefined;
   if (code !== undefined) return new ColdFailure(code, reason(error));
@@ -203,7 +203,7 @@ function coldSteps(m: ColdMigration, say: Say, log: EngineLog): {
   const notAborted = (): void => {
     if (signal.aborted) throw new ColdFailure(MigrationFailureCode.aborted, `aborted${signal.reason instanceof Error ? `: ${signal.reason.message}` : ""}`);
   };
-  const on = async <T>(agent: AgentClient, role: "source" | "destination", fallback: FailureCode, op: () => Promise<T>): Promise<T> => {
+  const on = async <T>(agent: AgentPort, role: "source" | "destination", fallback: FailureCode, op: () => Promise<T>): Promise<T> => {
     try {
       return await op();
     } catch (error) {
@@ -295,7 +295,7 @@ function sameVm(there: VmSpec | undefined, vm: VmSpec): boolean {
 }
 
 /** Whether `agent` has a VM named `name`; throws what else it answers. */
-async function registeredOn(agent: AgentClient, name: string): Promise<boolean> {
+async function registeredOn(agent: AgentPort, name: string): Promise<boolean> {
   try {
     await agent.getVm(name);
     return true;

@@ -4,7 +4,7 @@
 // and answers that it does not run the VM (a record left behind by a VM deleted and made
 // again, or moved by hand): then the source takes it over. Silence proves nothing, so a host
 // that cannot be asked keeps its record.
-import type { AgentClient } from "../agent/client.ts";
+import type { AgentPort } from "./agent-port.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { MigrationFailureCode } from "../core/migration/types.ts";
 import { OwnershipSchema, ownershipWords, type Fence, type LedgerRef, type Ownership } from "../core/ownership.ts";
@@ -24,7 +24,7 @@ function heldIn(error: unknown): Ownership | undefined {
 }
 
 /** Whether an agent runs `vm` (running or paused), or undefined when it does not answer. */
-export async function agentRuns(agent: AgentClient, vm: string): Promise<boolean | undefined> {
+export async function agentRuns(agent: AgentPort, vm: string): Promise<boolean | undefined> {
   try {
     const status = await agent.getVm(vm);
     return status.power !== PowerStatus.off;
@@ -34,7 +34,7 @@ export async function agentRuns(agent: AgentClient, vm: string): Promise<boolean
   }
 }
 
-export async function establishFence(plan: OwnershipPlan, vm: string, source: AgentClient, destination: AgentClient): Promise<Fence> {
+export async function establishFence(plan: OwnershipPlan, vm: string, source: AgentPort, destination: AgentPort): Promise<Fence> {
   let held: Ownership;
   try {
     held = await source.establishOwnership(vm, plan.ledger);

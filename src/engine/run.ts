@@ -3,7 +3,7 @@
 // the source is folded through, and what has been done on the hosts so far (reservations, the
 // destination asked to prepare, the ownership fence). The engine's modules (prepare, relay,
 // reconcile, settle) read and move this one record; nothing else keeps a phase or a percent.
-import type { AgentClient } from "../agent/client.ts";
+import type { AgentPort } from "./agent-port.ts";
 import type { VmSpec } from "../agent/api.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Finding } from "../core/check/findings.ts";
@@ -14,7 +14,7 @@ import { Phase, type MigrateOptions, type MigrationFailure, type MigrationProgre
 import type { OwnershipPlan } from "./fence.ts";
 
 /** An agent as the engine calls it. */
-export type Agent = AgentClient;
+export type Agent = AgentPort;
 
 /** The checker's verdict on (VM, destination), as the caller computed it. */
 export interface CheckVerdict {

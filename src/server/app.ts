@@ -28,7 +28,7 @@ import { setDiskLocation } from "../core/inventory/vm-create.ts";
 import { addVmkernelNetworking, deployFromTemplate, editVmkernelPort, removeVmkernelPort, setCpuidMask, setDeviceConnected, setNicConnected } from "../core/inventory/edits.ts";
 import type { Inventory } from "../core/inventory/schema.ts";
 import { inventoryYaml } from "../core/inventory/serialize.ts";
-import { statusFor } from "../agent/http-errors.ts";
+import { statusFor } from "../api/http-status.ts";
 import type { ApiToken, Store } from "../store/store.ts";
 import { auditTrail, registerAuditRoutes } from "./audit.ts";
 import { registerImportRoute } from "./routes-import.ts";
