@@ -1,0 +1,93 @@
+// The migration task's schema against what a real controller stores: task rows read straight
+// from its SQLite file after real migrations between sim agent processes (one completed, one
+// aborted) parse with the core's schema, round-trip through JSON unchanged, answer the API as
+// the same parsed task, carry failureCode beside report.failure, and rows as an older version
+// wrote them (no warnings, no failureCode, no prediction basis) still parse.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { parseInventory } from "../../src/core/inventory/parse.ts";
+import { MigrationTaskBodySchema, MigrationTaskSchema } from "../../src/core/migration/schema.ts";
+import { labVmSpec } from "../../src/cli/commands/up.ts";
+import { startLab, type Lab } from "./harness.ts";
+import { taskEnded, waitFor } from "../support/tasks.ts";
+
+const LAB_FILE = new URL("../../examples/lab.yaml", import.meta.url).pathname;
+const LAB_TEXT = readFileSync(LAB_FILE, "utf8");
+const parsed = parseInventory(LAB_TEXT, LAB_FILE);
+if (!parsed.ok) throw new Error("examples/lab.yaml does not parse");
+const vm = (name: string) => {
+  const found = parsed.inventory.vms.find((v) => v.name === name);
+  if (found === undefined) throw new Error(`examples/lab.yaml has no ${name}`);
+  return found;
+};
+
+interface Row { id: string; kind: string; vm: string; source: string; destination: string; state: string; percent: number; created_at: number; updated_at: number; created_by: string; body: string }
+
+/** The controller's task rows as its SQLite file holds them (read-only, beside the running controller). */
+function storedRows(lab: Lab): Row[] {
+  const db = new Database(join(lab.dir, "data", "ferry.db"), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare("SELECT * FROM task ORDER BY created_at").all() as Row[];
+  } finally {
+    db.close();
+  }
+}
+
+function recordOf(row: Row): unknown {
+  const body: unknown = JSON.parse(row.body);
+  return { id: row.id, kind: row.kind, vm: row.vm, source: row.source, destination: row.destination, state: row.state, percent: row.percent, createdAt: row.created_at, updatedAt: row.updated_at, createdBy: row.created_by, body };
+}
+
+let lab: Lab;
+before(async () => {
+  // 32 MiB over a 40 Mb/s cap: a few seconds of pre-copy, long enough to abort one on its way.
+  const spec = (name: string) => ({ ...labVmSpec(vm(name), undefined, 3), memoryMB: 32, touchedBytes: 16 * 1048576 });
+  lab = await startLab(LAB_TEXT, [{ name: "esx01", linkMbps: 40 }, { name: "esx02", linkMbps: 40 }], [{ host: "esx01", spec: spec("web01") }, { host: "esx01", spec: spec("web02") }]);
+});
+after(async () => {
+  await lab.stop();
+});
+
+test("real stored task bodies parse, round-trip, and answer the API as the parsed task", async () => {
+  const done = await lab.api<{ id: string }>("POST", "/migrations", { vm: "web01", to: "esx02", bandwidthMbps: 40 });
+  assert.equal(done.status, 202, JSON.stringify(done.body));
+  await taskEnded(lab, done.body.id);
+  const aborted = await lab.api<{ id: string }>("POST", "/migrations", { vm: "web02", to: "esx02", bandwidthMbps: 40 });
+  assert.equal(aborted.status, 202, JSON.stringify(aborted.body));
+  // Aborted once it is under way (or still queued): either way it ends cancelled with ABORTED.
+  await waitFor("the abort to be taken", async () => ((await lab.api("DELETE", `/migrations/${aborted.body.id}`)).status === 202 ? true : undefined));
+  await taskEnded(lab, aborted.body.id);
+
+  const rows = storedRows(lab);
+  assert.equal(rows.length, 2);
+  for (const row of rows) {
+    const task = MigrationTaskSchema.parse(recordOf(row));
+    assert.deepEqual(MigrationTaskSchema.parse(JSON.parse(JSON.stringify(task))), task, `task ${row.id} round-trips through JSON`);
+    const answered = await lab.api<unknown>("GET", `/migrations/${row.id}`);
+    assert.deepEqual(MigrationTaskSchema.parse(answered.body).body, task.body, "the API answers the stored body, parsed");
+    assert.ok(task.body.timeline.length >= 2 && task.body.timeline[0]?.phase === "queued");
+    assert.equal(task.body.report?.outcome, task.state);
+  }
+  const [completed, cancelled] = rows.map((row) => MigrationTaskSchema.parse(recordOf(row)));
+  assert.equal(completed?.state, "completed");
+  assert.equal(completed.body.failureCode, undefined);
+  assert.deepEqual(completed.body.report?.warnings, []);
+  assert.ok((completed.body.passes ?? []).length >= 1 && completed.body.prediction !== undefined);
+  assert.equal(cancelled?.state, "cancelled");
+  assert.equal(cancelled.body.report?.failure?.code, "ABORTED");
+  assert.equal(cancelled.body.failureCode, "ABORTED", "the failure code is a field of the task's body");
+  assert.equal((JSON.parse(rows[1]?.body ?? "{}") as { details?: unknown }).details, undefined, "never details.failureCode");
+
+  // A row as an older controller wrote it: no failureCode, no report warnings, no prediction basis.
+  const old = JSON.parse(rows[0]?.body ?? "{}") as { report?: Record<string, unknown>; prediction?: Record<string, unknown>; failureCode?: unknown };
+  delete old.failureCode;
+  delete old.report?.["warnings"];
+  delete old.report?.["prediction"];
+  delete old.prediction?.["basis"];
+  const older = MigrationTaskBodySchema.parse(old);
+  assert.deepEqual(older.report?.warnings, [], "an old report parses with no warnings");
+  assert.equal(older.prediction?.basis, undefined);
+});
