@@ -16,10 +16,12 @@ import { failureCodeOf, type VmSpec } from "../agent/api.ts";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, isFerryError } from "../core/errors.ts";
 import { MigrationFailureCode, Phase, type MigrationFailureCode as FailureCode, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
+import { createProgressTracker } from "../core/migration/progress.ts";
 import { ownershipWords, type Ownership } from "../core/ownership.ts";
 import { PowerStatus } from "../drivers/driver.ts";
 import { establishFence, type OwnershipPlan } from "./fence.ts";
-import { validationFailure, type CheckVerdict, type EngineLog } from "./migrate.ts";
+import { validationFailure } from "./outcome.ts";
+import type { CheckVerdict, EngineLog } from "./run.ts";
 
 export interface ColdMigration {
   readonly migrationId: string;
@@ -121,16 +123,18 @@ function coldRun(m: ColdMigration): { go(): Promise<MigrationReport>; reconcile(
   const log: EngineLog = m.log ?? (() => undefined);
   const started = clock.monotonic();
   let phase: Phase = Phase.validating;
-  let percent = 0;
-  const say = (p: Phase, pct: number, message: string): void => {
-    phase = p;
-    percent = Math.max(percent, pct);
-    const progress: MigrationProgress = { migrationId, vm: vm.name, phase: p, percent, pass: 0, bytesSent: 0, bytesRemaining: 0, dirtyRateBytesPerSec: 0, linkRateBytesPerSec: 0, etaMs: undefined, expectedDowntimeMs: undefined, throttlePercent: 0, message, at: clock.now() };
+  // Phase and percent as the core's tracker gives them (never back, on the seed's scale).
+  const tracker = createProgressTracker({ migrationId, vm: vm.name });
+  const publish = (progress: MigrationProgress): void => {
+    phase = progress.phase;
     try {
       m.onProgress(progress);
     } catch (error) {
       log("warn", `progress listener failed: ${reason(error)}`, { migrationId });
     }
+  };
+  const say: Say = (p, fraction, message) => {
+    publish(tracker.update({ phase: p, fraction, bytesSent: 0, bytesRemaining: 0, message, at: clock.now() }));
   };
   const report: Reporter = (outcome, failure, registeredOn) => ({
     migrationId, vm: vm.name, source: source.name, destination: destination.name, outcome, failure, runningOn: registeredOn,
@@ -140,7 +144,7 @@ function coldRun(m: ColdMigration): { go(): Promise<MigrationReport>; reconcile(
     const words = final.outcome === Phase.completed
       ? `completed: ${vm.name} is registered on ${final.runningOn}, powered off${final.failure === undefined ? "" : ` (${final.failure.message})`}`
       : `${final.outcome}: ${final.failure?.code ?? ""} ${final.failure?.message ?? ""}; ${vm.name} stays registered on ${final.runningOn}${final.failure?.code === MigrationFailureCode.vmPoweredOn ? "" : ", powered off"}`;
-    say(final.outcome, final.outcome === Phase.completed ? 100 : percent, words);
+    say(final.outcome, undefined, words);
     log(final.outcome === Phase.completed ? "info" : "warn", `cold migration ${words}`, { migrationId });
     return final;
   };
@@ -190,7 +194,8 @@ function coldRun(m: ColdMigration): { go(): Promise<MigrationReport>; reconcile(
 }
 
 type Reporter = (outcome: MigrationReport["outcome"], failure: MigrationReport["failure"], registeredOn: string) => MigrationReport;
-type Say = (phase: Phase, percent: number, message: string) => void;
+/** `fraction`: how far the phase got, 0–1 (the tracker places it on the seed's scale). */
+type Say = (phase: Phase, fraction: number | undefined, message: string) => void;
 
 function coldSteps(m: ColdMigration, say: Say, log: EngineLog): {
   prepare(done: Done): Promise<void>;
@@ -241,18 +246,18 @@ function coldSteps(m: ColdMigration, say: Say, log: EngineLog): {
       const plan = m.ownership;
       if (plan === undefined) return;
       const fence = await on(source, "source", MigrationFailureCode.internal, () => establishFence(plan, name, source, destination));
-      say(Phase.preparing, 3, `${source.name} holds ${name}'s ownership record (generation ${fence.generation})`);
+      say(Phase.preparing, 0.3, `${source.name} holds ${name}'s ownership record (generation ${fence.generation})`);
       notAborted();
       done.moved = "unknown";
       done.moved = await on(destination, "destination", MigrationFailureCode.rejectedByDestination, () => destination.establishOwnership(name, plan.ledger, { supersede: fence.generation, migrationId }));
-      say(Phase.preparing, 6, `${ownershipWords(done.moved)}: ${source.name} can no longer power it on`);
+      say(Phase.preparing, 0.6, `${ownershipWords(done.moved)}: ${source.name} can no longer power it on`);
       // Powered on between the first look and the record's move: it stays, and runs, there.
       await confirmOff(" (powered on while the cold migration began)");
     },
 
     async register(done) {
       notAborted();
-      say(Phase.preparing, 10, `registering ${name} on ${destination.name}, powered off`);
+      say(Phase.preparing, 1, `registering ${name} on ${destination.name}, powered off`);
       done.registered = "unknown";
       try {
         await destination.createVm(coldSpec(vm));
@@ -263,7 +268,7 @@ function coldSteps(m: ColdMigration, say: Say, log: EngineLog): {
         throw agentFailure(error, destination, "destination", MigrationFailureCode.rejectedByDestination);
       }
       done.registered = true;
-      say(Phase.switchover, 60, `${destination.name} has ${name} registered, powered off; removing it from ${source.name} (its disks stay)`);
+      say(Phase.switchover, 0, `${destination.name} has ${name} registered, powered off; removing it from ${source.name} (its disks stay)`);
     },
 
     async release(done, report) {
@@ -280,7 +285,7 @@ function coldSteps(m: ColdMigration, say: Say, log: EngineLog): {
         const fenced = done.moved !== undefined && done.moved !== "unknown" ? `; it cannot power that copy on (${ownershipWords(done.moved)})` : "";
         return report(Phase.completed, { code: MigrationFailureCode.sourceLost, message: `${name} is registered on ${destination.name}, but ${source.name} could not remove its own registration (${reason(error)}): ${source.name} keeps a stale powered-off copy${fenced}; remove it there, its disks stay`, phase: Phase.switchover }, destination.name);
       }
-      say(Phase.switchover, 90, `${source.name} no longer has ${name}; its disks stay where they are`);
+      say(Phase.switchover, 0.4, `${source.name} no longer has ${name}; its disks stay where they are`);
       return report(Phase.completed, undefined, destination.name);
     },
 

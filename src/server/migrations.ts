@@ -16,6 +16,7 @@ import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { unmovedReport, withDowntimeWarning } from "../core/migration/report.ts";
 import { Predictor } from "./prediction.ts";
 import { streamEncryption } from "../core/migration/encryption.ts";
+import { createProgressCadence } from "../core/migration/cadence.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type PassSample, type Prediction, type Priority, type VmotionEncryption } from "../core/migration/types.ts";
 import { MigrationTaskBodySchema, type MigrationRequestSchema } from "../core/migration/schema.ts";
 import type { z } from "zod";
@@ -157,9 +158,6 @@ export interface MigrationPreview {
   /** Where the VM's memory size and workload came from: its source agent, or the inventory when the agent cannot say. */
   readonly predictedFrom: "agent" | "inventory";
 }
-
-/** How often a running task's row takes a new percent (phases and passes are written at once). */
-const ROW_EVERY_MS = 1000;
 
 /**
  * Where a switchover passes its point of no return: the sim source sends COMMIT right after
@@ -486,15 +484,11 @@ export class MigrationService {
     const { store, events } = this.#deps;
     let last: MigrationProgress | undefined;
     let chain: Promise<void> = Promise.resolve();
-    // Phases entered since the task row was last written; `phase` is the latest seen.
+    // Phases entered since the task row was last written.
     const timeline: { phase: string; at: number }[] = [];
-    let phase: string = Phase.queued;
-    // Drivers report per batch of pages; clients need a few updates a second. Events are kept
-    // at phase changes, at each whole percent, and at most every 200 ms otherwise; the task
-    // row is written at phase changes, new passes, and for a whole percent at most once a second
+    // Which progress becomes an event, and which also the task row: the core's cadence
     // (lists show the row; a live view follows the events).
-    let published: { phase: string; percent: number; at: number } = { phase: "", percent: -1, at: 0 };
-    let rowAt = 0;
+    const cadence = createProgressCadence(Phase.queued);
     // Per pass, its latest event stands for the pass's end; a new pass also writes the task row,
     // so GET /migrations/{id} can draw the chart from the task alone.
     const passes: PassSample[] = [];
@@ -503,31 +497,19 @@ export class MigrationService {
       write: (p) => {
         if (p.phase === Phase.switchover && p.percent >= COMMIT_PERCENT) this.#committed.add(taskId);
         last = p;
-        let newPass = false;
+        const verdict = cadence.offer(p);
         if (p.phase === Phase.precopy && p.pass > 0) {
           const sample: PassSample = { pass: p.pass, at: p.at, bytesSent: p.bytesSent, bytesRemaining: p.bytesRemaining, dirtyRateBytesPerSec: p.dirtyRateBytesPerSec, linkRateBytesPerSec: p.linkRateBytesPerSec, throttlePercent: p.throttlePercent };
-          const lastSample = passes[passes.length - 1];
-          if (lastSample?.pass === p.pass) passes[passes.length - 1] = sample;
-          else if (lastSample === undefined || p.pass > lastSample.pass) {
-            passes.push(sample);
-            newPass = true;
-          }
+          if (verdict.newPass) passes.push(sample);
+          else if (passes[passes.length - 1]?.pass === p.pass) passes[passes.length - 1] = sample;
         }
-        const phaseChanged = p.phase !== phase;
-        if (phaseChanged) {
-          timeline.push({ phase: p.phase, at: p.at });
-          phase = p.phase;
-        }
-        const percentChanged = Math.floor(p.percent) !== Math.floor(published.percent);
-        if (!phaseChanged && !percentChanged && !newPass && p.at - published.at < 200) return;
-        published = { phase: p.phase, percent: p.percent, at: p.at };
-        const rowDue = phaseChanged || newPass || (percentChanged && p.at - rowAt >= ROW_EVERY_MS);
-        if (rowDue) rowAt = p.at;
+        if (verdict.phaseChanged) timeline.push({ phase: p.phase, at: p.at });
+        if (!verdict.event) return;
         chain = chain
           .then(async () => {
             await events.publish(taskId, p.at, { type: "progress", ...p });
             // The end of a task (its state and report) is written by #finish, once, with the report.
-            if (TERMINAL_PHASES.has(p.phase) || !rowDue) return;
+            if (TERMINAL_PHASES.has(p.phase) || !verdict.row) return;
             const task = await store.getTask(taskId);
             if (task === undefined) return;
             const body = bodyOf(task);
@@ -725,7 +707,7 @@ export class MigrationService {
       try {
         report = body.cold === true
           ? await reconcileColdMigration({ migrationId: task.id, vm: spec, source, destination, ownership: await this.#ownershipPlan(task.id, spec), signal, onProgress: progress.write, clock, log: this.#deps.log })
-          : await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: task.state as Phase, fenced: body.ownership !== undefined });
+          : await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: task.state as Phase, lastPercent: task.percent, fenced: body.ownership !== undefined });
       } catch (error) {
         report = this.#failedReport(task, MigrationFailureCode.internal, `settling after a restart failed: ${error instanceof Error ? error.message : String(error)}`, task.source, body.prediction);
       }

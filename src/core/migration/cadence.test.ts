@@ -42,3 +42,9 @@ test("a burst of samples per page batch becomes a few events a second", () => {
   assert.ok(rows <= 10_000 / ROW_EVERY_MS + 2, `${rows} rows`);
   assert.ok(events >= 10_000 / EVENT_EVERY_MS, `${events} events`);
 });
+
+test("a cadence told the phase it starts in does not count that phase as a change", () => {
+  const cadence = createProgressCadence(Phase.queued);
+  assert.equal(cadence.offer(progress(Phase.queued, 0, T0)).phaseChanged, false);
+  assert.equal(cadence.offer(progress(Phase.validating, 0, T0 + 1)).phaseChanged, true);
+});

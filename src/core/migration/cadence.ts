@@ -24,8 +24,9 @@ export interface ProgressCadence {
   offer(progress: MigrationProgress): CadenceVerdict;
 }
 
-export function createProgressCadence(): ProgressCadence {
-  let phase: string | undefined;
+/** `phase`: the phase the migration is already known to be in (its task's state), if any. */
+export function createProgressCadence(knownPhase?: string): ProgressCadence {
+  let phase = knownPhase;
   let pass = 0;
   let event: { readonly percent: number; readonly at: number } | undefined;
   let rowAt: number | undefined;
