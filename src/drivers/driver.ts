@@ -181,6 +181,12 @@ export interface OwnershipFence {
   readonly where: string;
   readonly generation: number;
   claim(): Promise<ClaimResult>;
+  /**
+   * Opens the way to the record ahead of the switchover (a read: the controller ledger's TLS
+   * connection is then open), so that the claim after COMMIT, inside the VM's downtime, is one
+   * round trip and not a handshake too. Optional; a failure here proves nothing and is ignored.
+   */
+  warm?(): Promise<void>;
 }
 
 export const IncomingState = {

@@ -226,6 +226,9 @@ export class IncomingSession {
         return;
       case "passEnd":
         this.send([encodeFrame({ type: "passAck", pass: frame.pass, receivedBytes: this.stream?.bytesRead ?? 0 })]);
+        // The source may pause the VM after any pass: the ownership record's connection is
+        // opened now, so the claim after COMMIT does not add a TLS handshake to the downtime.
+        this.ctx.fence?.warm?.().catch(() => undefined);
         // Hash what arrived while the source measures and decides: at switchover only the
         // last dirty pages are left to hash. In slices, so the acknowledgement is not held up
         // (it measures the link) and the next pass is read meanwhile.
