@@ -85,15 +85,21 @@ async function errorFrom(response: Response, what: string, host: string): Promis
   });
 }
 
-export function createAgentClient(options: AgentClientOptions): AgentClient {
+/** How the client reaches one agent: its address, name, limits, and one request at a time. */
+interface Transport {
+  readonly name: string;
+  readonly baseUrl: string;
+  readonly timeoutMs: number;
+  readonly streamIdleMs: number;
+  /** Sends one request; `timeout` covers everything up to the response headers. */
+  send(method: string, path: string, body: unknown, call: CallOptions | undefined, timeout: number | undefined): Promise<Response>;
+}
+
+function transportOf(options: AgentClientOptions): Transport {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
   const name = options.name ?? new URL(baseUrl).host;
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const streamIdleMs = options.streamIdleMs ?? 5_000;
   const doFetch = options.fetch ?? ((input: string, init: RequestInit) => fetch(input, init));
   const authorization = `Bearer ${options.token}`;
-
-  /** Sends one request; `timeout` covers everything up to the response headers. */
   const send = async (method: string, path: string, body: unknown, call: CallOptions | undefined, timeout: number | undefined): Promise<Response> => {
     const what = `${method} ${path}`;
     call?.signal?.throwIfAborted();
@@ -122,81 +128,91 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       if (handle !== undefined) clearTimeout(handle);
     }
   };
+  return { name, baseUrl, timeoutMs: options.timeoutMs ?? 10_000, streamIdleMs: options.streamIdleMs ?? 5_000, send };
+}
 
-  const json = async <T>(method: string, path: string, body?: unknown, call?: CallOptions): Promise<T> => {
-    const response = await send(method, path, body, call, timeoutMs);
-    if (!response.ok) throw await errorFrom(response, `${method} ${path}`, name);
-    try {
-      return (await response.json()) as T;
-    } catch (cause) {
-      if (call?.signal?.aborted === true) throw call.signal.reason;
-      throw new FerryError(ErrorCode.unavailable, `${name} broke off its answer to ${method} ${path}`, { retryable: true, cause });
-    }
-  };
-
-  async function* events(method: string, path: string, body: unknown, call: CallOptions | undefined): AsyncGenerator<OutgoingEvent> {
-    const reading = new AbortController();
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-    const stop = (): void => {
-      reading.abort();
-      // Cancelling the reader too: not every fetch ends a body's read when its signal aborts.
-      reader?.cancel().catch(() => undefined);
-    };
-    call?.signal?.addEventListener("abort", stop, { once: true });
-    let idle: ReturnType<typeof setTimeout> | undefined;
-    const watch = { silent: false };
-    const arm = (): void => {
-      if (idle !== undefined) clearTimeout(idle);
-      idle = setTimeout(() => {
-        watch.silent = true;
-        stop();
-      }, streamIdleMs);
-    };
-    const broken = (why: string, cause?: unknown): FerryError => {
-      if (call?.signal?.aborted === true) throw call.signal.reason;
-      if (watch.silent) return new FerryError(ErrorCode.unavailable, `the migration stream from ${name} went silent for ${streamIdleMs} ms`, { retryable: true, details: { host: name }, cause });
-      return new FerryError(ErrorCode.unavailable, `the migration stream from ${name} ${why}`, { retryable: true, details: { host: name }, cause });
-    };
-    try {
-      call?.signal?.throwIfAborted();
-      const response = await send(method, path, body, { signal: reading.signal }, timeoutMs);
-      if (!response.ok) throw await errorFrom(response, `${method} ${path}`, name);
-      if (response.body === null) throw new FerryError(ErrorCode.unavailable, `${name} answered ${method} ${path} without a stream`, { retryable: true });
-      reader = (response.body as ReadableStream<Uint8Array>).getReader();
-      const decoder = new TextDecoder();
-      let buffered = "";
-      arm();
-      for (;;) {
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } catch (cause) {
-          throw broken(`broke: ${networkReason(cause)}`, cause);
-        }
-        if (chunk.done || reading.signal.aborted) break;
-        arm();
-        buffered += decoder.decode(chunk.value, { stream: true });
-        for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
-          const line = buffered.slice(0, nl).trim();
-          buffered = buffered.slice(nl + 1);
-          if (line === "") continue;
-          let event: OutgoingEvent;
-          try {
-            event = JSON.parse(line) as OutgoingEvent;
-          } catch (cause) {
-            throw new FerryError(ErrorCode.internal, `${name} sent a line that is not JSON on the migration stream`, { cause, details: { line: line.slice(0, 200) } });
-          }
-          yield event;
-          if (event.type === "report") return;
-        }
-      }
-      throw broken("ended before its report");
-    } finally {
-      if (idle !== undefined) clearTimeout(idle);
-      call?.signal?.removeEventListener("abort", stop);
-      stop();
-    }
+async function jsonOf<T>(t: Transport, method: string, path: string, body?: unknown, call?: CallOptions): Promise<T> {
+  const response = await t.send(method, path, body, call, t.timeoutMs);
+  if (!response.ok) throw await errorFrom(response, `${method} ${path}`, t.name);
+  try {
+    return (await response.json()) as T;
+  } catch (cause) {
+    if (call?.signal?.aborted === true) throw call.signal.reason;
+    throw new FerryError(ErrorCode.unavailable, `${t.name} broke off its answer to ${method} ${path}`, { retryable: true, cause });
   }
+}
+
+/** An outgoing migration's NDJSON stream as events; the last is the report. */
+async function* eventsOf(t: Transport, method: string, path: string, body: unknown, call: CallOptions | undefined): AsyncGenerator<OutgoingEvent> {
+  const { name, streamIdleMs } = t;
+  const reading = new AbortController();
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const stop = (): void => {
+    reading.abort();
+    // Cancelling the reader too: not every fetch ends a body's read when its signal aborts.
+    reader?.cancel().catch(() => undefined);
+  };
+  call?.signal?.addEventListener("abort", stop, { once: true });
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  const watch = { silent: false };
+  const arm = (): void => {
+    if (idle !== undefined) clearTimeout(idle);
+    idle = setTimeout(() => {
+      watch.silent = true;
+      stop();
+    }, streamIdleMs);
+  };
+  const broken = (why: string, cause?: unknown): FerryError => {
+    if (call?.signal?.aborted === true) throw call.signal.reason;
+    if (watch.silent) return new FerryError(ErrorCode.unavailable, `the migration stream from ${name} went silent for ${streamIdleMs} ms`, { retryable: true, details: { host: name }, cause });
+    return new FerryError(ErrorCode.unavailable, `the migration stream from ${name} ${why}`, { retryable: true, details: { host: name }, cause });
+  };
+  try {
+    call?.signal?.throwIfAborted();
+    const response = await t.send(method, path, body, { signal: reading.signal }, t.timeoutMs);
+    if (!response.ok) throw await errorFrom(response, `${method} ${path}`, name);
+    if (response.body === null) throw new FerryError(ErrorCode.unavailable, `${name} answered ${method} ${path} without a stream`, { retryable: true });
+    reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    arm();
+    for (;;) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (cause) {
+        throw broken(`broke: ${networkReason(cause)}`, cause);
+      }
+      if (chunk.done || reading.signal.aborted) break;
+      arm();
+      buffered += decoder.decode(chunk.value, { stream: true });
+      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (line === "") continue;
+        let event: OutgoingEvent;
+        try {
+          event = JSON.parse(line) as OutgoingEvent;
+        } catch (cause) {
+          throw new FerryError(ErrorCode.internal, `${name} sent a line that is not JSON on the migration stream`, { cause, details: { line: line.slice(0, 200) } });
+        }
+        yield event;
+        if (event.type === "report") return;
+      }
+    }
+    throw broken("ended before its report");
+  } finally {
+    if (idle !== undefined) clearTimeout(idle);
+    call?.signal?.removeEventListener("abort", stop);
+    stop();
+  }
+}
+
+export function createAgentClient(options: AgentClientOptions): AgentClient {
+  const t = transportOf(options);
+  const { name, baseUrl } = t;
+  const json = <T>(method: string, path: string, body?: unknown, call?: CallOptions): Promise<T> => jsonOf<T>(t, method, path, body, call);
+  const events = (method: string, path: string, body: unknown, call: CallOptions | undefined): AsyncGenerator<OutgoingEvent> => eventsOf(t, method, path, body, call);
 
   const enc = encodeURIComponent;
   return {

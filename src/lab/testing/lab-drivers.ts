@@ -1,7 +1,8 @@
-// qemu drivers for every host of a lab layout, in one process, wired to each other the way the
-// agents wire them through their peers: the source asks the destination (found by its VMotion
-// IP) whether it runs the VM, why a stream failed, and whether the guest answers. For tests
-// and benchmarks that drive migrations below the agents.
+// qemu drivers for every host of a lab layout, in one process, wired to each other as their
+// agents are (src/agent/destinations.ts, with the destination the controller names): the source
+// asks the destination (here found by its VMotion IP) whether it runs the VM, why a stream
+// failed, and whether the guest answers. For tests and benchmarks that drive migrations below
+// the agents.
 import { systemClock } from "../../drivers/clock.ts";
 import { IncomingState, type IncomingMigration } from "../../drivers/driver.ts";
 import { createQemuDriver, type QemuDriver, type QemuDriverOptions } from "../../drivers/qemu/driver.ts";
