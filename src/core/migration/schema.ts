@@ -37,7 +37,8 @@ export const PredictionSchema = z
     converges: z.boolean(),
     note: z.string().meta({ description: 'Why it does not converge, or how (e.g. "auto-converge throttles the guest to 40%")' }),
     throttlePercent: z.number().meta({ description: "The highest throttle auto-converge would need, in percent (0 when none)" }),
-    basis: PredictionBasisSchema.optional().meta({ description: "Absent in predictions made before the basis was recorded" }),
+    // Absent in predictions made before the basis was recorded. (A description here would inline the component.)
+    basis: PredictionBasisSchema.optional(),
   })
   .meta({ id: "Prediction" });
 
@@ -64,7 +65,8 @@ export const MigrationFailureSchema = z
   .object({
     code: MigrationFailureCodeSchema,
     message: z.string(),
-    phase: PhaseSchema.meta({ description: "The phase the migration was in when it failed" }),
+    /** The phase the migration was in when it failed. */
+    phase: PhaseSchema,
   })
   .meta({ id: "MigrationFailure" });
 
@@ -137,9 +139,11 @@ export const MigrationTaskBodySchema = z
     requestedBy: z.string(),
     prediction: PredictionSchema.optional(),
     timeline: z.array(TimelineEntrySchema).readonly().default([]),
-    progress: MigrationProgressSchema.optional().meta({ description: "The latest progress written to the task row" }),
-    report: MigrationReportSchema.optional().meta({ description: "Once it ended" }),
-    failureCode: MigrationFailureCodeSchema.optional().meta({ description: "The report's failure code, once it ended with one" }),
+    // The latest progress written to the row; the report once it ended, and its failure code
+    // beside it as a field of its own. (Descriptions here would inline the named components.)
+    progress: MigrationProgressSchema.optional(),
+    report: MigrationReportSchema.optional(),
+    failureCode: MigrationFailureCodeSchema.optional(),
     waitingReason: z.string().optional().meta({ description: "Why a queued migration waits" }),
     passes: z.array(PassSampleSchema).readonly().optional().meta({ description: "One sample per pre-copy pass (the pass's last progress event)" }),
     recheck: RecheckSchema.optional(),
