@@ -18,7 +18,7 @@
 // phase machine and progress tracker). The steps live by role: prepare.ts (validating,
 // preparing, reservations), relay.ts (the source's stream), reconcile.ts (no report from the
 // source), settle.ts (one host runs the VM), outcome.ts (the report and its words).
-import type { IncomingMigration } from "../agent/api.ts";
+import type { PreparedIncoming } from "../agent/api.ts";
 import { ErrorCode, isFerryError } from "../core/errors.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrationReport } from "../core/migration/types.ts";
 import { Failure, failed, finish, named, preparingFailure } from "./outcome.ts";
@@ -53,7 +53,7 @@ export async function migrate(request: MigrateRequest): Promise<MigrationReport>
 }
 
 /** Pre-copy and switchover on the source; when its stream breaks, the source is asked again, else the destination. */
-async function runOutgoing(run: MigrationRun, prepared: IncomingMigration): Promise<MigrationReport> {
+async function runOutgoing(run: MigrationRun, prepared: PreparedIncoming): Promise<MigrationReport> {
   try {
     return named(run, await migrateOut(run, prepared));
   } catch (error) {

@@ -1,7 +1,7 @@
 // Validating and preparing: the checker's verdict (nothing contacted), then the source's VM,
 // the reservations of a high-priority migration, the VM's ownership fence, and the
 // destination's shell. Each refusal becomes a Failure with the agent's words and code.
-import { failureCodeOf, type IncomingMigration, type ReservationRequest } from "../agent/api.ts";
+import { failureCodeOf, type PreparedIncoming, type ReservationRequest } from "../agent/api.ts";
 import { ErrorCode, isFerryError } from "../core/errors.ts";
 import { MigrationFailureCode, Phase } from "../core/migration/types.ts";
 import { PowerStatus } from "../drivers/driver.ts";
@@ -67,7 +67,7 @@ async function reserve(run: MigrationRun): Promise<void> {
 }
 
 /** Preparing, to the destination listening for the stream. Throws a Failure. */
-export async function prepare(run: MigrationRun): Promise<IncomingMigration> {
+export async function prepare(run: MigrationRun): Promise<PreparedIncoming> {
   const { source, destination, vm, request } = run;
   run.say(Phase.preparing, 0, `preparing ${destination.name} to receive ${vm.name}`);
   await requireRunning(run);

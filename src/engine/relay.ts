@@ -2,7 +2,7 @@
 // stream to its report, folding each progress event into the run (the core's machine and
 // tracker decide phase and percent). The caller's abort is passed on to the source, and the
 // stream read on: the source's report says how the abort ended.
-import type { IncomingMigration, OutgoingEvent } from "../agent/api.ts";
+import type { PreparedIncoming, OutgoingEvent } from "../agent/api.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { TERMINAL_PHASES, type MigrationReport } from "../core/migration/types.ts";
 import { reason, type MigrationRun } from "./run.ts";
@@ -63,7 +63,7 @@ export async function relay(run: MigrationRun, open: (reading: AbortSignal) => A
 }
 
 /** Starts the migration on the source and relays it to the source's report. */
-export function migrateOut(run: MigrationRun, prepared: IncomingMigration): Promise<MigrationReport> {
+export function migrateOut(run: MigrationRun, prepared: PreparedIncoming): Promise<MigrationReport> {
   const { source, destination, vm, fence } = run;
   const request = {
     migrationId: run.id,
