@@ -2,7 +2,8 @@
 // from its SQLite file after real migrations between sim agent processes (one completed, one
 // aborted) parse with the core's schema, round-trip through JSON unchanged, answer the API as
 // the same parsed task, carry failureCode beside report.failure, and rows as an older version
-// wrote them (no warnings, no failureCode, no prediction basis) still parse.
+// wrote them (no warnings, no failureCode, no prediction basis) still parse; the CLI prints
+// them, as JSON and as text.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -13,6 +14,7 @@ import { MigrationTaskBodySchema, MigrationTaskSchema } from "../../src/core/mig
 import { labVmSpec } from "../../src/cli/commands/up.ts";
 import { startLab, type Lab } from "./harness.ts";
 import { taskEnded, waitFor } from "../support/tasks.ts";
+import { runFerry } from "../../src/cli/testing/io.ts";
 
 const LAB_FILE = new URL("../../examples/lab.yaml", import.meta.url).pathname;
 const LAB_TEXT = readFileSync(LAB_FILE, "utf8");
@@ -90,4 +92,26 @@ test("real stored task bodies parse, round-trip, and answer the API as the parse
   const older = MigrationTaskBodySchema.parse(old);
   assert.deepEqual(older.report?.warnings, [], "an old report parses with no warnings");
   assert.equal(older.prediction?.basis, undefined);
+});
+
+test("ferry tasks prints the same tasks: --json the parsed task, text its report and the list its failure code", async () => {
+  const ferry = (...args: string[]) => runFerry([...args, "--controller", lab.controller.url, "--token", lab.controller.token]);
+  const rows = storedRows(lab).map((row) => MigrationTaskSchema.parse(recordOf(row)));
+  const [completed, cancelled] = rows;
+  assert.ok(completed !== undefined && cancelled !== undefined, "the first test ran its migrations");
+  const json = await ferry("tasks", completed.id, "--json");
+  assert.equal(json.status, 0, json.err);
+  assert.deepEqual(MigrationTaskSchema.parse(JSON.parse(json.out)).body, completed.body);
+  assert.deepEqual((JSON.parse(json.out) as { body: { report: { warnings: unknown } } }).body.report.warnings, [], "--json prints the report's warnings, none here");
+  const text = await ferry("tasks", completed.id);
+  assert.equal(text.status, 0, text.err);
+  assert.match(text.out, new RegExp(`^${completed.id}: web01 esx01 → esx02, completed 100%, asked by admin\\n {2}timeline: queued `));
+  assert.match(text.out, /web01 now runs on esx02: migrated from esx01 in \d+ ms with \d+ ms of downtime/);
+  assert.doesNotMatch(text.out, /WARNING/);
+  const list = await ferry("tasks");
+  assert.equal(list.status, 0, list.err);
+  assert.match(list.out, new RegExp(`${cancelled.id}.*cancelled.*ABORTED`));
+  assert.match(list.out, new RegExp(`${completed.id}.*completed.*downtime \\d+ ms`));
+  const listed = await ferry("tasks", "--json");
+  assert.deepEqual(MigrationTaskSchema.array().parse(JSON.parse(listed.out)).map((t) => t.body.failureCode), ["ABORTED", undefined], "newest first");
 });

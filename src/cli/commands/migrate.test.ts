@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { migratedFine, progressLine, reportText } from "./migrate.ts";
+import { migratedFine, predictionText, progressLine, reportText, taskOf, taskText, tasksTable } from "./migrate.ts";
+import { TaskSchema } from "../../api/schemas.ts";
 import type { MigrationProgress, MigrationReport } from "../../core/migration/types.ts";
 
 const progress: MigrationProgress = {
@@ -51,4 +52,27 @@ test("a qemu migration that moved but is unreachable says so, shows QEMU's own d
   assert.match(text, /downtime \(QEMU's own\)\s*│ 14 ms/);
   assert.equal(migratedFine(report), false);
   assert.equal(migratedFine({ ...report, failure: { code: "DESTINATION_LOST", message: "settled with esx02's state running", phase: "switchover" } }), true);
+});
+
+test("a completed migration that went over its downtime limit says so in the report, the task and the list", () => {
+  const task = TaskSchema.parse({
+    id: "m-over", kind: "migration", vm: "web02", source: "esx01", destination: "esx02", state: "completed", percent: 100, createdAt: 1, updatedAt: 2, createdBy: "admin",
+    body: {
+      request: { vm: "web02", to: "esx02", priority: "high" }, requestedBy: "admin", acceptedWarnings: [], timeline: [{ phase: "queued", at: 1 }, { phase: "completed", at: 2 }],
+      prediction: { passes: 1, bytes: 1 << 20, totalMs: 274, downtimeMs: 4, converges: true, note: "", throttlePercent: 0, basis: { linkRateBytesPerSec: 97.5e6, linkSource: "learned", samples: 12, costs: "sim", safetyMarginMs: 20, text: "link rate learned from 12 migrations: 780 Mb/s" } },
+      report: {
+        migrationId: "m-over", vm: "web02", source: "esx01", destination: "esx02", outcome: "completed", runningOn: "esx02", downtimeMs: 401, totalMs: 2800, bytesSent: 2 << 20, passes: 2,
+        pagesSent: 512, zeroPages: 0, throttlePercentMax: 0, verified: true, warnings: [{ code: "DOWNTIME_OVER_LIMIT", message: "downtime 401 ms exceeded its 300 ms limit by 101 ms" }],
+      },
+    },
+  });
+  assert.ok(task.body.report !== undefined);
+  assert.match(reportText(task.body.report), /web02 now runs on esx02: migrated from esx01 in 2800 ms with 401 ms of downtime, state verified\.\nWARNING DOWNTIME_OVER_LIMIT: downtime 401 ms exceeded its 300 ms limit by 101 ms/);
+  assert.equal(migratedFine(task.body.report), true, "it moved: exit 0, the warning is said, not failed");
+  assert.match(taskText(task), /^m-over: web02 esx01 → esx02, completed 100%, asked by admin\n {2}timeline: queued .* → completed .*\n.*WARNING DOWNTIME_OVER_LIMIT/s);
+  assert.match(tasksTable([task], false), /m-over.*completed.*downtime 401 ms, DOWNTIME_OVER_LIMIT/);
+  assert.match(predictionText({ ...task.body.prediction!, converges: true }), /^predicted: 274 ms, 1 pass, 1\.0 MiB, downtime ~4 ms \(link rate learned from 12 migrations: 780 Mb\/s\)$/);
+  const failed = TaskSchema.parse({ ...task, state: "failed", body: { ...task.body, report: { ...task.body.report, outcome: "failed", warnings: [], failure: { code: "NOT_CONVERGING", message: "not converging", phase: "precopy" } }, failureCode: "NOT_CONVERGING" } });
+  assert.match(tasksTable([failed], false), /m-over.*failed.*NOT_CONVERGING/);
+  assert.throws(() => taskOf({ ...task, state: "sideways" }), /the controller answered a task this ferry cannot read \(state: /);
 });
