@@ -62,6 +62,20 @@ export const HostEventSchema = z
   .openapi("HostEvent");
 export type HostEvent = z.infer<typeof HostEventSchema>;
 
+export const LinkRateSchema = z
+  .object({
+    source: z.string(),
+    destination: z.string(),
+    rateBytesPerSec: z.number().openapi({ description: "The pre-copy rate this pair's migrations achieved, smoothed (EWMA)" }),
+    samples: z.number().int().openapi({ description: "How many completed migrations it was learned from" }),
+    fixedMs: z.number().openapi({ description: "Time a migration spends outside its passes and switchover (connect, page map, close), smoothed" }),
+    switchoverExtraMs: z.number().openapi({ description: "Switchover time the model does not reserve (the destination's ownership claim, resume), smoothed" }),
+    safetyMarginMs: z.number().openapi({ description: "How far below the user's downtime limit the engine aims on this pair" }),
+    updatedAt: z.number().openapi({ description: "When the last migration was folded in (ms since the epoch)" }),
+  })
+  .openapi("LinkRate", { description: "What a VMotion host pair (source to destination) learned from the migrations it carried" });
+export type LinkRate = z.infer<typeof LinkRateSchema>;
+
 export const HostSummarySchema = z
   .object({
     name: z.string(),
@@ -74,6 +88,7 @@ export const HostSummarySchema = z
     memoryMB: z.number(),
     vmotionIp: z.string().nullable(),
     vms: z.number().int(),
+    links: z.array(LinkRateSchema).openapi({ description: "The VMotion links from this host that migrations taught a rate, by destination" }),
   })
   .openapi("HostSummary");
 

@@ -150,8 +150,9 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
 
   app.openapi(
     createRoute({ method: "get", path: `${API_BASE}/hosts`, security, summary: "Hosts", responses: { 200: { ...json(z.array(HostSummarySchema), "Hosts"), ...sequenced }, ...errors } }),
-    (c) => {
+    async (c) => {
       const { index } = inventory.current;
+      const links = await store.listLinkRates();
       return c.json(
         [...index.hosts.values()].map((view) => ({
           name: view.host.name,
@@ -164,6 +165,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
           memoryMB: view.host.memoryMB,
           vmotionIp: view.vmotionPorts[0]?.port.ip.split("/")[0] ?? null,
           vms: index.vmsByHost.get(view.host.name)?.length ?? 0,
+          links: links.filter((l) => l.source === view.host.name),
         })),
         200,
       );

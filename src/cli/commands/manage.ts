@@ -135,6 +135,12 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
           hosts.map((h) => [h.name, h.cluster ?? "-", `${HOST_STATE_WORDS[h.state]}${h.maintenance ? ", maintenance" : ""}`, `${h.cpu.vendor} ${h.cpu.family}/${h.cpu.model}`, `${Math.round(h.memoryMB / 1024)} GiB`, h.vmotionIp ?? "none", h.vms]),
         ),
       );
+      const links = hosts.flatMap((h) => h.links);
+      // What predictions use instead of the NIC's nominal speed once a pair carried a migration.
+      if (links.length > 0) {
+        io.out("\nVMotion links learned from migrations:");
+        io.out(table(["from", "to", "rate", "migrations", "fixed", "switchover extra", "downtime margin"], links.map((l) => [l.source, l.destination, `${((l.rateBytesPerSec * 8) / 1e6).toFixed(0)} Mb/s`, l.samples, `${l.fixedMs.toFixed(0)} ms`, `${l.switchoverExtraMs.toFixed(0)} ms`, `${l.safetyMarginMs.toFixed(0)} ms`])));
+      }
     }
     setStatus(ExitStatus.ok);
   });
