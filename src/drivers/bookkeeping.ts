@@ -1,11 +1,13 @@
 // What every hypervisor driver keeps besides its VMs, kept once here for sim, qemu and the
-// agent's test fake: the memory its VMs hold, its incoming migrations (finished ones remembered,
-// a bounded number, because a settlement asks after them), the migrations waiting for a
-// settlement and the answers given, the outgoing migrations under way with the driver's closing
-// signal, and the reservations of high-priority migrations (held by the agent for the host).
+// agent's test fake: the memory its VMs hold, the rules a VM's life and a migration's start
+// follow, its incoming migrations (finished ones remembered, a bounded number, because a
+// settlement asks after them), the migrations waiting for a settlement and the answers given,
+// the outgoing migrations under way with the driver's closing signal, and the reservations of
+// high-priority migrations (held by the agent for the host).
 import { ErrorCode, FerryError } from "../core/errors.ts";
-import { MigrationFailureCode } from "../core/migration/types.ts";
-import { IncomingState, PowerStatus, type OwnershipFence, type SettledOn, type VmSpec } from "./driver.ts";
+import { unmovedReport } from "../core/migration/report.ts";
+import { MigrationFailureCode, Phase, type MigrationReport } from "../core/migration/types.ts";
+import { IncomingState, PowerStatus, type IncomingMigration, type OwnershipFence, type SettledOn, type VmSpec } from "./driver.ts";
 import { settleByFence } from "./settle.ts";
 
 /** How many finished incoming migrations (and settled answers) a driver remembers; the oldest go first. */
@@ -32,6 +34,48 @@ export function cannotPowerOn(hostName: string, spec: Pick<VmSpec, "name" | "mem
   return new FerryError(ErrorCode.refused, `${hostName} has ${freeMB} MB free; ${spec.name} needs ${spec.memoryMB} MB to power on`, {
     details: { vm: spec.name, requiredMB: spec.memoryMB, freeMB },
   });
+}
+
+// ---- a VM's life ----
+
+/** What the rules below read of a driver's VM. */
+export interface VmActivity {
+  readonly power: PowerStatus;
+  /** The migration it is migrating out by, if any. */
+  readonly migratingOut: string | undefined;
+  /** The incoming migration it is the shell of, if any. */
+  readonly incoming: string | undefined;
+}
+
+/** A new VM's spec as every driver checks it: a name, a positive whole memory size, a name not taken. */
+export function checkNewVm(hostName: string, spec: Pick<VmSpec, "name" | "memoryMB">, taken: boolean): void {
+  if (spec.name === "") throw new FerryError(ErrorCode.invalidInput, "a VM needs a name");
+  if (!Number.isInteger(spec.memoryMB) || spec.memoryMB <= 0) throw new FerryError(ErrorCode.invalidInput, `${spec.name}: memoryMB must be a positive integer, not ${spec.memoryMB}`);
+  if (taken) throw new FerryError(ErrorCode.conflict, `${hostName} already has a VM named "${spec.name}"`, { details: { vm: spec.name } });
+}
+
+/** Power operations wait for a VM's migration: CONFLICT while it migrates out or is an incoming shell. */
+export function mustBeIdle(name: string, vm: VmActivity, action: string): void {
+  if (vm.migratingOut !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${name}: it is migrating out (${vm.migratingOut})`, { details: { vm: name, migrationId: vm.migratingOut } });
+  if (vm.incoming !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${name}: it is the shell of incoming migration ${vm.incoming}; abort that instead`, { details: { vm: name, migrationId: vm.incoming } });
+}
+
+/**
+ * The VM migrateOut of `name` starts with, when it runs here, idle, on an open driver; else the
+ * report that refuses it. Refused before anything moved, that report names this host as where
+ * the VM is: nothing is uncertain ("" would ask for a settlement), and a VM that was off stays
+ * off here. `closedDriver` is the driver's kind once it is closed.
+ */
+export function vmToMigrate<V extends VmActivity>(hostName: string, name: string, vm: V | undefined, target: IncomingMigration, closedDriver: string | undefined): { readonly vm: V; readonly refused?: undefined } | { readonly refused: MigrationReport } {
+  const refused = (code: MigrationFailureCode, message: string): { refused: MigrationReport } => ({
+    refused: unmovedReport({ migrationId: target.migrationId, vm: name, source: hostName, destination: target.host, outcome: Phase.failed, failure: { code, message, phase: Phase.preparing }, runningOn: hostName }),
+  });
+  if (closedDriver !== undefined) return refused(MigrationFailureCode.internal, `the ${closedDriver} driver of ${hostName} is closed`);
+  if (vm === undefined) return refused(MigrationFailureCode.vmNotFound, `${hostName} has no VM named "${name}"`);
+  if (vm.incoming !== undefined) return refused(MigrationFailureCode.vmNotRunning, `${name} on ${hostName} is the shell of incoming migration ${vm.incoming}`);
+  if (vm.migratingOut !== undefined) return refused(MigrationFailureCode.vmNotRunning, `${name} is already migrating out of ${hostName} (${vm.migratingOut})`);
+  if (vm.power !== PowerStatus.running) return refused(MigrationFailureCode.vmNotRunning, `${name} is ${vm.power} on ${hostName}; only a running VM migrates live`);
+  return { vm };
 }
 
 // ---- incoming migrations ----

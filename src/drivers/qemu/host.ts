@@ -96,11 +96,6 @@ export class QemuHost {
     return vm;
   }
 
-  mustBeIdle(vm: HostedVm, action: string): void {
-    if (vm.migratingOut !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${vm.spec.name}: it is migrating out (${vm.migratingOut})`, { details: { vm: vm.spec.name } });
-    if (vm.incoming !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${vm.spec.name}: it is the shell of incoming migration ${vm.incoming}; abort that instead`, { details: { vm: vm.spec.name } });
-  }
-
   notClosed(): void {
     if (this.outgoing.closed) throw new FerryError(ErrorCode.unavailable, `the qemu driver of ${this.name} is closed`);
   }

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { ownershipWords } from "../../core/ownership.ts";
 import { VmotionEncryption } from "../../core/migration/types.ts";
-import { outOfMemory } from "../bookkeeping.ts";
+import { incomingUnderWay, outOfMemory } from "../bookkeeping.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type OwnershipFence, type PrepareIncomingOptions, type VmSpec } from "../driver.ts";
 import { claimUntilDecided } from "../settle.ts";
 import { GuestCheckState, type GuestCheck } from "./host-network.ts";
@@ -79,14 +79,12 @@ function watchSwitchover(host: QemuHost, session: IncomingSession, qmp: QmpClien
     void commitIncoming(host, session, fence);
   }, ["MIGRATION"]);
   qmp.onEvent((event) => {
-    if (session.state !== IncomingState.committing) return;
+    // Running already when a poll saw QEMU run before this event came (incomingState).
+    if (session.resumedAt !== undefined || (session.state !== IncomingState.committing && session.state !== IncomingState.running)) return;
     session.resumedAt = eventTime(event, host.clock);
-    session.state = IncomingState.running;
-    vm.incoming = undefined;
-    vm.power = PowerStatus.running;
     // The switch learns the VM's MAC on this host's port (QEMU-NOTES, "what works").
     if (vm.spec.nics.length > 0) void qmp.execute("announce-self", { initial: 50, max: 550, rounds: 5, step: 100 }).catch(() => undefined);
-    session.guest = checkGuest(host, vm.spec);
+    runsHere(host, session);
   }, ["RESUME"]);
 }
 
@@ -125,28 +123,38 @@ async function claimRefusal(host: QemuHost, fence: OwnershipFence): Promise<stri
   }
 }
 
-/** The incoming migration's state; one not yet seen running is asked of its QEMU. */
+/**
+ * The incoming migration's state; one not yet seen running is asked of its QEMU. The switchover
+ * (MIGRATION completed, claim, `cont`, RESUME) runs while the questions are out, so an answer
+ * only moves the state on from where it still is: waiting to receiving, or on to running. An
+ * answer read before the switchover never takes a running VM back to "receiving".
+ */
 export async function incomingState(host: QemuHost, migrationId: string): Promise<IncomingState> {
   const session = host.incoming.get(migrationId);
   if (session === undefined) return IncomingState.unknown;
   const qmp = session.vm.qmp;
   if ((session.state === IncomingState.waiting || session.state === IncomingState.receiving) && qmp !== undefined) {
     try {
-      const runState = await queryStatus(qmp);
-      if (runState === "running") {
-        session.state = IncomingState.running;
-        session.vm.incoming = undefined;
-        session.vm.power = PowerStatus.running;
-        session.guest ??= checkGuest(host, session.vm.spec);
+      if ((await queryStatus(qmp)) === "running") {
+        // Read again: the state may have moved while QEMU answered (incomingUnderWay is not narrowed by the check above).
+        if (incomingUnderWay(session.state)) runsHere(host, session);
       } else {
         const sample = parseMigrationInfo(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
-        if (sample.status === MigrationStatus.active || sample.status === MigrationStatus.completed) session.state = IncomingState.receiving;
+        if (session.state === IncomingState.waiting && (sample.status === MigrationStatus.active || sample.status === MigrationStatus.completed)) session.state = IncomingState.receiving;
       }
     } catch {
       // QEMU going away is seen through its exit.
     }
   }
   return session.state;
+}
+
+/** The VM runs here now: the shell is a VM of this host's, and its guest check starts. */
+function runsHere(host: QemuHost, session: IncomingSession): void {
+  session.state = IncomingState.running;
+  session.vm.incoming = undefined;
+  session.vm.power = PowerStatus.running;
+  session.guest ??= checkGuest(host, session.vm.spec);
 }
 
 /** Ends an incoming migration that has not run here: its shell QEMU is killed (trap 3). */

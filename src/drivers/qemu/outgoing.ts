@@ -6,6 +6,7 @@
 import { decideAfterPass, percentFor } from "../../core/migration/convergence.ts";
 import { unmovedReport } from "../../core/migration/report.ts";
 import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailure, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
+import { vmToMigrate } from "../bookkeeping.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks } from "../driver.ts";
 import { confirmRunning, destinationName, destinationReason, verifyGuest } from "./destination.ts";
 import { GuestCheckState } from "./host-network.ts";
@@ -26,33 +27,15 @@ interface Rates {
 
 /** HypervisorDriver.migrateOut: refused before anything moves unless `name` runs here, idle. */
 export async function migrateOut(host: QemuHost, name: string, target: IncomingMigration, options: MigrateOptions, hooks: MigrationHooks): Promise<MigrationReport> {
-  const vm = host.vms.get(name);
-  const refused = (code: MigrationFailureCode, message: string): MigrationReport => refusedReport(host, name, target, code, message);
-  if (host.outgoing.closed) return refused(MigrationFailureCode.internal, `the qemu driver of ${host.name} is closed`);
-  if (vm === undefined) return refused(MigrationFailureCode.vmNotFound, `${host.name} has no VM named "${name}"`);
-  if (vm.incoming !== undefined) return refused(MigrationFailureCode.vmNotRunning, `${name} on ${host.name} is the shell of incoming migration ${vm.incoming}`);
-  if (vm.migratingOut !== undefined) return refused(MigrationFailureCode.vmNotRunning, `${name} is already migrating out of ${host.name} (${vm.migratingOut})`);
-  if (vm.power !== PowerStatus.running) return refused(MigrationFailureCode.vmNotRunning, `${name} is ${vm.power} on ${host.name}; only a running VM migrates live`);
+  const start = vmToMigrate(host.name, name, host.vms.get(name), target, host.outgoing.closed ? "qemu" : undefined);
+  if (start.refused !== undefined) return start.refused;
+  const { vm } = start;
   vm.migratingOut = target.migrationId;
   try {
     return await host.outgoing.track(new OutgoingMigration(host, vm, target, options, hooks).run());
   } finally {
     vm.migratingOut = undefined;
   }
-}
-
-function refusedReport(host: QemuHost, name: string, target: IncomingMigration, code: MigrationFailureCode, message: string): MigrationReport {
-  return unmovedReport({
-    migrationId: target.migrationId,
-    vm: name,
-    source: host.name,
-    destination: target.host,
-    outcome: Phase.failed,
-    failure: { code, message, phase: Phase.preparing },
-    // Refused before anything moved: nothing is uncertain ("" would ask for a settlement), and
-    // a VM that was off stays off here.
-    runningOn: host.name,
-  });
 }
 
 class OutgoingMigration {

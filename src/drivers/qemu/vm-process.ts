@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
-import { cannotPowerOn } from "../bookkeeping.ts";
+import { cannotPowerOn, checkNewVm, mustBeIdle } from "../bookkeeping.ts";
 import { IncomingState, PowerStatus, type DestroyOptions, type VmSpec, type VmStatus } from "../driver.ts";
 import { Accelerator, qemuCommandLine } from "./command-line.ts";
 import type { ResolvedStorage } from "./disks.ts";
@@ -124,9 +124,7 @@ export async function killVmProcess(vm: HostedVm): Promise<void> {
 
 export async function createVm(host: QemuHost, spec: VmSpec): Promise<VmStatus> {
   host.notClosed();
-  if (spec.name === "") throw new FerryError(ErrorCode.invalidInput, "a VM needs a name");
-  if (!Number.isInteger(spec.memoryMB) || spec.memoryMB <= 0) throw new FerryError(ErrorCode.invalidInput, `${spec.name}: memoryMB must be a positive integer, not ${spec.memoryMB}`);
-  if (host.vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name } });
+  checkNewVm(host.name, spec, host.vms.has(spec.name));
   const vm: HostedVm = { spec, power: PowerStatus.off, child: undefined, qmp: undefined, taps: [], incoming: undefined, migratingOut: undefined };
   // Held while its disk files are made, so a second create of the name is a conflict.
   host.vms.set(spec.name, vm);
@@ -142,7 +140,7 @@ export async function createVm(host: QemuHost, spec: VmSpec): Promise<VmStatus> 
 export async function powerOnVm(host: QemuHost, name: string): Promise<VmStatus> {
   host.notClosed();
   const vm = host.mustGet(name);
-  host.mustBeIdle(vm, "power on");
+  mustBeIdle(name, vm, "power on");
   if (vm.power !== PowerStatus.off) return host.status(vm);
   if (vm.spec.memoryMB > host.freeMB()) throw cannotPowerOn(host.name, vm.spec, host.freeMB());
   const files = await host.storage.resolve(vm.spec);
@@ -160,14 +158,14 @@ export async function powerOnVm(host: QemuHost, name: string): Promise<VmStatus>
 
 export async function powerOffVm(host: QemuHost, name: string): Promise<VmStatus> {
   const vm = host.mustGet(name);
-  host.mustBeIdle(vm, "power off");
+  mustBeIdle(name, vm, "power off");
   await stopVmProcess(host, vm);
   return host.status(vm);
 }
 
 export async function destroyVm(host: QemuHost, name: string, options: DestroyOptions | undefined): Promise<void> {
   const vm = host.mustGet(name);
-  host.mustBeIdle(vm, "destroy");
+  mustBeIdle(name, vm, "destroy");
   // Named before the VM goes, so a datastore this host lacks refuses with the VM intact.
   const disks = options?.removeDisks === true ? host.storage.diskFiles(vm.spec) : [];
   await stopVmProcess(host, vm);

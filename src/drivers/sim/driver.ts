@@ -5,11 +5,10 @@
 import type { Clock } from "../../core/clock.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
-import { unmovedReport } from "../../core/migration/report.ts";
 import { MigrationFailureCode, Phase, VmotionEncryption, type MigrateOptions, type MigrationReport } from "../../core/migration/types.ts";
 import { createStreamCredentials, type StreamCredentials } from "../../pki/ephemeral.ts";
-import { cannotPowerOn, IncomingRegister, memoryHeldMB, OutgoingRuns, outOfMemory, Settlements } from "../bookkeeping.ts";
-import { describedFacts, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type VmSpec } from "../driver.ts";
+import { cannotPowerOn, checkNewVm, IncomingRegister, memoryHeldMB, mustBeIdle, OutgoingRuns, outOfMemory, Settlements, vmToMigrate } from "../bookkeeping.ts";
+import { describedFacts, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type PrepareIncomingOptions, type SettledOn, type VmSpec, type VmStatus } from "../driver.ts";
 import { NO_FAULTS, type SimFaults } from "./faults.ts";
 import { HostLink } from "./link.ts";
 import { IncomingSession } from "./precopy-dest.ts";
@@ -44,203 +43,199 @@ export interface SimDriver extends HypervisorDriver {
   vm(name: string): SimVm | undefined;
 }
 
-export function createSimDriver(options: SimDriverOptions): SimDriver {
-  const { host, clock } = options;
-  let faults: SimFaults = options.faults ?? NO_FAULTS;
-  const vms = new Map<string, SimVm>();
-  // Finished incoming migrations stay queryable (a settlement asks after them), a bounded number.
-  const incoming = new IncomingRegister<IncomingSession>();
+/** One sim host's explicit state: its VMs, fault rules and VMotion link, and the drivers' shared bookkeeping. */
+class SimHost {
+  readonly host: SimHostDescription;
+  readonly clock: Clock;
+  faults: SimFaults;
+  readonly vms = new Map<string, SimVm>();
+  /** Finished incoming migrations stay queryable (a settlement asks after them), a bounded number. */
+  readonly incoming = new IncomingRegister<IncomingSession>();
   /** Migrations whose report was uncertain: the VM waits paused here for `settle`, with the migration's fence. */
-  const settlements = new Settlements(host.name);
-  const outgoing = new OutgoingRuns();
-  const link = new HostLink(clock, host.vmotionLinkBytesPerSec);
+  readonly settlements: Settlements;
+  readonly outgoing = new OutgoingRuns();
+  readonly link: HostLink;
 
-  const freeMB = (): number => host.memoryMB - memoryHeldMB(vms.values());
+  constructor(options: SimDriverOptions) {
+    this.host = options.host;
+    this.clock = options.clock;
+    this.faults = options.faults ?? NO_FAULTS;
+    this.settlements = new Settlements(options.host.name);
+    this.link = new HostLink(options.clock, options.host.vmotionLinkBytesPerSec);
+  }
 
-  const mustGet = (name: string): SimVm => {
-    const vm = vms.get(name);
-    if (vm === undefined) throw new FerryError(ErrorCode.notFound, `${host.name} has no VM named "${name}"`, { details: { vm: name } });
+  get name(): string {
+    return this.host.name;
+  }
+
+  freeMB(): number {
+    return this.host.memoryMB - memoryHeldMB(this.vms.values());
+  }
+
+  mustGet(name: string): SimVm {
+    const vm = this.vms.get(name);
+    if (vm === undefined) throw new FerryError(ErrorCode.notFound, `${this.name} has no VM named "${name}"`, { details: { vm: name } });
     return vm;
-  };
-  const mustBeIdle = (vm: SimVm, action: string): void => {
-    if (vm.migratingOut !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${vm.name}: it is migrating out (${vm.migratingOut})`, { details: { vm: vm.name, migrationId: vm.migratingOut } });
-    if (vm.incoming !== undefined) throw new FerryError(ErrorCode.conflict, `cannot ${action} ${vm.name}: it is the shell of incoming migration ${vm.incoming}; abort that instead`, { details: { vm: vm.name, migrationId: vm.incoming } });
-  };
-  const notClosed = (): void => {
-    if (outgoing.closed) throw new FerryError(ErrorCode.unavailable, `the sim driver of ${host.name} is closed`);
-  };
+  }
 
-  const refusedReport = (name: string, target: IncomingMigration, code: MigrationFailureCode, message: string): MigrationReport =>
-    unmovedReport({
-      migrationId: target.migrationId,
-      vm: name,
-      source: host.name,
-      destination: target.host,
-      outcome: Phase.failed,
-      failure: { code, message, phase: Phase.preparing },
-      // Refused before anything moved: nothing is uncertain ("" would ask for a settlement), and
-      // a VM that was off stays off here.
-      runningOn: host.name,
-    });
+  notClosed(): void {
+    if (this.outgoing.closed) throw new FerryError(ErrorCode.unavailable, `the sim driver of ${this.name} is closed`);
+  }
+}
 
-  const driver: SimDriver = {
+export function createSimDriver(options: SimDriverOptions): SimDriver {
+  const sim = new SimHost(options);
+  return {
     kind: "sim",
-
-    setFaults(next) {
-      faults = next;
+    setFaults: (next) => {
+      sim.faults = next;
     },
-    faults: () => faults,
-    vm: (name) => vms.get(name),
-
-    facts() {
-      return Promise.resolve(describedFacts(host, freeMB(), "sim"));
-    },
-
-    list() {
-      return Promise.resolve([...vms.values()].map((vm) => vm.status()));
-    },
-
-    get(name) {
-      return Promise.resolve(vms.get(name)?.status());
-    },
-
-    create: (spec) => later(() => {
-      notClosed();
-      if (spec.name === "") throw new FerryError(ErrorCode.invalidInput, "a VM needs a name");
-      if (!Number.isInteger(spec.memoryMB) || spec.memoryMB <= 0) throw new FerryError(ErrorCode.invalidInput, `${spec.name}: memoryMB must be a positive integer, not ${spec.memoryMB}`);
-      if (vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name } });
-      if (faults.refuseCreate === true) throw new FerryError(ErrorCode.refused, `${host.name} refuses to register ${spec.name} (fault rule refuseCreate)`, { details: { vm: spec.name } });
-      const vm = new SimVm(spec);
-      vms.set(spec.name, vm);
-      return vm.status();
+    faults: () => sim.faults,
+    vm: (name) => sim.vms.get(name),
+    facts: () => Promise.resolve(describedFacts(sim.host, sim.freeMB(), "sim")),
+    list: () => Promise.resolve([...sim.vms.values()].map((vm) => vm.status())),
+    get: (name) => Promise.resolve(sim.vms.get(name)?.status()),
+    create: (spec) => later(() => createVm(sim, spec)),
+    powerOn: (name) => later(() => powerOnVm(sim, name)),
+    powerOff: (name) => later(() => powerOffVm(sim, name)),
+    destroy: (name) => later(() => {
+      destroyVm(sim, name);
     }),
-
-    powerOn: (name) => later(() => {
-      notClosed();
-      const vm = mustGet(name);
-      mustBeIdle(vm, "power on");
-      if (vm.power === PowerStatus.running) return vm.status();
-      // A paused VM holds its memory: it resumes where it stopped, never reboots. (One waiting
-      // for an uncertain switchover's settlement is still migrating out: mustBeIdle refused it.)
-      if (vm.power === PowerStatus.paused) {
-        vm.resume(clock);
-        return vm.status();
-      }
-      if (vm.spec.memoryMB > freeMB()) throw cannotPowerOn(host.name, vm.spec, freeMB());
-      vm.boot(clock);
-      return vm.status();
-    }),
-
-    powerOff: (name) => later(() => {
-      const vm = mustGet(name);
-      mustBeIdle(vm, "power off");
-      vm.shutdown();
-      return vm.status();
-    }),
-
-    destroy: (name) => later((): void => {
-      const vm = mustGet(name);
-      mustBeIdle(vm, "destroy");
-      vm.shutdown();
-      vms.delete(name);
-    }),
-
-    async prepareIncoming(spec: VmSpec, { migrationId, listenHost, fence, encryption }) {
-      notClosed();
-      incoming.mustBeNew(migrationId, host.name);
-      if (vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name, migrationId } });
-      const free = freeMB();
-      if (faults.failPrepare === "out-of-memory") throw outOfMemory(host.name, spec, Math.min(free, spec.memoryMB - 1));
-      if (spec.memoryMB > free) throw outOfMemory(host.name, spec, free);
-      // Before the shell exists: a host that cannot encrypt refuses (required) with nothing to undo.
-      const tls = await streamKeyFor(host.name, listenHost, encryption ?? VmotionEncryption.required, faults.noStreamTls === true);
-      const shell = new SimVm(spec);
-      shell.makeShell(migrationId);
-      vms.set(spec.name, shell);
-      const session = new IncomingSession({
-        hostName: host.name,
-        migrationId,
-        shell,
-        clock,
-        faults: () => faults,
-        fence,
-        onResumed: () => undefined,
-        onShellDestroyed: () => {
-          if (vms.get(spec.name) === shell) vms.delete(spec.name);
-        },
-      });
-      let port: number;
-      try {
-        port = await session.listen(listenHost, tls);
-      } catch (error) {
-        session.abort("could not listen");
-        throw new FerryError(ErrorCode.unavailable, `${host.name} cannot listen on ${listenHost}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, details: { listenHost } });
-      }
-      incoming.add(migrationId, session);
-      return { migrationId, host: listenHost, port, token: session.token, ...(tls === undefined ? {} : { tls: { issuer: tls.issuer, certificate: tls.certificate } }) };
-    },
-
-    incomingState(migrationId) {
-      return Promise.resolve(incoming.state(migrationId));
-    },
-
-    abortIncoming(migrationId) {
-      incoming.get(migrationId)?.abort(`${host.name} was asked to abort incoming migration ${migrationId}`);
+    prepareIncoming: (spec, incomingOptions) => prepareIncoming(sim, spec, incomingOptions),
+    incomingState: (migrationId) => Promise.resolve(sim.incoming.state(migrationId)),
+    abortIncoming: (migrationId) => {
+      sim.incoming.get(migrationId)?.abort(`${sim.name} was asked to abort incoming migration ${migrationId}`);
       return Promise.resolve();
     },
-
-    async migrateOut(name: string, target: IncomingMigration, migrateOptions: MigrateOptions, hooks: MigrationHooks) {
-      const vm = vms.get(name);
-      if (outgoing.closed) return refusedReport(name, target, MigrationFailureCode.internal, `the sim driver of ${host.name} is closed`);
-      if (vm === undefined) return refusedReport(name, target, MigrationFailureCode.vmNotFound, `${host.name} has no VM named "${name}"`);
-      if (vm.incoming !== undefined) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} on ${host.name} is the shell of incoming migration ${vm.incoming}`);
-      if (vm.migratingOut !== undefined) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} is already migrating out of ${host.name} (${vm.migratingOut})`);
-      if (vm.power !== PowerStatus.running) return refusedReport(name, target, MigrationFailureCode.vmNotRunning, `${name} is ${vm.power} on ${host.name}; only a running VM migrates live`);
-      vm.migratingOut = target.migrationId;
-      // Closing the driver aborts its migrations too (each resumes its VM here).
-      const signal = outgoing.signal(hooks.signal);
-      const run = runPrecopySource({
-        hostName: host.name,
-        vm,
-        target,
-        options: migrateOptions,
-        hooks: { ...hooks, signal },
-        flow: link.open(migrateOptions.priority, migrateOptions.bandwidthLimitBytesPerSec),
-        faults: () => faults,
-        release: () => {
-          vm.shutdown();
-          vm.migratingOut = undefined;
-          if (vms.get(name) === vm) vms.delete(name);
-        },
-      });
-      const report = await outgoing.track(run);
-      if (report.outcome === Phase.failed && report.runningOn === "") settlements.await(target.migrationId, name, hooks.fence);
-      return report;
-    },
-
+    migrateOut: (name, target, migrateOptions, hooks) => migrateOut(sim, name, target, migrateOptions, hooks),
     // The ownership record decides (a claim that cannot reach it throws: the VM stays paused).
-    settle: (name, migrationId, destination) =>
-      settlements.settle(name, migrationId, destination, (where) => {
-        const vm = mustGet(name);
-        if (where === "destination") {
-          // The destination holds the VM: the paused copy here is released, never resumed.
-          vm.shutdown();
-          vms.delete(name);
-        } else {
-          // This host won the record back: the destination can never take it now.
-          vm.migratingOut = undefined;
-          vm.resume(clock);
-        }
-      }),
-
-    async close() {
-      await outgoing.close(`the sim driver of ${host.name} is closing`);
-      for (const session of incoming.values()) session.close(`${host.name} is shutting down`);
-      for (const vm of vms.values()) vm.shutdown();
-      vms.clear();
-    },
+    settle: (name, migrationId, destination) => sim.settlements.settle(name, migrationId, destination, (where) => {
+      settleHere(sim, name, where);
+    }),
+    close: () => close(sim),
   };
-  return driver;
+}
+
+function createVm(sim: SimHost, spec: VmSpec): VmStatus {
+  sim.notClosed();
+  checkNewVm(sim.name, spec, sim.vms.has(spec.name));
+  if (sim.faults.refuseCreate === true) throw new FerryError(ErrorCode.refused, `${sim.name} refuses to register ${spec.name} (fault rule refuseCreate)`, { details: { vm: spec.name } });
+  const vm = new SimVm(spec);
+  sim.vms.set(spec.name, vm);
+  return vm.status();
+}
+
+function powerOnVm(sim: SimHost, name: string): VmStatus {
+  sim.notClosed();
+  const vm = sim.mustGet(name);
+  mustBeIdle(name, vm, "power on");
+  if (vm.power === PowerStatus.running) return vm.status();
+  // A paused VM holds its memory: it resumes where it stopped, never reboots. (One waiting
+  // for an uncertain switchover's settlement is still migrating out: mustBeIdle refused it.)
+  if (vm.power === PowerStatus.paused) {
+    vm.resume(sim.clock);
+    return vm.status();
+  }
+  if (vm.spec.memoryMB > sim.freeMB()) throw cannotPowerOn(sim.name, vm.spec, sim.freeMB());
+  vm.boot(sim.clock);
+  return vm.status();
+}
+
+function powerOffVm(sim: SimHost, name: string): VmStatus {
+  const vm = sim.mustGet(name);
+  mustBeIdle(name, vm, "power off");
+  vm.shutdown();
+  return vm.status();
+}
+
+function destroyVm(sim: SimHost, name: string): void {
+  const vm = sim.mustGet(name);
+  mustBeIdle(name, vm, "destroy");
+  vm.shutdown();
+  sim.vms.delete(name);
+}
+
+/** Reserves the VM's memory in a paused shell and listens on `listenHost` for its stream. */
+async function prepareIncoming(sim: SimHost, spec: VmSpec, { migrationId, listenHost, fence, encryption }: PrepareIncomingOptions): Promise<IncomingMigration> {
+  sim.notClosed();
+  sim.incoming.mustBeNew(migrationId, sim.name);
+  if (sim.vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${sim.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name, migrationId } });
+  const free = sim.freeMB();
+  if (sim.faults.failPrepare === "out-of-memory") throw outOfMemory(sim.name, spec, Math.min(free, spec.memoryMB - 1));
+  if (spec.memoryMB > free) throw outOfMemory(sim.name, spec, free);
+  // Before the shell exists: a host that cannot encrypt refuses (required) with nothing to undo.
+  const tls = await streamKeyFor(sim.name, listenHost, encryption ?? VmotionEncryption.required, sim.faults.noStreamTls === true);
+  const shell = new SimVm(spec);
+  shell.makeShell(migrationId);
+  sim.vms.set(spec.name, shell);
+  const session = new IncomingSession({
+    hostName: sim.name,
+    migrationId,
+    shell,
+    clock: sim.clock,
+    faults: () => sim.faults,
+    fence,
+    onResumed: () => undefined,
+    onShellDestroyed: () => {
+      if (sim.vms.get(spec.name) === shell) sim.vms.delete(spec.name);
+    },
+  });
+  let port: number;
+  try {
+    port = await session.listen(listenHost, tls);
+  } catch (error) {
+    session.abort("could not listen");
+    throw new FerryError(ErrorCode.unavailable, `${sim.name} cannot listen on ${listenHost}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, details: { listenHost } });
+  }
+  sim.incoming.add(migrationId, session);
+  return { migrationId, host: listenHost, port, token: session.token, ...(tls === undefined ? {} : { tls: { issuer: tls.issuer, certificate: tls.certificate } }) };
+}
+
+/** Pre-copies `name` to `target` (precopy-source.ts); an uncertain end leaves it paused here for settle(). */
+async function migrateOut(sim: SimHost, name: string, target: IncomingMigration, migrateOptions: MigrateOptions, hooks: MigrationHooks): Promise<MigrationReport> {
+  const start = vmToMigrate(sim.name, name, sim.vms.get(name), target, sim.outgoing.closed ? "sim" : undefined);
+  if (start.refused !== undefined) return start.refused;
+  const { vm } = start;
+  vm.migratingOut = target.migrationId;
+  const run = runPrecopySource({
+    hostName: sim.name,
+    vm,
+    target,
+    options: migrateOptions,
+    // Closing the driver aborts its migrations too (each resumes its VM here).
+    hooks: { ...hooks, signal: sim.outgoing.signal(hooks.signal) },
+    flow: sim.link.open(migrateOptions.priority, migrateOptions.bandwidthLimitBytesPerSec),
+    faults: () => sim.faults,
+    release: () => {
+      vm.shutdown();
+      vm.migratingOut = undefined;
+      if (sim.vms.get(name) === vm) sim.vms.delete(name);
+    },
+  });
+  const report = await sim.outgoing.track(run);
+  if (report.outcome === Phase.failed && report.runningOn === "") sim.settlements.await(target.migrationId, name, hooks.fence);
+  return report;
+}
+
+/** A settlement's decision, carried out on the paused copy here. */
+function settleHere(sim: SimHost, name: string, where: SettledOn): void {
+  const vm = sim.mustGet(name);
+  if (where === "destination") {
+    // The destination holds the VM: the paused copy here is released, never resumed.
+    vm.shutdown();
+    sim.vms.delete(name);
+  } else {
+    // This host won the record back: the destination can never take it now.
+    vm.migratingOut = undefined;
+    vm.resume(sim.clock);
+  }
+}
+
+async function close(sim: SimHost): Promise<void> {
+  await sim.outgoing.close(`the sim driver of ${sim.name} is closing`);
+  for (const session of sim.incoming.values()) session.close(`${sim.name} is shutting down`);
+  for (const vm of sim.vms.values()) vm.shutdown();
+  sim.vms.clear();
 }
 
 /**
