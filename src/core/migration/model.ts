@@ -64,10 +64,11 @@ export const QEMU_COSTS: StreamCosts = { pageHeaderBytes: 8, zeroPageBytes: 9, d
  *    acknowledgement, each pass's hash handshake, the stream's close: about 15 ms on loopback
  *    (what a learned pair replaces with its own, see link-learning.ts);
  *  - the switchover's fixed part is SWITCHOVER_FIXED_MS in precopy-source.ts (frames, pause,
- *    resume, jitter: 7 ms); per byte, both ends hash the last pages for the digest, SHA-256 at
- *    about 1 GB/s per end here (the source measures its own rate and reserves what it measures).
+ *    resume, jitter: 7 ms); per byte, both ends hash the last pages for the digest in whole
+ *    4-page leaves (a scattered dirty page costs up to 4 pages of hashing), SHA-256 at about
+ *    600 MB/s per end on these machines (the source reserves the rate it measures itself).
  */
-export const SIM_COSTS: StreamCosts = { pageHeaderBytes: 4, zeroPageBytes: 0, deviceStateBytes: 1024, fixedMs: 15, switchoverFixedMs: 7, switchoverMsPerByte: 2 / 1_000_000 };
+export const SIM_COSTS: StreamCosts = { pageHeaderBytes: 4, zeroPageBytes: 0, deviceStateBytes: 1024, fixedMs: 15, switchoverFixedMs: 7, switchoverMsPerByte: (2 * 4) / 600_000 };
 
 /** The hypervisor drivers an agent may run, each with its stream's costs. */
 export const StreamDriver = { sim: "sim", qemu: "qemu" } as const;

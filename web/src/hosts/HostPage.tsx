@@ -13,6 +13,7 @@ import { useSession } from "../session.tsx";
 import type { Host, VmkernelPort } from "../types.ts";
 import { NewVmWizard } from "../vms/NewVmWizard.tsx";
 import { AddNetworkingWizard, validIpv4 } from "./AddNetworkingWizard.tsx";
+import { LearnedLinks } from "./LearnedLinks.tsx";
 
 const CIDR = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\/(\d{1,2})$/;
 
@@ -319,6 +320,10 @@ export function HostPage({ name }: { name: string }) {
         <Tab eventKey="summary" title={<TabTitleText>Summary</TabTitleText>}>
           <div className="ferry-section">
             <Summary host={host} />
+          </div>
+          <div className="ferry-section">
+            <Title headingLevel="h2">VMotion links learned from migrations</Title>
+            <LearnedLinks host={host.name} />
           </div>
         </Tab>
         <Tab eventKey="networking" title={<TabTitleText>Networking</TabTitleText>}>
