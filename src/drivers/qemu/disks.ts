@@ -120,25 +120,109 @@ function run(command: string, args: readonly string[]): Promise<string> {
   });
 }
 
+/** The mount path of `datastore` on this host; refuses a VM's file on a datastore the host does not have. */
+function mountOf(options: VmStorageOptions, vm: string, datastore: string, what: string, path: string): string {
+  const mount = options.datastorePath?.(datastore);
+  if (mount === undefined) throw invalid(`${options.host} does not have datastore "${datastore}", which holds ${what} (${path})`, { vm, datastore, path });
+  return mount;
+}
+
+function diskFile(options: VmStorageOptions, vm: string, disk: VmDiskSpec): { readonly mount: string; readonly path: string } {
+  const what = `disk ${disk.name} of ${vm}`;
+  const mount = mountOf(options, vm, disk.datastore, what, disk.path);
+  return { mount, path: datastoreFile(mount, disk.path, `${what} on datastore "${disk.datastore}"`) };
+}
+
+/** Where this host finds each CD-ROM's medium: an ISO on a datastore, its own drive, or none. */
+async function resolveCdroms(options: VmStorageOptions, spec: VmSpec): Promise<QemuCdromMedium[]> {
+  const { host } = options;
+  const media: QemuCdromMedium[] = [];
+  for (const cdrom of spec.cdroms ?? []) {
+    const what = `CD-ROM ${cdrom.name} of ${spec.name}`;
+    // A disconnected drive is empty: its ISO's datastore need not be here.
+    if (!cdrom.connected) {
+      media.push({ kind: "none" });
+      continue;
+    }
+    switch (cdrom.backing) {
+      case CdromBacking.none:
+        media.push({ kind: "none" });
+        break;
+      case CdromBacking.file: {
+        const datastore = cdrom.datastore ?? "";
+        const relative = cdrom.path ?? "";
+        const path = datastoreFile(mountOf(options, spec.name, datastore, what, relative), relative, `${what} on datastore "${datastore}"`);
+        if ((await kindOf(path)) !== "file") throw invalid(`${what}: ISO ${relative} is not a file on datastore "${datastore}" of ${host} (${path})`, { vm: spec.name, datastore, path: relative });
+        media.push({ kind: "file", path });
+        break;
+      }
+      case CdromBacking.host: {
+        const device = cdrom.path ?? "";
+        if ((await kindOf(device)) !== "device") throw invalid(`${what}: ${host} has no CD-ROM drive ${device}`, { vm: spec.name, device });
+        media.push({ kind: "host", device });
+        break;
+      }
+    }
+  }
+  return media;
+}
+
+/** A disk file provision() makes. */
+interface MissingDisk {
+  readonly path: string;
+  readonly disk: VmDiskSpec;
+  readonly sizeMB: number;
+}
+
+/**
+ * provision()'s check of every disk, before anything is made: an existing file must have the
+ * declared format, a missing one a size. Returns the files to make.
+ */
+async function disksToMake(options: VmStorageOptions, spec: VmSpec, formatOf: (path: string) => Promise<string>): Promise<MissingDisk[]> {
+  const missing: MissingDisk[] = [];
+  const seen = new Set<string>();
+  for (const disk of spec.disks ?? []) {
+    const { path } = diskFile(options, spec.name, disk);
+    if (seen.has(path)) throw invalid(`disks of ${spec.name} share one file, ${path}: QEMU's lock lets only one of them write`, { vm: spec.name, path });
+    seen.add(path);
+    const kind = await kindOf(path);
+    if (kind === "file") {
+      // A raw disk that is really a qcow2 image would show the guest qcow2's metadata; a
+      // qcow2 disk that is raw data would not start.
+      const format = await formatOf(path);
+      if (format !== disk.format) throw invalid(`disk ${disk.name} of ${spec.name}: ${disk.path} on datastore "${disk.datastore}" is a ${format} image, not ${disk.format}`, { vm: spec.name, path: disk.path, format });
+    } else if (kind !== undefined) {
+      throw invalid(`disk ${disk.name} of ${spec.name}: ${disk.path} on datastore "${disk.datastore}" is not a regular file`, { vm: spec.name, path: disk.path });
+    } else if (disk.sizeMB === undefined) {
+      throw invalid(`disk ${disk.name} of ${spec.name}: ${disk.path} does not exist on datastore "${disk.datastore}" of ${options.host}, and without sizeMB Ferry does not create it`, { vm: spec.name, datastore: disk.datastore, path: disk.path });
+    } else {
+      missing.push({ path, disk, sizeMB: disk.sizeMB });
+    }
+  }
+  return missing;
+}
+
+/** Makes each disk file with qemu-img; on a failure the ones made are removed again. */
+async function makeDisks(qemuImg: string, missing: readonly MissingDisk[]): Promise<void> {
+  const made: string[] = [];
+  try {
+    for (const { path, disk, sizeMB } of missing) {
+      await mkdir(dirname(path), { recursive: true });
+      await run(qemuImg, ["create", "-q", "-f", disk.format, path, `${sizeMB}M`]);
+      made.push(path);
+    }
+  } catch (error) {
+    await Promise.all(made.map((path) => rm(path, { force: true })));
+    throw error;
+  }
+}
+
 export function createVmStorage(options: VmStorageOptions): VmStorage {
   const { host } = options;
   const qemuImg = options.qemuImg ?? "qemu-img";
   const probe = options.probeDirectIo ?? probeDirectIo;
   const directIo = new Map<string, Promise<boolean>>();
   const warnings: string[] = [];
-
-  const mountOf = (vm: string, datastore: string, what: string, path: string): string => {
-    const mount = options.datastorePath?.(datastore);
-    if (mount === undefined) {
-      throw invalid(`${host} does not have datastore "${datastore}", which holds ${what} (${path})`, { vm, datastore, path });
-    }
-    return mount;
-  };
-  const diskFile = (vm: string, disk: VmDiskSpec): { readonly mount: string; readonly path: string } => {
-    const what = `disk ${disk.name} of ${vm}`;
-    const mount = mountOf(vm, disk.datastore, what, disk.path);
-    return { mount, path: datastoreFile(mount, disk.path, `${what} on datastore "${disk.datastore}"`) };
-  };
 
   /** Once per datastore mount path: O_DIRECT, else a warning that says when that is safe. */
   const directIoOn = (mount: string, datastore: string): Promise<boolean> => {
@@ -164,7 +248,7 @@ export function createVmStorage(options: VmStorageOptions): VmStorage {
   const resolveDisks = async (spec: VmSpec): Promise<QemuDiskFile[]> => {
     const files: QemuDiskFile[] = [];
     for (const disk of spec.disks ?? []) {
-      const { mount, path } = diskFile(spec.name, disk);
+      const { mount, path } = diskFile(options, spec.name, disk);
       if (files.some((f) => f.path === path)) throw invalid(`disks of ${spec.name} share one file, ${path}: QEMU's lock lets only one of them write`, { vm: spec.name, path });
       if ((await kindOf(path)) !== "file") {
         throw invalid(`disk ${disk.name} of ${spec.name}: ${disk.path} is not a file on datastore "${disk.datastore}" of ${host} (${path})`, { vm: spec.name, datastore: disk.datastore, path: disk.path });
@@ -172,38 +256,6 @@ export function createVmStorage(options: VmStorageOptions): VmStorage {
       files.push({ path, directIo: await directIoOn(mount, disk.datastore) });
     }
     return files;
-  };
-
-  const resolveCdroms = async (spec: VmSpec): Promise<QemuCdromMedium[]> => {
-    const media: QemuCdromMedium[] = [];
-    for (const cdrom of spec.cdroms ?? []) {
-      const what = `CD-ROM ${cdrom.name} of ${spec.name}`;
-      // A disconnected drive is empty: its ISO's datastore need not be here.
-      if (!cdrom.connected) {
-        media.push({ kind: "none" });
-        continue;
-      }
-      switch (cdrom.backing) {
-        case CdromBacking.none:
-          media.push({ kind: "none" });
-          break;
-        case CdromBacking.file: {
-          const datastore = cdrom.datastore ?? "";
-          const relative = cdrom.path ?? "";
-          const path = datastoreFile(mountOf(spec.name, datastore, what, relative), relative, `${what} on datastore "${datastore}"`);
-          if ((await kindOf(path)) !== "file") throw invalid(`${what}: ISO ${relative} is not a file on datastore "${datastore}" of ${host} (${path})`, { vm: spec.name, datastore, path: relative });
-          media.push({ kind: "file", path });
-          break;
-        }
-        case CdromBacking.host: {
-          const device = cdrom.path ?? "";
-          if ((await kindOf(device)) !== "device") throw invalid(`${what}: ${host} has no CD-ROM drive ${device}`, { vm: spec.name, device });
-          media.push({ kind: "host", device });
-          break;
-        }
-      }
-    }
-    return media;
   };
 
   /** The format qemu-img reads in `path` (-U: another QEMU may hold the image's lock). */
@@ -215,53 +267,17 @@ export function createVmStorage(options: VmStorageOptions): VmStorage {
   return {
     async resolve(spec) {
       checkVmHardware(spec);
-      return { disks: await resolveDisks(spec), cdroms: await resolveCdroms(spec) };
+      return { disks: await resolveDisks(spec), cdroms: await resolveCdroms(options, spec) };
     },
-
     async provision(spec) {
       checkVmHardware(spec);
       // Check every disk first, so a refusal creates nothing.
-      const missing: { readonly path: string; readonly disk: VmDiskSpec; readonly sizeMB: number }[] = [];
-      const seen = new Set<string>();
-      for (const disk of spec.disks ?? []) {
-        const { path } = diskFile(spec.name, disk);
-        if (seen.has(path)) throw invalid(`disks of ${spec.name} share one file, ${path}: QEMU's lock lets only one of them write`, { vm: spec.name, path });
-        seen.add(path);
-        const kind = await kindOf(path);
-        if (kind === "file") {
-          // A raw disk that is really a qcow2 image would show the guest qcow2's metadata; a
-          // qcow2 disk that is raw data would not start.
-          const format = await formatOf(path);
-          if (format !== disk.format) throw invalid(`disk ${disk.name} of ${spec.name}: ${disk.path} on datastore "${disk.datastore}" is a ${format} image, not ${disk.format}`, { vm: spec.name, path: disk.path, format });
-        } else if (kind !== undefined) {
-          throw invalid(`disk ${disk.name} of ${spec.name}: ${disk.path} on datastore "${disk.datastore}" is not a regular file`, { vm: spec.name, path: disk.path });
-        } else if (disk.sizeMB === undefined) {
-          throw invalid(`disk ${disk.name} of ${spec.name}: ${disk.path} does not exist on datastore "${disk.datastore}" of ${host}, and without sizeMB Ferry does not create it`, { vm: spec.name, datastore: disk.datastore, path: disk.path });
-        } else {
-          missing.push({ path, disk, sizeMB: disk.sizeMB });
-        }
-      }
-      const made: string[] = [];
-      try {
-        for (const { path, disk, sizeMB } of missing) {
-          await mkdir(dirname(path), { recursive: true });
-          await run(qemuImg, ["create", "-q", "-f", disk.format, path, `${sizeMB}M`]);
-          made.push(path);
-        }
-      } catch (error) {
-        await Promise.all(made.map((path) => rm(path, { force: true })));
-        throw error;
-      }
+      await makeDisks(qemuImg, await disksToMake(options, spec, formatOf));
     },
-
-    diskFiles(spec) {
-      return (spec.disks ?? []).map((disk) => diskFile(spec.name, disk).path);
-    },
-
+    diskFiles: (spec) => (spec.disks ?? []).map((disk) => diskFile(options, spec.name, disk).path),
     async remove(files) {
       await Promise.all(files.map((path) => rm(path, { force: true })));
     },
-
     warnings: () => [...warnings],
   };
 }
