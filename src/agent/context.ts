@@ -115,6 +115,7 @@ export function createAgentContext(options: AgentAppOptions): AgentContext {
   const specs = new Map<string, VmSpec>();
   const incoming = new Map<string, VmSpec>();
   const outgoing = createOutgoingRegistry(clock);
+  const tokens = createMigrationTokens({ now: () => clock.monotonic() });
   return {
     options,
     driver,
@@ -123,7 +124,7 @@ export function createAgentContext(options: AgentAppOptions): AgentContext {
     log: options.log ?? (() => undefined),
     reservations: createReservationBook(),
     outgoing,
-    tokens: createMigrationTokens(),
+    tokens,
     serialize: serialQueue(),
     specs,
     incoming,
@@ -149,22 +150,24 @@ export function createAgentContext(options: AgentAppOptions): AgentContext {
         details: { vm: name, migrationId: run.migrationId },
       });
     },
-    settleIncoming: () => settleIncoming(driver, incoming, specs),
+    settleIncoming: () => settleIncoming(driver, incoming, specs, tokens),
   };
 }
 
-async function settleIncoming(driver: HypervisorDriver, incoming: Map<string, VmSpec>, specs: Map<string, VmSpec>): Promise<void> {
+async function settleIncoming(driver: HypervisorDriver, incoming: Map<string, VmSpec>, specs: Map<string, VmSpec>, tokens: MigrationTokens): Promise<void> {
   for (const [migrationId, spec] of incoming) {
     const state = await driver.incomingState(migrationId);
     switch (state) {
       case IncomingState.running:
         specs.set(spec.name, spec);
         incoming.delete(migrationId);
+        tokens.ended(migrationId);
         break;
       case IncomingState.failed:
       case IncomingState.aborted:
       case IncomingState.unknown:
         incoming.delete(migrationId);
+        tokens.ended(migrationId);
         break;
       case IncomingState.waiting:
       case IncomingState.receiving:

@@ -7,6 +7,8 @@ import { fakeRealHost } from "./testing/fake-host.ts";
 import type { IncomingStateView } from "./api.ts";
 import { createAgentClient, reportOf } from "./client.ts";
 import { createDestinationDirectory } from "./destinations.ts";
+import { STATE_TOKEN_GRACE_MS } from "./migration-tokens.ts";
+import { createManualClock } from "../core/testing/clock.ts";
 import { createFakeDriver, createFakeNetwork, fakeHostFacts } from "./testing/fake-driver.ts";
 
 const TOKEN = "agent-token";
@@ -90,7 +92,8 @@ describe("state tokens: a source reads its own migration's incoming state, and n
 
   test("the source's agent learns the destination and its state token from the request, its driver never sees the token, and it forgets both when the run ends", async () => {
     const network = createFakeNetwork();
-    const dest = createAgent({ driver: createFakeDriver(network, fakeHostFacts("esx02", "198.19.0.2")), token: "esx02-own", clock: systemClock, hostName: "esx02", vmotionIp: "198.19.0.2" });
+    const destClock = createManualClock();
+    const dest = createAgent({ driver: createFakeDriver(network, fakeHostFacts("esx02", "198.19.0.2")), token: "esx02-own", clock: destClock, hostName: "esx02", vmotionIp: "198.19.0.2" });
     const destFetch = (input: string, init: RequestInit) => Promise.resolve(dest.app.request(input, init));
     const directory = createDestinationDirectory({ fetch: destFetch });
     const seen: { learned?: string | undefined; view?: IncomingStateView | undefined; target?: unknown } = {};
@@ -132,6 +135,11 @@ describe("state tokens: a source reads its own migration's incoming state, and n
     assert.ok(seen.view !== undefined && seen.view.migrationId === "m9", "the source read the destination's state with the migration's token");
     assert.ok(!JSON.stringify(seen.target).includes(prepared.stateToken), "the driver's target holds no state token");
     assert.equal(directory.size(), 0, "forgotten when the run ended");
+    const asSource = createAgentClient({ baseUrl: "http://esx02.test", token: prepared.stateToken, name: "esx02", fetch: destFetch });
+    assert.equal((await asSource.incomingState("m9")).state, "running", "the source's last questions (the guest check) come after the VM runs");
+    await destClock.advance(STATE_TOKEN_GRACE_MS + 1);
+    await assert.rejects(asSource.incomingState("m9"), (e) => e instanceof FerryError && e.code === ErrorCode.unauthorized, "the grace after the end has passed: the token is dead");
+    assert.equal(dest.stateTokens(), 0);
     await assert.rejects(
       reportOf(source.migrateOut({ migrationId: "m10", vm: "web01", target: prepared, destinationAgent: { host: "esx02", api: "http://esx02.test", token: "esx02-own" } as never })),
       (e) => e instanceof FerryError && e.code === ErrorCode.invalidInput,
