@@ -66,7 +66,7 @@ export function mustBeIdle(name: string, vm: VmActivity, action: string): void {
  * the VM is: nothing is uncertain ("" would ask for a settlement), and a VM that was off stays
  * off here. `closedDriver` is the driver's kind once it is closed.
  */
-export function vmToMigrate<V extends VmActivity>(hostName: string, name: string, vm: V | undefined, target: IncomingMigration, closedDriver: string | undefined): { readonly vm: V; readonly refused?: undefined } | { readonly refused: MigrationReport } {
+export function vmToMigrate<V extends VmActivity>(hostName: string, name: string, vm: V | undefined, target: IncomingMigration, closedDriver: string | undefined): { readonly vm: V; readonly refused?: undefined } | { readonly refused: MigrationReport; readonly vm?: undefined } {
   const refused = (code: MigrationFailureCode, message: string): { refused: MigrationReport } => ({
     refused: unmovedReport({ migrationId: target.migrationId, vm: name, source: hostName, destination: target.host, outcome: Phase.failed, failure: { code, message, phase: Phase.preparing }, runningOn: hostName }),
   });
