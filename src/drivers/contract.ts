@@ -1,6 +1,7 @@
 // The hypervisor driver contract: one suite of node:test cases that every driver runs (sim in
-// src/drivers/sim/sim.contract.test.ts, qemu in its own), as Hono runs one router suite
-// against every router. A driver that cannot do a case skips it with a written reason.
+// src/drivers/sim/sim.contract.test.ts, qemu in its own, and the agent's in-memory test fake in
+// src/agent/testing/fake.contract.test.ts), as Hono runs one router suite against every
+// router. A driver that cannot do a case skips it with a written reason.
 // Each case gets a fresh pair of drivers from `setup` and cleans them up, pass or fail.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";

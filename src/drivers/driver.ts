@@ -1,7 +1,8 @@
 // The hypervisor driver: the one interface between Ferry and whatever runs VMs on a host.
 // Two implementations: `sim` (src/drivers/sim, the embedded default, Ferry's own pre-copy
-// protocol over TCP) and `qemu` (real VMs, QEMU's migration stream). Both pass the shared
-// contract suite in src/drivers/contract.ts. Only composition roots choose one.
+// protocol over TCP) and `qemu` (real VMs, QEMU's migration stream). Both, and the agent's
+// in-memory test fake, pass the shared contract suite in src/drivers/contract.ts and keep
+// the shared bookkeeping in src/drivers/bookkeeping.ts. Only composition roots choose one.
 import type { ClaimResult } from "../core/ownership.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../core/inventory/schema.ts";
