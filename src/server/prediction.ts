@@ -5,7 +5,7 @@
 // After a completed migration the pair's record is folded with what it measured
 // (learnLink), in the store, so every controller on it and every restart keeps it.
 import { downtimeTargetMs, learnLink, predictForPair, type LinkObservation, type LinkRecord } from "../core/migration/link-learning.ts";
-import { StreamDriver } from "../core/migration/model.ts";
+import { StreamDriver, costsFor } from "../core/migration/model.ts";
 import { Phase, type MigrateOptions, type MigrationReport, type Prediction } from "../core/migration/types.ts";
 import type { VmSpec } from "../drivers/driver.ts";
 import type { Store } from "../store/store.ts";
@@ -106,7 +106,8 @@ export class Predictor {
   async learn(finished: FinishedMigration): Promise<LinkRecord | undefined> {
     const { report, source, destination } = finished;
     if (report.outcome !== Phase.completed || finished.cold || finished.bandwidthLimited || report.passes === 0) return undefined;
-    const observation = observationOf(finished);
+    const gap = costsFor(this.#drivers.get(source) ?? StreamDriver.qemu).passGapMsPerByte ?? 0;
+    const observation = { ...observationOf(finished), betweenPassesMs: report.bytesSent * gap };
     return this.#store.learnLinkRate(source, destination, (previous) => learnLink(previous, source, destination, { ...observation, modelledDowntimeMs: modelled(report.prediction, previous) }));
   }
 }

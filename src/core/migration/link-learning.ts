@@ -40,6 +40,8 @@ export interface LinkObservation {
   readonly precopyRateBytesPerSec: number | undefined;
   readonly totalMs: number;
   readonly downtimeMs: number;
+  /** Time the driver's costs put between passes for these bytes (StreamCosts.passGapMsPerByte): not fixed time. */
+  readonly betweenPassesMs?: number | undefined;
   /** The model's downtime for this migration without the unseen part (undefined: no prediction). */
   readonly modelledDowntimeMs: number | undefined;
   readonly at: number;
@@ -70,7 +72,7 @@ export function learnLink(previous: LinkRecord | undefined, source: string, dest
   if (!observable(o)) return previous;
   const rate = finite(o.precopyRateBytesPerSec) && o.precopyRateBytesPerSec > 0 ? o.precopyRateBytesPerSec : (o.bytesSent / (o.totalMs - o.downtimeMs)) * 1000;
   const passesMs = (o.bytesSent / rate) * 1000;
-  const fixed = Math.max(0, o.totalMs - o.downtimeMs - passesMs);
+  const fixed = Math.max(0, o.totalMs - o.downtimeMs - passesMs - (o.betweenPassesMs ?? 0));
   const extra = finite(o.modelledDowntimeMs) ? Math.max(0, o.downtimeMs - o.modelledDowntimeMs) : (previous?.switchoverExtraMs ?? 0);
   const margin = Math.max(MARGIN_FLOOR_MS, extra, (previous?.safetyMarginMs ?? 0) * MARGIN_DECAY);
   return {

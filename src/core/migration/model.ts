@@ -43,6 +43,11 @@ export interface StreamCosts {
    * never to the stopping rule. Learned per host pair (link-learning.ts); 0 when unknown.
    */
   readonly switchoverUnreservedMs?: number | undefined;
+  /**
+   * Time between passes per byte of the pass just sent, while the guest runs and dirties (the
+   * sim hashes what a pass moved on both ends before deciding); 0 when the next pass follows at once.
+   */
+  readonly passGapMsPerByte?: number | undefined;
 }
 
 /**
@@ -63,12 +68,14 @@ export const QEMU_COSTS: StreamCosts = { pageHeaderBytes: 8, zeroPageBytes: 9, d
  *  - fixed times outside the passes: the TCP/TLS connect, HELLO/ACCEPTED, the page map and its
  *    acknowledgement, each pass's hash handshake, the stream's close: about 15 ms on loopback
  *    (what a learned pair replaces with its own, see link-learning.ts);
+ *  - between passes both ends hash what the pass moved (in parallel, one process each): about
+ *    1/600 ms per KB at SHA-256's 600 MB/s, while the guest dirties;
  *  - the switchover's fixed part is SWITCHOVER_FIXED_MS in precopy-source.ts (frames, pause,
  *    resume, jitter: 7 ms); per byte, both ends hash the last pages for the digest in whole
  *    4-page leaves (a scattered dirty page costs up to 4 pages of hashing), SHA-256 at about
  *    600 MB/s per end on these machines (the source reserves the rate it measures itself).
  */
-export const SIM_COSTS: StreamCosts = { pageHeaderBytes: 4, zeroPageBytes: 0, deviceStateBytes: 1024, fixedMs: 15, switchoverFixedMs: 7, switchoverMsPerByte: (2 * 4) / 600_000 };
+export const SIM_COSTS: StreamCosts = { pageHeaderBytes: 4, zeroPageBytes: 0, deviceStateBytes: 1024, fixedMs: 15, switchoverFixedMs: 7, switchoverMsPerByte: (2 * 4) / 600_000, passGapMsPerByte: 1 / 600_000 };
 
 /** The hypervisor drivers an agent may run, each with its stream's costs. */
 export const StreamDriver = { sim: "sim", qemu: "qemu" } as const;
@@ -145,10 +152,11 @@ export function schedulePrecopy(inputs: PrecopyInputs, costs: StreamCosts = QEMU
 
   for (let pass = 1; pass <= MODEL_PASS_LIMIT; pass++) {
     const ms = transferMs(passBytes, link);
+    const gapMs = passBytes * (costs.passGapMsPerByte ?? 0);
     sent += passBytes;
-    elapsedMs += ms;
+    elapsedMs += ms + gapMs;
     const effectiveRate = dirtyRate * (1 - throttle / 100);
-    const dirtied = distinctDirtyBytes(workingSet, effectiveRate, ms);
+    const dirtied = distinctDirtyBytes(workingSet, effectiveRate, ms + gapMs);
     const stats: PassStats = { pass, memoryBytes: memory, bytesSentTotal: sent, remainingBytes: dirtied, linkRateBytesPerSec: link, dirtyRateBytesPerSec: effectiveRate, throttlePercent: throttle };
     const overheadMs = costs.switchoverFixedMs + dirtied * costs.switchoverMsPerByte;
     const decision = decideAfterPass(stats, { ...options, downtimeLimitMs: Math.max(0, options.downtimeLimitMs - overheadMs) });
