@@ -94,7 +94,7 @@ qemu:
       accelerator: "tcg",
     });
     const withPeers = files({ "/lab/agent-esx01.yaml": `${config}  peersFile: peers.json\n`, "/lab/agent.token": "t0k\n" });
-    await assert.rejects(resolveAgentConfig({ config: "/lab/agent-esx01.yaml", inventory: LAB, name: "esx01" }, withPeers.files, withPeers.io), /peersFile is no longer read/);
+    await assert.rejects(resolveAgentConfig({ config: "/lab/agent-esx01.yaml", inventory: LAB, name: "esx01" }, withPeers.files, withPeers.io), /qemu.peersFile: no longer read/);
     const flagged = await resolveAgentConfig({ inventory: LAB, name: "esx01", tokenFile: "/lab/agent.token", driver: "qemu", guestDir: "/g", runDir: "/r" }, f, io);
     const { kernel, runDir, accelerator } = flagged.qemu ?? {};
     assert.deepEqual({ kernel, runDir, accelerator }, { kernel: "/g/vmlinux", runDir: "/r", accelerator: "auto" });

@@ -46,7 +46,7 @@ export const AgentQemuConfigSchema = z
     tcgCpuModel: z.string().min(1).optional(),
     accelerator: z.enum(["auto", "tcg", "kvm"]).default("auto"),
     /** Gone: it held every agent's token. The controller hands a source a token for its migration's state only. */
-    peersFile: z.undefined({ error: "qemu.peersFile is no longer read (it held other agents' tokens): the controller tells each source where its destination is; remove the key" }).optional(),
+    peersFile: z.undefined({ error: "no longer read (it held other agents' tokens): the controller tells each source where its destination is; remove the key" }).optional(),
   })
   .strict();
 
