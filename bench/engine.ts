@@ -11,7 +11,8 @@
 import { connect, createServer, type AddressInfo } from "node:net";
 import { mulberry32 } from "../src/core/lab/generate.ts";
 import { predictPrecopy } from "../src/core/migration/model.ts";
-import { DEFAULT_MIGRATE_OPTIONS, Phase, type MigrateOptions, type MigrationProgress, type MigrationReport, type PrecopyInputs } from "../src/core/migration/types.ts";
+import { DEFAULT_MIGRATE_OPTIONS, Phase, type MigrateOptions, type MigrationReport, type PrecopyInputs } from "../src/core/migration/types.ts";
+import type { SourceProgress } from "../src/core/migration/progress.ts";
 import { systemClock } from "../src/drivers/clock.ts";
 import type { VmSpec, WorkloadSpec } from "../src/drivers/driver.ts";
 import { createSimDriver, type SimDriver } from "../src/drivers/sim/driver.ts";
@@ -51,11 +52,11 @@ function pair(memoryMB = 8192): Pair {
 let migrations = 0;
 
 /** Boots `spec` on the source, migrates it, removes it from wherever it ended; returns the report and events. */
-async function migrateOnce(p: Pair, spec: VmSpec, options: MigrateOptions): Promise<{ report: MigrationReport; events: MigrationProgress[] }> {
+async function migrateOnce(p: Pair, spec: VmSpec, options: MigrateOptions): Promise<{ report: MigrationReport; events: SourceProgress[] }> {
   await p.source.create(spec);
   await p.source.powerOn(spec.name);
   const target = await p.destination.prepareIncoming(spec, { migrationId: `engine-bench-${++migrations}`, listenHost: DESTINATION_IP, encryption: options.vmotionEncryption });
-  const events: MigrationProgress[] = [];
+  const events: SourceProgress[] = [];
   const report = await p.source.migrateOut(spec.name, target, options, { signal: new AbortController().signal, clock: systemClock, onProgress: (e) => events.push(e) });
   for (const driver of [p.source, p.destination]) {
     const vm = await driver.get(spec.name);

@@ -14,7 +14,8 @@ import { hash } from "node:crypto";
 import { loadavg } from "node:os";
 import { mulberry32 } from "../src/core/lab/generate.ts";
 import { predictPrecopy, type StreamCosts } from "../src/core/migration/model.ts";
-import { DEFAULT_MIGRATE_OPTIONS, type MigrateOptions, type MigrationProgress, type MigrationReport, type PrecopyInputs, type Prediction } from "../src/core/migration/types.ts";
+import { DEFAULT_MIGRATE_OPTIONS, type MigrateOptions, type MigrationReport, type PrecopyInputs, type Prediction } from "../src/core/migration/types.ts";
+import type { SourceProgress } from "../src/core/migration/progress.ts";
 import { systemClock } from "../src/drivers/clock.ts";
 import type { VmSpec, WorkloadSpec } from "../src/drivers/driver.ts";
 import { createSimDriver, type SimDriver, type SimHostDescription } from "../src/drivers/sim/driver.ts";
@@ -210,7 +211,7 @@ export function simPair(): { readonly source: SimDriver; readonly destination: S
     await source.powerOn(name);
     const target = await destination.prepareIncoming(run.spec, { migrationId: `bench-${++n}`, listenHost: "127.0.1.2" });
     let linkRateBytesPerSec = 0;
-    const onProgress = (p: MigrationProgress): void => {
+    const onProgress = (p: SourceProgress): void => {
       if (p.linkRateBytesPerSec > 0) linkRateBytesPerSec = p.linkRateBytesPerSec;
     };
     const report = await source.migrateOut(name, target, run.options, { signal: new AbortController().signal, onProgress, clock: systemClock });

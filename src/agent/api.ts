@@ -5,7 +5,8 @@ import { z } from "zod";
 import { NetworkOpSchema } from "../host/network-config.ts";
 import type { GuestCheck, HostFacts, IncomingMigration, IncomingState, PowerStatus, VmSpec, VmStatus } from "../drivers/driver.ts";
 import { FenceSchema, LedgerRefSchema, type Fence } from "../core/ownership.ts";
-import { MigrationFailureCode, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
+import { MigrationFailureCode, type MigrateOptions, type MigrationReport } from "../core/migration/types.ts";
+import type { SourceProgress } from "../core/migration/progress.ts";
 
 /** The API's version prefix; a breaking change gets a new one. */
 export const API_PREFIX = "/v1";
@@ -299,7 +300,7 @@ export interface OutgoingView {
   readonly state: OutgoingState;
   /** Whether someone asked to abort it. */
   readonly aborting: boolean;
-  readonly progress: MigrationProgress | undefined;
+  readonly progress: SourceProgress | undefined;
   readonly report: MigrationReport | undefined;
   /** Set once an uncertain outcome (report failed, `runningOn` empty) was settled. */
   readonly settledOn: SettledOn | undefined;
@@ -320,7 +321,7 @@ export interface SettleView {
 
 /** One line of the outgoing stream (newline-delimited JSON). The last line is a `report`. */
 export type OutgoingEvent =
-  | { readonly type: "progress"; readonly progress: MigrationProgress }
+  | { readonly type: "progress"; readonly progress: SourceProgress }
   | { readonly type: "report"; readonly report: MigrationReport }
   /** Sent while nothing else is, so a reader can tell a quiet agent from a dead one. */
   | { readonly type: "heartbeat"; readonly at: number };

@@ -268,9 +268,10 @@ describe("agent API: outgoing migrations", () => {
     assert.equal(last.report.outcome, Phase.completed);
     assert.equal(last.report.source, "esx01");
     assert.equal(last.report.destination, "esx02");
-    const percents = lines.flatMap((e) => (e.type === "progress" ? [e.progress.percent] : []));
-    assert.ok(percents.length >= 2);
-    assert.deepEqual(percents, [...percents].sort((a, b) => a - b), "percent never goes backwards");
+    // Raw figures on the wire (the engine's tracker makes the percent): bytes sent never go back.
+    const sent = lines.flatMap((e) => (e.type === "progress" ? [e.progress.bytesSent] : []));
+    assert.ok(sent.length >= 2);
+    assert.deepEqual(sent, [...sent].sort((a, b) => a - b), "bytes sent never go backwards");
     assert.deepEqual(await esx01.client.listVms(), []);
     const moved: AgentVm = await esx02.client.getVm("web01");
     assert.equal(moved.power, "running");

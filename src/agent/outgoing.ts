@@ -3,7 +3,8 @@
 // (issue 4: a controller restart loses none), so the request only subscribes to the run's
 // events, and a later request can subscribe again or read the outcome.
 import type { Clock } from "../core/clock.ts";
-import type { MigrationProgress, MigrationReport } from "../core/migration/types.ts";
+import type { MigrationReport } from "../core/migration/types.ts";
+import type { SourceProgress } from "../core/migration/progress.ts";
 import type { MigrationHooks } from "../drivers/driver.ts";
 import { OutgoingState, type OutgoingEvent, type OutgoingView, type SettledOn } from "./api.ts";
 
@@ -31,7 +32,7 @@ export interface OutgoingRegistry {
     migrationId: string,
     vm: string,
     run: (hooks: MigrationHooks) => Promise<MigrationReport>,
-    fallback: (error: unknown, last: MigrationProgress | undefined) => MigrationReport,
+    fallback: (error: unknown, last: SourceProgress | undefined) => MigrationReport,
   ): OutgoingRun;
   get(migrationId: string): OutgoingRun | undefined;
   /** The unfinished run moving `vm`, if any. */
@@ -61,7 +62,7 @@ export function createOutgoingRegistry(clock: Clock, options: { readonly keepFin
     start(migrationId, vm, run, fallback) {
       const controller = new AbortController();
       const listeners = new Set<OutgoingListener>();
-      let progress: MigrationProgress | undefined;
+      let progress: SourceProgress | undefined;
       let report: MigrationReport | undefined;
       let settledOn: SettledOn | undefined;
       const emit = (event: OutgoingEvent): void => {

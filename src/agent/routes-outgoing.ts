@@ -4,7 +4,8 @@
 import { Hono } from "hono";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { unmovedReport } from "../core/migration/report.ts";
-import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrateOptions, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
+import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrateOptions, type MigrationReport } from "../core/migration/types.ts";
+import type { SourceProgress } from "../core/migration/progress.ts";
 import { PowerStatus } from "../drivers/driver.ts";
 import { OutgoingRequestSchema, SettleRequestSchema, type SettleView } from "./api.ts";
 import { jsonBody, LogLevel, parse, type AgentContext } from "./context.ts";
@@ -100,7 +101,7 @@ async function start(ctx: AgentContext, request: OutgoingRequest): Promise<Outgo
   return run;
 }
 
-function failureReport(ctx: AgentContext, run: { readonly migrationId: string; readonly vm: string; readonly destination: string }, error: unknown, last: MigrationProgress | undefined): MigrationReport {
+function failureReport(ctx: AgentContext, run: { readonly migrationId: string; readonly vm: string; readonly destination: string }, error: unknown, last: SourceProgress | undefined): MigrationReport {
   return unmovedReport({
     ...run,
     source: ctx.hostName,

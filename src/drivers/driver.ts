@@ -6,7 +6,8 @@
 import type { ClaimResult } from "../core/ownership.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../core/inventory/schema.ts";
-import type { MigrateOptions, MigrationProgress, MigrationReport, VmotionEncryption } from "../core/migration/types.ts";
+import type { MigrateOptions, MigrationReport, VmotionEncryption } from "../core/migration/types.ts";
+import type { SourceProgress } from "../core/migration/progress.ts";
 
 /** A simulated guest's workload (sim driver); the qemu driver passes it on the kernel command line. */
 export interface WorkloadSpec {
@@ -234,7 +235,8 @@ export type SettledOn = "source" | "destination";
 
 export interface MigrationHooks {
   readonly signal: AbortSignal;
-  readonly onProgress: (progress: MigrationProgress) => void;
+  /** Raw figures (phase, step fraction, pass, bytes, rates): the engine's tracker computes the percent. */
+  readonly onProgress: (progress: SourceProgress) => void;
   readonly clock: Clock;
   /** The source's hold on the VM's ownership record (see OwnershipFence); absent only in tests of the stream alone. */
   readonly fence?: OwnershipFence | undefined;

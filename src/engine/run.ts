@@ -9,7 +9,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Finding } from "../core/check/findings.ts";
 import type { Fence } from "../core/ownership.ts";
 import { advanceTo, concludeMigration, initialMigrationState, recordPass, type MigrationState } from "../core/migration/phases.ts";
-import { createProgressTracker, type ProgressSample, type ProgressTracker } from "../core/migration/progress.ts";
+import { createProgressTracker, type ProgressSample, type ProgressTracker, type SourceProgress } from "../core/migration/progress.ts";
 import { Phase, type MigrateOptions, type MigrationFailure, type MigrationProgress, type Prediction } from "../core/migration/types.ts";
 import type { OwnershipPlan } from "./fence.ts";
 
@@ -67,18 +67,6 @@ const MiB = 1048576;
 
 export function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/**
- * Until the drivers report raw samples, a source's progress carries its own percent: within
- * preparing and switchover that percent is the only word on how far the phase got (the
- * switchover's steps: state sent, verified, committing), so it is read back as the phase's
- * fraction; pre-copy's position comes from the bytes and passes alone.
- */
-function sampleOf(progress: MigrationProgress): ProgressSample {
-  const fraction = progress.phase === Phase.preparing ? progress.percent / 10 : progress.phase === Phase.switchover ? (progress.percent - 90) / 10 : undefined;
-  const { phase, pass, bytesSent, bytesRemaining, dirtyRateBytesPerSec, linkRateBytesPerSec, throttlePercent, expectedDowntimeMs, message, at } = progress;
-  return { phase, fraction, pass, bytesSent, bytesRemaining, dirtyRateBytesPerSec, linkRateBytesPerSec, throttlePercent, expectedDowntimeMs, message, at };
 }
 
 export class MigrationRun {
@@ -146,9 +134,9 @@ export class MigrationRun {
     this.#fold({ phase, fraction, message, at: this.clock.now() });
   }
 
-  /** The source's progress (never its outcome: that is the engine's to announce, after settling). */
-  relayed(progress: MigrationProgress): void {
-    this.#fold(sampleOf(progress));
+  /** The source's raw progress (never its outcome: that is the engine's to announce, after settling). */
+  relayed(progress: SourceProgress): void {
+    this.#fold(progress);
   }
 
   /** Ends the machine in the report's outcome and announces it, once. */

@@ -9,7 +9,8 @@
 import { createHash } from "node:crypto";
 import type { Clock } from "../../core/clock.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
-import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailureCode as FailureCode, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
+import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailureCode as FailureCode, type MigrationReport } from "../../core/migration/types.ts";
+import type { SourceProgress } from "../../core/migration/progress.ts";
 import { cannotPowerOn, IncomingRegister, memoryHeldMB, OutgoingRuns, outOfMemory, Settlements } from "../../drivers/bookkeeping.ts";
 import {
   IncomingState,
@@ -348,7 +349,6 @@ class FakeMigration {
   private readonly started: number;
   private pass = 0;
   private bytesSent = 0;
-  private percent = 0;
   private phase: Phase = Phase.preparing;
   private readonly vm: FakeVm | undefined;
   /** The destination, once the source reached it with the right token. */
@@ -368,12 +368,12 @@ class FakeMigration {
     return (this.vm?.spec.memoryMB ?? 0) * MiB;
   }
 
-  private emit(phase: Phase, percent: number, message: string): void {
+  /** `fraction`: a step of preparing or switchover; pre-copy's position comes from the pass and the bytes. */
+  private emit(phase: Phase, fraction: number | undefined, message: string): void {
     this.phase = phase;
-    this.percent = Math.max(this.percent, percent);
-    const progress: MigrationProgress = {
-      migrationId: this.target.migrationId, vm: this.name, phase, percent: this.percent, pass: this.pass, bytesSent: this.bytesSent, bytesRemaining: Math.max(0, this.memoryBytes - this.bytesSent),
-      dirtyRateBytesPerSec: 0, linkRateBytesPerSec: 1e9, etaMs: undefined, expectedDowntimeMs: undefined, throttlePercent: 0, message, at: this.hooks.clock.now(),
+    const progress: SourceProgress = {
+      migrationId: this.target.migrationId, vm: this.name, phase, fraction, pass: this.pass, bytesSent: this.bytesSent, bytesRemaining: Math.max(0, this.memoryBytes - this.bytesSent),
+      dirtyRateBytesPerSec: 0, linkRateBytesPerSec: 1e9, expectedDowntimeMs: undefined, throttlePercent: 0, message, at: this.hooks.clock.now(),
     };
     this.hooks.onProgress(progress);
   }
@@ -425,14 +425,14 @@ class FakeMigration {
     const hold = this.source.faults.holdAfterCommitMs ?? 0;
     if (hold > 0) await this.hooks.clock.sleep(hold).catch(() => undefined);
     this.source.vms.delete(name);
-    this.emit(Phase.completed, 100, "completed");
+    this.emit(Phase.completed, 1, "completed");
     return this.report(Phase.completed, undefined, this.listener?.hostName ?? this.target.host);
   }
 
   /** Reaches the destination with the token; a report when it cannot. */
   private connect(): Promise<MigrationReport | undefined> {
     return later(() => {
-      this.emit(Phase.preparing, 5, "connecting");
+      this.emit(Phase.preparing, 0.5, "connecting");
       const listener = this.reachable();
       if (listener === undefined) return this.fail(MigrationFailureCode.destinationUnreachable, `nothing listens on ${this.target.host}:${this.target.port}`);
       if (listener.session.token !== this.target.token) return this.fail(MigrationFailureCode.rejectedByDestination, `${listener.hostName} refused the stream: wrong token`);
@@ -451,7 +451,7 @@ class FakeMigration {
       if (this.source.dead) return this.fail(MigrationFailureCode.internal, "killed");
       if (writes(vm.spec)) vm.ticks++;
       this.bytesSent += this.memoryBytes / this.pass;
-      this.emit(Phase.precopy, 10 + 25 * this.pass, `pass ${this.pass}`);
+      this.emit(Phase.precopy, undefined, `pass ${this.pass}`);
       if (this.reachable() === undefined) return this.fail(MigrationFailureCode.streamBroken, "connection reset by peer");
       const fault = this.faultIn(Phase.precopy);
       if (fault !== undefined && this.pass === 2) return this.fail(fault.code, `injected ${fault.code}`);
@@ -463,7 +463,7 @@ class FakeMigration {
   /** Pauses the VM, hands its state over and sends COMMIT; a report unless the destination now runs it. */
   private async switchover(vm: FakeVm): Promise<MigrationReport | undefined> {
     vm.power = PowerStatus.paused;
-    this.emit(Phase.switchover, 90, "quiesced");
+    this.emit(Phase.switchover, 0, "quiesced");
     await this.hooks.clock.sleep(1, this.hooks.signal);
     if (this.source.dead) return this.fail(MigrationFailureCode.internal, "killed");
     const fault = this.faultIn(Phase.switchover);

@@ -36,6 +36,25 @@ export interface ProgressSample {
   readonly at: number;
 }
 
+/**
+ * What a migration's source reports while it runs (the driver, relayed by its agent): the raw
+ * figures of a ProgressSample with the migration named, and no percent or time left; the
+ * engine's tracker computes those, in one place. `fraction` is given where only the source
+ * knows how far a phase got (preparing's and switchover's steps); pre-copy's position comes
+ * from the passes and bytes.
+ */
+export interface SourceProgress extends ProgressSample {
+  readonly migrationId: string;
+  readonly vm: string;
+  readonly pass: number;
+  readonly bytesSent: number;
+  readonly bytesRemaining: number;
+  readonly dirtyRateBytesPerSec: number;
+  readonly linkRateBytesPerSec: number;
+  readonly throttlePercent: number;
+  readonly message: string;
+}
+
 export interface ProgressTrackerOptions {
   readonly migrationId: string;
   readonly vm: string;

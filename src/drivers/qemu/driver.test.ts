@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { isFerryError } from "../../core/errors.ts";
-import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrationProgress } from "../../core/migration/types.ts";
+import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase } from "../../core/migration/types.ts";
+import type { SourceProgress } from "../../core/migration/progress.ts";
 import { systemClock } from "../clock.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks, type VmSpec } from "../driver.ts";
 import { simHost } from "../sim/testing.ts";
@@ -49,7 +50,7 @@ async function withPair(body: (pair: Pair) => Promise<void>): Promise<void> {
   }
 }
 
-function hooks(events: MigrationProgress[] = []): MigrationHooks {
+function hooks(events: SourceProgress[] = []): MigrationHooks {
   return { signal: new AbortController().signal, clock: systemClock, onProgress: (p) => events.push(p) };
 }
 
@@ -127,7 +128,7 @@ test("a completed migration reports QEMU's total time and downtime, and the dest
     const [pid] = source.pids();
     assert.ok(pid !== undefined);
     const target = await destination.prepareIncoming(spec, { migrationId: "times", listenHost: "127.0.1.2" });
-    const events: MigrationProgress[] = [];
+    const events: SourceProgress[] = [];
     const report = await source.migrateOut(spec.name, target, DEFAULT_MIGRATE_OPTIONS, hooks(events));
     assert.equal(report.outcome, Phase.completed, report.failure?.message);
     assert.ok(report.totalMs > 0 && report.downtimeMs > 0 && report.bytesSent > 0, JSON.stringify(report));

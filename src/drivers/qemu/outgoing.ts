@@ -3,9 +3,10 @@
 // Ferry's phases and progress, judged by Ferry's convergence rule at each dirty sync, and ended
 // by the destination's confirmation (or a report that says why not). One OutgoingMigration is
 // one run's explicit state. QEMU-NOTES.md lists the QEMU behaviours named "trap N".
-import { decideAfterPass, percentFor } from "../../core/migration/convergence.ts";
+import { decideAfterPass } from "../../core/migration/convergence.ts";
+import type { SourceProgress } from "../../core/migration/progress.ts";
 import { unmovedReport } from "../../core/migration/report.ts";
-import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailure, type MigrationProgress, type MigrationReport } from "../../core/migration/types.ts";
+import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailure, type MigrationReport } from "../../core/migration/types.ts";
 import { vmToMigrate } from "../bookkeeping.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks } from "../driver.ts";
 import { confirmRunning, destinationName, destinationReason, verifyGuest } from "./destination.ts";
@@ -43,7 +44,6 @@ class OutgoingMigration {
   private readonly signal: AbortSignal;
   private readonly startedAt: number;
   private phase: Phase = Phase.preparing;
-  private percent = 0;
   /** The last sample before the current one, and when it was taken. */
   private last: MigrationSample | undefined;
   private lastAt: number;
@@ -101,27 +101,26 @@ class OutgoingMigration {
     }
   }
 
+  /** `fraction`: how far a step of preparing or switchover got; pre-copy's position is the engine's tracker's to work out from the pass and the bytes. */
   private emit(next: Phase, fraction: number, sample: MigrationSample | undefined, message: string, rates?: Rates): void {
     this.phase = next;
-    this.percent = Math.max(this.percent, percentFor(next, fraction));
     const sent = rates?.sent ?? 0;
     const remaining = sample?.remainingBytes ?? 0;
     this.hooks.onProgress({
       migrationId: this.target.migrationId,
       vm: this.name,
       phase: next,
-      percent: this.percent,
+      fraction: next === Phase.precopy ? undefined : fraction,
       pass: sample?.dirtySyncCount ?? 0,
       bytesSent: sample?.transferredBytes ?? 0,
       bytesRemaining: remaining,
       dirtyRateBytesPerSec: rates?.dirtied ?? 0,
       linkRateBytesPerSec: sent,
-      etaMs: sent > 0 ? (remaining / sent) * 1000 : undefined,
       expectedDowntimeMs: sample?.expectedDowntimeMs,
       throttlePercent: sample?.cpuThrottlePercent ?? 0,
       message,
       at: this.host.clock.now(),
-    } satisfies MigrationProgress);
+    } satisfies SourceProgress);
   }
 
   /** A migration faster than one poll still shows its pre-copy, before any switchover event. */

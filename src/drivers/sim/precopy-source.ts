@@ -26,14 +26,14 @@
 // means it never ran, and resuming here is safe.
 import { connect, type Socket } from "node:net";
 import { connect as connectTls, type ConnectionOptions, type PeerCertificate } from "node:tls";
-import { decideAfterPass, percentFor, type PassStats } from "../../core/migration/convergence.ts";
+import { decideAfterPass, type PassStats } from "../../core/migration/convergence.ts";
+import type { SourceProgress } from "../../core/migration/progress.ts";
 import {
   MigrationFailureCode,
   Phase,
   VmotionEncryption,
   type MigrateOptions,
   type MigrationFailure,
-  type MigrationProgress,
   type MigrationReport,
 } from "../../core/migration/types.ts";
 import { certificateFingerprint } from "../../pki/ephemeral.ts";
@@ -90,7 +90,6 @@ class PrecopySource {
   private readonly clock: MigrationHooks["clock"];
   private readonly startedAt: number;
   private phase: Phase = Phase.preparing;
-  private percent = 0;
   private pass = 0;
   private stream: FrameStream | undefined;
   private readonly inbox: Frame[] = [];
@@ -184,7 +183,7 @@ class PrecopySource {
     this.stream = stream;
     if (this.ctx.hooks.signal.aborted) stream.fail(new MigrationError(MigrationFailureCode.aborted, abortReason(this.ctx.hooks.signal)));
     void this.watch(stream);
-    this.progress(3, `connected to ${target.host}:${target.port}, presenting the migration's token`);
+    this.progress(0.3, `connected to ${target.host}:${target.port}, presenting the migration's token`);
     await stream.write([
       encodeFrame({
         type: "hello",
@@ -203,7 +202,7 @@ class PrecopySource {
     ]);
     const accepted = await this.expect("accepted");
     this.destinationName = accepted.host;
-    this.progress(6, `${accepted.host} accepted the stream and holds the shell; gathering the page map`);
+    this.progress(0.6, `${accepted.host} accepted the stream and holds the shell; gathering the page map`);
   }
 
   private async precopy(): Promise<void> {
@@ -215,9 +214,9 @@ class PrecopySource {
     let harvestedAt = this.clock.monotonic();
     const map = memory.nonZeroPages();
     await stream.write([encodeFrame({ type: "pageMap", pageCount: map.size, bitmap: map.toBytes() })]);
-    this.progress(8, `page map sent: ${map.count} of ${memory.pageCount} pages hold data; ${this.destinationName} reserves memory for them`);
+    this.progress(0.8, `page map sent: ${map.count} of ${memory.pageCount} pages hold data; ${this.destinationName} reserves memory for them`);
     await this.expect("passAck");
-    this.progress(10, `${this.destinationName} holds memory for ${map.count} pages; pre-copy starts`);
+    this.progress(1, `${this.destinationName} holds memory for ${map.count} pages; pre-copy starts`);
     this.phase = Phase.precopy;
 
     let pages: Uint32Array | PageBitmap = map;
@@ -298,7 +297,7 @@ class PrecopySource {
     const memory = vm.memory;
     const stream = this.mustStream();
     this.phase = Phase.switchover;
-    this.progress(90, `${vm.name} paused on ${this.ctx.hostName}; sending the last dirty pages and the device state`);
+    this.progress(0, `${vm.name} paused on ${this.ctx.hostName}; sending the last dirty pages and the device state`);
     const last = memory.harvestDirty();
     this.pendingBytes = last.length * PAGE_SIZE;
     await this.sendPageList(last);
@@ -308,20 +307,20 @@ class PrecopySource {
     const digest = stateDigest(memory, device);
     await stream.write([encodeFrame({ type: "digest", digest })]);
     this.pendingBytes = 0;
-    this.progress(93, `state sent; ${this.destinationName} is verifying the digest`);
+    this.progress(0.3, `state sent; ${this.destinationName} is verifying the digest`);
     await this.expect("ready");
     this.verified = true;
-    this.progress(96, `${this.destinationName} verified memory and device state; committing`);
+    this.progress(0.6, `${this.destinationName} verified memory and device state; committing`);
     this.committed = true;
     await stream.write([encodeFrame({ type: "commit" })]);
-    this.progress(98, `committed; waiting for ${this.destinationName} to resume ${vm.name}`);
+    this.progress(0.8, `committed; waiting for ${this.destinationName} to resume ${vm.name}`);
     await this.expect("running");
     const downtime = this.clock.monotonic() - this.pausedAt;
     this.downtimeMs = downtime;
     await stream.end(1000);
     this.ctx.release();
     this.phase = Phase.completed;
-    this.emit(100, `${vm.name} runs on ${this.destinationName}; downtime ${downtime.toFixed(1)} ms`);
+    this.emit(1, `${vm.name} runs on ${this.destinationName}; downtime ${downtime.toFixed(1)} ms`);
   }
 
   // ---------------------------------------------------------------- sending pages
@@ -551,11 +550,8 @@ class PrecopySource {
   private progressPrecopy(force: boolean): void {
     const now = this.clock.monotonic();
     if (!force && now - this.lastProgressEmit < PROGRESS_EVERY_MS) return;
-    const sent = this.stream?.bytesWritten ?? 0;
-    const remaining = this.bytesRemaining();
-    // Pre-copy never reaches 90% on its own: the switchover starts there.
-    const fraction = Math.min(0.98, sent / Math.max(1, sent + remaining));
-    this.progress(percentFor(Phase.precopy, fraction), `pass ${this.pass}`);
+    // Pre-copy's position is the engine's tracker's to work out from the pass and the bytes.
+    this.emit(undefined, `pass ${this.pass}`);
   }
 
   private bytesRemaining(): number {
@@ -564,26 +560,25 @@ class PrecopySource {
     return Math.max(0, this.pendingBytes) + memory.dirtyCount * PAGE_SIZE;
   }
 
-  private progress(percent: number, message: string): void {
-    this.emit(percent, message);
+  /** A step of preparing or switchover: `fraction` of the phase done (the tracker places it on the bar). */
+  private progress(fraction: number, message: string): void {
+    this.emit(fraction, message);
   }
 
-  private emit(percent: number, message: string, phase: Phase = this.phase): void {
-    this.percent = Math.max(this.percent, Math.min(100, percent));
+  private emit(fraction: number | undefined, message: string, phase: Phase = this.phase): void {
     this.lastProgressEmit = this.clock.monotonic();
     const remaining = this.phase === Phase.completed || phase !== this.phase ? 0 : this.safeRemaining();
     const linkRate = this.liveLinkRate();
-    const event: MigrationProgress = {
+    const event: SourceProgress = {
       migrationId: this.ctx.target.migrationId,
       vm: this.ctx.vm.name,
       phase,
-      percent: this.percent,
+      fraction,
       pass: this.pass,
       bytesSent: this.stream?.bytesWritten ?? 0,
       bytesRemaining: remaining,
       dirtyRateBytesPerSec: this.dirtyRate,
       linkRateBytesPerSec: linkRate,
-      etaMs: linkRate > 0 ? (remaining / linkRate) * 1000 + (this.expectedDowntimeMs ?? 0) : undefined,
       expectedDowntimeMs: this.expectedDowntimeMs,
       throttlePercent: this.safeThrottle(),
       message,
@@ -607,7 +602,7 @@ class PrecopySource {
   }
 
   private emitFinal(phase: Phase, message: string): void {
-    this.emit(this.percent, message, phase);
+    this.emit(undefined, message, phase);
   }
 
   private safeRemaining(): number {

@@ -11,9 +11,9 @@ import {
   MigrationFailureCode,
   Phase,
   type MigrateOptions,
-  type MigrationProgress,
   type MigrationReport,
 } from "../../core/migration/types.ts";
+import type { SourceProgress } from "../../core/migration/progress.ts";
 import { systemClock } from "../clock.ts";
 import { IncomingState, PowerStatus, type VmSpec } from "../driver.ts";
 import { createSimDriver, type SimDriver } from "./driver.ts";
@@ -39,7 +39,7 @@ function pair(): { source: SimDriver; destination: SimDriver } {
 
 interface Run {
   readonly report: MigrationReport;
-  readonly events: MigrationProgress[];
+  readonly events: SourceProgress[];
   readonly migrationId: string;
 }
 
@@ -48,12 +48,12 @@ async function migrate(
   destination: SimDriver,
   spec: VmSpec,
   options: Partial<MigrateOptions> = {},
-  onEvent?: (p: MigrationProgress, controller: AbortController) => void,
+  onEvent?: (p: SourceProgress, controller: AbortController) => void,
 ): Promise<Run> {
   const migrationId = `m-${Math.random().toString(36).slice(2)}`;
   const target = await destination.prepareIncoming(spec, { migrationId, listenHost: "127.0.1.2" });
   const controller = new AbortController();
-  const events: MigrationProgress[] = [];
+  const events: SourceProgress[] = [];
   const report = await source.migrateOut(spec.name, target, { ...DEFAULT_MIGRATE_OPTIONS, stallTimeoutMs: 2000, ...options }, {
     signal: controller.signal,
     clock: systemClock,
@@ -270,7 +270,7 @@ describe("sim pre-copy: state and convergence", () => {
     await eventually("the guest writes on the destination", () => vm.workload.state().writes > writes);
     const precopy = events.filter((e) => e.phase === Phase.precopy);
     assert.ok(precopy.some((e) => e.linkRateBytesPerSec > 0));
-    assert.ok(events.every((e) => e.percent >= 0 && e.percent <= 100));
+    assert.ok(events.every((e) => e.fraction === undefined || (e.fraction >= 0 && e.fraction <= 1)));
   });
 
   // The link is 8 MiB/s; the guest sweeps a 1 MiB working set at 16 MiB/s (twice the link).
