@@ -99,3 +99,20 @@ test("downtime over the user's limit: completed, with DOWNTIME_OVER_LIMIT saying
   assert.deepEqual(withDowntimeWarning(completed(300), 300).warnings, []);
   assert.deepEqual(withDowntimeWarning({ ...completed(401), outcome: Phase.failed }, 300).warnings, []);
 });
+
+test("one migration stalled by a busy machine moves the averages only so far; a model that over-reserves is corrected down", () => {
+  const steady = learnLink(undefined, "a", "b", observation({ totalMs: 900, downtimeMs: 40 }));
+  assert.ok(steady !== undefined);
+  assert.ok(Math.abs(steady.fixedMs - 60) < 1e-9);
+  // 3 s more than usual, once: the sample counts as at most 60 + max(50, 60) ms.
+  const stalled = learnLink(steady, "a", "b", observation({ totalMs: 3900, downtimeMs: 40 }));
+  assert.ok(stalled !== undefined && Math.abs(stalled.fixedMs - (60 + LINK_EWMA_WEIGHT * 60)) < 1e-9);
+  const halved = learnLink(steady, "a", "b", observation({ precopyRateBytesPerSec: 1e6 }));
+  assert.equal(halved?.rateBytesPerSec, 100e6 + LINK_EWMA_WEIGHT * (50e6 - 100e6), "a rate moves at most by half at once");
+  const quick = learnLink(undefined, "a", "b", observation({ downtimeMs: 10, modelledDowntimeMs: 25 }));
+  assert.equal(quick?.switchoverExtraMs, -15, "a negative correction counts");
+  const record = { ...quick, rateBytesPerSec: 125e6 };
+  const corrected = predictForPair({ inputs: INPUTS, driver: "sim", learned: record, bandwidthLimitBytesPerSec: undefined });
+  const plain = predictForPair({ inputs: INPUTS, driver: "sim", learned: { ...record, switchoverExtraMs: 0 }, bandwidthLimitBytesPerSec: undefined });
+  assert.ok(corrected.downtimeMs < plain.downtimeMs && corrected.downtimeMs > 0);
+});

@@ -23,9 +23,9 @@ export interface LinkRecord {
   readonly rateBytesPerSec: number;
   /** Migrations folded in. */
   readonly samples: number;
-  /** Smoothed time outside the passes and the switchover, ms. */
+  /** Smoothed time outside the passes and the switchover beyond what the driver's costs say between passes, ms (a correction: may be negative). */
   readonly fixedMs: number;
-  /** Smoothed switchover time the model does not reserve (measured less modelled downtime), ms, never negative. */
+  /** Smoothed switchover time the model does not reserve (measured less modelled downtime), ms; negative when the model reserves more than switchovers take. */
   readonly switchoverExtraMs: number;
   /** How far below the user's downtime limit the engine aims, ms. */
   readonly safetyMarginMs: number;
@@ -58,6 +58,17 @@ function ewma(previous: number | undefined, sample: number): number {
   return previous === undefined ? sample : previous + LINK_EWMA_WEIGHT * (sample - previous);
 }
 
+/**
+ * A time sample moved at most `max(floorMs, |previous|)` from the average before it is folded
+ * in: a migration stalled by a busy machine (seconds, once) must not double the next
+ * predictions, while a real change still gets there in a few migrations.
+ */
+function bounded(previous: number | undefined, sample: number, floorMs: number): number {
+  if (previous === undefined) return sample;
+  const k = Math.max(floorMs, Math.abs(previous));
+  return Math.min(previous + k, Math.max(previous - k, sample));
+}
+
 function finite(x: number | undefined): x is number {
   return x !== undefined && Number.isFinite(x);
 }
@@ -70,18 +81,22 @@ export function observable(o: LinkObservation): boolean {
 /** Folds one migration's measurement into the pair's record (a new record when there was none). */
 export function learnLink(previous: LinkRecord | undefined, source: string, destination: string, o: LinkObservation): LinkRecord | undefined {
   if (!observable(o)) return previous;
-  const rate = finite(o.precopyRateBytesPerSec) && o.precopyRateBytesPerSec > 0 ? o.precopyRateBytesPerSec : (o.bytesSent / (o.totalMs - o.downtimeMs)) * 1000;
-  const passesMs = (o.bytesSent / rate) * 1000;
-  const fixed = Math.max(0, o.totalMs - o.downtimeMs - passesMs - (o.betweenPassesMs ?? 0));
-  const extra = finite(o.modelledDowntimeMs) ? Math.max(0, o.downtimeMs - o.modelledDowntimeMs) : (previous?.switchoverExtraMs ?? 0);
+  const measured = finite(o.precopyRateBytesPerSec) && o.precopyRateBytesPerSec > 0 ? o.precopyRateBytesPerSec : (o.bytesSent / (o.totalMs - o.downtimeMs)) * 1000;
+  // A rate moves at most by half or double in one migration, for the same reason as `bounded`.
+  const prev = previous?.rateBytesPerSec;
+  const rate = prev === undefined ? measured : Math.min(2 * prev, Math.max(prev / 2, measured));
+  const passesMs = (o.bytesSent / measured) * 1000;
+  // Corrections, not durations: a negative sample (the model allowed more than it took) counts too, or the averages would only grow.
+  const fixed = o.totalMs - o.downtimeMs - passesMs - (o.betweenPassesMs ?? 0);
+  const extra = finite(o.modelledDowntimeMs) ? o.downtimeMs - o.modelledDowntimeMs : (previous?.switchoverExtraMs ?? 0);
   const margin = Math.max(MARGIN_FLOOR_MS, extra, (previous?.safetyMarginMs ?? 0) * MARGIN_DECAY);
   return {
     source,
     destination,
-    rateBytesPerSec: ewma(previous?.rateBytesPerSec, rate),
+    rateBytesPerSec: ewma(prev, rate),
     samples: (previous?.samples ?? 0) + 1,
-    fixedMs: ewma(previous?.fixedMs, fixed),
-    switchoverExtraMs: ewma(previous?.switchoverExtraMs, extra),
+    fixedMs: ewma(previous?.fixedMs, bounded(previous?.fixedMs, fixed, 50)),
+    switchoverExtraMs: ewma(previous?.switchoverExtraMs, bounded(previous?.switchoverExtraMs, extra, 10)),
     safetyMarginMs: margin,
     updatedAt: o.at,
   };
@@ -132,7 +147,7 @@ export function predictForPair(p: PairPredictionInputs): Prediction & { readonly
   const linkRate = learned?.rateBytesPerSec ?? p.inputs.linkRateBytesPerSec;
   const capped = p.bandwidthLimitBytesPerSec !== undefined && p.bandwidthLimitBytesPerSec > 0 && p.bandwidthLimitBytesPerSec < linkRate;
   const rate = capped ? Math.min(linkRate, p.bandwidthLimitBytesPerSec) : linkRate;
-  const costs: StreamCosts = learned === undefined ? base : { ...base, fixedMs: learned.fixedMs, switchoverUnreservedMs: learned.switchoverExtraMs };
+  const costs: StreamCosts = learned === undefined ? base : { ...base, fixedMs: Math.max(0, learned.fixedMs), switchoverUnreservedMs: learned.switchoverExtraMs };
   const target = downtimeTargetMs(p.inputs.downtimeLimitMs, learned);
   const prediction = predictPrecopy({ ...p.inputs, linkRateBytesPerSec: rate, downtimeLimitMs: target }, costs);
   const linkSource = capped ? "bandwidth-limit" : learned !== undefined ? "learned" : "nominal";

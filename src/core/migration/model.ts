@@ -68,14 +68,15 @@ export const QEMU_COSTS: StreamCosts = { pageHeaderBytes: 8, zeroPageBytes: 9, d
  *  - fixed times outside the passes: the TCP/TLS connect, HELLO/ACCEPTED, the page map and its
  *    acknowledgement, each pass's hash handshake, the stream's close: about 15 ms on loopback
  *    (what a learned pair replaces with its own, see link-learning.ts);
- *  - between passes both ends hash what the pass moved (in parallel, one process each): about
- *    1/600 ms per KB at SHA-256's 600 MB/s, while the guest dirties;
+ *  - between passes both ends finish hashing what the pass moved; on a paced link they hash
+ *    in the pacing waits, so nearly nothing is left (passGapMsPerByte 0; a pair's learned
+ *    fixed time takes what is);
  *  - the switchover's fixed part is SWITCHOVER_FIXED_MS in precopy-source.ts (frames, pause,
  *    resume, jitter: 7 ms); per byte, both ends hash the last pages for the digest in whole
  *    4-page leaves (a scattered dirty page costs up to 4 pages of hashing), SHA-256 at about
  *    600 MB/s per end on these machines (the source reserves the rate it measures itself).
  */
-export const SIM_COSTS: StreamCosts = { pageHeaderBytes: 4, zeroPageBytes: 0, deviceStateBytes: 1024, fixedMs: 15, switchoverFixedMs: 7, switchoverMsPerByte: (2 * 4) / 600_000, passGapMsPerByte: 1 / 600_000 };
+export const SIM_COSTS: StreamCosts = { pageHeaderBytes: 4, zeroPageBytes: 0, deviceStateBytes: 1024, fixedMs: 15, switchoverFixedMs: 7, switchoverMsPerByte: (2 * 4) / 600_000, passGapMsPerByte: 0 };
 
 /** The hypervisor drivers an agent may run, each with its stream's costs. */
 export const StreamDriver = { sim: "sim", qemu: "qemu" } as const;
@@ -164,7 +165,8 @@ export function schedulePrecopy(inputs: PrecopyInputs, costs: StreamCosts = QEMU
     switch (decision.action) {
       case "switchover": {
         const finalBytes = wire(dirtied) + costs.deviceStateBytes;
-        const downtimeMs = transferMs(finalBytes, link) + overheadMs + (costs.switchoverUnreservedMs ?? 0);
+        // A learned correction may be negative (the model reserved more than a switchover took), never below the transfer itself.
+        const downtimeMs = transferMs(finalBytes, link) + Math.max(0, overheadMs + (costs.switchoverUnreservedMs ?? 0));
         const throttled = throttle > 0 ? `auto-converge throttles the guest to ${throttle}%; ` : "";
         return {
           passes: pass,
