@@ -1,12 +1,17 @@
 // Each agent holds only its own token (issue 12): two agent processes, each with a token of its
-// own, move a VM between them the way the controller's engine asks (the destination's API and,
-// inside the target, the state token the destination minted for this migration). Over real
+// own, move a VM between them through the controller's engine (which sends the source the
+// destination's API and, inside the target, the state token the destination minted for this
+// migration). Over real
 // HTTP the state token reads that migration's incoming state and nothing else; no file either
 // agent reads, and nothing either logs, holds the other's token or the state token.
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { createAgentClient, reportOf } from "../../src/agent/client.ts";
+import type { OutgoingRequest } from "../../src/agent/api.ts";
+import { createAgentClient, type CallOptions } from "../../src/agent/client.ts";
+import { DEFAULT_MIGRATE_OPTIONS } from "../../src/core/migration/types.ts";
+import { systemClock } from "../../src/drivers/clock.ts";
+import { migrate } from "../../src/engine/migrate.ts";
 import { ErrorCode, isFerryError } from "../../src/core/errors.ts";
 import { startAgentProcess, stopAllAgents, type AgentProcess } from "../support/agents.ts";
 
@@ -69,13 +74,28 @@ test("a state token reads its own migration's incoming state over HTTP, not anot
   await esx02.client.abortIncoming(m2.migrationId);
 });
 
-test("a migration the engine's way: completed, and no file an agent reads (nor its log) holds another agent's token or the state token", async () => {
+test("a migration through the engine: the source is sent the destination's API and the state token, never an agent's own token; no file an agent reads (nor its log) holds another agent's token or the state token", async () => {
   await esx01.client.createVm(spec("web01"));
   await esx01.client.powerOn("web01");
-  const prepared = await esx02.client.prepareIncoming("tok-m9", spec("web01"));
-  const report = await reportOf(esx01.client.migrateOut({ migrationId: "tok-m9", vm: "web01", target: prepared, destination: "esx02", destinationAgent: { host: "esx02", api: esx02.api } }));
+  const sent: OutgoingRequest[] = [];
+  const source = {
+    ...esx01.client,
+    migrateOut: (request: OutgoingRequest, call?: CallOptions) => {
+      sent.push(request);
+      return esx01.client.migrateOut(request, call);
+    },
+  };
+  const report = await migrate({ migrationId: "tok-m9", vm: spec("web01"), source, destination: esx02.client, options: DEFAULT_MIGRATE_OPTIONS, signal: new AbortController().signal, onProgress: () => undefined, clock: systemClock });
   assert.equal(report.outcome, "completed", report.failure?.message);
   assert.equal((await esx02.client.getVm("web01")).power, "running");
+  const [request] = sent;
+  assert.ok(request !== undefined, "the engine asked the source");
+  assert.deepEqual(request.destinationAgent, { host: "esx02", api: esx02.api });
+  const stateToken = request.target.stateToken ?? "";
+  assert.ok(stateToken.length >= 32, "the target carries the destination's state token");
+  const wire = JSON.stringify(request);
+  assert.ok(!wire.includes(TOKENS.esx01) && !wire.includes(TOKENS.esx02), "no agent's own token in the source's request");
+  const prepared = { stateToken };
 
   const agents = [
     { agent: esx01, own: TOKENS.esx01, other: TOKENS.esx02 },
