@@ -17,11 +17,34 @@ export type ImportStep = { readonly phase: "uploading"; readonly sent: number; r
 /** The upload goes in pieces of this size, so its progress shows. */
 const UPLOAD_CHUNK = 1024 * 1024;
 
+/**
+ * A body's chunks as they arrive (a reader: the same with Node's and the DOM's stream types). A
+ * caller that stops early cancels the body, as for-await over the stream itself would: an event
+ * stream is otherwise left open.
+ */
+async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  let ended = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        ended = true;
+        return;
+      }
+      yield value;
+    }
+  } finally {
+    if (!ended) await reader.cancel().catch(() => undefined);
+    reader.releaseLock();
+  }
+}
+
 /** The lines of a newline-delimited body, without their newlines; empty lines skipped. */
 async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffer = "";
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of chunksOf(body)) {
     buffer += decoder.decode(chunk, { stream: true });
     for (let end = buffer.indexOf("\n"); end >= 0; end = buffer.indexOf("\n")) {
       const line = buffer.slice(0, end).trim();
@@ -213,7 +236,7 @@ export class ApiClient {
         failures = 0;
         const decoder = new TextDecoder();
         let buffer = "";
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        for await (const chunk of chunksOf(response.body)) {
           buffer += decoder.decode(chunk, { stream: true });
           const { frames, rest } = parseSseFrames(buffer);
           buffer = rest;

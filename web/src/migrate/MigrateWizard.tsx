@@ -249,6 +249,12 @@ function SummaryStep({ preview, error, finishError, newWarningsAck, onNewWarning
               <DescriptionListTerm>How</DescriptionListTerm>
               <DescriptionListDescription>{p.note}</DescriptionListDescription>
             </DescriptionListGroup>
+            {p.basis !== undefined && (
+              <DescriptionListGroup>
+                <DescriptionListTerm>Based on</DescriptionListTerm>
+                <DescriptionListDescription aria-label="Prediction basis">{p.basis.text}</DescriptionListDescription>
+              </DescriptionListGroup>
+            )}
           </>
         )}
       </DescriptionList>

@@ -138,7 +138,12 @@ function PredictedVsMeasured({ task }: { task: LiveTask }) {
           ))}
         </Tbody>
       </Table>
-      {p !== null && <p className="ferry-muted">The prediction: {p.note}</p>}
+      {p !== null && (
+        <p className="ferry-muted">
+          The prediction: {p.note}
+          {p.basis !== undefined && ` (${p.basis.text})`}
+        </p>
+      )}
     </section>
   );
 }
