@@ -14,7 +14,7 @@ export function linkRateContract(store: () => Store): void {
     const first = await s.learnLinkRate("esx01", "esx02", (previous) => learnLink(previous, "esx01", "esx02", SEEN));
     assert.equal(first?.samples, 1);
     assert.deepEqual(await s.getLinkRate("esx01", "esx02"), first);
-    const second = await s.learnLinkRate("esx01", "esx02", (previous) => learnLink(previous, "esx01", "esx02", { ...SEEN, precopyRateBytesPerSec: 50e6, at: SEEN.at + 1 }));
+    const second = await s.learnLinkRate("esx01", "esx02", (previous) => learnLink(previous, "esx01", "esx02", { ...SEEN, totalMs: SEEN.totalMs + 100, at: SEEN.at + 1 }));
     assert.equal(second?.samples, 2);
     assert.ok(second.rateBytesPerSec < 100e6 && second.rateBytesPerSec > 50e6);
     assert.equal(second.updatedAt, SEEN.at + 1, "milliseconds since the epoch survive a bigint column");

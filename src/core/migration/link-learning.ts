@@ -78,24 +78,46 @@ export function observable(o: LinkObservation): boolean {
   return o.bytesSent > 0 && o.totalMs > o.downtimeMs && o.totalMs > 0;
 }
 
+/** Bytes that weigh as much as the fixed time in the time fit (a lab VM's pass): scales the per-byte term. */
+const FIT_SCALE_BYTES = 64 * 1048576;
+
+/**
+ * The time a migration spends outside its switchover is fixed + bytes / rate. One pair carries
+ * VMs of every size, so both terms are fitted together, a step per migration (normalised least
+ * mean squares, step LINK_EWMA_WEIGHT): the error of the current fit for this migration is shared
+ * between the fixed time and the time per byte by how much each weighs for its size. A pair that
+ * only carried one size predicts that size right; sizes that differ separate the two. The first
+ * migration takes the source's measured pass rate and puts the rest in the fixed time.
+ */
+function fitTime(previous: LinkRecord | undefined, o: LinkObservation, measuredRate: number): { readonly rate: number; readonly fixed: number } {
+  const y = o.totalMs - o.downtimeMs - (o.betweenPassesMs ?? 0);
+  if (previous === undefined) return { rate: measuredRate, fixed: y - (o.bytesSent / measuredRate) * 1000 };
+  const msPerByte = 1000 / previous.rateBytesPerSec;
+  const x = o.bytesSent / FIT_SCALE_BYTES;
+  const expected = previous.fixedMs + msPerByte * o.bytesSent;
+  // A migration stalled by a busy machine counts as at most twice what the fit expects.
+  const error = bounded(expected, y, 50) - expected;
+  const step = (LINK_EWMA_WEIGHT * error) / (1 + x * x);
+  const perByte = msPerByte + (step * x) / FIT_SCALE_BYTES;
+  // The time per byte moves at most by half or double at once, and stays positive.
+  const bounded2 = Math.min(2 * msPerByte, Math.max(msPerByte / 2, perByte));
+  return { rate: 1000 / bounded2, fixed: previous.fixedMs + step };
+}
+
 /** Folds one migration's measurement into the pair's record (a new record when there was none). */
 export function learnLink(previous: LinkRecord | undefined, source: string, destination: string, o: LinkObservation): LinkRecord | undefined {
   if (!observable(o)) return previous;
   const measured = finite(o.precopyRateBytesPerSec) && o.precopyRateBytesPerSec > 0 ? o.precopyRateBytesPerSec : (o.bytesSent / (o.totalMs - o.downtimeMs)) * 1000;
-  // A rate moves at most by half or double in one migration, for the same reason as `bounded`.
-  const prev = previous?.rateBytesPerSec;
-  const rate = prev === undefined ? measured : Math.min(2 * prev, Math.max(prev / 2, measured));
-  const passesMs = (o.bytesSent / measured) * 1000;
-  // Corrections, not durations: a negative sample (the model allowed more than it took) counts too, or the averages would only grow.
-  const fixed = o.totalMs - o.downtimeMs - passesMs - (o.betweenPassesMs ?? 0);
+  const { rate, fixed } = fitTime(previous, o, measured);
+  // Corrections, not durations: a negative sample (the model reserved more than it took) counts too, or the average would only grow.
   const extra = finite(o.modelledDowntimeMs) ? o.downtimeMs - o.modelledDowntimeMs : (previous?.switchoverExtraMs ?? 0);
   const margin = Math.max(MARGIN_FLOOR_MS, extra, (previous?.safetyMarginMs ?? 0) * MARGIN_DECAY);
   return {
     source,
     destination,
-    rateBytesPerSec: ewma(prev, rate),
+    rateBytesPerSec: rate,
     samples: (previous?.samples ?? 0) + 1,
-    fixedMs: ewma(previous?.fixedMs, bounded(previous?.fixedMs, fixed, 50)),
+    fixedMs: fixed,
     switchoverExtraMs: ewma(previous?.switchoverExtraMs, bounded(previous?.switchoverExtraMs, extra, 10)),
     safetyMarginMs: margin,
     updatedAt: o.at,
