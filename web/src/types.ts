@@ -5,10 +5,11 @@ import type { CheckResultSchema, CompatibilitySchema, FindingSchema, HostSummary
 
 export type { AddNetworkRequest, ErrorBody, PowerResult, Task, VmSettingsPatch } from "../../src/api/schemas.ts";
 export type { CpuidMask, Device, Host, PhysicalNic, Template, VmkernelPort, VmNic, VSwitch } from "../../src/core/inventory/schema.ts";
-import type { Inventory as InventoryDocument, Vm as VmRecord } from "../../src/core/inventory/schema.ts";
+import type { Inventory as InventoryDocument } from "../../src/core/inventory/schema.ts";
+import type { VmDetail } from "../../src/api/schemas.ts";
 
-/** A VM as the screens show it: its inventory record, and whether an open migration task holds it (not inventory: GET /api/vms says it). */
-export type Vm = VmRecord & { readonly migrating: boolean };
+/** A VM as the screens show it: its inventory record, and whether an open migration task holds it (GET /api/vms/{name}'s VmDetail). */
+export type Vm = VmDetail;
 /** The inventory (GET /api/inventory) with each VM's migrating state beside it. */
 export type Inventory = Omit<InventoryDocument, "vms"> & { readonly vms: Vm[] };
 
