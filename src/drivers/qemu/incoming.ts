@@ -72,7 +72,7 @@ async function listenForStream(host: QemuHost, qmp: QmpClient, spec: VmSpec, lis
  * `-S`: the complete stream leaves the VM paused; it runs here only once its record is ours.
  * The MIGRATION event `completed` starts the commit; the RESUME event marks the VM running.
  */
-function watchSwitchover(host: QemuHost, session: IncomingSession, qmp: QmpClient, fence: OwnershipFence | undefined): void {
+export function watchSwitchover(host: QemuHost, session: IncomingSession, qmp: QmpClient, fence: OwnershipFence | undefined): void {
   const { vm } = session;
   qmp.onEvent((event) => {
     if (event.data["status"] !== "completed" || (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving)) return;
