@@ -10,7 +10,7 @@
 //   (c) traffic vs. the pre-copy model (src/core/migration/model.ts) for constant-rate guests
 import { connect, createServer, type AddressInfo } from "node:net";
 import { mulberry32 } from "../src/core/lab/generate.ts";
-import { predictPrecopy } from "../src/core/migration/model.ts";
+import { SIM_COSTS, predictPrecopy } from "../src/core/migration/model.ts";
 import { DEFAULT_MIGRATE_OPTIONS, Phase, type MigrateOptions, type MigrationReport, type PrecopyInputs } from "../src/core/migration/types.ts";
 import type { SourceProgress } from "../src/core/migration/progress.ts";
 import { systemClock } from "../src/drivers/clock.ts";
@@ -19,7 +19,6 @@ import { createSimDriver, type SimDriver } from "../src/drivers/sim/driver.ts";
 import { GuestMemory, PAGE_SIZE } from "../src/drivers/sim/memory.ts";
 import { SWITCHOVER_FIXED_MS } from "../src/drivers/sim/precopy-source.ts";
 import { simHost } from "../src/drivers/sim/testing.ts";
-import { simCosts } from "./precopy.ts";
 
 interface Benchmark {
   readonly name: string;
@@ -288,7 +287,7 @@ const traffic: Benchmark = {
       const random = mulberry32(11);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] ?? (xs[0] as T);
       // Dirty leaves are hashed whole (4 pages) on both ends, so a scattered dirty byte costs up to 4 leaf bytes there.
-      const costs = { ...simCosts(0, leafHashBytesPerMs() / 4), switchoverFixedMs: SWITCHOVER_FIXED_MS };
+      const costs = { ...SIM_COSTS, fixedMs: 0, switchoverMsPerByte: 8 / leafHashBytesPerMs(), switchoverFixedMs: SWITCHOVER_FIXED_MS };
       const ratios: number[] = [];
       const worst: string[] = [];
       let failed = 0;
