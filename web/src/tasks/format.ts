@@ -39,10 +39,10 @@ export const PHASE_WORDS: Record<Phase, string> = {
   "needs-attention": "Needs attention: the VM waits paused until its owner is known",
 };
 
-export const TERMINAL: ReadonlySet<string> = new Set(["completed", "failed", "cancelled", "needs-attention"]);
+export const TERMINAL: ReadonlySet<Phase> = new Set<Phase>(["completed", "failed", "cancelled", "needs-attention"]);
 
-export function phaseWords(phase: string, pass?: number): string {
-  const words = (PHASE_WORDS as Record<string, string | undefined>)[phase] ?? phase;
+export function phaseWords(phase: Phase, pass?: number): string {
+  const words = PHASE_WORDS[phase];
   return phase === "precopy" && pass !== undefined && pass > 0 ? `${words} (pass ${pass})` : words;
 }
 
@@ -71,8 +71,8 @@ export const FAILURE_WORDS: Record<MigrationFailureCode, string> = {
   INTERNAL: "The controller hit a bug",
 };
 
-export function failureWords(code: string): string {
-  return (FAILURE_WORDS as Record<string, string | undefined>)[code] ?? code;
+export function failureWords(code: MigrationFailureCode): string {
+  return FAILURE_WORDS[code];
 }
 
 export const WARNING_WORDS: Record<MigrationWarningCode, string> = {
