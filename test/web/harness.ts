@@ -92,8 +92,8 @@ export async function startWebLab(options: { inventory?: string } = {}): Promise
     ready = await new Promise<{ url: string; token: string }>((resolve, reject) => {
       let url: string | undefined;
       const timer = setTimeout(() => {
-        reject(new Error(`ferry up did not print its address within 60 s: ${stderr.trim().split("\n").slice(-3).join(" | ")}`));
-      }, 60_000);
+        reject(new Error(`ferry up did not print its address within 180 s (a deadline for a busy machine, not a wait): ${stderr.trim().split("\n").slice(-3).join(" | ")}`));
+      }, 180_000);
       const lines = createInterface({ input: child.stdout });
       lines.on("line", (line) => {
         const api = /^\s*API:\s+(https:\/\/\S+?)\/api\b/.exec(line);
