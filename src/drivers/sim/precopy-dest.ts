@@ -219,6 +219,10 @@ export class IncomingSession {
         return;
       case "pages":
         this.pagesReceived += frame.pages;
+        // Hash what this frame brought at once, while the source paces the next one: at
+        // switchover the digest then waits for the last frame's leaves only, not for every
+        // leaf the final copy touched (up to 4 pages hashed per dirty page), inside the downtime.
+        shell.memory.hashStale();
         return;
       case "zeroPages":
         if (this.currentState !== IncomingState.receiving || frame.first + frame.count > shell.memory.pageCount) fail(`zero pages ${frame.first}+${frame.count} while ${this.currentState}`);
