@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { parseInventory } from "../../src/core/inventory/parse.ts";
-import { MigrationTaskBodySchema, MigrationTaskSchema } from "../../src/core/migration/schema.ts";
+import { MigrationTaskBodySchema, MigrationTaskSchema, TaskEventSchema } from "../../src/core/migration/schema.ts";
 import { labVmSpec } from "../../src/cli/commands/up.ts";
 import { startLab, type Lab } from "./harness.ts";
 import { taskEnded, waitFor } from "../support/tasks.ts";
@@ -114,4 +114,16 @@ test("ferry tasks prints the same tasks: --json the parsed task, text its report
   assert.match(list.out, new RegExp(`${completed.id}.*completed.*downtime \\d+ ms`));
   const listed = await ferry("tasks", "--json");
   assert.deepEqual(MigrationTaskSchema.array().parse(JSON.parse(listed.out)).map((t) => t.body.failureCode), ["ABORTED", undefined], "newest first");
+});
+
+test("every event the controller stored (migrations' and hosts') is one of the stream's union", async () => {
+  const page = await lab.api<{ events: unknown[]; latest: number }>("GET", "/events/page?after=0&limit=1000");
+  assert.equal(page.status, 200);
+  const types = new Set<string>();
+  for (const raw of page.body.events) {
+    const parsed = TaskEventSchema.safeParse(raw);
+    assert.ok(parsed.success, `an event outside the union: ${JSON.stringify(raw)}: ${parsed.error?.issues[0]?.message ?? ""}`);
+    types.add(parsed.data.type);
+  }
+  for (const type of ["task", "progress", "report"]) assert.ok(types.has(type), `the migrations' ${type} events were seen (${[...types].join(", ")})`);
 });
