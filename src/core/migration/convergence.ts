@@ -3,7 +3,7 @@
 // Past the caps (passes, traffic), auto-converge throttles the guest in steps, as QEMU's
 // `auto-converge` capability does (cpu-throttle-initial 20, cpu-throttle-increment 10, up
 // to 99); without it, the migration fails and the VM stays on the source.
-import { Phase, type MigrateOptions } from "./types.ts";
+import type { MigrateOptions } from "./types.ts";
 
 export interface PassStats {
   /** The pass just finished, 1-based. */
@@ -62,29 +62,4 @@ export function decideAfterPass(stats: PassStats, options: MigrateOptions): Conv
     message: `not converging: dirty rate ${mbps(stats.dirtyRateBytesPerSec)} ${compare(stats.dirtyRateBytesPerSec, stats.linkRateBytesPerSec)} link rate ${mbps(stats.linkRateBytesPerSec)}${throttled}; after ${cap}, ${(stats.remainingBytes / 1048576).toFixed(1)} MiB still dirty would take ${Math.round(expectedDowntimeMs)} ms to send, over the ${Number(options.downtimeLimitMs.toFixed(1))} ms downtime limit`,
     expectedDowntimeMs,
   };
-}
-
-/**
- * The percentage shown for a phase and the fraction of it done, on the seed's scale:
- * preparing 0–10, precopy 10–90, switchover 90–100.
- */
-export function percentFor(phase: Phase, fraction: number): number {
-  const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
-  switch (phase) {
-    case Phase.queued:
-    case Phase.validating:
-      return 0;
-    case Phase.preparing:
-      return 10 * f;
-    case Phase.precopy:
-      return 10 + 80 * f;
-    case Phase.switchover:
-      return 90 + 10 * f;
-    case Phase.completed:
-      return 100;
-    case Phase.failed:
-    case Phase.cancelled:
-    case Phase.needsAttention:
-      return 0;
-  }
 }

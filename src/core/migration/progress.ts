@@ -9,7 +9,7 @@
 // 90% that shrinks as the guest dirties faster relative to the link (the next passes will be
 // larger then). So every pass moves the bar forward, by less and less, toward 90; 100 is shown
 // only once the destination has confirmed.
-import { percentFor, transferMs } from "./convergence.ts";
+import { transferMs } from "./convergence.ts";
 import { DEFAULT_MIGRATE_OPTIONS, Phase, TERMINAL_PHASES, type MigrationProgress } from "./types.ts";
 
 /** One raw reading from a driver. Everything but the phase and the time is optional. */
@@ -71,6 +71,31 @@ export interface ProgressTracker {
   /** Folds in one sample and returns the event to publish. After a terminal phase, returns the last event unchanged. */
   update(sample: ProgressSample): MigrationProgress;
   readonly current: MigrationProgress | undefined;
+}
+
+/**
+ * The percentage shown for a phase and the fraction of it done, on the seed's scale:
+ * preparing 0–10, precopy 10–90, switchover 90–100.
+ */
+export function percentFor(phase: Phase, fraction: number): number {
+  const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+  switch (phase) {
+    case Phase.queued:
+    case Phase.validating:
+      return 0;
+    case Phase.preparing:
+      return 10 * f;
+    case Phase.precopy:
+      return 10 + 80 * f;
+    case Phase.switchover:
+      return 90 + 10 * f;
+    case Phase.completed:
+      return 100;
+    case Phase.failed:
+    case Phase.cancelled:
+    case Phase.needsAttention:
+      return 0;
+  }
 }
 
 /** Share of what is left of pre-copy that one pass may cover: 1 − dirty/link, within these bounds. */
