@@ -31,6 +31,7 @@ export const ContractCase = {
   unreachable: "an unreachable destination fails with DESTINATION_UNREACHABLE; the VM runs on the source",
   prepareAbort: "prepareIncoming then abortIncoming leaves nothing behind",
   poweredOff: "migrateOut of a powered-off VM is refused VM_NOT_RUNNING and the VM stays off (never powered on by it)",
+  busy: "a migration's VM is busy: a second prepare of its id, power operations and migrateOut of its shell, and a settle with no paused copy are refused",
 } as const;
 export type ContractCase = keyof typeof ContractCase;
 
@@ -219,6 +220,22 @@ export function driverContract(name: string, setup: () => Promise<ContractEnviro
       assert.deepEqual(await destination.list(), before);
       assert.equal((await destination.facts()).freeMemoryMB, free);
       assert.equal(await destination.incomingState(target.migrationId), IncomingState.aborted);
+    });
+
+    contractCase("busy", async ({ source, destination, spec }) => {
+      const conflict = (e: unknown): boolean => isFerryError(e) && e.code === "CONFLICT";
+      const target = await prepare(destination, spec, "contract-busy");
+      await assert.rejects(prepare(destination, { ...spec, name: `${spec.name}-other` }, "contract-busy"), conflict, "one migration id is prepared once");
+      await assert.rejects(destination.powerOn(spec.name), conflict, "a shell is not powered on");
+      await assert.rejects(destination.powerOff(spec.name), conflict, "a shell is not powered off");
+      await assert.rejects(destination.destroy(spec.name), conflict, "a shell is not destroyed (abortIncoming ends it)");
+      await running(source, spec);
+      const out = await destination.migrateOut(spec.name, { ...target, migrationId: "contract-busy-out" }, options(), hooks().hooks);
+      assert.deepEqual({ outcome: out.outcome, code: out.failure?.code, phase: out.failure?.phase }, { outcome: Phase.failed, code: MigrationFailureCode.vmNotRunning, phase: Phase.preparing });
+      await assert.rejects(source.settle(spec.name, "contract-busy", IncomingState.running), conflict, "no paused copy waits for that migration here");
+      assert.equal((await source.get(spec.name))?.power, PowerStatus.running, "a refused settle leaves the VM as it was");
+      await destination.abortIncoming(target.migrationId);
+      await eventually("the shell is gone", async () => (await destination.get(spec.name)) === undefined);
     });
   });
 }

@@ -11,7 +11,7 @@ import type { Clock } from "../../core/clock.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailureCode as FailureCode, type MigrationReport } from "../../core/migration/types.ts";
 import type { SourceProgress } from "../../core/migration/progress.ts";
-import { cannotPowerOn, IncomingRegister, memoryHeldMB, OutgoingRuns, outOfMemory, Settlements } from "../../drivers/bookkeeping.ts";
+import { cannotPowerOn, IncomingRegister, memoryHeldMB, mustBeIdle, OutgoingRuns, outOfMemory, Settlements, vmToMigrate } from "../../drivers/bookkeeping.ts";
 import {
   IncomingState,
   PowerStatus,
@@ -33,6 +33,8 @@ interface FakeVm {
   /** Advances with each pre-copy pass of a guest that writes; the digest covers it, so a lost write would show. */
   ticks: number;
   migratingOut: string | undefined;
+  /** Set while it is the shell of an incoming migration. */
+  incoming: string | undefined;
 }
 
 interface FakeIncoming {
@@ -211,7 +213,7 @@ class FakeHypervisor implements FakeDriver {
     return later(() => {
       this.alive();
       if (this.vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `VM ${spec.name} exists`);
-      const vm: FakeVm = { spec, power: PowerStatus.off, ticks: 0, migratingOut: undefined };
+      const vm: FakeVm = { spec, power: PowerStatus.off, ticks: 0, migratingOut: undefined, incoming: undefined };
       this.vms.set(spec.name, vm);
       return this.status(vm);
     });
@@ -221,6 +223,7 @@ class FakeHypervisor implements FakeDriver {
     return later(() => {
       this.alive();
       const vm = this.vmOrThrow(name);
+      mustBeIdle(name, vm, "power on");
       if (vm.power === PowerStatus.off && vm.spec.memoryMB > this.freeMB()) throw cannotPowerOn(this.host.name, vm.spec, this.freeMB());
       vm.power = PowerStatus.running;
       return this.status(vm);
@@ -231,6 +234,7 @@ class FakeHypervisor implements FakeDriver {
     return later(() => {
       this.alive();
       const vm = this.vmOrThrow(name);
+      mustBeIdle(name, vm, "power off");
       vm.power = PowerStatus.off;
       return this.status(vm);
     });
@@ -239,7 +243,7 @@ class FakeHypervisor implements FakeDriver {
   destroy(name: string): Promise<void> {
     return later(() => {
       this.alive();
-      this.vmOrThrow(name);
+      mustBeIdle(name, this.vmOrThrow(name), "destroy");
       this.vms.delete(name);
     });
   }
@@ -254,7 +258,7 @@ class FakeHypervisor implements FakeDriver {
       const port = this.network.nextPort++;
       const session: FakeIncoming = { migrationId, spec, token: `t-${migrationId}`, endpoint: `${listenHost}:${port}`, fence, state: IncomingState.waiting };
       this.incoming.add(migrationId, session);
-      this.vms.set(spec.name, { spec, power: PowerStatus.paused, ticks: 0, migratingOut: undefined });
+      this.vms.set(spec.name, { spec, power: PowerStatus.paused, ticks: 0, migratingOut: undefined, incoming: migrationId });
       this.network.listeners.set(session.endpoint, this.listener(session));
       return { migrationId, host: listenHost, port, token: session.token };
     });
@@ -337,6 +341,7 @@ class FakeHypervisor implements FakeDriver {
         }
         vm.ticks = ticks;
         vm.power = PowerStatus.running;
+        vm.incoming = undefined;
         session.state = IncomingState.running;
         return true;
       },
@@ -410,10 +415,9 @@ class FakeMigration {
   }
 
   async run(): Promise<MigrationReport> {
-    const { vm, name } = this;
-    if (this.source.outgoing.closed) return this.fail(MigrationFailureCode.internal, `the fake driver of ${this.source.host.name} is closed`);
-    if (vm === undefined) return this.fail(MigrationFailureCode.vmNotFound, `no VM ${name} on ${this.source.host.name}`);
-    if (vm.power !== PowerStatus.running) return this.fail(MigrationFailureCode.vmNotRunning, `${name} is ${vm.power}`);
+    const start = vmToMigrate(this.source.host.name, this.name, this.vm, this.target, this.source.outgoing.closed ? "fake" : undefined);
+    if (start.refused !== undefined) return start.refused;
+    const { vm } = start;
     vm.migratingOut = this.target.migrationId;
     try {
       const ended = (await this.connect()) ?? (await this.precopy(vm)) ?? (await this.switchover(vm));
@@ -424,7 +428,7 @@ class FakeMigration {
     }
     const hold = this.source.faults.holdAfterCommitMs ?? 0;
     if (hold > 0) await this.hooks.clock.sleep(hold).catch(() => undefined);
-    this.source.vms.delete(name);
+    this.source.vms.delete(this.name);
     this.emit(Phase.completed, 1, "completed");
     return this.report(Phase.completed, undefined, this.listener?.hostName ?? this.target.host);
   }
