@@ -53,7 +53,6 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
     if (error instanceof FerryError) throw error;
     throw new FerryError(ErrorCode.unavailable, `${host.name} cannot receive ${spec.name} on ${listenHost}: ${reasonOf(error)}`, { cause: error, details: { listenHost, migrationId } });
   }
-
 }
 
 /** Starts the listener: the stream's TLS (or tls-creds "" for a clear one), then migrate-incoming. */
