@@ -18,7 +18,7 @@ import { Predictor } from "./prediction.ts";
 import { streamEncryption } from "../core/migration/encryption.ts";
 import { createProgressCadence } from "../core/migration/cadence.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type PassSample, type Prediction, type Priority, type VmotionEncryption } from "../core/migration/types.ts";
-import { MigrationTaskBodySchema, type MigrationRequestSchema } from "../core/migration/schema.ts";
+import { MigrationTaskBodySchema, PhaseSchema, type MigrationRequestSchema } from "../core/migration/schema.ts";
 import type { z } from "zod";
 import type { VmSpec } from "../drivers/driver.ts";
 import { vmSpecOf } from "./vm-spec.ts";
@@ -172,6 +172,11 @@ export const COMMIT_PERCENT = 95;
  */
 function since(began: number): number {
   return Math.round((performance.now() - began) * 100) / 100;
+}
+
+/** A stored task's phase; a row whose state is no phase (never written by Ferry) counts as queued. */
+function phaseOf(task: TaskRecord): Phase {
+  return PhaseSchema.safeParse(task.state).data ?? Phase.queued;
 }
 
 /** A stored task's body, checked against its schema (tasks written by older versions parse too). */
@@ -584,7 +589,7 @@ export class MigrationService {
       source: task.source,
       destination: task.destination,
       outcome: Phase.failed,
-      failure: { code, message, phase: (task.state as Phase | undefined) ?? Phase.queued },
+      failure: { code, message, phase: phaseOf(task) },
       runningOn,
       prediction,
     });
@@ -645,7 +650,7 @@ export class MigrationService {
     if (task.state === Phase.completed || this.#committed.has(id) || (task.state === Phase.switchover && task.percent >= COMMIT_PERCENT)) {
       throw new FerryError(ErrorCode.conflict, `too late: the destination runs it (migration ${id} is ${task.state === Phase.completed ? "completed" : "past its commit"})`, { details: { migration: id, state: task.state } });
     }
-    if (TERMINAL_PHASES.has(task.state as Phase)) throw new FerryError(ErrorCode.conflict, `migration ${id} already ended (${task.state})`);
+    if (TERMINAL_PHASES.has(phaseOf(task))) throw new FerryError(ErrorCode.conflict, `migration ${id} already ended (${task.state})`);
     const running = this.#running.get(id);
     if (running === undefined && task.owner !== undefined && task.owner !== this.#deps.leases.id) {
       const holder = (await this.#deps.store.listControllers()).find((c) => c.id === task.owner);
@@ -707,7 +712,7 @@ export class MigrationService {
       try {
         report = body.cold === true
           ? await reconcileColdMigration({ migrationId: task.id, vm: spec, source, destination, ownership: await this.#ownershipPlan(task.id, spec), signal, onProgress: progress.write, clock, log: this.#deps.log })
-          : await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: task.state as Phase, lastPercent: task.percent, fenced: body.ownership !== undefined });
+          : await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: phaseOf(task), lastPercent: task.percent, fenced: body.ownership !== undefined });
       } catch (error) {
         report = this.#failedReport(task, MigrationFailureCode.internal, `settling after a restart failed: ${error instanceof Error ? error.message : String(error)}`, task.source, body.prediction);
       }
