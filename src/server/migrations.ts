@@ -494,6 +494,9 @@ export class MigrationService {
     // Which progress becomes an event, and which also the task row: the core's cadence
     // (lists show the row; a live view follows the events).
     const cadence = createProgressCadence(Phase.queued);
+    // The percent the task row holds: the row is written at most once a second, so it may lag
+    // the last event; at the end it catches up before #finish keeps it.
+    let rowPercent = 0;
     // Per pass, its latest event stands for the pass's end; a new pass also writes the task row,
     // so GET /migrations/{id} can draw the chart from the task alone.
     const passes: PassSample[] = [];
@@ -513,11 +516,18 @@ export class MigrationService {
         chain = chain
           .then(async () => {
             await events.publish(taskId, p.at, { type: "progress", ...p });
-            // The end of a task (its state and report) is written by #finish, once, with the report.
-            if (TERMINAL_PHASES.has(p.phase) || !verdict.row) return;
+            // The end of a task (its state and report) is written by #finish, once, with the report;
+            // the bar's last position goes to the row first, so the task never shows less than
+            // its event stream did.
+            if (TERMINAL_PHASES.has(p.phase)) {
+              if (p.phase !== Phase.completed && p.percent > rowPercent) await store.updateTask(taskId, { percent: p.percent }, undefined, this.#deps.leases.id);
+              return;
+            }
+            if (!verdict.row) return;
             const task = await store.getTask(taskId);
             if (task === undefined) return;
             const body = bodyOf(task);
+            rowPercent = p.percent;
             await store.updateTask(taskId, {
               state: p.phase,
               percent: p.percent,
