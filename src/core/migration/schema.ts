@@ -1,7 +1,8 @@
 // The migration's wire vocabulary as zod schemas, from which types.ts derives its types: the
 // phases, progress, pass samples, predictions, reports, the task the controller keeps and the
-// events it streams. Plain zod (the core knows nothing of HTTP): the API names them with
-// `.meta({ id })`, the server validates with them, the CLI and the web parse with them.
+// events it streams. Plain zod (the core knows nothing of HTTP), named with `.meta({ id })`
+// for the API's OpenAPI document; the server validates with them, the CLI and the web parse
+// with them (the web bundles this file: it must stay free of Node I/O).
 // Fields that tasks stored by older versions lack are optional (or default), so they still parse.
 import { z } from "zod";
 import { FindingSchema } from "../check/finding-schema.ts";
