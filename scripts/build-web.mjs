@@ -11,9 +11,10 @@ const web = join(root, "web");
 const dist = join(web, "dist");
 const stampFile = join(dist, ".build-stamp");
 
-// Everything the bundle is made of: the UI's sources, the API types it imports, the
-// pinned dependency versions and this script.
-const inputs = [join(web, "src"), join(web, "index.html"), join(web, "vite.config.mjs"), join(root, "src/api/schemas.ts"), join(root, "package-lock.json"), new URL(import.meta.url).pathname];
+// Everything the bundle is made of: the UI's sources, what it imports from src/api (types,
+// the SSE parser, the error type) and src/core (the migration task's schemas and what they
+// import), the pinned dependency versions and this script.
+const inputs = [join(web, "src"), join(web, "index.html"), join(web, "vite.config.mjs"), join(root, "src/api"), join(root, "src/core"), join(root, "package-lock.json"), new URL(import.meta.url).pathname];
 
 function files(path) {
   if (!existsSync(path)) return [];
