@@ -1,17 +1,17 @@
 // What Ferry learns about a VMotion host pair (source → destination) from the migrations it
 // carried, so that the next prediction uses the link as it really is rather than the
 // inventory's nominal NIC speed:
-//  - the pre-copy rate the stream really achieved (bytes over the time the passes took), as an
-//    exponentially weighted moving average: recent migrations count most, one odd run moves it
-//    only part of the way;
-//  - the fixed time outside the passes and the switchover (connect, handshake, page map, hash
-//    handshakes between passes, close), the same way;
+//  - the pre-copy rate the stream really achieved and the fixed time outside the passes and
+//    the switchover (connect, handshake, page map, hash handshakes between passes, close),
+//    fitted together over the pair's migrations (fitTime): recent migrations count most, one
+//    odd run moves the fit only part of the way;
 //  - the switchover time the model does not see (the destination's ownership claim, resume):
-//    the measured downtime less what the model said the switchover would take;
+//    the measured downtime less what the model said the switchover would take, a moving
+//    average (EWMA);
 //  - a safety margin: the engine asks the source for a downtime this much below the user's
 //    limit. It follows the unseen switchover time up at once (an overshoot is what the user
 //    notices) and decays slowly, so one quiet run does not bring the overshoot back.
-// Pure: the controller stores the record (Store.putLinkRate) and folds each report through here.
+// Pure: the controller stores the record (Store.learnLinkRate) and folds each report through here.
 import { costsFor, predictPrecopy, type StreamCosts, type StreamDriver } from "./model.ts";
 import type { PrecopyInputs, Prediction, PredictionBasis } from "./types.ts";
 
@@ -19,11 +19,11 @@ import type { PrecopyInputs, Prediction, PredictionBasis } from "./types.ts";
 export interface LinkRecord {
   readonly source: string;
   readonly destination: string;
-  /** Smoothed pre-copy rate the pair's migrations achieved, bytes per second. */
+  /** Pre-copy rate the pair's migrations achieved, fitted with the fixed time (see fitTime), bytes per second. */
   readonly rateBytesPerSec: number;
   /** Migrations folded in. */
   readonly samples: number;
-  /** Smoothed time outside the passes and the switchover beyond what the driver's costs say between passes, ms (a correction: may be negative). */
+  /** Fitted time outside the passes and the switchover beyond what the driver's costs say between passes, ms, never negative. */
   readonly fixedMs: number;
   /** Smoothed switchover time the model does not reserve (measured less modelled downtime), ms; negative when the model reserves more than switchovers take. */
   readonly switchoverExtraMs: number;
@@ -91,7 +91,10 @@ const FIT_SCALE_BYTES = 64 * 1048576;
  */
 function fitTime(previous: LinkRecord | undefined, o: LinkObservation, measuredRate: number): { readonly rate: number; readonly fixed: number } {
   const y = o.totalMs - o.downtimeMs - (o.betweenPassesMs ?? 0);
-  if (previous === undefined) return { rate: measuredRate, fixed: y - (o.bytesSent / measuredRate) * 1000 };
+  if (previous === undefined) {
+    const first = y - (o.bytesSent / measuredRate) * 1000;
+    return first >= 0 ? { rate: measuredRate, fixed: first } : { rate: (o.bytesSent / y) * 1000, fixed: 0 };
+  }
   const msPerByte = 1000 / previous.rateBytesPerSec;
   const x = o.bytesSent / FIT_SCALE_BYTES;
   const expected = previous.fixedMs + msPerByte * o.bytesSent;
@@ -100,8 +103,12 @@ function fitTime(previous: LinkRecord | undefined, o: LinkObservation, measuredR
   const step = (LINK_EWMA_WEIGHT * error) / (1 + x * x);
   const perByte = msPerByte + (step * x) / FIT_SCALE_BYTES;
   // The time per byte moves at most by half or double at once, and stays positive.
-  const bounded2 = Math.min(2 * msPerByte, Math.max(msPerByte / 2, perByte));
-  return { rate: 1000 / bounded2, fixed: previous.fixedMs + step };
+  const slope = Math.min(2 * msPerByte, Math.max(msPerByte / 2, perByte));
+  const fixed = previous.fixedMs + step;
+  if (fixed >= 0) return { rate: 1000 / slope, fixed };
+  // No fixed time is negative: the fit keeps its time for this size with none, all per byte.
+  const perByteOnly = Math.min(2 * msPerByte, Math.max(msPerByte / 2, (fixed + slope * o.bytesSent) / o.bytesSent));
+  return { rate: 1000 / perByteOnly, fixed: 0 };
 }
 
 /** Folds one migration's measurement into the pair's record (a new record when there was none). */
