@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { MigrationTaskSchema } from "../../src/core/migration/schema.ts";
-import { useWebSuite } from "./harness.ts";
+import { screenshot, useWebSuite } from "./harness.ts";
 
 interface HostCheck { host: string; ok: boolean; warnings: unknown[] }
 interface Where { vm: string; current: string; hosts: HostCheck[] }
@@ -56,5 +56,6 @@ describe("a completed migration with a warning", () => {
     await row.getByText("DOWNTIME_OVER_LIMIT").waitFor({ timeout: 20_000 });
     assert.ok(((await row.textContent()) ?? "").includes(`but: ${warning.message}`));
     assert.equal(await row.getAttribute("data-state"), "completed");
+    await screenshot(page, "migration-warning", { height: 1100 });
   });
 });
