@@ -135,15 +135,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // Issue 12: what each VMotion host pair's migrations taught (src/core/migration/link-learning.ts).
     "0006-link-rates": {
       async up(db: Kysely<unknown>): Promise<void> {
+        // PostgreSQL's real is 4 bytes: the learned figures are kept as doubles, as SQLite's real is.
+        const real = dialect === "postgres" ? "double precision" : "real";
         await db.schema
           .createTable("link_rate")
           .addColumn("source", "text", (c) => c.notNull())
           .addColumn("destination", "text", (c) => c.notNull())
-          .addColumn("rate_bytes_per_sec", "real", (c) => c.notNull())
+          .addColumn("rate_bytes_per_sec", real, (c) => c.notNull())
           .addColumn("samples", "integer", (c) => c.notNull())
-          .addColumn("fixed_ms", "real", (c) => c.notNull())
-          .addColumn("switchover_extra_ms", "real", (c) => c.notNull())
-          .addColumn("safety_margin_ms", "real", (c) => c.notNull())
+          .addColumn("fixed_ms", real, (c) => c.notNull())
+          .addColumn("switchover_extra_ms", real, (c) => c.notNull())
+          .addColumn("safety_margin_ms", real, (c) => c.notNull())
           .addColumn("updated_at", "bigint", (c) => c.notNull())
           .addPrimaryKeyConstraint("link_rate_pk", ["source", "destination"])
           .execute();
