@@ -198,7 +198,7 @@ export const benchmarks: { name: string; run: () => Promise<Record<string, numbe
           vms: new Set(moves.map((m) => m.vm)).size,
           pairs_learned: pairs.length,
           vms_moved_but_not_recorded: unrecorded.join(" ") || "none",
-          learned_mbps: pairs.map((p) => `${p.source}>${p.destination} ${((p.rateBytesPerSec * 8) / 1e6).toFixed(0)} (${p.samples}, margin ${p.safetyMarginMs.toFixed(0)} ms)`).join("; "),
+          learned_mbps: pairs.map((p) => `${p.source}>${p.destination} ${((p.rateBytesPerSec * 8) / 1e6).toFixed(0)} (${p.samples}, fixed ${p.fixedMs.toFixed(0)} ms, margin ${p.safetyMarginMs.toFixed(0)} ms)`).join("; "),
           wall_s: Math.round((performance.now() - t0) / 1000),
           load_1m_before: r3(loadBefore),
           load_1m_after: r3(loadavg()[0] ?? 0),

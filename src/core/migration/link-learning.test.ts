@@ -32,7 +32,7 @@ test("costs are the source driver's: sim frames its pages and reserves switchove
   assert.ok(sim.downtimeMs > qemu.downtimeMs, "the sim's switchover costs show in the downtime");
 });
 
-test("the first migration of a pair sets the record; later ones move it by the EWMA weight", () => {
+test("the first migration of a pair sets the record; later ones move its fit by the weight (half of it when slower)", () => {
   const first = learnLink(undefined, "esx01", "esx02", observation());
   assert.ok(first !== undefined);
   assert.equal(first.samples, 1);
@@ -45,11 +45,14 @@ test("the first migration of a pair sets the record; later ones move it by the E
   assert.equal(same.samples, 2);
   assert.equal(same.updatedAt, 2);
   assert.ok(Math.abs(same.rateBytesPerSec - 100e6) < 1 && Math.abs(same.fixedMs - 60) < 1e-6, "a migration the fit predicted moves nothing");
-  // 100 ms longer: the fit's time for this size moves by the weight times the error.
+  // 100 ms longer: the fit's time for this size moves by half the weight times the error; 100 ms shorter, by the weight.
+  const expected = (s: LinkRecord, bytes: number): number => s.fixedMs + (bytes / s.rateBytesPerSec) * 1000;
   const slower = learnLink(first, "esx01", "esx02", observation({ totalMs: 1000 }));
   assert.ok(slower !== undefined);
-  const expected = (s: LinkRecord, bytes: number): number => s.fixedMs + (bytes / s.rateBytesPerSec) * 1000;
-  assert.ok(Math.abs(expected(slower, 80e6) - (860 + LINK_EWMA_WEIGHT * 100)) < 1e-6);
+  assert.ok(Math.abs(expected(slower, 80e6) - (860 + (LINK_EWMA_WEIGHT / 2) * 100)) < 1e-6);
+  const quicker = learnLink(first, "esx01", "esx02", observation({ totalMs: 800 }));
+  assert.ok(quicker !== undefined);
+  assert.ok(Math.abs(expected(quicker, 80e6) - (860 - LINK_EWMA_WEIGHT * 100)) < 1e-6);
 });
 
 test("VMs of different sizes on one pair separate the fixed time from the rate", () => {
@@ -124,7 +127,7 @@ test("one migration stalled by a busy machine moves the averages only so far; a 
   // 3 s more than usual, once: it counts as twice what the fit expected (860 ms), no more.
   const stalled = learnLink(steady, "a", "b", observation({ totalMs: 3900, downtimeMs: 40 }));
   assert.ok(stalled !== undefined);
-  assert.ok(Math.abs(stalled.fixedMs + (80e6 / stalled.rateBytesPerSec) * 1000 - (860 + LINK_EWMA_WEIGHT * 860)) < 1e-6);
+  assert.ok(Math.abs(stalled.fixedMs + (80e6 / stalled.rateBytesPerSec) * 1000 - (860 + (LINK_EWMA_WEIGHT / 2) * 860)) < 1e-6);
   assert.ok(stalled.rateBytesPerSec >= 50e6, "a rate moves at most by half at once");
   const quick = learnLink(undefined, "a", "b", observation({ downtimeMs: 10, modelledDowntimeMs: 25 }));
   assert.equal(quick?.switchoverExtraMs, -15, "a negative correction counts");

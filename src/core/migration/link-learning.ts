@@ -98,9 +98,11 @@ function fitTime(previous: LinkRecord | undefined, o: LinkObservation, measuredR
   const msPerByte = 1000 / previous.rateBytesPerSec;
   const x = o.bytesSent / FIT_SCALE_BYTES;
   const expected = previous.fixedMs + msPerByte * o.bytesSent;
-  // A migration stalled by a busy machine counts as at most twice what the fit expects.
+  // A migration stalled by a busy machine counts as at most twice what the fit expects, and a
+  // slower one moves the fit half as far as a faster one: a shared machine only ever slows a
+  // migration down, so the typical time is nearer the quick runs than the mean of all.
   const error = bounded(expected, y, 50) - expected;
-  const step = (LINK_EWMA_WEIGHT * error) / (1 + x * x);
+  const step = ((error > 0 ? LINK_EWMA_WEIGHT / 2 : LINK_EWMA_WEIGHT) * error) / (1 + x * x);
   const perByte = msPerByte + (step * x) / FIT_SCALE_BYTES;
   // The time per byte moves at most by half or double at once, and stays positive.
   const slope = Math.min(2 * msPerByte, Math.max(msPerByte / 2, perByte));
