@@ -15,7 +15,7 @@ import type { OwnershipLedger } from "../host/ownership/ledger.ts";
 import type { AgentVm, DestinationAgent, ObservedExtras } from "./api.ts";
 import { createMigrationTokens, type MigrationTokens } from "./migration-tokens.ts";
 import { createOutgoingRegistry, type OutgoingRegistry } from "./outgoing.ts";
-import { createReservationBook, type ReservationBook } from "./reservations.ts";
+import { createReservationBook, type ReservationBook } from "../drivers/bookkeeping.ts";
 
 /**
  * A real host's observed facts and its network (src/agent/real-host.ts). Agents without it
