@@ -110,6 +110,9 @@ export interface HostFacts {
   readonly driver: "sim" | "qemu";
 }
 
+/** A host as its config describes it: HostFacts without what the driver computes. */
+export type HostDescription = Omit<HostFacts, "freeMemoryMB" | "driver">;
+
 /** A host's facts as its config describes them, plus what the driver computes now. */
 export function describedFacts(
   host: Pick<HostFacts, "name" | "cpu" | "memoryMB" | "nics" | "vswitches" | "datastores" | "vmotionIp">,

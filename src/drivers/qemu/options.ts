@@ -2,23 +2,14 @@
 // (what the agent or a test wires in), the control-timing record for the benchmark, and the
 // driver's interface beyond HypervisorDriver.
 import type { Clock } from "../../core/clock.ts";
-import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
-import type { HypervisorDriver, IncomingMigration, IncomingState } from "../driver.ts";
+import type { HostDescription, HypervisorDriver, IncomingMigration, IncomingState } from "../driver.ts";
 import type { Accelerator, GuestBoot } from "./command-line.ts";
 import type { GuestCpuDefinition } from "./cpu-model.ts";
 import type { BlockDevice, DatastorePath } from "./disks.ts";
 import type { GuestCheck, QemuHostNetwork } from "./host-network.ts";
 
-/** A host as its config describes it: HostFacts without what the driver computes. */
-export interface QemuHostDescription {
-  readonly name: string;
-  readonly cpu: Cpu;
-  readonly memoryMB: number;
-  readonly nics: readonly PhysicalNic[];
-  readonly vswitches: readonly VSwitch[];
-  readonly datastores: readonly string[];
-  readonly vmotionIp: string | undefined;
-}
+/** A qemu host as its config describes it. */
+export type QemuHostDescription = HostDescription;
 
 export interface QemuDriverOptions {
   readonly host: QemuHostDescription;

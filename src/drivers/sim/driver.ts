@@ -4,26 +4,18 @@
 // is measured. Faults can be injected by rule (faults.ts), at creation or at runtime.
 import type { Clock } from "../../core/clock.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
-import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
 import { MigrationFailureCode, Phase, VmotionEncryption, type MigrateOptions, type MigrationReport } from "../../core/migration/types.ts";
 import { createStreamCredentials, type StreamCredentials } from "../../pki/ephemeral.ts";
 import { cannotPowerOn, checkNewVm, IncomingRegister, memoryHeldMB, mustBeIdle, OutgoingRuns, outOfMemory, Settlements, vmToMigrate } from "../bookkeeping.ts";
-import { describedFacts, PowerStatus, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type PrepareIncomingOptions, type SettledOn, type VmSpec, type VmStatus } from "../driver.ts";
+import { describedFacts, PowerStatus, type HostDescription, type HypervisorDriver, type IncomingMigration, type MigrationHooks, type PrepareIncomingOptions, type SettledOn, type VmSpec, type VmStatus } from "../driver.ts";
 import { NO_FAULTS, type SimFaults } from "./faults.ts";
 import { HostLink } from "./link.ts";
 import { IncomingSession } from "./precopy-dest.ts";
 import { runPrecopySource } from "./precopy-source.ts";
 import { SimVm } from "./vm.ts";
 
-/** A sim host as its config describes it: HostFacts without what the driver computes. */
-export interface SimHostDescription {
-  readonly name: string;
-  readonly cpu: Cpu;
-  readonly memoryMB: number;
-  readonly nics: readonly PhysicalNic[];
-  readonly vswitches: readonly VSwitch[];
-  readonly datastores: readonly string[];
-  readonly vmotionIp: string | undefined;
+/** A sim host as its config describes it, with the sim's own knobs. */
+export interface SimHostDescription extends HostDescription {
   /** The VMotion link's rate, shared by outgoing migrations by priority; default: as fast as loopback goes. */
   readonly vmotionLinkBytesPerSec?: number | undefined;
 }
@@ -255,7 +247,7 @@ async function streamKeyFor(hostName: string, listenHost: string, encryption: Vm
   }
   if (encryption === VmotionEncryption.opportunistic) return undefined;
   throw new FerryError(ErrorCode.refused, `${hostName} cannot encrypt the VMotion stream (${reason}) and encryption is required; nothing was sent`, {
-    details: { failureCode: MigrationFailureCode.encryptionUnavailable, listenHost },
+    failureCode: MigrationFailureCode.encryptionUnavailable, details: { listenHost },
   });
 }
 
