@@ -14,6 +14,7 @@ import type { LinkRate } from "../../src/api/schemas.ts";
 import type { MigrationReport, PredictionBasis } from "../../src/core/migration/types.ts";
 import { startLab, type Lab } from "./harness.ts";
 import { taskEnded } from "../support/tasks.ts";
+import { runFerry } from "../../src/cli/testing/io.ts";
 
 const LAB_FILE = new URL("../../examples/lab.yaml", import.meta.url).pathname;
 const LAB_TEXT = readFileSync(LAB_FILE, "utf8");
@@ -74,6 +75,16 @@ test("a pair predicts from the nominal NIC speed, then from the rate its first m
   assert.equal(hosts.status, 200);
   const links = hosts.body.flatMap((h) => h.links.map((l) => `${h.name}: ${l.source}>${l.destination}:${l.samples}`));
   assert.deepEqual(links, ["esx01: esx01>esx02:2", "esx02: esx02>esx01:1"]);
+
+  // `ferry hosts` lists them under the hosts; `--json` carries them on each host.
+  process.env["FERRY_CA_FILE"] = lab.controller.caFile;
+  const cli = (...args: string[]) => runFerry([...args, "--controller", lab.controller.url, "--token", lab.controller.token]);
+  const table = await cli("hosts");
+  assert.equal(table.status, 0, table.err);
+  assert.match(table.out, /VMotion links learned from migrations:/);
+  assert.match(table.out, /esx01\s+│ esx02\s+│ \d+ Mb\/s\s+│ 2\s+│/);
+  const json = await cli("hosts", "--json");
+  assert.deepEqual((JSON.parse(json.out) as { name: string; links: LinkRate[] }[]).map((h) => [h.name, h.links.map((l) => l.destination)]), [["esx01", ["esx02"]], ["esx02", ["esx01"]], ["esx03", []]]);
 });
 
 test("a downtime over the limit ends completed with DOWNTIME_OVER_LIMIT, judged by the user's limit", async () => {
