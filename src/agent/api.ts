@@ -5,7 +5,8 @@ import { z } from "zod";
 import { NetworkOpSchema } from "../host/network-config.ts";
 import type { GuestCheck, HostFacts, IncomingMigration, IncomingState, PowerStatus, VmSpec, VmStatus } from "../drivers/driver.ts";
 import { FenceSchema, LedgerRefSchema, type Fence } from "../core/ownership.ts";
-import { MigrationFailureCode, type MigrateOptions, type MigrationReport } from "../core/migration/types.ts";
+import { MigrationFailureCodeSchema } from "../core/migration/schema.ts";
+import type { MigrationFailureCode, MigrateOptions, MigrationReport } from "../core/migration/types.ts";
 import type { SourceProgress } from "../core/migration/progress.ts";
 
 /** The API's version prefix; a breaking change gets a new one. */
@@ -326,28 +327,28 @@ export type OutgoingEvent =
   /** Sent while nothing else is, so a reader can tell a quiet agent from a dead one. */
   | { readonly type: "heartbeat"; readonly at: number };
 
-/** The body of every error response (STYLE.md lesson 4). */
-export interface ErrorBody {
-  readonly code: string;
-  readonly message: string;
-  readonly details: unknown;
-}
+/**
+ * The body of every error response (STYLE.md lesson 4). An error about a migration carries
+ * its failure code beside the catalogue's code (`failureCode`, DESTINATION_OUT_OF_MEMORY
+ * beside a bare REFUSED), so the engine reports why without reading `details`.
+ */
+export const ErrorBodySchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  details: z.unknown(),
+  // A code this version does not know reads as none: the error still arrives, with its catalogue code.
+  failureCode: MigrationFailureCodeSchema.optional().catch(undefined),
+});
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 /**
- * Errors about a migration carry the migration failure code in `details.failureCode`, so
- * the engine can report DESTINATION_OUT_OF_MEMORY rather than a bare REFUSED.
+ * The failure code an agent of the previous version put in `details.failureCode`; read by the
+ * client for one version (remove with it).
  */
-export interface MigrationErrorDetails {
-  readonly failureCode: MigrationFailureCode;
-  readonly [key: string]: unknown;
-}
-
-export function failureCodeOf(details: unknown): MigrationFailureCode | undefined {
+export function legacyFailureCodeOf(details: unknown): MigrationFailureCode | undefined {
   if (typeof details !== "object" || details === null) return undefined;
-  const code = (details as { failureCode?: unknown; code?: unknown }).failureCode ?? (details as { code?: unknown }).code;
-  return typeof code === "string" && MIGRATION_FAILURE_CODES.has(code) ? (code as MigrationFailureCode) : undefined;
+  const parsed = MigrationFailureCodeSchema.safeParse((details as { failureCode?: unknown }).failureCode);
+  return parsed.success ? parsed.data : undefined;
 }
-
-const MIGRATION_FAILURE_CODES: ReadonlySet<string> = new Set(Object.values(MigrationFailureCode));
 
 export type { GuestCheck, HostFacts, IncomingMigration, IncomingState, VmSpec, VmStatus };

@@ -33,14 +33,14 @@ function twoAgents(options: { memoryMB?: number; faults?: boolean; clock?: Clock
   return { network, esx01: startTestAgent(network, "esx01", "127.0.1.1", agentOptions), esx02: startTestAgent(network, "esx02", "127.0.1.2", agentOptions) };
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, pattern?: RegExp): Promise<unknown> {
+async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, pattern?: RegExp): Promise<FerryError> {
   try {
     await promise;
   } catch (error) {
     assert.ok(isFerryError(error), `expected a FerryError, got ${String(error)}`);
     assert.equal(error.code, code, error.message);
     if (pattern !== undefined) assert.match(error.message, pattern);
-    return error.details;
+    return error;
   }
   assert.fail(`expected ${code}`);
 }
@@ -148,12 +148,15 @@ describe("agent API: facts and VMs", () => {
 
   test("unknown VM is 404 NOT_FOUND; a second VM of one name is 409 CONFLICT", async () => {
     const { esx01 } = twoAgents();
-    const details = await rejectsWith(esx01.client.getVm("nope"), ErrorCode.notFound, /no VM named "nope" on esx01/);
-    assert.equal((details as { failureCode: string }).failureCode, MigrationFailureCode.vmNotFound);
+    const refused = await rejectsWith(esx01.client.getVm("nope"), ErrorCode.notFound, /no VM named "nope" on esx01/);
+    assert.equal(refused.failureCode, MigrationFailureCode.vmNotFound);
     await esx01.client.createVm(testVmSpec("web01"));
     await rejectsWith(esx01.client.createVm(testVmSpec("web01")), ErrorCode.conflict, /already has a VM named "web01"/);
     const res = await esx01.agent.app.request("/v1/vms/nope", { method: "DELETE", headers: auth });
     assert.equal(res.status, 404);
+    const body = (await res.json()) as ErrorBody;
+    assert.equal(body.failureCode, MigrationFailureCode.vmNotFound, "the failure code is a field of the body");
+    assert.equal((body.details as { failureCode?: unknown }).failureCode, undefined, "not a detail");
   });
 
   test("dirty rate: the sim answers its workload's rate, not measured; seconds outside 1..10 is 400; an unknown VM 404", async () => {
@@ -200,12 +203,12 @@ describe("agent API: reservations", () => {
   test("refused with the reason when the host cannot hold it", async () => {
     const { esx01 } = twoAgents({ memoryMB: 1024 });
     await esx01.client.reserve("m1", { cpuMhz: 0, memoryMB: 800 });
-    const details = await rejectsWith(
+    const refused = await rejectsWith(
       esx01.client.reserve("m2", { cpuMhz: 30_000, memoryMB: 512 }),
       ErrorCode.refused,
       /esx01 cannot reserve resources for migration m2: 512 MB of memory asked, 224 MB free \(800 MB already reserved\); 30000 MHz of CPU asked, 19200 MHz unreserved of 19200 MHz/,
     );
-    assert.equal((details as { failureCode: string }).failureCode, MigrationFailureCode.reservationRefused);
+    assert.equal(refused.failureCode, MigrationFailureCode.reservationRefused);
     assert.deepEqual((await esx01.client.listReservations()).map((r) => r.migrationId), ["m1"]);
   });
 
@@ -236,8 +239,8 @@ describe("agent API: incoming migrations", () => {
   test("out of memory: REFUSED with failureCode DESTINATION_OUT_OF_MEMORY, and others' reservations count", async () => {
     const { esx02 } = twoAgents({ memoryMB: 1024 });
     await esx02.client.reserve("other", { cpuMhz: 0, memoryMB: 512 });
-    const details = await rejectsWith(esx02.client.prepareIncoming("m1", testVmSpec("web01", 768)), ErrorCode.refused, /cannot hold web01's 768 MB of memory: 512 MB free/);
-    assert.equal((details as { failureCode: string }).failureCode, MigrationFailureCode.destinationOutOfMemory);
+    const refused = await rejectsWith(esx02.client.prepareIncoming("m1", testVmSpec("web01", 768)), ErrorCode.refused, /cannot hold web01's 768 MB of memory: 512 MB free/);
+    assert.equal(refused.failureCode, MigrationFailureCode.destinationOutOfMemory);
     assert.deepEqual(await esx02.client.listVms(), []);
   });
 
@@ -294,8 +297,8 @@ describe("agent API: outgoing migrations", () => {
     };
     await rejectsWith(first(esx01.client.migrateOut({ migrationId: "m1", vm: "nope", target })), ErrorCode.notFound);
     await esx01.client.createVm(testVmSpec("web01"));
-    const details = await rejectsWith(first(esx01.client.migrateOut({ migrationId: "m1", vm: "web01", target })), ErrorCode.refused, /web01 is off on esx01, not running/);
-    assert.equal((details as { failureCode: string }).failureCode, MigrationFailureCode.vmNotRunning);
+    const refused = await rejectsWith(first(esx01.client.migrateOut({ migrationId: "m1", vm: "web01", target })), ErrorCode.refused, /web01 is off on esx01, not running/);
+    assert.equal(refused.failureCode, MigrationFailureCode.vmNotRunning);
     await esx01.client.powerOn("web01");
     const real = await esx02.client.prepareIncoming("m1", testVmSpec("web01"));
     const events = esx01.client.migrateOut({ migrationId: "m1", vm: "web01", target: real });
@@ -438,8 +441,8 @@ describe("agent API: power-on and the VM's ownership record", () => {
     const client = agentWithLedger(ledger);
     await client.createVm(withDisk);
     await ledger.claim("disk01", 0, "esx02", "cold-1");
-    const details = await rejectsWith(client.powerOn("disk01"), ErrorCode.conflict, /cannot power on disk01 on esx01: esx02 holds disk01 \(generation 1, taken by migration cold-1\) on .*so this registration is stale; power it on at esx02, or take the record over here first \(POST \/v1\/ownership with supersede 1\)/);
-    assert.equal((details as { failureCode?: string }).failureCode, MigrationFailureCode.notOwned);
+    const refused = await rejectsWith(client.powerOn("disk01"), ErrorCode.conflict, /cannot power on disk01 on esx01: esx02 holds disk01 \(generation 1, taken by migration cold-1\) on .*so this registration is stale; power it on at esx02, or take the record over here first \(POST \/v1\/ownership with supersede 1\)/);
+    assert.equal(refused.failureCode, MigrationFailureCode.notOwned);
     assert.equal((await client.getVm("disk01")).power, "off");
     // The way out the refusal names: this host takes the record over (esx02 was found not running it).
     const taken = await client.establishOwnership("disk01", { kind: "datastore", datastore: "shared01", datastoreName: "shared01" }, { supersede: 1 });
@@ -466,8 +469,8 @@ describe("agent API: power-on and the VM's ownership record", () => {
     const client = agentWithLedger(memoryLedger());
     await client.createVm(testVmSpec("web01"));
     await client.powerOn("web01");
-    const details = await rejectsWith(client.destroyVm("web01", { onlyIfOff: true }), ErrorCode.conflict, /web01 is running on esx01: it was asked to be removed only while powered off/);
-    assert.equal((details as { failureCode?: string }).failureCode, MigrationFailureCode.vmPoweredOn);
+    const refused = await rejectsWith(client.destroyVm("web01", { onlyIfOff: true }), ErrorCode.conflict, /web01 is running on esx01: it was asked to be removed only while powered off/);
+    assert.equal(refused.failureCode, MigrationFailureCode.vmPoweredOn);
     await client.powerOff("web01");
     await client.destroyVm("web01", { onlyIfOff: true });
     await rejectsWith(client.getVm("web01"), ErrorCode.notFound);

@@ -9,6 +9,8 @@ import type { AgentPort, CallOptions } from "../engine/agent-port.ts";
 import type { NetworkOp } from "../host/network-config.ts";
 import {
   API_PREFIX,
+  ErrorBodySchema,
+  legacyFailureCodeOf,
   type AgentFacts,
   type AgentVm,
   type DirtyRateView,
@@ -72,10 +74,11 @@ async function errorFrom(response: Response, what: string, host: string): Promis
   } catch {
     body = undefined;
   }
-  const code = (body as { code?: unknown } | undefined)?.code;
-  const message = (body as { message?: unknown } | undefined)?.message;
-  if (typeof code === "string" && KNOWN_CODES.has(code) && typeof message === "string") {
-    return new FerryError(code as ErrorCode, message, { details: (body as { details?: unknown }).details ?? null, retryable: code === ErrorCode.unavailable });
+  const parsed = ErrorBodySchema.safeParse(body);
+  if (parsed.success && KNOWN_CODES.has(parsed.data.code)) {
+    const { code, message, details } = parsed.data;
+    const failureCode = parsed.data.failureCode ?? legacyFailureCodeOf(details);
+    return new FerryError(code as ErrorCode, message, { details: details ?? null, failureCode, retryable: code === ErrorCode.unavailable });
   }
   // Not an agent's error body: a proxy or a crash answered.
   const unavailable = response.status === 502 || response.status === 503 || response.status === 504;

@@ -139,7 +139,7 @@ export function createAgentContext(options: AgentAppOptions): AgentContext {
     async vmOrThrow(name) {
       const status = await driver.get(name);
       if (status === undefined) {
-        throw new FerryError(ErrorCode.notFound, `no VM named "${name}" on ${hostName}`, { details: { failureCode: MigrationFailureCode.vmNotFound, vm: name, host: hostName } });
+        throw new FerryError(ErrorCode.notFound, `no VM named "${name}" on ${hostName}`, { failureCode: MigrationFailureCode.vmNotFound, details: { vm: name, host: hostName } });
       }
       return { ...status, spec: specs.get(name) };
     },

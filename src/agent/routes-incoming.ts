@@ -52,12 +52,12 @@ async function prepare(ctx: AgentContext, request: IncomingRequest): Promise<Inc
   const listenHost = ctx.vmotionIp();
   if (listenHost === undefined) {
     throw new FerryError(ErrorCode.refused, `${hostName} has no VMkernel port enabled for VMotion, so it cannot receive ${spec.name}`, {
-      details: { failureCode: MigrationFailureCode.destinationUnreachable, migrationId },
+      failureCode: MigrationFailureCode.destinationUnreachable, details: { migrationId },
     });
   }
   if (ctx.incoming.has(migrationId)) throw new FerryError(ErrorCode.conflict, `${hostName} already prepared migration ${migrationId}`, { details: { migrationId } });
   if ((await driver.get(spec.name)) !== undefined) {
-    throw new FerryError(ErrorCode.conflict, `${hostName} already has a VM named "${spec.name}"`, { details: { failureCode: MigrationFailureCode.rejectedByDestination, migrationId, vm: spec.name } });
+    throw new FerryError(ErrorCode.conflict, `${hostName} already has a VM named "${spec.name}"`, { failureCode: MigrationFailureCode.rejectedByDestination, details: { migrationId, vm: spec.name } });
   }
   await refuseUnlessFits(ctx, migrationId, spec);
   const prepared = await driver.prepareIncoming(spec, { migrationId, listenHost, encryption, fence: ownership });
@@ -72,6 +72,6 @@ async function refuseUnlessFits(ctx: AgentContext, migrationId: string, spec: Vm
   const available = freeMemoryMB - ctx.reservations.held(migrationId).memoryMB;
   if (spec.memoryMB <= available) return;
   throw new FerryError(ErrorCode.refused, `${ctx.hostName} cannot hold ${spec.name}'s ${spec.memoryMB} MB of memory: ${Math.max(0, available)} MB free`, {
-    details: { failureCode: MigrationFailureCode.destinationOutOfMemory, migrationId, memoryMB: spec.memoryMB, freeMemoryMB: Math.max(0, available) },
+    failureCode: MigrationFailureCode.destinationOutOfMemory, details: { migrationId, memoryMB: spec.memoryMB, freeMemoryMB: Math.max(0, available) },
   });
 }

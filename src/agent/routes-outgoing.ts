@@ -75,7 +75,7 @@ async function start(ctx: AgentContext, request: OutgoingRequest): Promise<Outgo
   ctx.notWhileMigrating(vm, "migrate");
   if (status.power !== PowerStatus.running) {
     throw new FerryError(ErrorCode.refused, `${vm} is ${status.power} on ${ctx.hostName}, not running: only a running VM migrates live`, {
-      details: { failureCode: MigrationFailureCode.vmNotRunning, migrationId, vm, power: status.power },
+      failureCode: MigrationFailureCode.vmNotRunning, details: { migrationId, vm, power: status.power },
     });
   }
   const migrateOptions = migrateOptionsFrom(request.options);

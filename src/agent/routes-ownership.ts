@@ -44,7 +44,7 @@ export async function mayPowerOn(ctx: AgentContext, name: string): Promise<void>
   const host = ctx.hostName;
   if (record === undefined || record.owner === host) return;
   throw new FerryError(ErrorCode.conflict, `cannot power on ${name} on ${host}: ${ownershipWords(record)} on ${ledger.where}, so this registration is stale; power it on at ${record.owner}, or take the record over here first (POST /v1/ownership with supersede ${record.generation}) once ${record.owner} does not run it`, {
-    details: { failureCode: MigrationFailureCode.notOwned, vm: name, ownership: record },
+    failureCode: MigrationFailureCode.notOwned, details: { vm: name, ownership: record },
   });
 }
 
@@ -55,7 +55,7 @@ export function ownershipRoutes(ctx: AgentContext): Hono {
   routes.post("/", async (c) => {
     const { vm, ledger: ref, supersede, migrationId } = parse(OwnershipRequestSchema, await jsonBody(c), "ownership request");
     const ledger = ledgerOf(ctx, ref);
-    const notOwned = (held: Ownership): FerryError => new FerryError(ErrorCode.conflict, `${ownershipWords(held)} on ${ledger.where}, not ${hostName}`, { details: { failureCode: MigrationFailureCode.notOwned, ownership: held } });
+    const notOwned = (held: Ownership): FerryError => new FerryError(ErrorCode.conflict, `${ownershipWords(held)} on ${ledger.where}, not ${hostName}`, { failureCode: MigrationFailureCode.notOwned, details: { ownership: held } });
     const now = await ledger.read(vm);
     if (now?.owner === hostName && supersede === undefined) return c.json(now);
     // A repeated request whose answer was lost: this migration already took the record here.

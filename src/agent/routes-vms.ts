@@ -81,7 +81,7 @@ export function vmRoutes(ctx: AgentContext): Hono {
         throw new FerryError(ErrorCode.conflict, `cannot destroy ${name} on ${hostName}: it is an incoming migration's shell; abort the migration instead`, { details: { vm: name } });
       }
       if (onlyIfOff && vm.power !== PowerStatus.off) {
-        throw new FerryError(ErrorCode.conflict, `${name} is ${vm.power} on ${hostName}: it was asked to be removed only while powered off`, { details: { failureCode: MigrationFailureCode.vmPoweredOn, vm: name, power: vm.power } });
+        throw new FerryError(ErrorCode.conflict, `${name} is ${vm.power} on ${hostName}: it was asked to be removed only while powered off`, { failureCode: MigrationFailureCode.vmPoweredOn, details: { vm: name, power: vm.power } });
       }
       await driver.destroy(name, { removeDisks });
     });

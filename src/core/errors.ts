@@ -1,6 +1,8 @@
 // Ferry's closed catalogue of error codes. Errors carry a stable string code, a message in
 // one sentence, optional details, whether retrying may help, and a cause. Callers compare
 // codes, never classes; the CLI maps them to exit statuses and the server to HTTP at the edge.
+// An error about a migration also carries its failure code, a typed field (not a detail).
+import type { MigrationFailureCode } from "./migration/types.ts";
 
 export const ErrorCode = {
   /** Input that does not parse or validate: bad YAML, a schema violation, a dangling reference. */
@@ -32,12 +34,15 @@ export interface FerryErrorOptions {
   readonly details?: unknown;
   readonly retryable?: boolean;
   readonly cause?: unknown;
+  /** Why the migration this error is about failed (DESTINATION_OUT_OF_MEMORY beside a bare REFUSED). */
+  readonly failureCode?: MigrationFailureCode | undefined;
 }
 
 export class FerryError extends Error {
   readonly code: ErrorCode;
   readonly details: unknown;
   readonly retryable: boolean;
+  readonly failureCode: MigrationFailureCode | undefined;
 
   constructor(code: ErrorCode, message: string, options: FerryErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -45,11 +50,12 @@ export class FerryError extends Error {
     this.code = code;
     this.details = options.details;
     this.retryable = options.retryable ?? false;
+    this.failureCode = options.failureCode;
   }
 
-  /** The JSON body every edge (CLI --json, HTTP) uses: `{ code, message, details }`. */
-  toJSON(): { code: ErrorCode; message: string; details: unknown } {
-    return { code: this.code, message: this.message, details: this.details };
+  /** The JSON body every edge (CLI --json, HTTP) uses: `{ code, message, details }`, and `failureCode` when there is one. */
+  toJSON(): { code: ErrorCode; message: string; details: unknown; failureCode?: MigrationFailureCode } {
+    return { code: this.code, message: this.message, details: this.details, ...(this.failureCode === undefined ? {} : { failureCode: this.failureCode }) };
   }
 }
 

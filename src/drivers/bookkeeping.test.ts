@@ -136,7 +136,7 @@ describe("reservation book", () => {
     book.hold("m1", { cpuMhz: 1000, memoryMB: 600 }, capacity, 1);
     assert.throws(
       () => book.hold("m2", { cpuMhz: 100, memoryMB: 600 }, capacity, 2),
-      (e: unknown) => code(ErrorCode.refused)(e) && (e as { details?: { failureCode?: string } }).details?.failureCode === MigrationFailureCode.reservationRefused && /600 MB of memory asked, 400 MB free \(600 MB already reserved\)/.test((e as Error).message),
+      (e: unknown) => code(ErrorCode.refused)(e) && isFerryError(e) && e.failureCode === MigrationFailureCode.reservationRefused && /600 MB of memory asked, 400 MB free \(600 MB already reserved\)/.test((e as Error).message),
     );
     book.markMemoryInUse("m1");
     assert.deepEqual(book.held(), { memoryMB: 0, cpuMhz: 1000 });

@@ -25,7 +25,7 @@ export function memoryHeldMB(vms: Iterable<{ readonly power: PowerStatus; readon
 /** A destination without the memory for an incoming VM: REFUSED with failureCode DESTINATION_OUT_OF_MEMORY. */
 export function outOfMemory(hostName: string, spec: Pick<VmSpec, "name" | "memoryMB">, freeMB: number): FerryError {
   return new FerryError(ErrorCode.refused, `${hostName} has ${freeMB} MB of memory free; ${spec.name} needs ${spec.memoryMB} MB`, {
-    details: { failureCode: MigrationFailureCode.destinationOutOfMemory, vm: spec.name, requiredMB: spec.memoryMB, freeMB },
+    failureCode: MigrationFailureCode.destinationOutOfMemory, details: { vm: spec.name, requiredMB: spec.memoryMB, freeMB },
   });
 }
 
@@ -284,7 +284,7 @@ export function createReservationBook(): ReservationBook {
       const short = shortfall(request, capacity, held());
       if (short !== undefined) {
         throw new FerryError(ErrorCode.refused, `${capacity.hostName} cannot reserve resources for migration ${migrationId}: ${short.reasons.join("; ")}`, {
-          details: { failureCode: MigrationFailureCode.reservationRefused, migrationId, request, freeMemoryMB: short.freeMemoryMB, freeCpuMhz: short.freeCpuMhz },
+          failureCode: MigrationFailureCode.reservationRefused, details: { migrationId, request, freeMemoryMB: short.freeMemoryMB, freeCpuMhz: short.freeCpuMhz },
         });
       }
       const view: Reservation = { migrationId, cpuMhz: request.cpuMhz, memoryMB: request.memoryMB, at, memoryInUse: false };

@@ -169,7 +169,7 @@ export function driverContract(name: string, setup: () => Promise<ContractEnviro
       const free = (await destination.facts()).freeMemoryMB;
       await assert.rejects(
         destination.prepareIncoming({ ...spec, memoryMB: free + 1 }, { migrationId: "contract-oom", listenHost: await listenHost(destination) }),
-        (e: unknown) => isFerryError(e) && (e.details as { failureCode?: unknown } | undefined)?.failureCode === MigrationFailureCode.destinationOutOfMemory,
+        (e: unknown) => isFerryError(e) && e.failureCode === MigrationFailureCode.destinationOutOfMemory,
       );
       assert.equal((await source.get(spec.name))?.power, PowerStatus.running);
       assert.equal(await destination.get(spec.name), undefined);

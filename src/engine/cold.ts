@@ -12,7 +12,7 @@
 // (its removal refuses a VM that is not off) sends the VM back; a source that cannot be
 // reached keeps a stale registration it cannot power on, and the report says so.
 import type { AgentPort } from "./agent-port.ts";
-import { failureCodeOf, type VmSpec } from "../agent/api.ts";
+import type { VmSpec } from "../agent/api.ts";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, isFerryError } from "../core/errors.ts";
 import { MigrationFailureCode, Phase, type MigrationFailureCode as FailureCode, type MigrationProgress, type MigrationReport } from "../core/migration/types.ts";
@@ -72,7 +72,7 @@ function codeOf(error: unknown): ErrorCode | undefined {
 /** An agent's refusal or silence as a cold migration's failure. */
 function agentFailure(error: unknown, agent: AgentPort, role: "source" | "destination", fallback: FailureCode): ColdFailure {
   if (error instanceof ColdFailure) return error;
-  const code = isFerryError(error) ? failureCodeOf(error.details) : undefined;
+  const code = isFerryError(error) ? error.failureCode : undefined;
   if (code !== undefined) return new ColdFailure(code, reason(error));
   if (codeOf(error) === ErrorCode.unavailable) {
     return role === "source"
@@ -275,7 +275,7 @@ function coldSteps(m: ColdMigration, say: Say, log: EngineLog): {
       try {
         await source.destroyVm(name, { onlyIfOff: true });
       } catch (error) {
-        const code = isFerryError(error) ? failureCodeOf(error.details) : undefined;
+        const code = isFerryError(error) ? error.failureCode : undefined;
         if (code === MigrationFailureCode.vmPoweredOn) {
           const undone = await undo(done);
           return report(Phase.failed, { code, message: `${name} was powered on on ${source.name} during the cold migration: ${reason(error)}${undone}`, phase: Phase.switchover }, source.name);

@@ -45,7 +45,7 @@ export async function establishFence(plan: OwnershipPlan, vm: string, source: Ag
     if (runs !== false) {
       const why = runs === undefined ? `${other.owner} could not be asked whether it runs ${vm}` : `${other.owner} runs ${vm}`;
       throw new FerryError(ErrorCode.conflict, `${ownershipWords(other)}, not ${source.name}, and ${why}: ${vm} must not move from ${source.name}. Find out which host really runs it; when ${other.owner} does not, migrate again once it answers`, {
-        details: { failureCode: MigrationFailureCode.notOwned, ownership: other },
+        failureCode: MigrationFailureCode.notOwned, details: { ownership: other },
       });
     }
     // The recorded owner answered that it does not run the VM: the source takes the record over.

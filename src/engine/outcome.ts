@@ -1,7 +1,6 @@
 // The words and shapes of a migration's end: the failures the engine decides itself (as opposed
 // to a source's report), the report built when no source sent one, and the announcement of the
 // outcome, made once, after settling.
-import { failureCodeOf } from "../agent/api.ts";
 import { ErrorCode, isFerryError } from "../core/errors.ts";
 import { MigrationFailureCode, Phase, type MigrationFailure, type MigrationFailureCode as FailureCode, type MigrationReport } from "../core/migration/types.ts";
 import { reason, type Agent, type CheckVerdict, type MigrationRun } from "./run.ts";
@@ -21,7 +20,7 @@ export class Failure extends Error {
 export function preparingFailure(error: unknown, agent: Agent, role: "source" | "destination"): Failure {
   if (error instanceof Failure) return error;
   if (isFerryError(error)) {
-    const code = failureCodeOf(error.details);
+    const code = error.failureCode;
     if (code !== undefined) return new Failure(code, error.message);
     if (error.code === ErrorCode.unavailable) {
       return role === "destination"

@@ -1,7 +1,7 @@
 // Validating and preparing: the checker's verdict (nothing contacted), then the source's VM,
 // the reservations of a high-priority migration, the VM's ownership fence, and the
 // destination's shell. Each refusal becomes a Failure with the agent's words and code.
-import { failureCodeOf, type PreparedIncoming, type ReservationRequest } from "../agent/api.ts";
+import type { PreparedIncoming, ReservationRequest } from "../agent/api.ts";
 import { ErrorCode, isFerryError } from "../core/errors.ts";
 import { MigrationFailureCode, Phase } from "../core/migration/types.ts";
 import { PowerStatus } from "../drivers/driver.ts";
@@ -46,7 +46,7 @@ async function reserveOn(run: MigrationRun, agent: Agent, role: "source" | "dest
     try {
       await agent.reserve(run.id, what);
     } catch (error) {
-      if (isFerryError(error) && (error.code === ErrorCode.refused || failureCodeOf(error.details) === MigrationFailureCode.reservationRefused)) {
+      if (isFerryError(error) && (error.code === ErrorCode.refused || error.failureCode === MigrationFailureCode.reservationRefused)) {
         throw new Failure(MigrationFailureCode.reservationRefused, error.message);
       }
       throw error;

@@ -209,7 +209,7 @@ describe("cold migration of a powered-off VM between sim agents", { timeout: 120
     const { esx01 } = mustLab();
     await esx01.client.createVm(specOf("cold07"));
     await esx01.client.powerOn("cold07");
-    await assert.rejects(esx01.client.destroyVm("cold07", { onlyIfOff: true }), (e: unknown) => isFerryError(e) && e.code === ErrorCode.conflict && (e.details as { failureCode?: string }).failureCode === MigrationFailureCode.vmPoweredOn);
+    await assert.rejects(esx01.client.destroyVm("cold07", { onlyIfOff: true }), (e: unknown) => isFerryError(e) && e.code === ErrorCode.conflict && e.failureCode === MigrationFailureCode.vmPoweredOn);
     assert.equal(await powerOn(esx01.client, "cold07"), PowerStatus.running);
     await esx01.client.powerOff("cold07");
     await esx01.client.destroyVm("cold07", { onlyIfOff: true });

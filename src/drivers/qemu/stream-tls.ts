@@ -79,7 +79,7 @@ export async function incomingStreamTls(qmp: QmpClient, runDir: string, hostName
     }
     throw new FerryError(ErrorCode.refused, `${hostName} cannot encrypt the VMotion stream (${reasonOf(error)}) and encryption is required; nothing was sent`, {
       cause: error,
-      details: { failureCode: MigrationFailureCode.encryptionUnavailable, listenHost },
+      failureCode: MigrationFailureCode.encryptionUnavailable, details: { listenHost },
     });
   }
 }

@@ -342,7 +342,7 @@ describe("sim driver basics", () => {
     await assert.rejects(driver.powerOn("b"), (e: unknown) => isFerryError(e) && e.code === "REFUSED");
     await assert.rejects(
       driver.prepareIncoming(smallSpec("c", { memoryMB: 40 }), { migrationId: "x", listenHost: "127.0.1.9" }),
-      (e: unknown) => isFerryError(e) && (e.details as { failureCode?: string }).failureCode === "DESTINATION_OUT_OF_MEMORY",
+      (e: unknown) => isFerryError(e) && e.failureCode === "DESTINATION_OUT_OF_MEMORY",
     );
     const target = await driver.prepareIncoming(smallSpec("c", { memoryMB: 32 }), { migrationId: "y", listenHost: "127.0.1.9" });
     assert.equal((await driver.facts()).freeMemoryMB, 4);
@@ -356,7 +356,7 @@ describe("sim driver basics", () => {
     open.push(driver);
     await assert.rejects(
       driver.prepareIncoming(smallSpec("c"), { migrationId: "x", listenHost: "127.0.1.9" }),
-      (e: unknown) => isFerryError(e) && (e.details as { failureCode?: string }).failureCode === "DESTINATION_OUT_OF_MEMORY",
+      (e: unknown) => isFerryError(e) && e.failureCode === "DESTINATION_OUT_OF_MEMORY",
     );
     driver.setFaults({});
     await driver.prepareIncoming(smallSpec("c"), { migrationId: "x", listenHost: "127.0.1.9" });

@@ -109,7 +109,7 @@ describe("encryption settings when an end cannot encrypt", () => {
       destination.setFaults({ noStreamTls: !row.destinationCanEncrypt });
       const prepare = destination.prepareIncoming(smallSpec("web01"), { migrationId: "set-1", listenHost: "127.0.1.2", encryption: row.setting });
       if ("refusedAtPrepare" in row.expect) {
-        await assert.rejects(prepare, (e: unknown) => isFerryError(e) && e.code === "REFUSED" && (e.details as { failureCode?: string }).failureCode === MigrationFailureCode.encryptionUnavailable);
+        await assert.rejects(prepare, (e: unknown) => isFerryError(e) && e.code === "REFUSED" && e.failureCode === MigrationFailureCode.encryptionUnavailable);
         assert.equal(await destination.get("web01"), undefined, "no shell is left behind");
         return;
       }
