@@ -97,6 +97,7 @@ const cases: { name: string; change: (inv: Inventory) => void; path: string; mes
   { name: "VM device image on a missing datastore", change: (i) => { at(at(i.vms, 0).devices, 0).datastore = "isos"; }, path: "vms[0].devices[0].datastore", message: /VM web01: the image of cdrom "cdrom0" is on datastore "isos", which does not exist/ },
   { name: "VM NIC on a port group its host lacks", change: (i) => { at(at(i.vms, 0).nics, 0).portGroup = "Prodution"; }, path: "vms[0].nics[0].portGroup", message: /^VM web01: NIC "nic0" is on port group "Prodution", which no vSwitch of esx01 has$/ },
   { name: "VM NIC port group differing in case", change: (i) => { at(at(i.vms, 0).nics, 0).portGroup = "production"; }, path: "vms[0].nics[0].portGroup", message: /which no vSwitch of esx01 has \(it has "Production"; names are case-sensitive\)/ },
+  { name: "connected VM device image on a datastore its host does not mount", change: (i) => { Object.assign(at(at(i.vms, 0).devices, 0), { datastore: "esx02-local", connected: true }); }, path: "vms[0].devices[0].datastore", message: /VM web01: the image of cdrom "cdrom0" is on datastore "esx02-local", which esx01 does not mount/ },
   { name: "VM files on a datastore its host does not mount", change: (i) => { at(i.vms, 0).files.log = { datastore: "esx02-local" }; }, path: "vms[0].files.log.datastore", message: /VM web01: its log file is on datastore "esx02-local", which esx01 does not mount/ },
 ];
 
@@ -119,13 +120,23 @@ test("every problem is reported at once, not only the first", () => {
   assert.deepEqual(issues.map((issue) => issue.path).sort(), ["hosts[0].datastores[2]", "hosts[1].cluster", "vms[0].host", "vms[0].template"]);
 });
 
+test("a disconnected device or NIC may name what its host lacks, as after VMotion moved the VM (the checker only warns)", () => {
+  assert.deepEqual(
+    check((i) => {
+      at(at(i.vms, 0).devices, 0).datastore = "esx02-local";
+      at(i.vms, 0).nics.push({ ...at(at(i.vms, 0).nics, 0), name: "nic1", portGroup: "Isolated", mac: "00:50:56:00:09:99", connected: false });
+    }),
+    [],
+  );
+});
+
 test("an observed host's real state is recorded, not refused: a lost datastore or port group, storage shared by identity", () => {
   const lost = (i: Inventory): void => {
     at(i.hosts, 0).datastores = ["esx01-local"];
     at(i.hosts, 0).vswitches = [];
   };
   // Declared (no datastoreProblems): the file is wrong, and says so.
-  assert.deepEqual(check(lost).map((issue) => issue.path).sort(), ["templates[0].files.config.datastore", "templates[0].nics[0].portGroup", "vms[0].devices[0].datastore", "vms[0].disks[0].datastore", "vms[0].files.config.datastore", "vms[0].files.log.datastore", "vms[0].nics[0].portGroup"]);
+  assert.deepEqual(check(lost).map((issue) => issue.path).sort(), ["templates[0].files.config.datastore", "templates[0].nics[0].portGroup", "vms[0].disks[0].datastore", "vms[0].files.config.datastore", "vms[0].files.log.datastore", "vms[0].nics[0].portGroup"]);
   // Observed by its agent: that is how the host is, which the checker reports.
   assert.deepEqual(check((i) => { lost(i); at(i.hosts, 0).datastoreProblems = []; }), []);
   // A datastore with an identity is shared by whoever reports it, whatever `shared` says.

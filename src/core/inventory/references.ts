@@ -154,10 +154,10 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
       if (host === undefined) issues.push({ path: `${at}.host`, message: `${who} is on host "${hostName}", which does not exist` });
     }
 
-    const storage = (path: string, what: string, ds: string): void => {
+    const storage = (path: string, what: string, ds: string, mounted = true): void => {
       if (!datastores.has(ds)) {
         issues.push({ path, message: `${who}: ${what} is on datastore "${ds}", which does not exist` });
-      } else if (host !== undefined && !observed(host) && !host.datastores.has(ds)) {
+      } else if (mounted && host !== undefined && !observed(host) && !host.datastores.has(ds)) {
         issues.push({ path, message: `${who}: ${what} is on datastore "${ds}", which ${host.host.name} does not mount` });
       }
     };
@@ -171,12 +171,17 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
     });
     indexByName(machine.devices, `${at}.devices`, "device", issues, `${who}: `);
     machine.devices.forEach((device, d) => {
-      if (device.datastore !== undefined) storage(`${at}.devices[${d}].datastore`, `the image of ${device.kind} "${device.name}"`, device.datastore);
+      // A disconnected device's image need not be reachable: VMotion moves a VM whose CD-ROM
+      // holds an ISO on the source's local datastore as long as it is disconnected, and the
+      // inventory must be able to record where the VM then runs. Connecting it needs the mount.
+      if (device.datastore !== undefined) storage(`${at}.devices[${d}].datastore`, `the image of ${device.kind} "${device.name}"`, device.datastore, device.connected);
     });
 
     indexByName(machine.nics, `${at}.nics`, "NIC", issues, `${who}: `);
     machine.nics.forEach((nic, n) => {
-      if (host !== undefined && !observed(host) && !host.portGroups.has(nic.portGroup)) {
+      // A disconnected NIC may name a port group its host lacks, as after VMotion moved it (the
+      // checker only warns); connecting it needs the port group.
+      if (host !== undefined && !observed(host) && nic.connected && !host.portGroups.has(nic.portGroup)) {
         issues.push({
           path: `${at}.nics[${n}].portGroup`,
           message: `${who}: NIC "${nic.name}" is on port group "${nic.portGroup}", which no vSwitch of ${host.host.name} has${caseHint(nic.portGroup, host.portGroups)}`,
