@@ -19,7 +19,6 @@ interface Changed {
   readonly generation: number;
 }
 
-/** Adds --controller/--token/--json to a command. */
 /** Progress lines of `ferry inventory import` on stderr (when `show`), each with the time since the upload began. */
 function importProgress(io: CliIo, show: boolean, file: string): (step: ImportStep) => void {
   const started = performance.now();
@@ -53,6 +52,7 @@ function importProgress(io: CliIo, show: boolean, file: string): (step: ImportSt
   };
 }
 
+/** Adds --controller/--token/--json to a command. */
 export function api<C extends CommandUnknownOpts>(command: C): C {
   command.option("--controller <url>", "the controller (default: FERRY_URL, or the one `ferry up` started)");
   command.option("--token <token>", "API token (default: FERRY_TOKEN, or the one `ferry up` saved)");
@@ -118,13 +118,26 @@ function eventWords(event: HostEvent): string {
   return `${event.kind ?? "difference"}${event.corrected === true ? " (corrected)" : ""}`;
 }
 
-export function registerManageCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
-  const done = (_client: ApiClient, json: boolean | undefined, answer: Changed, words: string): void => {
+/** Prints a change's answer (JSON, or words) and sets a successful exit. */
+function doneWith(io: CliIo, setStatus: SetStatus): (client: ApiClient, json: boolean | undefined, answer: Changed, words: string) => void {
+  return (_client, json, answer, words) => {
     if (json === true) printJson(io, answer);
     else io.out(words);
     setStatus(ExitStatus.ok);
   };
+}
 
+export function registerManageCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
+  registerListCommands(program, io, setStatus);
+  registerHostNetworkCommands(program, io, setStatus);
+  registerVmCommands(program, io, setStatus);
+  registerMaskCommands(program, io, setStatus);
+  registerInventoryCommands(program, io, setStatus);
+  registerTokenCommands(program, io, setStatus);
+}
+
+/** `ferry hosts`, `ferry vms`, `ferry events`. */
+function registerListCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
   api(program.command("hosts").description("hosts the controller knows, with their VMotion IPs")).action(async (opts: ControllerOptions & { json?: boolean }) => {
     const hosts = await controllerClient(opts).get<HostSummary[]>("/hosts");
     if (opts.json === true) printJson(io, hosts);
@@ -164,7 +177,11 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
     else io.out(table(["time", "host", "event", "VM", "what"], events.map((e) => [new Date(e.at).toISOString(), e.host, eventWords(e), e.vm ?? "-", e.message])));
     setStatus(ExitStatus.ok);
   });
+}
 
+/** `ferry host network add|edit|remove`. */
+function registerHostNetworkCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
+  const done = doneWith(io, setStatus);
   // `ferry host network ...` sits beside `ferry host cpuid`.
   const host: CommandUnknownOpts = program.commands.find((c) => c.name() === "host") ?? program.command("host").description("host facts and checks");
   const network = host.command("network").description("a host's VMkernel networking (the seed's steps 1–4)");
@@ -210,7 +227,11 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
     const answer = await client.delete<Changed>(`/hosts/${encodeURIComponent(hostName)}/network/${encodeURIComponent(port)}`);
     done(client, opts.json, answer, `${hostName}: ${port} removed`);
   });
+}
 
+/** `ferry vm set|power`. */
+function registerVmCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
+  const done = doneWith(io, setStatus);
   const vm = program.command("vm").description("a VM's settings");
   api(
     vm
@@ -248,7 +269,11 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
     else io.out(`${vmName} is ${answer.power} on ${answer.host}${answer.bootFlags === null ? "" : `; its guest booted with: ${answer.bootFlags.join(" ")}`}${answer.onAgent ? "" : " (no agent on that host: only the inventory changed)"}`);
     setStatus(ExitStatus.ok);
   });
+}
 
+/** `ferry cluster mask`, `ferry template mask|deploy`. */
+function registerMaskCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
+  const done = doneWith(io, setStatus);
   const cluster: CommandUnknownOpts = program.commands.find((c) => c.name() === "cluster") ?? program.command("cluster").description("cluster-wide settings");
   api(cluster.command("mask").description("set the CPUID mask on every VM of a cluster at once").argument("<cluster>", "the cluster").requiredOption("--mask <mask>", "nx, sse3, sse4, custom:FLAG+FLAG, or none")).action(async (name: string, opts: ControllerOptions & { json?: boolean; mask: string }) => {
     const client = controllerClient(opts);
@@ -274,7 +299,10 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
     const client = controllerClient(opts);
     done(client, opts.json, await client.post<Changed>(`/templates/${encodeURIComponent(name)}/deploy`, { name: opts.name, host: opts.host, pool: opts.pool, powerOn: opts.powerOn }), `${opts.name} deployed from ${name} on ${opts.host}`);
   });
+}
 
+/** `ferry inventory export|import`. */
+function registerInventoryCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
   const inventory = program.command("inventory").description("the controller's whole inventory");
   api(inventory.command("export").description("write the inventory as YAML").option("--out <file>", "write to this file instead of standard output")).action(async (opts: ControllerOptions & { json?: boolean; out?: string }) => {
     const client = controllerClient(opts);
@@ -302,7 +330,11 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
     else io.out(`imported ${file}: ${diffWords(answer.diff)}`);
     setStatus(ExitStatus.ok);
   });
+}
 
+/** `ferry tokens list|create|revoke`. */
+function registerTokenCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
+  const done = doneWith(io, setStatus);
   const tokens = program.command("tokens").description("API tokens (admin)");
   api(tokens.command("list", { isDefault: true }).description("list tokens: names, roles, state and expiry (never secrets)")).action(async (opts: ControllerOptions & { json?: boolean }) => {
     const list = await controllerClient(opts).get<{ name: string; role: string; revokedAt: number | null; expiresAt: number | null }[]>("/tokens");
