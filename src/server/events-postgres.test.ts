@@ -9,6 +9,7 @@ import { openPostgresStore } from "../store/postgres.ts";
 import type { Store, TaskEvent } from "../store/store.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../store/testing/postgres.ts";
 import { EventHub } from "./events.ts";
+import { progressEvent } from "./testing/events.ts";
 
 let server: ThrowawayPostgres;
 const stores: Store[] = [];
@@ -78,17 +79,17 @@ test("events published on either controller, and appended on many connections at
   };
   const raw = stores[2] as Store;
   const [fromA, fromB, fromRaw] = await Promise.all([
-    loop((i) => a.publish("task-a", i, { type: "progress", i })),
-    loop((i) => b.publish("task-b", i, { type: "progress", i })),
+    loop((i) => a.publish("task-a", i, progressEvent("task-a", i))),
+    loop((i) => b.publish("task-b", i, progressEvent("task-b", i))),
     // Ten at a time from one pool: appends that race for sequence numbers on different connections.
     (async () => {
       const out: TaskEvent[] = [];
-      for (let i = 0; i < perWriter; i += 10) out.push(...(await Promise.all(Array.from({ length: 10 }, (_, k) => raw.appendEvent("task-c", i + k, { type: "progress", i: i + k })))));
+      for (let i = 0; i < perWriter; i += 10) out.push(...(await Promise.all(Array.from({ length: 10 }, (_, k) => raw.appendEvent("task-c", i + k, progressEvent("task-c", i + k))))));
       return out;
     })(),
   ]);
   const published = [...fromA, ...fromB, ...fromRaw];
-  await a.publish("end", 0, { type: "marker" });
+  await a.publish("end", 0, progressEvent("end", 100));
   assert.equal(new Set(published.map((e) => e.seq)).size, total);
   assertInOrderAndComplete(await onA.done, published, "controller A's subscriber");
   assertInOrderAndComplete(await onB.done, published, "controller B's subscriber");
@@ -111,15 +112,15 @@ test("a dropped LISTEN connection is remade, and events appended meanwhile still
     assert.equal(before.length, 2, "one LISTEN connection per controller");
     // End every LISTEN connection, then publish on A at once: B hears of it only by reading the store when it is back.
     await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'LISTEN%'");
-    const published = [await a.publish("task-d", 1, { type: "progress" }), await a.publish("task-d", 2, { type: "progress" })];
+    const published = [await a.publish("task-d", 1, progressEvent("task-d", 1)), await a.publish("task-d", 2, progressEvent("task-d", 2))];
     // Wait for both connections to be back (new backends), then publish once more.
     for (;;) {
       const now = await listeners();
       if (now.length === 2 && now.every((pid) => !before.includes(pid))) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    published.push(await a.publish("task-d", 3, { type: "progress" }));
-    await a.publish("end", 0, { type: "marker" });
+    published.push(await a.publish("task-d", 3, progressEvent("task-d", 3)));
+    await a.publish("end", 0, progressEvent("end", 100));
     assertInOrderAndComplete(await onB.done, published, "controller B's subscriber");
   } finally {
     onB.stop();

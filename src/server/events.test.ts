@@ -5,6 +5,8 @@ import { openSqliteStore } from "../store/sqlite.ts";
 import { EventHub } from "./events.ts";
 import { createManualClock } from "./testing/manual-clock.ts";
 import { testController, type TestController } from "./testing/controller.ts";
+import { progressEvent, reportEvent, testReport } from "./testing/events.ts";
+import { Phase } from "../core/migration/types.ts";
 import { parseSseFrames } from "../api/sse.ts";
 
 let ctl: TestController;
@@ -47,11 +49,11 @@ async function readEvents(count: number, headers: Record<string, string> = {}, q
 }
 
 test("events stream live, in order, and resume after Last-Event-ID with nothing lost", async () => {
-  const first = await ctl.events.publish("t1", 1, { phase: "preparing", percent: 5 });
-  await ctl.events.publish("t2", 2, { phase: "queued", percent: 0 });
+  const first = await ctl.events.publish("t1", 1, progressEvent("t1", 5, { phase: Phase.preparing }));
+  await ctl.events.publish("t2", 2, progressEvent("t2", 0, { phase: Phase.queued }));
   const pending = readEvents(4);
-  await ctl.events.publish("t1", 3, { phase: "precopy", percent: 40 });
-  await ctl.events.publish("t1", 4, { phase: "completed", percent: 100 });
+  await ctl.events.publish("t1", 3, progressEvent("t1", 40));
+  await ctl.events.publish("t1", 4, progressEvent("t1", 100, { phase: Phase.switchover }));
   const seen = await pending;
   assert.deepEqual(seen.map((e) => e.data["taskId"]), ["t1", "t2", "t1", "t1"]);
   assert.deepEqual(seen.map((e) => Number(e.id)), [...seen.map((e) => Number(e.id))].sort((a, b) => a - b));
@@ -65,13 +67,13 @@ test("events need a token", async () => {
 });
 
 test("lists answer the event sequence they are current at; watching after it gives what came later, and only that", async () => {
-  const earlier = await ctl.events.publish("t3", 5, { type: "progress", percent: 10 });
+  const earlier = await ctl.events.publish("t3", 5, progressEvent("t3", 10));
   for (const path of ["/api/migrations", "/api/hosts", "/api/vms", "/api/inventory"]) {
     const response = await ctl.app.request(path, { headers: { authorization: `Bearer ${ctl.tokens.readOnly}` } });
     assert.equal(response.status, 200, path);
     assert.equal(response.headers.get(EVENT_SEQUENCE_HEADER), String(earlier.seq), path);
   }
-  const later = await ctl.events.publish("t3", 6, { type: "progress", percent: 20 });
+  const later = await ctl.events.publish("t3", 6, progressEvent("t3", 20));
   const seen = await readEvents(1, {}, `?after=${String(earlier.seq)}`);
   assert.deepEqual(seen.map((e) => Number(e.id)), [later.seq]);
   // A refused request says nothing of events.
@@ -82,11 +84,11 @@ test("lists answer the event sequence they are current at; watching after it giv
 
 test("the JSON page of events: after a sequence, paged, and 410 GONE once events after it were pruned", async () => {
   const start = await ctl.events.sequence();
-  const a = await ctl.events.publish("gone-1", 7, { type: "progress", percent: 1 });
-  const b = await ctl.events.publish("gone-1", 8, { type: "progress", percent: 2 });
+  const a = await ctl.events.publish("gone-1", 7, progressEvent("gone-1", 1));
+  const b = await ctl.events.publish("gone-1", 8, progressEvent("gone-1", 2));
   const page = await ctl.call("GET", `/api/events/page?after=${String(start)}&limit=1`);
   assert.equal(page.status, 200);
-  assert.deepEqual(page.body, { events: [{ seq: a.seq, taskId: "gone-1", at: 7, type: "progress", percent: 1 }], next: a.seq, latest: b.seq });
+  assert.deepEqual(page.body, { events: [{ seq: a.seq, taskId: "gone-1", at: 7, ...progressEvent("gone-1", 1) }], next: a.seq, latest: b.seq });
   const quiet = await ctl.call("GET", `/api/events/page?after=${String(b.seq)}`);
   assert.deepEqual(quiet.body, { events: [], next: b.seq, latest: b.seq });
   // Nothing here is a task's: every event goes.
@@ -104,7 +106,7 @@ test("a stream resuming before pruned events gets a resync first, then what happ
   const latest = await ctl.events.sequence();
   const stream = await openEvents({ "last-event-id": "1" });
   const resync = (await stream.frames.next()).value as Frame;
-  const next = await ctl.events.publish("t4", 9, { type: "progress", percent: 3 });
+  const next = await ctl.events.publish("t4", 9, progressEvent("t4", 3));
   const live = (await stream.frames.next()).value as Frame;
   stream.close();
   assert.equal(resync.event, "resync");
@@ -129,12 +131,12 @@ test("the controller prunes by its retention on its clock: an ended task's old e
     const base = { kind: "migration" as const, vm: "web01", source: "esx01", destination: "esx02", percent: 0, createdBy: "admin", body: {} };
     await store.createTask({ ...base, id: "done", state: "completed", createdAt: clock.now() });
     await store.createTask({ ...base, id: "running", state: "precopy", createdAt: clock.now() });
-    const old = [await hub.publish("done", clock.now(), { type: "report" }), await hub.publish("running", clock.now(), { type: "progress" })];
+    const old = [await hub.publish("done", clock.now(), reportEvent(testReport("done"))), await hub.publish("running", clock.now(), progressEvent("running", 10))];
     await hub.start({ prune: true });
     assert.deepEqual((await store.eventsAfter(0)).map((e) => e.seq), old.map((e) => e.seq), "nothing is old yet");
     // Past the age limit, the next round prunes the ended task's event only.
     await clock.advance(70_000);
-    const fresh = await hub.publish("running", clock.now(), { type: "progress" });
+    const fresh = await hub.publish("running", clock.now(), progressEvent("running", 10));
     for (let round = 0; round < 3 && (await store.eventBounds()).prunedThrough === 0; round++) await clock.advance(10_000);
     assert.deepEqual((await store.eventsAfter(0)).map((e) => e.taskId), ["running", "running"]);
     assert.equal((await store.eventBounds()).prunedThrough, old[0]?.seq);

@@ -14,6 +14,7 @@
 // every controller's events, in one order. Without a feed (SQLite: one controller) events go
 // straight from `publish` to this process's subscribers.
 import type { Clock } from "../core/clock.ts";
+import type { TaskEventBody } from "../core/migration/schema.ts";
 import { Phase } from "../core/migration/types.ts";
 import { systemClock } from "../drivers/clock.ts";
 import type { Store, TaskEvent } from "../store/store.ts";
@@ -135,7 +136,7 @@ export class EventHub {
   }
 
   /** Stores the event, then notifies subscribers, in the order events were published. */
-  publish(taskId: string, at: number, body: Readonly<Record<string, unknown>>): Promise<TaskEvent> {
+  publish(taskId: string, at: number, body: TaskEventBody): Promise<TaskEvent> {
     const next = this.#chain.then(async () => {
       const event = await this.#store.appendEvent(taskId, at, body);
       if (this.#feed === undefined) this.#dispatch(event);

@@ -343,7 +343,7 @@ describe("tokens: expiry, throttling, revocation", () => {
       assert.equal(stream.status, 200);
       const reader = (stream.body ?? new ReadableStream<Uint8Array>()).getReader();
       // An event reaches it while the token is valid.
-      await ctl.events.publish("t-hardening", Date.now(), { type: "task", state: "queued" });
+      await ctl.events.publish("t-hardening", Date.now(), { type: "task", state: "queued", percent: 0, vm: "web01", source: "esx01", destination: "esx02" });
       const first = await reader.read();
       assert.match(new TextDecoder().decode(first.value as Uint8Array), /t-hardening/);
       assert.equal((await ctl.call("DELETE", "/api/tokens/watcher")).status, 200);

@@ -7,6 +7,7 @@ import { createFakeNetwork } from "../agent/testing/fake-driver.ts";
 import { runningVm, startTestAgent, testVmSpec, type TestAgent } from "../agent/testing/harness.ts";
 import { InventorySchema } from "../core/inventory/schema.ts";
 import { baseInventory, must } from "../core/testing/inventory.ts";
+import type { TaskEventBody } from "../core/migration/schema.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
 import { EventHub } from "./events.ts";
 import { InventoryService } from "./inventory-service.ts";
@@ -212,7 +213,7 @@ describe("liveness: heartbeats", () => {
 describe("GET /api/host-events", () => {
   test("lists hosts' events oldest first, per host or all, the newest `limit`; an unknown host is 404", async () => {
     const controller = await testController();
-    const publish = (host: string, body: Record<string, unknown>) => controller.events.publish(hostEventStream(host), 1, body);
+    const publish = (host: string, body: TaskEventBody) => controller.events.publish(hostEventStream(host), 1, body);
     await publish("esx01", { type: "host", host: "esx01", state: "notResponding", message: "esx01 is not responding" });
     await publish("esx02", { type: "reconcile", host: "esx02", kind: "powerDiffers", vm: "db01", corrected: true, message: "db01 is off on esx02" });
     await publish("esx01", { type: "host", host: "esx01", state: "connected", message: "esx01 is connected again" });

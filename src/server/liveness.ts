@@ -13,6 +13,7 @@ import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import { applyCorrections, reconcileHost, type AgentAnswer, type Difference } from "../core/inventory/reconcile.ts";
 import type { Inventory } from "../core/inventory/schema.ts";
+import type { TaskEventBody } from "../core/migration/schema.ts";
 import type { EventHub } from "./events.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { Log } from "./migrations.ts";
@@ -247,11 +248,11 @@ export class Liveness implements HostLivenessView {
     if (differences.length > 0) this.#deps.log?.("info", "host reconciled", { host, differences: differences.length, corrected: applied.length });
   }
 
-  async #publish(host: string, at: number, body: Readonly<Record<string, unknown>>): Promise<void> {
+  async #publish(host: string, at: number, body: TaskEventBody): Promise<void> {
     try {
       await this.#deps.events.publish(hostEventStream(host), at, body);
     } catch (error) {
-      this.#deps.log?.("error", "could not record a host event", { host, type: body["type"], error: String(error) });
+      this.#deps.log?.("error", "could not record a host event", { host, type: body.type, error: String(error) });
     }
   }
 }

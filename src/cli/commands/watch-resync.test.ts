@@ -5,6 +5,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiClient } from "../../api/client.ts";
 import { testController, type TestController } from "../../server/testing/controller.ts";
+import { progressEvent, reportEvent, testReport } from "../../server/testing/events.ts";
 import type { CliIo } from "../io.ts";
 import { watchTask } from "./migrate.ts";
 
@@ -13,11 +14,11 @@ before(async () => { ctl = await testController(); });
 after(async () => { await ctl.store.close(); });
 
 test("a watch from before pruned events says so, reads the task again and returns its report", async () => {
-  const report = { migrationId: "m-pruned", vm: "web01", source: "esx01", destination: "esx02", outcome: "completed", runningOn: "esx02", downtimeMs: 40, totalMs: 900, bytesSent: 1024, passes: 2, pagesSent: 1, zeroPages: 0, throttlePercentMax: 0, verified: true, warnings: [] };
+  const report = testReport("m-pruned");
   const body = { request: { vm: "web01", to: "esx02", priority: "high" }, requestedBy: "admin", acceptedWarnings: [], timeline: [{ phase: "queued", at: 1 }, { phase: "completed", at: 3 }], report };
   await ctl.store.createTask({ id: "m-pruned", kind: "migration", vm: "web01", source: "esx01", destination: "esx02", state: "completed", percent: 100, createdAt: 1, createdBy: "admin", body });
-  await ctl.events.publish("m-pruned", 2, { type: "progress", phase: "precopy", percent: 50 });
-  await ctl.events.publish("m-pruned", 3, { type: "report", state: "completed", report });
+  await ctl.events.publish("m-pruned", 2, progressEvent("m-pruned", 50));
+  await ctl.events.publish("m-pruned", 3, reportEvent(report));
   assert.ok((await ctl.store.pruneEvents({ before: Number.MAX_SAFE_INTEGER, keep: 0, ended: ["completed"] })) >= 2);
 
   const client = new ApiClient({ url: "http://controller", token: ctl.tokens.readOnly, fetch: (input, init) => Promise.resolve(ctl.app.request(input.replace("http://controller", ""), init)) });

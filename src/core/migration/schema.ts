@@ -216,5 +216,8 @@ export const TaskEventSchema = z
   .discriminatedUnion("type", [TaskQueuedEventSchema, ProgressEventSchema, ReportEventSchema, HostStateEventSchema, ReconcileEventSchema, ReconciledEventSchema])
   .meta({ id: "TaskEvent", description: "One event of GET /api/events (the SSE data of `event: task`)" });
 
+/** An event as its publisher says it: what parses as one of the stream's union, without the envelope the store adds (seq, taskId, at). */
+export type TaskEventBody = z.input<typeof TaskEventSchema> extends infer E ? (E extends unknown ? { [K in keyof E as K extends keyof typeof envelope ? never : K]: E[K] } : never) : never;
+
 /** A migration's own events (not a host's). */
 export const MIGRATION_EVENT_TYPES: ReadonlySet<string> = new Set(["task", "progress", "report"]);
