@@ -13,11 +13,11 @@ import type { Clock } from "../core/clock.ts";
 import { guestCpu } from "../core/cpu/guest.ts";
 import { moveVm } from "../core/inventory/edits.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
-import { unmovedReport, withDowntimeWarning } from "../core/migration/report.ts";
+import { unmovedReport, withDowntimeWarning, withWarning } from "../core/migration/report.ts";
 import { Predictor } from "./prediction.ts";
 import { streamEncryption } from "../core/migration/encryption.ts";
 import { createProgressCadence } from "../core/migration/cadence.ts";
-import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type PassSample, type Prediction, type Priority, type VmotionEncryption } from "../core/migration/types.ts";
+import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, MigrationWarningCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type PassSample, type Prediction, type Priority, type VmotionEncryption } from "../core/migration/types.ts";
 import { MigrationTaskBodySchema, PhaseSchema, type MigrationRequestSchema } from "../core/migration/schema.ts";
 import type { z } from "zod";
 import type { VmSpec } from "../drivers/driver.ts";
@@ -608,13 +608,16 @@ export class MigrationService {
   /** Stores the outcome on the task and in the inventory: the VM is where the report says it runs. */
   async #finish(taskId: string, measured: MigrationReport, passes: readonly PassSample[]): Promise<void> {
     const began = performance.now();
-    const { store, inventory, events, clock } = this.#deps;
+    const { store, events, clock } = this.#deps;
     const task = await store.getTask(taskId);
     if (task === undefined) return;
     const body = bodyOf(task);
     const now = clock.now();
     // Judged by the user's limit, not the lower target the engine was given.
-    const report = withDowntimeWarning(measured, body.request.downtimeMs ?? DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs);
+    const judged = withDowntimeWarning(measured, body.request.downtimeMs ?? DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs);
+    // The inventory first, so a task never says completed about a move the inventory refused
+    // without saying so too.
+    const report = judged.runningOn === task.destination && judged.outcome !== Phase.needsAttention ? await this.#recordMove(task, body.pool, judged) : judged;
     try {
       await store.updateTask(taskId, {
         state: report.outcome,
@@ -631,27 +634,33 @@ export class MigrationService {
     await this.#predictor.learn(finished).catch((error: unknown) => {
       this.#log("warn", "could not record what the migration taught about its link", { migrationId: taskId, error: String(error) });
     });
-    if (report.runningOn === task.destination && report.outcome !== Phase.needsAttention) {
-      const move = (): Promise<unknown> =>
-        inventory.change((draft) => {
-          moveVm(draft, task.vm, task.destination, body.pool !== undefined && inventory.current.index.pools.get(body.pool)?.cluster === inventory.current.index.hosts.get(task.destination)?.host.cluster ? body.pool : undefined);
-        });
-      try {
-        // Another controller's write first (CONFLICT): the change reloaded, so once more.
-        await move().catch((error: unknown) => {
-          if (isFerryError(error) && error.code === ErrorCode.conflict) return move();
-          throw error;
-        });
-      } catch (error) {
-        this.#log("error", "could not record where the VM runs", { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, error: String(error) });
-      }
-    }
     // Needs attention: the VM waits paused on its source and stays claimed, so nothing moves
     // or edits it until its owner is known.
     if (report.outcome !== Phase.needsAttention) await this.#deps.claims.release(task.vm, taskId).catch(() => undefined);
     await events.publish(taskId, now, { type: "report", state: report.outcome, report });
     if (report.outcome === Phase.needsAttention) this.#attend(taskId);
     this.#log(report.outcome === Phase.completed ? "info" : "warn", `migration ${report.outcome}`, { migrationId: taskId, vm: task.vm, runningOn: report.runningOn, failure: report.failure?.code, durationMs: since(began) });
+  }
+
+  /** Records in the inventory that the VM runs on the destination; a refusal becomes the report's INVENTORY_NOT_RECORDED warning. */
+  async #recordMove(task: TaskRecord, pool: string | undefined, report: MigrationReport): Promise<MigrationReport> {
+    const { inventory } = this.#deps;
+    const move = (): Promise<unknown> =>
+      inventory.change((draft) => {
+        moveVm(draft, task.vm, task.destination, pool !== undefined && inventory.current.index.pools.get(pool)?.cluster === inventory.current.index.hosts.get(task.destination)?.host.cluster ? pool : undefined);
+      });
+    try {
+      // Another controller's write first (CONFLICT): the change reloaded, so once more.
+      await move().catch((error: unknown) => {
+        if (isFerryError(error) && error.code === ErrorCode.conflict) return move();
+        throw error;
+      });
+      return report;
+    } catch (error) {
+      const why = isFerryError(error) ? error.message : String(error);
+      this.#log("error", "could not record where the VM runs", { migrationId: task.id, vm: task.vm, runningOn: report.runningOn, error: why });
+      return withWarning(report, MigrationWarningCode.inventoryNotRecorded, `${task.vm} runs on ${task.destination}, but the inventory could not record it (${why}); it still names ${task.source} until the host's reconciliation or an edit records the move`);
+    }
   }
 
   async abort(id: string): Promise<TaskRecord> {

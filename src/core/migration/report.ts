@@ -46,12 +46,13 @@ export function unmovedReport(fields: UnmovedReportFields): MigrationReport {
  * much. `limitMs` is the user's limit, not the lower target the engine may have been given.
  */
 export function withDowntimeWarning(report: MigrationReport, limitMs: number): MigrationReport {
-  // Only one code so far: a report that has it already (settled twice) keeps the first.
-  const others = report.warnings ?? [];
-  if (report.outcome !== Phase.completed || !(report.downtimeMs > limitMs) || others.length > 0) return { ...report, warnings: others };
-  const over: MigrationWarning = {
-    code: MigrationWarningCode.downtimeOverLimit,
-    message: `${report.vm} was paused ${report.downtimeMs.toFixed(0)} ms at switchover, ${(report.downtimeMs - limitMs).toFixed(0)} ms over its ${limitMs} ms downtime limit`,
-  };
-  return { ...report, warnings: [...others, over] };
+  if (report.outcome !== Phase.completed || !(report.downtimeMs > limitMs)) return { ...report, warnings: [...(report.warnings ?? [])] };
+  return withWarning(report, MigrationWarningCode.downtimeOverLimit, `${report.vm} was paused ${report.downtimeMs.toFixed(0)} ms at switchover, ${(report.downtimeMs - limitMs).toFixed(0)} ms over its ${limitMs} ms downtime limit`);
+}
+
+/** The report with one more warning; a code it carries already is not repeated (a report settled twice). */
+export function withWarning(report: MigrationReport, code: MigrationWarningCode, message: string): MigrationReport {
+  const warnings: readonly MigrationWarning[] = report.warnings ?? [];
+  if (warnings.some((w) => w.code === code)) return { ...report, warnings: [...warnings] };
+  return { ...report, warnings: [...warnings, { code, message }] };
 }

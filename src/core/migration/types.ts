@@ -93,6 +93,12 @@ export type MigrationFailureCode = (typeof MigrationFailureCode)[keyof typeof Mi
 export const MigrationWarningCode = {
   /** The measured downtime exceeded the migration's downtime limit: it moved, but the guest paused longer than asked. */
   downtimeOverLimit: "DOWNTIME_OVER_LIMIT",
+  /**
+   * The VM runs on the destination but the controller could not record the move in its
+   * inventory (the change was refused or the store failed): the VM moved, the inventory is
+   * behind until the host's reconciliation or an edit records it.
+   */
+  inventoryNotRecorded: "INVENTORY_NOT_RECORDED",
 } as const;
 export type MigrationWarningCode = (typeof MigrationWarningCode)[keyof typeof MigrationWarningCode];
 
