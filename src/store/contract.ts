@@ -141,6 +141,18 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.ok((await store.appendEvent("t9", 9999, {})).seq > (seqs[6] ?? 0), "sequences never go back after a prune");
     });
 
+    test("events: a task's latest event of a type, looking back past other types and other tasks' events", async () => {
+      assert.equal(await store.latestEvent("l1", "progress"), undefined);
+      for (let i = 1; i <= 30; i++) await store.appendEvent("l1", i, { type: "progress", percent: i });
+      await store.appendEvent("l2", 31, { type: "progress", percent: 99 });
+      for (let i = 0; i < 25; i++) await store.appendEvent("l1", 40 + i, { type: "note", i });
+      const latest = await store.latestEvent("l1", "progress");
+      assert.deepEqual([latest?.taskId, latest?.at, latest?.body], ["l1", 30, { type: "progress", percent: 30 }]);
+      assert.equal((await store.latestEvent("l1", "note"))?.at, 64);
+      assert.equal(await store.latestEvent("l1", "report"), undefined);
+      assert.equal(await store.latestEvent("l3", "progress"), undefined);
+    });
+
     test("tokens: stored by hash, found until revoked, names unique", async () => {
       await store.addToken({ id: "k1", name: "ops", role: Role.operator, hash: "h1", createdAt: 5 });
       await assert.rejects(store.addToken({ id: "k2", name: "ops", role: Role.admin, hash: "h2", createdAt: 6 }), { code: "CONFLICT" });

@@ -36,7 +36,10 @@ function toEvent(row: Selectable<Database["task_event"]>): TaskEvent {
   return { seq: num(row.seq), taskId: row.task_id, at: num(row.at), body };
 }
 
-type EventLog = Pick<Store, "appendEvent" | "eventsAfter" | "eventBounds" | "pruneEvents">;
+type EventLog = Pick<Store, "appendEvent" | "eventsAfter" | "latestEvent" | "eventBounds" | "pruneEvents">;
+
+/** Events read per page while looking back for a task's latest of a type (its last few events, as a rule). */
+const LOOKBACK_PAGE = 20;
 
 export function eventLog(db: Kysely<Database>, dialect: Dialect): EventLog {
   const prunedThrough = async (): Promise<number> => num((await db.selectFrom("event_retention").select(["pruned_through"]).where("id", "=", 1).executeTakeFirst())?.pruned_through ?? 0);
@@ -76,6 +79,17 @@ export function eventLog(db: Kysely<Database>, dialect: Dialect): EventLog {
       if (options.taskId !== undefined) q = q.where("task_id", "=", options.taskId);
       const rows = await q.orderBy("seq").limit(options.limit ?? 1000).execute();
       return rows.map(toEvent);
+    },
+
+    async latestEvent(taskId, type) {
+      // The type is inside the JSON body: look back from the newest, a page at a time (task_event_task_idx).
+      for (let below = Number.MAX_SAFE_INTEGER; ; ) {
+        const rows = await db.selectFrom("task_event").selectAll().where("task_id", "=", taskId).where("seq", "<", below).orderBy("seq", "desc").limit(LOOKBACK_PAGE).execute();
+        const found = rows.map(toEvent).find((e) => e.body["type"] === type);
+        const last = rows[rows.length - 1];
+        if (found !== undefined || last === undefined || rows.length < LOOKBACK_PAGE) return found;
+        below = num(last.seq);
+      }
     },
 
     async eventBounds(): Promise<EventBounds> {

@@ -230,6 +230,8 @@ export interface Store {
   appendEvent(taskId: string, at: number, body: Readonly<Record<string, unknown>>): Promise<TaskEvent>;
   /** Events after `seq` (exclusive), oldest first, optionally of one task. */
   eventsAfter(seq: number, options?: { readonly taskId?: string; readonly limit?: number }): Promise<TaskEvent[]>;
+  /** The newest event of `taskId` whose body's `type` is `type` (a run taken over starts where its stream left off). */
+  latestEvent(taskId: string, type: string): Promise<TaskEvent | undefined>;
   /** The oldest and newest sequence, and the highest pruned. */
   eventBounds(): Promise<EventBounds>;
   /** Removes old events (by age and count), never those of a task that has not ended; returns how many. */
