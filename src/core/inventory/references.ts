@@ -47,6 +47,18 @@ interface HostFacts {
   readonly portGroups: ReadonlySet<string>;
 }
 
+/** The inventory's names, indexed once, and the issues found so far. */
+interface References {
+  readonly inv: Inventory;
+  readonly issues: ReferenceIssue[];
+  readonly datastores: ReadonlyMap<string, number>;
+  readonly clusters: ReadonlyMap<string, number>;
+  readonly pools: ReadonlyMap<string, number>;
+  readonly templates: ReadonlyMap<string, number>;
+  /** The first host with each name. */
+  readonly hostByName: ReadonlyMap<string, Host>;
+}
+
 export function checkReferences(inv: Inventory): ReferenceIssue[] {
   const issues: ReferenceIssue[] = [];
   const datastores = indexByName(inv.datastores, "datastores", "datastore", issues);
@@ -62,100 +74,145 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
     const host = inv.hosts[i];
     if (host !== undefined) hostByName.set(name, host);
   }
+  const refs: References = { inv, issues, datastores, clusters, pools, templates, hostByName };
 
   checkPools(inv, clusters, hostByName, pools, issues);
+  const facts = checkHosts(refs);
+  const machines = new MachineReferences(refs, facts);
+  inv.templates.forEach((template, t) => {
+    machines.check(template, "template", `templates[${t}]`, template.host);
+  });
+  inv.vms.forEach((vm, v) => {
+    const at = `vms[${v}]`;
+    machines.check(vm, "VM", at, vm.host);
+    if (vm.template !== undefined && !templates.has(vm.template)) {
+      issues.push({ path: `${at}.template`, message: `VM ${vm.name} was deployed from template "${vm.template}", which does not exist` });
+    }
+    checkVmPool(refs, vm, at);
+  });
+  return issues;
+}
 
-  // Hosts: cluster, mounts, physical NICs, vSwitches, port groups, VMkernel ports.
+/** Hosts: cluster, mounts, physical NICs, vSwitches, port groups, VMkernel ports. Returns the facts of each name's first host. */
+function checkHosts(refs: References): Map<string, HostFacts> {
+  const { inv, issues } = refs;
   const localMounts = new Map<string, string>();
   const facts = new Map<string, HostFacts>();
   inv.hosts.forEach((host, h) => {
     const at = `hosts[${h}]`;
-    if (host.cluster !== undefined && !clusters.has(host.cluster)) {
+    if (host.cluster !== undefined && !refs.clusters.has(host.cluster)) {
       issues.push({ path: `${at}.cluster`, message: `host ${host.name} is in cluster "${host.cluster}", which does not exist` });
     }
-    const mounted = new Set<string>();
-    host.datastores.forEach((ds, d) => {
-      const path = `${at}.datastores[${d}]`;
-      if (mounted.has(ds)) {
-        issues.push({ path, message: `host ${host.name} mounts datastore "${ds}" twice` });
-        return;
-      }
-      mounted.add(ds);
-      const dsIndex = datastores.get(ds);
-      const datastore = dsIndex === undefined ? undefined : inv.datastores[dsIndex];
-      if (datastore === undefined) {
-        issues.push({ path, message: `host ${host.name} mounts datastore "${ds}", which does not exist` });
-        return;
-      }
-      // A datastore with an identity is shared by whoever reports it (facts.ts derives `shared`).
-      if (!datastore.shared && datastore.uuid === undefined) {
-        const owner = localMounts.get(ds);
-        if (owner === undefined) localMounts.set(ds, host.name);
-        else if (owner !== host.name) {
-          issues.push({ path, message: `local datastore "${ds}" is mounted by ${owner} and ${host.name}; a local datastore (shared: false) belongs to one host` });
-        }
-      }
-    });
+    const mounted = checkMounts(refs, host, at, localMounts);
+    const portGroups = checkVswitches(host, at, issues);
+    if (refs.hostByName.get(host.name) === host) facts.set(host.name, { host, index: h, datastores: mounted, portGroups });
+  });
+  return facts;
+}
 
-    const nicNames = new Set(indexByName(host.nics, `${at}.nics`, "physical NIC", issues, `host ${host.name}: `).keys());
-    indexByName(host.vswitches, `${at}.vswitches`, "vSwitch", issues, `host ${host.name}: `);
-    const uplinkOwner = new Map<string, string>();
-    const portGroupOwner = new Map<string, string>();
-    const vmkOwner = new Map<string, string>();
-    host.vswitches.forEach((vs, s) => {
-      const vsAt = `${at}.vswitches[${s}]`;
-      vs.uplinks.forEach((nic, u) => {
-        const path = `${vsAt}.uplinks[${u}]`;
-        if (!nicNames.has(nic)) {
-          issues.push({ path, message: `host ${host.name}: vSwitch "${vs.name}" has uplink "${nic}", which is not one of the host's NICs` });
-          return;
-        }
-        const owner = uplinkOwner.get(nic);
-        if (owner === undefined) uplinkOwner.set(nic, vs.name);
-        else if (owner === vs.name) issues.push({ path, message: `host ${host.name}: vSwitch "${vs.name}" lists uplink "${nic}" twice` });
-        else issues.push({ path, message: `host ${host.name}: NIC "${nic}" is an uplink of both vSwitch "${owner}" and vSwitch "${vs.name}"` });
-      });
-      const own = new Set<string>();
-      vs.portGroups.forEach((pg, p) => {
-        own.add(pg.name);
-        const owner = portGroupOwner.get(pg.name);
-        if (owner === undefined) portGroupOwner.set(pg.name, vs.name);
-        else issues.push({ path: `${vsAt}.portGroups[${p}].name`, message: `host ${host.name}: port group "${pg.name}" is defined twice (on vSwitch "${owner}" and vSwitch "${vs.name}")` });
-      });
-      vs.vmkernelPorts.forEach((vmk, k) => {
-        const owner = vmkOwner.get(vmk.name);
-        if (owner === undefined) vmkOwner.set(vmk.name, vs.name);
-        else issues.push({ path: `${vsAt}.vmkernelPorts[${k}].name`, message: `host ${host.name}: VMkernel port "${vmk.name}" is defined twice (on vSwitch "${owner}" and vSwitch "${vs.name}")` });
-        if (!own.has(vmk.portGroup)) {
-          const elsewhere = host.vswitches.find((other) => other !== vs && other.portGroups.some((pg) => pg.name === vmk.portGroup));
-          const hint = elsewhere === undefined ? caseHint(vmk.portGroup, own) : ` (vSwitch "${elsewhere.name}" has it; a VMkernel port uses a port group of its own vSwitch)`;
-          issues.push({ path: `${vsAt}.vmkernelPorts[${k}].portGroup`, message: `host ${host.name}: VMkernel port "${vmk.name}" is on port group "${vmk.portGroup}", which vSwitch "${vs.name}" does not have${hint}` });
-        }
-      });
-    });
-    if (hostByName.get(host.name) === host) {
-      facts.set(host.name, { host, index: h, datastores: mounted, portGroups: new Set(portGroupOwner.keys()) });
+/** A host's mounts: each once, each an existing datastore, a local one by one host only. Returns the names mounted. */
+function checkMounts(refs: References, host: Host, at: string, localMounts: Map<string, string>): Set<string> {
+  const { inv, issues } = refs;
+  const mounted = new Set<string>();
+  host.datastores.forEach((ds, d) => {
+    const path = `${at}.datastores[${d}]`;
+    if (mounted.has(ds)) {
+      issues.push({ path, message: `host ${host.name} mounts datastore "${ds}" twice` });
+      return;
+    }
+    mounted.add(ds);
+    const dsIndex = refs.datastores.get(ds);
+    const datastore = dsIndex === undefined ? undefined : inv.datastores[dsIndex];
+    if (datastore === undefined) {
+      issues.push({ path, message: `host ${host.name} mounts datastore "${ds}", which does not exist` });
+      return;
+    }
+    // A datastore with an identity is shared by whoever reports it (facts.ts derives `shared`).
+    if (!datastore.shared && datastore.uuid === undefined) {
+      const owner = localMounts.get(ds);
+      if (owner === undefined) localMounts.set(ds, host.name);
+      else if (owner !== host.name) {
+        issues.push({ path, message: `local datastore "${ds}" is mounted by ${owner} and ${host.name}; a local datastore (shared: false) belongs to one host` });
+      }
     }
   });
+  return mounted;
+}
 
-  // A host whose facts its agent observed (datastoreProblems is set only then) may really have
-  // lost a datastore or a port group its VMs use (an NFS mount gone, a bridge removed by hand):
-  // that is the host's state, which the controller must be able to record and the checker
-  // reports, not a broken reference to refuse.
-  const observed = (host: HostFacts): boolean => host.host.datastoreProblems !== undefined;
+/** A host's NICs and vSwitches: uplinks, port groups and VMkernel ports. Returns the host's port group names. */
+function checkVswitches(host: Host, at: string, issues: ReferenceIssue[]): Set<string> {
+  const nicNames = new Set(indexByName(host.nics, `${at}.nics`, "physical NIC", issues, `host ${host.name}: `).keys());
+  indexByName(host.vswitches, `${at}.vswitches`, "vSwitch", issues, `host ${host.name}: `);
+  const uplinkOwner = new Map<string, string>();
+  const portGroupOwner = new Map<string, string>();
+  const vmkOwner = new Map<string, string>();
+  host.vswitches.forEach((vs, s) => {
+    const vsAt = `${at}.vswitches[${s}]`;
+    vs.uplinks.forEach((nic, u) => {
+      const path = `${vsAt}.uplinks[${u}]`;
+      if (!nicNames.has(nic)) {
+        issues.push({ path, message: `host ${host.name}: vSwitch "${vs.name}" has uplink "${nic}", which is not one of the host's NICs` });
+        return;
+      }
+      const owner = uplinkOwner.get(nic);
+      if (owner === undefined) uplinkOwner.set(nic, vs.name);
+      else if (owner === vs.name) issues.push({ path, message: `host ${host.name}: vSwitch "${vs.name}" lists uplink "${nic}" twice` });
+      else issues.push({ path, message: `host ${host.name}: NIC "${nic}" is an uplink of both vSwitch "${owner}" and vSwitch "${vs.name}"` });
+    });
+    const own = new Set<string>();
+    vs.portGroups.forEach((pg, p) => {
+      own.add(pg.name);
+      const owner = portGroupOwner.get(pg.name);
+      if (owner === undefined) portGroupOwner.set(pg.name, vs.name);
+      else issues.push({ path: `${vsAt}.portGroups[${p}].name`, message: `host ${host.name}: port group "${pg.name}" is defined twice (on vSwitch "${owner}" and vSwitch "${vs.name}")` });
+    });
+    vs.vmkernelPorts.forEach((vmk, k) => {
+      const owner = vmkOwner.get(vmk.name);
+      if (owner === undefined) vmkOwner.set(vmk.name, vs.name);
+      else issues.push({ path: `${vsAt}.vmkernelPorts[${k}].name`, message: `host ${host.name}: VMkernel port "${vmk.name}" is defined twice (on vSwitch "${owner}" and vSwitch "${vs.name}")` });
+      if (!own.has(vmk.portGroup)) {
+        const elsewhere = host.vswitches.find((other) => other !== vs && other.portGroups.some((pg) => pg.name === vmk.portGroup));
+        const hint = elsewhere === undefined ? caseHint(vmk.portGroup, own) : ` (vSwitch "${elsewhere.name}" has it; a VMkernel port uses a port group of its own vSwitch)`;
+        issues.push({ path: `${vsAt}.vmkernelPorts[${k}].portGroup`, message: `host ${host.name}: VMkernel port "${vmk.name}" is on port group "${vmk.portGroup}", which vSwitch "${vs.name}" does not have${hint}` });
+      }
+    });
+  });
+  return new Set(portGroupOwner.keys());
+}
 
-  // VMs and templates share the MAC namespace: a MAC belongs to one virtual NIC in the datacenter.
-  const macOwner = new Map<string, string>();
-  const checkMachine = (machine: Vm | Template, kind: Kind, at: string, hostName: string | undefined): void => {
+// A host whose facts its agent observed (datastoreProblems is set only then) may really have
+// lost a datastore or a port group its VMs use (an NFS mount gone, a bridge removed by hand):
+// that is the host's state, which the controller must be able to record and the checker
+// reports, not a broken reference to refuse.
+const observed = (host: HostFacts): boolean => host.host.datastoreProblems !== undefined;
+
+/** VMs' and templates' references: their host, the datastores of their files, disks and device images, their NICs' port groups and MACs. */
+class MachineReferences {
+  readonly #refs: References;
+  readonly #facts: ReadonlyMap<string, HostFacts>;
+  /** VMs and templates share the MAC namespace: a MAC belongs to one virtual NIC in the datacenter. */
+  readonly #macOwner = new Map<string, string>();
+
+  constructor(refs: References, facts: ReadonlyMap<string, HostFacts>) {
+    this.#refs = refs;
+    this.#facts = facts;
+  }
+
+  check(machine: Vm | Template, kind: Kind, at: string, hostName: string | undefined): void {
     const who = `${kind} ${machine.name}`;
     let host: HostFacts | undefined;
     if (hostName !== undefined) {
-      host = facts.get(hostName);
-      if (host === undefined) issues.push({ path: `${at}.host`, message: `${who} is on host "${hostName}", which does not exist` });
+      host = this.#facts.get(hostName);
+      if (host === undefined) this.#refs.issues.push({ path: `${at}.host`, message: `${who} is on host "${hostName}", which does not exist` });
     }
+    this.#storage(machine, who, at, host);
+    this.#nics(machine, who, at, host);
+  }
 
+  #storage(machine: Vm | Template, who: string, at: string, host: HostFacts | undefined): void {
+    const issues = this.#refs.issues;
     const storage = (path: string, what: string, ds: string, mounted = true): void => {
-      if (!datastores.has(ds)) {
+      if (!this.#refs.datastores.has(ds)) {
         issues.push({ path, message: `${who}: ${what} is on datastore "${ds}", which does not exist` });
       } else if (mounted && host !== undefined && !observed(host) && !host.datastores.has(ds)) {
         issues.push({ path, message: `${who}: ${what} is on datastore "${ds}", which ${host.host.name} does not mount` });
@@ -176,7 +233,10 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
       // inventory must be able to record where the VM then runs. Connecting it needs the mount.
       if (device.datastore !== undefined) storage(`${at}.devices[${d}].datastore`, `the image of ${device.kind} "${device.name}"`, device.datastore, device.connected);
     });
+  }
 
+  #nics(machine: Vm | Template, who: string, at: string, host: HostFacts | undefined): void {
+    const issues = this.#refs.issues;
     indexByName(machine.nics, `${at}.nics`, "NIC", issues, `${who}: `);
     machine.nics.forEach((nic, n) => {
       // A disconnected NIC may name a port group its host lacks, as after VMotion moved it (the
@@ -188,43 +248,35 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
         });
       }
       const mac = nic.mac.toLowerCase();
-      const owner = macOwner.get(mac);
+      const owner = this.#macOwner.get(mac);
       const self = `${who} (NIC "${nic.name}")`;
-      if (owner === undefined) macOwner.set(mac, self);
+      if (owner === undefined) this.#macOwner.set(mac, self);
       else issues.push({ path: `${at}.nics[${n}].mac`, message: `${who}: MAC ${nic.mac} of NIC "${nic.name}" is also used by ${owner}` });
     });
-  };
+  }
+}
 
-  inv.templates.forEach((template, t) => {
-    checkMachine(template, "template", `templates[${t}]`, template.host);
-  });
-  inv.vms.forEach((vm, v) => {
-    const at = `vms[${v}]`;
-    checkMachine(vm, "VM", at, vm.host);
-    if (vm.template !== undefined && !templates.has(vm.template)) {
-      issues.push({ path: `${at}.template`, message: `VM ${vm.name} was deployed from template "${vm.template}", which does not exist` });
-    }
-    if (vm.pool !== undefined) {
-      const p = pools.get(vm.pool);
-      const pool = p === undefined ? undefined : inv.resourcePools[p];
-      const host = hostByName.get(vm.host);
-      if (pool === undefined) {
-        issues.push({ path: `${at}.pool`, message: `VM ${vm.name} is in resource pool "${vm.pool}", which does not exist` });
-      } else if (host !== undefined) {
-        // A pool divides one cluster's (or one standalone host's) resources: its VMs run there.
-        const mismatch =
-          pool.cluster !== undefined
-            ? host.cluster !== pool.cluster
-              ? `cluster ${pool.cluster}, but ${host.name} is ${host.cluster === undefined ? "a standalone host" : `in cluster ${host.cluster}`}`
-              : undefined
-            : pool.host !== undefined && pool.host !== host.name
-              ? `host ${pool.host}, but the VM is on ${host.name}`
-              : undefined;
-        if (mismatch !== undefined) issues.push({ path: `${at}.pool`, message: `VM ${vm.name} is in resource pool "${vm.pool}" of ${mismatch}` });
-      }
-    }
-  });
-  return issues;
+/** A VM's pool exists and divides the resources of the cluster (or standalone host) the VM runs on. */
+function checkVmPool(refs: References, vm: Vm, at: string): void {
+  if (vm.pool === undefined) return;
+  const p = refs.pools.get(vm.pool);
+  const pool = p === undefined ? undefined : refs.inv.resourcePools[p];
+  const host = refs.hostByName.get(vm.host);
+  if (pool === undefined) {
+    refs.issues.push({ path: `${at}.pool`, message: `VM ${vm.name} is in resource pool "${vm.pool}", which does not exist` });
+    return;
+  }
+  if (host === undefined) return;
+  // A pool divides one cluster's (or one standalone host's) resources: its VMs run there.
+  const mismatch =
+    pool.cluster !== undefined
+      ? host.cluster !== pool.cluster
+        ? `cluster ${pool.cluster}, but ${host.name} is ${host.cluster === undefined ? "a standalone host" : `in cluster ${host.cluster}`}`
+        : undefined
+      : pool.host !== undefined && pool.host !== host.name
+        ? `host ${pool.host}, but the VM is on ${host.name}`
+        : undefined;
+  if (mismatch !== undefined) refs.issues.push({ path: `${at}.pool`, message: `VM ${vm.name} is in resource pool "${vm.pool}" of ${mismatch}` });
 }
 
 /** One uuid, one record: two records with the same identity are one datastore under two names, which the checker would take for two. */
