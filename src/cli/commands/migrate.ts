@@ -1,13 +1,13 @@
 // `ferry migrate`, `ferry tasks`, `ferry abort`: the seed's Migrate wizard on the command
 // line — VM, target host, resource pool, priority, the review of warnings, Finish — and a
 // live view of the progress dialog, pausing where the seed says it pauses (~10%, ~90%).
-import type { Command } from "@commander-js/extra-typings";
+import type { Command, CommandUnknownOpts } from "@commander-js/extra-typings";
 import { Option } from "@commander-js/extra-typings";
 import { createInterface } from "node:readline/promises";
 import { styleText } from "node:util";
 import Table from "cli-table3";
 import type { ApiClient } from "../../api/client.ts";
-import { ResyncEventSchema, TaskEventSchema, TaskSchema, type Task } from "../../api/schemas.ts";
+import { ResyncEventSchema, TaskEventSchema, TaskSchema, type MigrationRequestBody, type Task } from "../../api/schemas.ts";
 import { z } from "zod";
 import { FindingSchema } from "../../core/check/finding-schema.ts";
 import { ErrorCode, FerryError, isFerryError } from "../../core/errors.ts";
@@ -219,6 +219,50 @@ export async function watchTask(client: ApiClient, io: CliIo, taskId: string, js
   if (stored !== undefined || TERMINAL_PHASES.has(task.state)) return stored;
   return watchTask(client, io, taskId, json, sequence);
 }
+/**
+ * Posts the migration. When the check refuses it on warnings only, asks (on a terminal) and
+ * posts again accepting exactly those; returns undefined when they were not accepted.
+ */
+async function createMigration(client: ApiClient, io: CliIo, request: MigrationRequestBody): Promise<{ task: Task; watchFrom: number } | undefined> {
+  try {
+    // The event sequence read before the task was made: its events all come after it.
+    const answer = await client.sequenced<unknown>("POST", "/migrations", request);
+    return { task: taskOf(answer.body), watchFrom: answer.sequence };
+  } catch (error) {
+    const warnings = isFerryError(error) && error.code === ErrorCode.refused ? RefusalDetailsSchema.safeParse(error.details).data : undefined;
+    if (warnings?.warnings === undefined || (warnings.errors ?? []).length > 0 || warnings.warnings.length === 0) throw error;
+    const list = warnings.warnings.map((w) => `  WARNING ${w.code}: ${w.message}`).join("\n");
+    if (!(await confirm(io, `${request.vm} → ${request.to} has warnings:\n${list}\nMigrate anyway?`))) {
+      io.err(`ferry: ${request.vm} → ${request.to} stopped on ${warnings.warnings.length} warning(s); review them and rerun with --yes to accept:\n${list}`);
+      return undefined;
+    }
+    const answer = await client.sequenced<unknown>("POST", "/migrations", { ...request, acceptWarnings: warnings.warnings.map((w) => w.code) });
+    return { task: taskOf(answer.body), watchFrom: answer.sequence };
+  }
+}
+
+/** After a migration was created: print it, and with --watch follow it to its report. */
+async function followMigration(client: ApiClient, io: CliIo, setStatus: SetStatus, created: { task: Task; watchFrom: number }, opts: { json?: true; watch?: true }): Promise<void> {
+  const { task, watchFrom } = created;
+  if (opts.json === true && opts.watch !== true) printJson(io, task);
+  else if (opts.json !== true) {
+    io.out(`migration ${task.id}: ${task.vm} ${task.source} → ${task.destination} queued${opts.watch === true ? "" : ` (follow it: ferry tasks ${task.id} --watch)`}`);
+    const prediction = task.body.prediction;
+    if (prediction !== undefined) io.out(predictionText(prediction));
+  }
+  if (opts.watch !== true) {
+    setStatus(ExitStatus.ok);
+    return;
+  }
+  const report = await watchTask(client, io, task.id, opts.json === true, watchFrom);
+  if (report === undefined) {
+    io.err(`ferry: stopped watching; migration ${task.id} goes on (ferry tasks ${task.id} --watch)`);
+    setStatus(ExitStatus.ok);
+    return;
+  }
+  if (opts.json !== true) io.out(reportText(report));
+  setStatus(migratedFine(report) ? ExitStatus.ok : ExitStatus.refused);
+}
 
 export function registerMigrateCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
   const migrate = program
@@ -249,47 +293,16 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
       if (opts.to === undefined) throw new FerryError(ErrorCode.usage, `ferry migrate ${vm} needs --to HOST, the target host`);
       const client = controllerClient(opts);
       const request = { vm, to: opts.to, pool: opts.pool, priority: opts.priority, downtimeMs: opts.downtimeMs, bandwidthMbps: opts.bandwidthMbps, autoConverge: opts.autoConverge, vmotionEncryption: opts.encryption, acceptWarnings: opts.yes === true ? ("all" as const) : undefined };
-      let task: Task;
-      // The event sequence read before the task was made: its events all come after it.
-      let watchFrom: number;
-      try {
-        const answer = await client.sequenced<unknown>("POST", "/migrations", request);
-        task = taskOf(answer.body);
-        watchFrom = answer.sequence;
-      } catch (error) {
-        const warnings = isFerryError(error) && error.code === ErrorCode.refused ? RefusalDetailsSchema.safeParse(error.details).data : undefined;
-        if (warnings?.warnings !== undefined && (warnings.errors ?? []).length === 0 && warnings.warnings.length > 0) {
-          const list = warnings.warnings.map((w) => `  WARNING ${w.code}: ${w.message}`).join("\n");
-          if (!(await confirm(io, `${vm} → ${opts.to} has warnings:\n${list}\nMigrate anyway?`))) {
-            io.err(`ferry: ${vm} → ${opts.to} stopped on ${warnings.warnings.length} warning(s); review them and rerun with --yes to accept:\n${list}`);
-            setStatus(ExitStatus.refused);
-            return;
-          }
-          const answer = await client.sequenced<unknown>("POST", "/migrations", { ...request, acceptWarnings: warnings.warnings.map((w) => w.code) });
-          task = taskOf(answer.body);
-          watchFrom = answer.sequence;
-        } else throw error;
-      }
-      if (opts.json === true && opts.watch !== true) printJson(io, task);
-      else if (opts.json !== true) {
-        io.out(`migration ${task.id}: ${task.vm} ${task.source} → ${task.destination} queued${opts.watch === true ? "" : ` (follow it: ferry tasks ${task.id} --watch)`}`);
-        const prediction = task.body.prediction;
-        if (prediction !== undefined) io.out(predictionText(prediction));
-      }
-      if (opts.watch !== true) {
-        setStatus(ExitStatus.ok);
-        return;
-      }
-      const report = await watchTask(client, io, task.id, opts.json === true, watchFrom);
-      if (report === undefined) {
-        io.err(`ferry: stopped watching; migration ${task.id} goes on (ferry tasks ${task.id} --watch)`);
-        setStatus(ExitStatus.ok);
-        return;
-      }
-      if (opts.json !== true) io.out(reportText(report));
-      setStatus(migratedFine(report) ? ExitStatus.ok : ExitStatus.refused);
+      const created = await createMigration(client, io, request);
+      if (created === undefined) setStatus(ExitStatus.refused);
+      else await followMigration(client, io, setStatus, created, opts);
     });
+  // `migrate` has --controller, --token and --json too: after `resolve` they may land on either.
+  registerResolveCommand(migrate, () => migrate.opts(), io, setStatus);
+  registerTaskCommands(program, io, setStatus);
+}
 
+function registerResolveCommand(migrate: CommandUnknownOpts, parentOpts: () => { json?: true; controller?: string; token?: string }, io: CliIo, setStatus: SetStatus): void {
   migrate
     .command("resolve")
     .description("decide where a migration that needs attention ends: only the host that holds the VM's ownership record may run it")
@@ -299,8 +312,7 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
     .option("--controller <url>", "the controller")
     .option("--token <token>", "API token")
     .action(async (id, opts) => {
-      // `migrate` has --controller, --token and --json too: after `resolve` they may land on either.
-      const parent = migrate.opts();
+      const parent = parentOpts();
       const json = opts.json === true || parent.json === true;
       const client = controllerClient({ controller: opts.controller ?? parent.controller, token: opts.token ?? parent.token });
       const task = taskOf(await client.post<unknown>(`/migrations/${encodeURIComponent(id)}/resolve`, { runOn: opts.runOn }));
@@ -312,7 +324,10 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
       }
       setStatus(ExitStatus.ok);
     });
+}
 
+/** `ferry tasks` and `ferry abort`. */
+function registerTaskCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
   program
     .command("tasks")
     .description("migration tasks, newest first; or one task, optionally followed live")
