@@ -209,58 +209,51 @@ function checkCount(name: string, value: number, min: number, max: number): void
   }
 }
 
-export function generateInventory(options: GenerateOptions): Inventory {
-  checkCount("hosts", options.hosts, 1, GENERATE_LIMITS.hosts);
-  checkCount("vms", options.vms, 0, GENERATE_LIMITS.vms);
-  checkCount("seed", options.seed, 0, 0xffff_ffff);
-  const random = new Random(options.seed);
-  const hostWidth = Math.max(2, String(options.hosts).length);
-
-  // Clusters and their shared storage and pools.
-  const sizes = clusterSizes(options.hosts, random);
-  const clusterWidth = Math.max(2, String(sizes.length).length);
-  const datastores: Datastore[] = [{ name: ISO_DATASTORE, shared: true, capacityGB: 2048 }];
-  const resourcePools: ResourcePool[] = [];
-  const weights = GENERATIONS.map((g) => [g, g.weight] as const);
-  const plans: ClusterPlan[] = sizes.map((size, c) => {
-    const name = `cluster${pad(c + 1, clusterWidth)}`;
-    const generation = random.weighted(weights);
-    const cluster: Cluster = random.chance(RATES.clusterBaseline)
-      ? { name, baseline: { model: random.pick(generation.baselines.slice(-2)) } }
-      : { name };
-    const shared: string[] = [];
-    const vmfs = random.int(2, 4);
-    for (let d = 1; d <= vmfs; d++) shared.push(`${name}-vmfs${pad(d, 2)}`);
-    if (random.chance(0.4)) shared.push(`${name}-nfs01`);
-    for (const ds of shared) datastores.push({ name: ds, shared: true, capacityGB: random.pick([2048, 4096, 8192, 16384]) });
-    const pools = [`${name}-prod`];
-    resourcePools.push({
-      name: `${name}-prod`,
-      cluster: name,
-      cpu: { reservation: random.pick([0, 8000, 16000]), shares: "high", expandable: true },
-      memory: { reservation: random.pick([0, 65536]), shares: "high", expandable: true },
-    });
-    if (random.chance(0.6)) {
-      pools.push(`${name}-test`);
-      resourcePools.push({
-        name: `${name}-test`,
-        cluster: name,
-        cpu: { reservation: 0, limit: random.pick([8000, 16000]), shares: "low", expandable: true },
-        memory: { reservation: 0, limit: random.pick([65536, 131072]), shares: "low", expandable: false },
-      });
-    }
-    if (random.chance(0.25)) {
-      pools.push(`${name}-prod-db`);
-      resourcePools.push({
-        name: `${name}-prod-db`,
-        cluster: name,
-        parent: `${name}-prod`,
-        cpu: { reservation: 4000, shares: 4000, expandable: true },
-        memory: { reservation: 32768, shares: "high", expandable: true },
-      });
-    }
-    return { cluster, generation, datastores: shared, pools, dmz: random.chance(RATES.clusterDmz), size };
+/** One cluster: its CPU generation, maybe an EVC baseline, its shared datastores and resource pools. */
+function planCluster(name: string, size: number, random: Random, datastores: Datastore[], resourcePools: ResourcePool[]): ClusterPlan {
+  const generation = random.weighted(GENERATIONS.map((g) => [g, g.weight] as const));
+  const cluster: Cluster = random.chance(RATES.clusterBaseline)
+    ? { name, baseline: { model: random.pick(generation.baselines.slice(-2)) } }
+    : { name };
+  const shared: string[] = [];
+  const vmfs = random.int(2, 4);
+  for (let d = 1; d <= vmfs; d++) shared.push(`${name}-vmfs${pad(d, 2)}`);
+  if (random.chance(0.4)) shared.push(`${name}-nfs01`);
+  for (const ds of shared) datastores.push({ name: ds, shared: true, capacityGB: random.pick([2048, 4096, 8192, 16384]) });
+  const pools = [`${name}-prod`];
+  resourcePools.push({
+    name: `${name}-prod`,
+    cluster: name,
+    cpu: { reservation: random.pick([0, 8000, 16000]), shares: "high", expandable: true },
+    memory: { reservation: random.pick([0, 65536]), shares: "high", expandable: true },
   });
+  if (random.chance(0.6)) {
+    pools.push(`${name}-test`);
+    resourcePools.push({
+      name: `${name}-test`,
+      cluster: name,
+      cpu: { reservation: 0, limit: random.pick([8000, 16000]), shares: "low", expandable: true },
+      memory: { reservation: 0, limit: random.pick([65536, 131072]), shares: "low", expandable: false },
+    });
+  }
+  if (random.chance(0.25)) {
+    pools.push(`${name}-prod-db`);
+    resourcePools.push({
+      name: `${name}-prod-db`,
+      cluster: name,
+      parent: `${name}-prod`,
+      cpu: { reservation: 4000, shares: 4000, expandable: true },
+      memory: { reservation: 32768, shares: "high", expandable: true },
+    });
+  }
+  return { cluster, generation, datastores: shared, pools, dmz: random.chance(RATES.clusterDmz), size };
+}
+
+/** Clusters and their shared storage and pools (added to `datastores` and `resourcePools`). */
+function planClusters(hosts: number, random: Random, datastores: Datastore[], resourcePools: ResourcePool[]): ClusterPlan[] {
+  const sizes = clusterSizes(hosts, random);
+  const clusterWidth = Math.max(2, String(sizes.length).length);
+  const plans = sizes.map((size, c) => planCluster(`cluster${pad(c + 1, clusterWidth)}`, size, random, datastores, resourcePools));
   // "A few AMD clusters": make sure a datacenter of several clusters has at least one.
   const last = plans.at(-1);
   if (plans.length >= 4 && last !== undefined && !plans.some((p) => p.generation.vendor === "AuthenticAMD")) {
@@ -268,10 +261,13 @@ export function generateInventory(options: GenerateOptions): Inventory {
     const generation = random.pick(amd);
     plans[plans.length - 1] = { ...last, generation, cluster: last.cluster.baseline === undefined ? last.cluster : { name: last.cluster.name, baseline: { model: "Opteron_G3" } } };
   }
+  return plans;
+}
 
-  // Which hosts carry which planted problem: exact counts, so the shares hold at any size.
-  const few = (rate: number): Set<number> => random.sample(options.hosts, Math.round(options.hosts * rate));
-  const planted = {
+/** Which hosts carry which planted problem: exact counts, so the shares hold at any size. */
+function plantProblems(hosts: number, random: Random) {
+  const few = (rate: number): Set<number> => random.sample(hosts, Math.round(hosts * rate));
+  return {
     mixedCpu: few(RATES.mixedCpu),
     virtualizationOff: few(RATES.virtualizationOff),
     maintenance: few(RATES.maintenance),
@@ -282,8 +278,12 @@ export function generateInventory(options: GenerateOptions): Inventory {
     jumboVmotion: few(RATES.jumboVmotion),
     lowercaseProduction: few(RATES.lowercaseProduction),
   };
+}
 
-  const hosts: Host[] = [];
+/** Every cluster's hosts, each with its local datastore (added to `datastores`). */
+function planHosts(plans: readonly ClusterPlan[], hostCount: number, random: Random, datastores: Datastore[]): HostPlan[] {
+  const planted = plantProblems(hostCount, random);
+  const hostWidth = Math.max(2, String(hostCount).length);
   const hostPlans: HostPlan[] = [];
   let h = 0;
   for (const plan of plans) {
@@ -299,12 +299,23 @@ export function generateInventory(options: GenerateOptions): Inventory {
       }
       const production = planted.lowercaseProduction.has(h) ? "production" : "Production";
       const host = buildHost({ name, h, plan, generation, random, planted, local, production });
-      hosts.push(host);
       const vmPortGroups: (readonly [string, number])[] = [[production, 70], ["Test", 20]];
       if (plan.dmz) vmPortGroups.push(["DMZ", 10]);
       hostPlans.push({ host, cluster: plan, local, vmPortGroups });
     }
   }
+  return hostPlans;
+}
+
+export function generateInventory(options: GenerateOptions): Inventory {
+  checkCount("hosts", options.hosts, 1, GENERATE_LIMITS.hosts);
+  checkCount("vms", options.vms, 0, GENERATE_LIMITS.vms);
+  checkCount("seed", options.seed, 0, 0xffff_ffff);
+  const random = new Random(options.seed);
+  const datastores: Datastore[] = [{ name: ISO_DATASTORE, shared: true, capacityGB: 2048 }];
+  const resourcePools: ResourcePool[] = [];
+  const plans = planClusters(options.hosts, random, datastores, resourcePools);
+  const hostPlans = planHosts(plans, options.hosts, random, datastores);
 
   // Templates live on the first host of the first cluster, like a vSphere template library.
   let macs = 0;
@@ -332,7 +343,7 @@ export function generateInventory(options: GenerateOptions): Inventory {
     datastores,
     clusters: plans.map((p) => p.cluster),
     resourcePools,
-    hosts,
+    hosts: hostPlans.map((p) => p.host),
     templates,
     vms,
   };
