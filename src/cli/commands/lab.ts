@@ -1,7 +1,7 @@
 // `ferry lab ...`: labs of hosts and VMs to learn and test with. `lab generate` writes a
 // realistic inventory from counts and a seed; `lab up --driver qemu` runs real QEMU hosts on
 // this machine, one network namespace each (lab-qemu.ts), and `lab down` removes such a lab.
-import type { Command } from "@commander-js/extra-typings";
+import type { Command, CommandUnknownOpts } from "@commander-js/extra-typings";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { inventoryJson, inventoryYaml } from "../../core/inventory/serialize.ts";
 import { GENERATE_LIMITS, generateInventory } from "../../core/lab/generate.ts";
@@ -65,9 +65,15 @@ export function qemuLabText(summary: QemuLabSummary, saved: string): string {
   lines.push(`  npx ferry lab down --id ${summary.labId}     (if this process is gone without cleaning up)`, "", "Ctrl-C stops everything and removes the lab's namespaces.");
   return lines.join("\n");
 }
-
 export function registerLabCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
   const lab = program.command("lab").description("labs of simulated hosts and VMs to learn and test with");
+  registerLabGenerate(lab, io, setStatus);
+  registerLabUp(lab, io, setStatus);
+  registerLabDown(lab, io, setStatus);
+}
+
+/** `ferry lab generate`: a realistic inventory, the same for the same seed. */
+function registerLabGenerate(lab: CommandUnknownOpts, io: CliIo, setStatus: SetStatus): void {
   lab
     .command("generate")
     .description("write a realistic inventory of N hosts and N VMs (same seed, same inventory)")
@@ -105,7 +111,10 @@ export function registerLabCommands(program: Command, io: CliIo, setStatus: SetS
       }
       setStatus(ExitStatus.ok);
     });
+}
 
+/** `ferry lab up`: a lab of real QEMU hosts in network namespaces, until a signal stops it. */
+function registerLabUp(lab: CommandUnknownOpts, io: CliIo, setStatus: SetStatus): void {
   lab
     .command("up")
     .description("run a lab of real QEMU hosts here, one network namespace each, with a controller, an agent per host and a guest (root)")
@@ -151,7 +160,10 @@ export function registerLabCommands(program: Command, io: CliIo, setStatus: SetS
       });
       setStatus(ExitStatus.ok);
     });
+}
 
+/** `ferry lab down`: what a qemu lab left behind, removed. */
+function registerLabDown(lab: CommandUnknownOpts, io: CliIo, setStatus: SetStatus): void {
   lab
     .command("down")
     .description("remove a qemu lab: its processes (by recorded PID), QEMUs, namespaces and links (root)")
