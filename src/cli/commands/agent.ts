@@ -144,35 +144,33 @@ function fromConfigDir(configPath: string | undefined, path: string): string {
   return configPath === undefined || isAbsolute(path) ? path : resolve(dirname(configPath), path);
 }
 
-/** Flags, config file and environment → the agent's config. Every mistake is one USAGE or INVALID_INPUT sentence. */
-export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, io: CliIo): Promise<Omit<AgentConfig, "clock" | "log"> & { readonly stateDir: string | undefined }> {
-  let file: AgentConfigFile = {};
-  if (flags.config !== undefined) {
-    const text = await files.readText(flags.config);
-    let raw: unknown;
-    try {
-      raw = parseYaml(text);
-    } catch (cause) {
-      throw new FerryError(ErrorCode.invalidInput, `${flags.config} is not valid YAML: ${cause instanceof Error ? cause.message.split("\n")[0] ?? "" : String(cause)}`, { cause });
-    }
-    const parsed = AgentConfigFileSchema.safeParse(raw ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue === undefined ? "" : `${issue.path.map(String).join(".")}${issue.path.length > 0 ? ": " : ""}${issue.message}`;
-      throw new FerryError(ErrorCode.invalidInput, `${flags.config}: ${where}`, { details: { issues: parsed.error.issues } });
-    }
-    file = parsed.data;
+/** The --config file, parsed and checked; empty without one. */
+async function readAgentConfigFile(config: string | undefined, files: AgentFiles): Promise<AgentConfigFile> {
+  if (config === undefined) return {};
+  const text = await files.readText(config);
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (cause) {
+    throw new FerryError(ErrorCode.invalidInput, `${config} is not valid YAML: ${cause instanceof Error ? cause.message.split("\n")[0] ?? "" : String(cause)}`, { cause });
   }
+  const parsed = AgentConfigFileSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue === undefined ? "" : `${issue.path.map(String).join(".")}${issue.path.length > 0 ? ": " : ""}${issue.message}`;
+    throw new FerryError(ErrorCode.invalidInput, `${config}: ${where}`, { details: { issues: parsed.error.issues } });
+  }
+  return parsed.data;
+}
 
+/** Which host this agent stands for: an inventory's host, the config's `host:`, or (qemu, neither) this machine, observed. */
+async function resolveAgentHost(flags: AgentFlags, file: AgentConfigFile, driverKind: string, io: CliIo): Promise<{ host: Host | undefined; observe: RealHostConfig | undefined }> {
   const name = flags.name ?? file.name ?? file.host?.name;
   const inventoryPath = flags.inventory ?? (file.inventory === undefined ? undefined : fromConfigDir(flags.config, file.inventory));
-  const driverKind = flags.driver ?? file.driver ?? AgentDriverKind.sim;
-  let host: Host | undefined;
-  let observe: RealHostConfig | undefined;
   if (inventoryPath === undefined && file.host === undefined && driverKind === AgentDriverKind.qemu) {
     if (name === undefined) throw new FerryError(ErrorCode.usage, "which host is this? give --name HOST (or `name:` in the config)");
     const path = (p: string): string => fromConfigDir(flags.config, p);
-    observe = {
+    const observe = {
       name,
       datastorePaths: (file.datastores ?? []).map(path),
       stateDir: path(file.stateDir ?? "/var/lib/ferry/agent"),
@@ -180,19 +178,59 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
       nicNames: file.nics,
       tcgCpuModel: file.qemu?.tcgCpuModel,
     };
-  } else if (inventoryPath !== undefined) {
+    return { host: undefined, observe };
+  }
+  if (inventoryPath !== undefined) {
     if (name === undefined) throw new FerryError(ErrorCode.usage, "which host of the inventory is this? give --name HOST (or `name:` in the config)");
     const inventory = await loadInventoryFile(inventoryPath, io);
     const found = inventory.hosts.find((h) => h.name === name);
     if (found === undefined) {
       throw new FerryError(ErrorCode.notFound, `no host named "${name}" in ${inventoryPath} (it has ${inventory.hosts.map((h) => h.name).join(", ") || "no hosts"})`);
     }
-    host = found;
-  } else if (file.host !== undefined) {
-    host = name === undefined ? file.host : { ...file.host, name };
-  } else {
-    throw new FerryError(ErrorCode.usage, "the agent needs its host: --inventory FILE --name HOST, `host:` (an inventory host entry) in --config, or --driver qemu to observe this machine");
+    return { host: found, observe: undefined };
   }
+  if (file.host !== undefined) return { host: name === undefined ? file.host : { ...file.host, name }, observe: undefined };
+  throw new FerryError(ErrorCode.usage, "the agent needs its host: --inventory FILE --name HOST, `host:` (an inventory host entry) in --config, or --driver qemu to observe this machine");
+}
+
+/** The agent's API token: a token file, FERRY_AGENT_TOKEN, or the config; none only for an agent that joins a controller. */
+async function resolveAgentToken(flags: AgentFlags, file: AgentConfigFile, files: AgentFiles): Promise<string | undefined> {
+  const tokenFile = flags.tokenFile ?? (file.tokenFile === undefined ? undefined : fromConfigDir(flags.config, file.tokenFile));
+  const token = tokenFile !== undefined ? (await files.readText(tokenFile)).trim() : (files.env["FERRY_AGENT_TOKEN"] ?? file.token);
+  // An agent that joins a controller is called over mutual TLS: its certificate stands for the token.
+  if ((token === undefined || token === "") && flags.controller === undefined) {
+    throw new FerryError(ErrorCode.usage, `the agent needs an API token: --token-file FILE, FERRY_AGENT_TOKEN, or token/tokenFile in the config${tokenFile === undefined ? "" : ` (${tokenFile} is empty)`}`);
+  }
+  return token;
+}
+
+/** The qemu driver's settings (paths relative to the config file); refused for the sim driver. */
+function resolveQemuConfig(flags: AgentFlags, file: AgentConfigFile, driver: string): AgentQemuConfig | undefined {
+  if (driver !== AgentDriverKind.qemu) {
+    if (file.qemu !== undefined || flags.guestDir !== undefined) throw new FerryError(ErrorCode.usage, "qemu settings (qemu: in the config, --guest-dir) need --driver qemu");
+    return undefined;
+  }
+  const section = file.qemu ?? AgentQemuConfigSchema.parse({});
+  const path = (p: string | undefined): string | undefined => (p === undefined ? undefined : fromConfigDir(flags.config, p));
+  const images = guestImages(flags.guestDir ?? path(section.guestDir));
+  return {
+    kernel: path(section.kernel) ?? images.kernel,
+    initrd: path(section.initrd) ?? images.initrd,
+    prefixLength: section.prefixLength,
+    runDir: flags.runDir ?? path(section.runDir),
+    binary: section.binary,
+    cpuModel: section.cpuModel,
+    accelerator: section.accelerator,
+  };
+}
+
+/** Flags, config file and environment → the agent's config. Every mistake is one USAGE or INVALID_INPUT sentence. */
+export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, io: CliIo): Promise<Omit<AgentConfig, "clock" | "log"> & { readonly stateDir: string | undefined }> {
+  const file = await readAgentConfigFile(flags.config, files);
+  const driver = flags.driver ?? file.driver ?? AgentDriverKind.sim;
+  const resolved = await resolveAgentHost(flags, file, driver, io);
+  const observe = resolved.observe;
+  let host = resolved.host;
   if (observe !== undefined && (file.vmotionIp !== undefined || flags.vmotionIp !== undefined)) {
     throw new FerryError(ErrorCode.usage, "a real host's VMotion IP is the address of its VMkernel port marked for VMotion (network.vmkernelPorts), not --vmotion-ip");
   }
@@ -201,32 +239,9 @@ export async function resolveAgentConfig(flags: AgentFlags, files: AgentFiles, i
   if (flags.vmotionIp !== undefined && !ipv4.safeParse(flags.vmotionIp).success) throw new FerryError(ErrorCode.usage, `--vmotion-ip takes an IPv4 address, like 127.0.1.1, got "${flags.vmotionIp}"`);
   if (vmotionIp !== undefined && host !== undefined) host = withVmotionIp(host, vmotionIp);
 
-  const tokenFile = flags.tokenFile ?? (file.tokenFile === undefined ? undefined : fromConfigDir(flags.config, file.tokenFile));
-  const token = tokenFile !== undefined ? (await files.readText(tokenFile)).trim() : (files.env["FERRY_AGENT_TOKEN"] ?? file.token);
-  // An agent that joins a controller is called over mutual TLS: its certificate stands for the token.
-  if ((token === undefined || token === "") && flags.controller === undefined) {
-    throw new FerryError(ErrorCode.usage, `the agent needs an API token: --token-file FILE, FERRY_AGENT_TOKEN, or token/tokenFile in the config${tokenFile === undefined ? "" : ` (${tokenFile} is empty)`}`);
-  }
-
-  const driver = driverKind;
+  const token = await resolveAgentToken(flags, file, files);
   if (driver !== AgentDriverKind.sim && driver !== AgentDriverKind.qemu) throw new FerryError(ErrorCode.usage, `--driver takes sim or qemu, got "${driver}"`);
-  let qemu: AgentQemuConfig | undefined;
-  if (driver === AgentDriverKind.qemu) {
-    const section = file.qemu ?? AgentQemuConfigSchema.parse({});
-    const path = (p: string | undefined): string | undefined => (p === undefined ? undefined : fromConfigDir(flags.config, p));
-    const images = guestImages(flags.guestDir ?? path(section.guestDir));
-    qemu = {
-      kernel: path(section.kernel) ?? images.kernel,
-      initrd: path(section.initrd) ?? images.initrd,
-      prefixLength: section.prefixLength,
-      runDir: flags.runDir ?? path(section.runDir),
-      binary: section.binary,
-      cpuModel: section.cpuModel,
-      accelerator: section.accelerator,
-    };
-  } else if (file.qemu !== undefined || flags.guestDir !== undefined) {
-    throw new FerryError(ErrorCode.usage, "qemu settings (qemu: in the config, --guest-dir) need --driver qemu");
-  }
+  const qemu = resolveQemuConfig(flags, file, driver);
 
   let linkMbps = file.vmotionLinkMbps;
   if (flags.vmotionLinkMbps !== undefined) {
