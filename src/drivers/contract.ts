@@ -24,7 +24,7 @@ export const ContractCase = {
   lifecycle: "create, power on, list, get, power off, destroy",
   migrate: "migrates a running VM: it runs on the destination, is gone from the source, state equal",
   migrateDirty: "migrates while the guest dirties memory",
-  progress: "progress: phases come in order, passes and bytes sent never go back; the core's tracker makes of it a percent that never goes back and ends at 100",
+  progress: "progress: phases come in order, passes and bytes sent never go back; the core's tracker makes of it a percent that never goes back and ends at 100; the commit is marked in switchover, and from then on",
   abort: "abort mid-migration: the VM runs on the source, the destination shell is gone",
   outOfMemory: "a destination without the memory refuses with DESTINATION_OUT_OF_MEMORY; the VM runs on the source",
   wrongToken: "a stream with the wrong token is refused; the VM runs on the source",
@@ -126,7 +126,11 @@ export function driverContract(name: string, setup: () => Promise<ContractEnviro
       let rank = 0;
       let pass = 0;
       let bytesSent = 0;
+      let committed = false;
       for (const e of events) {
+        assert.ok(e.committed !== true || e.phase === Phase.switchover || e.phase === Phase.completed, `committed in ${e.phase}`);
+        assert.ok(!committed || e.committed === true, `the commit mark went away in ${e.phase}: ${e.message}`);
+        committed = e.committed === true;
         const r = PHASE_ORDER.indexOf(e.phase);
         assert.ok(r >= rank, `phase ${e.phase} came after ${PHASE_ORDER[rank] ?? "?"}`);
         rank = r;
@@ -141,6 +145,8 @@ export function driverContract(name: string, setup: () => Promise<ContractEnviro
       }
       const last = events.at(-1);
       assert.equal(last?.phase, Phase.completed);
+      assert.equal(last.committed, true, "a completed migration passed its commit");
+      assert.ok(events.some((e) => e.phase === Phase.switchover && e.committed === true), "the commit is marked before the migration completes");
       assert.equal(percent, 100);
       assert.ok(events.some((e) => e.phase === Phase.precopy) && events.some((e) => e.phase === Phase.switchover));
     });

@@ -76,13 +76,15 @@ async function runOutgoing(run: MigrationRun, prepared: PreparedIncoming): Promi
 export interface ReconcileRequest extends Omit<MigrateRequest, "options" | "check" | "acceptedWarnings"> {
   /** The phase the migration was last known in, for the words of the outcome. Default precopy. */
   readonly lastPhase?: Phase | undefined;
-  /** The percent its task last showed: progress picks up from there, never below. */
+  /** The percent its task last showed (its last stored progress event's): progress picks up from there, never below. */
   readonly lastPercent?: number | undefined;
+  /** Its last stored progress event said the switchover had passed its commit: every event from here says so too. */
+  readonly committed?: boolean | undefined;
   /** The migration was fenced (its agents hold the VM's ownership fence): settle by the record. */
   readonly fenced?: boolean | undefined;
 }
 
 export async function reconcileMigration(request: ReconcileRequest): Promise<MigrationReport> {
-  const run = new MigrationRun({ ...request, options: { ...DEFAULT_MIGRATE_OPTIONS, priority: "low" } }, request.fenced === true, request.lastPercent);
+  const run = new MigrationRun({ ...request, options: { ...DEFAULT_MIGRATE_OPTIONS, priority: "low" } }, request.fenced === true, { percent: request.lastPercent ?? 0, committed: request.committed });
   return finish(run, await reconcileExisting(run, request.lastPhase ?? Phase.precopy));
 }

@@ -27,7 +27,7 @@ function newRun(floorPercent?: number): { run: MigrationRun; published: Migratio
     onProgress: (p: MigrationProgress) => published.push(p),
     clock,
   };
-  return { run: new MigrationRun(request, false, floorPercent), published, clock };
+  return { run: new MigrationRun(request, false, floorPercent === undefined ? undefined : { percent: floorPercent }), published, clock };
 }
 
 function sample(phase: Phase, at: number, fields: Partial<SourceProgress> = {}): SourceProgress {

@@ -91,10 +91,11 @@ export class MigrationRun {
   readonly #tracker: ProgressTracker;
   #last: MigrationProgress;
 
+  /** `resumed`: where the run a restarted controller picks up stood (its last event's percent, and whether it had passed its commit). */
   constructor(
     readonly request: MigrateRequest,
     fenced: boolean,
-    floorPercent?: number,
+    resumed?: { readonly percent: number; readonly committed?: boolean | undefined },
   ) {
     this.id = request.migrationId;
     this.vm = request.vm;
@@ -107,7 +108,7 @@ export class MigrationRun {
     this.started = request.clock.monotonic();
     this.fenced = fenced || request.ownership !== undefined;
     this.#machine = initialMigrationState(request.clock.now());
-    this.#tracker = createProgressTracker({ migrationId: this.id, vm: this.vm.name, downtimeLimitMs: request.options.downtimeLimitMs, floorPercent });
+    this.#tracker = createProgressTracker({ migrationId: this.id, vm: this.vm.name, downtimeLimitMs: request.options.downtimeLimitMs, floorPercent: resumed?.percent, committed: resumed?.committed });
     this.#last = this.#tracker.update({ phase: Phase.queued, bytesSent: 0, bytesRemaining: this.vm.memoryMB * MiB, at: request.clock.now() });
   }
 

@@ -14,6 +14,8 @@ import { assembleController, buildControllerApp } from "./main.ts";
 import { createToken, Role, TokenStreams } from "./auth.ts";
 import { createManualClock } from "./testing/manual-clock.ts";
 import { testController, type TestController } from "./testing/controller.ts";
+import { progressEvent } from "./testing/events.ts";
+import { Phase } from "../core/migration/types.ts";
 import { createControllerApp, type ControllerApp } from "./app.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
 import { ObjectKind } from "../store/store.ts";
@@ -201,6 +203,8 @@ test("abort once the switchover passed its commit, or after completion, answers 
   // Task rows as the controller records them (the engine is not needed for the refusal).
   const base = { kind: "migration" as const, vm: "web01", source: "esx01", destination: "esx02", createdAt: Date.now(), createdBy: "ops", body: {} };
   await ctl.store.createTask({ ...base, id: "m-committed", state: "switchover", percent: 96 });
+  // Its run's last event passed the commit (the run itself is another controller's, or was before a restart).
+  await ctl.events.publish("m-committed", Date.now(), progressEvent("m-committed", 96, { phase: Phase.switchover, committed: true }));
   await ctl.store.createTask({ ...base, id: "m-done", state: "completed", percent: 100 });
   await ctl.store.createTask({ ...base, id: "m-failed", state: "failed", percent: 40 });
   await runTable([
@@ -339,7 +343,8 @@ describe("tokens: expiry, throttling, revocation", () => {
     const { secret } = await createToken(ctl.store, "watcher", Role.readOnly, Date.now());
     const server = await listen(ctl.app);
     try {
-      const stream = await fetch(`http://127.0.0.1:${server.port}/api/events`, { headers: { authorization: `Bearer ${secret}`, accept: "text/event-stream" } });
+      // From the events of now on (earlier tests published some).
+      const stream = await fetch(`http://127.0.0.1:${server.port}/api/events?after=${String(await ctl.events.sequence())}`, { headers: { authorization: `Bearer ${secret}`, accept: "text/event-stream" } });
       assert.equal(stream.status, 200);
       const reader = (stream.body ?? new ReadableStream<Uint8Array>()).getReader();
       // An event reaches it while the token is valid.

@@ -18,7 +18,7 @@ import { Predictor } from "./prediction.ts";
 import { streamEncryption } from "../core/migration/encryption.ts";
 import { createProgressCadence } from "../core/migration/cadence.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, MigrationWarningCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationProgress, type MigrationReport, type PassSample, type Prediction, type Priority, type VmotionEncryption } from "../core/migration/types.ts";
-import { MigrationTaskBodySchema, PhaseSchema, type MigrationRequestSchema } from "../core/migration/schema.ts";
+import { MigrationProgressSchema, MigrationTaskBodySchema, PhaseSchema, type MigrationRequestSchema } from "../core/migration/schema.ts";
 import type { z } from "zod";
 import type { VmSpec } from "../drivers/driver.ts";
 import { vmSpecOf } from "./vm-spec.ts";
@@ -158,13 +158,6 @@ export interface MigrationPreview {
   /** Where the VM's memory size and workload came from: its source agent, or the inventory when the agent cannot say. */
   readonly predictedFrom: "agent" | "inventory";
 }
-
-/**
- * Where a switchover passes its point of no return: the sim source sends COMMIT right after
- * reporting 96% ("verified; committing"), QEMU's stream is complete at 95% and the destination
- * runs the VM from there. An abort from then on cannot leave the VM on the source.
- */
-export const COMMIT_PERCENT = 95;
 
 /**
  * Milliseconds since `began` (performance.now()), for the log. Not CPU time: reading that
@@ -484,6 +477,13 @@ export class MigrationService {
     return this.#predictor.predict({ snapshot, spec, options, source, destination, sourceAgent, measuredDirtyRate });
   }
 
+  /** The task's last stored progress event, as its stream showed it; undefined when there is none (or it does not read). */
+  async #lastProgress(taskId: string): Promise<MigrationProgress | undefined> {
+    const event = await this.#deps.store.latestEvent(taskId, "progress").catch(() => undefined);
+    const parsed = MigrationProgressSchema.safeParse(event === undefined ? undefined : { ...event.body, at: event.at });
+    return parsed.success ? parsed.data : undefined;
+  }
+
   /** Records a progress event: always as an event; on the task row when the phase or a whole percent changes. */
   #progressWriter(taskId: string): { write: (p: MigrationProgress) => void; flush: () => Promise<void>; passes: () => PassSample[] } {
     const { store, events } = this.#deps;
@@ -503,7 +503,7 @@ export class MigrationService {
     return {
       passes: () => [...passes],
       write: (p) => {
-        if (p.phase === Phase.switchover && p.percent >= COMMIT_PERCENT) this.#committed.add(taskId);
+        if (p.committed === true) this.#committed.add(taskId);
         last = p;
         const verdict = cadence.offer(p);
         if (p.phase === Phase.precopy && p.pass > 0) {
@@ -666,7 +666,8 @@ export class MigrationService {
   async abort(id: string): Promise<TaskRecord> {
     const task = await this.#deps.store.getTask(id);
     if (task === undefined) throw new FerryError(ErrorCode.notFound, `no migration with id ${id}`);
-    if (task.state === Phase.completed || this.#committed.has(id) || (task.state === Phase.switchover && task.percent >= COMMIT_PERCENT)) {
+    // Past its commit as this controller saw it, or as the run's last stored event says (another controller's, or before a restart).
+    if (task.state === Phase.completed || this.#committed.has(id) || (task.state === Phase.switchover && (await this.#lastProgress(id))?.committed === true)) {
       throw new FerryError(ErrorCode.conflict, `too late: the destination runs it (migration ${id} is ${task.state === Phase.completed ? "completed" : "past its commit"})`, { details: { migration: id, state: task.state } });
     }
     if (TERMINAL_PHASES.has(phaseOf(task))) throw new FerryError(ErrorCode.conflict, `migration ${id} already ended (${task.state})`);
@@ -721,6 +722,8 @@ export class MigrationService {
     const source = agents.get(task.source);
     const destination = agents.get(task.destination);
     const progress = this.#progressWriter(task.id);
+    // The task row is written at most once a second and may lag the last event: start where the stream left off.
+    const last = await this.#lastProgress(task.id);
     let report: MigrationReport;
     if (source === undefined || destination === undefined) {
       report = this.#failedReport(task, MigrationFailureCode.sourceLost, `the controller restarted and has no agent for ${source === undefined ? task.source : task.destination} any more; the VM is left where its hosts have it`, task.source, body.prediction);
@@ -731,7 +734,7 @@ export class MigrationService {
       try {
         report = body.cold === true
           ? await reconcileColdMigration({ migrationId: task.id, vm: spec, source, destination, ownership: await this.#ownershipPlan(task.id, spec), signal, onProgress: progress.write, clock, log: this.#deps.log })
-          : await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: phaseOf(task), lastPercent: task.percent, fenced: body.ownership !== undefined });
+          : await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: phaseOf(task), lastPercent: Math.max(task.percent, last?.percent ?? 0), committed: last?.committed, fenced: body.ownership !== undefined });
       } catch (error) {
         report = this.#failedReport(task, MigrationFailureCode.internal, `settling after a restart failed: ${error instanceof Error ? error.message : String(error)}`, task.source, body.prediction);
       }

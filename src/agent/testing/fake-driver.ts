@@ -355,6 +355,8 @@ class FakeMigration {
   private pass = 0;
   private bytesSent = 0;
   private phase: Phase = Phase.preparing;
+  /** COMMIT went through (or its answer was lost): from here an abort cannot bring the VM back. */
+  private committed = false;
   private readonly vm: FakeVm | undefined;
   /** The destination, once the source reached it with the right token. */
   private listener: FakeListener | undefined;
@@ -378,7 +380,7 @@ class FakeMigration {
     this.phase = phase;
     const progress: SourceProgress = {
       migrationId: this.target.migrationId, vm: this.name, phase, fraction, pass: this.pass, bytesSent: this.bytesSent, bytesRemaining: Math.max(0, this.memoryBytes - this.bytesSent),
-      dirtyRateBytesPerSec: 0, linkRateBytesPerSec: 1e9, expectedDowntimeMs: undefined, throttlePercent: 0, message, at: this.hooks.clock.now(),
+      dirtyRateBytesPerSec: 0, linkRateBytesPerSec: 1e9, expectedDowntimeMs: undefined, throttlePercent: 0, message, committed: this.committed, at: this.hooks.clock.now(),
     };
     this.hooks.onProgress(progress);
   }
@@ -480,6 +482,8 @@ class FakeMigration {
     else if (!(await listener.commit(vm.ticks, this.hooks.clock)) && drop === undefined) {
       return this.fail(MigrationFailureCode.destinationLost, `${listener.hostName} did not resume ${this.name}: its claim of the ownership record lost`);
     }
+    this.committed = true;
+    this.emit(Phase.switchover, 0.8, "committed");
     if (drop === undefined) return undefined;
     this.source.settlements.await(this.target.migrationId, this.name, this.hooks.fence);
     return this.report(Phase.failed, { code: MigrationFailureCode.destinationLost, message: "COMMIT sent, confirmation lost: uncertain", phase: Phase.switchover }, "");

@@ -48,3 +48,10 @@ test("a cadence told the phase it starts in does not count that phase as a chang
   assert.equal(cadence.offer(progress(Phase.queued, 0, T0)).phaseChanged, false);
   assert.equal(cadence.offer(progress(Phase.validating, 0, T0 + 1)).phaseChanged, true);
 });
+
+test("the first progress past the commit is an event and a row write, whatever the time and percent; later ones are not for that", () => {
+  const cadence = createProgressCadence();
+  cadence.offer(progress(Phase.switchover, 96, T0));
+  assert.deepEqual(cadence.offer({ ...progress(Phase.switchover, 96.2, T0 + 1), committed: true }), { event: true, row: true, newPass: false, phaseChanged: false });
+  assert.deepEqual(cadence.offer({ ...progress(Phase.switchover, 96.4, T0 + 2), committed: true }), { event: false, row: false, newPass: false, phaseChanged: false });
+});

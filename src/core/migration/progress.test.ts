@@ -154,3 +154,17 @@ test("a tracker picked up after a restart starts at the percent the task had, an
   assert.deepEqual(events.map((e) => e.percent), [45, 45, 95, 100]);
   assert.equal(createProgressTracker({ migrationId: "m1", vm: "web01", floorPercent: 100 }).update({ phase: Phase.switchover, at: T0 }).percent, 99, "not 100 before the destination confirms");
 });
+
+test("the commit mark: absent before the source gives it, on every event after (a sample without it included), and from the start of a run picked up past its commit", () => {
+  const tracker = createProgressTracker({ migrationId: "m1", vm: "web01" });
+  const marks = [
+    tracker.update({ phase: Phase.precopy, pass: 1, bytesSent: 0, bytesRemaining: MiB, at: T0 }),
+    tracker.update({ phase: Phase.switchover, fraction: 0.6, committed: false, at: T0 + 1 }),
+    tracker.update({ phase: Phase.switchover, fraction: 0.8, committed: true, at: T0 + 2 }),
+    tracker.update({ phase: Phase.switchover, fraction: 0.9, at: T0 + 3 }),
+    tracker.update({ phase: Phase.completed, at: T0 + 4 }),
+  ].map((e) => e.committed);
+  assert.deepEqual(marks, [undefined, undefined, true, true, true]);
+  const resumed = createProgressTracker({ migrationId: "m1", vm: "web01", floorPercent: 98, committed: true });
+  assert.equal(resumed.update({ phase: Phase.switchover, at: T0 }).committed, true);
+});

@@ -32,6 +32,11 @@ export interface ProgressSample {
   /** decideAfterPass's estimate, when the reporter has one; else remaining / link rate. */
   readonly expectedDowntimeMs?: number | undefined;
   readonly message?: string | undefined;
+  /**
+   * The source passed its point of no return (the sim sent COMMIT, QEMU's stream is complete):
+   * from here an abort cannot leave the VM on the source. Once given, every later event carries it.
+   */
+  readonly committed?: boolean | undefined;
   /** Milliseconds since the epoch. */
   readonly at: number;
 }
@@ -65,6 +70,8 @@ export interface ProgressTrackerOptions {
    * the task's percent): the tracker starts there, so users never see it drop.
    */
   readonly floorPercent?: number | undefined;
+  /** The run this one picks up had passed its commit already (its last stored event said so). */
+  readonly committed?: boolean | undefined;
 }
 
 export interface ProgressTracker {
@@ -155,12 +162,13 @@ interface TrackerState {
   throttlePercent: number;
   dirtyRate: number;
   linkRate: number;
+  committed: boolean;
 }
 
 export function createProgressTracker(options: ProgressTrackerOptions): ProgressTracker {
   const downtimeLimitMs = options.downtimeLimitMs ?? DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs;
   const floor = Math.min(BEFORE_CONFIRMED_MAX, Math.max(0, finiteOr(options.floorPercent, 0)));
-  const s: TrackerState = { last: undefined, precopyFraction: 0, pass: 0, passBase: 0, passShare: PASS_SHARE_MAX, passStartBytes: 0, lastBytesSent: 0, switchoverStartBytes: 0, throttlePercent: 0, dirtyRate: 0, linkRate: 0 };
+  const s: TrackerState = { last: undefined, precopyFraction: 0, pass: 0, passBase: 0, passShare: PASS_SHARE_MAX, passStartBytes: 0, lastBytesSent: 0, switchoverStartBytes: 0, throttlePercent: 0, dirtyRate: 0, linkRate: 0, committed: options.committed === true };
 
   function share(): number {
     const ratio = s.linkRate > 0 ? s.dirtyRate / s.linkRate : 0;
@@ -215,6 +223,7 @@ export function createProgressTracker(options: ProgressTrackerOptions): Progress
     s.dirtyRate = Math.max(0, finiteOr(sample.dirtyRateBytesPerSec, s.dirtyRate));
     s.linkRate = Math.max(0, finiteOr(sample.linkRateBytesPerSec, s.linkRate));
     s.throttlePercent = Math.min(100, Math.max(0, finiteOr(sample.throttlePercent, s.throttlePercent)));
+    s.committed ||= sample.committed === true;
 
     let raw: number;
     let etaMs: number | undefined;
@@ -275,6 +284,7 @@ export function createProgressTracker(options: ProgressTrackerOptions): Progress
       throttlePercent: s.throttlePercent,
       message: sample.message ?? message(sample.phase, remaining),
       at: sample.at,
+      ...(s.committed ? { committed: true } : {}),
     };
     s.last = event;
     return event;

@@ -58,6 +58,7 @@ export const MigrationProgressSchema = z
     expectedDowntimeMs: z.number().optional(),
     throttlePercent: z.number().meta({ description: "Auto-converge's current throttle of the guest, percent" }),
     message: z.string().meta({ description: "What is happening in words", example: "waiting: esx01 runs 4 migrations (limit 4 on a 1 Gb/s VMotion NIC)" }),
+    committed: z.boolean().optional().meta({ description: "The switchover passed its point of no return: an abort can no longer leave the VM on the source (absent before)" }),
     at: z.number().meta({ description: "Milliseconds since the epoch, from the injected clock" }),
   })
   .meta({ id: "MigrationProgress" });

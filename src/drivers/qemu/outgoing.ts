@@ -49,6 +49,8 @@ class OutgoingMigration {
   private lastAt: number;
   private sawActive = false;
   private throttleMax = 0;
+  /** QEMU completed the stream: the destination has everything, an abort cannot bring the VM back. */
+  private committed = false;
   /** The stream runs over QEMU's TLS (stream-tls.ts); its credential object, deleted at the end. */
   private streamTlsObject: string | undefined;
   private readonly timing = { requestedAt: 0, requestToMigrateMs: 0, polls: 0, pollMs: 0, finalStatusAt: 0 };
@@ -119,6 +121,7 @@ class OutgoingMigration {
       expectedDowntimeMs: sample?.expectedDowntimeMs,
       throttlePercent: sample?.cpuThrottlePercent ?? 0,
       message,
+      committed: this.committed,
       at: this.host.clock.now(),
     } satisfies SourceProgress);
   }
@@ -284,6 +287,7 @@ class OutgoingMigration {
   private async streamCompleted(sample: MigrationSample, events: MigrationEvents): Promise<MigrationReport> {
     const { host, target, name } = this;
     this.precopyOnce(sample);
+    this.committed = true;
     this.emit(Phase.switchover, 0.5, sample, "the stream is complete; waiting for the destination to run the VM");
     const confirmed = await confirmRunning(host, target);
     if (confirmed !== IncomingState.running) return await this.unconfirmed(sample, confirmed);

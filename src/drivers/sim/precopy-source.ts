@@ -582,6 +582,7 @@ class PrecopySource {
       expectedDowntimeMs: this.expectedDowntimeMs,
       throttlePercent: this.safeThrottle(),
       message,
+      committed: this.committed,
       at: this.clock.now(),
     };
     try {
