@@ -8,6 +8,7 @@ import { parseInventory } from "../../src/core/inventory/parse.ts";
 import { labVmSpec } from "../../src/cli/commands/up.ts";
 import { runFerry } from "../../src/cli/testing/io.ts";
 import { startLab, type Lab } from "./harness.ts";
+import { assertNeverBack, progressPercents } from "../support/tasks.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../../src/store/testing/postgres.ts";
 
 const LAB_FILE = new URL("../../examples/lab.yaml", import.meta.url).pathname;
@@ -133,6 +134,8 @@ describe("migrations through the controller", () => {
     const vm = await lab.api<{ host: string; migrating: boolean }>("GET", "/vms/app01");
     assert.deepEqual([vm.body.host, vm.body.migrating], [hosts[0], false], "the inventory says where the VM really runs");
     assert.equal(done.body.report?.runningOn, hosts[0]);
+    // The restarted controller's run starts where the stream left off, not at the task row's (lagging) percent.
+    assertNeverBack(await progressPercents(lab, started.body.id), "the events before and after the restart");
   });
 });
 

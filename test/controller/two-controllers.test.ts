@@ -11,7 +11,7 @@ import { ApiClient, type SseEvent } from "../../src/api/client.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../../src/store/testing/postgres.ts";
 import { startControllerProcess, startLab, stopProcess, type ControllerProcess, type Lab } from "./harness.ts";
 import { twinLab } from "../support/twin-lab.ts";
-import { taskEnded, waitFor } from "../support/tasks.ts";
+import { assertNeverBack, progressPercents, taskEnded, waitFor } from "../support/tasks.ts";
 
 interface Task { id: string; state: string; vm: string; source: string; destination: string; body: { report?: { outcome: string; runningOn: string } } }
 
@@ -129,5 +129,7 @@ describe("two controllers on one PostgreSQL", () => {
     const inventory = await call<{ host: string; migrating: boolean }>(b, "GET", `/vms/${vm}`);
     assert.deepEqual([inventory.body.host, inventory.body.migrating], [hosts[0], false]);
     assert.equal((await db.query("select 1 from vm_claim where vm = $1", [vm])).rowCount, 0, "the claim was released");
+    // B started its run where A's stream left off (its last event, not the task row, which lags it).
+    assertNeverBack(await progressPercents(b, r.body.id), "A's events then B's");
   });
 });

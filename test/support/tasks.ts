@@ -22,3 +22,20 @@ export function taskEnded<T extends { readonly state: string; readonly body: { r
     return ENDED.includes(body.state) && body.body.report !== undefined ? body : undefined;
   });
 }
+
+/** The percents of a task's progress events, in the order its stream carried them (every page of GET /events/page). */
+export async function progressPercents(api: Pick<Lab, "api">, id: string): Promise<number[]> {
+  const out: number[] = [];
+  for (let after = 0; ;) {
+    const { body } = await api.api<{ events: { type: string; percent?: number }[]; next: number }>("GET", `/events/page?after=${String(after)}&task=${encodeURIComponent(id)}&limit=1000`);
+    for (const e of body.events) if (e.type === "progress" && typeof e.percent === "number") out.push(e.percent);
+    if (body.events.length === 0 || body.next <= after) return out;
+    after = body.next;
+  }
+}
+
+/** Fails naming the first step back in `percents`, if any. */
+export function assertNeverBack(percents: readonly number[], what: string): void {
+  const back = percents.findIndex((p, i) => i > 0 && p < (percents[i - 1] ?? 0));
+  if (back >= 0) throw new Error(`${what}: the percent went back from ${String(percents[back - 1])} to ${String(percents[back])} (event ${String(back)} of ${String(percents.length)}: ${percents.join(", ")})`);
+}

@@ -102,7 +102,10 @@ export function applyEvent(task: LiveTask | undefined, event: FerryEvent): LiveT
       return {
         ...task,
         state: progress.phase,
-        // A completed migration is at 100% whatever its last batch reported.
+        // A completed migration is at 100% whatever its last batch reported. The stream's percent
+        // never goes back (the engine's tracker, across a takeover too), but the list this view
+        // started from may be newer than the first events after its sequence (they are replayed
+        // though the row already shows them): those must not move the bar back.
         percent: progress.phase === "completed" ? 100 : Math.max(task.percent, progress.percent),
         progress,
         timeline,
