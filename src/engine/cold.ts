@@ -38,6 +38,8 @@ export interface ColdMigration {
   /** The checker's verdict when the task leaves the queue, as migrate() takes it: errors (or warnings not accepted) refuse in validating, INCOMPATIBLE. */
   readonly check?: CheckVerdict | undefined;
   readonly acceptedWarnings?: readonly string[] | "all" | undefined;
+  /** A run picked up after a restart: the percent its last progress event showed (progress never shows less). */
+  readonly lastPercent?: number | undefined;
 }
 
 /**
@@ -124,7 +126,7 @@ function coldRun(m: ColdMigration): { go(): Promise<MigrationReport>; reconcile(
   const started = clock.monotonic();
   let phase: Phase = Phase.validating;
   // Phase and percent as the core's tracker gives them (never back, on the seed's scale).
-  const tracker = createProgressTracker({ migrationId, vm: vm.name });
+  const tracker = createProgressTracker({ migrationId, vm: vm.name, floorPercent: m.lastPercent });
   const publish = (progress: MigrationProgress): void => {
     phase = progress.phase;
     try {

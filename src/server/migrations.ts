@@ -733,7 +733,7 @@ export class MigrationService {
       const spec = await this.#specOf(this.#deps.inventory.current, task.vm, source).catch(() => this.#inventorySpec(this.#deps.inventory.current, task.vm));
       try {
         report = body.cold === true
-          ? await reconcileColdMigration({ migrationId: task.id, vm: spec, source, destination, ownership: await this.#ownershipPlan(task.id, spec), signal, onProgress: progress.write, clock, log: this.#deps.log })
+          ? await reconcileColdMigration({ migrationId: task.id, vm: spec, source, destination, ownership: await this.#ownershipPlan(task.id, spec), signal, onProgress: progress.write, clock, log: this.#deps.log, lastPercent: Math.max(task.percent, last?.percent ?? 0) })
           : await reconcileMigration({ migrationId: task.id, vm: spec, source, destination, prediction: body.prediction, signal, onProgress: progress.write, clock, log: this.#deps.log, lastPhase: phaseOf(task), lastPercent: Math.max(task.percent, last?.percent ?? 0), committed: last?.committed, fenced: body.ownership !== undefined });
       } catch (error) {
         report = this.#failedReport(task, MigrationFailureCode.internal, `settling after a restart failed: ${error instanceof Error ? error.message : String(error)}`, task.source, body.prediction);

@@ -350,7 +350,10 @@ describe("a cold migration picked up after its controller stopped (reconcileCold
       await esx01.client.createVm(spec);
       const ownership = await ledger.plan(row.vm, migrationId, [esx01.client, esx02.client]);
       await row.arrange(current, ownership.ledger, migrationId);
-      const report = await reconcileColdMigration({ migrationId, vm: spec, source: esx01.client, destination: esx02.client, ownership: row.unfenced === true ? undefined : ownership, signal: new AbortController().signal, onProgress: () => undefined, clock: systemClock });
+      // Its last event showed 40%: the run picked up never shows less.
+      const percents: number[] = [];
+      const report = await reconcileColdMigration({ migrationId, vm: spec, source: esx01.client, destination: esx02.client, ownership: row.unfenced === true ? undefined : ownership, signal: new AbortController().signal, onProgress: (p) => percents.push(p.percent), clock: systemClock, lastPercent: 40 });
+      assert.ok(percents.length > 0 && percents.every((p, i) => p >= (i === 0 ? 40 : (percents[i - 1] ?? 0))), `percents ${percents.join(", ")}`);
       assert.equal(report.outcome, row.expected.outcome, report.failure?.message);
       assert.equal(report.failure?.code, row.expected.code, report.failure?.message);
       assert.equal(report.runningOn, row.expected.registeredOn);
