@@ -8,7 +8,7 @@ import { parseInventory } from "../../src/core/inventory/parse.ts";
 import { labVmSpec } from "../../src/cli/commands/up.ts";
 import { runFerry } from "../../src/cli/testing/io.ts";
 import { startLab, type Lab } from "./harness.ts";
-import { assertNeverBack, progressPercents } from "../support/tasks.ts";
+import { assertNeverBack, progressPercents, waitFor } from "../support/tasks.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../../src/store/testing/postgres.ts";
 
 const LAB_FILE = new URL("../../examples/lab.yaml", import.meta.url).pathname;
@@ -126,6 +126,13 @@ describe("migrations through the controller", () => {
     // Killed while the stream runs (16 MiB at 40 Mb/s: a few seconds of pre-copy).
     const hit = await waitForState(lab, started.body.id, "precopy");
     assert.equal(hit.state, "precopy");
+    // Killed once its event stream ran ahead of its task row (written at most once a second), if
+    // pre-copy lasts that long: a restart that started from the row would then step back.
+    await waitFor("the event stream to run ahead of the task row, or pre-copy to end", async () => {
+      const row = (await lab.api<{ state: string; percent: number }>("GET", `/migrations/${started.body.id}`)).body;
+      const last = (await progressPercents(lab, started.body.id)).at(-1) ?? 0;
+      return row.state !== "precopy" || last > row.percent ? true : undefined;
+    });
     await lab.restartController("SIGKILL");
     const done = await waitForTask(lab, started.body.id);
     assert.ok(["completed", "failed"].includes(done.state), done.state);
