@@ -112,6 +112,12 @@ describe("two controllers on one PostgreSQL", () => {
     const r = await call<Task>(a, "POST", "/migrations", { vm, to, bandwidthMbps: 10 });
     assert.equal(r.status, 202, JSON.stringify(r.body));
     await waitFor("the move to be in pre-copy", async () => ((await call<Task>(a, "GET", `/migrations/${r.body.id}`)).body.state === "precopy" ? true : undefined));
+    // A dies once its event stream ran ahead of the task row (written at most once a second), if pre-copy lasts that long.
+    await waitFor("A's event stream to run ahead of the task row, or pre-copy to end", async () => {
+      const row = (await call<{ state: string; percent: number }>(a, "GET", `/migrations/${r.body.id}`)).body;
+      const last = (await progressPercents(a, r.body.id)).at(-1) ?? 0;
+      return row.state !== "precopy" || last > row.percent ? true : undefined;
+    });
     const owner = (await db.query<{ owner: string }>("select owner from task where id = $1", [r.body.id])).rows[0]?.owner;
     await stopProcess(a.child, "SIGKILL");
     // A cannot renew after its death: the lease it left is the last.
