@@ -77,6 +77,7 @@ export function failureWords(code: MigrationFailureCode): string {
 
 export const WARNING_WORDS: Record<MigrationWarningCode, string> = {
   DOWNTIME_OVER_LIMIT: "The VM paused longer than its downtime limit",
+  INVENTORY_NOT_RECORDED: "The VM moved, but the inventory could not record its new host",
 };
 
 export function warningWords(code: MigrationWarningCode): string {
