@@ -10,6 +10,20 @@ import { createAgentClient, type AgentClient } from "../../src/agent/client.ts";
 import type { VmSpec } from "../../src/drivers/driver.ts";
 import { startAgentProcess, stopAgent, type LabAgent } from "../../src/cli/commands/up.ts";
 import { tlsFetch, type FetchFunction } from "../../src/pki/tls-fetch.ts";
+import { parseInventory } from "../../src/core/inventory/parse.ts";
+import type { Vm } from "../../src/core/inventory/schema.ts";
+
+/** examples/lab.yaml (`ferry up`'s lab) as text, for startLab. */
+export const LAB_TEXT = readFileSync(new URL("../../examples/lab.yaml", import.meta.url), "utf8");
+
+/** A VM of examples/lab.yaml by name, for its spec. */
+export function labVm(name: string): Vm {
+  const parsed = parseInventory(LAB_TEXT, "examples/lab.yaml");
+  if (!parsed.ok) throw new Error("examples/lab.yaml does not parse");
+  const found = parsed.inventory.vms.find((v) => v.name === name);
+  if (found === undefined) throw new Error(`examples/lab.yaml has no ${name}`);
+  return found;
+}
 
 const BIN = new URL("../../bin/ferry.js", import.meta.url).pathname;
 

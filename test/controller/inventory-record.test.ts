@@ -6,22 +6,12 @@
 // completed while the inventory still named the source.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { parseInventory } from "../../src/core/inventory/parse.ts";
 import { labVmSpec } from "../../src/cli/commands/up.ts";
 import type { MigrationReport } from "../../src/core/migration/types.ts";
-import { startLab, type Lab } from "./harness.ts";
+import { LAB_TEXT, labVm, startLab, type Lab } from "./harness.ts";
 import { taskEnded } from "../support/tasks.ts";
 
-const LAB_FILE = new URL("../../examples/lab.yaml", import.meta.url).pathname;
-const LAB_TEXT = readFileSync(LAB_FILE, "utf8");
-const parsed = parseInventory(LAB_TEXT, LAB_FILE);
-if (!parsed.ok) throw new Error("examples/lab.yaml does not parse");
-const vm = (name: string) => {
-  const found = parsed.inventory.vms.find((v) => v.name === name);
-  if (found === undefined) throw new Error(`examples/lab.yaml has no ${name}`);
-  return found;
-};
+const vm = labVm;
 const MiB = 1048576;
 
 interface MigrationTask { id: string; state: string; body: { report?: MigrationReport } }

@@ -6,25 +6,15 @@
 // them, as JSON and as text.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { parseInventory } from "../../src/core/inventory/parse.ts";
 import { MigrationTaskBodySchema, MigrationTaskSchema, TaskEventSchema } from "../../src/core/migration/schema.ts";
 import { labVmSpec } from "../../src/cli/commands/up.ts";
-import { startLab, type Lab } from "./harness.ts";
+import { LAB_TEXT, labVm, startLab, type Lab } from "./harness.ts";
 import { taskEnded, waitFor } from "../support/tasks.ts";
 import { runFerry } from "../../src/cli/testing/io.ts";
 
-const LAB_FILE = new URL("../../examples/lab.yaml", import.meta.url).pathname;
-const LAB_TEXT = readFileSync(LAB_FILE, "utf8");
-const parsed = parseInventory(LAB_TEXT, LAB_FILE);
-if (!parsed.ok) throw new Error("examples/lab.yaml does not parse");
-const vm = (name: string) => {
-  const found = parsed.inventory.vms.find((v) => v.name === name);
-  if (found === undefined) throw new Error(`examples/lab.yaml has no ${name}`);
-  return found;
-};
+const vm = labVm;
 
 interface Row { id: string; kind: string; vm: string; source: string; destination: string; state: string; percent: number; created_at: number; updated_at: number; created_by: string; body: string }
 
