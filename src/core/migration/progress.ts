@@ -165,6 +165,32 @@ interface TrackerState {
   committed: boolean;
 }
 
+/** What a progress event says when its reporter gave no words of its own. */
+function phaseMessage(phase: Phase, remaining: number, s: Pick<TrackerState, "pass" | "throttlePercent" | "linkRate" | "dirtyRate">): string {
+  switch (phase) {
+    case Phase.queued:
+      return "queued";
+    case Phase.validating:
+      return "validating: checking the VM and both hosts";
+    case Phase.preparing:
+      return "preparing: connecting to the destination, which reserves memory and creates the VM's shell";
+    case Phase.precopy: {
+      const throttled = s.throttlePercent > 0 ? `, guest throttled to ${s.throttlePercent}%` : "";
+      return `pre-copy pass ${s.pass}: ${mib(remaining)} left at ${mbps(s.linkRate)}, guest dirtying ${mbps(s.dirtyRate)}${throttled}`;
+    }
+    case Phase.switchover:
+      return `switchover: VM paused, sending the last ${mib(remaining)} and the device state`;
+    case Phase.completed:
+      return "completed: the VM runs on the destination";
+    case Phase.failed:
+      return "failed: the VM stays on the source";
+    case Phase.cancelled:
+      return "cancelled: the VM stays on the source";
+    case Phase.needsAttention:
+      return "needs attention: the VM waits paused on the source until its owner is known";
+  }
+}
+
 export function createProgressTracker(options: ProgressTrackerOptions): ProgressTracker {
   const downtimeLimitMs = options.downtimeLimitMs ?? DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs;
   const floor = Math.min(BEFORE_CONFIRMED_MAX, Math.max(0, finiteOr(options.floorPercent, 0)));
@@ -189,31 +215,6 @@ export function createProgressTracker(options: ProgressTrackerOptions): Progress
     const passFraction = sample.fraction !== undefined ? clamp01(finiteOr(sample.fraction, 0)) : sentInPass + remaining > 0 ? sentInPass / (sentInPass + remaining) : 0;
     s.precopyFraction = Math.max(s.precopyFraction, s.passBase + (1 - s.passBase) * s.passShare * passFraction);
     return s.precopyFraction;
-  }
-
-  function message(phase: Phase, remaining: number): string {
-    switch (phase) {
-      case Phase.queued:
-        return "queued";
-      case Phase.validating:
-        return "validating: checking the VM and both hosts";
-      case Phase.preparing:
-        return "preparing: connecting to the destination, which reserves memory and creates the VM's shell";
-      case Phase.precopy: {
-        const throttled = s.throttlePercent > 0 ? `, guest throttled to ${s.throttlePercent}%` : "";
-        return `pre-copy pass ${s.pass}: ${mib(remaining)} left at ${mbps(s.linkRate)}, guest dirtying ${mbps(s.dirtyRate)}${throttled}`;
-      }
-      case Phase.switchover:
-        return `switchover: VM paused, sending the last ${mib(remaining)} and the device state`;
-      case Phase.completed:
-        return "completed: the VM runs on the destination";
-      case Phase.failed:
-        return "failed: the VM stays on the source";
-      case Phase.cancelled:
-        return "cancelled: the VM stays on the source";
-      case Phase.needsAttention:
-        return "needs attention: the VM waits paused on the source until its owner is known";
-    }
   }
 
   function update(sample: ProgressSample): MigrationProgress {
@@ -282,7 +283,7 @@ export function createProgressTracker(options: ProgressTrackerOptions): Progress
       etaMs: etaMs !== undefined && Number.isFinite(etaMs) ? etaMs : undefined,
       expectedDowntimeMs: expectedDowntimeMs !== undefined && Number.isFinite(expectedDowntimeMs) ? expectedDowntimeMs : undefined,
       throttlePercent: s.throttlePercent,
-      message: sample.message ?? message(sample.phase, remaining),
+      message: sample.message ?? phaseMessage(sample.phase, remaining, s),
       at: sample.at,
       ...(s.committed ? { committed: true } : {}),
     };
