@@ -163,6 +163,9 @@ function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator:
     onStorageWarning: (message: string) => {
       config.log?.("warn", message, { host: host.name });
     },
+    onVmExit: (exit) => {
+      config.log?.("warn", `the QEMU of ${exit.vm} ended by itself (code ${String(exit.code)}, signal ${String(exit.signal)})${exit.reason === undefined ? "" : `: ${exit.reason}`}`, { host: host.name, vm: exit.vm, console: exit.console });
+    },
     ...(qemu.runDir === undefined ? {} : { runDir: qemu.runDir }),
     ...(qemu.binary === undefined ? {} : { binary: qemu.binary }),
     clock: config.clock,

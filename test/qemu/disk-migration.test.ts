@@ -21,6 +21,7 @@ import { isFerryError } from "../../src/core/errors.ts";
 import { DEFAULT_MIGRATE_OPTIONS, Phase } from "../../src/core/migration/types.ts";
 import { systemClock } from "../../src/drivers/clock.ts";
 import { IncomingState, PowerStatus, type MigrationHooks, type VmSpec } from "../../src/drivers/driver.ts";
+import { printVmExit } from "../../src/drivers/qemu/testing/exits.ts";
 import { createQemuDriver, type QemuDriver } from "../../src/drivers/qemu/driver.ts";
 import { heldForWriting, qemuIo, requireQemuImg } from "../../src/drivers/qemu/testing/images.ts";
 import { requireQemu } from "../../src/drivers/qemu/testing/requirements.ts";
@@ -114,6 +115,9 @@ describe("a VM with a disk on a shared datastore, moved live between two qemu dr
           host: simHost(name, hosts[name], 1024),
           boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 },
           pollMs: 100,
+          onVmExit: (exit) => {
+          printVmExit(name, exit);
+        },
           ...(name === "esx01" ? { runDir } : {}),
           // Both hosts mount shared01 at one directory; only esx01 has local01.
           datastorePath: (datastore) => (datastore === "shared01" ? shared : datastore === "local01" && name === "esx01" ? local : undefined),

@@ -5,7 +5,7 @@
 // QEMU or the guest is missing; every QEMU is ended by the drivers' close, pass or fail.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createConnection, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +17,7 @@ import { systemClock } from "../clock.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks, type VmSpec } from "../driver.ts";
 import { simHost } from "../sim/testing.ts";
 import { probeDirectIo } from "./disks.ts";
-import { createQemuDriver, probeAccelerator, type QemuDriver, type QemuDriverOptions } from "./driver.ts";
+import { createQemuDriver, probeAccelerator, type QemuDriver, type QemuDriverOptions, type VmExit } from "./driver.ts";
 import { imageInfo, requireQemuImg } from "./testing/images.ts";
 
 import { requireQemu } from "./testing/requirements.ts";
@@ -290,3 +290,35 @@ test("power on refuses a disk file that is gone, naming the VM, the file and the
     assert.deepEqual(driver.pids(), []);
   });
 });
+
+test("a QEMU that ends by itself: the VM is off, and onVmExit says how, with the guest console's last lines", { timeout: 120_000 }, async () => {
+  const images = requireQemu();
+  const runDir = await mkdtemp(join(tmpdir(), "ferry-exit-"));
+  let exited: (exit: VmExit) => void = () => undefined;
+  const reported = new Promise<VmExit>((resolve) => (exited = resolve));
+  const driver = createQemuDriver({ host: simHost("esx01", "127.0.1.1", 1024), boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 }, runDir, onVmExit: (exit) => { exited(exit); } });
+  try {
+    await driver.create(spec);
+    await driver.powerOn(spec.name);
+    // Killed once the guest has said it is ready, so its console has lines to carry.
+    const deadline = Date.now() + 100_000;
+    while (!(await consoleOf(runDir)).includes("ferry-guest: ready") && Date.now() < deadline) await systemClock.sleep(200);
+    const [pid] = driver.pids();
+    assert.ok(pid !== undefined);
+    process.kill(pid, "SIGKILL");
+    const exit = await reported;
+    assert.deepEqual({ vm: exit.vm, code: exit.code, signal: exit.signal }, { vm: spec.name, code: null, signal: "SIGKILL" });
+    assert.match(exit.console, /ferry-guest: ready/);
+    assert.equal((await driver.get(spec.name))?.power, PowerStatus.off);
+    assert.deepEqual(driver.pids(), []);
+  } finally {
+    await driver.close();
+    await rm(runDir, { recursive: true, force: true });
+  }
+});
+
+/** What the guests of `runDir` wrote on their serial consoles so far. */
+async function consoleOf(runDir: string): Promise<string> {
+  const files = (await readdir(runDir)).filter((f) => f.endsWith(".serial"));
+  return (await Promise.all(files.map((f) => readFile(join(runDir, f), "utf8").catch(() => "")))).join("");
+}

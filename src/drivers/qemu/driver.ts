@@ -24,7 +24,7 @@ import { migrateOut } from "./outgoing.ts";
 import type { QmpClient } from "./qmp.ts";
 import { createVm, destroyVm, killVmProcess, powerOffVm, powerOnVm, queryStatus, stopVmProcess } from "./vm-process.ts";
 
-export type { ControlTiming, QemuDriver, QemuDriverOptions, QemuHostDescription } from "./options.ts";
+export type { ControlTiming, QemuDriver, QemuDriverOptions, QemuHostDescription, VmExit } from "./options.ts";
 export { probeAccelerator, type ProbeAcceleratorOptions } from "./accelerator.ts";
 export { listeningPort } from "./incoming.ts";
 

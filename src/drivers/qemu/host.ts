@@ -56,6 +56,11 @@ export class QemuHost {
   private runDirectory: Promise<string> | undefined;
   /** Whether the run directory is the driver's own (made by it, removed at close). */
   private ownRunDir = false;
+  /**
+   * Taps of an ended QEMU still being removed, by VM name. A new QEMU of that name waits for
+   * them: its taps have the same names, and `ip tuntap add` refuses one that exists (EBUSY).
+   */
+  private readonly releasing = new Map<string, Promise<void>>();
 
   constructor(options: QemuDriverOptions) {
     this.options = options;
@@ -98,6 +103,21 @@ export class QemuHost {
 
   notClosed(): void {
     if (this.outgoing.closed) throw new FerryError(ErrorCode.unavailable, `the qemu driver of ${this.name} is closed`);
+  }
+
+  /** Tracks the removal of VM `name`'s taps; resolves when it and any earlier one are done. */
+  releaseTaps(name: string, removal: Promise<void>): Promise<void> {
+    const all = Promise.all([this.tapsReleased(name), removal]).then(() => undefined);
+    this.releasing.set(name, all);
+    void all.then(() => {
+      if (this.releasing.get(name) === all) this.releasing.delete(name);
+    });
+    return all;
+  }
+
+  /** Resolves once the taps of VM `name`'s ended QEMUs are gone. */
+  tapsReleased(name: string): Promise<void> {
+    return this.releasing.get(name) ?? Promise.resolve();
   }
 
   /** Drops `vm` from the host's list, unless another VM of its name took its place meanwhile. */

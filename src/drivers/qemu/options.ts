@@ -66,6 +66,22 @@ export interface QemuDriverOptions {
   readonly probeDirectIo?: (directory: string) => Promise<boolean>;
   /** Each storage warning once, as found (a datastore without O_DIRECT); also in `storageWarnings()`. */
   readonly onStorageWarning?: (message: string) => void;
+  /**
+   * A VM's QEMU that ended by itself (a guest panic with `panic=-1 -no-reboot`, a failed
+   * incoming stream, a kill from outside), with why: the agent logs it.
+   */
+  readonly onVmExit?: (exit: VmExit) => void;
+}
+
+/** A QEMU that ended without the driver asking it to. */
+export interface VmExit {
+  readonly vm: string;
+  readonly code: number | null;
+  readonly signal: string | null;
+  /** QEMU's own error lines, when it wrote any. */
+  readonly reason: string | undefined;
+  /** The last lines the guest wrote on its serial console (a panic says itself there). */
+  readonly console: string;
 }
 
 /** Ferry's control cost around QEMU's stream, for one completed migration. */

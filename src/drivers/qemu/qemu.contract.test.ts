@@ -8,6 +8,7 @@ import { systemClock } from "../clock.ts";
 import { IncomingState, type IncomingMigration } from "../driver.ts";
 import { simHost } from "../sim/testing.ts";
 import { createQemuDriver, type QemuDriver } from "./driver.ts";
+import { printVmExit } from "./testing/exits.ts";
 import { requireQemu } from "./testing/requirements.ts";
 
 const skips = {
@@ -26,6 +27,9 @@ driverContract(
         host: simHost(name, ip, 1024),
         boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 },
         clock: systemClock,
+        onVmExit: (exit) => {
+          printVmExit(name, exit);
+        },
         pollMs: 100,
         destinationName: (target) => (byIp(target) === undefined ? undefined : name === "esx01" ? "esx02" : "esx01"),
         destinationReason: (target) => Promise.resolve(byIp(target)?.incomingFailure(target.migrationId)),

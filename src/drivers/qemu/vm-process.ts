@@ -2,6 +2,7 @@
 // the port-group bridges and its QMP socket; and the power operations built on it (create,
 // power on, power off, destroy). QEMU-NOTES.md lists the QEMU behaviours named "trap N".
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { cannotPowerOn, checkNewVm, mustBeIdle } from "../bookkeeping.ts";
@@ -11,7 +12,8 @@ import type { ResolvedStorage } from "./disks.ts";
 import type { HostedVm, QemuHost } from "./host.ts";
 import { MiB } from "./host.ts";
 import { capabilityArguments } from "./migration-info.ts";
-import { connectChild, startQemu } from "./process.ts";
+import type { VmExit } from "./options.ts";
+import { connectChild, qemuErrorReason, startQemu, type QemuExit } from "./process.ts";
 import type { QmpClient } from "./qmp.ts";
 
 /** No bandwidth cap: QEMU's max-bandwidth wants a number. */
@@ -29,6 +31,8 @@ export async function queryStatus(qmp: QmpClient): Promise<string> {
 async function plugTaps(host: QemuHost, vm: HostedVm, tag: string): Promise<Record<string, string>> {
   const taps: Record<string, string> = {};
   const network = host.options.network;
+  // The taps of this VM's last QEMU (a failed incoming shell, a power-off) may still be going.
+  await host.tapsReleased(vm.spec.name);
   for (const nic of vm.spec.nics) {
     if (network === undefined) throw new FerryError(ErrorCode.invalidInput, `${host.name} has no network for NIC ${nic.name} of ${vm.spec.name} (port group "${nic.portGroup}")`, { details: { vm: vm.spec.name, nic: nic.name } });
     try {
@@ -60,13 +64,14 @@ export async function startVmProcess(host: QemuHost, vm: HostedVm, incomingMode:
     const qmp = await connectChild(child, `${stem}.qmp`, { clock });
     vm.child = child;
     vm.qmp = qmp;
-    void child.exited.then(() => {
+    void child.exited.then((exit) => {
       void unplugTaps(host, vm);
       if (vm.child !== child) return;
       vm.child = undefined;
       vm.qmp = undefined;
       void qmp.close();
       exitedByItself(host, vm);
+      if (host.options.onVmExit !== undefined) void reportExit(host.options.onVmExit, vm.spec.name, exit, `${stem}.serial`);
     });
   } catch (error) {
     await child.kill();
@@ -75,13 +80,26 @@ export async function startVmProcess(host: QemuHost, vm: HostedVm, incomingMode:
   }
 }
 
-/** Removes the taps of `vm`'s last QEMU (after it exited: QEMU holds them open). */
-export async function unplugTaps(host: QemuHost, vm: HostedVm): Promise<void> {
+/**
+ * Removes the taps of `vm`'s last QEMU (after it exited: QEMU holds them open). Resolves when
+ * they are gone, also when another caller (the exit handler) started their removal.
+ */
+export function unplugTaps(host: QemuHost, vm: HostedVm): Promise<void> {
   const taps = vm.taps.splice(0);
   const network = host.options.network;
-  if (network === undefined) return;
-  await Promise.all(taps.map((tap) => network.unplug(tap).catch(() => undefined)));
+  if (network === undefined || taps.length === 0) return host.tapsReleased(vm.spec.name);
+  return host.releaseTaps(vm.spec.name, Promise.all(taps.map((tap) => network.unplug(tap).catch(() => undefined))).then(() => undefined));
 }
+
+/** Says why `vm`'s QEMU ended by itself: its stderr's errors and its console's last lines. */
+async function reportExit(onVmExit: (exit: VmExit) => void, vm: string, exit: QemuExit, serialPath: string): Promise<void> {
+  const serial = await readFile(serialPath, "utf8").catch(() => "");
+  const lines = serial.split("\n").map((line) => line.trimEnd()).filter((line) => line !== "");
+  onVmExit({ vm, code: exit.code, signal: exit.signal, reason: qemuErrorReason(exit.stderr), console: lines.slice(-CONSOLE_LINES).join("\n") });
+}
+
+/** Lines of the guest's console an unexpected exit carries. */
+const CONSOLE_LINES = 20;
 
 /** A QEMU ended by itself (failed incoming stream, guest panic, or killed). */
 function exitedByItself(host: QemuHost, vm: HostedVm): void {

@@ -5,6 +5,7 @@
 // the agents.
 import { systemClock } from "../../drivers/clock.ts";
 import { IncomingState, type IncomingMigration } from "../../drivers/driver.ts";
+import { printVmExit } from "../../drivers/qemu/testing/exits.ts";
 import { createQemuDriver, type QemuDriver, type QemuDriverOptions } from "../../drivers/qemu/driver.ts";
 import { GuestCheckState } from "../../drivers/qemu/host-network.ts";
 import { simHost } from "../../drivers/sim/testing.ts";
@@ -27,6 +28,9 @@ export function labDrivers(net: LabNetwork, layout: QemuLabLayout, images: Guest
         boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 },
         network: labHostNetwork(net, h.namespace, h.bridges, { probeFrom: h.probeFrom }),
         clock: systemClock,
+        onVmExit: (exit) => {
+          printVmExit(h.name, exit);
+        },
         ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
         ...(options.guestCheckTimeoutMs === undefined ? {} : { guestCheckTimeoutMs: options.guestCheckTimeoutMs }),
         ...(options.onControlTiming === undefined ? {} : { onControlTiming: options.onControlTiming }),
