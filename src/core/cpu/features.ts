@@ -1,12 +1,15 @@
-// The CPUID features a guest can see, named as Linux names them in /proc/cpuinfo.
-// Only these take part in compatibility: /proc/cpuinfo also lists flags Linux synthesises
-// (constant_tsc, rep_good, ...) or that describe the host alone (vmx, svm, hypervisor: KVM
-// exposes VT/AMD-V to a guest only with nested virtualization),
-// which a guest never relies on.
+// The CPUID features a guest can see, named as Linux names them in /proc/cpuinfo (or, for a
+// bit Linux hides, as its X86_FEATURE_ macro in lower case). They come from the one generated
+// table of every CPUID feature bit (feature-table.generated.ts); only its `guest` bits take part
+// in compatibility. /proc/cpuinfo also lists flags Linux synthesises (constant_tsc, rep_good,
+// ...) and the table has bits that describe the host alone (vmx, svm, hypervisor: KVM exposes
+// VT/AMD-V to a guest only with nested virtualization): a guest never relies on those.
 import type { CpuidMask } from "../inventory/schema.ts";
+import type { CpuidFeature } from "./cpuid-types.ts";
+import { CPUID_FEATURES } from "./feature-table.generated.ts";
 
 export interface CpuFeature {
-  /** Linux /proc/cpuinfo name. */
+  /** Linux /proc/cpuinfo name (the table's name). */
   readonly flag: string;
   /** What operators call it. */
   readonly label: string;
@@ -14,42 +17,17 @@ export interface CpuFeature {
   readonly requires?: readonly string[];
 }
 
-const f = (flag: string, label: string, requires?: readonly string[]): CpuFeature =>
-  requires === undefined ? { flag, label } : { flag, label, requires };
+const tableByName = new Map(CPUID_FEATURES.map((feature) => [feature.name, feature]));
 
-/** Guest-visible features, CPUID leaves 1, 7 and 0x80000001, in rough age order. */
-export const CPU_FEATURES: readonly CpuFeature[] = [
-  f("fpu", "x87 FPU"), f("vme", "VME"), f("de", "DE"), f("pse", "PSE"), f("tsc", "TSC"), f("msr", "MSR"),
-  f("pae", "PAE"), f("mce", "MCE"), f("cx8", "CMPXCHG8B"), f("apic", "APIC"), f("sep", "SYSENTER"),
-  f("mtrr", "MTRR"), f("pge", "PGE"), f("mca", "MCA"), f("cmov", "CMOV"), f("pat", "PAT"),
-  f("pse36", "PSE-36"), f("clflush", "CLFLUSH"), f("mmx", "MMX"), f("fxsr", "FXSAVE"),
-  f("sse", "SSE", ["fxsr"]), f("sse2", "SSE2", ["sse"]), f("ss", "self-snoop"), f("ht", "HTT"),
-  f("syscall", "SYSCALL"), f("nx", "NX/XD"), f("mmxext", "AMD MMX extensions", ["mmx"]),
-  f("fxsr_opt", "FXSAVE optimisations", ["fxsr"]), f("pdpe1gb", "1 GiB pages"), f("rdtscp", "RDTSCP"),
-  f("lm", "64-bit long mode"), f("3dnowext", "3DNow! extensions", ["3dnow"]), f("3dnow", "3DNow!", ["mmx"]),
-  f("pni", "SSE3", ["sse2"]), f("pclmulqdq", "PCLMULQDQ", ["sse2"]), f("monitor", "MONITOR/MWAIT"),
-  f("ssse3", "SSSE3", ["pni"]), f("fma", "FMA3", ["avx"]), f("cx16", "CMPXCHG16B"), f("pcid", "PCID"),
-  f("sse4_1", "SSE4.1", ["ssse3"]), f("sse4_2", "SSE4.2", ["sse4_1"]), f("x2apic", "x2APIC"),
-  f("movbe", "MOVBE"), f("popcnt", "POPCNT"), f("tsc_deadline_timer", "TSC deadline"),
-  f("aes", "AES-NI", ["sse2"]), f("xsave", "XSAVE"), f("avx", "AVX", ["xsave", "sse4_2"]),
-  f("f16c", "F16C", ["avx"]), f("rdrand", "RDRAND"), f("lahf_lm", "LAHF/SAHF in long mode"),
-  f("cmp_legacy", "CMP legacy"), f("extapic", "extended APIC"),
-  f("cr8_legacy", "CR8 legacy"), f("abm", "ABM/LZCNT"), f("sse4a", "SSE4a", ["pni"]),
-  f("misalignsse", "misaligned SSE"), f("3dnowprefetch", "PREFETCHW"), f("osvw", "OSVW"),
-  f("xop", "XOP", ["avx"]), f("fma4", "FMA4", ["avx"]), f("tbm", "TBM"), f("topoext", "topology extensions"),
-  f("fsgsbase", "FSGSBASE"), f("bmi1", "BMI1"), f("hle", "TSX HLE"), f("avx2", "AVX2", ["avx"]),
-  f("smep", "SMEP"), f("bmi2", "BMI2"), f("erms", "enhanced REP MOVSB"), f("invpcid", "INVPCID"),
-  f("rtm", "TSX RTM"), f("mpx", "MPX"), f("avx512f", "AVX-512 F", ["avx2"]),
-  f("avx512dq", "AVX-512 DQ", ["avx512f"]), f("rdseed", "RDSEED"), f("adx", "ADX"), f("smap", "SMAP"),
-  f("clflushopt", "CLFLUSHOPT"), f("clwb", "CLWB"), f("avx512cd", "AVX-512 CD", ["avx512f"]),
-  f("sha_ni", "SHA extensions", ["sse2"]), f("avx512bw", "AVX-512 BW", ["avx512f"]),
-  f("avx512vl", "AVX-512 VL", ["avx512f"]), f("xsaveopt", "XSAVEOPT", ["xsave"]),
-  f("xsavec", "XSAVEC", ["xsave"]), f("xgetbv1", "XGETBV1", ["xsave"]), f("xsaves", "XSAVES", ["xsave"]),
-  f("umip", "UMIP"), f("pku", "protection keys"), f("avx512vbmi", "AVX-512 VBMI", ["avx512f"]),
-  f("avx512_vnni", "AVX-512 VNNI", ["avx512f"]), f("gfni", "GFNI", ["sse2"]), f("vaes", "VAES", ["aes", "avx"]),
-  f("vpclmulqdq", "VPCLMULQDQ", ["pclmulqdq", "avx"]), f("rdpid", "RDPID"), f("la57", "5-level paging"),
-  f("clzero", "CLZERO"), f("wbnoinvd", "WBNOINVD"), f("arat", "always-running APIC timer"),
-];
+/** The table's entry for a flag name, guest-visible or not. */
+export function featureByName(name: string): CpuidFeature | undefined {
+  return tableByName.get(name);
+}
+
+/** Guest-visible features, in table order (leaf, subleaf, register, bit). */
+export const CPU_FEATURES: readonly CpuFeature[] = CPUID_FEATURES.filter((feature) => feature.guest).map((feature) =>
+  feature.requires.length === 0 ? { flag: feature.name, label: feature.label } : { flag: feature.name, label: feature.label, requires: feature.requires },
+);
 
 const byFlag = new Map(CPU_FEATURES.map((feature) => [feature.flag, feature]));
 
@@ -58,9 +36,9 @@ export function isGuestFeature(flag: string): boolean {
   return byFlag.has(flag);
 }
 
-/** The operator's name of a flag ("SSE4.2" for sse4_2); the flag itself when unknown. */
+/** The operator's name of a flag ("SSE4.2" for sse4_2), host-only ones too; the flag itself when unknown. */
 export function featureLabel(flag: string): string {
-  return byFlag.get(flag)?.label ?? flag;
+  return tableByName.get(flag)?.label ?? flag;
 }
 
 /** Features that need `flag`, directly or through others. */

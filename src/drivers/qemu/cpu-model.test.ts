@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { CPU_FEATURES, maskedFlags } from "../../core/cpu/features.ts";
+import { CPU_FEATURES, featureByName, maskedFlags } from "../../core/cpu/features.ts";
 import { CPU_MODELS, findCpuModel } from "../../core/cpu/models.ts";
 import { isFerryError } from "../../core/errors.ts";
 import { openFeatures, qemuCpu, qemuFeatureName, tcgUnsupported } from "./cpu-model.ts";
@@ -14,7 +14,7 @@ function flagsOf(name: string): string[] {
 const intel = "GenuineIntel";
 
 /** Back from QEMU names to Linux ones, to rebuild what the guest sees. */
-const linuxName = new Map(CPU_FEATURES.map((f) => [qemuFeatureName(f.flag), f.flag]));
+const linuxName = new Map(CPU_FEATURES.filter((f) => featureByName(f.flag)?.qemu !== undefined).map((f) => [qemuFeatureName(f.flag), f.flag]));
 
 function seen(arg: string): Set<string> {
   const [name, ...rest] = arg.split(",");
@@ -40,10 +40,27 @@ describe("qemuFeatureName", () => {
     assert.equal(qemuFeatureName("avx512_vnni"), "avx512vnni");
   });
 
-  test("every catalogue feature has a distinct QEMU name without underscores or commas", () => {
-    const names = CPU_FEATURES.map((f) => qemuFeatureName(f.flag));
+  test("every guest feature QEMU knows has a distinct QEMU name without underscores or commas", () => {
+    const names = CPU_FEATURES.filter((f) => featureByName(f.flag)?.qemu !== undefined).map((f) => qemuFeatureName(f.flag));
+    assert.ok(names.length > 120, `${names.length} QEMU names`);
     for (const name of names) assert.match(name, /^[a-z0-9][a-z0-9.-]*$/, name);
     assert.equal(new Set(names).size, names.length);
+  });
+
+  test("names the features of issue 13 as QEMU 7.2 does", () => {
+    assert.equal(qemuFeatureName("avx512_bf16"), "avx512-bf16");
+    assert.equal(qemuFeatureName("amx_tile"), "amx-tile");
+    assert.equal(qemuFeatureName("avx_vnni"), "avx-vnni");
+    assert.equal(qemuFeatureName("spec_ctrl"), "spec-ctrl");
+    assert.equal(qemuFeatureName("intel_stibp"), "stibp");
+    assert.equal(qemuFeatureName("amd_ibpb"), "ibpb");
+  });
+
+  test("refuses a flag QEMU has no property for, naming it", () => {
+    assert.throws(
+      () => qemuFeatureName("lfence_rdtsc"),
+      (e: unknown) => isFerryError(e) && e.code === "INVALID_INPUT" && e.message.includes("lfence_rdtsc") && e.message.includes("LFENCE always serializing"),
+    );
   });
 });
 
@@ -88,6 +105,21 @@ describe("qemuCpu", () => {
   test("an AMD guest gets an AMD model", () => {
     const cpu = qemuCpu({ vendor: "AuthenticAMD", flags: [...flagsOf("Opteron_G3")].filter((f) => f !== "nx") });
     assert.equal(cpu.arg, "Opteron_G3,-nx,enforce");
+  });
+
+  test("refuses a guest feature QEMU has no property for, naming every one", () => {
+    // Linux knows these AMD bits (0x80000021 EAX), QEMU 7.2 has no -cpu property for them.
+    const flags = [...flagsOf("EPYC"), "lfence_rdtsc", "null_sel_clr_base"];
+    assert.throws(
+      () => qemuCpu({ vendor: "AuthenticAMD", flags }),
+      (e: unknown) => {
+        assert.ok(isFerryError(e));
+        assert.equal(e.code, "INVALID_INPUT");
+        assert.match(e.message, /lfence_rdtsc \(LFENCE always serializing\), null_sel_clr_base \(NULL selector clears base\)/);
+        assert.deepEqual((e.details as { flags: unknown }).flags, ["lfence_rdtsc", "null_sel_clr_base"]);
+        return true;
+      },
+    );
   });
 
   test("refuses a set that is not closed under prerequisites: SSE4.2 without SSSE3", () => {
@@ -145,6 +177,7 @@ describe("tcgUnsupported", () => {
     for (const name of ["Conroe", "Penryn", "Nehalem", "Westmere", "Opteron_G1", "Opteron_G2"]) {
       assert.deepEqual(tcgUnsupported(flagsOf(name)), ["vme"], name);
     }
-    assert.deepEqual(tcgUnsupported(flagsOf("SandyBridge")), ["vme", "x2apic", "tsc_deadline_timer"]);
+    // Table order: leaf 1 ECX (x2apic, tsc_deadline_timer) before leaf 1 EDX (vme).
+    assert.deepEqual(tcgUnsupported(flagsOf("SandyBridge")), ["x2apic", "tsc_deadline_timer", "vme"]);
   });
 });

@@ -3,35 +3,24 @@
 // CPUID mask; see core/cpu/guest.ts); QEMU wants a named model plus `+feat`/`-feat` in its own
 // feature names. Both ends of a migration start from this one function, so the guest sees the
 // same CPUID before and after: QEMU itself never compares them (QEMU-NOTES trap 1).
-import { CPU_FEATURES, featureLabel, isGuestFeature } from "../../core/cpu/features.ts";
+import { CPU_FEATURES, featureByName, featureLabel, isGuestFeature } from "../../core/cpu/features.ts";
 import { CPU_MODELS, findCpuModel, type CpuModel } from "../../core/cpu/models.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 
 /**
- * Linux names that QEMU spells differently. The rest are spelled alike. Source: QEMU 7.2
- * target/i386/cpu.c, `feature_word_info[].feat_names`, the canonical names (QEMU also keeps
- * aliases such as `sse4_1` and `sse3`, but `-cpu help` lists these).
+ * QEMU's `-cpu` property name of a flag (`sse4_2` → `sse4.2`; `pni` stays `pni`): the feature
+ * table's `qemu` field, QEMU's canonical names of target/i386/cpu.c `feature_word_info[].feat_names`
+ * (QEMU also keeps aliases such as `sse4_1` and `sse3`, but `-cpu help` lists these). Refuses
+ * (INVALID_INPUT) a flag QEMU has no property for: QEMU cannot be asked to show it to a guest.
  */
-const QEMU_NAMES: Readonly<Record<string, string>> = {
-  // FEAT_1_ECX
-  sse4_1: "sse4.1",
-  sse4_2: "sse4.2",
-  tsc_deadline_timer: "tsc-deadline",
-  // FEAT_8000_0001_EDX
-  fxsr_opt: "fxsr-opt",
-  // FEAT_8000_0001_ECX
-  lahf_lm: "lahf-lm",
-  cmp_legacy: "cmp-legacy",
-  cr8_legacy: "cr8legacy",
-  // FEAT_7_0_EBX
-  sha_ni: "sha-ni",
-  // FEAT_7_0_ECX
-  avx512_vnni: "avx512vnni",
-};
-
-/** QEMU's name of a Linux /proc/cpuinfo flag (`sse4_2` → `sse4.2`; `pni` stays `pni`). */
 export function qemuFeatureName(flag: string): string {
-  return QEMU_NAMES[flag] ?? flag;
+  const qemu = featureByName(flag)?.qemu;
+  if (qemu === undefined) {
+    throw new FerryError(ErrorCode.invalidInput, `QEMU has no -cpu property for the CPU feature ${flag} (${featureLabel(flag)}): mask it to start this guest`, {
+      details: { flag },
+    });
+  }
+  return qemu;
 }
 
 /**
@@ -140,7 +129,9 @@ function closestModel(wanted: ReadonlySet<string>, vendor: string): CpuModel | u
  * catalogue of features goes). Refuses (INVALID_INPUT) a set that is not closed under the
  * catalogue's prerequisites: QEMU would start it, and the guest would crash on it (a hand-made
  * `qemu64,+sse4.1,+sse4.2` without `+ssse3` panics a Debian guest at boot: glibc's SSE4.2
- * routines use SSSE3). Also refuses an unknown baseline model or vendor.
+ * routines use SSSE3). Also refuses a guest feature QEMU has no property for (the feature table's
+ * `qemu` is undefined: Linux knows the bit, this QEMU cannot show it), and an unknown baseline
+ * model or vendor.
  */
 export function qemuCpu(definition: GuestCpuDefinition, options: QemuCpuOptions = {}): QemuCpu {
   const wanted = new Set<string>();
@@ -148,6 +139,13 @@ export function qemuCpu(definition: GuestCpuDefinition, options: QemuCpuOptions 
   for (const flag of definition.flags) {
     if (isGuestFeature(flag)) wanted.add(flag);
     else if (!ignored.includes(flag)) ignored.push(flag);
+  }
+
+  const unnamed = [...wanted].filter((flag) => featureByName(flag)?.qemu === undefined).sort(byCatalogue);
+  if (unnamed.length > 0) {
+    throw new FerryError(ErrorCode.invalidInput, `QEMU has no -cpu property for the guest CPU's ${unnamed.map((flag) => `${flag} (${featureLabel(flag)})`).join(", ")}: mask ${unnamed.length === 1 ? "it" : "them"} to start this guest`, {
+      details: { flags: unnamed },
+    });
   }
 
   const open = openFeatures(wanted);
