@@ -2,11 +2,10 @@
 // vSwitches with their port groups and VMkernel ports, datastores and the hypervisor.
 // Everything is read from the host at every refresh (only QEMU's answers are cached, per
 // binary); the agent's mapping adds what Linux does not record. Every read goes through the
-// injected `run` and `readText`, so a caller can observe a network namespace (or, later,
-// another machine) by wrapping them.
+// injected `run`, `readText` and `openCpuidDevice`, so a caller can observe a network
+// namespace (or, later, another machine) by wrapping them.
 import { readFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import { parseCpuinfo } from "../../core/cpu/cpuinfo.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../../core/inventory/schema.ts";
 import type { Accelerator } from "../../drivers/qemu/command-line.ts";
 import { execRunner, type CommandRunner } from "../command.ts";
@@ -18,6 +17,7 @@ import { parseIpRouteGateways } from "./ip-route.ts";
 import { assembleNetwork, selectNicLinks, type NetworkReadings } from "./network-facts.ts";
 import { parseMeminfo } from "./proc.ts";
 import { DEFAULT_QEMU_BINARY, readQemuFacts, type QemuFacts } from "./qemu-facts.ts";
+import { readHostCpu, type OpenCpuidDevice } from "./cpuid-device.ts";
 
 export type ReadText = (path: string) => Promise<string>;
 
@@ -35,6 +35,8 @@ export interface ObserveHostOptions {
   readonly readText?: ReadText;
   /** The NICs, exactly, when the configuration names them; else every physical or veth link. */
   readonly nicNames?: readonly string[];
+  /** Opens the raw CPUID device (/dev/cpu/0/cpuid); default node's fs on this machine. */
+  readonly openCpuidDevice?: OpenCpuidDevice;
 }
 
 export interface ObservedDatastore {
@@ -149,9 +151,10 @@ export async function observeHost(options: ObserveHostOptions): Promise<Observed
   const started = performance.now();
   const run = options.run ?? execRunner;
   const readText = options.readText ?? readTextFile;
-  const [network, cpuText, memText, hypervisor, readings] = await Promise.all([
+  const [network, cpu, memText, hypervisor, readings] = await Promise.all([
     readNetwork(options, run, readText),
-    readText("/proc/cpuinfo"),
+    // Raw CPUID when the device can be read (flags Linux hides included), else /proc/cpuinfo.
+    readHostCpu({ run, readText, hostName: options.name, ...(options.openCpuidDevice === undefined ? {} : { openDevice: options.openCpuidDevice }) }),
     readText("/proc/meminfo"),
     readHypervisor(options, run),
     Promise.all(options.datastorePaths.map((p) => readDatastore(p))),
@@ -160,14 +163,14 @@ export async function observeHost(options: ObserveHostOptions): Promise<Observed
   const { datastores, datastoreProblems, problems: datastoreDuplicates } = sortDatastores(readings);
   return {
     name: options.name,
-    cpu: parseCpuinfo(cpuText),
+    cpu: cpu.cpu,
     memoryMB: parseMeminfo(memText),
     nics,
     vswitches,
     datastores,
     datastoreProblems,
     hypervisor: hypervisor.hypervisor,
-    problems: [...networkProblems, ...hypervisor.problems, ...datastoreDuplicates],
+    problems: [...networkProblems, ...hypervisor.problems, ...datastoreDuplicates, ...(cpu.note === undefined ? [] : [cpu.note])],
     observedInMs: Math.round((performance.now() - started) * 10) / 10,
   };
 }
