@@ -4,7 +4,7 @@
 // equal keys get equal verdicts (the compatibility matrix relies on that).
 import type { HostView, InventoryIndex, PortGroupRef } from "../inventory/index.ts";
 import type { Device, PowerState, Vm, VmNic } from "../inventory/schema.ts";
-import { guestCpu, type GuestCpuResult } from "../cpu/guest.ts";
+import { guestCpu, guestCpuKey, type GuestCpuResult } from "../cpu/guest.ts";
 import { listOf } from "./findings.ts";
 
 export interface StoredFile {
@@ -76,8 +76,7 @@ function storedFiles(vm: Vm): StoredFile[] {
 
 function guestKey(guest: GuestCpuResult): string {
   if (!guest.ok) return `?${guest.unknownModel}`;
-  const cpu = guest.cpu;
-  return [cpu.vendor, cpu.family ?? "", cpu.baseline?.name ?? "", cpu.source, [...cpu.flags].sort().join(" "), [...cpu.maskPending].sort().join(" ")].join("|");
+  return guestCpuKey(guest.cpu);
 }
 
 export function vmProfile(index: InventoryIndex, vm: Vm): VmProfile {

@@ -9,7 +9,9 @@ function cpu(vendor: string, family: number, model: number, flags: string): Cpu 
   return { vendor, family, model, flags: flags.split(" "), virtualization: true, cores: 16, mhz: 2400 };
 }
 
-// Host CPUs as /proc/cpuinfo lists them (host-only flags included on purpose).
+// Host CPUs as /proc/cpuinfo lists them (host-only flags included on purpose), plus the CPUID
+// bits Linux hides there but Ferry records from CPUID (spec_ctrl, spec_ctrl_ssbd): the -IBRS
+// and later Intel models need them.
 const intelBase =
   "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush dts acpi mmx fxsr sse sse2 ss ht tm pbe syscall nx pdpe1gb rdtscp lm constant_tsc arch_perfmon pebs bts rep_good nopl xtopology nonstop_tsc cpuid aperfmperf pni pclmulqdq dtes64 monitor ds_cpl vmx smx est tm2 ssse3 sdbg fma cx16 xtpr pdcm pcid dca sse4_1 sse4_2 x2apic movbe popcnt tsc_deadline_timer aes xsave avx f16c rdrand lahf_lm abm 3dnowprefetch cpuid_fault epb invpcid_single pti ssbd ibrs ibpb stibp tpr_shadow vnmi flexpriority ept vpid ept_ad fsgsbase tsc_adjust bmi1 avx2 smep bmi2 erms invpcid";
 /** Xeon E5-2680 v4, TSX disabled by microcode. */
@@ -19,14 +21,14 @@ const skylake = cpu(
   "GenuineIntel",
   6,
   85,
-  `${intelBase} hle rtm cqm mpx rdt_a avx512f avx512dq rdseed adx smap clflushopt clwb intel_pt avx512cd avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves dtherm ida arat pln pts pku ospke md_clear flush_l1d`,
+  `${intelBase} spec_ctrl hle rtm cqm mpx rdt_a avx512f avx512dq rdseed adx smap clflushopt clwb intel_pt avx512cd avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves dtherm ida arat pln pts pku ospke md_clear flush_l1d`,
 );
 /** Xeon Gold 6230 (Cascade Lake), TSX disabled. */
 const cascadelake = cpu(
   "GenuineIntel",
   6,
   85,
-  `${intelBase} cqm mpx rdt_a avx512f avx512dq rdseed adx smap clflushopt clwb intel_pt avx512cd avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves dtherm ida arat pln pts pku ospke avx512_vnni md_clear flush_l1d arch_capabilities`,
+  `${intelBase} spec_ctrl spec_ctrl_ssbd cqm mpx rdt_a avx512f avx512dq rdseed adx smap clflushopt clwb intel_pt avx512cd avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves dtherm ida arat pln pts pku ospke avx512_vnni md_clear flush_l1d arch_capabilities`,
 );
 /** Xeon E5540 (Nehalem-EP). */
 const nehalem = cpu(
@@ -60,9 +62,9 @@ describe("clusterBaseline", () => {
     assert.equal(report.vendor, "GenuineIntel");
     assert.equal(report.baseline?.name, "Skylake-Server-noTSX-IBRS");
     assert.deepEqual(report.hosts.map((h) => [h.name, h.highestModel]), [["esx01", "Skylake-Server"], ["esx02", "Cascadelake-Server-noTSX"]]);
-    // QEMU's models leave out self-snoop, HTT and MONITOR, so every Intel host gives those up too.
-    assert.deepEqual(report.hosts[0]?.givesUp, ["ss", "ht", "monitor", "hle", "rtm", "clflushopt", "xsaves", "pku"]);
-    assert.deepEqual(report.hosts[1]?.givesUp, ["ss", "ht", "monitor", "clflushopt", "xsaves", "pku", "avx512_vnni"]);
+    // QEMU's models leave out self-snoop, HTT, TSC_ADJUST and MD_CLEAR, so every Intel host gives those up too.
+    assert.deepEqual(report.hosts[0]?.givesUp, ["ss", "ht", "tsc_adjust", "hle", "rtm", "clflushopt", "md_clear", "xsaves"]);
+    assert.deepEqual(report.hosts[1]?.givesUp, ["ss", "ht", "tsc_adjust", "clflushopt", "avx512_vnni", "md_clear", "arch_capabilities", "spec_ctrl_ssbd", "xsaves"]);
   });
 
   it("says which hosts keep the cluster from the next model up", () => {
@@ -111,14 +113,14 @@ describe("clusterBaseline", () => {
       hosts: [host("esx01", nehalem), host("esx02", { ...nehalem, flags: nehalem.flags.filter((f) => f !== "nx") })],
       code: NoBaselineReason.noModelFits,
       message: /even Conroe needs nx on esx02/,
-      baseline: "custom",
+      baseline: "custom (34 features)",
     },
     {
       name: "a vendor without named models",
       hosts: [host("via01", cpu("CentaurHauls", 6, 15, "fpu sse sse2 nx lm"))],
       code: NoBaselineReason.unknownVendor,
       message: /no named CPU models for vendor CentaurHauls/,
-      baseline: "custom",
+      baseline: "custom (5 features)",
     },
   ];
   for (const c of noModel) {
@@ -163,7 +165,24 @@ describe("baselineWhatIf", () => {
   it("reports no change when the new host is at least as capable", () => {
     const change = baselineWhatIf(cluster, { add: [host("esx03", cascadelake)] });
     assert.equal(change.modelChanged, false);
+    assert.equal(change.baselineChanged, false);
     assert.deepEqual([change.gained, change.lost], [[], []]);
+  });
+
+  it("compares custom baselines by their features, not their names", () => {
+    // No model fits either way (esx02 has NX off), so both baselines are custom: the intersection.
+    const noNx = (c: Cpu): Cpu => ({ ...c, flags: c.flags.filter((f) => f !== "nx") });
+    const before = [host("esx01", nehalem), host("esx02", noNx(nehalem))];
+    // esx02 swapped for one without sse4_2 (and with aes, which esx01 lacks).
+    const swapped = { ...noNx(nehalem), flags: [...noNx(nehalem).flags.filter((f) => f !== "sse4_2"), "aes"] };
+    const change = baselineWhatIf([...before, host("esx03", nehalem)], { remove: ["esx03"] });
+    assert.equal(change.baselineChanged, false, "the same two hosts' intersection is the same baseline");
+    const other = baselineWhatIf(before, { remove: ["esx01"], add: [host("esx01", { ...nehalem, flags: [...nehalem.flags, "aes"] })] });
+    assert.equal(other.baselineChanged, false, "a feature only one host has changes nothing");
+    const differs = baselineWhatIf(before, { remove: ["esx02"], add: [host("esx02", swapped)] });
+    assert.equal(differs.modelChanged, false);
+    assert.equal(differs.baselineChanged, true);
+    assert.deepEqual(differs.lost, ["sse4_2"]);
   });
 
   it("loses everything when a host of the other vendor joins", () => {

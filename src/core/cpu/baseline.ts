@@ -7,7 +7,7 @@ import type { Cpu, CpuBaseline } from "../inventory/schema.ts";
 import { ErrorCode, FerryError } from "../errors.ts";
 import { guestFeatures, sortFeatures } from "./compare.ts";
 import { isGuestFeature } from "./features.ts";
-import { CPU_MODELS, highestModelFor, hostSupportsBaseline, modelBaseline, modelsOfVendor, resolveBaseline, type CpuModel, type ResolvedBaseline } from "./models.ts";
+import { CPU_MODELS, customBaseline, highestModelFor, hostSupportsBaseline, modelBaseline, modelsOfVendor, resolveBaseline, sameBaseline, type CpuModel, type ResolvedBaseline } from "./models.ts";
 
 export interface HostCpu {
   readonly name: string;
@@ -133,7 +133,7 @@ export function clusterBaseline(hosts: readonly HostCpu[]): ClusterBaselineRepor
     };
   }
 
-  const custom: ResolvedBaseline = { name: "custom", vendor, flags: new Set(intersection) };
+  const custom = customBaseline(vendor, intersection);
   const models = modelsOfVendor(vendor);
   const oldest = models[0];
   if (oldest === undefined) {
@@ -190,6 +190,8 @@ export interface BaselineChange {
   readonly after: ClusterBaselineReport;
   /** The named model (or its absence) differs. */
   readonly modelChanged: boolean;
+  /** The CPU guests would see differs: another vendor or other features (sameBaseline), whatever the names. */
+  readonly baselineChanged: boolean;
   /** Features guests of the cluster would gain, and lose, going from the old baseline to the new. */
   readonly gained: readonly string[];
   readonly lost: readonly string[];
@@ -228,6 +230,10 @@ export function baselineWhatIf(hosts: readonly HostCpu[], change: HostChange): B
     before,
     after,
     modelChanged: before.model?.name !== after.model?.name,
+    baselineChanged:
+      before.baseline === undefined || after.baseline === undefined
+        ? before.baseline !== after.baseline
+        : !sameBaseline(before.baseline, after.baseline),
     gained: sortFeatures([...now].filter((flag) => !was.has(flag))),
     lost: sortFeatures([...was].filter((flag) => !now.has(flag))),
   };

@@ -1,9 +1,16 @@
 // The CPU a guest sees. The seed's point: the guest detected its processor when it booted
 // and a migration does not reboot it, so what must exist on the destination is what the
 // guest saw at boot, not what its current host has now.
+//
+// The family rule under a baseline (vSphere's EVC): a baseline shows the guest one CPU, the
+// model's family included, on every host that can present it, so between two such hosts the
+// family check does not apply. It applies again as soon as one of the two hosts cannot present
+// the baseline (lacks a feature the guest sees under it): that host would give the guest its
+// own CPU, family included. Here the current host's side is decided (`baselineLacks`, and then
+// `family` is the host's); rules/cpu.ts decides the destination's.
 import type { CpuidMask, Host, Template, Vm, Cluster } from "../inventory/schema.ts";
 import { isGuestFeature, maskedFlags } from "./features.ts";
-import { resolveBaseline, type ResolvedBaseline } from "./models.ts";
+import { baselineKey, resolveBaseline, type ResolvedBaseline } from "./models.ts";
 
 export const GuestCpuSource = {
   /** A VM or cluster baseline (EVC): the guest sees the baseline's features. */
@@ -17,8 +24,19 @@ export type GuestCpuSource = (typeof GuestCpuSource)[keyof typeof GuestCpuSource
 
 export interface GuestCpu {
   readonly vendor: string;
-  /** The family the guest detected; undefined under a baseline, which replaces the family check. */
+  /**
+   * The family the family check compares: the one the guest detected at boot; undefined under
+   * a baseline its current host can present, which replaces the family check.
+   */
   readonly family: number | undefined;
+  /** The current host's family (under a baseline too: the destination side of the family rule needs it). */
+  readonly hostFamily: number | undefined;
+  /**
+   * Under a baseline: the features the guest sees under it that its current host lacks, so that
+   * host cannot present the baseline (and the baseline does not replace the family check).
+   * Undefined when there is no baseline or the host is unknown; empty when the host presents it.
+   */
+  readonly baselineLacks: { readonly host: string; readonly flags: readonly string[] } | undefined;
   readonly source: GuestCpuSource;
   readonly baseline: ResolvedBaseline | undefined;
   /** Where the baseline comes from, for messages. */
@@ -85,15 +103,21 @@ export function guestCpu(
   if (baselineDef !== undefined && baselineOwner !== undefined) {
     const baseline = resolveBaseline(baselineDef);
     if (baseline === undefined) return { ok: false, unknownModel: baselineDef.model ?? "", owner: baselineOwner };
+    const flags = minus(guestOnly(baseline.flags), hidden);
+    const hostHas = new Set(host?.cpu.flags ?? []);
+    const lacks = host === undefined ? undefined : { host: host.name, flags: [...flags].filter((flag) => !hostHas.has(flag)).sort() };
+    const presented = lacks === undefined || lacks.flags.length === 0;
     return {
       ok: true,
       cpu: {
         vendor: baseline.vendor,
-        family: undefined,
+        family: presented ? undefined : host?.cpu.family,
+        hostFamily: host?.cpu.family,
+        baselineLacks: lacks,
         source: GuestCpuSource.baseline,
         baseline,
         baselineOwner,
-        flags: minus(guestOnly(baseline.flags), hidden),
+        flags,
         mask,
         maskOwner,
         maskPending: new Set(),
@@ -110,6 +134,8 @@ export function guestCpu(
       cpu: {
         vendor: host?.cpu.vendor ?? "",
         family: host?.cpu.family,
+        hostFamily: host?.cpu.family,
+        baselineLacks: undefined,
         source: GuestCpuSource.boot,
         baseline: undefined,
         baselineOwner: undefined,
@@ -126,6 +152,8 @@ export function guestCpu(
     cpu: {
       vendor: host?.cpu.vendor ?? "",
       family: host?.cpu.family,
+      hostFamily: host?.cpu.family,
+      baselineLacks: undefined,
       source: GuestCpuSource.host,
       baseline: undefined,
       baselineOwner: undefined,
@@ -135,4 +163,22 @@ export function guestCpu(
       maskPending: new Set(),
     },
   };
+}
+
+/**
+ * Everything of a guest CPU the CPU rules read, as a string: equal strings, equal verdicts on
+ * any destination. The baseline counts by content (baselineKey); its name is there only because
+ * the findings' words quote it.
+ */
+export function guestCpuKey(cpu: GuestCpu): string {
+  return [
+    cpu.vendor,
+    cpu.family ?? "",
+    cpu.hostFamily ?? "",
+    cpu.baseline === undefined ? "" : `${baselineKey(cpu.baseline)}|${cpu.baseline.name}`,
+    cpu.baselineLacks === undefined ? "" : `${cpu.baselineLacks.host}:${cpu.baselineLacks.flags.join(" ")}`,
+    cpu.source,
+    [...cpu.flags].sort().join(" "),
+    [...cpu.maskPending].sort().join(" "),
+  ].join("|");
 }

@@ -1,123 +1,79 @@
 // Named CPU models usable as baselines (vSphere's EVC modes), named as QEMU names its CPU
 // models so the qemu driver can start a guest with exactly that model (`-cpu Haswell-noTSX`).
+// The models themselves are data, in baseline-models.ts; this module looks them up, says what
+// each adds over the one before it, and resolves a cluster's or VM's baseline to a feature set.
 //
-// Feature lists copy QEMU's target/i386/cpu.c builtin_x86_defs (the unversioned model, i.e.
-// version 1, or the alias QEMU gives a later version, such as `Skylake-Server-noTSX-IBRS`),
-// cross-checked against libvirt's src/cpu_map/x86_<Model>.xml, less svm and monitor (see the
-// AMD models below for why). Only flags that features.ts knows appear: a flag Ferry does not
-// compare cannot block or allow anything. Left out for that reason: ospke (QEMU sets it from
-// CR4 at run time anyway), spec-ctrl and ssbd (the -IBRS variants), avx512vbmi2, avx512bitalg,
-// avx512-vpopcntdq and pconfig (Icelake), intel-pt (older QEMU's Icelake).
-// Kept as QEMU has it: mpx in the Skylake, Cascade Lake and Ice Lake models. Real Ice Lake
-// parts have no MPX, so, as with QEMU's `enforce`, such a host cannot present these models.
-//
-// Order matters: oldest to newest within each vendor, and within one generation the smaller
-// feature set first (the -noTSX variant before the one with TSX), so "the highest model every
-// host supports" is simply the last supported entry of that vendor.
+// A baseline is its vendor and its features, nothing else: two baselines are the same only
+// when both are equal (sameBaseline), whatever they are called. A name is for people.
 import type { Cpu, CpuBaseline } from "../inventory/schema.ts";
+import { BASELINE_MODELS, type BaselineModelData, type BaselineVendor } from "./baseline-models.ts";
 
 export interface CpuModel {
+  /** QEMU's model name. */
   readonly name: string;
-  readonly vendor: "GenuineIntel" | "AuthenticAMD";
+  /** vSphere's EVC mode key of the same generation ("intel-haswell"), when there is one. */
+  readonly evc: string | undefined;
+  readonly vendor: BaselineVendor;
   readonly family: number;
   /** Guest-visible features, /proc/cpuinfo names. */
   readonly flags: readonly string[];
+  /** Features this model has that the vendor's previous model lacks (all of them for the first). */
+  readonly adds: readonly string[];
+  /** Features of the vendor's previous model this one lacks (Zen has no XOP, unlike Piledriver). */
+  readonly drops: readonly string[];
 }
 
 export interface ResolvedBaseline {
-  /** The model name, or "custom" for an explicit feature set. */
+  /**
+   * The model name, or for an explicit feature set "custom (N features)". For messages only:
+   * equality and order never read it (sameBaseline).
+   */
   readonly name: string;
   readonly vendor: string;
   readonly flags: ReadonlySet<string>;
 }
 
-// CPUID leaf 1 EDX as every QEMU model since Conroe sets it (QEMU added VME to all of them).
-const leaf1Edx = [
-  "fpu", "vme", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic", "sep", "mtrr", "pge", "mca",
-  "cmov", "pat", "pse36", "clflush", "mmx", "fxsr", "sse", "sse2",
-] as const;
+function buildModels(data: readonly BaselineModelData[]): CpuModel[] {
+  const previous = new Map<string, BaselineModelData>();
+  return data.map((entry) => {
+    const before = previous.get(entry.vendor);
+    previous.set(entry.vendor, entry);
+    const had = new Set(before?.flags ?? []);
+    const has = new Set(entry.flags);
+    return {
+      name: entry.name,
+      evc: entry.evc,
+      vendor: entry.vendor,
+      family: entry.family,
+      // Every name is a guest feature of the CPUID feature table (models.test.ts asserts it).
+      flags: entry.flags,
+      adds: entry.flags.filter((flag) => !had.has(flag)),
+      drops: (before?.flags ?? []).filter((flag) => !has.has(flag)),
+    };
+  });
+}
 
-/** Long mode and NX, CPUID 0x80000001 EDX: in every x86-64 model. */
-const amd64 = ["syscall", "nx", "lm"] as const;
+export const CPU_MODELS: readonly CpuModel[] = buildModels(BASELINE_MODELS);
 
-const conroe = [...leaf1Edx, ...amd64, "pni", "ssse3", "lahf_lm"];
-const penryn = [...conroe, "cx16", "sse4_1"];
-const nehalem = [...penryn, "sse4_2", "popcnt"];
-const westmere = [...nehalem, "aes", "pclmulqdq", "arat"];
-const sandyBridge = [...westmere, "x2apic", "tsc_deadline_timer", "xsave", "avx", "rdtscp", "xsaveopt"];
-const ivyBridge = [...sandyBridge, "f16c", "rdrand", "fsgsbase", "smep", "erms"];
-const haswellNoTsx = [...ivyBridge, "fma", "movbe", "pcid", "abm", "bmi1", "avx2", "bmi2", "invpcid"];
-const tsx = ["hle", "rtm"] as const;
-const broadwellNoTsx = [...haswellNoTsx, "3dnowprefetch", "rdseed", "adx", "smap"];
-// QEMU's Skylake models leave XSAVES out on purpose (older Linux guests mishandle it).
-const skylakeClientNoTsx = [...broadwellNoTsx, "mpx", "xsavec", "xgetbv1"];
-const skylakeServerNoTsx = [
-  ...skylakeClientNoTsx, "pdpe1gb", "clwb", "avx512f", "avx512dq", "avx512bw", "avx512cd", "avx512vl",
-];
-const cascadelakeServerNoTsx = [...skylakeServerNoTsx, "clflushopt", "pku", "avx512_vnni"];
-const icelakeServerNoTsx = [
-  ...cascadelakeServerNoTsx, "wbnoinvd", "avx512vbmi", "umip", "gfni", "vaes", "vpclmulqdq", "la57",
-];
-
-// AMD. Two flags of QEMU's AMD models are left out, because a KVM guest does not get them
-// from QEMU's model anyway: svm (nested AMD-V, from Opteron_G2 on), which KVM exposes only
-// with nested virtualization on and which, like vmx (never in QEMU's Intel models), belongs
-// to the host's configuration; and monitor (Opteron_G3, EPYC), which KVM filters out (QEMU
-// warns "host doesn't support requested feature: CPUID.01H:ECX.monitor"). Keeping them would
-// make every AMD host with AMD-V off, or a nested one, unable to present more than Opteron_G1.
-const opteronG1 = [...leaf1Edx, ...amd64, "pni"];
-const opteronG2 = [...opteronG1, "cx16", "lahf_lm"];
-const opteronG3 = [...opteronG2, "popcnt", "misalignsse", "sse4a", "abm"];
-// QEMU dropped RDTSCP from G4/G5 (KVM could not offer it on AMD then).
-const opteronG4 = [
-  ...opteronG3, "ssse3", "sse4_1", "sse4_2", "aes", "pclmulqdq", "xsave", "avx", "pdpe1gb", "3dnowprefetch", "xop", "fma4",
-];
-const opteronG5 = [...opteronG4, "f16c", "fma", "tbm"];
-const epyc = [
-  ...leaf1Edx, ...amd64, "pni", "pclmulqdq", "ssse3", "fma", "cx16", "sse4_1", "sse4_2", "movbe",
-  "popcnt", "aes", "xsave", "avx", "f16c", "rdrand", "lahf_lm", "cr8_legacy", "abm", "sse4a",
-  "misalignsse", "3dnowprefetch", "osvw", "topoext", "mmxext", "fxsr_opt", "pdpe1gb", "rdtscp", "fsgsbase",
-  "bmi1", "avx2", "smep", "bmi2", "rdseed", "adx", "smap", "clflushopt", "sha_ni", "xsaveopt", "xsavec",
-  "xgetbv1", "arat",
-];
-
-const intel = (name: string, flags: readonly string[]): CpuModel => ({ name, vendor: "GenuineIntel", family: 6, flags: [...new Set(flags)] });
-const amd = (name: string, family: number, flags: readonly string[]): CpuModel => ({ name, vendor: "AuthenticAMD", family, flags: [...new Set(flags)] });
-
-export const CPU_MODELS: readonly CpuModel[] = [
-  intel("Conroe", conroe),
-  intel("Penryn", penryn),
-  intel("Nehalem", nehalem),
-  intel("Westmere", westmere),
-  intel("SandyBridge", sandyBridge),
-  intel("IvyBridge", ivyBridge),
-  intel("Haswell-noTSX", haswellNoTsx),
-  intel("Haswell", [...haswellNoTsx, ...tsx]),
-  intel("Broadwell-noTSX", broadwellNoTsx),
-  intel("Broadwell", [...broadwellNoTsx, ...tsx]),
-  intel("Skylake-Client-noTSX-IBRS", skylakeClientNoTsx),
-  intel("Skylake-Client", [...skylakeClientNoTsx, ...tsx]),
-  intel("Skylake-Server-noTSX-IBRS", skylakeServerNoTsx),
-  intel("Skylake-Server", [...skylakeServerNoTsx, ...tsx]),
-  intel("Cascadelake-Server-noTSX", cascadelakeServerNoTsx),
-  intel("Cascadelake-Server", [...cascadelakeServerNoTsx, ...tsx]),
-  intel("Icelake-Server-noTSX", icelakeServerNoTsx),
-  intel("Icelake-Server", [...icelakeServerNoTsx, ...tsx]),
-  amd("Opteron_G1", 15, opteronG1),
-  amd("Opteron_G2", 15, opteronG2),
-  amd("Opteron_G3", 16, opteronG3),
-  amd("Opteron_G4", 21, opteronG4),
-  amd("Opteron_G5", 21, opteronG5),
-  amd("EPYC", 23, epyc),
-];
-
+/** A model by its QEMU name or its EVC mode key ("Haswell-noTSX", "intel-haswell"), whatever the case. */
 export function findCpuModel(name: string): CpuModel | undefined {
-  return CPU_MODELS.find((m) => m.name.toLowerCase() === name.toLowerCase());
+  const wanted = name.toLowerCase();
+  return CPU_MODELS.find((m) => m.name.toLowerCase() === wanted) ?? CPU_MODELS.find((m) => m.evc === wanted);
 }
 
 /** The catalogue's models of one vendor, oldest first. */
 export function modelsOfVendor(vendor: string): CpuModel[] {
   return CPU_MODELS.filter((m) => m.vendor === vendor);
+}
+
+/**
+ * What a model adds over the vendor's model before it, in words for docs/cpu-baselines.md:
+ * "cx16 sse4_1", "... ; drops xop fma4 tbm", or "base (28 features)" for a vendor's first.
+ */
+export function modelChangeWords(model: CpuModel): string {
+  if (modelsOfVendor(model.vendor)[0]?.name === model.name) return `base (${model.adds.length} features)`;
+  const adds = model.adds.length === 0 ? "nothing" : model.adds.join(" ");
+  return model.drops.length === 0 ? adds : `${adds}; drops ${model.drops.join(" ")}`;
 }
 
 /** A model as a baseline. */
@@ -132,7 +88,25 @@ export function resolveBaseline(baseline: CpuBaseline): ResolvedBaseline | undef
     if (model === undefined) return undefined;
     return modelBaseline(model);
   }
-  return { name: "custom", vendor: baseline.vendor ?? "", flags: new Set(baseline.flags ?? []) };
+  return customBaseline(baseline.vendor ?? "", baseline.flags ?? []);
+}
+
+/** An explicit feature set as a baseline, named for what it is: "custom (12 features)". */
+export function customBaseline(vendor: string, flags: Iterable<string>): ResolvedBaseline {
+  const set = new Set(flags);
+  return { name: `custom (${set.size} feature${set.size === 1 ? "" : "s"})`, vendor, flags: set };
+}
+
+/** Whether two baselines show guests the same CPU: the same vendor and the same features, whatever their names. */
+export function sameBaseline(a: ResolvedBaseline, b: ResolvedBaseline): boolean {
+  if (a.vendor !== b.vendor || a.flags.size !== b.flags.size) return false;
+  for (const flag of a.flags) if (!b.flags.has(flag)) return false;
+  return true;
+}
+
+/** A baseline's identity as a string (vendor and sorted features), for memo keys: equal exactly when sameBaseline. */
+export function baselineKey(baseline: ResolvedBaseline): string {
+  return `${baseline.vendor}:${[...baseline.flags].sort().join(" ")}`;
 }
 
 /** Whether a host CPU can present `baseline` to its guests, and what it lacks. */

@@ -1,8 +1,18 @@
 // CPU compatibility, the seed's "Processors in both hosts must be compatible": same vendor,
 // same family, every feature the guest sees present on the destination, and hardware
-// virtualization for 64-bit guests. A baseline (EVC) both hosts support replaces the family
-// check. QEMU itself checks none of this: a guest moved to a CPU without a feature it uses
-// migrates "successfully" and then crashes, so Ferry must refuse before a byte moves.
+// virtualization for 64-bit guests. QEMU itself checks none of this: a guest moved to a CPU
+// without a feature it uses migrates "successfully" and then crashes, so Ferry must refuse
+// before a byte moves.
+//
+// The family rule under a baseline (EVC): a baseline replaces the family check only when both
+// hosts can present it, i.e. have every feature the guest sees under it. The source's side is
+// decided in cpu/guest.ts (baselineLacks; then the guest's family is the source's), the
+// destination's here (`missing` under a baseline). A host that cannot present the baseline is
+// refused with the features it lacks (CPU_BASELINE_UNSUPPORTED), and if the families differ,
+// the family finding says why the baseline did not cover them.
+//
+// Baselines compare by content, never by name: a guest entering a cluster whose baseline lacks
+// a feature it sees is refused naming those features, whatever the two baselines are called.
 import type { HostView } from "../../inventory/index.ts";
 import type { GuestCpu } from "../../cpu/guest.ts";
 import { featureLabel, maskedFlags } from "../../cpu/features.ts";
@@ -21,6 +31,11 @@ const X86_64_BASE = new Set(["lm", "fpu", "tsc", "msr", "pae", "cx8", "apic", "c
 export interface CpuVerdict {
   readonly vendorMismatch: boolean;
   readonly familyMismatch: boolean;
+  /**
+   * With familyMismatch under a baseline: which host could not present it, so the baseline did
+   * not replace the family check. Undefined without a baseline.
+   */
+  readonly familyUncovered: "source" | "destination" | undefined;
   /** Guest features the destination CPU lacks. */
   readonly missing: readonly string[];
   /** Guest features outside the destination cluster's baseline. */
@@ -32,26 +47,42 @@ export interface CpuVerdict {
 export function cpuVerdict(guest: GuestCpu, is64: boolean, dest: HostView, hostFlags: ReadonlySet<string>): CpuVerdict {
   const cpu = dest.host.cpu;
   const vendorMismatch = guest.vendor !== cpu.vendor;
-  const familyMismatch = !vendorMismatch && guest.family !== undefined && guest.family !== cpu.family;
   const missing: string[] = [];
   for (const flag of guest.flags) if (!hostFlags.has(flag)) missing.push(flag);
   missing.sort();
+  const { familyMismatch, familyUncovered } = familyRule(guest, vendorMismatch, missing, cpu.family);
   // Entering a cluster with a baseline: its hosts present only the baseline to guests
-  // (vSphere refuses VMs that use features outside the cluster's EVC mode).
+  // (vSphere refuses VMs that use features outside the cluster's EVC mode). By content: when
+  // the guest's own baseline is the same feature set, nothing is outside it, whatever the names.
   const destBaseline = dest.cluster?.baseline === undefined ? undefined : resolveBaseline(dest.cluster.baseline);
   const outsideDestBaseline: string[] = [];
-  if (destBaseline !== undefined && destBaseline.name !== guest.baseline?.name) {
+  if (destBaseline !== undefined) {
     for (const flag of guest.flags) if (!destBaseline.flags.has(flag) && hostFlags.has(flag)) outsideDestBaseline.push(flag);
     outsideDestBaseline.sort();
   }
   return {
     vendorMismatch,
     familyMismatch,
+    familyUncovered,
     missing,
     outsideDestBaseline,
     destBaselineName: destBaseline?.name,
     virtualizationMissing: is64 && !cpu.virtualization,
   };
+}
+
+/**
+ * The family check, and under a baseline whether the baseline replaces it: only when both
+ * hosts can present it. `guest.family` is set under a baseline exactly when the source cannot
+ * (cpu/guest.ts); the destination cannot when the guest sees a feature it lacks.
+ */
+function familyRule(guest: GuestCpu, vendorMismatch: boolean, missing: readonly string[], destFamily: number): Pick<CpuVerdict, "familyMismatch" | "familyUncovered"> {
+  if (vendorMismatch) return { familyMismatch: false, familyUncovered: undefined };
+  if (guest.baseline === undefined) return { familyMismatch: guest.family !== undefined && guest.family !== destFamily, familyUncovered: undefined };
+  if (guest.family !== undefined) return { familyMismatch: guest.family !== destFamily, familyUncovered: "source" };
+  const sourceFamily = guest.hostFamily;
+  const destCannot = missing.length > 0;
+  return { familyMismatch: destCannot && sourceFamily !== undefined && sourceFamily !== destFamily, familyUncovered: "destination" };
 }
 
 // Feature lists are shared by every pair with the same verdict: word them once.
@@ -83,6 +114,42 @@ export function maskAdvice(missing: readonly string[], guest: GuestCpu, is64: bo
   return { settings: describeMask(mask), loses };
 }
 
+/** The source's side of the family rule: a current host that cannot present the guest's baseline. */
+function sourceBaselineRule(vmName: string, guest: GuestCpu, emit: Emit): void {
+  const { baseline, baselineOwner, baselineLacks } = guest;
+  if (baseline === undefined || baselineOwner === undefined || baselineLacks === undefined || baselineLacks.flags.length === 0) return;
+  const lacks = baselineLacks.flags;
+  const source = baselineLacks.host;
+  const owner = `${baselineOwner.kind} ${baselineOwner.name}`;
+  emit(FindingCode.cpuBaselineUnsupported, Severity.error, () => ({
+    subject: { kind: SubjectKind.cpuFeature, name: lacks.join(" "), host: source, vm: vmName },
+    message: `${source}, where ${vmName} runs, cannot present the ${baseline.name} baseline of ${owner}: it lacks ${labelled(lacks)}. A host that cannot present its baseline shows guests its own CPU, so the baseline neither vouches for ${vmName}'s CPU nor replaces the family check.`,
+    fix: `Lower the baseline of ${owner} to one ${source} supports (see ferry baseline), or move ${vmName} off ${source} cold and keep ${source} out of ${owner}.`,
+  }));
+}
+
+function familyFinding(vmName: string, guest: GuestCpu, verdict: CpuVerdict, dest: HostView, emit: Emit): void {
+  const host = dest.host.name;
+  const cpu = dest.host.cpu;
+  const onDest = `${host} (${cpu.vendor} family ${cpu.family} model ${cpu.model})`;
+  const family = guest.family ?? guest.hostFamily;
+  const { baseline, baselineOwner } = guest;
+  const under = baseline === undefined || baselineOwner === undefined ? undefined : `the ${baseline.name} baseline of ${baselineOwner.kind} ${baselineOwner.name}`;
+  const why =
+    under === undefined
+      ? ""
+      : verdict.familyUncovered === "source"
+        ? ` ${under} would show the guest one family on both hosts, but its current host cannot present it (it lacks ${listOf(guest.baselineLacks?.flags ?? [])}).`
+        : ` ${under} would show the guest one family on both hosts, but ${host} cannot present it (it lacks ${listOf(verdict.missing)}).`;
+  emit(FindingCode.cpuFamilyMismatch, Severity.error, () => ({
+    subject: { kind: SubjectKind.host, name: host },
+    message: `${vmName}'s guest detected CPU family ${family ?? "?"} at boot but ${onDest} is family ${cpu.family}: CPUs must be from the same family.${why}`,
+    fix: under === undefined
+      ? `Choose a host of family ${family ?? "?"}, or put ${vmName}'s cluster on a CPU baseline both hosts support (see ferry baseline).`
+      : `Choose a host of family ${family ?? "?"}, or one that can present ${under}.`,
+  }));
+}
+
 // Verdicts are memoised per (guest CPU, host CPU); so is the advice derived from them.
 const adviceMemo = new WeakMap<CpuVerdict, { settings: string; loses: string[] } | null>();
 
@@ -111,13 +178,8 @@ export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, 
     }));
     return;
   }
-  if (verdict.familyMismatch) {
-    emit(FindingCode.cpuFamilyMismatch, Severity.error, () => ({
-      subject: { kind: SubjectKind.host, name: host },
-      message: `${vmName}'s guest detected CPU family ${guest.family ?? "?"} at boot but ${onDest} is family ${cpu.family}: CPUs must be from the same family.`,
-      fix: `Choose a host of family ${guest.family ?? "?"}, or put ${vmName}'s cluster on a CPU baseline both hosts support (see ferry baseline).`,
-    }));
-  }
+  if (verdict.familyMismatch) familyFinding(vmName, guest, verdict, dest, emit);
+  sourceBaselineRule(vmName, guest, emit);
   if (verdict.missing.length > 0) {
     const missing = verdict.missing;
     const pending = missing.filter((flag) => guest.maskPending.has(flag));
@@ -154,7 +216,7 @@ export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, 
     const baselineName = verdict.destBaselineName;
     emit(FindingCode.cpuFeatureMissing, Severity.error, () => ({
       subject: { kind: SubjectKind.cluster, name: cluster, vm: vmName },
-      message: `${vmName}'s guest uses ${labelled(outside)}, outside the ${baselineName} baseline that cluster ${cluster} presents to its VMs (${host} hides them).`,
+      message: `${vmName}'s guest uses ${labelled(outside)}, outside the ${baselineName} baseline that cluster ${cluster} presents to its VMs (${host} hides them)${guest.baseline === undefined ? "" : `; ${vmName} runs under the ${guest.baseline.name} baseline, which has them`}.`,
       fix: `Mask ${listOf(outside)} on ${vmName} and power-cycle it, or raise the baseline of cluster ${cluster}.`,
     }));
   }
