@@ -2,10 +2,16 @@
 // rather than through commands/index.ts, so these tests stand on this command alone.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { ErrorCode, FerryError, isFerryError } from "../../core/errors.ts";
 import { CpuSchema } from "../../core/inventory/schema.ts";
+import { compareDumps, decodeCpuid, encodeCpuid, hiddenFromProcCpuinfo, parseCpuidDump } from "../../core/cpu/cpuid.ts";
+import type { CpuidDump } from "../../core/cpu/cpuid-types.ts";
+import { CPUID_FEATURES } from "../../core/cpu/feature-table.generated.ts";
 import { ExitStatus, exitStatusFor, type CliIo } from "../io.ts";
+import { readHostCpu, type OpenCpuidDevice } from "../../host/facts/cpuid-device.ts";
+import { dumpCpuidDevice, unreadableCpuidDevice } from "../../host/facts/testing/cpuid-device.ts";
 import { CPUINFO_PATH, registerCpuidCommands } from "./cpuid.ts";
 
 interface Run {
@@ -14,7 +20,11 @@ interface Run {
   readonly err: string;
 }
 
-async function ferry(args: readonly string[], files: ReadonlyMap<string, string>): Promise<Run> {
+/**
+ * Runs `ferry ARGS` with these files; this machine's CPU is /proc/cpuinfo from `files` and the
+ * CPUID device `device` (by default one a non-root user cannot open, the /proc/cpuinfo fallback).
+ */
+async function ferry(args: readonly string[], files: ReadonlyMap<string, string>, device: OpenCpuidDevice = unreadableCpuidDevice("EACCES")): Promise<Run> {
   const out: string[] = [];
   const err: string[] = [];
   const io: CliIo = {
@@ -33,9 +43,15 @@ async function ferry(args: readonly string[], files: ReadonlyMap<string, string>
     .name("ferry")
     .exitOverride()
     .configureOutput({ writeOut: (s) => out.push(s), writeErr: (s) => err.push(s) });
-  registerCpuidCommands(program, io, (code) => {
-    status = code;
-  });
+  const readCpu = () => readHostCpu({ run: () => Promise.resolve(""), readText: io.readText, openDevice: device, hostName: "esx01" });
+  registerCpuidCommands(
+    program,
+    io,
+    (code) => {
+      status = code;
+    },
+    readCpu,
+  );
   try {
     await program.parseAsync(["node", "ferry", ...args]);
   } catch (error) {
@@ -144,8 +160,9 @@ describe("ferry host cpuid --compare", () => {
     assert.equal(run.err, "");
     assert.match(run.out, /A → B: a running guest can move/);
     assert.match(run.out, /B → A: a running guest cannot move/);
-    assert.match(run.out, /the guest may use \d+ features the destination lacks: pdpe1gb .*avx512vl/);
-    assert.match(run.out, /fix: set the VM's CPUID mask: hide pdpe1gb .* \(custom\); the change reaches the guest at its next power cycle/);
+    // The order is the feature table's; what matters is which features.
+    assert.match(run.out, /the guest may use \d+ features the destination lacks: (?=.*\bpdpe1gb\b)(?=.*\bavx512vl\b)/);
+    assert.match(run.out, /fix: set the VM's CPUID mask: hide (?=[^\n]*\bpdpe1gb\b)[^\n]* \(custom\); the change reaches the guest at its next power cycle/);
     assert.match(run.out, /Only in A: nothing\./);
     assert.match(run.out, /Shared baseline: Nehalem/);
   });
@@ -233,4 +250,153 @@ describe("ferry host cpuid --compare", () => {
     assert.equal(run.status, ExitStatus.badInput);
     assert.match(run.err, /not Linux \/proc\/cpuinfo of an x86 host/);
   });
+});
+
+// ---- raw CPUID ------------------------------------------------------------------------------
+
+const FIXTURES = new URL("../../../test/fixtures/cpuid/", import.meta.url);
+const fixture = (name: string): string => readFileSync(new URL(`${name}.json`, FIXTURES), "utf8");
+
+/** A feature Linux never shows in /proc/cpuinfo, that an Intel CPU can have. */
+const hiddenFeature = CPUID_FEATURES.find((f) => !f.procCpuinfo && f.vendors.includes("intel") && f.leaf === 7);
+/** Skylake's /proc/cpuinfo flags as the CPUID bits they are, plus one bit Linux hides. */
+function skylakeDump(extra: readonly string[] = []): CpuidDump {
+  if (hiddenFeature === undefined) throw new Error("the table has no leaf 7 feature /proc/cpuinfo hides");
+  return encodeCpuid([...skylakeFlags.split(" "), hiddenFeature.name, ...extra], "GenuineIntel", 6, 85, { brand: "Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz", stepping: 4 });
+}
+
+async function savedRaw(dump: CpuidDump): Promise<string> {
+  const run = await ferry(["host", "cpuid", "--json"], new Map([[CPUINFO_PATH, skylakeInfo]]), dumpCpuidDevice(dump).open);
+  assert.equal(run.status, ExitStatus.ok, run.err);
+  return run.out;
+}
+
+describe("ferry host cpuid from raw CPUID", () => {
+  it("says the CPU came from raw CPUID and which of its features /proc/cpuinfo would not show", async () => {
+    const run = await ferry(["host", "cpuid"], new Map([[CPUINFO_PATH, skylakeInfo]]), dumpCpuidDevice(skylakeDump()).open);
+    assert.equal(run.status, ExitStatus.ok, run.err);
+    assert.match(run.out, /source\s+│ raw CPUID \(\/dev\/cpu\/0\/cpuid on esx01\)/);
+    assert.match(run.out, /model name\s+│ Intel\(R\) Xeon\(R\) Gold 6130 CPU @ 2\.10GHz/);
+    assert.match(run.out, /processors\s+│ 2 logical, 2100 MHz/, "cores and clock still from /proc/cpuinfo");
+    const hidden = hiddenFromProcCpuinfo(decodeCpuid(skylakeDump()).flags);
+    assert.ok(hidden.some((f) => f.name === hiddenFeature?.name));
+    assert.ok(
+      run.out.includes(`/proc/cpuinfo does not show ${hidden.length} of the features CPUID reports here: ${hidden.map((f) => `${f.name} (${f.label})`).join(", ")}.`),
+      run.out,
+    );
+    assert.doesNotMatch(run.out, /^note:/m);
+  });
+
+  it("says it fell back to /proc/cpuinfo and what that hides", async () => {
+    const run = await ferry(["host", "cpuid"], new Map([[CPUINFO_PATH, skylakeInfo]]));
+    assert.equal(run.status, ExitStatus.ok);
+    assert.match(run.out, /source\s+│ \/proc\/cpuinfo \(raw CPUID could not be read; see the note below\)/);
+    assert.match(run.out, /^note: CPU read from \/proc\/cpuinfo, not raw CPUID \(\/dev\/cpu\/0\/cpuid: permission denied \(only root may read it\)\): the \d+ CPUID features Linux does not list there cannot be seen/m);
+  });
+
+  it("--raw prints each leaf in hex, one a line", async () => {
+    const dump = skylakeDump();
+    const run = await ferry(["host", "cpuid", "--raw"], new Map([[CPUINFO_PATH, skylakeInfo]]), dumpCpuidDevice(dump).open);
+    assert.equal(run.status, ExitStatus.ok, run.err);
+    const lines = run.out.split("\n");
+    assert.equal(lines[0], "# raw CPUID, /dev/cpu/0/cpuid on esx01");
+    const leaf1 = dump.leaves.find((l) => l.leaf === 1);
+    const hex = (n: number | undefined): string => `0x${(n ?? 0).toString(16).padStart(8, "0")}`;
+    assert.ok(lines.includes(`0x00000001.0: eax=${hex(leaf1?.eax)} ebx=${hex(leaf1?.ebx)} ecx=${hex(leaf1?.ecx)} edx=${hex(leaf1?.edx)}`), run.out);
+    assert.match(run.out, /^0x00000000\.0: eax=0x[0-9a-f]{8} ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69$/m);
+    assert.ok(lines.slice(1).every((l) => /^0x[0-9a-f]{8}\.[0-9a-f]+: eax=0x[0-9a-f]{8} ebx=0x[0-9a-f]{8} ecx=0x[0-9a-f]{8} edx=0x[0-9a-f]{8}$/.test(l)), run.out);
+  });
+
+  const refusals = [
+    { name: "--raw where raw CPUID cannot be read", args: ["--raw"], err: /^ferry: raw CPUID cannot be read here: \/dev\/cpu\/0\/cpuid: permission denied \(only root may read it\); run as root/ },
+    { name: "--raw with --json", args: ["--raw", "--json"], err: /^ferry: --raw prints this host's CPUID in hex and takes neither --json/ },
+  ] as const;
+  for (const c of refusals) {
+    it(`exits 2 on ${c.name}, writing nothing to stdout`, async () => {
+      const run = await ferry(["host", "cpuid", ...c.args], new Map([[CPUINFO_PATH, skylakeInfo]]));
+      assert.equal(run.status, ExitStatus.badInput);
+      assert.equal(run.out, "");
+      assert.match(run.err, c.err);
+      assert.equal(run.err.split("\n").length, 1, "one line");
+    });
+  }
+
+  it("--json carries the dump, which parses as a dump file and decodes to the report's CPU", async () => {
+    const json = JSON.parse(await savedRaw(skylakeDump())) as { cpu: unknown; source: string; dump: unknown; hiddenFromProcCpuinfo: { flag: string; label: string }[] };
+    assert.equal(json.source, "cpuid");
+    const dump = parseCpuidDump(json.dump, "saved.json");
+    assert.deepEqual(decodeCpuid(dump).flags, CpuSchema.parse(json.cpu).flags);
+    assert.ok(json.hiddenFromProcCpuinfo.some((f) => f.flag === hiddenFeature?.name && f.label === hiddenFeature.label));
+  });
+});
+
+describe("ferry host cpuid --compare with raw CPUID", () => {
+  it("names each CPUID feature that differs, with its label and the side that has it", async () => {
+    const avx512vnni = CPUID_FEATURES.find((f) => f.name === "avx512_vnni");
+    assert.ok(avx512vnni !== undefined);
+    const files = new Map([
+      ["a.json", await savedRaw(skylakeDump())],
+      ["b.json", await savedRaw(skylakeDump(["avx512_vnni"]))],
+    ]);
+    const run = await ferry(["host", "cpuid", "--compare", "a.json", "b.json"], files);
+    assert.equal(run.status, ExitStatus.refused, "B → A loses AVX-512 VNNI");
+    assert.match(run.out, /Raw CPUID features that differ \(1\):/);
+    assert.match(run.out, new RegExp(`avx512_vnni\\s+│ ${avx512vnni.label.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s+│ CPUID\\.\\(EAX=07H,ECX=0\\):ECX\\[11\\]\\s+│ B\\s+│ yes\\s+│ yes`));
+    assert.match(run.out, /A → B: a running guest can move/);
+    assert.match(run.out, /B → A: a running guest cannot move/);
+
+    const asJson = await ferry(["host", "cpuid", "--compare", "a.json", "b.json", "--json"], files);
+    const parsed = JSON.parse(asJson.out) as { cpuidDifferences: { name: string; label: string; side: string }[] | null };
+    assert.deepEqual(parsed.cpuidDifferences?.map((d) => [d.name, d.label, d.side]), [["avx512_vnni", avx512vnni.label, "b"]]);
+  });
+
+  it("compares two real CPUs saved as bare dumps (libvirt's Skylake-SP and Cascade Lake)", async () => {
+    const files = new Map([
+      ["skylake.json", fixture("intel-skylake-sp-xeon-gold-6148")],
+      ["cascade.json", fixture("intel-cascade-lake-sp-xeon-platinum-8268")],
+    ]);
+    const run = await ferry(["host", "cpuid", "--compare", "skylake.json", "cascade.json", "--json"], files);
+    const parsed = JSON.parse(run.out) as { a: { cpu: { model: number } }; cpuidDifferences: { name: string; side: string }[] | null };
+    assert.equal(parsed.a.cpu.model, 0x55);
+    const differences = parsed.cpuidDifferences ?? [];
+    assert.ok(differences.some((d) => d.name === "avx512_vnni" && d.side === "b"), JSON.stringify(differences));
+    const expected = compareDumps(
+      parseCpuidDump(JSON.parse(fixture("intel-skylake-sp-xeon-gold-6148")), "skylake.json"),
+      parseCpuidDump(JSON.parse(fixture("intel-cascade-lake-sp-xeon-platinum-8268")), "cascade.json"),
+    );
+    assert.deepEqual(differences, JSON.parse(JSON.stringify(expected)));
+  });
+
+  it("keeps comparing old files without a dump, and says the raw comparison needs both", async () => {
+    const old = JSON.stringify({ cpu: (JSON.parse(await saved(skylakeInfo)) as { cpu: unknown }).cpu });
+    const run = await ferry(["host", "cpuid", "--compare", "old.json", "new.json"], new Map([["old.json", old], ["new.json", await savedRaw(skylakeDump())]]));
+    assert.match(run.out, /Raw CPUID: A carries no CPUID dump \(saved from \/proc\/cpuinfo or by an older Ferry\): only the flags above are compared\./);
+    assert.match(run.out, /A → B: a running guest can move/);
+    const asJson = JSON.parse((await ferry(["host", "cpuid", "--compare", "old.json", "new.json", "--json"], new Map([["old.json", old], ["new.json", await savedRaw(skylakeDump())]]))).out) as { cpuidDifferences: unknown };
+    assert.equal(asJson.cpuidDifferences, null);
+  });
+
+  const good = fixture("intel-core2-e6850");
+  const badDumps: readonly { name: string; b: string; err: RegExp }[] = [
+    {
+      name: "a dump register that is not hex",
+      b: JSON.stringify({ cpu: { vendor: "GenuineIntel", family: 6, model: 15, flags: [] }, dump: { source: "x", leaves: [{ leaf: 0, eax: "0xZZ", ebx: 0, ecx: 0, edx: 0 }] } }),
+      err: /^ferry: b\.json: dump\.leaves\[0\]\.eax: expected a 32-bit number or a hex string like 0x000306c3$/,
+    },
+    { name: "a bare dump without leaf 1", b: JSON.stringify({ source: "x", leaves: [{ leaf: 0, eax: 1, ebx: 0, ecx: 0, edx: 0 }] }), err: /^ferry: b\.json: dump\.leaves: leaf 1 is missing/ },
+    {
+      name: "a bare dump whose leaf 0 is no vendor",
+      b: JSON.stringify({ source: "x", leaves: [{ leaf: 0, eax: 1, ebx: 0, ecx: 0, edx: 0 }, { leaf: 1, eax: 0x6fb, ebx: 0, ecx: 0, edx: 0 }] }),
+      err: /^ferry: b\.json: dump: x: leaf 0 holds no vendor string/,
+    },
+  ];
+  for (const c of badDumps) {
+    it(`exits 2 on ${c.name}, in one line`, async () => {
+      const run = await ferry(["host", "cpuid", "--compare", "a.json", "b.json"], new Map([["a.json", good], ["b.json", c.b]]));
+      assert.equal(run.status, ExitStatus.badInput);
+      assert.equal(run.out, "");
+      assert.match(run.err, c.err);
+      assert.equal(run.err.split("\n").length, 1);
+    });
+  }
 });

@@ -1,64 +1,80 @@
 // `ferry host cpuid`: the seed's cupid.iso ("boot each ESX host from the cupid CD and compare
-// the output") as a command. Without options it prints this machine's CPU as Ferry sees it;
-// with `--compare A.json B.json` it compares two saved outputs and says, for each direction,
-// whether a running guest could move and which CPUID mask would let it.
+// the output") as a command. Without options it prints this machine's CPU as Ferry sees it,
+// read from raw CPUID (/dev/cpu/0/cpuid) when it can and from /proc/cpuinfo otherwise;
+// `--raw` prints the CPUID answers in hex; `--json` saves a report with the raw dump; with
+// `--compare A.json B.json` it compares two saved outputs (cpuid-compare.ts).
 import type { Command, CommandUnknownOpts } from "@commander-js/extra-typings";
-import Table from "cli-table3";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
-import { CpuSchema, type Cpu } from "../../core/inventory/schema.ts";
+import type { Cpu } from "../../core/inventory/schema.ts";
 import { featureLabel } from "../../core/cpu/features.ts";
-import { parseCpuinfo } from "../../core/cpu/cpuinfo.ts";
-import { CpuBlockerKind, compareCpus, describeMask, guestFeatures, sortFeatures, type CpuMove } from "../../core/cpu/compare.ts";
-import { clusterBaseline } from "../../core/cpu/baseline.ts";
+import { formatRawCpuid, hiddenFromProcCpuinfo } from "../../core/cpu/cpuid.ts";
+import type { CpuidDump } from "../../core/cpu/cpuid-types.ts";
+import { guestFeatures, sortFeatures } from "../../core/cpu/compare.ts";
 import { CPU_MODELS, highestModelFor, hostSupportsBaseline, modelBaseline } from "../../core/cpu/models.ts";
-import { ExitStatus, printJson, type CliIo } from "../io.ts";
+import { execRunner } from "../../host/command.ts";
+import { HostCpuSource, PROC_CPUINFO_PATH, readHostCpu, type HostCpuReading } from "../../host/facts/cpuid-device.ts";
+import { printJson, type CliIo } from "../io.ts";
+import { compareSaved } from "./cpuid-compare.ts";
+import { featureTable, table } from "./cpuid-text.ts";
 
 /** Where Linux describes the CPU. */
-export const CPUINFO_PATH = "/proc/cpuinfo";
+export const CPUINFO_PATH = PROC_CPUINFO_PATH;
 
-/** What `ferry host cpuid --json` prints; `cpu` is exactly a CpuSchema object, so the file round-trips into `--compare`. */
+/** Reads this machine's CPU; a test passes its own. */
+export type ReadCpu = () => Promise<HostCpuReading>;
+
+/**
+ * What `ferry host cpuid --json` prints. `cpu` is exactly a CpuSchema object and `dump` the
+ * raw CPUID answers (null when read from /proc/cpuinfo), so the file round-trips into `--compare`.
+ */
 export interface CpuidReport {
   readonly cpu: Cpu;
+  readonly source: HostCpuSource;
+  readonly note: string | null;
   readonly guestFeatures: readonly { readonly flag: string; readonly label: string }[];
+  /** Features CPUID reports here that /proc/cpuinfo does not show; empty without a dump. */
+  readonly hiddenFromProcCpuinfo: readonly { readonly flag: string; readonly label: string }[];
   readonly highestModel: string | null;
   readonly supportedModels: readonly string[];
+  readonly dump: CpuidDump | null;
 }
 
-export function cpuidReport(cpu: Cpu): CpuidReport {
+export function cpuidReport(reading: HostCpuReading): CpuidReport {
+  const { cpu } = reading;
   return {
     cpu,
+    source: reading.source,
+    note: reading.note ?? null,
     guestFeatures: sortFeatures(guestFeatures(cpu)).map((flag) => ({ flag, label: featureLabel(flag) })),
+    hiddenFromProcCpuinfo: reading.dump === undefined ? [] : hiddenFromProcCpuinfo(cpu.flags).map((f) => ({ flag: f.name, label: f.label })),
     highestModel: highestModelFor(cpu)?.name ?? null,
     supportedModels: CPU_MODELS.filter((model) => hostSupportsBaseline(cpu, modelBaseline(model)).ok).map((model) => model.name),
+    dump: reading.dump ?? null,
   };
 }
 
-function table(head?: string[]): Table.Table {
-  // No colours: the output is the same on a terminal and in a pipe or a test.
-  return new Table({ ...(head === undefined ? {} : { head }), style: { head: [], border: [] } });
-}
-
 function virtualizationText(cpu: Cpu): string {
-  if (!cpu.virtualization) return "disabled or absent (no vmx/svm flag: check the BIOS setting)";
-  return `enabled (${cpu.flags.includes("vmx") ? "Intel VT-x, vmx" : cpu.flags.includes("svm") ? "AMD-V, svm" : "yes"})`;
+  const vt = cpu.flags.includes("vmx") ? "Intel VT-x, vmx" : cpu.flags.includes("svm") ? "AMD-V, svm" : undefined;
+  if (!cpu.virtualization) {
+    return vt === undefined ? "disabled or absent (no vmx/svm flag: check the BIOS setting)" : `disabled (the CPU has ${vt} but the firmware turned it off: check the BIOS setting)`;
+  }
+  return `enabled (${vt ?? "yes"})`;
 }
 
-/** Features as a table of flag/label pairs, three pairs a row. */
-function featureTable(flags: readonly string[]): string {
-  const perRow = 3;
-  const t = table(Array.from({ length: perRow }, () => ["flag", "feature"]).flat());
-  for (let i = 0; i < flags.length; i += perRow) {
-    const row = flags.slice(i, i + perRow).flatMap((flag) => [flag, featureLabel(flag)]);
-    while (row.length < perRow * 2) row.push("");
-    t.push(row);
+function sourceText(report: CpuidReport): string {
+  switch (report.source) {
+    case HostCpuSource.cpuid:
+      return `raw CPUID (${report.dump?.source ?? "/dev/cpu/0/cpuid"})`;
+    case HostCpuSource.procCpuinfo:
+      return "/proc/cpuinfo (raw CPUID could not be read; see the note below)";
   }
-  return t.toString();
 }
 
 function printCpuid(io: CliIo, report: CpuidReport): void {
   const { cpu } = report;
   const t = table();
   t.push(
+    ["source", sourceText(report)],
     ["vendor", cpu.vendor],
     ["family", cpu.family],
     ["model", cpu.model],
@@ -70,114 +86,51 @@ function printCpuid(io: CliIo, report: CpuidReport): void {
   io.out(t.toString());
   io.out(`Guest-visible features (${report.guestFeatures.length}):`);
   io.out(featureTable(report.guestFeatures.map((f) => f.flag)));
-}
-
-/** The mask in the words of the VM's settings (the seed's Figure 9.33/9.34). */
-function printMove(io: CliIo, title: string, move: CpuMove): void {
-  io.out(`${title}: ${move.ok ? "a running guest can move" : "a running guest cannot move"}`);
-  for (const blocker of move.blockers) io.out(`  - ${blocker.message}`);
-  if (move.mask !== undefined) {
-    io.out(`  fix: set the VM's CPUID mask: ${describeMask(move.mask)}; the change reaches the guest at its next power cycle`);
-    io.out(`  the guest would no longer see: ${move.lost.join(" ")}`);
-  } else if (move.blockers.some((b) => b.kind === CpuBlockerKind.vendor)) {
-    io.out("  fix: none while the VM runs; power it off to move it");
-  } else if (!move.ok && !move.fixableByMask) {
-    io.out("  fix: no CPUID mask can; a cluster baseline both hosts support can (see the shared baseline below)");
-  }
-  for (const warning of move.warnings) io.out(`  warning: ${warning}`);
-}
-
-/** Reads a Cpu from a file holding `ferry host cpuid --json` output or a bare Cpu object. */
-async function loadCpu(io: CliIo, file: string): Promise<Cpu> {
-  const text = await io.readText(file);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (cause) {
-    throw new FerryError(ErrorCode.invalidInput, `${file}: is not JSON (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
-  }
-  const wrapped = typeof value === "object" && value !== null && !Array.isArray(value) && "cpu" in value;
-  const candidate: unknown = wrapped ? (value as { cpu: unknown }).cpu : value;
-  const parsed = CpuSchema.safeParse(candidate);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = ["cpu", ...(issue?.path ?? []).map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))].join("");
-    throw new FerryError(ErrorCode.invalidInput, `${file}: ${field}: ${issue?.message ?? "is not a CPU description"}`, {
-      details: parsed.error.issues,
-    });
-  }
-  return parsed.data;
-}
-
-async function compare(io: CliIo, files: readonly string[], json: boolean, setStatus: (n: number) => void): Promise<void> {
-  const [fileA, fileB] = files;
-  if (files.length !== 2 || fileA === undefined || fileB === undefined) {
-    throw new FerryError(ErrorCode.usage, `--compare takes two files, A.json and B.json; got ${files.length}`);
-  }
-  const a = await loadCpu(io, fileA);
-  const b = await loadCpu(io, fileB);
-  const comparison = compareCpus(a, b);
-  const shared = clusterBaseline([
-    { name: "A", cpu: a },
-    { name: "B", cpu: b },
-  ]);
-  const bothWays = comparison.aToB.ok && comparison.bToA.ok;
-
-  if (json) {
-    printJson(io, {
-      a: { file: fileA, cpu: a },
-      b: { file: fileB, cpu: b },
-      comparison,
-      sharedBaseline: {
-        model: shared.model?.name ?? null,
-        reason: shared.reason ?? null,
-        givesUp: { a: shared.hosts[0]?.givesUp ?? [], b: shared.hosts[1]?.givesUp ?? [] },
-      },
-    });
-  } else {
-    io.out(`A: ${fileA}\nB: ${fileB}`);
-    const t = table(["", "A", "B"]);
-    t.push(
-      ["vendor", a.vendor, b.vendor],
-      ["family", a.family, b.family],
-      ["model", a.model, b.model],
-      ["model name", a.modelName ?? "", b.modelName ?? ""],
-      ["virtualization", a.virtualization ? "enabled" : "disabled", b.virtualization ? "enabled" : "disabled"],
-      ["guest-visible features", guestFeatures(a).size, guestFeatures(b).size],
-      ["highest named model", highestModelFor(a)?.name ?? "none", highestModelFor(b)?.name ?? "none"],
+  if (report.source === HostCpuSource.cpuid) {
+    const hidden = report.hiddenFromProcCpuinfo;
+    io.out(
+      hidden.length === 0
+        ? "/proc/cpuinfo shows every feature CPUID reports here."
+        : `/proc/cpuinfo does not show ${hidden.length} of the features CPUID reports here: ${hidden.map((f) => `${f.flag} (${f.label})`).join(", ")}.`,
     );
-    io.out(t.toString());
-    io.out(`Same vendor: ${comparison.sameVendor ? "yes" : "no"}. Same family: ${comparison.sameFamily ? "yes" : "no"}.`);
-    for (const [side, flags] of [["A", comparison.onlyInA], ["B", comparison.onlyInB]] as const) {
-      io.out(flags.length === 0 ? `Only in ${side}: nothing.` : `Only in ${side} (${flags.length}):\n${featureTable(flags)}`);
-    }
-    printMove(io, "A → B", comparison.aToB);
-    printMove(io, "B → A", comparison.bToA);
-    if (shared.model !== undefined) {
-      io.out(`Shared baseline: ${shared.model.name}, the newest named model both can present; a cluster at this baseline lets guests move both ways.`);
-    } else {
-      io.out(`Shared baseline: none: ${shared.reason?.message ?? "no named model fits both"}.`);
-    }
   }
-  if (!bothWays) setStatus(ExitStatus.refused);
+  if (report.note !== null) io.out(`note: ${report.note}`);
 }
 
-export function registerCpuidCommands(program: Command, io: CliIo, setStatus: (n: number) => void): void {
+async function printRaw(io: CliIo, readCpu: ReadCpu): Promise<void> {
+  const reading = await readCpu();
+  if (reading.dump === undefined) {
+    throw new FerryError(ErrorCode.io, `raw CPUID cannot be read here: ${reading.unreadable ?? "no dump"}; run as root (the cpuid module is loaded with modprobe cpuid)`);
+  }
+  io.out(`# raw CPUID, ${reading.dump.source}`);
+  io.out(formatRawCpuid(reading.dump));
+}
+
+export function registerCpuidCommands(program: Command, io: CliIo, setStatus: (n: number) => void, readCpu?: ReadCpu): void {
+  const read: ReadCpu = readCpu ?? (() => readHostCpu({ run: execRunner, readText: io.readText }));
   // `host` may already exist (other host subcommands register there too).
   const host: CommandUnknownOpts =
     program.commands.find((c) => c.name() === "host") ?? program.command("host").description("host facts and checks");
   host
     .command("cpuid")
-    .description("show this host's CPU as Ferry sees it, or compare two hosts' CPUs (the seed's cupid.iso)")
+    .description("show this host's CPU as Ferry sees it (raw CPUID), or compare two hosts' CPUs (the seed's cupid.iso)")
     .option("--compare <files...>", "compare two CPUs saved with `ferry host cpuid --json`: A.json B.json")
-    .option("--json", "print JSON")
+    .option("--raw", "print this host's raw CPUID answers in hex, one leaf a line")
+    .option("--json", "print JSON (with the raw CPUID dump, so the file can be compared later)")
     .action(async (options) => {
       const json = options.json === true;
+      if (options.raw === true && (json || options.compare !== undefined)) {
+        throw new FerryError(ErrorCode.usage, "--raw prints this host's CPUID in hex and takes neither --json (whose output holds the dump) nor --compare");
+      }
       if (options.compare !== undefined) {
-        await compare(io, options.compare, json, setStatus);
+        await compareSaved(io, options.compare, json, setStatus);
         return;
       }
-      const report = cpuidReport(parseCpuinfo(await io.readText(CPUINFO_PATH)));
+      if (options.raw === true) {
+        await printRaw(io, read);
+        return;
+      }
+      const report = cpuidReport(await read());
       if (json) printJson(io, report);
       else printCpuid(io, report);
     });
