@@ -120,8 +120,9 @@ describe("the generator", () => {
     assert.equal(features.find((f) => f.name === "gamma")?.procCpuinfo, false);
   });
 
+  const withoutDelta = Object.fromEntries(Object.entries(notes).filter(([name]) => name !== "delta_x"));
+
   test("refuses a bit without a label, a requires naming an unknown flag, a host-only note without why", () => {
-    const { delta_x: _, ...withoutDelta } = notes;
     assert.throws(() => buildFeatures(tiny, withoutDelta, {}), /0x7\.1\.eax\[4\] \(delta_x\) has no label/);
     assert.throws(() => buildFeatures(tiny, { ...notes, beta: { label: "Beta", vendors: ["intel"], requires: ["omega"] } }, {}), /beta requires omega, which is not a flag/);
     assert.throws(() => buildFeatures(tiny, { ...notes, gamma: { label: "Gamma", vendors: ["amd"], guest: false } }, {}), /gamma is guest: false without a why/);
@@ -129,7 +130,6 @@ describe("the generator", () => {
   });
 
   test("leaves out what LEFT_OUT names", () => {
-    const { delta_x: _, ...withoutDelta } = notes;
     assert.deepEqual(buildFeatures(tiny, withoutDelta, { delta_x: "why" }).map((f) => f.name), ["alpha", "beta", "gamma"]);
   });
 });
