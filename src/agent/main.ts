@@ -164,7 +164,7 @@ function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator:
       config.log?.("warn", message, { host: host.name });
     },
     onVmExit: (exit) => {
-      config.log?.("warn", `the QEMU of ${exit.vm} ended by itself (code ${String(exit.code)}, signal ${String(exit.signal)})${exit.reason === undefined ? "" : `: ${exit.reason}`}`, { host: host.name, vm: exit.vm, console: exit.console });
+      config.log?.("warn", `the QEMU of ${exit.vm} ended by itself (code ${String(exit.code)}, signal ${String(exit.signal)}${exit.shutdown === undefined ? "" : `, ${exit.shutdown}`})${exit.reason === undefined ? "" : `: ${exit.reason}`}`, { host: host.name, vm: exit.vm, console: exit.console });
     },
     ...(qemu.runDir === undefined ? {} : { runDir: qemu.runDir }),
     ...(qemu.binary === undefined ? {} : { binary: qemu.binary }),

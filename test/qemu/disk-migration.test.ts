@@ -22,6 +22,7 @@ import { DEFAULT_MIGRATE_OPTIONS, Phase } from "../../src/core/migration/types.t
 import { systemClock } from "../../src/drivers/clock.ts";
 import { IncomingState, PowerStatus, type MigrationHooks, type VmSpec } from "../../src/drivers/driver.ts";
 import { printVmExit } from "../../src/drivers/qemu/testing/exits.ts";
+import { guestBooted } from "../../src/drivers/qemu/testing/guest-console.ts";
 import { createQemuDriver, type QemuDriver } from "../../src/drivers/qemu/driver.ts";
 import { heldForWriting, qemuIo, requireQemuImg } from "../../src/drivers/qemu/testing/images.ts";
 import { requireQemu } from "../../src/drivers/qemu/testing/requirements.ts";
@@ -142,6 +143,7 @@ describe("a VM with a disk on a shared datastore, moved live between two qemu dr
     assert.ok((await qemuIo(file, "qcow2", "write -P 0x5a 0 1M")).ok);
     await driver("esx01").powerOn(guest.name);
     assert.equal(await heldForWriting(file), true, "esx01's QEMU holds the image for writing");
+    await guestBooted(mustLab().runDir, guest.name);
 
     const there = await move(guest, "esx01", "esx02");
     await runsOnlyOn(guest, "esx02", "esx01", there.sourcePid);

@@ -5,7 +5,7 @@
 // QEMU or the guest is missing; every QEMU is ended by the drivers' close, pass or fail.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createConnection, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,7 @@ import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks
 import { simHost } from "../sim/testing.ts";
 import { probeDirectIo } from "./disks.ts";
 import { createQemuDriver, probeAccelerator, type QemuDriver, type QemuDriverOptions, type VmExit } from "./driver.ts";
+import { guestBooted } from "./testing/guest-console.ts";
 import { imageInfo, requireQemuImg } from "./testing/images.ts";
 
 import { requireQemu } from "./testing/requirements.ts";
@@ -27,14 +28,18 @@ const spec: VmSpec = { name: "db01", memoryMB: 128, vcpus: 1, nics: [], workload
 interface Pair {
   readonly source: QemuDriver;
   readonly destination: QemuDriver;
+  /** The source's QMP sockets and consoles. */
+  readonly runDir: string;
 }
 
 async function withPair(body: (pair: Pair) => Promise<void>): Promise<void> {
   const images = requireQemu();
   const drivers: QemuDriver[] = [];
+  const runDir = await mkdtemp(join(tmpdir(), "ferry-pair-"));
   const make = (name: string, ip: string, peer: () => QemuDriver | undefined): QemuDriver =>
     createQemuDriver({
       host: simHost(name, ip, 1024),
+      ...(name === "esx01" ? { runDir } : {}),
       boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 },
       pollMs: 100,
       destinationReason: (target) => Promise.resolve(peer()?.incomingFailure(target.migrationId)),
@@ -44,9 +49,10 @@ async function withPair(body: (pair: Pair) => Promise<void>): Promise<void> {
   const destination = make("esx02", "127.0.1.2", () => drivers[0]);
   drivers.push(source, destination);
   try {
-    await body({ source, destination });
+    await body({ source, destination, runDir });
   } finally {
     await Promise.all(drivers.map((d) => d.close()));
+    await rm(runDir, { recursive: true, force: true });
   }
 }
 
@@ -122,9 +128,10 @@ test("a stream that stops moving is cancelled by the watchdog: STALLED, the VM r
 });
 
 test("a completed migration reports QEMU's total time and downtime, and the destination runs the VM", { timeout: 30_000 }, async () => {
-  await withPair(async ({ source, destination }) => {
+  await withPair(async ({ source, destination, runDir }) => {
     await source.create(spec);
     await source.powerOn(spec.name);
+    await guestBooted(runDir, spec.name);
     const [pid] = source.pids();
     assert.ok(pid !== undefined);
     const target = await destination.prepareIncoming(spec, { migrationId: "times", listenHost: "127.0.1.2" });
@@ -301,8 +308,7 @@ test("a QEMU that ends by itself: the VM is off, and onVmExit says how, with the
     await driver.create(spec);
     await driver.powerOn(spec.name);
     // Killed once the guest has said it is ready, so its console has lines to carry.
-    const deadline = Date.now() + 100_000;
-    while (!(await consoleOf(runDir)).includes("ferry-guest: ready") && Date.now() < deadline) await systemClock.sleep(200);
+    await guestBooted(runDir, spec.name);
     const [pid] = driver.pids();
     assert.ok(pid !== undefined);
     process.kill(pid, "SIGKILL");
@@ -316,9 +322,3 @@ test("a QEMU that ends by itself: the VM is off, and onVmExit says how, with the
     await rm(runDir, { recursive: true, force: true });
   }
 });
-
-/** What the guests of `runDir` wrote on their serial consoles so far. */
-async function consoleOf(runDir: string): Promise<string> {
-  const files = (await readdir(runDir)).filter((f) => f.endsWith(".serial"));
-  return (await Promise.all(files.map((f) => readFile(join(runDir, f), "utf8").catch(() => "")))).join("");
-}

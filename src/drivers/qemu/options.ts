@@ -78,6 +78,8 @@ export interface VmExit {
   readonly vm: string;
   readonly code: number | null;
   readonly signal: string | null;
+  /** The SHUTDOWN event's reason, when QEMU sent one (`guest-reset`, `guest-panic`, `guest-shutdown`, `host-signal`...). */
+  readonly shutdown: string | undefined;
   /** QEMU's own error lines, when it wrote any. */
   readonly reason: string | undefined;
   /** The last lines the guest wrote on its serial console (a panic says itself there). */

@@ -3,12 +3,16 @@
 // NIC: taps need root and a bridge (the lab's tests cover them); without one, QEMU needs
 // nothing but the test guest's kernel and initramfs. Fails, saying what to install, when QEMU
 // or the guest is missing.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { driverContract } from "../contract.ts";
 import { systemClock } from "../clock.ts";
-import { IncomingState, type IncomingMigration } from "../driver.ts";
+import { IncomingState, type HypervisorDriver, type IncomingMigration } from "../driver.ts";
 import { simHost } from "../sim/testing.ts";
 import { createQemuDriver, type QemuDriver } from "./driver.ts";
 import { printVmExit } from "./testing/exits.ts";
+import { guestBooted } from "./testing/guest-console.ts";
 import { requireQemu } from "./testing/requirements.ts";
 
 const skips = {
@@ -18,13 +22,16 @@ const skips = {
 
 driverContract(
   "qemu",
-  () => {
+  async () => {
     const images = requireQemu();
     const drivers = new Map<string, QemuDriver>();
+    const runDirs = new Map<HypervisorDriver, string>();
     const byIp = (target: IncomingMigration): QemuDriver | undefined => drivers.get(target.host);
-    const make = (name: string, ip: string): QemuDriver =>
-      createQemuDriver({
+    const make = async (name: string, ip: string): Promise<QemuDriver> => {
+      const runDir = await mkdtemp(join(tmpdir(), `ferry-contract-${name}-`));
+      const driver = createQemuDriver({
         host: simHost(name, ip, 1024),
+        runDir,
         boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 },
         clock: systemClock,
         onVmExit: (exit) => {
@@ -35,18 +42,23 @@ driverContract(
         destinationReason: (target) => Promise.resolve(byIp(target)?.incomingFailure(target.migrationId)),
         destinationState: async (target) => (await byIp(target)?.incomingState(target.migrationId)) ?? IncomingState.unknown,
       });
-    const source = make("esx01", "127.0.1.1");
-    const destination = make("esx02", "127.0.1.2");
+      runDirs.set(driver, runDir);
+      return driver;
+    };
+    const source = await make("esx01", "127.0.1.1");
+    const destination = await make("esx02", "127.0.1.2");
     drivers.set("127.0.1.1", source);
     drivers.set("127.0.1.2", destination);
-    return Promise.resolve({
+    return {
       source,
       destination,
       spec: { name: "web01", memoryMB: 128, vcpus: 1, nics: [], workload: undefined },
+      booted: (driver: HypervisorDriver, vm: string) => guestBooted(runDirs.get(driver) ?? "", vm),
       async cleanup() {
         await Promise.all([source.close(), destination.close()]);
+        await Promise.all([...runDirs.values()].map((dir) => rm(dir, { recursive: true, force: true })));
       },
-    });
+    };
   },
   skips,
 );

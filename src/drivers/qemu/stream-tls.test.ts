@@ -4,6 +4,10 @@
 // credential is refused by the destination QEMU and the VM stays on the source. Fails, saying
 // what to install, when QEMU or the guest is missing.
 import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, test } from "node:test";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrateOptions, type MigrationReport, type VmotionEncryption } from "../../core/migration/types.ts";
 import { createStreamCredentials } from "../../pki/ephemeral.ts";
@@ -11,22 +15,30 @@ import { systemClock } from "../clock.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type VmSpec } from "../driver.ts";
 import { simHost } from "../sim/testing.ts";
 import { createQemuDriver, type QemuDriver } from "./driver.ts";
+import { guestBooted } from "./testing/guest-console.ts";
 import { requireQemu } from "./testing/requirements.ts";
 
 const spec: VmSpec = { name: "web01", memoryMB: 128, vcpus: 1, nics: [], workload: undefined };
 
 let open: QemuDriver[] = [];
+let runDirs: string[] = [];
 afterEach(async () => {
   await Promise.all(open.map((d) => d.close()));
+  await Promise.all(runDirs.map((dir) => rm(dir, { recursive: true, force: true })));
   open = [];
+  runDirs = [];
 });
 
-function pair(): { source: QemuDriver; destination: QemuDriver } {
+/** Two drivers; `runDir` holds the source's QMP sockets and consoles. */
+function pair(): { source: QemuDriver; destination: QemuDriver; runDir: string } {
   const images = requireQemu();
   const drivers = new Map<string, QemuDriver>();
+  const runDir = mkdtempSync(join(tmpdir(), "ferry-tls-"));
+  runDirs.push(runDir);
   const make = (name: string, ip: string): QemuDriver =>
     createQemuDriver({
       host: simHost(name, ip, 1024),
+      ...(name === "esx01" ? { runDir } : {}),
       boot: { kernel: images.kernel, initrd: images.initrd, prefixLength: 16 },
       clock: systemClock,
       pollMs: 100,
@@ -41,7 +53,7 @@ function pair(): { source: QemuDriver; destination: QemuDriver } {
   drivers.set("127.0.1.1", source);
   drivers.set("127.0.1.2", destination);
   open.push(source, destination);
-  return { source, destination };
+  return { source, destination, runDir };
 }
 
 function migrateOut(source: QemuDriver, target: IncomingMigration, options: Partial<MigrateOptions> = {}): Promise<MigrationReport> {
@@ -55,9 +67,10 @@ describe("QEMU's stream over TLS", () => {
   ];
   for (const row of rows) {
     test(`${row.setting}: the VM moves, ${row.encrypted ? "over QEMU's TLS" : "in clear"}`, async () => {
-      const { source, destination } = pair();
+      const { source, destination, runDir } = pair();
       await source.create(spec);
       await source.powerOn(spec.name);
+      await guestBooted(runDir, spec.name);
       const target = await destination.prepareIncoming(spec, { migrationId: `tls-${row.setting}`, listenHost: "127.0.1.2", encryption: row.setting });
       assert.equal(target.tls !== undefined, row.encrypted);
       const report = await migrateOut(source, target, { vmotionEncryption: row.setting });

@@ -64,6 +64,11 @@ export async function startVmProcess(host: QemuHost, vm: HostedVm, incomingMode:
     const qmp = await connectChild(child, `${stem}.qmp`, { clock });
     vm.child = child;
     vm.qmp = qmp;
+    // QEMU says why it shuts down (guest-reset, guest-panic, host-qmp-quit, ...) just before it exits.
+    let shutdown: string | undefined;
+    qmp.onEvent((event) => {
+      shutdown = typeof event.data["reason"] === "string" ? event.data["reason"] : undefined;
+    }, ["SHUTDOWN"]);
     void child.exited.then((exit) => {
       void unplugTaps(host, vm);
       if (vm.child !== child) return;
@@ -71,7 +76,7 @@ export async function startVmProcess(host: QemuHost, vm: HostedVm, incomingMode:
       vm.qmp = undefined;
       void qmp.close();
       exitedByItself(host, vm);
-      if (host.options.onVmExit !== undefined) void reportExit(host.options.onVmExit, vm.spec.name, exit, `${stem}.serial`);
+      if (host.options.onVmExit !== undefined) void reportExit(host.options.onVmExit, vm.spec.name, { ...exit, shutdown }, `${stem}.serial`);
     });
   } catch (error) {
     await child.kill();
@@ -92,10 +97,10 @@ export function unplugTaps(host: QemuHost, vm: HostedVm): Promise<void> {
 }
 
 /** Says why `vm`'s QEMU ended by itself: its stderr's errors and its console's last lines. */
-async function reportExit(onVmExit: (exit: VmExit) => void, vm: string, exit: QemuExit, serialPath: string): Promise<void> {
+async function reportExit(onVmExit: (exit: VmExit) => void, vm: string, exit: QemuExit & { shutdown: string | undefined }, serialPath: string): Promise<void> {
   const serial = await readFile(serialPath, "utf8").catch(() => "");
   const lines = serial.split("\n").map((line) => line.trimEnd()).filter((line) => line !== "");
-  onVmExit({ vm, code: exit.code, signal: exit.signal, reason: qemuErrorReason(exit.stderr), console: lines.slice(-CONSOLE_LINES).join("\n") });
+  onVmExit({ vm, code: exit.code, signal: exit.signal, shutdown: exit.shutdown, reason: qemuErrorReason(exit.stderr), console: lines.slice(-CONSOLE_LINES).join("\n") });
 }
 
 /** Lines of the guest's console an unexpected exit carries. */
