@@ -36,6 +36,16 @@ export function isGuestFeature(flag: string): boolean {
   return byFlag.has(flag);
 }
 
+/**
+ * Whether a guest booted on a host that has `flag` sees it: a guest feature QEMU has a `-cpu`
+ * property for (the table's QEMU names). The qemu driver builds every guest CPU from named
+ * properties, so a bit without one (lfence_rdtsc, null_sel_clr_base on the table's QEMU) stays
+ * hidden from the guest, whatever the host has.
+ */
+export function isPresentable(flag: string): boolean {
+  return byFlag.has(flag) && featureByName(flag)?.qemu !== undefined;
+}
+
 /** The operator's name of a flag ("SSE4.2" for sse4_2), host-only ones too; the flag itself when unknown. */
 export function featureLabel(flag: string): string {
   return tableByName.get(flag)?.label ?? flag;

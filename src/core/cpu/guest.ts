@@ -9,7 +9,7 @@
 // own CPU, family included. Here the current host's side is decided (`baselineLacks`, and then
 // `family` is the host's); rules/cpu.ts decides the destination's.
 import type { CpuidMask, Host, Template, Vm, Cluster } from "../inventory/schema.ts";
-import { isGuestFeature, maskedFlags } from "./features.ts";
+import { isGuestFeature, isPresentable, maskedFlags } from "./features.ts";
 import { baselineKey, resolveBaseline, type ResolvedBaseline } from "./models.ts";
 
 export const GuestCpuSource = {
@@ -157,7 +157,8 @@ export function guestCpu(
       source: GuestCpuSource.host,
       baseline: undefined,
       baselineOwner: undefined,
-      flags: minus(guestOnly(host?.cpu.flags ?? []), hidden),
+      // What a guest booted there sees: the host's guest features QEMU can be asked to show.
+      flags: minus(new Set((host?.cpu.flags ?? []).filter(isPresentable)), hidden),
       mask,
       maskOwner,
       maskPending: new Set(),
