@@ -240,14 +240,14 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = {
     fix: "Mask the features on the VM (NX/XD, SSE3, SSE4 or custom) and power-cycle it, or use a cluster baseline.",
   },
   CPU_BASELINE_UNSUPPORTED: {
-    title: "The destination cannot present the VM's CPU baseline",
+    title: "A host of the move cannot present the VM's CPU baseline (the destination, or the VM's current host)",
     severity: "error",
-    fix: "Choose a host that supports the baseline, or lower the baseline.",
+    fix: "Choose a destination that supports the baseline, or lower the baseline; a current host that cannot present it gives the guest its own CPU, so the family check applies again.",
   },
   CPU_BASELINE_UNKNOWN: {
     title: "The VM's or cluster's baseline names a CPU model Ferry does not know",
     severity: "error",
-    fix: "Use a model listed in docs/cpu.md, or give the baseline's vendor and flags.",
+    fix: "Use a model listed in docs/cpu-baselines.md, or give the baseline's vendor and flags.",
   },
   CPU_VIRTUALIZATION_DISABLED: {
     title: "A 64-bit guest, and the destination has Intel VT / AMD-V disabled",
