@@ -199,6 +199,7 @@ export function qemuLabInventory(layout: QemuLabLayout, guests: readonly LabGues
     hosts,
     templates: [],
     vms,
+    drsRules: [],
   };
 }
 

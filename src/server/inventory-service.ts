@@ -49,6 +49,7 @@ const SECTIONS = [
   [ObjectKind.host, "hosts"],
   [ObjectKind.template, "templates"],
   [ObjectKind.vm, "vms"],
+  [ObjectKind.drsRule, "drsRules"],
 ] as const;
 
 const DATACENTER = "datacenter";

@@ -13,6 +13,8 @@ export const ObjectKind = {
   host: "host",
   template: "template",
   vm: "vm",
+  /** A DRS rule (the inventory's drsRules). */
+  drsRule: "drsRule",
   /** A host's agent: its URL and the token the controller presents (never served by the API). */
   agent: "agent",
   /** A VM's ownership records (src/server/ownership.ts): one object per generation, `vm#N`, and the head `vm`. */

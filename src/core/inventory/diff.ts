@@ -2,7 +2,7 @@
 // run, and the guard that refuses an import removing running VMs or hosts with agents.
 import type { Inventory } from "./schema.ts";
 
-export const DIFF_KINDS = ["datastores", "clusters", "resourcePools", "hosts", "templates", "vms"] as const;
+export const DIFF_KINDS = ["datastores", "clusters", "resourcePools", "hosts", "templates", "vms", "drsRules"] as const;
 export type DiffKind = (typeof DIFF_KINDS)[number];
 
 /** Names by kind; a kind appears only when it has names. */

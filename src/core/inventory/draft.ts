@@ -6,7 +6,7 @@
 import type { IndexChanges, InventoryIndex, SectionItem, SectionName } from "./index.ts";
 import type { Inventory } from "./schema.ts";
 
-export const SECTION_NAMES = ["datastores", "clusters", "resourcePools", "hosts", "templates", "vms"] as const satisfies readonly SectionName[];
+export const SECTION_NAMES = ["datastores", "clusters", "resourcePools", "hosts", "templates", "vms", "drsRules"] as const satisfies readonly SectionName[];
 
 /** Freezes `value` and everything it holds (a frozen object's insides are taken as frozen too). */
 export function deepFreeze<T>(value: T): T {
@@ -47,6 +47,7 @@ export function openDraft(inventory: Inventory): Inventory {
     hosts: draftSection(inventory.hosts),
     templates: draftSection(inventory.templates),
     vms: draftSection(inventory.vms),
+    drsRules: draftSection(inventory.drsRules),
   };
 }
 
@@ -113,6 +114,8 @@ function lookupOf(index: InventoryIndex, section: SectionName): Lookup {
       return index.templates;
     case "vms":
       return index.vms;
+    case "drsRules":
+      return index.drsRules;
     case "hosts":
       return { get: (name: string) => index.hosts.get(name)?.host, has: (name: string) => index.hosts.has(name), keys: () => index.hosts.keys() };
   }
@@ -199,7 +202,7 @@ export function freezeChanged(after: Inventory, changes: IndexChanges): Inventor
 export function indexChanges(after: Inventory, diffs: { readonly [S in SectionName]: SectionDiff }): IndexChanges {
   const pick = <S extends SectionName>(section: S): SectionItem<S>[] => diffs[section].changed.map((i) => after[section][i] as SectionItem<S>);
   return {
-    changed: { datastores: pick("datastores"), clusters: pick("clusters"), resourcePools: pick("resourcePools"), hosts: pick("hosts"), templates: pick("templates"), vms: pick("vms") },
-    removed: { datastores: diffs.datastores.removed, clusters: diffs.clusters.removed, resourcePools: diffs.resourcePools.removed, hosts: diffs.hosts.removed, templates: diffs.templates.removed, vms: diffs.vms.removed },
+    changed: { datastores: pick("datastores"), clusters: pick("clusters"), resourcePools: pick("resourcePools"), hosts: pick("hosts"), templates: pick("templates"), vms: pick("vms"), drsRules: pick("drsRules") },
+    removed: { datastores: diffs.datastores.removed, clusters: diffs.clusters.removed, resourcePools: diffs.resourcePools.removed, hosts: diffs.hosts.removed, templates: diffs.templates.removed, vms: diffs.vms.removed, drsRules: diffs.drsRules.removed },
   };
 }

@@ -2,7 +2,7 @@
 // "which vSwitch holds this port group" thousands of times, so those are maps, not scans.
 // After an edit the index is derived from the one before (reindex): only what changed is rebuilt.
 import { OverlayMap } from "./overlay-map.ts";
-import type { Cluster, Datastore, Host, Inventory, PortGroup, ResourcePool, Template, VSwitch, Vm, VmkernelPort } from "./schema.ts";
+import type { Cluster, Datastore, DrsRuleSetting, Host, Inventory, PortGroup, ResourcePool, Template, VSwitch, Vm, VmkernelPort } from "./schema.ts";
 
 export * from "./schema.ts";
 
@@ -39,6 +39,8 @@ export interface InventoryIndex {
   readonly datastores: ReadonlyMap<string, Datastore>;
   readonly clusters: ReadonlyMap<string, Cluster>;
   readonly pools: ReadonlyMap<string, ResourcePool>;
+  /** DRS rules by name. */
+  readonly drsRules: ReadonlyMap<string, DrsRuleSetting>;
   /** VMs by the host they run on. */
   readonly vmsByHost: ReadonlyMap<string, readonly Vm[]>;
   /** VMs by resource pool name. */
@@ -94,6 +96,7 @@ export function indexInventory(inventory: Inventory): InventoryIndex {
     datastores: byName(inventory.datastores),
     clusters,
     pools: byName(inventory.resourcePools),
+    drsRules: byName(inventory.drsRules),
   });
 }
 
@@ -122,7 +125,7 @@ export interface IndexChanges {
   readonly removed: { readonly [S in SectionName]: readonly string[] };
 }
 
-export type SectionName = "datastores" | "clusters" | "resourcePools" | "hosts" | "templates" | "vms";
+export type SectionName = "datastores" | "clusters" | "resourcePools" | "hosts" | "templates" | "vms" | "drsRules";
 export type SectionItem<S extends SectionName> = Inventory[S][number];
 
 function derive<T>(map: ReadonlyMap<string, T>, changed: readonly T[], removed: readonly string[], nameOf: (item: T) => string): ReadonlyMap<string, T> {
@@ -155,5 +158,6 @@ export function reindex(previous: InventoryIndex, inventory: Inventory, changes:
     datastores: derive(previous.datastores, changed.datastores, removed.datastores, named),
     clusters,
     pools: derive(previous.pools, changed.resourcePools, removed.resourcePools, named),
+    drsRules: derive(previous.drsRules, changed.drsRules, removed.drsRules, named),
   });
 }

@@ -3,6 +3,7 @@
 // datastore belongs to one host, a VM's port groups must exist on its host, its files must
 // be on datastores its host mounts). Every problem is reported, not only the first, each
 // with the path of the offending field so the file reader can add its line.
+import { checkDrsRuleReferences } from "./references-drs.ts";
 import type { Host, Inventory, ResourcePool, Template, Vm } from "./schema.ts";
 
 export interface ReferenceIssue {
@@ -67,7 +68,8 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
   const pools = indexByName(inv.resourcePools, "resourcePools", "resource pool", issues);
   const hostIndex = indexByName(inv.hosts, "hosts", "host", issues);
   const templates = indexByName(inv.templates, "templates", "template", issues);
-  indexByName(inv.vms, "vms", "VM", issues);
+  const vmIndex = indexByName(inv.vms, "vms", "VM", issues);
+  indexByName(inv.drsRules, "drsRules", "DRS rule", issues);
 
   const hostByName = new Map<string, Host>();
   for (const [name, i] of hostIndex) {
@@ -90,6 +92,7 @@ export function checkReferences(inv: Inventory): ReferenceIssue[] {
     }
     checkVmPool(refs, vm, at);
   });
+  issues.push(...checkDrsRuleReferences(inv.drsRules, { vmExists: (n) => vmIndex.has(n), hostExists: (n) => hostIndex.has(n) }));
   return issues;
 }
 

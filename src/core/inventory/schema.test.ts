@@ -25,5 +25,6 @@ test("an empty mapping is a valid inventory, with every default applied", () => 
     hosts: [],
     templates: [],
     vms: [],
+    drsRules: [],
   });
 });

@@ -105,6 +105,48 @@ export const CpuBaselineSchema = z
     error: "a baseline needs either `model` or both `vendor` and `flags`",
   });
 
+/**
+ * DRS (issue 14, docs/drs.md). vSphere's automation levels: `manual` (recommendations wait for
+ * an operator), `partial` (initial placement only), `full` (the controller applies them);
+ * the same words as the balancer's DrsAutomation (src/core/drs/types.ts).
+ */
+export const DrsAutomationSchema = z.enum(["manual", "partial", "full"]);
+
+/** A cluster's DRS settings; absent fields take the balancer's defaults (src/core/drs/types.ts). */
+export const DrsConfigSchema = z
+  .object({
+    automation: DrsAutomationSchema.default("manual"),
+    /** vSphere's migration threshold: 1 only rule fixes and maintenance, 5 aggressive. */
+    threshold: z.number().int().min(1, "must be 1 to 5").max(5, "must be 1 to 5").default(3),
+    maxMovesPerRun: z.number().int().positive().optional(),
+    maxMovesPerHost: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const drsRuleVms = z.array(ObjectNameSchema).min(1, "names at least one VM");
+
+/**
+ * A DRS rule: VM–VM affinity (keep together) or anti-affinity (keep apart), or VM–host
+ * (`affine` must/should run on `hosts`, or not; `mandatory` must, else should), as vSphere's.
+ */
+export const DrsRuleSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("vm-affinity"), name: ObjectNameSchema, vms: drsRuleVms.min(2, "an affinity rule names at least two VMs"), enabled: z.boolean().default(true) }).strict(),
+  z.object({ kind: z.literal("vm-anti-affinity"), name: ObjectNameSchema, vms: drsRuleVms.min(2, "an anti-affinity rule names at least two VMs"), enabled: z.boolean().default(true) }).strict(),
+  z
+    .object({
+      kind: z.literal("vm-host"),
+      name: ObjectNameSchema,
+      vms: drsRuleVms,
+      hosts: z.array(ObjectNameSchema).min(1, "names at least one host"),
+      /** true: must; false: should. */
+      mandatory: z.boolean().default(false),
+      /** true: run on `hosts`; false: do not run on them. */
+      affine: z.boolean().default(true),
+      enabled: z.boolean().default(true),
+    })
+    .strict(),
+]);
+
 export const ClusterSchema = z
   .object({
     name,
@@ -116,6 +158,8 @@ export const ClusterSchema = z
      * can; `disabled` sends guest memory in clear. A move between clusters takes the stronger.
      */
     vmotionEncryption: z.enum(["required", "opportunistic", "disabled"]).optional(),
+    /** DRS: balancing, maintenance evacuation and placement settings (docs/drs.md); absent: manual, threshold 3. */
+    drs: DrsConfigSchema.optional(),
   })
   .strict();
 
@@ -393,6 +437,8 @@ export const VmSchema = z
      * migration does not reboot it). Absent: the current host's features.
      */
     bootFlags: z.array(z.string().min(1)).optional(),
+    /** This VM's own DRS automation level, over its cluster's (vSphere's per-VM override). */
+    drsAutomation: DrsAutomationSchema.optional(),
   })
   .strict();
 
@@ -407,6 +453,8 @@ export const InventorySchema = z
     hosts: z.array(HostSchema).default([]),
     templates: z.array(TemplateSchema).default([]),
     vms: z.array(VmSchema).default([]),
+    /** DRS rules; the VMs and hosts they name must exist. */
+    drsRules: z.array(DrsRuleSchema).default([]),
   })
   .strict();
 
@@ -429,6 +477,8 @@ export type VmNic = z.output<typeof VmNicSchema>;
 export type Device = z.output<typeof DeviceSchema>;
 export type Template = z.output<typeof TemplateSchema>;
 export type Vm = z.output<typeof VmSchema>;
+export type DrsConfigSetting = z.output<typeof DrsConfigSchema>;
+export type DrsRuleSetting = z.output<typeof DrsRuleSchema>;
 export type Inventory = z.output<typeof InventorySchema>;
 /** What a file may contain before defaults are applied. */
 export type InventoryInput = z.input<typeof InventorySchema>;

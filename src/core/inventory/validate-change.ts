@@ -7,8 +7,9 @@
 import type { z } from "zod";
 import { diffSection, indexChanges, SECTION_NAMES, snapshotItem, type SectionDiff } from "./draft.ts";
 import type { IndexChanges, InventoryIndex, SectionName } from "./index.ts";
+import { checkDrsRuleReferences } from "./references-drs.ts";
 import { checkReferences, type ReferenceIssue } from "./references.ts";
-import { ClusterSchema, DatastoreSchema, HostSchema, InventorySchema, ResourcePoolSchema, TemplateSchema, VmSchema, type Host, type Inventory, type Template, type Vm } from "./schema.ts";
+import { ClusterSchema, DatastoreSchema, DrsRuleSchema, HostSchema, InventorySchema, ResourcePoolSchema, TemplateSchema, VmSchema, type Host, type Inventory, type Template, type Vm } from "./schema.ts";
 
 /** Who holds a MAC in the datacenter (VMs and templates share the namespace). */
 export interface MacOwner {
@@ -29,6 +30,7 @@ const SECTION_SCHEMAS = {
   hosts: HostSchema,
   templates: TemplateSchema,
   vms: VmSchema,
+  drsRules: DrsRuleSchema,
 } as const;
 
 const ROOT_KEYS = new Set<string>(Object.keys(InventorySchema.shape));
@@ -84,7 +86,7 @@ export function validateChange(base: InventoryIndex, macs: ReadonlyMap<string, M
   return { ok: true, inventory: draft, changes, rootChanged: draft.datacenter !== base.inventory.datacenter };
 }
 
-const NOUNS: Record<SectionName, string> = { datastores: "datastore", clusters: "cluster", resourcePools: "resource pool", hosts: "host", templates: "template", vms: "VM" };
+const NOUNS: Record<SectionName, string> = { datastores: "datastore", clusters: "cluster", resourcePools: "resource pool", hosts: "host", templates: "template", vms: "VM", drsRules: "DRS rule" };
 
 /** Two objects of a section with one name, as references.ts says it. */
 function duplicateIssues(draft: Inventory, diffs: Readonly<Record<SectionName, SectionDiff>>): ReferenceIssue[] {
@@ -156,9 +158,11 @@ function changedReferenceIssues(base: InventoryIndex, macs: ReadonlyMap<string, 
   // Only a host's mounts or a datastore's sharing can break "a local datastore belongs to one host".
   if (changes.changed.hosts.length + changes.removed.hosts.length + changes.changed.datastores.length + changes.removed.datastores.length > 0) addLocalMountSharers(draft, hostNames, hostNow);
   const hosts = [...hostNames].map(hostNow).filter((h): h is Host => h !== undefined);
-  const part: Inventory = { ...draft, hosts, vms };
+  // DRS rules name VMs and hosts across the datacenter: checked against the whole, when a rule changed or something went.
+  const part: Inventory = { ...draft, hosts, vms, drsRules: [] };
   const issues = checkReferences(part).map((issue) => ({ ...issue, path: wholePath(issue.path, part, draft) }));
-  return [...issues, ...macIssues(macs, part, changes, draft)];
+  const rules = changes.changed.drsRules.length + changes.removed.vms.length + changes.removed.hosts.length > 0 ? checkDrsRuleReferences(draft.drsRules, { vmExists: (n) => vmNow(n) !== undefined, hostExists: (n) => hostNow(n) !== undefined }) : [];
+  return [...issues, ...rules, ...macIssues(macs, part, changes, draft)];
 }
 
 /** Hosts that mount a local datastore some host of `names` mounts: "a local datastore belongs to one host" needs them all. */

@@ -346,6 +346,7 @@ export function generateInventory(options: GenerateOptions): Inventory {
     hosts: hostPlans.map((p) => p.host),
     templates,
     vms,
+    drsRules: [],
   };
 }
 
