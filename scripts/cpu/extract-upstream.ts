@@ -1,14 +1,16 @@
 // Writes src/core/cpu/cpuid-bits.json, the facts of Ferry's CPUID feature table, from a Linux
-// cpufeatures.h and a QEMU target/i386/cpu.c:
-//   node --import tsx scripts/cpu/extract-upstream.ts --linux FILE --qemu FILE \
-//     --linux-commit SHA --qemu-commit SHA [--out FILE]
+// cpufeatures.h, a QEMU target/i386/cpu.c and a Linux arch/x86/kvm/reverse_cpuid.h:
+//   node --import tsx scripts/cpu/extract-upstream.ts --linux FILE --qemu FILE --kvm FILE \
+//     --linux-commit SHA --qemu-commit SHA --kvm-commit SHA [--out FILE]
 // Then `npm run generate:cpu` turns the facts and src/core/cpu/feature-notes.ts into the table.
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { mergeBits, parseLinuxCpufeatures, parseQemuFeatureWords, type CpuidBitsFile } from "./upstream.ts";
+import { mergeBits, parseKvmReverseCpuid, parseLinuxCpufeatures, parseQemuFeatureWords, type CpuidBitsFile } from "./upstream.ts";
 
 const LINUX_PATH = "arch/x86/include/asm/cpufeatures.h";
 const QEMU_PATH = "target/i386/cpu.c";
+const KVM_PATH = "arch/x86/kvm/reverse_cpuid.h";
+const USAGE = "usage: extract-upstream.ts --linux FILE --qemu FILE --kvm FILE --linux-commit SHA --qemu-commit SHA --kvm-commit SHA [--out FILE]";
 
 function fail(message: string): never {
   console.error(`extract-upstream: ${message}`);
@@ -30,20 +32,22 @@ function main(): void {
       options: {
         linux: { type: "string" },
         qemu: { type: "string" },
+        kvm: { type: "string" },
         "linux-commit": { type: "string" },
         "qemu-commit": { type: "string" },
+        "kvm-commit": { type: "string" },
         out: { type: "string", default: new URL("../../src/core/cpu/cpuid-bits.json", import.meta.url).pathname },
       },
     }));
   } catch (error) {
     fail(error instanceof Error ? error.message : String(error));
   }
-  const { linux, qemu, out } = values;
+  const { linux, qemu, kvm, out } = values;
   const linuxCommit = values["linux-commit"];
   const qemuCommit = values["qemu-commit"];
-  if (linux === undefined || qemu === undefined || linuxCommit === undefined || qemuCommit === undefined) {
-    fail("usage: extract-upstream.ts --linux FILE --qemu FILE --linux-commit SHA --qemu-commit SHA [--out FILE]");
-  }
+  const kvmCommit = values["kvm-commit"];
+  if (linux === undefined || qemu === undefined || kvm === undefined) fail(USAGE);
+  if (linuxCommit === undefined || qemuCommit === undefined || kvmCommit === undefined) fail(USAGE);
   let file: CpuidBitsFile;
   try {
     file = {
@@ -51,8 +55,9 @@ function main(): void {
       sources: {
         linux: { repo: "torvalds/linux", path: LINUX_PATH, commit: linuxCommit },
         qemu: { repo: "qemu/qemu", path: QEMU_PATH, commit: qemuCommit },
+        kvm: { repo: "torvalds/linux", path: KVM_PATH, commit: kvmCommit },
       },
-      bits: mergeBits(parseLinuxCpufeatures(read(linux)), parseQemuFeatureWords(read(qemu))),
+      bits: mergeBits(parseLinuxCpufeatures(read(linux)), parseQemuFeatureWords(read(qemu)), parseKvmReverseCpuid(read(kvm))),
     };
   } catch (error) {
     fail(error instanceof Error ? error.message : String(error));

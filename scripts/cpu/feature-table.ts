@@ -38,7 +38,9 @@ export function buildFeatures(
       subleaf: bit.subleaf,
       register: bit.register,
       bit: bit.bit,
-      linux: bit.linux ?? undefined,
+      // A bit KVM alone names carries KVM's macro (X86_FEATURE_AVX_VNNI_INT8 is a Linux macro too);
+      // not invtsc, which KVM calls CONSTANT_TSC after a wider flag of Linux's own.
+      linux: bit.linux ?? (bit.qemu === null ? bit.kvm : null) ?? undefined,
       procCpuinfo: bit.procCpuinfo === name,
       qemu: bit.qemu ?? undefined,
       label: note.label,
@@ -73,12 +75,13 @@ function renderFeature(f: CpuidFeature): string {
 
 /** The text of feature-table.generated.ts. */
 export function renderFeatureTable(facts: CpuidBitsFile, features: readonly CpuidFeature[]): string {
-  const { linux, qemu } = facts.sources;
+  const { linux, qemu, kvm } = facts.sources;
   return [
     "// Generated, do not edit; regenerate with npm run generate:cpu (scripts/cpu/generate-feature-table.ts).",
     "// Facts from src/core/cpu/cpuid-bits.json, read by scripts/cpu/extract-upstream.ts from:",
     `//   ${linux.repo} ${linux.path} at ${linux.commit}`,
     `//   ${qemu.repo} ${qemu.path} at ${qemu.commit}`,
+    `//   ${kvm.repo} ${kvm.path} at ${kvm.commit}`,
     "// Labels, vendors, prerequisites and host-only bits from src/core/cpu/feature-notes.ts.",
     'import type { CpuidFeature } from "./cpuid-types.ts";',
     "",

@@ -1,7 +1,9 @@
-// Reads the facts of Ferry's CPUID feature table out of two upstream sources: Linux's
-// arch/x86/include/asm/cpufeatures.h (X86_FEATURE_ macros, and the names /proc/cpuinfo shows)
-// and QEMU's target/i386/cpu.c (feature_word_info[]: the `-cpu` property names). Pure: text in,
-// facts out; extract-upstream.ts does the file I/O. Only names and bit positions are kept.
+// Reads the facts of Ferry's CPUID feature table out of three upstream sources: Linux's
+// arch/x86/include/asm/cpufeatures.h (X86_FEATURE_ macros, and the names /proc/cpuinfo shows),
+// QEMU's target/i386/cpu.c (feature_word_info[]: the `-cpu` property names) and Linux's
+// arch/x86/kvm/reverse_cpuid.h (the bits KVM names itself: leaves cpufeatures.h has no word for,
+// such as 7.1 EDX, and bits Linux keeps in a word of its own). Pure: text in, facts out;
+// extract-upstream.ts does the file I/O. Only names and bit positions are kept.
 import type { CpuidRegister } from "../../src/core/cpu/cpuid-types.ts";
 
 /** One CPUID bit as the sources know it: what cpuid-bits.json holds. */
@@ -16,6 +18,8 @@ export interface CpuidBitFacts {
   readonly procCpuinfo: string | null;
   /** QEMU's property name, or null. */
   readonly qemu: string | null;
+  /** The suffix of KVM's macro for this bit in reverse_cpuid.h (X86_FEATURE_ or KVM_X86_FEATURE_), or null. */
+  readonly kvm: string | null;
 }
 
 export interface UpstreamSource {
@@ -27,7 +31,7 @@ export interface UpstreamSource {
 /** The FACTS file, src/core/cpu/cpuid-bits.json. */
 export interface CpuidBitsFile {
   readonly comment: string;
-  readonly sources: { readonly linux: UpstreamSource; readonly qemu: UpstreamSource };
+  readonly sources: { readonly linux: UpstreamSource; readonly qemu: UpstreamSource; readonly kvm: UpstreamSource };
   readonly bits: readonly CpuidBitFacts[];
 }
 
@@ -201,6 +205,49 @@ function featNames(block: string, feat: string): (string | null)[] {
 }
 
 const wordKey = (w: CpuidWord): string => `${w.leaf}.${w.subleaf}.${w.register}`;
+
+/** One bit KVM names in reverse_cpuid.h. */
+export interface KvmBit extends CpuidWord {
+  readonly bit: number;
+  readonly kvm: string;
+}
+
+// `[CPUID_7_1_EDX]       = {         7, 1, CPUID_EDX},`: KVM's word -> (leaf, subleaf, register).
+const KVM_WORD = /\[(CPUID_\w+)\]\s*=\s*\{\s*(0x[0-9a-fA-F]+|\d+)\s*,\s*(0x[0-9a-fA-F]+|\d+)\s*,\s*CPUID_(E[ABCD]X)\s*\}/g;
+// `#define X86_FEATURE_AVX_VNNI_INT8 KVM_X86_FEATURE(CPUID_7_1_EDX, 4)`, and the KVM_X86_FEATURE_
+// form KVM gives a bit cpufeatures.h keeps in a Linux-defined word (CONSTANT_TSC, SGX1).
+const KVM_DEFINE = /^#define\s+(?:KVM_)?X86_FEATURE_(\w+)\s+KVM_X86_FEATURE\(\s*(CPUID_\w+)\s*,\s*(\d+)\s*\)/;
+
+/**
+ * Every bit KVM's reverse_cpuid.h names with KVM_X86_FEATURE(word, bit), placed by the file's
+ * own reverse_cpuid[] table of words (mergeBits keeps the covered ones). Throws when the file has
+ * no reverse_cpuid[] table, a macro uses a word the table lacks, a bit is past 31, or two macros
+ * name one bit.
+ */
+export function parseKvmReverseCpuid(text: string): KvmBit[] {
+  const words = new Map<string, CpuidWord>();
+  for (const m of stripComments(text).matchAll(KVM_WORD)) {
+    const register = REGISTERS[`R_${m[4] ?? ""}`];
+    if (register !== undefined) words.set(m[1] ?? "", { leaf: Number(m[2]), subleaf: Number(m[3]), register });
+  }
+  if (words.size === 0) throw new UpstreamParseError("no reverse_cpuid[] table of CPUID words in the KVM file");
+  const out = new Map<string, KvmBit>();
+  for (const [index, raw] of text.split("\n").entries()) {
+    const match = KVM_DEFINE.exec(raw.trim());
+    if (match === null) continue;
+    const [, name = "", wordName = "", bitText = ""] = match;
+    const word = words.get(wordName);
+    if (word === undefined) throw new UpstreamParseError(`line ${index + 1}: ${name} uses ${wordName}, which reverse_cpuid[] does not map to a CPUID leaf`);
+    const bit = Number(bitText);
+    if (bit > 31) throw new UpstreamParseError(`line ${index + 1}: ${name} has bit ${bit}, past 31`);
+    const key = `${wordKey(word)}.${bit}`;
+    const before = out.get(key);
+    if (before !== undefined) throw new UpstreamParseError(`line ${index + 1}: ${name} and ${before.kvm} share bit ${bit} of ${wordName}`);
+    out.set(key, { ...word, bit, kvm: name });
+  }
+  return [...out.values()];
+}
+
 const coveredKeys = new Set(COVERED_WORDS.map(wordKey));
 
 /** Whether a (leaf, subleaf, register) is one of Ferry's covered words. */
@@ -215,10 +262,10 @@ export function compareBits(a: CpuidWord & { bit: number }, b: CpuidWord & { bit
   return a.leaf - b.leaf || a.subleaf - b.subleaf || registerOrder[a.register] - registerOrder[b.register] || a.bit - b.bit;
 }
 
-/** Joins both sources' bits of the covered words, one entry per bit, in table order. */
-export function mergeBits(linux: readonly LinuxBit[], qemu: readonly QemuBit[]): CpuidBitFacts[] {
+/** Joins the sources' bits of the covered words, one entry per bit, in table order. */
+export function mergeBits(linux: readonly LinuxBit[], qemu: readonly QemuBit[], kvm: readonly KvmBit[]): CpuidBitFacts[] {
   const merged = new Map<string, CpuidBitFacts>();
-  const blank = (w: CpuidWord, bit: number): CpuidBitFacts => ({ leaf: w.leaf, subleaf: w.subleaf, register: w.register, bit, linux: null, procCpuinfo: null, qemu: null });
+  const blank = (w: CpuidWord, bit: number): CpuidBitFacts => ({ leaf: w.leaf, subleaf: w.subleaf, register: w.register, bit, linux: null, procCpuinfo: null, qemu: null, kvm: null });
   for (const l of linux.filter(isCoveredWord)) {
     merged.set(`${wordKey(l)}.${l.bit}`, { ...blank(l, l.bit), linux: l.linux, procCpuinfo: l.procCpuinfo });
   }
@@ -226,14 +273,23 @@ export function mergeBits(linux: readonly LinuxBit[], qemu: readonly QemuBit[]):
     const key = `${wordKey(q)}.${q.bit}`;
     merged.set(key, { ...(merged.get(key) ?? blank(q, q.bit)), qemu: q.qemu });
   }
+  for (const k of kvm.filter(isCoveredWord)) {
+    const key = `${wordKey(k)}.${k.bit}`;
+    merged.set(key, { ...(merged.get(key) ?? blank(k, k.bit)), kvm: k.kvm });
+  }
   return [...merged.values()].sort(compareBits);
 }
 
-/** The table name of a bit (see CpuidFeature.name): /proc/cpuinfo's, else Linux's macro, else QEMU's. */
+/**
+ * The table name of a bit (see CpuidFeature.name): /proc/cpuinfo's, else Linux's macro, else
+ * QEMU's, else KVM's macro. QEMU's name comes before KVM's so that a flag keeps the name it had:
+ * KVM calls 0x80000007.edx[8] CONSTANT_TSC after the Linux flag it feeds, Ferry calls it invtsc.
+ */
 export function ferryName(bit: CpuidBitFacts): string {
   if (bit.procCpuinfo !== null) return bit.procCpuinfo;
   if (bit.linux !== null) return bit.linux.toLowerCase();
-  return (bit.qemu ?? "").replaceAll("-", "_").replaceAll(".", "_");
+  if (bit.qemu !== null) return bit.qemu.replaceAll("-", "_").replaceAll(".", "_");
+  return (bit.kvm ?? "").toLowerCase();
 }
 
 /** `0x80000001.ecx[3]`, how docs and errors name a bit's position. */

@@ -30,14 +30,15 @@ export interface CpuidFeature {
   /**
    * Ferry's flag name, used in inventories, masks and baselines: Linux's /proc/cpuinfo name
    * (`pni`, `sse4_2`, `avx512_bf16`); for a bit Linux does not show there, its X86_FEATURE_
-   * name in lower case (`spec_ctrl`); for a bit only QEMU names, QEMU's name with - as _.
+   * name in lower case (`spec_ctrl`); for a bit only QEMU names, QEMU's name with - as _; for a
+   * bit only KVM names (arch/x86/kvm/reverse_cpuid.h), KVM's macro in lower case (`avx_vnni_int8`).
    */
   readonly name: string;
   readonly leaf: number;
   readonly subleaf: number;
   readonly register: CpuidRegister;
   readonly bit: number;
-  /** The X86_FEATURE_ macro's suffix in Linux's cpufeatures.h (`AVX512_BF16`); undefined when Linux has none. */
+  /** The X86_FEATURE_ macro's suffix in Linux's cpufeatures.h (`AVX512_BF16`), or KVM's for a bit KVM alone names; undefined when Linux has none. */
   readonly linux: string | undefined;
   /** Whether Linux shows it in /proc/cpuinfo as `name`. */
   readonly procCpuinfo: boolean;

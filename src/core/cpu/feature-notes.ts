@@ -230,6 +230,18 @@ const LEAF_7_1: Readonly<Record<string, FeatureNote>> = {
   lam: n("linear address masking", I),
 };
 
+/**
+ * Leaf 7 subleaf 1 EDX: no word of Linux's cpufeatures.h; KVM names these bits itself
+ * (reverse_cpuid.h) and reports them to QEMU as supported. QEMU 7.2 has no property for them, so
+ * a guest on it never sees them (isPresentable), but the checker still compares them.
+ */
+const LEAF_7_1_EDX: Readonly<Record<string, FeatureNote>> = {
+  avx_vnni_int8: n("AVX-VNNI-INT8", I, ["avx2"]),
+  avx_ne_convert: n("AVX-NE-CONVERT", I, ["avx2"]),
+  amx_complex: n("AMX-COMPLEX", I, ["amx_tile"]),
+  prefetchiti: n("PREFETCHIT0/1", I),
+};
+
 /** Leaf 0xD subleaf 1 EAX. */
 const LEAF_D_1: Readonly<Record<string, FeatureNote>> = {
   xsaveopt: n("XSAVEOPT", IA, ["xsave"]),
@@ -343,6 +355,7 @@ export const FEATURE_NOTES: Readonly<Record<string, FeatureNote>> = {
   ...LEAF_7_ECX,
   ...LEAF_7_EDX,
   ...LEAF_7_1,
+  ...LEAF_7_1_EDX,
   ...LEAF_D_1,
   ...LEAF_80000001,
   ...LEAF_8000_MISC,

@@ -2,6 +2,7 @@
 // Facts from src/core/cpu/cpuid-bits.json, read by scripts/cpu/extract-upstream.ts from:
 //   torvalds/linux arch/x86/include/asm/cpufeatures.h at baf8361e54550a48a7087b603313ad013cc13386
 //   qemu/qemu target/i386/cpu.c at d45f24fe7525d8a8aaa4ca6d9d214dc41819caa5
+//   torvalds/linux arch/x86/kvm/reverse_cpuid.h at 99b668545356115e11a6cca519361c8cfd02569e
 // Labels, vendors, prerequisites and host-only bits from src/core/cpu/feature-notes.ts.
 import type { CpuidFeature } from "./cpuid-types.ts";
 
@@ -167,6 +168,10 @@ export const CPUID_FEATURES: readonly CpuidFeature[] = [
   { name: "amx_fp16", leaf: 0x7, subleaf: 1, register: "eax", bit: 21, linux: "AMX_FP16", procCpuinfo: false, qemu: undefined, label: "AMX FP16", vendors: ["intel"], guest: true, requires: ["amx_tile"] },
   { name: "avx_ifma", leaf: 0x7, subleaf: 1, register: "eax", bit: 23, linux: "AVX_IFMA", procCpuinfo: false, qemu: undefined, label: "AVX-IFMA", vendors: ["intel"], guest: true, requires: ["avx2"] },
   { name: "lam", leaf: 0x7, subleaf: 1, register: "eax", bit: 26, linux: "LAM", procCpuinfo: true, qemu: undefined, label: "linear address masking", vendors: ["intel"], guest: true, requires: [] },
+  { name: "avx_vnni_int8", leaf: 0x7, subleaf: 1, register: "edx", bit: 4, linux: "AVX_VNNI_INT8", procCpuinfo: false, qemu: undefined, label: "AVX-VNNI-INT8", vendors: ["intel"], guest: true, requires: ["avx2"] },
+  { name: "avx_ne_convert", leaf: 0x7, subleaf: 1, register: "edx", bit: 5, linux: "AVX_NE_CONVERT", procCpuinfo: false, qemu: undefined, label: "AVX-NE-CONVERT", vendors: ["intel"], guest: true, requires: ["avx2"] },
+  { name: "amx_complex", leaf: 0x7, subleaf: 1, register: "edx", bit: 8, linux: "AMX_COMPLEX", procCpuinfo: false, qemu: undefined, label: "AMX-COMPLEX", vendors: ["intel"], guest: true, requires: ["amx_tile"] },
+  { name: "prefetchiti", leaf: 0x7, subleaf: 1, register: "edx", bit: 14, linux: "PREFETCHITI", procCpuinfo: false, qemu: undefined, label: "PREFETCHIT0/1", vendors: ["intel"], guest: true, requires: [] },
   { name: "xsaveopt", leaf: 0xd, subleaf: 1, register: "eax", bit: 0, linux: "XSAVEOPT", procCpuinfo: true, qemu: "xsaveopt", label: "XSAVEOPT", vendors: ["intel", "amd"], guest: true, requires: ["xsave"] },
   { name: "xsavec", leaf: 0xd, subleaf: 1, register: "eax", bit: 1, linux: "XSAVEC", procCpuinfo: true, qemu: "xsavec", label: "XSAVEC", vendors: ["intel", "amd"], guest: true, requires: ["xsave"] },
   { name: "xgetbv1", leaf: 0xd, subleaf: 1, register: "eax", bit: 2, linux: "XGETBV1", procCpuinfo: true, qemu: "xgetbv1", label: "XGETBV1", vendors: ["intel", "amd"], guest: true, requires: ["xsave"] },

@@ -6,13 +6,16 @@ import { buildFeatures, renderFeatureTable } from "../../../scripts/cpu/feature-
 import {
   bitPosition,
   ferryName,
+  COVERED_WORDS,
   isCoveredWord,
   mergeBits,
+  parseKvmReverseCpuid,
   parseLinuxCpufeatures,
   parseQemuFeatureWords,
   UpstreamParseError,
   type CpuidBitsFile,
 } from "../../../scripts/cpu/upstream.ts";
+import { parseCpuidDump } from "./cpuid.ts";
 import { FEATURE_NOTES, LEFT_OUT, type FeatureNote } from "./feature-notes.ts";
 import { CPUID_FEATURES } from "./feature-table.generated.ts";
 import { CPU_FEATURES, featureByName, featureLabel, isGuestFeature, withDependents } from "./features.ts";
@@ -64,6 +67,38 @@ FeatureWordInfo feature_word_info[FEATURE_WORDS] = {
     },
 };`;
 
+// KVM's reverse_cpuid.h: its own words after Linux's, a table placing every word, and both macro
+// forms (X86_FEATURE_ for a bit Linux lacks, KVM_X86_FEATURE_ for one Linux keeps elsewhere).
+const KVM_EXCERPT = `
+enum kvm_only_cpuid_leafs {
+\tCPUID_12_EAX\t = NCAPINTS,
+\tCPUID_7_1_EDX,
+\tCPUID_8000_0007_EDX,
+\tCPUID_7_2_EDX,
+};
+#define KVM_X86_FEATURE(w, f)\t\t((w)*32 + (f))
+/* not a CPU's: KVM_X86_FEATURE(CPUID_7_1_EDX, 9) in a comment */
+#define KVM_X86_FEATURE_ENCLAVE\tKVM_X86_FEATURE(CPUID_12_EAX, 0)
+#define X86_FEATURE_EPSILON_TWO         KVM_X86_FEATURE(CPUID_7_1_EDX, 4)
+#define KVM_X86_FEATURE_STEADY_CLOCK\tKVM_X86_FEATURE(CPUID_8000_0007_EDX, 8)
+#define KVM_X86_FEATURE_ZETA_CTRL\tKVM_X86_FEATURE(CPUID_7_2_EDX, 2)
+static const struct cpuid_reg reverse_cpuid[] = {
+\t[CPUID_1_EDX]         = {         1, 0, CPUID_EDX},
+\t[CPUID_12_EAX]        = {0x00000012, 0, CPUID_EAX},
+\t[CPUID_7_1_EDX]       = {         7, 1, CPUID_EDX},
+\t[CPUID_8000_0007_EDX] = {0x80000007, 0, CPUID_EDX},
+\t[CPUID_7_2_EDX]       = {         7, 2, CPUID_EDX},
+};`;
+
+const QEMU_INVTSC_EXCERPT = `
+FeatureWordInfo feature_word_info[FEATURE_WORDS] = {
+    [FEAT_8000_0007_EDX] = {
+        .type = CPUID_FEATURE_WORD,
+        .feat_names = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "steady-tsc", },
+        .cpuid = { .eax = 0x80000007, .reg = R_EDX, },
+    },
+};`;
+
 describe("the extractor's parsers", () => {
   test("Linux: CPUID words only, /proc/cpuinfo names from the quoted comment, hidden when empty", () => {
     assert.deepEqual(parseLinuxCpufeatures(LINUX_EXCERPT), [
@@ -87,8 +122,24 @@ describe("the extractor's parsers", () => {
     assert.throws(() => parseQemuFeatureWords("int x;"), UpstreamParseError);
   });
 
+  test("KVM: both macro forms, placed by reverse_cpuid[], uncovered words kept for the merge to drop", () => {
+    assert.deepEqual(parseKvmReverseCpuid(KVM_EXCERPT), [
+      { leaf: 0x12, subleaf: 0, register: "eax", bit: 0, kvm: "ENCLAVE" },
+      { leaf: 7, subleaf: 1, register: "edx", bit: 4, kvm: "EPSILON_TWO" },
+      { leaf: 0x80000007, subleaf: 0, register: "edx", bit: 8, kvm: "STEADY_CLOCK" },
+      { leaf: 7, subleaf: 2, register: "edx", bit: 2, kvm: "ZETA_CTRL" },
+    ]);
+  });
+
+  test("KVM: refuses a word reverse_cpuid[] does not place, two macros on one bit, a bit past 31, a file without the table", () => {
+    assert.throws(() => parseKvmReverseCpuid(`${KVM_EXCERPT}\n#define X86_FEATURE_ETA KVM_X86_FEATURE(CPUID_24_0_EBX, 16)`), /ETA uses CPUID_24_0_EBX, which reverse_cpuid\[\] does not map/);
+    assert.throws(() => parseKvmReverseCpuid(`${KVM_EXCERPT}\n#define X86_FEATURE_AGAIN KVM_X86_FEATURE(CPUID_7_1_EDX, 4)`), /AGAIN and EPSILON_TWO share bit 4/);
+    assert.throws(() => parseKvmReverseCpuid(`${KVM_EXCERPT}\n#define X86_FEATURE_WIDE KVM_X86_FEATURE(CPUID_7_1_EDX, 32)`), /WIDE has bit 32, past 31/);
+    assert.throws(() => parseKvmReverseCpuid("#define X86_FEATURE_X KVM_X86_FEATURE(CPUID_7_1_EDX, 4)"), /no reverse_cpuid\[\] table/);
+  });
+
   test("merging: one entry per bit, Linux's and QEMU's names side by side, named as Ferry names them", () => {
-    const merged = mergeBits(parseLinuxCpufeatures(LINUX_EXCERPT), parseQemuFeatureWords(QEMU_EXCERPT));
+    const merged = mergeBits(parseLinuxCpufeatures(LINUX_EXCERPT), parseQemuFeatureWords(QEMU_EXCERPT), []);
     assert.deepEqual(
       merged.map((bit) => [bitPosition(bit), ferryName(bit), bit.qemu]),
       [
@@ -99,15 +150,33 @@ describe("the extractor's parsers", () => {
       ],
     );
   });
+
+  test("merging KVM: its bits of covered words only, named by KVM's macro unless QEMU names the bit", () => {
+    const merged = mergeBits([], parseQemuFeatureWords(QEMU_INVTSC_EXCERPT), parseKvmReverseCpuid(KVM_EXCERPT));
+    assert.deepEqual(
+      merged.map((bit) => [bitPosition(bit), ferryName(bit), bit.linux, bit.procCpuinfo, bit.qemu, bit.kvm]),
+      [
+        ["0x7.1.edx[4]", "epsilon_two", null, null, null, "EPSILON_TWO"],
+        ["0x7.2.edx[2]", "zeta_ctrl", null, null, null, "ZETA_CTRL"],
+        ["0x80000007.edx[8]", "steady_tsc", null, null, "steady-tsc", "STEADY_CLOCK"],
+      ],
+    );
+  });
 });
 
 describe("the generator", () => {
-  const tiny: CpuidBitsFile = { ...facts, bits: mergeBits(parseLinuxCpufeatures(LINUX_EXCERPT), parseQemuFeatureWords(QEMU_EXCERPT)) };
+  const tiny: CpuidBitsFile = {
+    ...facts,
+    bits: mergeBits(parseLinuxCpufeatures(LINUX_EXCERPT), parseQemuFeatureWords(`${QEMU_EXCERPT}\n${QEMU_INVTSC_EXCERPT}`), parseKvmReverseCpuid(KVM_EXCERPT)),
+  };
   const notes: Record<string, FeatureNote> = {
     alpha: { label: "Alpha", vendors: ["intel"] },
     beta: { label: "Beta", vendors: ["intel"], requires: ["alpha"] },
     gamma: { label: "Gamma", vendors: ["amd"], guest: false, why: "host only" },
     delta_x: { label: "Delta", vendors: ["amd"] },
+    epsilon_two: { label: "Epsilon", vendors: ["intel"], requires: ["alpha"] },
+    zeta_ctrl: { label: "Zeta", vendors: ["intel"] },
+    steady_tsc: { label: "Steady TSC", vendors: ["intel", "amd"] },
   };
 
   test("joins facts and notes", () => {
@@ -118,6 +187,12 @@ describe("the generator", () => {
     });
     assert.equal(features.find((f) => f.name === "gamma")?.guest, false);
     assert.equal(features.find((f) => f.name === "gamma")?.procCpuinfo, false);
+    // A bit KVM alone names carries KVM's macro as its Linux name; one QEMU names too keeps none.
+    assert.deepEqual(features.find((f) => f.name === "epsilon_two"), {
+      name: "epsilon_two", leaf: 7, subleaf: 1, register: "edx", bit: 4, linux: "EPSILON_TWO", procCpuinfo: false, qemu: undefined,
+      label: "Epsilon", vendors: ["intel"], guest: true, requires: ["alpha"],
+    });
+    assert.equal(features.find((f) => f.name === "steady_tsc")?.linux, undefined);
   });
 
   const withoutDelta = Object.fromEntries(Object.entries(notes).filter(([name]) => name !== "delta_x"));
@@ -130,7 +205,12 @@ describe("the generator", () => {
   });
 
   test("leaves out what LEFT_OUT names", () => {
-    assert.deepEqual(buildFeatures(tiny, withoutDelta, { delta_x: "why" }).map((f) => f.name), ["alpha", "beta", "gamma"]);
+    assert.deepEqual(buildFeatures(tiny, withoutDelta, { delta_x: "why" }).map((f) => f.name), ["alpha", "beta", "gamma", "epsilon_two", "zeta_ctrl", "steady_tsc"]);
+  });
+
+  test("names the three sources in the generated file's header", () => {
+    const header = renderFeatureTable(tiny, []).split("\n").slice(0, 6).join("\n");
+    for (const source of Object.values(tiny.sources)) assert.ok(header.includes(`${source.repo} ${source.path} at ${source.commit}`), source.path);
   });
 });
 
@@ -154,6 +234,32 @@ describe("the committed feature table", () => {
     }
     assert.deepEqual([...listed.keys()].sort(), Object.keys(LEFT_OUT).sort(), "docs/cpu.md's Left out list is feature-notes.ts's LEFT_OUT");
     assert.equal(CPUID_FEATURES.length + listed.size, facts.bits.length);
+  });
+
+  test("(e) every bit a real-CPU fixture sets in a covered word is in cpuid-bits.json or in docs/cpu.md's list of unnamed bits", () => {
+    const docs = readFileSync(new URL("docs/cpu.md", root), "utf8");
+    const section = /^### Left out\n([\s\S]*?)(?=^#{1,3} )/m.exec(docs)?.[1] ?? "";
+    const listed = new Set<string>();
+    for (const m of section.matchAll(/^- `(0x[0-9a-f]+(?:\.\d+)?\.e[abcd]x)` bits ([\d, ]+):/gm)) {
+      for (const bit of (m[2] ?? "").split(",")) listed.add(`${m[1] ?? ""}[${bit.trim()}]`);
+    }
+    assert.ok(listed.size > 0, "docs/cpu.md's Left out section lists the unnamed bits the fixtures set");
+    const named = new Set(facts.bits.map(bitPosition));
+    const unnamed = new Set<string>();
+    const dir = new URL("test/fixtures/cpuid/", root);
+    for (const file of readdirSync(dir).filter((f) => f.endsWith(".json"))) {
+      const dump = parseCpuidDump(JSON.parse(readFileSync(new URL(file, dir), "utf8")), file);
+      for (const word of COVERED_WORDS) {
+        const leaf = dump.leaves.find((l) => l.leaf === word.leaf && l.subleaf === word.subleaf);
+        if (leaf === undefined) continue;
+        for (let bit = 0; bit < 32; bit++) {
+          const position = bitPosition({ ...word, bit });
+          if (((leaf[word.register] >>> bit) & 1) === 1 && !named.has(position)) unnamed.add(position);
+        }
+      }
+    }
+    const sort = (set: Set<string>): string[] => [...set].sort();
+    assert.deepEqual(sort(listed), sort(unnamed), "docs/cpu.md's unnamed bits are exactly the fixtures' bits no source names");
   });
 
   test("(c) Debian's copy of Linux's cpufeatures.h agrees with cpuid-bits.json, bit for bit", () => {
