@@ -38,6 +38,7 @@ export const ContractCase = {
   prepareAbort: "prepareIncoming then abortIncoming leaves nothing behind",
   poweredOff: "migrateOut of a powered-off VM is refused VM_NOT_RUNNING and the VM stays off (never powered on by it)",
   busy: "a migration's VM is busy: a second prepare of its id, power operations and migrateOut of its shell, and a settle with no paused copy are refused",
+  usage: "usage: a running VM shows non-negative CPU and memory, a powered-off VM none, a guest that dirties memory more CPU than an idle one; the host's totals are its VMs' sums",
 } as const;
 export type ContractCase = keyof typeof ContractCase;
 
@@ -260,7 +261,47 @@ export function driverContract(name: string, setup: () => Promise<ContractEnviro
       await destination.abortIncoming(target.migrationId);
       await eventually("the shell is gone", async () => (await destination.get(spec.name)) === undefined);
     });
+
+    contractCase("usage", usageCase);
   });
+}
+
+/** The usage case: an idle and a busy guest side by side, measured until the driver tells them apart. */
+async function usageCase(env: ContractEnvironment): Promise<void> {
+  const { source, spec } = env;
+  const idle: VmSpec = { ...spec, workload: undefined };
+  const busy: VmSpec = {
+    ...spec,
+    name: `${spec.name}-busy`,
+    nics: spec.nics.map((n, i) => ({ ...n, mac: `00:50:56:00:0f:${(16 + i).toString(16)}`, ip: undefined })),
+    workload: { kind: "steady", dirtyRateBytesPerSec: 32 * MiB, workingSetBytes: Math.min(16 * MiB, (spec.memoryMB * MiB) / 2), seed: 5 },
+  };
+  await source.create(idle);
+  const host = (await source.facts()).name;
+  const off = await source.usage();
+  assert.equal(off.host, host);
+  assert.deepEqual(off.vms, [], "a powered-off VM uses nothing");
+  assert.ok(off.capacity.cpuMhz > 0 && off.capacity.memoryMB > 0, JSON.stringify(off.capacity));
+  await source.powerOn(idle.name);
+  await running(env, source, busy);
+  await env.booted?.(source, idle.name);
+  // CPU is a rate between calls: ask until both are measured over a window and the busy one shows.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const sample = await source.usage();
+    const [i, b] = [idle.name, busy.name].map((name) => sample.vms.find((v) => v.vm === name));
+    assert.ok(i !== undefined && b !== undefined, `both running VMs are listed: ${JSON.stringify(sample.vms)}`);
+    for (const vm of [i, b]) {
+      assert.ok(Number.isFinite(vm.cpuMhz) && vm.cpuMhz >= 0 && vm.cpuMhz <= sample.capacity.cpuMhz, `${vm.vm} CPU ${vm.cpuMhz} MHz`);
+      assert.ok(Number.isFinite(vm.memoryMB) && vm.memoryMB >= 0 && vm.memoryMB <= sample.capacity.memoryMB, `${vm.vm} memory ${vm.memoryMB} MB`);
+    }
+    assert.ok(Math.abs(sample.cpuMhz - (i.cpuMhz + b.cpuMhz)) < 0.5 && Math.abs(sample.memoryMB - (i.memoryMB + b.memoryMB)) < 0.5, `host totals ${sample.cpuMhz} MHz, ${sample.memoryMB} MB are the VMs' sums`);
+    if (b.cpuMhz > i.cpuMhz) break;
+    if (Date.now() > deadline) assert.fail(`within 30 s the busy guest never used more CPU than the idle one (busy ${b.cpuMhz} MHz, idle ${i.cpuMhz} MHz)`);
+    await systemClock.sleep(250);
+  }
+  await source.powerOff(busy.name);
+  assert.deepEqual((await source.usage()).vms.map((v) => v.vm), [idle.name], "powered off, the busy VM is no longer listed");
 }
 
 function options(overrides: Partial<MigrateOptions> = {}): MigrateOptions {

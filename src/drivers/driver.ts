@@ -8,6 +8,14 @@ import type { Clock } from "../core/clock.ts";
 import type { Cpu, PhysicalNic, VSwitch } from "../core/inventory/schema.ts";
 import type { MigrateOptions, MigrationReport, VmotionEncryption } from "../core/migration/types.ts";
 import type { SourceProgress } from "../core/migration/progress.ts";
+import type { HostUsage } from "../core/drs/usage.ts";
+
+/**
+ * What a host's VMs use now (src/core/drs/usage.ts): per running VM, CPU in MHz-equivalent (CPU
+ * time per second of wall time × the host's MHz per core) and memory in MB held on the host;
+ * the host's totals are the sums, beside its capacity (cores × MHz, memory).
+ */
+export type HostUsageSample = HostUsage;
 
 /** A simulated guest's workload (sim driver); the qemu driver passes it on the kernel command line. */
 export interface WorkloadSpec {
@@ -292,6 +300,14 @@ export interface HypervisorDriver {
    * calc-dirty-rate). Absent where the driver knows it already (the sim: its workload).
    */
   measureDirtyRate?(name: string, seconds: number): Promise<number>;
+
+  /**
+   * What the host's VMs use now (DRS demand): every running or paused VM, none that is off or an
+   * incoming migration's shell. CPU is a rate, measured since this driver's previous call for
+   * that VM (at least about a second back; the first call covers the VM's life so far): sim from
+   * its workload's writes, qemu from the QEMU process's CPU time in /proc.
+   */
+  usage(): Promise<HostUsageSample>;
 
   /** Ends every VM and listener (agent shutdown). */
   close(): Promise<void>;

@@ -26,6 +26,9 @@ import {
   type VmStatus,
 } from "../../drivers/driver.ts";
 import { claimUntilDecided } from "../../drivers/settle.ts";
+import { hostUsageOf, type HostUsage } from "../../core/drs/usage.ts";
+import { capacityOf, coresToMhz } from "../../drivers/usage.ts";
+import { simCores } from "../../drivers/sim/usage.ts";
 
 interface FakeVm {
   readonly spec: VmSpec;
@@ -132,6 +135,7 @@ export function createFakeDriver(network: FakeNetwork, host: HostFacts): FakeDri
     abortIncoming: (migrationId) => fake.abortIncoming(migrationId),
     migrateOut: (name, target, options, hooks) => fake.migrateOut(name, target, options, hooks),
     settle: (name, migrationId, destination) => fake.settle(name, migrationId, destination),
+    usage: () => fake.usage(),
     close: () => fake.close(),
   };
 }
@@ -191,6 +195,26 @@ class FakeHypervisor implements FakeDriver {
     return later(() => {
       this.alive();
       return { ...this.host, freeMemoryMB: this.freeMB() };
+    });
+  }
+
+  /**
+   * Declared, not measured (the sim measures): a running VM's CPU is the sim's model of its
+   * workload's dirty rate (src/drivers/sim/usage.ts), its memory the bytes it was created with
+   * touched (all of it when unsaid); a paused VM holds its memory and uses no CPU.
+   */
+  usage(): Promise<HostUsage> {
+    return later(() => {
+      this.alive();
+      const at = Date.now();
+      const vms = [...this.vms.values()]
+        .filter((vm) => vm.power !== PowerStatus.off && vm.incoming === undefined)
+        .map((vm) => {
+          const rate = vm.spec.workload?.kind === "idle" ? 0 : (vm.spec.workload?.dirtyRateBytesPerSec ?? 0);
+          const cpuMhz = vm.power === PowerStatus.running ? coresToMhz(simCores(vm.spec.vcpus, rate), this.host) : 0;
+          return { vm: vm.spec.name, cpuMhz, memoryMB: Math.round((vm.spec.touchedBytes ?? vm.spec.memoryMB * MiB) / MiB), at };
+        });
+      return hostUsageOf(this.host.name, at, capacityOf(this.host), vms);
     });
   }
 

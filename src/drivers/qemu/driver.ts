@@ -10,6 +10,7 @@
 //   incoming.ts     the destination's side: listen, switchover, state, abort, guest check
 //   dirty-rate.ts   QEMU's measure of a guest's dirty rate
 //   accelerator.ts  whether KVM really runs a guest here
+//   usage.ts        what each VM's QEMU uses (CPU ticks and resident memory from /proc)
 // and the bookkeeping every driver shares (../bookkeeping.ts): incoming migrations, settlements,
 // outgoing migrations and the closing signal.
 import { rm } from "node:fs/promises";
@@ -22,6 +23,7 @@ import { abortIncoming, guestCheck, incomingFailure, incomingState, prepareIncom
 import type { QemuDriver, QemuDriverOptions } from "./options.ts";
 import { migrateOut } from "./outgoing.ts";
 import type { QmpClient } from "./qmp.ts";
+import { QemuUsage } from "./usage.ts";
 import { createVm, destroyVm, killVmProcess, powerOffVm, powerOnVm, queryStatus, stopVmProcess } from "./vm-process.ts";
 
 export type { ControlTiming, QemuDriver, QemuDriverOptions, QemuHostDescription, VmExit } from "./options.ts";
@@ -30,6 +32,7 @@ export { listeningPort } from "./incoming.ts";
 
 export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
   const host = new QemuHost(options);
+  const meter = new QemuUsage();
   const qmpOf = (name: string): QmpClient => {
     const qmp = host.mustGet(name).qmp;
     if (qmp === undefined) throw new FerryError(ErrorCode.conflict, `${name} has no QEMU on ${host.name}`, { details: { vm: name } });
@@ -71,6 +74,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       }),
 
     measureDirtyRate: (name, seconds) => measureDirtyRate(host, name, seconds),
+    usage: () => meter.measure(describedFacts(options.host, host.freeMB(), "qemu"), host.vms.values(), host.clock.now(), host.clock.monotonic()),
     blockDevices: async (name) => parseQueryBlock(await qmpOf(name).execute("query-block", undefined, { timeoutMs: 5000 })),
     runState: (name) => queryStatus(qmpOf(name)),
     storageWarnings: () => host.storage.warnings(),

@@ -12,6 +12,7 @@ import { NO_FAULTS, type SimFaults } from "./faults.ts";
 import { HostLink } from "./link.ts";
 import { IncomingSession } from "./precopy-dest.ts";
 import { runPrecopySource } from "./precopy-source.ts";
+import { SimUsage } from "./usage.ts";
 import { SimVm } from "./vm.ts";
 
 /** A sim host as its config describes it, with the sim's own knobs. */
@@ -47,6 +48,8 @@ class SimHost {
   readonly settlements: Settlements;
   readonly outgoing = new OutgoingRuns();
   readonly link: HostLink;
+  /** The workloads' write counters between usage calls (usage.ts). */
+  readonly usage = new SimUsage();
 
   constructor(options: SimDriverOptions) {
     this.host = options.host;
@@ -104,6 +107,7 @@ export function createSimDriver(options: SimDriverOptions): SimDriver {
     settle: (name, migrationId, destination) => sim.settlements.settle(name, migrationId, destination, (where) => {
       settleHere(sim, name, where);
     }),
+    usage: () => Promise.resolve(sim.usage.measure(describedFacts(sim.host, sim.freeMB(), "sim"), sim.vms.values(), sim.clock.now(), sim.clock.monotonic())),
     close: () => close(sim),
   };
 }

@@ -96,6 +96,11 @@ export class GuestMemory {
     this.markStale(first, end - first);
   }
 
+  /** Pages that may hold non-zero bytes: what the guest really touched (its usage on the host). */
+  get touchedPages(): number {
+    return this.touched.count;
+  }
+
   // ---- the dirty log ----
 
   get dirtyCount(): number {
