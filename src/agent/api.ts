@@ -8,6 +8,7 @@ import { FenceSchema, LedgerRefSchema, type Fence } from "../core/ownership.ts";
 import { MigrationFailureCodeSchema } from "../core/migration/schema.ts";
 import type { MigrationFailureCode, MigrateOptions, MigrationReport } from "../core/migration/types.ts";
 import type { SourceProgress } from "../core/migration/progress.ts";
+import type { HostUsage } from "../core/drs/usage.ts";
 
 /** The API's version prefix; a breaking change gets a new one. */
 export const API_PREFIX = "/v1";
@@ -269,6 +270,12 @@ export interface HealthView {
   /** VMs whose incoming migration this agent holds (a paused shell that is not yet the VM). */
   readonly incoming: readonly string[];
 }
+
+/**
+ * GET /v1/usage: what the host's running VMs use now, as its driver measures it (CPU in
+ * MHz-equivalent, memory in MB held on the host), their sums and the host's capacity.
+ */
+export type UsageView = HostUsage;
 
 /** A VM as the agent reports it: the driver's status and, when known, the spec it was created from. */
 export interface AgentVm extends VmStatus {

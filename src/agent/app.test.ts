@@ -58,6 +58,7 @@ describe("agent API: authentication", () => {
     ["POST", "/v1/migrations/outgoing", { migrationId: "m1", vm: "web01", target: { migrationId: "m1", host: "127.0.1.2", port: 1, token: "t" } }],
     ["DELETE", "/v1/migrations/outgoing/m1"],
     ["POST", "/v1/faults", { rules: [] }],
+    ["GET", "/v1/usage"],
     ["GET", "/v1/no-such-route"],
   ];
   const presented: readonly [string, Record<string, string>][] = [

@@ -19,6 +19,7 @@ import { incomingRoutes } from "./routes-incoming.ts";
 import { outgoingRoutes } from "./routes-outgoing.ts";
 import { ownershipRoutes } from "./routes-ownership.ts";
 import { reservationRoutes } from "./routes-reservations.ts";
+import { usageRoutes } from "./routes-usage.ts";
 import { vmRoutes } from "./routes-vms.ts";
 
 export { LogLevel, type AgentAppOptions, type AgentLog, type DestinationBook, type FaultControl, type HostControl, type IncomingDetails } from "./context.ts";
@@ -44,6 +45,7 @@ export function createAgent(options: AgentAppOptions): AgentApp {
   api.route("/", hostRoutes(ctx));
   api.route("/vms", vmRoutes(ctx));
   api.route("/reservations", reservationRoutes(ctx));
+  api.route("/usage", usageRoutes(ctx));
   api.route("/ownership", ownershipRoutes(ctx));
   api.route("/migrations/incoming", incomingRoutes(ctx));
   api.route("/migrations/outgoing", outgoingRoutes(ctx));

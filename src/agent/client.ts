@@ -22,6 +22,7 @@ import {
   type PreparedIncoming,
   type ReservationView,
   type SettleView,
+  type UsageView,
 } from "./api.ts";
 
 export interface AgentClientOptions {
@@ -53,6 +54,8 @@ export interface AgentClient extends AgentPort {
   /** The guest's dirty rate, measured over `seconds` where the hypervisor can (qemu), else its spec's. */
   dirtyRate(name: string, seconds: number, options?: CallOptions): Promise<DirtyRateView>;
   setFaults(rules: readonly Record<string, unknown>[], options?: CallOptions): Promise<void>;
+  /** What the host's VMs use now (GET /v1/usage): the controller's usage sampler asks it. */
+  usage(options?: CallOptions): Promise<UsageView>;
 }
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
@@ -230,6 +233,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     createVm: (spec, call) => json<AgentVm>("POST", "/vms", spec, call),
     powerOn: (vm, call) => json<AgentVm>("POST", `/vms/${enc(vm)}/power-on`, {}, call),
     powerOff: (vm, call) => json<AgentVm>("POST", `/vms/${enc(vm)}/power-off`, {}, call),
+    usage: (call) => json<UsageView>("GET", "/usage", undefined, call),
     dirtyRate: (vm, seconds, call) => json<DirtyRateView>("GET", `/vms/${enc(vm)}/dirty-rate?seconds=${String(seconds)}`, undefined, call),
     destroyVm: async (vm, call) => {
       const query = [...(call?.removeDisks === true ? ["disks=remove"] : []), ...(call?.onlyIfOff === true ? ["power=off"] : [])];
