@@ -234,14 +234,17 @@ function excess(run: PlanRun, h: number, v = -1): number {
   return Math.max(0, run.state.cpuShare(h, vm === undefined ? 0 : -vm.demand.cpuMhz) - 1, run.state.memShare(h, vm === undefined ? 0 : -vm.demand.memoryMB) - 1);
 }
 
-/** The move that takes the most of host s's excess per unit of cost (σ breaks ties). */
+/** The move that takes the most of host s's excess per unit of cost, ending it if one can (σ breaks ties). */
 function bestRelief(run: PlanRun, s: number): Candidate | undefined {
   const { state } = run;
   const over = excess(run, s);
   let best: Candidate | undefined;
   for (let v = 0; v < state.vms.length; v++) {
     if (state.vmHost[v] !== s || !run.movable(v)) continue;
-    const relief = over - excess(run, s, v);
+    const left = excess(run, s, v);
+    // A move that ends the overload outranks any that only eases it (a host left overloaded
+    // needs another move, and the small VM moved first may come back once the big one leaves).
+    const relief = over - left + (left === 0 ? 1 : 0);
     if (relief <= 0) continue;
     for (let t = 0; t < state.hosts.length; t++) {
       if (!run.hostFree(t) || !run.allowed(v, t, STRICT)) continue;
