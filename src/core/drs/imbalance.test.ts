@@ -26,6 +26,6 @@ test("thresholds: 1 allows no balance target a cluster can reach; the target fal
   assert.equal(targetImbalance(1), 1);
   const ts = ([1, 2, 3, 4, 5] as const).map((t) => TARGET_IMBALANCE[t]);
   for (let i = 1; i < ts.length; i++) assert.ok((ts[i] ?? 0) < (ts[i - 1] ?? 0));
-  assert.equal(minimumGain(0), 0.002);
-  assert.ok(Math.abs(minimumGain(0.5) - 0.01) < 1e-12);
+  assert.equal(minimumGain(0, 2), 0.002);
+  assert.ok(Math.abs(minimumGain(0.5, 5) - 0.005) < 1e-12);
 });

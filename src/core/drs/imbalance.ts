@@ -100,16 +100,19 @@ export function targetImbalance(threshold: DrsThreshold): number {
 }
 
 /**
- * Hysteresis, part 1: a balance move must lower σ by at least this much (absolute, in load
- * units: 0.002 is 0.2 points of the σ of host loads), or by 2% of σ when that is larger, so a
- * steady cluster is not stirred by moves whose gain is below the noise of measured demand.
+ * Hysteresis, part 1: a balance move must lower σ by at least
+ * max(MIN_BALANCE_GAIN, MIN_BALANCE_GAIN_SHARE × σ) / n over n active hosts, so a steady
+ * cluster is not stirred by moves whose gain is below the noise of measured demand. The
+ * division by n is because one move changes two hosts' loads out of n: the σ one VM can
+ * remove shrinks as 1/n, and a floor that did not would stop large clusters from balancing
+ * at all. With 32 hosts and σ = 0.1 the floor is 0.005/32 ≈ 0.00016 of σ.
  * Part 2 is in recommend: a VM moved within HYSTERESIS_MS is not moved back to the host it left.
  */
-export const MIN_BALANCE_GAIN = 0.002;
-export const MIN_BALANCE_GAIN_SHARE = 0.02;
+export const MIN_BALANCE_GAIN = 0.004;
+export const MIN_BALANCE_GAIN_SHARE = 0.05;
 
-export function minimumGain(sigma: number): number {
-  return Math.max(MIN_BALANCE_GAIN, MIN_BALANCE_GAIN_SHARE * sigma);
+export function minimumGain(sigma: number, hosts: number): number {
+  return Math.max(MIN_BALANCE_GAIN, MIN_BALANCE_GAIN_SHARE * sigma) / Math.max(1, hosts);
 }
 
 /** Hysteresis, part 2: a VM moved within this window (ms) is not moved back to the host it came from. */

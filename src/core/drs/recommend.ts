@@ -18,7 +18,7 @@ import type { DrsConfig, DrsInput, DrsReasonKind, DrsResult, Recommendation } fr
  * prefer many tiny moves to one that does the same work; with it, of two moves with the
  * same gain the cheaper still wins.
  */
-export const MOVE_OVERHEAD_MS = 4000;
+export const MOVE_OVERHEAD_MS = 30_000;
 /** A "should" rule is fixed only when the move is predicted to take at most this long. */
 export const SOFT_FIX_MAX_MS = 60_000;
 /** Balance looks for sources among this many most loaded hosts and targets among this many least loaded, then everywhere. */
@@ -262,7 +262,9 @@ function relieveOverload(run: PlanRun): void {
   for (;;) {
     let s = -1;
     for (let h = 0; h < state.hosts.length; h++) {
-      if (state.active[h] !== 1 || hopeless.has(h) || !run.hostFree(h) || excess(run, h) <= 0) continue;
+      // The overloaded host itself is exempt from maxMovesPerHost (its VMs are starved now:
+      // relieving it is the point); its targets are not.
+      if (state.active[h] !== 1 || hopeless.has(h) || excess(run, h) <= 0) continue;
       if (s < 0 || excess(run, h) > excess(run, s)) s = h;
     }
     if (s < 0 || run.full()) return;
@@ -285,7 +287,7 @@ function fixShouldRules(run: PlanRun): void {
       if (!run.hostFree(h) || rule.hosts.includes(state.host(h).name) === rule.affine) continue;
       const sigma = state.sigma();
       const t = run.bestTarget(v, STRICT, (x) => run.hostFree(x) && rule.hosts.includes(state.host(x).name) === rule.affine);
-      if (t < 0 || state.cost(v, t).totalMs > SOFT_FIX_MAX_MS || state.sigmaAfter(v, t) > sigma + minimumGain(sigma)) continue;
+      if (t < 0 || state.cost(v, t).totalMs > SOFT_FIX_MAX_MS || state.sigmaAfter(v, t) > sigma + minimumGain(sigma, state.activeCount)) continue;
       run.take(v, t, "rule", `${ruleText(rule, name)}: it runs on ${state.host(h).name}; a cheap fix`);
     }
   });
@@ -295,7 +297,7 @@ function fixShouldRules(run: PlanRun): void {
 function bestBalance(run: PlanRun, sources: readonly number[], targets: readonly number[], byHost: readonly number[][]): Candidate | undefined {
   const { state } = run;
   const sigma = state.sigma();
-  const floor = minimumGain(sigma);
+  const floor = minimumGain(sigma, state.activeCount);
   let best: Candidate | undefined;
   for (const s of sources) {
     for (const v of byHost[s] ?? []) {
