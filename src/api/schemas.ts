@@ -440,3 +440,6 @@ export const EventPageSchema = z
   })
   .openapi("EventPage");
 export type EventPage = z.infer<typeof EventPageSchema>;
+
+// Usage (issue 14): measured demand per host and VM, latest and an hour of history.
+export * from "./schemas-usage.ts";

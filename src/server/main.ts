@@ -29,6 +29,8 @@ import { registerPowerRoutes } from "./routes-power.ts";
 import { registerPreviewRoutes } from "./routes-preview.ts";
 import { registerLivenessRoutes } from "./routes-liveness.ts";
 import { Liveness, type LivenessOptions } from "./liveness.ts";
+import { UsageSampler, type UsageSamplerOptions } from "./usage.ts";
+import { registerUsageRoutes } from "./routes-usage.ts";
 import { LEDGER_BASE, ledgerRoutes } from "./ownership.ts";
 import { ClaimsCache } from "./claims.ts";
 import { TaskLeases } from "./task-leases.ts";
@@ -56,6 +58,8 @@ export interface ControllerConfig {
   readonly log?: Log | undefined;
   /** Heartbeats to the agents: interval, timeout, missed beats (defaults: 10 s, 3 s, 3). */
   readonly liveness?: LivenessOptions | undefined;
+  /** Usage sampling of the agents (DRS demand): interval and history (defaults: 20 s, 180 samples). */
+  readonly usage?: UsageSamplerOptions | undefined;
   /** How long this controller's hold on its tasks lasts without renewal (default 30 s): another controller on the same PostgreSQL takes them over after it. */
   readonly leaseMs?: number | undefined;
   /** How long and how many task events are kept (defaults: 7 days, 1,000,000; pruned every 10 minutes). */
@@ -72,6 +76,8 @@ export interface ControllerParts {
   readonly claims: ClaimsCache;
   /** Whether hosts answer their heartbeats; started by startController. */
   readonly liveness: Liveness;
+  /** What hosts and VMs use, sampled from the agents (in memory, an hour); started by startController. */
+  readonly usage: UsageSampler;
   /** The site CA that issues agents' certificates when they join; undefined without TLS (in-process tests). */
   readonly ca?: CertificateAuthority | undefined;
   readonly log?: Log | undefined;
@@ -88,6 +94,7 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
   registerPreviewRoutes(app, parts);
   registerLivenessRoutes(app, parts);
   registerPowerRoutes(app, parts);
+  registerUsageRoutes(app, parts);
   // Agents claim VMs' ownership records here, with a capability per migration (no API token).
   app.route(LEDGER_BASE, ledgerRoutes(parts.migrations.ledger, parts.log));
   serveOpenApi(app);
@@ -95,7 +102,7 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
 }
 
 /** The controller's parts over an open store; `reconcile` settles tasks a previous run left open. */
-export async function assembleController(store: Store, clock: Clock, log?: Log, tls?: ControllerTls, livenessOptions?: LivenessOptions, leaseMs?: number, eventRetention?: Partial<EventRetention>): Promise<ControllerParts> {
+export async function assembleController(store: Store, clock: Clock, log?: Log, tls?: ControllerTls, livenessOptions?: LivenessOptions, leaseMs?: number, eventRetention?: Partial<EventRetention>, usageOptions?: UsageSamplerOptions): Promise<ControllerParts> {
   const claims = new ClaimsCache(store);
   await claims.refresh();
   const leases = new TaskLeases({ store, clock, claims, log }, { leaseMs, exclusive: store.dialect === "sqlite" });
@@ -108,7 +115,8 @@ export async function assembleController(store: Store, clock: Clock, log?: Log, 
   const migrations = new MigrationService({ store, inventory, events, agents, clock, log, claims, leases });
   const liveness = new Liveness({ ...livenessOptions, agents, inventory, events, clock, log });
   late.liveness = liveness;
-  return { store, inventory, events, agents, migrations, claims, liveness, ca: tls?.ca, log };
+  const usage = new UsageSampler({ ...usageOptions, agents, clock, log });
+  return { store, inventory, events, agents, migrations, claims, liveness, usage, ca: tls?.ca, log };
 }
 
 export interface RunningController extends ControllerParts {
@@ -178,7 +186,7 @@ export async function startController(config: ControllerConfig): Promise<Running
     await closeStore();
     throw error;
   }
-  const parts = await assembleController(store, config.clock, config.log, tls, config.liveness, config.leaseMs, config.eventRetention);
+  const parts = await assembleController(store, config.clock, config.log, tls, config.liveness, config.leaseMs, config.eventRetention, config.usage);
   // Other controllers' events (PostgreSQL's LISTEN) reach this one's streams; old events are pruned.
   await parts.events.start({ prune: true });
   const { inventory, events, agents, migrations } = parts;
@@ -208,6 +216,7 @@ export async function startController(config: ControllerConfig): Promise<Running
   await migrations.reconcile(url);
   // Heartbeats start with the API: the first round reconciles every host known at start.
   parts.liveness.start();
+  parts.usage.start();
   return {
     url,
     adminToken,
@@ -220,8 +229,10 @@ export async function startController(config: ControllerConfig): Promise<Running
     migrations,
     claims: parts.claims,
     liveness: parts.liveness,
+    usage: parts.usage,
     async close() {
       await parts.liveness.stop();
+      await parts.usage.stop();
       if (local !== undefined) {
         local.closeAllConnections();
         await new Promise<void>((resolve) => local.close(() => { resolve(); }));

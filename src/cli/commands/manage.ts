@@ -4,7 +4,7 @@
 // `ferry tokens ...`.
 import type { Command, CommandUnknownOpts } from "@commander-js/extra-typings";
 import Table from "cli-table3";
-import { TOKEN_TTL_SECONDS, type HostEvent, type HostSummary, type ImportResultSchema, type PowerResult, type VmSummary } from "../../api/schemas.ts";
+import { TOKEN_TTL_SECONDS, type HostEvent, type UsageReport, type HostSummary, type ImportResultSchema, type PowerResult, type VmSummary } from "../../api/schemas.ts";
 import type { z } from "@hono/zod-openapi";
 import type { ApiClient, ImportStep } from "../../api/client.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
@@ -138,7 +138,12 @@ export function registerManageCommands(program: Command, io: CliIo, setStatus: S
 
 /** `ferry hosts`, `ferry vms`, `ferry events`. */
 function registerListCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
-  api(program.command("hosts").description("hosts the controller knows, with their VMotion IPs")).action(async (opts: ControllerOptions & { json?: boolean }) => {
+  api(program.command("hosts").description("hosts the controller knows, with their VMotion IPs").option("--usage", "what each host's VMs use now, measured (CPU and memory against the host's capacity)")).action(async (opts: ControllerOptions & { json?: boolean; usage?: boolean }) => {
+    if (opts.usage === true) {
+      printHostUsage(io, await controllerClient(opts).get<UsageReport>("/usage?history=false"), opts.json === true);
+      setStatus(ExitStatus.ok);
+      return;
+    }
     const hosts = await controllerClient(opts).get<HostSummary[]>("/hosts");
     if (opts.json === true) printJson(io, hosts);
     else {
@@ -177,6 +182,29 @@ function registerListCommands(program: Command, io: CliIo, setStatus: SetStatus)
     else io.out(table(["time", "host", "event", "VM", "what"], events.map((e) => [new Date(e.at).toISOString(), e.host, eventWords(e), e.vm ?? "-", e.message])));
     setStatus(ExitStatus.ok);
   });
+}
+
+/**
+ * `ferry hosts --usage`: each host's latest sample (the sums of its running VMs) against its
+ * capacity. `--json` prints the hosts of GET /api/usage as they are (latest only, no history).
+ */
+function printHostUsage(io: CliIo, report: UsageReport, json: boolean): void {
+  if (json) {
+    printJson(io, report.hosts);
+    return;
+  }
+  const share = (used: number | undefined, capacity: number | undefined, unit: string, scale = 1): string => {
+    if (used === undefined || capacity === undefined) return "-";
+    const percent = capacity > 0 ? ` (${((used / capacity) * 100).toFixed(1)}%)` : "";
+    return `${(used / scale).toFixed(scale === 1 ? 0 : 1)} / ${(capacity / scale).toFixed(scale === 1 ? 0 : 1)} ${unit}${percent}`;
+  };
+  io.out(
+    table(
+      ["host", "CPU used / capacity", "memory used / capacity", "VMs", "sampled"],
+      report.hosts.map((h) => [h.host, share(h.latest?.cpuMhz, h.capacity?.cpuMhz, "MHz"), share(h.latest?.memoryMB, h.capacity?.memoryMB, "GiB", 1024), h.vms, h.latest === null ? "not yet" : new Date(h.latest.at).toISOString()]),
+    ),
+  );
+  io.out(`\nSampled every ${Math.round(report.intervalMs / 1000)} s from the agents; CPU in MHz-equivalent (CPU time × the host's MHz per core).`);
 }
 
 /** `ferry host network add|edit|remove`. */
