@@ -66,7 +66,12 @@ test("real stored task bodies parse, round-trip, and answer the API as the parse
   const [completed, cancelled] = rows.map((row) => MigrationTaskSchema.parse(recordOf(row)));
   assert.equal(completed?.state, "completed");
   assert.equal(completed.body.failureCode, undefined);
-  assert.deepEqual(completed.body.report?.warnings, []);
+  // The one warning a busy machine can give this move: its downtime over the limit, which the
+  // report's own downtime then shows.
+  for (const warning of completed.body.report?.warnings ?? []) {
+    assert.equal(warning.code, "DOWNTIME_OVER_LIMIT", warning.message);
+    assert.ok(warning.message.includes(`paused ${(completed.body.report?.downtimeMs ?? 0).toFixed(0)} ms`), warning.message);
+  }
   assert.ok((completed.body.passes ?? []).length >= 1 && completed.body.prediction !== undefined);
   assert.equal(cancelled?.state, "cancelled");
   assert.equal(cancelled.body.report?.failure?.code, "ABORTED");
@@ -92,12 +97,16 @@ test("ferry tasks prints the same tasks: --json the parsed task, text its report
   const json = await ferry("tasks", completed.id, "--json");
   assert.equal(json.status, 0, json.err);
   assert.deepEqual(MigrationTaskSchema.parse(JSON.parse(json.out)).body, completed.body);
-  assert.deepEqual((JSON.parse(json.out) as { body: { report: { warnings: unknown } } }).body.report.warnings, [], "--json prints the report's warnings, none here");
+  // A busy machine can pause web01 past its limit: whatever the run measured, --json and the
+  // text say the same warnings as the stored report.
+  const warnings = completed.body.report?.warnings ?? [];
+  assert.deepEqual((JSON.parse(json.out) as { body: { report: { warnings: unknown } } }).body.report.warnings, warnings, "--json prints the report's warnings");
   const text = await ferry("tasks", completed.id);
   assert.equal(text.status, 0, text.err);
   assert.match(text.out, new RegExp(`^${completed.id}: web01 esx01 → esx02, completed 100%, asked by admin\\n {2}timeline: queued `));
   assert.match(text.out, /web01 now runs on esx02: migrated from esx01 in \d+ ms with \d+ ms of downtime/);
-  assert.doesNotMatch(text.out, /WARNING/);
+  if (warnings.length === 0) assert.doesNotMatch(text.out, /WARNING/);
+  for (const warning of warnings) assert.ok(text.out.includes(warning.code) || text.out.includes(warning.message), `the text names ${warning.code}: ${text.out}`);
   const list = await ferry("tasks");
   assert.equal(list.status, 0, list.err);
   assert.match(list.out, new RegExp(`${cancelled.id}.*cancelled.*ABORTED`));
