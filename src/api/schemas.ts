@@ -441,5 +441,8 @@ export const EventPageSchema = z
   .openapi("EventPage");
 export type EventPage = z.infer<typeof EventPageSchema>;
 
+// DRS (issue 14): settings, recommendations, rules, maintenance mode.
+export * from "./schemas-drs.ts";
+
 // Usage (issue 14): measured demand per host and VM, latest and an hour of history.
 export * from "./schemas-usage.ts";

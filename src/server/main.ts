@@ -27,9 +27,12 @@ import { registerMigrationRoutes } from "./routes-migrations.ts";
 import { registerVmRoutes } from "./routes-vms.ts";
 import { registerPowerRoutes } from "./routes-power.ts";
 import { registerPreviewRoutes } from "./routes-preview.ts";
+import { DrsService } from "./drs.ts";
+import { MaintenanceMode } from "./drs-maintenance.ts";
+import { registerDrsRoutes } from "./routes-drs.ts";
 import { registerLivenessRoutes } from "./routes-liveness.ts";
 import { Liveness, type LivenessOptions } from "./liveness.ts";
-import { UsageSampler, type UsageSamplerOptions } from "./usage.ts";
+import { UsageSampler, usageFor, type UsageSamplerOptions } from "./usage.ts";
 import { registerUsageRoutes } from "./routes-usage.ts";
 import { LEDGER_BASE, ledgerRoutes } from "./ownership.ts";
 import { ClaimsCache } from "./claims.ts";
@@ -60,6 +63,8 @@ export interface ControllerConfig {
   readonly liveness?: LivenessOptions | undefined;
   /** Usage sampling of the agents (DRS demand): interval and history (defaults: 20 s, 180 samples). */
   readonly usage?: UsageSamplerOptions | undefined;
+  /** Between two DRS runs of fully automated clusters (default 5 minutes). */
+  readonly drsIntervalMs?: number | undefined;
   /** How long this controller's hold on its tasks lasts without renewal (default 30 s): another controller on the same PostgreSQL takes them over after it. */
   readonly leaseMs?: number | undefined;
   /** How long and how many task events are kept (defaults: 7 days, 1,000,000; pruned every 10 minutes). */
@@ -78,6 +83,10 @@ export interface ControllerParts {
   readonly liveness: Liveness;
   /** What hosts and VMs use, sampled from the agents (in memory, an hour); started by startController. */
   readonly usage: UsageSampler;
+  /** DRS: recommendations, the automation loop (started by startController), initial placement. */
+  readonly drs: DrsService;
+  /** Maintenance mode: host evacuation by live migration. */
+  readonly maintenance: MaintenanceMode;
   /** The site CA that issues agents' certificates when they join; undefined without TLS (in-process tests). */
   readonly ca?: CertificateAuthority | undefined;
   readonly log?: Log | undefined;
@@ -95,6 +104,7 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
   registerLivenessRoutes(app, parts);
   registerPowerRoutes(app, parts);
   registerUsageRoutes(app, parts);
+  registerDrsRoutes(app, parts);
   // Agents claim VMs' ownership records here, with a capability per migration (no API token).
   app.route(LEDGER_BASE, ledgerRoutes(parts.migrations.ledger, parts.log));
   serveOpenApi(app);
@@ -102,7 +112,7 @@ export function buildControllerApp(parts: ControllerParts, clock: Clock): Contro
 }
 
 /** The controller's parts over an open store; `reconcile` settles tasks a previous run left open. */
-export async function assembleController(store: Store, clock: Clock, log?: Log, tls?: ControllerTls, livenessOptions?: LivenessOptions, leaseMs?: number, eventRetention?: Partial<EventRetention>, usageOptions?: UsageSamplerOptions): Promise<ControllerParts> {
+export async function assembleController(store: Store, clock: Clock, log?: Log, tls?: ControllerTls, livenessOptions?: LivenessOptions, leaseMs?: number, eventRetention?: Partial<EventRetention>, usageOptions?: UsageSamplerOptions, drsIntervalMs?: number): Promise<ControllerParts> {
   const claims = new ClaimsCache(store);
   await claims.refresh();
   const leases = new TaskLeases({ store, clock, claims, log }, { leaseMs, exclusive: store.dialect === "sqlite" });
@@ -116,7 +126,11 @@ export async function assembleController(store: Store, clock: Clock, log?: Log, 
   const liveness = new Liveness({ ...livenessOptions, agents, inventory, events, clock, log });
   late.liveness = liveness;
   const usage = new UsageSampler({ ...usageOptions, agents, clock, log });
-  return { store, inventory, events, agents, migrations, claims, liveness, usage, ca: tls?.ca, log };
+  // DRS reads the sampler's latest fresh demand; a VM without one counts its fallback (drs-input.ts).
+  const demand = (cluster: string) => usageFor(usage, inventory.current.inventory, cluster).vms;
+  const drs = new DrsService({ store, inventory, agents, migrations, claims, clock, log, demand, intervalMs: drsIntervalMs });
+  const maintenance = new MaintenanceMode({ store, inventory, drs, clock, log });
+  return { store, inventory, events, agents, migrations, claims, liveness, usage, drs, maintenance, ca: tls?.ca, log };
 }
 
 export interface RunningController extends ControllerParts {
@@ -186,7 +200,7 @@ export async function startController(config: ControllerConfig): Promise<Running
     await closeStore();
     throw error;
   }
-  const parts = await assembleController(store, config.clock, config.log, tls, config.liveness, config.leaseMs, config.eventRetention, config.usage);
+  const parts = await assembleController(store, config.clock, config.log, tls, config.liveness, config.leaseMs, config.eventRetention, config.usage, config.drsIntervalMs);
   // Other controllers' events (PostgreSQL's LISTEN) reach this one's streams; old events are pruned.
   await parts.events.start({ prune: true });
   const { inventory, events, agents, migrations } = parts;
@@ -217,6 +231,8 @@ export async function startController(config: ControllerConfig): Promise<Running
   // Heartbeats start with the API: the first round reconciles every host known at start.
   parts.liveness.start();
   parts.usage.start();
+  // Fully automated clusters are balanced every drsIntervalMs (5 minutes).
+  parts.drs.start();
   return {
     url,
     adminToken,
@@ -230,8 +246,11 @@ export async function startController(config: ControllerConfig): Promise<Running
     claims: parts.claims,
     liveness: parts.liveness,
     usage: parts.usage,
+    drs: parts.drs,
+    maintenance: parts.maintenance,
     async close() {
       await parts.liveness.stop();
+      await parts.drs.stop();
       await parts.usage.stop();
       if (local !== undefined) {
         local.closeAllConnections();

@@ -127,6 +127,7 @@ export const MigrationRequestSchema = z.object({
     .optional()
     .meta({ description: "Encrypted VMotion for this move: only as strong as the hosts' clusters' setting (the stronger of the two; default required) or stronger; a weaker one is refused" }),
   acceptWarnings: z.union([z.array(z.string()).readonly(), z.literal("all")]).optional().meta({ description: 'Warning codes accepted, or "all": warnings refuse the migration otherwise' }),
+  reason: z.string().min(1).max(500).optional().meta({ description: "Why the move was asked for, kept in the task: a DRS recommendation's reason, a maintenance evacuation" }),
 });
 
 export const RecheckSchema = z
