@@ -9,6 +9,7 @@ import { registerCheckCommands } from "./check.ts";
 import { registerControllerCommand } from "./controller.ts";
 import { registerCpuidCommands } from "./cpuid.ts";
 import { registerDemoCommand } from "./demo.ts";
+import { registerDrsCommands } from "./drs.ts";
 import { registerLabCommands } from "./lab.ts";
 import { registerManageCommands } from "./manage.ts";
 import { registerMigrateCommands } from "./migrate.ts";
@@ -34,4 +35,5 @@ export function registerCommands(program: Command, io: CliIo, setStatus: SetStat
   registerUpCommand(program, io, setStatus);
   registerAgentCommand(program, io, setStatus);
   registerCaCommands(program, io, setStatus);
+  registerDrsCommands(program, io, setStatus);
 }

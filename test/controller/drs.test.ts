@@ -1,0 +1,145 @@
+// DRS end to end through a real controller process and four real sim agent processes: an
+// imbalanced cluster (every VM started on esx01) balanced by real live migrations through
+// `ferry drs recommend` / `apply`; a host evacuated by `ferry host maintenance enter` with the
+// plan's ETA printed first and the host empty and in maintenance at the end; a VM pinned to
+// its host's CPUs blocks entry and says why; a read-only token cannot apply.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { parseInventory } from "../../src/core/inventory/parse.ts";
+import type { InventoryInput } from "../../src/core/inventory/schema.ts";
+import { labVmSpec } from "../../src/cli/commands/up.ts";
+import { runFerry } from "../../src/cli/testing/io.ts";
+import { LAB_TEXT, startLab, type Lab } from "./harness.ts";
+
+const lab0 = parseInventory(LAB_TEXT, "examples/lab.yaml");
+if (!lab0.ok) throw new Error("examples/lab.yaml does not parse");
+const template = lab0.inventory;
+const HOSTS = ["esx01", "esx02", "esx03", "esx04"];
+const BALANCED = ["vm1", "vm2", "vm3", "vm4", "vm5", "vm6"];
+
+/** Four twins of the lab's esx01 in one cluster; six VMs on esx01 (memory-skewed), one VM pinned to esx04's CPUs. */
+function drsLab(): InventoryInput {
+  const esx = template.hosts.find((h) => h.name === "esx01");
+  const web = template.vms.find((v) => v.name === "web01");
+  if (esx === undefined || web === undefined) throw new Error("lab.yaml changed");
+  const hosts = HOSTS.map((name, i) => ({
+    ...structuredClone(esx),
+    name,
+    memoryMB: 8192,
+    datastores: ["shared-ds1"],
+    vswitches: esx.vswitches.map((vs) => ({ ...vs, vmkernelPorts: vs.vmkernelPorts.map((p) => ({ ...p, ip: `198.19.0.${21 + i}/24` })) })),
+  }));
+  const vm = (name: string, host: string, n: number, extra: object = {}) => {
+    const copy = structuredClone(web);
+    delete copy.pool;
+    return { ...copy, ...extra, name, host, memoryMB: 1024, disks: [{ name: `${name}.vmdk`, datastore: "shared-ds1", sizeGB: 4 }], nics: [{ name: "nic0", portGroup: "Production", mac: `00:50:56:00:09:${n.toString(16).padStart(2, "0")}`, ip: `198.18.0.${100 + n}` }] };
+  };
+  return {
+    version: 1,
+    datacenter: "DrsLab",
+    datastores: [{ name: "shared-ds1", shared: true, capacityGB: 2048 }],
+    clusters: [{ name: "Prod" }],
+    hosts,
+    vms: [...BALANCED.map((name, i) => vm(name, "esx01", i + 1)), vm("pinned01", "esx04", 20, { cpuAffinity: [0, 1] })],
+  };
+}
+
+interface View {
+  imbalance: number;
+  recommendations: { id: string; vm: string; from: string; to: string; reason: { kind: string } }[];
+  unmovable: { vm: string; reason: string }[];
+}
+
+interface Task {
+  state: string;
+  vm: string;
+  destination: string;
+  body: { request: { reason?: string } };
+}
+
+describe("DRS with real sim agents", () => {
+  let lab: Lab;
+  const inventory = drsLab();
+  before(async () => {
+    const parsed = parseInventory(JSON.stringify(inventory), "drs-lab.json");
+    assert.ok(parsed.ok, parsed.ok ? "" : JSON.stringify(parsed));
+    const vms = parsed.inventory.vms.map((v, i) => ({ host: v.host, spec: labVmSpec(v, undefined, 11 + i) }));
+    lab = await startLab(JSON.stringify(inventory), HOSTS.map((name) => ({ name, linkMbps: 1000 })), vms);
+  });
+  after(async () => {
+    await lab.stop();
+  });
+
+  const ferry = (...args: string[]) => runFerry([...args, "--controller", lab.controller.url, "--token", lab.controller.token]);
+
+  test("ferry drs recommend / apply balances the cluster by live migration: σ falls, every move completes", async () => {
+    const shown = await ferry("drs", "recommend", "Prod");
+    assert.equal(shown.status, 0, shown.err + shown.out);
+    assert.match(shown.out, /σ before → after/);
+    assert.match(shown.out, /pinned01/, "the pinned VM is listed as staying, with why");
+
+    const before = (await ferry("drs", "recommend", "Prod", "--json"));
+    const view = JSON.parse(before.out) as View;
+    assert.ok(view.recommendations.length > 0, before.out);
+    assert.ok(view.recommendations.every((r) => r.from === "esx01" && BALANCED.includes(r.vm)), before.out);
+    assert.match(view.unmovable.find((u) => u.vm === "pinned01")?.reason ?? "", /CPU affinity/);
+
+    const applied = await ferry("drs", "apply", "--all", "Prod", "--wait");
+    assert.equal(applied.status, 0, applied.err + applied.out);
+    const migrations = [...applied.out.matchAll(/migration (m-[\w-]+)/g)].map((m) => m[1] ?? "");
+    assert.ok(migrations.length > 0, applied.out);
+    for (const id of migrations) {
+      const task = (await lab.api<Task>("GET", `/migrations/${id}`)).body;
+      assert.equal(task.state, "completed", `${id}: ${task.state}`);
+      assert.match(task.body.request.reason ?? "", /^DRS balance/);
+      const where = await lab.agent(task.destination).listVms();
+      assert.ok(where.some((v) => v.name === task.vm && v.power === "running"), `${task.vm} runs on ${task.destination}`);
+    }
+    const after = (await lab.api<View>("GET", "/clusters/Prod/drs")).body;
+    assert.ok(after.imbalance < view.imbalance, `σ ${view.imbalance} → ${after.imbalance}`);
+  });
+
+  test("a read-only token may read DRS but not apply it", async () => {
+    const made = await lab.api<{ token: string }>("POST", "/tokens", { name: "viewer", role: "read-only" });
+    assert.equal(made.status, 201);
+    const asViewer = (...args: string[]) => runFerry([...args, "--controller", lab.controller.url, "--token", made.body.token]);
+    assert.equal((await asViewer("drs", "recommend", "Prod")).status, 0);
+    const refused = await asViewer("drs", "apply", "--all", "Prod");
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.err, /read-only/);
+    assert.doesNotMatch(refused.err, /\n\s+at /, "one line, no stack");
+  });
+
+  test("a VM with nowhere to go blocks maintenance mode, naming it and why", async () => {
+    const r = await ferry("host", "maintenance", "enter", "esx04");
+    assert.equal(r.status, 1, r.err + r.out);
+    assert.match(r.err, /pinned01 has nowhere to go \(.*CPU affinity/);
+    const host = (await lab.api<{ state: string }>("GET", "/hosts/esx04/maintenance")).body;
+    assert.equal(host.state, "out");
+  });
+
+  test("ferry host maintenance enter evacuates a host by live migration: plan and ETA first, the host empty and in maintenance at the end", async () => {
+    const dry = await ferry("host", "maintenance", "enter", "esx01", "--dry-run");
+    assert.equal(dry.status, 0, dry.err + dry.out);
+    assert.match(dry.out, /evacuation plan for esx01: \d+ live migration\(s\), ETA [\d.]+ s/);
+
+    const r = await ferry("host", "maintenance", "enter", "esx01");
+    assert.equal(r.status, 0, r.err + r.out);
+    const eta = r.out.indexOf("ETA");
+    const progress = r.out.search(/→ esx0\d: (completed|precopy|queued|preparing|validating|switchover)/);
+    assert.ok(eta >= 0 && (progress < 0 || eta < progress), `plan before progress:\n${r.out}`);
+    assert.match(r.out, /esx01 is in maintenance mode/);
+    const vms = (await lab.api<{ name: string; host: string }[]>("GET", "/vms")).body;
+    assert.deepEqual(vms.filter((v) => v.host === "esx01").map((v) => v.name), []);
+    assert.deepEqual((await lab.agent("esx01").listVms()).filter((v) => v.power === "running").map((v) => v.name), []);
+    const hosts = (await lab.api<{ name: string; maintenance: boolean }[]>("GET", "/hosts")).body;
+    assert.equal(hosts.find((h) => h.name === "esx01")?.maintenance, true);
+
+    // A host in maintenance is never a destination: DRS leaves it empty.
+    const view = (await lab.api<View>("GET", "/clusters/Prod/drs")).body;
+    assert.ok(view.recommendations.every((r2) => r2.to !== "esx01"));
+    const exit = await ferry("host", "maintenance", "exit", "esx01");
+    assert.equal(exit.status, 0, exit.err);
+    assert.equal((await lab.api<{ name: string; maintenance: boolean }[]>("GET", "/hosts")).body.find((h) => h.name === "esx01")?.maintenance, false);
+  });
+});
