@@ -21,7 +21,7 @@ import type { DrsConfig, DrsInput, DrsReasonKind, DrsResult, Recommendation } fr
 export const MOVE_OVERHEAD_MS = 30_000;
 /** A "should" rule is fixed only when the move is predicted to take at most this long. */
 export const SOFT_FIX_MAX_MS = 60_000;
-/** Balance looks for sources among this many most loaded hosts and targets among this many least loaded, then everywhere. */
+/** Balance looks for sources among this many most loaded hosts first, then among all above the mean. */
 const BALANCE_FRONT = 8;
 
 const STRICT: FitOptions = { keepShould: true };
@@ -293,11 +293,16 @@ function fixShouldRules(run: PlanRun): void {
   });
 }
 
-/** The balance move with the best σ reduction per predicted millisecond, from `sources` to `targets`. */
-function bestBalance(run: PlanRun, sources: readonly number[], targets: readonly number[], byHost: readonly number[][]): Candidate | undefined {
+/**
+ * The balance move with the best useful σ reduction per predicted millisecond, from `sources`
+ * to `targets`. Useful: a gain beyond what reaches the target (σ − target) is not counted, so
+ * near the target a cheap move that gets there beats a dear one that overshoots it.
+ */
+function bestBalance(run: PlanRun, sources: readonly number[], targets: readonly number[], byHost: readonly number[][], target: number): Candidate | undefined {
   const { state } = run;
   const sigma = state.sigma();
   const floor = minimumGain(sigma, state.activeCount);
+  const needed = sigma - target;
   let best: Candidate | undefined;
   for (const s of sources) {
     for (const v of byHost[s] ?? []) {
@@ -305,9 +310,10 @@ function bestBalance(run: PlanRun, sources: readonly number[], targets: readonly
       for (const t of targets) {
         const gain = sigma - state.sigmaAfter(v, t);
         if (gain < floor) continue;
-        if (best !== undefined && gain / MOVE_OVERHEAD_MS <= best.score) continue; // cannot win even at zero cost
+        const useful = Math.min(gain, needed);
+        if (best !== undefined && useful / MOVE_OVERHEAD_MS <= best.score) continue; // cannot win even at zero cost
         if (!run.allowed(v, t, STRICT)) continue;
-        const score = gain / (state.cost(v, t).totalMs + MOVE_OVERHEAD_MS);
+        const score = useful / (state.cost(v, t).totalMs + MOVE_OVERHEAD_MS);
         if (best === undefined || score > best.score) best = { v, t, score };
       }
     }
@@ -315,7 +321,12 @@ function bestBalance(run: PlanRun, sources: readonly number[], targets: readonly
   return best;
 }
 
-/** (5) Balance: while σ is above target, the best move by gain per cost among hosts with moves left. */
+/**
+ * (5) Balance: while σ is above target, the best move by useful gain per cost. Sources are the
+ * most loaded hosts with moves left; every host below the mean is a candidate target, so a VM
+ * goes to the host that gains most for it (with hosts of different sizes, not always the
+ * least loaded); then everywhere.
+ */
 function balance(run: PlanRun, target: number): void {
   const { state } = run;
   const byHost: number[][] = state.hosts.map(() => []);
@@ -328,7 +339,7 @@ function balance(run: PlanRun, target: number): void {
     free.sort((a, b) => state.load(b) - state.load(a));
     const sources = free.filter((h) => state.load(h) > mean);
     const targets = free.filter((h) => state.load(h) < mean).reverse();
-    const move = bestBalance(run, sources.slice(0, BALANCE_FRONT), targets.slice(0, BALANCE_FRONT), byHost) ?? bestBalance(run, sources, free, byHost);
+    const move = bestBalance(run, sources.slice(0, BALANCE_FRONT), targets, byHost, target) ?? bestBalance(run, sources, free, byHost, target);
     if (move === undefined) return;
     const s = state.vmHost[move.v] ?? -1;
     const text = `balance: ${run.loadText(s)}, ${run.loadText(move.t)}`;
