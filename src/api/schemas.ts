@@ -379,7 +379,8 @@ const mac = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, "must be a MAC a
 export const VmCreateSchema = z
   .object({
     name: ObjectNameSchema,
-    host: name,
+    host: name.optional().openapi({ description: "Absent: DRS initial placement picks the best compatible host of `cluster` and the answer says why" }),
+    cluster: name.optional().openapi({ description: "Where to place a VM given no host (default: the datacenter's only cluster)" }),
     vcpus: z.number().int().min(1).max(64).default(1),
     memoryMB: z.number().int().min(16).max(1024 * 1024),
     disks: z
@@ -403,7 +404,9 @@ export const VmCreateSchema = z
   .strict()
   .openapi("VmCreate");
 
-export const VmCreatedSchema = z.object({ name: z.string(), host: z.string(), machine: z.string(), macs: z.array(z.string()), generation: z.number().int() }).openapi("VmCreated");
+export const VmCreatedSchema = z
+  .object({ name: z.string(), host: z.string(), machine: z.string(), macs: z.array(z.string()), generation: z.number().int(), placement: z.object({ cluster: z.string(), why: z.string() }).optional().openapi({ description: "When DRS chose the host: the cluster and why that host" }) })
+  .openapi("VmCreated");
 export type VmCreated = z.infer<typeof VmCreatedSchema>;
 
 // Task events (GET /api/events): list-then-watch and resync. A list the UI keeps live answers

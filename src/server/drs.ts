@@ -75,6 +75,11 @@ export class DrsService {
     this.#deps = deps;
   }
 
+  /** The controller's clock, for callers that build the balancer's input themselves. */
+  now(): number {
+    return this.#deps.clock.now();
+  }
+
   /** What buildDrsInput needs from the controller. */
   inputDeps(): DrsInputDeps {
     return { store: this.#deps.store, agents: this.#deps.agents, demand: this.#deps.demand, entering: this.entering, migrating: (vm) => this.#deps.claims.claimOf(vm)?.taskId };

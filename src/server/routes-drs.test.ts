@@ -80,4 +80,22 @@ describe("DRS routes", () => {
     const exit = await ctl.call("POST", "/api/hosts/esx01/maintenance", { token: ctl.tokens.operator, body: { action: "exit" } });
     assert.equal((exit.body as { status: { state: string } }).status.state, "out");
   });
+
+  test("initial placement: a VM created without a host goes to the best compatible host of its cluster, and the answer says why", async () => {
+    const body = { name: "placed01", memoryMB: 512, cluster: "Prod", disks: [{ datastore: "shared-ds1", path: "placed01/disk0.qcow2", sizeMB: 64 }], nics: [{ portGroup: "Production" }] };
+    const made = await ctl.call("POST", "/api/vms", { token: ctl.tokens.operator, body });
+    assert.equal(made.status, 200, made.text);
+    const created = made.body as { host: string; placement: { cluster: string; why: string } };
+    assert.ok(["esx01", "esx02"].includes(created.host), created.host);
+    assert.equal(created.placement.cluster, "Prod");
+    assert.match(created.placement.why, new RegExp(`lowest load after placement: ${created.host}`));
+    assert.equal(ctl.inventory.current.index.vms.get("placed01")?.host, created.host);
+    // esx03 (Legacy) spells its port group "production": no host of Legacy can take the VM, and each says why.
+    const refused = await ctl.call("POST", "/api/vms", { token: ctl.tokens.operator, body: { ...body, name: "placed02", cluster: "Legacy" } });
+    assert.equal(refused.status, 422, refused.text);
+    assert.match((refused.body as { message: string }).message, /no host of cluster Legacy can take placed02: esx03: .*"Production"/);
+    const noCluster = await ctl.call("POST", "/api/vms", { token: ctl.tokens.operator, body: { ...body, name: "placed03", cluster: undefined } });
+    assert.equal(noCluster.status, 400);
+    assert.match((noCluster.body as { message: string }).message, /give the VM a host, or a cluster to place it in \(one of Prod, Legacy\)/);
+  });
 });

@@ -11,12 +11,14 @@ import type { ControllerApp } from "./app.ts";
 import { requireRole, Role } from "./auth.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory } from "./migrations.ts";
+import type { DrsService } from "./drs.ts";
+import { placeNewVm, type PlacedVm } from "./drs-placement.ts";
 import { errors, json, NameParam, security } from "./openapi.ts";
 import { refuseIfMigrating } from "./hardening.ts";
 import type { Store } from "../store/store.ts";
 import { vmSpecOf } from "./vm-spec.ts";
 
-export function registerVmRoutes(app: ControllerApp, deps: { readonly inventory: InventoryService; readonly agents: AgentDirectory; readonly store: Store }): void {
+export function registerVmRoutes(app: ControllerApp, deps: { readonly inventory: InventoryService; readonly agents: AgentDirectory; readonly store: Store; readonly drs?: DrsService | undefined }): void {
   const { inventory, agents } = deps;
 
   app.openapi(
@@ -30,12 +32,19 @@ export function registerVmRoutes(app: ControllerApp, deps: { readonly inventory:
     }),
     async (c) => {
       requireRole(c.get("token"), Role.operator);
-      const body = c.req.valid("json");
-      const agent = agents.get(body.host);
+      const { cluster, ...body } = c.req.valid("json");
+      // No host: DRS initial placement chooses one and says why.
+      let placed: PlacedVm | undefined;
+      if (body.host === undefined) {
+        if (deps.drs === undefined) throw new FerryError(ErrorCode.invalidInput, "give the VM a host");
+        placed = await placeNewVm(inventory.current, deps.drs, { ...body, disks: body.disks, cdroms: body.cdroms, nics: body.nics }, cluster);
+      }
+      const host = placed?.host ?? body.host ?? "";
+      const agent = agents.get(host);
       let created: Vm | undefined;
       const { snapshot } = await inventory.change(
         (draft) => {
-          created = createVm(draft, { ...body, disks: body.disks, cdroms: body.cdroms, nics: body.nics });
+          created = createVm(draft, { ...body, host, disks: body.disks, cdroms: body.cdroms, nics: body.nics });
         },
         {
           // The host makes the disks (or finds the imported ones) before the record exists.
@@ -46,7 +55,7 @@ export function registerVmRoutes(app: ControllerApp, deps: { readonly inventory:
         },
       );
       if (created === undefined) throw new FerryError(ErrorCode.internal, `creating ${body.name} gave no VM`);
-      return c.json({ name: created.name, host: created.host, machine: created.machine ?? "", macs: created.nics.map((n) => n.mac), generation: snapshot.generation }, 200);
+      return c.json({ name: created.name, host: created.host, machine: created.machine ?? "", macs: created.nics.map((n) => n.mac), generation: snapshot.generation, ...(placed === undefined ? {} : { placement: { cluster: placed.cluster, why: placed.why } }) }, 200);
     },
   );
 

@@ -51,7 +51,7 @@ function positiveInt(flag: string): (value: string) => number {
   };
 }
 
-type CreateOptions = ControllerOptions & { json?: boolean; host: string; cpus: number; memory: number; disk: string[]; cdrom: string[]; nic: string[]; machine?: string; pool?: string; datastore?: string };
+type CreateOptions = ControllerOptions & { json?: boolean; host?: string; cluster?: string; cpus: number; memory: number; disk: string[]; cdrom: string[]; nic: string[]; machine?: string; pool?: string; datastore?: string };
 
 export function registerVmCreateCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
   const vm: CommandUnknownOpts = program.commands.find((c) => c.name() === "vm") ?? program.command("vm").description("a VM's settings");
@@ -60,7 +60,8 @@ export function registerVmCreateCommands(program: Command, io: CliIo, setStatus:
       .command("create")
       .description("define a VM on a host: disks on datastores (new, or an existing image imported), CD-ROMs, NICs; created powered off")
       .argument("<name>", "the VM's name")
-      .requiredOption("--host <host>", "the host it runs on")
+      .option("--host <host>", "the host it runs on (absent: DRS places it on the best compatible host of --cluster, and says why)")
+      .option("--cluster <cluster>", "without --host: the cluster to place it in (default: the only one)")
       .option("--cpus <n>", "vCPUs", positiveInt("--cpus"), 1)
       .requiredOption("--memory <MiB>", "memory in MiB", positiveInt("--memory"))
       .option("--disk <ds:path[,size]>", "a disk file on a datastore; with a size (512M, 10G) it is created when missing (repeatable)", collect, [])
@@ -72,7 +73,8 @@ export function registerVmCreateCommands(program: Command, io: CliIo, setStatus:
   ).action(async (name: string, opts: CreateOptions) => {
     const body = {
       name,
-      host: opts.host,
+      ...(opts.host === undefined ? {} : { host: opts.host }),
+      ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
       vcpus: opts.cpus,
       memoryMB: opts.memory,
       disks: opts.disk.map(parseDisk),
@@ -85,6 +87,7 @@ export function registerVmCreateCommands(program: Command, io: CliIo, setStatus:
     const created = await controllerClient(opts).post<VmCreated>("/vms", body);
     if (opts.json === true) printJson(io, created);
     else io.out(`${created.name}: created on ${created.host}, machine ${created.machine}${created.macs.length === 0 ? "" : `, MAC ${created.macs.join(", ")}`}; power it on with \`ferry vm power ${created.name} on\``);
+    if (opts.json !== true && created.placement !== undefined) io.out(`placed by DRS in cluster ${created.placement.cluster}: ${created.placement.why}`);
     setStatus(ExitStatus.ok);
   });
   api(vm.command("delete").description("delete a powered-off VM; its disks stay unless --remove-disks").argument("<name>", "the VM").option("--remove-disks", "delete its disk files too (never ISOs)")).action(
