@@ -115,5 +115,21 @@ export function minimumGain(sigma: number, hosts: number): number {
   return Math.max(MIN_BALANCE_GAIN, MIN_BALANCE_GAIN_SHARE * sigma) / Math.max(1, hosts);
 }
 
+/**
+ * The budget a balance run plans against once a host has used its `maxMovesPerHost` for the
+ * run: reaching the threshold's target should take at most this many migrations per active
+ * host, so a move must remove at least (σ − target) / (budget × n) of σ. Below it a move is
+ * churn: on a cluster whose hot hosts have used their moves for this run, the moves left are
+ * between middling hosts and gain a tenth or less of what the hot hosts' moves gain in the next
+ * run (the bench's hot-spot start showed 25 such moves in one run, each removing 0.0001–0.0005
+ * of σ). Near the target the floor shrinks to nothing. While no host is capped the best move is
+ * taken whatever its share: a small cluster may need more than a move per host.
+ */
+export const BALANCE_MOVES_PER_HOST = 1;
+
+export function neededGain(sigma: number, target: number, hosts: number): number {
+  return Math.max(0, sigma - target) / (BALANCE_MOVES_PER_HOST * Math.max(1, hosts));
+}
+
 /** Hysteresis, part 2: a VM moved within this window (ms) is not moved back to the host it came from. */
 export const HYSTERESIS_MS = 60 * 60 * 1000;

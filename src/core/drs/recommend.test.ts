@@ -159,3 +159,16 @@ test("near the target, a cheap move that reaches it beats a dear one that gains 
   assert.deepEqual(r.recommendations.map((m) => m.vm), ["small"]);
   assert.ok(r.imbalanceAfter <= r.targetImbalance, `σ ${r.imbalance} → ${r.imbalanceAfter}`);
 });
+
+test("once the loaded hosts have used their moves for the run, small moves between middling hosts wait (churn)", () => {
+  // h1 is far above the mean and h4 far below; one move each is allowed. After h1 → h4, a
+  // move h2 → h3 would still lower σ a little, but far less than its share of reaching the target.
+  const vms = [...Array(8).keys()].map((i) => vm(`hot${i}`, "h1", 1200, 100));
+  vms.push(vm("mid-a", "h2", 4000, 100), vm("mid-b", "h2", 1000, 100), vm("low", "h3", 2800, 100));
+  const input = cluster({ hosts: four, vms, config: { threshold: 5, maxMovesPerHost: 1 } });
+  const r = recommend(input);
+  assert.deepEqual(r.recommendations.map((m) => [m.from, m.to]), [["h1", "h4"]]);
+  // With h1 and h4 left out, the same h2 → h3 move is taken: it does gain, it is only too small to be worth a run's migration.
+  const rest = recommend(cluster({ hosts: [host("h2"), host("h3")], vms: vms.filter((v) => v.host === "h2" || v.host === "h3"), config: { threshold: 5 } }));
+  assert.deepEqual(rest.recommendations.map((m) => m.vm), ["mid-b"]);
+});

@@ -7,7 +7,7 @@
 // (CPU or memory demand past capacity), (4) "should" VM–host rules when the fix is cheap,
 // (5) balance while σ is above the threshold's target. Threshold 1 stops after (2).
 import { ErrorCode, FerryError } from "../errors.ts";
-import { HYSTERESIS_MS, minimumGain, targetImbalance } from "./imbalance.ts";
+import { HYSTERESIS_MS, minimumGain, neededGain, sigmaFromSums, targetImbalance } from "./imbalance.ts";
 import { ClusterState, percent, recommendationId, ruleText, type FitOptions } from "./state.ts";
 import { explainUnmovable } from "./unmovable.ts";
 import type { DrsConfig, DrsInput, DrsReasonKind, DrsResult, Recommendation } from "./types.ts";
@@ -247,6 +247,7 @@ function bestRelief(run: PlanRun, s: number): Candidate | undefined {
     const relief = over - left + (left === 0 ? 1 : 0);
     if (relief <= 0) continue;
     for (let t = 0; t < state.hosts.length; t++) {
+      if (best !== undefined && relief / MOVE_OVERHEAD_MS < best.score) break; // cannot win even at zero cost, on any target
       if (!run.hostFree(t) || !run.allowed(v, t, STRICT)) continue;
       const score = relief / (state.cost(v, t).totalMs + MOVE_OVERHEAD_MS) - state.sigmaAfter(v, t) * 1e-12;
       if (best === undefined || score > best.score) best = { v, t, score };
@@ -301,13 +302,21 @@ function fixShouldRules(run: PlanRun): void {
 function bestBalance(run: PlanRun, sources: readonly number[], targets: readonly number[], byHost: readonly number[][], target: number): Candidate | undefined {
   const { state } = run;
   const sigma = state.sigma();
-  const floor = minimumGain(sigma, state.activeCount);
+  // Once a host has used its moves for this run, what is left may be churn between middling
+  // hosts: then a move must carry its share of reaching the target (see neededGain); the
+  // next run, with the capped hosts free again, does the real work.
+  const capped = state.hosts.some((_, h) => state.active[h] === 1 && !run.hostFree(h));
+  const floor = Math.max(minimumGain(sigma, state.activeCount), capped ? neededGain(sigma, target, state.activeCount) : 0);
   const needed = sigma - target;
   let best: Candidate | undefined;
   for (const s of sources) {
+    // The most any move from s to t can remove: moving half their load difference lowers
+    // Σload² by (l_s − l_t)² / 2 (Σload unchanged). Pairs that cannot reach the floor are skipped.
+    const reach = targets.filter((t) => sigma - sigmaFromSums(state.sum, state.sumSquares - (state.load(s) - state.load(t)) ** 2 / 2, state.activeCount) >= floor);
+    if (reach.length === 0) continue;
     for (const v of byHost[s] ?? []) {
       if (run.moved[v] === 1 || !run.movable(v)) continue;
-      for (const t of targets) {
+      for (const t of reach) {
         const gain = sigma - state.sigmaAfter(v, t);
         if (gain < floor) continue;
         const useful = Math.min(gain, needed);
