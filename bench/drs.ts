@@ -1,12 +1,14 @@
 // DRS balancer benchmarks (issue 14): seeded synthetic clusters, 32 hosts x 1,000 VMs and
-// 64 x 4,000, from a moderate and from a skewed start. Hosts and VMs (capacity, vCPUs,
-// memory, power) come from the product's lab generator, every host taken into one cluster;
-// demand is drawn per VM from the same seed. Move costs come from the product's pre-copy
+// 64 x 4,000, from a moderate start (a day's demand drift on a balanced cluster) and a skewed
+// one (the drift plus hot spots), and a host back from maintenance (see syntheticCluster).
+// Hosts and VMs (capacity, vCPUs, memory, power) come from the product's lab generator,
+// every host taken into one cluster; demand is drawn per VM from the same seed. Move costs come from the product's pre-copy
 // prediction (predictForPair with QEMU's stream costs, a 10 Gb/s vMotion link, the default
 // migrate options), as the DRS service builds them. Compatibility: every pair compatible
 // (the generator's clusters differ in CPU generation; one balancing cluster does not).
 // The naive greedy baseline runs on the same clusters in the same run: move the biggest VM
-// (by memory) from the most loaded host to the least loaded one until σ stops falling.
+// (by memory) from the most loaded host to the least loaded one until σ stops falling; both
+// are compared at the σ both reach.
 import { mulberry32, generateInventory } from "../src/core/lab/generate.ts";
 import { predictForPair } from "../src/core/migration/link-learning.ts";
 import { DEFAULT_MIGRATE_OPTIONS } from "../src/core/migration/types.ts";
