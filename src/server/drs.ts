@@ -3,10 +3,9 @@
 // migration service (the path of POST /api/migrations: checked again, admitted within the
 // concurrency limits, the reason kept in the task); the automation loop applies fully
 // automated clusters' recommendations every intervalMs and on demand. Maintenance mode is
-// drs-maintenance.ts; initial placement is `place` here.
-import { placeVm } from "../core/drs/placement.ts";
+// drs-maintenance.ts; initial placement drs-placement.ts.
 import { recommend } from "../core/drs/recommend.ts";
-import type { DrsConfig, DrsResult, DrsVm, Placement, Recommendation } from "../core/drs/types.ts";
+import type { DrsConfig, DrsResult, Recommendation } from "../core/drs/types.ts";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { MigrationClaims } from "../core/inventory/claims.ts";
@@ -196,13 +195,5 @@ export class DrsService {
     this.#loop?.abort();
     await this.#looping;
     this.#loop = undefined;
-  }
-
-  /** Initial placement: the best compatible host of `cluster` for a VM, and why (the balancer's placeVm). */
-  async place(cluster: string, vm: Omit<DrsVm, "host" | "demand"> & { readonly demand?: DrsVm["demand"] }): Promise<Placement> {
-    const snapshot = this.#deps.inventory.current;
-    const { input } = await buildDrsInput(snapshot, cluster, this.inputDeps(), this.#deps.clock.now());
-    const demand = vm.demand ?? { cpuMhz: vm.reservation.cpuMhz, memoryMB: vm.reservation.memoryMB > 0 ? vm.reservation.memoryMB : vm.memoryMB };
-    return placeVm(input, { ...vm, host: "", demand });
   }
 }
