@@ -6,43 +6,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { parseInventory } from "../../src/core/inventory/parse.ts";
-import type { InventoryInput } from "../../src/core/inventory/schema.ts";
 import { labVmSpec } from "../../src/cli/commands/up.ts";
 import { runFerry } from "../../src/cli/testing/io.ts";
-import { LAB_TEXT, startLab, type Lab } from "./harness.ts";
+import { DRS_LAB_BALANCED, DRS_LAB_HOSTS, drsLabInventory } from "../../src/server/testing/drs-lab.ts";
+import { startLab, type Lab } from "./harness.ts";
 
-const lab0 = parseInventory(LAB_TEXT, "examples/lab.yaml");
-if (!lab0.ok) throw new Error("examples/lab.yaml does not parse");
-const template = lab0.inventory;
-const HOSTS = ["esx01", "esx02", "esx03", "esx04"];
-const BALANCED = ["vm1", "vm2", "vm3", "vm4", "vm5", "vm6"];
-
-/** Four twins of the lab's esx01 in one cluster; six VMs on esx01 (memory-skewed), one VM pinned to esx04's CPUs. */
-function drsLab(): InventoryInput {
-  const esx = template.hosts.find((h) => h.name === "esx01");
-  const web = template.vms.find((v) => v.name === "web01");
-  if (esx === undefined || web === undefined) throw new Error("lab.yaml changed");
-  const hosts = HOSTS.map((name, i) => ({
-    ...structuredClone(esx),
-    name,
-    memoryMB: 8192,
-    datastores: ["shared-ds1"],
-    vswitches: esx.vswitches.map((vs) => ({ ...vs, vmkernelPorts: vs.vmkernelPorts.map((p) => ({ ...p, ip: `198.19.0.${21 + i}/24` })) })),
-  }));
-  const vm = (name: string, host: string, n: number, extra: object = {}) => {
-    const copy = structuredClone(web);
-    delete copy.pool;
-    return { ...copy, ...extra, name, host, memoryMB: 1024, disks: [{ name: `${name}.vmdk`, datastore: "shared-ds1", sizeGB: 4 }], nics: [{ name: "nic0", portGroup: "Production", mac: `00:50:56:00:09:${n.toString(16).padStart(2, "0")}`, ip: `198.18.0.${100 + n}` }] };
-  };
-  return {
-    version: 1,
-    datacenter: "DrsLab",
-    datastores: [{ name: "shared-ds1", shared: true, capacityGB: 2048 }],
-    clusters: [{ name: "Prod" }],
-    hosts,
-    vms: [...BALANCED.map((name, i) => vm(name, "esx01", i + 1)), vm("pinned01", "esx04", 20, { cpuAffinity: [0, 1] })],
-  };
-}
+const HOSTS = [...DRS_LAB_HOSTS];
+const BALANCED: readonly string[] = DRS_LAB_BALANCED;
 
 interface View {
   imbalance: number;
@@ -59,7 +29,7 @@ interface Task {
 
 describe("DRS with real sim agents", () => {
   let lab: Lab;
-  const inventory = drsLab();
+  const inventory = drsLabInventory();
   before(async () => {
     const parsed = parseInventory(JSON.stringify(inventory), "drs-lab.json");
     assert.ok(parsed.ok, parsed.ok ? "" : JSON.stringify(parsed));

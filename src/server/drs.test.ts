@@ -1,0 +1,92 @@
+// The DRS service on a manual clock, with the migration service replaced by a recorder: a
+// fully automated cluster is balanced every interval and only then; a manual one waits; a VM
+// whose own level is manual is never started by a run; applied ids are spent; stale ones say why.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { NO_CLAIMS } from "../core/inventory/claims.ts";
+import { setClusterDrs, setVmDrsAutomation } from "../core/inventory/edits-drs.ts";
+import { moveVm } from "../core/inventory/edits.ts";
+import { InventorySchema } from "../core/inventory/schema.ts";
+import type { MigrationRequest } from "./migrations.ts";
+import { AgentDirectory } from "./migrations.ts";
+import { openSqliteStore } from "../store/sqlite.ts";
+import type { Store, TaskRecord } from "../store/store.ts";
+import { DrsService } from "./drs.ts";
+import { InventoryService } from "./inventory-service.ts";
+import { drsLabInventory } from "./testing/drs-lab.ts";
+import { createManualClock } from "./testing/manual-clock.ts";
+
+const INTERVAL = 60_000;
+
+describe("DRS service", () => {
+  let store: Store;
+  let inventory: InventoryService;
+  const started: MigrationRequest[] = [];
+  const clock = createManualClock();
+  let drs: DrsService;
+
+  before(async () => {
+    store = openSqliteStore(":memory:");
+    await store.migrateToLatest();
+    inventory = await InventoryService.open(store);
+    await inventory.replace(InventorySchema.parse(drsLabInventory()));
+    const migrations = {
+      start: (request: MigrationRequest, requestedBy: string): Promise<TaskRecord> => {
+        started.push(request);
+        return Promise.resolve({ id: `m-${started.length}`, kind: "migration", vm: request.vm, source: "esx01", destination: request.to, state: "queued", percent: 0, createdAt: clock.now(), updatedAt: clock.now(), createdBy: requestedBy, body: {}, version: 1 });
+      },
+    };
+    drs = new DrsService({ store, inventory, agents: new AgentDirectory(store), migrations, claims: NO_CLAIMS, clock, intervalMs: INTERVAL });
+  });
+  after(async () => {
+    await drs.stop();
+    await store.close();
+  });
+
+  test("recommendations move VMs off the loaded host; the pinned VM stays, with why", async () => {
+    const view = await drs.recommendations("Prod");
+    assert.ok(view.recommendations.length > 0);
+    assert.ok(view.recommendations.every((r) => r.from === "esx01" && r.to !== "esx01"));
+    assert.ok(view.imbalanceAfter < view.imbalance);
+    assert.match(view.unmovable.find((u) => u.vm === "pinned01")?.reason ?? "", /CPU affinity/);
+    assert.equal(view.basis.demand, "fallback");
+  });
+
+  test("apply starts each move with its reason; an id is spent once applied; a stale one says why", async () => {
+    const view = await drs.recommendations("Prod");
+    const [first, second] = view.recommendations;
+    assert.ok(first !== undefined && second !== undefined);
+    const applied = await drs.apply([first.id], "ops");
+    assert.deepEqual(applied.started.map((s) => s.vm), [first.vm]);
+    assert.equal(started.at(-1)?.reason?.startsWith("DRS balance:"), true);
+    assert.equal(started.at(-1)?.priority, "high");
+    await assert.rejects(drs.apply([first.id], "ops"), { code: "CONFLICT", message: /no recommendation with id/ });
+    await inventory.change((draft) => {
+      moveVm(draft, second.vm, "esx03", undefined);
+    });
+    await assert.rejects(drs.apply([second.id], "ops"), { message: new RegExp(`stale: ${second.vm} is no longer on esx01`) });
+    await inventory.change((draft) => {
+      moveVm(draft, second.vm, "esx01", undefined);
+    });
+  });
+
+  test("the loop: a manual cluster waits; a fully automated one is balanced every interval, sparing VMs set to manual", async () => {
+    started.length = 0;
+    drs.start();
+    await clock.whenSleeping(1);
+    await clock.advance(INTERVAL);
+    await clock.whenSleeping(1);
+    assert.deepEqual(started, [], "manual: nothing starts by itself");
+
+    await inventory.change((draft) => {
+      setClusterDrs(draft, "Prod", { automation: "full" });
+      setVmDrsAutomation(draft, "vm1", "manual");
+    });
+    await clock.advance(INTERVAL - 1);
+    assert.deepEqual(started, [], "not before the interval");
+    await clock.advance(1);
+    await clock.whenSleeping(1);
+    assert.ok(started.length > 0, "the round started moves");
+    assert.ok(started.every((r: MigrationRequest) => r.vm !== "vm1" && /^DRS /.test(r.reason ?? "")), JSON.stringify(started));
+  });
+});
