@@ -65,6 +65,8 @@ export interface ControllerCommandOptions {
   readonly heartbeatTimeout?: string | undefined;
   /** Milliseconds between usage samples of the agents (DRS demand). */
   readonly usageInterval?: string | undefined;
+  /** Milliseconds between DRS runs of fully automated clusters. */
+  readonly drsInterval?: string | undefined;
   /** Milliseconds this controller's hold on its tasks lasts without renewal. */
   readonly lease?: string | undefined;
   /** A certificate and key (PEM files) to serve instead of one from the built-in CA. */
@@ -104,7 +106,7 @@ export async function startControllerFromOptions(opts: ControllerCommandOptions,
   const { host, port } = parseListen(opts.listen);
   let initialInventory: Inventory | undefined;
   if (opts.inventory !== undefined) initialInventory = await loadInventoryFile(opts.inventory, io);
-  return startController({ dataDir: opts.dataDir ?? defaultDataDir(), postgresUrl: opts.postgres, host, port, initialInventory, socketPath: opts.socket, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, clock: systemClock, log: jsonLog, liveness: { intervalMs: milliseconds(opts.heartbeat, "--heartbeat"), timeoutMs: milliseconds(opts.heartbeatTimeout, "--heartbeat-timeout") }, leaseMs: milliseconds(opts.lease, "--lease"), eventRetention: eventRetentionOf(opts), usage: { intervalMs: milliseconds(opts.usageInterval, "--usage-interval") } });
+  return startController({ dataDir: opts.dataDir ?? defaultDataDir(), postgresUrl: opts.postgres, host, port, initialInventory, socketPath: opts.socket, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, clock: systemClock, log: jsonLog, liveness: { intervalMs: milliseconds(opts.heartbeat, "--heartbeat"), timeoutMs: milliseconds(opts.heartbeatTimeout, "--heartbeat-timeout") }, leaseMs: milliseconds(opts.lease, "--lease"), eventRetention: eventRetentionOf(opts), usage: { intervalMs: milliseconds(opts.usageInterval, "--usage-interval") }, drsIntervalMs: milliseconds(opts.drsInterval, "--drs-interval") });
 }
 
 export function registerControllerCommand(program: Command, io: CliIo, setStatus: SetStatus): void {
@@ -122,6 +124,7 @@ export function registerControllerCommand(program: Command, io: CliIo, setStatus
     .option("--heartbeat <ms>", "milliseconds between heartbeats to the agents (default 10000); a host that misses 3 is not responding")
     .option("--heartbeat-timeout <ms>", "how long one heartbeat may take (default 3000, at most the interval)")
     .option("--usage-interval <ms>", "milliseconds between usage samples of the agents (default 20000); an hour of them is kept in memory")
+    .option("--drs-interval <ms>", "milliseconds between DRS runs of fully automated clusters (default 300000)")
     .option("--events-max-age <days>", "keep task events this many days (default 7); older ones are pruned, never those of a running migration")
     .option("--events-max-count <n>", "keep at most this many task events (default 1000000)")
     .option("--lease <ms>", "how long this controller holds its tasks without renewing (default 30000); on PostgreSQL another controller takes them over after it")
