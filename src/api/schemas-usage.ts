@@ -3,24 +3,24 @@
 // charts: a history is an array of { at, cpuMhz, memoryMB }, oldest first.
 import { z } from "@hono/zod-openapi";
 
-export const UsagePointSchema = z
-  .object({
-    at: z.number().openapi({ description: "When the controller received the sample (ms since the epoch)" }),
-    cpuMhz: z.number().openapi({ description: "CPU in MHz-equivalent: CPU time per second of wall time × the host's MHz per core" }),
-    memoryMB: z.number().openapi({ description: "Memory held on the host, MB (sim: pages the guest touched; qemu: the QEMU process's resident memory)" }),
-  })
-  .openapi("UsagePoint");
+// The nullable fields below use these unregistered shapes: `.nullable()` on a registered
+// component makes the component itself nullable in the OpenAPI document, for every use.
+const usagePoint = z.object({
+  at: z.number().openapi({ description: "When the controller received the sample (ms since the epoch)" }),
+  cpuMhz: z.number().openapi({ description: "CPU in MHz-equivalent: CPU time per second of wall time × the host's MHz per core" }),
+  memoryMB: z.number().openapi({ description: "Memory held on the host, MB (sim: pages the guest touched; qemu: the QEMU process's resident memory)" }),
+});
+const usageCapacity = z.object({ cpuMhz: z.number().openapi({ description: "cores × MHz" }), memoryMB: z.number() });
+
+export const UsagePointSchema = usagePoint.openapi("UsagePoint");
 export type UsagePointView = z.infer<typeof UsagePointSchema>;
 
-export const UsageCapacitySchema = z
-  .object({ cpuMhz: z.number().openapi({ description: "cores × MHz" }), memoryMB: z.number() })
-  .openapi("UsageCapacity");
 
 export const HostUsageHistorySchema = z
   .object({
     host: z.string(),
-    capacity: UsageCapacitySchema.nullable().openapi({ description: "As the host's agent last reported it; null before its first sample" }),
-    latest: UsagePointSchema.nullable().openapi({ description: "The newest sample: the sums of the host's running VMs; null before the first" }),
+    capacity: usageCapacity.nullable().openapi({ description: "As the host's agent last reported it; null before its first sample" }),
+    latest: usagePoint.nullable().openapi({ description: "The newest sample: the sums of the host's running VMs; null before the first" }),
     vms: z.number().int().openapi({ description: "VMs its latest sample listed: running there now" }),
     history: z.array(UsagePointSchema).openapi({ description: "Oldest first, at most an hour (empty when history=false)" }),
   })
@@ -31,7 +31,7 @@ export const VmUsageHistorySchema = z
   .object({
     vm: z.string(),
     host: z.string().openapi({ description: "Where its latest sample was taken (a VM's history follows it across migrations)" }),
-    latest: UsagePointSchema.nullable(),
+    latest: usagePoint.nullable(),
     history: z.array(UsagePointSchema),
   })
   .openapi("VmUsageHistory");
