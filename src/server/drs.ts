@@ -13,6 +13,7 @@ import type { Store, TaskRecord } from "../store/store.ts";
 import { buildDrsInput, drsConfigOf, type DemandSource, type DrsBasis, type DrsInputDeps } from "./drs-input.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory, Log, MigrationService } from "./migrations.ts";
+import { Periodic } from "./periodic.ts";
 
 /** How often fully automated clusters are balanced (vSphere's DRS runs every 5 minutes). */
 export const DRS_INTERVAL_MS = 5 * 60 * 1000;
@@ -67,11 +68,17 @@ export class DrsService {
   readonly #kept = new Map<string, Kept>();
   /** Hosts entering maintenance mode: no destination for any move while they empty. */
   readonly entering = new Set<string>();
-  #loop: AbortController | undefined;
-  #looping: Promise<void> | undefined;
+  readonly #periodic: Periodic;
 
   constructor(deps: DrsServiceDeps) {
     this.#deps = deps;
+    this.#periodic = new Periodic({
+      clock: deps.clock,
+      intervalMs: deps.intervalMs ?? DRS_INTERVAL_MS,
+      round: () => this.#automaticRound(),
+      onError: (error) => deps.log?.("warn", "DRS round failed", { error: error instanceof Error ? error.message : String(error) }),
+      cadence: "after-interval",
+    });
   }
 
   /** The controller's clock, for callers that build the balancer's input themselves. */
@@ -163,20 +170,7 @@ export class DrsService {
 
   /** The automation loop: every fully automated cluster, every intervalMs, until stop(). */
   start(): void {
-    if (this.#loop !== undefined) return;
-    const abort = new AbortController();
-    this.#loop = abort;
-    const every = this.#deps.intervalMs ?? DRS_INTERVAL_MS;
-    this.#looping = (async () => {
-      while (!abort.signal.aborted) {
-        try {
-          await this.#deps.clock.sleep(every, abort.signal);
-        } catch {
-          return;
-        }
-        await this.#automaticRound();
-      }
-    })();
+    this.#periodic.start();
   }
 
   async #automaticRound(): Promise<void> {
@@ -191,9 +185,7 @@ export class DrsService {
     }
   }
 
-  async stop(): Promise<void> {
-    this.#loop?.abort();
-    await this.#looping;
-    this.#loop = undefined;
+  stop(): Promise<void> {
+    return this.#periodic.stop();
   }
 }

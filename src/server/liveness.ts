@@ -15,6 +15,7 @@ import { applyCorrections, reconcileHost, type AgentAnswer, type Difference } fr
 import type { Inventory } from "../core/inventory/schema.ts";
 import type { TaskEventBody } from "../core/migration/schema.ts";
 import type { EventHub } from "./events.ts";
+import { Periodic } from "./periodic.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { Log } from "./migrations.ts";
 
@@ -83,8 +84,7 @@ export class Liveness implements HostLivenessView {
   readonly #hosts = new Map<string, HostBeat>();
   /** Hosts with an agent when the controller started: each is reconciled at its first answer. */
   readonly #atStart: Set<string>;
-  #stop: AbortController | undefined;
-  #loop: Promise<void> | undefined;
+  readonly #periodic: Periodic;
 
   constructor(deps: LivenessDeps) {
     this.#deps = deps;
@@ -92,6 +92,13 @@ export class Liveness implements HostLivenessView {
     this.#timeoutMs = deps.timeoutMs ?? Math.min(LIVENESS_DEFAULTS.timeoutMs, this.#intervalMs);
     this.#missedBeats = deps.missedBeats ?? LIVENESS_DEFAULTS.missedBeats;
     this.#atStart = new Set(deps.agents.hosts());
+    this.#periodic = new Periodic({
+      clock: deps.clock,
+      intervalMs: this.#intervalMs,
+      round: (signal) => this.beat(signal),
+      onError: (error) => deps.log?.("error", "heartbeat round failed", { error: String(error) }),
+      cadence: "now",
+    });
   }
 
   stateOf(host: string): HostState {
@@ -108,33 +115,11 @@ export class Liveness implements HostLivenessView {
 
   /** Beats now, then every interval, until `stop`. */
   start(): void {
-    if (this.#loop !== undefined) return;
-    const stop = new AbortController();
-    this.#stop = stop;
-    this.#loop = this.#run(stop.signal);
+    this.#periodic.start();
   }
 
-  async stop(): Promise<void> {
-    this.#stop?.abort();
-    await this.#loop;
-    this.#loop = undefined;
-  }
-
-  async #run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      const started = this.#deps.clock.monotonic();
-      try {
-        await this.beat(signal);
-      } catch (error) {
-        this.#deps.log?.("error", "heartbeat round failed", { error: String(error) });
-      }
-      // Beats keep their cadence: a round that waited on a silent agent's timeout sleeps less.
-      try {
-        await this.#deps.clock.sleep(Math.max(0, this.#intervalMs - (this.#deps.clock.monotonic() - started)), signal);
-      } catch {
-        return;
-      }
-    }
+  stop(): Promise<void> {
+    return this.#periodic.stop();
   }
 
   /** One round: every agent asked at once; states updated; hosts that came back reconciled. */

@@ -11,6 +11,7 @@
 import type { UsageView } from "../agent/api.ts";
 import type { AgentClient } from "../agent/client.ts";
 import type { Clock } from "../core/clock.ts";
+import { Periodic } from "./periodic.ts";
 import { latestFresh, USAGE_HISTORY_SAMPLES, USAGE_SAMPLE_INTERVAL_MS, UsageRing, type UsageCapacity, type UsagePoint } from "../core/drs/usage.ts";
 import type { Log } from "./migrations.ts";
 
@@ -75,14 +76,20 @@ export class UsageSampler {
   readonly #hosts = new Map<string, HostRing>();
   readonly #vms = new Map<string, VmRing>();
   #rounds = 0;
-  #stop: AbortController | undefined;
-  #loop: Promise<void> | undefined;
+  readonly #periodic: Periodic;
 
   constructor(deps: UsageSamplerDeps) {
     this.#deps = deps;
     this.intervalMs = deps.intervalMs ?? USAGE_SAMPLE_INTERVAL_MS;
     this.#timeoutMs = Math.min(deps.timeoutMs ?? 5000, this.intervalMs);
     this.historySamples = deps.historySamples ?? USAGE_HISTORY_SAMPLES;
+    this.#periodic = new Periodic({
+      clock: deps.clock,
+      intervalMs: this.intervalMs,
+      round: (signal) => this.sample(signal),
+      onError: (error) => deps.log?.("error", "usage sampling round failed", { error: String(error) }),
+      cadence: "now",
+    });
   }
 
   /** Rounds completed since start: tests wait for this to grow instead of sleeping. */
@@ -92,33 +99,11 @@ export class UsageSampler {
 
   /** Samples now, then every interval, until `stop`. */
   start(): void {
-    if (this.#loop !== undefined) return;
-    const stop = new AbortController();
-    this.#stop = stop;
-    this.#loop = this.#run(stop.signal);
+    this.#periodic.start();
   }
 
-  async stop(): Promise<void> {
-    this.#stop?.abort();
-    await this.#loop;
-    this.#loop = undefined;
-  }
-
-  async #run(signal: AbortSignal): Promise<void> {
-    const { clock } = this.#deps;
-    while (!signal.aborted) {
-      const started = clock.monotonic();
-      try {
-        await this.sample(signal);
-      } catch (error) {
-        this.#deps.log?.("error", "usage sampling round failed", { error: String(error) });
-      }
-      try {
-        await clock.sleep(Math.max(0, this.intervalMs - (clock.monotonic() - started)), signal);
-      } catch {
-        return;
-      }
-    }
+  stop(): Promise<void> {
+    return this.#periodic.stop();
   }
 
   /** One round: every agent asked at once; an agent that does not answer in time adds no sample. */
