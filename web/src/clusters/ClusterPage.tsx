@@ -1,11 +1,12 @@
 // A cluster: its hosts and VMs, the way to its compatibility view, and the bulk CPUID mask
 // ("Set CPUID mask for all VMs", PUT /api/clusters/{name}/mask): the seed calls setting it
 // VM by VM tedious. A confirmation names how many VMs change before anything is sent.
-import { Alert, Button, Modal, ModalBody, ModalFooter, ModalHeader, Title } from "@patternfly/react-core";
+import { Alert, Button, Modal, ModalBody, ModalFooter, ModalHeader, Tab, Tabs, TabTitleText, Title } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
 import { useState } from "react";
 import { apiSend, seg } from "../api.ts";
 import { MaskEditor, NO_MASK, describeMask } from "../cpu/MaskEditor.tsx";
+import { DrsTab } from "../drs/DrsTab.tsx";
 import { ErrorAlert } from "../feedback.tsx";
 import { shownPower, useInventory } from "../inventory/inventory.tsx";
 import { PowerBadge } from "../inventory/InventoryTree.tsx";
@@ -75,6 +76,7 @@ export function ClusterPage({ name }: { name: string }) {
   const { canEdit } = useSession();
   const [bulk, setBulk] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  const [tab, setTab] = useState<string | number>("summary");
   if (inventory === null) return error === null ? <p className="ferry-loading">Loading…</p> : <Alert variant="danger" isInline title="Cannot load the inventory">{error}</Alert>;
   const cluster = inventory.clusters.find((c) => c.name === name);
   if (cluster === undefined)
@@ -104,60 +106,67 @@ export function ClusterPage({ name }: { name: string }) {
         )}
       </div>
       {notice !== null && <Alert variant="success" isInline title={notice} />}
-      <section className="ferry-section" aria-label="Hosts">
-        <Title headingLevel="h2">Hosts</Title>
-        <Table aria-label={`Hosts of ${name}`} variant="compact">
-          <Thead>
-            <Tr>
-              <Th>Host</Th>
-              <Th>CPU</Th>
-              <Th>Memory</Th>
-              <Th>State</Th>
-              <Th>VMs</Th>
-            </Tr>
-          </Thead>
-          <Tbody>
-            {hosts.map((h) => (
-              <Tr key={h.name}>
-                <Td dataLabel="Host">
-                  <a href={hrefs.host(h.name)}>{h.name}</a>
-                </Td>
-                <Td dataLabel="CPU">{h.cpu.modelName ?? `${h.cpu.vendor} family ${String(h.cpu.family)} model ${String(h.cpu.model)}`}</Td>
-                <Td dataLabel="Memory">{h.memoryMB} MB</Td>
-                <Td dataLabel="State">{!h.connected ? "disconnected" : hostStates.get(h.name) === "notResponding" ? "not responding" : h.maintenance ? "maintenance" : "connected"}</Td>
-                <Td dataLabel="VMs">{inventory.vms.filter((vm) => vm.host === h.name).length}</Td>
-              </Tr>
-            ))}
-          </Tbody>
-        </Table>
-      </section>
-      <section className="ferry-section" aria-label="VMs">
-        <Title headingLevel="h2">VMs</Title>
-        <Table aria-label={`VMs of ${name}`} variant="compact">
-          <Thead>
-            <Tr>
-              <Th>VM</Th>
-              <Th>Host</Th>
-              <Th>Power</Th>
-              <Th>CPUID mask</Th>
-            </Tr>
-          </Thead>
-          <Tbody>
-            {vms.map((vm) => (
-              <Tr key={vm.name}>
-                <Td dataLabel="VM">
-                  <a href={hrefs.vm(vm.name)}>{vm.name}</a>
-                </Td>
-                <Td dataLabel="Host">{vm.host}</Td>
-                <Td dataLabel="Power">
-                  <PowerBadge power={shownPower(vm.power, hostStates.get(vm.host))} />
-                </Td>
-                <Td dataLabel="CPUID mask">{vm.cpuidMask === undefined ? "none of its own" : describeMask(vm.cpuidMask)}</Td>
-              </Tr>
-            ))}
-          </Tbody>
-        </Table>
-      </section>
+      <Tabs activeKey={tab} onSelect={(_e, key) => { setTab(key); }} aria-label={`${name} tabs`}>
+        <Tab eventKey="summary" title={<TabTitleText>Summary</TabTitleText>}>
+          <section className="ferry-section" aria-label="Hosts">
+            <Title headingLevel="h2">Hosts</Title>
+            <Table aria-label={`Hosts of ${name}`} variant="compact">
+              <Thead>
+                <Tr>
+                  <Th>Host</Th>
+                  <Th>CPU</Th>
+                  <Th>Memory</Th>
+                  <Th>State</Th>
+                  <Th>VMs</Th>
+                </Tr>
+              </Thead>
+              <Tbody>
+                {hosts.map((h) => (
+                  <Tr key={h.name}>
+                    <Td dataLabel="Host">
+                      <a href={hrefs.host(h.name)}>{h.name}</a>
+                    </Td>
+                    <Td dataLabel="CPU">{h.cpu.modelName ?? `${h.cpu.vendor} family ${String(h.cpu.family)} model ${String(h.cpu.model)}`}</Td>
+                    <Td dataLabel="Memory">{h.memoryMB} MB</Td>
+                    <Td dataLabel="State">{!h.connected ? "disconnected" : hostStates.get(h.name) === "notResponding" ? "not responding" : h.maintenance ? "maintenance" : "connected"}</Td>
+                    <Td dataLabel="VMs">{inventory.vms.filter((vm) => vm.host === h.name).length}</Td>
+                  </Tr>
+                ))}
+              </Tbody>
+            </Table>
+          </section>
+          <section className="ferry-section" aria-label="VMs">
+            <Title headingLevel="h2">VMs</Title>
+            <Table aria-label={`VMs of ${name}`} variant="compact">
+              <Thead>
+                <Tr>
+                  <Th>VM</Th>
+                  <Th>Host</Th>
+                  <Th>Power</Th>
+                  <Th>CPUID mask</Th>
+                </Tr>
+              </Thead>
+              <Tbody>
+                {vms.map((vm) => (
+                  <Tr key={vm.name}>
+                    <Td dataLabel="VM">
+                      <a href={hrefs.vm(vm.name)}>{vm.name}</a>
+                    </Td>
+                    <Td dataLabel="Host">{vm.host}</Td>
+                    <Td dataLabel="Power">
+                      <PowerBadge power={shownPower(vm.power, hostStates.get(vm.host))} />
+                    </Td>
+                    <Td dataLabel="CPUID mask">{vm.cpuidMask === undefined ? "none of its own" : describeMask(vm.cpuidMask)}</Td>
+                  </Tr>
+                ))}
+              </Tbody>
+            </Table>
+          </section>
+        </Tab>
+        <Tab eventKey="drs" title={<TabTitleText>DRS</TabTitleText>}>
+          <div className="ferry-section">{tab === "drs" && <DrsTab cluster={name} vms={vms.map((vm) => vm.name)} hosts={hosts.map((h) => h.name)} />}</div>
+        </Tab>
+      </Tabs>
       {bulk && (
         <BulkMaskModal
           cluster={name}

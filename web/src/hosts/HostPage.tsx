@@ -5,12 +5,14 @@ import { Alert, Button, Checkbox, DescriptionList, DescriptionListDescription, D
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
 import { useState } from "react";
 import { apiSend, seg } from "../api.ts";
+import { MaintenanceActions } from "../drs/Maintenance.tsx";
 import { ErrorAlert } from "../feedback.tsx";
 import { useInventory } from "../inventory/inventory.tsx";
 import { HostStateBadges } from "../inventory/InventoryTree.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { Host, VmkernelPort } from "../types.ts";
+import { HostUsageCharts } from "../usage/UsageCharts.tsx";
 import { NewVmWizard } from "../vms/NewVmWizard.tsx";
 import { AddNetworkingWizard, validIpv4 } from "./AddNetworkingWizard.tsx";
 import { LearnedLinks } from "./LearnedLinks.tsx";
@@ -313,6 +315,7 @@ export function HostPage({ name }: { name: string }) {
           <Button variant="primary" onClick={() => { setCreatingVm(true); }}>
             New virtual machine…
           </Button>
+          <MaintenanceActions host={host.name} inMaintenance={host.maintenance} />
         </div>
       )}
       {creatingVm && canEdit && <NewVmWizard host={host.name} onClose={() => { setCreatingVm(false); }} />}
@@ -321,6 +324,7 @@ export function HostPage({ name }: { name: string }) {
           <div className="ferry-section">
             <Summary host={host} />
           </div>
+          <HostUsageCharts host={host.name} />
           <div className="ferry-section">
             <Title headingLevel="h2">VMotion links learned from migrations</Title>
             <LearnedLinks host={host.name} />

@@ -14,6 +14,7 @@ import { MigratingBadge, PowerBadge } from "../inventory/InventoryTree.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { PowerResult, Vm, WhereResult } from "../types.ts";
+import { VmUsageCharts } from "../usage/UsageCharts.tsx";
 import { DeleteVmButton, DeleteVmModal } from "./DeleteVm.tsx";
 import { EditSettings, backingText, deviceKindText } from "./EditSettings.tsx";
 
@@ -286,6 +287,8 @@ export function VmPage({ name }: { name: string }) {
           })}
         </DescriptionList>
       </section>
+
+      <VmUsageCharts vm={vm.name} configured={host === undefined ? null : { cpuMhz: vm.vcpus * host.cpu.mhz, memoryMB: vm.memoryMB }} />
 
       <WhereList vm={vm} version={inventory} />
 
