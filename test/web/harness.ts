@@ -4,7 +4,7 @@
 // and one browser per test file; `stop()` ends the processes it started by PID and removes
 // the temp dir, also when a test failed.
 import { spawn, spawnSync, type ChildProcessByStdio } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -72,12 +72,23 @@ async function stopChild(child: ChildProcessByStdio<null, Readable, Readable>): 
   }
 }
 
+/** What a lab runs: examples/lab.yaml unless an inventory file, or an inventory's text (YAML or JSON, written into the lab's temp dir), is given. */
+export interface WebLabOptions {
+  readonly inventory?: string;
+  readonly inventoryText?: string;
+}
+
 /** `ferry up` on a free loopback port with FERRY_HOME and the data dir in a fresh temp dir. */
-export async function startWebLab(options: { inventory?: string } = {}): Promise<WebLab> {
+export async function startWebLab(options: WebLabOptions = {}): Promise<WebLab> {
   buildWebUi();
   const dir = mkdtempSync(join(tmpdir(), "ferry-web-"));
   const args = [BIN, "up", "--data-dir", join(dir, "data"), "--listen", "127.0.0.1:0"];
   if (options.inventory !== undefined) args.push("-i", options.inventory);
+  if (options.inventoryText !== undefined) {
+    const file = join(dir, "inventory.json");
+    writeFileSync(file, options.inventoryText);
+    args.push("-i", file);
+  }
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, FERRY_HOME: join(dir, "home") }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => {
@@ -203,8 +214,8 @@ export interface WebSuite {
 }
 
 /** A lab, a browser and a page logged in as admin: call in `before`, `stop()` in `after`. */
-export async function startWebSuite(): Promise<WebSuite> {
-  const lab = await startWebLab();
+export async function startWebSuite(options: WebLabOptions = {}): Promise<WebSuite> {
+  const lab = await startWebLab(options);
   let browser: WebBrowser | undefined;
   try {
     browser = await launchBrowser(lab.spki);
@@ -232,10 +243,10 @@ export async function startWebSuite(): Promise<WebSuite> {
  * returned function gives the suite (failing clearly when it did not start); `onStart` sees
  * it first (a file keeps its page in a variable of its own).
  */
-export function useWebSuite(onStart?: (suite: WebSuite) => void): () => WebSuite {
+export function useWebSuite(onStart?: (suite: WebSuite) => void, options: WebLabOptions = {}): () => WebSuite {
   let started: WebSuite | undefined;
   before(async () => {
-    started = await startWebSuite();
+    started = await startWebSuite(options);
     onStart?.(started);
   });
   after(async () => {

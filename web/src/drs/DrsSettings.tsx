@@ -57,6 +57,7 @@ export function DrsSettings({ cluster, config, canEdit, onSaved }: { cluster: st
 
   return (
     <Form
+      className="ferry-narrow-form"
       aria-label={`DRS settings of ${cluster}`}
       onSubmit={(e) => {
         e.preventDefault();

@@ -40,7 +40,7 @@ export function ImbalanceGauge({ view }: { view: DrsView }) {
       <Bar label="After the recommendations" value={view.imbalanceAfter} target={view.targetImbalance} scale={scale} tone={view.imbalanceAfter > view.targetImbalance ? "over" : "ok"} />
       <p className="ferry-muted">
         {path.length > 0 ? `Predicted path, move by move: σ ${path.map(sigma).join(" → ")}. ` : "No move is recommended. "}
-        {view.basis.text} The controller keeps no σ history: this is the cluster now, as of {new Date(view.at).toLocaleTimeString()}.
+        Basis: {view.basis.text}. The controller keeps no σ history: this is the cluster now, as of {new Date(view.at).toLocaleTimeString()}.
       </p>
     </section>
   );

@@ -105,7 +105,7 @@ export function Recommendations({ view, canEdit, onApplied }: { view: DrsView; c
               <Th>VM</Th>
               <Th>From → to</Th>
               <Th>Reason</Th>
-              <Th>σ before → after</Th>
+              <Th modifier="nowrap">σ before → after</Th>
               <Th>Predicted size, time, downtime</Th>
               {canEdit && <Th screenReaderText="Actions" />}
             </Tr>

@@ -81,7 +81,7 @@ function AddRule({ vms, hosts, existing, onAdded }: { vms: readonly string[]; ho
       });
   };
   return (
-    <Form aria-label="Add a DRS rule" onSubmit={(e) => { e.preventDefault(); add(); }}>
+    <Form className="ferry-narrow-form" aria-label="Add a DRS rule" onSubmit={(e) => { e.preventDefault(); add(); }}>
       <FormGroup label="Rule name" fieldId="rule-name">
         <TextInput id="rule-name" value={draft.name} onChange={(_e, v) => { set({ name: v }); }} />
       </FormGroup>
