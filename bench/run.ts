@@ -11,6 +11,7 @@ import { createChecker } from "../src/core/check/checker.ts";
 import { benchmarks as controllerBenchmarks } from "./controller.ts";
 import { benchmarks as controllerMigrationBenchmarks } from "./controller-migrations.ts";
 import { benchmarks as drsBenchmarks } from "./drs.ts";
+import { benchmarks as drsEndToEndBenchmarks } from "./drs-e2e.ts";
 import { benchmarks as engineBenchmarks } from "./engine.ts";
 import { benchmarks as precopyBenchmarks } from "./precopy.ts";
 import { benchmarks as qemuBenchmarks } from "./qemu.ts";
@@ -84,7 +85,7 @@ const checkerMatrix: Benchmark = {
   },
 };
 
-const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks, ...controllerMigrationBenchmarks, ...qemuBenchmarks, ...qemuLabBenchmarks, ...drsBenchmarks];
+const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks, ...controllerMigrationBenchmarks, ...qemuBenchmarks, ...qemuLabBenchmarks, ...drsBenchmarks, ...drsEndToEndBenchmarks];
 
 const filters = process.argv.slice(2);
 for (const b of benchmarks.filter((x) => filters.length === 0 || filters.some((f) => x.name.includes(f)))) {
