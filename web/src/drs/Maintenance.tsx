@@ -76,7 +76,7 @@ function Plan({ plan, poweredOff, onPoweredOff }: { plan: EvacuationPlanView; po
 function Progressing({ status }: { status: MaintenanceStatusView }) {
   return (
     <div aria-label="Maintenance progress">
-      {status.state === "in" && <Alert variant="success" isInline title={`${status.host} is in maintenance mode`}>{status.message}</Alert>}
+      {status.state === "in" && <Alert variant="success" isInline title={`${status.host} is in maintenance mode`}>{status.message === `${status.host} is in maintenance mode` ? null : status.message}</Alert>}
       {status.state === "failed" && <Alert variant="danger" isInline title={`${status.host} did not enter maintenance mode`}>{status.message}</Alert>}
       {status.state === "entering" && <p role="status">Entering maintenance mode: {status.message}</p>}
       <Table aria-label="Moves" variant="compact">
@@ -182,7 +182,7 @@ function EnterDialog({ host, onClose }: { host: string; onClose: () => void }) {
           </Button>
         )}
         <Button variant="link" onClick={onClose}>
-          {entered ? "Close" : "Cancel"}
+          {entered ? "Done" : "Cancel"}
         </Button>
       </ModalFooter>
     </Modal>
