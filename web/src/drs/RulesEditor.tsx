@@ -82,6 +82,7 @@ function AddRule({ vms, hosts, existing, onAdded }: { vms: readonly string[]; ho
   };
   return (
     <Form className="ferry-narrow-form" aria-label="Add a DRS rule" onSubmit={(e) => { e.preventDefault(); add(); }}>
+      <strong>Add a rule</strong>
       <FormGroup label="Rule name" fieldId="rule-name">
         <TextInput id="rule-name" value={draft.name} onChange={(_e, v) => { set({ name: v }); }} />
       </FormGroup>
@@ -96,9 +97,11 @@ function AddRule({ vms, hosts, existing, onAdded }: { vms: readonly string[]; ho
       {draft.kind === "vm-host" && (
         <>
           <Picks id="rule-hosts" label="Hosts" options={hosts} chosen={draft.hosts} onChange={(next) => { set({ hosts: next }); }} />
-          <FormGroup label="The VMs" fieldId="rule-affine" role="radiogroup" isInline>
+          <FormGroup label="The VMs" fieldId="rule-mandatory" role="radiogroup" isInline>
             <Radio id="rule-must" name="rule-mandatory" label="must" isChecked={draft.mandatory} onChange={() => { set({ mandatory: true }); }} />
             <Radio id="rule-should" name="rule-mandatory" label="should" isChecked={!draft.mandatory} onChange={() => { set({ mandatory: false }); }} />
+          </FormGroup>
+          <FormGroup label="Where" fieldId="rule-affine" role="radiogroup" isInline>
             <Radio id="rule-on" name="rule-affine" label="run on these hosts" isChecked={draft.affine} onChange={() => { set({ affine: true }); }} />
             <Radio id="rule-not-on" name="rule-affine" label="not run on these hosts" isChecked={!draft.affine} onChange={() => { set({ affine: false }); }} />
           </FormGroup>
