@@ -122,7 +122,7 @@ interface Balanced {
   readonly completed: number;
   readonly bytes: number;
   readonly wallMs: number;
-  readonly predictedServiceSigmaBefore: number;
+  readonly serviceSigmaBefore: number;
   readonly basis: string;
   readonly movesText: string;
 }
@@ -157,7 +157,7 @@ async function balance(lab: RunningLab, api: Api): Promise<Balanced> {
     // The next run plans from fresh measurements of where the VMs now are.
     await measuredSigma(lab, api);
   }
-  return { runs, moves, completed, bytes, wallMs: performance.now() - t0, predictedServiceSigmaBefore: serviceSigma, basis, movesText: movesText.join("; ") };
+  return { runs, moves, completed, bytes, wallMs: performance.now() - t0, serviceSigmaBefore: serviceSigma, basis, movesText: movesText.join("; ") };
 }
 
 interface Evacuated {
@@ -220,7 +220,7 @@ async function endToEnd(): Promise<Figures> {
       sigma_after_measured: r4(after.sigma),
       sigma_removed: r4(before.sigma > 0 ? 1 - after.sigma / before.sigma : 0),
       sigma_target: view.targetImbalance,
-      sigma_service_before: r4(balanced.predictedServiceSigmaBefore),
+      sigma_service_before: r4(balanced.serviceSigmaBefore),
       sigma_service_after: r4(view.imbalance),
       demand_basis: balanced.basis,
       drs_runs: balanced.runs,
