@@ -187,7 +187,9 @@ export class ApiClient {
     const headers = { authorization: `Bearer ${this.#address.token}`, "content-type": "application/yaml", accept: `${IMPORT_PROGRESS_TYPE}, application/json` };
     let response: Response;
     try {
-      response = await this.#send(`${this.#address.url}${API_BASE}/inventory${query}`, { method: "PUT", headers, body, duplex: "half" });
+      // A streamed body needs duplex "half" (Node's fetch); the DOM's RequestInit does not name it.
+      const init: RequestInit & { duplex: "half" } = { method: "PUT", headers, body, duplex: "half" };
+      response = await this.#send(`${this.#address.url}${API_BASE}/inventory${query}`, init);
     } catch (cause) {
       throw this.#dropped(cause, sent >= bytes.length ? "validating" : "uploading");
     }
