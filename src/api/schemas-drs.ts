@@ -41,6 +41,10 @@ export const DrsRecommendationSchema = z
 
 export const DrsUnmovableSchema = z.object({ vm: z.string(), reason: z.string() }).openapi("DrsUnmovable");
 
+export const DrsImbalancePointSchema = z
+  .object({ at: z.number(), imbalance: z.number().openapi({ description: "σ of normalised host load at `at`" }), target: z.number().openapi({ description: "The target σ the cluster's threshold set then" }) })
+  .openapi("DrsImbalancePoint");
+
 export const DrsViewSchema = z
   .object({
     cluster: z.string(),
@@ -54,6 +58,9 @@ export const DrsViewSchema = z
       .object({ demand: z.enum(["measured", "fallback", "mixed"]), fallbackVms: z.array(z.string()), costFrom: z.enum(["agents", "inventory"]), text: z.string() })
       .openapi({ description: "Where demand and costs came from: a VM without a usage sample counts its reservation, else its configured memory and 0 CPU" }),
     at: z.number(),
+    history: z.array(DrsImbalancePointSchema).openapi({
+      description: "The cluster's σ over the last hour, oldest first: one point every usage sampling interval (20 s, 180 points) and one per view; the last is this view's. Kept in memory only: a restarted controller starts with none.",
+    }),
   })
   .openapi("DrsView");
 
@@ -109,6 +116,7 @@ export const MaintenanceAnswerSchema = z
   .openapi("MaintenanceAnswer");
 
 export type DrsView = z.infer<typeof DrsViewSchema>;
+export type DrsImbalancePoint = z.infer<typeof DrsImbalancePointSchema>;
 export type DrsRun = z.infer<typeof DrsRunSchema>;
 export type DrsApplyResult = z.infer<typeof DrsApplyResultSchema>;
 export type EvacuationPlanView = z.infer<typeof EvacuationPlanSchema>;

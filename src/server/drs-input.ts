@@ -168,9 +168,11 @@ function basisOf(fallback: readonly string[], poweredOn: number, costFrom: DrsBa
   return { demand, fallbackVms: fallback, costFrom, text: `${words}; move costs predicted from ${costFrom === "agents" ? "the agents' VM memory and workload" : "the inventory's memory sizes"}` };
 }
 
-/** The balancer's input for `cluster`, now, and where its demand and costs came from. */
-export async function buildDrsInput(snapshot: InventorySnapshot, cluster: string, deps: DrsInputDeps, now: number, config?: DrsConfig): Promise<{ input: DrsInput; basis: DrsBasis }> {
-  const settings = config ?? drsConfigOf(snapshot, cluster);
+/**
+ * The cluster's hosts and VMs with their demand, with no agent asked (what σ needs: the DRS
+ * service's imbalance history reads it every sampling interval), and the VMs without a measure.
+ */
+export function drsLoadOf(snapshot: InventorySnapshot, cluster: string, deps: Pick<DrsInputDeps, "demand" | "entering" | "migrating">): { hosts: DrsHost[]; vms: DrsVm[]; vmRecords: Vm[]; fallback: string[] } {
   const views = [...snapshot.index.hosts.values()].filter((view) => view.host.cluster === cluster);
   const hosts: DrsHost[] = views.map(({ host }) => ({
     name: host.name,
@@ -196,6 +198,13 @@ export async function buildDrsInput(snapshot: InventorySnapshot, cluster: string
       ...(pinned === undefined ? {} : { pinned }),
     };
   });
+  return { hosts, vms, vmRecords, fallback };
+}
+
+/** The balancer's input for `cluster`, now, and where its demand and costs came from. */
+export async function buildDrsInput(snapshot: InventorySnapshot, cluster: string, deps: DrsInputDeps, now: number, config?: DrsConfig): Promise<{ input: DrsInput; basis: DrsBasis }> {
+  const settings = config ?? drsConfigOf(snapshot, cluster);
+  const { hosts, vms, vmRecords, fallback } = drsLoadOf(snapshot, cluster, deps);
   const costs = await readPairCosts(deps, hosts.map((h) => h.name), vmRecords);
   const compatible: DrsInput["compatible"] = (vm, host) => {
     // A move DRS makes must pass the checker clean: errors refuse it, and a warning would need an operator to accept it.

@@ -1,6 +1,7 @@
 // The DRS service on a manual clock, with the migration service replaced by a recorder: a
 // fully automated cluster is balanced every interval and only then; a manual one waits; a VM
-// whose own level is manual is never started by a run; applied ids are spent; stale ones say why.
+// whose own level is manual is never started by a run; applied ids are spent; stale ones say why;
+// the σ history grows a point every sampling interval, oldest first, capped, with the view's σ.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { NO_CLAIMS } from "../core/inventory/claims.ts";
@@ -70,12 +71,54 @@ describe("DRS service", () => {
     });
   });
 
+  test("the σ history: a point every sampling interval with the σ a view reports, oldest first, capped; the view adds its own", async () => {
+    const HISTORY = 20_000;
+    const own = createManualClock();
+    const history = new DrsService({ store, inventory, agents: new AgentDirectory(store), migrations: { start: () => Promise.reject(new Error("no move here")) }, claims: NO_CLAIMS, clock: own, intervalMs: 10 * INTERVAL, historyIntervalMs: HISTORY, historyPoints: 4 });
+    const t0 = own.now();
+    try {
+      assert.deepEqual(history.history("Prod"), [], "nothing measured before start");
+      history.start();
+      await own.whenSleeping(2);
+      assert.deepEqual(history.history("Prod").map((p) => p.at), [t0], "a point at start");
+      const loaded = history.history("Prod")[0]?.imbalance ?? Number.NaN;
+      assert.equal(loaded, (await drs.recommendations("Prod")).imbalance, "the loop's σ is the one a view reports");
+      for (let i = 1; i <= 3; i++) {
+        await own.advance(HISTORY);
+        await own.whenSleeping(2);
+        assert.equal(history.history("Prod").length, i + 1, `one point per interval (${String(i)})`);
+      }
+      // esx01 loses a VM: the next point measures the cluster as it is then.
+      await inventory.change((draft) => {
+        moveVm(draft, "vm2", "esx02", undefined);
+      });
+      await own.advance(HISTORY);
+      await own.whenSleeping(2);
+      const points = history.history("Prod");
+      assert.deepEqual(points.map((p) => p.at), [1, 2, 3, 4].map((i) => t0 + i * HISTORY), "capped at 4, the oldest dropped, oldest first");
+      const moved = points.at(-1)?.imbalance ?? Number.NaN;
+      assert.ok(moved < loaded, `σ fell when esx01 lost a VM: ${String(loaded)} → ${String(moved)}`);
+      assert.ok(points.every((p) => p.target === points[0]?.target && p.target > 0));
+
+      await own.advance(HISTORY / 2);
+      const view = await history.recommendations("Prod");
+      assert.deepEqual(view.history.at(-1), { at: view.at, imbalance: view.imbalance, target: view.targetImbalance }, "the view's own σ is its last point");
+      assert.equal(view.imbalance, moved, "the loop measured what the view reports");
+      assert.deepEqual(view.history.slice(0, -1), points.slice(1), "still capped, oldest first");
+    } finally {
+      await history.stop();
+      await inventory.change((draft) => {
+        moveVm(draft, "vm2", "esx01", undefined);
+      });
+    }
+  });
+
   test("the loop: a manual cluster waits; a fully automated one is balanced every interval, sparing VMs set to manual", async () => {
     started.length = 0;
     drs.start();
-    await clock.whenSleeping(1);
+    await clock.whenSleeping(2);
     await clock.advance(INTERVAL);
-    await clock.whenSleeping(1);
+    await clock.whenSleeping(2);
     assert.deepEqual(started, [], "manual: nothing starts by itself");
 
     await inventory.change((draft) => {
@@ -85,7 +128,7 @@ describe("DRS service", () => {
     await clock.advance(INTERVAL - 1);
     assert.deepEqual(started, [], "not before the interval");
     await clock.advance(1);
-    await clock.whenSleeping(1);
+    await clock.whenSleeping(2);
     assert.ok(started.length > 0, "the round started moves");
     assert.ok(started.every((r: MigrationRequest) => r.vm !== "vm1" && /^DRS /.test(r.reason ?? "")), JSON.stringify(started));
   });

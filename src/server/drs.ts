@@ -2,15 +2,19 @@
 // (src/core/drs), kept by id until applied or stale; applying starts each move through the
 // migration service (the path of POST /api/migrations: checked again, admitted within the
 // concurrency limits, the reason kept in the task); the automation loop applies fully
-// automated clusters' recommendations every intervalMs and on demand. Maintenance mode is
-// drs-maintenance.ts; initial placement drs-placement.ts.
+// automated clusters' recommendations every intervalMs and on demand. A second loop records
+// every cluster's σ each usage sampling interval: the last hour's imbalance history, in memory
+// only (a restarted controller starts with none). Maintenance mode is drs-maintenance.ts;
+// initial placement drs-placement.ts.
+import { imbalance, targetImbalance } from "../core/drs/imbalance.ts";
 import { recommend } from "../core/drs/recommend.ts";
+import { USAGE_HISTORY_SAMPLES, USAGE_SAMPLE_INTERVAL_MS } from "../core/drs/usage.ts";
 import type { DrsConfig, DrsResult, Recommendation } from "../core/drs/types.ts";
 import type { Clock } from "../core/clock.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
 import type { MigrationClaims } from "../core/inventory/claims.ts";
 import type { Store, TaskRecord } from "../store/store.ts";
-import { buildDrsInput, drsConfigOf, type DemandSource, type DrsBasis, type DrsInputDeps } from "./drs-input.ts";
+import { buildDrsInput, drsConfigOf, drsLoadOf, type DemandSource, type DrsBasis, type DrsInputDeps } from "./drs-input.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory, Log, MigrationService } from "./migrations.ts";
 import { Periodic } from "./periodic.ts";
@@ -32,6 +36,17 @@ export interface DrsServiceDeps {
   readonly log?: Log | undefined;
   /** Between two automatic runs (default DRS_INTERVAL_MS). */
   readonly intervalMs?: number | undefined;
+  /** Between two points of the σ history: the usage sampler's interval (default 20 s), so each point sees fresh demand. */
+  readonly historyIntervalMs?: number | undefined;
+  /** Points kept per cluster (default 180: an hour at 20 s). */
+  readonly historyPoints?: number | undefined;
+}
+
+/** One point of a cluster's imbalance history: σ at `at`, and the target its threshold set then. */
+export interface ImbalancePoint {
+  readonly at: number;
+  readonly imbalance: number;
+  readonly target: number;
 }
 
 /** A cluster's DRS view: settings, σ, recommendations with reason, gain and cost, unmovable VMs. */
@@ -40,6 +55,8 @@ export interface DrsView extends DrsResult {
   readonly config: DrsConfig;
   readonly basis: DrsBasis;
   readonly at: number;
+  /** The cluster's σ over the last hour, oldest first; the last point is this view's. */
+  readonly history: readonly ImbalancePoint[];
 }
 
 export interface AppliedMove {
@@ -69,9 +86,24 @@ export class DrsService {
   /** Hosts entering maintenance mode: no destination for any move while they empty. */
   readonly entering = new Set<string>();
   readonly #periodic: Periodic;
+  readonly #historyPeriodic: Periodic;
+  readonly #history = new Map<string, ImbalancePoint[]>();
+  readonly #historyPoints: number;
 
   constructor(deps: DrsServiceDeps) {
     this.#deps = deps;
+    this.#historyPoints = deps.historyPoints ?? USAGE_HISTORY_SAMPLES;
+    if (!Number.isInteger(this.#historyPoints) || this.#historyPoints < 1) throw new FerryError(ErrorCode.invalidInput, `the DRS imbalance history keeps at least one point, not ${String(deps.historyPoints)}`);
+    this.#historyPeriodic = new Periodic({
+      clock: deps.clock,
+      intervalMs: deps.historyIntervalMs ?? USAGE_SAMPLE_INTERVAL_MS,
+      round: () => {
+        this.#historyRound();
+        return Promise.resolve();
+      },
+      onError: (error) => deps.log?.("warn", "DRS imbalance history round failed", { error: error instanceof Error ? error.message : String(error) }),
+      cadence: "now",
+    });
     this.#periodic = new Periodic({
       clock: deps.clock,
       intervalMs: deps.intervalMs ?? DRS_INTERVAL_MS,
@@ -100,7 +132,36 @@ export class DrsService {
     const result = recommend(input);
     for (const [id, kept] of this.#kept) if (kept.cluster === cluster) this.#kept.delete(id);
     for (const r of result.recommendations) this.#kept.set(r.id, { cluster, recommendation: r, at: now });
-    return { ...result, cluster, config, basis, at: now };
+    this.#record(cluster, { at: now, imbalance: result.imbalance, target: result.targetImbalance });
+    return { ...result, cluster, config, basis, at: now, history: this.history(cluster) };
+  }
+
+  /** `cluster`'s σ over the last hour, oldest first (a copy; empty for a cluster never measured). */
+  history(cluster: string): ImbalancePoint[] {
+    return [...(this.#history.get(cluster) ?? [])];
+  }
+
+  #record(cluster: string, point: ImbalancePoint): void {
+    const ring = this.#history.get(cluster) ?? [];
+    // Two measures at the same instant (a view asked as the loop ran): the later one stands.
+    if (ring.at(-1)?.at === point.at) ring.pop();
+    ring.push(point);
+    if (ring.length > this.#historyPoints) ring.splice(0, ring.length - this.#historyPoints);
+    this.#history.set(cluster, ring);
+  }
+
+  /** σ of every cluster now, from the demand the usage sampler last measured: no agent is asked, no plan made. */
+  #historyRound(): void {
+    const snapshot = this.#deps.inventory.current;
+    const now = this.#deps.clock.now();
+    const deps = this.inputDeps();
+    const names = new Set(snapshot.inventory.clusters.map((c) => c.name));
+    for (const cluster of names) {
+      const { hosts, vms } = drsLoadOf(snapshot, cluster, deps);
+      this.#record(cluster, { at: now, imbalance: imbalance({ hosts, vms }), target: targetImbalance(drsConfigOf(snapshot, cluster).threshold) });
+    }
+    // A cluster removed from the inventory takes its history with it.
+    for (const cluster of this.#history.keys()) if (!names.has(cluster)) this.#history.delete(cluster);
   }
 
   /** A kept recommendation, or why it cannot be applied. */
@@ -168,9 +229,10 @@ export class DrsService {
     return { ...view, ...applied };
   }
 
-  /** The automation loop: every fully automated cluster, every intervalMs, until stop(). */
+  /** The automation loop (every fully automated cluster, every intervalMs) and the σ history's, until stop(). */
   start(): void {
     this.#periodic.start();
+    this.#historyPeriodic.start();
   }
 
   async #automaticRound(): Promise<void> {
@@ -185,7 +247,7 @@ export class DrsService {
     }
   }
 
-  stop(): Promise<void> {
-    return this.#periodic.stop();
+  async stop(): Promise<void> {
+    await Promise.all([this.#periodic.stop(), this.#historyPeriodic.stop()]);
   }
 }

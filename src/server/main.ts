@@ -128,7 +128,7 @@ export async function assembleController(store: Store, clock: Clock, log?: Log, 
   const usage = new UsageSampler({ ...usageOptions, agents, clock, log });
   // DRS reads the sampler's latest fresh demand; a VM without one counts its fallback (drs-input.ts).
   const demand = (cluster: string) => usageFor(usage, inventory.current.inventory, cluster).vms;
-  const drs = new DrsService({ store, inventory, agents, migrations, claims, clock, log, demand, intervalMs: drsIntervalMs });
+  const drs = new DrsService({ store, inventory, agents, migrations, claims, clock, log, demand, intervalMs: drsIntervalMs, historyIntervalMs: usage.intervalMs, historyPoints: usage.historySamples });
   const maintenance = new MaintenanceMode({ store, inventory, drs, clock, log });
   return { store, inventory, events, agents, migrations, claims, liveness, usage, drs, maintenance, ca: tls?.ca, log };
 }
@@ -231,7 +231,7 @@ export async function startController(config: ControllerConfig): Promise<Running
   // Heartbeats start with the API: the first round reconciles every host known at start.
   parts.liveness.start();
   parts.usage.start();
-  // Fully automated clusters are balanced every drsIntervalMs (5 minutes).
+  // Fully automated clusters are balanced every drsIntervalMs (5 minutes); every cluster's σ is recorded every usage interval.
   parts.drs.start();
   return {
     url,

@@ -18,6 +18,8 @@ interface View {
   recommendations: { id: string; vm: string; from: string; to: string }[];
   unmovable: { vm: string; reason: string }[];
   basis: { demand: string; text: string };
+  at: number;
+  history: { at: number; imbalance: number; target: number }[];
 }
 
 describe("DRS routes", () => {
@@ -29,6 +31,9 @@ describe("DRS routes", () => {
     assert.equal(typeof view.imbalance, "number");
     assert.equal(view.basis.demand, "fallback");
     assert.match(view.basis.text, /not measured yet/);
+    // The σ history (in memory, oldest first): its last point is this view's own σ.
+    assert.deepEqual(view.history.at(-1), { at: view.at, imbalance: view.imbalance, target: (got.body as { targetImbalance: number }).targetImbalance });
+    assert.ok(view.history.every((p, i, all) => i === 0 || (all[i - 1]?.at ?? Infinity) < p.at), "oldest first");
     const missing = await ctl.call("GET", "/api/clusters/Nope/drs");
     assert.equal(missing.status, 404);
   });
