@@ -3,7 +3,8 @@
 // the controller's recommendations with reason, gain and cost; Apply starts the move as a
 // migration task that completes and the VM runs on its new host; settings saved in the tab
 // are the controller's after a reload, and a refusal is shown in its words; a rule added in
-// the tab is in the API; a read-only token sees it all and can change nothing.
+// the tab is in the API; a read-only token sees it all and can change nothing; the last hour's σ
+// is a chart once the controller has two points of it.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
@@ -78,6 +79,11 @@ describe("the cluster's DRS tab", () => {
     await openDrsTab();
     const meter = page.getByRole("meter", { name: "Now" });
     assert.match((await meter.getAttribute("aria-valuetext")) ?? "", new RegExp(`target ${view.targetImbalance.toFixed(3)}`));
+    // The σ history: the loop's point at start and one per view already asked make ≥ 2, so it is a chart.
+    const history = page.getByRole("figure", { name: "Imbalance history chart" });
+    await history.locator(".uplot canvas").waitFor();
+    assert.ok(Number(await history.getAttribute("data-points")) >= 2);
+    assert.match((await history.locator("figcaption").textContent()) ?? "", new RegExp(`\\d+ points over [\\d.]+ min; .*against the target σ ${view.targetImbalance.toFixed(3)}`));
     const first = view.recommendations[0];
     assert.ok(first !== undefined);
     const row = recommendationsGrid().getByRole("row").filter({ hasText: `${first.from} → ${first.to}` }).filter({ hasText: first.vm });

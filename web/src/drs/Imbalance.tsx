@@ -1,8 +1,8 @@
 // A cluster's imbalance as DRS measures it: σ of normalised host load now, against the target
-// its migration threshold sets, and where the recommendations would take it. The controller
-// keeps no σ history (GET /api/clusters/{c}/drs answers now only), so the path shown is the
-// recommendations' own predicted σ before → after, in the order a run applies them.
+// its migration threshold sets, where the recommendations would take it (their own predicted
+// σ before → after, in the order a run applies them), and the last hour's σ (ImbalanceHistory).
 import { Label } from "@patternfly/react-core";
+import { ImbalanceHistory } from "./ImbalanceHistory.tsx";
 import type { DrsView } from "./model.ts";
 import { sigma } from "./model.ts";
 
@@ -40,8 +40,9 @@ export function ImbalanceGauge({ view }: { view: DrsView }) {
       <Bar label="After the recommendations" value={view.imbalanceAfter} target={view.targetImbalance} scale={scale} tone={view.imbalanceAfter > view.targetImbalance ? "over" : "ok"} />
       <p className="ferry-muted">
         {path.length > 0 ? `Predicted path, move by move: σ ${path.map(sigma).join(" → ")}. ` : "No move is recommended. "}
-        Basis: {view.basis.text}. The controller keeps no σ history: this is the cluster now, as of {new Date(view.at).toLocaleTimeString()}.
+        Basis: {view.basis.text}. As of {new Date(view.at).toLocaleTimeString()}.
       </p>
+      <ImbalanceHistory history={view.history} />
     </section>
   );
 }

@@ -5,7 +5,7 @@ import type { z } from "zod";
 import type { DrsConfigSchema, DrsRuleSchema } from "../../../src/api/schemas.ts";
 import { formatBytes, formatDuration } from "../tasks/format.ts";
 
-export type { DrsApplyResult, DrsView, EvacuationPlanView, MaintenanceAnswer, MaintenanceStatusView, UsageReport, UsagePointView } from "../../../src/api/schemas.ts";
+export type { DrsApplyResult, DrsImbalancePoint, DrsView, EvacuationPlanView, MaintenanceAnswer, MaintenanceStatusView, UsageReport, UsagePointView } from "../../../src/api/schemas.ts";
 export type DrsConfig = z.infer<typeof DrsConfigSchema>;
 export type DrsAutomation = DrsConfig["automation"];
 /** A rule as GET /api/drs/rules answers it (defaults filled in). */
