@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { ObjectKind, Role, type Store } from "./store.ts";
 import { coordinationContract } from "./coordination-contract.ts";
 import { linkRateContract } from "./link-rate-contract.ts";
+import { operationsContract } from "./operations-contract.ts";
 
 export interface ContractOptions {
   /**
@@ -184,6 +185,7 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
 
     coordinationContract(() => store);
     linkRateContract(() => store);
+    operationsContract(() => store);
 
     test("a full store says so: never \"already exists\", and a real duplicate still is CONFLICT", { skip: options.openFull === undefined ? (options.fullSkipReason ?? "no way to fill this store") : false }, async () => {
       const full = await options.openFull?.();

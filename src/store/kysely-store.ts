@@ -13,6 +13,7 @@ import { inventoryObjects } from "./inventory-objects.ts";
 import { taskTable } from "./task-table.ts";
 import { apiTokens } from "./api-tokens.ts";
 import { auditLog } from "./audit-log.ts";
+import { operationLog } from "./operations.ts";
 
 export interface Database {
   inventory_object: { kind: string; name: string; body: string; version: number; updated_at: number | string };
@@ -51,6 +52,21 @@ export interface Database {
     status: number;
     request_id: string;
     message: string | null;
+  };
+  operation: {
+    seq: Generated<number | string>;
+    id: string;
+    kind: string;
+    title: string;
+    object_kind: string | null;
+    object_name: string | null;
+    initiator: string | null;
+    state: string;
+    started_at: number | string;
+    ended_at: number | string | null;
+    result: string | null;
+    error_code: string | null;
+    request_id: string | null;
   };
 }
 
@@ -110,5 +126,6 @@ export function kyselyStore(db: Kysely<Database>, dialect: Dialect, now: () => n
     ...eventLog(db, dialect),
     ...apiTokens(db),
     ...auditLog(db),
+    ...operationLog(db),
   };
 }

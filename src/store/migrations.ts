@@ -151,6 +151,32 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    // Issue 15: every operation (power, settings, host networking, tokens, imports, DRS,
+    // maintenance) is a task: who, when, state, result (src/store/operations.ts).
+    "0007-operations": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable("operation")
+          .addColumn("seq", dialect === "postgres" ? "bigserial" : "integer", (c) => (dialect === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn("id", "text", (c) => c.notNull().unique())
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("title", "text", (c) => c.notNull())
+          .addColumn("object_kind", "text")
+          .addColumn("object_name", "text")
+          .addColumn("initiator", "text")
+          .addColumn("state", "text", (c) => c.notNull())
+          .addColumn("started_at", "bigint", (c) => c.notNull())
+          .addColumn("ended_at", "bigint")
+          .addColumn("result", "text")
+          .addColumn("error_code", "text")
+          .addColumn("request_id", "text")
+          .execute();
+        await db.schema.createIndex("operation_started_idx").on("operation").columns(["started_at", "seq"]).execute();
+        await db.schema.createIndex("operation_object_idx").on("operation").columns(["object_name", "seq"]).execute();
+        await db.schema.createIndex("operation_initiator_idx").on("operation").columns(["initiator", "seq"]).execute();
+        await db.schema.createIndex("operation_state_idx").on("operation").columns(["state"]).execute();
+      },
+    },
   };
 }
 

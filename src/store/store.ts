@@ -147,6 +147,10 @@ export interface TaskQuery {
   readonly limit?: number;
   /** Tasks created before this id's creation (paging, newest first). */
   readonly before?: string;
+  /** Only tasks this token's name asked for. */
+  readonly createdBy?: string;
+  /** Only tasks created before this time (ms since the epoch): paging the task list by time. */
+  readonly createdBefore?: number;
 }
 
 export interface TaskEvent {
@@ -195,6 +199,40 @@ export interface AuditQuery {
   /** Entries at or after this time (ms since the epoch). */
   readonly since?: number | undefined;
   readonly actor?: string | undefined;
+  readonly limit?: number | undefined;
+}
+
+/** An operation as the store keeps it (the wire's Operation without a migration's fields). */
+export interface OperationRecord {
+  readonly id: string;
+  readonly kind: string;
+  readonly title: string;
+  readonly object: { readonly kind: string; readonly name: string } | undefined;
+  readonly initiator: string | undefined;
+  /** running, succeeded, failed or cancelled. */
+  readonly state: string;
+  readonly startedAt: number;
+  readonly endedAt: number | undefined;
+  readonly result: string | undefined;
+  readonly errorCode: string | undefined;
+  readonly requestId: string | undefined;
+}
+
+export interface OperationEnd {
+  readonly state: string;
+  readonly endedAt: number;
+  readonly result: string | undefined;
+  readonly errorCode: string | undefined;
+}
+
+export interface OperationQuery {
+  /** Only operations on an object of this name. */
+  readonly object?: string | undefined;
+  /** Only those this token's name asked for. */
+  readonly initiator?: string | undefined;
+  readonly states?: readonly string[] | undefined;
+  /** Only those started before this time (ms since the epoch): paging, newest first. */
+  readonly startedBefore?: number | undefined;
   readonly limit?: number | undefined;
 }
 
@@ -299,4 +337,19 @@ export interface Store {
   listAudit(query?: AuditQuery): Promise<AuditEntry[]>;
   /** Keeps the newest `keep` entries; returns how many it removed. */
   pruneAudit(keep: number): Promise<number>;
+
+  /** Records an operation as it starts (state running). An id in use is CONFLICT. */
+  startOperation(operation: OperationRecord): Promise<void>;
+  /** Ends a running operation; an operation that ended already is left as it is. The operation after, or undefined when unknown. */
+  finishOperation(id: string, end: OperationEnd): Promise<OperationRecord | undefined>;
+  getOperation(id: string): Promise<OperationRecord | undefined>;
+  /** Newest first. */
+  listOperations(query?: OperationQuery): Promise<OperationRecord[]>;
+  /**
+   * Ends, as failed with `result`, every operation still running that started before `before`:
+   * what a controller that stopped mid-request left (SQLite: one controller, so all of them).
+   */
+  failStaleOperations(before: number, at: number, result: string): Promise<number>;
+  /** Keeps the newest `keep` operations; returns how many it removed. */
+  pruneOperations(keep: number): Promise<number>;
 }

@@ -64,6 +64,8 @@ export function taskTable(db: Kysely<Database>, now: () => number): TaskTable {
       let q = db.selectFrom("task").selectAll();
       if (query.states !== undefined && query.states.length > 0) q = q.where("state", "in", [...query.states]);
       if (query.vm !== undefined) q = q.where("vm", "=", query.vm);
+      if (query.createdBy !== undefined) q = q.where("created_by", "=", query.createdBy);
+      if (query.createdBefore !== undefined) q = q.where("created_at", "<", query.createdBefore);
       if (query.before !== undefined) {
         const pivot = await db.selectFrom("task").select(["created_at", "id"]).where("id", "=", query.before).executeTakeFirst();
         if (pivot !== undefined) {

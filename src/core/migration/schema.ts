@@ -8,6 +8,7 @@ import { z } from "zod";
 import { FindingSchema } from "../check/finding-schema.ts";
 import { Priority } from "../check/rules/placement.ts";
 import { MigrationFailureCode, MigrationWarningCode, Phase, VmotionEncryption } from "./types.ts";
+import { operationEventFields } from "../operations/schema.ts";
 
 export const PhaseSchema = z.enum(Phase).meta({ id: "Phase", description: "queued → validating → preparing → precopy → switchover → completed | failed | cancelled | needs-attention" });
 
@@ -214,8 +215,12 @@ export const ReconciledEventSchema = z
   .object({ ...envelope, type: z.literal("reconciled"), host: z.string(), differences: z.number().int(), corrections: z.number().int(), message: z.string() })
   .meta({ id: "ReconciledEvent", description: "A host's comparison with the inventory, summed up" });
 
+export const OperationEventSchema = z
+  .object({ ...envelope, ...operationEventFields })
+  .meta({ id: "OperationEvent", description: "An operation (power, settings, host networking, tokens, import, DRS, maintenance) started or ended (taskId op:ID)" });
+
 export const TaskEventSchema = z
-  .discriminatedUnion("type", [TaskQueuedEventSchema, ProgressEventSchema, ReportEventSchema, HostStateEventSchema, ReconcileEventSchema, ReconciledEventSchema])
+  .discriminatedUnion("type", [TaskQueuedEventSchema, ProgressEventSchema, ReportEventSchema, HostStateEventSchema, ReconcileEventSchema, ReconciledEventSchema, OperationEventSchema])
   .meta({ id: "TaskEvent", description: "One event of GET /api/events (the SSE data of `event: task`)" });
 
 /** An event as its publisher says it: what parses as one of the stream's union, without the envelope the store adds (seq, taskId, at). */
