@@ -32,7 +32,7 @@ const START: readonly { readonly vm: string; readonly host: string }[] = [
   { vm: "file01", host: "esx03" },
   { vm: "file02", host: "esx04" },
 ];
-/** Threshold 5 (target σ 0.015): the aggressive setting, so the measured σ can fall far. */
+/** Threshold 5 (target σ 0.003): the aggressive setting, so the measured σ can fall far. */
 const DRS_SETTINGS = { automation: "manual", threshold: 5 } as const;
 const MAX_RUNS = 4;
 const RATE_WINDOW_MS = 3000;

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { createFakeNetwork } from "../agent/testing/fake-driver.ts";
 import { runningVm, startTestAgent, testVmSpec } from "../agent/testing/harness.ts";
 import { createManualClock } from "./testing/manual-clock.ts";
-import { UsageSampler, usageFor } from "./usage.ts";
+import { DEMAND_WINDOW_SAMPLES, UsageSampler, usageFor } from "./usage.ts";
 
 const MiB = 1024 * 1024;
 
@@ -62,5 +62,21 @@ describe("usage sampler", () => {
     await clock.advance(61_000);
     const stale = usageFor(sampler, inventory, "Prod");
     assert.deepEqual([stale.hosts.size, stale.vms.size], [0, 0], "three periods without a sample: nothing is current");
+  });
+  test("DRS gets each VM's demand averaged over the demand window, not one noisy sample", async () => {
+    const { clock, esx01, sampler, inventory } = await setup();
+    await sampler.sample(); // web01 writes 8 MiB/s: 1224 MHz
+    await clock.advance(20_000);
+    await esx01.client.powerOff("web01");
+    await esx01.client.destroyVm("web01");
+    await runningVm(esx01, { ...testVmSpec("web01"), touchedBytes: 16 * MiB, workload: { kind: "idle", dirtyRateBytesPerSec: 0, workingSetBytes: 0, seed: 1 } });
+    await sampler.sample(); // idle now: 1% of a core, 24 MHz
+    assert.equal(sampler.vmHistory("web01")?.latest?.cpuMhz, 24);
+    assert.equal(usageFor(sampler, inventory, "Prod").vms.get("web01")?.cpuMhz, (1224 + 24) / 2, "the mean of both samples in the window");
+    for (let i = 1; i < DEMAND_WINDOW_SAMPLES; i++) {
+      await clock.advance(20_000);
+      await sampler.sample();
+    }
+    assert.equal(usageFor(sampler, inventory, "Prod").vms.get("web01")?.cpuMhz, 24, "a window later, the busy sample has left it");
   });
 });

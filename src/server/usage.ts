@@ -12,7 +12,7 @@ import type { UsageView } from "../agent/api.ts";
 import type { AgentClient } from "../agent/client.ts";
 import type { Clock } from "../core/clock.ts";
 import { Periodic } from "./periodic.ts";
-import { latestFresh, USAGE_HISTORY_SAMPLES, USAGE_SAMPLE_INTERVAL_MS, UsageRing, type UsageCapacity, type UsagePoint } from "../core/drs/usage.ts";
+import { latestFresh, meanOver, USAGE_HISTORY_SAMPLES, USAGE_SAMPLE_INTERVAL_MS, UsageRing, type UsageCapacity, type UsagePoint } from "../core/drs/usage.ts";
 import type { Log } from "./migrations.ts";
 
 export interface UsageSamplerOptions {
@@ -67,6 +67,13 @@ interface VmRing {
 
 /** A sample older than this many periods is not "latest" any more (its host stopped answering). */
 const FRESH_PERIODS = 3;
+/**
+ * DRS balances a VM's demand averaged over this many samples (5 minutes at the default 20 s,
+ * one DRS run interval, as vSphere averages demand): one 20 s sample of CPU is noisy enough
+ * (±25% per VM) that an aggressive threshold would chase the noise (`npm run bench -- drs`,
+ * noisy steady cluster).
+ */
+export const DEMAND_WINDOW_SAMPLES = 15;
 
 export class UsageSampler {
   readonly intervalMs: number;
@@ -147,9 +154,10 @@ export class UsageSampler {
   }
 
   /**
-   * The latest demand of `hosts` (a cluster's) and the VMs last seen on them, for the DRS
-   * service: only samples younger than three periods count (a silent host's are not "now").
-   * A VM absent here has no measure: the service falls back to its reservation and says so.
+   * The demand of `hosts` (a cluster's) and the VMs last seen on them, for the DRS service: a
+   * host's latest sample, only if younger than three periods (a silent host's are not "now"),
+   * and each VM's mean over its last DEMAND_WINDOW_SAMPLES periods. A VM absent here has no
+   * measure: the service falls back to its reservation and says so.
    */
   latestFor(hosts: readonly string[]): ClusterUsage {
     const now = this.#deps.clock.now();
@@ -164,11 +172,19 @@ export class UsageSampler {
     for (const host of hostsOut.keys()) {
       // What the host's latest sample listed: a VM powered off since is not demand any more.
       for (const vm of this.runningOn(host)) {
-        const latest = this.#vms.get(vm)?.ring.latest();
-        if (latest !== undefined) vmsOut.set(vm, { ...latest, host });
+        const mean = this.#demandOf(vm, now);
+        if (mean !== undefined) vmsOut.set(vm, { ...mean, host });
       }
     }
     return { at: now, hosts: hostsOut, vms: vmsOut };
+  }
+
+  /** A VM's mean demand over the demand window ending now (`at`: its newest sample in it). */
+  #demandOf(vm: string, now: number): UsagePoint | undefined {
+    const points = this.#vms.get(vm)?.ring.points();
+    if (points === undefined) return undefined;
+    const mean = meanOver(points, now, DEMAND_WINDOW_SAMPLES * this.intervalMs);
+    return mean === undefined ? undefined : { at: mean.to, cpuMhz: mean.cpuMhz, memoryMB: mean.memoryMB };
   }
 
   async #ask(host: string, client: AgentClient, outer: AbortSignal | undefined): Promise<UsageView | undefined> {

@@ -91,9 +91,11 @@ export function imbalance(input: Pick<DrsInput, "hosts" | "vms">): number {
  * vSphere's slider, 1 is the most conservative: it applies only mandatory moves (rule fixes
  * and maintenance), never balance or overload moves; its target is reported as 1, a σ host
  * loads between 0 and 1 cannot reach (finite, so it crosses JSON). 2 tolerates a spread of host loads of
- * about ±15 points around the mean, 3 (the default) ±8, 4 ±4, 5 (aggressive) ±1.5.
+ * about ±15 points around the mean, 3 (the default) ±8, 4 ±4. 5 (aggressive) is vSphere's "apply
+ * even a slight improvement": its target (±0.3 points) is as flat as one VM's share of a host
+ * allows, and what stops it is the hysteresis gain floor below, not the target.
  */
-export const TARGET_IMBALANCE: Readonly<Record<DrsThreshold, number>> = { 1: 1, 2: 0.15, 3: 0.08, 4: 0.04, 5: 0.015 };
+export const TARGET_IMBALANCE: Readonly<Record<DrsThreshold, number>> = { 1: 1, 2: 0.15, 3: 0.08, 4: 0.04, 5: 0.003 };
 
 export function targetImbalance(threshold: DrsThreshold): number {
   return TARGET_IMBALANCE[threshold];

@@ -150,11 +150,11 @@ test("a balance move never breaks a should rule the VM keeps", () => {
 });
 
 test("near the target, a cheap move that reaches it beats a dear one that gains more by overshooting", () => {
-  // Loads differ by 0.04 (σ 0.02, target 0.015 at threshold 5): "small" (0.006 of load) gets
-  // to σ 0.014, "big" (0.01) to 0.01; big's extra gain is past the target and not worth its time.
-  const vms = [vm("base", "h1", 3000, 1000, { pinned: "a host device" }), vm("small", "h1", 120, 10), vm("big", "h1", 200, 10), vm("other", "h2", 2520, 1020)];
+  // Loads differ by 0.1 (σ 0.05, target 0.04 at threshold 4): "small" (0.015 of load) gets
+  // to σ 0.035, "big" (0.025) to 0.025; big's extra gain is past the target and not worth its time.
+  const vms = [vm("base", "h1", 3000, 1000, { pinned: "a host device" }), vm("small", "h1", 300, 10), vm("big", "h1", 500, 10), vm("other", "h2", 1800, 1020)];
   const cost = (v: DrsVm) => ({ bytes: v.name === "big" ? 20e9 : 1e9, totalMs: v.name === "big" ? 20_000 : 1000, downtimeMs: 20 });
-  const r = recommend(cluster({ hosts: [host("h1"), host("h2")], vms, cost, config: { threshold: 5 } }));
+  const r = recommend(cluster({ hosts: [host("h1"), host("h2")], vms, cost, config: { threshold: 4 } }));
   assert.ok(r.imbalance > r.targetImbalance);
   assert.deepEqual(r.recommendations.map((m) => m.vm), ["small"]);
   assert.ok(r.imbalanceAfter <= r.targetImbalance, `σ ${r.imbalance} → ${r.imbalanceAfter}`);
