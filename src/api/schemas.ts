@@ -145,6 +145,7 @@ export const VmSettingsPatchSchema = z
     devices: z.array(z.object({ name, connected: z.boolean() }).strict()).optional(),
     nics: z.array(z.object({ name, connected: z.boolean() }).strict()).optional(),
     cpuidMask: CpuidMaskSchema.nullable().optional().describe("null clears the VM's own mask (a template's mask then applies); reaches the guest after a power cycle"),
+    cpuAffinity: z.array(z.number().int().nonnegative()).optional().describe("CPU scheduling affinity: the host's physical CPUs (from 0) the vCPUs may run on; [] clears it (a pinned VM cannot migrate)"),
     disks: z
       .array(z.object({ name, datastore: name, path: z.string().min(1) }).strict())
       .optional()

@@ -7,6 +7,8 @@ import { AddNetworkRequestSchema, API_BASE, ChangedSchema, DeployRequestSchema, 
 import { setDiskLocation } from "../core/inventory/vm-create.ts";
 import { addVmkernelNetworking, deployFromTemplate, editVmkernelPort, removeVmkernelPort, setCpuidMask, setDeviceConnected, setNicConnected } from "../core/inventory/edits.ts";
 import type { Inventory } from "../core/inventory/schema.ts";
+import { checkMaskFlags } from "../core/cpu/mask-flags.ts";
+import { keepRunningGuestCpu, setCpuAffinity, vmsInheritingMask } from "../core/inventory/vm-settings.ts";
 import type { Store } from "../store/store.ts";
 import type { ControllerApp, ControllerEnv } from "./app.ts";
 import { requireRole, Role } from "./auth.ts";
@@ -82,16 +84,21 @@ export function registerSettingsRoutes(app: ControllerApp, deps: { readonly stor
   const refuseIfMigrating = (vms: readonly string[], what: string): Promise<void> => refuseMigrating(store, inventory, vms, what);
 
   app.openapi(
-    createRoute({ method: "patch", path: `${API_BASE}/vms/{name}`, security, summary: "Edit settings: device and NIC Connected boxes, the CPUID mask", request: { params: NameParam, body: json(VmSettingsPatchSchema, "Changes") }, responses: { 200: json(ChangedSchema, "Changed"), ...errors } }),
+    createRoute({ method: "patch", path: `${API_BASE}/vms/{name}`, security, summary: "Edit settings: device and NIC Connected boxes, CPU scheduling affinity, the CPUID mask (refused while the VM migrates)", request: { params: NameParam, body: json(VmSettingsPatchSchema, "Changes") }, responses: { 200: json(ChangedSchema, "Changed"), ...errors } }),
     async (c) => {
       need(c, Role.operator);
       const vm = c.req.valid("param").name;
       const body = c.req.valid("json");
+      checkMaskFlags(body.cpuidMask);
       await refuseIfMigrating([vm], "edit its settings");
       const { snapshot } = await inventory.change((draft) => {
         for (const d of body.devices ?? []) setDeviceConnected(draft, vm, d.name, d.connected);
         for (const n of body.nics ?? []) setNicConnected(draft, vm, n.name, n.connected);
-        if (body.cpuidMask !== undefined) setCpuidMask(draft, { vm }, body.cpuidMask);
+        if (body.cpuAffinity !== undefined) setCpuAffinity(draft, vm, body.cpuAffinity);
+        if (body.cpuidMask !== undefined) {
+          keepRunningGuestCpu(draft, [vm]);
+          setCpuidMask(draft, { vm }, body.cpuidMask);
+        }
         for (const d of body.disks ?? []) setDiskLocation(draft, vm, d.name, d.datastore, d.path);
       });
       return c.json(changed([vm], snapshot.generation), 200);
@@ -112,11 +119,15 @@ export function registerSettingsRoutes(app: ControllerApp, deps: { readonly stor
         need(c, Role.operator);
         const name = c.req.valid("param").name;
         const mask = c.req.valid("json").cpuidMask;
-        if (kind === "clusters") {
-          const { index } = inventory.current;
-          await refuseIfMigrating([...index.vms.values()].filter((vm) => index.hosts.get(vm.host)?.host.cluster === name).map((vm) => vm.name), "set the cluster's mask");
-        }
-        const { result, snapshot } = await inventory.change((draft) => setCpuidMask(draft, kind === "clusters" ? { cluster: name } : { template: name }, mask));
+        checkMaskFlags(mask);
+        const { index } = inventory.current;
+        // The VMs whose mask in force changes: a migrating one refuses, a running one keeps its boot CPU.
+        const affected = kind === "clusters" ? [...index.vms.values()].filter((vm) => index.hosts.get(vm.host)?.host.cluster === name).map((vm) => vm.name) : vmsInheritingMask(inventory.current.inventory, name);
+        await refuseIfMigrating(affected, kind === "clusters" ? "set the cluster's mask" : `set the mask of template ${name}, which it takes,`);
+        const { result, snapshot } = await inventory.change((draft) => {
+          keepRunningGuestCpu(draft, kind === "clusters" ? affected : vmsInheritingMask(draft, name));
+          return setCpuidMask(draft, kind === "clusters" ? { cluster: name } : { template: name }, mask);
+        });
         return c.json(changed(result, snapshot.generation), 200);
       },
     );
