@@ -22,7 +22,7 @@ function lab(memoryMB = 4096): Lab {
   return { esx01: startTestAgent(network, "esx01", "127.0.1.1"), esx02: startTestAgent(network, "esx02", "127.0.1.2", { memoryMB }), progress: [] };
 }
 
-const finding = (code: FindingCode, severity: Severity, message: string): Finding => ({ code, severity, subject: { kind: SubjectKind.vm, name: "web01" }, message, fix: "fix it" });
+const finding = (code: FindingCode, severity: Severity, message: string): Finding => ({ code, severity, subject: { kind: SubjectKind.vm, name: "web01" }, message, fix: "fix it", ui: { text: "Fix it." } });
 
 /** Counts requests, to prove that nothing was contacted. */
 function counting(client: AgentClient, calls: string[]): AgentClient {

@@ -196,7 +196,7 @@ describe("cold migration of a powered-off VM between sim agents", { timeout: 120
     const spec = specOf("cold09");
     await esx01.client.createVm(spec);
     const ownership = await ledger.plan(spec.name, "cold-cold09", [esx01.client, esx02.client]);
-    const check = { errors: [{ code: FindingCode.portGroupMissing, severity: Severity.error, subject: { kind: SubjectKind.portGroup, name: "VM Network" }, message: 'esx02 does not have port group "VM Network".', fix: "Create it." }], warnings: [], changes: "Checked again when it left the queue; since it was queued, new: PORTGROUP_MISSING (VM Network)." };
+    const check = { errors: [{ code: FindingCode.portGroupMissing, severity: Severity.error, subject: { kind: SubjectKind.portGroup, name: "VM Network" }, message: 'esx02 does not have port group "VM Network".', fix: "Create it.", ui: { text: "Create it." } }], warnings: [], changes: "Checked again when it left the queue; since it was queued, new: PORTGROUP_MISSING (VM Network)." };
     const report = await coldMigrate({ migrationId: "cold-cold09", vm: spec, source: esx01.client, destination: esx02.client, ownership, check, signal: new AbortController().signal, onProgress: () => undefined, clock: systemClock });
     assert.equal(report.outcome, Phase.failed);
     assert.deepEqual({ code: report.failure?.code, phase: report.failure?.phase }, { code: MigrationFailureCode.incompatible, phase: Phase.validating });

@@ -1,6 +1,7 @@
 // Findings: what the checker says about a proposed VMotion. Codes are stable API: the CLI,
 // the REST API and scripts match on them, and docs/findings.md documents each one (a test
 // keeps the two in step). Never rename a code; add a new one and retire the old in the docs.
+import type { UiFix } from "./ui-fix.ts";
 
 export const Severity = { error: "error", warning: "warning" } as const;
 export type Severity = (typeof Severity)[keyof typeof Severity];
@@ -93,8 +94,10 @@ export interface Finding {
   readonly subject: Subject;
   /** One or two sentences naming the exact objects. */
   readonly message: string;
-  /** What the operator does about it. */
+  /** What the operator does about it, in the command line's and the inventory file's words. */
   readonly fix: string;
+  /** The same advice in the web UI's words, with the place where the UI does it (ui-fix.ts). */
+  readonly ui: UiFix;
 }
 
 /** A finding's words, built only when someone reads them (the matrix never does). */
@@ -102,6 +105,7 @@ export interface FindingBody {
   readonly subject: Subject;
   readonly message: string;
   readonly fix: string;
+  readonly ui: UiFix;
 }
 
 /**
@@ -125,7 +129,7 @@ export class FindingCollector {
   readonly findings: Finding[] = [];
   readonly emit: Emit = (code, severity, body) => {
     const built = body();
-    this.findings.push("code" in built ? built : { code, severity, subject: built.subject, message: built.message, fix: built.fix });
+    this.findings.push("code" in built ? built : { code, severity, subject: built.subject, message: built.message, fix: built.fix, ui: built.ui });
   };
 }
 

@@ -7,6 +7,7 @@ import type { ResourcePool } from "../inventory/schema.ts";
 import type { MigrationClaims } from "../inventory/claims.ts";
 import { collect, FindingCode, Severity, SubjectKind, type Emit, type Finding } from "./findings.ts";
 import { vmProfile, type VmProfile } from "./profile.ts";
+import { uiWords } from "./ui-fix.ts";
 import { cpuRules, cpuVerdict, type CpuVerdict } from "./rules/cpu.ts";
 import { hypervisorPairRules, machineTypeRules } from "./rules/hypervisor.ts";
 import { Priority, poolBelongsTo, resourceRules, resourceState, storageRules, vmNetworkRules, type ResourceState } from "./rules/placement.ts";
@@ -192,6 +193,7 @@ export class MemoisedRules {
         subject: { kind: SubjectKind.host, name: dest.host.name },
         message: `${vm.name} already runs on ${dest.host.name}.`,
         fix: "Choose another host.",
+        ui: uiWords("Choose another host."),
       }));
     }
     if (profile.source !== undefined) replay(this.hostOnly(profile.source, "source", live), emit);

@@ -20,6 +20,8 @@ import { describeMask, maskHiding } from "../../cpu/compare.ts";
 import { resolveBaseline } from "../../cpu/models.ts";
 import { FindingCode, Severity, SubjectKind, listOf, type Emit } from "../findings.ts";
 import type { PlacementNeeds } from "../profile.ts";
+import { places, uiAt, uiWords, type UiPlace } from "../ui-fix.ts";
+import type { CpuidMask } from "../../inventory/schema.ts";
 
 /**
  * Features a 64-bit guest cannot run without (the x86-64 architectural minimum): hiding
@@ -107,11 +109,42 @@ function wordFlags(flags: readonly string[]): string {
  * How masking could fix `missing`, in the VM settings' words (the same suggestion as
  * `ferry host cpuid --compare`); undefined when no mask can.
  */
-export function maskAdvice(missing: readonly string[], guest: GuestCpu, is64: boolean, hostFlags: ReadonlySet<string>): { settings: string; loses: string[] } | undefined {
+export function maskAdvice(missing: readonly string[], guest: GuestCpu, is64: boolean, hostFlags: ReadonlySet<string>): MaskAdvice | undefined {
   if (is64 && missing.some((flag) => X86_64_BASE.has(flag))) return undefined;
   const mask = maskHiding(missing, hostFlags);
   const loses = [...maskedFlags(mask)].filter((flag) => guest.flags.has(flag) && !missing.includes(flag)).sort();
-  return { settings: describeMask(mask), loses };
+  return { settings: describeMask(mask), loses, mask };
+}
+
+export interface MaskAdvice {
+  /** The mask in the command line's words ("hide NX/XD (nx), mask SSE3 (sse3)"). */
+  readonly settings: string;
+  readonly loses: string[];
+  readonly mask: CpuidMask;
+}
+
+/** The mask in the Edit settings dialog's words, and the control of its first part. */
+export function maskInUi(vm: string, mask: CpuidMask): { words: string; place: UiPlace } {
+  const parts: string[] = [];
+  if (mask.nx) parts.push("Hide the NX/XD flag from guest");
+  if (mask.sse3) parts.push("Mask SSE3");
+  if (mask.sse4) parts.push("Mask SSE4.1 and SSE4.2");
+  if (mask.custom.length > 0) parts.push(`Custom flags to hide: ${mask.custom.join(" ")}`);
+  const place = mask.nx
+    ? places.maskNx(vm)
+    : places.maskAdvanced(vm, mask.sse3 ? places.maskSse3 : mask.sse4 ? places.maskSse4 : places.maskCustom);
+  return { words: parts.join("; "), place };
+}
+
+/** Setting the CPUID mask in Edit settings, then a power cycle. */
+function maskFix(vm: string, mask: CpuidMask, after: string) {
+  const { words, place } = maskInUi(vm, mask);
+  return uiAt(`Set the CPUID mask of ${vm} in Edit settings: ${words}; then power-cycle it`, place, after);
+}
+
+/** The custom flags to hide of the VM's CPUID mask in Edit settings. */
+function customMaskPlace(vm: string): UiPlace {
+  return places.maskAdvanced(vm, places.maskCustom);
 }
 
 /** The source's side of the family rule: a current host that cannot present the guest's baseline. */
@@ -125,6 +158,7 @@ function sourceBaselineRule(vmName: string, guest: GuestCpu, emit: Emit): void {
     subject: { kind: SubjectKind.cpuFeature, name: lacks.join(" "), host: source, vm: vmName },
     message: `${source}, where ${vmName} runs, cannot present the ${baseline.name} baseline of ${owner}: it lacks ${labelled(lacks)}. A host that cannot present its baseline shows guests its own CPU, so the baseline neither vouches for ${vmName}'s CPU nor replaces the family check.`,
     fix: `Lower the baseline of ${owner} to one ${source} supports (see ferry baseline), or move ${vmName} off ${source} cold and keep ${source} out of ${owner}.`,
+    ui: uiWords(`Lower the CPU baseline of ${owner} to one ${source} supports, or move ${vmName} off ${source} cold (powered off) and keep ${source} out of ${owner}.`),
   }));
 }
 
@@ -147,11 +181,14 @@ function familyFinding(vmName: string, guest: GuestCpu, verdict: CpuVerdict, des
     fix: under === undefined
       ? `Choose a host of family ${family ?? "?"}, or put ${vmName}'s cluster on a CPU baseline both hosts support (see ferry baseline).`
       : `Choose a host of family ${family ?? "?"}, or one that can present ${under}.`,
+    ui: uiWords(under === undefined
+      ? `Choose a host of family ${family ?? "?"}, or put ${vmName}'s cluster on a CPU baseline both hosts support.`
+      : `Choose a host of family ${family ?? "?"}, or one that can present ${under}.`),
   }));
 }
 
 // Verdicts are memoised per (guest CPU, host CPU); so is the advice derived from them.
-const adviceMemo = new WeakMap<CpuVerdict, { settings: string; loses: string[] } | null>();
+const adviceMemo = new WeakMap<CpuVerdict, MaskAdvice | null>();
 
 export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, verdict: CpuVerdict | undefined, emit: Emit): void {
   const host = dest.host.name;
@@ -163,6 +200,7 @@ export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, 
       subject: { kind: owner.kind === "vm" ? SubjectKind.vm : SubjectKind.cluster, name: owner.name },
       message: `The CPU baseline of ${owner.kind} ${owner.name} names the model "${unknownModel}", which Ferry does not know, so the CPU ${vmName}'s guest sees is unknown.`,
       fix: `Use a model listed in docs/cpu.md, or give the baseline's vendor and flags.`,
+      ui: uiWords(`Give the CPU baseline of ${owner.kind === "vm" ? "VM" : "cluster"} ${owner.name} a CPU model Ferry knows, or the baseline's vendor and flags.`),
     }));
     return;
   }
@@ -175,6 +213,7 @@ export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, 
       subject: { kind: SubjectKind.host, name: host },
       message: `${vmName}'s guest runs on a ${guest.vendor} CPU${guest.baseline === undefined ? "" : ` (baseline ${guest.baseline.name})`} but ${onDest} is ${cpu.vendor}: CPUs must be from the same vendor, and no mask or baseline crosses vendors.`,
       fix: `Choose a destination with a ${guest.vendor} CPU.`,
+      ui: uiWords(`Choose a destination with a ${guest.vendor} CPU.`),
     }));
     return;
   }
@@ -207,6 +246,11 @@ export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, 
           : advice === null
             ? `Choose a destination whose CPU has ${listOf(missing)}.`
             : `Set the CPUID mask of ${vmName}: ${advice.settings}, and power-cycle it; or choose a host that has ${listOf(missing)}.`,
+        ui: pending.length === missing.length
+          ? uiAt(`Power-cycle ${vmName} so its CPUID mask takes effect, then migrate`, places.vmAction(vmName, "Power cycle"))
+          : advice === null
+            ? uiWords(`Choose a destination whose CPU has ${listOf(missing)}.`)
+            : maskFix(vmName, advice.mask, `; or choose a host that has ${listOf(missing)}.`),
       };
     });
   }
@@ -218,6 +262,7 @@ export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, 
       subject: { kind: SubjectKind.cluster, name: cluster, vm: vmName },
       message: `${vmName}'s guest uses ${labelled(outside)}, outside the ${baselineName} baseline that cluster ${cluster} presents to its VMs (${host} hides them)${guest.baseline === undefined ? "" : `; ${vmName} runs under the ${guest.baseline.name} baseline, which has them`}.`,
       fix: `Mask ${listOf(outside)} on ${vmName} and power-cycle it, or raise the baseline of cluster ${cluster}.`,
+      ui: uiAt(`Add ${outside.join(" ")} to the custom flags to hide of ${vmName} and power-cycle it`, customMaskPlace(vmName), `, or raise the CPU baseline of cluster ${cluster}.`),
     }));
   }
   if (verdict.virtualizationMissing) {
@@ -225,6 +270,7 @@ export function cpuRules(vmName: string, needs: PlacementNeeds, dest: HostView, 
       subject: { kind: SubjectKind.host, name: host },
       message: `${vmName} is a 64-bit guest and ${host} has hardware virtualization (Intel VT / AMD-V) disabled.`,
       fix: `Enable Intel VT or AMD-V in the BIOS of ${host}.`,
+      ui: uiWords(`Enable Intel VT or AMD-V in the BIOS of ${host}.`),
     }));
   }
 }

@@ -6,6 +6,7 @@
 import type { HostView } from "../../inventory/index.ts";
 import type { Hypervisor } from "../../inventory/schema.ts";
 import { FindingCode, Severity, SubjectKind, type Emit } from "../findings.ts";
+import { uiWords } from "../ui-fix.ts";
 
 /** A QEMU version as numbers, major.minor.micro. */
 export type QemuVersion = readonly [number, number, number];
@@ -52,6 +53,7 @@ export function machineTypeRules(vmName: string, machine: string | undefined, de
     subject: { kind: SubjectKind.host, name: host, vm: vmName },
     message: `${vmName} runs machine type ${machine}, which QEMU ${hypervisor.version} on ${host} does not provide.`,
     fix: `Upgrade QEMU on ${host} to a version that provides ${machine} (QEMU keeps old machine types for migration), or move the VM to a host that has it.`,
+    ui: uiWords(`Upgrade QEMU on ${host} to a version that provides ${machine} (QEMU keeps old machine types for migration), or move the VM to a host that has it.`),
   }));
 }
 
@@ -75,5 +77,6 @@ export function hypervisorPairRules(source: HostView, dest: HostView, emit: Emit
     subject: { kind: SubjectKind.host, name: dst },
     message: `${dst} runs QEMU ${to.version}, older than QEMU ${from.version} on ${src}: QEMU migrates to the same or a newer version only.`,
     fix: `Upgrade QEMU on ${dst} to ${from.version} or newer, or choose a destination whose QEMU is at least ${from.version}.`,
+    ui: uiWords(`Upgrade QEMU on ${dst} to ${from.version} or newer, or choose a destination whose QEMU is at least ${from.version}.`),
   }));
 }

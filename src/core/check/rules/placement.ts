@@ -6,6 +6,7 @@ import type { HostView, InventoryIndex } from "../../inventory/index.ts";
 import { datastoreBaseName } from "../../inventory/facts.ts";
 import type { ResourcePool } from "../../inventory/schema.ts";
 import { FindingCode, Severity, SubjectKind, type Emit } from "../findings.ts";
+import { places, uiAt, uiWords } from "../ui-fix.ts";
 import type { PlacementNeeds } from "../profile.ts";
 
 export const Priority = { high: "high", low: "low" } as const;
@@ -41,6 +42,10 @@ export function storageRules(vmName: string, needs: PlacementNeeds, dest: HostVi
         fix: local
           ? `Move ${many ? "them" : "it"} to a shared datastore ${host} also mounts (Storage VMotion), then migrate.`
           : `Mount datastore "${group.datastore}" on ${host}, or move ${many ? "the files" : "the file"} to a datastore both hosts mount.`,
+        // Ferry has no Storage VMotion or datastore mounting screen: the words say what to do outside it.
+        ui: uiWords(local
+          ? `Move ${many ? "them" : "it"} to a shared datastore ${host} also mounts (Storage VMotion), then migrate.`
+          : `Mount datastore "${group.datastore}" on ${host}, or move ${many ? "the files" : "the file"} to a datastore both hosts mount.`),
       };
     });
   }
@@ -53,12 +58,14 @@ export function storageRules(vmName: string, needs: PlacementNeeds, dest: HostVi
         subject,
         message: `Device "${device.name}" of ${vmName} is connected to the image ${device.path ?? "file"} on datastore "${datastore}", which ${host} does not mount.`,
         fix: `Clear the Connected box of "${device.name}" (\`connected: false\` in the inventory), or move the image to a datastore ${host} mounts.`,
+        ui: uiAt(`Clear the Connected box of ${device.name}`, places.connected(vmName, device.name), `, or move the image to a datastore ${host} mounts.`),
       }));
     } else {
       emit(FindingCode.deviceHostOnly, Severity.warning, () => ({
         subject,
         message: `Device "${device.name}" of ${vmName} has a mapping to an image on datastore "${datastore}" that ${host} does not mount; it is not connected.`,
         fix: `Proceed (the mapping will not work on ${host}), or move the image to a shared datastore.`,
+        ui: uiWords(`Proceed (the mapping of ${device.name} will not work on ${host}), or move the image to a shared datastore.`),
       }));
     }
   }
@@ -78,6 +85,10 @@ export function vmNetworkRules(vmName: string, needs: PlacementNeeds, dest: Host
             ? `NIC "${nic.name}" of ${vmName} is on port group "${nic.portGroup}", which ${host} does not have${nic.connected ? "" : " (the NIC is not connected)"}.`
             : `NIC "${nic.name}" of ${vmName} is on port group "${nic.portGroup}" here, but ${host} has "${near}" there: port group names are case-sensitive, so these are different networks${nic.connected ? "" : " (the NIC is not connected)"}.`,
         fix: `Create port group "${nic.portGroup}" (exact case) on ${host}, on the same subnet or VLAN${near === undefined ? "" : `, or rename "${near}"`}.`,
+        ui:
+          near === undefined
+            ? uiAt(`Create port group "${nic.portGroup}" (exact case) on ${host}, on the same subnet or VLAN`, places.addNetworking(host))
+            : uiAt(`Rename "${near}" to "${nic.portGroup}" (exact case)`, places.portGroup(host, "Rename", near), `, or create port group "${nic.portGroup}" on ${host} with Add networking….`),
       }));
       continue;
     }
@@ -87,6 +98,7 @@ export function vmNetworkRules(vmName: string, needs: PlacementNeeds, dest: Host
         subject,
         message: `Port group "${nic.portGroup}" is VLAN ${sourceVlan} on ${vmName}'s host but VLAN ${ref.portGroup.vlan} on ${host}: ${vmName} keeps its IP and MAC, which may not be valid there.`,
         fix: `Give port group "${nic.portGroup}" the same VLAN ID on both hosts.`,
+        ui: uiAt(`Give port group "${nic.portGroup}" VLAN ID ${String(sourceVlan)} on ${host}, as on ${vmName}'s host`, places.portGroup(host, "Edit", nic.portGroup)),
       }));
     }
     // An internal-only switch on the destination cuts the VM off; on the source it is the
@@ -96,6 +108,7 @@ export function vmNetworkRules(vmName: string, needs: PlacementNeeds, dest: Host
         subject: { kind: SubjectKind.nic, name: nic.name, vm: vmName },
         message: `On ${host}, port group "${nic.portGroup}" is on ${ref.vswitch.name}, an internal-only switch (no physical uplink): NIC "${nic.name}" of ${vmName} would lose its network${nic.connected ? "" : " (it is not connected)"}.`,
         fix: `Give ${ref.vswitch.name} on ${host} a physical uplink, or move the port group to a vSwitch that has one.`,
+        ui: uiWords(`Give ${ref.vswitch.name} on ${host} a physical uplink, or move the port group to a vSwitch that has one.`),
       }));
     }
   }
@@ -188,6 +201,7 @@ export function resourceRules(
       subject: { kind: SubjectKind.pool, name: pool.name },
       message: `Resource pool ${pool.name} belongs to ${owner}, not to ${host}${dest.host.cluster === undefined ? "" : ` (cluster ${dest.host.cluster})`}.`,
       fix: `Choose a resource pool of ${dest.host.cluster === undefined ? host : `cluster ${dest.host.cluster}`}.`,
+      ui: uiWords(`Choose a resource pool of ${dest.host.cluster === undefined ? host : `cluster ${dest.host.cluster}`} in the migrate wizard's Resource pool step.`),
     }));
     return;
   }
@@ -206,6 +220,9 @@ export function resourceRules(
         fix: priority === Priority.high
           ? `Free ${resource} reservations on ${host}, lower ${vmName}'s reservation, or migrate with low priority.`
           : `Proceed, or free ${resource} reservations on ${host}.`,
+        ui: uiWords(priority === Priority.high
+          ? `Choose Low priority in the migrate wizard's Priority step, free ${resource} reservations on ${host}, or lower ${vmName}'s reservation.`
+          : `Proceed, or free ${resource} reservations on ${host}.`),
       }));
     }
     if (pool !== undefined && pool.name !== needs.pool) {
@@ -215,6 +232,7 @@ export function resourceRules(
           subject: { kind: SubjectKind.pool, name: short.pool },
           message: `${vmName} reserves ${need} ${unit[resource]} of ${resource}, but resource pool ${short.pool} ${short.reason === "limit" ? "has a limit that leaves" : "has a fixed (non-expandable) reservation with"} only ${short.available} ${unit[resource]} left: ${consequence}.`,
           fix: `Choose another pool, raise the ${resource} ${short.reason} of ${short.pool}${short.reason === "reservation" ? " or make it expandable" : ""}${priority === Priority.high ? ", or migrate with low priority" : ""}.`,
+          ui: uiWords(`Choose another pool in the migrate wizard's Resource pool step${priority === Priority.high ? ", or Low priority in its Priority step" : ""}; or raise the ${resource} ${short.reason} of ${short.pool}${short.reason === "reservation" ? " or make it expandable" : ""}.`),
         }));
       }
     }

@@ -6,6 +6,7 @@ import type { VmClaim } from "../../inventory/claims.ts";
 import type { HostView } from "../../inventory/index.ts";
 import type { Device, Vm } from "../../inventory/schema.ts";
 import { FindingCode, Severity, SubjectKind, type Emit } from "../findings.ts";
+import { places, uiAt, uiWords } from "../ui-fix.ts";
 
 const deviceWords: Record<Device["kind"], string> = {
   cdrom: "CD-ROM",
@@ -38,6 +39,7 @@ export function claimRules(name: string, claim: VmClaim | undefined, emit: Emit)
     subject: { kind: SubjectKind.vm, name },
     message: `${name} is already being migrated (task ${claim.taskId}, ${claim.source} to ${claim.destination}).`,
     fix: `Wait for the running migration of ${name} to finish, or abort it (\`ferry abort ${claim.taskId}\`).`,
+    ui: uiAt(`Wait for the running migration of ${name} to finish, or abort it`, places.abortTask(claim.taskId)),
   }));
 }
 
@@ -55,6 +57,7 @@ export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void 
         subject: { kind: SubjectKind.vm, name },
         message: `${name} is powered off: it moves as a cold migration (registered on the destination, powered off, its disks where they are), not a VMotion. Its guest boots anew where it is next powered on, so CPU and VMotion-network checks do not apply.`,
         fix: `Proceed to move ${name} cold; or power it on first to move it live.`,
+        ui: uiAt(`Proceed to move ${name} cold; or power it on first to move it live`, places.vmAction(name, "Power on")),
       }));
       break;
     case "suspended":
@@ -63,6 +66,7 @@ export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void 
         subject: { kind: SubjectKind.vm, name },
         message: `${name} is suspended: Ferry does not move a suspended VM's saved state.`,
         fix: `Resume ${name} to move it live, or power it off to move it cold.`,
+        ui: uiAt(`Power ${name} off to move it cold`, places.vmAction(name, "Power off"), ", or resume it to move it live."),
       }));
       break;
   }
@@ -70,7 +74,8 @@ export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void 
     emit(FindingCode.cpuAffinity, Severity.error, () => ({
       subject: { kind: SubjectKind.vm, name },
       message: `${name} has CPU affinity set to physical CPU${vm.cpuAffinity.length > 1 ? "s" : ""} ${vm.cpuAffinity.join(", ")} of ${here}; those CPUs mean nothing on another host.`,
-      fix: `Clear the CPU affinity of ${name} (Edit Settings > Resources > Advanced CPU).`,
+      fix: `Clear the CPU affinity of ${name} (\`cpuAffinity: []\` in the inventory).`,
+      ui: uiAt(`Clear the CPU scheduling affinity of ${name}`, places.cpuAffinity(name)),
     }));
   }
   for (const disk of vm.disks) {
@@ -80,6 +85,7 @@ export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void 
         subject: { kind: SubjectKind.disk, name: disk.name, vm: name },
         message: `Disk "${disk.name}" of ${name} is a raw device mapping of LUN ${lun} in a Microsoft Cluster Services (MSCS) configuration; VMotion cannot move MSCS nodes.`,
         fix: `Fail the MSCS service over to another node instead of migrating ${name}, or remove it from the MSCS cluster.`,
+        ui: uiWords(`VMotion cannot move an MSCS node: fail the MSCS service over to another node instead of migrating ${name}, or remove ${name} from the MSCS cluster.`),
       }));
     }
   }
@@ -92,12 +98,14 @@ export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void 
         subject: { kind: SubjectKind.device, name: device.name, vm: name },
         message: `${kind} "${device.name}" of ${name} is connected to ${backing}, which only the current host has.`,
         fix: `Clear the Connected box of "${device.name}" on ${name} (\`connected: false\` in the inventory).`,
+        ui: uiAt(`Clear the Connected box of ${device.name}`, places.connected(name, device.name)),
       }));
     } else {
       emit(FindingCode.deviceHostOnly, Severity.warning, () => ({
         subject: { kind: SubjectKind.device, name: device.name, vm: name },
         message: `${kind} "${device.name}" of ${name} has a mapping to a host-only device that is not active (${backing}).`,
         fix: `Proceed (the mapping will not follow ${name}), or remove the device.`,
+        ui: uiWords(`Proceed: the mapping of ${device.name} will not follow ${name}.`),
       }));
     }
   }
@@ -114,6 +122,9 @@ export function vmRules(vm: Vm, source: HostView | undefined, emit: Emit): void 
         fix: nic.connected
           ? `Disconnect NIC "${nic.name}" of ${name}, or move it to a port group on a vSwitch with a physical uplink.`
           : `Proceed, or move NIC "${nic.name}" to a port group on a vSwitch with a physical uplink.`,
+        ui: nic.connected
+          ? uiAt(`Disconnect network adapter ${nic.name}: clear its Connected box`, places.connected(name, nic.name), `, or move it to a port group on a vSwitch with a physical uplink.`)
+          : uiWords(`Proceed, or move network adapter ${nic.name} to a port group on a vSwitch with a physical uplink.`),
       }));
     }
   }
@@ -131,12 +142,14 @@ export function hostStateRules(view: HostView, role: "source" | "destination", e
       subject: { kind: SubjectKind.host, name: host },
       message: `The ${role} host ${host} is not connected.`,
       fix: `Reconnect ${host} (check that its agent runs and can reach the controller).`,
+      ui: uiWords(`Reconnect ${host}: check that its agent runs and can reach the controller.`),
     }));
   } else if (notResponding) {
     emit(FindingCode.hostDisconnected, Severity.error, () => ({
       subject: { kind: SubjectKind.host, name: host },
       message: `The ${role} host ${host} is not responding: its agent missed the controller's heartbeats.`,
       fix: `Check that the agent of ${host} runs and that the controller can reach it; the host is connected again at its next answer.`,
+      ui: uiWords(`Check that the agent of ${host} runs and that the controller can reach it; the host is connected again at its next answer.`),
     }));
   }
   if (role === "destination" && view.host.maintenance) {
@@ -144,6 +157,7 @@ export function hostStateRules(view: HostView, role: "source" | "destination", e
       subject: { kind: SubjectKind.host, name: host },
       message: `The destination host ${host} is in maintenance mode and accepts no VMs.`,
       fix: `Exit maintenance mode on ${host}, or choose another host.`,
+      ui: uiAt(`Exit maintenance mode on ${host}`, places.hostAction(host, "Exit maintenance mode"), ", or choose another host."),
     }));
   }
 }
