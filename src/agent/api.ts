@@ -119,6 +119,8 @@ export const IncomingMigrationSchema = z
       })
       .strict()
       .optional(),
+    /** Parallel channels the destination's stream listens with (qemu: multifd); absent: one stream. */
+    streamChannels: z.number().int().min(1).max(64).optional(),
     /**
      * The migration's state token (see PreparedIncoming): the source presents it to read this
      * migration's incoming state on the destination's agent. The agent never hands it to its driver.

@@ -149,6 +149,11 @@ export interface IncomingMigration {
   readonly token: string;
   /** Present when the destination listens over TLS only: what the source pins and presents. */
   readonly tls?: IncomingTls | undefined;
+  /**
+   * Parallel channels the destination's stream listens with (qemu: multifd channels, which the
+   * source must open, all of them); absent: one stream.
+   */
+  readonly streamChannels?: number | undefined;
 }
 
 /**

@@ -20,7 +20,12 @@ export async function measureDirtyRate(host: QemuHost, name: string, seconds: nu
     await host.clock.sleep(Math.min(250, calcTime * 250));
     const result = (await qmp.execute("query-dirty-rate", undefined, { timeoutMs: 5000 })) as { status?: string; "dirty-rate"?: number };
     // `dirty-rate` is in MiB/s.
-    if (result.status === "measured") return Math.max(0, result["dirty-rate"] ?? 0) * MiB;
+    if (result.status === "measured") {
+      const bytesPerSec = Math.max(0, result["dirty-rate"] ?? 0) * MiB;
+      // Kept for the next migration's tuning (tuning.ts: xbzrle only when the dirty rate makes it pay).
+      vm.dirtyRate = { bytesPerSec, at: host.clock.monotonic() };
+      return bytesPerSec;
+    }
     if (host.clock.monotonic() >= deadline) throw new FerryError(ErrorCode.unavailable, `QEMU did not finish measuring ${name}'s dirty rate within ${calcTime + 5} s (status ${result.status ?? "unknown"})`, { details: { vm: name } });
   }
 }

@@ -3,7 +3,7 @@
 // its storage and run directory, and the bookkeeping every driver keeps (bookkeeping.ts):
 // incoming migrations, settlements, outgoing migrations and the closing signal.
 import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Clock } from "../../core/clock.ts";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
@@ -16,6 +16,7 @@ import type { GuestCheck } from "./host-network.ts";
 import type { QemuDriverOptions } from "./options.ts";
 import type { QemuChild } from "./process.ts";
 import type { QmpClient } from "./qmp.ts";
+import { LinkBasis, type LinkRate } from "./tuning.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -30,6 +31,8 @@ export interface HostedVm {
   /** Set while it is the shell of an incoming migration. */
   incoming: string | undefined;
   migratingOut: string | undefined;
+  /** The guest's dirty rate as QEMU last measured it (dirty-rate.ts), for the next migration's tuning. */
+  dirtyRate?: { readonly bytesPerSec: number; readonly at: number } | undefined;
 }
 
 /** The destination's side of one migration. */
@@ -61,6 +64,8 @@ export class QemuHost {
    * them: its taps have the same names, and `ip tuntap add` refuses one that exists (EBUSY).
    */
   private readonly releasing = new Map<string, Promise<void>>();
+  /** The stream rate this host's completed migrations reached, by destination VMotion IP (tuning.ts learnLinkRate). */
+  readonly linkRates = new Map<string, number>();
 
   constructor(options: QemuDriverOptions) {
     this.options = options;
@@ -123,6 +128,25 @@ export class QemuHost {
   /** Drops `vm` from the host's list, unless another VM of its name took its place meanwhile. */
   forget(vm: HostedVm): void {
     if (this.vms.get(vm.spec.name) === vm) this.vms.delete(vm.spec.name);
+  }
+
+  /** CPUs this host's QEMUs share (tuning.ts: multifd needs spare ones). */
+  cpus(): number {
+    return this.options.hostCpus ?? availableParallelism();
+  }
+
+  /** The VMotion link's nominal rate: the fastest NIC the host describes, bytes/s; undefined when it names none with a speed. */
+  nominalLinkBytesPerSec(): number | undefined {
+    const mbps = Math.max(0, ...this.options.host.nics.map((nic) => nic.speedMbps));
+    return mbps > 0 ? (mbps * 1e6) / 8 : undefined;
+  }
+
+  /** The link to `destinationIp` as Ferry knows it: the rate earlier streams there reached, else the nominal rate. */
+  linkTo(destinationIp: string): LinkRate | undefined {
+    const learned = this.linkRates.get(destinationIp);
+    if (learned !== undefined && learned > 0) return { bytesPerSec: learned, basis: LinkBasis.learned };
+    const nominal = this.nominalLinkBytesPerSec();
+    return nominal === undefined ? undefined : { bytesPerSec: nominal, basis: LinkBasis.nominal };
   }
 
   /** What command-line.ts builds QEMU's arguments from. */

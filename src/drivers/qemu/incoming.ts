@@ -14,12 +14,14 @@ import { incomingUnderWay, outOfMemory } from "../bookkeeping.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type OwnershipFence, type PrepareIncomingOptions, type VmSpec } from "../driver.ts";
 import { claimUntilDecided } from "../settle.ts";
 import { GuestCheckState, type GuestCheck } from "./host-network.ts";
-import { reasonOf, type HostedVm, type IncomingSession, type QemuHost } from "./host.ts";
+import { MiB, reasonOf, type HostedVm, type IncomingSession, type QemuHost } from "./host.ts";
 import { eventTime } from "./migration-watch.ts";
-import { MigrationStatus, parseMigrationInfo } from "./migration-info.ts";
+import { capabilityArguments, MigrationStatus, parseMigrationInfo } from "./migration-info.ts";
+import { StreamTuningMode } from "./options.ts";
 import { qemuErrorReason } from "./process.ts";
 import type { QmpClient } from "./qmp.ts";
 import { incomingStreamTls } from "./stream-tls.ts";
+import { chooseIncomingChannels, QEMU_DEFAULTS, qemuDefaultSettings } from "./tuning.ts";
 import { EVENT_CAPABILITIES, killVmProcess, queryStatus, startVmProcess, stopVmProcess } from "./vm-process.ts";
 
 /** Reserves the VM's memory in a paused shell QEMU and listens on `listenHost` for its stream. */
@@ -43,9 +45,15 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
       if (session.state === IncomingState.failed) session.reason = qemuErrorReason(exit.stderr) ?? `QEMU exited (code ${String(exit.code)}, signal ${String(exit.signal)})`;
     });
     watchSwitchover(host, session, qmp, fence);
-    await qmp.execute("migrate-set-capabilities", EVENT_CAPABILITIES);
+    const channels = incomingChannels(host, spec);
+    // QEMU 7.2 wants `multifd` and its channel count before `migrate-incoming`, and then waits
+    // for exactly that many channels: the source follows what `streamChannels` says.
+    await Promise.all([
+      qmp.execute("migrate-set-capabilities", channels > 0 ? capabilityArguments({ ...qemuDefaultSettings(), multifdChannels: channels }) : EVENT_CAPABILITIES),
+      qmp.execute("migrate-set-parameters", { "multifd-channels": channels > 0 ? channels : QEMU_DEFAULTS.multifdChannels }),
+    ]);
     const { port, tls } = await listenForStream(host, qmp, spec, listenHost, encryption ?? VmotionEncryption.required);
-    return { migrationId, host: listenHost, port, token: randomBytes(16).toString("hex"), ...(tls === undefined ? {} : { tls }) };
+    return { migrationId, host: listenHost, port, token: randomBytes(16).toString("hex"), ...(tls === undefined ? {} : { tls }), ...(channels > 0 ? { streamChannels: channels } : {}) };
   } catch (error) {
     session.state = IncomingState.failed;
     await stopVmProcess(host, vm);
@@ -53,6 +61,13 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
     if (error instanceof FerryError) throw error;
     throw new FerryError(ErrorCode.unavailable, `${host.name} cannot receive ${spec.name} on ${listenHost}: ${reasonOf(error)}`, { cause: error, details: { listenHost, migrationId } });
   }
+}
+
+/** The multifd channels this host listens with for `spec`'s stream: the driver's setting, else tuning.ts's choice; 0: one stream. */
+function incomingChannels(host: QemuHost, spec: VmSpec): number {
+  if (host.options.streamTuning === StreamTuningMode.qemuDefaults) return 0;
+  if (host.options.multifdChannels !== undefined) return Math.max(0, Math.floor(host.options.multifdChannels));
+  return chooseIncomingChannels({ hostCpus: host.cpus(), memoryBytes: spec.memoryMB * MiB, nominalLinkBytesPerSec: host.nominalLinkBytesPerSec() }).channels;
 }
 
 /** Starts the listener: the stream's TLS (or tls-creds "" for a clear one), then migrate-incoming. */

@@ -84,14 +84,27 @@ describe("migrationRates", () => {
 
 describe("migration settings", () => {
   test("every capability Ferry uses is set explicitly, events always on (traps 5 and 9)", () => {
-    const settings = { downtimeLimitMs: 300, maxBandwidthBytesPerSec: 128 * MiB, autoConverge: true, pauseBeforeSwitchover: false };
+    const settings = { downtimeLimitMs: 300, maxBandwidthBytesPerSec: 128 * MiB, autoConverge: true, pauseBeforeSwitchover: false, multifdChannels: 0, xbzrleCacheBytes: 0 };
     assert.deepEqual(capabilityArguments(settings), {
       capabilities: [
         { capability: "events", state: true },
         { capability: "auto-converge", state: true },
         { capability: "pause-before-switchover", state: false },
+        { capability: "multifd", state: false },
+        { capability: "xbzrle", state: false },
       ],
     });
-    assert.deepEqual(parameterArguments(settings), { "downtime-limit": 300, "max-bandwidth": 128 * MiB, "cpu-throttle-initial": 20, "cpu-throttle-increment": 10, "max-cpu-throttle": 99 });
+    // multifd and xbzrle off: their parameters go back to QEMU 7.2's defaults, since they stick too.
+    assert.deepEqual(parameterArguments(settings), { "downtime-limit": 300, "max-bandwidth": 128 * MiB, "cpu-throttle-initial": 20, "cpu-throttle-increment": 10, "max-cpu-throttle": 99, "multifd-channels": 2, "xbzrle-cache-size": 64 * MiB });
+  });
+
+  test("multifd and xbzrle on carry their channel count and cache size", () => {
+    const settings = { downtimeLimitMs: 120.4, maxBandwidthBytesPerSec: 1e9, autoConverge: false, pauseBeforeSwitchover: false, multifdChannels: 4, xbzrleCacheBytes: 32 * MiB };
+    const capabilities = capabilityArguments(settings).capabilities;
+    assert.deepEqual(capabilities.filter((c) => c.state).map((c) => c.capability), ["events", "multifd", "xbzrle"]);
+    const parameters = parameterArguments(settings);
+    assert.equal(parameters["multifd-channels"], 4);
+    assert.equal(parameters["xbzrle-cache-size"], 32 * MiB);
+    assert.equal(parameters["downtime-limit"], 120);
   });
 });

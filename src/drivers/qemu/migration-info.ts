@@ -148,7 +148,15 @@ export interface MigrationSettings {
   readonly autoConverge: boolean;
   /** Stop in `pre-switchover` for `migrate-continue` (adds its time to the downtime one for one). */
   readonly pauseBeforeSwitchover: boolean;
+  /** `multifd` with this many `multifd-channels`; 0: one stream. Both ends must agree (tuning.ts). */
+  readonly multifdChannels: number;
+  /** `xbzrle` with this `xbzrle-cache-size` in bytes; 0: off. */
+  readonly xbzrleCacheBytes: number;
 }
+
+/** QEMU 7.2's defaults for the parameters of a capability that is off: set anyway, since they stick (trap 5). */
+const OFF_MULTIFD_CHANNELS = 2;
+const OFF_XBZRLE_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
  * The `migrate-set-capabilities` arguments. Capabilities stick to a QEMU process (trap 5),
@@ -161,6 +169,8 @@ export function capabilityArguments(settings: MigrationSettings): { capabilities
       { capability: "events", state: true },
       { capability: "auto-converge", state: settings.autoConverge },
       { capability: "pause-before-switchover", state: settings.pauseBeforeSwitchover },
+      { capability: "multifd", state: settings.multifdChannels > 0 },
+      { capability: "xbzrle", state: settings.xbzrleCacheBytes > 0 },
     ],
   };
 }
@@ -176,6 +186,8 @@ export function parameterArguments(settings: MigrationSettings): {
   "cpu-throttle-initial": number;
   "cpu-throttle-increment": number;
   "max-cpu-throttle": number;
+  "multifd-channels": number;
+  "xbzrle-cache-size": number;
 } {
   return {
     "downtime-limit": Math.max(1, Math.round(settings.downtimeLimitMs)),
@@ -183,5 +195,7 @@ export function parameterArguments(settings: MigrationSettings): {
     "cpu-throttle-initial": THROTTLE_INITIAL,
     "cpu-throttle-increment": THROTTLE_INCREMENT,
     "max-cpu-throttle": THROTTLE_MAX,
+    "multifd-channels": settings.multifdChannels > 0 ? Math.round(settings.multifdChannels) : OFF_MULTIFD_CHANNELS,
+    "xbzrle-cache-size": settings.xbzrleCacheBytes > 0 ? Math.round(settings.xbzrleCacheBytes) : OFF_XBZRLE_CACHE_BYTES,
   };
 }

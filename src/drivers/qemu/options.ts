@@ -7,6 +7,15 @@ import type { Accelerator, GuestBoot } from "./command-line.ts";
 import type { GuestCpuDefinition } from "./cpu-model.ts";
 import type { BlockDevice, DatastorePath } from "./disks.ts";
 import type { GuestCheck, QemuHostNetwork } from "./host-network.ts";
+import type { MigrationSettings } from "./migration-info.ts";
+
+/** Who sets QEMU's migration parameters: Ferry (tuning.ts, the default) or nobody (QEMU 7.2's own defaults, the bench's baseline). */
+export const StreamTuningMode = {
+  ferry: "ferry",
+  /** A bare `migrate` with only `events` on, as a user of QEMU or `virsh migrate` gets it: for comparing, never for production. */
+  qemuDefaults: "qemu-defaults",
+} as const;
+export type StreamTuningMode = (typeof StreamTuningMode)[keyof typeof StreamTuningMode];
 
 /** A qemu host as its config describes it. */
 export type QemuHostDescription = HostDescription;
@@ -31,8 +40,20 @@ export interface QemuDriverOptions {
   readonly runDir?: string;
   readonly binary?: string;
   readonly clock?: Clock;
-  /** `query-migrate` polling period during a migration; default 150 ms. */
+  /**
+   * How often the source reads `query-migrate` while no event comes (progress, watchdog,
+   * convergence rule; also the fallback for a QEMU that sends no events); default 250 ms.
+   */
   readonly pollMs?: number;
+  /** Default `ferry`: tuning.ts chooses every migration's parameters. */
+  readonly streamTuning?: StreamTuningMode;
+  /**
+   * multifd channels this host's incoming streams listen with, 0 for one stream; default chosen
+   * per migration (tuning.ts chooseIncomingChannels: the host's CPUs, the VM's memory, the link).
+   */
+  readonly multifdChannels?: number;
+  /** CPUs the host's QEMUs share, for that choice; default what Node sees (os.availableParallelism). */
+  readonly hostCpus?: number;
   /**
    * The destination's reason for a failed stream (its QEMU's stderr, trap 2), when the source
    * can ask for it (the agent asks the destination's agent; tests wire two drivers directly).
@@ -89,11 +110,17 @@ export interface VmExit {
 /** Ferry's control cost around QEMU's stream, for one completed migration. */
 export interface ControlTiming {
   readonly migrationId: string;
-  /** From migrateOut's call to QEMU accepting `migrate` (capabilities, parameters, migrate). */
+  /** From migrateOut's call to QEMU accepting `migrate` (TLS credential, capabilities, parameters, migrate). */
   readonly requestToMigrateMs: number;
-  /** `query-migrate` calls made, and the time spent waiting for their replies. */
+  /** `query-migrate` calls made during the stream, and the time spent waiting for their replies. */
   readonly polls: number;
   readonly pollMs: number;
+  /** From QEMU's MIGRATION `completed` event (its timestamp) to Ferry holding the final figures; undefined when no event came. */
+  readonly endNoticeMs: number | undefined;
+  /** From that event to Ferry reading it. */
+  readonly endEventReadMs: number | undefined;
+  /** What the stream ran with. */
+  readonly settings: MigrationSettings;
   /** QEMU's own `total-time`. */
   readonly qemuTotalMs: number;
   /** From migrateOut's call to Ferry seeing the final status. */

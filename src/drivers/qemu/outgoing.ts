@@ -1,6 +1,6 @@
 // The source's side of a qemu migration: QEMU's own stream to the destination's `-incoming`
-// QEMU, set up (TLS, capabilities, parameters), polled with `query-migrate` and mapped into
-// Ferry's phases and progress, judged by Ferry's convergence rule at each dirty sync, and ended
+// QEMU, set up (TLS, the capabilities and parameters tuning.ts chooses), followed by QMP events
+// (and `query-migrate` at the progress period) and mapped into Ferry's phases and progress, judged by Ferry's convergence rule at each dirty sync, and ended
 // by the destination's confirmation (or a report that says why not). One OutgoingMigration is
 // one run's explicit state. QEMU-NOTES.md lists the QEMU behaviours named "trap N".
 import { decideAfterPass } from "../../core/migration/convergence.ts";
@@ -12,13 +12,18 @@ import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks
 import { confirmRunning, destinationName, destinationReason, verifyGuest } from "./destination.ts";
 import { GuestCheckState } from "./host-network.ts";
 import { MiB, reasonOf, type HostedVm, type QemuHost } from "./host.ts";
-import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
-import { askMigration, MigrationEvents, QMP_SLOW_LIMIT_MS } from "./migration-watch.ts";
+import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, parseMigrationInfo, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
+import { askMigration, MigrationEvents, PROGRESS_PERIOD_MS, QMP_SLOW_LIMIT_MS, Wake } from "./migration-watch.ts";
+import { StreamTuningMode } from "./options.ts";
 import type { QmpClient } from "./qmp.ts";
-import { outgoingStreamTls, removeStreamCredentials, type StreamTlsParameters } from "./stream-tls.ts";
-import { queryStatus, stopVmProcess, UNCAPPED_BYTES_PER_SEC } from "./vm-process.ts";
+import { outgoingStreamTls, removeStreamCredentials, type OutgoingStreamTls, type StreamTlsParameters } from "./stream-tls.ts";
+import { chooseStreamTuning, learnLinkRate, qemuDefaultSettings } from "./tuning.ts";
+import { queryStatus, stopVmProcess } from "./vm-process.ts";
 
 type Ended = typeof Phase.failed | typeof Phase.cancelled;
+
+/** A dirty rate measured longer ago than this says little about the guest now: tuning goes without it. */
+const DIRTY_RATE_FRESH_MS = 10 * 60_000;
 
 /** Bytes/s sent and dirtied between two samples. */
 interface Rates {
@@ -53,7 +58,9 @@ class OutgoingMigration {
   private committed = false;
   /** The stream runs over QEMU's TLS (stream-tls.ts); its credential object, deleted at the end. */
   private streamTlsObject: string | undefined;
-  private readonly timing = { requestedAt: 0, requestToMigrateMs: 0, polls: 0, pollMs: 0, finalStatusAt: 0 };
+  private readonly timing = { requestedAt: 0, requestToMigrateMs: 0, polls: 0, pollMs: 0, finalStatusAt: 0, finalStatusWallAt: 0 };
+  /** What the stream runs with, once chosen. */
+  private settings: MigrationSettings = qemuDefaultSettings();
   /** The stall watchdog: when the transferred count last moved, and to what. */
   private lastProgressAt: number;
   private lastTransferred = -1;
@@ -81,12 +88,17 @@ class OutgoingMigration {
     const qmp = this.vm.qmp;
     if (qmp === undefined) return this.failed({ code: MigrationFailureCode.vmNotRunning, message: `${this.name} has no QEMU on ${this.host.name}`, phase: this.phase }, Phase.failed);
     const events = new MigrationEvents(qmp, this.host.clock);
+    const poke = (): void => {
+      events.poke();
+    };
+    this.signal.addEventListener("abort", poke, { once: true });
     this.timing.requestedAt = this.host.clock.monotonic();
     try {
       const refused = await this.start(qmp);
       if (refused !== undefined) return refused;
-      const sample = await this.pollUntilFinal(qmp, events);
+      const sample = await this.watch(qmp, events);
       this.timing.finalStatusAt = this.host.clock.monotonic();
+      this.timing.finalStatusWallAt = this.host.clock.now();
       if (sample.status === MigrationStatus.completed) return await this.streamCompleted(sample, events);
       if (this.cancelledFor !== undefined) return await this.failed(this.cancelledFor, this.cancelledFor.code === MigrationFailureCode.aborted ? Phase.cancelled : Phase.failed);
       return await this.streamFailed(sample);
@@ -98,6 +110,7 @@ class OutgoingMigration {
       }
       return await this.failed({ code: MigrationFailureCode.internal, message: `QMP on ${this.host.name}: ${reasonOf(error)}`, phase: this.phase }, Phase.failed);
     } finally {
+      this.signal.removeEventListener("abort", poke);
       events.close();
       await removeStreamCredentials(this.vm.qmp, this.streamTlsObject);
     }
@@ -135,60 +148,118 @@ class OutgoingMigration {
   private async start(qmp: QmpClient): Promise<MigrationReport | undefined> {
     const { host, target } = this;
     this.emit(Phase.preparing, 0, undefined, `setting up the QEMU stream to ${target.host}:${target.port}${target.tls === undefined ? " (in clear)" : " over TLS"}`);
-    const streamTls = await outgoingStreamTls(qmp, await host.runDir(), host.name, target, this.options.vmotionEncryption);
-    if (streamTls.failure !== undefined) return await this.failed({ ...streamTls.failure, phase: this.phase }, Phase.failed);
-    this.streamTlsObject = streamTls.objectId;
-    const settings: MigrationSettings = {
-      downtimeLimitMs: this.options.downtimeLimitMs,
-      maxBandwidthBytesPerSec: this.options.bandwidthLimitBytesPerSec ?? UNCAPPED_BYTES_PER_SEC,
-      autoConverge: this.options.autoConverge,
-      pauseBeforeSwitchover: false,
-    };
-    // A connect QEMU starts cannot be cut short: ask the VMotion network first, while
-    // every capability and parameter is set (trap 5: every one, every time).
+    const tuning = this.tuning();
+    this.settings = tuning.settings;
+    this.emit(Phase.preparing, 0.1, undefined, `QEMU stream: ${tuning.why.join("; ")}`);
+    // A connect QEMU starts cannot be cut short: ask the VMotion network first, while the
+    // stream's credential and every capability and parameter are set (trap 5: every one,
+    // every time). Side by side: the critical path is the slower of the two, not their sum.
     const network = host.options.network;
     const [reachable, configured] = await Promise.all([
       network?.vmotionReachable === undefined ? Promise.resolve(true) : network.vmotionReachable(target.host, 2000).catch(() => true),
-      configure(qmp, settings, streamTls.parameters),
+      this.configureStream(qmp),
     ]);
+    if (configured.failure !== undefined) return await this.failed({ ...configured.failure, phase: this.phase }, Phase.failed);
     if (!reachable) {
       return await this.failed({ code: MigrationFailureCode.destinationUnreachable, message: `${target.host} does not answer on the VMotion network from ${host.name}; nothing was sent`, phase: this.phase }, Phase.failed);
     }
-    if (configured !== undefined) {
-      return await this.failed({ code: MigrationFailureCode.internal, message: `QEMU on ${host.name} is still ending a previous migration of ${this.name} (${configured}); try again shortly`, phase: this.phase }, Phase.failed);
+    if (configured.busy !== undefined) {
+      return await this.failed({ code: MigrationFailureCode.internal, message: `QEMU on ${host.name} is still ending a previous migration of ${this.name} (${configured.busy}); try again shortly`, phase: this.phase }, Phase.failed);
     }
     await qmp.execute("migrate", { uri: `tcp:${target.host}:${target.port}` });
     this.timing.requestToMigrateMs = host.clock.monotonic() - this.timing.requestedAt;
     return undefined;
   }
 
-  /** Polls `query-migrate` until QEMU's status is final (or a cancel during setup is given up on). */
-  private async pollUntilFinal(qmp: QmpClient, events: MigrationEvents): Promise<MigrationSample> {
+  /** This migration's capabilities and parameters: Ferry's choice (tuning.ts), or QEMU's own defaults when the driver is told so (the bench's baseline). */
+  private tuning(): { settings: MigrationSettings; why: readonly string[] } {
+    const { host, vm, options, target } = this;
+    const channels = target.streamChannels ?? 0;
+    if (host.options.streamTuning === StreamTuningMode.qemuDefaults) {
+      return { settings: { ...qemuDefaultSettings(), multifdChannels: channels }, why: ["QEMU 7.2's defaults (untuned baseline)"] };
+    }
+    const measured = vm.dirtyRate !== undefined && host.clock.monotonic() - vm.dirtyRate.at <= DIRTY_RATE_FRESH_MS ? vm.dirtyRate.bytesPerSec : undefined;
+    return chooseStreamTuning({
+      memoryBytes: vm.spec.memoryMB * MiB,
+      downtimeLimitMs: options.downtimeLimitMs,
+      priority: options.priority,
+      bandwidthLimitBytesPerSec: options.bandwidthLimitBytesPerSec,
+      autoConverge: options.autoConverge,
+      link: host.linkTo(target.host),
+      dirtyRateBytesPerSec: measured,
+      destinationChannels: channels,
+    });
+  }
+
+  /** The stream's TLS credential, then every capability and parameter; what stops the start, if anything. */
+  private async configureStream(qmp: QmpClient): Promise<{ failure?: NonNullable<OutgoingStreamTls["failure"]>; busy?: string }> {
+    const streamTls = await outgoingStreamTls(qmp, await this.host.runDir(), this.host.name, this.target, this.options.vmotionEncryption);
+    if (streamTls.failure !== undefined) return { failure: streamTls.failure };
+    this.streamTlsObject = streamTls.objectId;
+    const busy = await configure(qmp, this.settings, streamTls.parameters);
+    return busy === undefined ? {} : { busy };
+  }
+
+  /**
+   * Follows the stream until QEMU's status is final (or a cancel during setup is given up on).
+   * Events drive it: a status change or STOP is shown at once, from what is known; QEMU's
+   * final MIGRATION event is read at once. `query-migrate` is read only then and at the
+   * progress period (the display, the watchdog and the convergence rule need its counters;
+   * it also finds the end when a QEMU sends no events).
+   */
+  private async watch(qmp: QmpClient, events: MigrationEvents): Promise<MigrationSample> {
     const { clock } = this.host;
+    const period = this.host.options.pollMs ?? PROGRESS_PERIOD_MS;
+    let queryAt = clock.monotonic() + period;
     for (;;) {
-      const askedAt = clock.monotonic();
-      const sample = await askMigration(qmp, clock, Math.max(this.options.stallTimeoutMs, QMP_SLOW_LIMIT_MS));
-      const now = clock.monotonic();
-      this.timing.polls++;
-      this.timing.pollMs += now - askedAt;
-      this.throttleMax = Math.max(this.throttleMax, sample.cpuThrottlePercent ?? 0);
-      const rates = this.last === undefined ? undefined : migrationRates(this.last, sample, now - this.lastAt);
+      const wake = await events.next(queryAt - clock.monotonic());
+      if (wake === Wake.event && clock.monotonic() < queryAt) {
+        this.showEvent(events);
+        continue;
+      }
+      const sample = await this.query(qmp);
       if (isFinal(sample)) return sample;
+      // Trap 6: `completed` with total-time 0 for a moment: ask again at once, not a period later.
+      queryAt = clock.monotonic() + (sample.status === MigrationStatus.completed ? 1 : period);
       // After a cancel during setup, QEMU stays `cancelling` until its connect gives up (the
       // kernel's SYN retries, a minute or more); the VM runs on meanwhile: do not wait for it.
       if (this.cancelledAt !== undefined && sample.status === MigrationStatus.cancelling && clock.monotonic() - this.cancelledAt > 2000) return sample;
-      const transferred = sample.transferredBytes ?? 0;
-      if (transferred !== this.lastTransferred) {
-        this.lastTransferred = transferred;
-        this.lastProgressAt = now;
-      }
-      this.show(sample, events.stopped, rates === undefined ? undefined : { sent: rates.sentBytesPerSec, dirtied: rates.dirtiedBytesPerSec });
-      this.last = sample;
-      this.lastAt = now;
-      if (this.cancelledFor === undefined) await this.judge(qmp, sample, now, events.stopped);
-      // Trap 6: `completed` with total-time 0 for a moment: ask again soon, not a period later.
-      await events.nap(sample.status === MigrationStatus.completed ? 10 : (this.host.options.pollMs ?? 150));
+      await this.observe(qmp, sample, events.stopped);
     }
+  }
+
+  /** One `query-migrate`, its round trip counted as Ferry's control cost. */
+  private async query(qmp: QmpClient): Promise<MigrationSample> {
+    const { clock } = this.host;
+    const askedAt = clock.monotonic();
+    const sample = await askMigration(qmp, clock, Math.max(this.options.stallTimeoutMs, QMP_SLOW_LIMIT_MS));
+    this.timing.polls++;
+    this.timing.pollMs += clock.monotonic() - askedAt;
+    this.throttleMax = Math.max(this.throttleMax, sample.cpuThrottlePercent ?? 0);
+    return sample;
+  }
+
+  /** A sample that is not final: the watchdog's clock, the display, and Ferry's reasons to cancel. */
+  private async observe(qmp: QmpClient, sample: MigrationSample, stopped: boolean): Promise<void> {
+    const now = this.host.clock.monotonic();
+    const rates = this.last === undefined ? undefined : migrationRates(this.last, sample, now - this.lastAt);
+    const transferred = sample.transferredBytes ?? 0;
+    if (transferred !== this.lastTransferred) {
+      this.lastTransferred = transferred;
+      this.lastProgressAt = now;
+    }
+    this.show(sample, stopped, rates === undefined ? undefined : { sent: rates.sentBytesPerSec, dirtied: rates.dirtiedBytesPerSec });
+    this.last = sample;
+    this.lastAt = now;
+    if (this.cancelledFor === undefined) await this.judge(qmp, sample, now, stopped);
+  }
+
+  /** A status change or STOP between queries: shown from the event and the last counters, without asking QEMU. */
+  private showEvent(events: MigrationEvents): void {
+    const status = events.status;
+    if (status === undefined || !(Object.values(MigrationStatus) as string[]).includes(status)) return;
+    const known = this.last ?? parseMigrationInfo({});
+    this.show({ ...known, status: status as MigrationStatus, dirtySyncCount: Math.max(known.dirtySyncCount ?? 0, events.pass) }, events.stopped, undefined);
   }
 
   /** Maps one sample of QEMU's status into Ferry's phase and progress. */
@@ -299,6 +370,10 @@ class OutgoingMigration {
     // The VM runs there now, whatever the check says: "migrated but unreachable" is its
     // own outcome (completed, with a failure that says so), never plain success.
     const guest = await verifyGuest(host, target);
+    // The rate this stream reached (QEMU's bytes over its time after setup): the link as it is, for the next tuning.
+    const streamMs = (sample.totalTimeMs ?? 0) - (sample.setupTimeMs ?? 0);
+    if (streamMs > 0) host.linkRates.set(target.host, learnLinkRate(host.linkRates.get(target.host), (sample.transferredBytes ?? 0) / (streamMs / 1000)));
+    const { endedAt, endSeenAt } = events;
     host.options.onControlTiming?.({
       migrationId: target.migrationId,
       requestToMigrateMs: this.timing.requestToMigrateMs,
@@ -306,6 +381,9 @@ class OutgoingMigration {
       pollMs: this.timing.pollMs,
       qemuTotalMs: sample.totalTimeMs ?? 0,
       wallMs: this.timing.finalStatusAt - this.timing.requestedAt,
+      endNoticeMs: endedAt === undefined ? undefined : Math.max(0, this.timing.finalStatusWallAt - endedAt),
+      endEventReadMs: endedAt === undefined || endSeenAt === undefined ? undefined : Math.max(0, endSeenAt - endedAt),
+      settings: this.settings,
     });
     const unreachable = guest?.state === GuestCheckState.unreachable;
     // Ferry's downtime: the source's STOP to the destination's RESUME; QEMU's own figure

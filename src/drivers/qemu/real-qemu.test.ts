@@ -65,7 +65,7 @@ async function start(lab: Lab, name: string, record: QemuVm, incoming: boolean):
   lab.children.push(child);
   const qmp = await connectChild(child, qmpSocket);
   lab.clients.push(qmp);
-  const settings = { downtimeLimitMs: 300, maxBandwidthBytesPerSec: 1024 * 1024 * 1024, autoConverge: false, pauseBeforeSwitchover: false };
+  const settings = { downtimeLimitMs: 300, maxBandwidthBytesPerSec: 1024 * 1024 * 1024, autoConverge: false, pauseBeforeSwitchover: false, multifdChannels: 0, xbzrleCacheBytes: 0 };
   await qmp.execute("migrate-set-capabilities", capabilityArguments(settings));
   if (!incoming) await qmp.execute("migrate-set-parameters", parameterArguments(settings));
   return { child, qmp };

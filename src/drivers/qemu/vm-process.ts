@@ -10,17 +10,14 @@ import { IncomingState, PowerStatus, type DestroyOptions, type VmSpec, type VmSt
 import { Accelerator, qemuCommandLine } from "./command-line.ts";
 import type { ResolvedStorage } from "./disks.ts";
 import type { HostedVm, QemuHost } from "./host.ts";
-import { MiB } from "./host.ts";
 import { capabilityArguments } from "./migration-info.ts";
+import { qemuDefaultSettings } from "./tuning.ts";
 import type { VmExit } from "./options.ts";
 import { connectChild, qemuErrorReason, startQemu, type QemuExit } from "./process.ts";
 import type { QmpClient } from "./qmp.ts";
 
-/** No bandwidth cap: QEMU's max-bandwidth wants a number. */
-export const UNCAPPED_BYTES_PER_SEC = 64 * 1024 * MiB;
-
 /** Trap 9: migration events only with the capability, on each side; set on every QEMU at start. */
-export const EVENT_CAPABILITIES = capabilityArguments({ downtimeLimitMs: 300, maxBandwidthBytesPerSec: UNCAPPED_BYTES_PER_SEC, autoConverge: false, pauseBeforeSwitchover: false });
+export const EVENT_CAPABILITIES = capabilityArguments(qemuDefaultSettings());
 
 /** QEMU's own run state (QMP `query-status`: running, paused, inmigrate, postmigrate...). */
 export async function queryStatus(qmp: QmpClient): Promise<string> {

@@ -1,0 +1,179 @@
+// How Ferry tunes QEMU's migration stream, per migration, from what it knows: the request
+// (downtime limit, bandwidth cap, priority, auto-converge), the VMotion link (the rate this host's
+// earlier streams to that destination reached, else its NIC's nominal speed), the guest's
+// measured dirty rate (QMP calc-dirty-rate, dirty-rate.ts), its memory, and the CPUs the two
+// QEMUs share. Pure: the driver gathers the facts and sets what this returns (trap 5: every
+// capability and parameter, every time).
+//
+// Only what QEMU 7.2 (Debian 12) has: `multifd` with `multifd-channels` (over TLS too: each
+// channel makes its own handshake), `xbzrle` with `xbzrle-cache-size`, `max-bandwidth`,
+// `downtime-limit`, `auto-converge`. QEMU 9.0's `zero-page-detection` does not exist there; 7.2
+// finds zero pages itself on the migration thread, multifd or not (migration/ram.c,
+// save_zero_page before ram_save_multifd_page), and sends each as a marker.
+import type { Priority } from "../../core/migration/types.ts";
+import type { MigrationSettings } from "./migration-info.ts";
+
+const MiB = 1024 * 1024;
+
+/** QEMU 7.2's own defaults (query-migrate-parameters of a fresh QEMU): what a bare `migrate` gets. */
+export const QEMU_DEFAULTS = {
+  downtimeLimitMs: 300,
+  /** 128 MiB/s: it alone caps a 10 Gb/s VMotion link at a tenth of its rate. */
+  maxBandwidthBytesPerSec: 128 * MiB,
+  multifdChannels: 2,
+  xbzrleCacheBytes: 64 * MiB,
+} as const;
+
+/** No cap: `max-bandwidth` wants a number; 64 GiB/s is beyond any link QEMU's stream fills. */
+export const UNCAPPED_BYTES_PER_SEC = 64 * 1024 * MiB;
+
+/**
+ * Fewest CPUs a host needs before multifd is offered. Measured on a 2-CPU TCG host (docs/qemu-driver.md,
+ * "Tuning"): the source's vCPU, its migration thread and the destination's receiving thread already
+ * fill two CPUs, so extra channel threads only take turns with them and the stream got slower.
+ */
+export const MULTIFD_MIN_CPUS = 4;
+/** Below this link rate one migration thread keeps up with the link: multifd only adds its channel setup. */
+export const MULTIFD_MIN_LINK_BYTES_PER_SEC = 1.25e9;
+/** Guests smaller than this move in well under a second either way: not worth the extra handshakes. */
+export const MULTIFD_MIN_MEMORY_BYTES = 1024 * MiB;
+export const MULTIFD_MAX_CHANNELS = 4;
+
+/** xbzrle encodes each resent page on the one migration thread: it pays only where the link, not that thread, is the limit. */
+export const XBZRLE_MAX_LINK_BYTES_PER_SEC = 125e6;
+/** ... and only when the guest dirties pages at least this share of what the link carries (else plain resends converge). */
+export const XBZRLE_MIN_DIRTY_SHARE = 0.5;
+export const XBZRLE_MIN_CACHE_BYTES = 16 * MiB;
+
+/** A low-priority migration leaves this share of the link to others. */
+export const LOW_PRIORITY_LINK_SHARE = 0.5;
+
+/** Where the link rate came from. */
+export const LinkBasis = { learned: "learned", nominal: "nominal" } as const;
+export type LinkBasis = (typeof LinkBasis)[keyof typeof LinkBasis];
+
+export interface LinkRate {
+  readonly bytesPerSec: number;
+  readonly basis: LinkBasis;
+}
+
+/** What the destination knows when it opens its listener, before the source says anything. */
+export interface IncomingFacts {
+  /** CPUs of the host (in the lab: of the machine both QEMUs share). */
+  readonly hostCpus: number;
+  readonly memoryBytes: number;
+  /** The VMotion NIC's nominal rate; undefined when the host does not say. */
+  readonly nominalLinkBytesPerSec: number | undefined;
+}
+
+export interface ChannelChoice {
+  /** multifd channels to listen with; 0: one stream (multifd off). */
+  readonly channels: number;
+  readonly why: string;
+}
+
+/**
+ * How many multifd channels the destination listens with. The destination chooses, because
+ * QEMU 7.2's `-incoming` must have `multifd` and `multifd-channels` set before
+ * `migrate-incoming` and waits for exactly that many channels; the source follows what it offers.
+ */
+export function chooseIncomingChannels(facts: IncomingFacts): ChannelChoice {
+  if (facts.hostCpus < MULTIFD_MIN_CPUS) return { channels: 0, why: `one stream: ${facts.hostCpus} CPUs (multifd needs ${MULTIFD_MIN_CPUS}: its threads would take turns with the vCPUs and the migration thread)` };
+  if (facts.nominalLinkBytesPerSec !== undefined && facts.nominalLinkBytesPerSec < MULTIFD_MIN_LINK_BYTES_PER_SEC) {
+    return { channels: 0, why: `one stream: a ${Math.round((facts.nominalLinkBytesPerSec * 8) / 1e6)} Mb/s link is filled by one migration thread` };
+  }
+  if (facts.memoryBytes < MULTIFD_MIN_MEMORY_BYTES) return { channels: 0, why: `one stream: ${Math.round(facts.memoryBytes / MiB)} MiB moves too fast for extra channel handshakes to pay` };
+  const channels = Math.min(MULTIFD_MAX_CHANNELS, Math.floor(facts.hostCpus / 2));
+  return { channels, why: `multifd, ${channels} channels: ${facts.hostCpus} CPUs to spread the copy over` };
+}
+
+/** What the source knows before `migrate`. */
+export interface SourceFacts {
+  readonly memoryBytes: number;
+  readonly downtimeLimitMs: number;
+  readonly priority: Priority;
+  /** The request's cap on the stream; undefined: none. */
+  readonly bandwidthLimitBytesPerSec: number | undefined;
+  readonly autoConverge: boolean;
+  readonly link: LinkRate | undefined;
+  /** The guest's dirty rate as last measured; undefined when it never was (recently). */
+  readonly dirtyRateBytesPerSec: number | undefined;
+  /** What the destination listens with (IncomingMigration.streamChannels); 0: one stream. */
+  readonly destinationChannels: number;
+}
+
+export interface StreamTuning {
+  readonly settings: MigrationSettings;
+  /** One line per choice, saying why: for the agent's log and the docs' table. */
+  readonly why: readonly string[];
+}
+
+/** The stream's rate cap: the request's, else for a low priority a share of the link, else none. */
+function bandwidth(facts: SourceFacts): { bytesPerSec: number; why: string } {
+  const { bandwidthLimitBytesPerSec: cap, link, priority } = facts;
+  if (cap !== undefined && cap > 0) return { bytesPerSec: cap, why: `max-bandwidth ${mib(cap)} MiB/s: the request's cap` };
+  if (priority === "low" && link !== undefined) {
+    const share = link.bytesPerSec * LOW_PRIORITY_LINK_SHARE;
+    return { bytesPerSec: share, why: `max-bandwidth ${mib(share)} MiB/s: low priority takes half the ${link.basis} link (${mib(link.bytesPerSec)} MiB/s)` };
+  }
+  return { bytesPerSec: UNCAPPED_BYTES_PER_SEC, why: `max-bandwidth uncapped: the link bounds the stream (QEMU's default of 128 MiB/s would)` };
+}
+
+/** xbzrle's cache, 0 when it would not pay: a link slow enough to be the limit and a guest dirtying a large share of it. */
+function xbzrleCache(facts: SourceFacts): { bytes: number; why: string } {
+  const { link, dirtyRateBytesPerSec: dirty } = facts;
+  if (facts.destinationChannels > 0) return { bytes: 0, why: "xbzrle off: QEMU 7.2 sends multifd pages whole" };
+  if (link === undefined || dirty === undefined) return { bytes: 0, why: `xbzrle off: ${link === undefined ? "link rate" : "dirty rate"} not known` };
+  if (link.bytesPerSec > XBZRLE_MAX_LINK_BYTES_PER_SEC) return { bytes: 0, why: `xbzrle off: the ${link.basis} link (${mib(link.bytesPerSec)} MiB/s) is faster than encoding on the migration thread` };
+  if (dirty < XBZRLE_MIN_DIRTY_SHARE * link.bytesPerSec) return { bytes: 0, why: `xbzrle off: the guest dirties ${mib(dirty)} MiB/s, under half the link: plain resends converge` };
+  // Room for about a second of the guest's writes, a power of two (QEMU rounds the cache down to one), at most a quarter of its memory.
+  const wanted = Math.max(XBZRLE_MIN_CACHE_BYTES, Math.min(dirty, facts.memoryBytes / 4));
+  const bytes = 2 ** Math.floor(Math.log2(wanted));
+  return { bytes, why: `xbzrle on, ${mib(bytes)} MiB cache: the guest dirties ${mib(dirty)} MiB/s of a ${mib(link.bytesPerSec)} MiB/s link` };
+}
+
+/** Ferry's settings for one outgoing stream. */
+export function chooseStreamTuning(facts: SourceFacts): StreamTuning {
+  const cap = bandwidth(facts);
+  const xbzrle = xbzrleCache(facts);
+  const channels = Math.max(0, Math.floor(facts.destinationChannels));
+  return {
+    settings: {
+      downtimeLimitMs: facts.downtimeLimitMs,
+      maxBandwidthBytesPerSec: cap.bytesPerSec,
+      autoConverge: facts.autoConverge,
+      pauseBeforeSwitchover: false,
+      multifdChannels: channels,
+      xbzrleCacheBytes: xbzrle.bytes,
+    },
+    why: [
+      `downtime-limit ${Math.round(facts.downtimeLimitMs)} ms: the request's`,
+      cap.why,
+      channels > 0 ? `multifd, ${channels} channels: the destination listens with them` : "one stream: the destination listens without multifd",
+      xbzrle.why,
+      `auto-converge ${facts.autoConverge ? "on" : "off"}: the request's`,
+    ],
+  };
+}
+
+/** What a bare `migrate` runs with (QEMU 7.2's defaults, `events` on): the baseline the bench compares Ferry's choice against. */
+export function qemuDefaultSettings(): MigrationSettings {
+  return {
+    downtimeLimitMs: QEMU_DEFAULTS.downtimeLimitMs,
+    maxBandwidthBytesPerSec: QEMU_DEFAULTS.maxBandwidthBytesPerSec,
+    autoConverge: false,
+    pauseBeforeSwitchover: false,
+    multifdChannels: 0,
+    xbzrleCacheBytes: 0,
+  };
+}
+
+/** The learned link rate after one more completed stream: a moving average, the newest weighing 0.3. */
+export function learnLinkRate(previous: number | undefined, streamBytesPerSec: number): number {
+  if (!Number.isFinite(streamBytesPerSec) || streamBytesPerSec <= 0) return previous ?? 0;
+  return previous === undefined ? streamBytesPerSec : previous + 0.3 * (streamBytesPerSec - previous);
+}
+
+function mib(bytes: number): number {
+  return Math.round(bytes / MiB);
+}
