@@ -10,6 +10,9 @@ import type { Inventory, VmkernelPort, VSwitch } from "../core/inventory/schema.
 import type { AgentFacts } from "../agent/api.ts";
 import type { AgentClient } from "../agent/client.ts";
 import type { NetworkOp } from "../host/network-config.ts";
+import type { HostNetworkChange } from "../api/schemas-hosts.ts";
+import { addVmkernelNetworking, editVmkernelPort, removeVmkernelPort, type Draft } from "../core/inventory/edits.ts";
+import { removePortGroup, renamePortGroup, setPortGroup } from "../core/inventory/portgroups.ts";
 import { refreshHost } from "./host-facts.ts";
 import type { InventoryService } from "./inventory-service.ts";
 
@@ -79,6 +82,33 @@ export function hostNetworkOps(host: string, before: Inventory, after: Inventory
     ops.push({ op: "setVmkernelPort", name: port.name, portGroup: portGroupOf(port), ip, prefix: Number(prefix), mtu: port.mtu, vmotion: port.vmotion, ...(port.gateway === undefined ? {} : { gateway: port.gateway }) });
   }
   return ops;
+}
+
+/**
+ * One host-network change as the edit its write route makes (POST …/network, PATCH and DELETE
+ * …/network/{port}, the port-group routes): the preview judges exactly what Finish would do.
+ */
+export function applyHostNetworkChange(draft: Draft, host: string, change: HostNetworkChange): void {
+  switch (change.change) {
+    case "addNetworking":
+      addVmkernelNetworking(draft, host, change);
+      return;
+    case "editPort":
+      editVmkernelPort(draft, host, change.port, change);
+      return;
+    case "removePort":
+      removeVmkernelPort(draft, host, change.port);
+      return;
+    case "setPortGroup":
+      setPortGroup(draft, host, change.portGroup, { vswitch: change.vswitch, vlan: change.vlan });
+      return;
+    case "renamePortGroup":
+      renamePortGroup(draft, host, change.portGroup, change.to);
+      return;
+    case "removePortGroup":
+      removePortGroup(draft, host, change.portGroup);
+      return;
+  }
 }
 
 /** The actuator over the controller's agents (`agentOf` is AgentDirectory.get). */

@@ -247,6 +247,22 @@ export class InventoryService {
     });
   }
 
+  /**
+   * What `edit` would make of the inventory, validated as `change` validates it and written
+   * nowhere: the current snapshot and the index and checker after (a host-network preview).
+   */
+  preview(edit: (draft: Draft) => void): { readonly before: InventorySnapshot; readonly after: { readonly index: InventoryIndex; readonly checker: Checker } } {
+    const base = this.#snapshot;
+    const draft = openDraft(base.inventory);
+    edit(draft);
+    const verdict = validateChange(base.index, this.#macs, draft);
+    if (!verdict.ok) throw verdict.schemaIssues.length > 0 ? schemaError(verdict.schemaIssues) : referenceError(verdict.referenceIssues);
+    const after = freezeChanged(verdict.inventory, verdict.changes);
+    carryPositions(base.inventory, after, verdict.changes);
+    const index = reindex(base.index, after, verdict.changes);
+    return { before: base, after: { index, checker: createChecker(index, this.#liveness, this.claims) } };
+  }
+
   /** When this controller last looked for other controllers' writes (refresh). */
   #seenAt = 0;
 

@@ -3,14 +3,16 @@
 // its network — the inventory changes only when the host did.
 import { createRoute, z } from "@hono/zod-openapi";
 import { API_BASE, ChangedSchema, HostRefreshSchema, PortGroupRenameSchema, PortGroupRequestSchema } from "../api/schemas.ts";
-import { ErrorCode, FerryError } from "../core/errors.ts";
+import { HostNetworkChangeSchema, HostNetworkPreviewSchema, type HostNetworkPreview } from "../api/schemas-hosts.ts";
+import { changeImpact } from "../core/check/change-impact.ts";
+import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { removePortGroup, renamePortGroup, setPortGroup } from "../core/inventory/portgroups.ts";
 import type { Draft } from "../core/inventory/edits.ts";
 import type { NetworkOp } from "../host/network-config.ts";
 import type { ControllerApp } from "./app.ts";
 import { requireRole, Role } from "./auth.ts";
 import { refreshHost } from "./host-facts.ts";
-import type { HostNetworkActuator } from "./host-network.ts";
+import { applyHostNetworkChange, type HostNetworkActuator } from "./host-network.ts";
 import type { InventoryService } from "./inventory-service.ts";
 import type { AgentDirectory } from "./migrations.ts";
 import { errors, json, NameParam, security } from "./openapi.ts";
@@ -55,6 +57,8 @@ export function registerHostRoutes(app: ControllerApp, deps: HostRouteDeps): voi
       return c.json({ ...result, notes: [...result.notes], datastoreProblems: result.datastoreProblems.map((p) => ({ ...p })), problems: [...result.problems], observedInMs: result.observedInMs ?? null }, 200);
     },
   );
+
+  registerNetworkPreview(app, inventory);
 
   app.openapi(
     createRoute({
@@ -112,6 +116,42 @@ export function registerHostRoutes(app: ControllerApp, deps: HostRouteDeps): voi
         removePortGroup(draft, name, portGroup);
       });
       return c.json({ changed: [name], generation }, 200);
+    },
+  );
+}
+
+// The edit's own refusals (a taken name, a port group still in use, an invalid result) are the
+// preview's answer; anything else is the route's error.
+const REFUSALS: ReadonlySet<string> = new Set([ErrorCode.conflict, ErrorCode.invalidInput, ErrorCode.notFound]);
+
+/** POST …/network/preview: a host-network change judged by the checker before it is made. */
+function registerNetworkPreview(app: ControllerApp, inventory: InventoryService): void {
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${API_BASE}/hosts/{name}/network/preview`,
+      security,
+      summary: "What a host-network change would do to migrations to and from the host: the pairs it breaks or fixes, the warnings it adds or clears, or the controller's refusal; changes nothing",
+      request: { params: NameParam, body: json(HostNetworkChangeSchema, "The change, as its write route takes it") },
+      responses: { 200: json(HostNetworkPreviewSchema, "The change's impact"), ...errors },
+    }),
+    (c) => {
+      // Any role may ask: a preview changes nothing, like POST /check.
+      const host = c.req.valid("param").name;
+      const change = c.req.valid("json");
+      if (!inventory.current.index.hosts.has(host)) throw new FerryError(ErrorCode.notFound, `no host named "${host}"`, { details: { host } });
+      let body: HostNetworkPreview;
+      try {
+        const { before, after } = inventory.preview((draft) => {
+          applyHostNetworkChange(draft, host, change);
+        });
+        const impact = changeImpact(before, after, host);
+        body = { host, refusal: null, pairsChecked: impact.pairsChecked, pairs: impact.pairs.map((p) => ({ ...p, broken: [...p.broken], fixed: [...p.fixed], newWarnings: [...p.newWarnings], clearedWarnings: [...p.clearedWarnings] })) };
+      } catch (error) {
+        if (!isFerryError(error) || !REFUSALS.has(error.code)) throw error;
+        body = { host, refusal: { code: error.code, message: error.message }, pairsChecked: 0, pairs: [] };
+      }
+      return c.json(body, 200);
     },
   );
 }
