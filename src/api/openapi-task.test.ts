@@ -61,6 +61,6 @@ test("the report carries its warnings from a closed catalogue, the prediction it
 test("the event stream is a union discriminated on type", () => {
   const events = component("TaskEvent");
   assert.equal(events.discriminator?.propertyName, "type");
-  assert.deepEqual(Object.keys(events.discriminator.mapping).sort(), ["host", "progress", "reconcile", "reconciled", "report", "task"]);
+  assert.deepEqual(Object.keys(events.discriminator.mapping).sort(), ["host", "operation", "progress", "reconcile", "reconciled", "report", "task"]);
   assert.equal(property("ReportEvent", "report").$ref, "#/components/schemas/MigrationReport");
 });

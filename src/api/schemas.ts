@@ -450,3 +450,6 @@ export * from "./schemas-drs.ts";
 
 // Usage (issue 14): measured demand per host and VM, latest and an hour of history.
 export * from "./schemas-usage.ts";
+
+// Tasks (issue 15): every operation and migration, in one shape.
+export * from "./schemas-operations.ts";

@@ -26,6 +26,8 @@ import { eventSequenceHeader, registerEventRoutes } from "./routes-events.ts";
 import { registerHostNetworkRoutes, registerSettingsRoutes } from "./routes-edits.ts";
 import { registerCheckRoutes, registerInventoryReadRoutes } from "./routes-inventory.ts";
 import { registerUiRoutes } from "./routes-ui.ts";
+import { operationRecorder, type MaintenanceView } from "./operations.ts";
+import { registerOperationRoutes } from "./operations-routes.ts";
 import { serveWebUi } from "./ui.ts";
 
 export interface ControllerDeps {
@@ -43,6 +45,8 @@ export interface ControllerDeps {
   readonly auditKeep?: number | undefined;
   /** Whether hosts answer the controller's heartbeats (summaries show it); all connected without it. */
   readonly liveness?: HostLivenessView | undefined;
+  /** Maintenance mode's state: an Enter operation runs until the host is in (operations.ts). */
+  readonly maintenance?: MaintenanceView | undefined;
 }
 
 export type ControllerEnv = { Variables: { token: ApiToken; requestId: string } };
@@ -115,6 +119,8 @@ function mountEdge(app: ControllerApp, deps: ControllerDeps): void {
   app.use(`${API_BASE}/*`, bodyLimits());
   app.use(`${API_BASE}/*`, tokenAuthentication({ store, clock, log, throttle: deps.authThrottle }));
   app.use(`${API_BASE}/*`, requireDeclaredBody(() => bodyRules(app)));
+  // Every write the catalogue names is a task: who, when, state, result (operations.ts).
+  app.use(`${API_BASE}/*`, operationRecorder({ store, events: deps.events, clock, log, maintenance: deps.maintenance }));
   // Lists the UI keeps live say which event sequence they are current at (routes-events.ts).
   app.use(`${API_BASE}/*`, eventSequenceHeader(deps.events));
 }
@@ -135,6 +141,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
   registerImportRoute(app, { store, inventory });
   registerTokenRoutes(app, { store, clock, streams, generation: () => inventory.current.generation });
   registerAuditRoutes(app, { store });
+  registerOperationRoutes(app, { store });
   return app;
 }
 

@@ -95,7 +95,7 @@ export interface ControllerParts {
 /** Every route of the controller on one app, and the OpenAPI document built from them. */
 export function buildControllerApp(parts: ControllerParts, clock: Clock): ControllerApp {
   const hostNetwork = agentHostNetwork((host) => parts.agents.get(host), parts.inventory);
-  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork, liveness: parts.liveness, log: parts.log });
+  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork, liveness: parts.liveness, log: parts.log, maintenance: parts.maintenance });
   registerMigrationRoutes(app, parts);
   registerAgentRoutes(app, { store: parts.store, inventory: parts.inventory, agents: parts.agents, ca: parts.ca, now: () => clock.now(), log: parts.log });
   registerHostRoutes(app, { inventory: parts.inventory, agents: parts.agents, hostNetwork });
@@ -188,6 +188,10 @@ export async function startController(config: ControllerConfig): Promise<Running
   };
   try {
     await store.migrateToLatest();
+    // SQLite has one controller (the lock above): operations still running were this file's
+    // last controller's, which stopped before it answered them. PostgreSQL's may be another
+    // controller's, running now: left alone.
+    if (config.postgresUrl === undefined) await store.failStaleOperations(config.clock.now(), config.clock.now(), "the controller stopped before it answered");
   } catch (error) {
     await closeStore();
     throw error;

@@ -34,7 +34,7 @@ function sseData(event: TaskEvent): string {
 }
 
 /** GETs of lists the UI keeps live by events, and POST /migrations (the CLI watches the task it started). */
-const SEQUENCED = [/^\/api\/migrations(\/[^/]+)?$/, /^\/api\/hosts$/, /^\/api\/vms$/, /^\/api\/inventory$/];
+const SEQUENCED = [/^\/api\/migrations(\/[^/]+)?$/, /^\/api\/hosts$/, /^\/api\/vms$/, /^\/api\/inventory$/, /^\/api\/operations$/];
 
 /**
  * Reads the event sequence BEFORE the route reads its rows, and answers it in the

@@ -27,6 +27,8 @@ export type Described = OperationName | "skip";
 type Entry = {
   /** Whether `describe` needs the JSON body (read before the route; Hono keeps it for the route's validator). */
   readonly readsBody?: boolean;
+  /** Recorded only when refused: once accepted, it is a task of its own (a migration). */
+  readonly onlyRefusals?: boolean;
   readonly describe: (r: OperationRequest) => Described;
 };
 
@@ -39,9 +41,8 @@ const POWER_TITLES: Readonly<Record<string, string>> = { on: "Power on", off: "P
 /** By `METHOD route`. */
 const ENTRIES: Readonly<Record<string, Entry>> = {
   "POST /api/check": { describe: () => "skip" },
-  "POST /api/migrations/preview": { describe: () => "skip" },
-  // A migration is a task already (the task table, its events): not recorded twice.
-  "POST /api/migrations": { describe: () => "skip" },
+  // A migration is a task already (the task table, its events): only a refused one is recorded here.
+  "POST /api/migrations": { readsBody: true, onlyRefusals: true, describe: (r) => ({ kind: "migration.start", title: "Migrate", object: on(OperationObjectKind.vm, stringField(r.body, "vm")) }) },
   "DELETE /api/migrations/{id}": { describe: named("migration.abort", "Abort migration", OperationObjectKind.migration, "id") },
   "POST /api/migrations/{id}/resolve": { describe: named("migration.resolve", "Resolve migration", OperationObjectKind.migration, "id") },
   "POST /api/vms": { readsBody: true, describe: (r) => ({ kind: "vm.create", title: "Create VM", object: on(OperationObjectKind.vm, stringField(r.body, "name")) }) },
@@ -96,11 +97,18 @@ export function operationReadsBody(method: string, route: string): boolean {
   return ENTRIES[`${method} ${route}`]?.readsBody === true;
 }
 
+/** Whether the route's operation is recorded only when it is refused (its success is a task of its own). */
+export function operationOnlyRefusals(method: string, route: string): boolean {
+  return ENTRIES[`${method} ${route}`]?.onlyRefusals === true;
+}
+
 /** The operation a request is, "skip" for one that is not, undefined for a read. */
 export function describeOperation(request: OperationRequest): Described | undefined {
   if (!WRITES.has(request.method)) return undefined;
   const entry = ENTRIES[`${request.method} ${request.route}`];
   if (entry !== undefined) return entry.describe(request);
+  // A preview answers what a change would do and changes nothing (POST for its body).
+  if (request.route.endsWith("/preview")) return "skip";
   // A write no entry names: recorded all the same, by what it was.
   return { kind: "api.write", title: `${request.method} ${request.route}`, object: null };
 }

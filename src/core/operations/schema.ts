@@ -26,7 +26,7 @@ export const OPERATION_ENDS: ReadonlySet<OperationState> = new Set([OperationSta
 
 export const OperationObjectSchema = z
   .object({ kind: z.enum(OperationObjectKind), name: z.string() })
-  .meta({ id: "OperationObject", description: "What the task acted on (its target)" });
+  .meta({ description: "What the task acted on (its target)" });
 
 export const OperationStateSchema = z.enum(OperationState).meta({ id: "OperationState", description: "running, then succeeded, failed or cancelled (an aborted migration)" });
 
