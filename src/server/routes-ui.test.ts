@@ -7,7 +7,8 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Compatibility } from "../api/schemas.ts";
 import type { ControllerEnv } from "./app.ts";
 import { testController, type TestController } from "./testing/controller.ts";
-import { serveWebUi } from "./ui.ts";
+import { gzipSync, gunzipSync, brotliCompressSync, brotliDecompressSync } from "node:zlib";
+import { acceptedEncodings, serveWebUi } from "./ui.ts";
 
 let ctl: TestController;
 before(async () => { ctl = await testController(); });
@@ -108,5 +109,58 @@ describe("the web UI at /", () => {
     assert.equal(await (await app.request("/api/ping")).text(), "pong");
     const escape = await app.request("/..%2fsecret.txt");
     assert.doesNotMatch(await escape.text(), /^no$/);
+  });
+
+  test("a missing file with an extension is a 404, not the app: /favicon.ico before the build has one", async () => {
+    mkdirSync(join(dist, "assets"), { recursive: true });
+    writeFileSync(join(dist, "index.html"), "<!doctype html><div id=root></div>");
+    const missing = await app.request("/favicon.ico");
+    assert.equal(missing.status, 404);
+    assert.doesNotMatch(await missing.text(), /id=root/);
+    writeFileSync(join(dist, "favicon.ico"), Buffer.from([0, 0, 1, 0]));
+    const icon = await app.request("/favicon.ico");
+    assert.equal(icon.status, 200);
+    assert.equal(icon.headers.get("content-type"), "image/x-icon");
+    assert.deepEqual([...new Uint8Array(await icon.arrayBuffer())], [0, 0, 1, 0]);
+  });
+
+  test("sends the precompressed copy the browser accepts, with Content-Encoding and Vary; the plain file otherwise", async () => {
+    mkdirSync(join(dist, "assets"), { recursive: true });
+    const js = "export const ferry = 'live migration';\n".repeat(200);
+    const file = join(dist, "assets", "app-ZzYyXx98.js");
+    writeFileSync(file, js);
+    writeFileSync(`${file}.gz`, gzipSync(js));
+    writeFileSync(`${file}.br`, brotliCompressSync(js));
+    const path = "/assets/app-ZzYyXx98.js";
+
+    const br = await app.request(path, { headers: { "accept-encoding": "gzip, deflate, br, zstd" } });
+    assert.equal(br.headers.get("content-encoding"), "br");
+    assert.equal(br.headers.get("vary"), "Accept-Encoding");
+    assert.equal(br.headers.get("content-type"), "text/javascript; charset=utf-8");
+    const brBody = Buffer.from(await br.arrayBuffer());
+    assert.ok(brBody.length < js.length / 4, `brotli copy is ${String(brBody.length)} bytes`);
+    assert.equal(brotliDecompressSync(brBody).toString(), js);
+
+    const gz = await app.request(path, { headers: { "accept-encoding": "gzip" } });
+    assert.equal(gz.headers.get("content-encoding"), "gzip");
+    assert.equal(gunzipSync(Buffer.from(await gz.arrayBuffer())).toString(), js);
+
+    // br refused with q=0: gzip; nothing accepted: the file itself, still with Vary.
+    assert.equal((await app.request(path, { headers: { "accept-encoding": "br;q=0, gzip;q=0.5" } })).headers.get("content-encoding"), "gzip");
+    const plain = await app.request(path);
+    assert.equal(plain.headers.get("content-encoding"), null);
+    assert.equal(plain.headers.get("vary"), "Accept-Encoding");
+    assert.equal(await plain.text(), js);
+  });
+});
+
+describe("Accept-Encoding", () => {
+  test("q-values, refusals and * (RFC 9110)", () => {
+    assert.deepEqual([...acceptedEncodings("gzip, deflate, br")].sort(), ["br", "deflate", "gzip"]);
+    assert.deepEqual([...acceptedEncodings("br;q=0, gzip;q=0.8")], ["gzip"]);
+    assert.deepEqual([...acceptedEncodings("*")].sort(), ["br", "gzip"]);
+    assert.deepEqual([...acceptedEncodings("*;q=1, br;q=0")], ["gzip"]);
+    assert.deepEqual([...acceptedEncodings("identity")], ["identity"]);
+    assert.equal(acceptedEncodings(undefined).size, 0);
   });
 });
