@@ -55,8 +55,17 @@ export const DrsViewSchema = z
     recommendations: z.array(DrsRecommendationSchema),
     unmovable: z.array(DrsUnmovableSchema),
     basis: z
-      .object({ demand: z.enum(["measured", "fallback", "mixed"]), fallbackVms: z.array(z.string()), costFrom: z.enum(["agents", "inventory"]), text: z.string() })
-      .openapi({ description: "Where demand and costs came from: a VM without a usage sample counts its reservation, else its configured memory and 0 CPU" }),
+      .object({
+        demand: z.enum(["measured", "fallback", "mixed"]),
+        fallbackVms: z.array(z.string()),
+        costFrom: z.enum(["agents", "inventory"]),
+        limited: z
+          .array(z.object({ vm: z.string(), resource: z.enum(["cpu", "memory"]), pool: z.string(), demand: z.number(), entitlement: z.number() }))
+          .default([])
+          .openapi({ description: "VMs a resource pool's limit holds below their demand (the nearest limited pool): the balancer counts their entitlement, divided by shares" }),
+        text: z.string(),
+      })
+      .openapi({ description: "Where demand and costs came from: a VM without a usage sample counts its reservation, else its configured memory and 0 CPU; a VM under a pool's limit counts its entitlement" }),
     at: z.number(),
     history: z.array(DrsImbalancePointSchema).openapi({
       description: "The cluster's σ over the last hour, oldest first: one point every usage sampling interval (20 s, 180 points) and one per view; the last is this view's. Kept in memory only: a restarted controller starts with none.",

@@ -3,6 +3,7 @@
 // its rules and settings, the checker's verdict for each move and the pre-copy prediction of
 // its cost, and the moves of the last hour (hysteresis). The core stays pure: everything that
 // needs I/O (link records, agents' VM specs, recent tasks) is read here first.
+import { entitle, poolShares, type DrsLimited, type DrsPool } from "../core/drs/entitlement.ts";
 import { HYSTERESIS_MS } from "../core/drs/imbalance.ts";
 import { DEFAULT_DRS_CONFIG, type DrsConfig, type DrsHost, type DrsInput, type DrsMoveCost, type DrsRecentMove, type DrsResources, type DrsRule, type DrsThreshold, type DrsVm } from "../core/drs/types.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
@@ -31,6 +32,8 @@ export interface DrsBasis {
   readonly fallbackVms: readonly string[];
   /** Where move costs came from: the agents' VM specs (memory and workload) or the inventory's memory size. */
   readonly costFrom: "agents" | "inventory";
+  /** VMs a resource pool's limit holds below their demand: the balancer counts their entitlement. */
+  readonly limited: readonly DrsLimited[];
   readonly text: string;
 }
 
@@ -159,20 +162,43 @@ function demandOf(vm: Vm, measured: ReadonlyMap<string, DrsResources> | undefine
   return { cpuMhz: vm.reservation.cpuMhz, memoryMB: vm.reservation.memoryMB > 0 ? vm.reservation.memoryMB : vm.memoryMB };
 }
 
-function basisOf(fallback: readonly string[], poweredOn: number, costFrom: DrsBasis["costFrom"]): DrsBasis {
+function limitedWords(limited: readonly DrsLimited[]): string {
+  if (limited.length === 0) return "";
+  const pools = [...new Set(limited.map((l) => `${l.pool} (${l.resource})`))];
+  return `; ${new Set(limited.map((l) => l.vm)).size} VMs counted at their entitlement under the limit of pool ${pools.join(", ")}`;
+}
+
+function basisOf(fallback: readonly string[], poweredOn: number, costFrom: DrsBasis["costFrom"], limited: readonly DrsLimited[]): DrsBasis {
   const demand = fallback.length === 0 ? "measured" : fallback.length >= poweredOn ? "fallback" : "mixed";
   const words =
     demand === "measured"
       ? "demand measured by the hosts' agents"
       : `demand of ${fallback.length === poweredOn ? "every VM" : `${fallback.length} of ${poweredOn} VMs`} not measured yet: their reservation, else configured memory and 0 CPU`;
-  return { demand, fallbackVms: fallback, costFrom, text: `${words}; move costs predicted from ${costFrom === "agents" ? "the agents' VM memory and workload" : "the inventory's memory sizes"}` };
+  return { demand, fallbackVms: fallback, costFrom, limited, text: `${words}${limitedWords(limited)}; move costs predicted from ${costFrom === "agents" ? "the agents' VM memory and workload" : "the inventory's memory sizes"}` };
+}
+
+/** The cluster's resource pools as the balancer reads them (limits and shares; a pool of a standalone host is not the cluster's). */
+function poolsOf(snapshot: InventorySnapshot, cluster: string): DrsPool[] {
+  return snapshot.inventory.resourcePools
+    .filter((p) => p.cluster === cluster)
+    .map((p) => ({
+      name: p.name,
+      parent: p.parent,
+      cpu: { limit: limitOf(p.cpu.limit), shares: poolShares("cpu", p.cpu.shares) },
+      memory: { limit: limitOf(p.memory.limit), shares: poolShares("memory", p.memory.shares) },
+    }));
+}
+
+function limitOf(limit: number | undefined): number | undefined {
+  return limit === undefined || limit < 0 ? undefined : limit;
 }
 
 /**
  * The cluster's hosts and VMs with their demand, with no agent asked (what σ needs: the DRS
- * service's imbalance history reads it every sampling interval), and the VMs without a measure.
+ * service's imbalance history reads it every sampling interval), the VMs without a measure,
+ * and the VMs a pool's limit holds (their demand is their entitlement).
  */
-export function drsLoadOf(snapshot: InventorySnapshot, cluster: string, deps: Pick<DrsInputDeps, "demand" | "entering" | "migrating">): { hosts: DrsHost[]; vms: DrsVm[]; vmRecords: Vm[]; fallback: string[] } {
+export function drsLoadOf(snapshot: InventorySnapshot, cluster: string, deps: Pick<DrsInputDeps, "demand" | "entering" | "migrating">): { hosts: DrsHost[]; vms: DrsVm[]; vmRecords: Vm[]; fallback: string[]; limited: DrsLimited[] } {
   const views = [...snapshot.index.hosts.values()].filter((view) => view.host.cluster === cluster);
   const hosts: DrsHost[] = views.map(({ host }) => ({
     name: host.name,
@@ -184,7 +210,7 @@ export function drsLoadOf(snapshot: InventorySnapshot, cluster: string, deps: Pi
   const vmRecords = views.flatMap(({ host }) => snapshot.index.vmsByHost.get(host.name) ?? []);
   const measured = deps.demand?.(cluster);
   const fallback: string[] = [];
-  const vms: DrsVm[] = vmRecords.map((vm) => {
+  const demanded: DrsVm[] = vmRecords.map((vm) => {
     const pinned = pinnedReason(vm, deps.migrating(vm.name));
     return {
       name: vm.name,
@@ -198,13 +224,15 @@ export function drsLoadOf(snapshot: InventorySnapshot, cluster: string, deps: Pi
       ...(pinned === undefined ? {} : { pinned }),
     };
   });
-  return { hosts, vms, vmRecords, fallback };
+  const poolOf = new Map(vmRecords.flatMap((vm) => (vm.pool === undefined ? [] : [[vm.name, vm.pool] as const])));
+  const { vms, limited } = entitle(demanded, poolsOf(snapshot, cluster), poolOf);
+  return { hosts, vms, vmRecords, fallback, limited };
 }
 
 /** The balancer's input for `cluster`, now, and where its demand and costs came from. */
 export async function buildDrsInput(snapshot: InventorySnapshot, cluster: string, deps: DrsInputDeps, now: number, config?: DrsConfig): Promise<{ input: DrsInput; basis: DrsBasis }> {
   const settings = config ?? drsConfigOf(snapshot, cluster);
-  const { hosts, vms, vmRecords, fallback } = drsLoadOf(snapshot, cluster, deps);
+  const { hosts, vms, vmRecords, fallback, limited } = drsLoadOf(snapshot, cluster, deps);
   const costs = await readPairCosts(deps, hosts.map((h) => h.name), vmRecords);
   const compatible: DrsInput["compatible"] = (vm, host) => {
     // A move DRS makes must pass the checker clean: errors refuse it, and a warning would need an operator to accept it.
@@ -213,5 +241,5 @@ export async function buildDrsInput(snapshot: InventorySnapshot, cluster: string
     return finding === undefined ? { ok: true } : { ok: false, reason: `${finding.code}: ${finding.message}` };
   };
   const input: DrsInput = { cluster, hosts, vms, rules: rulesOf(snapshot, new Set(vms.map((v) => v.name))), config: settings, compatible, cost: costFunction(snapshot, costs), recentMoves: await recentMoves(deps.store, now), now };
-  return { input, basis: basisOf(fallback, vmRecords.filter((vm) => vm.power === "on").length, costs.specs.size > 0 ? "agents" : "inventory") };
+  return { input, basis: basisOf(fallback, vmRecords.filter((vm) => vm.power === "on").length, costs.specs.size > 0 ? "agents" : "inventory", limited) };
 }
