@@ -63,7 +63,7 @@ test("the fixes the issue names point to UI places, not to files or commands", (
     const f = findings.find((x) => x.code === code && match(x));
     return f?.ui.place === undefined ? undefined : placeText(f.ui.place);
   };
-  assert.equal(placeOf(FindingCode.cpuAffinity), "VM pinned01 > Edit settings > CPU scheduling affinity");
+  assert.equal(placeOf(FindingCode.cpuAffinity), "VM pinned01 > Edit settings > Resources > Advanced CPU > Scheduling affinity");
   assert.equal(placeOf(FindingCode.deviceHostOnly, (f) => f.severity === "error" && f.subject.vm === "iso01"), "VM iso01 > Edit settings > cdrom0 > Connected");
   assert.equal(placeOf(FindingCode.vmMigrating), "Task m-1 > Abort this migration");
   assert.equal(placeOf(FindingCode.vmotionMtuMismatch)?.endsWith(" > MTU"), true);

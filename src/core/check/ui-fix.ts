@@ -65,8 +65,8 @@ export const places = {
   vmAction: (vm: string, button: string): UiPlace => ({ page: UiPage.vm, object: vm, steps: [step(UiStepKind.button, button)] }),
   /** The Connected box of a device or network adapter in Edit settings. */
   connected: (vm: string, device: string): UiPlace => ({ page: UiPage.vm, object: vm, steps: [step(UiStepKind.button, "Edit settings"), step(UiStepKind.group, device), step(UiStepKind.checkbox, "Connected")] }),
-  /** The CPU scheduling affinity field in Edit settings. */
-  cpuAffinity: (vm: string): UiPlace => ({ page: UiPage.vm, object: vm, steps: [step(UiStepKind.button, "Edit settings"), step(UiStepKind.field, "CPU scheduling affinity")] }),
+  /** The CPU scheduling affinity field in Edit settings (vSphere's Resources > Advanced CPU). */
+  cpuAffinity: (vm: string): UiPlace => ({ page: UiPage.vm, object: vm, steps: [step(UiStepKind.button, "Edit settings"), step(UiStepKind.group, "Resources"), step(UiStepKind.group, "Advanced CPU"), step(UiStepKind.field, "Scheduling affinity")] }),
   /** The NX/XD choice of the VM's CPUID mask in Edit settings. */
   maskNx: (vm: string): UiPlace => ({ page: UiPage.vm, object: vm, steps: [step(UiStepKind.button, "Edit settings"), step(UiStepKind.radio, "Hide the NX/XD flag from guest")] }),
   /** The advanced part of the CPUID mask (SSE3, SSE4, custom flags) in Edit settings. */
