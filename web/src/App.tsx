@@ -12,6 +12,7 @@ import { HostPage } from "./hosts/HostPage.tsx";
 import { InventoryProvider, useInventory } from "./inventory/inventory.tsx";
 import { InventoryTree } from "./inventory/InventoryTree.tsx";
 import { MigrateWizard } from "./migrate/MigrateWizard.tsx";
+import { MigrationStartedNotice } from "./migrate/MigrationStarted.tsx";
 import { useRoute, type Route } from "./router.ts";
 import { useSession } from "./session.tsx";
 import { MigrationDetail } from "./tasks/MigrationDetail.tsx";
@@ -123,6 +124,7 @@ function Shell() {
           }}
         />
       )}
+      <MigrationStartedNotice />
     </MigrateContext.Provider>
   );
 }

@@ -1,9 +1,50 @@
 // A compatibility status and the findings behind it, never by colour alone: each status has
-// an icon and a word; each finding its severity, message and fix.
+// an icon and a word; each finding its severity, message and fix. The fix shown is the one in
+// the UI's words (Finding.ui), never the command line's; when the UI can do it, a link opens
+// the page where it is done.
 import CheckCircleIcon from "@patternfly/react-icons/dist/esm/icons/check-circle-icon";
 import ExclamationCircleIcon from "@patternfly/react-icons/dist/esm/icons/exclamation-circle-icon";
 import ExclamationTriangleIcon from "@patternfly/react-icons/dist/esm/icons/exclamation-triangle-icon";
+import { hrefs } from "../router.ts";
 import type { Finding } from "../types.ts";
+
+type UiPlace = NonNullable<NonNullable<Finding["ui"]>["place"]>;
+
+/** The page a fix's place starts from. */
+export function placeHref(place: UiPlace): string {
+  switch (place.page) {
+    case "vm":
+      return hrefs.vm(place.object);
+    case "host":
+      return hrefs.host(place.object);
+    case "cluster":
+      return hrefs.cluster(place.object);
+    case "task":
+      return hrefs.task(place.object);
+  }
+}
+
+/**
+ * A finding's fix in the UI's words, with a link to the page where it is done. Findings
+ * recorded in tasks before findings carried UI words have none: their fix is shown as it was.
+ */
+export function FixText({ finding, link = true }: { finding: Finding; link?: boolean }) {
+  const ui = finding.ui;
+  if (ui === undefined) return <>{finding.fix}</>;
+  return (
+    <>
+      {ui.text}
+      {link && ui.place !== undefined && (
+        <>
+          {" "}
+          <a href={placeHref(ui.place)} className="ferry-fix-link">
+            Open {ui.place.page === "task" ? "the task" : `${ui.place.object}'s page`}
+          </a>
+        </>
+      )}
+    </>
+  );
+}
 
 export type CellStatus = "current" | "compatible" | "warnings" | "errors";
 
@@ -38,7 +79,7 @@ function FindingItem({ finding }: { finding: Finding }) {
     <li className="ferry-finding">
       <strong>{finding.severity === "error" ? "Error" : "Warning"}</strong> ({finding.code}): {finding.message}
       <br />
-      <em>Fix:</em> {finding.fix}
+      <em>Fix:</em> <FixText finding={finding} />
     </li>
   );
 }

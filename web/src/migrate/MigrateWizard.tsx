@@ -1,7 +1,11 @@
 // The migrate wizard, the seed's steps (figures 9.36–9.40): 1 the target host, every host with
 // its compatibility (errors block Next; warnings are listed and must be acknowledged); 2 the
 // resource pool; 3 the priority; 4 a summary with the validation results and the engine's
-// prediction from POST /api/migrations/preview; Finish starts it with POST /api/migrations.
+// prediction from POST /api/migrations/preview; Finish starts it with POST /api/migrations and
+// leaves a notice whose Details link opens the task it created (MigrationStarted.tsx).
+// The pool preselected is the VM's own when the destination can take it, else the destination
+// cluster's root pool, with the reason shown (pool-choice.ts). A powered-off VM moves cold, and
+// the wizard says so instead of "live".
 // Every host is checked for both priorities: a host that only a high-priority reservation
 // refuses (not enough unreserved memory or CPU) can still be chosen, at low priority, as the
 // checker's fix says.
@@ -28,10 +32,13 @@ import {
 import { useEffect, useMemo, useState } from "react";
 import type { MigrationPreview } from "../../../src/api/schemas.ts";
 import { apiGet, apiSend, messageOf, seg } from "../api.ts";
+import { FixText } from "../clusters/findings.tsx";
 import { useInventory } from "../inventory/inventory.tsx";
 import type { CheckResult, Finding, Task, WhereResult } from "../types.ts";
 import { formatBytes, formatDuration } from "../tasks/format.ts";
 import "../tasks/tasks.css";
+import { announceStarted } from "./MigrationStarted.tsx";
+import { poolChoice, type PoolChoice } from "./pool-choice.ts";
 
 type Priority = "high" | "low";
 
@@ -54,7 +61,10 @@ export function FindingList({ findings, label }: { findings: readonly Finding[];
             {f.severity === "error" ? "Error" : "Warning"}
           </Label>{" "}
           <span className="ferry-finding-message">{f.message}</span>
-          <div className="ferry-finding-fix">Fix: {f.fix}</div>
+          <div className="ferry-finding-fix">
+            {/* No link inside the wizard: the page would open behind the dialog. */}
+            Fix: <FixText finding={f} link={false} />
+          </div>
         </ListItem>
       ))}
     </List>
@@ -135,19 +145,27 @@ function HostStep({ vm, current, hosts, error, host, check, onHost, acknowledged
   );
 }
 
-function PoolStep({ host, pools, pool, onPool, ownPool }: { host: string | null; pools: readonly string[]; pool: string | null; onPool: (p: string) => void; ownPool: string | null }) {
-  if (host === null) return null;
-  if (pools.length === 0) return <Alert variant="info" isInline title={`${host} has no resource pools`}>The VM joins the host's own resources.</Alert>;
+function poolLabel(p: string, choice: PoolChoice, ownPool: string | null): string {
+  const notes = [...(p === ownPool ? ["the VM's pool now"] : []), ...(choice.roots.includes(p) ? ["root pool"] : [])];
+  return notes.length === 0 ? p : `${p} (${notes.join(", ")})`;
+}
+
+function PoolStep({ host, choice, pool, onPool, ownPool }: { host: string | null; choice: PoolChoice | null; pool: string | null; onPool: (p: string) => void; ownPool: string | null }) {
+  if (host === null || choice === null) return null;
+  if (choice.pools.length === 0) return <Alert variant="info" isInline title={`${host} has no resource pools`}>{choice.reason}</Alert>;
   return (
     <>
-      <p>Most of the time the pool the VM is in now will do. Choosing a different pool may change the VM's access to CPU and memory.</p>
-      <div role="radiogroup" aria-label="Resource pool">
-        {pools.map((p) => (
+      <p id="migrate-pool-reason" className="ferry-pool-reason">
+        {choice.reason}
+      </p>
+      <p>Choosing a different pool may change the VM's access to CPU and memory.</p>
+      <div role="radiogroup" aria-label="Resource pool" aria-describedby="migrate-pool-reason">
+        {choice.pools.map((p) => (
           <Radio
             key={p}
             id={`migrate-pool-${p}`}
             name="migrate-pool"
-            label={p === ownPool ? `${p} (the VM's pool now)` : p}
+            label={poolLabel(p, choice, ownPool)}
             isChecked={pool === p}
             onChange={() => {
               onPool(p);
@@ -324,16 +342,18 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
   const highRefused = selectedHost !== undefined && lowOnly(selectedHost) ? selectedHost.high.errors.map((f) => f.message).join(" ") : null;
   const vmRecord = inventory?.vms.find((v) => v.name === vm);
   const ownPool = vmRecord?.pool ?? null;
-  const pools = useMemo(() => {
-    if (inventory === null || host === null) return [];
-    const cluster = inventory.hosts.find((h) => h.name === host)?.cluster;
-    return inventory.resourcePools.filter((p) => (cluster !== undefined && p.cluster === cluster) || p.host === host).map((p) => p.name);
-  }, [inventory, host]);
-  // The VM's own pool when the target's cluster has it (the seed: "most of the time the same
-  // resource pool will suffice"), else the cluster's first.
+  const choice = useMemo(() => {
+    const target = inventory?.hosts.find((h) => h.name === host);
+    if (inventory === null || target === undefined) return null;
+    return poolChoice({ name: vm, pool: ownPool ?? undefined }, target, inventory.resourcePools);
+  }, [inventory, host, vm, ownPool]);
+  const pools = useMemo(() => choice?.pools ?? [], [choice]);
+  // A new destination preselects its own default; a pool the user picked stays while it is valid there.
+  const [poolPicked, setPoolPicked] = useState(false);
   useEffect(() => {
-    setPool((current) => (current !== null && pools.includes(current) ? current : ownPool !== null && pools.includes(ownPool) ? ownPool : (pools[0] ?? null)));
-  }, [pools, ownPool]);
+    setPool((current) => (poolPicked && current !== null && pools.includes(current) ? current : (choice?.pool ?? null)));
+  }, [pools, choice, poolPicked]);
+  const cold = vmRecord?.power === "off";
 
   const ackedCodes = useMemo(() => acknowledgedCodes ?? [], [acknowledgedCodes]);
   const acceptWarnings = (p: MigrationPreview | null): string[] => {
@@ -377,8 +397,9 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
     setFinishing(true);
     setFinishError(null);
     try {
-      await apiSend<Task>("POST", "/migrations", { ...request, acceptWarnings: acceptWarnings(preview) });
+      const task = await apiSend<Task>("POST", "/migrations", { ...request, acceptWarnings: acceptWarnings(preview) });
       void inventoryState.reload();
+      announceStarted({ id: task.id, vm, destination: request.to, cold });
       onClose();
     } catch (e) {
       setFinishError(messageOf(e));
@@ -398,7 +419,7 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
         onClose={onClose}
         onSave={finish}
         onStepChange={onStepChange}
-        header={<WizardHeader title={`Migrate ${vm}`} description="Move the running VM to another host, live." onClose={onClose} closeButtonAriaLabel="Close the migrate wizard" />}
+        header={<WizardHeader title={`Migrate ${vm}`} description={cold ? `Move the powered-off VM to another host, cold: ${vm} is registered there, powered off, with its disks where they are.` : "Move the running VM to another host, live."} onClose={onClose} closeButtonAriaLabel="Close the migrate wizard" />}
         navAriaLabel="Migrate steps"
       >
         <WizardStep name="Select target host" id={STEP.host} footer={{ isNextDisabled: hostBlocked }}>
@@ -421,7 +442,16 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
         </WizardStep>
         <WizardStep name="Resource pool" id={STEP.pool} isDisabled={hostBlocked} footer={{ isNextDisabled: pools.length > 0 && pool === null }}>
           <Title headingLevel="h2">Resource pool</Title>
-          <PoolStep host={host} pools={pools} pool={pool} onPool={setPool} ownPool={ownPool} />
+          <PoolStep
+            host={host}
+            choice={choice}
+            pool={pool}
+            onPool={(p) => {
+              setPoolPicked(true);
+              setPool(p);
+            }}
+            ownPool={ownPool}
+          />
         </WizardStep>
         <WizardStep name="Priority" id={STEP.priority} isDisabled={hostBlocked}>
           <Title headingLevel="h2">Priority</Title>
