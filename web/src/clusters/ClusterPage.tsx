@@ -2,7 +2,7 @@
 // ("Set CPUID mask for all VMs", PUT /api/clusters/{name}/mask): the seed calls setting it
 // VM by VM tedious. A confirmation names how many VMs change before anything is sent.
 import { Alert, Button, Modal, ModalBody, ModalFooter, ModalHeader, Tab, Tabs, TabTitleText, Title } from "@patternfly/react-core";
-import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useState } from "react";
 import { apiSend, seg } from "../api.ts";
 import { MaskEditor, NO_MASK, describeMask } from "../cpu/MaskEditor.tsx";

@@ -2,7 +2,7 @@
 // "compatible", "warnings" or "errors" in an icon and a word, never by colour alone. A cell
 // is a button: it opens the findings behind it — each one's message and fix — beside the grid.
 import { Alert, Button, Title } from "@patternfly/react-core";
-import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useState } from "react";
 import { seg } from "../api.ts";
 import { ErrorAlert, useApiGet } from "../feedback.tsx";

@@ -5,7 +5,7 @@
 // GET /api/hosts/{h}/maintenance: the controller announces no event for it). "Exit maintenance
 // mode" clears it. Operators only: read-only tokens see neither.
 import { Alert, Button, Modal, ModalBody, ModalFooter, ModalHeader, Progress, Radio } from "@patternfly/react-core";
-import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useEffect, useState } from "react";
 import { apiSend, seg } from "../api.ts";
 import { ErrorAlert } from "../feedback.tsx";

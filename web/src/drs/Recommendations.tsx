@@ -3,7 +3,7 @@
 // (POST /api/drs/apply; operators only), then what started (each move is an ordinary
 // migration task) and what was skipped with the controller's reason.
 import { Alert, Button, Label } from "@patternfly/react-core";
-import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useState } from "react";
 import { apiSend } from "../api.ts";
 import { ErrorAlert } from "../feedback.tsx";

@@ -3,7 +3,7 @@
 // /api/drs/rules/{name}, removed with DELETE. The controller checks the VMs and hosts exist;
 // its refusal is shown in its words. Read-only tokens see the list only.
 import { Button, Checkbox, Form, FormGroup, FormSelect, FormSelectOption, Radio, TextInput } from "@patternfly/react-core";
-import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useState } from "react";
 import { apiSend, seg } from "../api.ts";
 import { ErrorAlert, useApiGet } from "../feedback.tsx";

@@ -2,7 +2,7 @@
 // Networking (the seed's Figure 9.27): vSwitches with uplinks, port groups with VLAN,
 // VMkernel ports with IP, gateway, MTU and VMotion — edited, removed or added here.
 import { Alert, Button, Checkbox, DescriptionList, DescriptionListDescription, DescriptionListGroup, DescriptionListTerm, Form, FormGroup, Label, Modal, ModalBody, ModalFooter, ModalHeader, Tab, Tabs, TabTitleText, TextInput, Title } from "@patternfly/react-core";
-import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useState } from "react";
 import { apiSend, seg } from "../api.ts";
 import { MaintenanceActions } from "../drs/Maintenance.tsx";

@@ -1,7 +1,7 @@
 // The VMotion links from this host that migrations taught a rate (the controller's learned
 // link rates, GET /api/hosts): what predictions use instead of the NIC's nominal speed.
 import { Alert } from "@patternfly/react-core";
-import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useEffect, useState } from "react";
 import { apiGet, messageOf } from "../api.ts";
 import type { HostSummary } from "../types.ts";

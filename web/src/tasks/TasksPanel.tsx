@@ -4,7 +4,7 @@
 // left, and plain words when a migration is not converging or has failed. Running ones can be
 // aborted by users who may migrate.
 import { Alert, Button, Label, Progress, ProgressMeasureLocation, ProgressVariant, Title } from "@patternfly/react-core";
-import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { apiGetSequenced, apiSend, messageOf, seg } from "../api.ts";
 import { useFerryEvents, type FerryEvent } from "../events.ts";

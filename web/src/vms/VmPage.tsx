@@ -2,7 +2,7 @@
 // files and disks by datastore), where it can migrate to and why not elsewhere, and the
 // actions "Migrate…" and "Edit settings" for tokens that may use them.
 import { Alert, Button, DescriptionList, DescriptionListDescription, DescriptionListGroup, DescriptionListTerm, Label, Title } from "@patternfly/react-core";
-import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useEffect, useState } from "react";
 import { apiSend, seg } from "../api.ts";
 import { onEditRequest, takeEditRequest, useMigrate } from "../actions.ts";
