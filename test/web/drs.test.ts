@@ -84,6 +84,9 @@ describe("the cluster's DRS tab", () => {
     await history.locator(".uplot canvas").waitFor();
     assert.ok(Number(await history.getAttribute("data-points")) >= 2);
     assert.match((await history.locator("figcaption").textContent()) ?? "", new RegExp(`\\d+ points over [\\d.]+ min; .*against the target σ ${view.targetImbalance.toFixed(3)}`));
+    // The open tab follows the history: the sampler's next point shows with no click (20 s period).
+    const points = Number(await history.getAttribute("data-points"));
+    await page.waitForFunction((n) => Number(document.querySelector('[aria-label="Imbalance history chart"]')?.getAttribute("data-points")) > n, points, { timeout: 90_000 });
     const first = view.recommendations[0];
     assert.ok(first !== undefined);
     const row = recommendationsGrid().getByRole("row").filter({ hasText: `${first.from} → ${first.to}` }).filter({ hasText: first.vm });

@@ -2,9 +2,10 @@
 // reason, gain and cost (Apply, Apply all), the VMs that stay with why, the automation level
 // and threshold, and the rules. Everything through the API (GET/PUT /api/clusters/{c}/drs,
 // POST …/drs/run, POST /api/drs/apply, /api/drs/rules). The view is read again whenever the
-// inventory is (a migration queued or ended: DRS's own moves are ordinary migration tasks).
+// inventory is (a migration queued or ended: DRS's own moves are ordinary migration tasks),
+// and every usage sampling interval, when the σ history gains a point.
 import { Alert, Button, Title } from "@patternfly/react-core";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { apiSend, seg } from "../api.ts";
 import { ErrorAlert, useApiGet } from "../feedback.tsx";
 import { useInventory } from "../inventory/inventory.tsx";
@@ -14,6 +15,9 @@ import { ImbalanceGauge } from "./Imbalance.tsx";
 import type { DrsView } from "./model.ts";
 import { Recommendations, Unmovable } from "./Recommendations.tsx";
 import { RulesEditor } from "./RulesEditor.tsx";
+
+/** The controller's default usage sampling interval: the σ history gains a point each. */
+const HISTORY_REFRESH_MS = 20_000;
 
 type Run = DrsView & { started: unknown[]; skipped: unknown[] };
 
@@ -56,6 +60,13 @@ export function DrsTab({ cluster, vms, hosts }: { cluster: string; vms: readonly
     view.reload();
     void reloadInventory();
   };
+  const { reload } = view;
+  useEffect(() => {
+    const timer = setInterval(reload, HISTORY_REFRESH_MS);
+    return () => {
+      clearInterval(timer);
+    };
+  }, [reload]);
   return (
     <div aria-label={`DRS of ${cluster}`}>
       <ErrorAlert title="Cannot read the cluster's DRS" error={view.error} />
