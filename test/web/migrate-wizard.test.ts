@@ -321,6 +321,7 @@ describe("recent tasks and the migration detail page", () => {
     const row = page.getByRole("region", { name: /^Recent tasks/ }).getByRole("row", { name: `Migration of ${pair.vm} to ${pair.host.host}` }).first();
     await until("the migration in pre-copy", async () => (await row.getAttribute("data-state")) === "precopy", 30_000);
     await row.getByRole("button", { name: `Abort the migration of ${pair.vm}` }).click();
+    await page.getByRole("dialog", { name: `Abort the migration of ${pair.vm}?` }).getByRole("button", { name: "Yes, abort the migration" }).click();
     await until("the migration ended", async () => ["cancelled", "failed"].includes((await row.getAttribute("data-state")) ?? ""), 30_000);
     const task = (await suite.lab.api<TaskRow>("GET", `/migrations/${started.body.id}`)).body;
     assert.equal(task.body.report?.runningOn, pair.from);

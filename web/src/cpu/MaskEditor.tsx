@@ -2,8 +2,9 @@
 // guest or exposed to it; and, under Advanced, SSE3, SSE4.1/4.2 and custom flags — with the
 // seed's warning that those are not to be changed without cause. Used on VMs, templates and
 // for a whole cluster at once.
-import { Alert, Checkbox, ExpandableSection, FormGroup, Radio, TextInput } from "@patternfly/react-core";
+import { Alert, Checkbox, ExpandableSection, FormGroup, FormHelperText, HelperText, HelperTextItem, Radio, TextInput } from "@patternfly/react-core";
 import { useState } from "react";
+import { unknownFlagsMessage, unknownMaskFlags } from "../../../src/core/cpu/mask-flags.ts";
 import type { CpuidMask, Inventory, Vm } from "../types.ts";
 
 export const NO_MASK: CpuidMask = { nx: false, sse3: false, sse4: false, custom: [] };
@@ -31,6 +32,15 @@ export function effectiveMask(vm: Vm, inventory: Inventory): { mask: Vm["cpuidMa
   return { mask: undefined, from: "" };
 }
 
+/**
+ * What is wrong with the mask's custom flags (a name no guest sees, e.g. "avx3", with the
+ * nearest known names), in the controller's own words: the same check refuses it there.
+ */
+export function maskProblem(mask: CpuidMask): string | null {
+  const unknown = unknownMaskFlags(mask.custom);
+  return unknown.length === 0 ? null : `${unknownFlagsMessage(unknown)}.`;
+}
+
 export function describeMask(mask: CpuidMask | undefined): string {
   if (mask === undefined) return "none (the guest sees the host's CPU features)";
   const parts = [mask.nx ? "NX/XD hidden" : "NX/XD exposed"];
@@ -48,6 +58,7 @@ export function MaskEditor({ id, value, onChange }: { id: string; value: CpuidMa
   const advancedSet = value.sse3 || value.sse4 || value.custom.length > 0;
   const [advanced, setAdvanced] = useState(advancedSet);
   const [customText, setCustomText] = useState(value.custom.join(" "));
+  const problem = maskProblem(value);
   return (
     <div className="ferry-mask">
       <FormGroup role="radiogroup" isInline fieldId={`${id}-nx`} label="NX/XD flag" isStack>
@@ -78,12 +89,19 @@ export function MaskEditor({ id, value, onChange }: { id: string; value: CpuidMa
           <TextInput
             id={`${id}-custom`}
             value={customText}
+            validated={problem === null ? "default" : "error"}
+            aria-describedby={`${id}-custom-help`}
             placeholder="e.g. avx2 x2apic (names as in /proc/cpuinfo)"
             onChange={(_e, text) => {
               setCustomText(text);
               onChange({ ...value, custom: parseFlags(text) });
             }}
           />
+          <FormHelperText>
+            <HelperText id={`${id}-custom-help`}>
+              <HelperTextItem variant={problem === null ? "default" : "error"}>{problem ?? "CPUID flags a guest can see, named as in /proc/cpuinfo."}</HelperTextItem>
+            </HelperText>
+          </FormHelperText>
         </FormGroup>
       </ExpandableSection>
     </div>

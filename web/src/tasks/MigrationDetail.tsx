@@ -18,6 +18,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { apiGetSequenced, apiSend, messageOf, seg } from "../api.ts";
 import { useFerryEvents } from "../events.ts";
+import { AbortConfirm } from "../vms/Confirm.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { PassSample, Phase } from "../../../src/core/migration/types.ts";
@@ -153,6 +154,7 @@ export function MigrationDetail({ id }: { id: string }) {
   const [task, setTask] = useState<LiveTask | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [abortError, setAbortError] = useState<string | null>(null);
+  const [askingAbort, setAskingAbort] = useState(false);
   const latest = useRef<LiveTask | null>(null);
   // The event sequence the task was first read at: its stream starts after it (list-then-watch).
   const [watchFrom, setWatchFrom] = useState<{ readonly id: string; readonly sequence: number } | null>(null);
@@ -212,6 +214,7 @@ export function MigrationDetail({ id }: { id: string }) {
   const running = !TERMINAL.has(task.state);
   const converging = convergenceWarning(task);
   const abort = (): void => {
+    setAskingAbort(false);
     setAbortError(null);
     apiSend<Task>("DELETE", `/migrations/${seg(task.id)}`).catch((e: unknown) => {
       setAbortError(messageOf(e));
@@ -249,10 +252,11 @@ export function MigrationDetail({ id }: { id: string }) {
       {converging !== null && <Alert variant="warning" isInline title={converging} />}
       {abortError !== null && <Alert variant="danger" isInline title={`Cannot abort: ${abortError}`} />}
       {running && session.canEdit && (
-        <Button variant="secondary" isDanger onClick={abort}>
+        <Button variant="secondary" isDanger onClick={() => { setAskingAbort(true); }}>
           Abort this migration
         </Button>
       )}
+      {askingAbort && running && <AbortConfirm task={task} onConfirm={abort} onCancel={() => { setAskingAbort(false); }} />}
       <section aria-labelledby="ferry-timeline-title">
         <Title headingLevel="h2" id="ferry-timeline-title" size="lg">
           Phases

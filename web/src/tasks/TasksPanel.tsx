@@ -8,6 +8,7 @@ import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { apiGetSequenced, apiSend, messageOf, seg } from "../api.ts";
 import { useFerryEvents, type FerryEvent } from "../events.ts";
+import { AbortConfirm } from "../vms/Confirm.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { Task } from "../types.ts";
@@ -152,7 +153,9 @@ function TaskRow({ task, canAbort, onError }: { task: LiveTask; canAbort: boolea
   const p = task.progress;
   const rate = running && p !== null && p.linkRateBytesPerSec > 0 && (task.state === "precopy" || task.state === "switchover") ? formatRate(p.linkRateBytesPerSec) : "—";
   const eta = running && p?.etaMs !== undefined ? formatDuration(p.etaMs) : "—";
+  const [asking, setAsking] = useState(false);
   const abort = (): void => {
+    setAsking(false);
     setAborting(true);
     onError(null);
     apiSend<Task>("DELETE", `/migrations/${seg(task.id)}`).catch((e: unknown) => {
@@ -185,10 +188,11 @@ function TaskRow({ task, canAbort, onError }: { task: LiveTask; canAbort: boolea
             Details
           </Button>
           {running && canAbort && (
-            <Button variant="secondary" isDanger size="sm" onClick={abort} isDisabled={aborting} aria-label={`Abort the migration of ${task.vm}`}>
+            <Button variant="secondary" isDanger size="sm" onClick={() => { setAsking(true); }} isDisabled={aborting} aria-label={`Abort the migration of ${task.vm}`}>
               {aborting ? "Aborting…" : "Abort"}
             </Button>
           )}
+          {asking && <AbortConfirm task={task} onConfirm={abort} onCancel={() => { setAsking(false); }} />}
         </div>
       </Td>
     </Tr>

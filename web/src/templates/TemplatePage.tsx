@@ -1,19 +1,30 @@
 // A template: what VMs deployed from it get, and its CPUID mask (PUT /api/templates/{name}/mask),
-// which every VM deployed from it takes unless the VM has a mask of its own.
-import { Alert, Button, DescriptionList, DescriptionListDescription, DescriptionListGroup, DescriptionListTerm, Form, Title } from "@patternfly/react-core";
+// which every VM deployed from it takes unless the VM has a mask of its own. The controller
+// refuses a mask naming a flag no guest sees, and a change while a VM taking it migrates: Save
+// says why beside it.
+import { Alert, DescriptionList, DescriptionListDescription, DescriptionListGroup, DescriptionListTerm, Form, Title } from "@patternfly/react-core";
 import { useState } from "react";
 import { apiSend, seg } from "../api.ts";
-import { MaskEditor, NO_MASK, describeMask, sameMask } from "../cpu/MaskEditor.tsx";
-import { ErrorAlert } from "../feedback.tsx";
+import { MaskEditor, NO_MASK, describeMask, maskProblem, sameMask } from "../cpu/MaskEditor.tsx";
+import { ButtonWithReason, ErrorAlert } from "../feedback.tsx";
 import { useInventory } from "../inventory/inventory.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
-import type { CpuidMask, Template } from "../types.ts";
+import type { CpuidMask, Template, Vm } from "../types.ts";
 
-function TemplateMask({ template, onSaved }: { template: Template; onSaved: (message: string) => void }) {
+/** Why the template's mask cannot change now: a VM that takes it migrates (the controller would refuse). */
+function migratingTakers(template: string, takers: readonly Vm[]): string | null {
+  const moving = takers.filter((vm) => vm.migrating).map((vm) => vm.name);
+  if (moving.length === 0) return null;
+  return `${moving.join(", ")} ${moving.length === 1 ? "takes this mask and is" : "take this mask and are"} migrating: change the mask of ${template} once the migration ends.`;
+}
+
+function TemplateMask({ template, takers, onSaved }: { template: Template; takers: readonly Vm[]; onSaved: (message: string) => void }) {
   const [mask, setMask] = useState<CpuidMask>(template.cpuidMask ?? NO_MASK);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const moving = migratingTakers(template.name, takers);
+  const saveReason = moving ?? maskProblem(mask) ?? (sameMask(mask, template.cpuidMask) ? "The mask is as saved." : null);
   const send = (value: CpuidMask | null): void => {
     setBusy(true);
     setError(null);
@@ -32,19 +43,19 @@ function TemplateMask({ template, onSaved }: { template: Template; onSaved: (mes
     <Form
       onSubmit={(e) => {
         e.preventDefault();
-        send(mask);
+        if (saveReason === null) send(mask);
       }}
     >
       <MaskEditor id="template-mask" value={mask} onChange={setMask} />
       <ErrorAlert title="The mask was not saved" error={error} />
       <div className="ferry-actions">
-        <Button variant="primary" type="submit" isDisabled={busy || sameMask(mask, template.cpuidMask)} isLoading={busy}>
+        <ButtonWithReason variant="primary" type="submit" disabledReason={busy ? "Saving…" : saveReason} isLoading={busy}>
           Save mask
-        </Button>
+        </ButtonWithReason>
         {template.cpuidMask !== undefined && (
-          <Button variant="secondary" onClick={() => { send(null); }} isDisabled={busy}>
+          <ButtonWithReason variant="secondary" onClick={() => { send(null); }} disabledReason={busy ? "Saving…" : moving}>
             Clear mask
-          </Button>
+          </ButtonWithReason>
         )}
       </div>
     </Form>
@@ -107,6 +118,7 @@ export function TemplatePage({ name }: { name: string }) {
           <TemplateMask
             key={JSON.stringify(template.cpuidMask ?? null)}
             template={template}
+            takers={deployed.filter((vm) => vm.cpuidMask === undefined)}
             onSaved={(message) => {
               setNotice(message);
               void reload();

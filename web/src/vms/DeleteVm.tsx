@@ -1,13 +1,13 @@
 // "Delete…" on a VM's page: only a powered-off VM that is not migrating can go (the button
-// says why when it cannot), after a confirmation that asks whether its disk files go too
+// says why beside it when it cannot), after a confirmation that asks whether its disk files go too
 // (DELETE /api/vms/{name}?disks=keep|remove). ISOs are never removed; kept disks can be
 // imported into another VM as existing images.
-import { Button, Checkbox, Modal, ModalBody, ModalFooter, ModalHeader, Tooltip } from "@patternfly/react-core";
+import { Button, Checkbox, Modal, ModalBody, ModalFooter, ModalHeader } from "@patternfly/react-core";
 import { useState } from "react";
 import type { z } from "zod";
 import type { ChangedSchema } from "../../../src/api/schemas.ts";
 import { apiSend, seg } from "../api.ts";
-import { ErrorAlert } from "../feedback.tsx";
+import { ButtonWithReason, ErrorAlert } from "../feedback.tsx";
 import { useInventory } from "../inventory/inventory.tsx";
 import { hrefs, navigate } from "../router.ts";
 import type { Vm } from "../types.ts";
@@ -20,13 +20,11 @@ export function deleteBlocked(vm: Vm): string | null {
 }
 
 export function DeleteVmButton({ vm, onDelete }: { vm: Vm; onDelete: () => void }) {
-  const why = deleteBlocked(vm);
-  const button = (
-    <Button variant="danger" isAriaDisabled={why !== null} onClick={onDelete}>
+  return (
+    <ButtonWithReason variant="danger" disabledReason={deleteBlocked(vm)} onClick={onDelete}>
       Delete…
-    </Button>
+    </ButtonWithReason>
   );
-  return why === null ? button : <Tooltip content={why}>{button}</Tooltip>;
 }
 
 export function DeleteVmModal({ vm, onClose }: { vm: Vm; onClose: () => void }) {

@@ -1,13 +1,17 @@
 // Edit settings (the seed's Figures 9.33–9.35): each CD-ROM, floppy, serial, parallel and
 // USB device with its Connected box and what backs it; each NIC with its port group and
-// Connected box; the CPUID mask. Saved with one PATCH /api/vms/{name} carrying only what
-// changed; the server's refusal is shown inside the dialog.
+// Connected box; Resources > Advanced CPU (scheduling affinity); the CPUID mask. Saved with one
+// PATCH /api/vms/{name} carrying only what changed; the server's refusal is shown inside the
+// dialog. While an open migration holds the VM the controller refuses every edit, so Save is
+// disabled and says why.
 import { Alert, Button, Checkbox, Form, Modal, ModalBody, ModalFooter, ModalHeader, Title } from "@patternfly/react-core";
 import { useState } from "react";
 import { apiSend, seg } from "../api.ts";
-import { effectiveMask, MaskEditor, NO_MASK, sameMask } from "../cpu/MaskEditor.tsx";
-import { ErrorAlert } from "../feedback.tsx";
-import type { CpuidMask, Device, Inventory, Vm, VmSettingsPatch } from "../types.ts";
+import { effectiveMask, MaskEditor, maskProblem, NO_MASK, sameMask } from "../cpu/MaskEditor.tsx";
+import { ButtonWithReason, ErrorAlert } from "../feedback.tsx";
+import type { CpuidMask, Device, Inventory, Task, Vm, VmSettingsPatch } from "../types.ts";
+import { AdvancedCpu, parseAffinity, sameAffinity } from "./CpuAffinity.tsx";
+import { migratingReason } from "./VmActions.tsx";
 
 export function deviceKindText(kind: Device["kind"]): string {
   switch (kind) {
@@ -37,11 +41,19 @@ export function backingText(device: Device): string {
   }
 }
 
-export function EditSettings({ vm, inventory, onClose, onSaved }: { vm: Vm; inventory: Inventory; onClose: () => void; onSaved: (message: string) => void }) {
+/** Why Save cannot be pressed now, or null. */
+function saveBlocked(vm: Vm, task: Task | null, problems: readonly (string | null)[], changed: boolean): string | null {
+  return migratingReason(vm, task, "edit its settings") ?? problems.find((p) => p !== null) ?? (changed ? null : "Nothing is changed yet.");
+}
+
+export function EditSettings({ vm, inventory, task, onClose, onSaved }: { vm: Vm; inventory: Inventory; task: Task | null; onClose: () => void; onSaved: (message: string) => void }) {
   const [devices, setDevices] = useState<Record<string, boolean>>(() => Object.fromEntries(vm.devices.map((d) => [d.name, d.connected])));
   const [nics, setNics] = useState<Record<string, boolean>>(() => Object.fromEntries(vm.nics.map((n) => [n.name, n.connected])));
   const inherited = effectiveMask(vm, inventory);
   const [mask, setMask] = useState<CpuidMask>(inherited.mask ?? NO_MASK);
+  const [affinityText, setAffinityText] = useState(vm.cpuAffinity.join(", "));
+  const cores = inventory.hosts.find((h) => h.name === vm.host)?.cpu.cores;
+  const affinity = parseAffinity(affinityText, cores);
   const [error, setError] = useState<unknown>(null);
   const [saving, setSaving] = useState(false);
 
@@ -52,7 +64,10 @@ export function EditSettings({ vm, inventory, onClose, onSaved }: { vm: Vm; inve
   if (nicChanges.length > 0) patch.nics = nicChanges;
   const maskChanged = !sameMask(mask, inherited.mask);
   if (maskChanged) patch.cpuidMask = mask;
-  const changed = deviceChanges.length + nicChanges.length > 0 || maskChanged;
+  const affinityChanged = affinity.problem === null && !sameAffinity(affinity.cpus, vm.cpuAffinity);
+  if (affinityChanged) patch.cpuAffinity = affinity.cpus;
+  const changed = deviceChanges.length + nicChanges.length > 0 || maskChanged || affinityChanged;
+  const blocked = saveBlocked(vm, task, [affinity.problem, maskProblem(mask)], changed);
 
   const save = (): void => {
     setSaving(true);
@@ -60,6 +75,7 @@ export function EditSettings({ vm, inventory, onClose, onSaved }: { vm: Vm; inve
     apiSend("PATCH", `/vms/${seg(vm.name)}`, patch).then(
       () => {
         const parts = [...deviceChanges.map((d) => `${d.name} ${d.connected ? "connected" : "disconnected"}`), ...nicChanges.map((n) => `${n.name} ${n.connected ? "connected" : "disconnected"}`)];
+        if (affinityChanged) parts.push(affinity.cpus.length === 0 ? "CPU affinity cleared" : `CPU affinity set to ${affinity.cpus.join(", ")}`);
         if (maskChanged) parts.push("CPUID mask changed");
         const cycle = maskChanged && vm.power !== "off" ? " The new CPUID mask reaches the guest only after a power cycle (power it off and on); until then it keeps the CPU features it booted with." : "";
         onSaved(`${vm.name}: ${parts.join(", ")}.${cycle}`);
@@ -78,7 +94,7 @@ export function EditSettings({ vm, inventory, onClose, onSaved }: { vm: Vm; inve
         <Form
           onSubmit={(e) => {
             e.preventDefault();
-            if (changed) save();
+            if (blocked === null) save();
           }}
         >
           <Title headingLevel="h3">Devices</Title>
@@ -110,6 +126,7 @@ export function EditSettings({ vm, inventory, onClose, onSaved }: { vm: Vm; inve
               <Checkbox id={`nic-${n.name}-connected`} label="Connected" isChecked={nics[n.name] ?? n.connected} onChange={(_e, checked) => { setNics({ ...nics, [n.name]: checked }); }} />
             </fieldset>
           ))}
+          <AdvancedCpu vm={vm.name} host={vm.host} cpus={cores} text={affinityText} problem={affinity.problem} onChange={setAffinityText} />
           <Title headingLevel="h3">CPUID mask</Title>
           {vm.cpuidMask === undefined && inherited.mask !== undefined && <p className="ferry-backing">Now {inherited.from}; saving a change gives the VM its own mask.</p>}
           <MaskEditor id="vm-mask" value={mask} onChange={setMask} />
@@ -122,9 +139,9 @@ export function EditSettings({ vm, inventory, onClose, onSaved }: { vm: Vm; inve
         </Form>
       </ModalBody>
       <ModalFooter>
-        <Button variant="primary" onClick={save} isDisabled={!changed || saving} isLoading={saving}>
+        <ButtonWithReason variant="primary" onClick={save} disabledReason={saving ? "Saving…" : blocked} isLoading={saving}>
           Save
-        </Button>
+        </ButtonWithReason>
         <Button variant="link" onClick={onClose}>
           Cancel
         </Button>

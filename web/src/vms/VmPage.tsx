@@ -4,7 +4,7 @@
 import { Alert, Button, DescriptionList, DescriptionListDescription, DescriptionListGroup, DescriptionListTerm, Label, Title } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useEffect, useState } from "react";
-import { apiSend, seg } from "../api.ts";
+import { seg } from "../api.ts";
 import { onEditRequest, takeEditRequest, useMigrate } from "../actions.ts";
 import { describeMask, effectiveMask, maskedFlagNames } from "../cpu/MaskEditor.tsx";
 import { ErrorAlert, useApiGet } from "../feedback.tsx";
@@ -13,9 +13,10 @@ import { shownPower, useInventory } from "../inventory/inventory.tsx";
 import { MigratingBadge, PowerBadge } from "../inventory/InventoryTree.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
-import type { PowerResult, Vm, WhereResult } from "../types.ts";
+import type { Vm, WhereResult } from "../types.ts";
 import { VmUsageCharts } from "../usage/UsageCharts.tsx";
-import { DeleteVmButton, DeleteVmModal } from "./DeleteVm.tsx";
+import { DeleteVmModal } from "./DeleteVm.tsx";
+import { HoldingTaskNotice, useHoldingTask, VmActions } from "./VmActions.tsx";
 import { EditSettings, backingText, deviceKindText } from "./EditSettings.tsx";
 
 function filesByDatastore(vm: Vm): Map<string, string[]> {
@@ -75,25 +76,7 @@ export function VmPage({ name }: { name: string }) {
   const [editing, setEditing] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
-  const [powering, setPowering] = useState(false);
-  const [powerError, setPowerError] = useState<unknown>(null);
-  // A power-on is when the guest takes its CPU: a new CPUID mask reaches it only through one.
-  const power = (action: "on" | "off" | "cycle"): void => {
-    setPowering(true);
-    setPowerError(null);
-    setNotice(null);
-    apiSend<PowerResult>("POST", `/vms/${seg(name)}/power`, { action })
-      .then((result) => {
-        setNotice(result.power === "off" ? `${result.vm} is powered off.` : `${result.vm} is powered on${result.bootFlags === null ? "" : `; its guest booted with: ${result.bootFlags.join(" ")}`}.`);
-        void reload();
-      })
-      .catch((e: unknown) => {
-        setPowerError(e);
-      })
-      .finally(() => {
-        setPowering(false);
-      });
-  };
+  const holding = useHoldingTask(name, inventory?.vms.find((v) => v.name === name)?.migrating === true, inventory);
   useEffect(() => {
     if (canEdit && takeEditRequest(name)) setEditing(true);
     return onEditRequest((vm) => {
@@ -118,32 +101,20 @@ export function VmPage({ name }: { name: string }) {
       <Title headingLevel="h1">
         VM {vm.name} <PowerBadge power={shownPower(vm.power, hostStates.get(vm.host))} /> {vm.migrating && <MigratingBadge />}
       </Title>
+      <HoldingTaskNotice vm={vm} task={holding} />
       {canEdit && (
-        <div className="ferry-actions">
-          <Button variant="primary" isDisabled={vm.migrating} onClick={() => { migrate(vm.name); }}>
-            Migrate…
-          </Button>
-          <Button variant="secondary" onClick={() => { setNotice(null); setEditing(true); }}>
-            Edit settings
-          </Button>
-          {vm.power === "off" ? (
-            <Button variant="secondary" isDisabled={powering || vm.migrating} onClick={() => { power("on"); }}>
-              Power on
-            </Button>
-          ) : (
-            <>
-              <Button variant="secondary" isDisabled={powering || vm.migrating} onClick={() => { power("cycle"); }}>
-                Power cycle
-              </Button>
-              <Button variant="secondary" isDisabled={powering || vm.migrating} onClick={() => { power("off"); }}>
-                Power off
-              </Button>
-            </>
-          )}
-          <DeleteVmButton vm={vm} onDelete={() => { setDeleting(true); }} />
-        </div>
+        <VmActions
+          vm={vm}
+          task={holding}
+          onMigrate={() => { migrate(vm.name); }}
+          onEdit={() => { setNotice(null); setEditing(true); }}
+          onDelete={() => { setDeleting(true); }}
+          onPowered={(message) => {
+            setNotice(message);
+            void reload();
+          }}
+        />
       )}
-      <ErrorAlert title="The power change did not happen" error={powerError} />
       {notice !== null && (
         <Alert variant="info" isInline title="Done" actionClose={<Button variant="plain" aria-label="Dismiss" onClick={() => { setNotice(null); }}>×</Button>}>
           {notice}
@@ -297,6 +268,7 @@ export function VmPage({ name }: { name: string }) {
         <EditSettings
           vm={vm}
           inventory={inventory}
+          task={holding}
           onClose={() => { setEditing(false); }}
           onSaved={(message) => {
             setEditing(false);
