@@ -15,6 +15,7 @@ import { TERMINAL_PHASES, type MigrationProgress, type MigrationReport, type Pha
 import { controllerClient } from "../controller.ts";
 import { ExitStatus, printJson, type CliIo } from "../io.ts";
 import type { SetStatus } from "./index.ts";
+import { listTasks, tasksListTable } from "./tasks.ts";
 
 /** A refusal's details: the check's errors and the warnings that need accepting. */
 const RefusalDetailsSchema = z.object({ errors: z.array(FindingSchema).optional(), warnings: z.array(FindingSchema).optional() });
@@ -330,11 +331,14 @@ function registerResolveCommand(migrate: CommandUnknownOpts, parentOpts: () => {
 function registerTaskCommands(program: Command, io: CliIo, setStatus: SetStatus): void {
   program
     .command("tasks")
-    .description("migration tasks, newest first; or one task, optionally followed live")
-    .argument("[id]", "one task's id")
-    .option("--vm <vm>", "only this VM's")
-    .option("--state <states>", "only these phases, comma-separated")
-    .option("--limit <n>", "at most this many", "20")
+    .description("every task, newest first: operations (power, settings, host networking, tokens, imports, DRS, maintenance) and migrations, with who, when, state and result; or one migration, optionally followed live")
+    .argument("[id]", "one migration task's id")
+    .option("--object <name>", "only tasks on this VM, host, cluster, template, token or DRS rule")
+    .option("--vm <vm>", "only this VM's (as --object)")
+    .option("--user <token>", "only tasks this token's name started")
+    .option("--state <states>", "only these states, comma-separated: running, succeeded, failed, cancelled")
+    .option("--kind <kind>", "all (default), operation or migration")
+    .option("--limit <n>", "at most this many (1–500)", "20")
     .option("-w, --watch", "follow the task to its end")
     .option("--json", "print as JSON")
     .option("--controller <url>", "the controller")
@@ -355,10 +359,9 @@ function registerTaskCommands(program: Command, io: CliIo, setStatus: SetStatus)
         setStatus(ExitStatus.ok);
         return;
       }
-      const query = new URLSearchParams({ limit: opts.limit, ...(opts.vm === undefined ? {} : { vm: opts.vm }), ...(opts.state === undefined ? {} : { state: opts.state }) });
-      const tasks = TaskSchema.array().parse(await client.get<unknown>(`/migrations?${query.toString()}`));
+      const tasks = await listTasks(client, opts);
       if (opts.json === true) printJson(io, tasks);
-      else io.out(tasks.length === 0 ? "no migration tasks yet" : tasksTable(tasks, io.isTty));
+      else io.out(tasks.length === 0 ? "no tasks" : tasksListTable(tasks, io.isTty));
       setStatus(ExitStatus.ok);
     });
 
