@@ -51,7 +51,7 @@ async function openDrsTab(on: Page = page): Promise<void> {
 }
 
 // PatternFly tables are ARIA grids.
-const recommendationsGrid = (on: Page = page) => on.getByRole("grid", { name: "DRS recommendations for Prod" });
+const recommendationsGrid = (on: Page = page) => on.getByRole("table", { name: "DRS recommendations for Prod" });
 
 describe("the cluster's DRS tab", () => {
   test("a read-only token sees the imbalance, the recommendations and the VMs that stay, and no Apply, Save or rule controls", async () => {
@@ -62,7 +62,7 @@ describe("the cluster's DRS tab", () => {
       await login(viewer, suite().lab.url, token);
       await openDrsTab(viewer);
       await recommendationsGrid(viewer).getByRole("row").nth(1).waitFor();
-      assert.match((await viewer.getByRole("grid", { name: "VMs that stay in Prod" }).textContent()) ?? "", /pinned01.*CPU affinity/);
+      assert.match((await viewer.getByRole("table", { name: "VMs that stay in Prod" }).textContent()) ?? "", /pinned01.*CPU affinity/);
       assert.equal(await viewer.getByRole("button", { name: /^Apply/ }).count(), 0, "no Apply or Apply all");
       assert.equal(await viewer.getByRole("button", { name: "Save settings" }).count(), 0);
       assert.equal(await viewer.getByRole("button", { name: "Add rule" }).count(), 0);
@@ -115,7 +115,7 @@ describe("the cluster's DRS tab", () => {
 
     // The cluster's VM list follows the move (the inventory reloads on the task's events).
     await page.getByRole("tab", { name: "Summary" }).click();
-    const vmRow = page.getByRole("grid", { name: "VMs of Prod" }).getByRole("row").filter({ has: page.getByRole("link", { name: first.vm, exact: true }) });
+    const vmRow = page.getByRole("table", { name: "VMs of Prod" }).getByRole("row").filter({ has: page.getByRole("link", { name: first.vm, exact: true }) });
     await vmRow.locator("td").nth(1).filter({ hasText: first.to }).waitFor();
   });
 
@@ -153,7 +153,7 @@ describe("the cluster's DRS tab", () => {
     await vms.getByLabel("web3", { exact: true }).check();
     await vms.getByLabel("web4", { exact: true }).check();
     await page.getByRole("button", { name: "Add rule" }).click();
-    const rules = page.getByRole("grid", { name: "DRS rules of the cluster" });
+    const rules = page.getByRole("table", { name: "DRS rules of the cluster" });
     await rules.getByRole("row").filter({ hasText: "web-apart" }).filter({ hasText: "web3, web4 kept apart" }).waitFor();
     const stored = await suite().lab.api<Rule>("GET", "/drs/rules/web-apart");
     assert.equal(stored.status, 200);

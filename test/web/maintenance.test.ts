@@ -63,7 +63,7 @@ describe("maintenance mode from the host's page", () => {
 
   test("Enter shows the plan, then evacuates the host by live migration into maintenance; Exit clears it", async () => {
     const dialog = await openDialog("esx01");
-    const planned = dialog.getByRole("grid", { name: "Planned moves" });
+    const planned = dialog.getByRole("table", { name: "Planned moves" });
     await planned.waitFor();
     const rows = planned.getByRole("row");
     assert.equal(await rows.count(), WEB_VMS.length + 1, "a row per running VM, and the header");
@@ -84,7 +84,7 @@ describe("maintenance mode from the host's page", () => {
     await screenshot(page, "maintenance-plan", { height: 1100 });
 
     await dialog.getByRole("button", { name: "Enter maintenance mode" }).click();
-    await dialog.getByRole("grid", { name: "Moves" }).waitFor();
+    await dialog.getByRole("table", { name: "Moves" }).waitFor();
     await dialog.getByRole("heading", { name: /esx01 is in maintenance mode/ }).waitFor({ timeout: 180_000 });
     await screenshot(page, "maintenance-done", { height: 1100 });
 
