@@ -107,8 +107,12 @@ function suite(name: string, setup: () => Promise<{ dataDir: string; extra: stri
       const r = await ferry("migrate", "web01", "--to", "esx02");
       assert.equal(r.status, 1);
       assert.match(r.err, /has no agent connected to the controller/);
-      const tasks = await ferry("tasks", "--json");
+      // No migration task; the refusal is a failed operation (issue 15).
+      const tasks = await ferry("tasks", "--kind", "migration", "--json");
       assert.deepEqual(JSON.parse(tasks.out), []);
+      const [refused] = JSON.parse((await ferry("tasks", "--object", "web01", "--state", "failed", "--json")).out) as ({ kind: string; result: string } | undefined)[];
+      assert.equal(refused?.kind, "migration.start");
+      assert.match(refused.result, /has no agent connected to the controller/);
       assert.equal((await ferry("migrate", "web01", "--to", "esx02", "--priority", "urgent")).status, 2);
     });
 
