@@ -26,7 +26,8 @@ import type { QmpClient } from "./qmp.ts";
 import { QemuUsage } from "./usage.ts";
 import { createVm, destroyVm, killVmProcess, powerOffVm, powerOnVm, queryStatus, stopVmProcess } from "./vm-process.ts";
 
-export type { ControlTiming, QemuDriver, QemuDriverOptions, QemuHostDescription, VmExit } from "./options.ts";
+export type { ControlTiming, QemuDriver, QemuDriverOptions, QemuHostDescription, StreamTuning, VmExit } from "./options.ts";
+export { StreamTuningMode } from "./options.ts";
 export { probeAccelerator, type ProbeAcceleratorOptions } from "./accelerator.ts";
 export { listeningPort } from "./incoming.ts";
 
@@ -78,6 +79,9 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     blockDevices: async (name) => parseQueryBlock(await qmpOf(name).execute("query-block", undefined, { timeoutMs: 5000 })),
     runState: (name) => queryStatus(qmpOf(name)),
     storageWarnings: () => host.storage.warnings(),
+    setStreamTuning: (tuning) => {
+      host.streamTuning = tuning;
+    },
     pids: () => [...host.vms.values()].flatMap((vm) => (vm.child?.pid === undefined ? [] : [vm.child.pid])),
     close: () => close(host),
   };

@@ -13,7 +13,7 @@ import type { IncomingState, PowerStatus, VmSpec, VmStatus } from "../driver.ts"
 import type { QemuVm } from "./command-line.ts";
 import { createVmStorage, type VmStorage } from "./disks.ts";
 import type { GuestCheck } from "./host-network.ts";
-import type { QemuDriverOptions } from "./options.ts";
+import { StreamTuningMode, type QemuDriverOptions, type StreamTuning } from "./options.ts";
 import type { QemuChild } from "./process.ts";
 import type { QmpClient } from "./qmp.ts";
 import { LinkBasis, type LinkRate } from "./tuning.ts";
@@ -64,6 +64,8 @@ export class QemuHost {
    * them: its taps have the same names, and `ip tuntap add` refuses one that exists (EBUSY).
    */
   private readonly releasing = new Map<string, Promise<void>>();
+  /** How this host's streams are set up now: the driver's options, until setStreamTuning changes them (the bench's baseline and Ferry's choice on one VM). */
+  streamTuning: StreamTuning;
   /** The stream rate this host's completed migrations reached, by destination VMotion IP (tuning.ts learnLinkRate). */
   readonly linkRates = new Map<string, number>();
 
@@ -72,6 +74,7 @@ export class QemuHost {
     this.name = options.host.name;
     this.clock = options.clock ?? systemClock;
     this.settlements = new Settlements(this.name);
+    this.streamTuning = { mode: options.streamTuning ?? StreamTuningMode.ferry, multifdChannels: options.multifdChannels };
     this.storage = createVmStorage({ host: this.name, datastorePath: options.datastorePath, probeDirectIo: options.probeDirectIo, onWarning: options.onStorageWarning });
   }
 

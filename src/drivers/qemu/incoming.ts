@@ -65,8 +65,9 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
 
 /** The multifd channels this host listens with for `spec`'s stream: the driver's setting, else tuning.ts's choice; 0: one stream. */
 function incomingChannels(host: QemuHost, spec: VmSpec): number {
-  if (host.options.streamTuning === StreamTuningMode.qemuDefaults) return 0;
-  if (host.options.multifdChannels !== undefined) return Math.max(0, Math.floor(host.options.multifdChannels));
+  const { mode, multifdChannels } = host.streamTuning;
+  if (multifdChannels !== undefined) return Math.max(0, Math.floor(multifdChannels));
+  if (mode === StreamTuningMode.qemuDefaults) return 0;
   return chooseIncomingChannels({ hostCpus: host.cpus(), memoryBytes: spec.memoryMB * MiB, nominalLinkBytesPerSec: host.nominalLinkBytesPerSec() }).channels;
 }
 

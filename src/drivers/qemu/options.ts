@@ -17,6 +17,12 @@ export const StreamTuningMode = {
 } as const;
 export type StreamTuningMode = (typeof StreamTuningMode)[keyof typeof StreamTuningMode];
 
+/** Who sets the parameters, and the multifd channels incoming streams listen with (undefined: tuning.ts chooses). */
+export interface StreamTuning {
+  readonly mode: StreamTuningMode;
+  readonly multifdChannels: number | undefined;
+}
+
 /** A qemu host as its config describes it. */
 export type QemuHostDescription = HostDescription;
 
@@ -150,4 +156,6 @@ export interface QemuDriver extends HypervisorDriver {
   runState(name: string): Promise<string>;
   /** What this host's storage does that an operator should know (a datastore without O_DIRECT). */
   storageWarnings(): readonly string[];
+  /** Changes how the next migrations' streams are set up (the driver's `streamTuning` and `multifdChannels` options): the bench moves one VM untuned and tuned in turn. */
+  setStreamTuning(tuning: StreamTuning): void;
 }

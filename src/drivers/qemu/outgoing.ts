@@ -175,7 +175,7 @@ class OutgoingMigration {
   private tuning(): { settings: MigrationSettings; why: readonly string[] } {
     const { host, vm, options, target } = this;
     const channels = target.streamChannels ?? 0;
-    if (host.options.streamTuning === StreamTuningMode.qemuDefaults) {
+    if (host.streamTuning.mode === StreamTuningMode.qemuDefaults) {
       return { settings: { ...qemuDefaultSettings(), multifdChannels: channels }, why: ["QEMU 7.2's defaults (untuned baseline)"] };
     }
     const measured = vm.dirtyRate !== undefined && host.clock.monotonic() - vm.dirtyRate.at <= DIRTY_RATE_FRESH_MS ? vm.dirtyRate.bytesPerSec : undefined;

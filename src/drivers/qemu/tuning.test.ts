@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { capabilityArguments, parameterArguments } from "./migration-info.ts";
+import { chooseIncomingChannels, chooseStreamTuning, learnLinkRate, LinkBasis, qemuDefaultSettings, UNCAPPED_BYTES_PER_SEC, type SourceFacts } from "./tuning.ts";
+
+const MiB = 1024 * 1024;
+const tenGig = { bytesPerSec: 1.25e9, basis: LinkBasis.nominal };
+
+const facts: SourceFacts = {
+  memoryBytes: 512 * MiB,
+  downtimeLimitMs: 300,
+  priority: "high",
+  bandwidthLimitBytesPerSec: undefined,
+  autoConverge: true,
+  link: tenGig,
+  dirtyRateBytesPerSec: undefined,
+  destinationChannels: 0,
+};
+
+describe("chooseStreamTuning", () => {
+  test("a high-priority stream is uncapped (QEMU 7.2's 128 MiB/s default would cap a 10 Gb/s link at a tenth) and keeps the request's downtime limit", () => {
+    const { settings } = chooseStreamTuning({ ...facts, downtimeLimitMs: 120 });
+    assert.equal(settings.maxBandwidthBytesPerSec, UNCAPPED_BYTES_PER_SEC);
+    assert.equal(settings.downtimeLimitMs, 120);
+    assert.equal(settings.autoConverge, true);
+    assert.equal(settings.pauseBeforeSwitchover, false);
+    assert.ok(settings.maxBandwidthBytesPerSec > qemuDefaultSettings().maxBandwidthBytesPerSec);
+  });
+
+  test("the request's cap wins over the priority; a low priority without a cap takes half the link", () => {
+    assert.equal(chooseStreamTuning({ ...facts, bandwidthLimitBytesPerSec: 50 * MiB, priority: "low" }).settings.maxBandwidthBytesPerSec, 50 * MiB);
+    assert.equal(chooseStreamTuning({ ...facts, priority: "low" }).settings.maxBandwidthBytesPerSec, 0.625e9);
+    const learned = chooseStreamTuning({ ...facts, priority: "low", link: { bytesPerSec: 400 * MiB, basis: LinkBasis.learned } });
+    assert.equal(learned.settings.maxBandwidthBytesPerSec, 200 * MiB);
+    assert.match(learned.why.join("\n"), /half the learned link/);
+    assert.equal(chooseStreamTuning({ ...facts, priority: "low", link: undefined }).settings.maxBandwidthBytesPerSec, UNCAPPED_BYTES_PER_SEC, "no link known: nothing to take half of");
+  });
+
+  test("multifd follows what the destination listens with, all channels; xbzrle is then off", () => {
+    const { settings, why } = chooseStreamTuning({ ...facts, destinationChannels: 3, link: { bytesPerSec: 50e6, basis: LinkBasis.learned }, dirtyRateBytesPerSec: 40e6 });
+    assert.equal(settings.multifdChannels, 3);
+    assert.equal(settings.xbzrleCacheBytes, 0);
+    assert.match(why.join("\n"), /multifd pages whole/);
+    assert.equal(chooseStreamTuning(facts).settings.multifdChannels, 0);
+  });
+
+  // Each row: the link, the guest's measured dirty rate, and whether xbzrle pays.
+  const xbzrleCases = [
+    { link: 50e6, dirty: 40e6, on: true, why: "a slow link the guest dirties most of" },
+    { link: 50e6, dirty: 10e6, on: false, why: "a slow link, a guest dirtying little: plain resends converge" },
+    { link: 1.25e9, dirty: 1e9, on: false, why: "a fast link: encoding on the migration thread is the slower part" },
+    { link: 50e6, dirty: undefined, on: false, why: "no dirty rate measured" },
+  ] as const;
+  for (const c of xbzrleCases) {
+    test(`xbzrle ${c.on ? "on" : "off"}: ${c.why}`, () => {
+      const { settings } = chooseStreamTuning({ ...facts, link: { bytesPerSec: c.link, basis: LinkBasis.learned }, dirtyRateBytesPerSec: c.dirty });
+      assert.equal(settings.xbzrleCacheBytes > 0, c.on);
+      if (c.on) {
+        // A power of two, about a second of the guest's writes, at most a quarter of its memory.
+        assert.equal(Math.log2(settings.xbzrleCacheBytes) % 1, 0);
+        assert.ok(settings.xbzrleCacheBytes <= 40e6 && settings.xbzrleCacheBytes >= 16 * MiB, String(settings.xbzrleCacheBytes));
+        assert.ok(capabilityArguments(settings).capabilities.some((x) => x.capability === "xbzrle" && x.state));
+        assert.equal(parameterArguments(settings)["xbzrle-cache-size"], settings.xbzrleCacheBytes);
+      }
+    });
+  }
+
+  test("every choice says why", () => {
+    const { why } = chooseStreamTuning(facts);
+    assert.equal(why.length, 5);
+    assert.match(why.join("\n"), /downtime-limit 300 ms/);
+    assert.match(why.join("\n"), /max-bandwidth uncapped/);
+  });
+});
+
+describe("chooseIncomingChannels", () => {
+  test("one stream on 2 CPUs (measured: extra channel threads take turns with the vCPU and the migration threads)", () => {
+    assert.equal(chooseIncomingChannels({ hostCpus: 2, memoryBytes: 8192 * MiB, nominalLinkBytesPerSec: 1.25e10 }).channels, 0);
+  });
+  test("one stream on a link one thread fills, or for a small guest", () => {
+    assert.equal(chooseIncomingChannels({ hostCpus: 16, memoryBytes: 8192 * MiB, nominalLinkBytesPerSec: 125e6 }).channels, 0);
+    assert.equal(chooseIncomingChannels({ hostCpus: 16, memoryBytes: 512 * MiB, nominalLinkBytesPerSec: 1.25e9 }).channels, 0);
+  });
+  test("multifd on a big host, a fast link and a big guest: half the CPUs, at most 4", () => {
+    assert.equal(chooseIncomingChannels({ hostCpus: 6, memoryBytes: 8192 * MiB, nominalLinkBytesPerSec: 1.25e9 }).channels, 3);
+    assert.equal(chooseIncomingChannels({ hostCpus: 64, memoryBytes: 8192 * MiB, nominalLinkBytesPerSec: undefined }).channels, 4);
+  });
+});
+
+describe("learnLinkRate", () => {
+  test("the first stream sets it, later ones move it 30% of the way; a nonsense sample changes nothing", () => {
+    assert.equal(learnLinkRate(undefined, 100), 100);
+    assert.equal(learnLinkRate(100, 200), 130);
+    assert.equal(learnLinkRate(100, 0), 100);
+    assert.equal(learnLinkRate(100, Number.NaN), 100);
+  });
+});
