@@ -27,8 +27,9 @@ export function useHoldingTask(vm: string, migrating: boolean, version: unknown)
 /** Why nothing can be done to a migrating VM now, naming the task that holds it; null when it is free. */
 export function migratingReason(vm: Vm, task: Task | null, what: string): string | null {
   if (!vm.migrating) return null;
-  const held = task === null ? "" : ` (task ${task.id}, ${PHASE_WORDS[task.state]})`;
-  return `${vm.name} is migrating${held}: ${what} once the migration ends, or abort it from its task.`;
+  // Short: the notice above the buttons says which task, where to and how far it is.
+  const held = task === null ? "" : ` (task ${task.id})`;
+  return `${vm.name} is migrating${held}: ${what} once it ends.`;
 }
 
 /** The "migrating" notice: which task holds the VM, with a link to it. */
