@@ -23,7 +23,7 @@ import type { MigrationReport } from "../../src/core/migration/types.ts";
 import { requireQemu, requireRoot } from "../../src/drivers/qemu/testing/requirements.ts";
 import { execRunner } from "../../src/lab/netns.ts";
 import { startEchoClient, type EchoClient, type EchoReport } from "./echo-client.ts";
-import { keepLabLogs, labCli } from "./support.ts";
+import { controllerGet, keepLabLogs, labCli } from "./support.ts";
 
 const labId = `d${randomBytes(2).toString("hex")}`;
 const cli = labCli("lab-drs");
@@ -51,20 +51,12 @@ function guestOf(name: string): QemuLabSummary["guests"][number] {
 }
 
 /** The controller's REST API, through the lab's relay on 127.0.0.1. */
-async function api<T>(path: string): Promise<T> {
-  const { url, token } = mustLab().controller;
-  const response = await fetch(`${url}/api${path}`, { headers: { authorization: `Bearer ${token}` } });
-  const body: unknown = await response.json();
-  assert.equal(response.status, 200, `GET ${path}: ${JSON.stringify(body)}`);
-  return body as T;
+function api<T>(path: string): Promise<T> {
+  return controllerGet<T>(mustLab().controller, path);
 }
 
 /** `ferry ARGS --json`, which must succeed; its parsed output. */
-async function ferryJson<T>(...args: string[]): Promise<T> {
-  const run = await ferry(...args, "--json");
-  assert.equal(run.code, 0, `ferry ${args.join(" ")} failed: ${run.stderr.trim()} ${run.stdout.trim()}`);
-  return JSON.parse(run.stdout) as T;
-}
+const { ferryJson } = cli;
 
 /**
  * `ferry ARGS` with no time limit of its own (the lab's `ferry` gives up after 90 s): an

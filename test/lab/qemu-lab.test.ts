@@ -31,7 +31,7 @@ import { SHARED_DATASTORE } from "../../src/lab/host-lab.ts";
 import { LabNetwork, execRunner, listLab } from "../../src/lab/netns.ts";
 import { RECORDS_PORT, readRecord, startRecordClient, verifyRecords, type RecordClient } from "../../src/lab/records.ts";
 import { startEchoClient, type EchoClient, type EchoReport } from "./echo-client.ts";
-import { agentGet, labCli } from "./support.ts";
+import { agentGet, controllerGet, labCli } from "./support.ts";
 
 const labId = `q${randomBytes(2).toString("hex")}`;
 const cli = labCli("lab-e2e");
@@ -64,20 +64,12 @@ function hostOf(name: string): QemuLabSummary["hosts"][number] {
 }
 
 /** The controller's REST API, through the lab's relay on 127.0.0.1. */
-async function api<T>(path: string): Promise<T> {
-  const { url, token } = mustLab().controller;
-  const response = await fetch(`${url}/api${path}`, { headers: { authorization: `Bearer ${token}` } });
-  const body: unknown = await response.json();
-  assert.equal(response.status, 200, `GET ${path}: ${JSON.stringify(body)}`);
-  return body as T;
+function api<T>(path: string): Promise<T> {
+  return controllerGet<T>(mustLab().controller, path);
 }
 
 /** `ferry ARGS --json`, which must succeed; its parsed output. */
-async function ferryJson<T>(...args: string[]): Promise<T> {
-  const run = await ferry(...args, "--json");
-  assert.equal(run.code, 0, `ferry ${args.join(" ")} failed: ${run.stderr.trim()}`);
-  return JSON.parse(run.stdout) as T;
-}
+const { ferryJson } = cli;
 
 /** `ferry migrate VM --to HOST --watch --json` to its end; it must exit 0 with a completed report that says the VM runs there. */
 async function migrate(vm: string, to: string): Promise<MigrationReport> {

@@ -18,6 +18,8 @@ export interface LabCli {
   readonly env: NodeJS.ProcessEnv;
   /** Runs `ferry ARGS` to its end. */
   readonly ferry: (...args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+  /** `ferry ARGS --json`, which must succeed; its parsed output. */
+  readonly ferryJson: <T>(...args: string[]) => Promise<T>;
   /** Starts `ferry lab up ARGS --json` and resolves with its summary once the lab is ready. */
   up(args: readonly string[], timeoutMs?: number): Promise<QemuLabSummary>;
   /** The running `lab up` process, if any. */
@@ -36,8 +38,14 @@ export function labCli(prefix: string): LabCli {
         resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
       });
     });
+  const ferryJson = async <T>(...args: string[]): Promise<T> => {
+    const run = await ferry(...args, "--json");
+    if (run.code !== 0) throw new Error(`ferry ${args.join(" ")} failed: ${run.stderr.trim()} ${run.stdout.trim()}`);
+    return JSON.parse(run.stdout) as T;
+  };
   return {
     home,
+    ferryJson,
     env,
     ferry,
     get upProcess() {
@@ -97,6 +105,14 @@ require("node:https").get(process.argv[1], options, (r) => {
 `;
 
 /** GET `path` from the agent at `api` (its URL inside the lab), asked from namespace `ns` as the controller (`pkiDir`: the lab's data/pki). */
+/** GET on the controller's REST API (through the lab's relay on 127.0.0.1), which must answer 200. */
+export async function controllerGet<T>(controller: { readonly url: string; readonly token: string }, path: string): Promise<T> {
+  const response = await fetch(`${controller.url}/api${path}`, { headers: { authorization: `Bearer ${controller.token}` } });
+  const body: unknown = await response.json();
+  if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${JSON.stringify(body)}`);
+  return body as T;
+}
+
 export function agentGet<T>(ns: string, api: string, path: string, pkiDir: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const env = { ...process.env, FERRY_LAB_PKI: pkiDir };
