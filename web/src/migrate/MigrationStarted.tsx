@@ -23,6 +23,30 @@ export function announceStarted(started: StartedMigration): void {
   for (const listener of listeners) listener(started);
 }
 
+/**
+ * Focuses the Details link once it exists: a toast group renders into a container it creates
+ * after mounting, and the closing dialog's focus trap hands focus back to its opener in a 0 ms
+ * timer (focus-trap's returnFocusOnDeactivate), so the first try runs after that timer and
+ * later ones as the link appears. Gives up after 5 s. Returns the cancel.
+ */
+function focusDetailsLink(): () => void {
+  const selector = `#${DETAILS_ID}`;
+  const observer = new MutationObserver(() => {
+    if (moveFocus(selector)) stop();
+  });
+  const first = setTimeout(() => {
+    if (moveFocus(selector)) stop();
+    else observer.observe(document.body, { childList: true, subtree: true });
+  }, 0);
+  const giveUp = setTimeout(stop, 5000);
+  function stop(): void {
+    observer.disconnect();
+    clearTimeout(first);
+    clearTimeout(giveUp);
+  }
+  return stop;
+}
+
 /** The shell mounts this once: the latest migration the wizard started, until dismissed. */
 export function MigrationStartedNotice() {
   const [started, setStarted] = useState<StartedMigration | null>(null);
@@ -32,17 +56,7 @@ export function MigrationStartedNotice() {
       listeners.delete(setStarted);
     };
   }, []);
-  useEffect(() => {
-    if (started === null) return undefined;
-    // The dialog's focus trap hands focus back to its opener in a 0 ms timer when it closes
-    // (focus-trap's returnFocusOnDeactivate); this timer is queued after it, so it wins.
-    const timer = setTimeout(() => {
-      moveFocus(`#${DETAILS_ID}`);
-    }, 0);
-    return () => {
-      clearTimeout(timer);
-    };
-  }, [started]);
+  useEffect(() => (started === null ? undefined : focusDetailsLink()), [started]);
   if (started === null) return null;
   const what = `${started.cold ? "Cold migration" : "Migration"} of ${started.vm} to ${started.destination} started`;
   return (
