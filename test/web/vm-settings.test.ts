@@ -76,7 +76,7 @@ describe("VM settings", () => {
     assert.equal(where.hosts.find((h) => h.host === host)?.ok, true);
 
     // The VM page's "where" list shows the host as migratable (compatible or warnings only).
-    const whereRow = page.getByRole("grid", { name: `Hosts for ${vm.name}` }).getByRole("row").filter({ hasText: host });
+    const whereRow = page.locator(`[aria-label="Hosts for ${vm.name}"]`).getByRole("row").filter({ hasText: host });
     await whereRow.filter({ hasText: /compatible|warnings/ }).waitFor();
     assert.doesNotMatch((await whereRow.textContent()) ?? "", /errors/);
 
@@ -123,7 +123,7 @@ describe("VM settings", () => {
 
       await ro.goto(`${lab.url}/#/hosts/esx01`);
       await ro.getByRole("tab", { name: "Networking" }).click();
-      await ro.getByRole("grid", { name: /^VMkernel ports of / }).first().waitFor();
+      await ro.locator('[aria-label^="VMkernel ports of "]').first().waitFor();
       assert.equal(await ro.getByRole("button", { name: "Add networking…" }).count(), 0);
       assert.equal(await ro.getByRole("button", { name: /^(Edit|Remove) vmk/ }).count(), 0);
 
@@ -194,6 +194,7 @@ describe("VM settings", () => {
     await page.goto(`${lab.url}/#/vms/${encodeURIComponent(vm.name)}`);
     // First cycle: the guest boots with the CPU as configured, NX/XD included.
     await page.getByRole("button", { name: "Power cycle" }).click();
+    await page.getByRole("dialog", { name: `Power cycle ${vm.name}?` }).getByRole("button", { name: `Power cycle ${vm.name}` }).click();
     await page.getByText(new RegExp(`${vm.name} is powered on; its guest booted with: .*\\bnx\\b`)).waitFor();
 
     await page.getByRole("button", { name: "Edit settings" }).click();
@@ -204,6 +205,7 @@ describe("VM settings", () => {
     await page.getByText(/pending power cycle: the guest booted seeing nx/).waitFor();
 
     await page.getByRole("button", { name: "Power cycle" }).click();
+    await page.getByRole("dialog", { name: `Power cycle ${vm.name}?` }).getByRole("button", { name: `Power cycle ${vm.name}` }).click();
     await page.getByText(new RegExp(`${vm.name} is powered on; its guest booted with:`)).waitFor();
     await page.getByText(/pending power cycle/).waitFor({ state: "detached" });
     const after = (await lab.api<Full>("GET", `/vms/${encodeURIComponent(vm.name)}`)).body;
