@@ -84,7 +84,8 @@ export const places = {
   portIp: step(UiStepKind.field, "IP address with prefix"),
   portMtu: step(UiStepKind.field, "MTU"),
   /** A VM port group's row action on the Networking tab ("Rename", "Edit"). */
-  portGroup: (host: string, action: string, portGroup: string): UiPlace => ({ page: UiPage.host, object: host, steps: [step(UiStepKind.tab, "Networking"), step(UiStepKind.button, `${action} ${portGroup}`)] }),
+  portGroup: (host: string, action: string, portGroup: string, control?: UiStep): UiPlace => ({ page: UiPage.host, object: host, steps: [step(UiStepKind.tab, "Networking"), step(UiStepKind.button, `${action} ${portGroup}`), ...(control === undefined ? [] : [control])] }),
+  portGroupVlan: step(UiStepKind.field, "VLAN ID"),
   /** The task page's Abort. */
   abortTask: (taskId: string): UiPlace => ({ page: UiPage.task, object: taskId, steps: [step(UiStepKind.button, "Abort this migration")] }),
 } as const;

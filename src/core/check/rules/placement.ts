@@ -98,7 +98,7 @@ export function vmNetworkRules(vmName: string, needs: PlacementNeeds, dest: Host
         subject,
         message: `Port group "${nic.portGroup}" is VLAN ${sourceVlan} on ${vmName}'s host but VLAN ${ref.portGroup.vlan} on ${host}: ${vmName} keeps its IP and MAC, which may not be valid there.`,
         fix: `Give port group "${nic.portGroup}" the same VLAN ID on both hosts.`,
-        ui: uiAt(`Give port group "${nic.portGroup}" VLAN ID ${String(sourceVlan)} on ${host}, as on ${vmName}'s host`, places.portGroup(host, "Edit", nic.portGroup)),
+        ui: uiAt(`Give port group "${nic.portGroup}" VLAN ID ${String(sourceVlan)} on ${host}, as on ${vmName}'s host`, places.portGroup(host, "Edit", nic.portGroup, places.portGroupVlan)),
       }));
     }
     // An internal-only switch on the destination cuts the VM off; on the source it is the
