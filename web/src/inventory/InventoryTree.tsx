@@ -1,8 +1,9 @@
 // The inventory tree (left nav): datacenter → clusters → hosts → VMs, then standalone hosts
 // and templates. Each VM shows its power state and, while it moves, "migrating"; both follow
 // the controller live. A host whose agent misses its heartbeats says "not responding", and
-// its VMs' power is "unknown". The search box keeps the objects whose name contains the text, with
-// the path to them.
+// its VMs' power is "unknown". The search box keeps the objects whose name, IP or MAC address,
+// port group or datastore contains the text (search.ts), with the path to them and, beside an
+// object found by something other than its name, what matched.
 import { Dropdown, DropdownItem, DropdownList, Label, MenuToggle, SearchInput } from "@patternfly/react-core";
 import EllipsisVIcon from "@patternfly/react-icons/dist/esm/icons/ellipsis-v-icon";
 import { useState } from "react";
@@ -11,6 +12,7 @@ import { hrefs, navigate, type Route } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { Host, Vm } from "../types.ts";
 import { shownPower, useInventory, type HostState } from "./inventory.tsx";
+import { searchInventory, type MatchReason } from "./search.ts";
 
 export function PowerBadge({ power }: { power: Vm["power"] | "unknown" }) {
   const color = power === "on" ? "green" : power === "suspended" ? "orange" : power === "unknown" ? "red" : "grey";
@@ -54,7 +56,7 @@ function VmActions({ vm, onMigrate }: { vm: Vm; onMigrate: (vm: string) => void 
       )}
     >
       <DropdownList>
-        <DropdownItem key="migrate" isDisabled={vm.migrating} onClick={() => { setOpen(false); onMigrate(vm.name); }}>
+        <DropdownItem key="migrate" isAriaDisabled={vm.migrating} description={vm.migrating ? "Already migrating: wait for its task to end" : undefined} onClick={() => { setOpen(false); onMigrate(vm.name); }}>
           Migrate…
         </DropdownItem>
         <DropdownItem key="edit" onClick={() => { setOpen(false); requestEditSettings(vm.name, () => { navigate(hrefs.vm(vm.name)); }); }}>
@@ -75,25 +77,27 @@ export function InventoryTree({ route, onMigrate }: { route: Route; onMigrate: (
   const [search, setSearch] = useState("");
   if (inventory === null) return <p className="ferry-muted">{error ?? "Loading the inventory…"}</p>;
 
-  const needle = search.trim().toLowerCase();
-  const matches = (name: string): boolean => needle === "" || name.toLowerCase().includes(needle);
+  const found = searchInventory(inventory, search);
   const vmsOf = (host: string): Vm[] => inventory.vms.filter((vm) => vm.host === host);
-  const hostShown = (host: Host): boolean => matches(host.name) || vmsOf(host.name).some((vm) => matches(vm.name));
+  const hostShown = (host: Host): boolean => found.hosts.has(host.name) || vmsOf(host.name).some((vm) => found.vms.has(vm.name));
   const link = (kind: Route["kind"], name: string, href: string) => (
     <a href={href} aria-current={isCurrent(route, kind, name) ? "page" : undefined} className={isCurrent(route, kind, name) ? "ferry-tree-current" : undefined}>
       {name}
     </a>
   );
+  const why = (reason: MatchReason | undefined) => (reason === null || reason === undefined ? null : <span className="ferry-tree-match">{reason}</span>);
 
   const hostNode = (host: Host) => {
     if (!hostShown(host)) return null;
-    const vms = matches(host.name) ? vmsOf(host.name) : vmsOf(host.name).filter((vm) => matches(vm.name));
+    // A host found by its name shows all its VMs; otherwise only the VMs the search found.
+    const vms = found.all || found.hosts.get(host.name) === null ? vmsOf(host.name) : vmsOf(host.name).filter((vm) => found.vms.has(vm.name));
     return (
       <li key={host.name}>
         <span className="ferry-tree-row">
           <span className="ferry-tree-kind">host</span>
           {link("host", host.name, hrefs.host(host.name))}
           <HostStateBadges host={host} state={hostStates.get(host.name)} compact />
+          {why(found.hosts.get(host.name))}
         </span>
         {vms.length > 0 && (
           <ul>
@@ -104,6 +108,7 @@ export function InventoryTree({ route, onMigrate }: { route: Route; onMigrate: (
                   {link("vm", vm.name, hrefs.vm(vm.name))}
                   <PowerBadge power={shownPower(vm.power, hostStates.get(vm.host))} />
                   {vm.migrating && <MigratingBadge />}
+                  {why(found.vms.get(vm.name))}
                   {canEdit && <VmActions vm={vm} onMigrate={onMigrate} />}
                 </span>
               </li>
@@ -114,9 +119,10 @@ export function InventoryTree({ route, onMigrate }: { route: Route; onMigrate: (
     );
   };
 
-  const clusters = inventory.clusters.filter((c) => matches(c.name) || inventory.hosts.some((h) => h.cluster === c.name && hostShown(h)));
+  const clusters = inventory.clusters.filter((c) => found.clusters.has(c.name) || inventory.hosts.some((h) => h.cluster === c.name && hostShown(h)));
   const standalone = inventory.hosts.filter((h) => h.cluster === undefined);
-  const templates = inventory.templates.filter((t) => matches(t.name));
+  const templates = inventory.templates.filter((t) => found.templates.has(t.name));
+  const shownCount = found.vms.size + found.hosts.size + found.templates.size + found.clusters.size;
 
   return (
     <nav aria-label="Inventory" className="ferry-tree">
@@ -156,6 +162,7 @@ export function InventoryTree({ route, onMigrate }: { route: Route; onMigrate: (
                       <span className="ferry-tree-row">
                         <span className="ferry-tree-kind">template</span>
                         {link("template", t.name, hrefs.template(t.name))}
+                        {why(found.templates.get(t.name))}
                       </span>
                     </li>
                   ))}
@@ -165,7 +172,9 @@ export function InventoryTree({ route, onMigrate }: { route: Route; onMigrate: (
           </ul>
         </li>
       </ul>
-      {needle !== "" && clusters.length === 0 && standalone.every((h) => !hostShown(h)) && templates.length === 0 && <p className="ferry-muted">Nothing named like “{search}”.</p>}
+      <p className="ferry-muted ferry-tree-status" role="status">
+        {found.all ? "" : shownCount === 0 ? `Nothing named like “${search}”, nor with that IP, MAC, port group or datastore.` : `${String(shownCount)} found for “${search}”.`}
+      </p>
     </nav>
   );
 }
