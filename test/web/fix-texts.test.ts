@@ -46,7 +46,8 @@ function stepLocator(scope: Locator, s: UiStep): Locator {
     case "radio":
       return scope.getByRole("radio", { name: s.name, exact: true });
     case "field":
-      return scope.getByLabel(s.name, { exact: true });
+      // By accessible name: a required field's label carries an aria-hidden "*" that getByLabel's text match would include.
+      return scope.getByRole("textbox", { name: s.name, exact: true }).or(scope.getByRole("spinbutton", { name: s.name, exact: true })).or(scope.getByLabel(s.name, { exact: true }));
   }
 }
 
