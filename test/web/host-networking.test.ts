@@ -1,7 +1,9 @@
 // Host networking in a real Chromium against a real `ferry up`: a VMkernel port with VMotion
 // added through the "Add networking…" wizard (the seed's steps), then seen on the host's
-// Networking tab and in GET /api/hosts/{name}; and a refusal from the server shown inside
-// the wizard in its own words.
+// Networking tab and in GET /api/hosts/{name}; removing a host's only VMotion port says so and
+// shows the migrations it breaks; and a refusal from the controller shown on the wizard's
+// summary in its own words, before Finish. (host-networking-fixes.test.ts: port groups, MTU,
+// what a change breaks or fixes.)
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Locator, Page } from "playwright-core";
@@ -52,7 +54,16 @@ describe("host networking", () => {
     await openNetworking(name);
     await page.getByRole("button", { name: `Remove ${oldPort.name}` }).click();
     const confirm = page.getByRole("dialog", { name: `Remove ${oldPort.name} from ${name}?` });
-    await confirm.getByRole("button", { name: "Remove" }).click();
+    await confirm.getByText(`${oldPort.name} is ${name}'s only VMotion port`).waitFor();
+    // The checker's verdict: every migration to or from the host loses its VMotion network.
+    const verdict = confirm.getByRole("region", { name: "What this change does to migrations" });
+    await verdict.getByText(/This change breaks \d+ migrations?/).waitFor();
+    assert.match((await verdict.textContent()) ?? "", /Breaks VMOTION_PORT_MISSING/);
+    const remove = confirm.getByRole("button", { name: "Remove" });
+    assert.equal(await remove.getAttribute("aria-disabled"), "true", "Remove waits for the acknowledgement");
+    await confirm.getByText("This change breaks migrations: tick the box to make it anyway.").waitFor();
+    await confirm.getByRole("checkbox", { name: /^Make this change anyway/ }).check();
+    await remove.click();
     await page.getByText(`Removed ${oldPort.name} from ${name}.`).waitFor();
     const freed = await host(name);
     assert.ok(!freed.vswitches.some((v) => v.uplinks.includes(nic)), `${nic} is free after removing ${oldPort.name}`);
@@ -83,9 +94,12 @@ describe("host networking", () => {
     // 4. The optional gateway, with the seed's hint.
     await dialog.getByText("A VMotion network that is not routed").waitFor();
     await next.click();
-    // 5. Summary, Finish.
+    // 5. Summary: what the port fixes (the host had no VMotion port), then Finish.
     const summary = dialog.getByLabel("New VMkernel port");
     await summary.waitFor();
+    const fixes = dialog.getByRole("region", { name: "What this change does to migrations" });
+    await fixes.getByText(/This change fixes \d+ migrations?/).waitFor();
+    assert.match((await fixes.textContent()) ?? "", /Fixes VMOTION_PORT_MISSING/);
     const summaryText = (await summary.textContent()) ?? "";
     assert.match(summaryText, new RegExp(`${vswitch} \\(new, on ${nic}\\)`));
     assert.match(summaryText, /VMotionenabled/);
@@ -97,9 +111,8 @@ describe("host networking", () => {
     await dialog.waitFor({ state: "detached" });
     await page.getByText(`Added VMkernel port ${port} on ${name}.`).waitFor();
 
-    // The Networking tab shows it, VMotion on.
-    // PatternFly tables are ARIA grids.
-    const table = page.getByRole("grid", { name: `VMkernel ports of ${vswitch}` });
+    // The Networking tab shows it, VMotion on (found by its label: a plain table or a grid).
+    const table = page.getByLabel(`VMkernel ports of ${vswitch}`, { exact: true });
     const row = table.getByRole("row").filter({ hasText: port });
     await row.waitFor();
     const cells = await row.locator("td").allTextContents();
@@ -115,7 +128,7 @@ describe("host networking", () => {
     assert.equal(sw.vmkernelPorts[0]?.gateway, undefined);
   });
 
-  test("the server's refusal is shown inside the wizard in plain words, and nothing changes", async () => {
+  test("the controller's refusal is shown on the wizard's summary in plain words before Finish, and nothing changes", async () => {
     const name = "esx01";
     const before = await host(name);
     const taken = before.vswitches[0];
@@ -135,12 +148,14 @@ describe("host networking", () => {
     await dialog.getByLabel("Subnet mask").fill("24");
     await next.click();
     await next.click();
-    await dialog.getByRole("button", { name: "Finish" }).click();
-    const alert = dialog.getByText("The networking was not added");
+    const alert = dialog.getByRole("heading", { name: /The controller would refuse this change/ });
     await alert.waitFor();
     const text = (await dialog.locator(".pf-v6-c-alert").last().textContent()) ?? "";
     assert.match(text, new RegExp(`already has a port group named "${takenGroup}"`));
     assert.doesNotMatch(text, /at \w+ \(|Error:/, "no stack trace");
+    // Finish stays disabled and says why, beside it.
+    assert.equal(await dialog.getByRole("button", { name: "Finish" }).isDisabled(), true);
+    assert.equal(await dialog.locator("#net-finish-reason").textContent(), "The controller would refuse this change.");
     await dialog.getByRole("button", { name: "Cancel" }).click();
     assert.deepEqual(await host(name), before);
   });
