@@ -155,7 +155,16 @@ describe("VM settings", () => {
     const dialog = page.getByRole("dialog", { name: `Set CPUID mask for all VMs of ${cluster.name}` });
     await dialog.getByRole("radio", { name: "Hide the NX/XD flag from guest" }).check();
     const n = String(cluster.vms.length);
-    await dialog.getByRole("button", { name: `Apply to ${n} VMs…` }).click();
+    // A flag no guest sees holds Apply, saying why beside it; cleared, Apply is back.
+    await dialog.getByRole("button", { name: "Advanced: SSE3, SSE4 and custom flags" }).click();
+    const custom = dialog.getByRole("textbox", { name: "Custom flags to hide" });
+    await custom.fill("avx3");
+    const apply = dialog.getByRole("button", { name: `Apply to ${n} VMs…` });
+    assert.equal(await apply.getAttribute("aria-disabled"), "true");
+    assert.match((await dialog.locator(".ferry-button-with-reason").textContent()) ?? "", /avx3.*avx2/);
+    await custom.fill("");
+    assert.notEqual(await apply.getAttribute("aria-disabled"), "true");
+    await apply.click();
     // Nothing is sent before the confirmation.
     await dialog.getByText(`Set this mask on ${n} VMs?`).waitFor();
     assert.ok((await lab.api<Inv>("GET", "/inventory")).body.vms.some((vm) => cluster.vms.some((c) => c.name === vm.name) && vm.cpuidMask?.nx !== true));

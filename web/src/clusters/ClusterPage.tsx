@@ -5,14 +5,22 @@ import { Alert, Button, Modal, ModalBody, ModalFooter, ModalHeader, Tab, Tabs, T
 import { Table, Tbody, Td, Th, Thead, Tr } from "../table.tsx";
 import { useState } from "react";
 import { apiSend, seg } from "../api.ts";
-import { MaskEditor, NO_MASK, describeMask } from "../cpu/MaskEditor.tsx";
+import { MaskEditor, NO_MASK, describeMask, maskProblem } from "../cpu/MaskEditor.tsx";
 import { DrsTab } from "../drs/DrsTab.tsx";
-import { ErrorAlert } from "../feedback.tsx";
+import { ButtonWithReason, ErrorAlert } from "../feedback.tsx";
 import { shownPower, useInventory } from "../inventory/inventory.tsx";
 import { PowerBadge } from "../inventory/InventoryTree.tsx";
 import { hrefs } from "../router.ts";
 import { useSession } from "../session.tsx";
 import type { CpuidMask, Vm } from "../types.ts";
+
+/** Why the mask cannot be applied to the cluster's VMs now (the controller refuses the same), or null. */
+function applyReason(vms: readonly Vm[], mask: CpuidMask): string | null {
+  if (vms.length === 0) return "The cluster has no VMs.";
+  const moving = vms.filter((vm) => vm.migrating).map((vm) => vm.name);
+  if (moving.length > 0) return `${moving.join(", ")} ${moving.length === 1 ? "is" : "are"} migrating: set the mask once the migration ends.`;
+  return maskProblem(mask);
+}
 
 function BulkMaskModal({ cluster, vms, onClose, onDone }: { cluster: string; vms: readonly Vm[]; onClose: () => void; onDone: (message: string) => void }) {
   const [mask, setMask] = useState<CpuidMask>(NO_MASK);
@@ -55,9 +63,9 @@ function BulkMaskModal({ cluster, vms, onClose, onDone }: { cluster: string; vms
       </ModalBody>
       <ModalFooter>
         {!confirming ? (
-          <Button variant="primary" onClick={() => { setConfirming(true); }} isDisabled={vms.length === 0}>
+          <ButtonWithReason variant="primary" onClick={() => { setConfirming(true); }} disabledReason={applyReason(vms, mask)}>
             Apply to {vms.length} VMs…
-          </Button>
+          </ButtonWithReason>
         ) : (
           <Button variant="danger" onClick={apply} isDisabled={busy} isLoading={busy}>
             Yes, set it on {vms.length} VMs
