@@ -8,7 +8,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Locator, Page } from "playwright-core";
-import { screenshot, useWebSuite } from "./harness.ts";
+import { login, screenshot, useWebSuite } from "./harness.ts";
 
 interface Port { name: string; portGroup: string; ip: string; vmotion: boolean; mtu: number }
 interface VSwitch { name: string; portGroups: { name: string; vlan: number }[]; vmkernelPorts: Port[] }
@@ -73,6 +73,17 @@ describe("host networking fixes", () => {
     assert.match(text, /Breaks VMOTION_VSWITCH_MISMATCH/);
     const finish = dialog.getByRole("button", { name: "Finish" });
     assert.equal(await finish.isDisabled(), true, "Finish waits for the acknowledgement");
+    // On a laptop screen the reason, the box and Finish are in view without scrolling.
+    const size = page.viewportSize();
+    await page.setViewportSize({ width: 1024, height: 768 });
+    try {
+      for (const what of [dialog.locator("#net-finish-reason"), dialog.getByRole("checkbox", { name: /^Make this change anyway/ }), finish]) {
+        const box = await what.boundingBox();
+        assert.ok(box !== null && box.y >= 0 && box.y + box.height <= 768, `in view at 1024×768: ${JSON.stringify(box)}`);
+      }
+    } finally {
+      if (size !== null) await page.setViewportSize(size);
+    }
     assert.equal(await dialog.locator("#net-finish-reason").textContent(), "This change breaks migrations: tick the box to make it anyway.");
     await screenshot(page, "host-add-networking-impact");
     await dialog.getByRole("checkbox", { name: /^Make this change anyway: it breaks/ }).check();
@@ -198,5 +209,21 @@ describe("host networking fixes", () => {
     await page.getByText(`Removed port group Prod-VMs from ${name}.`).waitFor();
     assert.equal(portGroupsOf(await host(name), "vSwitch0").some((g) => g.name === "Prod-VMs"), false);
     await screenshot(page, "host-port-groups");
+  });
+
+  test("a read-only token sees the port groups and VMkernel ports but no Add networking, Edit, Rename or Remove", async () => {
+    const token = await suite().lab.createToken("viewer-net", "read-only");
+    const viewer = await suite().browser.newPage();
+    try {
+      await login(viewer, suite().lab.url, token);
+      await viewer.goto(`${suite().lab.url}/#/hosts/esx03`);
+      await viewer.getByRole("tab", { name: "Networking" }).click();
+      await viewer.getByLabel("Port groups of vSwitch0", { exact: true }).getByText("production", { exact: true }).waitFor();
+      for (const name of ["Add networking…", "Edit production", "Rename production", "Remove production", "Edit vmk1", "Remove vmk1"]) {
+        assert.equal(await viewer.getByRole("button", { name, exact: true }).count(), 0, name);
+      }
+    } finally {
+      await viewer.close();
+    }
   });
 });
