@@ -3,8 +3,9 @@
 // bare `migrate` with only `events` on, what QEMU or `virsh migrate` gives untuned) and with
 // Ferry's tuning (tuning.ts), over the same link and workloads in the same run, against raw TCP
 // over the same veth; and Ferry's control cost around QEMU's stream (its QMP round trips and the
-// time to notice the end) as a share of the migration's time. Both run over QEMU's TLS, Ferry's
-// default. Imported by bench/run.ts.
+// time to notice the end) as a share of the migration's time; and Ferry's choice in one stream, the
+// measurement behind its multifd choice. All run over QEMU's TLS, Ferry's default. Imported by
+// bench/run.ts.
 import { loadavg } from "node:os";
 import { DEFAULT_MIGRATE_OPTIONS, Phase, type MigrationReport } from "../src/core/migration/types.ts";
 import { systemClock } from "../src/drivers/clock.ts";
@@ -30,11 +31,11 @@ const WORKLOADS: readonly { readonly name: string; readonly workload: WorkloadSp
   { name: "writer 128 MiB/s of 256 MiB", workload: { kind: "steady", dirtyRateBytesPerSec: 128 * MiB, workingSetBytes: 256 * MiB, seed: 3 } },
 ];
 
-/** The ways a stream is set up: QEMU's defaults, Ferry's choice, and Ferry's with multifd forced on (the measurement behind tuning.ts's one-stream choice on 2 CPUs). */
+/** The ways a stream is set up: QEMU's defaults, Ferry's choice, and Ferry's in one stream (the measurement behind tuning.ts's multifd choice). */
 const CONFIGS = {
   defaults: { mode: StreamTuningMode.qemuDefaults, multifdChannels: undefined },
   ferry: { mode: StreamTuningMode.ferry, multifdChannels: undefined },
-  ferryMultifd2: { mode: StreamTuningMode.ferry, multifdChannels: 2 },
+  ferryOneStream: { mode: StreamTuningMode.ferry, multifdChannels: 0 },
 } as const satisfies Record<string, StreamTuning>;
 type Config = keyof typeof CONFIGS;
 
@@ -168,7 +169,7 @@ async function qemuMigration(): Promise<Record<string, number | string | boolean
   const loadBefore = loadavg();
   const rows: Record<string, string | number>[] = [];
   const all: Run[] = [];
-  let multifd: Figures | undefined;
+  let chosen: Figures | undefined;
   let oneStream: Figures | undefined;
   try {
     await buildQemuLabNetwork(net, layout);
@@ -176,13 +177,14 @@ async function qemuMigration(): Promise<Record<string, number | string | boolean
     for (let r = 0; r < ROUNDS; r++) rawMs.push(await rawTcpOverVmotion(layout, 9100 + r));
     const rawMiBs = median(rawMs.map((ms) => RAW_BYTES / MiB / (ms / 1000)));
     for (const [i, { name, workload }] of WORKLOADS.entries()) {
-      const runs = await migrations(net, layout, images, workload === undefined ? ["defaults", "ferry", "ferryMultifd2"] : ["defaults", "ferry"], workload, `w${i}`);
+      const runs = await migrations(net, layout, images, ["defaults", "ferry", "ferryOneStream"], workload, `w${i}`);
       const of = (config: Config): Run[] => runs.filter((r) => r.config === config);
       all.push(...of("ferry"));
-      rows.push(row(name, rawMiBs, figures(of("defaults")), figures(of("ferry")), of("ferry")));
+      const single = figures(of("ferryOneStream"));
+      rows.push({ ...row(name, rawMiBs, figures(of("defaults")), figures(of("ferry")), of("ferry")), one_stream_mib_s: Math.round(single.mibS), one_stream_total_ms: Math.round(single.totalMs), one_stream_downtime_ms: Math.round(single.downtimeMs) });
       if (workload === undefined) {
-        oneStream = figures(of("ferry"));
-        multifd = figures(of("ferryMultifd2"));
+        oneStream = single;
+        chosen = figures(of("ferry"));
       }
     }
   } finally {
@@ -194,8 +196,8 @@ async function qemuMigration(): Promise<Record<string, number | string | boolean
   const timings = all.flatMap((r) => (r.timing === undefined ? [] : [r.timing]));
   return {
     rows: JSON.stringify(rows),
-    ferry_idle_multifd2_mib_s: Math.round(multifd?.mibS ?? Number.NaN),
-    ferry_idle_multifd2_total_ms: Math.round(multifd?.totalMs ?? Number.NaN),
+    ferry_idle_mib_s: Math.round(chosen?.mibS ?? Number.NaN),
+    ferry_idle_total_ms: Math.round(chosen?.totalMs ?? Number.NaN),
     ferry_idle_one_stream_mib_s: Math.round(oneStream?.mibS ?? Number.NaN),
     ferry_idle_one_stream_total_ms: Math.round(oneStream?.totalMs ?? Number.NaN),
     control_setup_ms_median: Number(median(timings.map((t) => t.requestToMigrateMs)).toFixed(1)),

@@ -14,7 +14,7 @@ import { incomingUnderWay, outOfMemory } from "../bookkeeping.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type OwnershipFence, type PrepareIncomingOptions, type VmSpec } from "../driver.ts";
 import { claimUntilDecided } from "../settle.ts";
 import { GuestCheckState, type GuestCheck } from "./host-network.ts";
-import { MiB, reasonOf, type HostedVm, type IncomingSession, type QemuHost } from "./host.ts";
+import { reasonOf, type HostedVm, type IncomingSession, type QemuHost } from "./host.ts";
 import { eventTime } from "./migration-watch.ts";
 import { capabilityArguments, MigrationStatus, parseMigrationInfo } from "./migration-info.ts";
 import { StreamTuningMode } from "./options.ts";
@@ -45,7 +45,7 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
       if (session.state === IncomingState.failed) session.reason = qemuErrorReason(exit.stderr) ?? `QEMU exited (code ${String(exit.code)}, signal ${String(exit.signal)})`;
     });
     watchSwitchover(host, session, qmp, fence);
-    const channels = incomingChannels(host, spec);
+    const channels = incomingChannels(host);
     // QEMU 7.2 wants `multifd` and its channel count before `migrate-incoming`, and then waits
     // for exactly that many channels: the source follows what `streamChannels` says.
     await Promise.all([
@@ -64,11 +64,11 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
 }
 
 /** The multifd channels this host listens with for `spec`'s stream: the driver's setting, else tuning.ts's choice; 0: one stream. */
-function incomingChannels(host: QemuHost, spec: VmSpec): number {
+function incomingChannels(host: QemuHost): number {
   const { mode, multifdChannels } = host.streamTuning;
   if (multifdChannels !== undefined) return Math.max(0, Math.floor(multifdChannels));
   if (mode === StreamTuningMode.qemuDefaults) return 0;
-  return chooseIncomingChannels({ hostCpus: host.cpus(), memoryBytes: spec.memoryMB * MiB, nominalLinkBytesPerSec: host.nominalLinkBytesPerSec() }).channels;
+  return chooseIncomingChannels({ hostCpus: host.cpus(), nominalLinkBytesPerSec: host.nominalLinkBytesPerSec() }).channels;
 }
 
 /** Starts the listener: the stream's TLS (or tls-creds "" for a clear one), then migrate-incoming. */

@@ -4,9 +4,9 @@
 // nothing but the test guest's kernel and initramfs. Fails, saying what to install, when QEMU
 // or the guest is missing.
 //
-// Twice: with one stream (what tuning.ts chooses on a host of fewer than 4 CPUs, like these),
-// and with QEMU's multifd over 2 channels (what it chooses on bigger hosts), each channel
-// over the stream's TLS. The second run keeps the cases that move a stream.
+// Twice: with one stream (what tuning.ts chooses on a link one thread fills), and with QEMU's
+// multifd over 2 channels (what it chooses on these 2-CPU hosts), each channel over the
+// stream's TLS. The second run keeps the cases that move a stream.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

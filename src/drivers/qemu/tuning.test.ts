@@ -74,16 +74,17 @@ describe("chooseStreamTuning", () => {
 });
 
 describe("chooseIncomingChannels", () => {
-  test("one stream on 2 CPUs (measured: extra channel threads take turns with the vCPU and the migration threads)", () => {
-    assert.equal(chooseIncomingChannels({ hostCpus: 2, memoryBytes: 8192 * MiB, nominalLinkBytesPerSec: 1.25e10 }).channels, 0);
+  test("2 channels on 2 CPUs (measured: 1.4-2x faster than one stream, idle and with writers)", () => {
+    assert.equal(chooseIncomingChannels({ hostCpus: 2, nominalLinkBytesPerSec: 1.25e9 }).channels, 2);
+    assert.equal(chooseIncomingChannels({ hostCpus: 3, nominalLinkBytesPerSec: undefined }).channels, 2);
   });
-  test("one stream on a link one thread fills, or for a small guest", () => {
-    assert.equal(chooseIncomingChannels({ hostCpus: 16, memoryBytes: 8192 * MiB, nominalLinkBytesPerSec: 125e6 }).channels, 0);
-    assert.equal(chooseIncomingChannels({ hostCpus: 16, memoryBytes: 512 * MiB, nominalLinkBytesPerSec: 1.25e9 }).channels, 0);
+  test("one stream on a link one thread fills, or on one CPU", () => {
+    assert.equal(chooseIncomingChannels({ hostCpus: 16, nominalLinkBytesPerSec: 12.5e6 }).channels, 0);
+    assert.equal(chooseIncomingChannels({ hostCpus: 1, nominalLinkBytesPerSec: 1.25e9 }).channels, 0);
   });
-  test("multifd on a big host, a fast link and a big guest: half the CPUs, at most 4", () => {
-    assert.equal(chooseIncomingChannels({ hostCpus: 6, memoryBytes: 8192 * MiB, nominalLinkBytesPerSec: 1.25e9 }).channels, 3);
-    assert.equal(chooseIncomingChannels({ hostCpus: 64, memoryBytes: 8192 * MiB, nominalLinkBytesPerSec: undefined }).channels, 4);
+  test("bigger hosts: half the CPUs, at most 4", () => {
+    assert.equal(chooseIncomingChannels({ hostCpus: 6, nominalLinkBytesPerSec: 1.25e9 }).channels, 3);
+    assert.equal(chooseIncomingChannels({ hostCpus: 64, nominalLinkBytesPerSec: undefined }).channels, 4);
   });
 });
 
