@@ -20,6 +20,7 @@ import { MigrationStartedNotice } from "./migrate/MigrationStarted.tsx";
 import { useRoute, type Route } from "./router.ts";
 import { useSession } from "./session.tsx";
 import { MigrationDetail } from "./tasks/MigrationDetail.tsx";
+import { TasksPage } from "./tasks/TasksPage.tsx";
 import { TasksDock } from "./TasksDock.tsx";
 import { TemplatePage } from "./templates/TemplatePage.tsx";
 import { VmPage } from "./vms/VmPage.tsx";
@@ -44,6 +45,8 @@ function Screen({ route }: { route: Route }) {
       return <CompatibilityView key={route.name} cluster={route.name} />;
     case "task":
       return <MigrationDetail id={route.id} />;
+    case "tasks":
+      return <TasksPage />;
     case "unknown":
       return (
         <Alert variant="warning" isInline title="No such page">

@@ -1,6 +1,6 @@
 // Hash routes: the controller serves one page, and the address after `#` says which screen.
 // `#/`, `#/hosts/:name`, `#/vms/:name`, `#/templates/:name`, `#/clusters/:name`,
-// `#/clusters/:name/compatibility`, `#/tasks/:id`.
+// `#/clusters/:name/compatibility`, `#/tasks` (every task), `#/tasks/:id`.
 import { useEffect, useState } from "react";
 
 export type Route =
@@ -11,6 +11,7 @@ export type Route =
   | { readonly kind: "cluster"; readonly name: string }
   | { readonly kind: "compatibility"; readonly name: string }
   | { readonly kind: "task"; readonly id: string }
+  | { readonly kind: "tasks" }
   | { readonly kind: "unknown"; readonly path: string };
 
 export function parseRoute(hash: string): Route {
@@ -18,6 +19,7 @@ export function parseRoute(hash: string): Route {
   const parts = path.split("/").filter((p) => p !== "").map((p) => decodeURIComponent(p));
   const [first, second, third] = parts;
   if (parts.length === 0) return { kind: "home" };
+  if (first === "tasks" && parts.length === 1) return { kind: "tasks" };
   if (second !== undefined && parts.length === 2) {
     if (first === "hosts") return { kind: "host", name: second };
     if (first === "vms") return { kind: "vm", name: second };
@@ -38,6 +40,7 @@ export const hrefs = {
   cluster: (name: string) => `#/clusters/${encodeURIComponent(name)}`,
   compatibility: (name: string) => `#/clusters/${encodeURIComponent(name)}/compatibility`,
   task: (id: string) => `#/tasks/${encodeURIComponent(id)}`,
+  tasks: () => "#/tasks",
 } as const;
 
 export function navigate(href: string): void {

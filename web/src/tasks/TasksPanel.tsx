@@ -14,6 +14,8 @@ import { useSession } from "../session.tsx";
 import type { Task } from "../types.ts";
 import { failureWords, formatDuration, formatRate, phaseWords, TERMINAL, whereItIs } from "./format.ts";
 import { applyEvent, completionWarning, convergenceWarning, fromTask, parseTasks, type LiveTask } from "./live.ts";
+import { NO_FILTER, useLiveOperations, type Operation, type TaskFilter } from "./operations.ts";
+import { TaskStateLabel, targetHref } from "./TasksPage.tsx";
 import "./tasks.css";
 
 const SHOWN = 10;
@@ -70,8 +72,8 @@ export function useLiveTasks(limit: number): { tasks: LiveTask[]; error: string 
   }, [load]);
 
   useFerryEvents((event: FerryEvent) => {
-    // Hosts' liveness and reconciliation events (task id host:NAME) are no migration's.
-    if (event.taskId.startsWith("host:")) return;
+    // Hosts' liveness and reconciliation events (task id host:NAME) and operations' (op:ID) are no migration's.
+    if (event.taskId.startsWith("host:") || event.type === "operation") return;
     const known = latest.current.get(event.taskId);
     const updated = applyEvent(known, event);
     if (updated === undefined) {
@@ -165,7 +167,7 @@ function TaskRow({ task, canAbort, onError }: { task: LiveTask; canAbort: boolea
   };
   return (
     <Tr aria-label={`Migration of ${task.vm} to ${task.destination}`} data-task-id={task.id} data-state={task.state}>
-      <Td dataLabel="VM">
+      <Td dataLabel="Target">
         {task.vm}
         {(task.report?.warnings ?? []).map((w) => (
           <Label key={w.code} color="orange" isCompact className="ferry-task-warning" title={w.message}>
@@ -173,10 +175,10 @@ function TaskRow({ task, canAbort, onError }: { task: LiveTask; canAbort: boolea
           </Label>
         ))}
       </Td>
-      <Td dataLabel="Source → target">
-        {task.source} → {task.destination}
+      <Td dataLabel="Task">
+        Migrate {task.source} → {task.destination}
       </Td>
-      <Td dataLabel="Progress" className="ferry-task-progress-cell">
+      <Td dataLabel="Status" className="ferry-task-progress-cell">
         <TaskProgress task={task} />
         {message !== null && <div className={`ferry-task-message ferry-task-message-${message.tone}`}>{message.text}</div>}
       </Td>
@@ -199,12 +201,42 @@ function TaskRow({ task, canAbort, onError }: { task: LiveTask; canAbort: boolea
   );
 }
 
+/** An operation's row (power, settings, networking, tokens, import, DRS, maintenance): its target, name, state and result, who and when. */
+function OperationRow({ op }: { op: Operation }) {
+  const href = targetHref(op);
+  const target = op.object?.name ?? "—";
+  const tone = op.state === "failed" ? "danger" : op.state === "cancelled" ? "warning" : "info";
+  return (
+    <Tr aria-label={`${op.title} on ${target}`} data-operation-id={op.id} data-state={op.state}>
+      <Td dataLabel="Target">{href === undefined ? target : <a href={href}>{target}</a>}</Td>
+      <Td dataLabel="Task">{op.title}</Td>
+      <Td dataLabel="Status" className="ferry-task-progress-cell">
+        <TaskStateLabel op={op} />
+        <div className={`ferry-task-message ferry-task-message-${tone}`}>
+          {[op.result ?? "", op.errorCode ?? ""].filter((w) => w !== "").join(" · ")}
+          {op.initiator !== null && <span className="ferry-task-initiator"> — by {op.initiator}, {new Date(op.startedAt).toLocaleTimeString()}</span>}
+        </div>
+      </Td>
+      <Td dataLabel="Rate">—</Td>
+      <Td dataLabel="Time left">—</Td>
+      <Td dataLabel="Actions" isActionCell />
+    </Tr>
+  );
+}
+
+type PanelRow = { readonly at: number; readonly kind: "migration"; readonly task: LiveTask } | { readonly at: number; readonly kind: "operation"; readonly op: Operation };
+
+const OPERATIONS_ONLY: TaskFilter = { ...NO_FILTER, kind: "operation" };
+
 export function TasksPanel() {
   const session = useSession();
   const { tasks, error } = useLiveTasks(25);
+  const operations = useLiveOperations(OPERATIONS_ONLY, 25);
   const [actionError, setActionError] = useState<string | null>(null);
-  const shown = tasks.slice(0, SHOWN);
-  const running = tasks.filter((t) => !TERMINAL.has(t.state)).length;
+  // Migrations and operations together, newest first, the latest SHOWN of them.
+  const rows: PanelRow[] = [...tasks.map((task): PanelRow => ({ at: task.createdAt, kind: "migration", task })), ...operations.tasks.map((op): PanelRow => ({ at: op.startedAt, kind: "operation", op }))].sort((a, b) => b.at - a.at).slice(0, SHOWN);
+  const shown = rows;
+  const running = tasks.filter((t) => !TERMINAL.has(t.state)).length + operations.tasks.filter((op) => op.state === "running").length;
   return (
     <section aria-labelledby="ferry-recent-tasks-title" className="ferry-tasks">
       <Title headingLevel="h2" id="ferry-recent-tasks-title" size="lg">
@@ -214,23 +246,25 @@ export function TasksPanel() {
       {actionError !== null && (
         <Alert variant="danger" isInline title={actionError} actionClose={<Button variant="plain" aria-label="Dismiss" onClick={() => { setActionError(null); }}>×</Button>} />
       )}
-      {shown.length === 0 && error === null && <p className="ferry-muted">No migrations yet. Choose a VM and “Migrate…” to start one.</p>}
+      <a href={hrefs.tasks()} className="ferry-all-tasks">
+        All tasks
+      </a>
+      {operations.error !== null && <Alert variant="danger" isInline isPlain title={operations.error} />}
+      {shown.length === 0 && error === null && <p className="ferry-muted">No tasks yet. Choose a VM and “Migrate…”, or power it, to start one.</p>}
       {shown.length > 0 && (
         <Table aria-label="Recent tasks" variant="compact">
           <Thead>
             <Tr>
-              <Th>VM</Th>
-              <Th>Source → target</Th>
-              <Th width={40}>Progress</Th>
+              <Th>Target</Th>
+              <Th>Task</Th>
+              <Th width={40}>Status</Th>
               <Th>Rate</Th>
               <Th>Time left</Th>
               <Th screenReaderText="Actions" />
             </Tr>
           </Thead>
           <Tbody>
-            {shown.map((task) => (
-              <TaskRow key={task.id} task={task} canAbort={session.canEdit} onError={setActionError} />
-            ))}
+            {shown.map((row) => (row.kind === "migration" ? <TaskRow key={row.task.id} task={row.task} canAbort={session.canEdit} onError={setActionError} /> : <OperationRow key={row.op.id} op={row.op} />))}
           </Tbody>
         </Table>
       )}

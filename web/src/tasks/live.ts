@@ -128,6 +128,9 @@ export function applyEvent(task: LiveTask | undefined, event: FerryEvent): LiveT
     case "reconcile":
     case "reconciled":
       return task;
+    case "operation":
+      // An operation's event (task id op:ID) is no migration's: operations.ts follows those.
+      return task;
   }
 }
 
