@@ -88,6 +88,7 @@ describe("host networking", () => {
     const useForVmotion = dialog.getByRole("checkbox", { name: "Use this port group for VMotion" });
     await useForVmotion.check();
     assert.equal(await next.isDisabled(), true, "Next waits for an IP address");
+    await dialog.getByLabel("Why Next is disabled").getByText("Enter the port's IPv4 address.").waitFor();
     await dialog.getByLabel("IP address").fill(address ?? "");
     await dialog.getByLabel("Subnet mask").fill("255.255.255.0");
     await next.click();

@@ -192,6 +192,7 @@ describe("migrate wizard", () => {
     for (const w of pair.host.warnings) assert.ok(await reasons.getByText(w.message, { exact: true }).first().isVisible(), `warning shown: ${w.message}`);
     const next = dialog.getByRole("button", { name: "Next" });
     assert.equal(await next.isDisabled(), true, "Next waits for the acknowledgement");
+    await dialog.getByLabel("Why Next is disabled").getByText(`Read the warnings for ${pair.host.host}`, { exact: false }).waitFor();
     const ack = dialog.getByRole("checkbox", { name: new RegExp(`read the warnings for ${escape(pair.host.host)}`) });
     await screenshot(page, "migrate-warnings");
     await ack.check();

@@ -11,6 +11,7 @@ import { useState } from "react";
 import { apiSend, seg } from "../api.ts";
 import { ErrorAlert } from "../feedback.tsx";
 import type { AddNetworkRequest, Host } from "../types.ts";
+import { WizardFooter } from "../WizardFooter.tsx";
 import { impactBlocks, NetworkImpact, useNetworkImpact, type HostNetworkChange, type ImpactState } from "./NetworkImpact.tsx";
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -289,6 +290,28 @@ function SummaryStep({ host, s, port, plan, impact, ack, onAck, error }: { host:
   );
 }
 
+/** Why the network access step's Next waits. */
+function accessReasons(s: WizardState): string[] {
+  if (s.choice.kind === "existing") return s.choice.name === "" ? ["Choose a vSwitch."] : [];
+  const out: string[] = [];
+  if (s.vswitchName.trim() === "") out.push("Name the new vSwitch.");
+  if (s.freeNics.length === 0) out.push("Every physical adapter is in use: choose an existing vSwitch instead.");
+  else if (s.nic === null || s.usedBy.has(s.nic)) out.push("Choose a free physical adapter for the new vSwitch.");
+  return out;
+}
+
+/** Why the connection settings step's Next waits. */
+function settingsReasons(host: Host, s: WizardState): string[] {
+  const vmk = s.type === "vmkernel";
+  const out: string[] = [];
+  const label = vmk ? (s.portGroup.trim() === "" ? "Enter the network label." : null) : labelCheck(host, s.portGroup).error;
+  if (label !== null) out.push(label);
+  if (!vlanValid(vlanOf(s.vlan))) out.push("The VLAN ID is a whole number from 0 to 4094, or empty for none.");
+  if (vmk && !validIpv4(s.ip)) out.push("Enter the port's IPv4 address.");
+  if (vmk && prefixOf(s.mask) === null) out.push("Enter the subnet mask (255.255.255.0 or /24).");
+  return out;
+}
+
 export function AddNetworkingWizard({ host, onClose, onAdded }: { host: Host; onClose: () => void; onAdded: (message: string) => void }) {
   const s = useWizardState(host);
   const [error, setError] = useState<unknown>(null);
@@ -303,9 +326,6 @@ export function AddNetworkingWizard({ host, onClose, onAdded }: { host: Host; on
     setAck(false);
   }
   const vmk = s.type === "vmkernel";
-  const switchOk = s.choice.kind === "existing" ? s.choice.name !== "" : s.vswitchName.trim() !== "" && s.nic !== null && !s.usedBy.has(s.nic);
-  const labelOk = vmk ? s.portGroup.trim() !== "" : labelCheck(host, s.portGroup).error === null;
-  const settingsOk = labelOk && vlanValid(vlanOf(s.vlan)) && (!vmk || (validIpv4(s.ip) && prefixOf(s.mask) !== null));
   const gatewayOk = s.gateway.trim() === "" || validIpv4(s.gateway);
   // The checker is asked once the summary shows, and again whenever the change differs.
   const [onSummary, setOnSummary] = useState(false);
@@ -328,10 +348,10 @@ export function AddNetworkingWizard({ host, onClose, onAdded }: { host: Host; on
         <WizardStep name="Connection type" id="net-type">
           <ConnectionTypeForm s={s} />
         </WizardStep>
-        <WizardStep name="Network access" id="net-access" footer={{ isNextDisabled: !switchOk }}>
+        <WizardStep name="Network access" id="net-access" footer={<WizardFooter reasons={accessReasons(s)} />}>
           <NetworkAccessForm host={host} s={s} />
         </WizardStep>
-        <WizardStep name="Connection settings" id="net-settings" footer={{ isNextDisabled: !settingsOk }}>
+        <WizardStep name="Connection settings" id="net-settings" footer={<WizardFooter reasons={settingsReasons(host, s)} />}>
           {vmk ? (
             <VmkernelSettingsForm host={host} s={s} />
           ) : (
@@ -340,10 +360,10 @@ export function AddNetworkingWizard({ host, onClose, onAdded }: { host: Host; on
             </Form>
           )}
         </WizardStep>
-        <WizardStep name="Default gateway" id="net-gateway" isHidden={!vmk} footer={{ isNextDisabled: !gatewayOk }}>
+        <WizardStep name="Default gateway" id="net-gateway" isHidden={!vmk} footer={<WizardFooter reasons={gatewayOk ? [] : ["Enter an IPv4 address for the default gateway, or leave it empty."]} />}>
           <GatewayForm s={s} />
         </WizardStep>
-        <WizardStep name="Summary" id="net-summary" footer={{ nextButtonText: "Finish", isNextDisabled: blocked !== null, nextButtonProps: { "aria-describedby": "net-finish-reason" } }}>
+        <WizardStep name="Summary" id="net-summary" footer={<WizardFooter reasons={blocked === null ? [] : [blocked]} nextText="Finish" />}>
           <SummaryStep host={host} s={s} port={port} plan={plan} impact={impact} ack={ack} onAck={setAck} error={error} />
         </WizardStep>
       </Wizard>

@@ -37,6 +37,7 @@ import { useInventory } from "../inventory/inventory.tsx";
 import type { CheckResult, Finding, Task, WhereResult } from "../types.ts";
 import { formatBytes, formatDuration } from "../tasks/format.ts";
 import "../tasks/tasks.css";
+import { WizardFooter } from "../WizardFooter.tsx";
 import { announceStarted } from "./MigrationStarted.tsx";
 import { poolChoice, type PoolChoice } from "./pool-choice.ts";
 
@@ -301,6 +302,23 @@ function SummaryStep({ preview, error, finishError, newWarningsAck, onNewWarning
   );
 }
 
+/** Why the host step's Next waits. */
+function hostReasons(vm: string, selected: CheckResult | undefined, acknowledged: boolean): string[] {
+  if (selected === undefined) return ["Choose a target host."];
+  const errors = selected.errors.length;
+  if (errors > 0) return [`${selected.host} cannot take ${vm}: ${String(errors)} error${errors === 1 ? "" : "s"} listed above, each with its fix.`];
+  if (selected.warnings.length > 0 && !acknowledged) return [`Read the warnings for ${selected.host}, then tick "I have read the warnings" to go on.`];
+  return [];
+}
+
+/** Why Finish waits, in the order the user meets them. */
+function finishReasons(preview: MigrationPreview | null, previewError: string | null, unseenWarnings: number, newWarningsAck: boolean): string[] {
+  if (preview === null) return [previewError === null ? "The controller is checking this migration…" : "The controller could not check this migration (see above)."];
+  if (!preview.ok) return ["The controller's check refuses this migration: see the errors above."];
+  if (unseenWarnings > 0) return newWarningsAck ? [] : ["This pool and priority raise new warnings: tick \"I have read these warnings too\" to accept them."];
+  return preview.refusal === null ? [] : [preview.refusal];
+}
+
 export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void }) {
   const inventoryState = useInventory();
   const { inventory } = inventoryState;
@@ -390,7 +408,8 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
     setAcknowledgedCodes(checked && selected !== undefined ? selected.warnings.map((w) => w.code) : null);
   };
   const unseenWarnings = preview === null ? [] : preview.warnings.filter((w) => !ackedCodes.includes(w.code));
-  const finishBlocked = preview === null || finishing || !preview.ok || (unseenWarnings.length > 0 ? !newWarningsAck : preview.refusal !== null);
+  const whyFinishWaits = finishReasons(preview, previewError, unseenWarnings.length, newWarningsAck);
+  const finishBlocked = finishing || whyFinishWaits.length > 0;
 
   const finish = async (): Promise<void> => {
     if (request === null || finishBlocked) return;
@@ -422,7 +441,7 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
         header={<WizardHeader title={`Migrate ${vm}`} description={cold ? `Move the powered-off VM to another host, cold: ${vm} is registered there, powered off, with its disks where they are.` : "Move the running VM to another host, live."} onClose={onClose} closeButtonAriaLabel="Close the migrate wizard" />}
         navAriaLabel="Migrate steps"
       >
-        <WizardStep name="Select target host" id={STEP.host} footer={{ isNextDisabled: hostBlocked }}>
+        <WizardStep name="Select target host" id={STEP.host} footer={<WizardFooter reasons={hostReasons(vm, selected, acknowledged)} />}>
           <Title headingLevel="h2">Select target host</Title>
           <HostStep
             vm={vm}
@@ -440,7 +459,7 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
             onAcknowledge={onAcknowledge}
           />
         </WizardStep>
-        <WizardStep name="Resource pool" id={STEP.pool} isDisabled={hostBlocked} footer={{ isNextDisabled: pools.length > 0 && pool === null }}>
+        <WizardStep name="Resource pool" id={STEP.pool} isDisabled={hostBlocked} footer={<WizardFooter reasons={pools.length > 0 && pool === null ? ["Choose a resource pool."] : []} />}>
           <Title headingLevel="h2">Resource pool</Title>
           <PoolStep
             host={host}
@@ -463,7 +482,7 @@ export function MigrateWizard({ vm, onClose }: { vm: string; onClose: () => void
             }}
           />
         </WizardStep>
-        <WizardStep name="Summary" id={STEP.summary} isDisabled={hostBlocked} footer={{ nextButtonText: finishing ? "Starting…" : "Finish", isNextDisabled: finishBlocked }}>
+        <WizardStep name="Summary" id={STEP.summary} isDisabled={hostBlocked} footer={<WizardFooter reasons={whyFinishWaits} nextText={finishing ? "Starting…" : "Finish"} busy={finishing} />}>
           <Title headingLevel="h2">Summary</Title>
           <SummaryStep preview={preview} error={previewError} finishError={finishError} newWarningsAck={newWarningsAck} onNewWarningsAck={setNewWarningsAck} acknowledgedCodes={ackedCodes} />
         </WizardStep>

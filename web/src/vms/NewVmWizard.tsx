@@ -6,9 +6,6 @@
 // and says why); what only the controller and the host can know (a name already taken, a
 // missing image) comes back as their refusal, shown on the summary in their words.
 import {
-  ActionList,
-  ActionListGroup,
-  ActionListItem,
   Alert,
   Button,
   Form,
@@ -24,9 +21,7 @@ import {
   Radio,
   TextInput,
   Title,
-  useWizardContext,
   Wizard,
-  WizardFooterWrapper,
   WizardHeader,
   WizardStep,
 } from "@patternfly/react-core";
@@ -34,6 +29,7 @@ import { useState, type ReactNode } from "react";
 import type { VmCreated } from "../../../src/api/schemas.ts";
 import { apiSend } from "../api.ts";
 import { ErrorAlert } from "../feedback.tsx";
+import { WizardFooter } from "../WizardFooter.tsx";
 import { useInventory } from "../inventory/inventory.tsx";
 import { hrefs, navigate } from "../router.ts";
 import type { Host, Inventory } from "../types.ts";
@@ -60,44 +56,6 @@ function StepWarnings({ check }: { check: StepCheck }) {
   );
 }
 
-/** The wizard's Back / Next / Cancel with, beside a disabled Next, why: each error of the step. */
-function StepFooter({ errors, nextText, busy = false }: { errors: readonly string[]; nextText: string; busy?: boolean }) {
-  const { activeStep, steps, goToNextStep, goToPrevStep, close } = useWizardContext();
-  return (
-    <WizardFooterWrapper>
-      <ActionList>
-        <ActionListGroup>
-          <ActionListItem>
-            <Button variant="secondary" onClick={() => { void goToPrevStep(); }} isDisabled={activeStep.index === steps[0]?.index}>
-              Back
-            </Button>
-          </ActionListItem>
-          <ActionListItem>
-            <Button variant="primary" type="submit" onClick={() => { void goToNextStep(); }} isDisabled={errors.length > 0 || busy} isLoading={busy}>
-              {nextText}
-            </Button>
-          </ActionListItem>
-        </ActionListGroup>
-        <ActionListGroup>
-          <ActionListItem>
-            <Button variant="link" onClick={close}>
-              Cancel
-            </Button>
-          </ActionListItem>
-        </ActionListGroup>
-      </ActionList>
-      {errors.length > 0 && (
-        <HelperText component="ul" aria-label="Why Next is disabled" isLiveRegion>
-          {errors.map((e) => (
-            <HelperTextItem key={e} component="li" variant="error">
-              {e}
-            </HelperTextItem>
-          ))}
-        </HelperText>
-      )}
-    </WizardFooterWrapper>
-  );
-}
 
 function Hint({ children }: { children: ReactNode }) {
   return (
@@ -411,7 +369,7 @@ export function NewVmWizard({ host, onClose }: { host: string | null; onClose: (
   const order = Object.values(NewVmStep);
   const blockedAt = (step: NewVmStep | "summary"): boolean => order.slice(0, step === "summary" ? order.length : order.indexOf(step)).some((s) => check.steps[s].errors.length > 0);
   const step = (id: NewVmStep, name: string, body: ReactNode) => (
-    <WizardStep name={name} id={id} isDisabled={blockedAt(id)} footer={<StepFooter errors={check.steps[id].errors} nextText="Next" />}>
+    <WizardStep name={name} id={id} isDisabled={blockedAt(id)} footer={<WizardFooter reasons={check.steps[id].errors} />}>
       <Title headingLevel="h2">{name}</Title>
       {body}
       <StepWarnings check={check.steps[id]} />
@@ -432,7 +390,7 @@ export function NewVmWizard({ host, onClose }: { host: string | null; onClose: (
         {step(NewVmStep.disks, "Disks", <DisksStep form={form} host={selected} inventory={inventory} onChange={change} />)}
         {step(NewVmStep.cdrom, "CD-ROM", <CdromStep form={form} host={selected} inventory={inventory} onChange={change} />)}
         {step(NewVmStep.network, "Network", <NetworkStep form={form} host={selected} onChange={change} />)}
-        <WizardStep name="Summary" id="newvm-step-summary" isDisabled={blockedAt("summary")} footer={<StepFooter errors={check.request === null ? ["Fix the steps before this one first."] : []} nextText={creating ? "Creating…" : "Finish"} busy={creating} />}>
+        <WizardStep name="Summary" id="newvm-step-summary" isDisabled={blockedAt("summary")} footer={<WizardFooter reasons={check.request === null ? ["Fix the steps before this one first."] : []} nextText={creating ? "Creating…" : "Finish"} busy={creating} />}>
           <Title headingLevel="h2">Summary</Title>
           <SummaryStep request={check.request} host={selected} error={error} />
         </WizardStep>
