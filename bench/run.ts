@@ -16,6 +16,7 @@ import { benchmarks as engineBenchmarks } from "./engine.ts";
 import { benchmarks as precopyBenchmarks } from "./precopy.ts";
 import { benchmarks as qemuBenchmarks } from "./qemu.ts";
 import { benchmarks as qemuLabBenchmarks } from "./qemu-lab.ts";
+import { benchmarks as qemuPredictionBenchmarks } from "./qemu-prediction.ts";
 
 interface Benchmark {
   readonly name: string;
@@ -85,7 +86,7 @@ const checkerMatrix: Benchmark = {
   },
 };
 
-const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks, ...controllerMigrationBenchmarks, ...qemuBenchmarks, ...qemuLabBenchmarks, ...drsBenchmarks, ...drsEndToEndBenchmarks];
+const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks, ...controllerMigrationBenchmarks, ...qemuBenchmarks, ...qemuLabBenchmarks, ...qemuPredictionBenchmarks, ...drsBenchmarks, ...drsEndToEndBenchmarks];
 
 const filters = process.argv.slice(2);
 for (const b of benchmarks.filter((x) => filters.length === 0 || filters.some((f) => x.name.includes(f)))) {

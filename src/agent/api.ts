@@ -255,6 +255,8 @@ export interface DirtyRateView {
   readonly vm: string;
   readonly bytesPerSec: number;
   readonly measured: boolean;
+  /** Bytes of memory that are not zero pages, where the driver measures it (qemu); absent otherwise. */
+  readonly touchedBytes?: number | undefined;
 }
 
 /**

@@ -61,7 +61,10 @@ export function vmRoutes(ctx: AgentContext): Hono {
     const seconds = Number(c.req.query("seconds") ?? "1");
     if (!Number.isInteger(seconds) || seconds < 1 || seconds > 10) throw new FerryError(ErrorCode.invalidInput, `seconds must be a whole number from 1 to 10, not "${c.req.query("seconds") ?? ""}"`);
     if (driver.measureDirtyRate !== undefined && status.power === "running") {
-      const body: DirtyRateView = { vm: name, bytesPerSec: await driver.measureDirtyRate(name, seconds), measured: true };
+      const bytesPerSec = await driver.measureDirtyRate(name, seconds);
+      // The zero-page share is a hint for the prediction: a process that cannot be read leaves it out.
+      const touchedBytes = await driver.measureTouchedBytes?.(name).catch(() => undefined);
+      const body: DirtyRateView = { vm: name, bytesPerSec, measured: true, ...(touchedBytes === undefined ? {} : { touchedBytes }) };
       return c.json(body);
     }
     const body: DirtyRateView = { vm: name, bytesPerSec: specs.get(name)?.workload?.dirtyRateBytesPerSec ?? 0, measured: false };

@@ -307,6 +307,12 @@ export interface HypervisorDriver {
   measureDirtyRate?(name: string, seconds: number): Promise<number>;
 
   /**
+   * Bytes of the guest's memory that are not zero pages (the qemu driver samples the guest RAM
+   * through /proc/PID/mem), for the pre-copy model's first pass. Absent where the spec says it (the sim).
+   */
+  measureTouchedBytes?(name: string): Promise<number>;
+
+  /**
    * What the host's VMs use now (DRS demand): every running or paused VM, none that is off or an
    * incoming migration's shell. CPU is a rate, measured since this driver's previous call for
    * that VM (at least about a second back; the first call covers the VM's life so far): sim from

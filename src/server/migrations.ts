@@ -242,6 +242,12 @@ function storeSlots(store: Store, controller: string): AdmissionSlots {
   };
 }
 
+/** What the source's hypervisor measured of a guest just before a prediction. */
+interface MeasuredGuest {
+  readonly dirtyRate: number;
+  readonly touchedBytes: number | undefined;
+}
+
 export class MigrationService {
   readonly #deps: MigrationServiceDeps;
   readonly #scheduler: MigrationScheduler;
@@ -459,22 +465,23 @@ export class MigrationService {
    * for the prediction; undefined where the agent only knows the declared workload (the sim's
    * spec already carries it) or cannot say.
    */
-  async #measuredDirtyRate(agent: AgentClient, vm: string): Promise<number | undefined> {
+  async #measuredDirtyRate(agent: AgentClient, vm: string): Promise<MeasuredGuest | undefined> {
     if (this.#cannotMeasure.has(agent.name)) return undefined;
     try {
       const rate = await agent.dirtyRate(vm, 1);
       // An agent whose driver cannot measure (the sim) says so every time: not asked again.
       if (!rate.measured) this.#cannotMeasure.add(agent.name);
-      return rate.measured ? rate.bytesPerSec : undefined;
+      // The qemu agent also says how much of the guest's memory is not zero pages.
+      return rate.measured ? { dirtyRate: rate.bytesPerSec, touchedBytes: rate.touchedBytes } : undefined;
     } catch {
       return undefined;
     }
   }
 
   /** The prediction for moving `spec` from where the inventory has it to `destination` (prediction.ts). */
-  async #predict(snapshot: InventorySnapshot, spec: VmSpec, options: MigrateOptions, destination: string, sourceAgent: AgentClient | undefined, measuredDirtyRate?: number): Promise<Prediction | undefined> {
+  async #predict(snapshot: InventorySnapshot, spec: VmSpec, options: MigrateOptions, destination: string, sourceAgent: AgentClient | undefined, measured?: MeasuredGuest): Promise<Prediction | undefined> {
     const source = snapshot.index.vms.get(spec.name)?.host ?? "";
-    return this.#predictor.predict({ snapshot, spec, options, source, destination, sourceAgent, measuredDirtyRate });
+    return this.#predictor.predict({ snapshot, spec, options, source, destination, sourceAgent, measuredDirtyRate: measured?.dirtyRate, measuredTouchedBytes: measured?.touchedBytes });
   }
 
   /** The task's last stored progress event, as its stream showed it; undefined when there is none (or it does not read). */

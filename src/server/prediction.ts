@@ -39,6 +39,8 @@ export interface PairPrediction {
   readonly sourceAgent: DriverSource | undefined;
   /** The guest's dirty rate as its hypervisor measured it, when it could. */
   readonly measuredDirtyRate?: number | undefined;
+  /** Bytes of its memory that are not zero pages, as its hypervisor measured them (qemu), when it could. */
+  readonly measuredTouchedBytes?: number | undefined;
 }
 
 export class Predictor {
@@ -80,7 +82,7 @@ export class Predictor {
       bandwidthLimitBytesPerSec: options.bandwidthLimitBytesPerSec,
       inputs: {
         memoryBytes: spec.memoryMB * MiB,
-        touchedBytes: spec.touchedBytes ?? spec.memoryMB * MiB,
+        touchedBytes: p.measuredTouchedBytes ?? spec.touchedBytes ?? spec.memoryMB * MiB,
         pageSize: 4096,
         dirtyRateBytesPerSec: measuredDirtyRate ?? spec.workload?.dirtyRateBytesPerSec ?? 0,
         // A measured rate comes without its working set: the whole memory is the cautious bound.

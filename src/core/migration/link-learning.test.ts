@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LINK_EWMA_WEIGHT, MARGIN_FLOOR_MS, downtimeTargetMs, learnLink, predictForPair, type LinkObservation, type LinkRecord } from "./link-learning.ts";
-import { QEMU_COSTS, SIM_COSTS, costsFor, predictPrecopy } from "./model.ts";
+import { QEMU_COSTS, QEMU_STREAM_COSTS, SIM_COSTS, costsFor, predictPrecopy } from "./model.ts";
 import { withDowntimeWarning } from "./report.ts";
 import { MigrationWarningCode, Phase, type MigrationReport, type PrecopyInputs } from "./types.ts";
 
@@ -25,7 +25,7 @@ function observation(over: Partial<LinkObservation> = {}): LinkObservation {
 
 test("costs are the source driver's: sim frames its pages and reserves switchover time, QEMU does not", () => {
   assert.equal(costsFor("sim"), SIM_COSTS);
-  assert.equal(costsFor("qemu"), QEMU_COSTS);
+  assert.equal(costsFor("qemu"), QEMU_STREAM_COSTS);
   const sim = predictPrecopy(INPUTS, SIM_COSTS);
   const qemu = predictPrecopy(INPUTS, QEMU_COSTS);
   assert.ok(sim.totalMs > qemu.totalMs, "the sim's fixed costs show in the total");

@@ -17,6 +17,7 @@
 //  - Auto-converge throttles the guest as QEMU's cpu-throttle does: at p% the vCPUs sleep p%
 //    of the time, so the dirty rate falls to r·(1 − p/100).
 import { decideAfterPass, transferMs, type ConvergenceDecision, type PassStats } from "./convergence.ts";
+import { scheduleQemuPrecopy, type QemuLoopCosts } from "./qemu-stream.ts";
 import { DEFAULT_MIGRATE_OPTIONS, type MigrateOptions, type PrecopyInputs, type Prediction } from "./types.ts";
 
 /** What a migration stream costs beyond the pages' bytes: framing on the wire, and fixed times. */
@@ -48,6 +49,11 @@ export interface StreamCosts {
    * sim hashes what a pass moved on both ends before deciding); 0 when the next pass follows at once.
    */
   readonly passGapMsPerByte?: number | undefined;
+  /**
+   * QEMU's own loop (qemu-stream.ts): when present the model replays it (passes are its bitmap
+   * syncs, switchover its threshold test) instead of Ferry's pass-by-pass protocol.
+   */
+  readonly loop?: QemuLoopCosts | undefined;
 }
 
 /**
@@ -56,6 +62,26 @@ export interface StreamCosts {
  * bandwidth alone (expected-downtime = remaining / bandwidth), so no overhead is reserved.
  */
 export const QEMU_COSTS: StreamCosts = { pageHeaderBytes: 8, zeroPageBytes: 9, deviceStateBytes: 0, fixedMs: 0, switchoverFixedMs: 0, switchoverMsPerByte: 0 };
+
+/**
+ * QEMU 7.2's stream as the qemu driver runs it (tuning.ts: one stream on these hosts, uncapped,
+ * downtime-limit = the engine's target), what the controller predicts QEMU migrations with:
+ *  - its own loop (qemu-stream.ts): ram_save_iterate's 50 ms box (MAX_WAIT) and the 100 ms
+ *    bandwidth window (BUFFER_DELAY) that sets its switchover threshold;
+ *  - a zero page costs 9 bytes and about 0.5 µs of the migration thread (buffer_is_zero): the
+ *    QEMU lab's idle 256 and 512 MiB guests (about 85 MiB touched each) sent 84.7 and 89 MiB
+ *    and the larger one took about 30 ms more for its 65,536 more zero pages (bench/qemu-prediction.ts);
+ *  - `ram.transferred`, what the report counts, is RAM only: the device state is not in it; it
+ *    goes in the stop-and-copy, a few tens of KiB for the lab's pc machine (CPU, APIC, PIT, virtio
+ *    net and blk queues), under a millisecond on the link, so only the fixed part counts;
+ *  - fixed time outside the loop (TCP connect, the stream's TLS handshake, capability and
+ *    parameter setup, the setup sync): 60 ms until the pair's own is learned (link-learning.ts);
+ *  - the switchover's fixed part: vm_stop, the device state saved and loaded, the destination's
+ *    ownership claim and `cont` (Ferry's downtime runs from the source's STOP to the
+ *    destination's RESUME): 40 ms here, QEMU's own `downtime` being 10-60 ms under it; the
+ *    pair's learned correction replaces the rest.
+ */
+export const QEMU_STREAM_COSTS: StreamCosts = { ...QEMU_COSTS, deviceStateBytes: 0, fixedMs: 60, switchoverFixedMs: 40, loop: { iterateMs: 50, counterWindowMs: 100, zeroPageMs: 0.0005 } };
 
 /**
  * Ferry's sim stream (src/drivers/sim/protocol.ts, precopy-source.ts), as the sim really runs it:
@@ -82,7 +108,7 @@ export const SIM_COSTS: StreamCosts = { pageHeaderBytes: 4, zeroPageBytes: 0, de
 export const StreamDriver = { sim: "sim", qemu: "qemu" } as const;
 export type StreamDriver = (typeof StreamDriver)[keyof typeof StreamDriver];
 
-const COSTS_BY_DRIVER: Readonly<Record<StreamDriver, StreamCosts>> = { sim: SIM_COSTS, qemu: QEMU_COSTS };
+const COSTS_BY_DRIVER: Readonly<Record<StreamDriver, StreamCosts>> = { sim: SIM_COSTS, qemu: QEMU_STREAM_COSTS };
 
 /** The stream costs of the source host's driver (the source writes the stream). */
 export function costsFor(driver: StreamDriver): StreamCosts {
@@ -134,6 +160,7 @@ export interface PrecopySchedule extends Prediction {
 
 /** predictPrecopy with the pass-by-pass schedule that led to it. */
 export function schedulePrecopy(inputs: PrecopyInputs, costs: StreamCosts = QEMU_COSTS): PrecopySchedule {
+  if (costs.loop !== undefined) return scheduleQemuPrecopy({ inputs, costs, loop: costs.loop, options: optionsFor(inputs) });
   const pageSize = inputs.pageSize > 0 ? inputs.pageSize : 4096;
   const memory = nonNegative(inputs.memoryBytes);
   const touched = Math.min(memory, nonNegative(inputs.touchedBytes));

@@ -17,6 +17,7 @@ import { rm } from "node:fs/promises";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { describedFacts, PowerStatus } from "../driver.ts";
 import { measureDirtyRate } from "./dirty-rate.ts";
+import { measureTouchedBytes } from "./touched-memory.ts";
 import { parseQueryBlock } from "./disks.ts";
 import { QemuHost, type HostedVm } from "./host.ts";
 import { abortIncoming, guestCheck, incomingFailure, incomingState, prepareIncoming } from "./incoming.ts";
@@ -75,6 +76,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
       }),
 
     measureDirtyRate: (name, seconds) => measureDirtyRate(host, name, seconds),
+    measureTouchedBytes: (name) => measureTouchedBytes(host, name),
     usage: () => meter.measure(describedFacts(options.host, host.freeMB(), "qemu"), host.vms.values(), host.clock.now(), host.clock.monotonic()),
     blockDevices: async (name) => parseQueryBlock(await qmpOf(name).execute("query-block", undefined, { timeoutMs: 5000 })),
     runState: (name) => queryStatus(qmpOf(name)),

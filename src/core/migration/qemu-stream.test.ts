@@ -1,0 +1,91 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { QEMU_COSTS, QEMU_STREAM_COSTS, costsFor, predictPrecopy, schedulePrecopy, type StreamCosts } from "./model.ts";
+import type { PrecopyInputs } from "./types.ts";
+
+const MiB = 1048576;
+const PAGE = 4096;
+const LAB: PrecopyInputs = {
+  memoryBytes: 512 * MiB,
+  touchedBytes: 88 * MiB,
+  pageSize: PAGE,
+  dirtyRateBytesPerSec: 0,
+  workingSetBytes: 0,
+  linkRateBytesPerSec: 300 * MiB,
+  downtimeLimitMs: 300,
+  maxPasses: 30,
+  maxTrafficFactor: 3,
+  autoConverge: true,
+};
+const LOOP = QEMU_STREAM_COSTS.loop;
+if (LOOP === undefined) throw new Error("QEMU_STREAM_COSTS has no loop");
+/** QEMU's loop with no fixed times and free zero pages: only bytes and the threshold matter. */
+const BARE: StreamCosts = { ...QEMU_COSTS, loop: { ...LOOP, zeroPageMs: 0 } };
+
+test("the controller predicts QEMU migrations with QEMU's loop; the generic QEMU_COSTS keep Ferry's protocol", () => {
+  assert.equal(costsFor("qemu"), QEMU_STREAM_COSTS);
+  assert.notEqual(QEMU_STREAM_COSTS.loop, undefined);
+  assert.equal(QEMU_COSTS.loop, undefined);
+  assert.equal(predictPrecopy({ ...LAB }).passes, 1, "the generic model: an idle VM is one pass");
+});
+
+test("an idle guest: QEMU's 3 dirty syncs (setup, remaining under the threshold, completion) and the touched bytes once", () => {
+  const p = schedulePrecopy(LAB, QEMU_STREAM_COSTS);
+  assert.equal(p.passes, 3);
+  assert.equal(p.converges, true);
+  const touchedPages = (88 * MiB) / PAGE;
+  const zeroPages = (512 * MiB) / PAGE - touchedPages;
+  const bytes = touchedPages * (PAGE + 8) + zeroPages * 9;
+  assert.ok(Math.abs(p.bytes - bytes) < 1024, `every page once: ${p.bytes} vs ${bytes}`);
+  assert.match(p.note, /QEMU switches over at its 2nd dirty sync/);
+});
+
+test("zero pages are nearly free on the wire but not in QEMU's threshold: more zero pages, less downtime", () => {
+  const touched = schedulePrecopy({ ...LAB, touchedBytes: 512 * MiB }, BARE);
+  const sparse = schedulePrecopy({ ...LAB, touchedBytes: 64 * MiB }, BARE);
+  // All touched: QEMU stops when what remains fits bandwidth × limit, so the stop-and-copy is about the limit.
+  assert.ok(touched.downtimeMs > 250 && touched.downtimeMs <= 300 + 1, `all touched: ${touched.downtimeMs} ms`);
+  // An eighth touched: the remaining 4 KiB pages are mostly zero pages, so about an eighth of the limit.
+  assert.ok(sparse.downtimeMs < touched.downtimeMs / 4, `sparse: ${sparse.downtimeMs} ms`);
+  assert.ok(sparse.bytes < touched.bytes / 7);
+});
+
+test("a zero page costs the migration thread time: a larger idle guest takes longer for the same touched bytes", () => {
+  const small = schedulePrecopy({ ...LAB, memoryBytes: 256 * MiB }, QEMU_STREAM_COSTS);
+  const large = schedulePrecopy(LAB, QEMU_STREAM_COSTS);
+  const extraZeroPages = (256 * MiB) / PAGE;
+  const extraMs = large.totalMs - small.totalMs;
+  assert.ok(extraMs > 0.5 * extraZeroPages * LOOP.zeroPageMs && extraMs < 3 * extraZeroPages * LOOP.zeroPageMs + 5, `${extraMs} ms`);
+});
+
+test("a writer: more syncs than idle, and what it dirtied is sent again", () => {
+  const idle = schedulePrecopy({ ...LAB, touchedBytes: 152 * MiB }, QEMU_STREAM_COSTS);
+  const writer = schedulePrecopy({ ...LAB, touchedBytes: 152 * MiB, dirtyRateBytesPerSec: 48 * MiB, workingSetBytes: 64 * MiB }, QEMU_STREAM_COSTS);
+  assert.ok(writer.passes >= idle.passes);
+  assert.ok(writer.bytes > idle.bytes + 8 * MiB, `${writer.bytes / MiB} MiB vs ${idle.bytes / MiB}`);
+  assert.ok(writer.converges);
+  // Each modelled pass (sync) records what it sent; together with the stop-and-copy they make the total.
+  const passBytes = writer.schedule.reduce((sum, pass) => sum + pass.bytes, 0);
+  assert.ok(passBytes <= writer.bytes + 1);
+});
+
+test("a writer faster than the link never fits QEMU's threshold: not converging, with a finite downtime and the reason", () => {
+  const p = schedulePrecopy({ ...LAB, touchedBytes: 512 * MiB, dirtyRateBytesPerSec: 600 * MiB, workingSetBytes: 256 * MiB, autoConverge: false }, QEMU_STREAM_COSTS);
+  assert.equal(p.converges, false);
+  assert.ok(Number.isFinite(p.downtimeMs) && p.downtimeMs > 300);
+  assert.match(p.note, /not converging/);
+});
+
+test("a link that carries nothing: not converging, said so", () => {
+  const p = schedulePrecopy({ ...LAB, linkRateBytesPerSec: 0 }, QEMU_STREAM_COSTS);
+  assert.equal(p.converges, false);
+  assert.match(p.note, /link rate 0/);
+});
+
+test("a learned switchover correction moves the downtime one for one, never below the stop-and-copy", () => {
+  const base = schedulePrecopy(LAB, QEMU_STREAM_COSTS);
+  const more = schedulePrecopy(LAB, { ...QEMU_STREAM_COSTS, switchoverUnreservedMs: 25 });
+  assert.ok(Math.abs(more.downtimeMs - base.downtimeMs - 25) < 1e-6);
+  const less = schedulePrecopy(LAB, { ...QEMU_STREAM_COSTS, switchoverUnreservedMs: -10_000 });
+  assert.ok(less.downtimeMs > 0);
+});
