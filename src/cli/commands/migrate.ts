@@ -11,6 +11,7 @@ import { ResyncEventSchema, TaskEventSchema, TaskSchema, type MigrationRequestBo
 import { z } from "zod";
 import { FindingSchema } from "../../core/check/finding-schema.ts";
 import { ErrorCode, FerryError, isFerryError } from "../../core/errors.ts";
+import { convergenceWords, parseConvergencePolicy } from "../../core/migration/postcopy.ts";
 import { TERMINAL_PHASES, type MigrationProgress, type MigrationReport, type Phase, type Prediction } from "../../core/migration/types.ts";
 import { controllerClient } from "../controller.ts";
 import { ExitStatus, printJson, type CliIo } from "../io.ts";
@@ -100,6 +101,7 @@ export function taskText(task: Task): string {
   const { body } = task;
   const lines = [`${task.id}: ${task.vm} ${task.source} → ${task.destination}, ${task.state} ${task.percent.toFixed(0)}%, asked by ${body.requestedBy}${body.acceptedWarnings.length > 0 ? `, accepted ${body.acceptedWarnings.join(", ")}` : ""}`];
   if (body.waitingReason !== undefined && task.state === "queued") lines.push(`  ${body.waitingReason}`);
+  if (body.request.convergence !== undefined) lines.push(`  convergence: ${convergenceWords(body.request.convergence)}`);
   if (body.timeline.length > 0) lines.push(`  timeline: ${body.timeline.map((t) => `${t.phase} ${new Date(t.at).toISOString().slice(11, 23)}`).join(" → ")}`);
   if (body.report !== undefined) lines.push(reportText(body.report));
   else if (body.prediction !== undefined) lines.push(predictionText(body.prediction));
@@ -283,7 +285,8 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
       if (!Number.isFinite(n) || n < 1 || n > 400_000) throw new FerryError(ErrorCode.usage, `--bandwidth-mbps takes a number of Mb/s from 1 to 400000, got "${v}"`);
       return n;
     })
-    .option("--no-auto-converge", "fail instead of throttling a guest that dirties memory faster than the link")
+    .option("--no-auto-converge", "fail instead of throttling a guest that dirties memory faster than the link (as --convergence fail)")
+    .option("--convergence <policy>", "when pre-copy does not fit the downtime limit: auto-converge (throttle the guest; default: the cluster's), post-copy-after=N (run on the destination after N passes: the VM is lost if the destination fails during post-copy) or fail", (v) => parseConvergencePolicy(v))
     .addOption(new Option("--encryption <setting>", "encrypted VMotion for this move; only the clusters' setting or stronger (default: the clusters')").choices(["required", "opportunistic", "disabled"] as const))
     .option("-y, --yes", "accept the warnings the check finds (otherwise they stop the migration, or are asked about)")
     .option("-w, --watch", "follow the migration to its end with a live progress line and a closing report")
@@ -293,7 +296,7 @@ export function registerMigrateCommands(program: Command, io: CliIo, setStatus: 
     .action(async (vm, opts) => {
       if (opts.to === undefined) throw new FerryError(ErrorCode.usage, `ferry migrate ${vm} needs --to HOST, the target host`);
       const client = controllerClient(opts);
-      const request = { vm, to: opts.to, pool: opts.pool, priority: opts.priority, downtimeMs: opts.downtimeMs, bandwidthMbps: opts.bandwidthMbps, autoConverge: opts.autoConverge, vmotionEncryption: opts.encryption, acceptWarnings: opts.yes === true ? ("all" as const) : undefined };
+      const request = { vm, to: opts.to, pool: opts.pool, priority: opts.priority, downtimeMs: opts.downtimeMs, bandwidthMbps: opts.bandwidthMbps, autoConverge: opts.autoConverge, convergence: opts.convergence, vmotionEncryption: opts.encryption, acceptWarnings: opts.yes === true ? ("all" as const) : undefined };
       const created = await createMigration(client, io, request);
       if (created === undefined) setStatus(ExitStatus.refused);
       else await followMigration(client, io, setStatus, created, opts);

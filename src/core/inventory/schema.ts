@@ -160,6 +160,16 @@ export const ClusterSchema = z
     vmotionEncryption: z.enum(["required", "opportunistic", "disabled"]).optional(),
     /** DRS: balancing, maintenance evacuation and placement settings (docs/drs.md); absent: manual, threshold 3. */
     drs: DrsConfigSchema.optional(),
+    /** Migration settings (issue 16): the convergence policy of moves out of this cluster's hosts, unless the request names one (src/core/migration/postcopy.ts). */
+    migration: z
+      .object({
+        convergence: z
+          .string()
+          .regex(/^(auto-converge|fail|post-copy-after=([1-9]|[12][0-9]|30))$/, "is auto-converge, post-copy-after=N (N from 1 to 30) or fail")
+          .optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -9,6 +9,7 @@ import { FindingSchema } from "../check/finding-schema.ts";
 import { Priority } from "../check/rules/placement.ts";
 import { MigrationFailureCode, MigrationWarningCode, Phase, VmotionEncryption } from "./types.ts";
 import { operationEventFields } from "../operations/schema.ts";
+import { ConvergencePolicySchema } from "./postcopy.ts";
 
 export const PhaseSchema = z.enum(Phase).meta({ id: "Phase", description: "queued → validating → preparing → precopy → switchover → completed | failed | cancelled | needs-attention" });
 
@@ -121,7 +122,8 @@ export const MigrationRequestSchema = z.object({
   pool: hostName.optional().meta({ description: "Target resource pool; default: the VM's own when it belongs to the target" }),
   priority: z.enum(Priority).default(Priority.high).meta({ description: "high reserves CPU and memory on both hosts or refuses; low reserves nothing and always proceeds, maybe slower" }),
   downtimeMs: z.number().int().min(1).max(600_000).optional().meta({ description: "Downtime limit at switchover, 1 to 600,000 ms; default 300" }),
-  autoConverge: z.boolean().optional(),
+  autoConverge: z.boolean().optional().meta({ description: "Older form of the convergence policy: false means fail; convergence wins when both are given" }),
+  convergence: ConvergencePolicySchema.optional(),
   bandwidthMbps: z.number().min(1).max(400_000).optional().meta({ description: "Cap on the migration stream, 1 Mb/s to 400 Gb/s (the fastest NICs made)" }),
   vmotionEncryption: z
     .enum(VmotionEncryption)
