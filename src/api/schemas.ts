@@ -4,6 +4,7 @@
 import { z } from "@hono/zod-openapi";
 import { CpuidMaskSchema, InventorySchema, ObjectNameSchema, VmkernelPortSchema } from "../core/inventory/schema.ts";
 import { FindingSchema as CoreFindingSchema } from "../core/check/finding-schema.ts";
+import { ConvergencePolicySchema, ConvergenceProposalSchema } from "../core/migration/postcopy.ts";
 import {
   MigrationRequestSchema as CoreMigrationRequestSchema,
   MigrationTaskSchema,
@@ -331,6 +332,10 @@ export const MigrationPreviewSchema = z
     refusal: z.string().nullable().openapi({ description: "Why POST /migrations would refuse this request now (errors, unaccepted warnings, a host down or without agent, already migrating); null when it would start" }),
     prediction: PredictionSchema.nullable(),
     predictedFrom: z.enum(["agent", "inventory"]).openapi({ description: "Where the VM's memory and workload came from" }),
+    // The policy the move would run with (the request's, else the source cluster's, else auto-converge), and a
+    // post-copy proposal when pre-copy is predicted not to fit even throttled (routes-preview.ts). Optional: older controllers.
+    convergence: ConvergencePolicySchema.optional(),
+    proposal: ConvergenceProposalSchema.nullable().optional(),
   })
   .openapi("MigrationPreview");
 

@@ -49,3 +49,40 @@ test("bad input: unknown names are 404, a bad body 400", async () => {
   assert.equal(bad.status, 400);
   assert.equal((await ctl.call("POST", "/api/migrations/preview", { token: null, body: { vm: "web01", to: "esx02" } })).status, 401);
 });
+
+interface ConvergencePreview extends Preview {
+  convergence: { kind: string; afterPasses?: number };
+  proposal: { policy: { kind: string; afterPasses?: number }; why: string; risk: string } | null;
+}
+
+test("a move that fits: auto-converge, nothing proposed; the request's policy is what the preview says it runs with", async () => {
+  const fits = (await ctl.call("POST", "/api/migrations/preview", { body: { vm: "web01", to: "esx02" } })).body as ConvergencePreview;
+  assert.deepEqual(fits.convergence, { kind: "auto-converge" });
+  assert.equal(fits.prediction?.converges, true);
+  assert.equal(fits.proposal, null);
+  const asked = (await ctl.call("POST", "/api/migrations/preview", { body: { vm: "web01", to: "esx02", convergence: { kind: "fail" } } })).body as ConvergencePreview;
+  assert.deepEqual(asked.convergence, { kind: "fail" });
+  const older = (await ctl.call("POST", "/api/migrations/preview", { body: { vm: "web01", to: "esx02", autoConverge: false } })).body as ConvergencePreview;
+  assert.deepEqual(older.convergence, { kind: "fail" }, "autoConverge false is the fail policy");
+});
+
+test("a move predicted not to fit the downtime limit even throttled: post-copy proposed, with its risk in plain words", async () => {
+  // 1 Mb/s against a 4 GiB guest and a 1 ms limit: pre-copy cannot fit, whatever the throttle.
+  const body = { vm: "web01", to: "esx02", downtimeMs: 1, bandwidthMbps: 1 };
+  const p = (await ctl.call("POST", "/api/migrations/preview", { body })).body as ConvergencePreview;
+  assert.equal(p.prediction?.converges, false);
+  assert.ok(p.proposal !== null);
+  assert.deepEqual(p.proposal.policy, { kind: "post-copy", afterPasses: 2 });
+  assert.match(p.proposal.why, /not to fit the downtime limit even with throttling/);
+  assert.equal(p.proposal.risk, "a failure during post-copy loses the VM unless the destination survives: once the VM runs on the destination, the source no longer has its memory");
+  const already = (await ctl.call("POST", "/api/migrations/preview", { body: { ...body, convergence: { kind: "post-copy", afterPasses: 3 } } })).body as ConvergencePreview;
+  assert.equal(already.proposal, null, "post-copy asked already: nothing to propose");
+  assert.deepEqual(already.convergence, { kind: "post-copy", afterPasses: 3 });
+});
+
+test("a bad convergence policy in the body is a 400", async () => {
+  for (const convergence of [{ kind: "post-copy", afterPasses: 0 }, { kind: "post-copy" }, { kind: "throttle" }, "post-copy-after=2"]) {
+    const res = await ctl.call("POST", "/api/migrations/preview", { body: { vm: "web01", to: "esx02", convergence } });
+    assert.equal(res.status, 400, JSON.stringify(convergence));
+  }
+});
