@@ -1,5 +1,5 @@
-// QEMU 7.2's pre-copy loop as it runs with Ferry's tuning (one stream: tuning.ts offers multifd
-// only from 4 CPUs, a 10 Gb/s link and 1 GiB guests; max-bandwidth uncapped), replayed in
+// QEMU 7.2's pre-copy loop as it runs with Ferry's tuning (max-bandwidth uncapped; multifd's
+// per-packet header is negligible, so one framing serves both, docs/qemu-driver.md), replayed in
 // time steps. Pure. The generic model (model.ts) replays passes and asks Ferry's
 // decideAfterPass when to switch over; QEMU decides that itself, and its "passes" (what
 // query-migrate calls dirty-sync-count and the report counts) are bitmap syncs, not walks over
