@@ -335,7 +335,7 @@ export const MigrationPreviewSchema = z
     // The policy the move would run with (the request's, else the source cluster's, else auto-converge), and a
     // post-copy proposal when pre-copy is predicted not to fit even throttled (routes-preview.ts). Optional: older controllers.
     convergence: ConvergencePolicySchema.optional(),
-    proposal: ConvergenceProposalSchema.nullable().optional(),
+    proposal: ConvergenceProposalSchema.optional(),
   })
   .openapi("MigrationPreview");
 

@@ -16,8 +16,8 @@ function preview(costs: "sim" | "qemu", refusal: string | null = null): Migratio
 test("post-copy asked of a sim source: refused in words, nothing proposed", () => {
   const p = withConvergence(preview("sim"), { kind: "post-copy", afterPasses: 2 });
   assert.match(p.refusal ?? "", /esx01 runs the sim driver, which has no post-copy/);
-  assert.equal(p.proposal, null);
-  assert.equal(withConvergence(preview("sim"), { kind: "auto-converge" }).proposal, null, "nothing proposed that the sim cannot do");
+  assert.equal(p.proposal, undefined);
+  assert.equal(withConvergence(preview("sim"), { kind: "auto-converge" }).proposal, undefined, "nothing proposed that the sim cannot do");
   assert.equal(withConvergence(preview("sim", "already migrating"), { kind: "post-copy", afterPasses: 2 }).refusal, "already migrating", "an earlier refusal stays");
 });
 

@@ -52,14 +52,14 @@ test("bad input: unknown names are 404, a bad body 400", async () => {
 
 interface ConvergencePreview extends Preview {
   convergence: { kind: string; afterPasses?: number };
-  proposal: { policy: { kind: string; afterPasses?: number }; why: string; risk: string } | null;
+  proposal?: { policy: { kind: string; afterPasses?: number }; why: string; risk: string };
 }
 
 test("a move that fits: auto-converge, nothing proposed; the request's policy is what the preview says it runs with", async () => {
   const fits = (await ctl.call("POST", "/api/migrations/preview", { body: { vm: "web01", to: "esx02" } })).body as ConvergencePreview;
   assert.deepEqual(fits.convergence, { kind: "auto-converge" });
   assert.equal(fits.prediction?.converges, true);
-  assert.equal(fits.proposal, null);
+  assert.equal(fits.proposal, undefined);
   const asked = (await ctl.call("POST", "/api/migrations/preview", { body: { vm: "web01", to: "esx02", convergence: { kind: "fail" } } })).body as ConvergencePreview;
   assert.deepEqual(asked.convergence, { kind: "fail" });
   const older = (await ctl.call("POST", "/api/migrations/preview", { body: { vm: "web01", to: "esx02", autoConverge: false } })).body as ConvergencePreview;
@@ -71,12 +71,12 @@ test("a move predicted not to fit the downtime limit even throttled: post-copy p
   const body = { vm: "web01", to: "esx02", downtimeMs: 1, bandwidthMbps: 1 };
   const p = (await ctl.call("POST", "/api/migrations/preview", { body })).body as ConvergencePreview;
   assert.equal(p.prediction?.converges, false);
-  assert.ok(p.proposal !== null);
+  assert.ok(p.proposal !== undefined);
   assert.deepEqual(p.proposal.policy, { kind: "post-copy", afterPasses: 2 });
   assert.match(p.proposal.why, /not to fit the downtime limit even with throttling/);
   assert.equal(p.proposal.risk, "a failure during post-copy loses the VM unless the destination survives: once the VM runs on the destination, the source no longer has its memory");
   const already = (await ctl.call("POST", "/api/migrations/preview", { body: { ...body, convergence: { kind: "post-copy", afterPasses: 3 } } })).body as ConvergencePreview;
-  assert.equal(already.proposal, null, "post-copy asked already: nothing to propose");
+  assert.equal(already.proposal, undefined, "post-copy asked already: nothing to propose");
   assert.deepEqual(already.convergence, { kind: "post-copy", afterPasses: 3 });
 });
 

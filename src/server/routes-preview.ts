@@ -42,7 +42,7 @@ export function withConvergence(preview: Preview, convergence: ConvergencePolicy
   const prediction = preview.prediction ?? undefined;
   // The model's costs are the source driver's: "sim" means the sim driver, which has no post-copy.
   const sourceDoesPostcopy = prediction?.basis?.costs !== "sim";
-  const proposal = proposeConvergence(prediction, convergence, sourceDoesPostcopy) ?? null;
+  const proposal = proposeConvergence(prediction, convergence, sourceDoesPostcopy);
   const refusal = preview.refusal ?? (convergence.kind === ConvergenceKind.postCopy && !sourceDoesPostcopy ? `${preview.source} runs the sim driver, which has no post-copy: ask for auto-converge or fail` : null);
-  return { ...preview, convergence, proposal, refusal };
+  return { ...preview, convergence, ...(proposal === undefined ? {} : { proposal }), refusal };
 }
