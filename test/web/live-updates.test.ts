@@ -1,7 +1,8 @@
 // Live updates across a lost event stream, in a real Chromium against a real `ferry up`:
 // while GET /api/events cannot be reached the UI says it is reconnecting; a migration that
 // ends meanwhile shows up once the stream is back — replayed from where it stopped — without
-// reloading the page.
+// reloading the page; and an edit made outside the page (the API, as the CLI makes it) shows
+// on the open page from its operation's event.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
@@ -67,5 +68,19 @@ describe("live updates", () => {
     assert.equal(await page.evaluate(() => (window as unknown as { ferryMarker?: string }).ferryMarker), "same page");
     const tree = page.getByRole("navigation", { name: "Inventory" });
     await tree.getByRole("link", { name: vm, exact: true }).waitFor();
+  });
+  test("a VM powered off outside the page (the API, as the CLI does it) shows off on its open page, from the operation's event", async () => {
+    const { lab } = suite();
+    const vms = (await lab.api<VmSummary[]>("GET", "/vms")).body.filter((v) => v.power === "on" && !v.migrating);
+    const vm = vms.at(-1);
+    assert.ok(vm !== undefined, "a running VM");
+    await page.goto(`${lab.url}/#/vms/${encodeURIComponent(vm.name)}`);
+    await page.getByRole("heading", { name: new RegExp(`^VM ${vm.name}\\b`) }).waitFor();
+    assert.equal(await page.getByRole("heading", { name: new RegExp(`^VM ${vm.name} off\\b`) }).count(), 0);
+    const off = await lab.api<unknown>("POST", `/vms/${encodeURIComponent(vm.name)}/power`, { action: "off" });
+    assert.ok(off.status >= 200 && off.status < 300, JSON.stringify(off.body));
+    await page.getByRole("heading", { name: new RegExp(`^VM ${vm.name} off\\b`) }).waitFor();
+    const on = await lab.api<unknown>("POST", `/vms/${encodeURIComponent(vm.name)}/power`, { action: "on" });
+    assert.ok(on.status >= 200 && on.status < 300, JSON.stringify(on.body));
   });
 });

@@ -1,5 +1,6 @@
 // The inventory as the screens see it: GET /api/inventory, loaded once and again after every
-// edit the UI makes and whenever a migration starts or ends (task events from SSE), so power
+// edit the UI makes, whenever a migration starts or ends (task events from SSE) and whenever an
+// operation succeeds (operation events: an edit from the CLI or another browser), so power
 // and "migrating" badges and a VM's host follow the controller without a reload. Beside it,
 // each host's liveness (GET /api/hosts: connected or not responding), reloaded when a host's
 // state changes or it is reconciled (host events from SSE).
@@ -35,6 +36,9 @@ export function useInventory(): InventoryState {
  * a host that stopped or started answering, a reconciliation that corrected power or placement.
  */
 function changesInventory(event: FerryEvent): boolean {
+  // An operation that succeeded (power, settings, host networking, an import…) changed the
+  // inventory, whoever made it: another browser or the CLI.
+  if (event.type === "operation") return event.operation.state === "succeeded";
   return event.type === "task" || event.type === "report" || event.type === "host" || event.type === "reconciled";
 }
 
