@@ -361,6 +361,11 @@ async function qemuLabBenchmark(): Promise<Figures> {
   const left = await shutDown(labId, lab, probes, "error" in outcome);
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
+  return labBenchResult(outcome, left, labId);
+}
+
+/** A lab bench's answer: its figures, or why it failed (the exit code set) with where its logs are and what stopping it left. */
+export function labBenchResult(outcome: { readonly figures: Record<string, number | string | boolean> } | { readonly error: unknown }, left: readonly string[], labId: string): Record<string, number | string | boolean> {
   if ("error" in outcome || left.length > 0) {
     process.exitCode = 1;
     const reason = "error" in outcome ? (outcome.error instanceof Error ? outcome.error.message : String(outcome.error)) : `stopping the lab left ${left.join(", ")}`;

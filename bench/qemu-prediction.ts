@@ -19,6 +19,7 @@ import type { MigrationReport, Prediction } from "../src/core/migration/types.ts
 import { qemuTestsBlocked } from "../src/drivers/qemu/testing/requirements.ts";
 import { SHARED_DATASTORE, VM_PORT_GROUP } from "../src/lab/host-lab.ts";
 import { listLab, teardown } from "../src/lab/netns.ts";
+import { labBenchResult } from "./qemu-lab.ts";
 import { writerIso, type Writer } from "./qemu-writers.ts";
 
 const MiB = 1024 * 1024;
@@ -189,12 +190,7 @@ async function qemuPredictionBenchmark(): Promise<Figures> {
   const left = await stop("error" in outcome);
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
-  if ("error" in outcome || left.length > 0) {
-    process.exitCode = 1;
-    const reason = "error" in outcome ? (outcome.error instanceof Error ? outcome.error.message : String(outcome.error)) : `stopping the lab left ${left.join(", ")}`;
-    return { failed: true, reason, lab_logs: "error" in outcome ? labDir(labId) : "removed", lab_left: left.join(", ") || "nothing" };
-  }
-  return { ...outcome.figures, lab_left_namespaces: 0 };
+  return labBenchResult(outcome, left, labId);
 }
 
 export const benchmarks = [{ name: "qemu-lab-prediction: predicted vs measured over 24 moves of guests with different writers through the controller (issue 16 part 4)", run: qemuPredictionBenchmark }] as const;
