@@ -185,6 +185,11 @@ export interface PrepareIncomingOptions {
    * Absent only in tests of the stream alone.
    */
   readonly fence?: OwnershipFence | undefined;
+  /**
+   * The source will switch to post-copy (its convergence policy): the destination enables
+   * QEMU's `postcopy-ram` before it listens, and runs the VM at the switch, once its claim won.
+   */
+  readonly postcopy?: boolean | undefined;
 }
 
 /**

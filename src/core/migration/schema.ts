@@ -76,6 +76,16 @@ export const MigrationFailureSchema = z
 
 export const MigrationWarningSchema = z.object({ code: MigrationWarningCodeSchema, message: z.string() }).meta({ id: "MigrationWarning" });
 
+export const PostcopyReportSchema = z
+  .object({
+    afterPass: z.number().int().meta({ description: "The pre-copy pass after which the source switched to post-copy" }),
+    switchedAt: z.number().meta({ description: "When the source started post-copy (ms since the epoch): from then on the destination owns the VM" }),
+    durationMs: z.number().meta({ description: "From the switch to the stream's end: how long the VM ran on the destination while pages still came from the source" }),
+    requestedPages: z.number().optional().meta({ description: "Pages the destination asked for out of turn, one per page fault it could not serve (QEMU's postcopy-requests)" }),
+    blocktimeMs: z.number().optional().meta({ description: "The destination's total time with vCPUs blocked on page faults (QEMU's postcopy-blocktime), when it reported one" }),
+  })
+  .meta({ id: "PostcopyReport", description: "The post-copy phase of a migration: when it switched, how long pages were pulled, what the page faults cost" });
+
 export const MigrationReportSchema = z
   .object({
     migrationId: z.string(),
@@ -97,6 +107,8 @@ export const MigrationReportSchema = z
     verified: z.boolean().meta({ description: "The destination verified a checksum of memory and device state before resuming" }),
     encrypted: z.boolean().optional().meta({ description: "The stream ran over TLS with the migration's own keys; absent: nothing was sent" }),
     warnings: z.array(MigrationWarningSchema).readonly().default([]).meta({ description: "What a completed migration wants known, e.g. DOWNTIME_OVER_LIMIT" }),
+    // Absent when the migration never switched to post-copy. (A description here would inline the component.)
+    postcopy: PostcopyReportSchema.optional(),
   })
   .meta({ id: "MigrationReport", description: "What a finished migration measured, beside what was predicted" });
 

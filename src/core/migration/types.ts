@@ -3,6 +3,7 @@
 // the closed catalogues of failure and warning codes. Pure data, no behaviour. What crosses a
 // wire is a zod schema in schema.ts; its type here is derived from it.
 import type { z } from "zod";
+import type { ConvergencePolicy } from "./postcopy.ts";
 import type { Priority } from "../check/rules/placement.ts";
 import type {
   MigrationFailureSchema,
@@ -10,6 +11,7 @@ import type {
   MigrationReportSchema,
   MigrationWarningSchema,
   PassSampleSchema,
+  PostcopyReportSchema,
   PredictionBasisSchema,
   PredictionSchema,
   TimelineEntrySchema,
@@ -85,6 +87,8 @@ export const MigrationFailureCode = {
   notOwned: "NOT_OWNED",
   /** Nobody could prove who holds the VM's ownership record after COMMIT: it needs an operator or the destination's answer. */
   ownershipUnknown: "OWNERSHIP_UNKNOWN",
+  /** The destination (or the stream) failed during post-copy: neither host has the VM's whole memory, the VM is lost; the source stays paused, never resumed. */
+  postcopyVmLost: "POSTCOPY_VM_LOST",
   internal: "INTERNAL",
 } as const;
 export type MigrationFailureCode = (typeof MigrationFailureCode)[keyof typeof MigrationFailureCode];
@@ -128,6 +132,8 @@ export interface MigrateOptions {
   readonly stallTimeoutMs: number;
   /** Whether the stream is encrypted (see VmotionEncryption). Default required. */
   readonly vmotionEncryption: VmotionEncryption;
+  /** The convergence policy (postcopy.ts); absent: auto-converge or fail, as `autoConverge` says. Only the qemu driver does post-copy. */
+  readonly convergence?: ConvergencePolicy | undefined;
 }
 
 export const DEFAULT_MIGRATE_OPTIONS: MigrateOptions = {
@@ -170,3 +176,5 @@ export type MigrationReport = z.input<typeof MigrationReportSchema>;
 /** Where a pre-copy pass ended: what was left, how fast the guest dirtied and the link carried. */
 export type PassSample = z.output<typeof PassSampleSchema>;
 export type TimelineEntry = z.output<typeof TimelineEntrySchema>;
+/** The post-copy phase of a migration, in its report. */
+export type PostcopyReport = z.output<typeof PostcopyReportSchema>;

@@ -51,6 +51,18 @@ export async function verifyGuest(host: QemuHost, target: IncomingMigration): Pr
   }
 }
 
+/** The destination's postcopy-blocktime (it reads QEMU's figure a moment after the stream completed: asked a few times). */
+export async function destinationBlocktime(host: QemuHost, target: IncomingMigration): Promise<number | undefined> {
+  const ask = host.options.destinationPostcopyBlocktime;
+  if (ask === undefined) return undefined;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const ms = await ask(target).catch(() => undefined);
+    if (ms !== undefined) return ms;
+    await host.clock.sleep(50);
+  }
+  return undefined;
+}
+
 /** The contract wants the destination's host name; the endpoint only knows its IP. */
 export function destinationName(host: QemuHost, target: IncomingMigration): string {
   return host.options.destinationName?.(target) ?? target.host;

@@ -20,7 +20,7 @@ import { measureDirtyRate } from "./dirty-rate.ts";
 import { measureTouchedBytes } from "./touched-memory.ts";
 import { parseQueryBlock } from "./disks.ts";
 import { QemuHost, type HostedVm } from "./host.ts";
-import { abortIncoming, guestCheck, incomingFailure, incomingState, prepareIncoming } from "./incoming.ts";
+import { abortIncoming, guestCheck, incomingBlocktime, incomingFailure, incomingState, prepareIncoming } from "./incoming.ts";
 import type { QemuDriver, QemuDriverOptions } from "./options.ts";
 import { migrateOut } from "./outgoing.ts";
 import type { QmpClient } from "./qmp.ts";
@@ -54,6 +54,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
     incomingState: (migrationId) => incomingState(host, migrationId),
     abortIncoming: (migrationId) => abortIncoming(host, migrationId),
     incomingFailure: (migrationId) => incomingFailure(host, migrationId),
+    incomingPostcopyBlocktime: (migrationId) => incomingBlocktime(host, migrationId),
     guestCheck: (migrationId) => guestCheck(host, migrationId),
 
     migrateOut: (name, target, migrateOptions, hooks) => migrateOut(host, name, target, migrateOptions, hooks),

@@ -44,6 +44,8 @@ export interface IncomingSession {
   guest: Promise<GuestCheck> | undefined;
   /** Wall-clock time of the RESUME event here. */
   resumedAt: number | undefined;
+  /** The source switches to post-copy (PrepareIncomingOptions.postcopy); then QEMU's postcopy-blocktime once the stream completed. */
+  postcopy?: { blocktimeMs: number | undefined } | undefined;
 }
 
 export class QemuHost {

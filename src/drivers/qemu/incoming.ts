@@ -25,7 +25,7 @@ import { chooseIncomingChannels, QEMU_DEFAULTS, qemuDefaultSettings } from "./tu
 import { EVENT_CAPABILITIES, killVmProcess, queryStatus, startVmProcess, stopVmProcess } from "./vm-process.ts";
 
 /** Reserves the VM's memory in a paused shell QEMU and listens on `listenHost` for its stream. */
-export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationId, listenHost, encryption, fence }: PrepareIncomingOptions): Promise<IncomingMigration> {
+export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationId, listenHost, encryption, fence, postcopy }: PrepareIncomingOptions): Promise<IncomingMigration> {
   host.notClosed();
   host.incoming.mustBeNew(migrationId, host.name);
   if (host.vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name, migrationId } });
@@ -33,7 +33,7 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
   // The same image files as the source's, on a datastore this host must have too (shared storage).
   const files = await host.storage.resolve(spec);
   const vm: HostedVm = { spec, power: PowerStatus.paused, child: undefined, qmp: undefined, taps: [], incoming: migrationId, migratingOut: undefined };
-  const session: IncomingSession = { vm, state: IncomingState.waiting, reason: undefined, guest: undefined, resumedAt: undefined };
+  const session: IncomingSession = { vm, state: IncomingState.waiting, reason: undefined, guest: undefined, resumedAt: undefined, postcopy: postcopy === true ? { blocktimeMs: undefined } : undefined };
   host.vms.set(spec.name, vm);
   host.incoming.add(migrationId, session);
   try {
@@ -45,11 +45,14 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
       if (session.state === IncomingState.failed) session.reason = qemuErrorReason(exit.stderr) ?? `QEMU exited (code ${String(exit.code)}, signal ${String(exit.signal)})`;
     });
     watchSwitchover(host, session, qmp, fence);
-    const channels = incomingChannels(host);
+    // QEMU 7.2 refuses post-copy beside multifd: a post-copy stream is one stream.
+    const channels = postcopy === true ? 0 : incomingChannels(host);
     // QEMU 7.2 wants `multifd` and its channel count before `migrate-incoming`, and then waits
-    // for exactly that many channels: the source follows what `streamChannels` says.
+    // for exactly that many channels: the source follows what `streamChannels` says. So with
+    // `postcopy-ram` (and `postcopy-blocktime`, the fault latency this end measures): QEMU
+    // reads them when the stream opens (the source sends ADVISE only to a destination that can).
     await Promise.all([
-      qmp.execute("migrate-set-capabilities", channels > 0 ? capabilityArguments({ ...qemuDefaultSettings(), multifdChannels: channels }) : EVENT_CAPABILITIES),
+      qmp.execute("migrate-set-capabilities", incomingCapabilities(channels, postcopy === true)),
       qmp.execute("migrate-set-parameters", { "multifd-channels": channels > 0 ? channels : QEMU_DEFAULTS.multifdChannels }),
     ]);
     const { port, tls } = await listenForStream(host, qmp, spec, listenHost, encryption ?? VmotionEncryption.required);
@@ -61,6 +64,15 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
     if (error instanceof FerryError) throw error;
     throw new FerryError(ErrorCode.unavailable, `${host.name} cannot receive ${spec.name} on ${listenHost}: ${reasonOf(error)}`, { cause: error, details: { listenHost, migrationId } });
   }
+}
+
+/** The destination's capabilities: multifd with its channels, or post-copy with its fault-latency measure, or neither. */
+function incomingCapabilities(channels: number, postcopy: boolean): ReturnType<typeof capabilityArguments> {
+  if (postcopy) {
+    const { capabilities } = capabilityArguments({ ...qemuDefaultSettings(), postcopy: true });
+    return { capabilities: [...capabilities, { capability: "postcopy-blocktime", state: true }] };
+  }
+  return channels > 0 ? capabilityArguments({ ...qemuDefaultSettings(), multifdChannels: channels }) : EVENT_CAPABILITIES;
 }
 
 /** The multifd channels this host listens with for `spec`'s stream: the driver's setting, else tuning.ts's choice; 0: one stream. */
@@ -90,7 +102,16 @@ async function listenForStream(host: QemuHost, qmp: QmpClient, spec: VmSpec, lis
 export function watchSwitchover(host: QemuHost, session: IncomingSession, qmp: QmpClient, fence: OwnershipFence | undefined): void {
   const { vm } = session;
   qmp.onEvent((event) => {
-    if (event.data["status"] !== "completed" || (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving)) return;
+    const status = event.data["status"];
+    // Post-copy: the source stopped the VM and switched; this host claims the VM's ownership
+    // record now, before the VM runs here — until it runs here, the source's memory is whole.
+    // `cont` while QEMU still loads device state only sets autostart (qmp_cont, QEMU 7.2).
+    if (status === "postcopy-active" && session.postcopy !== undefined && (session.state === IncomingState.waiting || session.state === IncomingState.receiving)) {
+      void commitIncoming(host, session, fence);
+      return;
+    }
+    if (status === "completed" && session.postcopy !== undefined) void readBlocktime(session, qmp);
+    if (status !== "completed" || (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving)) return;
     void commitIncoming(host, session, fence);
   }, ["MIGRATION"]);
   qmp.onEvent((event) => {
@@ -126,6 +147,21 @@ async function commitIncoming(host: QemuHost, session: IncomingSession, fence: O
   vm.incoming = undefined;
   host.forget(vm);
   await stopVmProcess(host, vm);
+}
+
+/** The destination's postcopy-blocktime (QEMU 7.2 reports it in query-migrate once the incoming stream completed). */
+async function readBlocktime(session: IncomingSession, qmp: QmpClient): Promise<void> {
+  try {
+    const info = parseMigrationInfo(await qmp.execute("query-migrate", undefined, { timeoutMs: 5000 }));
+    if (session.postcopy !== undefined) session.postcopy.blocktimeMs = info.postcopyBlocktimeMs;
+  } catch {
+    // The figure is a measure, not a condition: the report goes without it.
+  }
+}
+
+/** The destination's total vCPU time blocked on post-copy faults, once known; undefined otherwise. */
+export function incomingBlocktime(host: QemuHost, migrationId: string): number | undefined {
+  return host.incoming.get(migrationId)?.postcopy?.blocktimeMs;
 }
 
 /** Why this host may not run the VM (its claim lost or could not be made); undefined when it won. */

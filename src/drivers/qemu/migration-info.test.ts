@@ -92,6 +92,7 @@ describe("migration settings", () => {
         { capability: "pause-before-switchover", state: false },
         { capability: "multifd", state: false },
         { capability: "xbzrle", state: false },
+        { capability: "postcopy-ram", state: false },
       ],
     });
     // multifd and xbzrle off: their parameters go back to QEMU 7.2's defaults, since they stick too.
@@ -106,5 +107,14 @@ describe("migration settings", () => {
     assert.equal(parameters["multifd-channels"], 4);
     assert.equal(parameters["xbzrle-cache-size"], 32 * MiB);
     assert.equal(parameters["downtime-limit"], 120);
+  });
+
+  test("post-copy sets postcopy-ram; its counters (requests on the source, blocktime on the destination) are read", () => {
+    const settings = { downtimeLimitMs: 300, maxBandwidthBytesPerSec: 1e9, autoConverge: false, pauseBeforeSwitchover: false, multifdChannels: 0, xbzrleCacheBytes: 0, postcopy: true };
+    assert.deepEqual(capabilityArguments(settings).capabilities.filter((c) => c.state).map((c) => c.capability), ["events", "postcopy-ram"]);
+    const source = parseMigrationInfo({ status: "postcopy-active", ram: { transferred: 10, remaining: 5, "postcopy-requests": 42 } });
+    assert.deepEqual([source.status, source.postcopyRequests, source.postcopyBlocktimeMs], ["postcopy-active", 42, undefined]);
+    const destination = parseMigrationInfo({ status: "completed", "postcopy-blocktime": 17, "postcopy-vcpu-blocktime": [17] });
+    assert.equal(destination.postcopyBlocktimeMs, 17);
   });
 });

@@ -46,6 +46,10 @@ export interface MigrationSample {
   readonly cpuThrottlePercent: number | undefined;
   /** QEMU's reason when failed (`error-desc`). */
   readonly error: string | undefined;
+  /** Pages the destination asked for during post-copy, one per fault (MigrationStats.postcopy-requests). */
+  readonly postcopyRequests?: number | undefined;
+  /** The destination's total vCPU time blocked on post-copy faults, ms (MigrationInfo.postcopy-blocktime, with the `postcopy-blocktime` capability). */
+  readonly postcopyBlocktimeMs?: number | undefined;
 }
 
 function num(value: unknown): number | undefined {
@@ -78,6 +82,8 @@ export function parseMigrationInfo(value: unknown): MigrationSample {
     setupTimeMs: num(info["setup-time"]),
     cpuThrottlePercent: num(info["cpu-throttle-percentage"]),
     error: errorDesc ?? (typeof rawStatus === "string" && !known ? `unknown migration status ${rawStatus}` : undefined),
+    postcopyRequests: num(ram["postcopy-requests"]),
+    postcopyBlocktimeMs: num(info["postcopy-blocktime"]),
   };
 }
 
@@ -152,6 +158,8 @@ export interface MigrationSettings {
   readonly multifdChannels: number;
   /** `xbzrle` with this `xbzrle-cache-size` in bytes; 0: off. */
   readonly xbzrleCacheBytes: number;
+  /** `postcopy-ram`: the source may switch to post-copy (its policy); QEMU 7.2 refuses it beside multifd. Absent: off. */
+  readonly postcopy?: boolean | undefined;
 }
 
 /** QEMU 7.2's defaults for the parameters of a capability that is off: set anyway, since they stick (trap 5). */
@@ -171,6 +179,8 @@ export function capabilityArguments(settings: MigrationSettings): { capabilities
       { capability: "pause-before-switchover", state: settings.pauseBeforeSwitchover },
       { capability: "multifd", state: settings.multifdChannels > 0 },
       { capability: "xbzrle", state: settings.xbzrleCacheBytes > 0 },
+      // After multifd in the list: QEMU 7.2 checks the combination as a whole ("Postcopy is not yet compatible with multifd").
+      { capability: "postcopy-ram", state: settings.postcopy === true },
     ],
   };
 }

@@ -71,6 +71,8 @@ export interface QemuDriverOptions {
    * that confirmation (the destination resumes on its own at the end of the stream).
    */
   readonly destinationState?: (target: IncomingMigration) => Promise<IncomingState>;
+  /** The destination's `incomingPostcopyBlocktime`, asked once a post-copy migration completed; without it the report has no blocktime. */
+  readonly destinationPostcopyBlocktime?: (target: IncomingMigration) => Promise<number | undefined>;
   /** How long to wait for that confirmation; default 10 s. */
   readonly confirmTimeoutMs?: number;
   /**
@@ -137,6 +139,8 @@ export interface QemuDriver extends HypervisorDriver {
   readonly kind: "qemu";
   /** Why an incoming migration failed, from the destination QEMU's stderr (trap 2). */
   incomingFailure(migrationId: string): string | undefined;
+  /** Destination side: QEMU's postcopy-blocktime of a post-copy migration that completed here, ms; undefined before or without one. */
+  incomingPostcopyBlocktime(migrationId: string): number | undefined;
   /**
    * Destination side: whether the guest of incoming migration `migrationId` answers on the VM
    * network, seen from this host's port-group bridges, once it runs here (same MAC, same IP).

@@ -4,17 +4,19 @@
 // by the destination's confirmation (or a report that says why not). One OutgoingMigration is
 // one run's explicit state. QEMU-NOTES.md lists the QEMU behaviours named "trap N".
 import { decideAfterPass } from "../../core/migration/convergence.ts";
+import { postcopyAfterPasses, throttles } from "../../core/migration/postcopy.ts";
 import type { SourceProgress } from "../../core/migration/progress.ts";
 import { unmovedReport } from "../../core/migration/report.ts";
 import { MigrationFailureCode, Phase, type MigrateOptions, type MigrationFailure, type MigrationReport } from "../../core/migration/types.ts";
 import { vmToMigrate } from "../bookkeeping.ts";
 import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks } from "../driver.ts";
-import { confirmRunning, destinationName, destinationReason, verifyGuest } from "./destination.ts";
+import { confirmRunning, destinationBlocktime, destinationName, destinationReason, verifyGuest } from "./destination.ts";
 import { GuestCheckState } from "./host-network.ts";
 import { MiB, reasonOf, type HostedVm, type QemuHost } from "./host.ts";
 import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, parseMigrationInfo, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
 import { askMigration, MigrationEvents, PROGRESS_PERIOD_MS, QMP_SLOW_LIMIT_MS, Wake } from "./migration-watch.ts";
 import { StreamTuningMode } from "./options.ts";
+import { PostcopySwitch } from "./postcopy.ts";
 import type { QmpClient } from "./qmp.ts";
 import { outgoingStreamTls, removeStreamCredentials, type OutgoingStreamTls, type StreamTlsParameters } from "./stream-tls.ts";
 import { chooseStreamTuning, learnLinkRate, qemuDefaultSettings } from "./tuning.ts";
@@ -69,6 +71,8 @@ class OutgoingMigration {
   /** Why Ferry cancelled the stream (abort, stall, no convergence), and when. */
   private cancelledFor: MigrationFailure | undefined;
   private cancelledAt: number | undefined;
+  /** The post-copy switch, when the convergence policy asks for one. */
+  private postcopy: PostcopySwitch | undefined;
 
   constructor(
     private readonly host: QemuHost,
@@ -88,6 +92,10 @@ class OutgoingMigration {
     const qmp = this.vm.qmp;
     if (qmp === undefined) return this.failed({ code: MigrationFailureCode.vmNotRunning, message: `${this.name} has no QEMU on ${this.host.name}`, phase: this.phase }, Phase.failed);
     const events = new MigrationEvents(qmp, this.host.clock);
+    const afterPasses = postcopyAfterPasses(this.options.convergence);
+    if (afterPasses !== undefined) this.postcopy = new PostcopySwitch(qmp, this.host.clock, afterPasses, (what) => {
+      this.postcopyChanged(what);
+    });
     const poke = (): void => {
       events.poke();
     };
@@ -100,6 +108,7 @@ class OutgoingMigration {
       this.timing.finalStatusAt = this.host.clock.monotonic();
       this.timing.finalStatusWallAt = this.host.clock.now();
       if (sample.status === MigrationStatus.completed) return await this.streamCompleted(sample, events);
+      if (this.postcopy?.switched === true) return await this.postcopyLost(sample);
       if (this.cancelledFor !== undefined) return await this.failed(this.cancelledFor, this.cancelledFor.code === MigrationFailureCode.aborted ? Phase.cancelled : Phase.failed);
       return await this.streamFailed(sample);
     } catch (error) {
@@ -112,6 +121,7 @@ class OutgoingMigration {
     } finally {
       this.signal.removeEventListener("abort", poke);
       events.close();
+      this.postcopy?.close();
       await removeStreamCredentials(this.vm.qmp, this.streamTlsObject);
     }
   }
@@ -176,7 +186,8 @@ class OutgoingMigration {
     const { host, vm, options, target } = this;
     const channels = target.streamChannels ?? 0;
     if (host.streamTuning.mode === StreamTuningMode.qemuDefaults) {
-      return { settings: { ...qemuDefaultSettings(), multifdChannels: channels }, why: ["QEMU 7.2's defaults (untuned baseline)"] };
+      const postcopy = this.postcopy !== undefined;
+      return { settings: { ...qemuDefaultSettings(), multifdChannels: postcopy ? 0 : channels, postcopy }, why: ["QEMU 7.2's defaults (untuned baseline)"] };
     }
     const measured = vm.dirtyRate !== undefined && host.clock.monotonic() - vm.dirtyRate.at <= DIRTY_RATE_FRESH_MS ? vm.dirtyRate.bytesPerSec : undefined;
     return chooseStreamTuning({
@@ -184,11 +195,29 @@ class OutgoingMigration {
       downtimeLimitMs: options.downtimeLimitMs,
       priority: options.priority,
       bandwidthLimitBytesPerSec: options.bandwidthLimitBytesPerSec,
-      autoConverge: options.autoConverge,
+      autoConverge: this.throttling(),
       link: host.linkTo(target.host),
       dirtyRateBytesPerSec: measured,
       destinationChannels: channels,
+      postcopy: this.postcopy !== undefined,
     });
+  }
+
+  /** Whether the guest may be throttled: the policy's word (only auto-converge throttles), else the older flag. */
+  private throttling(): boolean {
+    const { convergence, autoConverge } = this.options;
+    return convergence === undefined ? autoConverge : throttles(convergence);
+  }
+
+  /** The policy's switch: asked for, then made (QEMU's postcopy-active); from then the destination owns the VM. */
+  private postcopyChanged(what: "requested" | "switched"): void {
+    if (what === "requested") {
+      this.emit(Phase.precopy, 1, this.last, `pre-copy did not complete in ${this.postcopy?.requestedAfterPass ?? 0} passes: switching to post-copy`);
+      return;
+    }
+    this.committed = true;
+    this.precopyOnce(this.last ?? parseMigrationInfo({}));
+    this.emit(Phase.switchover, 0.3, this.last, `switched to post-copy: ${this.target.host} claims ${this.name} and runs it; from now a failure there loses the VM`);
   }
 
   /** The stream's TLS credential, then every capability and parameter; what stops the start, if anything. */
@@ -213,12 +242,15 @@ class OutgoingMigration {
     let queryAt = clock.monotonic() + period;
     for (;;) {
       const wake = await events.next(queryAt - clock.monotonic());
-      if (wake === Wake.event && clock.monotonic() < queryAt) {
+      if (wake === Wake.event && clock.monotonic() < queryAt && events.status !== MigrationStatus.postcopyPaused) {
         this.showEvent(events);
         continue;
       }
       const sample = await this.query(qmp);
       if (isFinal(sample)) return sample;
+      // After the switch, a broken stream leaves QEMU 7.2 in postcopy-paused (waiting for a
+      // recovery Ferry does not attempt): the destination is gone with part of the memory.
+      if (this.postcopy?.switched === true && sample.status === MigrationStatus.postcopyPaused) return sample;
       // Trap 6: `completed` with total-time 0 for a moment: ask again at once, not a period later.
       queryAt = clock.monotonic() + (sample.status === MigrationStatus.completed ? 1 : period);
       // After a cancel during setup, QEMU stays `cancelling` until its connect gives up (the
@@ -288,11 +320,14 @@ class OutgoingMigration {
         this.precopyOnce(sample);
         this.emit(Phase.switchover, 0.2, sample, "the VM is stopped for the final copy", rates);
         break;
+      case MigrationStatus.postcopyActive:
+        this.precopyOnce(sample);
+        this.emit(Phase.switchover, 0.5, sample, `post-copy: ${this.name} runs on ${this.target.host}; the pages it still lacks come from ${this.host.name}`, rates);
+        break;
       case MigrationStatus.cancelled:
       case MigrationStatus.cancelling:
       case MigrationStatus.colo:
       case MigrationStatus.failed:
-      case MigrationStatus.postcopyActive:
       case MigrationStatus.postcopyPaused:
       case MigrationStatus.postcopyRecover:
       case MigrationStatus.waitUnplug:
@@ -302,6 +337,9 @@ class OutgoingMigration {
 
   /** Ferry's reasons to cancel the stream: an abort, a stall, or no convergence; cancels when one holds. */
   private async judge(qmp: QmpClient, sample: MigrationSample, now: number, stopped: boolean): Promise<void> {
+    // After the switch to post-copy nothing can bring the VM back here: an abort or a stall
+    // does not cancel (QEMU would pause the stream, not end it); the end says what happened.
+    if (this.postcopy?.switched === true) return;
     const { stallTimeoutMs } = this.options;
     if (this.signal.aborted) {
       this.cancelledFor = { code: MigrationFailureCode.aborted, message: `aborted: ${reasonOf(this.signal.reason)}`, phase: this.phase };
@@ -349,7 +387,7 @@ class OutgoingMigration {
         // QEMU stops at max-cpu-throttle (99); the rule then fails at the caps.
         throttlePercent: sample.cpuThrottlePercent ?? 0,
       },
-      this.options,
+      { ...this.options, autoConverge: this.throttling() },
     );
     return decision.action === "fail" ? { code: MigrationFailureCode.notConverging, message: decision.message, phase: Phase.precopy } : undefined;
   }
@@ -386,6 +424,7 @@ class OutgoingMigration {
       settings: this.settings,
     });
     const unreachable = guest?.state === GuestCheckState.unreachable;
+    const postcopy = this.postcopy?.report(sample, endedAt, this.postcopy.switched ? await destinationBlocktime(host, target) : undefined);
     // Ferry's downtime: the source's STOP to the destination's RESUME; QEMU's own figure
     // is its stop-and-copy and misses the resume (under TCG ~10-300 ms more, QEMU-NOTES).
     const { stoppedAt } = events;
@@ -410,6 +449,30 @@ class OutgoingMigration {
       prediction: undefined,
       verified: false,
       encrypted: this.streamTlsObject !== undefined,
+      ...(postcopy === undefined ? {} : { postcopy }),
+    };
+  }
+
+  /**
+   * The stream broke after the switch to post-copy: the destination had the VM running with
+   * part of its memory, the source has the rest and a state the guest has moved past. The VM
+   * is lost: POSTCOPY_VM_LOST, running nowhere. The source copy stays paused and is never
+   * resumed here (running it would run a guest whose newer self ran on the destination); its
+   * QEMU stays, for an operator to examine or power off.
+   */
+  private async postcopyLost(sample: MigrationSample): Promise<MigrationReport> {
+    const { host, target, name } = this;
+    this.vm.power = PowerStatus.paused;
+    const theirs = await destinationReason(host, target);
+    const why = theirs ?? sample.error ?? `QEMU's stream is ${sample.status}`;
+    const message = `the stream to ${target.host} broke during post-copy (${why}): ${name} is lost; its copy on ${host.name} stays paused and is never resumed`;
+    const postcopy = this.postcopy?.report(sample, host.clock.now(), undefined);
+    return {
+      ...unmovedReport({ migrationId: target.migrationId, vm: name, source: host.name, destination: target.host, outcome: Phase.failed, failure: { code: MigrationFailureCode.postcopyVmLost, message, phase: Phase.switchover }, runningOn: "", bytesSent: sample.transferredBytes, passes: sample.dirtySyncCount }),
+      totalMs: Math.round(host.clock.monotonic() - this.startedAt),
+      throttlePercentMax: this.throttleMax,
+      encrypted: this.streamTlsObject !== undefined,
+      ...(postcopy === undefined ? {} : { postcopy }),
     };
   }
 

@@ -96,6 +96,8 @@ export interface SourceFacts {
   readonly dirtyRateBytesPerSec: number | undefined;
   /** What the destination listens with (IncomingMigration.streamChannels); 0: one stream. */
   readonly destinationChannels: number;
+  /** The convergence policy switches to post-copy: `postcopy-ram` on, one stream (QEMU 7.2 refuses it with multifd), no throttling. */
+  readonly postcopy?: boolean | undefined;
 }
 
 export interface StreamTuning {
@@ -119,6 +121,7 @@ function bandwidth(facts: SourceFacts): { bytesPerSec: number; why: string } {
 function xbzrleCache(facts: SourceFacts): { bytes: number; why: string } {
   const { link, dirtyRateBytesPerSec: dirty } = facts;
   if (facts.destinationChannels > 0) return { bytes: 0, why: "xbzrle off: QEMU 7.2 sends multifd pages whole" };
+  if (facts.postcopy === true) return { bytes: 0, why: "xbzrle off: post-copy sends pages whole once it switches" };
   if (link === undefined || dirty === undefined) return { bytes: 0, why: `xbzrle off: ${link === undefined ? "link rate" : "dirty rate"} not known` };
   if (link.bytesPerSec > XBZRLE_MAX_LINK_BYTES_PER_SEC) return { bytes: 0, why: `xbzrle off: the ${link.basis} link (${mib(link.bytesPerSec)} MiB/s) is faster than encoding on the migration thread` };
   if (dirty < XBZRLE_MIN_DIRTY_SHARE * link.bytesPerSec) return { bytes: 0, why: `xbzrle off: the guest dirties ${mib(dirty)} MiB/s, under half the link: plain resends converge` };
@@ -132,22 +135,26 @@ function xbzrleCache(facts: SourceFacts): { bytes: number; why: string } {
 export function chooseStreamTuning(facts: SourceFacts): StreamTuning {
   const cap = bandwidth(facts);
   const xbzrle = xbzrleCache(facts);
-  const channels = Math.max(0, Math.floor(facts.destinationChannels));
+  const postcopy = facts.postcopy === true;
+  // QEMU 7.2 refuses postcopy-ram beside multifd (migrate_caps_check); the destination then listens with one stream too.
+  const channels = postcopy ? 0 : Math.max(0, Math.floor(facts.destinationChannels));
+  const autoConverge = facts.autoConverge && !postcopy;
   return {
     settings: {
       downtimeLimitMs: facts.downtimeLimitMs,
       maxBandwidthBytesPerSec: cap.bytesPerSec,
-      autoConverge: facts.autoConverge,
+      autoConverge,
       pauseBeforeSwitchover: false,
       multifdChannels: channels,
       xbzrleCacheBytes: xbzrle.bytes,
+      postcopy,
     },
     why: [
       `downtime-limit ${Math.round(facts.downtimeLimitMs)} ms: the request's`,
       cap.why,
-      channels > 0 ? `multifd, ${channels} channels: the destination listens with them` : "one stream: the destination listens without multifd",
+      channels > 0 ? `multifd, ${channels} channels: the destination listens with them` : postcopy ? "one stream: QEMU 7.2 has no post-copy with multifd" : "one stream: the destination listens without multifd",
       xbzrle.why,
-      `auto-converge ${facts.autoConverge ? "on" : "off"}: the request's`,
+      postcopy ? "postcopy-ram on, auto-converge off: the policy switches to post-copy instead of throttling" : `auto-converge ${autoConverge ? "on" : "off"}: the request's`,
     ],
   };
 }

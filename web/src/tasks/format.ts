@@ -68,6 +68,7 @@ export const FAILURE_WORDS: Record<MigrationFailureCode, string> = {
   STREAM_UNTRUSTED: "The target's VMotion endpoint did not prove it holds the migration's certificate",
   NOT_OWNED: "The VM's ownership record names another host: it must not move from its source",
   OWNERSHIP_UNKNOWN: "Nobody could prove which host holds the VM after the switchover: it waits paused",
+  POSTCOPY_VM_LOST: "The destination failed during post-copy: the VM is lost (the source stays paused, never resumed)",
   INTERNAL: "The controller hit a bug",
 };
 
