@@ -2,6 +2,7 @@
 // the same shapes typed for the client) and the response and stream shapes. Everything a
 // controller or the engine sends an agent is defined here, once.
 import { z } from "zod";
+import { ConvergencePolicySchema } from "../core/migration/postcopy.ts";
 import { NetworkOpSchema } from "../host/network-config.ts";
 import type { GuestCheck, HostFacts, IncomingMigration, IncomingState, PowerStatus, VmSpec, VmStatus } from "../drivers/driver.ts";
 import { FenceSchema, LedgerRefSchema, type Fence } from "../core/ownership.ts";
@@ -99,6 +100,7 @@ export const MigrateOptionsSchema = z
     bandwidthLimitBytesPerSec: z.number().positive().optional(),
     stallTimeoutMs: z.number().int().positive().max(3_600_000),
     vmotionEncryption: z.enum(["required", "opportunistic", "disabled"]),
+    convergence: ConvergencePolicySchema,
   })
   .partial()
   .strict();
@@ -153,6 +155,8 @@ export const IncomingRequestSchema = z
     encryption: z.enum(["required", "opportunistic", "disabled"]).optional(),
     /** The VM's ownership record: claimed after COMMIT, before the VM runs here (src/core/ownership.ts). */
     fence: FenceSchema.optional(),
+    /** The source will switch to post-copy (its convergence policy): QEMU's postcopy-ram is set before listening. */
+    postcopy: z.boolean().optional(),
   })
   .strict();
 export type IncomingRequest = z.output<typeof IncomingRequestSchema>;

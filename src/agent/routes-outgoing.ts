@@ -130,5 +130,6 @@ export function migrateOptionsFrom(sent: { readonly [K in keyof MigrateOptions]?
     stallTimeoutMs: sent?.stallTimeoutMs ?? d.stallTimeoutMs,
     vmotionEncryption: sent?.vmotionEncryption ?? d.vmotionEncryption,
     ...(bandwidth === undefined ? {} : { bandwidthLimitBytesPerSec: bandwidth }),
+    ...(sent?.convergence === undefined ? {} : { convergence: sent.convergence }),
   };
 }

@@ -1,6 +1,7 @@
 // Validating and preparing: the checker's verdict (nothing contacted), then the source's VM,
 // the reservations of a high-priority migration, the VM's ownership fence, and the
 // destination's shell. Each refusal becomes a Failure with the agent's words and code.
+import { postcopyAfterPasses } from "../core/migration/postcopy.ts";
 import type { PreparedIncoming, ReservationRequest } from "../agent/api.ts";
 import { ErrorCode, isFerryError } from "../core/errors.ts";
 import { MigrationFailureCode, Phase } from "../core/migration/types.ts";
@@ -80,7 +81,9 @@ export async function prepare(run: MigrationRun): Promise<PreparedIncoming> {
   }
   run.incomingAsked = true;
   const fence = run.fence;
-  const prepared = await step(run, destination, "destination", () => destination.prepareIncoming(run.id, vm, { fence }));
+  // The post-copy policy: the destination must know before it listens (QEMU's postcopy-ram).
+  const postcopy = postcopyAfterPasses(request.options.convergence) !== undefined;
+  const prepared = await step(run, destination, "destination", () => destination.prepareIncoming(run.id, vm, { fence, ...(postcopy ? { postcopy } : {}) }));
   run.say(Phase.preparing, 0.3, `${destination.name} listens on ${prepared.host}:${prepared.port} for ${vm.name}`);
   if (run.aborted) throw abortedFailure(run);
   return prepared;

@@ -12,6 +12,8 @@ import type { CheckResult, Finding } from "../core/check/findings.ts";
 import type { Clock } from "../core/clock.ts";
 import { guestCpu } from "../core/cpu/guest.ts";
 import { moveVm } from "../core/inventory/edits.ts";
+import { clusterConvergence } from "../core/inventory/edits-migration.ts";
+import { effectivePolicy, throttles, type ConvergencePolicy } from "../core/migration/postcopy.ts";
 import { ErrorCode, FerryError, isFerryError } from "../core/errors.ts";
 import { unmovedReport, withDowntimeWarning, withWarning } from "../core/migration/report.ts";
 import { Predictor } from "./prediction.ts";
@@ -194,15 +196,24 @@ function refusal(vm: string, to: string, check: CheckResult, accepted: readonly 
   return undefined;
 }
 
-function optionsOf(request: MigrationRequest, vmotionEncryption: VmotionEncryption = DEFAULT_MIGRATE_OPTIONS.vmotionEncryption): MigrateOptions {
+function optionsOf(request: MigrationRequest, vmotionEncryption: VmotionEncryption = DEFAULT_MIGRATE_OPTIONS.vmotionEncryption, clusterPolicy?: ConvergencePolicy): MigrateOptions {
+  // The convergence policy: the request's, else the source's cluster's, else auto-converge (postcopy.ts).
+  const convergence = effectivePolicy(request, clusterPolicy);
   return {
     ...DEFAULT_MIGRATE_OPTIONS,
     vmotionEncryption,
     priority: request.priority,
     downtimeLimitMs: request.downtimeMs ?? DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs,
-    autoConverge: request.autoConverge ?? DEFAULT_MIGRATE_OPTIONS.autoConverge,
+    autoConverge: throttles(convergence),
+    convergence,
     bandwidthLimitBytesPerSec: request.bandwidthMbps === undefined ? undefined : (request.bandwidthMbps * 1e6) / 8,
   };
+}
+
+/** The convergence policy of `host`'s cluster, if it sets one. */
+function clusterPolicyOf(snapshot: InventorySnapshot, host: string): ConvergencePolicy | undefined {
+  const cluster = snapshot.index.hosts.get(host)?.cluster;
+  return cluster === undefined ? undefined : clusterConvergence(cluster);
 }
 
 /** The stream's encryption: the stronger of the two hosts' clusters' settings, or the request's when stronger still. */
@@ -341,7 +352,7 @@ export class MigrationService {
     const refused = refusal(vm.name, dest.host.name, check, request.acceptWarnings);
     if (refused !== undefined) throw refused;
 
-    const options = optionsOf(request, encryptionOf(snapshot, vm.host, dest.host.name, request.vmotionEncryption));
+    const options = optionsOf(request, encryptionOf(snapshot, vm.host, dest.host.name, request.vmotionEncryption), clusterPolicyOf(snapshot, vm.host));
     const now = clock.now();
     const id = newMigrationId(now);
     // The claim comes first, in one write: of two requests for one VM, one gets it, the other 409.
@@ -434,7 +445,7 @@ export class MigrationService {
       errors: check.errors,
       warnings: check.warnings,
       refusal: refused,
-      prediction: (await this.#predict(snapshot, spec, optionsOf(request), dest.host.name, sourceAgent, sourceAgent === undefined || predictedFrom === "inventory" ? undefined : await this.#measuredDirtyRate(sourceAgent, vm.name))) ?? null,
+      prediction: (await this.#predict(snapshot, spec, optionsOf(request, undefined, clusterPolicyOf(snapshot, vm.host)), dest.host.name, sourceAgent, sourceAgent === undefined || predictedFrom === "inventory" ? undefined : await this.#measuredDirtyRate(sourceAgent, vm.name))) ?? null,
       predictedFrom,
     };
   }

@@ -152,8 +152,12 @@ function destroyVm(sim: SimHost, name: string): void {
 }
 
 /** Reserves the VM's memory in a paused shell and listens on `listenHost` for its stream. */
-async function prepareIncoming(sim: SimHost, spec: VmSpec, { migrationId, listenHost, fence, encryption }: PrepareIncomingOptions): Promise<IncomingMigration> {
+async function prepareIncoming(sim: SimHost, spec: VmSpec, { migrationId, listenHost, fence, encryption, postcopy }: PrepareIncomingOptions): Promise<IncomingMigration> {
   sim.notClosed();
+  // The sim's protocol is pre-copy only (src/engine): a post-copy policy is refused before anything moves.
+  if (postcopy === true) {
+    throw new FerryError(ErrorCode.refused, `${sim.name} runs the sim driver, which has no post-copy: migrate ${spec.name} with the auto-converge or fail policy`, { failureCode: MigrationFailureCode.incompatible, details: { vm: spec.name, migrationId } });
+  }
   sim.incoming.mustBeNew(migrationId, sim.name);
   if (sim.vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${sim.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name, migrationId } });
   const free = sim.freeMB();
