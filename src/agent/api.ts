@@ -305,6 +305,8 @@ export interface IncomingStateView {
   readonly reason?: string | undefined;
   /** The destination's check of the migrated guest on the VM network (qemu driver). */
   readonly guest?: GuestCheck | undefined;
+  /** QEMU's postcopy-blocktime of a post-copy migration that completed here, ms (qemu driver). */
+  readonly postcopyBlocktimeMs?: number | undefined;
 }
 
 export const OutgoingState = { running: "running", finished: "finished" } as const;

@@ -35,6 +35,8 @@ export interface HostControl {
 export interface IncomingDetails {
   readonly reason?: string | undefined;
   readonly guest?: GuestCheck | undefined;
+  /** QEMU's postcopy-blocktime of a post-copy migration that completed here, ms (the qemu driver). */
+  readonly postcopyBlocktimeMs?: number | undefined;
 }
 
 /** Where test agents take fault rules; the sim driver's `setFaults` fits it. */

@@ -174,6 +174,7 @@ function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator:
     destinationState: async (target) => (await destinations.incoming(target))?.state ?? IncomingState.unknown,
     destinationGuest: async (target) => (await destinations.incoming(target))?.guest ?? { state: GuestCheckState.pending, message: `no answer yet from the destination of migration ${target.migrationId}` },
     destinationName: (target) => destinations.nameOf(target),
+    destinationPostcopyBlocktime: async (target) => (await destinations.incoming(target))?.postcopyBlocktimeMs,
   });
 }
 
@@ -189,7 +190,7 @@ async function qemuParts(config: AgentConfig): Promise<DriverParts> {
   if (qemu.runDir !== undefined) await mkdir(qemu.runDir, { recursive: true, mode: 0o700 });
   // The controller names each migration's destination agent and hands its state token.
   const destinations = createDestinationDirectory({ tls: config.tls });
-  const incomingDetailsOf = (driver: QemuDriver) => async (migrationId: string): Promise<IncomingDetails> => ({ reason: driver.incomingFailure(migrationId), guest: await driver.guestCheck(migrationId) });
+  const incomingDetailsOf = (driver: QemuDriver) => async (migrationId: string): Promise<IncomingDetails> => ({ reason: driver.incomingFailure(migrationId), guest: await driver.guestCheck(migrationId), postcopyBlocktimeMs: driver.incomingPostcopyBlocktime(migrationId) });
 
   if (config.observe !== undefined) {
     const real = await openRealHost(config.observe, accelerator, qemu.binary);
