@@ -76,3 +76,13 @@ test("a completed migration that went over its downtime limit says so in the rep
   assert.match(tasksTable([failed], false), /m-over.*failed.*NOT_CONVERGING/);
   assert.throws(() => taskOf({ ...task, state: "sideways" }), /the controller answered a task this ferry cannot read \(state: /);
 });
+
+test("a post-copy move says so in the report: the pass it switched after, how long, the pages asked for and the vCPUs' blocked time; a lost VM says why", () => {
+  const report: MigrationReport = {
+    migrationId: "m-pc", vm: "web01", source: "esx01", destination: "esx02", outcome: "completed", runningOn: "esx02", downtimeMs: 40, totalMs: 2400, bytesSent: 64 * 1048576, passes: 3, pagesSent: 0, zeroPages: 0, throttlePercentMax: 0, verified: false, warnings: [],
+    postcopy: { afterPass: 2, switchedAt: 1_700_000_000_000, durationMs: 900, requestedPages: 321, blocktimeMs: 55 },
+  };
+  assert.match(reportText(report), /post-copy\s*│?\s*after pass 2, 900 ms, 321 pages requested, vCPUs blocked 55 ms/);
+  const lost: MigrationReport = { ...report, outcome: "failed", runningOn: "", failure: { code: "POSTCOPY_VM_LOST", message: "the stream to esx02 broke during post-copy (killed): web01 is lost", phase: "switchover" } };
+  assert.match(reportText(lost), /not migrated \(failed\): POSTCOPY_VM_LOST: the stream to esx02 broke during post-copy/);
+});

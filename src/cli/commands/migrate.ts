@@ -84,6 +84,9 @@ export function reportText(report: MigrationReport): string {
   if (report.hypervisorDowntimeMs !== undefined) table.push(["downtime (QEMU's own)", ms(report.hypervisorDowntimeMs), "-"]);
   table.push(["bytes sent", mb(report.bytesSent), p === undefined ? "-" : mb(p.bytes)]);
   table.push(["passes", String(report.passes), p === undefined ? "-" : String(p.passes)]);
+  const pc = report.postcopy;
+  // Post-copy: when it switched, how long pages were pulled, what the faults cost.
+  if (pc !== undefined) table.push(["post-copy", `after pass ${pc.afterPass}, ${ms(pc.durationMs)}${pc.requestedPages === undefined ? "" : `, ${pc.requestedPages} pages requested`}${pc.blocktimeMs === undefined ? "" : `, vCPUs blocked ${ms(pc.blocktimeMs)}`}`, "-"]);
   if (report.throttlePercentMax > 0 || (p?.throttlePercent ?? 0) > 0) table.push(["guest throttle", `${report.throttlePercentMax}%`, `${p?.throttlePercent ?? 0}%`]);
   // Encrypted VMotion: whether guest memory crossed the VMotion network inside TLS.
   if (report.encrypted !== undefined) table.push(["stream", report.encrypted ? "encrypted (TLS)" : report.bytesSent > 0 ? "in clear" : "not opened", "-"]);

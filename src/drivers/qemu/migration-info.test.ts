@@ -96,7 +96,7 @@ describe("migration settings", () => {
       ],
     });
     // multifd and xbzrle off: their parameters go back to QEMU 7.2's defaults, since they stick too.
-    assert.deepEqual(parameterArguments(settings), { "downtime-limit": 300, "max-bandwidth": 128 * MiB, "cpu-throttle-initial": 20, "cpu-throttle-increment": 10, "max-cpu-throttle": 99, "multifd-channels": 2, "xbzrle-cache-size": 64 * MiB });
+    assert.deepEqual(parameterArguments(settings), { "downtime-limit": 300, "max-bandwidth": 128 * MiB, "cpu-throttle-initial": 20, "cpu-throttle-increment": 10, "max-cpu-throttle": 99, "multifd-channels": 2, "xbzrle-cache-size": 64 * MiB, "max-postcopy-bandwidth": 0 });
   });
 
   test("multifd and xbzrle on carry their channel count and cache size", () => {
@@ -112,6 +112,7 @@ describe("migration settings", () => {
   test("post-copy sets postcopy-ram; its counters (requests on the source, blocktime on the destination) are read", () => {
     const settings = { downtimeLimitMs: 300, maxBandwidthBytesPerSec: 1e9, autoConverge: false, pauseBeforeSwitchover: false, multifdChannels: 0, xbzrleCacheBytes: 0, postcopy: true };
     assert.deepEqual(capabilityArguments(settings).capabilities.filter((c) => c.state).map((c) => c.capability), ["events", "postcopy-ram"]);
+    assert.equal(parameterArguments(settings)["max-postcopy-bandwidth"], 1e9, "the cap holds after the switch too");
     const source = parseMigrationInfo({ status: "postcopy-active", ram: { transferred: 10, remaining: 5, "postcopy-requests": 42 } });
     assert.deepEqual([source.status, source.postcopyRequests, source.postcopyBlocktimeMs], ["postcopy-active", 42, undefined]);
     const destination = parseMigrationInfo({ status: "completed", "postcopy-blocktime": 17, "postcopy-vcpu-blocktime": [17] });

@@ -198,6 +198,7 @@ export function parameterArguments(settings: MigrationSettings): {
   "max-cpu-throttle": number;
   "multifd-channels": number;
   "xbzrle-cache-size": number;
+  "max-postcopy-bandwidth": number;
 } {
   return {
     "downtime-limit": Math.max(1, Math.round(settings.downtimeLimitMs)),
@@ -207,5 +208,7 @@ export function parameterArguments(settings: MigrationSettings): {
     "max-cpu-throttle": THROTTLE_MAX,
     "multifd-channels": settings.multifdChannels > 0 ? Math.round(settings.multifdChannels) : OFF_MULTIFD_CHANNELS,
     "xbzrle-cache-size": settings.xbzrleCacheBytes > 0 ? Math.round(settings.xbzrleCacheBytes) : OFF_XBZRLE_CACHE_BYTES,
+    // QEMU 7.2 drops max-bandwidth at the switch to post-copy for this one (0: unlimited, its default): the request's cap holds for the whole move.
+    "max-postcopy-bandwidth": settings.postcopy === true ? Math.max(1, Math.round(settings.maxBandwidthBytesPerSec)) : 0,
   };
 }
