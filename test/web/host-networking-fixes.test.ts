@@ -153,7 +153,9 @@ describe("host networking fixes", () => {
     await next.click();
     const label = wizard.getByLabel("Network label (port group)");
     await label.fill("DMZ");
-    await wizard.getByText(`${name} already has a port group named "DMZ".`).waitFor();
+    // Beside the field, and beside Next in the footer.
+    await wizard.locator("form").getByText(`${name} already has a port group named "DMZ".`).waitFor();
+    await wizard.getByLabel("Why Next is disabled").getByText(`${name} already has a port group named "DMZ".`).waitFor();
     assert.equal(await next.isDisabled(), true);
     await label.fill("Production");
     await wizard.getByText(`${name} has "production", which differs only in case`).waitFor();

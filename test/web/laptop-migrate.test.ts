@@ -54,7 +54,10 @@ describe("the migrate flow at 1024×768", () => {
     await page.setViewportSize(LAPTOP);
     await page.goto(`${lab.url}/#/`);
     await page.getByRole("button", { name: "Inventory", exact: true }).click();
-    await page.locator("#ferry-inventory").getByRole("link", { name: vm, exact: true }).first().click();
+    // The drawer opens with focus in its search box: the VM is found by name, wherever the tree folds it.
+    const drawer = page.locator("#ferry-inventory");
+    await drawer.getByLabel("Search inventory").first().fill(vm);
+    await drawer.getByRole("navigation", { name: "Inventory" }).getByRole("link", { name: vm, exact: true }).first().click();
     await page.getByRole("heading", { name: new RegExp(`^VM ${vm}\\b`) }).waitFor();
     await page.getByRole("main").getByRole("button", { name: "Migrate…", exact: true }).click();
     const dialog = page.getByRole("dialog", { name: `Migrate ${vm}` });
