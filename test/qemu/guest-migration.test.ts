@@ -291,6 +291,26 @@ describe("a real guest moved live between lab hosts by the qemu driver", { timeo
     });
   }
 
+  test("post-copy after 1 pass (a 1 ms limit under an 8 MiB/s cap: pre-copy cannot finish): the guest runs on esx02 with the client's one connection, then moves back", async () => {
+    await guestOn("esx01");
+    const migrationId = `m${++sequence}`;
+    const target = await driver("esx02").prepareIncoming(guest, { migrationId, listenHost: "198.19.0.2", postcopy: true });
+    const events: SourceProgress[] = [];
+    const options: MigrateOptions = { ...DEFAULT_MIGRATE_OPTIONS, downtimeLimitMs: 1, bandwidthLimitBytesPerSec: 8 * MiB, convergence: { kind: "post-copy", afterPasses: 1 } };
+    const report = await driver("esx01").migrateOut(guest.name, target, options, { signal: new AbortController().signal, clock: systemClock, onProgress: (p) => events.push(p) });
+    assert.equal(report.outcome, Phase.completed, report.failure?.message);
+    assert.equal(report.failure, undefined, "the destination found the guest on the VM network");
+    assert.ok(report.postcopy !== undefined, `the move switched to post-copy: ${events.map((e) => e.message).join(" | ")}`);
+    assert.ok(events.some((e) => e.phase === Phase.switchover && e.committed === true && /switched to post-copy/.test(e.message)));
+    await guestOn("esx02");
+    const client = await mustLab().client?.answersAgain("after the post-copy move esx01 -> esx02");
+    console.log(`# post-copy esx01 -> esx02: total ${report.totalMs} ms, switched after pass ${report.postcopy.afterPass}, post-copy ${report.postcopy.durationMs} ms, ${String(report.postcopy.requestedPages)} pages requested; client's largest gap so far ${client?.maxGapMs ?? "?"} ms`);
+    const back = await move(guest, "esx02", "esx01");
+    assert.equal(back.report.outcome, Phase.completed, back.report.failure?.message);
+    await guestOn("esx01");
+    await mustLab().client?.answersAgain("after the move back");
+  });
+
   test("a guest that dirties faster than a low cap: NOT_CONVERGING with the reason, then it converges with auto-converge", async () => {
     const writer: VmSpec = {
       name: "dirty22",
