@@ -12,6 +12,9 @@ import type { MigrationSample } from "./migration-info.ts";
 import { eventTime } from "./migration-watch.ts";
 import type { QmpClient } from "./qmp.ts";
 
+/** What the switch needs of the QMP connection: its events and one command. */
+export type PostcopyQmp = Pick<QmpClient, "onEvent" | "execute">;
+
 /** Which MIGRATION_PASS starts the switch for a policy of `afterPasses` passes. */
 export function switchPass(afterPasses: number): number {
   return afterPasses + 1;
@@ -25,7 +28,7 @@ export class PostcopySwitch {
   private readonly unsubscribe: (() => void)[];
 
   constructor(
-    private readonly qmp: QmpClient,
+    private readonly qmp: PostcopyQmp,
     private readonly clock: Clock,
     readonly afterPasses: number,
     /** Hears the switch request and the switch itself, for the progress and the log. */
