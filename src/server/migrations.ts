@@ -368,7 +368,7 @@ export class MigrationService {
       const prediction = cold ? undefined : await this.#predict(snapshot, spec, options, dest.host.name, sourceAgent, await this.#measuredDirtyRate(sourceAgent, vm.name));
       const acceptedWarnings = request.acceptWarnings === "all" ? check.warnings.map((w) => w.code) : check.warnings.map((w) => w.code).filter((c) => request.acceptWarnings?.includes(c) === true);
       ownership = await this.#ownershipPlan(id, spec);
-      const body: MigrationTaskBody = { request, ...(cold ? { cold: true } : {}), pool: request.pool ?? vm.pool, acceptedWarnings, requestedBy, prediction, timeline: [{ phase: Phase.queued, at: now }], progress: undefined, report: undefined, waitingReason: undefined, ownership: MigrationService.#ownershipNote(ownership) };
+      const body: MigrationTaskBody = { request, ...(cold ? { cold: true } : {}), ...(cold || options.convergence === undefined ? {} : { convergence: options.convergence }), pool: request.pool ?? vm.pool, acceptedWarnings, requestedBy, prediction, timeline: [{ phase: Phase.queued, at: now }], progress: undefined, report: undefined, waitingReason: undefined, ownership: MigrationService.#ownershipNote(ownership) };
       task = await store.createTask({ id, kind: "migration", vm: vm.name, source: vm.host, destination: dest.host.name, state: Phase.queued, percent: 0, createdAt: now, createdBy: requestedBy, body, owner: this.#deps.leases.id, leaseUntil: this.#deps.leases.until() });
     } catch (error) {
       await this.#deps.claims.release(vm.name, id).catch(() => undefined);

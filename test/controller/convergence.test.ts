@@ -18,7 +18,7 @@ const web02 = parsed.inventory.vms.find((v) => v.name === "web02");
 if (web02 === undefined) throw new Error("examples/lab.yaml has no web02");
 
 interface Report { outcome: string; runningOn: string; failure?: { code: string; message: string } }
-interface Task { id: string; state: string; source: string; body: { request: { convergence?: unknown }; report?: Report } }
+interface Task { id: string; state: string; source: string; body: { request: { convergence?: unknown }; convergence?: unknown; report?: Report } }
 
 async function finished(lab: Lab, id: string): Promise<Report> {
   const deadline = Date.now() + 60_000;
@@ -43,6 +43,7 @@ describe("the convergence policy through the controller", () => {
     const started = await lab.api<Task>("POST", "/migrations", { vm: "web02", to: "esx02", acceptWarnings: "all", convergence: { kind: "fail" } });
     assert.equal(started.status < 300, true, JSON.stringify(started.body));
     assert.deepEqual(started.body.body.request.convergence, { kind: "fail" });
+    assert.deepEqual(started.body.body.convergence, { kind: "fail" }, "the policy it runs with");
     const report = await finished(lab, started.body.id);
     assert.equal(report.outcome, "completed", report.failure?.message);
   });
@@ -64,6 +65,8 @@ describe("the convergence policy through the controller", () => {
     assert.equal(arrived.outcome, "completed", arrived.failure?.message);
     // From esx03 (Legacy: post-copy-after=2) the sim refuses what its cluster asks.
     const back = await lab.api<Task>("POST", "/migrations", { vm: "web02", to: "esx02", acceptWarnings: "all" });
+    assert.deepEqual(back.body.body.convergence, { kind: "post-copy", afterPasses: 2 }, "the cluster's policy, in the task");
+    assert.equal(there.body.body.convergence !== undefined && (there.body.body.convergence as { kind: string }).kind, "auto-converge", "Prod has none: the default");
     const report = await finished(lab, back.body.id);
     assert.equal(report.failure?.code, "INCOMPATIBLE", report.failure?.message);
     assert.equal(report.runningOn, "esx03");

@@ -11,7 +11,7 @@ import { ResyncEventSchema, TaskEventSchema, TaskSchema, type MigrationRequestBo
 import { z } from "zod";
 import { FindingSchema } from "../../core/check/finding-schema.ts";
 import { ErrorCode, FerryError, isFerryError } from "../../core/errors.ts";
-import { convergenceWords, parseConvergencePolicy } from "../../core/migration/postcopy.ts";
+import { ConvergenceKind, convergenceWords, parseConvergencePolicy } from "../../core/migration/postcopy.ts";
 import { TERMINAL_PHASES, type MigrationProgress, type MigrationReport, type Phase, type Prediction } from "../../core/migration/types.ts";
 import { controllerClient } from "../controller.ts";
 import { ExitStatus, printJson, type CliIo } from "../io.ts";
@@ -104,7 +104,9 @@ export function taskText(task: Task): string {
   const { body } = task;
   const lines = [`${task.id}: ${task.vm} ${task.source} → ${task.destination}, ${task.state} ${task.percent.toFixed(0)}%, asked by ${body.requestedBy}${body.acceptedWarnings.length > 0 ? `, accepted ${body.acceptedWarnings.join(", ")}` : ""}`];
   if (body.waitingReason !== undefined && task.state === "queued") lines.push(`  ${body.waitingReason}`);
-  if (body.request.convergence !== undefined) lines.push(`  convergence: ${convergenceWords(body.request.convergence)}`);
+  const convergence = body.convergence ?? body.request.convergence;
+  // Said when it is not the default, so a usual move reads as before.
+  if (convergence !== undefined && convergence.kind !== ConvergenceKind.autoConverge) lines.push(`  convergence: ${convergenceWords(convergence)}`);
   if (body.timeline.length > 0) lines.push(`  timeline: ${body.timeline.map((t) => `${t.phase} ${new Date(t.at).toISOString().slice(11, 23)}`).join(" → ")}`);
   if (body.report !== undefined) lines.push(reportText(body.report));
   else if (body.prediction !== undefined) lines.push(predictionText(body.prediction));

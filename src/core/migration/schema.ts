@@ -166,6 +166,8 @@ export const MigrationTaskBodySchema = z
     passes: z.array(PassSampleSchema).readonly().optional().meta({ description: "One sample per pre-copy pass (the pass's last progress event)" }),
     recheck: RecheckSchema.optional(),
     cold: z.boolean().optional().meta({ description: "A cold migration: the VM was powered off and is re-registered on the destination, no memory moves" }),
+    // The convergence policy the migration runs with: the request's, else the source cluster's, else auto-converge (absent in older tasks and cold moves).
+    convergence: ConvergencePolicySchema.optional(),
     ownership: z
       .object({ kind: z.enum(["datastore", "controller"]), where: z.string() })
       .optional()
