@@ -112,6 +112,8 @@ export async function settle(run: MigrationRun, outcome: MigrationReport, prepar
   // Completed is the source's word that the destination runs the VM; SOURCE_LOST was
   // settled by reconcile() (or happened before the destination was asked for anything).
   if (outcome.outcome === Phase.completed || outcome.outcome === Phase.needsAttention || outcome.failure?.code === MigrationFailureCode.sourceLost) return outcome;
+  // Lost during post-copy (qemu): neither host has the whole VM; no claim may resume the paused source copy.
+  if (outcome.failure?.code === MigrationFailureCode.postcopyVmLost) return outcome;
   if (outcome.runningOn === "") return run.fenced ? settleByRecord(run, outcome) : settleUncertain(run, outcome);
   let result = outcome;
   if (prepared) {
