@@ -23,6 +23,7 @@ import type { EventHub } from "./events.ts";
 import type { HostNetworkActuator } from "./host-network.ts";
 import type { HostLivenessView } from "./liveness.ts";
 import { eventSequenceHeader, registerEventRoutes } from "./routes-events.ts";
+import { registerClusterMigrationRoutes } from "./routes-cluster-migration.ts";
 import { registerHostNetworkRoutes, registerSettingsRoutes } from "./routes-edits.ts";
 import { registerCheckRoutes, registerInventoryReadRoutes } from "./routes-inventory.ts";
 import { registerUiRoutes } from "./routes-ui.ts";
@@ -137,6 +138,7 @@ export function createControllerApp(deps: ControllerDeps): ControllerApp {
   registerCheckRoutes(app, { inventory });
   registerHostNetworkRoutes(app, { inventory, hostNetwork: deps.hostNetwork });
   registerSettingsRoutes(app, { store, inventory });
+  registerClusterMigrationRoutes(app, { inventory });
   registerEventRoutes(app, { store, events, clock, streams });
   registerImportRoute(app, { store, inventory });
   registerTokenRoutes(app, { store, clock, streams, generation: () => inventory.current.generation });

@@ -71,4 +71,14 @@ describe("the convergence policy through the controller", () => {
     assert.equal(report.failure?.code, "INCOMPATIBLE", report.failure?.message);
     assert.equal(report.runningOn, "esx03");
   });
+  test("the cluster's policy cleared through the API: the next move from it runs with the default and completes", async () => {
+    const cleared = await lab.api<{ convergence: string | null }>("PUT", "/clusters/Legacy/migration", { convergence: null });
+    assert.deepEqual([cleared.status, cleared.body], [200, { convergence: null }]);
+    const back = await lab.api<Task>("POST", "/migrations", { vm: "web02", to: "esx02", acceptWarnings: "all" });
+    assert.equal(back.status < 300, true, JSON.stringify(back.body));
+    assert.deepEqual(back.body.body.convergence, { kind: "auto-converge" });
+    const report = await finished(lab, back.body.id);
+    assert.equal(report.outcome, "completed", report.failure?.message);
+    assert.equal(report.runningOn, "esx02");
+  });
 });

@@ -9,6 +9,7 @@ import { registerCheckCommands } from "./check.ts";
 import { registerControllerCommand } from "./controller.ts";
 import { registerCpuidCommands } from "./cpuid.ts";
 import { registerDemoCommand } from "./demo.ts";
+import { registerClusterMigrationCommand } from "./cluster-migration.ts";
 import { registerDrsCommands } from "./drs.ts";
 import { registerLabCommands } from "./lab.ts";
 import { registerManageCommands } from "./manage.ts";
@@ -36,4 +37,5 @@ export function registerCommands(program: Command, io: CliIo, setStatus: SetStat
   registerAgentCommand(program, io, setStatus);
   registerCaCommands(program, io, setStatus);
   registerDrsCommands(program, io, setStatus);
+  registerClusterMigrationCommand(program, io, setStatus);
 }

@@ -19,3 +19,13 @@ for (const { policy, message } of [
     assert.equal(r.err.trim().split("\n").length, 1, r.err);
   });
 }
+
+test("ferry cluster convergence with a bad policy, or a policy and --clear: exit 2 and one line, no controller asked", async () => {
+  const bad = await runFerry(["cluster", "convergence", "Prod", "post-copy-after=99", ...nowhere]);
+  assert.equal(bad.status, 2, bad.err + bad.out);
+  assert.match(bad.err, /post-copy-after takes a whole number of pre-copy passes from 1 to 30, not "99"/);
+  assert.equal(bad.err.trim().split("\n").length, 1, bad.err);
+  const both = await runFerry(["cluster", "convergence", "Prod", "fail", "--clear", ...nowhere]);
+  assert.equal(both.status, 2, both.err + both.out);
+  assert.match(both.err, /give a policy or --clear, not both/);
+});

@@ -57,6 +57,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   },
   "PUT /api/templates/{name}/mask": { describe: named("template.mask", "Set CPUID mask", OperationObjectKind.template) },
   "PUT /api/clusters/{name}/mask": { describe: named("cluster.mask", "Set CPUID mask on every VM", OperationObjectKind.cluster) },
+  "PUT /api/clusters/{name}/migration": { describe: named("cluster.migration", "Set convergence policy", OperationObjectKind.cluster) },
   "POST /api/templates/{name}/deploy": { describe: named("template.deploy", "Deploy from template", OperationObjectKind.template) },
   "POST /api/hosts/{name}/network": { describe: named("host.network.add", "Add networking", OperationObjectKind.host) },
   "PATCH /api/hosts/{name}/network/{port}": { describe: (r) => ({ kind: "host.network.edit", title: `Edit VMkernel port ${r.params["port"] ?? ""}`.trim(), object: on(OperationObjectKind.host, r.params["name"]) }) },
