@@ -53,7 +53,12 @@ describe("the migrate flow at 1024×768", () => {
     const { vm, host } = await pairWithWarnings();
     await page.setViewportSize(LAPTOP);
     await page.goto(`${lab.url}/#/`);
-    await page.getByRole("button", { name: "Inventory", exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: /^Datacenter/ }).waitFor();
+    // At this width the tree is a closed drawer (inert) until its toggle opens it.
+    const toggle = page.locator("[aria-label=Inventory][aria-expanded]");
+    await page.locator("[aria-label=Inventory][aria-expanded=false]").waitFor();
+    await toggle.click();
+    await page.locator("#ferry-inventory:not([inert])").waitFor();
     // The drawer opens with focus in its search box: the VM is found by name, wherever the tree folds it.
     const drawer = page.locator("#ferry-inventory");
     await drawer.getByLabel("Search inventory").first().fill(vm);
