@@ -25,7 +25,7 @@ const codes = (findings: readonly { code: string }[]) => findings.map((f) => f.c
 describe("changeImpact", () => {
   test("a second VMotion port on another vSwitch, first in file order, breaks the migrations to the host", () => {
     const impact = judge(undefined, (d) => {
-      addVmkernelNetworking(d, "esx02", { vswitch: "vSwitch0", portGroup: "VMotion-0", port: "vmk0", vmotion: true, ip: "10.9.0.2/24" });
+      addVmkernelNetworking(d, "esx02", { vswitch: "vSwitch0", portGroup: "VMotion-0", port: "vmk0", vmotion: true, ip: "198.19.9.2/24" });
     });
     assert.equal(impact.host, "esx02");
     assert.equal(impact.pairsChecked, 1, "web01 on esx01 → esx02 is the one pair with esx02 at an end");
@@ -37,7 +37,7 @@ describe("changeImpact", () => {
 
   test("removing that port again fixes exactly what it broke", () => {
     const bend: Bend = (i) => {
-      must(must(i.hosts[1], "esx02").vswitches?.[0], "vSwitch0").vmkernelPorts = [{ name: "vmk0", portGroup: "VM Network", ip: "10.9.0.2/24", vmotion: true }];
+      must(must(i.hosts[1], "esx02").vswitches?.[0], "vSwitch0").vmkernelPorts = [{ name: "vmk0", portGroup: "VM Network", ip: "198.19.9.2/24", vmotion: true }];
     };
     const impact = judge(bend, (d) => {
       removeVmkernelPort(d, "esx02", "vmk0");
