@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parseInventory } from "../../src/core/inventory/parse.ts";
 import { labVmSpec } from "../../src/cli/commands/up.ts";
-import { startLab, type Lab } from "./harness.ts";
+import { type Lab, migrationReport, startLab } from "./harness.ts";
 
 const LAB_FILE = new URL("../../examples/lab.yaml", import.meta.url).pathname;
 // Legacy (esx03) asks for post-copy by cluster setting; Prod keeps the default.
@@ -20,14 +20,8 @@ if (web02 === undefined) throw new Error("examples/lab.yaml has no web02");
 interface Report { outcome: string; runningOn: string; failure?: { code: string; message: string } }
 interface Task { id: string; state: string; source: string; body: { request: { convergence?: unknown }; convergence?: unknown; report?: Report } }
 
-async function finished(lab: Lab, id: string): Promise<Report> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const { body } = await lab.api<Task>("GET", `/migrations/${id}`);
-    if (["completed", "failed", "cancelled"].includes(body.state) && body.body.report !== undefined) return body.body.report;
-    if (Date.now() > deadline) throw new Error(`task ${id} still ${body.state}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function finished(lab: Lab, id: string): Promise<Report> {
+  return migrationReport(lab, id);
 }
 
 describe("the convergence policy through the controller", () => {

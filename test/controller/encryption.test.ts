@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parseInventory } from "../../src/core/inventory/parse.ts";
 import { labVmSpec } from "../../src/cli/commands/up.ts";
-import { startLab, type Lab } from "./harness.ts";
+import { type Lab, migrationReport, startLab } from "./harness.ts";
 
 const LAB_FILE = new URL("../../examples/lab.yaml", import.meta.url).pathname;
 // Prod (esx01, esx02) sends VMotion in clear; Legacy (esx03) keeps the default, required.
@@ -20,14 +20,8 @@ if (web02 === undefined) throw new Error("examples/lab.yaml has no web02");
 
 interface Task { id: string; state: string; body: { report?: { outcome: string; runningOn: string; encrypted?: boolean; failure?: { code: string; message: string } } } }
 
-async function finished(lab: Lab, id: string): Promise<NonNullable<Task["body"]["report"]>> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const { body } = await lab.api<Task>("GET", `/migrations/${id}`);
-    if (["completed", "failed", "cancelled"].includes(body.state) && body.body.report !== undefined) return body.body.report;
-    if (Date.now() > deadline) throw new Error(`task ${id} still ${body.state}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function finished(lab: Lab, id: string): Promise<NonNullable<Task["body"]["report"]>> {
+  return migrationReport(lab, id);
 }
 
 describe("encrypted VMotion through the controller", () => {

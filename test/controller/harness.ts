@@ -151,3 +151,14 @@ export async function startLab(inventory: string, hosts: readonly { name: string
     throw error;
   }
 }
+
+/** A migration task's report once it has ended (completed, failed or cancelled), read through the lab's API; fails after 60 s naming its state. */
+export async function migrationReport<R>(lab: Lab, id: string): Promise<R> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const { body } = await lab.api<{ state: string; body: { report?: R } }>("GET", `/migrations/${id}`);
+    if (["completed", "failed", "cancelled"].includes(body.state) && body.body.report !== undefined) return body.body.report;
+    if (Date.now() > deadline) throw new Error(`task ${id} still ${body.state}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
