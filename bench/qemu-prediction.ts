@@ -9,7 +9,7 @@
 // and the load average, since this machine is shared.
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { ApiClient } from "../src/api/client.ts";
 import type { Task } from "../src/api/schemas.ts";
 import { labDir, waitForGuest, type QemuLabSummary } from "../src/cli/commands/lab-qemu.ts";
@@ -63,6 +63,24 @@ export function predictionErrors(moves: readonly Compared[]): { totalMape: numbe
     passesExact: mean(moves.map((m) => (m.predicted.passes === m.report.passes ? 1 : 0))),
     downtimeP90Ms: quantile(moves.map((m) => Math.abs(m.predicted.downtimeMs - m.report.downtimeMs)), 0.9),
   };
+}
+
+const median = (values: readonly number[]): number => quantile(values, 0.5);
+
+/**
+ * The same four figures for a predictor that knew each writer's own median result in advance
+ * (total, bytes, downtime; its most common pass count): how far repeated moves of one guest
+ * spread on this machine, the floor under any model's errors here.
+ */
+export function noiseFloor(moves: readonly Compared[]): ReturnType<typeof predictionErrors> {
+  const oracle = moves.map((m): Compared => {
+    const same = moves.filter((x) => x.writer === m.writer);
+    const passes = same.map((x) => x.report.passes);
+    const commonest = passes.reduce((best, p) => (passes.filter((q) => q === p).length > passes.filter((q) => q === best).length ? p : best), passes[0] ?? 0);
+    const predicted = { ...m.predicted, totalMs: median(same.map((x) => x.report.totalMs)), bytes: median(same.map((x) => x.report.bytesSent)), downtimeMs: median(same.map((x) => x.report.downtimeMs)), passes: commonest };
+    return { ...m, predicted };
+  });
+  return predictionErrors(oracle);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -135,6 +153,10 @@ async function measure(lab: RunningQemuLab): Promise<Figures> {
     loads.push(loadavg());
   }
   const errors = predictionErrors(moves);
+  const floor = noiseFloor(moves);
+  // FERRY_BENCH_DUMP=FILE: every move's prediction (with its basis) and report, for a closer look.
+  const dump = process.env["FERRY_BENCH_DUMP"];
+  if (dump !== undefined && dump !== "") writeFileSync(dump, JSON.stringify(moves, undefined, 1), { mode: 0o600 });
   const perMove: Figures = {};
   moves.forEach((m, i) => {
     perMove[`move${String(i + 1).padStart(2, "0")}`] = line(m, i).slice(3);
@@ -152,6 +174,10 @@ async function measure(lab: RunningQemuLab): Promise<Figures> {
     passes_exact_goal_pct: GOALS.passesExact * 100,
     downtime_abs_error_p90_ms: Math.round(errors.downtimeP90Ms),
     downtime_abs_error_p90_goal_ms: GOALS.downtimeP90Ms,
+    noise_floor_total_time_mape_pct: Number((floor.totalMape * 100).toFixed(1)),
+    noise_floor_bytes_mape_pct: Number((floor.bytesMape * 100).toFixed(1)),
+    noise_floor_passes_exact_pct: Number((floor.passesExact * 100).toFixed(1)),
+    noise_floor_downtime_abs_error_p90_ms: Math.round(floor.downtimeP90Ms),
     load_1min_min: Number(Math.min(...load1).toFixed(2)),
     load_1min_max: Number(Math.max(...load1).toFixed(2)),
     load_at_end: loadavg().map((x) => x.toFixed(2)).join(" "),

@@ -7,7 +7,7 @@
 // measurement behind its multifd choice. All run over QEMU's TLS, Ferry's default. Imported by
 // bench/run.ts.
 import { loadavg } from "node:os";
-import { DEFAULT_MIGRATE_OPTIONS, Phase, type MigrationReport } from "../src/core/migration/types.ts";
+import { DEFAULT_MIGRATE_OPTIONS, Phase, VmotionEncryption, type MigrationReport } from "../src/core/migration/types.ts";
 import { systemClock } from "../src/drivers/clock.ts";
 import type { VmSpec, WorkloadSpec } from "../src/drivers/driver.ts";
 import { StreamTuningMode, type ControlTiming, type StreamTuning } from "../src/drivers/qemu/driver.ts";
@@ -24,8 +24,10 @@ const ROUNDS = 3;
 const GUEST_MIB = 512;
 
 /** The guest's writer (scripts/guest/ferry-dirty): none, then a few rates over a working set. */
-const WORKLOADS: readonly { readonly name: string; readonly workload: WorkloadSpec | undefined }[] = [
+const WORKLOADS: readonly { readonly name: string; readonly workload: WorkloadSpec | undefined; readonly touchedMiB?: number }[] = [
   { name: "idle-ish", workload: undefined },
+  // A guest that used half its memory and now idles: the stream carries 256 MiB of data, not zero-page markers.
+  { name: "idle-ish, 256 MiB of data", workload: undefined, touchedMiB: 256 },
   { name: "writer 32 MiB/s of 128 MiB", workload: { kind: "steady", dirtyRateBytesPerSec: 32 * MiB, workingSetBytes: 128 * MiB, seed: 1 } },
   { name: "writer 64 MiB/s of 192 MiB", workload: { kind: "steady", dirtyRateBytesPerSec: 64 * MiB, workingSetBytes: 192 * MiB, seed: 2 } },
   { name: "writer 128 MiB/s of 256 MiB", workload: { kind: "steady", dirtyRateBytesPerSec: 128 * MiB, workingSetBytes: 256 * MiB, seed: 3 } },
@@ -36,7 +38,10 @@ const CONFIGS = {
   defaults: { mode: StreamTuningMode.qemuDefaults, multifdChannels: undefined },
   ferry: { mode: StreamTuningMode.ferry, multifdChannels: undefined },
   ferryOneStream: { mode: StreamTuningMode.ferry, multifdChannels: 0 },
+  ferryClear: { mode: StreamTuningMode.ferry, multifdChannels: undefined },
 } as const satisfies Record<string, StreamTuning>;
+/** Configs whose stream goes in clear (encryption disabled on both ends): what TLS costs, measured beside. */
+const CLEAR: ReadonlySet<Config> = new Set(["ferryClear"]);
 type Config = keyof typeof CONFIGS;
 
 interface Run {
@@ -61,10 +66,11 @@ function rawTcpOverVmotion(layout: QemuLabLayout, port: number): Promise<number>
  * Boots the guest with `workload`, then moves it ROUNDS times with each config in turn (hosts
  * alternating), so that the machine's load drifts over all configs alike; ends it.
  */
-async function migrations(net: LabNetwork, layout: QemuLabLayout, images: GuestImages, configs: readonly Config[], workload: WorkloadSpec | undefined, tag: string): Promise<Run[]> {
+async function migrations(net: LabNetwork, layout: QemuLabLayout, images: GuestImages, configs: readonly Config[], guest: (typeof WORKLOADS)[number], tag: string): Promise<Run[]> {
+  const { workload, touchedMiB } = guest;
   const timings = new Map<string, ControlTiming>();
   const drivers = labDrivers(net, layout, images, { memoryMB: 4096, onControlTiming: (t) => timings.set(t.migrationId, t) });
-  const spec: VmSpec = { name: `bench-${tag}`, memoryMB: GUEST_MIB, vcpus: 1, nics: [{ name: "nic0", mac: "52:54:00:12:00:31", ip: "198.18.0.31", portGroup: LAB_PORT_GROUP }], workload };
+  const spec: VmSpec = { name: `bench-${tag}`, memoryMB: GUEST_MIB, vcpus: 1, nics: [{ name: "nic0", mac: "52:54:00:12:00:31", ip: "198.18.0.31", portGroup: LAB_PORT_GROUP }], workload, ...(touchedMiB === undefined ? {} : { touchedBytes: touchedMiB * MiB }) };
   const runs: Run[] = [];
   const failed = new Set<Config>();
   try {
@@ -84,9 +90,10 @@ async function migrations(net: LabNetwork, layout: QemuLabLayout, images: GuestI
         const toHost = layout.hosts.find((h) => h.name === to);
         if (source === undefined || destination === undefined || toHost === undefined) throw new Error("lab hosts missing");
         const migrationId = `bench-${tag}-${config}-${r}`;
-        const target = await destination.prepareIncoming(spec, { migrationId, listenHost: toHost.vmk.ip });
+        const encryption = CLEAR.has(config) ? VmotionEncryption.disabled : VmotionEncryption.required;
+        const target = await destination.prepareIncoming(spec, { migrationId, listenHost: toHost.vmk.ip, encryption });
         // Auto-converge off for both: a bare `migrate` has none, and Ferry's request default would make the comparison one of throttling.
-        const report = await source.migrateOut(spec.name, target, { ...DEFAULT_MIGRATE_OPTIONS, autoConverge: false }, { signal: new AbortController().signal, clock: systemClock, onProgress: () => undefined });
+        const report = await source.migrateOut(spec.name, target, { ...DEFAULT_MIGRATE_OPTIONS, autoConverge: false, vmotionEncryption: encryption }, { signal: new AbortController().signal, clock: systemClock, onProgress: () => undefined });
         runs.push({ config, report, timing: timings.get(migrationId) });
         if (report.outcome === Phase.completed) from = to;
         else {
@@ -171,18 +178,30 @@ async function qemuMigration(): Promise<Record<string, number | string | boolean
   const all: Run[] = [];
   let chosen: Figures | undefined;
   let oneStream: Figures | undefined;
+  let filled: { ferry: Figures; clear: Figures } | undefined;
+  let rawMiBs: number;
   try {
     await buildQemuLabNetwork(net, layout);
     const rawMs: number[] = [];
     for (let r = 0; r < ROUNDS; r++) rawMs.push(await rawTcpOverVmotion(layout, 9100 + r));
-    const rawMiBs = median(rawMs.map((ms) => RAW_BYTES / MiB / (ms / 1000)));
-    for (const [i, { name, workload }] of WORKLOADS.entries()) {
-      const runs = await migrations(net, layout, images, ["defaults", "ferry", "ferryOneStream"], workload, `w${i}`);
+    rawMiBs = median(rawMs.map((ms) => RAW_BYTES / MiB / (ms / 1000)));
+    for (const [i, guest] of WORKLOADS.entries()) {
+      const runs = await migrations(net, layout, images, ["defaults", "ferry", "ferryOneStream", "ferryClear"], guest, `w${i}`);
       const of = (config: Config): Run[] => runs.filter((r) => r.config === config);
       all.push(...of("ferry"));
       const single = figures(of("ferryOneStream"));
-      rows.push({ ...row(name, rawMiBs, figures(of("defaults")), figures(of("ferry")), of("ferry")), one_stream_mib_s: Math.round(single.mibS), one_stream_total_ms: Math.round(single.totalMs), one_stream_downtime_ms: Math.round(single.downtimeMs) });
-      if (workload === undefined) {
+      const clear = figures(of("ferryClear"));
+      rows.push({
+        ...row(guest.name, rawMiBs, figures(of("defaults")), figures(of("ferry")), of("ferry")),
+        one_stream_mib_s: Math.round(single.mibS),
+        one_stream_total_ms: Math.round(single.totalMs),
+        one_stream_downtime_ms: Math.round(single.downtimeMs),
+        clear_mib_s: Math.round(clear.mibS),
+        clear_total_ms: Math.round(clear.totalMs),
+        clear_vs_raw: Number((clear.mibS / rawMiBs).toFixed(2)),
+      });
+      if (guest.touchedMiB !== undefined) filled = { ferry: figures(of("ferry")), clear };
+      if (guest.workload === undefined && guest.touchedMiB === undefined) {
         oneStream = single;
         chosen = figures(of("ferry"));
       }
@@ -200,6 +219,11 @@ async function qemuMigration(): Promise<Record<string, number | string | boolean
     ferry_idle_total_ms: Math.round(chosen?.totalMs ?? Number.NaN),
     ferry_idle_one_stream_mib_s: Math.round(oneStream?.mibS ?? Number.NaN),
     ferry_idle_one_stream_total_ms: Math.round(oneStream?.totalMs ?? Number.NaN),
+    raw_tcp_mib_s: Math.round(rawMiBs),
+    ferry_data_guest_mib_s: Math.round(filled?.ferry.mibS ?? Number.NaN),
+    ferry_data_guest_vs_raw: Number(((filled?.ferry.mibS ?? Number.NaN) / rawMiBs).toFixed(2)),
+    ferry_data_guest_clear_vs_raw: Number(((filled?.clear.mibS ?? Number.NaN) / rawMiBs).toFixed(2)),
+    stream_vs_raw_goal: 0.6,
     control_setup_ms_median: Number(median(timings.map((t) => t.requestToMigrateMs)).toFixed(1)),
     control_query_ms_median: Number(median(timings.map((t) => t.pollMs)).toFixed(1)),
     queries_median: median(timings.map((t) => t.polls)),

@@ -69,16 +69,29 @@ export class Predictor {
     return this.#store.getLinkRate(source, destination).catch(() => undefined);
   }
 
+  /**
+   * What predicts this direction: its own record, else the reverse direction's (the same two
+   * hosts, the same VMotion link, their TLS and CPUs: nearer than the NIC's nominal speed, which
+   * knows none of that), else nothing.
+   */
+  async #basis(source: string, destination: string): Promise<{ record: LinkRecord | undefined; reverse: boolean }> {
+    const own = await this.#learned(source, destination);
+    if (own !== undefined && own.samples > 0) return { record: own, reverse: false };
+    const other = await this.#learned(destination, source);
+    return other !== undefined && other.samples > 0 ? { record: other, reverse: true } : { record: undefined, reverse: false };
+  }
+
   /** The prediction for moving `spec` from `source` to `destination`, with its basis. */
   async predict(p: PairPrediction): Promise<Prediction | undefined> {
     const nicMbps = vmotionNicMbps(p.snapshot, p.source) ?? DEFAULT_NIC_MBPS;
     const nominal = (nicMbps * 1e6) / 8;
-    const learned = await this.#learned(p.source, p.destination);
+    const { record: learned, reverse } = await this.#basis(p.source, p.destination);
     if (nominal <= 0 && learned === undefined && p.options.bandwidthLimitBytesPerSec === undefined) return undefined;
     const { spec, options, measuredDirtyRate } = p;
     return predictForPair({
       driver: await this.#driverOf(p.sourceAgent),
       learned,
+      reverse,
       bandwidthLimitBytesPerSec: options.bandwidthLimitBytesPerSec,
       inputs: {
         memoryBytes: spec.memoryMB * MiB,
@@ -98,7 +111,7 @@ export class Predictor {
 
   /** The downtime the engine asks the source for on this pair: the user's limit less the pair's margin. */
   async downtimeTargetMs(source: string, destination: string, limitMs: number): Promise<number> {
-    return downtimeTargetMs(limitMs, await this.#learned(source, destination));
+    return downtimeTargetMs(limitMs, (await this.#basis(source, destination)).record);
   }
 
   /**
@@ -110,7 +123,12 @@ export class Predictor {
     if (report.outcome !== Phase.completed || finished.cold || finished.bandwidthLimited || report.passes === 0) return undefined;
     const gap = costsFor(this.#drivers.get(source) ?? StreamDriver.qemu).passGapMsPerByte ?? 0;
     const observation = { ...observationOf(finished), betweenPassesMs: report.bytesSent * gap };
-    return this.#store.learnLinkRate(source, destination, (previous) => learnLink(previous, source, destination, { ...observation, modelledDowntimeMs: modelled(report.prediction, previous) }));
+    // A direction's first migration starts from the reverse direction's record when its prediction did (a prior, not samples).
+    const prior = report.prediction?.basis?.linkSource === "reverse" ? (await this.#basis(source, destination)).record : undefined;
+    return this.#store.learnLinkRate(source, destination, (own) => {
+      const previous = own ?? (prior === undefined ? undefined : { ...prior, source, destination, samples: 0 });
+      return learnLink(previous, source, destination, { ...observation, modelledDowntimeMs: modelled(report.prediction, previous) });
+    });
   }
 }
 
@@ -128,7 +146,8 @@ export interface FinishedMigration {
 /** The model's downtime without the unseen switchover time the pair's record had added to it. */
 function modelled(prediction: Prediction | undefined, previous: LinkRecord | undefined): number | undefined {
   if (prediction === undefined) return undefined;
-  const added = prediction.basis?.linkSource === "learned" ? (previous?.switchoverExtraMs ?? 0) : 0;
+  const source = prediction.basis?.linkSource;
+  const added = source === "learned" || source === "reverse" ? (previous?.switchoverExtraMs ?? 0) : 0;
   return Math.max(0, prediction.downtimeMs - added);
 }
 

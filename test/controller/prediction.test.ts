@@ -59,6 +59,11 @@ test("a pair predicts from the nominal NIC speed, then from the rate its first m
   assert.equal(there.body.prediction?.basis?.linkSource, "nominal");
   const back = await migrate({ vm: "web01", to: "esx01" });
   assert.equal(back.state, "completed");
+  // Nothing learned esx02 -> esx01 yet: the other direction of the same link predicts it.
+  const reverse = back.body.prediction?.basis;
+  assert.equal(reverse?.linkSource, "reverse");
+  assert.equal(reverse.samples, 1);
+  assert.match(reverse.text, /^nothing learned this way yet: the link rate learned the other way between these hosts, from 1 migration: \d+ Mb\/s$/);
 
   const again = await lab.api<Preview>("POST", "/migrations/preview", { vm: "web01", to: "esx02" });
   const learned = again.body.prediction?.basis;

@@ -103,6 +103,11 @@ test("a pair's prediction: nominal until learned, then the learned rate and time
   assert.equal(capped.basis.linkSource, "bandwidth-limit");
   assert.equal(capped.basis.linkRateBytesPerSec, 10e6);
   assert.equal(capped.basis.costs, "qemu");
+  // The reverse direction's record stands in for a direction with none: same figures, said so.
+  const reverse = predictForPair({ inputs: INPUTS, driver: "sim", learned: record, reverse: true, bandwidthLimitBytesPerSec: undefined });
+  assert.equal(reverse.basis.linkSource, "reverse");
+  assert.equal(reverse.basis.text, "nothing learned this way yet: the link rate learned the other way between these hosts, from 12 migrations: 780 Mb/s");
+  assert.deepEqual({ ...reverse, basis: undefined }, { ...learned, basis: undefined });
 });
 
 function completed(downtimeMs: number): MigrationReport {

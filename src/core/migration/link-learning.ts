@@ -146,11 +146,16 @@ function mbps(bytesPerSec: number): string {
   return `${((bytesPerSec * 8) / 1e6).toFixed(0)} Mb/s`;
 }
 
-/** "link rate learned from 12 migrations: 780 Mb/s" and the other two kinds of basis, in words. */
-export function linkBasisText(source: "learned" | "nominal" | "bandwidth-limit", rateBytesPerSec: number, samples: number): string {
+export type LinkSource = PredictionBasis["linkSource"];
+
+/** "link rate learned from 12 migrations: 780 Mb/s" and the other kinds of basis, in words. */
+export function linkBasisText(source: LinkSource, rateBytesPerSec: number, samples: number): string {
+  const migrations = `${samples} migration${samples === 1 ? "" : "s"}`;
   switch (source) {
     case "learned":
-      return `link rate learned from ${samples} migration${samples === 1 ? "" : "s"}: ${mbps(rateBytesPerSec)}`;
+      return `link rate learned from ${migrations}: ${mbps(rateBytesPerSec)}`;
+    case "reverse":
+      return `nothing learned this way yet: the link rate learned the other way between these hosts, from ${migrations}: ${mbps(rateBytesPerSec)}`;
     case "nominal":
       return `nominal VMotion NIC speed (nothing learned for this host pair yet): ${mbps(rateBytesPerSec)}`;
     case "bandwidth-limit":
@@ -164,6 +169,8 @@ export interface PairPredictionInputs {
   readonly driver: StreamDriver;
   /** The pair's record, undefined when nothing was learned. */
   readonly learned: LinkRecord | undefined;
+  /** `learned` is the reverse direction's record (this direction has none yet). */
+  readonly reverse?: boolean | undefined;
   readonly bandwidthLimitBytesPerSec: number | undefined;
 }
 
@@ -181,7 +188,7 @@ export function predictForPair(p: PairPredictionInputs): Prediction & { readonly
   const costs: StreamCosts = learned === undefined ? base : { ...base, fixedMs: Math.max(0, learned.fixedMs), switchoverUnreservedMs: learned.switchoverExtraMs };
   const target = downtimeTargetMs(p.inputs.downtimeLimitMs, learned);
   const prediction = predictPrecopy({ ...p.inputs, linkRateBytesPerSec: rate, downtimeLimitMs: target }, costs);
-  const linkSource = capped ? "bandwidth-limit" : learned !== undefined ? "learned" : "nominal";
+  const linkSource: LinkSource = capped ? "bandwidth-limit" : learned === undefined ? "nominal" : p.reverse === true ? "reverse" : "learned";
   const samples = learned?.samples ?? 0;
   return {
     ...prediction,

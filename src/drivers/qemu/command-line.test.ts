@@ -111,6 +111,13 @@ describe("qemuCommandLine", () => {
     assert.deepEqual(option(args, "-accel"), ["kvm"]);
   });
 
+  test("touched memory is filled at boot, at most half the guest's RAM", () => {
+    const half = qemuCommandLine(vm({ workload: undefined, memoryMB: 256, touchedBytes: 100 * 1048576 + 5 }), esx01, false);
+    assert.deepEqual(option(half.args, "-append"), ["console=ttyS0 panic=-1 ferry.ip=198.18.0.11/16 ferry.fill_mib=100"]);
+    const all = qemuCommandLine(vm({ workload: undefined, memoryMB: 256, touchedBytes: 256 * 1048576 }), esx01, false);
+    assert.deepEqual(option(all.args, "-append"), ["console=ttyS0 panic=-1 ferry.ip=198.18.0.11/16 ferry.fill_mib=128"]);
+  });
+
   test("a baseline model without recorded flags starts as that model", () => {
     const spec = vm({ cpuFlags: undefined });
     const { cpu } = qemuCommandLine({ ...spec, cpu: { vendor: "GenuineIntel", model: "Westmere" } }, esx01, false);

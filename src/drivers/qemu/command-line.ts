@@ -28,6 +28,12 @@ export interface GuestBoot {
   readonly prefixLength: number;
   /** The guest's echo service port, `ferry.port=` (the guest defaults to 7000). */
   readonly port?: number;
+  /**
+   * Every this many seconds the guest prints the MD5 of its filled memory (`ferry.fill_check_s=`,
+   * with VmSpec.touchedBytes): tests compare it before and after a move. Off by default: it costs
+   * the guest CPU.
+   */
+  readonly fillCheckSeconds?: number;
 }
 
 /** Everything that must be the same on both ends of a migration. */
@@ -258,6 +264,11 @@ function kernelCommandLine(vm: QemuVm): string {
     words.push(`ferry.dirty_mib_s=${Math.ceil(workload.dirtyRateBytesPerSec / MiB)}`);
     words.push(`ferry.dirty_ws_mib=${Math.max(1, Math.ceil(workload.workingSetBytes / MiB))}`);
   }
+  // Memory the guest has touched at creation: filled with data at boot (not zero pages), at
+  // most half its RAM, so the test guest's kernel and its writer's working set still fit.
+  const fillMiB = Math.floor(Math.min(vm.spec.touchedBytes ?? 0, (vm.spec.memoryMB * MiB) / 2) / MiB);
+  if (fillMiB > 0) words.push(`ferry.fill_mib=${fillMiB}`);
+  if (fillMiB > 0 && vm.boot.fillCheckSeconds !== undefined) words.push(`ferry.fill_check_s=${Math.max(1, Math.round(vm.boot.fillCheckSeconds))}`);
   return words.join(" ");
 }
 

@@ -220,13 +220,12 @@ class OutgoingMigration {
     this.emit(Phase.switchover, 0.3, this.last, `switched to post-copy: ${this.target.host} claims ${this.name} and runs it; from now a failure there loses the VM`);
   }
 
-  /** The stream's TLS credential, then every capability and parameter; what stops the start, if anything. */
-  private async configureStream(qmp: QmpClient): Promise<{ failure?: NonNullable<OutgoingStreamTls["failure"]>; busy?: string }> {
-    const streamTls = await outgoingStreamTls(qmp, await this.host.runDir(), this.host.name, this.target, this.options.vmotionEncryption);
+  /** The stream's TLS credential with every capability and parameter right behind it; what stops the start, if anything. */
+  private async configureStream(qmp: QmpClient): Promise<{ failure?: NonNullable<OutgoingStreamTls<unknown>["failure"]>; busy?: string }> {
+    const streamTls = await outgoingStreamTls(qmp, await this.host.runDir(), this.host.name, this.target, this.options.vmotionEncryption, (parameters) => configure(qmp, this.settings, parameters));
     if (streamTls.failure !== undefined) return { failure: streamTls.failure };
     this.streamTlsObject = streamTls.objectId;
-    const busy = await configure(qmp, this.settings, streamTls.parameters);
-    return busy === undefined ? {} : { busy };
+    return streamTls.configured === undefined ? {} : { busy: streamTls.configured };
   }
 
   /**

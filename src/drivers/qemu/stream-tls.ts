@@ -40,21 +40,43 @@ ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
 -----END DH PARAMETERS-----
 `;
 
-/** Creates a `tls-creds-x509` object from PEM files that exist only while QEMU loads them. */
-async function addCredentials(qmp: QmpClient, runDir: string, endpoint: Endpoint, files: Readonly<Record<string, string>>): Promise<string> {
+/**
+ * Creates a `tls-creds-x509` object from PEM files that exist only while QEMU loads them.
+ * `alongside(id)` sends the commands that follow it (the stream's capabilities and parameters)
+ * without waiting for its answer: QMP runs them in order, so the setup is one round trip, not
+ * three. The object's failure is thrown first; the caller starts nothing on it.
+ */
+async function addCredentials<T>(qmp: QmpClient, runDir: string, endpoint: Endpoint, files: Readonly<Record<string, string>>, alongside: (id: string) => Promise<T>): Promise<{ id: string; result: T }> {
   const id = `ferry-tls-${endpoint}-${randomBytes(6).toString("hex")}`;
   const dir = await mkdtemp(join(runDir, "tls-"));
   try {
-    for (const [name, pem] of Object.entries(files)) await writeFile(join(dir, name), pem, { mode: 0o600 });
-    await qmp.execute("object-add", { "qom-type": "tls-creds-x509", id, dir, endpoint, "verify-peer": true }, { timeoutMs: 15_000 });
+    await Promise.all(Object.entries(files).map(([name, pem]) => writeFile(join(dir, name), pem, { mode: 0o600 })));
+    const added = qmp.execute("object-add", { "qom-type": "tls-creds-x509", id, dir, endpoint, "verify-peer": true }, { timeoutMs: 15_000 });
+    const after = alongside(id);
+    // Settled before the object's verdict is looked at, so that no answer is left unhandled.
+    const [object, rest] = await Promise.allSettled([added, after]);
+    if (object.status === "rejected") throw object.reason;
+    if (rest.status === "rejected") {
+      // Nothing will run with it: it goes now, as it would after a migration.
+      await qmp.execute("object-del", { id }, { timeoutMs: 2000 }).catch(() => undefined);
+      throw new FollowingCommandFailed(rest.reason);
+    }
+    return { id, result: rest.value };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  return id;
+}
+
+/** A command sent after the credential object failed (not the object): the caller's error, unwrapped. */
+class FollowingCommandFailed extends Error {
+  constructor(readonly reason: unknown) {
+    super("a command sent after the credential object failed");
+  }
 }
 
 function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const cause = error instanceof FollowingCommandFailed ? error.reason : error;
+  return cause instanceof Error ? cause.message : String(cause);
 }
 
 /**
@@ -69,8 +91,9 @@ export async function incomingStreamTls(qmp: QmpClient, runDir: string, hostName
   }
   try {
     const credentials = await createStreamCredentials(listenHost);
-    const id = await addCredentials(qmp, runDir, "server", { "ca-cert.pem": credentials.issuer, "server-cert.pem": credentials.certificate, "server-key.pem": credentials.key, "dh-params.pem": FFDHE2048_PEM });
-    await qmp.execute("migrate-set-parameters", { "tls-creds": id, "tls-hostname": "" }, { timeoutMs: 5000 });
+    await addCredentials(qmp, runDir, "server", { "ca-cert.pem": credentials.issuer, "server-cert.pem": credentials.certificate, "server-key.pem": credentials.key, "dh-params.pem": FFDHE2048_PEM }, (id) =>
+      qmp.execute("migrate-set-parameters", { "tls-creds": id, "tls-hostname": "" }, { timeoutMs: 5000 }),
+    );
     return { issuer: credentials.issuer, certificate: credentials.certificate, clientCertificate: credentials.clientCertificate, clientKey: credentials.clientKey };
   } catch (error) {
     if (encryption === VmotionEncryption.opportunistic) {
@@ -84,26 +107,32 @@ export async function incomingStreamTls(qmp: QmpClient, runDir: string, hostName
   }
 }
 
-/** Source: what to set before `migrate`, and the credential object to delete afterwards. */
-export type OutgoingStreamTls =
-  | { readonly parameters: StreamTlsParameters; readonly objectId: string | undefined; readonly failure?: undefined }
-  | { readonly failure: { readonly code: MigrationFailureCode; readonly message: string }; readonly parameters?: undefined; readonly objectId?: undefined };
+/**
+ * Source: the credential object (deleted after the migration) and what `configure` answered,
+ * or why the stream cannot start. `configure(parameters)` sets the stream's capabilities and
+ * parameters, sent right behind the object (addCredentials); its own errors are thrown as they are.
+ */
+export type OutgoingStreamTls<T> =
+  | { readonly objectId: string | undefined; readonly configured: T; readonly failure?: undefined }
+  | { readonly failure: { readonly code: MigrationFailureCode; readonly message: string }; readonly objectId?: undefined };
 
-export async function outgoingStreamTls(qmp: QmpClient, runDir: string, hostName: string, target: IncomingMigration, encryption: VmotionEncryption): Promise<OutgoingStreamTls> {
+export async function outgoingStreamTls<T>(qmp: QmpClient, runDir: string, hostName: string, target: IncomingMigration, encryption: VmotionEncryption, configure: (parameters: StreamTlsParameters) => Promise<T>): Promise<OutgoingStreamTls<T>> {
   const tls = target.tls;
   if (tls === undefined) {
     if (encryption === VmotionEncryption.required) {
       return { failure: { code: MigrationFailureCode.encryptionUnavailable, message: `${target.host} offers no encrypted stream and encryption is required; nothing was sent` } };
     }
-    return { parameters: CLEAR_STREAM, objectId: undefined };
+    return { objectId: undefined, configured: await configure(CLEAR_STREAM) };
   }
   if (tls.clientCertificate === undefined || tls.clientKey === undefined) {
     return { failure: { code: MigrationFailureCode.encryptionUnavailable, message: `${target.host} offers TLS without the client credential QEMU's stream needs; nothing was sent` } };
   }
   try {
-    const objectId = await addCredentials(qmp, runDir, "client", { "ca-cert.pem": tls.issuer, "client-cert.pem": tls.clientCertificate, "client-key.pem": tls.clientKey });
-    return { parameters: { "tls-creds": objectId, "tls-hostname": target.host }, objectId };
+    const files = { "ca-cert.pem": tls.issuer, "client-cert.pem": tls.clientCertificate, "client-key.pem": tls.clientKey };
+    const { id, result } = await addCredentials(qmp, runDir, "client", files, (objectId) => configure({ "tls-creds": objectId, "tls-hostname": target.host }));
+    return { objectId: id, configured: result };
   } catch (error) {
+    if (error instanceof FollowingCommandFailed) throw error.reason;
     // The destination listens over TLS only: a source that cannot encrypt cannot go clear either.
     return { failure: { code: MigrationFailureCode.encryptionUnavailable, message: `QEMU on ${hostName} cannot encrypt the stream (${reasonOf(error)}); nothing was sent` } };
   }

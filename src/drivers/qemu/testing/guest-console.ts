@@ -28,3 +28,20 @@ export async function guestBooted(runDir: string, vm: string, timeoutMs = 120_00
     await systemClock.sleep(200);
   }
 }
+
+/** The MD5s of its filled memory a guest printed so far (`ferry.fill_check_s`), oldest first. */
+export async function fillChecksums(runDir: string, vm: string): Promise<string[]> {
+  return [...(await consoleText(runDir, vm)).matchAll(/ferry-guest: fill n=\d+ md5=([0-9a-f]{32})/g)].flatMap((m) => (m[1] === undefined ? [] : [m[1]]));
+}
+
+/** The first filled-memory MD5 `vm`'s guest prints in `runDir` after the `seen` it had printed before. */
+export async function nextFillChecksum(runDir: string, vm: string, seen = 0, timeoutMs = 120_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const sums = await fillChecksums(runDir, vm);
+    const next = sums[seen];
+    if (next !== undefined) return next;
+    if (Date.now() > deadline) throw new FerryError(ErrorCode.unavailable, `the guest of ${vm} printed no filled-memory checksum within ${timeoutMs} ms (it had printed ${sums.length})`);
+    await systemClock.sleep(200);
+  }
+}
