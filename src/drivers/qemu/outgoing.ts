@@ -24,6 +24,9 @@ import { queryStatus, stopVmProcess } from "./vm-process.ts";
 
 type Ended = typeof Phase.failed | typeof Phase.cancelled;
 
+/** After the switch to post-copy, how often Ferry asks a living QEMU again after a QMP failure (a second apart). */
+const AFTER_SWITCH_RETRIES = 60;
+
 /** A dirty rate measured longer ago than this says little about the guest now: tuning goes without it. */
 const DIRTY_RATE_FRESH_MS = 10 * 60_000;
 
@@ -112,6 +115,8 @@ class OutgoingMigration {
       if (this.cancelledFor !== undefined) return await this.failed(this.cancelledFor, this.cancelledFor.code === MigrationFailureCode.aborted ? Phase.cancelled : Phase.failed);
       return await this.streamFailed(sample);
     } catch (error) {
+      // Once the switch is asked for, the destination may run the VM on pages only this QEMU holds: a cancel would lose it.
+      if (this.postcopy?.requestedAfterPass !== undefined) return await this.afterSwitchError(qmp, events, error);
       try {
         await qmp.execute("migrate_cancel", undefined, { timeoutMs: 2000 });
       } catch {
@@ -464,7 +469,12 @@ class OutgoingMigration {
     this.vm.power = PowerStatus.paused;
     const theirs = await destinationReason(host, target);
     const why = theirs ?? sample.error ?? `QEMU's stream is ${sample.status}`;
-    const message = `the stream to ${target.host} broke during post-copy (${why}): ${name} is lost; its copy on ${host.name} stays paused and is never resumed`;
+    return this.lostReport(sample, `the stream to ${target.host} broke during post-copy (${why}): ${name} is lost; its copy on ${host.name} stays paused and is never resumed`);
+  }
+
+  /** POSTCOPY_VM_LOST: failed, running nowhere Ferry can vouch for, with the post-copy phase as far as it went. */
+  private lostReport(sample: MigrationSample, message: string): MigrationReport {
+    const { host, target, name } = this;
     const postcopy = this.postcopy?.report(sample, host.clock.now(), undefined);
     return {
       ...unmovedReport({ migrationId: target.migrationId, vm: name, source: host.name, destination: target.host, outcome: Phase.failed, failure: { code: MigrationFailureCode.postcopyVmLost, message, phase: Phase.switchover }, runningOn: "", bytesSent: sample.transferredBytes, passes: sample.dirtySyncCount }),
@@ -473,6 +483,29 @@ class OutgoingMigration {
       encrypted: this.streamTlsObject !== undefined,
       ...(postcopy === undefined ? {} : { postcopy }),
     };
+  }
+
+  /**
+   * QMP failed once the switch to post-copy was asked for. While this QEMU lives the stream goes
+   * on: Ferry follows it again (never `migrate_cancel`). Once QEMU is gone (killed, crashed), so are the
+   * pages the destination had not received: POSTCOPY_VM_LOST, and its copy there must not be trusted.
+   */
+  private async afterSwitchError(qmp: QmpClient, events: MigrationEvents, error: unknown): Promise<MigrationReport> {
+    let last = error;
+    for (let tries = 0; !qmp.isClosed && tries < AFTER_SWITCH_RETRIES; tries++) {
+      await this.host.clock.sleep(1000);
+      try {
+        const sample = await this.watch(qmp, events);
+        if (sample.status === MigrationStatus.completed) return await this.streamCompleted(sample, events);
+        return this.postcopy?.switched === true ? await this.postcopyLost(sample) : await this.streamFailed(sample);
+      } catch (again) {
+        last = again;
+      }
+    }
+    const { host, target, name } = this;
+    this.vm.power = this.vm.child === undefined ? PowerStatus.off : PowerStatus.paused;
+    const ended = qmp.isClosed ? `its QEMU on ${host.name} ended during post-copy` : `Ferry lost QMP on ${host.name} during post-copy`;
+    return this.lostReport(this.last ?? parseMigrationInfo({}), `${name} is lost: ${ended} (${reasonOf(last)}), with the pages ${target.host} had not received; the copy there must not be trusted (a vCPU that touches a missing page waits forever): power it off`);
   }
 
   /**

@@ -142,3 +142,28 @@ test("a destination QEMU killed during post-copy: POSTCOPY_VM_LOST, running nowh
     assert.equal(source.pids().length, 1, "the source QEMU stays, paused, for an operator");
   });
 });
+
+test("the source QEMU killed during post-copy: POSTCOPY_VM_LOST, saying the pages the destination lacked went with it; never a cancel, never INTERNAL", { timeout: 240_000 }, async () => {
+  await withPair(async ({ source, destination, runDir }) => {
+    await source.create(spec);
+    await source.powerOn(spec.name);
+    await guestBooted(runDir, spec.name);
+    const events: SourceProgress[] = [];
+    // The source dies once it has seen the switch itself (its own postcopy-active), before the destination runs the VM.
+    const ownership = fence(async () => {
+      const deadline = Date.now() + 60_000;
+      while (!events.some((e) => /switched to post-copy/.test(e.message)) && Date.now() < deadline) await systemClock.sleep(10);
+      for (const pid of source.pids()) process.kill(pid, "SIGKILL");
+    });
+    const target = await destination.prepareIncoming(spec, { migrationId: "pc-source-lost", listenHost: "127.0.1.2", encryption: "disabled", fence: ownership, postcopy: true });
+    const report = await source.migrateOut(spec.name, target, postcopyOptions, hooks(events));
+    assert.equal(ownership.claims, 1, "the destination reached the switch");
+    assert.equal(report.outcome, Phase.failed);
+    assert.equal(report.failure?.code, MigrationFailureCode.postcopyVmLost, report.failure?.message);
+    assert.match(report.failure.message, /^pc01 is lost: its QEMU on esx01 ended during post-copy \(.*\), with the pages 127\.0\.1\.2 had not received; the copy there must not be trusted/);
+    assert.equal(report.runningOn, "");
+    assert.ok(report.postcopy !== undefined, "the report keeps the post-copy phase");
+    assert.deepEqual(source.pids(), [], "the source QEMU is gone");
+    assert.notEqual((await source.get(spec.name))?.power, PowerStatus.running);
+  });
+});
