@@ -179,11 +179,19 @@ class OutgoingMigration {
       return await this.failed({ code: MigrationFailureCode.destinationUnreachable, message: `${target.host} does not answer on the VMotion network from ${host.name}; nothing was sent`, phase: this.phase }, Phase.failed);
     }
     if (configured.busy !== undefined) {
-      return await this.failed({ code: MigrationFailureCode.internal, message: `QEMU on ${host.name} is still ending a previous migration of ${this.name} (${configured.busy}); try again shortly`, phase: this.phase }, Phase.failed);
+      return await this.stillEnding(configured.busy);
     }
+    // Trap 18: a `migrate` QEMU refuses for the last migration's yank instance leaves it "in progress" for good.
+    if (attempted.has(qmp) && !(await previousMigrationReleased(qmp, host.clock))) return await this.stillEnding("it still holds the previous migration's yank instance");
+    attempted.add(qmp);
     await qmp.execute("migrate", { uri: `tcp:${target.host}:${target.port}` });
     this.timing.requestToMigrateMs = host.clock.monotonic() - this.timing.requestedAt;
     return undefined;
+  }
+
+  /** QEMU refused to start past BUSY_WAIT_MS: it is still cleaning up a previous migration. */
+  private stillEnding(refusal: string): Promise<MigrationReport> {
+    return this.failed({ code: MigrationFailureCode.internal, message: `QEMU on ${this.host.name} is still ending a previous migration of ${this.name} (${refusal}); try again shortly`, phase: this.phase }, Phase.failed);
   }
 
   /** This migration's capabilities and parameters: Ferry's choice (tuning.ts), or QEMU's own defaults when the driver is told so (the bench's baseline). */
@@ -227,7 +235,7 @@ class OutgoingMigration {
 
   /** The stream's TLS credential with every capability and parameter right behind it; what stops the start, if anything. */
   private async configureStream(qmp: QmpClient): Promise<{ failure?: NonNullable<OutgoingStreamTls<unknown>["failure"]>; busy?: string }> {
-    const streamTls = await outgoingStreamTls(qmp, await this.host.runDir(), this.host.name, this.target, this.options.vmotionEncryption, (parameters) => configure(qmp, this.settings, parameters));
+    const streamTls = await outgoingStreamTls(qmp, await this.host.runDir(), this.host.name, this.target, this.options.vmotionEncryption, (parameters) => configure(qmp, this.host.clock, this.settings, parameters));
     if (streamTls.failure !== undefined) return { failure: streamTls.failure };
     this.streamTlsObject = streamTls.objectId;
     return streamTls.configured === undefined ? {} : { busy: streamTls.configured };
@@ -572,15 +580,67 @@ class OutgoingMigration {
   }
 }
 
-/** Sets every capability and parameter (trap 5); a reason when QEMU refuses because a previous migration is still cancelling. */
-async function configure(qmp: QmpClient, settings: MigrationSettings, streamParameters: StreamTlsParameters): Promise<string | undefined> {
+/**
+ * QEMU 7.2 refuses a new migration while it still cancels the last one ("There's a migration
+ * process in progress", its connect pending): the capabilities are asked again for this long, a
+ * fifth of a second apart.
+ */
+const BUSY_REFUSAL = /in progress/i;
+const BUSY_WAIT_MS = 15_000;
+
+/** The QEMUs (by their QMP connection, one per process) that were sent `migrate` before. */
+const attempted = new WeakSet<QmpClient>();
+
+/** After this long holding it, the last migration's channels are yanked (QEMU's `yank`: their sockets shut down). */
+const YANK_AFTER_MS = 1000;
+
+/**
+ * Whether the QEMU no longer holds the last migration's yank instance, waited for up to
+ * BUSY_WAIT_MS. QEMU 7.2 unregisters it in its cleanup, after the failure is reported, and with
+ * multifd only once every channel's thread is joined: a channel still in its TLS handshake with
+ * a destination that already exited was seen to hold it for good. A `migrate` meanwhile is
+ * refused ("duplicate yank instance") after the migration state was set up, and every later
+ * migration of that QEMU is refused as in progress (trap 18, docs/qemu-driver.md). So after
+ * YANK_AFTER_MS Ferry yanks the failed migration's channels, which is what `yank` is for.
+ */
+async function previousMigrationReleased(qmp: QmpClient, clock: QemuHost["clock"]): Promise<boolean> {
+  const started = clock.monotonic();
+  let yanked = false;
+  for (;;) {
+    const instances = await qmp.execute("query-yank", undefined, { timeoutMs: 5000 });
+    const held = Array.isArray(instances) && instances.some((i: unknown) => typeof i === "object" && i !== null && "type" in i && i.type === "migration");
+    if (!held) return true;
+    const waited = clock.monotonic() - started;
+    if (waited > BUSY_WAIT_MS) return false;
+    if (!yanked && waited > YANK_AFTER_MS) {
+      yanked = true;
+      await qmp.execute("yank", { instances: [{ type: "migration" }] }, { timeoutMs: 5000 }).catch(() => undefined);
+    }
+    await clock.sleep(20);
+  }
+}
+
+/** `command()`, asked again while QEMU refuses it as busy (up to BUSY_WAIT_MS); a refusal that outlasts it is thrown. */
+async function whileBusy<T>(clock: QemuHost["clock"], command: () => Promise<T>): Promise<T> {
+  const deadline = clock.monotonic() + BUSY_WAIT_MS;
+  for (;;) {
+    try {
+      return await command();
+    } catch (error) {
+      if (!BUSY_REFUSAL.test(reasonOf(error)) || clock.monotonic() > deadline) throw error;
+      await clock.sleep(200);
+    }
+  }
+}
+
+/** Sets every capability and parameter (trap 5); a reason when QEMU still refuses because a previous migration is ending. */
+async function configure(qmp: QmpClient, clock: QemuHost["clock"], settings: MigrationSettings, streamParameters: StreamTlsParameters): Promise<string | undefined> {
   try {
     // Pipelined: QMP runs them in order and answers each by id (one round trip, not two).
-    await Promise.all([qmp.execute("migrate-set-capabilities", capabilityArguments(settings)), qmp.execute("migrate-set-parameters", { ...parameterArguments(settings), ...streamParameters })]);
+    await whileBusy(clock, () => Promise.all([qmp.execute("migrate-set-capabilities", capabilityArguments(settings)), qmp.execute("migrate-set-parameters", { ...parameterArguments(settings), ...streamParameters })]));
     return undefined;
   } catch (error) {
-    // QEMU refuses while a previous migration is still cancelling (its connect pending).
-    if (/in progress/i.test(reasonOf(error))) return reasonOf(error);
+    if (BUSY_REFUSAL.test(reasonOf(error))) return reasonOf(error);
     throw error;
   }
 }
