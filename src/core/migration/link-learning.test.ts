@@ -141,3 +141,15 @@ test("one migration stalled by a busy machine moves the averages only so far; a 
   const plain = predictForPair({ inputs: INPUTS, driver: "sim", learned: { ...record, switchoverExtraMs: 0 }, bandwidthLimitBytesPerSec: undefined });
   assert.ok(corrected.downtimeMs < plain.downtimeMs && corrected.downtimeMs > 0);
 });
+
+test("a pair's first switchover correction is bounded by the modelled downtime; the margin still follows it whole", () => {
+  // A slow first switchover on a busy machine: 240 ms where the model said 40.
+  const slow = learnLink(undefined, "a", "b", observation({ downtimeMs: 240, modelledDowntimeMs: 40 }));
+  assert.ok(slow !== undefined);
+  assert.equal(slow.switchoverExtraMs, 40, "not 200: one odd first run does not lift every next prediction by it");
+  assert.equal(slow.safetyMarginMs, 200, "the engine still aims that far below the limit");
+  // Later ones are bounded by the average as before, and a model that is short gets there.
+  let record = slow;
+  for (let i = 0; i < 8; i++) record = learnLink(record, "a", "b", observation({ downtimeMs: 140, modelledDowntimeMs: 40 })) ?? record;
+  assert.ok(Math.abs(record.switchoverExtraMs - 100) < 10, `${record.switchoverExtraMs} ms after 8 migrations 100 ms over the model`);
+});

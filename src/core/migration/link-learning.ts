@@ -69,6 +69,18 @@ function bounded(previous: number | undefined, sample: number, floorMs: number):
   return Math.min(previous + k, Math.max(previous - k, sample));
 }
 
+/**
+ * A switchover correction bounded like every time sample (bounded, 10 ms floor); the pair's first
+ * one, with no average yet, is bounded around 0 by the modelled downtime: one slow first
+ * switchover on a shared machine (QEMU: 189 ms where 45 was usual) is not taken whole, while
+ * a model that is simply short gets there in a few migrations.
+ */
+function firstBounded(previous: number | undefined, sample: number, modelledMs: number | undefined): number {
+  if (previous !== undefined) return bounded(previous, sample, 10);
+  const k = Math.max(10, finite(modelledMs) ? modelledMs : 0);
+  return Math.min(k, Math.max(-k, sample));
+}
+
 function finite(x: number | undefined): x is number {
   return x !== undefined && Number.isFinite(x);
 }
@@ -127,7 +139,7 @@ export function learnLink(previous: LinkRecord | undefined, source: string, dest
     rateBytesPerSec: rate,
     samples: (previous?.samples ?? 0) + 1,
     fixedMs: fixed,
-    switchoverExtraMs: ewma(previous?.switchoverExtraMs, bounded(previous?.switchoverExtraMs, extra, 10)),
+    switchoverExtraMs: ewma(previous?.switchoverExtraMs, firstBounded(previous?.switchoverExtraMs, extra, o.modelledDowntimeMs)),
     safetyMarginMs: margin,
     updatedAt: o.at,
   };
