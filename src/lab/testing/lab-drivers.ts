@@ -14,7 +14,7 @@ import { labHostNetwork } from "../host-network.ts";
 import type { LabNetwork } from "../netns.ts";
 import { LAB_DATASTORE, type QemuLabLayout } from "../qemu-lab.ts";
 
-export type LabDriverOptions = Partial<Pick<QemuDriverOptions, "pollMs" | "guestCheckTimeoutMs" | "onControlTiming">> & { readonly memoryMB?: number };
+export type LabDriverOptions = Partial<Pick<QemuDriverOptions, "pollMs" | "guestCheckTimeoutMs" | "onControlTiming" | "multifdChannels">> & { readonly memoryMB?: number };
 
 /** One driver per host of `layout`, keyed by host name. Close them all when done. */
 export function labDrivers(net: LabNetwork, layout: QemuLabLayout, images: GuestImages, options: LabDriverOptions = {}): Map<string, QemuDriver> {
@@ -34,6 +34,7 @@ export function labDrivers(net: LabNetwork, layout: QemuLabLayout, images: Guest
         ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
         ...(options.guestCheckTimeoutMs === undefined ? {} : { guestCheckTimeoutMs: options.guestCheckTimeoutMs }),
         ...(options.onControlTiming === undefined ? {} : { onControlTiming: options.onControlTiming }),
+        ...(options.multifdChannels === undefined ? {} : { multifdChannels: options.multifdChannels }),
         destinationName: (target) => layout.hosts.find((x) => x.vmk.ip === target.host)?.name,
         destinationReason: (target) => Promise.resolve(byIp(target)?.incomingFailure(target.migrationId)),
         destinationState: async (target) => (await byIp(target)?.incomingState(target.migrationId)) ?? IncomingState.unknown,
