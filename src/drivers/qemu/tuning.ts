@@ -34,7 +34,7 @@ export const UNCAPPED_BYTES_PER_SEC = 64 * 1024 * MiB;
  * More channels moved more here (over TLS 4 against 2: 412/279 MiB/s with 256 MiB of data, 261/227
  * and 269/244 with 64 and 128 MiB/s writers; QEMU encrypts page by page, trap 19), but with 4 a
  * source QEMU whose destination had rejected the stream once kept its migration's yank instance
- * for good in one full test run (trap 18): 2 stay until the yank is shown to free it.
+ * for good in one full test run (trap 18; seen once with 2 as well): 2 stay, the fewest that pays.
  */
 export const MULTIFD_MIN_CHANNELS = 2;
 export const MULTIFD_MAX_CHANNELS = 4;
