@@ -201,6 +201,7 @@ function flush() {
 const totals = { tests: 0, suites: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 const failed = [];
 const leaked = [];
+const took = []; // [file, seconds]: the slowest are named at the end, where CI time goes
 let stopping = false;
 const started = performance.now();
 
@@ -208,7 +209,9 @@ async function worker() {
   for (let file = queue.shift(); file !== undefined && !stopping; file = queue.shift()) {
     const record = { lines: [], done: false };
     records.push(record);
+    const fileStarted = performance.now();
     const result = await runFile(file, (line) => { record.lines.push(line); flush(); });
+    took.push([file, (performance.now() - fileStarted) / 1000]);
     for (const key of Object.keys(totals)) totals[key] += result.counts[key] ?? 0;
     if (result.timedOut !== undefined) {
       totals.tests += 1;
@@ -246,6 +249,11 @@ await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, ()
 if (!stopping) {
   for (const [key, value] of Object.entries(totals)) console.log(`ℹ ${key} ${value}`);
   console.log(`ℹ duration_ms ${(performance.now() - started).toFixed(3)}`);
+  if (files.length > 1) {
+    const slowest = took.sort((a, b) => b[1] - a[1]).slice(0, 15);
+    console.log(`\nrun-tests: the slowest files (wall time, ${CONCURRENCY} at a time):`);
+    for (const [file, seconds] of slowest) console.log(`  ${seconds.toFixed(0).padStart(5)} s  ${file}`);
+  }
   if (leaked.length > 0) console.log(`\nrun-tests: warning: ${leaked.length} test files left processes running: ${leaked.join(", ")}`);
   if (failed.length > 0) {
     console.log(`\nrun-tests: ${failed.length} of ${files.length} test files failed:`);

@@ -32,6 +32,8 @@ export function buildWebUi(): void {
   if (result.status !== 0) throw new Error(`building the web UI failed (exit ${String(result.status)}): ${(result.stderr || result.stdout).trim().split("\n").slice(-5).join("\n")}`);
 }
 
+const API_DEADLINE_MS = 60_000;
+
 export interface WebLab {
   /** The controller's address, e.g. https://127.0.0.1:41234 (the UI is served at /). */
   readonly url: string;
@@ -130,8 +132,13 @@ export async function startWebLab(options: WebLabOptions = {}): Promise<WebLab> 
   const spki = spkiHash(readFileSync(join(pki, "controller.crt"), "utf8"));
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   const api = async <T>(method: string, path: string, body?: unknown, token = ready.token): Promise<{ status: number; body: T }> => {
-    const response = await fetch(`${ready.url}/api${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    const text = await response.text();
+    // A deadline for a busy machine, not a wait: a call the controller never answers fails naming it.
+    const signal = AbortSignal.timeout(API_DEADLINE_MS);
+    const failed = (error: unknown): never => {
+      throw new Error(`${method} /api${path}: ${signal.aborted ? `no answer within ${String(API_DEADLINE_MS / 1000)} s` : String(error)}`, { cause: error });
+    };
+    const response = await fetch(`${ready.url}/api${path}`, { method, signal, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) }).catch(failed);
+    const text = await response.text().catch(failed);
     return { status: response.status, body: (text.length === 0 ? undefined : JSON.parse(text)) as T };
   };
   return {

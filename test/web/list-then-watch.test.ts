@@ -42,9 +42,17 @@ function recorder(): { sequences: Map<string, number>; streams: URL[]; listLoads
   };
 }
 
-/** Waits for a state the page's requests reach (the file's time limit bounds it). */
-async function until(reached: () => boolean): Promise<void> {
-  while (!reached()) await new Promise((resolve) => setTimeout(resolve, 50));
+/** Waits for a state the page's requests reach; after 60 s fails saying what the page did meanwhile. */
+async function until(reached: () => boolean, seen: ReturnType<typeof recorder>, what: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!reached()) {
+    if (Date.now() > deadline) {
+      const sequences = [...seen.sequences].map(([path, seq]) => `${path}=${String(seq)}`).join(" ");
+      const streams = seen.streams.map((u) => u.search).join(" ");
+      assert.fail(`${what}: not reached in 60 s; list sequences ${sequences || "none"}; streams ${streams || "none"}; list loads ${seen.listLoads.join(" ") || "none"}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 describe("list-then-watch", () => {
@@ -66,7 +74,7 @@ describe("list-then-watch", () => {
     try {
       await page.reload();
       // The inventory's stream and the tasks panel's (one, when their sequences are the same).
-      await until(() => seen.sequences.size === LISTS.length && seen.streams.length >= (new Set([seen.sequences.get("/api/migrations"), Math.min(...["/api/inventory", "/api/hosts", "/api/vms"].map((p) => seen.sequences.get(p) ?? 0))]).size));
+      await until(() => seen.sequences.size === LISTS.length && seen.streams.length >= (new Set([seen.sequences.get("/api/migrations"), Math.min(...["/api/inventory", "/api/hosts", "/api/vms"].map((p) => seen.sequences.get(p) ?? 0))]).size), seen, "every list answered and its stream opened");
       const tasks = seen.sequences.get("/api/migrations");
       const inventory = Math.min(...(["/api/inventory", "/api/hosts", "/api/vms"] as const).map((p) => seen.sequences.get(p) ?? Number.NaN));
       assert.ok(tasks !== undefined && tasks > 0, `GET /api/migrations answered its sequence (${String(tasks)})`);
@@ -101,9 +109,9 @@ describe("list-then-watch", () => {
       await page.reload();
       // The tasks panel reads its list once for the page, and again after its stream's resync
       // (nothing else reads it again: no task event arrives on a fulfilled stream).
-      await until(() => seen.listLoads.filter((p) => p === "/api/migrations").length >= 2);
+      await until(() => seen.listLoads.filter((p) => p === "/api/migrations").length >= 2, seen, "the tasks list read again after the resync");
       // The streams come back after the resync's sequence (the fulfilled one ended), never before it.
-      await until(() => seen.streams.some((u) => u.searchParams.get("after") === String(latest)));
+      await until(() => seen.streams.some((u) => u.searchParams.get("after") === String(latest)), seen, `a stream after the resync's ${String(latest)}`);
       assert.ok(resyncs >= 1);
     } finally {
       await page.unroute("**/api/events**");
