@@ -14,10 +14,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     .exitOverride()
     .configureOutput({ writeOut: (s) => { io.out(s); }, writeErr: (s) => { io.err(s); } })
     .showSuggestionAfterError(true);
-  registerCommands(program, io, (code) => {
-    status = code;
-  });
   try {
+    await registerCommands(program, io, (code) => {
+      status = code;
+    }, argv.slice(2));
     await program.parseAsync([...argv]);
     return status;
   } catch (error) {

@@ -12,7 +12,6 @@ import type { Inventory } from "../core/inventory/schema.ts";
 import type { CertificateAuthority } from "../pki/ca.ts";
 import { controllerTls, type ControllerTls } from "../pki/controller-tls.ts";
 import { privateDir, tightenFiles, withPrivateUmask, writePrivateFile } from "../pki/files.ts";
-import { openPostgresStore } from "../store/postgres.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
 import type { Store } from "../store/store.ts";
 import { createToken, hashToken, Role } from "./auth.ts";
@@ -181,7 +180,8 @@ export async function startController(config: ControllerConfig): Promise<Running
   tightenFiles(config.dataDir);
   // SQLite serves one controller: a second one on the same file is refused before it opens it.
   const lock: StoreLock | undefined = config.postgresUrl === undefined ? withPrivateUmask(() => lockSqliteStore(join(config.dataDir, "ferry.db"))) : undefined;
-  const store = config.postgresUrl === undefined ? withPrivateUmask(() => openSqliteStore(join(config.dataDir, "ferry.db"), () => config.clock.now())) : openPostgresStore(config.postgresUrl, () => config.clock.now(), config.log);
+  // PostgreSQL's client is loaded only for a controller that uses it.
+  const store = config.postgresUrl === undefined ? withPrivateUmask(() => openSqliteStore(join(config.dataDir, "ferry.db"), () => config.clock.now())) : (await import("../store/postgres.ts")).openPostgresStore(config.postgresUrl, () => config.clock.now(), config.log);
   const closeStore = async (): Promise<void> => {
     await store.close().catch(() => undefined);
     lock?.release();

@@ -22,13 +22,13 @@ const AGENT_UNIT = read("deploy/systemd/ferry-agent.service");
 const CONTROLLER_UNIT = read("deploy/systemd/ferry-controller.service");
 
 /** The real `ferry` program, every command registered as main.ts does (with its --version); nothing is run. */
-function ferryProgram(): CommandUnknownOpts {
+async function ferryProgram(): Promise<CommandUnknownOpts> {
   const io: CliIo = { out: () => undefined, err: () => undefined, readText: () => Promise.resolve(""), isTty: false };
   const program = new Command().name("ferry").version("0.1.0");
-  registerCommands(program, io, () => undefined);
+  await registerCommands(program, io, () => undefined);
   return program;
 }
-const program = ferryProgram();
+const program = await ferryProgram();
 
 // ---- shell lines → the words of each `ferry` invocation -------------------------------
 
