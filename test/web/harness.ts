@@ -78,6 +78,8 @@ async function stopChild(child: ChildProcessByStdio<null, Readable, Readable>): 
 export interface WebLabOptions {
   readonly inventory?: string;
   readonly inventoryText?: string;
+  /** `ferry up --usage-interval`: the hosts' usage sampled this often (default 20 s), for tests that wait for samples. */
+  readonly usageIntervalMs?: number;
 }
 
 /** `ferry up` on a free loopback port with FERRY_HOME and the data dir in a fresh temp dir. */
@@ -91,6 +93,7 @@ export async function startWebLab(options: WebLabOptions = {}): Promise<WebLab> 
     writeFileSync(file, options.inventoryText);
     args.push("-i", file);
   }
+  if (options.usageIntervalMs !== undefined) args.push("--usage-interval", String(options.usageIntervalMs));
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, FERRY_HOME: join(dir, "home") }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => {

@@ -1,7 +1,7 @@
 // Usage charts in a real Chromium against a real `ferry up` (test/web/drs-lab.ts): the host's
 // page charts its CPU and memory used against capacity, the VM's page its own against what it
-// is configured with, from the samples the controller takes every 20 s (`ferry up` has no
-// option to sample faster: the test waits for samples, up to a few intervals). The chart's
+// is configured with, from the samples the controller takes (every 5 s here, `ferry up
+// --usage-interval`: the test waits for samples, up to a few intervals). The chart's
 // newest point is a sample GET /api/usage has, and a later sample reaches the open page
 // without a reload.
 import { describe, test } from "node:test";
@@ -18,7 +18,8 @@ const suite = useWebSuite(
   (started) => {
     page = started.page;
   },
-  { inventoryText: webDrsLabInventory() },
+  // Samples every 5 s (`ferry up --usage-interval`): the tests wait for the next one.
+  { inventoryText: webDrsLabInventory(), usageIntervalMs: 5000 },
 );
 
 /** Waits until the chart shows at least `count` samples (the page polls at the sampling interval). */

@@ -93,6 +93,8 @@ export interface UpOptions {
   readonly listen: string;
   readonly eventsMaxAge?: string | undefined;
   readonly eventsMaxCount?: string | undefined;
+  /** Milliseconds between usage samples of the agents (charts, DRS demand). */
+  readonly usageInterval?: string | undefined;
 }
 
 export interface RunningLab {
@@ -141,7 +143,7 @@ async function announced(controller: RunningController, agent: LabAgent): Promis
 /** Starts the controller and one agent per host, joins them, and starts the running VMs. */
 export async function startLab(opts: UpOptions, io: CliIo, say: (line: string) => void): Promise<RunningLab> {
   const dataDir = privateDir(opts.dataDir ?? join(ferryHome(), "up"));
-  const controller = await startControllerFromOptions({ dataDir, postgres: opts.postgres, listen: opts.listen, inventory: opts.inventory, save: false, eventsMaxAge: opts.eventsMaxAge, eventsMaxCount: opts.eventsMaxCount }, io);
+  const controller = await startControllerFromOptions({ dataDir, postgres: opts.postgres, listen: opts.listen, inventory: opts.inventory, save: false, eventsMaxAge: opts.eventsMaxAge, eventsMaxCount: opts.eventsMaxCount, usageInterval: opts.usageInterval }, io);
   const agents: LabAgent[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(agents.map(stopAgent));
@@ -205,9 +207,10 @@ export function registerUpCommand(program: Command, io: CliIo, setStatus: SetSta
     .option("--listen <host:port>", "the controller's API and UI address", "127.0.0.1:8080")
     .option("--events-max-age <days>", "keep task events this many days (default 7)")
     .option("--events-max-count <n>", "keep at most this many task events (default 1000000)")
+    .option("--usage-interval <ms>", "milliseconds between usage samples of the hosts (default 20000): the charts' and DRS's period")
     .action(async (opts) => {
       const t0 = performance.now();
-      const lab = await startLab({ inventory: opts.inventory, dataDir: opts.dataDir, postgres: opts.postgres, listen: opts.listen, eventsMaxAge: opts.eventsMaxAge, eventsMaxCount: opts.eventsMaxCount }, io, (line) => {
+      const lab = await startLab({ inventory: opts.inventory, dataDir: opts.dataDir, postgres: opts.postgres, listen: opts.listen, eventsMaxAge: opts.eventsMaxAge, eventsMaxCount: opts.eventsMaxCount, usageInterval: opts.usageInterval }, io, (line) => {
         io.err(line);
       });
       const saved = saveControllerAddress(lab.controller.url, lab.controller.adminToken, lab.controller.tls.serverCa);
