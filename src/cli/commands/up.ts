@@ -141,6 +141,29 @@ async function announced(controller: RunningController, agent: LabAgent): Promis
 }
 
 /** Starts the controller and one agent per host, joins them, and starts the running VMs. */
+/** Starts the inventory's running VMs on their hosts: the hosts side by side, each one's VMs in inventory order. */
+async function startLabVms(controller: RunningController, agents: readonly LabAgent[]): Promise<void> {
+  const now = controller.inventory.current;
+  // Each VM's workload seed is its place among the running VMs, whichever host starts first.
+  const running = now.inventory.vms.filter((vm) => vm.power !== "off").map((vm, i) => ({ vm, seed: i + 1 }));
+  await Promise.all(
+    agents.map(async (agent) => {
+      const client = controller.agents.get(agent.host);
+      if (client === undefined) throw new FerryError(ErrorCode.internal, `${agent.host} joined but the controller has no client for it`);
+      const view = now.index.hosts.get(agent.host);
+      for (const { vm, seed } of running.filter((r) => r.vm.host === agent.host)) {
+        const guest = guestCpu(vm, view?.host, view?.cluster, now.index.templates);
+        try {
+          await client.createVm(labVmSpec(vm, guest.ok ? [...guest.cpu.flags] : undefined, seed));
+          if (vm.power === "on") await client.powerOn(vm.name);
+        } catch (error) {
+          if (!(isFerryError(error) && error.code === ErrorCode.conflict)) throw error;
+        }
+      }
+    }),
+  );
+}
+
 export async function startLab(opts: UpOptions, io: CliIo, say: (line: string) => void): Promise<RunningLab> {
   const dataDir = privateDir(opts.dataDir ?? join(ferryHome(), "up"));
   const controller = await startControllerFromOptions({ dataDir, postgres: opts.postgres, listen: opts.listen, inventory: opts.inventory, save: false, eventsMaxAge: opts.eventsMaxAge, eventsMaxCount: opts.eventsMaxCount, usageInterval: opts.usageInterval }, io);
@@ -170,24 +193,7 @@ export async function startLab(opts: UpOptions, io: CliIo, say: (line: string) =
     if (failed !== undefined) throw failed.reason;
     await Promise.all(agents.map((agent) => announced(controller, agent)));
 
-    // Start the inventory's running VMs on their hosts.
-    const now = controller.inventory.current;
-    let seed = 1;
-    for (const vm of now.inventory.vms) {
-      if (vm.power === "off") continue;
-      const agent = agents.find((a) => a.host === vm.host);
-      if (agent === undefined) continue;
-      const client = controller.agents.get(agent.host);
-      if (client === undefined) throw new FerryError(ErrorCode.internal, `${agent.host} joined but the controller has no client for it`);
-      const view = now.index.hosts.get(vm.host);
-      const guest = guestCpu(vm, view?.host, view?.cluster, now.index.templates);
-      try {
-        await client.createVm(labVmSpec(vm, guest.ok ? [...guest.cpu.flags] : undefined, seed++));
-        if (vm.power === "on") await client.powerOn(vm.name);
-      } catch (error) {
-        if (!(isFerryError(error) && error.code === ErrorCode.conflict)) throw error;
-      }
-    }
+    await startLabVms(controller, agents);
     // Migrations a run stopped mid-way left open are settled before the lab is handed over.
     await controller.migrations.settled();
     return { controller, agents, stop };
