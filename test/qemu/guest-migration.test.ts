@@ -169,11 +169,11 @@ describe("a real guest moved live between lab hosts by the qemu driver", { timeo
     await teardown(labId);
     const layout = qemuLabLayout(net, 2);
     await buildQemuLabNetwork(net, layout);
-    // One stream: with multifd over TLS, QEMU 7.2 sometimes never releases a migration whose
-    // destination rejected the stream (trap 18, docs/qemu-driver.md): the guest could not move
-    // again and every later case here would fail. Seen in 2 of 7 runs of this file; the
-    // driver then says so ("still holds the previous migration's yank instance"). Multifd's own
-    // moves, abort and stall are the contract's second run (qemu.contract.test.ts).
+    // One stream, as the driver chooses on QEMU 7.2 anyway: with multifd, 7.2 sometimes never
+    // releases a migration whose destination rejected the stream (trap 18, docs/qemu-driver.md),
+    // and every later case here would fail (seen in 2 of 7 runs with multifd; the driver then
+    // says so, "still holds the previous migration's yank instance"). Multifd's own moves,
+    // abort and stall are the contract's second run (qemu.contract.test.ts), by the option.
     const drivers = labDrivers(net, layout, requireQemu(), { pollMs: 100, guestCheckTimeoutMs: 4000, multifdChannels: 0 });
     lab = { layout, drivers, client: undefined };
     const esx01 = driver("esx01");

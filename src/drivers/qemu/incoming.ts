@@ -21,7 +21,8 @@ import { StreamTuningMode } from "./options.ts";
 import { qemuErrorReason } from "./process.ts";
 import type { QmpClient } from "./qmp.ts";
 import { incomingStreamTls } from "./stream-tls.ts";
-import { chooseIncomingChannels, QEMU_DEFAULTS, qemuDefaultSettings } from "./tuning.ts";
+import { machineOf } from "./command-line.ts";
+import { chooseIncomingChannels, QEMU_DEFAULTS, qemuDefaultSettings, type QemuRelease } from "./tuning.ts";
 import { EVENT_CAPABILITIES, killVmProcess, queryStatus, startVmProcess, stopVmProcess } from "./vm-process.ts";
 
 /** Reserves the VM's memory in a paused shell QEMU and listens on `listenHost` for its stream. */
@@ -46,7 +47,7 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
     });
     watchSwitchover(host, session, qmp, fence);
     // QEMU 7.2 refuses post-copy beside multifd: a post-copy stream is one stream.
-    const channels = postcopy === true ? 0 : incomingChannels(host);
+    const channels = postcopy === true ? 0 : await incomingChannels(host, spec, qmp);
     // QEMU 7.2 wants `multifd` and its channel count before `migrate-incoming`, and then waits
     // for exactly that many channels: the source follows what `streamChannels` says. So with
     // `postcopy-ram` (and `postcopy-blocktime`, the fault latency this end measures): QEMU
@@ -76,11 +77,18 @@ function incomingCapabilities(channels: number, postcopy: boolean): ReturnType<t
 }
 
 /** The multifd channels this host listens with for `spec`'s stream: the driver's setting, else tuning.ts's choice; 0: one stream. */
-function incomingChannels(host: QemuHost): number {
+async function incomingChannels(host: QemuHost, spec: VmSpec, qmp: QmpClient): Promise<number> {
   const { mode, multifdChannels } = host.streamTuning;
   if (multifdChannels !== undefined) return Math.max(0, Math.floor(multifdChannels));
   if (mode === StreamTuningMode.qemuDefaults) return 0;
-  return chooseIncomingChannels({ hostCpus: host.cpus(), nominalLinkBytesPerSec: host.nominalLinkBytesPerSec() }).channels;
+  const qemu = qemuRelease(await qmp.execute("query-version", undefined, { timeoutMs: 5000 }));
+  return chooseIncomingChannels({ hostCpus: host.cpus(), nominalLinkBytesPerSec: host.nominalLinkBytesPerSec(), qemu, machine: machineOf(host.machine(spec)) }).channels;
+}
+
+/** QMP query-version's `qemu` as major.minor; 0.0 (multifd off) for an answer without one. */
+function qemuRelease(answer: unknown): QemuRelease {
+  const qemu = typeof answer === "object" && answer !== null ? (answer as { qemu?: { major?: unknown; minor?: unknown } }).qemu : undefined;
+  return { major: typeof qemu?.major === "number" ? qemu.major : 0, minor: typeof qemu?.minor === "number" ? qemu.minor : 0 };
 }
 
 /** Starts the listener: the stream's TLS (or tls-creds "" for a clear one), then migrate-incoming. */

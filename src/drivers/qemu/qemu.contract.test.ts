@@ -4,8 +4,9 @@
 // nothing but the test guest's kernel and initramfs. Fails, saying what to install, when QEMU
 // or the guest is missing.
 //
-// Twice: with one stream (what tuning.ts chooses on a link one thread fills), and with QEMU's
-// multifd over 2 channels (what it chooses on these 2-CPU hosts), each channel over the
+// Twice: with one stream (what tuning.ts chooses on QEMU 7.2, trap 18, and on a link one
+// thread fills), and with QEMU's multifd over 2 channels (what it chooses on 2-CPU hosts from
+// QEMU 9.0, and the driver's `multifdChannels` option sets on 7.2), each channel over the
 // stream's TLS. The second run keeps the cases that move a stream.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

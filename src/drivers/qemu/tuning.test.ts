@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { capabilityArguments, parameterArguments } from "./migration-info.ts";
-import { chooseIncomingChannels, chooseStreamTuning, learnLinkRate, LinkBasis, qemuDefaultSettings, UNCAPPED_BYTES_PER_SEC, type SourceFacts } from "./tuning.ts";
+import { chooseIncomingChannels, chooseStreamTuning, learnLinkRate, LinkBasis, machineRelease, qemuDefaultSettings, UNCAPPED_BYTES_PER_SEC, type SourceFacts } from "./tuning.ts";
 
 const MiB = 1024 * 1024;
 const tenGig = { bytesPerSec: 1.25e9, basis: LinkBasis.nominal };
@@ -74,17 +74,38 @@ describe("chooseStreamTuning", () => {
 });
 
 describe("chooseIncomingChannels", () => {
+  // Both ends on QEMU 9.0 or newer (the VM's machine type shows the source's is): multifd is safe (trap 18).
+  const fixed = { qemu: { major: 9, minor: 2 }, machine: "pc-q35-9.2" } as const;
   test("2 channels on 2 CPUs (measured: 1.4-2x faster than one stream, idle and with writers)", () => {
-    assert.equal(chooseIncomingChannels({ hostCpus: 2, nominalLinkBytesPerSec: 1.25e9 }).channels, 2);
-    assert.equal(chooseIncomingChannels({ hostCpus: 3, nominalLinkBytesPerSec: undefined }).channels, 2);
+    assert.equal(chooseIncomingChannels({ ...fixed, hostCpus: 2, nominalLinkBytesPerSec: 1.25e9 }).channels, 2);
+    assert.equal(chooseIncomingChannels({ ...fixed, hostCpus: 3, nominalLinkBytesPerSec: undefined }).channels, 2);
   });
   test("one stream on a link one thread fills, or on one CPU", () => {
-    assert.equal(chooseIncomingChannels({ hostCpus: 16, nominalLinkBytesPerSec: 12.5e6 }).channels, 0);
-    assert.equal(chooseIncomingChannels({ hostCpus: 1, nominalLinkBytesPerSec: 1.25e9 }).channels, 0);
+    assert.equal(chooseIncomingChannels({ ...fixed, hostCpus: 16, nominalLinkBytesPerSec: 12.5e6 }).channels, 0);
+    assert.equal(chooseIncomingChannels({ ...fixed, hostCpus: 1, nominalLinkBytesPerSec: 1.25e9 }).channels, 0);
   });
   test("bigger hosts: half the CPUs, at most 4", () => {
-    assert.equal(chooseIncomingChannels({ hostCpus: 6, nominalLinkBytesPerSec: 1.25e9 }).channels, 3);
-    assert.equal(chooseIncomingChannels({ hostCpus: 64, nominalLinkBytesPerSec: undefined }).channels, 4);
+    assert.equal(chooseIncomingChannels({ ...fixed, hostCpus: 6, nominalLinkBytesPerSec: 1.25e9 }).channels, 3);
+    assert.equal(chooseIncomingChannels({ ...fixed, hostCpus: 64, nominalLinkBytesPerSec: undefined }).channels, 4);
+  });
+  test("one stream unless both QEMUs have 9.0's multifd sender: this QEMU's version, and the machine type for the source's", () => {
+    const debian12 = chooseIncomingChannels({ hostCpus: 8, nominalLinkBytesPerSec: 1.25e9, qemu: { major: 7, minor: 2 }, machine: "pc-i440fx-7.2" });
+    assert.equal(debian12.channels, 0);
+    assert.match(debian12.why, /QEMU 7\.2 .*trap 18, fixed in 9\.0/);
+    // A newer destination cannot tell an older source from a VM made on one: its machine type says at most that much.
+    const oldMachine = chooseIncomingChannels({ hostCpus: 8, nominalLinkBytesPerSec: 1.25e9, qemu: { major: 10, minor: 0 }, machine: "pc-q35-8.2" });
+    assert.equal(oldMachine.channels, 0);
+    assert.match(oldMachine.why, /machine type pc-q35-8\.2/);
+    assert.equal(chooseIncomingChannels({ hostCpus: 8, nominalLinkBytesPerSec: 1.25e9, qemu: { major: 10, minor: 0 }, machine: "pc" }).channels, 0);
+    assert.equal(chooseIncomingChannels({ hostCpus: 8, nominalLinkBytesPerSec: 1.25e9, qemu: { major: 9, minor: 0 }, machine: "pc-i440fx-9.0" }).channels, 4);
+  });
+});
+
+describe("machineRelease", () => {
+  test("the release a machine type names; none for an alias", () => {
+    assert.deepEqual(machineRelease("pc-i440fx-7.2"), { major: 7, minor: 2 });
+    assert.deepEqual(machineRelease("pc-q35-10.1"), { major: 10, minor: 1 });
+    assert.equal(machineRelease("q35"), undefined);
   });
 });
 

@@ -32,9 +32,7 @@ export const UNCAPPED_BYTES_PER_SEC = 64 * 1024 * MiB;
  * (docs/qemu-driver.md, "Tuning"): a 512 MiB guest over TLS moved in 478 ms with 2 channels
  * against 779 ms in one stream idle, and 1.4-2 times faster with writers. Beyond: half the CPUs, at most 4.
  * More channels moved more here (over TLS 4 against 2: 412/279 MiB/s with 256 MiB of data, 261/227
- * and 269/244 with 64 and 128 MiB/s writers; QEMU encrypts page by page, trap 19), but with 4 a
- * source QEMU whose destination had rejected the stream once kept its migration's yank instance
- * for good in one full test run (trap 18; seen once with 2 as well): 2 stay, the fewest that pays.
+ * and 269/244 with 64 and 128 MiB/s writers; QEMU encrypts page by page, trap 19).
  */
 export const MULTIFD_MIN_CHANNELS = 2;
 export const MULTIFD_MAX_CHANNELS = 4;
@@ -59,12 +57,53 @@ export interface LinkRate {
   readonly basis: LinkBasis;
 }
 
+/**
+ * The first QEMU whose multifd sender survives its destination going away. Before it (7.2 here),
+ * a channel that fails a write wakes the others, and one that wakes without having written its
+ * sync packet ends without posting it, while the migration thread waits for that post with no
+ * way out (migration/multifd.c, multifd_send_sync_main; fixed by the 9.0 series that splits
+ * multifd_send_terminate_threads). The migration then stays "failed" for good with its yank
+ * instance held, and no QMP command frees it: that VM cannot migrate again until its QEMU is
+ * restarted (trap 18). A destination that dies is exactly when a VM must move again.
+ */
+export const MULTIFD_SAFE_SINCE = { major: 9, minor: 0 } as const;
+
+/** A QEMU version as major.minor (micro does not matter here). */
+export interface QemuRelease {
+  readonly major: number;
+  readonly minor: number;
+}
+
+const atLeast = (version: QemuRelease, floor: QemuRelease): boolean => version.major > floor.major || (version.major === floor.major && version.minor >= floor.minor);
+
+/** The QEMU release a machine type was introduced by ("pc-q35-9.2" → 9.2); undefined for a name without one. */
+export function machineRelease(machine: string): QemuRelease | undefined {
+  const match = /-(\d+)\.(\d+)$/.exec(machine);
+  return match?.[1] === undefined || match[2] === undefined ? undefined : { major: Number(match[1]), minor: Number(match[2]) };
+}
+
 /** What the destination knows when it opens its listener, before the source says anything. */
 export interface IncomingFacts {
   /** CPUs of the host (in the lab: of the machine both QEMUs share). */
   readonly hostCpus: number;
   /** The VMotion NIC's nominal rate; undefined when the host does not say. */
   readonly nominalLinkBytesPerSec: number | undefined;
+  /** The listening QEMU's own version (QMP query-version). */
+  readonly qemu: QemuRelease;
+  /**
+   * The VM's machine type: the source's QEMU runs it, so is at least the release that introduced
+   * it. The only fact about the source's QEMU the destination has.
+   */
+  readonly machine: string;
+}
+
+/** Why multifd is off for these QEMUs, when it must be: both ends must have the fixed sender. */
+function multifdUnsafe(facts: IncomingFacts): string | undefined {
+  const safe = `${String(MULTIFD_SAFE_SINCE.major)}.${String(MULTIFD_SAFE_SINCE.minor)}`;
+  if (!atLeast(facts.qemu, MULTIFD_SAFE_SINCE)) return `one stream: multifd in QEMU ${String(facts.qemu.major)}.${String(facts.qemu.minor)} can leave a failed migration's source unable to migrate again (trap 18, fixed in ${safe})`;
+  const release = machineRelease(facts.machine);
+  if (release === undefined || !atLeast(release, MULTIFD_SAFE_SINCE)) return `one stream: the machine type ${facts.machine} does not show the source's QEMU is ${safe} or newer, which multifd needs (trap 18)`;
+  return undefined;
 }
 
 export interface ChannelChoice {
@@ -79,6 +118,8 @@ export interface ChannelChoice {
  * `migrate-incoming` and waits for exactly that many channels; the source follows what it offers.
  */
 export function chooseIncomingChannels(facts: IncomingFacts): ChannelChoice {
+  const unsafe = multifdUnsafe(facts);
+  if (unsafe !== undefined) return { channels: 0, why: unsafe };
   if (facts.nominalLinkBytesPerSec !== undefined && facts.nominalLinkBytesPerSec < MULTIFD_MIN_LINK_BYTES_PER_SEC) {
     return { channels: 0, why: `one stream: a ${Math.round((facts.nominalLinkBytesPerSec * 8) / 1e6)} Mb/s link is filled by one migration thread` };
   }
