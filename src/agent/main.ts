@@ -47,6 +47,8 @@ export interface AgentQemuConfig {
   readonly cpuModel?: string | undefined;
   /** "auto" (default) probes KVM once at start and falls back to TCG. */
   readonly accelerator?: Accelerator | "auto" | undefined;
+  /** multifd channels to listen with, forcing the driver's choice (tuning.ts); 0: one stream. */
+  readonly multifdChannels?: number | undefined;
 }
 
 export interface AgentConfig {
@@ -168,6 +170,7 @@ function qemuDriverOver(config: AgentConfig, qemu: AgentQemuConfig, accelerator:
     },
     ...(qemu.runDir === undefined ? {} : { runDir: qemu.runDir }),
     ...(qemu.binary === undefined ? {} : { binary: qemu.binary }),
+    ...(qemu.multifdChannels === undefined ? {} : { multifdChannels: qemu.multifdChannels }),
     clock: config.clock,
     // The source asks the destination's agent (QEMU's stream carries nothing back).
     destinationReason: async (target) => (await destinations.incoming(target))?.reason,

@@ -92,7 +92,13 @@ qemu:
       binary: undefined,
       cpuModel: undefined,
       accelerator: "tcg",
+      multifdChannels: undefined,
     });
+    // Forcing multifd channels (the driver chooses one stream on QEMU 7.2: trap 18); a negative count is refused.
+    const forced = files({ "/lab/agent-esx01.yaml": `${config}  multifdChannels: 2\n`, "/lab/agent.token": "t0k\n" });
+    assert.equal((await resolveAgentConfig({ config: "/lab/agent-esx01.yaml", inventory: LAB, name: "esx01" }, forced.files, forced.io)).qemu?.multifdChannels, 2);
+    const negative = files({ "/lab/agent-esx01.yaml": `${config}  multifdChannels: -1\n`, "/lab/agent.token": "t0k\n" });
+    await assert.rejects(resolveAgentConfig({ config: "/lab/agent-esx01.yaml", inventory: LAB, name: "esx01" }, negative.files, negative.io), /qemu\.multifdChannels/);
     const withPeers = files({ "/lab/agent-esx01.yaml": `${config}  peersFile: peers.json\n`, "/lab/agent.token": "t0k\n" });
     await assert.rejects(resolveAgentConfig({ config: "/lab/agent-esx01.yaml", inventory: LAB, name: "esx01" }, withPeers.files, withPeers.io), /qemu.peersFile: no longer read/);
     const flagged = await resolveAgentConfig({ inventory: LAB, name: "esx01", tokenFile: "/lab/agent.token", driver: "qemu", guestDir: "/g", runDir: "/r" }, f, io);

@@ -45,6 +45,12 @@ export const AgentQemuConfigSchema = z
     /** A real host under TCG: the QEMU CPU model it presents as its CPU (default: /proc/cpuinfo's). */
     tcgCpuModel: z.string().min(1).optional(),
     accelerator: z.enum(["auto", "tcg", "kvm"]).default("auto"),
+    /**
+     * The multifd channels this host listens with, in place of Ferry's choice (one stream unless
+     * both QEMUs are 9.0 or newer: trap 18); 0: one stream. On QEMU 7.2 it buys speed with the
+     * risk that a VM whose destination failed cannot migrate again until its QEMU restarts.
+     */
+    multifdChannels: z.number().int().min(0).max(16).optional(),
     /** Gone: it held every agent's token. The controller hands a source a token for its migration's state only. */
     peersFile: z.undefined({ error: "no longer read (it held other agents' tokens): the controller tells each source where its destination is; remove the key" }).optional(),
   })
@@ -221,6 +227,7 @@ function resolveQemuConfig(flags: AgentFlags, file: AgentConfigFile, driver: str
     binary: section.binary,
     cpuModel: section.cpuModel,
     accelerator: section.accelerator,
+    multifdChannels: section.multifdChannels,
   };
 }
 
