@@ -4,7 +4,7 @@
 // read its list again and the stream go on after the resync's sequence.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Page, Request } from "playwright-core";
+import type { ConsoleMessage, Frame, Page, Request, Response } from "playwright-core";
 import { useWebSuite } from "./harness.ts";
 
 let page: Page;
@@ -14,30 +14,63 @@ const suite = useWebSuite((started) => {
 
 const LISTS = ["/api/migrations", "/api/inventory", "/api/hosts", "/api/vms"] as const;
 
-/** The sequence each list answered, and every event-stream request, as the page makes them. */
-function recorder(): { sequences: Map<string, number>; streams: URL[]; listLoads: string[]; stop: () => void } {
+/**
+ * The sequence each list answered, every event-stream request, and what the page complained of,
+ * counting only the document its `reload()` commits. A list the old document was still reading
+ * (the inventory reloads on a migration's events) answers an older sequence than the new
+ * document's, whose inventory may then share one stream with the tasks panel: counted, that
+ * stale answer asked for a second stream that never comes (a CI run waited 30 min for it).
+ */
+function recorder(): { sequences: Map<string, number>; streams: URL[]; listLoads: string[]; complaints: string[]; reload: () => Promise<void>; stop: () => void } {
   const sequences = new Map<string, number>();
   const streams: URL[] = [];
   const listLoads: string[] = [];
+  const complaints: string[] = [];
+  const fresh = new WeakSet<Request>();
+  let reloading = false;
+  let committed = false;
+  const onNavigated = (frame: Frame): void => {
+    if (reloading && frame === page.mainFrame()) committed = true;
+  };
+  const onConsole = (message: ConsoleMessage): void => {
+    if (message.type() === "error" || message.type() === "warning") complaints.push(`${message.type()}: ${message.text()}`);
+  };
+  const onPageError = (error: Error): void => {
+    complaints.push(`page error: ${error.message}`);
+  };
   const onRequest = (request: Request): void => {
+    if (!committed) return;
+    fresh.add(request);
     const url = new URL(request.url());
     if (url.pathname === "/api/events") streams.push(url);
     if ((LISTS as readonly string[]).includes(url.pathname)) listLoads.push(url.pathname);
   };
-  const onResponse = (response: { url: () => string; headers: () => Record<string, string> }): void => {
+  const onResponse = (response: Response): void => {
+    if (!fresh.has(response.request())) return;
     const url = new URL(response.url());
     const header = response.headers()["ferry-event-sequence"];
     if ((LISTS as readonly string[]).includes(url.pathname) && header !== undefined && !sequences.has(url.pathname)) sequences.set(url.pathname, Number(header));
   };
+  page.on("framenavigated", onNavigated);
   page.on("request", onRequest);
   page.on("response", onResponse);
+  page.on("console", onConsole);
+  page.on("pageerror", onPageError);
   return {
     sequences,
     streams,
     listLoads,
+    complaints,
+    reload: async () => {
+      reloading = true;
+      await page.reload();
+    },
     stop: () => {
+      page.off("framenavigated", onNavigated);
       page.off("request", onRequest);
       page.off("response", onResponse);
+      page.off("console", onConsole);
+      page.off("pageerror", onPageError);
     },
   };
 }
@@ -49,7 +82,8 @@ async function until(reached: () => boolean, seen: ReturnType<typeof recorder>, 
     if (Date.now() > deadline) {
       const sequences = [...seen.sequences].map(([path, seq]) => `${path}=${String(seq)}`).join(" ");
       const streams = seen.streams.map((u) => u.search).join(" ");
-      assert.fail(`${what}: not reached in 60 s; list sequences ${sequences || "none"}; streams ${streams || "none"}; list loads ${seen.listLoads.join(" ") || "none"}`);
+      const alerts = (await page.getByRole("alert").allTextContents().catch(() => [])).join(" | ");
+      assert.fail(`${what}: not reached in 60 s; list sequences ${sequences || "none"}; streams ${streams || "none"}; list loads ${seen.listLoads.join(" ") || "none"}; the page said ${[...seen.complaints, alerts].filter((c) => c !== "").join(" | ") || "nothing"}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -72,7 +106,7 @@ describe("list-then-watch", () => {
     await page.goto(`${lab.url}/#/`);
     const seen = recorder();
     try {
-      await page.reload();
+      await seen.reload();
       // The inventory's stream and the tasks panel's (one, when their sequences are the same).
       await until(() => seen.sequences.size === LISTS.length && seen.streams.length >= (new Set([seen.sequences.get("/api/migrations"), Math.min(...["/api/inventory", "/api/hosts", "/api/vms"].map((p) => seen.sequences.get(p) ?? 0))]).size), seen, "every list answered and its stream opened");
       const tasks = seen.sequences.get("/api/migrations");
@@ -106,7 +140,7 @@ describe("list-then-watch", () => {
       await route.fulfill({ status: 200, headers: { "content-type": "text/event-stream" }, body: `event: resync\nid: ${String(latest)}\ndata: ${data}\n\n` });
     });
     try {
-      await page.reload();
+      await seen.reload();
       // The tasks panel reads its list once for the page, and again after its stream's resync
       // (nothing else reads it again: no task event arrives on a fulfilled stream).
       await until(() => seen.listLoads.filter((p) => p === "/api/migrations").length >= 2, seen, "the tasks list read again after the resync");
