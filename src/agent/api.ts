@@ -123,6 +123,8 @@ export const IncomingMigrationSchema = z
       .optional(),
     /** Parallel channels the destination's stream listens with (qemu: multifd); absent: one stream. */
     streamChannels: z.number().int().min(1).max(64).optional(),
+    /** Why the destination listens with that many channels, in words (the source says it with its own choices). */
+    streamChoice: z.string().min(1).max(500).optional(),
     /**
      * The migration's state token (see PreparedIncoming): the source presents it to read this
      * migration's incoming state on the destination's agent. The agent never hands it to its driver.

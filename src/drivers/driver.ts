@@ -154,6 +154,8 @@ export interface IncomingMigration {
    * source must open, all of them); absent: one stream.
    */
   readonly streamChannels?: number | undefined;
+  /** Why the destination listens with that many channels, in words; the source reports it beside its own choices. */
+  readonly streamChoice?: string | undefined;
 }
 
 /**

@@ -22,7 +22,7 @@ import { qemuErrorReason } from "./process.ts";
 import type { QmpClient } from "./qmp.ts";
 import { incomingStreamTls } from "./stream-tls.ts";
 import { machineOf } from "./command-line.ts";
-import { chooseIncomingChannels, QEMU_DEFAULTS, qemuDefaultSettings, type QemuRelease } from "./tuning.ts";
+import { chooseIncomingChannels, QEMU_DEFAULTS, qemuDefaultSettings, type ChannelChoice, type QemuRelease } from "./tuning.ts";
 import { EVENT_CAPABILITIES, killVmProcess, queryStatus, startVmProcess, stopVmProcess } from "./vm-process.ts";
 
 /** Reserves the VM's memory in a paused shell QEMU and listens on `listenHost` for its stream. */
@@ -47,7 +47,8 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
     });
     watchSwitchover(host, session, qmp, fence);
     // QEMU 7.2 refuses post-copy beside multifd: a post-copy stream is one stream.
-    const channels = postcopy === true ? 0 : await incomingChannels(host, spec, qmp);
+    const choice: ChannelChoice = postcopy === true ? { channels: 0, why: "one stream: QEMU 7.2 has no post-copy with multifd" } : await incomingChannels(host, spec, qmp);
+    const channels = choice.channels;
     // QEMU 7.2 wants `multifd` and its channel count before `migrate-incoming`, and then waits
     // for exactly that many channels: the source follows what `streamChannels` says. So with
     // `postcopy-ram` (and `postcopy-blocktime`, the fault latency this end measures): QEMU
@@ -57,7 +58,7 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
       qmp.execute("migrate-set-parameters", { "multifd-channels": channels > 0 ? channels : QEMU_DEFAULTS.multifdChannels }),
     ]);
     const { port, tls } = await listenForStream(host, qmp, spec, listenHost, encryption ?? VmotionEncryption.required);
-    return { migrationId, host: listenHost, port, token: randomBytes(16).toString("hex"), ...(tls === undefined ? {} : { tls }), ...(channels > 0 ? { streamChannels: channels } : {}) };
+    return { migrationId, host: listenHost, port, token: randomBytes(16).toString("hex"), ...(tls === undefined ? {} : { tls }), ...(channels > 0 ? { streamChannels: channels } : {}), streamChoice: choice.why };
   } catch (error) {
     session.state = IncomingState.failed;
     await stopVmProcess(host, vm);
@@ -77,12 +78,15 @@ function incomingCapabilities(channels: number, postcopy: boolean): ReturnType<t
 }
 
 /** The multifd channels this host listens with for `spec`'s stream: the driver's setting, else tuning.ts's choice; 0: one stream. */
-async function incomingChannels(host: QemuHost, spec: VmSpec, qmp: QmpClient): Promise<number> {
+async function incomingChannels(host: QemuHost, spec: VmSpec, qmp: QmpClient): Promise<ChannelChoice> {
   const { mode, multifdChannels } = host.streamTuning;
-  if (multifdChannels !== undefined) return Math.max(0, Math.floor(multifdChannels));
-  if (mode === StreamTuningMode.qemuDefaults) return 0;
+  if (multifdChannels !== undefined) {
+    const channels = Math.max(0, Math.floor(multifdChannels));
+    return { channels, why: channels > 0 ? `multifd, ${String(channels)} channels: ${host.name}'s configuration (multifdChannels)` : `one stream: ${host.name}'s configuration (multifdChannels: 0)` };
+  }
+  if (mode === StreamTuningMode.qemuDefaults) return { channels: 0, why: "one stream: QEMU's defaults" };
   const qemu = qemuRelease(await qmp.execute("query-version", undefined, { timeoutMs: 5000 }));
-  return chooseIncomingChannels({ hostCpus: host.cpus(), nominalLinkBytesPerSec: host.nominalLinkBytesPerSec(), qemu, machine: machineOf(host.machine(spec)) }).channels;
+  return chooseIncomingChannels({ hostCpus: host.cpus(), nominalLinkBytesPerSec: host.nominalLinkBytesPerSec(), qemu, machine: machineOf(host.machine(spec)) });
 }
 
 /** QMP query-version's `qemu` as major.minor; 0.0 (multifd off) for an answer without one. */

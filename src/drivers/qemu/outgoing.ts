@@ -212,6 +212,7 @@ class OutgoingMigration {
       link: host.linkTo(target.host),
       dirtyRateBytesPerSec: measured,
       destinationChannels: channels,
+      destinationChoice: target.streamChoice,
       postcopy: this.postcopy !== undefined,
     });
   }

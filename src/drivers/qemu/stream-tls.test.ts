@@ -75,6 +75,7 @@ describe("QEMU's stream over TLS", () => {
       assert.equal(target.tls !== undefined, row.encrypted);
       // The default machine type (pc-i440fx-7.2) cannot show the source runs a QEMU whose multifd survives a lost destination (trap 18).
       assert.equal(target.streamChannels, undefined, "one stream by default, whatever the CPUs");
+      assert.match(target.streamChoice ?? "", /^one stream: .*trap 18/, "and the destination says why");
       const report = await migrateOut(source, target, { vmotionEncryption: row.setting });
       assert.equal(report.outcome, Phase.completed, report.failure?.message);
       assert.equal(report.encrypted, row.encrypted);

@@ -101,6 +101,12 @@ describe("chooseIncomingChannels", () => {
   });
 });
 
+test("the stream's line is the destination's own reason when it gave one", () => {
+  const why = "one stream: multifd in QEMU 7.2 can leave a failed migration's source unable to migrate again (trap 18, fixed in 9.0)";
+  assert.ok(chooseStreamTuning({ ...facts, destinationChannels: 0, destinationChoice: why }).why.includes(why));
+  assert.ok(chooseStreamTuning({ ...facts, destinationChannels: 0 }).why.includes("one stream: the destination listens without multifd"));
+});
+
 describe("machineRelease", () => {
   test("the release a machine type names; none for an alias", () => {
     assert.deepEqual(machineRelease("pc-i440fx-7.2"), { major: 7, minor: 2 });

@@ -141,6 +141,8 @@ export interface SourceFacts {
   readonly dirtyRateBytesPerSec: number | undefined;
   /** What the destination listens with (IncomingMigration.streamChannels); 0: one stream. */
   readonly destinationChannels: number;
+  /** Why, in the destination's words (IncomingMigration.streamChoice), when it said. */
+  readonly destinationChoice?: string | undefined;
   /** The convergence policy switches to post-copy: `postcopy-ram` on, one stream (QEMU 7.2 refuses it with multifd), no throttling. */
   readonly postcopy?: boolean | undefined;
 }
@@ -197,11 +199,18 @@ export function chooseStreamTuning(facts: SourceFacts): StreamTuning {
     why: [
       `downtime-limit ${Math.round(facts.downtimeLimitMs)} ms: the request's`,
       cap.why,
-      channels > 0 ? `multifd, ${channels} channels: the destination listens with them` : postcopy ? "one stream: QEMU 7.2 has no post-copy with multifd" : "one stream: the destination listens without multifd",
+      streamWords(facts, channels, postcopy),
       xbzrle.why,
       postcopy ? "postcopy-ram on, auto-converge off: the policy switches to post-copy instead of throttling" : `auto-converge ${autoConverge ? "on" : "off"}: the request's`,
     ],
   };
+}
+
+/** The stream's line of the choices: the destination's own line when it gave one (it chose the channels). */
+function streamWords(facts: SourceFacts, channels: number, postcopy: boolean): string {
+  if (postcopy) return "one stream: QEMU 7.2 has no post-copy with multifd";
+  if (facts.destinationChoice !== undefined) return facts.destinationChoice;
+  return channels > 0 ? `multifd, ${String(channels)} channels: the destination listens with them` : "one stream: the destination listens without multifd";
 }
 
 /** What a bare `migrate` runs with (QEMU 7.2's defaults, `events` on): the baseline the bench compares Ferry's choice against. */
