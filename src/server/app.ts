@@ -48,6 +48,8 @@ export interface ControllerDeps {
   readonly liveness?: HostLivenessView | undefined;
   /** Maintenance mode's state: an Enter operation runs until the host is in (operations.ts). */
   readonly maintenance?: MaintenanceView | undefined;
+  /** This controller's lease id, recorded with its operations (operations.ts). */
+  readonly controllerId?: string | undefined;
 }
 
 export type ControllerEnv = { Variables: { token: ApiToken; requestId: string } };
@@ -121,7 +123,7 @@ function mountEdge(app: ControllerApp, deps: ControllerDeps): void {
   app.use(`${API_BASE}/*`, tokenAuthentication({ store, clock, log, throttle: deps.authThrottle }));
   app.use(`${API_BASE}/*`, requireDeclaredBody(() => bodyRules(app)));
   // Every write the catalogue names is a task: who, when, state, result (operations.ts).
-  app.use(`${API_BASE}/*`, operationRecorder({ store, events: deps.events, clock, log, maintenance: deps.maintenance }));
+  app.use(`${API_BASE}/*`, operationRecorder({ store, events: deps.events, clock, log, maintenance: deps.maintenance, controller: deps.controllerId }));
   // Lists the UI keeps live say which event sequence they are current at (routes-events.ts).
   app.use(`${API_BASE}/*`, eventSequenceHeader(deps.events));
 }

@@ -94,7 +94,7 @@ export interface ControllerParts {
 /** Every route of the controller on one app, and the OpenAPI document built from them. */
 export function buildControllerApp(parts: ControllerParts, clock: Clock): ControllerApp {
   const hostNetwork = agentHostNetwork((host) => parts.agents.get(host), parts.inventory);
-  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork, liveness: parts.liveness, log: parts.log, maintenance: parts.maintenance });
+  const app = createControllerApp({ store: parts.store, inventory: parts.inventory, events: parts.events, clock, hostNetwork, liveness: parts.liveness, log: parts.log, maintenance: parts.maintenance, controllerId: parts.migrations.controllerId });
   registerMigrationRoutes(app, parts);
   registerAgentRoutes(app, { store: parts.store, inventory: parts.inventory, agents: parts.agents, ca: parts.ca, now: () => clock.now(), log: parts.log });
   registerHostRoutes(app, { inventory: parts.inventory, agents: parts.agents, hostNetwork });

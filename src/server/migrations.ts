@@ -32,6 +32,7 @@ import { ownershipWords, type Ownership } from "../core/ownership.ts";
 import { createScheduler, type AdmissionSlots, type MigrationScheduler } from "../engine/scheduler.ts";
 import type { AdmissionRequest } from "../core/migration/admission.ts";
 import type { ClaimsCache } from "./claims.ts";
+import { failOrphanedOperations } from "./operations.ts";
 import { HELD_STATES, type TaskLeases } from "./task-leases.ts";
 import { ObjectKind, type Store, type TaskRecord } from "../store/store.ts";
 import type { EventHub } from "./events.ts";
@@ -707,16 +708,24 @@ export class MigrationService {
    * agent knows leaves the VM where it runs (asked of both hosts) and ends failed. Those that
    * need attention keep asking their source. Returns how many were taken now.
    */
+  /** This controller's lease id in the store. */
+  get controllerId(): string {
+    return this.#deps.leases.id;
+  }
+
   async reconcile(address = ""): Promise<number> {
     return this.#deps.leases.start(
       address,
       (task) => {
         this.#adopt(task);
       },
-      // Agents another controller on the store joined meanwhile, and its inventory changes.
+      // Agents another controller on the store joined meanwhile, its inventory changes, and the
+      // operations a controller whose lease expired left running.
       async () => {
         await this.#deps.agents.load();
-        if (this.#deps.store.dialect === "postgres") await this.#deps.inventory.refresh();
+        if (this.#deps.store.dialect !== "postgres") return;
+        await this.#deps.inventory.refresh();
+        await failOrphanedOperations(this.#deps, this.#deps.leases.id);
       },
     );
   }

@@ -37,10 +37,42 @@ export interface OperationDeps {
   readonly maintenance?: MaintenanceView | undefined;
   /** Between two looks at an evacuation (default 500 ms). */
   readonly pollMs?: number | undefined;
+  /** This controller's lease id, recorded with each operation: another controller ends its running ones if that lease expires. */
+  readonly controller?: string | undefined;
 }
 
 /** The stream's task id of an operation's events. */
 export const operationStream = (id: string): string => `op:${id}`;
+
+/** Announces an operation as it now is (the Tasks page follows the event). */
+async function publishOperation(deps: Pick<OperationDeps, "events" | "clock" | "log">, record: OperationRecord): Promise<void> {
+  try {
+    await deps.events.publish(operationStream(record.id), deps.clock.now(), { type: "operation", operation: operationView(record) });
+  } catch (error) {
+    deps.log?.("warn", "could not publish an operation's event", { operation: record.id, error: String(error) });
+  }
+}
+
+/**
+ * Ends the operations a controller left running when its lease expired (PostgreSQL, where
+ * several share the store): the lease every controller renews in the store is what both sides
+ * see, never silence. Whether the request took effect is not known, and the result says so;
+ * a controller that comes back cannot end them again. Returns how many ended.
+ */
+export async function failOrphanedOperations(deps: Pick<OperationDeps, "store" | "events" | "clock" | "log">, self: string): Promise<number> {
+  const now = deps.clock.now();
+  let ended = 0;
+  for (const controller of await deps.store.listControllers()) {
+    if (controller.id === self || controller.leaseUntil >= now) continue;
+    const result = `the controller ${controller.id} that ran it stopped renewing its lease (it ran out at ${new Date(controller.leaseUntil).toISOString()}) before it answered: whether it took effect is not known; look at its object`;
+    for (const record of await deps.store.failOperationsOf(controller.id, now, result)) {
+      ended += 1;
+      deps.log?.("warn", "ended an operation whose controller's lease expired", { operation: record.id, controller: controller.id });
+      await publishOperation(deps, record);
+    }
+  }
+  return ended;
+}
 
 /** The wire shape of a stored operation (GET /api/operations, the `operation` event). */
 export function operationView(record: OperationRecord): Operation {
@@ -113,13 +145,7 @@ export function operationRecorder(deps: OperationDeps): MiddlewareHandler<Contro
   const every = Math.max(1, Math.min(PRUNE_EVERY, keep));
   let started = 0;
 
-  const publish = async (record: OperationRecord): Promise<void> => {
-    try {
-      await deps.events.publish(operationStream(record.id), deps.clock.now(), { type: "operation", operation: operationView(record) });
-    } catch (error) {
-      deps.log?.("warn", "could not publish an operation's event", { operation: record.id, error: String(error) });
-    }
-  };
+  const publish = (record: OperationRecord): Promise<void> => publishOperation(deps, record);
 
   const finish = async (id: string, ending: Ending): Promise<void> => {
     try {
@@ -131,7 +157,7 @@ export function operationRecorder(deps: OperationDeps): MiddlewareHandler<Contro
   };
 
   const start = async (name: OperationName, initiator: string | undefined, requestId: string): Promise<string | undefined> => {
-    const record: OperationRecord = { id: `op-${randomUUID()}`, ...name, object: name.object ?? undefined, initiator, state: OperationState.running, startedAt: deps.clock.now(), endedAt: undefined, result: undefined, errorCode: undefined, requestId };
+    const record: OperationRecord = { id: `op-${randomUUID()}`, ...name, object: name.object ?? undefined, initiator, state: OperationState.running, startedAt: deps.clock.now(), endedAt: undefined, result: undefined, errorCode: undefined, requestId, ...(deps.controller === undefined ? {} : { controller: deps.controller }) };
     try {
       await deps.store.startOperation(record);
     } catch (error) {

@@ -67,6 +67,7 @@ export interface Database {
     result: string | null;
     error_code: string | null;
     request_id: string | null;
+    controller: string | null;
   };
 }
 

@@ -177,6 +177,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("operation_state_idx").on("operation").columns(["state"]).execute();
       },
     },
+    // The controller that runs an operation: on PostgreSQL, another controller ends the running
+    // ones of a controller whose lease expired (src/server/operations.ts, failOrphanedOperations).
+    "0008-operation-controller": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.alterTable("operation").addColumn("controller", "text").execute();
+      },
+    },
   };
 }
 

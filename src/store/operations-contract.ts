@@ -50,4 +50,21 @@ export function operationsContract(store: () => Store): void {
     assert.equal(removed, total - 2);
     assert.deepEqual((await s.listOperations({ limit: 1000 })).map((o) => o.id), ["op-young", "op-p5"]);
   });
+
+  void test("operations: the running ones of one controller end failed, as they now are; another controller's and ended ones stay", async () => {
+    const s = store();
+    const base = T0 + 2_000_000;
+    await s.startOperation(op("op-c1a", base, { controller: "c1" }));
+    await s.startOperation(op("op-c1b", base + 1, { controller: "c1", state: "succeeded", endedAt: base + 2 }));
+    await s.startOperation(op("op-c2", base + 3, { controller: "c2" }));
+    assert.equal((await s.getOperation("op-c2"))?.controller, "c2", "the controller is stored and read back");
+    const failed = await s.failOperationsOf("c1", base + 10, "its controller c1 stopped renewing its lease");
+    assert.deepEqual(failed, [{ ...op("op-c1a", base, { controller: "c1" }), state: "failed", endedAt: base + 10, result: "its controller c1 stopped renewing its lease", errorCode: "UNAVAILABLE" }]);
+    assert.deepEqual(await s.failOperationsOf("c1", base + 20, "again"), [], "once");
+    assert.equal((await s.getOperation("op-c1b"))?.state, "succeeded");
+    assert.equal((await s.getOperation("op-c2"))?.state, "running");
+    // Its controller's own answer, when it comes after all, is the operation's end.
+    assert.equal((await s.finishOperation("op-c1a", { state: "succeeded", endedAt: base + 30, result: "done", errorCode: undefined }))?.state, "failed", "an ended operation is not ended twice");
+    await s.finishOperation("op-c2", { state: "succeeded", endedAt: base + 31, result: undefined, errorCode: undefined });
+  });
 }

@@ -6,7 +6,7 @@ import { guardWrite } from "./store-errors.ts";
 import { num, type Database } from "./kysely-store.ts";
 import type { OperationRecord, Store } from "./store.ts";
 
-type OperationLog = Pick<Store, "startOperation" | "finishOperation" | "getOperation" | "listOperations" | "failStaleOperations" | "pruneOperations">;
+type OperationLog = Pick<Store, "startOperation" | "finishOperation" | "getOperation" | "listOperations" | "failStaleOperations" | "failOperationsOf" | "pruneOperations">;
 
 function toOperation(row: Selectable<Database["operation"]>): OperationRecord {
   return {
@@ -21,6 +21,7 @@ function toOperation(row: Selectable<Database["operation"]>): OperationRecord {
     result: row.result ?? undefined,
     errorCode: row.error_code ?? undefined,
     requestId: row.request_id ?? undefined,
+    ...(row.controller === null ? {} : { controller: row.controller }),
   };
 }
 
@@ -51,6 +52,7 @@ export function operationLog(db: Kysely<Database>): OperationLog {
               result: op.result?.slice(0, RESULT_MAX) ?? null,
               error_code: op.errorCode ?? null,
               request_id: op.requestId ?? null,
+              controller: op.controller ?? null,
             })
             .execute(),
         () => `an operation with id ${op.id} already exists`,
@@ -87,6 +89,13 @@ export function operationLog(db: Kysely<Database>): OperationLog {
         db.updateTable("operation").set({ state: "failed", ended_at: at, result, error_code: "UNAVAILABLE" }).where("state", "=", "running").where("started_at", "<", before).executeTakeFirst(),
       );
       return Number(done.numUpdatedRows);
+    },
+
+    async failOperationsOf(controller, at, result) {
+      const rows = await guardWrite(() =>
+        db.updateTable("operation").set({ state: "failed", ended_at: at, result: result.slice(0, RESULT_MAX), error_code: "UNAVAILABLE" }).where("state", "=", "running").where("controller", "=", controller).returningAll().execute(),
+      );
+      return rows.map(toOperation);
     },
 
     async pruneOperations(keep) {

@@ -216,6 +216,8 @@ export interface OperationRecord {
   readonly result: string | undefined;
   readonly errorCode: string | undefined;
   readonly requestId: string | undefined;
+  /** The controller that runs it (its lease id); absent in rows older than the column. */
+  readonly controller?: string | undefined;
 }
 
 export interface OperationEnd {
@@ -350,6 +352,8 @@ export interface Store {
    * what a controller that stopped mid-request left (SQLite: one controller, so all of them).
    */
   failStaleOperations(before: number, at: number, result: string): Promise<number>;
+  /** Ends as failed (UNAVAILABLE, `result`) the running operations of `controller`; returns them as they now are. */
+  failOperationsOf(controller: string, at: number, result: string): Promise<OperationRecord[]>;
   /** Keeps the newest `keep` operations; returns how many it removed. */
   pruneOperations(keep: number): Promise<number>;
 }
