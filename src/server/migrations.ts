@@ -700,6 +700,11 @@ export class MigrationService {
     return task;
   }
 
+  /** This controller's lease id in the store. */
+  get controllerId(): string {
+    return this.#deps.leases.id;
+  }
+
   /**
    * Starts this controller's lease and takes the tasks no live controller holds: after a
    * restart on SQLite every open task, on PostgreSQL those whose controller's lease expired
@@ -708,11 +713,6 @@ export class MigrationService {
    * agent knows leaves the VM where it runs (asked of both hosts) and ends failed. Those that
    * need attention keep asking their source. Returns how many were taken now.
    */
-  /** This controller's lease id in the store. */
-  get controllerId(): string {
-    return this.#deps.leases.id;
-  }
-
   async reconcile(address = ""): Promise<number> {
     return this.#deps.leases.start(
       address,

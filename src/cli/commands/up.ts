@@ -140,7 +140,6 @@ async function announced(controller: RunningController, agent: LabAgent): Promis
   }
 }
 
-/** Starts the controller and one agent per host, joins them, and starts the running VMs. */
 /** Starts the inventory's running VMs on their hosts: the hosts side by side, each one's VMs in inventory order. */
 async function startLabVms(controller: RunningController, agents: readonly LabAgent[]): Promise<void> {
   const now = controller.inventory.current;
@@ -164,6 +163,7 @@ async function startLabVms(controller: RunningController, agents: readonly LabAg
   );
 }
 
+/** Starts the controller and one agent per host, joins them, and starts the running VMs. */
 export async function startLab(opts: UpOptions, io: CliIo, say: (line: string) => void): Promise<RunningLab> {
   const dataDir = privateDir(opts.dataDir ?? join(ferryHome(), "up"));
   const controller = await startControllerFromOptions({ dataDir, postgres: opts.postgres, listen: opts.listen, inventory: opts.inventory, save: false, eventsMaxAge: opts.eventsMaxAge, eventsMaxCount: opts.eventsMaxCount, usageInterval: opts.usageInterval }, io);
