@@ -27,8 +27,7 @@ const suite = useWebSuite(
   (started) => {
     page = started.page;
   },
-  // Samples every 5 s (`ferry up --usage-interval`): the tests wait for the next one.
-  { inventoryText: webDrsLabInventory(), usageIntervalMs: 5000 },
+  { inventoryText: webDrsLabInventory() },
 );
 
 async function drsView(): Promise<View> {
@@ -85,7 +84,7 @@ describe("the cluster's DRS tab", () => {
     await history.locator(".uplot canvas").waitFor();
     assert.ok(Number(await history.getAttribute("data-points")) >= 2);
     assert.match((await history.locator("figcaption").textContent()) ?? "", new RegExp(`\\d+ points over [\\d.]+ min; .*against the target σ ${view.targetImbalance.toFixed(3)}`));
-    // The open tab follows the history: the sampler's next point shows with no click (5 s period here).
+    // The open tab follows the history: the sampler's next point shows with no click (20 s period).
     const points = Number(await history.getAttribute("data-points"));
     await page.waitForFunction((n) => Number(document.querySelector('[aria-label="Imbalance history chart"]')?.getAttribute("data-points")) > n, points, { timeout: 90_000 });
     const first = view.recommendations[0];
