@@ -159,6 +159,8 @@ export const IncomingRequestSchema = z
     fence: FenceSchema.optional(),
     /** The source will switch to post-copy (its convergence policy): QEMU's postcopy-ram is set before listening. */
     postcopy: z.boolean().optional(),
+    /** The version of the hypervisor that runs the VM on the source (VmStatus.hypervisorVersion): what the stream may use can depend on both ends. */
+    sourceHypervisorVersion: z.string().regex(/^\d+\.\d+\.\d+$/, "must be a version major.minor.micro, like 7.2.22").optional(),
   })
   .strict();
 export type IncomingRequest = z.output<typeof IncomingRequestSchema>;

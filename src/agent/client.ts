@@ -243,7 +243,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     reserve: (id, request, call) => json<ReservationView>("POST", `/reservations/${enc(id)}`, request, call),
     release: async (id, call) => (await json<{ released: boolean }>("DELETE", `/reservations/${enc(id)}`, undefined, call)).released,
     prepareIncoming: (migrationId, spec, call) =>
-      json<PreparedIncoming>("POST", "/migrations/incoming", { migrationId, spec, ...(call?.encryption === undefined ? {} : { encryption: call.encryption }), ...(call?.fence === undefined ? {} : { fence: call.fence }), ...(call?.postcopy === true ? { postcopy: true } : {}) }, call),
+      json<PreparedIncoming>("POST", "/migrations/incoming", { migrationId, spec, ...(call?.encryption === undefined ? {} : { encryption: call.encryption }), ...(call?.fence === undefined ? {} : { fence: call.fence }), ...(call?.postcopy === true ? { postcopy: true } : {}), ...(call?.sourceHypervisorVersion === undefined ? {} : { sourceHypervisorVersion: call.sourceHypervisorVersion }) }, call),
     incomingState: (id, call) => json<IncomingStateView>("GET", `/migrations/incoming/${enc(id)}`, undefined, call),
     abortIncoming: (id, call) => json<IncomingStateView>("DELETE", `/migrations/incoming/${enc(id)}`, undefined, call),
     migrateOut: (request, call) => events("POST", "/migrations/outgoing", request, call),

@@ -46,7 +46,7 @@ export function incomingRoutes(ctx: AgentContext): Hono {
 
 /** Prepares the driver for `request`, in the agent's serial turn: the VM's memory must fit now. */
 async function prepare(ctx: AgentContext, request: IncomingRequest): Promise<IncomingMigration> {
-  const { migrationId, spec, encryption, fence, postcopy } = request;
+  const { migrationId, spec, encryption, fence, postcopy, sourceHypervisorVersion } = request;
   const { driver, hostName } = ctx;
   const ownership = fence === undefined ? undefined : fenceOf(ctx, fence, spec.name, migrationId);
   const listenHost = ctx.vmotionIp();
@@ -60,7 +60,7 @@ async function prepare(ctx: AgentContext, request: IncomingRequest): Promise<Inc
     throw new FerryError(ErrorCode.conflict, `${hostName} already has a VM named "${spec.name}"`, { failureCode: MigrationFailureCode.rejectedByDestination, details: { migrationId, vm: spec.name } });
   }
   await refuseUnlessFits(ctx, migrationId, spec);
-  const prepared = await driver.prepareIncoming(spec, { migrationId, listenHost, encryption, fence: ownership, ...(postcopy === true ? { postcopy } : {}) });
+  const prepared = await driver.prepareIncoming(spec, { migrationId, listenHost, encryption, fence: ownership, ...(postcopy === true ? { postcopy } : {}), sourceHypervisorVersion });
   ctx.incoming.set(migrationId, spec);
   ctx.reservations.markMemoryInUse(migrationId);
   return prepared;

@@ -102,6 +102,12 @@ export interface VmStatus {
   readonly stateDigest?: string | undefined;
   /** Set while the VM is migrating out, with the migration's id. */
   readonly migratingOut?: string | undefined;
+  /**
+   * The version of the hypervisor process that runs the VM (qemu: its own QEMU's, from the QMP
+   * greeting, major.minor.micro), which can be older than the one the host has installed now;
+   * absent while it runs in none, and for drivers without versions (sim).
+   */
+  readonly hypervisorVersion?: string | undefined;
 }
 
 export interface HostFacts {
@@ -192,6 +198,11 @@ export interface PrepareIncomingOptions {
    * QEMU's `postcopy-ram` before it listens, and runs the VM at the switch, once its claim won.
    */
   readonly postcopy?: boolean | undefined;
+  /**
+   * The version of the hypervisor process that runs the VM on the source (VmStatus.hypervisorVersion),
+   * when the source said: what the stream may use can depend on both ends (qemu: multifd, trap 18).
+   */
+  readonly sourceHypervisorVersion?: string | undefined;
 }
 
 /**

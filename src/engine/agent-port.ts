@@ -49,7 +49,7 @@ export interface AgentPort {
    * carries the migration's state token: the one credential the source gets for this migration's
    * incoming state on the destination.
    */
-  prepareIncoming(migrationId: string, spec: VmSpec, options?: CallOptions & { readonly encryption?: VmotionEncryption | undefined; readonly fence?: Fence | undefined; readonly postcopy?: boolean | undefined }): Promise<PreparedIncoming>;
+  prepareIncoming(migrationId: string, spec: VmSpec, options?: CallOptions & { readonly encryption?: VmotionEncryption | undefined; readonly fence?: Fence | undefined; readonly postcopy?: boolean | undefined; readonly sourceHypervisorVersion?: string | undefined }): Promise<PreparedIncoming>;
   incomingState(migrationId: string, options?: CallOptions): Promise<IncomingStateView>;
   abortIncoming(migrationId: string, options?: CallOptions): Promise<IncomingStateView>;
   /**

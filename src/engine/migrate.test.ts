@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import { FindingCode, Severity, SubjectKind, type Finding } from "../core/check/findings.ts";
 import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, TERMINAL_PHASES, type MigrateOptions, type MigrationFailureCode as FailureCode, type MigrationProgress } from "../core/migration/types.ts";
 import { systemClock } from "../drivers/clock.ts";
+import type { PrepareIncomingOptions } from "../drivers/driver.ts";
 import { createFakeNetwork } from "../agent/testing/fake-driver.ts";
 import { runningVm, startTestAgent, testVmSpec, type TestAgent } from "../agent/testing/harness.ts";
 import type { AgentClient } from "../agent/client.ts";
@@ -244,6 +245,26 @@ describe("engine: migrate, fault by fault", () => {
     const prediction = { passes: 3, bytes: 1, totalMs: 10, downtimeMs: 1, converges: true, note: "idle", throttlePercent: 0 };
     const report = await migrate({ migrationId: "m1", vm: spec, source: l.esx01.client, destination: l.esx02.client, options: DEFAULT_MIGRATE_OPTIONS, prediction, signal: new AbortController().signal, clock: systemClock, onProgress: () => undefined });
     assert.deepEqual(report.prediction, prediction);
+  });
+
+  test("the destination is told the version of the hypervisor that runs the VM on the source (qemu: multifd needs both ends fixed, trap 18)", async () => {
+    const l = lab();
+    const spec = testVmSpec("web01", 64);
+    await runningVm(l.esx01, spec);
+    const get = l.esx01.driver.get.bind(l.esx01.driver);
+    l.esx01.driver.get = async (name) => {
+      const status = await get(name);
+      return status === undefined ? undefined : { ...status, hypervisorVersion: "9.2.1" };
+    };
+    const asked: PrepareIncomingOptions[] = [];
+    const prepare = l.esx02.driver.prepareIncoming.bind(l.esx02.driver);
+    l.esx02.driver.prepareIncoming = (vm, options) => {
+      asked.push(options);
+      return prepare(vm, options);
+    };
+    const report = await migrate({ migrationId: "m1", vm: spec, source: l.esx01.client, destination: l.esx02.client, options: DEFAULT_MIGRATE_OPTIONS, signal: new AbortController().signal, clock: systemClock, onProgress: () => undefined });
+    assert.equal(report.outcome, Phase.completed);
+    assert.deepEqual(asked.map((o) => o.sourceHypervisorVersion), ["9.2.1"]);
   });
 });
 

@@ -5,7 +5,7 @@ import { postcopyAfterPasses } from "../core/migration/postcopy.ts";
 import type { PreparedIncoming, ReservationRequest } from "../agent/api.ts";
 import { ErrorCode, isFerryError } from "../core/errors.ts";
 import { MigrationFailureCode, Phase } from "../core/migration/types.ts";
-import { PowerStatus } from "../drivers/driver.ts";
+import { PowerStatus, type VmStatus } from "../drivers/driver.ts";
 import { establishFence } from "./fence.ts";
 import { Failure, abortedFailure, preparingFailure, validationFailure } from "./outcome.ts";
 import { destinationReservation, sourceReservation } from "./reservation.ts";
@@ -35,10 +35,11 @@ async function step<T>(run: MigrationRun, agent: Agent, role: "source" | "destin
  * Only a running VM migrates live: a powered-off (or paused) one is refused before any host is
  * prepared, and nothing after a refusal powers it on (settling resumes, never boots).
  */
-async function requireRunning(run: MigrationRun): Promise<void> {
+/** The VM's status on the source; a Failure unless it runs there. */
+async function requireRunning(run: MigrationRun): Promise<VmStatus> {
   const { source, vm } = run;
   const status = await step(run, source, "source", () => source.getVm(vm.name));
-  if (status.power === PowerStatus.running) return;
+  if (status.power === PowerStatus.running) return status;
   throw new Failure(MigrationFailureCode.vmNotRunning, `${vm.name} is ${status.power} on ${source.name}, not running: only a running VM migrates live${status.power === PowerStatus.off ? " (a powered-off VM moves cold)" : ""}`);
 }
 
@@ -71,7 +72,7 @@ async function reserve(run: MigrationRun): Promise<void> {
 export async function prepare(run: MigrationRun): Promise<PreparedIncoming> {
   const { source, destination, vm, request } = run;
   run.say(Phase.preparing, 0, `preparing ${destination.name} to receive ${vm.name}`);
-  await requireRunning(run);
+  const running = await requireRunning(run);
   if (request.options.priority === "high") await reserve(run);
   const plan = request.ownership;
   if (plan !== undefined) {
@@ -83,7 +84,7 @@ export async function prepare(run: MigrationRun): Promise<PreparedIncoming> {
   const fence = run.fence;
   // The post-copy policy: the destination must know before it listens (QEMU's postcopy-ram).
   const postcopy = postcopyAfterPasses(request.options.convergence) !== undefined;
-  const prepared = await step(run, destination, "destination", () => destination.prepareIncoming(run.id, vm, { fence, ...(postcopy ? { postcopy } : {}) }));
+  const prepared = await step(run, destination, "destination", () => destination.prepareIncoming(run.id, vm, { fence, ...(postcopy ? { postcopy } : {}), sourceHypervisorVersion: running.hypervisorVersion }));
   run.say(Phase.preparing, 0.3, `${destination.name} listens on ${prepared.host}:${prepared.port} for ${vm.name}`);
   if (run.aborted) throw abortedFailure(run);
   return prepared;

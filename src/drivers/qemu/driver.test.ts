@@ -4,6 +4,7 @@
 // Each leaves the VM running on the source where it should. Fails, saying what to install, when
 // QEMU or the guest is missing; every QEMU is ended by the drivers' close, pass or fail.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createConnection, createServer, type Socket } from "node:net";
@@ -21,7 +22,7 @@ import { createQemuDriver, probeAccelerator, type QemuDriver, type QemuDriverOpt
 import { guestBooted } from "./testing/guest-console.ts";
 import { imageInfo, requireQemuImg } from "./testing/images.ts";
 
-import { requireQemu } from "./testing/requirements.ts";
+import { QEMU_BINARY, requireQemu } from "./testing/requirements.ts";
 
 const spec: VmSpec = { name: "db01", memoryMB: 128, vcpus: 1, nics: [], workload: undefined };
 
@@ -134,6 +135,9 @@ test("a completed migration reports QEMU's total time and downtime, and the dest
     await guestBooted(runDir, spec.name);
     const [pid] = source.pids();
     assert.ok(pid !== undefined);
+    // The VM's own QEMU says its version (the engine passes it to the destination): here the installed binary's.
+    const installed = /version (\d+\.\d+\.\d+)/.exec(execFileSync(QEMU_BINARY, ["--version"], { encoding: "utf8" }))?.[1];
+    assert.equal((await source.get(spec.name))?.hypervisorVersion, installed);
     const target = await destination.prepareIncoming(spec, { migrationId: "times", listenHost: "127.0.1.2" });
     const events: SourceProgress[] = [];
     const report = await source.migrateOut(spec.name, target, DEFAULT_MIGRATE_OPTIONS, hooks(events));

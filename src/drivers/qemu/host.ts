@@ -102,7 +102,8 @@ export class QemuHost {
   }
 
   status(vm: HostedVm): VmStatus {
-    return { name: vm.spec.name, power: vm.power, memoryMB: vm.spec.memoryMB, nics: vm.spec.nics, migratingOut: vm.migratingOut };
+    const hypervisorVersion = vm.qmp?.qemuVersion;
+    return { name: vm.spec.name, power: vm.power, memoryMB: vm.spec.memoryMB, nics: vm.spec.nics, migratingOut: vm.migratingOut, ...(hypervisorVersion === undefined ? {} : { hypervisorVersion }) };
   }
 
   mustGet(name: string): HostedVm {

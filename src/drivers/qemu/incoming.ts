@@ -22,11 +22,11 @@ import { qemuErrorReason } from "./process.ts";
 import type { QmpClient } from "./qmp.ts";
 import { incomingStreamTls } from "./stream-tls.ts";
 import { machineOf } from "./command-line.ts";
-import { chooseIncomingChannels, QEMU_DEFAULTS, qemuDefaultSettings, type ChannelChoice, type QemuRelease } from "./tuning.ts";
+import { chooseIncomingChannels, parseQemuRelease, QEMU_DEFAULTS, qemuDefaultSettings, type ChannelChoice } from "./tuning.ts";
 import { EVENT_CAPABILITIES, killVmProcess, queryStatus, startVmProcess, stopVmProcess } from "./vm-process.ts";
 
 /** Reserves the VM's memory in a paused shell QEMU and listens on `listenHost` for its stream. */
-export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationId, listenHost, encryption, fence, postcopy }: PrepareIncomingOptions): Promise<IncomingMigration> {
+export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationId, listenHost, encryption, fence, postcopy, sourceHypervisorVersion }: PrepareIncomingOptions): Promise<IncomingMigration> {
   host.notClosed();
   host.incoming.mustBeNew(migrationId, host.name);
   if (host.vms.has(spec.name)) throw new FerryError(ErrorCode.conflict, `${host.name} already has a VM named "${spec.name}"`, { details: { vm: spec.name, migrationId } });
@@ -47,7 +47,7 @@ export async function prepareIncoming(host: QemuHost, spec: VmSpec, { migrationI
     });
     watchSwitchover(host, session, qmp, fence);
     // QEMU 7.2 refuses post-copy beside multifd: a post-copy stream is one stream.
-    const choice: ChannelChoice = postcopy === true ? { channels: 0, why: "one stream: QEMU 7.2 has no post-copy with multifd" } : await incomingChannels(host, spec, qmp);
+    const choice: ChannelChoice = postcopy === true ? { channels: 0, why: "one stream: QEMU 7.2 has no post-copy with multifd" } : incomingChannels(host, spec, qmp, sourceHypervisorVersion);
     const channels = choice.channels;
     // QEMU 7.2 wants `multifd` and its channel count before `migrate-incoming`, and then waits
     // for exactly that many channels: the source follows what `streamChannels` says. So with
@@ -77,22 +77,20 @@ function incomingCapabilities(channels: number, postcopy: boolean): ReturnType<t
   return channels > 0 ? capabilityArguments({ ...qemuDefaultSettings(), multifdChannels: channels }) : EVENT_CAPABILITIES;
 }
 
-/** The multifd channels this host listens with for `spec`'s stream: the driver's setting, else tuning.ts's choice; 0: one stream. */
-async function incomingChannels(host: QemuHost, spec: VmSpec, qmp: QmpClient): Promise<ChannelChoice> {
+/**
+ * The multifd channels this host listens with for `spec`'s stream: the driver's setting, else
+ * tuning.ts's choice from this QEMU's version (its greeting) and the source's; 0: one stream.
+ */
+function incomingChannels(host: QemuHost, spec: VmSpec, qmp: QmpClient, sourceVersion: string | undefined): ChannelChoice {
   const { mode, multifdChannels } = host.streamTuning;
   if (multifdChannels !== undefined) {
     const channels = Math.max(0, Math.floor(multifdChannels));
     return { channels, why: channels > 0 ? `multifd, ${String(channels)} channels: ${host.name}'s configuration (multifdChannels)` : `one stream: ${host.name}'s configuration (multifdChannels: 0)` };
   }
   if (mode === StreamTuningMode.qemuDefaults) return { channels: 0, why: "one stream: QEMU's defaults" };
-  const qemu = qemuRelease(await qmp.execute("query-version", undefined, { timeoutMs: 5000 }));
-  return chooseIncomingChannels({ hostCpus: host.cpus(), nominalLinkBytesPerSec: host.nominalLinkBytesPerSec(), qemu, machine: machineOf(host.machine(spec)) });
-}
-
-/** QMP query-version's `qemu` as major.minor; 0.0 (multifd off) for an answer without one. */
-function qemuRelease(answer: unknown): QemuRelease {
-  const qemu = typeof answer === "object" && answer !== null ? (answer as { qemu?: { major?: unknown; minor?: unknown } }).qemu : undefined;
-  return { major: typeof qemu?.major === "number" ? qemu.major : 0, minor: typeof qemu?.minor === "number" ? qemu.minor : 0 };
+  // A greeting without a version counts as 0.0: multifd off.
+  const qemu = parseQemuRelease(qmp.qemuVersion) ?? { major: 0, minor: 0 };
+  return chooseIncomingChannels({ hostCpus: host.cpus(), nominalLinkBytesPerSec: host.nominalLinkBytesPerSec(), qemu, source: parseQemuRelease(sourceVersion), machine: machineOf(host.machine(spec)) });
 }
 
 /** Starts the listener: the stream's TLS (or tls-creds "" for a clear one), then migrate-incoming. */

@@ -40,6 +40,7 @@ describe("QMP client", () => {
       },
     });
     assert.deepEqual(client.greeting.version.qemu, { major: 7, minor: 2, micro: 0 });
+    assert.equal(client.qemuVersion, "7.2.0");
     assert.deepEqual(client.greeting.capabilities, ["oob"]);
     assert.equal(negotiatedWith, undefined);
     assert.deepEqual(await client.execute("query-status"), { status: "running", running: true });

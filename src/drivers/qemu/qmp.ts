@@ -209,6 +209,13 @@ export class QmpClient {
     return this.#greeting;
   }
 
+  /** The QEMU behind this connection, "major.minor.micro" (its greeting); undefined when the greeting had no number triple. */
+  get qemuVersion(): string | undefined {
+    const qemu: Partial<Record<string, unknown>> | undefined = this.#greeting?.version.qemu;
+    const parts = [qemu?.["major"], qemu?.["minor"], qemu?.["micro"]];
+    return parts.every((n) => typeof n === "number" && Number.isInteger(n)) ? parts.join(".") : undefined;
+  }
+
   /** Whether the connection has ended. */
   get isClosed(): boolean {
     return this.#ended !== undefined;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { capabilityArguments, parameterArguments } from "./migration-info.ts";
-import { chooseIncomingChannels, chooseStreamTuning, learnLinkRate, LinkBasis, machineRelease, qemuDefaultSettings, UNCAPPED_BYTES_PER_SEC, type SourceFacts } from "./tuning.ts";
+import { chooseIncomingChannels, chooseStreamTuning, learnLinkRate, LinkBasis, machineRelease, parseQemuRelease, qemuDefaultSettings, UNCAPPED_BYTES_PER_SEC, type SourceFacts } from "./tuning.ts";
 
 const MiB = 1024 * 1024;
 const tenGig = { bytesPerSec: 1.25e9, basis: LinkBasis.nominal };
@@ -98,6 +98,27 @@ describe("chooseIncomingChannels", () => {
     assert.match(oldMachine.why, /machine type pc-q35-8\.2/);
     assert.equal(chooseIncomingChannels({ hostCpus: 8, nominalLinkBytesPerSec: 1.25e9, qemu: { major: 10, minor: 0 }, machine: "pc" }).channels, 0);
     assert.equal(chooseIncomingChannels({ hostCpus: 8, nominalLinkBytesPerSec: 1.25e9, qemu: { major: 9, minor: 0 }, machine: "pc-i440fx-9.0" }).channels, 4);
+  });
+
+  test("the source's own QEMU version, when the engine passes it, decides over the machine type", () => {
+    // A VM made on 7.2 and kept on its machine type through an upgrade of both hosts to 9.2: multifd is safe.
+    const upgraded = chooseIncomingChannels({ hostCpus: 8, nominalLinkBytesPerSec: 1.25e9, qemu: { major: 9, minor: 2 }, source: { major: 9, minor: 2 }, machine: "pc-q35-7.2" });
+    assert.equal(upgraded.channels, 4);
+    // The host has 9.2 installed, but the VM's QEMU process started before the upgrade.
+    const stale = chooseIncomingChannels({ hostCpus: 8, nominalLinkBytesPerSec: 1.25e9, qemu: { major: 9, minor: 2 }, source: { major: 8, minor: 2 }, machine: "pc-q35-7.2" });
+    assert.equal(stale.channels, 0);
+    assert.match(stale.why, /the source's QEMU 8\.2 .*trap 18, fixed in 9\.0/);
+    // This end's own version still rules first.
+    assert.equal(chooseIncomingChannels({ hostCpus: 8, nominalLinkBytesPerSec: 1.25e9, qemu: { major: 7, minor: 2 }, source: { major: 9, minor: 2 }, machine: "pc-q35-9.2" }).channels, 0);
+  });
+});
+
+describe("parseQemuRelease", () => {
+  test("major.minor of a query-version string; nothing for what is not one", () => {
+    assert.deepEqual(parseQemuRelease("7.2.22"), { major: 7, minor: 2 });
+    assert.deepEqual(parseQemuRelease("10.1"), { major: 10, minor: 1 });
+    assert.equal(parseQemuRelease("seven"), undefined);
+    assert.equal(parseQemuRelease(undefined), undefined);
   });
 });
 

@@ -82,6 +82,14 @@ export function machineRelease(machine: string): QemuRelease | undefined {
   return match?.[1] === undefined || match[2] === undefined ? undefined : { major: Number(match[1]), minor: Number(match[2]) };
 }
 
+/** A QEMU version string ("7.2.22", QMP query-version's major.minor.micro) as major.minor; undefined when it is not one. */
+export function parseQemuRelease(version: string | undefined): QemuRelease | undefined {
+  const match = version === undefined ? null : /^(\d+)\.(\d+)(?:\.\d+)?$/.exec(version);
+  return match?.[1] === undefined || match[2] === undefined ? undefined : { major: Number(match[1]), minor: Number(match[2]) };
+}
+
+const releaseName = (release: QemuRelease): string => `${String(release.major)}.${String(release.minor)}`;
+
 /** What the destination knows when it opens its listener, before the source says anything. */
 export interface IncomingFacts {
   /** CPUs of the host (in the lab: of the machine both QEMUs share). */
@@ -91,16 +99,22 @@ export interface IncomingFacts {
   /** The listening QEMU's own version (QMP query-version). */
   readonly qemu: QemuRelease;
   /**
-   * The VM's machine type: the source's QEMU runs it, so is at least the release that introduced
-   * it. The only fact about the source's QEMU the destination has.
+   * The version of the QEMU that runs the VM on the source (its own process, which may be older
+   * than the QEMU its host now has installed), as the source's driver read it; undefined when
+   * the engine did not pass it on (then the machine type speaks for it).
    */
+  readonly source?: QemuRelease | undefined;
+  /** The VM's machine type: the source's QEMU runs it, so is at least the release that introduced it. */
   readonly machine: string;
 }
 
 /** Why multifd is off for these QEMUs, when it must be: both ends must have the fixed sender. */
 function multifdUnsafe(facts: IncomingFacts): string | undefined {
-  const safe = `${String(MULTIFD_SAFE_SINCE.major)}.${String(MULTIFD_SAFE_SINCE.minor)}`;
-  if (!atLeast(facts.qemu, MULTIFD_SAFE_SINCE)) return `one stream: multifd in QEMU ${String(facts.qemu.major)}.${String(facts.qemu.minor)} can leave a failed migration's source unable to migrate again (trap 18, fixed in ${safe})`;
+  const safe = releaseName(MULTIFD_SAFE_SINCE);
+  if (!atLeast(facts.qemu, MULTIFD_SAFE_SINCE)) return `one stream: multifd in QEMU ${releaseName(facts.qemu)} can leave a failed migration's source unable to migrate again (trap 18, fixed in ${safe})`;
+  if (facts.source !== undefined) {
+    return atLeast(facts.source, MULTIFD_SAFE_SINCE) ? undefined : `one stream: the source's QEMU ${releaseName(facts.source)} can be left unable to migrate again by a failed multifd migration (trap 18, fixed in ${safe})`;
+  }
   const release = machineRelease(facts.machine);
   if (release === undefined || !atLeast(release, MULTIFD_SAFE_SINCE)) return `one stream: the machine type ${facts.machine} does not show the source's QEMU is ${safe} or newer, which multifd needs (trap 18)`;
   return undefined;
