@@ -33,7 +33,7 @@ import { createScheduler, type AdmissionSlots, type MigrationScheduler } from ".
 import type { AdmissionRequest } from "../core/migration/admission.ts";
 import type { ClaimsCache } from "./claims.ts";
 import { failOrphanedOperations } from "./operations.ts";
-import { HELD_STATES, type TaskLeases } from "./task-leases.ts";
+import { forgetDeadControllers, HELD_STATES, type TaskLeases } from "./task-leases.ts";
 import { ObjectKind, type Store, type TaskRecord } from "../store/store.ts";
 import type { EventHub } from "./events.ts";
 import type { InventoryService, InventorySnapshot } from "./inventory-service.ts";
@@ -723,9 +723,11 @@ export class MigrationService {
       // operations a controller whose lease expired left running.
       async () => {
         await this.#deps.agents.load();
-        if (this.#deps.store.dialect !== "postgres") return;
-        await this.#deps.inventory.refresh();
-        await failOrphanedOperations(this.#deps, this.#deps.leases.id);
+        if (this.#deps.store.dialect === "postgres") {
+          await this.#deps.inventory.refresh();
+          await failOrphanedOperations(this.#deps, this.#deps.leases.id);
+        }
+        await forgetDeadControllers(this.#deps.store, this.#deps.clock.now(), this.#deps.log);
       },
     );
   }

@@ -25,6 +25,25 @@ export interface LeaseOptions {
   readonly exclusive: boolean;
 }
 
+/**
+ * A controller whose lease ran out this long ago leaves the store's list (forgetDeadControllers).
+ * By then another controller ended its running operations (PostgreSQL; a starting SQLite
+ * controller ends them at once), its tasks go by their own leases, and its claims count as a
+ * dead controller's with or without its row: the list holds live controllers and recent deaths,
+ * not every crash since the store was made. One that was only paused renews its row.
+ */
+export const FORGET_CONTROLLER_AFTER_MS = 3_600_000;
+
+/** Removes the rows of controllers whose lease ran out over FORGET_CONTROLLER_AFTER_MS ago; returns their ids. */
+export async function forgetDeadControllers(store: Pick<Store, "listControllers" | "removeController">, now: number, log?: Log): Promise<string[]> {
+  const dead = (await store.listControllers()).filter((c) => now - c.leaseUntil > FORGET_CONTROLLER_AFTER_MS);
+  for (const controller of dead) {
+    await store.removeController(controller.id);
+    log?.("info", "forgot a controller whose lease ran out over an hour ago", { controller: controller.id, leaseUntil: controller.leaseUntil });
+  }
+  return dead.map((c) => c.id);
+}
+
 export function newControllerId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
 }
