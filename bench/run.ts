@@ -15,6 +15,7 @@ import { benchmarks as drsEndToEndBenchmarks } from "./drs-e2e.ts";
 import { benchmarks as engineBenchmarks } from "./engine.ts";
 import { benchmarks as precopyBenchmarks } from "./precopy.ts";
 import { benchmarks as qemuBenchmarks } from "./qemu.ts";
+import { benchmarks as qemuCeilingBenchmarks } from "./qemu-ceiling.ts";
 import { benchmarks as qemuLabBenchmarks } from "./qemu-lab.ts";
 import { benchmarks as qemuPredictionBenchmarks } from "./qemu-prediction.ts";
 
@@ -86,7 +87,7 @@ const checkerMatrix: Benchmark = {
   },
 };
 
-const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks, ...controllerMigrationBenchmarks, ...qemuBenchmarks, ...qemuLabBenchmarks, ...qemuPredictionBenchmarks, ...drsBenchmarks, ...drsEndToEndBenchmarks];
+const benchmarks: readonly Benchmark[] = [checkerMatrix, ...engineBenchmarks, ...precopyBenchmarks, ...controllerBenchmarks, ...controllerMigrationBenchmarks, ...qemuBenchmarks, ...qemuCeilingBenchmarks, ...qemuLabBenchmarks, ...qemuPredictionBenchmarks, ...drsBenchmarks, ...drsEndToEndBenchmarks];
 
 const filters = process.argv.slice(2);
 for (const b of benchmarks.filter((x) => filters.length === 0 || filters.some((f) => x.name.includes(f)))) {

@@ -30,7 +30,7 @@ type Endpoint = "server" | "client";
  * makes QEMU generate 2048-bit DH parameters inside `object-add` (crypto/tlscreds.c, QEMU
  * 7.2): 2.2 s measured here, longer on a busy host. TLS 1.3 with ECDHE never uses them.
  */
-const FFDHE2048_PEM = `-----BEGIN DH PARAMETERS-----
+export const FFDHE2048_PEM = `-----BEGIN DH PARAMETERS-----
 MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
 +8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
 87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
