@@ -72,6 +72,7 @@ export const LinkRateSchema = z
     fixedMs: z.number().openapi({ description: "Time a migration spends outside its passes and switchover (connect, page map, close), smoothed" }),
     switchoverExtraMs: z.number().openapi({ description: "Switchover time the model does not reserve (the destination's ownership claim, resume), smoothed" }),
     safetyMarginMs: z.number().openapi({ description: "How far below the user's downtime limit the engine aims on this pair" }),
+    zeroPageMs: z.number().optional().openapi({ description: "Time per zero page the pair's migrations showed (qemu: its migration thread scans each page and sends a marker), ms; absent where the driver's own figure is used" }),
     updatedAt: z.number().openapi({ description: "When the last migration was folded in (ms since the epoch)" }),
   })
   .openapi("LinkRate", { description: "What a VMotion host pair (source to destination) learned from the migrations it carried" });

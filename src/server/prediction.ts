@@ -121,13 +121,13 @@ export class Predictor {
   async learn(finished: FinishedMigration): Promise<LinkRecord | undefined> {
     const { report, source, destination } = finished;
     if (report.outcome !== Phase.completed || finished.cold || finished.bandwidthLimited || report.passes === 0) return undefined;
-    const gap = costsFor(this.#drivers.get(source) ?? StreamDriver.qemu).passGapMsPerByte ?? 0;
-    const observation = { ...observationOf(finished), betweenPassesMs: report.bytesSent * gap };
+    const costs = costsFor(this.#drivers.get(source) ?? StreamDriver.qemu);
+    const observation = { ...observationOf(finished), betweenPassesMs: report.bytesSent * (costs.passGapMsPerByte ?? 0) };
     // A direction's first migration starts from the reverse direction's record when its prediction did (a prior, not samples).
     const prior = report.prediction?.basis?.linkSource === "reverse" ? (await this.#basis(source, destination)).record : undefined;
     return this.#store.learnLinkRate(source, destination, (own) => {
       const previous = own ?? (prior === undefined ? undefined : { ...prior, source, destination, samples: 0 });
-      return learnLink(previous, source, destination, { ...observation, modelledDowntimeMs: modelled(report.prediction, previous) });
+      return learnLink(previous, source, destination, { ...observation, modelledDowntimeMs: modelled(report.prediction, previous) }, costs);
     });
   }
 }
@@ -156,6 +156,7 @@ function observationOf(f: FinishedMigration): Omit<LinkObservation, "modelledDow
   const last = f.passes.at(-1);
   return {
     bytesSent: f.report.bytesSent,
+    zeroPages: f.report.zeroPages,
     precopyRateBytesPerSec: last !== undefined && last.linkRateBytesPerSec > 0 ? last.linkRateBytesPerSec : undefined,
     totalMs: f.report.totalMs,
     downtimeMs: f.report.downtimeMs,

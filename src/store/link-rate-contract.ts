@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { learnLink, type LinkObservation } from "../core/migration/link-learning.ts";
+import { QEMU_STREAM_COSTS } from "../core/migration/model.ts";
 import type { Store } from "./store.ts";
 
 const SEEN: LinkObservation = { bytesSent: 80e6, precopyRateBytesPerSec: 100e6, totalMs: 900, downtimeMs: 40, modelledDowntimeMs: 25, at: 1_700_000_000_000 };
@@ -23,6 +24,11 @@ export function linkRateContract(store: () => Store): void {
     await s.learnLinkRate("esx02", "esx01", (previous) => learnLink(previous, "esx02", "esx01", SEEN));
     await s.learnLinkRate("esx01", "esx03", (previous) => learnLink(previous, "esx01", "esx03", SEEN));
     assert.deepEqual((await s.listLinkRates()).map((r) => `${r.source}>${r.destination}:${r.samples}`), ["esx01>esx02:2", "esx01>esx03:1", "esx02>esx01:1"]);
+    // A qemu pair's fitted time per zero page is kept; a sim pair has none.
+    const qemu = await s.learnLinkRate("esx03", "esx04", (previous) => learnLink(previous, "esx03", "esx04", { ...SEEN, zeroPages: 40_000 }, QEMU_STREAM_COSTS));
+    assert.ok(qemu?.zeroPageMs !== undefined && qemu.zeroPageMs > 0);
+    assert.deepEqual(await s.getLinkRate("esx03", "esx04"), qemu);
+    assert.equal((await s.getLinkRate("esx01", "esx02"))?.zeroPageMs, undefined);
   });
 
   void test("link rates: a fold that learns nothing writes nothing; concurrent folds on one pair all count", async () => {

@@ -184,6 +184,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable("operation").addColumn("controller", "text").execute();
       },
     },
+    // A host pair's fitted time per zero page (src/core/migration/link-learning.ts); null: the
+    // driver's own figure (pairs learned before, and drivers that charge zero pages none).
+    "0009-link-zero-page": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.alterTable("link_rate").addColumn("zero_page_ms", dialect === "postgres" ? "double precision" : "real").execute();
+      },
+    },
   };
 }
 

@@ -67,6 +67,43 @@ test("VMs of different sizes on one pair separate the fixed time from the rate",
   assert.ok(Math.abs(record.rateBytesPerSec / 50e6 - 1) < 0.05, `rate ${record.rateBytesPerSec}`);
 });
 
+test("guests alike in bytes but not in zero pages separate the time per zero page (qemu), and the pair's prediction uses it", () => {
+  // The pair's truth: 60 ms fixed, 120 MB/s, 8 µs per zero page (QEMU 7.2 over TLS on one 2-CPU
+  // host; 0.5 µs on another); guests of 256 and 512 MiB that touched the same 88 MiB, and
+  // writers that sent more, in turn; the source reports a pass rate under the truth.
+  const guests = [
+    { bytes: 88 * MiB, zeroPages: 43_000 },
+    { bytes: 88 * MiB, zeroPages: 108_000 },
+    { bytes: 200 * MiB, zeroPages: 80_000 },
+  ];
+  const learn = (n: number): LinkRecord | undefined => {
+    let record: LinkRecord | undefined;
+    for (let i = 0; i < n; i++) {
+      const g = guests[i % guests.length] ?? { bytes: 0, zeroPages: 0 };
+      const totalMs = 60 + (g.bytes / 120e6) * 1000 + g.zeroPages * 0.008 + 40;
+      record = learnLink(record, "a", "b", { bytesSent: g.bytes, zeroPages: g.zeroPages, precopyRateBytesPerSec: 100e6, totalMs, downtimeMs: 40, modelledDowntimeMs: 40, at: i }, QEMU_STREAM_COSTS);
+    }
+    return record;
+  };
+  // The first migration keeps the driver's fixed time and puts the rest on its zero pages, nearer the truth than the driver's 0.5 µs.
+  const first = learn(1);
+  assert.equal(first?.fixedMs, QEMU_STREAM_COSTS.fixedMs);
+  const firstZero = first.zeroPageMs ?? 0;
+  assert.ok(firstZero > 0.004 && firstZero < 0.008, `first ${String(firstZero)} ms`);
+  // Then the fit moves towards the truth.
+  const record = learn(600);
+  assert.ok(record?.zeroPageMs !== undefined);
+  assert.ok(Math.abs(record.zeroPageMs / 0.008 - 1) < 0.1, `zero page ${String(record.zeroPageMs)} ms`);
+  assert.ok(Math.abs(record.rateBytesPerSec / 120e6 - 1) < 0.1, `rate ${String(record.rateBytesPerSec)}`);
+  // The prediction charges the learned figure: a 512 MiB idle guest takes longer than a 256 MiB one that touched as much.
+  const idle = (memoryMB: number) => predictForPair({ inputs: { ...INPUTS, memoryBytes: memoryMB * MiB, touchedBytes: 88 * MiB, dirtyRateBytesPerSec: 0, workingSetBytes: 0 }, driver: "qemu", learned: record, bandwidthLimitBytesPerSec: undefined });
+  const gap = idle(512).totalMs - idle(256).totalMs;
+  assert.ok(Math.abs(gap - 65_536 * 0.008) < 0.15 * 65_536 * 0.008, `512 MiB takes ${gap.toFixed(0)} ms longer`);
+  // A driver that charges zero pages nothing (sim) learns no such figure.
+  const sim = learnLink(undefined, "a", "b", observation({ zeroPages: 50_000 }));
+  assert.equal(sim?.zeroPageMs, undefined);
+});
+
 test("a migration that moved nothing teaches nothing; without a reported rate the whole time is used", () => {
   assert.equal(learnLink(undefined, "a", "b", observation({ bytesSent: 0 })), undefined);
   const r = learnLink(undefined, "a", "b", observation({ precopyRateBytesPerSec: undefined, totalMs: 1040, downtimeMs: 40 }));

@@ -4,7 +4,10 @@
 //  - the pre-copy rate the stream really achieved and the fixed time outside the passes and
 //    the switchover (connect, handshake, page map, hash handshakes between passes, close),
 //    fitted together over the pair's migrations (fitTime): recent migrations count most, one
-//    odd run moves the fit only part of the way;
+//    odd run moves the fit only part of the way; for a driver whose costs charge zero pages
+//    time of their own (qemu: its migration thread scans each and sends a marker), the time per
+//    zero page is fitted beside them, since guests of one touched size and different memory
+//    sizes otherwise look alike to the fit and are not;
 //  - the switchover time the model does not see (the destination's ownership claim, resume):
 //    the measured downtime less what the model said the switchover would take, a moving
 //    average (EWMA);
@@ -27,6 +30,8 @@ export interface LinkRecord {
   readonly fixedMs: number;
   /** Smoothed switchover time the model does not reserve (measured less modelled downtime), ms; negative when the model reserves more than switchovers take. */
   readonly switchoverExtraMs: number;
+  /** Fitted time per zero page, ms (drivers whose costs charge zero pages: qemu); undefined: the driver's own figure. */
+  readonly zeroPageMs?: number | undefined;
   /** How far below the user's downtime limit the engine aims, ms. */
   readonly safetyMarginMs: number;
   /** When the last migration was folded in (ms since the epoch). */
@@ -36,6 +41,8 @@ export interface LinkRecord {
 /** What one completed migration measured, as the controller sees it at its end. */
 export interface LinkObservation {
   readonly bytesSent: number;
+  /** Pages found zero and sent as markers (MigrationReport.zeroPages); undefined or 0 when the driver does not say. */
+  readonly zeroPages?: number | undefined;
   /** The source's measured pre-copy rate over all passes (bytes / pass time); undefined: not reported. */
   readonly precopyRateBytesPerSec: number | undefined;
   readonly totalMs: number;
@@ -92,6 +99,33 @@ export function observable(o: LinkObservation): boolean {
 
 /** Bytes that weigh as much as the fixed time in the time fit (a lab VM's pass): scales the per-byte term. */
 const FIT_SCALE_BYTES = 64 * 1048576;
+/** Zero pages that weigh as much as the fixed time in the time fit (256 MiB never touched): scales the per-zero-page term. */
+const FIT_SCALE_ZERO_PAGES = 65_536;
+/** How far the time per zero page may grow at once beyond doubling, ms (from a small starting figure it gets there in a few migrations). */
+const ZERO_PAGE_STEP_MS = 0.001;
+
+interface TimeFit {
+  readonly rate: number;
+  readonly fixed: number;
+  /** undefined: the driver does not charge zero pages. */
+  readonly zeroPageMs: number | undefined;
+}
+
+/**
+ * A pair's first migration: the source's measured pass rate, and the rest of the time fixed,
+ * where the driver charges no zero pages. Where it does, the rest beyond the driver's fixed time
+ * is put on the zero pages: their cost is what differs most between hosts (QEMU 7.2 over TLS:
+ * 0.5 µs a page on one 2-CPU host, 8 µs on another), and the fit only slowly moves time between
+ * terms that most migrations grow together.
+ */
+function firstFit(o: LinkObservation, y: number, measuredRate: number, zeroPages: number, costs: StreamCosts | undefined): TimeFit {
+  const zeroPageMs = costs?.loop?.zeroPageMs;
+  const rest = y - (o.bytesSent / measuredRate) * 1000;
+  if (rest < 0) return { rate: (o.bytesSent / y) * 1000, fixed: 0, zeroPageMs };
+  if (costs === undefined || zeroPageMs === undefined || zeroPages <= 0) return { rate: measuredRate, fixed: rest, zeroPageMs };
+  const fixed = Math.min(rest, costs.fixedMs);
+  return { rate: measuredRate, fixed, zeroPageMs: Math.max(zeroPageMs, (rest - fixed) / zeroPages) };
+}
 
 /**
  * The time a migration spends outside its switchover is fixed + bytes / rate. One pair carries
@@ -99,37 +133,45 @@ const FIT_SCALE_BYTES = 64 * 1048576;
  * mean squares, step LINK_EWMA_WEIGHT): the error of the current fit for this migration is shared
  * between the fixed time and the time per byte by how much each weighs for its size. A pair that
  * only carried one size predicts that size right; sizes that differ separate the two. The first
- * migration takes the source's measured pass rate and puts the rest in the fixed time.
+ * migration is split by firstFit. Where the driver's costs charge zero pages (`costs.loop`), the
+ * time per zero page is the third term fitted with the others.
  */
-function fitTime(previous: LinkRecord | undefined, o: LinkObservation, measuredRate: number): { readonly rate: number; readonly fixed: number } {
+function fitTime(previous: LinkRecord | undefined, o: LinkObservation, measuredRate: number, costs: StreamCosts | undefined): TimeFit {
+  const zeroPageMs = costs?.loop?.zeroPageMs;
+  const zeroPages = zeroPageMs === undefined ? 0 : (o.zeroPages ?? 0);
   const y = o.totalMs - o.downtimeMs - (o.betweenPassesMs ?? 0);
-  if (previous === undefined) {
-    const first = y - (o.bytesSent / measuredRate) * 1000;
-    return first >= 0 ? { rate: measuredRate, fixed: first } : { rate: (o.bytesSent / y) * 1000, fixed: 0 };
-  }
+  if (previous === undefined) return firstFit(o, y, measuredRate, zeroPages, costs);
   const msPerByte = 1000 / previous.rateBytesPerSec;
+  const msPerZero = zeroPageMs === undefined ? undefined : (previous.zeroPageMs ?? zeroPageMs);
   const x = o.bytesSent / FIT_SCALE_BYTES;
-  const expected = previous.fixedMs + msPerByte * o.bytesSent;
+  const z = zeroPages / FIT_SCALE_ZERO_PAGES;
+  const expected = previous.fixedMs + msPerByte * o.bytesSent + zeroPages * (msPerZero ?? 0);
   // A migration stalled by a busy machine counts as at most twice what the fit expects, and a
   // slower one moves the fit half as far as a faster one: a shared machine only ever slows a
   // migration down, so the typical time is nearer the quick runs than the mean of all.
   const error = bounded(expected, y, 50) - expected;
-  const step = ((error > 0 ? LINK_EWMA_WEIGHT / 2 : LINK_EWMA_WEIGHT) * error) / (1 + x * x);
+  const step = ((error > 0 ? LINK_EWMA_WEIGHT / 2 : LINK_EWMA_WEIGHT) * error) / (1 + x * x + z * z);
   const perByte = msPerByte + (step * x) / FIT_SCALE_BYTES;
   // The time per byte moves at most by half or double at once, and stays positive.
   const slope = Math.min(2 * msPerByte, Math.max(msPerByte / 2, perByte));
+  // So does the time per zero page, with a little more room to grow from a small figure.
+  const perZero = msPerZero === undefined ? undefined : Math.min(2 * msPerZero + ZERO_PAGE_STEP_MS, Math.max(msPerZero / 2, msPerZero + (step * z) / FIT_SCALE_ZERO_PAGES));
   const fixed = previous.fixedMs + step;
-  if (fixed >= 0) return { rate: 1000 / slope, fixed };
+  if (fixed >= 0) return { rate: 1000 / slope, fixed, zeroPageMs: perZero };
   // No fixed time is negative: the fit keeps its time for this size with none, all per byte.
   const perByteOnly = Math.min(2 * msPerByte, Math.max(msPerByte / 2, (fixed + slope * o.bytesSent) / o.bytesSent));
-  return { rate: 1000 / perByteOnly, fixed: 0 };
+  return { rate: 1000 / perByteOnly, fixed: 0, zeroPageMs: perZero };
 }
 
-/** Folds one migration's measurement into the pair's record (a new record when there was none). */
-export function learnLink(previous: LinkRecord | undefined, source: string, destination: string, o: LinkObservation): LinkRecord | undefined {
+/**
+ * Folds one migration's measurement into the pair's record (a new record when there was none).
+ * `costs`: the source driver's; where they charge zero pages time of their own (qemu's loop),
+ * the pair's time per zero page is fitted from their figure.
+ */
+export function learnLink(previous: LinkRecord | undefined, source: string, destination: string, o: LinkObservation, costs?: StreamCosts): LinkRecord | undefined {
   if (!observable(o)) return previous;
   const measured = finite(o.precopyRateBytesPerSec) && o.precopyRateBytesPerSec > 0 ? o.precopyRateBytesPerSec : (o.bytesSent / (o.totalMs - o.downtimeMs)) * 1000;
-  const { rate, fixed } = fitTime(previous, o, measured);
+  const { rate, fixed, zeroPageMs: perZero } = fitTime(previous, o, measured, costs);
   // Corrections, not durations: a negative sample (the model reserved more than it took) counts too, or the average would only grow.
   const extra = finite(o.modelledDowntimeMs) ? o.downtimeMs - o.modelledDowntimeMs : (previous?.switchoverExtraMs ?? 0);
   const margin = Math.max(MARGIN_FLOOR_MS, extra, (previous?.safetyMarginMs ?? 0) * MARGIN_DECAY);
@@ -141,6 +183,7 @@ export function learnLink(previous: LinkRecord | undefined, source: string, dest
     fixedMs: fixed,
     switchoverExtraMs: ewma(previous?.switchoverExtraMs, firstBounded(previous?.switchoverExtraMs, extra, o.modelledDowntimeMs)),
     safetyMarginMs: margin,
+    ...(perZero === undefined ? {} : { zeroPageMs: perZero }),
     updatedAt: o.at,
   };
 }
@@ -186,6 +229,12 @@ export interface PairPredictionInputs {
   readonly bandwidthLimitBytesPerSec: number | undefined;
 }
 
+/** The driver's costs with what the pair learned: fixed and unseen switchover time, and the time per zero page where the driver charges one. */
+function learnedCosts(base: StreamCosts, learned: LinkRecord): StreamCosts {
+  const loop = base.loop === undefined || learned.zeroPageMs === undefined ? base.loop : { ...base.loop, zeroPageMs: learned.zeroPageMs };
+  return { ...base, fixedMs: Math.max(0, learned.fixedMs), switchoverUnreservedMs: learned.switchoverExtraMs, ...(loop === undefined ? {} : { loop }) };
+}
+
 /**
  * The prediction a user sees: the source driver's costs; the learned rate of the pair once
  * known, else the nominal one; a bandwidth limit caps either; the learned fixed and unseen
@@ -197,7 +246,7 @@ export function predictForPair(p: PairPredictionInputs): Prediction & { readonly
   const linkRate = learned?.rateBytesPerSec ?? p.inputs.linkRateBytesPerSec;
   const capped = p.bandwidthLimitBytesPerSec !== undefined && p.bandwidthLimitBytesPerSec > 0 && p.bandwidthLimitBytesPerSec < linkRate;
   const rate = capped ? Math.min(linkRate, p.bandwidthLimitBytesPerSec) : linkRate;
-  const costs: StreamCosts = learned === undefined ? base : { ...base, fixedMs: Math.max(0, learned.fixedMs), switchoverUnreservedMs: learned.switchoverExtraMs };
+  const costs: StreamCosts = learned === undefined ? base : learnedCosts(base, learned);
   const target = downtimeTargetMs(p.inputs.downtimeLimitMs, learned);
   const prediction = predictPrecopy({ ...p.inputs, linkRateBytesPerSec: rate, downtimeLimitMs: target }, costs);
   const linkSource: LinkSource = capped ? "bandwidth-limit" : learned === undefined ? "nominal" : p.reverse === true ? "reverse" : "learned";

@@ -143,6 +143,8 @@ test("a completed migration reports QEMU's total time and downtime, and the dest
     const report = await source.migrateOut(spec.name, target, DEFAULT_MIGRATE_OPTIONS, hooks(events));
     assert.equal(report.outcome, Phase.completed, report.failure?.message);
     assert.ok(report.totalMs > 0 && report.downtimeMs > 0 && report.bytesSent > 0, JSON.stringify(report));
+    // QEMU's page counts: what the guest touched went whole, the rest as zero-page markers.
+    assert.ok(report.pagesSent > 0 && report.zeroPages > 0 && (report.pagesSent + report.zeroPages) * 4096 >= spec.memoryMB * 1048576, JSON.stringify(report));
     assert.deepEqual(source.pids(), [], "the source QEMU was ended (trap 10)");
     assert.equal(await destination.incomingState("times"), IncomingState.running);
     assert.equal((await destination.get(spec.name))?.power, PowerStatus.running);

@@ -23,6 +23,7 @@ describe("parseMigrationInfo", () => {
     assert.equal(sample.remainingBytes, 20 * MiB);
     assert.equal(sample.totalBytes, 128 * MiB);
     assert.equal(sample.dirtySyncCount, 2);
+    assert.deepEqual([sample.normalPages, sample.zeroPages], [9000, 30000]);
     assert.equal(sample.totalTimeMs, 420);
     assert.equal(sample.expectedDowntimeMs, 300);
     assert.equal(sample.setupTimeMs, 3);

@@ -37,6 +37,10 @@ export interface MigrationSample {
   readonly totalBytes: number | undefined;
   /** Completed passes over dirty memory (MigrationStats.dirty-sync-count). */
   readonly dirtySyncCount: number | undefined;
+  /** Pages sent whole (MigrationStats.normal). */
+  readonly normalPages?: number | undefined;
+  /** Pages found zero and sent as a marker (MigrationStats.duplicate). */
+  readonly zeroPages?: number | undefined;
   readonly totalTimeMs: number | undefined;
   /** Only once completed. */
   readonly downtimeMs: number | undefined;
@@ -76,6 +80,8 @@ export function parseMigrationInfo(value: unknown): MigrationSample {
     remainingBytes: num(ram["remaining"]),
     totalBytes: num(ram["total"]),
     dirtySyncCount: num(ram["dirty-sync-count"]),
+    normalPages: num(ram["normal"]),
+    zeroPages: num(ram["duplicate"]),
     totalTimeMs: num(info["total-time"]),
     downtimeMs: num(info["downtime"]),
     expectedDowntimeMs: num(info["expected-downtime"]),

@@ -40,6 +40,7 @@ export function LearnedLinks({ host }: { host: string }) {
           <Th>Learned rate</Th>
           <Th>Migrations</Th>
           <Th>Fixed time</Th>
+          <Th>Time per zero page</Th>
           <Th>Downtime margin</Th>
         </Tr>
       </Thead>
@@ -50,6 +51,7 @@ export function LearnedLinks({ host }: { host: string }) {
             <Td dataLabel="Learned rate">{mbps(l.rateBytesPerSec)}</Td>
             <Td dataLabel="Migrations">{l.samples}</Td>
             <Td dataLabel="Fixed time">{l.fixedMs.toFixed(0)} ms</Td>
+            <Td dataLabel="Time per zero page">{l.zeroPageMs === undefined ? "-" : `${(l.zeroPageMs * 1000).toFixed(1)} µs`}</Td>
             <Td dataLabel="Downtime margin">{l.safetyMarginMs.toFixed(0)} ms</Td>
           </Tr>
         ))}
