@@ -92,6 +92,7 @@ export class Predictor {
       driver: await this.#driverOf(p.sourceAgent),
       learned,
       reverse,
+      measured: measuredDirtyRate !== undefined,
       bandwidthLimitBytesPerSec: options.bandwidthLimitBytesPerSec,
       inputs: {
         memoryBytes: spec.memoryMB * MiB,

@@ -99,6 +99,12 @@ test("guests alike in bytes but not in zero pages separate the time per zero pag
   const idle = (memoryMB: number) => predictForPair({ inputs: { ...INPUTS, memoryBytes: memoryMB * MiB, touchedBytes: 88 * MiB, dirtyRateBytesPerSec: 0, workingSetBytes: 0 }, driver: "qemu", learned: record, bandwidthLimitBytesPerSec: undefined });
   const gap = idle(512).totalMs - idle(256).totalMs;
   assert.ok(Math.abs(gap - 65_536 * 0.008) < 0.15 * 65_536 * 0.008, `512 MiB takes ${gap.toFixed(0)} ms longer`);
+  // The basis says what it charged, and what it took of the guest.
+  assert.equal(idle(512).basis.zeroPageMs, record.zeroPageMs);
+  assert.deepEqual(idle(512).basis.guest, { memoryBytes: 512 * MiB, touchedBytes: 88 * MiB, dirtyRateBytesPerSec: 0, workingSetBytes: 0, measured: false });
+  const measured = predictForPair({ inputs: INPUTS, driver: "qemu", learned: undefined, bandwidthLimitBytesPerSec: undefined, measured: true });
+  assert.equal(measured.basis.guest?.measured, true);
+  assert.equal(measured.basis.zeroPageMs, QEMU_STREAM_COSTS.loop?.zeroPageMs, "the driver's own until the pair learned one");
   // A driver that charges zero pages nothing (sim) learns no such figure.
   const sim = learnLink(undefined, "a", "b", observation({ zeroPages: 50_000 }));
   assert.equal(sim?.zeroPageMs, undefined);

@@ -227,6 +227,8 @@ export interface PairPredictionInputs {
   /** `learned` is the reverse direction's record (this direction has none yet). */
   readonly reverse?: boolean | undefined;
   readonly bandwidthLimitBytesPerSec: number | undefined;
+  /** The dirty rate and touched memory were measured on the source just before (not declared). */
+  readonly measured?: boolean | undefined;
 }
 
 /** The driver's costs with what the pair learned: fixed and unseen switchover time, and the time per zero page where the driver charges one. */
@@ -251,8 +253,11 @@ export function predictForPair(p: PairPredictionInputs): Prediction & { readonly
   const prediction = predictPrecopy({ ...p.inputs, linkRateBytesPerSec: rate, downtimeLimitMs: target }, costs);
   const linkSource: LinkSource = capped ? "bandwidth-limit" : learned === undefined ? "nominal" : p.reverse === true ? "reverse" : "learned";
   const samples = learned?.samples ?? 0;
+  const { memoryBytes, touchedBytes, dirtyRateBytesPerSec, workingSetBytes } = p.inputs;
+  const guest = { memoryBytes, touchedBytes, dirtyRateBytesPerSec, workingSetBytes, measured: p.measured === true };
+  const zeroPageMs = costs.loop?.zeroPageMs;
   return {
     ...prediction,
-    basis: { linkRateBytesPerSec: rate, linkSource, samples, costs: p.driver, safetyMarginMs: p.inputs.downtimeLimitMs - target, text: linkBasisText(linkSource, rate, samples) },
+    basis: { linkRateBytesPerSec: rate, linkSource, samples, costs: p.driver, safetyMarginMs: p.inputs.downtimeLimitMs - target, text: linkBasisText(linkSource, rate, samples), guest, ...(zeroPageMs === undefined ? {} : { zeroPageMs }) },
   };
 }

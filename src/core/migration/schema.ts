@@ -28,6 +28,17 @@ export const PredictionBasisSchema = z
     costs: z.enum(["sim", "qemu"]).meta({ description: "Whose stream costs the model used: the source host's driver's" }),
     safetyMarginMs: z.number().meta({ description: "The margin kept under the downtime limit at switchover" }),
     text: z.string().meta({ example: "link rate learned from 12 migrations: 780 Mb/s" }),
+    guest: z
+      .object({
+        memoryBytes: z.number(),
+        touchedBytes: z.number().meta({ description: "Memory the first pass sends whole; the rest goes as zero pages" }),
+        dirtyRateBytesPerSec: z.number(),
+        workingSetBytes: z.number().meta({ description: "Memory the guest's writes fall in" }),
+        measured: z.boolean().meta({ description: "The dirty rate and touched memory were measured on the source just before (qemu); false: the VM's declared workload (sim) or nothing" }),
+      })
+      .optional()
+      .meta({ description: "What the model took of the guest" }),
+    zeroPageMs: z.number().optional().meta({ description: "Time charged per zero page, ms: the host pair's learned figure, else the driver's (qemu)" }),
   })
   .meta({ id: "PredictionBasis", description: "What a prediction rests on" });
 
