@@ -33,9 +33,9 @@ async function step<T>(run: MigrationRun, agent: Agent, role: "source" | "destin
 
 /**
  * Only a running VM migrates live: a powered-off (or paused) one is refused before any host is
- * prepared, and nothing after a refusal powers it on (settling resumes, never boots).
+ * prepared, and nothing after a refusal powers it on (settling resumes, never boots). Returns
+ * the VM's status on the source (its hypervisor version goes to the destination).
  */
-/** The VM's status on the source; a Failure unless it runs there. */
 async function requireRunning(run: MigrationRun): Promise<VmStatus> {
   const { source, vm } = run;
   const status = await step(run, source, "source", () => source.getVm(vm.name));
