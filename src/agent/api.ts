@@ -265,6 +265,8 @@ export interface DirtyRateView {
   readonly measured: boolean;
   /** Bytes of memory that are not zero pages, where the driver measures it (qemu); absent otherwise. */
   readonly touchedBytes?: number | undefined;
+  /** The memory the guest's writes covered within the window, when they levelled off there; absent otherwise. */
+  readonly workingSetBytes?: number | undefined;
 }
 
 /**

@@ -53,18 +53,17 @@ export function vmRoutes(ctx: AgentContext): Hono {
     return c.json({ ...(await driver.powerOff(name)), spec: specs.get(name) } satisfies AgentVm);
   });
 
-  // The guest's dirty rate before a migration, for the controller's prediction. `seconds`
-  // (query, 1 to 10, default 1) is how long QEMU samples; the sim answers its workload's rate.
+  // The guest's memory before a migration, for the controller's prediction: its dirty rate,
+  // working set and touched memory. `seconds` (query, 1 to 10, default 1) is how long the qemu
+  // driver samples; the sim answers its workload's declared rate.
   routes.get("/:name/dirty-rate", async (c) => {
     const name = c.req.param("name");
     const status = await ctx.vmOrThrow(name);
     const seconds = Number(c.req.query("seconds") ?? "1");
     if (!Number.isInteger(seconds) || seconds < 1 || seconds > 10) throw new FerryError(ErrorCode.invalidInput, `seconds must be a whole number from 1 to 10, not "${c.req.query("seconds") ?? ""}"`);
-    if (driver.measureDirtyRate !== undefined && status.power === "running") {
-      const bytesPerSec = await driver.measureDirtyRate(name, seconds);
-      // The zero-page share is a hint for the prediction: a process that cannot be read leaves it out.
-      const touchedBytes = await driver.measureTouchedBytes?.(name).catch(() => undefined);
-      const body: DirtyRateView = { vm: name, bytesPerSec, measured: true, ...(touchedBytes === undefined ? {} : { touchedBytes }) };
+    if (driver.measureGuestMemory !== undefined && status.power === "running") {
+      const { dirtyRateBytesPerSec, touchedBytes, workingSetBytes } = await driver.measureGuestMemory(name, seconds);
+      const body: DirtyRateView = { vm: name, bytesPerSec: dirtyRateBytesPerSec, measured: true, touchedBytes, ...(workingSetBytes === undefined ? {} : { workingSetBytes }) };
       return c.json(body);
     }
     const body: DirtyRateView = { vm: name, bytesPerSec: specs.get(name)?.workload?.dirtyRateBytesPerSec ?? 0, measured: false };

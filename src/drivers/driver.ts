@@ -93,6 +93,16 @@ export interface DestroyOptions {
 export const PowerStatus = { running: "running", paused: "paused", off: "off" } as const;
 export type PowerStatus = (typeof PowerStatus)[keyof typeof PowerStatus];
 
+/** A running guest's memory as measured on its host, for the prediction. */
+export interface GuestMemoryProfile {
+  /** Memory that is not zero pages: what the first pass sends whole. */
+  readonly touchedBytes: number;
+  /** Distinct memory the guest dirtied per second over the window. */
+  readonly dirtyRateBytesPerSec: number;
+  /** The memory its writes fell in, when they covered it within the window; undefined: more than they covered. */
+  readonly workingSetBytes: number | undefined;
+}
+
 export interface VmStatus {
   readonly name: string;
   readonly power: PowerStatus;
@@ -319,16 +329,11 @@ export interface HypervisorDriver {
   settle(name: string, migrationId: string, destination: IncomingState): Promise<SettledOn>;
 
   /**
-   * The guest's dirty rate in bytes/s, measured over about `seconds` (the qemu driver: QMP
-   * calc-dirty-rate). Absent where the driver knows it already (the sim: its workload).
+   * What the pre-copy model needs of the running guest's memory, measured over about `seconds`
+   * (the qemu driver reads sampled pages of the guest RAM through /proc/PID/mem, guest-memory.ts).
+   * Absent where the spec says it already (the sim: its workload).
    */
-  measureDirtyRate?(name: string, seconds: number): Promise<number>;
-
-  /**
-   * Bytes of the guest's memory that are not zero pages (the qemu driver samples the guest RAM
-   * through /proc/PID/mem), for the pre-copy model's first pass. Absent where the spec says it (the sim).
-   */
-  measureTouchedBytes?(name: string): Promise<number>;
+  measureGuestMemory?(name: string, seconds: number): Promise<GuestMemoryProfile>;
 
   /**
    * What the host's VMs use now (DRS demand): every running or paused VM, none that is off or an

@@ -258,6 +258,7 @@ function storeSlots(store: Store, controller: string): AdmissionSlots {
 interface MeasuredGuest {
   readonly dirtyRate: number;
   readonly touchedBytes: number | undefined;
+  readonly workingSetBytes: number | undefined;
 }
 
 export class MigrationService {
@@ -473,7 +474,7 @@ export class MigrationService {
   }
 
   /**
-   * The guest's dirty rate as its hypervisor measures it now (qemu: calc-dirty-rate over 1 s),
+   * The guest's dirty rate as its host measures it now (qemu: sampled guest pages over 1 s),
    * for the prediction; undefined where the agent only knows the declared workload (the sim's
    * spec already carries it) or cannot say.
    */
@@ -483,8 +484,8 @@ export class MigrationService {
       const rate = await agent.dirtyRate(vm, 1);
       // An agent whose driver cannot measure (the sim) says so every time: not asked again.
       if (!rate.measured) this.#cannotMeasure.add(agent.name);
-      // The qemu agent also says how much of the guest's memory is not zero pages.
-      return rate.measured ? { dirtyRate: rate.bytesPerSec, touchedBytes: rate.touchedBytes } : undefined;
+      // The qemu agent also says how much of the guest's memory is not zero pages, and the working set its writes covered.
+      return rate.measured ? { dirtyRate: rate.bytesPerSec, touchedBytes: rate.touchedBytes, workingSetBytes: rate.workingSetBytes } : undefined;
     } catch {
       return undefined;
     }
@@ -493,7 +494,7 @@ export class MigrationService {
   /** The prediction for moving `spec` from where the inventory has it to `destination` (prediction.ts). */
   async #predict(snapshot: InventorySnapshot, spec: VmSpec, options: MigrateOptions, destination: string, sourceAgent: AgentClient | undefined, measured?: MeasuredGuest): Promise<Prediction | undefined> {
     const source = snapshot.index.vms.get(spec.name)?.host ?? "";
-    return this.#predictor.predict({ snapshot, spec, options, source, destination, sourceAgent, measuredDirtyRate: measured?.dirtyRate, measuredTouchedBytes: measured?.touchedBytes });
+    return this.#predictor.predict({ snapshot, spec, options, source, destination, sourceAgent, measuredDirtyRate: measured?.dirtyRate, measuredTouchedBytes: measured?.touchedBytes, measuredWorkingSetBytes: measured?.workingSetBytes });
   }
 
   /** The task's last stored progress event, as its stream showed it; undefined when there is none (or it does not read). */

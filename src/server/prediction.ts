@@ -41,6 +41,8 @@ export interface PairPrediction {
   readonly measuredDirtyRate?: number | undefined;
   /** Bytes of its memory that are not zero pages, as its hypervisor measured them (qemu), when it could. */
   readonly measuredTouchedBytes?: number | undefined;
+  /** The memory its writes covered in the measurement's window, when they levelled off there. */
+  readonly measuredWorkingSetBytes?: number | undefined;
 }
 
 export class Predictor {
@@ -99,8 +101,8 @@ export class Predictor {
         touchedBytes: p.measuredTouchedBytes ?? spec.touchedBytes ?? spec.memoryMB * MiB,
         pageSize: 4096,
         dirtyRateBytesPerSec: measuredDirtyRate ?? spec.workload?.dirtyRateBytesPerSec ?? 0,
-        // A measured rate comes without its working set: the whole memory is the cautious bound.
-        workingSetBytes: spec.workload?.workingSetBytes ?? (measuredDirtyRate === undefined ? 0 : spec.memoryMB * MiB),
+        // A measured rate whose writes had not levelled off within the window says no working set: the whole memory is the cautious bound.
+        workingSetBytes: measuredDirtyRate === undefined ? (spec.workload?.workingSetBytes ?? 0) : (p.measuredWorkingSetBytes ?? spec.memoryMB * MiB),
         linkRateBytesPerSec: nominal,
         downtimeLimitMs: options.downtimeLimitMs,
         maxPasses: options.maxPasses,

@@ -82,13 +82,18 @@ export interface QemuLoopInputs {
   readonly options: MigrateOptions;
 }
 
-/** The guest's writes over `ms`: distinct pages of its working set, less those already pending. */
-function dirty(s: LoopState, ms: number, pages: number, workingSetPages: number, dirtyPagesPerMs: number): void {
+/**
+ * The guest's writes over `ms`: distinct pages at its measured rate (the agent measures distinct
+ * pages changed per second), until none of its working set is left clean. Clean means not
+ * dirtied since the last sync and not pending: QEMU's dirty log keeps every page written since
+ * the last sync, whether or not the walk sent it afterwards, so a page written ahead of the first
+ * walk is sent in it and again after the next sync.
+ */
+function dirty(s: LoopState, ms: number, workingSetPages: number, dirtyPagesPerMs: number): void {
   if (workingSetPages <= 0 || dirtyPagesPerMs <= 0) return;
   const rate = dirtyPagesPerMs * (1 - s.throttle / 100);
-  // Pages of the working set not already dirty (pending in a pool or written since the sync).
-  const clean = Math.max(0, workingSetPages - s.newDirt - s.dirtyPool - (s.firstPass / Math.max(1, pages)) * workingSetPages);
-  s.newDirt += clean * -Math.expm1((-rate * ms) / workingSetPages);
+  const clean = Math.max(0, workingSetPages - s.newDirt - s.dirtyPool);
+  s.newDirt += Math.min(clean, rate * ms);
 }
 
 /** QEMU's pre-copy, replayed: passes are its bitmap syncs; switchover is its own threshold test. */
@@ -127,7 +132,7 @@ export function scheduleQemuPrecopy(x: QemuLoopInputs): PrecopySchedule {
     const share = all.ms > 0 ? ms / all.ms : 1;
     const bytes = all.bytes * share;
     takePages(s, (s.firstPass + s.dirtyPool) * share);
-    dirty(s, ms, pages, workingSetPages, dirtyPagesPerMs);
+    dirty(s, ms, workingSetPages, dirtyPagesPerMs);
     s.elapsedMs += ms;
     s.sent += bytes;
     s.windowBytes += bytes;

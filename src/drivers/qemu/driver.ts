@@ -16,8 +16,7 @@
 import { rm } from "node:fs/promises";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { describedFacts, PowerStatus } from "../driver.ts";
-import { measureDirtyRate } from "./dirty-rate.ts";
-import { measureTouchedBytes } from "./touched-memory.ts";
+import { measureGuestMemory } from "./guest-memory.ts";
 import { parseQueryBlock } from "./disks.ts";
 import { QemuHost, type HostedVm } from "./host.ts";
 import { abortIncoming, guestCheck, incomingBlocktime, incomingFailure, incomingState, prepareIncoming } from "./incoming.ts";
@@ -76,8 +75,7 @@ export function createQemuDriver(options: QemuDriverOptions): QemuDriver {
         vm.power = PowerStatus.running;
       }),
 
-    measureDirtyRate: (name, seconds) => measureDirtyRate(host, name, seconds),
-    measureTouchedBytes: (name) => measureTouchedBytes(host, name),
+    measureGuestMemory: (name, seconds) => measureGuestMemory(host, name, seconds),
     usage: () => meter.measure(describedFacts(options.host, host.freeMB(), "qemu"), host.vms.values(), host.clock.now(), host.clock.monotonic()),
     blockDevices: async (name) => parseQueryBlock(await qmpOf(name).execute("query-block", undefined, { timeoutMs: 5000 })),
     runState: (name) => queryStatus(qmpOf(name)),

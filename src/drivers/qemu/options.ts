@@ -2,7 +2,7 @@
 // (what the agent or a test wires in), the control-timing record for the benchmark, and the
 // driver's interface beyond HypervisorDriver.
 import type { Clock } from "../../core/clock.ts";
-import type { HostDescription, HypervisorDriver, IncomingMigration, IncomingState } from "../driver.ts";
+import type { GuestMemoryProfile, HostDescription, HypervisorDriver, IncomingMigration, IncomingState } from "../driver.ts";
 import type { Accelerator, GuestBoot } from "./command-line.ts";
 import type { GuestCpuDefinition } from "./cpu-model.ts";
 import type { BlockDevice, DatastorePath } from "./disks.ts";
@@ -146,12 +146,8 @@ export interface QemuDriver extends HypervisorDriver {
    * network, seen from this host's port-group bridges, once it runs here (same MAC, same IP).
    */
   guestCheck(migrationId: string): Promise<GuestCheck>;
-  /**
-   * The guest's dirty rate in bytes/s, sampled by QEMU over `seconds` (QMP `calc-dirty-rate`,
-   * page-sampling: dirty-bitmap mode crashes QEMU 7.2 under TCG, trap 8). Page sampling sees
-   * changed contents only, so a guest rewriting identical bytes reads as ~0.
-   */
-  measureDirtyRate(name: string, seconds: number): Promise<number>;
+  /** The running guest's touched memory, dirty rate and working set, sampled over `seconds` (guest-memory.ts). */
+  measureGuestMemory(name: string, seconds: number): Promise<GuestMemoryProfile>;
   /** PIDs of the QEMU processes this driver runs, for tests and the lab's teardown. */
   pids(): number[];
   /** The guest drives of `name`'s QEMU as QMP `query-block` shows them. */
