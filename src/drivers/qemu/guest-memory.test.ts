@@ -20,11 +20,15 @@ test("a curve still growing along its line: its rate from the whole window, no w
   assert.equal(dirtyProfile(MEMORY, 4096, curve([2, 5, 6])).workingSetBytes, 6 * MiB);
 });
 
-test("a curve that levelled off: the working set it covered, and the rate from its steepest point", () => {
-  // 48 MiB/s sweeping 32 MiB: covered in 0.67 s.
+test("a curve that levelled off: the working set it covered, at the whole window's rate", () => {
+  // 48 MiB/s sweeping 32 MiB: covered in 0.67 s, 32 distinct MiB in the second.
   const p = dirtyProfile(MEMORY, 4096, curve([12, 24, 32]));
   near(p.workingSetBytes ?? 0, 32 * MiB);
-  near(p.dirtyRateBytesPerSec, 48 * MiB);
+  near(p.dirtyRateBytesPerSec, 32 * MiB);
+  // A writer that writes its 8 MiB in a burst at the start of each second: 8 MiB/s over 8 MiB, not its burst's pace.
+  const bursty = dirtyProfile(MEMORY, 4096, curve([8, 8, 8]));
+  near(bursty.dirtyRateBytesPerSec, 8 * MiB);
+  near(bursty.workingSetBytes ?? 0, 8 * MiB);
 });
 
 test("an idle guest: rate 0, no working set; points at 0 ms are ignored", () => {

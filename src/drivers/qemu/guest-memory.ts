@@ -37,9 +37,10 @@ export interface DirtyPoint {
 
 /**
  * The guest's dirty rate and working set from the curve of distinct memory changed over time,
- * read from `samples` pages. A curve still growing along its line says the rate (its end point:
- * the most pages, the least noise) and only a lower bound of the working set: undefined. One that
- * levelled off says the working set it covered (its end point) and the rate from its steepest point.
+ * read from `samples` pages. The rate is the whole window's (its end point: the most pages, the
+ * least noise, and a writer that writes in bursts, as the test guest's does each second, is not
+ * taken at its burst's pace). A curve still growing along its line says only a lower bound of the
+ * working set: undefined; one that levelled off says the working set it covered (its end point).
  */
 export function dirtyProfile(memoryBytes: number, samples: number, points: readonly DirtyPoint[]): { dirtyRateBytesPerSec: number; workingSetBytes: number | undefined } {
   const curve = points.filter((p) => p.ms > 0).map((p) => ({ ms: p.ms, share: p.changedShare })).sort((a, b) => a.ms - b.ms);
@@ -50,9 +51,8 @@ export function dirtyProfile(memoryBytes: number, samples: number, points: reado
   const expected = mid.share * (last.ms / mid.ms - 1) * samples;
   const grew = (last.share - mid.share) * samples;
   const levelled = mid !== last && expected > 0 && grew < Math.min(LEVELLED * expected, expected - 3 * Math.sqrt(expected));
-  const perSec = (p: { ms: number; share: number }): number => (p.share * memoryBytes) / (p.ms / 1000);
-  if (!levelled) return { dirtyRateBytesPerSec: perSec(last), workingSetBytes: undefined };
-  return { dirtyRateBytesPerSec: Math.max(...curve.map(perSec)), workingSetBytes: last.share * memoryBytes };
+  const dirtied = last.share * memoryBytes;
+  return { dirtyRateBytesPerSec: dirtied / (last.ms / 1000), workingSetBytes: levelled ? dirtied : undefined };
 }
 
 /**
