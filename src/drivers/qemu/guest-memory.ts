@@ -29,6 +29,7 @@ const CHECKPOINTS = [0.25, 0.5, 1] as const;
  * by more than sampling noise (3 standard deviations of the pages expected).
  */
 const LEVELLED = 0.8;
+
 /** The share of the sampled pages that changed between the first read and one `ms` later. */
 export interface DirtyPoint {
   readonly ms: number;
