@@ -111,7 +111,12 @@ export function scheduleQemuPrecopy(x: QemuLoopInputs): PrecopySchedule {
   let passStart = { ms: 0, sent: 0 };
   if (linkBytesPerMs <= 0) return stuck(s, costs, link, pageSize, schedule, "not converging: the link carries nothing (link rate 0)");
   while (s.elapsedMs < MODEL_HORIZON_MS) {
-    if (pendingBytes(s, pageSize) < s.thresholdBytes || pendingBytes(s, pageSize) === 0) {
+    if (pendingBytes(s, pageSize) >= s.thresholdBytes && pendingBytes(s, pageSize) === 0) {
+      // Nothing pending before the first bandwidth window (threshold 0): ram_save_pending syncs
+      // only under the threshold, so migration_iteration_run completes without a sync.
+      return complete(s, x, touchedShare, pageSize, linkBytesPerMs, schedule);
+    }
+    if (pendingBytes(s, pageSize) < s.thresholdBytes) {
       // ram_save_pending: a sync; the guest's writes since the last one join what is pending.
       s.dirtyPool += s.newDirt;
       s.newDirt = 0;
@@ -165,10 +170,16 @@ function complete(s: LoopState, x: QemuLoopInputs, touchedShare: number, pageSiz
     totalMs,
     downtimeMs,
     converges: true,
-    note: `${throttled}QEMU switches over at its ${s.passes - 1}${s.passes - 1 === 1 ? "st" : s.passes - 1 === 2 ? "nd" : s.passes - 1 === 3 ? "rd" : "th"} dirty sync, when what is pending fits its threshold: the last ${((rest.bytes + costs.deviceStateBytes) / 1048576).toFixed(1)} MiB go in ${downtimeMs.toFixed(0)} ms of downtime (limit ${inputs.downtimeLimitMs} ms)`,
+    note: `${throttled}${switchoverWhen(s.passes - 1)}: the last ${((rest.bytes + costs.deviceStateBytes) / 1048576).toFixed(1)} MiB go in ${downtimeMs.toFixed(0)} ms of downtime (limit ${inputs.downtimeLimitMs} ms)`,
     throttlePercent: s.throttle,
     schedule,
   };
+}
+
+function switchoverWhen(syncs: number): string {
+  if (syncs <= 1) return "QEMU switches over when its first walk leaves nothing pending, before its first bandwidth window";
+  const suffix = syncs % 100 >= 11 && syncs % 100 <= 13 ? "th" : (["th", "st", "nd", "rd"][syncs % 10] ?? "th");
+  return `QEMU switches over at its ${syncs}${suffix} dirty sync, when what is pending fits its threshold`;
 }
 
 /** Not converging: the downtime is what switching over now would take (finite: it crosses the wire as JSON). */
