@@ -1,25 +1,19 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under src/ and test/ with node's own test runner (spec reporter), three
-// files at a time but at most two that keep CPUs busy (real QEMU guests under TCG, the browser),
-// each file in a process group of its own with a time limit: a file that hangs is killed with
-// every process it started and named, and the run fails. Node 20's --test takes no globs, so the
-// file list is built here.
+// Runs every *.test.ts under src/ and test/ with node's own test runner (spec reporter), two
+// files at a time (what `--test-concurrency=2` gave), each file in a process group of its own
+// with a time limit: a file that hangs is killed with every process it started and named, and
+// the run fails. Node 20's --test takes no globs, so the file list is built here.
 // Usage: node scripts/run-tests.mjs [path-substring ...]   (filters the file list)
 //        node scripts/run-tests.mjs path/to/file.ts ...    (runs exactly these files)
 // Environment: FERRY_TEST_FILE_TIMEOUT_S   seconds one file may run (default 1800: the QEMU lab
 //              files give single tests up to 10 min on a busy machine, so a file may need more)
-//              FERRY_TEST_CONCURRENCY    files at a time (default 3; the busy ones stay at most 2)
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 
 const root = new URL("..", import.meta.url).pathname;
 const filters = process.argv.slice(2);
-const CONCURRENCY = Number(process.env.FERRY_TEST_CONCURRENCY ?? "3");
-if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) {
-  console.error(`run-tests: FERRY_TEST_CONCURRENCY must be a whole number of files, 1 or more, not "${process.env.FERRY_TEST_CONCURRENCY}"`);
-  process.exit(2);
-}
+const CONCURRENCY = 2;
 const timeoutSeconds = Number(process.env.FERRY_TEST_FILE_TIMEOUT_S ?? "1800");
 if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
   console.error(`run-tests: FERRY_TEST_FILE_TIMEOUT_S must be a positive number of seconds, not "${process.env.FERRY_TEST_FILE_TIMEOUT_S}"`);
@@ -191,32 +185,9 @@ function runFile(file, onLine) {
   });
 }
 
-// ---- the run: CONCURRENCY files at a time, output in start order, the running head file live ----
+// ---- the run: two files at a time, output in file order, the running head file live ----
 
-// Files that keep the CPUs busy for minutes: real QEMU guests (TCG) and the browser. At most
-// BUSY_AT_ONCE of them run together, and they start first, so that none is left for the end; the
-// other files mostly wait on agents, leases and timers, and fill the remaining slot meanwhile.
-const BUSY_AT_ONCE = 2;
-const busyFiles = new Set(files.filter((f) => f.startsWith("test/web/") || /requireQemu|qemuTestsBlocked/.test(readFileSync(join(root, f), "utf8"))));
-const queue = [...files.filter((f) => busyFiles.has(f)), ...files.filter((f) => !busyFiles.has(f))];
-let busyRunning = 0;
-/** Resolved when a file ends: a worker that found only busy files left waits for one. */
-let fileEnded = withResolvers();
-function withResolvers() {
-  let resolve;
-  const promise = new Promise((r) => { resolve = r; });
-  return { promise, resolve };
-}
-
-/** The next file this worker may start; undefined when none is left; a promise when it must wait. */
-function nextFile() {
-  if (queue.length === 0) return undefined;
-  const i = busyRunning < BUSY_AT_ONCE ? 0 : queue.findIndex((f) => !busyFiles.has(f));
-  if (i < 0) return fileEnded.promise.then(() => nextFile());
-  const [file] = queue.splice(i, 1);
-  if (busyFiles.has(file)) busyRunning++;
-  return file;
-}
+const queue = [...files];
 const records = []; // in start order: { lines: string[], done: boolean }
 function flush() {
   while (records.length > 0) {
@@ -235,16 +206,12 @@ let stopping = false;
 const started = performance.now();
 
 async function worker() {
-  for (let file = await nextFile(); file !== undefined && !stopping; file = await nextFile()) {
+  for (let file = queue.shift(); file !== undefined && !stopping; file = queue.shift()) {
     const record = { lines: [], done: false };
     records.push(record);
     const fileStarted = performance.now();
     const result = await runFile(file, (line) => { record.lines.push(line); flush(); });
     took.push([file, (performance.now() - fileStarted) / 1000]);
-    if (busyFiles.has(file)) busyRunning--;
-    const ended = fileEnded;
-    fileEnded = withResolvers();
-    ended.resolve();
     for (const key of Object.keys(totals)) totals[key] += result.counts[key] ?? 0;
     if (result.timedOut !== undefined) {
       totals.tests += 1;
@@ -284,7 +251,7 @@ if (!stopping) {
   console.log(`ℹ duration_ms ${(performance.now() - started).toFixed(3)}`);
   if (files.length > 1) {
     const slowest = took.sort((a, b) => b[1] - a[1]).slice(0, 15);
-    console.log(`\nrun-tests: the slowest files (wall time, ${CONCURRENCY} at a time, at most ${BUSY_AT_ONCE} busy):`);
+    console.log(`\nrun-tests: the slowest files (wall time, ${CONCURRENCY} at a time):`);
     for (const [file, seconds] of slowest) console.log(`  ${seconds.toFixed(0).padStart(5)} s  ${file}`);
   }
   if (leaked.length > 0) console.log(`\nrun-tests: warning: ${leaked.length} test files left processes running: ${leaked.join(", ")}`);

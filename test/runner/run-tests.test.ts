@@ -150,25 +150,3 @@ test("a limit that is not a positive number of seconds is bad input, said in one
   assert.equal(run.err, 'run-tests: FERRY_TEST_FILE_TIMEOUT_S must be a positive number of seconds, not "ten"\n');
   assert.equal(run.out, "");
 });
-
-test("three files at a time, at most two busy ones (real QEMU, the browser): a third busy file waits and a light one takes the slot", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "ferry-runner-busy-"));
-  try {
-    const files = ["busy-1.ts", "busy-2.ts", "busy-3.ts", "light.ts"].map((f) => `${FIXTURES}/${f}`);
-    const run = await runTests(files, { FERRY_FIXTURE_DIR: dir });
-    assert.equal(run.status, 0, run.out + run.err);
-    // What the light file saw once two busy files ran: the first two running, the third not started.
-    const seen = JSON.parse(readFileSync(join(dir, "light.seen"), "utf8")) as string[];
-    assert.deepEqual(seen.filter((f) => f.startsWith("busy-")), ["busy-1.running", "busy-2.running"]);
-    assert.ok(existsSync(join(dir, "busy-3.ended")), "the third busy file ran once a slot was free");
-    assert.match(run.out, /3 at a time, at most 2 busy/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test("a concurrency that is not a whole number of files is bad input, said in one line", async () => {
-  const run = await runTests([`${FIXTURES}/passes.ts`], { FERRY_TEST_CONCURRENCY: "0" });
-  assert.equal(run.status, 2);
-  assert.equal(run.err.trim(), 'run-tests: FERRY_TEST_CONCURRENCY must be a whole number of files, 1 or more, not "0"');
-});
