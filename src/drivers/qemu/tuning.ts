@@ -1,7 +1,7 @@
 // How Ferry tunes QEMU's migration stream, per migration, from what it knows: the request
 // (downtime limit, bandwidth cap, priority, auto-converge), the VMotion link (the rate this host's
 // earlier streams to that destination reached, else its NIC's nominal speed), the guest's
-// measured dirty rate (QMP calc-dirty-rate, dirty-rate.ts), its memory, and the CPUs the two
+// measured dirty rate (sampled guest pages, guest-memory.ts), its memory, and the CPUs the two
 // QEMUs share. Pure: the driver gathers the facts and sets what this returns (trap 5: every
 // capability and parameter, every time).
 //
