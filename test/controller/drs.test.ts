@@ -1,5 +1,5 @@
-// DRS end to end through a real controller process and four real sim agent processes: an
-// imbalanced cluster (every VM started on esx01) balanced by real live migrations through
+// DRS end to end through a real controller process and four real sim agent processes: a
+// cluster imbalanced by what the agents measure (six busy VMs started on esx01) balanced by real live migrations through
 // `ferry drs recommend` / `apply`; a host evacuated by `ferry host maintenance enter` with the
 // plan's ETA printed first and the host empty and in maintenance at the end; a VM pinned to
 // its host's CPUs blocks entry and says why; a read-only token cannot apply.
@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { parseInventory } from "../../src/core/inventory/parse.ts";
 import { labVmSpec } from "../../src/cli/commands/up.ts";
 import { runFerry } from "../../src/cli/testing/io.ts";
-import { DRS_LAB_BALANCED, DRS_LAB_HOSTS, drsLabInventory } from "../../src/server/testing/drs-lab.ts";
+import { DRS_LAB_BALANCED, DRS_LAB_HOSTS, drsLabInventory, drsLabWorkload } from "../../src/server/testing/drs-lab.ts";
 import { startLab, type Lab } from "./harness.ts";
 import { waitFor } from "../support/tasks.ts";
 
@@ -17,6 +17,7 @@ const BALANCED: readonly string[] = DRS_LAB_BALANCED;
 
 interface View {
   imbalance: number;
+  basis: { demand: string; text: string };
   recommendations: { id: string; vm: string; from: string; to: string; reason: { kind: string } }[];
   unmovable: { vm: string; reason: string }[];
 }
@@ -34,7 +35,11 @@ describe("DRS with real sim agents", () => {
   before(async () => {
     const parsed = parseInventory(JSON.stringify(inventory), "drs-lab.json");
     assert.ok(parsed.ok, parsed.ok ? "" : JSON.stringify(parsed));
-    const vms = parsed.inventory.vms.map((v, i) => ({ host: v.host, spec: labVmSpec(v, undefined, 11 + i) }));
+    // The six run a steady writer: their measured CPU is what makes esx01 the busy host.
+    const vms = parsed.inventory.vms.map((v, i) => {
+      const spec = labVmSpec(v, undefined, 11 + i);
+      return { host: v.host, spec: BALANCED.includes(v.name) ? { ...spec, workload: drsLabWorkload(11 + i) } : spec };
+    });
     // The automation loop runs every 2 s; the cluster is manual until the last test makes it full.
     lab = await startLab(JSON.stringify(inventory), HOSTS.map((name) => ({ name, linkMbps: 1000 })), vms, ["--drs-interval", "2000"]);
   });
@@ -45,6 +50,12 @@ describe("DRS with real sim agents", () => {
   const ferry = (...args: string[]) => runFerry([...args, "--controller", lab.controller.url, "--token", lab.controller.token]);
 
   test("ferry drs recommend / apply balances the cluster by live migration: σ falls, every move completes", async () => {
+    // The state the recommendation needs: every VM's demand measured by its host's agent (on a
+    // busy machine the first samples come late, and a VM counted at its reservation moves nothing).
+    await waitFor("every VM's demand measured", async () => {
+      const { body } = await lab.api<View>("GET", "/clusters/Prod/drs");
+      return body.basis.demand === "measured" ? body : undefined;
+    });
     const shown = await ferry("drs", "recommend", "Prod");
     assert.equal(shown.status, 0, shown.err + shown.out);
     assert.match(shown.out, /σ before → after/);
