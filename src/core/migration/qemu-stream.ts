@@ -111,7 +111,7 @@ export function scheduleQemuPrecopy(x: QemuLoopInputs): PrecopySchedule {
   let passStart = { ms: 0, sent: 0 };
   if (linkBytesPerMs <= 0) return stuck(s, costs, link, pageSize, schedule, "not converging: the link carries nothing (link rate 0)");
   while (s.elapsedMs < MODEL_HORIZON_MS) {
-    if (pendingBytes(s, pageSize) >= s.thresholdBytes && pendingBytes(s, pageSize) === 0) {
+    if (s.thresholdBytes <= 0 && pendingBytes(s, pageSize) === 0) {
       // Nothing pending before the first bandwidth window (threshold 0): ram_save_pending syncs
       // only under the threshold, so migration_iteration_run completes without a sync.
       return complete(s, x, touchedShare, pageSize, linkBytesPerMs, schedule);
