@@ -3,10 +3,13 @@
 // `.ferry/owners/<vm>/`; a claim writes the next one with link(2), which fails when the name
 // exists, atomically on local file systems and on NFS (the classic NFS lock-file idiom: the
 // content is complete before the name appears, so a reader never sees half a record). The
-// highest generation is the record.
+// highest generation is the record. A claim is won only once it is durable: the record's bytes
+// are synced before the link and the directory after it, so a datastore server or host that
+// loses power after the winner resumed the VM cannot come back with the loser's record (the
+// winner would run the VM while the record names the other host).
 import { randomBytes } from "node:crypto";
-import { link, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { link, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { OwnershipSchema, type Ownership } from "../../core/ownership.ts";
 import { claimWith, type OwnershipLedger } from "./ledger.ts";
@@ -23,6 +26,34 @@ function errnoCode(error: unknown): string | undefined {
 /** A VM name as one path component: no `/`, no `..`, whatever the name holds. */
 function component(vm: string): string {
   return encodeURIComponent(vm).replace(/\./g, "%2E");
+}
+
+/** Creates `file` (it must not exist) with `text`, owner-only, its bytes on stable storage before it returns. */
+async function writeSynced(file: string, text: string): Promise<void> {
+  const handle = await open(file, "wx", 0o600);
+  try {
+    await handle.writeFile(text, "utf8");
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** fsync(2) of a directory: the names made in it are on stable storage once it returns. */
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Directories mkdir made, `first` (the outermost) down to `last`, durable in their parents: every parent from first's to last's, synced. */
+async function syncMade(first: string, last: string): Promise<void> {
+  const parents: string[] = [];
+  for (let p = dirname(last); p.length >= dirname(first).length && p !== dirname(p); p = dirname(p)) parents.push(p);
+  for (const p of parents) await syncPath(p);
 }
 
 export function datastoreLedger(mountPath: string, datastoreName: string, now: () => number = Date.now): OwnershipLedger {
@@ -58,9 +89,11 @@ export function datastoreLedger(mountPath: string, datastoreName: string, now: (
     const dir = dirOf(record.vm);
     const temp = join(dir, `.claim-${randomBytes(8).toString("hex")}`);
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFile(temp, `${JSON.stringify(record)}\n`, { mode: 0o600, flag: "wx" });
+      const made = await mkdir(dir, { recursive: true, mode: 0o700 });
+      if (made !== undefined) await syncMade(made, dir);
+      await writeSynced(temp, `${JSON.stringify(record)}\n`);
       await link(temp, join(dir, `${record.generation}.json`));
+      await syncPath(dir);
       return "created";
     } catch (error) {
       if (errnoCode(error) === "EEXIST") return "exists";
