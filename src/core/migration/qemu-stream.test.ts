@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { QEMU_COSTS, QEMU_STREAM_COSTS, costsFor, predictPrecopy, schedulePrecopy, type StreamCosts } from "./model.ts";
+import { qemuDowntimeStepMs } from "./qemu-stream.ts";
 import type { PrecopyInputs } from "./types.ts";
 
 const MiB = 1048576;
@@ -43,9 +44,9 @@ test("an idle guest: QEMU's 3 dirty syncs (setup, remaining under the threshold,
 test("zero pages are nearly free on the wire but not in QEMU's threshold: more zero pages, less downtime", () => {
   const touched = schedulePrecopy({ ...LAB, touchedBytes: 512 * MiB }, BARE);
   const sparse = schedulePrecopy({ ...LAB, touchedBytes: 64 * MiB }, BARE);
-  // All touched: QEMU stops when what remains fits bandwidth × limit, so the stop-and-copy is about the limit.
-  assert.ok(touched.downtimeMs > 250 && touched.downtimeMs <= 300 + 1, `all touched: ${touched.downtimeMs} ms`);
-  // An eighth touched: the remaining 4 KiB pages are mostly zero pages, so about an eighth of the limit.
+  // All touched: QEMU stops when what remains fits bandwidth × limit, the limit being its first step then (an eighth of 300 ms).
+  assert.ok(touched.downtimeMs > 0 && touched.downtimeMs <= 300 / 8 + 1, `all touched: ${touched.downtimeMs} ms`);
+  // An eighth touched: the remaining 4 KiB pages are mostly zero pages, so a fraction of that.
   assert.ok(sparse.downtimeMs < touched.downtimeMs / 4, `sparse: ${sparse.downtimeMs} ms`);
   assert.ok(sparse.bytes < touched.bytes / 7);
 });
@@ -83,11 +84,25 @@ test("a link that carries nothing: not converging, said so", () => {
 });
 
 test("a learned switchover correction moves the downtime one for one, never below the stop-and-copy", () => {
-  const base = schedulePrecopy(LAB, QEMU_STREAM_COSTS);
-  const more = schedulePrecopy(LAB, { ...QEMU_STREAM_COSTS, switchoverUnreservedMs: 25 });
+  const writer: PrecopyInputs = { ...LAB, dirtyRateBytesPerSec: 32 * MiB, workingSetBytes: 64 * MiB };
+  const base = schedulePrecopy(writer, QEMU_STREAM_COSTS);
+  const more = schedulePrecopy(writer, { ...QEMU_STREAM_COSTS, switchoverUnreservedMs: 25 });
   assert.ok(Math.abs(more.downtimeMs - base.downtimeMs - 25) < 1e-6);
-  const less = schedulePrecopy(LAB, { ...QEMU_STREAM_COSTS, switchoverUnreservedMs: -10_000 });
-  assert.ok(less.downtimeMs > 0);
+  const less = schedulePrecopy(writer, { ...QEMU_STREAM_COSTS, switchoverUnreservedMs: -10_000 });
+  const restMs = ((Number(/the last ([\d.]+) MiB/.exec(less.note)?.[1]) * MiB) / writer.linkRateBytesPerSec) * 1000;
+  assert.ok(restMs > 0 && Math.abs(less.downtimeMs - restMs) < 1, `the stop-and-copy's ${restMs} ms, not less: ${less.downtimeMs} ms (${less.note})`);
+});
+
+test("QEMU's downtime-limit steps: an eighth of the target (at least 20 ms) until the first threshold test, doubled at each sync after, never above the target", () => {
+  assert.deepEqual([1, 2, 3, 4, 5, 9].map((syncs) => qemuDowntimeStepMs(300, syncs)), [37.5, 75, 150, 300, 300, 300]);
+  assert.deepEqual([1, 2, 3, 4].map((syncs) => qemuDowntimeStepMs(120, syncs)), [20, 40, 80, 120]);
+  assert.equal(qemuDowntimeStepMs(10, 1), 10);
+  // With the target from the start, an all-touched guest's switchover would carry up to 300 ms
+  // of its first walk; stepped, a writer still converges, a few syncs later, with less downtime.
+  const writer: PrecopyInputs = { ...LAB, linkRateBytesPerSec: 120 * MiB, dirtyRateBytesPerSec: 24 * MiB, workingSetBytes: 96 * MiB };
+  const p = schedulePrecopy(writer, QEMU_STREAM_COSTS);
+  assert.equal(p.converges, true);
+  assert.ok(p.downtimeMs < 150, `${p.downtimeMs} ms (${p.note})`);
 });
 
 test("QEMU's dirty log keeps every write since the last sync: what the guest wrote during the first walk is sent again, wherever the walk was", () => {

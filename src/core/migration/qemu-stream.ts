@@ -33,6 +33,24 @@ export interface QemuLoopCosts {
   readonly zeroPageMs: number;
 }
 
+/** The first step of QEMU's downtime-limit as a share of the target, and its floor, ms (qemuDowntimeStepMs). */
+export const DOWNTIME_FIRST_STEP_SHARE = 1 / 8;
+export const DOWNTIME_FIRST_STEP_MIN_MS = 20;
+
+/**
+ * The downtime-limit Ferry gives QEMU after `syncs` dirty syncs: an eighth of the target (at
+ * least 20 ms) until the walk's first threshold test, doubled at each sync after, never above
+ * the target. QEMU switches over as soon as what is pending fits bandwidth × limit, so with the
+ * target from the start an idle guest's switchover could carry up to the target's worth of its
+ * first walk (the lab measured 4 to 412 ms of downtime for the same idle guest); a small first
+ * limit makes it walk on and switch over with little, and a writer that needs more gets it a
+ * few syncs later (oVirt's downtime steps do the same from the outside).
+ */
+export function qemuDowntimeStepMs(targetMs: number, syncs: number): number {
+  const first = Math.min(targetMs, Math.max(DOWNTIME_FIRST_STEP_MIN_MS, targetMs * DOWNTIME_FIRST_STEP_SHARE));
+  return Math.min(targetMs, first * 2 ** Math.max(0, syncs - 1));
+}
+
 /** Longest modelled stream before the model calls it not converging (Ferry's stall and caps end it sooner). */
 const MODEL_HORIZON_MS = 600_000;
 const PAGE_HEADER = 8;
@@ -143,8 +161,8 @@ export function scheduleQemuPrecopy(x: QemuLoopInputs): PrecopySchedule {
     s.windowBytes += bytes;
     s.windowMs += ms;
     if (s.windowMs >= loop.counterWindowMs) {
-      // migration_update_counters: threshold = bandwidth (bytes/ms) × downtime-limit.
-      s.thresholdBytes = (s.windowBytes / s.windowMs) * inputs.downtimeLimitMs;
+      // migration_update_counters: threshold = bandwidth (bytes/ms) × downtime-limit, the step the driver set after the last sync.
+      s.thresholdBytes = (s.windowBytes / s.windowMs) * qemuDowntimeStepMs(inputs.downtimeLimitMs, s.passes);
       s.windowBytes = 0;
       s.windowMs = 0;
     }

@@ -152,8 +152,10 @@ export function migrationRates(before: MigrationSample, after: MigrationSample, 
 }
 
 export interface MigrationSettings {
-  /** `downtime-limit`, ms: the longest stop-and-copy QEMU aims for. */
+  /** `downtime-limit`, ms: the longest stop-and-copy QEMU aims for (at the start, when it steps). */
   readonly downtimeLimitMs: number;
+  /** When set, the driver doubles `downtime-limit` at each dirty sync up to this, ms (qemuDowntimeStepMs); absent: it stays. */
+  readonly downtimeTargetMs?: number | undefined;
   /** `max-bandwidth`, bytes per second; QEMU's default is 128 MiB/s (QEMU 7.2). */
   readonly maxBandwidthBytesPerSec: number;
   /** Throttle the guest's vCPUs when the copy cannot keep up (QEMU's `auto-converge`). */

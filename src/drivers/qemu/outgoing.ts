@@ -13,6 +13,7 @@ import { IncomingState, PowerStatus, type IncomingMigration, type MigrationHooks
 import { confirmRunning, destinationBlocktime, destinationName, destinationReason, verifyGuest } from "./destination.ts";
 import { GuestCheckState } from "./host-network.ts";
 import { MiB, reasonOf, type HostedVm, type QemuHost } from "./host.ts";
+import { qemuDowntimeStepMs } from "../../core/migration/qemu-stream.ts";
 import { capabilityArguments, isFinal, migrationRates, MigrationStatus, parameterArguments, parseMigrationInfo, type MigrationSample, type MigrationSettings } from "./migration-info.ts";
 import { askMigration, MigrationEvents, PROGRESS_PERIOD_MS, QMP_SLOW_LIMIT_MS, Wake } from "./migration-watch.ts";
 import { StreamTuningMode } from "./options.ts";
@@ -257,6 +258,7 @@ class OutgoingMigration {
       const wake = await events.next(queryAt - clock.monotonic());
       if (wake === Wake.event && clock.monotonic() < queryAt && events.status !== MigrationStatus.postcopyPaused) {
         this.showEvent(events);
+        if (events.status === MigrationStatus.active && !events.stopped) await this.stepDowntime(qmp, events.pass);
         continue;
       }
       const sample = await this.query(qmp);
@@ -364,10 +366,24 @@ class OutgoingMigration {
     }
     const notConverging = this.afterPass(sample, now, stopped);
     if (this.cancelledFor === undefined) this.cancelledFor = notConverging;
+    if (this.cancelledFor === undefined && !stopped && sample.status === MigrationStatus.active) await this.stepDowntime(qmp, sample.dirtySyncCount ?? 1);
     if (this.cancelledFor !== undefined) {
       await qmp.execute("migrate_cancel", undefined, { timeoutMs: 5000 });
       this.cancelledAt = this.host.clock.monotonic();
     }
+  }
+
+  /**
+   * The downtime-limit for `syncs` dirty syncs, set when it grew (qemuDowntimeStepMs): at the
+   * MIGRATION_PASS event, QEMU reads it at its next bandwidth window. Only while pre-copy runs.
+   */
+  private async stepDowntime(qmp: QmpClient, syncs: number): Promise<void> {
+    const target = this.settings.downtimeTargetMs;
+    if (target === undefined || this.cancelledFor !== undefined || this.postcopy?.switched === true) return;
+    const limit = Math.round(qemuDowntimeStepMs(target, syncs));
+    if (limit <= Math.round(this.settings.downtimeLimitMs)) return;
+    this.settings = { ...this.settings, downtimeLimitMs: limit };
+    await qmp.execute("migrate-set-parameters", { "downtime-limit": limit }, { timeoutMs: 5000 });
   }
 
   /**

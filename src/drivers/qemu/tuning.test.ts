@@ -18,10 +18,10 @@ const facts: SourceFacts = {
 };
 
 describe("chooseStreamTuning", () => {
-  test("a high-priority stream is uncapped (QEMU 7.2's 128 MiB/s default would cap a 10 Gb/s link at a tenth) and keeps the request's downtime limit", () => {
+  test("a high-priority stream is uncapped (QEMU 7.2's 128 MiB/s default would cap a 10 Gb/s link at a tenth) and steps up to the request's downtime limit", () => {
     const { settings } = chooseStreamTuning({ ...facts, downtimeLimitMs: 120 });
     assert.equal(settings.maxBandwidthBytesPerSec, UNCAPPED_BYTES_PER_SEC);
-    assert.equal(settings.downtimeLimitMs, 120);
+    assert.deepEqual([settings.downtimeLimitMs, settings.downtimeTargetMs], [20, 120]);
     assert.equal(settings.autoConverge, true);
     assert.equal(settings.pauseBeforeSwitchover, false);
     assert.ok(settings.maxBandwidthBytesPerSec > qemuDefaultSettings().maxBandwidthBytesPerSec);
@@ -68,7 +68,7 @@ describe("chooseStreamTuning", () => {
   test("every choice says why", () => {
     const { why } = chooseStreamTuning(facts);
     assert.equal(why.length, 5);
-    assert.match(why.join("\n"), /downtime-limit 300 ms/);
+    assert.match(why.join("\n"), /downtime-limit 38 ms, doubled at each dirty sync up to the request's 300 ms/);
     assert.match(why.join("\n"), /max-bandwidth uncapped/);
   });
 });

@@ -10,6 +10,7 @@
 // `downtime-limit`, `auto-converge`. QEMU 9.0's `zero-page-detection` does not exist there; 7.2
 // finds zero pages itself on the migration thread, multifd or not (migration/ram.c,
 // save_zero_page before ram_save_multifd_page), and sends each as a marker.
+import { qemuDowntimeStepMs } from "../../core/migration/qemu-stream.ts";
 import type { Priority } from "../../core/migration/types.ts";
 import type { MigrationSettings } from "./migration-info.ts";
 
@@ -200,9 +201,11 @@ export function chooseStreamTuning(facts: SourceFacts): StreamTuning {
   // QEMU 7.2 refuses postcopy-ram beside multifd (migrate_caps_check); the destination then listens with one stream too.
   const channels = postcopy ? 0 : Math.max(0, Math.floor(facts.destinationChannels));
   const autoConverge = facts.autoConverge && !postcopy;
+  const firstLimit = qemuDowntimeStepMs(facts.downtimeLimitMs, 1);
   return {
     settings: {
-      downtimeLimitMs: facts.downtimeLimitMs,
+      downtimeLimitMs: firstLimit,
+      downtimeTargetMs: facts.downtimeLimitMs,
       maxBandwidthBytesPerSec: cap.bytesPerSec,
       autoConverge,
       pauseBeforeSwitchover: false,
@@ -211,7 +214,9 @@ export function chooseStreamTuning(facts: SourceFacts): StreamTuning {
       postcopy,
     },
     why: [
-      `downtime-limit ${Math.round(facts.downtimeLimitMs)} ms: the request's`,
+      firstLimit < facts.downtimeLimitMs
+        ? `downtime-limit ${Math.round(firstLimit)} ms, doubled at each dirty sync up to the request's ${Math.round(facts.downtimeLimitMs)} ms: the first walk's switchover carries little`
+        : `downtime-limit ${Math.round(facts.downtimeLimitMs)} ms: the request's`,
       cap.why,
       streamWords(facts, channels, postcopy),
       xbzrle.why,
