@@ -137,14 +137,14 @@ function figures(runs: readonly Run[]): Figures {
  * Ferry's control cost on the migration's critical path, as a share of migrateOut's time to the
  * final status: its setup before `migrate` (TLS credential, capabilities, parameters) and the
  * time from QEMU's end event to Ferry holding the final figures. The queries during the stream
- * run beside QEMU's migration thread: their wait is shown apart (queryShare).
+ * run beside QEMU's migration thread, as do the downtime-limit's steps: their wait is shown apart (queryShare).
  */
 function controlShare(t: ControlTiming): number {
   return (t.requestToMigrateMs + (t.endNoticeMs ?? 0)) / Math.max(1, t.wallMs);
 }
 
 function queryShare(t: ControlTiming): number {
-  return t.pollMs / Math.max(1, t.wallMs);
+  return (t.pollMs + t.stepMs) / Math.max(1, t.wallMs);
 }
 
 function row(workload: string, rawMiBs: number, base: Figures, ferry: Figures, ferryRuns: readonly Run[]): Record<string, string | number> {

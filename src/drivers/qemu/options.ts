@@ -123,6 +123,9 @@ export interface ControlTiming {
   /** `query-migrate` calls made during the stream, and the time spent waiting for their replies. */
   readonly polls: number;
   readonly pollMs: number;
+  /** `migrate-set-parameters` calls for the downtime-limit's steps during the stream, and the time spent waiting for their replies. */
+  readonly steps: number;
+  readonly stepMs: number;
   /** From QEMU's MIGRATION `completed` event (its timestamp) to Ferry holding the final figures; undefined when no event came. */
   readonly endNoticeMs: number | undefined;
   /** From that event to Ferry reading it. */

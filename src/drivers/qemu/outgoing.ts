@@ -64,7 +64,7 @@ class OutgoingMigration {
   private committed = false;
   /** The stream runs over QEMU's TLS (stream-tls.ts); its credential object, deleted at the end. */
   private streamTlsObject: string | undefined;
-  private readonly timing = { requestedAt: 0, requestToMigrateMs: 0, polls: 0, pollMs: 0, finalStatusAt: 0, finalStatusWallAt: 0 };
+  private readonly timing = { requestedAt: 0, requestToMigrateMs: 0, polls: 0, pollMs: 0, steps: 0, stepMs: 0, finalStatusAt: 0, finalStatusWallAt: 0 };
   /** What the stream runs with, once chosen. */
   private settings: MigrationSettings = qemuDefaultSettings();
   /** The stall watchdog: when the transferred count last moved, and to what. */
@@ -382,8 +382,13 @@ class OutgoingMigration {
     if (target === undefined || this.cancelledFor !== undefined || this.postcopy?.switched === true) return;
     const limit = Math.round(qemuDowntimeStepMs(target, syncs));
     if (limit <= Math.round(this.settings.downtimeLimitMs)) return;
-    this.settings = { ...this.settings, downtimeLimitMs: limit };
-    await qmp.execute("migrate-set-parameters", { "downtime-limit": limit }, { timeoutMs: 5000 });
+    // A step QEMU did not take leaves the lower limit: more syncs, which Ferry's caps still judge;
+    // a QMP that is gone is the next query's to report.
+    const askedAt = this.host.clock.monotonic();
+    const set = await qmp.execute("migrate-set-parameters", { "downtime-limit": limit }, { timeoutMs: 5000 }).then(() => true, () => false);
+    this.timing.steps++;
+    this.timing.stepMs += this.host.clock.monotonic() - askedAt;
+    if (set) this.settings = { ...this.settings, downtimeLimitMs: limit };
   }
 
   /**
@@ -446,6 +451,8 @@ class OutgoingMigration {
       requestToMigrateMs: this.timing.requestToMigrateMs,
       polls: this.timing.polls,
       pollMs: this.timing.pollMs,
+      steps: this.timing.steps,
+      stepMs: this.timing.stepMs,
       qemuTotalMs: sample.totalTimeMs ?? 0,
       wallMs: this.timing.finalStatusAt - this.timing.requestedAt,
       endNoticeMs: endedAt === undefined ? undefined : Math.max(0, this.timing.finalStatusWallAt - endedAt),
