@@ -16,7 +16,8 @@ import { DEFAULT_MIGRATE_OPTIONS, MigrationFailureCode, Phase, type MigrateOptio
 import { createProgressTracker, type SourceProgress } from "../../src/core/migration/progress.ts";
 import { systemClock } from "../../src/drivers/clock.ts";
 import { PowerStatus, type IncomingMigration, type VmSpec } from "../../src/drivers/driver.ts";
-import type { QemuDriver } from "../../src/drivers/qemu/driver.ts";
+import type { ControlTiming, QemuDriver } from "../../src/drivers/qemu/driver.ts";
+import { qemuDowntimeStepMs } from "../../src/core/migration/qemu-stream.ts";
 import { requireQemu, requireRoot } from "../../src/drivers/qemu/testing/requirements.ts";
 import { labHostNetwork } from "../../src/lab/host-network.ts";
 import { LabNetwork, teardown } from "../../src/lab/netns.ts";
@@ -129,6 +130,8 @@ function ns(host: string): string {
 }
 
 let sequence = 0;
+/** What each outgoing stream ran with, by migration id (the driver's control timing). */
+const timings = new Map<string, ControlTiming>();
 interface Move {
   readonly report: MigrationReport;
   readonly events: SourceProgress[];
@@ -174,7 +177,7 @@ describe("a real guest moved live between lab hosts by the qemu driver", { timeo
     // and every later case here would fail (seen in 2 of 7 runs with multifd; the driver then
     // says so, "still holds the previous migration's yank instance"). Multifd's own moves,
     // abort and stall are the contract's second run (qemu.contract.test.ts), by the option.
-    const drivers = labDrivers(net, layout, requireQemu(), { pollMs: 100, guestCheckTimeoutMs: 4000, multifdChannels: 0 });
+    const drivers = labDrivers(net, layout, requireQemu(), { pollMs: 100, guestCheckTimeoutMs: 4000, multifdChannels: 0, onControlTiming: (t) => timings.set(t.migrationId, t) });
     lab = { layout, drivers, client: undefined };
     const esx01 = driver("esx01");
     await esx01.create(guest);
@@ -353,6 +356,11 @@ describe("a real guest moved live between lab hosts by the qemu driver", { timeo
       const converged = await move(writer, "esx01", "esx02", { ...capped, autoConverge: true, maxPasses: 30 });
       assert.equal(converged.report.outcome, Phase.completed, converged.report.failure?.message);
       assert.ok(converged.report.throttlePercentMax >= 20, `the guest was throttled (max ${converged.report.throttlePercentMax}%)`);
+      // Its downtime-limit stepped up from an eighth of the target at QEMU's syncs.
+      const ran = timings.get(converged.target.migrationId);
+      const target = DEFAULT_MIGRATE_OPTIONS.downtimeLimitMs;
+      assert.equal(ran?.settings.downtimeTargetMs, target);
+      assert.ok(ran.steps >= 1 && ran.settings.downtimeLimitMs > qemuDowntimeStepMs(target, 1) && ran.settings.downtimeLimitMs <= target, `${ran.steps} steps to ${ran.settings.downtimeLimitMs} ms over ${converged.report.passes} passes`);
       await guestOn("esx02", writer);
       console.log(`# with auto-converge: completed in ${converged.report.totalMs} ms, throttle up to ${converged.report.throttlePercentMax}%, downtime ${converged.report.downtimeMs} ms, ${converged.report.passes} passes`);
     } finally {
