@@ -8,6 +8,7 @@ import { open, readFile, rename, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, relative as relativePath, resolve } from "node:path";
 import { z } from "zod";
 import { ErrorCode, FerryError } from "../core/errors.ts";
+import { writeNewFileSynced } from "./durable.ts";
 
 export const DATASTORE_IDENTITY_FILE = ".ferry-datastore.json";
 const PROBE_PREFIX = ".ferry-write-probe-";
@@ -120,15 +121,8 @@ async function refuseExisting(path: string, force: boolean): Promise<void> {
 async function writeAtomically(file: string, text: string): Promise<void> {
   const temporary = `${file}.tmp-${randomBytes(6).toString("hex")}`;
   try {
-    const handle = await open(temporary, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
-    try {
-      await handle.writeFile(text, "utf8");
-      // The umask may have narrowed the mode: every host must read the identity.
-      await handle.chmod(0o644);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    // Exactly 0644 whatever the umask: every host must read the identity.
+    await writeNewFileSynced(temporary, text, 0o644);
     await rename(temporary, file);
   } catch (error) {
     await rm(temporary, { force: true });

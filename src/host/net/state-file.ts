@@ -3,9 +3,10 @@
 // old mapping or the new one, never half of one.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { open, rename, unlink } from "node:fs/promises";
+import { rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
+import { syncDirectory, writeNewFileSynced } from "../durable.ts";
 import { HostNetworkMappingSchema, type HostNetworkMapping } from "../network-config.ts";
 
 /** The mapping in `path`, or `initial` (or an empty mapping) when there is no such file yet. */
@@ -35,20 +36,9 @@ export function loadMappingFile(path: string, initial: HostNetworkMapping | unde
 export async function saveMappingFile(path: string, mapping: HostNetworkMapping): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   try {
-    const file = await open(temp, "wx", 0o600);
-    try {
-      await file.writeFile(`${JSON.stringify(mapping, null, 2)}\n`, "utf8");
-      await file.sync();
-    } finally {
-      await file.close();
-    }
+    await writeNewFileSynced(temp, `${JSON.stringify(mapping, null, 2)}\n`, 0o600);
     await rename(temp, path);
-    const dir = await open(dirname(path), "r");
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await syncDirectory(dirname(path));
   } catch (cause) {
     await unlink(temp).catch(() => undefined);
     throw new FerryError(ErrorCode.io, `Cannot write the network state file ${path}: ${(cause as Error).message}.`, { cause });

@@ -8,10 +8,11 @@
 // loses power after the winner resumed the VM cannot come back with the loser's record (the
 // winner would run the VM while the record names the other host).
 import { randomBytes } from "node:crypto";
-import { link, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { link, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ErrorCode, FerryError } from "../../core/errors.ts";
 import { OwnershipSchema, type Ownership } from "../../core/ownership.ts";
+import { syncDirectory, writeNewFileSynced } from "../durable.ts";
 import { claimWith, type OwnershipLedger } from "./ledger.ts";
 
 export const OWNERS_DIR = join(".ferry", "owners");
@@ -28,32 +29,11 @@ function component(vm: string): string {
   return encodeURIComponent(vm).replace(/\./g, "%2E");
 }
 
-/** Creates `file` (it must not exist) with `text`, owner-only, its bytes on stable storage before it returns. */
-async function writeSynced(file: string, text: string): Promise<void> {
-  const handle = await open(file, "wx", 0o600);
-  try {
-    await handle.writeFile(text, "utf8");
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** fsync(2) of a directory: the names made in it are on stable storage once it returns. */
-async function syncPath(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Directories mkdir made, `first` (the outermost) down to `last`, durable in their parents: every parent from first's to last's, synced. */
 async function syncMade(first: string, last: string): Promise<void> {
   const parents: string[] = [];
   for (let p = dirname(last); p.length >= dirname(first).length && p !== dirname(p); p = dirname(p)) parents.push(p);
-  for (const p of parents) await syncPath(p);
+  for (const p of parents) await syncDirectory(p);
 }
 
 export function datastoreLedger(mountPath: string, datastoreName: string, now: () => number = Date.now): OwnershipLedger {
@@ -91,9 +71,9 @@ export function datastoreLedger(mountPath: string, datastoreName: string, now: (
     try {
       const made = await mkdir(dir, { recursive: true, mode: 0o700 });
       if (made !== undefined) await syncMade(made, dir);
-      await writeSynced(temp, `${JSON.stringify(record)}\n`);
+      await writeNewFileSynced(temp, `${JSON.stringify(record)}\n`, 0o600);
       await link(temp, join(dir, `${record.generation}.json`));
-      await syncPath(dir);
+      await syncDirectory(dir);
       return "created";
     } catch (error) {
       if (errnoCode(error) === "EEXIST") return "exists";

@@ -1,7 +1,7 @@
 // A DRS test cluster: four two-core twins of the example lab's esx01 in cluster Prod, six
 // one-vCPU VMs started on esx01 and one VM pinned to esx04's CPUs (it cannot move). Declared,
 // the six skew memory onto esx01 (what a balancer without agents counts); measured, they skew
-// its CPU, each running DRS_LAB_WORKLOAD (what the agents' usage samples show).
+// its CPU, each running drsLabWorkload (what the agents' usage samples show).
 import { readFileSync } from "node:fs";
 import { parseInventory } from "../../core/inventory/parse.ts";
 import type { InventoryInput } from "../../core/inventory/schema.ts";
