@@ -15,7 +15,7 @@ import type { Task } from "../src/api/schemas.ts";
 import { labDir, waitForGuest, type QemuLabSummary } from "../src/cli/commands/lab-qemu.ts";
 import { startQemuLab, type RunningQemuLab } from "../src/cli/commands/lab-up.ts";
 import { ErrorCode, FerryError, isFerryError } from "../src/core/errors.ts";
-import type { MigrationReport, Prediction } from "../src/core/migration/types.ts";
+import type { MigrationReport, PassSample, Prediction } from "../src/core/migration/types.ts";
 import { qemuTestsBlocked } from "../src/drivers/qemu/testing/requirements.ts";
 import { SHARED_DATASTORE, VM_PORT_GROUP } from "../src/lab/host-lab.ts";
 import { listLab, teardown } from "../src/lab/netns.ts";
@@ -46,6 +46,8 @@ export interface Compared {
   readonly writer: string;
   readonly predicted: Prediction;
   readonly report: MigrationReport;
+  /** The task's pass samples (each dirty sync QEMU reported), for the dump. */
+  readonly passes?: readonly PassSample[] | undefined;
 }
 
 function quantile(values: readonly number[], q: number): number {
@@ -86,7 +88,7 @@ export function noiseFloor(moves: readonly Compared[]): ReturnType<typeof predic
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One move through the controller; the task's prediction and report. */
-async function move(api: ApiClient, vm: string, to: string): Promise<{ predicted: Prediction; report: MigrationReport }> {
+async function move(api: ApiClient, vm: string, to: string): Promise<{ predicted: Prediction; report: MigrationReport; passes: readonly PassSample[] }> {
   let task = await api.post<Task>("/migrations", { vm, to });
   const deadline = performance.now() + 300_000;
   while (!FINAL_STATES.has(task.state)) {
@@ -100,7 +102,7 @@ async function move(api: ApiClient, vm: string, to: string): Promise<{ predicted
   if (predicted === undefined) throw new FerryError(ErrorCode.internal, `migration ${task.id} of ${vm} has no prediction`);
   for (;;) {
     const now = await api.get<{ host: string; migrating: boolean }>(`/vms/${vm}`);
-    if (now.host === to && !now.migrating) return { predicted, report };
+    if (now.host === to && !now.migrating) return { predicted, report, passes: task.body["passes"] ?? [] };
     await sleep(50);
   }
 }
@@ -122,8 +124,8 @@ async function writerRuns(api: ApiClient, summary: QemuLabSummary, writer: Write
   const out: Compared[] = [];
   let to = "esx02";
   for (let i = 0; i < MOVES_PER_WRITER; i++) {
-    const { predicted, report } = await move(api, vm, to);
-    const compared = { writer: writer.name, predicted, report };
+    const { predicted, report, passes } = await move(api, vm, to);
+    const compared = { writer: writer.name, predicted, report, passes };
     console.error(`qemu-prediction: ${line(compared, i)}`);
     out.push(compared);
     to = to === "esx02" ? "esx01" : "esx02";

@@ -73,6 +73,7 @@ export const LinkRateSchema = z
     switchoverExtraMs: z.number().openapi({ description: "Switchover time the model does not reserve (the destination's ownership claim, resume), smoothed" }),
     safetyMarginMs: z.number().openapi({ description: "How far below the user's downtime limit the engine aims on this pair" }),
     zeroPageMs: z.number().optional().openapi({ description: "Time per zero page the pair's migrations showed (qemu: its migration thread scans each page and sends a marker), ms; absent where the driver's own figure is used" }),
+    stopCopyScale: z.number().optional().openapi({ description: "QEMU's own stop-and-copy over the model's, as this pair's migrations showed it (qemu), smoothed; absent: 1 (not learned yet, or a driver that reports no downtime of its own)" }),
     updatedAt: z.number().openapi({ description: "When the last migration was folded in (ms since the epoch)" }),
   })
   .openapi("LinkRate", { description: "What a VMotion host pair (source to destination) learned from the migrations it carried" });

@@ -130,7 +130,7 @@ export class Predictor {
     const prior = report.prediction?.basis?.linkSource === "reverse" ? (await this.#basis(source, destination)).record : undefined;
     return this.#store.learnLinkRate(source, destination, (own) => {
       const previous = own ?? (prior === undefined ? undefined : { ...prior, source, destination, samples: 0 });
-      return learnLink(previous, source, destination, { ...observation, modelledDowntimeMs: modelled(report.prediction, previous) }, costs);
+      return learnLink(previous, source, destination, { ...observation, modelledDowntimeMs: modelled(report.prediction, previous), modelledStopCopyMs: modelledStopCopy(report.prediction) }, costs);
     });
   }
 }
@@ -154,6 +154,13 @@ function modelled(prediction: Prediction | undefined, previous: LinkRecord | und
   return Math.max(0, prediction.downtimeMs - added);
 }
 
+/** The model's stop-and-copy before the pair's scale (qemu's predictions say it; undefined for the others). */
+function modelledStopCopy(prediction: Prediction | undefined): number | undefined {
+  const hypervisor = prediction?.hypervisorDowntimeMs;
+  const scale = prediction?.basis?.stopCopyScale ?? 1;
+  return hypervisor === undefined || scale <= 0 ? undefined : hypervisor / scale;
+}
+
 function observationOf(f: FinishedMigration): Omit<LinkObservation, "modelledDowntimeMs"> {
   // The source's last pass sample carries its rate over every pass (bytes / pass time).
   const last = f.passes.at(-1);
@@ -163,6 +170,7 @@ function observationOf(f: FinishedMigration): Omit<LinkObservation, "modelledDow
     precopyRateBytesPerSec: last !== undefined && last.linkRateBytesPerSec > 0 ? last.linkRateBytesPerSec : undefined,
     totalMs: f.report.totalMs,
     downtimeMs: f.report.downtimeMs,
+    hypervisorDowntimeMs: f.report.hypervisorDowntimeMs,
     at: f.at,
   };
 }

@@ -37,7 +37,7 @@ export interface Database {
   admission: { task_id: string; source: string; destination: string; datastores: string; priority: string; controller: string; admitted_at: number | string; released_at: number | string | null };
   controller_lease: { id: string; address: string; started_at: number | string; lease_until: number | string };
   task_event: { seq: Generated<number | string>; task_id: string; at: number | string; body: string };
-  link_rate: { source: string; destination: string; rate_bytes_per_sec: number; samples: number; fixed_ms: number; switchover_extra_ms: number; zero_page_ms: number | null; safety_margin_ms: number; updated_at: number | string };
+  link_rate: { source: string; destination: string; rate_bytes_per_sec: number; samples: number; fixed_ms: number; switchover_extra_ms: number; zero_page_ms: number | null; stop_copy_scale: number | null; safety_margin_ms: number; updated_at: number | string };
   /** One row (id 1): the highest event sequence pruned (event-log.ts). */
   event_retention: { id: number; pruned_through: number | string };
   api_token: { id: string; name: string; role: string; hash: string; created_at: number | string; revoked_at: number | string | null; expires_at: number | string | null };

@@ -24,11 +24,13 @@ export function linkRateContract(store: () => Store): void {
     await s.learnLinkRate("esx02", "esx01", (previous) => learnLink(previous, "esx02", "esx01", SEEN));
     await s.learnLinkRate("esx01", "esx03", (previous) => learnLink(previous, "esx01", "esx03", SEEN));
     assert.deepEqual((await s.listLinkRates()).map((r) => `${r.source}>${r.destination}:${r.samples}`), ["esx01>esx02:2", "esx01>esx03:1", "esx02>esx01:1"]);
-    // A qemu pair's fitted time per zero page is kept; a sim pair has none.
-    const qemu = await s.learnLinkRate("esx03", "esx04", (previous) => learnLink(previous, "esx03", "esx04", { ...SEEN, zeroPages: 40_000 }, QEMU_STREAM_COSTS));
+    // A qemu pair's fitted time per zero page and stop-and-copy scale are kept; a sim pair has neither.
+    const qemu = await s.learnLinkRate("esx03", "esx04", (previous) => learnLink(previous, "esx03", "esx04", { ...SEEN, zeroPages: 40_000, hypervisorDowntimeMs: 30, modelledStopCopyMs: 60 }, QEMU_STREAM_COSTS));
     assert.ok(qemu?.zeroPageMs !== undefined && qemu.zeroPageMs > 0);
+    assert.equal(qemu.stopCopyScale, 0.5);
     assert.deepEqual(await s.getLinkRate("esx03", "esx04"), qemu);
     assert.equal((await s.getLinkRate("esx01", "esx02"))?.zeroPageMs, undefined);
+    assert.equal((await s.getLinkRate("esx01", "esx02"))?.stopCopyScale, undefined);
   });
 
   void test("link rates: a fold that learns nothing writes nothing; concurrent folds on one pair all count", async () => {

@@ -17,13 +17,14 @@ function toLink(row: Selectable<Database["link_rate"]>): LinkRecord {
     fixedMs: row.fixed_ms,
     switchoverExtraMs: row.switchover_extra_ms,
     ...(row.zero_page_ms === null ? {} : { zeroPageMs: row.zero_page_ms }),
+    ...(row.stop_copy_scale === null ? {} : { stopCopyScale: row.stop_copy_scale }),
     safetyMarginMs: row.safety_margin_ms,
     updatedAt: num(row.updated_at),
   };
 }
 
 function toRow(r: LinkRecord): Database["link_rate"] {
-  return { source: r.source, destination: r.destination, rate_bytes_per_sec: r.rateBytesPerSec, samples: r.samples, fixed_ms: r.fixedMs, switchover_extra_ms: r.switchoverExtraMs, zero_page_ms: r.zeroPageMs ?? null, safety_margin_ms: r.safetyMarginMs, updated_at: r.updatedAt };
+  return { source: r.source, destination: r.destination, rate_bytes_per_sec: r.rateBytesPerSec, samples: r.samples, fixed_ms: r.fixedMs, switchover_extra_ms: r.switchoverExtraMs, zero_page_ms: r.zeroPageMs ?? null, stop_copy_scale: r.stopCopyScale ?? null, safety_margin_ms: r.safetyMarginMs, updated_at: r.updatedAt };
 }
 
 type LinkRates = Pick<Store, "learnLinkRate" | "getLinkRate" | "listLinkRates">;

@@ -191,6 +191,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable("link_rate").addColumn("zero_page_ms", dialect === "postgres" ? "double precision" : "real").execute();
       },
     },
+    // A host pair's stop-and-copy scale: QEMU's own downtime over the model's (link-learning.ts);
+    // null: 1 (pairs learned before, and drivers that report no downtime of their own).
+    "0010-link-stop-copy-scale": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.alterTable("link_rate").addColumn("stop_copy_scale", dialect === "postgres" ? "double precision" : "real").execute();
+      },
+    },
   };
 }
 

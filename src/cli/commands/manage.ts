@@ -157,7 +157,7 @@ function registerListCommands(program: Command, io: CliIo, setStatus: SetStatus)
       // What predictions use instead of the NIC's nominal speed once a pair carried a migration.
       if (links.length > 0) {
         io.out("\nVMotion links learned from migrations:");
-        io.out(table(["from", "to", "rate", "migrations", "fixed", "zero page", "switchover extra", "downtime margin"], links.map((l) => [l.source, l.destination, `${((l.rateBytesPerSec * 8) / 1e6).toFixed(0)} Mb/s`, l.samples, `${l.fixedMs.toFixed(0)} ms`, l.zeroPageMs === undefined ? "-" : `${(l.zeroPageMs * 1000).toFixed(1)} µs`, `${l.switchoverExtraMs.toFixed(0)} ms`, `${l.safetyMarginMs.toFixed(0)} ms`])));
+        io.out(table(["from", "to", "rate", "migrations", "fixed", "zero page", "stop-and-copy", "switchover extra", "downtime margin"], links.map((l) => [l.source, l.destination, `${((l.rateBytesPerSec * 8) / 1e6).toFixed(0)} Mb/s`, l.samples, `${l.fixedMs.toFixed(0)} ms`, l.zeroPageMs === undefined ? "-" : `${(l.zeroPageMs * 1000).toFixed(1)} µs`, l.stopCopyScale === undefined ? "-" : `x${l.stopCopyScale.toFixed(2)}`, `${l.switchoverExtraMs.toFixed(0)} ms`, `${l.safetyMarginMs.toFixed(0)} ms`])));
       }
     }
     setStatus(ExitStatus.ok);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LINK_EWMA_WEIGHT, MARGIN_FLOOR_MS, downtimeTargetMs, learnLink, predictForPair, type LinkObservation, type LinkRecord } from "./link-learning.ts";
+import { LINK_EWMA_WEIGHT, MARGIN_FLOOR_MS, STOP_COPY_MIN_MS, downtimeTargetMs, learnLink, predictForPair, type LinkObservation, type LinkRecord } from "./link-learning.ts";
 import { QEMU_COSTS, QEMU_STREAM_COSTS, SIM_COSTS, costsFor, predictPrecopy } from "./model.ts";
 import { withDowntimeWarning } from "./report.ts";
 import { MigrationWarningCode, Phase, type MigrationReport, type PrecopyInputs } from "./types.ts";
@@ -108,6 +108,29 @@ test("guests alike in bytes but not in zero pages separate the time per zero pag
   // A driver that charges zero pages nothing (sim) learns no such figure.
   const sim = learnLink(undefined, "a", "b", observation({ zeroPages: 50_000 }));
   assert.equal(sim?.zeroPageMs, undefined);
+});
+
+test("QEMU's own downtime over the model's stop-and-copy is the pair's scale: the first taken whole, later ones averaged, bounded; short or unreported stops teach none", () => {
+  const first = learnLink(undefined, "a", "b", observation({ hypervisorDowntimeMs: 30, modelledStopCopyMs: 60 }), QEMU_STREAM_COSTS);
+  assert.equal(first?.stopCopyScale, 0.5);
+  const second = learnLink(first, "a", "b", observation({ hypervisorDowntimeMs: 60, modelledStopCopyMs: 60 }), QEMU_STREAM_COSTS);
+  assert.ok(second?.stopCopyScale !== undefined && Math.abs(second.stopCopyScale - (0.5 + LINK_EWMA_WEIGHT * 0.5)) < 1e-9);
+  // A stop the model put under 10 ms (an idle guest's) says nothing of the scale; a stall counts as at most 4.
+  assert.equal(learnLink(second, "a", "b", observation({ hypervisorDowntimeMs: 9, modelledStopCopyMs: 1 }))?.stopCopyScale, second.stopCopyScale);
+  assert.equal(learnLink(undefined, "a", "b", observation({ hypervisorDowntimeMs: 2000, modelledStopCopyMs: 20 }))?.stopCopyScale, STOP_COPY_MIN_MS / 2.5);
+  // A driver that reports no downtime of its own (sim) learns none.
+  assert.equal(learnLink(undefined, "a", "b", observation())?.stopCopyScale, undefined);
+  // The prediction applies it: QEMU's part of a writer's downtime shrinks by the scale, and the basis says so.
+  const writer = { ...INPUTS, dirtyRateBytesPerSec: 32 * MiB, workingSetBytes: 64 * MiB, touchedBytes: 128 * MiB };
+  const predict = (learned: LinkRecord | undefined) => predictForPair({ inputs: writer, driver: "qemu", learned, bandwidthLimitBytesPerSec: undefined });
+  const unscaled = predict({ ...first, stopCopyScale: undefined });
+  const scaled = predict(first);
+  assert.equal(unscaled.basis.stopCopyScale, 1);
+  assert.equal(scaled.basis.stopCopyScale, 0.5);
+  assert.ok((unscaled.hypervisorDowntimeMs ?? 0) > 10, `QEMU's part: ${String(unscaled.hypervisorDowntimeMs)} ms`);
+  assert.ok(Math.abs((scaled.hypervisorDowntimeMs ?? 0) - (unscaled.hypervisorDowntimeMs ?? 0) / 2) < 1e-6);
+  assert.ok(Math.abs(unscaled.downtimeMs - scaled.downtimeMs - (unscaled.hypervisorDowntimeMs ?? 0) / 2) < 1e-6);
+  assert.equal(predictForPair({ inputs: writer, driver: "sim", learned: first, bandwidthLimitBytesPerSec: undefined }).basis.stopCopyScale, undefined, "the sim replays no QEMU loop");
 });
 
 test("a migration that moved nothing teaches nothing; without a reported rate the whole time is used", () => {

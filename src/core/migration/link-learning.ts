@@ -8,6 +8,10 @@
 //    time of their own (qemu: its migration thread scans each and sends a marker), the time per
 //    zero page is fitted beside them, since guests of one touched size and different memory
 //    sizes otherwise look alike to the fit and are not;
+//  - where the driver reports the hypervisor's own downtime (qemu), how it compares with the
+//    stop-and-copy the model replayed (stopCopyScale): QEMU's threshold test fires anywhere
+//    under its threshold and the stopped guest's CPU goes to the stream, so on the lab's 2-CPU
+//    TCG hosts its own downtime was a third to a half of what the replay leaves pending;
 //  - the switchover time the model does not see (the destination's ownership claim, resume):
 //    the measured downtime less what the model said the switchover would take, a moving
 //    average (EWMA);
@@ -32,6 +36,8 @@ export interface LinkRecord {
   readonly switchoverExtraMs: number;
   /** Fitted time per zero page, ms (drivers whose costs charge zero pages: qemu); undefined: the driver's own figure. */
   readonly zeroPageMs?: number | undefined;
+  /** QEMU's own stop-and-copy over the model's, smoothed (drivers that report their own downtime: qemu); undefined: 1. */
+  readonly stopCopyScale?: number | undefined;
   /** How far below the user's downtime limit the engine aims, ms. */
   readonly safetyMarginMs: number;
   /** When the last migration was folded in (ms since the epoch). */
@@ -51,6 +57,10 @@ export interface LinkObservation {
   readonly betweenPassesMs?: number | undefined;
   /** The model's downtime for this migration without the unseen part (undefined: no prediction). */
   readonly modelledDowntimeMs: number | undefined;
+  /** The hypervisor's own downtime as it reported it (MigrationReport.hypervisorDowntimeMs); undefined: it gives none. */
+  readonly hypervisorDowntimeMs?: number | undefined;
+  /** The model's stop-and-copy for this migration before the pair's scale (Prediction.hypervisorDowntimeMs / its basis' scale). */
+  readonly modelledStopCopyMs?: number | undefined;
   readonly at: number;
 }
 
@@ -90,6 +100,20 @@ function firstBounded(previous: number | undefined, sample: number, modelledMs: 
 
 function finite(x: number | undefined): x is number {
   return x !== undefined && Number.isFinite(x);
+}
+
+/** A stop-and-copy the model put under this tells nothing of the scale: QEMU's 1 ms clock, its device state and vm_stop are most of it. */
+export const STOP_COPY_MIN_MS = 10;
+/** A sample of the scale counts within these: beyond is a stall or a switchover at once, not the pair. */
+const STOP_COPY_SCALE_MIN = 0.1;
+const STOP_COPY_SCALE_MAX = 4;
+
+/** The pair's stop-and-copy scale with this migration folded in (the first sample taken whole, as the fits do). */
+function stopCopyScale(previous: number | undefined, o: LinkObservation): number | undefined {
+  const measured = o.hypervisorDowntimeMs;
+  const modelled = o.modelledStopCopyMs;
+  if (!finite(measured) || !finite(modelled) || modelled < STOP_COPY_MIN_MS) return previous;
+  return ewma(previous, Math.min(STOP_COPY_SCALE_MAX, Math.max(STOP_COPY_SCALE_MIN, measured / modelled)));
 }
 
 /** Whether a migration tells anything about its link: it moved bytes over a measurable time. */
@@ -175,6 +199,7 @@ export function learnLink(previous: LinkRecord | undefined, source: string, dest
   // Corrections, not durations: a negative sample (the model reserved more than it took) counts too, or the average would only grow.
   const extra = finite(o.modelledDowntimeMs) ? o.downtimeMs - o.modelledDowntimeMs : (previous?.switchoverExtraMs ?? 0);
   const margin = Math.max(MARGIN_FLOOR_MS, extra, (previous?.safetyMarginMs ?? 0) * MARGIN_DECAY);
+  const scale = stopCopyScale(previous?.stopCopyScale, o);
   return {
     source,
     destination,
@@ -184,6 +209,7 @@ export function learnLink(previous: LinkRecord | undefined, source: string, dest
     switchoverExtraMs: ewma(previous?.switchoverExtraMs, firstBounded(previous?.switchoverExtraMs, extra, o.modelledDowntimeMs)),
     safetyMarginMs: margin,
     ...(perZero === undefined ? {} : { zeroPageMs: perZero }),
+    ...(scale === undefined ? {} : { stopCopyScale: scale }),
     updatedAt: o.at,
   };
 }
@@ -231,10 +257,11 @@ export interface PairPredictionInputs {
   readonly measured?: boolean | undefined;
 }
 
-/** The driver's costs with what the pair learned: fixed and unseen switchover time, and the time per zero page where the driver charges one. */
+/** The driver's costs with what the pair learned: fixed and unseen switchover time, and where the driver replays QEMU's loop, the time per zero page and the stop-and-copy scale. */
 function learnedCosts(base: StreamCosts, learned: LinkRecord): StreamCosts {
   const loop = base.loop === undefined || learned.zeroPageMs === undefined ? base.loop : { ...base.loop, zeroPageMs: learned.zeroPageMs };
-  return { ...base, fixedMs: Math.max(0, learned.fixedMs), switchoverUnreservedMs: learned.switchoverExtraMs, ...(loop === undefined ? {} : { loop }) };
+  const scale = learned.stopCopyScale === undefined ? {} : { stopCopyScale: learned.stopCopyScale };
+  return { ...base, fixedMs: Math.max(0, learned.fixedMs), switchoverUnreservedMs: learned.switchoverExtraMs, ...scale, ...(loop === undefined ? {} : { loop }) };
 }
 
 /**
@@ -255,9 +282,9 @@ export function predictForPair(p: PairPredictionInputs): Prediction & { readonly
   const samples = learned?.samples ?? 0;
   const { memoryBytes, touchedBytes, dirtyRateBytesPerSec, workingSetBytes } = p.inputs;
   const guest = { memoryBytes, touchedBytes, dirtyRateBytesPerSec, workingSetBytes, measured: p.measured === true };
-  const zeroPageMs = costs.loop?.zeroPageMs;
+  const loop = costs.loop === undefined ? {} : { zeroPageMs: costs.loop.zeroPageMs, stopCopyScale: costs.stopCopyScale ?? 1 };
   return {
     ...prediction,
-    basis: { linkRateBytesPerSec: rate, linkSource, samples, costs: p.driver, safetyMarginMs: p.inputs.downtimeLimitMs - target, text: linkBasisText(linkSource, rate, samples), guest, ...(zeroPageMs === undefined ? {} : { zeroPageMs }) },
+    basis: { linkRateBytesPerSec: rate, linkSource, samples, costs: p.driver, safetyMarginMs: p.inputs.downtimeLimitMs - target, text: linkBasisText(linkSource, rate, samples), guest, ...loop },
   };
 }

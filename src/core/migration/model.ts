@@ -45,6 +45,12 @@ export interface StreamCosts {
    */
   readonly switchoverUnreservedMs?: number | undefined;
   /**
+   * QEMU's own stop-and-copy over the model's (what the threshold replay leaves pending at the
+   * stop, over the link): learned per host pair from QEMU's reported downtime (link-learning.ts);
+   * 1 when unknown. Only QEMU's loop (`loop`) uses it.
+   */
+  readonly stopCopyScale?: number | undefined;
+  /**
    * Time between passes per byte of the pass just sent, while the guest runs and dirties (the
    * sim hashes what a pass moved on both ends before deciding); 0 when the next pass follows at once.
    */
@@ -245,5 +251,6 @@ function whyNot(message: string, stats: PassStats, workingSet: number, inputs: P
 /** The pure pre-copy model: passes, bytes, time, downtime, and whether (and how) it converges. */
 export function predictPrecopy(inputs: PrecopyInputs, costs: StreamCosts = QEMU_COSTS): Prediction {
   const s = schedulePrecopy(inputs, costs);
-  return { passes: s.passes, bytes: s.bytes, totalMs: s.totalMs, downtimeMs: s.downtimeMs, converges: s.converges, note: s.note, throttlePercent: s.throttlePercent };
+  const hypervisor = s.hypervisorDowntimeMs === undefined ? {} : { hypervisorDowntimeMs: s.hypervisorDowntimeMs };
+  return { passes: s.passes, bytes: s.bytes, totalMs: s.totalMs, downtimeMs: s.downtimeMs, converges: s.converges, note: s.note, throttlePercent: s.throttlePercent, ...hypervisor };
 }

@@ -91,6 +91,20 @@ test("a learned switchover correction moves the downtime one for one, never belo
   const less = schedulePrecopy(writer, { ...QEMU_STREAM_COSTS, switchoverUnreservedMs: -10_000 });
   const restMs = ((Number(/the last ([\d.]+) MiB/.exec(less.note)?.[1]) * MiB) / writer.linkRateBytesPerSec) * 1000;
   assert.ok(restMs > 0 && Math.abs(less.downtimeMs - restMs) < 1, `the stop-and-copy's ${restMs} ms, not less: ${less.downtimeMs} ms (${less.note})`);
+  assert.equal(less.hypervisorDowntimeMs, less.downtimeMs, "QEMU's own part is that stop-and-copy");
+});
+
+test("a learned stop-and-copy scale moves QEMU's own downtime by that factor, and the downtime with it; passes, bytes and the walk stay", () => {
+  const writer: PrecopyInputs = { ...LAB, dirtyRateBytesPerSec: 32 * MiB, workingSetBytes: 64 * MiB };
+  const base = schedulePrecopy(writer, QEMU_STREAM_COSTS);
+  const own = base.hypervisorDowntimeMs ?? 0;
+  assert.ok(own > 1, `a writer leaves something for the stop: ${own} ms`);
+  assert.ok(Math.abs(base.downtimeMs - own - QEMU_STREAM_COSTS.switchoverFixedMs) < 1e-6, "the downtime adds the switchover's fixed part");
+  const half = schedulePrecopy(writer, { ...QEMU_STREAM_COSTS, stopCopyScale: 0.5 });
+  assert.ok(Math.abs((half.hypervisorDowntimeMs ?? 0) - own / 2) < 1e-6);
+  assert.ok(Math.abs(base.downtimeMs - half.downtimeMs - own / 2) < 1e-6);
+  assert.deepEqual([half.passes, half.bytes, half.schedule], [base.passes, base.bytes, base.schedule]);
+  assert.ok(Math.abs(base.totalMs - half.totalMs - own / 2) < 1e-6, "the stop is part of the total");
 });
 
 test("QEMU's downtime-limit steps: an eighth of the target (at least 20 ms) until the first threshold test, doubled at each sync after, never above the target", () => {

@@ -176,9 +176,11 @@ function complete(s: LoopState, x: QemuLoopInputs, touchedShare: number, pageSiz
   s.dirtyPool += s.newDirt;
   s.passes++;
   const rest = sendCost(s, s.firstPass + s.dirtyPool, touchedShare, pageSize, linkBytesPerMs, loop.zeroPageMs, costs.zeroPageBytes);
-  const stopCopyMs = rest.ms + transferMs(costs.deviceStateBytes, linkBytesPerMs * 1000) + costs.switchoverFixedMs;
+  // QEMU's own downtime: the rest and the device state, scaled as the pair's QEMUs showed.
+  const hypervisorDowntimeMs = (costs.stopCopyScale ?? 1) * (rest.ms + transferMs(costs.deviceStateBytes, linkBytesPerMs * 1000));
+  const stopCopyMs = hypervisorDowntimeMs + costs.switchoverFixedMs;
   // What the source cannot see (the destination's ownership claim and `cont`): learned per pair.
-  const downtimeMs = Math.max(rest.ms, stopCopyMs + (costs.switchoverUnreservedMs ?? 0));
+  const downtimeMs = Math.max(hypervisorDowntimeMs, stopCopyMs + (costs.switchoverUnreservedMs ?? 0));
   const bytes = s.sent + rest.bytes;
   const totalMs = costs.fixedMs + s.elapsedMs + Math.max(stopCopyMs, downtimeMs);
   const throttled = s.throttle > 0 ? `auto-converge throttles the guest to ${s.throttle}%; ` : "";
@@ -187,6 +189,7 @@ function complete(s: LoopState, x: QemuLoopInputs, touchedShare: number, pageSiz
     bytes,
     totalMs,
     downtimeMs,
+    hypervisorDowntimeMs,
     converges: true,
     note: `${throttled}${switchoverWhen(s.passes - 1)}: the last ${((rest.bytes + costs.deviceStateBytes) / 1048576).toFixed(1)} MiB go in ${downtimeMs.toFixed(0)} ms of downtime (limit ${inputs.downtimeLimitMs} ms)`,
     throttlePercent: s.throttle,

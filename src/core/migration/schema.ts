@@ -39,6 +39,7 @@ export const PredictionBasisSchema = z
       .optional()
       .meta({ description: "What the model took of the guest" }),
     zeroPageMs: z.number().optional().meta({ description: "Time charged per zero page, ms: the host pair's learned figure, else the driver's (qemu)" }),
+    stopCopyScale: z.number().optional().meta({ description: "QEMU's own stop-and-copy over the model's, as the host pair's migrations showed it (qemu; 1 until learned)" }),
   })
   .meta({ id: "PredictionBasis", description: "What a prediction rests on" });
 
@@ -51,6 +52,7 @@ export const PredictionSchema = z
     converges: z.boolean(),
     note: z.string().meta({ description: 'Why it does not converge, or how (e.g. "auto-converge throttles the guest to 40%")' }),
     throttlePercent: z.number().meta({ description: "The highest throttle auto-converge would need, in percent (0 when none)" }),
+    hypervisorDowntimeMs: z.number().optional().meta({ description: "QEMU's own stop-and-copy as the model sees it (qemu): what is pending at the stop over the link, times the pair's stop-and-copy scale; the report's hypervisorDowntimeMs measures it. downtimeMs adds the switchover beyond it" }),
     // Absent in predictions made before the basis was recorded. (A description here would inline the component.)
     basis: PredictionBasisSchema.optional(),
   })

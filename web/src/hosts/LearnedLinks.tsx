@@ -41,6 +41,7 @@ export function LearnedLinks({ host }: { host: string }) {
           <Th>Migrations</Th>
           <Th>Fixed time</Th>
           <Th>Time per zero page</Th>
+          <Th>Stop-and-copy scale</Th>
           <Th>Downtime margin</Th>
         </Tr>
       </Thead>
@@ -52,6 +53,7 @@ export function LearnedLinks({ host }: { host: string }) {
             <Td dataLabel="Migrations">{l.samples}</Td>
             <Td dataLabel="Fixed time">{l.fixedMs.toFixed(0)} ms</Td>
             <Td dataLabel="Time per zero page">{l.zeroPageMs === undefined ? "-" : `${(l.zeroPageMs * 1000).toFixed(1)} µs`}</Td>
+            <Td dataLabel="Stop-and-copy scale">{l.stopCopyScale === undefined ? "-" : `× ${l.stopCopyScale.toFixed(2)}`}</Td>
             <Td dataLabel="Downtime margin">{l.safetyMarginMs.toFixed(0)} ms</Td>
           </Tr>
         ))}
