@@ -36,24 +36,50 @@ export interface DirtyPoint {
   readonly changedShare: number;
 }
 
+/** Whether the curve grew from `from` to `to` as its line through the origin says (beyond sampling noise below it), or levelled off. */
+function levelledBetween(from: { ms: number; share: number }, to: { ms: number; share: number }, samples: number): boolean {
+  const expected = from.share * (to.ms / from.ms - 1) * samples;
+  const grew = (to.share - from.share) * samples;
+  return expected > 0 && grew < Math.min(LEVELLED * expected, expected - 3 * Math.sqrt(expected));
+}
+
+/**
+ * The rate of a curve that levelled off, from the part that still ran along its line through
+ * the origin: its last point before the first step that levelled. undefined when no step did
+ * (a writer that wrote its working set in a burst before the first read: the whole window's
+ * average is its rate, not the burst's pace).
+ */
+function rateAlongLine(curve: readonly { ms: number; share: number }[], samples: number): { ms: number; share: number } | undefined {
+  let along: { ms: number; share: number } | undefined;
+  for (let i = 1; i < curve.length; i++) {
+    const from = curve[i - 1];
+    const to = curve[i];
+    if (from === undefined || to === undefined || from.share <= 0 || levelledBetween(from, to, samples)) break;
+    along = to;
+  }
+  return along;
+}
+
 /**
  * The guest's dirty rate and working set from the curve of distinct memory changed over time,
- * read from `samples` pages. The rate is the whole window's (its end point: the most pages, the
- * least noise, and a writer that writes in bursts, as the test guest's does each second, is not
- * taken at its burst's pace). A curve still growing along its line says only a lower bound of the
- * working set: undefined; one that levelled off says the working set it covered (its end point).
+ * read from `samples` pages. A curve still growing along its line says its rate from the whole
+ * window (its end point: the most pages, the least noise) and only a lower bound of the working
+ * set: undefined. One that levelled off says the working set it covered (its end point), and its
+ * rate from where it still ran along its line: a 48 MiB/s writer over 64 MiB covers its working
+ * set in 1.3 s, and the 2 s window's average (32 MiB/s) would understate what it dirties between
+ * two of QEMU's syncs, tens to hundreds of ms apart. A writer that writes in bursts shorter than
+ * the first read's delay (each second, as the test guest's does) has no such part: the window's
+ * average, not its burst's pace.
  */
 export function dirtyProfile(memoryBytes: number, samples: number, points: readonly DirtyPoint[]): { dirtyRateBytesPerSec: number; workingSetBytes: number | undefined } {
   const curve = points.filter((p) => p.ms > 0).map((p) => ({ ms: p.ms, share: p.changedShare })).sort((a, b) => a.ms - b.ms);
   const last = curve.at(-1);
   if (last === undefined || last.share <= 0) return { dirtyRateBytesPerSec: 0, workingSetBytes: undefined };
   const mid = curve.reduce((best, p) => (Math.abs(p.ms - last.ms / 2) < Math.abs(best.ms - last.ms / 2) ? p : best));
-  // Pages the second half would have changed along the line, and those it did.
-  const expected = mid.share * (last.ms / mid.ms - 1) * samples;
-  const grew = (last.share - mid.share) * samples;
-  const levelled = mid !== last && expected > 0 && grew < Math.min(LEVELLED * expected, expected - 3 * Math.sqrt(expected));
   const dirtied = last.share * memoryBytes;
-  return { dirtyRateBytesPerSec: dirtied / (last.ms / 1000), workingSetBytes: levelled ? dirtied : undefined };
+  if (mid === last || !levelledBetween(mid, last, samples)) return { dirtyRateBytesPerSec: dirtied / (last.ms / 1000), workingSetBytes: undefined };
+  const line = rateAlongLine(curve, samples) ?? last;
+  return { dirtyRateBytesPerSec: (line.share * memoryBytes) / (line.ms / 1000), workingSetBytes: dirtied };
 }
 
 /**
