@@ -81,7 +81,7 @@ export function reportText(report: MigrationReport): string {
   const table = new Table({ head: ["", "measured", "predicted"], style: { head: [], border: [] } });
   table.push(["total time", ms(report.totalMs), p === undefined ? "-" : ms(p.totalMs)]);
   table.push(["downtime", ms(report.downtimeMs), p === undefined ? "-" : ms(p.downtimeMs)]);
-  if (report.hypervisorDowntimeMs !== undefined) table.push(["downtime (QEMU's own)", ms(report.hypervisorDowntimeMs), "-"]);
+  if (report.hypervisorDowntimeMs !== undefined) table.push(["downtime (QEMU's own)", ms(report.hypervisorDowntimeMs), p?.hypervisorDowntimeMs === undefined ? "-" : ms(p.hypervisorDowntimeMs)]);
   table.push(["bytes sent", mb(report.bytesSent), p === undefined ? "-" : mb(p.bytes)]);
   table.push(["passes", String(report.passes), p === undefined ? "-" : String(p.passes)]);
   const pc = report.postcopy;

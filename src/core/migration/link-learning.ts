@@ -11,7 +11,7 @@
 //  - where the driver reports the hypervisor's own downtime (qemu), how it compares with the
 //    stop-and-copy the model replayed (stopCopyScale): QEMU's threshold test fires anywhere
 //    under its threshold and the stopped guest's CPU goes to the stream, so on the lab's 2-CPU
-//    TCG hosts its own downtime was a third to a half of what the replay leaves pending;
+//    TCG hosts its own downtime was 0.4-0.7 of what the replay leaves pending in most moves;
 //  - the switchover time the model does not see (the destination's ownership claim, resume):
 //    the measured downtime less what the model said the switchover would take, a moving
 //    average (EWMA);

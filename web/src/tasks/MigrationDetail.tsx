@@ -114,6 +114,7 @@ function PredictedVsMeasured({ task }: { task: LiveTask }) {
     ["Bytes", p === null ? "—" : formatBytes(p.bytes), formatBytes(r.bytesSent)],
     ["Passes", p === null ? "—" : String(p.passes), String(r.passes)],
     ["Downtime", p === null ? "—" : formatDuration(p.downtimeMs), formatDuration(r.downtimeMs)],
+    ...(r.hypervisorDowntimeMs === undefined ? [] : [["Downtime (QEMU's own)", p?.hypervisorDowntimeMs === undefined ? "—" : formatDuration(p.hypervisorDowntimeMs), formatDuration(r.hypervisorDowntimeMs)] as [string, string, string]]),
     ["Stream", "—", r.encrypted === undefined ? "—" : r.encrypted ? "encrypted (TLS)" : r.bytesSent > 0 ? "in clear" : "not opened"],
   ];
   return (
