@@ -108,12 +108,17 @@ export const STOP_COPY_MIN_MS = 10;
 const STOP_COPY_SCALE_MIN = 0.1;
 const STOP_COPY_SCALE_MAX = 4;
 
-/** The pair's stop-and-copy scale with this migration folded in (the first sample taken whole, as the fits do). */
+/**
+ * The pair's stop-and-copy scale with this migration folded in: the first sample taken whole,
+ * as the fits do; later ones counted at most half or twice the scale so far, so one stalled
+ * stop-and-copy (QEMU's own 209 ms where 10 was usual) moves it only part of the way.
+ */
 function stopCopyScale(previous: number | undefined, o: LinkObservation): number | undefined {
   const measured = o.hypervisorDowntimeMs;
   const modelled = o.modelledStopCopyMs;
   if (!finite(measured) || !finite(modelled) || modelled < STOP_COPY_MIN_MS) return previous;
-  return ewma(previous, Math.min(STOP_COPY_SCALE_MAX, Math.max(STOP_COPY_SCALE_MIN, measured / modelled)));
+  const sample = Math.min(STOP_COPY_SCALE_MAX, Math.max(STOP_COPY_SCALE_MIN, measured / modelled));
+  return ewma(previous, previous === undefined ? sample : Math.min(2 * previous, Math.max(previous / 2, sample)));
 }
 
 /** Whether a migration tells anything about its link: it moved bytes over a measurable time. */
