@@ -54,7 +54,7 @@ test("the report carries its warnings from a closed catalogue, the prediction it
   assert.equal(SchemaObject.parse(property("MigrationReport", "warnings").items).$ref, "#/components/schemas/MigrationWarning");
   assert.deepEqual(component("MigrationWarningCode").enum, Object.values(MigrationWarningCode));
   assert.equal(property("Prediction", "basis").$ref, "#/components/schemas/PredictionBasis");
-  assert.deepEqual(property("PredictionBasis", "linkSource").enum, ["learned", "reverse", "nominal", "bandwidth-limit"]);
+  assert.deepEqual(property("PredictionBasis", "linkSource").enum, ["learned", "reverse", "nearby", "nominal", "bandwidth-limit"]);
   assert.ok(Object.keys(component("MigrationProgress").properties ?? {}).includes("expectedDowntimeMs"));
 });
 

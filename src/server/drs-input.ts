@@ -7,8 +7,7 @@ import { entitle, poolShares, type DrsLimited, type DrsPool } from "../core/drs/
 import { HYSTERESIS_MS } from "../core/drs/imbalance.ts";
 import { DEFAULT_DRS_CONFIG, type DrsConfig, type DrsHost, type DrsInput, type DrsMoveCost, type DrsRecentMove, type DrsResources, type DrsRule, type DrsThreshold, type DrsVm } from "../core/drs/types.ts";
 import { ErrorCode, FerryError } from "../core/errors.ts";
-import type { LinkRecord } from "../core/migration/link-learning.ts";
-import { predictForPair } from "../core/migration/link-learning.ts";
+import { pairBasis, predictForPair, type Borrowed, type LinkRecord } from "../core/migration/link-learning.ts";
 import { StreamDriver } from "../core/migration/model.ts";
 import { DEFAULT_MIGRATE_OPTIONS, Phase } from "../core/migration/types.ts";
 import type { Vm } from "../core/inventory/schema.ts";
@@ -68,28 +67,19 @@ function pinnedReason(vm: Vm, migrating: string | undefined): string | undefined
   return undefined;
 }
 
-/** What moving one VM costs, per host pair: the pair's learned link (if any) and the source's driver. */
+/** What moving one VM costs, per host pair: the pairs' learned links (each pair's basis is pairBasis's, as the controller's prediction) and the source's driver. */
 interface PairCosts {
-  readonly learned: ReadonlyMap<string, LinkRecord>;
+  readonly learned: readonly LinkRecord[];
   readonly drivers: ReadonlyMap<string, StreamDriver>;
   /** Memory and workload by VM, as its agent reports it. */
   readonly specs: ReadonlyMap<string, { memoryMB: number; touchedBytes?: number | undefined; dirty: number; workingSet: number }>;
 }
 
 async function readPairCosts(deps: DrsInputDeps, hosts: readonly string[], vms: readonly Vm[]): Promise<PairCosts> {
-  const learned = new Map<string, LinkRecord>();
   const drivers = new Map<string, StreamDriver>();
   const specs = new Map<string, { memoryMB: number; touchedBytes?: number | undefined; dirty: number; workingSet: number }>();
-  await Promise.all(
-    hosts.flatMap((from) =>
-      hosts
-        .filter((to) => to !== from)
-        .map(async (to) => {
-          const record = await deps.store.getLinkRate(from, to).catch(() => undefined);
-          if (record !== undefined) learned.set(`${from}\0${to}`, record);
-        }),
-    ),
-  );
+  // One read of every pair's record, not one per host pair (a 64-host cluster has 4,032).
+  const learned = await deps.store.listLinkRates().catch(() => []);
   await Promise.all(
     hosts.map(async (host) => {
       const agent = deps.agents.get(host);
@@ -110,6 +100,12 @@ async function readPairCosts(deps: DrsInputDeps, hosts: readonly string[], vms: 
   return { learned, drivers, specs };
 }
 
+/** The pair's record for predictForPair, as the controller's prediction chooses it (pairBasis). */
+function borrowedBasis(records: readonly LinkRecord[], from: string, to: string): { learned: LinkRecord | undefined; borrowed?: Borrowed } {
+  const basis = pairBasis(from, to, records);
+  return basis?.borrowed === undefined ? { learned: basis?.record } : { learned: basis.record, borrowed: basis.borrowed };
+}
+
 /** The pre-copy prediction of a live move, from what readPairCosts read: pure. */
 function costFunction(snapshot: InventorySnapshot, costs: PairCosts): DrsInput["cost"] {
   const memo = new Map<string, DrsMoveCost>();
@@ -122,7 +118,7 @@ function costFunction(snapshot: InventorySnapshot, costs: PairCosts): DrsInput["
     const nominal = ((vmotionNicMbps(snapshot, from.name) ?? DEFAULT_NIC_MBPS) * 1e6) / 8;
     const prediction = predictForPair({
       driver: costs.drivers.get(from.name) ?? StreamDriver.qemu,
-      learned: costs.learned.get(`${from.name}\0${to.name}`),
+      ...borrowedBasis(costs.learned, from.name, to.name),
       bandwidthLimitBytesPerSec: undefined,
       inputs: {
         memoryBytes,

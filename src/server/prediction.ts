@@ -4,7 +4,7 @@
 // times and safety margin once it carried a migration, else the inventory's nominal NIC speed.
 // After a completed migration the pair's record is folded with what it measured
 // (learnLink), in the store, so every controller on it and every restart keeps it.
-import { downtimeTargetMs, learnLink, predictForPair, type LinkObservation, type LinkRecord } from "../core/migration/link-learning.ts";
+import { downtimeTargetMs, learnLink, pairBasis, predictForPair, type Borrowed, type LinkObservation, type LinkRecord } from "../core/migration/link-learning.ts";
 import { StreamDriver, costsFor } from "../core/migration/model.ts";
 import { Phase, type MigrateOptions, type MigrationReport, type Prediction } from "../core/migration/types.ts";
 import type { VmSpec } from "../drivers/driver.ts";
@@ -72,28 +72,29 @@ export class Predictor {
   }
 
   /**
-   * What predicts this direction: its own record, else the reverse direction's (the same two
-   * hosts, the same VMotion link, their TLS and CPUs: nearer than the NIC's nominal speed, which
-   * knows none of that), else nothing.
+   * What predicts this direction: its own record, else another pair's (pairBasis: the reverse
+   * direction's, the same two hosts, link, TLS and CPUs; else one that shares a host with it:
+   * nearer than the NIC's nominal speed, which knows none of that), else nothing. The records
+   * are listed only for a pair that has none of its own.
    */
-  async #basis(source: string, destination: string): Promise<{ record: LinkRecord | undefined; reverse: boolean }> {
+  async #basis(source: string, destination: string): Promise<{ record: LinkRecord | undefined; borrowed: Borrowed | undefined }> {
     const own = await this.#learned(source, destination);
-    if (own !== undefined && own.samples > 0) return { record: own, reverse: false };
-    const other = await this.#learned(destination, source);
-    return other !== undefined && other.samples > 0 ? { record: other, reverse: true } : { record: undefined, reverse: false };
+    if (own !== undefined && own.samples > 0) return { record: own, borrowed: undefined };
+    const basis = pairBasis(source, destination, await this.#store.listLinkRates().catch(() => []));
+    return { record: basis?.record, borrowed: basis?.borrowed };
   }
 
   /** The prediction for moving `spec` from `source` to `destination`, with its basis. */
   async predict(p: PairPrediction): Promise<Prediction | undefined> {
     const nicMbps = vmotionNicMbps(p.snapshot, p.source) ?? DEFAULT_NIC_MBPS;
     const nominal = (nicMbps * 1e6) / 8;
-    const { record: learned, reverse } = await this.#basis(p.source, p.destination);
+    const { record: learned, borrowed } = await this.#basis(p.source, p.destination);
     if (nominal <= 0 && learned === undefined && p.options.bandwidthLimitBytesPerSec === undefined) return undefined;
     const { spec, options, measuredDirtyRate } = p;
     return predictForPair({
       driver: await this.#driverOf(p.sourceAgent),
       learned,
-      reverse,
+      borrowed,
       measured: measuredDirtyRate !== undefined,
       bandwidthLimitBytesPerSec: options.bandwidthLimitBytesPerSec,
       inputs: {
@@ -126,8 +127,9 @@ export class Predictor {
     if (report.outcome !== Phase.completed || finished.cold || finished.bandwidthLimited || report.passes === 0) return undefined;
     const costs = costsFor(this.#drivers.get(source) ?? StreamDriver.qemu);
     const observation = { ...observationOf(finished), betweenPassesMs: report.bytesSent * (costs.passGapMsPerByte ?? 0) };
-    // A direction's first migration starts from the reverse direction's record when its prediction did (a prior, not samples).
-    const prior = report.prediction?.basis?.linkSource === "reverse" ? (await this.#basis(source, destination)).record : undefined;
+    // A pair's first migration starts from the record its prediction borrowed (a prior, not samples).
+    const basis = report.prediction?.basis?.linkSource;
+    const prior = basis === "reverse" || basis === "nearby" ? (await this.#basis(source, destination)).record : undefined;
     return this.#store.learnLinkRate(source, destination, (own) => {
       const previous = own ?? (prior === undefined ? undefined : { ...prior, source, destination, samples: 0 });
       return learnLink(previous, source, destination, { ...observation, modelledDowntimeMs: modelled(report.prediction, previous), modelledStopCopyMs: modelledStopCopy(report.prediction) }, costs);
@@ -150,7 +152,7 @@ export interface FinishedMigration {
 function modelled(prediction: Prediction | undefined, previous: LinkRecord | undefined): number | undefined {
   if (prediction === undefined) return undefined;
   const source = prediction.basis?.linkSource;
-  const added = source === "learned" || source === "reverse" ? (previous?.switchoverExtraMs ?? 0) : 0;
+  const added = source === "learned" || source === "reverse" || source === "nearby" ? (previous?.switchoverExtraMs ?? 0) : 0;
   return Math.max(0, prediction.downtimeMs - added);
 }
 

@@ -1,5 +1,6 @@
 // Through a real controller and sim agent processes: the prediction's basis is the nominal
-// VMotion NIC speed until the host pair carried a migration, then the rate that pair learned
+// VMotion NIC speed until the host pair carried a migration (or the reverse direction did, or a
+// pair that shares its source), then the rate that pair learned
 // (kept in the store, shown with each host by GET /api/hosts); and a migration whose downtime
 // exceeds its limit ends completed with DOWNTIME_OVER_LIMIT. The overshoot is made certain,
 // not timed: an idle VM switches over after one pass with nothing left to send, so the engine
@@ -75,6 +76,13 @@ test("a pair predicts from the nominal NIC speed, then from the rate its first m
   assert.ok(learned.linkRateBytesPerSec < 0.6 * nominal.linkRateBytesPerSec, `${learned.linkRateBytesPerSec} B/s learned`);
   const task = await migrate({ vm: "web01", to: "esx02" });
   assert.equal(task.body.prediction?.basis?.linkSource, "learned");
+
+  // web01 is on esx02 now; esx02 -> esx03 has carried nothing either way: the pair that shares its source predicts it, named.
+  const nearby = (await lab.api<Preview>("POST", "/migrations/preview", { vm: "web01", to: "esx03" })).body.prediction?.basis;
+  assert.equal(nearby?.linkSource, "nearby");
+  assert.ok(nearby.samples >= 1, `${nearby.samples} migrations`);
+  assert.match(nearby.text, /^nothing learned between these hosts yet: the link rate learned from esx02 to esx01, from \d+ migrations?: \d+ Mb\/s$/);
+  assert.ok(nearby.linkRateBytesPerSec < 0.6 * nominal.linkRateBytesPerSec, "the paced rate esx02 -> esx01 learned, not the nominal NIC's");
 
   const hosts = await lab.api<{ name: string; links: LinkRate[] }[]>("GET", "/hosts");
   assert.equal(hosts.status, 200);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LINK_EWMA_WEIGHT, MARGIN_FLOOR_MS, STOP_COPY_MIN_MS, downtimeTargetMs, learnLink, predictForPair, type LinkObservation, type LinkRecord } from "./link-learning.ts";
+import { LINK_EWMA_WEIGHT, MARGIN_FLOOR_MS, STOP_COPY_MIN_MS, downtimeTargetMs, learnLink, pairBasis, predictForPair, type LinkObservation, type LinkRecord } from "./link-learning.ts";
 import { QEMU_COSTS, QEMU_STREAM_COSTS, SIM_COSTS, costsFor, predictPrecopy } from "./model.ts";
 import { withDowntimeWarning } from "./report.ts";
 import { MigrationWarningCode, Phase, type MigrationReport, type PrecopyInputs } from "./types.ts";
@@ -174,10 +174,30 @@ test("a pair's prediction: nominal until learned, then the learned rate and time
   assert.equal(capped.basis.linkRateBytesPerSec, 10e6);
   assert.equal(capped.basis.costs, "qemu");
   // The reverse direction's record stands in for a direction with none: same figures, said so.
-  const reverse = predictForPair({ inputs: INPUTS, driver: "sim", learned: record, reverse: true, bandwidthLimitBytesPerSec: undefined });
+  const reverse = predictForPair({ inputs: INPUTS, driver: "sim", learned: record, borrowed: "reverse", bandwidthLimitBytesPerSec: undefined });
   assert.equal(reverse.basis.linkSource, "reverse");
   assert.equal(reverse.basis.text, "nothing learned this way yet: the link rate learned the other way between these hosts, from 12 migrations: 780 Mb/s");
   assert.deepEqual({ ...reverse, basis: undefined }, { ...learned, basis: undefined });
+  // So does a pair that shares a host with it, named.
+  const nearby = predictForPair({ inputs: INPUTS, driver: "sim", learned: record, borrowed: "nearby", bandwidthLimitBytesPerSec: undefined });
+  assert.equal(nearby.basis.linkSource, "nearby");
+  assert.equal(nearby.basis.text, "nothing learned between these hosts yet: the link rate learned from esx01 to esx02, from 12 migrations: 780 Mb/s");
+  assert.deepEqual({ ...nearby, basis: undefined }, { ...learned, basis: undefined });
+});
+
+test("a pair's basis: its own record, else the reverse direction's, else a pair sharing its source, else its destination, the most migrations first", () => {
+  const rec = (source: string, destination: string, samples: number): LinkRecord => ({ source, destination, rateBytesPerSec: 1e8, samples, fixedMs: 0, switchoverExtraMs: 0, safetyMarginMs: 3, updatedAt: 1 });
+  const records = [rec("esx02", "esx03", 9), rec("esx01", "esx03", 2), rec("esx01", "esx04", 5), rec("esx04", "esx02", 1), rec("esx05", "esx01", 0)];
+  const basis = (source: string, destination: string) => {
+    const b = pairBasis(source, destination, records);
+    return b === undefined ? "none" : `${b.record.source}>${b.record.destination} ${b.borrowed ?? "own"}`;
+  };
+  assert.equal(basis("esx01", "esx03"), "esx01>esx03 own");
+  assert.equal(basis("esx03", "esx02"), "esx02>esx03 reverse");
+  assert.equal(basis("esx01", "esx02"), "esx01>esx04 nearby", "the same source, the most migrations");
+  assert.equal(basis("esx05", "esx03"), "esx02>esx03 nearby", "no pair from esx05 with migrations: the same destination");
+  assert.equal(basis("esx03", "esx05"), "none", "no record shares its source or destination in that role");
+  assert.equal(basis("esx01", "esx05"), "esx01>esx04 nearby", "a record with no migrations (esx05>esx01) counts for nothing");
 });
 
 function completed(downtimeMs: number): MigrationReport {

@@ -234,14 +234,37 @@ function mbps(bytesPerSec: number): string {
 
 export type LinkSource = PredictionBasis["linkSource"];
 
-/** "link rate learned from 12 migrations: 780 Mb/s" and the other kinds of basis, in words. */
-export function linkBasisText(source: LinkSource, rateBytesPerSec: number, samples: number): string {
+/** Where a pair with no record of its own borrows one from. */
+export type Borrowed = "reverse" | "nearby";
+
+/**
+ * What predicts source → destination among the pairs' records: its own; else the reverse
+ * direction's (the same two hosts, link, TLS and CPUs); else a pair that shares a host with it in
+ * the same role, the same source first (its hypervisor's one migration thread bounds a stream),
+ * then the same destination, the one with the most migrations; else none (the nominal NIC).
+ */
+export function pairBasis(source: string, destination: string, records: readonly LinkRecord[]): { readonly record: LinkRecord; readonly borrowed?: Borrowed } | undefined {
+  const usable = records.filter((r) => r.samples > 0);
+  const own = usable.find((r) => r.source === source && r.destination === destination);
+  if (own !== undefined) return { record: own };
+  const reverse = usable.find((r) => r.source === destination && r.destination === source);
+  if (reverse !== undefined) return { record: reverse, borrowed: "reverse" };
+  const rank = (r: LinkRecord): number => (r.source === source ? 2 : r.destination === destination ? 1 : 0);
+  const byName = (a: LinkRecord, b: LinkRecord): number => `${a.source}\0${a.destination}`.localeCompare(`${b.source}\0${b.destination}`);
+  const nearby = usable.filter((r) => rank(r) > 0).sort((a, b) => rank(b) - rank(a) || b.samples - a.samples || byName(a, b))[0];
+  return nearby === undefined ? undefined : { record: nearby, borrowed: "nearby" };
+}
+
+/** "link rate learned from 12 migrations: 780 Mb/s" and the other kinds of basis, in words; `pair`: the record's own hosts, for a borrowed one. */
+export function linkBasisText(source: LinkSource, rateBytesPerSec: number, samples: number, pair?: { readonly source: string; readonly destination: string }): string {
   const migrations = `${samples} migration${samples === 1 ? "" : "s"}`;
   switch (source) {
     case "learned":
       return `link rate learned from ${migrations}: ${mbps(rateBytesPerSec)}`;
     case "reverse":
       return `nothing learned this way yet: the link rate learned the other way between these hosts, from ${migrations}: ${mbps(rateBytesPerSec)}`;
+    case "nearby":
+      return `nothing learned between these hosts yet: the link rate learned from ${pair?.source ?? "?"} to ${pair?.destination ?? "?"}, from ${migrations}: ${mbps(rateBytesPerSec)}`;
     case "nominal":
       return `nominal VMotion NIC speed (nothing learned for this host pair yet): ${mbps(rateBytesPerSec)}`;
     case "bandwidth-limit":
@@ -255,8 +278,8 @@ export interface PairPredictionInputs {
   readonly driver: StreamDriver;
   /** The pair's record, undefined when nothing was learned. */
   readonly learned: LinkRecord | undefined;
-  /** `learned` is the reverse direction's record (this direction has none yet). */
-  readonly reverse?: boolean | undefined;
+  /** `learned` is another pair's record, this one having none yet (pairBasis). */
+  readonly borrowed?: Borrowed | undefined;
   readonly bandwidthLimitBytesPerSec: number | undefined;
   /** The dirty rate and touched memory were measured on the source just before (not declared). */
   readonly measured?: boolean | undefined;
@@ -283,13 +306,13 @@ export function predictForPair(p: PairPredictionInputs): Prediction & { readonly
   const costs: StreamCosts = learned === undefined ? base : learnedCosts(base, learned);
   const target = downtimeTargetMs(p.inputs.downtimeLimitMs, learned);
   const prediction = predictPrecopy({ ...p.inputs, linkRateBytesPerSec: rate, downtimeLimitMs: target }, costs);
-  const linkSource: LinkSource = capped ? "bandwidth-limit" : learned === undefined ? "nominal" : p.reverse === true ? "reverse" : "learned";
+  const linkSource: LinkSource = capped ? "bandwidth-limit" : learned === undefined ? "nominal" : (p.borrowed ?? "learned");
   const samples = learned?.samples ?? 0;
   const { memoryBytes, touchedBytes, dirtyRateBytesPerSec, workingSetBytes } = p.inputs;
   const guest = { memoryBytes, touchedBytes, dirtyRateBytesPerSec, workingSetBytes, measured: p.measured === true };
   const loop = costs.loop === undefined ? {} : { zeroPageMs: costs.loop.zeroPageMs, stopCopyScale: costs.stopCopyScale ?? 1 };
   return {
     ...prediction,
-    basis: { linkRateBytesPerSec: rate, linkSource, samples, costs: p.driver, safetyMarginMs: p.inputs.downtimeLimitMs - target, text: linkBasisText(linkSource, rate, samples), guest, ...loop },
+    basis: { linkRateBytesPerSec: rate, linkSource, samples, costs: p.driver, safetyMarginMs: p.inputs.downtimeLimitMs - target, text: linkBasisText(linkSource, rate, samples, learned), guest, ...loop },
   };
 }

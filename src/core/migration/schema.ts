@@ -23,7 +23,7 @@ export const MigrationWarningCodeSchema = z.enum(MigrationWarningCode).meta({ id
 export const PredictionBasisSchema = z
   .object({
     linkRateBytesPerSec: z.number(),
-    linkSource: z.enum(["learned", "reverse", "nominal", "bandwidth-limit"]).meta({ description: "learned from the migrations this host pair carried; learned the other way between the same two hosts (none this way yet); the VMotion NIC's nominal speed; or the request's bandwidth cap" }),
+    linkSource: z.enum(["learned", "reverse", "nearby", "nominal", "bandwidth-limit"]).meta({ description: "learned from the migrations this host pair carried; learned the other way between the same two hosts (none this way yet); learned by a pair that shares a host with this one (the same source, else the same destination; none between these two yet); the VMotion NIC's nominal speed; or the request's bandwidth cap" }),
     samples: z.number().int().meta({ description: "How many migrations the learned link rate comes from (0 when nominal)" }),
     costs: z.enum(["sim", "qemu"]).meta({ description: "Whose stream costs the model used: the source host's driver's" }),
     safetyMarginMs: z.number().meta({ description: "The margin kept under the downtime limit at switchover" }),
