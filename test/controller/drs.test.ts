@@ -129,6 +129,12 @@ describe("DRS with real sim agents", () => {
   });
 
   test("ferry host maintenance enter evacuates a host by live migration: plan and ETA first, the host empty and in maintenance at the end", async () => {
+    // A move the automation loop started as it was set back to manual may still run (a VM that
+    // is migrating blocks maintenance): wait until none is open.
+    await waitFor("no open migration", async () => {
+      const open = (await lab.api<Task[]>("GET", "/migrations?state=queued,validating,preparing,precopy,switchover&limit=100")).body;
+      return open.length === 0 ? true : undefined;
+    });
     // The host to evacuate: the one with the most running VMs now. How many the automation loop
     // above moved off esx01 depends on the machine's pace (on a busy one, all of them); esx04
     // holds the VM that cannot move (the test before).
