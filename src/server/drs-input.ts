@@ -100,15 +100,20 @@ async function readPairCosts(deps: DrsInputDeps, hosts: readonly string[], vms: 
   return { learned, drivers, specs };
 }
 
-/** The pair's record for predictForPair, as the controller's prediction chooses it (pairBasis). */
-function borrowedBasis(records: readonly LinkRecord[], from: string, to: string): { learned: LinkRecord | undefined; borrowed?: Borrowed } {
-  const basis = pairBasis(from, to, records);
-  return basis?.borrowed === undefined ? { learned: basis?.record } : { learned: basis.record, borrowed: basis.borrowed };
-}
-
 /** The pre-copy prediction of a live move, from what readPairCosts read: pure. */
 function costFunction(snapshot: InventorySnapshot, costs: PairCosts): DrsInput["cost"] {
   const memo = new Map<string, DrsMoveCost>();
+  // Each pair's record as the controller's prediction chooses it, looked for once per pair, not once per VM.
+  const bases = new Map<string, { learned: LinkRecord | undefined; borrowed: Borrowed | undefined }>();
+  const basisOf = (from: string, to: string): { learned: LinkRecord | undefined; borrowed: Borrowed | undefined } => {
+    const pair = `${from}\0${to}`;
+    const found = bases.get(pair);
+    if (found !== undefined) return found;
+    const basis = pairBasis(from, to, costs.learned);
+    const made = { learned: basis?.record, borrowed: basis?.borrowed };
+    bases.set(pair, made);
+    return made;
+  };
   return (vm, from, to) => {
     const key = `${vm.name}\0${from.name}\0${to.name}`;
     const known = memo.get(key);
@@ -118,7 +123,7 @@ function costFunction(snapshot: InventorySnapshot, costs: PairCosts): DrsInput["
     const nominal = ((vmotionNicMbps(snapshot, from.name) ?? DEFAULT_NIC_MBPS) * 1e6) / 8;
     const prediction = predictForPair({
       driver: costs.drivers.get(from.name) ?? StreamDriver.qemu,
-      ...borrowedBasis(costs.learned, from.name, to.name),
+      ...basisOf(from.name, to.name),
       bandwidthLimitBytesPerSec: undefined,
       inputs: {
         memoryBytes,
