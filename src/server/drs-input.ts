@@ -100,20 +100,26 @@ async function readPairCosts(deps: DrsInputDeps, hosts: readonly string[], vms: 
   return { learned, drivers, specs };
 }
 
-/** The pre-copy prediction of a live move, from what readPairCosts read: pure. */
-function costFunction(snapshot: InventorySnapshot, costs: PairCosts): DrsInput["cost"] {
-  const memo = new Map<string, DrsMoveCost>();
-  // Each pair's record as the controller's prediction chooses it, looked for once per pair, not once per VM.
-  const bases = new Map<string, { learned: LinkRecord | undefined; borrowed: Borrowed | undefined }>();
-  const basisOf = (from: string, to: string): { learned: LinkRecord | undefined; borrowed: Borrowed | undefined } => {
+type PairRecord = { readonly learned: LinkRecord | undefined; readonly borrowed: Borrowed | undefined };
+
+/** Each pair's record as the controller's prediction chooses it (pairBasis), looked for once per pair, not once per VM. */
+function pairRecords(records: readonly LinkRecord[]): (from: string, to: string) => PairRecord {
+  const bases = new Map<string, PairRecord>();
+  return (from, to) => {
     const pair = `${from}\0${to}`;
     const found = bases.get(pair);
     if (found !== undefined) return found;
-    const basis = pairBasis(from, to, costs.learned);
+    const basis = pairBasis(from, to, records);
     const made = { learned: basis?.record, borrowed: basis?.borrowed };
     bases.set(pair, made);
     return made;
   };
+}
+
+/** The pre-copy prediction of a live move, from what readPairCosts read: pure. */
+function costFunction(snapshot: InventorySnapshot, costs: PairCosts): DrsInput["cost"] {
+  const memo = new Map<string, DrsMoveCost>();
+  const basisOf = pairRecords(costs.learned);
   return (vm, from, to) => {
     const key = `${vm.name}\0${from.name}\0${to.name}`;
     const known = memo.get(key);
