@@ -19,6 +19,24 @@ export const DEFAULT_MACHINE = "pc-i440fx-7.2";
 export const Accelerator = { tcg: "tcg", kvm: "kvm" } as const;
 export type Accelerator = (typeof Accelerator)[keyof typeof Accelerator];
 
+/**
+ * What a TCG guest's RAM block gets beyond its MiB: 8 KiB (QEMU rounds `-m` up to 8 KiB), so
+ * its length is off QEMU's 256 KiB grid. QEMU before 9.0 (7.2 here) syncs a RAM block whose
+ * length is on that grid through a fast path that clears the migration's dirty bits without
+ * resetting TCG's TLB (fixed upstream by "physmem: Fix migration dirty bitmap coherency with TCG
+ * memory access", 9.0): a guest store through a TLB entry filled before the sync is then never
+ * logged, and the destination runs on the stale page (seen here as guest kernel panics and a
+ * records service that stopped answering after a move; trap 20). Off the grid, QEMU syncs page
+ * by page and resets the TLB of each page it clears. Both ends build the same size; KVM logs
+ * dirty pages itself and keeps the plain size.
+ */
+export const TCG_RAM_EXTRA_KIB = 8;
+
+/** `-m`'s value: the VM's MiB, and under TCG its block sized off the fast sync path's grid (TCG_RAM_EXTRA_KIB). */
+export function ramSizeArgument(memoryMB: number, accelerator: Accelerator): string {
+  return accelerator === Accelerator.tcg ? `${memoryMB * 1024 + TCG_RAM_EXTRA_KIB}k` : `${memoryMB}M`;
+}
+
 /** The guest's kernel and initramfs (scripts/build-guest.sh) on a datastore both hosts mount. */
 export interface GuestBoot {
   /** The uncompressed ELF vmlinux: QEMU enters it through PVH, twice as fast as the bzImage. */
@@ -304,7 +322,7 @@ export function qemuCommandLine(vm: QemuVm, process: QemuProcess, incoming: bool
     "-machine", machine,
     "-accel", process.accelerator,
     "-cpu", cpu,
-    "-m", `${spec.memoryMB}M`,
+    "-m", ramSizeArgument(spec.memoryMB, process.accelerator),
     "-smp", String(spec.vcpus),
     // No default devices, no config files from /etc: the device set is exactly this argv, on both ends.
     "-nodefaults", "-no-user-config",
