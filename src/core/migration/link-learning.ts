@@ -105,7 +105,7 @@ function finite(x: number | undefined): x is number {
 /**
  * A stop-and-copy the model put under this tells nothing of the scale: QEMU's 1 ms clock, its
  * device state and vm_stop are much of it (one of 11 ms paused 48 set a pair's scale to 4, and
- * its writers' downtime was then over-predicted by 200-500 ms for the rest of the run).
+ * its writers' downtime was then over-predicted by 120-530 ms for the rest of the run).
  */
 export const STOP_COPY_MIN_MS = 30;
 /** A sample of the scale counts within these: beyond is a stall or a switchover at once, not the pair. */
