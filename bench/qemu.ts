@@ -136,8 +136,9 @@ function figures(runs: readonly Run[]): Figures {
 /**
  * Ferry's control cost on the migration's critical path, as a share of migrateOut's time to the
  * final status: its setup before `migrate` (TLS credential, capabilities, parameters) and the
- * time from QEMU's end event to Ferry holding the final figures. The queries during the stream
- * run beside QEMU's migration thread, as do the downtime-limit's steps: their wait is shown apart (queryShare).
+ * time from QEMU's end event to Ferry acting on it. The queries during the stream run beside
+ * QEMU's migration thread, as do the downtime-limit's steps and the final figures' query (read
+ * beside the destination's answer): their wait is shown apart (queryShare, final_figures_ms).
  */
 function controlShare(t: ControlTiming): number {
   return (t.requestToMigrateMs + (t.endNoticeMs ?? 0)) / Math.max(1, t.wallMs);
@@ -165,6 +166,7 @@ function row(workload: string, rawMiBs: number, base: Figures, ferry: Figures, f
     control_share: Number(median(timings.map(controlShare)).toFixed(4)),
     query_wait_share: Number(median(timings.map(queryShare)).toFixed(4)),
     end_notice_ms: Number(median(timings.flatMap((t) => (t.endNoticeMs === undefined ? [] : [t.endNoticeMs]))).toFixed(2)),
+    final_figures_ms: Number(median(timings.flatMap((t) => (t.finalFiguresMs === undefined ? [] : [t.finalFiguresMs]))).toFixed(2)),
     queries: median(timings.map((t) => t.polls)),
   };
 }
@@ -236,6 +238,7 @@ async function qemuMigration(): Promise<Record<string, number | string | boolean
     control_share_goal: 0.01,
     end_notice_ms_median: Number(median(timings.flatMap((t) => (t.endNoticeMs === undefined ? [] : [t.endNoticeMs]))).toFixed(2)),
     end_event_read_ms_median: Number(median(timings.flatMap((t) => (t.endEventReadMs === undefined ? [] : [t.endEventReadMs]))).toFixed(2)),
+    final_figures_ms_median: Number(median(timings.flatMap((t) => (t.finalFiguresMs === undefined ? [] : [t.finalFiguresMs]))).toFixed(2)),
     end_notice_goal_ms: 2,
     load_before: loadBefore.map((l) => l.toFixed(2)).join(" "),
     load_after: loadAfter.map((l) => l.toFixed(2)).join(" "),

@@ -204,6 +204,10 @@ describe("a real guest moved live between lab hosts by the qemu driver", { timeo
       assert.equal(report.failure, undefined, "the destination found the guest on the VM network");
       assert.equal(report.runningOn, to);
       assert.ok(report.totalMs > 0 && report.hypervisorDowntimeMs !== undefined, `QEMU's times: ${report.totalMs} ms total, ${String(report.hypervisorDowntimeMs)} ms downtime`);
+      // Ferry acts on QEMU's `completed` event at once and reads QEMU's final figures beside the destination's answer: the report carries them.
+      const ran = timings.get(report.migrationId);
+      assert.ok(ran?.endNoticeMs !== undefined && ran.finalFiguresMs !== undefined && ran.endNoticeMs <= ran.finalFiguresMs, `end noticed ${String(ran?.endNoticeMs)} ms, final figures ${String(ran?.finalFiguresMs)} ms after QEMU's event`);
+      assert.ok(ran.qemuTotalMs > 0 && report.totalMs >= ran.qemuTotalMs, `QEMU's final total-time ${ran.qemuTotalMs} ms in the report's ${report.totalMs} ms`);
       // Ferry's downtime runs from the source's STOP to the destination's RESUME (QEMU's event
       // timestamps): it holds QEMU's, which starts a moment before STOP is emitted (a few ms of
       // slack for that moment and for whole-millisecond rounding).

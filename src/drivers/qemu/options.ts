@@ -126,10 +126,15 @@ export interface ControlTiming {
   /** `migrate-set-parameters` calls for the downtime-limit's steps during the stream, and the time spent waiting for their replies. */
   readonly steps: number;
   readonly stepMs: number;
-  /** From QEMU's MIGRATION `completed` event (its timestamp) to Ferry holding the final figures; undefined when no event came. */
+  /**
+   * From QEMU's MIGRATION `completed` event (its timestamp) to Ferry acting on it (asking the
+   * destination whether it runs the VM); undefined when no event came.
+   */
   readonly endNoticeMs: number | undefined;
   /** From that event to Ferry reading it. */
   readonly endEventReadMs: number | undefined;
+  /** From that event to QEMU's final figures in hand (read beside the destination's answer, off the critical path); undefined when no event came. */
+  readonly finalFiguresMs: number | undefined;
   /** What the stream ran with. */
   readonly settings: MigrationSettings;
   /** QEMU's own `total-time`. */

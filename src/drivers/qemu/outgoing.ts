@@ -27,6 +27,16 @@ type Ended = typeof Phase.failed | typeof Phase.cancelled;
 
 /** After the switch to post-copy, how often Ferry asks a living QEMU again after a QMP failure (a second apart). */
 const AFTER_SWITCH_RETRIES = 60;
+/** Trap 6: `completed` with total-time 0 for a moment. The final figures are asked for this often, 1 ms apart, before the last answer stands. */
+const FINAL_FIGURES_TRIES = 50;
+
+/**
+ * QEMU's MIGRATION event said `completed`: Ferry acts on it at once (asks the destination whether
+ * it runs the VM) while its final figures are read beside that, off the critical path.
+ */
+interface CompletedByEvent {
+  readonly figures: Promise<MigrationSample>;
+}
 
 /** A dirty rate measured longer ago than this says little about the guest now: tuning goes without it. */
 const DIRTY_RATE_FRESH_MS = 10 * 60_000;
@@ -64,7 +74,7 @@ class OutgoingMigration {
   private committed = false;
   /** The stream runs over QEMU's TLS (stream-tls.ts); its credential object, deleted at the end. */
   private streamTlsObject: string | undefined;
-  private readonly timing = { requestedAt: 0, requestToMigrateMs: 0, polls: 0, pollMs: 0, steps: 0, stepMs: 0, finalStatusAt: 0, finalStatusWallAt: 0 };
+  private readonly timing = { requestedAt: 0, requestToMigrateMs: 0, polls: 0, pollMs: 0, steps: 0, stepMs: 0, finalStatusAt: 0, finalStatusWallAt: 0, finalFiguresWallAt: 0 };
   /** What the stream runs with, once chosen. */
   private settings: MigrationSettings = qemuDefaultSettings();
   /** The stall watchdog: when the transferred count last moved, and to what. */
@@ -111,7 +121,8 @@ class OutgoingMigration {
       const sample = await this.watch(qmp, events);
       this.timing.finalStatusAt = this.host.clock.monotonic();
       this.timing.finalStatusWallAt = this.host.clock.now();
-      if (sample.status === MigrationStatus.completed) return await this.streamCompleted(sample, events);
+      if ("figures" in sample) return await this.streamCompleted(sample.figures, events);
+      if (sample.status === MigrationStatus.completed) return await this.streamCompleted(Promise.resolve(sample), events);
       if (this.postcopy?.switched === true) return await this.postcopyLost(sample);
       if (this.cancelledFor !== undefined) return await this.failed(this.cancelledFor, this.cancelledFor.code === MigrationFailureCode.aborted ? Phase.cancelled : Phase.failed);
       return await this.streamFailed(sample);
@@ -250,12 +261,13 @@ class OutgoingMigration {
    * progress period (the display, the watchdog and the convergence rule need its counters;
    * it also finds the end when a QEMU sends no events).
    */
-  private async watch(qmp: QmpClient, events: MigrationEvents): Promise<MigrationSample> {
+  private async watch(qmp: QmpClient, events: MigrationEvents): Promise<MigrationSample | CompletedByEvent> {
     const { clock } = this.host;
     const period = this.host.options.pollMs ?? PROGRESS_PERIOD_MS;
     let queryAt = clock.monotonic() + period;
     for (;;) {
       const wake = await events.next(queryAt - clock.monotonic());
+      if (wake === Wake.ended && events.status === MigrationStatus.completed) return { figures: this.finalFigures(qmp) };
       if (wake === Wake.event && clock.monotonic() < queryAt && events.status !== MigrationStatus.postcopyPaused) {
         this.showEvent(events);
         if (events.status === MigrationStatus.active && !events.stopped) await this.stepDowntime(qmp, events.pass);
@@ -273,6 +285,28 @@ class OutgoingMigration {
       if (this.cancelledAt !== undefined && sample.status === MigrationStatus.cancelling && clock.monotonic() - this.cancelledAt > 2000) return sample;
       await this.observe(qmp, sample, events.stopped);
     }
+  }
+
+  /**
+   * QEMU's final figures after its `completed` event, asked again while it still shows total-time
+   * 0 (trap 6). A QMP that fails now cannot undo the completed stream: the last counters stand,
+   * with Ferry's own time from `migrate`'s request.
+   */
+  private async finalFigures(qmp: QmpClient): Promise<MigrationSample> {
+    const { clock } = this.host;
+    let sample: MigrationSample = { ...(this.last ?? parseMigrationInfo({})), status: MigrationStatus.completed, totalTimeMs: Math.round(clock.monotonic() - this.timing.requestedAt) };
+    try {
+      for (let tries = 0; tries < FINAL_FIGURES_TRIES; tries++) {
+        const asked = await this.query(qmp);
+        if (asked.status === MigrationStatus.completed) sample = asked;
+        if (isFinal(asked)) break;
+        await clock.sleep(1);
+      }
+    } catch {
+      // The counters before the end, as said above.
+    }
+    this.timing.finalFiguresWallAt = clock.now();
+    return sample;
   }
 
   /** One `query-migrate`, its round trip counted as Ferry's control cost. */
@@ -305,8 +339,13 @@ class OutgoingMigration {
   private showEvent(events: MigrationEvents): void {
     const status = events.status;
     if (status === undefined || !(Object.values(MigrationStatus) as string[]).includes(status)) return;
+    this.show({ ...this.lastKnown(events), status: status as MigrationStatus }, events.stopped, undefined);
+  }
+
+  /** The last counters queried, with the pass the events announced since (the display's pass never goes back). */
+  private lastKnown(events: MigrationEvents): MigrationSample {
     const known = this.last ?? parseMigrationInfo({});
-    this.show({ ...known, status: status as MigrationStatus, dirtySyncCount: Math.max(known.dirtySyncCount ?? 0, events.pass) }, events.stopped, undefined);
+    return { ...known, dirtySyncCount: Math.max(known.dirtySyncCount ?? 0, events.pass) };
   }
 
   /** Maps one sample of QEMU's status into Ferry's phase and progress. */
@@ -427,12 +466,14 @@ class OutgoingMigration {
   }
 
   /** QEMU completed the stream: released here once the destination runs the VM, else it waits paused. */
-  private async streamCompleted(sample: MigrationSample, events: MigrationEvents): Promise<MigrationReport> {
+  private async streamCompleted(figures: Promise<MigrationSample>, events: MigrationEvents): Promise<MigrationReport> {
     const { host, target, name } = this;
-    this.precopyOnce(sample);
+    const known = this.lastKnown(events);
+    this.precopyOnce(known);
     this.committed = true;
-    this.emit(Phase.switchover, 0.5, sample, "the stream is complete; waiting for the destination to run the VM");
-    const confirmed = await confirmRunning(host, target);
+    this.emit(Phase.switchover, 0.5, known, "the stream is complete; waiting for the destination to run the VM");
+    // QEMU's final figures are read while the destination is asked; both before this QEMU ends.
+    const [confirmed, sample] = await Promise.all([confirmRunning(host, target), figures]);
     if (confirmed !== IncomingState.running) return await this.unconfirmed(sample, confirmed);
     this.emit(Phase.switchover, 1, sample, "the VM resumed on the destination");
     // Trap 10: the source waits in postmigrate, holding its taps: end it.
@@ -457,6 +498,7 @@ class OutgoingMigration {
       wallMs: this.timing.finalStatusAt - this.timing.requestedAt,
       endNoticeMs: endedAt === undefined ? undefined : Math.max(0, this.timing.finalStatusWallAt - endedAt),
       endEventReadMs: endedAt === undefined || endSeenAt === undefined ? undefined : Math.max(0, endSeenAt - endedAt),
+      finalFiguresMs: endedAt === undefined || this.timing.finalFiguresWallAt === 0 ? undefined : Math.max(0, this.timing.finalFiguresWallAt - endedAt),
       settings: this.settings,
     });
     const unreachable = guest?.state === GuestCheckState.unreachable;
@@ -528,7 +570,8 @@ class OutgoingMigration {
       await this.host.clock.sleep(1000);
       try {
         const sample = await this.watch(qmp, events);
-        if (sample.status === MigrationStatus.completed) return await this.streamCompleted(sample, events);
+        if ("figures" in sample) return await this.streamCompleted(sample.figures, events);
+        if (sample.status === MigrationStatus.completed) return await this.streamCompleted(Promise.resolve(sample), events);
         return this.postcopy?.switched === true ? await this.postcopyLost(sample) : await this.streamFailed(sample);
       } catch (again) {
         last = again;
