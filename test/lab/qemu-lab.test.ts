@@ -11,9 +11,10 @@
 //   3. esx02's VMotion IP changed through the controller shows on vmk1 inside its namespace and
 //      the next move streams to it; the destination's guest check finds the guest; the client
 //      keeps one connection there and back;
-//   4. host networking: a VM port group made on two hosts lifts PORTGROUP_MISSING; an edit the
+//   4. the web UI: the move's page shows QEMU's own downtime beside Ferry's, predicted and measured;
+//   5. host networking: a VM port group made on two hosts lifts PORTGROUP_MISSING; an edit the
 //      host refuses mid-way leaves its interfaces exactly as they were;
-//   5. `ferry lab down` leaves no namespace, link or process.
+//   6. `ferry lab down` leaves no namespace, link or process.
 // Needs root, QEMU and the test guest: without them it FAILS saying what to install.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -21,7 +22,7 @@ import { once } from "node:events";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { HostSummary, PowerResult, VmSummary } from "../../src/api/schemas.ts";
+import type { HostSummary, PowerResult, Task, VmSummary } from "../../src/api/schemas.ts";
 import { stillRunning, type QemuLabState, type QemuLabSummary } from "../../src/cli/commands/lab-qemu.ts";
 import type { CheckResult } from "../../src/core/check/findings.ts";
 import type { Host } from "../../src/core/inventory/schema.ts";
@@ -30,6 +31,9 @@ import { requireQemu, requireRoot } from "../../src/drivers/qemu/testing/require
 import { SHARED_DATASTORE } from "../../src/lab/host-lab.ts";
 import { LabNetwork, execRunner, listLab } from "../../src/lab/netns.ts";
 import { RECORDS_PORT, readRecord, startRecordClient, verifyRecords, type RecordClient } from "../../src/lab/records.ts";
+import { spkiHash } from "../../src/pki/ca.ts";
+import { formatDuration } from "../../web/src/tasks/format.ts";
+import { buildWebUi, launchBrowser, login } from "../web/harness.ts";
 import { startEchoClient, type EchoClient, type EchoReport } from "./echo-client.ts";
 import { agentGet, controllerGet, labCli } from "./support.ts";
 
@@ -47,6 +51,8 @@ interface Lab {
 }
 
 let lab: Lab | undefined;
+/** guest01's move back to esx01 in the VMotion IP test: the web UI's test opens its page. */
+let movedBack: MigrationReport | undefined;
 const echoClients: EchoClient[] = [];
 const recordClients: RecordClient[] = [];
 /** Undoes a fault a test put on a host, if the test ended before it could. */
@@ -283,6 +289,7 @@ describe(`ferry lab up --driver qemu --hosts 3 (lab ${labId})`, () => {
     await echo.waitForMoreReplies(25, 60_000);
 
     const back = await migrate("guest01", "esx01");
+    movedBack = back;
     await echo.waitForMoreReplies(25, 60_000);
     const echoed = await echo.stop();
     assertContinuous(echoed, "esx01 → esx02 → esx01");
@@ -294,6 +301,31 @@ describe(`ferry lab up --driver qemu --hosts 3 (lab ${labId})`, () => {
     t.diagnostic(moveWords("esx01 → esx02 (198.19.0.22)", there));
     t.diagnostic(moveWords("esx02 → esx01", back));
     t.diagnostic(`echo: ${echoed.sent} lines, longest silence ${echoed.maxGapMs} ms`);
+  });
+
+  test("web UI: a QEMU move's page shows QEMU's own downtime beside Ferry's, predicted and measured", { timeout: 180_000 }, async () => {
+    const moved = movedBack;
+    assert.ok(moved?.hypervisorDowntimeMs !== undefined, "the VMotion IP test moved guest01 back with QEMU's downtime in its report");
+    const { controller, agentPki } = mustLab();
+    const task = await api<Task>(`/migrations/${moved.migrationId}`);
+    assert.equal(task.body.report?.hypervisorDowntimeMs, moved.hypervisorDowntimeMs, "the task keeps the report the CLI printed");
+    buildWebUi();
+    const browser = await launchBrowser(spkiHash(readFileSync(join(agentPki, "controller.crt"), "utf8")));
+    try {
+      const page = await browser.newPage();
+      await login(page, controller.url, controller.token);
+      await page.goto(`${controller.url}/#/tasks/${moved.migrationId}`);
+      const table = page.getByRole("table", { name: "Predicted vs measured" }).or(page.getByRole("grid", { name: "Predicted vs measured" }));
+      await table.waitFor({ timeout: 60_000 });
+      const cells = async (name: RegExp): Promise<string[]> => (await table.getByRole("row", { name }).getByRole("cell").allTextContents()).map((c) => c.trim());
+      const predicted = task.body.prediction;
+      assert.ok(predicted?.hypervisorDowntimeMs !== undefined, "the controller predicted QEMU's own stop-and-copy for a QEMU move");
+      // Ferry's downtime (the source's STOP to the destination's RESUME) and QEMU's own stop-and-copy, each beside what was predicted.
+      assert.deepEqual(await cells(/^Downtime (?!\()/), [formatDuration(predicted.downtimeMs), formatDuration(moved.downtimeMs)]);
+      assert.deepEqual(await cells(/^Downtime \(QEMU's own\)/), [formatDuration(predicted.hypervisorDowntimeMs), formatDuration(moved.hypervisorDowntimeMs)]);
+    } finally {
+      await browser.close();
+    }
   });
 
   test("host networking: a VM port group made on two hosts lifts PORTGROUP_MISSING; an edit the host refuses mid-way leaves its interfaces as they were", { timeout: 300_000 }, async () => {
