@@ -19,7 +19,16 @@ export function ledgerOf(ctx: AgentContext, ref: LedgerRef): OwnershipLedger {
 /** A migration's fence as this host holds it: claims the next generation for this host. */
 export function fenceOf(ctx: AgentContext, fence: Fence, vm: string, migrationId: string): OwnershipFence {
   const ledger = ledgerOf(ctx, fence.ledger);
-  return { where: ledger.where, generation: fence.generation, claim: () => ledger.claim(vm, fence.generation, ctx.hostName, migrationId), warm: async () => { await ledger.read(vm); } };
+  const claim = [vm, fence.generation, ctx.hostName, migrationId] as const;
+  return {
+    where: ledger.where,
+    generation: fence.generation,
+    claim: () => ledger.claim(...claim),
+    // The claim readied (a datastore's record written ahead), else the way to the record opened.
+    warm: async () => {
+      await (ledger.prepare?.(...claim) ?? ledger.read(vm));
+    },
+  };
 }
 
 /**

@@ -15,7 +15,7 @@ export const OwnershipSchema = z
     generation: z.number().int().positive(),
     /** The migration that took this generation, if one did. */
     migrationId: z.string().optional(),
-    /** When it was taken (ms since the epoch). */
+    /** When it was written (ms since the epoch): when it was taken, or a little before, when its claim was readied while the stream ran. */
     at: z.number(),
   })
   .strict();

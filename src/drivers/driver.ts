@@ -228,9 +228,11 @@ export interface OwnershipFence {
   readonly generation: number;
   claim(): Promise<ClaimResult>;
   /**
-   * Opens the way to the record ahead of the switchover (a read: the controller ledger's TLS
-   * connection is then open), so that the claim after COMMIT, inside the VM's downtime, is one
-   * round trip and not a handshake too. Optional; a failure here proves nothing and is ignored.
+   * Readies the claim ahead of the switchover, so that the claim after COMMIT, inside the VM's
+   * downtime, does less: on a datastore the record is written and synced ahead and the claim
+   * only links it; for the controller's store a read opens the TLS connection, and the claim is
+   * one round trip and not a handshake too. Optional; may be called again; a failure here proves
+   * nothing and is ignored.
    */
   warm?(): Promise<void>;
 }

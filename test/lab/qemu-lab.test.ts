@@ -19,7 +19,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { HostSummary, PowerResult, Task, VmSummary } from "../../src/api/schemas.ts";
@@ -27,7 +27,9 @@ import { stillRunning, type QemuLabState, type QemuLabSummary } from "../../src/
 import type { CheckResult } from "../../src/core/check/findings.ts";
 import type { Host } from "../../src/core/inventory/schema.ts";
 import type { MigrationReport } from "../../src/core/migration/types.ts";
+import { OwnershipSchema, type Ownership } from "../../src/core/ownership.ts";
 import { requireQemu, requireRoot } from "../../src/drivers/qemu/testing/requirements.ts";
+import { OWNERS_DIR } from "../../src/host/ownership/datastore-ledger.ts";
 import { SHARED_DATASTORE } from "../../src/lab/host-lab.ts";
 import { LabNetwork, execRunner, listLab } from "../../src/lab/netns.ts";
 import { RECORDS_PORT, readRecord, startRecordClient, verifyRecords, type RecordClient } from "../../src/lab/records.ts";
@@ -120,6 +122,13 @@ function assertContinuous(report: EchoReport, during: string): void {
   assert.equal(report.bad, 0, `every answer carried the next number during ${during}: nothing lost, nothing repeated`);
   assert.ok(report.sent > 50, `the client kept sending (${report.sent} lines)`);
   assert.equal(report.replies, report.sent, `every line got its answer during ${during}`);
+}
+
+/** The VM's ownership record as the lab's shared datastore holds it: its newest generation's file. */
+function newestOwnership(vm: string): Ownership {
+  const dir = join(mustLab().summary.dir, "datastores", SHARED_DATASTORE, OWNERS_DIR, vm);
+  const newest = Math.max(...readdirSync(dir).flatMap((n) => (/^\d+\.json$/.test(n) ? [Number(n.slice(0, -5))] : [])));
+  return OwnershipSchema.parse(JSON.parse(readFileSync(join(dir, `${newest}.json`), "utf8")));
 }
 
 function moveWords(label: string, r: MigrationReport): string {
@@ -286,6 +295,11 @@ describe(`ferry lab up --driver qemu --hosts 3 (lab ${labId})`, () => {
     const incoming = await agentGet<{ state?: string; guest?: { state: string; message: string } }>(mgmtNamespace, esx02.api, `/v1/migrations/incoming/${there.migrationId}`, agentPki);
     assert.equal(incoming.state, "running");
     assert.equal(incoming.guest?.state, "reachable", incoming.guest?.message);
+    // esx02 readied its claim while the stream ran: the record that gave it guest01 was written before the source stopped the VM.
+    const owned = newestOwnership("guest01");
+    assert.deepEqual({ owner: owned.owner, migrationId: owned.migrationId }, { owner: "esx02", migrationId: there.migrationId });
+    const switchover = (await api<Task>(`/migrations/${there.migrationId}`)).body.timeline.find((e) => e.phase === "switchover")?.at;
+    assert.ok(switchover !== undefined && owned.at < switchover, `the record written at ${owned.at}, the switchover at ${String(switchover)}`);
     await echo.waitForMoreReplies(25, 60_000);
 
     const back = await migrate("guest01", "esx01");

@@ -120,6 +120,8 @@ export function watchSwitchover(host: QemuHost, session: IncomingSession, qmp: Q
       void commitIncoming(host, session, fence);
       return;
     }
+    // The stream began: the claim is readied now, outside the VM's downtime.
+    if (status === "active") void fence?.warm?.().catch(() => undefined);
     if (status === "completed" && session.postcopy !== undefined) void readBlocktime(session, qmp);
     if (status !== "completed" || (session.state !== IncomingState.waiting && session.state !== IncomingState.receiving)) return;
     void commitIncoming(host, session, fence);

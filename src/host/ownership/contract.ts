@@ -62,6 +62,25 @@ export function ledgerContract(name: string, open: () => Promise<LedgerUnderTest
       assert.equal(stranger.won, false, "the same host under another migration is not the same claim");
     });
 
+    test("a readied claim decides nothing until it is made; made, it wins as a plain one, and of two readied from one generation exactly one wins", async () => {
+      await under.ledger.claim("prep01", 0, "esx01", undefined);
+      const other = under.other ?? under.ledger;
+      for (let round = 1; round <= 3; round++) {
+        await Promise.all([under.ledger.prepare?.("prep01", round, "esx02", `m${round}`), other.prepare?.("prep01", round, "esx03", `m${round}`)]);
+        assert.equal((await under.ledger.read("prep01"))?.generation, round, `round ${round}: readying took no generation`);
+        const [a, b] = await Promise.all([under.ledger.claim("prep01", round, "esx02", `m${round}`), other.claim("prep01", round, "esx03", `m${round}`)]);
+        assert.equal([a, b].filter((r) => r.won).length, 1, `round ${round}: one winner`);
+        assert.equal(a.ownership.owner, b.ownership.owner);
+        assert.deepEqual(await under.ledger.read("prep01"), a.ownership, "the winner's record is the record");
+      }
+      // Readied, never made (the migration failed before its switchover): the record stays.
+      await under.ledger.prepare?.("prep01", 4, "esx04", "m4");
+      assert.equal((await other.read("prep01"))?.generation, 4);
+      // Made again after its answer was lost: the same record.
+      const once = await under.ledger.claim("prep01", 4, "esx04", "m4");
+      assert.deepEqual(await under.ledger.claim("prep01", 4, "esx04", "m4"), once);
+    });
+
     test("records of different VMs are independent", async () => {
       await under.ledger.claim("ind01", 0, "esx01", undefined);
       await under.ledger.claim("ind02", 0, "esx02", undefined);

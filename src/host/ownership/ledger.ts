@@ -16,9 +16,21 @@ export interface OwnershipLedger {
    * UNAVAILABLE when the ledger cannot be reached: then nobody knows, and nobody may run it.
    */
   claim(vm: string, expected: number, owner: string, migrationId: string | undefined): Promise<ClaimResult>;
+  /**
+   * Readies the same claim ahead of the switchover, so that the claim itself, inside the VM's
+   * downtime, does less (the datastore: the record written and synced under a name no reader
+   * takes for a record; the claim only links it). It decides nothing: the claim still wins or
+   * loses as without it, and writes the record whole when what was readied is gone. Optional.
+   */
+  prepare?(vm: string, expected: number, owner: string, migrationId: string | undefined): Promise<void>;
 }
 
-/** The write half of a claim; `create` must fail with "exists" when another took the generation first. */
+/** The record a claim of generation `expected + 1` writes (`at`: when it is written). */
+export function nextRecord(vm: string, expected: number, owner: string, migrationId: string | undefined, at: number): Ownership {
+  return { vm, owner, generation: expected + 1, ...(migrationId === undefined ? {} : { migrationId }), at };
+}
+
+/** The write half of a claim; `create` must fail with "exists" when another took the generation first. `prepared`: the record `prepare` readied, written instead of a new one when it is this claim's. */
 export async function claimWith(
   vm: string,
   expected: number,
@@ -27,6 +39,7 @@ export async function claimWith(
   read: () => Promise<Ownership | undefined>,
   create: (record: Ownership) => Promise<"created" | "exists">,
   now: () => number,
+  prepared?: Ownership,
 ): Promise<ClaimResult> {
   const current = await read();
   const verdict = claimVerdict(current, expected, owner, migrationId);
@@ -35,7 +48,8 @@ export async function claimWith(
     if (current !== undefined) return { won: false, ownership: current };
     throw new FerryError(ErrorCode.conflict, `${vm} has no ownership record, but the claim started from generation ${expected}: the record was removed`, { details: { vm, expected } });
   }
-  const record: Ownership = { vm, owner, generation: expected + 1, ...(migrationId === undefined ? {} : { migrationId }), at: now() };
+  // A record readied by `prepare` for this very claim, else one written now.
+  const record = prepared !== undefined && claimVerdict(prepared, expected, owner, migrationId) === "already" && prepared.vm === vm ? prepared : nextRecord(vm, expected, owner, migrationId, now());
   if ((await create(record)) === "created") return { won: true, ownership: record };
   // Another claim took that generation between our read and our write: its record decides.
   const after = await read();
