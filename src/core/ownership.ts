@@ -15,7 +15,7 @@ export const OwnershipSchema = z
     generation: z.number().int().positive(),
     /** The migration that took this generation, if one did. */
     migrationId: z.string().optional(),
-    /** When it was written (ms since the epoch): when it was taken, or a little before, when its claim was readied while the stream ran. */
+    /** When it was written (ms since the epoch): when it was taken, or when the stream began, for a claim readied while the stream ran. */
     at: z.number(),
   })
   .strict();
