@@ -90,16 +90,17 @@ export function datastoreLedger(mountPath: string, datastoreName: string, now: (
 
   /** Takes the generation: links a readied file when there is one, else writes the record whole first. */
   const create = async (record: Ownership, prepared: Prepared | undefined): Promise<"created" | "exists"> => {
+    const named = join(dirOf(record.vm), `${record.generation}.json`);
     let temp = prepared?.record === record ? prepared.temp : undefined;
     try {
       temp ??= await writeTemp(record);
       try {
-        await link(temp, join(dirOf(record.vm), `${record.generation}.json`));
+        await link(temp, named);
       } catch (error) {
         // The readied file was swept meanwhile: write it whole after all.
         if (errnoCode(error) !== "ENOENT" || temp !== prepared?.temp) throw error;
         temp = await writeTemp(record);
-        await link(temp, join(dirOf(record.vm), `${record.generation}.json`));
+        await link(temp, named);
       }
       await syncDirectory(dirOf(record.vm));
       return "created";
